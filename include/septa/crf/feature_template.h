@@ -1,0 +1,56 @@
+// CRF++ feature templates: "Uxx:%x[row,col]/..." unigram lines, "B" bigram lines, "#" comments.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "septa/crf/corpus.h"
+
+namespace septa::crf {
+
+// A parsed template. Unigram templates expand to attribute strings per token; the id prefix
+// ("U01:") is part of each string. Observation-conditioned bigram templates ("B01:%x[0,0]") are
+// rejected with a FormatError naming the line: only the plain label bigram "B" is supported.
+class FeatureTemplate {
+ public:
+  // Parses template text; `name` prefixes error messages ("name:line: ...").
+  static FeatureTemplate parse(const std::string& text, const std::string& name);
+  // Reads and parses a template file; throws IoError when it cannot be opened.
+  static FeatureTemplate parse_file(const std::string& path);
+  // The built-in CoNLL-2000 chunking template: 19 unigram templates over (word, POS) and "B".
+  static FeatureTemplate default_chunking();
+
+  // Appends to `out` the attribute strings of token `t` of `sentence` (padding "_B-1", "_B+1"...
+  // beyond its ends). Throws FormatError when a template names a column the sentence lacks.
+  void expand(const ColumnSentence& sentence, std::size_t t, std::vector<std::string>& out) const;
+
+  // Highest column index any unigram template reads (-1 when none).
+  int max_column() const { return max_column_; }
+  // Whether a label-bigram "B" line is present.
+  bool has_bigram() const { return has_bigram_; }
+  // The text the template was parsed from (stored in model files).
+  const std::string& text() const { return text_; }
+  // Number of unigram templates.
+  std::size_t unigram_count() const { return unigrams_.size(); }
+
+ private:
+  struct Macro {    // one %x[row,col]
+    int row = 0;
+    int col = 0;
+  };
+  struct Piece {    // literal text followed by an optional macro
+    std::string literal;
+    bool has_macro = false;
+    Macro macro;
+  };
+  struct Unigram {  // one "U..." line
+    std::vector<Piece> pieces;
+  };
+
+  std::string text_;
+  std::vector<Unigram> unigrams_;
+  bool has_bigram_ = false;
+  int max_column_ = -1;
+};
+
+}  // namespace septa::crf
