@@ -6,6 +6,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace septa::crf {
@@ -46,13 +47,17 @@ class ChunkEvaluator {
   EvaluationResult result() const;
 
  private:
+  friend EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
+                                          TagScheme scheme);
+  // One line of conlleval's loop; a boundary acts as gold and guess "O" and is not counted.
+  void step(std::string_view gold, std::string_view guess, bool boundary);
+
   TagScheme scheme_;
-  // Running state of conlleval's loop.
+  // Running state of conlleval's loop: previous prefix and type of each labelling.
   std::string prev_gold_tag_ = "O", prev_gold_type_;
   std::string prev_guess_tag_ = "O", prev_guess_type_;
-  std::string pending_gold_tag_, pending_guess_tag_;  // IOBES look-ahead (one token)
-  bool in_correct_ = false;
-  std::string last_correct_type_;
+  std::string gold_tag_, gold_type_, guess_tag_, guess_type_;  // scratch for the current token
+  bool in_correct_ = false;  // inside a chunk that so far matches in both labellings
   EvaluationResult result_;
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "septa/crf/corpus.h"
@@ -32,6 +33,8 @@ class FeatureTemplate {
   const std::string& text() const { return text_; }
   // Number of unigram templates.
   std::size_t unigram_count() const { return unigrams_.size(); }
+  // The source line of unigram template `i` (e.g. "U05:%x[-1,0]/%x[0,0]").
+  const std::string& unigram_text(std::size_t i) const;
 
  private:
   struct Macro {    // one %x[row,col]
@@ -45,7 +48,12 @@ class FeatureTemplate {
   };
   struct Unigram {  // one "U..." line
     std::vector<Piece> pieces;
+    std::string text;              // the trimmed source line
+    std::size_t literal_size = 0;  // total length of the literals
   };
+
+  // Parses one "U..." line; raises max_column to the highest column read.
+  static Unigram parse_unigram(std::string_view line, const std::string& place, int& max_column);
 
   std::string text_;
   std::vector<Unigram> unigrams_;
