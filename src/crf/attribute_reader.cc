@@ -1,6 +1,8 @@
 // CRFsuite attribute format reader: "LABEL<TAB>attr[:value]<TAB>...".
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 #include "crf/line_reader.h"
@@ -144,7 +146,7 @@ std::vector<AttributeSequence> read_attributes(std::istream& in, const std::stri
 
 std::vector<AttributeSequence> read_attributes_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading");
+  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
   auto sequences = read_attributes(in, path);
   if (in.bad()) throw IoError(path + ": read error");
   return sequences;

@@ -1,4 +1,6 @@
 // Column (CoNLL / CRF++) format reader.
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "crf/line_reader.h"
@@ -66,7 +68,7 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
 
 std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size_t min_columns) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading");
+  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
   auto sentences = read_columns(in, path, min_columns);
   if (in.bad()) throw IoError(path + ": read error");
   return sentences;

@@ -1,5 +1,7 @@
 // CRF++ template parsing and expansion.
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -144,7 +146,7 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
 
 FeatureTemplate FeatureTemplate::parse_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading");
+  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw IoError(path + ": read error");

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -136,6 +138,29 @@ TEST(FeatureTemplate, ExampleFileMatchesTheDefault) {
   const auto from_file = FeatureTemplate::parse_file(path);
   EXPECT_EQ(from_file.text(), FeatureTemplate::default_chunking().text());
   EXPECT_EQ(from_file.unigram_count(), 19u);
+}
+
+TEST(FeatureTemplate, ExpandsConll2000Train) {
+  const std::string path = test::data_file("conll2000/train.txt");
+  if (path.empty()) GTEST_SKIP() << "CoNLL-2000 data not found (set SEPTA_DATA)";
+  const auto sentences = read_columns_file(path, 3);
+  const auto tmpl = FeatureTemplate::default_chunking();
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t strings = 0;
+  std::size_t bytes = 0;
+  Strings out;
+  for (const auto& s : sentences) {
+    for (std::size_t t = 0; t < s.columns.size(); ++t) {
+      out.clear();
+      tmpl.expand(s, t, out);
+      strings += out.size();
+      for (const auto& a : out) bytes += a.size();
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(strings, 211727u * 19u);
+  std::printf("expanded %zu strings (%zu bytes) in %.3f s\n", strings, bytes, seconds);
 }
 
 }  // namespace
