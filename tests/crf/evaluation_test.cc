@@ -147,6 +147,17 @@ TEST(ChunkEvaluator, UnseenAndHyphenlessTags) {
   EXPECT_EQ(dashes.by_type.count("A-B"), 1u);
 }
 
+TEST(ChunkEvaluator, EmptyTypeIsListedTwiceLikeConlleval) {
+  // conlleval's type list skips duplicates only after a Perl-true name, so "" found in both
+  // gold and guess is printed twice.
+  const std::string line = std::string(17, ' ') +
+                           ": precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n";
+  EXPECT_EQ(report(evaluate({"B"}, {"B"})),
+            "processed 1 tokens with 1 phrases; found: 1 phrases; correct: 1.\n"
+            "accuracy: 100.00%; precision: 100.00%; recall: 100.00%; FB1: 100.00\n" +
+                line + line);
+}
+
 TEST(EvaluateStream, DocstartCountsAsOAndXIsABoundary) {
   const auto r = evaluate_text(
       "-DOCSTART- -X- O O\n\nEU NNP B-ORG B-ORG\n-X- -X- O O\nrejects VBZ I-ORG I-ORG\n");
