@@ -1,0 +1,55 @@
+#include "arguments.h"
+
+namespace septa::cli {
+
+Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_value,
+                     const std::set<std::string>& flags,
+                     const std::map<std::string, std::string>& aliases) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional_.push_back(arg);
+      continue;
+    }
+    std::string name, value;
+    bool has_value = false;
+    if (arg.rfind("--", 0) == 0) {
+      name = arg.substr(2);
+      const auto eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+    } else {
+      const auto alias = aliases.find(arg);
+      if (alias == aliases.end()) throw UsageError("unknown option " + arg);
+      name = alias->second;
+    }
+    if (flags.count(name)) {
+      if (has_value) throw UsageError("option --" + name + " takes no value");
+      values_[name] = "";
+    } else if (with_value.count(name)) {
+      if (!has_value) {
+        if (i + 1 >= argc) throw UsageError("option --" + name + " needs a value");
+        value = argv[++i];
+      }
+      values_[name] = value;
+    } else {
+      throw UsageError("unknown option " + arg);
+    }
+  }
+}
+
+std::string Arguments::get(const std::string& name, const std::string& fallback) const {
+  const auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::string Arguments::require(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) throw UsageError("option --" + name + " is required");
+  return it->second;
+}
+
+}  // namespace septa::cli

@@ -1,0 +1,37 @@
+// A small command-line parser: "--name value", "--name=value", short aliases, flags, positionals.
+#pragma once
+
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace septa::cli {
+
+// A usage error: exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Arguments {
+ public:
+  // `with_value`: options that take a value; `flags`: options that do not; `aliases`: short
+  // names ("-m") mapped to long ones ("model").
+  Arguments(int argc, char** argv, const std::set<std::string>& with_value,
+            const std::set<std::string>& flags, const std::map<std::string, std::string>& aliases);
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  // The value of a required option; throws UsageError naming it when absent.
+  std::string require(const std::string& name) const;
+  const std::map<std::string, std::string>& values() const { return values_; }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::string> values_;   // option name -> value ("" for flags)
+  std::vector<std::string> positional_;
+};
+
+}  // namespace septa::cli

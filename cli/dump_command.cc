@@ -1,0 +1,30 @@
+// septa dump: a model as readable text.
+#include <cstdlib>
+#include <iostream>
+
+#include "arguments.h"
+#include "commands.h"
+#include "septa/crf/model.h"
+#include "septa/error.h"
+
+namespace septa::cli {
+
+int run_dump(int argc, char** argv) {
+  const Arguments args(argc, argv, {"model", "top"}, {"help"}, {{"-m", "model"}, {"-h", "help"}});
+  if (args.has("help")) {
+    std::cout << "usage: septa dump -m MODEL [--top N]\n\n"
+                 "Prints the algorithm, template, labels, transition weights and the N state\n"
+                 "features of largest |weight| (default 50).\n";
+    return 0;
+  }
+  if (!args.positional().empty()) throw UsageError("unexpected argument " + args.positional()[0]);
+  const std::string top_text = args.get("top", "50");
+  char* end = nullptr;
+  const long top = std::strtol(top_text.c_str(), &end, 10);
+  if (top_text.empty() || *end || top < 0)
+    throw OptionError("option --top: invalid value '" + top_text + "' (allowed: 0 or more)");
+  crf::Model::load(args.require("model")).dump(std::cout, static_cast<std::size_t>(top));
+  return 0;
+}
+
+}  // namespace septa::cli

@@ -1,0 +1,41 @@
+// septa eval: conlleval's report for lines whose last two columns are gold and guess.
+#include <fstream>
+#include <iostream>
+
+#include "arguments.h"
+#include "commands.h"
+#include "septa/crf/evaluation.h"
+#include "septa/error.h"
+
+namespace septa::cli {
+
+int run_eval(int argc, char** argv) {
+  const Arguments args(argc, argv, {"scheme"}, {"help"}, {{"-h", "help"}});
+  if (args.has("help")) {
+    std::cout << "usage: septa eval [--scheme iob|iobes] FILE|-\n\n"
+                 "Chunk/entity precision, recall and F1 per type and overall, and token accuracy,\n"
+                 "computed exactly as conlleval does, from lines whose last two columns are the\n"
+                 "gold and the guessed tag. IOB1 and IOB2 work as they are; IOBES with --scheme\n"
+                 "iobes. '-' reads standard input.\n";
+    return 0;
+  }
+  if (args.positional().size() != 1) throw UsageError("expected one FILE (or - for stdin)");
+  const std::string scheme_name = args.get("scheme", "iob");
+  if (scheme_name != "iob" && scheme_name != "iobes")
+    throw OptionError("option --scheme: invalid value '" + scheme_name +
+                      "' (allowed: iob, iobes)");
+  const crf::TagScheme scheme = scheme_name == "iob" ? crf::TagScheme::kIob : crf::TagScheme::kIobes;
+  const std::string path = args.positional()[0];
+  crf::EvaluationResult result;
+  if (path == "-") {
+    result = crf::evaluate_stream(std::cin, "<stdin>", scheme);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path + ": cannot open");
+    result = crf::evaluate_stream(in, path, scheme);
+  }
+  crf::write_conlleval_report(result, std::cout);
+  return 0;
+}
+
+}  // namespace septa::cli

@@ -1,0 +1,112 @@
+// septa train: reads data, trains any algorithm with progress lines, saves the model.
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "arguments.h"
+#include "commands.h"
+#include "interrupt.h"
+#include "septa/crf/corpus.h"
+#include "septa/crf/feature_template.h"
+#include "septa/crf/options.h"
+#include "septa/crf/trainer.h"
+#include "septa/error.h"
+
+namespace septa::cli {
+namespace {
+
+void print_help() {
+  std::cout << "usage: septa train -m MODEL [-t TEMPLATE] [-a ALGORITHM] [options] TRAIN_FILE\n\n"
+               "Trains a sequence labeller on TRAIN_FILE (column format: whitespace columns,\n"
+               "label last; or CRFsuite attribute format with --format attributes).\n\n"
+               "  -m, --model FILE        where to write the model (required)\n"
+               "  -t, --template FILE     CRF++ feature template (default: the built-in\n"
+               "                          CoNLL-2000 chunking template: word, POS columns)\n"
+               "  --format FORMAT         columns (default) or attributes\n"
+               "  --dev FILE              held-out data: score per iteration, keep the best model\n"
+               "  -q, --quiet             no progress lines\n";
+  for (const crf::OptionSpec& spec : crf::train_option_specs()) {
+    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") + " X";
+    if (flag.size() < 26) flag.resize(26, ' ');
+    std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
+  }
+  std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
+}
+
+bool print_progress(const crf::TrainProgress& p) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs",
+                p.phase.c_str(), p.iteration, p.objective, p.grad_norm, p.active_features,
+                p.seconds);
+  std::cerr << line;
+  if (!std::isnan(p.dev_accuracy)) {
+    std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    std::cerr << line;
+  }
+  std::cerr << "\n";
+  return true;
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv) {
+  std::set<std::string> with_value = {"model", "template", "format", "dev"};
+  for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
+  const Arguments args(argc, argv, with_value, {"help", "quiet"},
+                       {{"-m", "model"}, {"-t", "template"}, {"-a", "algorithm"}, {"-q", "quiet"},
+                        {"-h", "help"}});
+  if (args.has("help")) {
+    print_help();
+    return 0;
+  }
+  if (args.positional().size() != 1) throw UsageError("expected one TRAIN_FILE");
+  const std::string model_path = args.require("model");
+  const std::string train_path = args.positional()[0];
+  const std::string format = args.get("format", "columns");
+  if (format != "columns" && format != "attributes")
+    throw OptionError("option --format: invalid value '" + format +
+                           "' (allowed: columns, attributes)");
+
+  crf::TrainOptions options;
+  for (const auto& [name, value] : args.values())
+    if (name != "model" && name != "template" && name != "format" && name != "dev" &&
+        name != "quiet")
+      crf::set_train_option(options, name, value);
+  crf::validate(options);
+
+  install_interrupt_handler();
+  const bool quiet = args.has("quiet");
+  crf::ProgressCallback progress = [quiet](const crf::TrainProgress& p) {
+    if (!quiet) print_progress(p);
+    return !interrupted();
+  };
+
+  crf::TrainResult result;
+  if (format == "columns") {
+    const crf::FeatureTemplate feature_template =
+        args.has("template") ? crf::FeatureTemplate::parse_file(args.get("template"))
+                             : crf::FeatureTemplate::default_chunking();
+    const auto data = crf::read_columns_file(train_path);
+    std::vector<crf::ColumnSentence> dev;
+    if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"));
+    std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
+    result = crf::train(data, train_path, feature_template, options, dev, progress);
+  } else {
+    const auto data = crf::read_attributes_file(train_path);
+    std::vector<crf::AttributeSequence> dev;
+    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"));
+    std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
+    result = crf::train(data, options, dev, progress);
+  }
+  result.model.save(model_path);
+  std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
+               crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
+               result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (result.cancelled) {
+    std::cerr << "interrupted: the best model so far was saved\n";
+    return 130;
+  }
+  return 0;
+}
+
+}  // namespace septa::cli

@@ -1,0 +1,77 @@
+// A trained sequence labeller of any algorithm: tagging, marginals, file I/O, dump.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "septa/crf/corpus.h"
+
+namespace septa::crf {
+
+// How a model reads its input.
+enum class InputFormat { kColumns, kAttributes };
+
+// The labelling of one sequence, with its probability and optional marginals.
+struct TagResult {
+  std::vector<std::string> labels;               // [T] best labelling (Viterbi)
+  double log_probability = 0.0;                  // log P(labels | x), normalised over all paths
+  std::vector<std::vector<double>> marginals;    // [T][L] P(y_t = l | x) when requested
+};
+
+// A weighted feature, for inspection (dump, Python's state_features_).
+struct WeightedFeature {
+  std::string from;   // attribute (state feature) or previous label (transition)
+  std::string to;     // label
+  double weight = 0.0;
+};
+
+struct ModelData;  // private: encoder, scorer, algorithm
+
+class Model {
+ public:
+  Model();
+  explicit Model(std::shared_ptr<const ModelData> data);
+  ~Model();
+  Model(const Model&);
+  Model& operator=(const Model&);
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign.
+  static Model load(const std::string& path);
+  // Writes the model atomically (temporary file, then rename).
+  void save(const std::string& path) const;
+  // The model as bytes (the file's content) and back.
+  std::string to_bytes() const;
+  static Model from_bytes(const std::string& bytes, const std::string& name);
+
+  bool empty() const { return data_ == nullptr; }
+  const std::string& algorithm() const;
+  InputFormat input_format() const;
+  const std::vector<std::string>& labels() const;  // [L]
+  std::size_t feature_count() const;                // features with a non-zero weight slot
+  std::size_t columns() const;  // columns of column-format training input, label included
+
+  // Labels one sentence; `marginals` also computes P(y_t = l | x).
+  TagResult tag(const ColumnSentence& sentence, bool marginals = false) const;
+  TagResult tag(const AttributeSequence& sequence, bool marginals = false) const;
+  // Whether a column sentence carries a gold label column.
+  bool has_gold_column(const ColumnSentence& sentence) const;
+
+  // State features (attribute -> label) and transitions (label -> label) with their weights.
+  std::vector<WeightedFeature> state_features() const;
+  std::vector<WeightedFeature> transition_features() const;
+
+  // Prints labels, transitions and the `top` features of largest |weight| as readable text.
+  void dump(std::ostream& out, std::size_t top) const;
+
+  const ModelData& data() const;
+
+ private:
+  std::shared_ptr<const ModelData> data_;
+};
+
+}  // namespace septa::crf

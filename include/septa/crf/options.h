@@ -1,0 +1,48 @@
+// Training options: one struct with defaults and one table (name, help, check) from which the
+// CLI flags, validation and Python keyword arguments all follow.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace septa::crf {
+
+enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm };
+
+// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm"; throws OptionError.
+Algorithm parse_algorithm(const std::string& name);
+std::string algorithm_name(Algorithm algorithm);
+
+struct TrainOptions {
+  Algorithm algorithm = Algorithm::kLbfgs;
+  double c1 = 0.0;              // L1 coefficient (OWL-QN when > 0), CRFsuite's meaning
+  double c2 = 1.0;              // L2 coefficient: penalty c2 * ||w||^2, CRFsuite's meaning
+  int max_iterations = 1000;    // optimiser iterations at most
+  int period = 10;              // stop when the objective improved less than delta ...
+  double delta = 1e-5;          // ... relatively over the last `period` iterations
+  double epsilon = 1e-5;        // stop when ||g|| / max(1, ||w||) < epsilon
+  int min_freq = 1;             // drop features seen fewer times in training
+  bool all_possible_states = false;       // state features for every label, not only observed
+  bool all_possible_transitions = false;  // transition features for every label pair
+  int threads = 1;              // worker threads; results do not depend on it
+  uint64_t seed = 1;            // for any randomised step
+  double floor = 1e-6;          // separate training: probability floor for unseen events
+};
+
+// One option of the table.
+struct OptionSpec {
+  std::string name;        // as in the CLI (--name) and Python (name with '-' -> '_')
+  std::string help;        // one line, with the allowed range
+  std::string (*get)(const TrainOptions& options);                 // current value as text
+  void (*set)(TrainOptions& options, const std::string& value);    // parses and checks
+};
+
+// All training options, in help order.
+const std::vector<OptionSpec>& train_option_specs();
+// Sets option `name` from text; throws OptionError naming the option and its allowed range.
+void set_train_option(TrainOptions& options, const std::string& name, const std::string& value);
+// Checks every field; throws OptionError naming the first bad option and its range.
+void validate(const TrainOptions& options);
+
+}  // namespace septa::crf

@@ -1,0 +1,52 @@
+// Training entry points for every algorithm, with progress reporting and cancellation.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "septa/crf/corpus.h"
+#include "septa/crf/feature_template.h"
+#include "septa/crf/model.h"
+#include "septa/crf/options.h"
+
+namespace septa::crf {
+
+// One progress report (an optimiser iteration, or a phase of a non-iterative algorithm).
+struct TrainProgress {
+  std::string phase;                // "lbfgs", "unary", "pairwise", "counts", ...
+  int iteration = 0;
+  double objective = 0.0;           // regularised objective being minimised
+  double grad_norm = 0.0;
+  std::size_t active_features = 0;  // non-zero weights
+  double seconds = 0.0;             // since training started
+  double dev_accuracy = NAN;        // held-out token accuracy (percent) when dev data is given
+  double dev_f1 = NAN;              // held-out chunk F1 (percent) when dev data is given
+};
+
+// Called after each iteration; return false to stop (the best model so far is kept).
+using ProgressCallback = std::function<bool(const TrainProgress&)>;
+
+struct TrainResult {
+  Model model;
+  bool cancelled = false;      // stopped by the callback
+  int iterations = 0;          // optimiser iterations (summed over factors)
+  double seconds = 0.0;        // wall time of training
+  std::size_t features = 0;    // feature count of the model
+  std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+};
+
+// Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for
+// held-out scores and to keep the best model. `name` prefixes input error messages.
+TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev = {},
+                  const ProgressCallback& progress = nullptr);
+
+// Trains on CRFsuite attribute-format data.
+TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
+                  const std::vector<AttributeSequence>& dev = {},
+                  const ProgressCallback& progress = nullptr);
+
+}  // namespace septa::crf

@@ -1,0 +1,101 @@
+// Little-endian byte serialisation for model files, with bounds-checked reading.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "septa/error.h"
+
+namespace septa::crf {
+
+class ByteWriter {
+ public:
+  void u8(uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
+  void u32(uint32_t v) { raw(&v, sizeof v); }
+  void u64(uint64_t v) { raw(&v, sizeof v); }
+  void f64(double v) { raw(&v, sizeof v); }
+  void str(const std::string& s) {
+    u64(s.size());
+    bytes_.append(s);
+  }
+  template <typename T>
+  void vec(const std::vector<T>& v) {
+    u64(v.size());
+    raw(v.data(), v.size() * sizeof(T));
+  }
+  void strings(const std::vector<std::string>& v) {
+    u64(v.size());
+    for (const std::string& s : v) str(s);
+  }
+  const std::string& bytes() const { return bytes_; }
+  std::string& bytes() { return bytes_; }
+
+ private:
+  void raw(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+  std::string bytes_;
+};
+
+class ByteReader {
+ public:
+  ByteReader(const char* data, std::size_t size, std::string name)
+      : data_(data), size_(size), name_(std::move(name)) {}
+  uint8_t u8() { uint8_t v; raw(&v, 1); return v; }
+  uint32_t u32() { uint32_t v; raw(&v, sizeof v); return v; }
+  uint64_t u64() { uint64_t v; raw(&v, sizeof v); return v; }
+  double f64() { double v; raw(&v, sizeof v); return v; }
+  std::string str() {
+    const uint64_t n = count(1);
+    std::string s(data_ + pos_, n);
+    pos_ += n;
+    return s;
+  }
+  template <typename T>
+  std::vector<T> vec() {
+    const uint64_t n = count(sizeof(T));
+    std::vector<T> v(n);
+    raw(v.data(), n * sizeof(T));
+    return v;
+  }
+  std::vector<std::string> strings() {
+    const uint64_t n = count(8);
+    std::vector<std::string> v;
+    v.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) v.push_back(str());
+    return v;
+  }
+  bool at_end() const { return pos_ == size_; }
+  // Throws ModelError naming the file.
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ModelError(name_ + ": corrupt model: " + what);
+  }
+
+ private:
+  uint64_t count(std::size_t element_size) {
+    const uint64_t n = u64();
+    if (n > (size_ - pos_) / element_size) fail("length field exceeds the file");
+    return n;
+  }
+  void raw(void* p, std::size_t n) {
+    if (n > size_ - pos_) fail("unexpected end of data");
+    std::memcpy(p, data_ + pos_, n);
+    pos_ += n;
+  }
+  const char* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+  std::string name_;
+};
+
+// FNV-1a 64-bit hash of a byte range (the model file checksum).
+inline uint64_t fnv1a64(const char* data, std::size_t size) {
+  uint64_t h = 1469598103934665603ULL;
+  for (std::size_t i = 0; i < size; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,66 @@
+// Sequences in id space: the input every trainer and tagger works on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace septa::crf {
+
+// A read-only view of one sequence of a Dataset.
+struct SequenceView {
+  std::size_t T = 0;                   // items
+  const std::size_t* item_offsets;     // [T+1] absolute offsets into ids/values
+  const int32_t* attribute_ids;        // indexed by item_offsets
+  const float* attribute_values;       // indexed by item_offsets
+  const int32_t* labels;               // [T] gold label ids, -1 when unknown
+  double weight = 1.0;
+  std::size_t first_item = 0;          // index of item 0 in the dataset
+};
+
+// N sequences stored flat: items of all sequences, attributes of all items.
+struct Dataset {
+  std::vector<std::size_t> sequence_offsets{0};  // [N+1] into items
+  std::vector<std::size_t> item_offsets{0};      // [items+1] into attribute entries
+  std::vector<int32_t> attribute_ids;            // [nnz] attribute of each entry
+  std::vector<float> attribute_values;           // [nnz] value of each entry
+  std::vector<int32_t> labels;                   // [items] gold label, -1 when unknown
+  std::vector<double> weights;                   // [N] sequence weights
+
+  std::size_t size() const { return weights.size(); }
+  std::size_t items() const { return labels.size(); }
+  std::size_t max_length() const;
+  SequenceView sequence(std::size_t n) const {
+    SequenceView v;
+    const std::size_t first = sequence_offsets[n];
+    v.T = sequence_offsets[n + 1] - first;
+    v.item_offsets = &item_offsets[first];
+    v.attribute_ids = attribute_ids.data();
+    v.attribute_values = attribute_values.data();
+    v.labels = labels.data() + first;
+    v.weight = weights[n];
+    v.first_item = first;
+    return v;
+  }
+  // Appends an attribute entry to the item being built.
+  void add_attribute(int32_t id, float value) {
+    attribute_ids.push_back(id);
+    attribute_values.push_back(value);
+  }
+  // Closes the item being built with gold label `label` (-1 unknown).
+  void end_item(int32_t label) {
+    labels.push_back(label);
+    item_offsets.push_back(attribute_ids.size());
+  }
+  // Closes the sequence being built.
+  void end_sequence(double weight) {
+    weights.push_back(weight);
+    sequence_offsets.push_back(labels.size());
+  }
+};
+
+// Splits [0, N) into `parts` contiguous ranges of about equal item counts; returns [parts+1]
+// boundaries. Depends only on the data, never on the thread count.
+std::vector<std::size_t> partition_by_items(const Dataset& data, std::size_t parts);
+
+}  // namespace septa::crf

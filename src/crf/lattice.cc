@@ -1,0 +1,200 @@
+#include "crf/lattice.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "septa/error.h"
+
+namespace septa::crf {
+
+void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions) {
+  const bool keep_shared = !per_position_transitions && !per_position_ && L == L_ &&
+                           trans_.size() == L * L;
+  T_ = T;
+  L_ = L;
+  per_position_ = per_position_transitions;
+  state_.assign(T * L, 0.0);
+  if (!keep_shared) {
+    const std::size_t trans_count = per_position_ ? (T > 0 ? T - 1 : 0) : 1;
+    trans_.assign(trans_count * L * L, 0.0);
+    exp_trans_stale_ = true;
+  }
+}
+
+void Lattice::set_shared_transitions(const double* trans) {
+  SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
+  std::copy(trans, trans + L_ * L_, trans_.begin());
+  exp_trans_stale_ = true;
+}
+
+/*
+ * Scaled forward-backward (Rabiner 1989, section V.A), in the exponential domain for speed.
+ * Potentials are shifted before exponentiation so nothing overflows:
+ *   S[t][j] = exp(state[t][j] - m_t),  E_t[i][j] = exp(trans_t[i][j] - n_t)
+ *   a[0][j] = S[0][j] / c_0
+ *   a[t][j] = S[t][j] * sum_i a[t-1][i] E_t[i][j] / c_t        (c_t makes sum_j a[t][j] = 1)
+ *   b[T-1][i] = 1
+ *   b[t][i] = sum_j E_{t+1}[i][j] S[t+1][j] b[t+1][j] / c_{t+1}
+ *   log Z = sum_t (m_t + log c_t) + sum_{t>=1} n_t
+ *   P(y_t=j) = a[t][j] b[t][j]
+ *   P(y_{t-1}=i, y_t=j) = a[t-1][i] E_t[i][j] S[t][j] b[t][j] / c_t
+ * Scaling keeps every quantity in [0, 1]-ish range for chains of any length.
+ */
+double Lattice::forward_backward() {
+  const std::size_t T = T_, L = L_;
+  if (T == 0) {
+    log_z_ = 0.0;
+    return 0.0;
+  }
+  exp_state_.resize(T * L);
+  state_shift_.resize(T);
+  for (std::size_t t = 0; t < T; ++t) {
+    const double* s = &state_[t * L];
+    const double m = *std::max_element(s, s + L);
+    state_shift_[t] = m;
+    for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = std::exp(s[j] - m);
+  }
+  const std::size_t matrices = trans_.size() / (L * L);
+  if (exp_trans_stale_ || per_position_) {
+    exp_trans_.resize(trans_.size());
+    trans_shift_.resize(matrices);
+  }
+  for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
+    const double* w = &trans_[k * L * L];
+    const double n = *std::max_element(w, w + L * L);
+    trans_shift_[k] = n;
+    for (std::size_t q = 0; q < L * L; ++q) exp_trans_[k * L * L + q] = std::exp(w[q] - n);
+  }
+  exp_trans_stale_ = false;
+  auto exp_trans_at = [&](std::size_t t) {
+    return &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
+  };
+
+  alpha_.resize(T * L);
+  beta_.resize(T * L);
+  scale_.resize(T);
+  double log_z = 0.0;
+  for (std::size_t t = 0; t < T; ++t) {
+    double* a = &alpha_[t * L];
+    const double* s = &exp_state_[t * L];
+    if (t == 0) {
+      std::copy(s, s + L, a);
+    } else {
+      const double* prev = &alpha_[(t - 1) * L];
+      const double* e = exp_trans_at(t);
+      std::fill(a, a + L, 0.0);
+      for (std::size_t i = 0; i < L; ++i) {
+        const double p = prev[i];
+        const double* row = &e[i * L];
+        for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
+      }
+      for (std::size_t j = 0; j < L; ++j) a[j] *= s[j];
+      log_z += trans_shift_[per_position_ ? t - 1 : 0];
+    }
+    double c = 0.0;
+    for (std::size_t j = 0; j < L; ++j) c += a[j];
+    if (!(c > 0.0) || !std::isfinite(c))
+      throw Error("lattice: forward scores vanished or overflowed at position " +
+                  std::to_string(t) + " (non-finite potentials?)");
+    const double inv = 1.0 / c;
+    for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
+    scale_[t] = c;
+    log_z += state_shift_[t] + std::log(c);
+  }
+
+  std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
+  std::vector<double> tmp(L);
+  for (std::size_t t = T - 1; t-- > 0;) {
+    const double* next = &beta_[(t + 1) * L];
+    const double* s = &exp_state_[(t + 1) * L];
+    const double inv = 1.0 / scale_[t + 1];
+    for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
+    const double* e = exp_trans_at(t + 1);
+    double* b = &beta_[t * L];
+    for (std::size_t i = 0; i < L; ++i) {
+      const double* row = &e[i * L];
+      double sum = 0.0;
+      for (std::size_t j = 0; j < L; ++j) sum += row[j] * tmp[j];
+      b[i] = sum;
+    }
+  }
+
+  marginal_.resize(T * L);
+  for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = alpha_[q] * beta_[q];
+  log_z_ = log_z;
+  return log_z;
+}
+
+void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const {
+  const std::size_t L = L_;
+  const double* prev = &alpha_[(t - 1) * L];
+  const double* s = &exp_state_[t * L];
+  const double* b = &beta_[t * L];
+  const double* e = &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
+  const double factor = scale / scale_[t];
+  // Reuse a small stack-friendly buffer for S[t][j] b[t][j] / c_t.
+  double sb[64];
+  std::vector<double> heap;
+  double* right = sb;
+  if (L > 64) {
+    heap.resize(L);
+    right = heap.data();
+  }
+  for (std::size_t j = 0; j < L; ++j) right[j] = s[j] * b[j] * factor;
+  for (std::size_t i = 0; i < L; ++i) {
+    const double p = prev[i];
+    const double* row = &e[i * L];
+    double* o = &out[i * L];
+    for (std::size_t j = 0; j < L; ++j) o[j] += p * row[j] * right[j];
+  }
+}
+
+double Lattice::path_score(const int* labels) const {
+  double score = 0.0;
+  for (std::size_t t = 0; t < T_; ++t) {
+    score += state_[t * L_ + labels[t]];
+    if (t > 0) score += transition(t)[labels[t - 1] * L_ + labels[t]];
+  }
+  return score;
+}
+
+/*
+ * Viterbi (log domain): d[0][j] = state[0][j];
+ *   d[t][j] = state[t][j] + max_i (d[t-1][i] + trans_t[i][j]),  back[t][j] = argmax_i
+ * then follow back-pointers from argmax_j d[T-1][j].
+ */
+double Lattice::viterbi(int* labels_out) const {
+  const std::size_t T = T_, L = L_;
+  if (T == 0) return 0.0;
+  std::vector<double> delta(T * L);
+  std::vector<int> back(T * L, 0);
+  std::copy(&state_[0], &state_[L], &delta[0]);
+  for (std::size_t t = 1; t < T; ++t) {
+    const double* prev = &delta[(t - 1) * L];
+    const double* w = transition(t);
+    for (std::size_t j = 0; j < L; ++j) {
+      double best = -std::numeric_limits<double>::infinity();
+      int arg = 0;
+      for (std::size_t i = 0; i < L; ++i) {
+        const double v = prev[i] + w[i * L + j];
+        if (v > best) {
+          best = v;
+          arg = static_cast<int>(i);
+        }
+      }
+      delta[t * L + j] = best + state_[t * L + j];
+      back[t * L + j] = arg;
+    }
+  }
+  const double* last = &delta[(T - 1) * L];
+  int arg = static_cast<int>(std::max_element(last, last + L) - last);
+  const double best = last[arg];
+  for (std::size_t t = T; t-- > 0;) {
+    labels_out[t] = arg;
+    if (t > 0) arg = back[t * L + arg];
+  }
+  return best;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,65 @@
+// Lattice math on dense arrays: forward-backward, marginals, Viterbi. Knows nothing of features.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace septa::crf {
+
+// A linear chain of T positions and L labels with log-potentials
+//   score(y) = sum_t state(t, y_t) + sum_{t>=1} trans(t, y_{t-1}, y_t)
+// where trans is either shared by all positions or given per position.
+class Lattice {
+ public:
+  // Prepares for T positions and L labels; `per_position_transitions` selects [T-1][L][L]
+  // transition potentials instead of one shared [L][L] matrix. State potentials are zeroed, and
+  // so are transitions, except shared ones when L is unchanged (see set_shared_transitions).
+  void reset(std::size_t T, std::size_t L, bool per_position_transitions);
+  // Sets the shared [L][L] transition log-potentials (after reset with per_position false);
+  // they stay across resets with the same L, so their exponentials are computed once.
+  void set_shared_transitions(const double* trans);
+
+  std::size_t length() const { return T_; }
+  std::size_t labels() const { return L_; }
+  double* state(std::size_t t) { return &state_[t * L_]; }              // [L] of position t
+  const double* state(std::size_t t) const { return &state_[t * L_]; }
+  // Transition log-potentials into position t (t >= 1): [L][L] indexed [previous][current].
+  double* transition(std::size_t t) {
+    exp_trans_stale_ = true;
+    return &trans_[per_position_ ? (t - 1) * L_ * L_ : 0];
+  }
+  const double* transition(std::size_t t) const {
+    return &trans_[per_position_ ? (t - 1) * L_ * L_ : 0];
+  }
+
+  // Runs forward-backward; returns log Z. Afterwards node_marginal / edge marginals are valid.
+  double forward_backward();
+  // Node marginal P(y_t = j | x) after forward_backward().
+  double node_marginal(std::size_t t, std::size_t j) const { return marginal_[t * L_ + j]; }
+  // Adds into `out` [L][L] the edge marginals P(y_{t-1}=i, y_t=j | x) of position t >= 1.
+  void add_edge_marginals(std::size_t t, double scale, double* out) const;
+  // Log-potential of a labelling (length T).
+  double path_score(const int* labels) const;
+  // Highest-scoring labelling (ties go to the lowest label); returns its score.
+  double viterbi(int* labels_out) const;
+  double log_partition() const { return log_z_; }
+
+ private:
+  std::size_t T_ = 0;
+  std::size_t L_ = 0;
+  bool per_position_ = false;
+  std::vector<double> state_;     // [T][L] state log-potentials (input)
+  std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
+  std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
+  std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
+  std::vector<double> state_shift_;  // [T] max of state(t, .)
+  std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
+  std::vector<double> alpha_;     // [T][L] forward scores, normalised to sum 1 per position
+  std::vector<double> beta_;      // [T][L] backward scores, scaled by the same factors
+  std::vector<double> scale_;     // [T] forward normalisers c_t
+  std::vector<double> marginal_;  // [T][L] node marginals
+  double log_z_ = 0.0;
+  bool exp_trans_stale_ = true;
+};
+
+}  // namespace septa::crf

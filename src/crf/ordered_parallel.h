@@ -1,0 +1,20 @@
+// Deterministic data parallelism: blocks computed on any number of threads, committed in
+// block order, so every reduction matches a one-thread run bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace septa::crf {
+
+// Runs work(block, worker) for blocks 0..B-1 on `threads` workers (worker w takes blocks
+// w, w+threads, ...) and commit(block, worker) strictly in block order. The first exception
+// thrown by any worker is rethrown on the calling thread.
+void for_blocks_ordered(std::size_t B, int threads,
+                        const std::function<void(std::size_t, std::size_t)>& work,
+                        const std::function<void(std::size_t, std::size_t)>& commit);
+
+// Runs task(i) for i in [0, n) on up to `threads` threads (any order); rethrows the first error.
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& task);
+
+}  // namespace septa::crf

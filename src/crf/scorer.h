@@ -1,0 +1,47 @@
+// The trained part of a model: fills a lattice with log-potentials for one sequence.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "crf/binary_io.h"
+#include "crf/dataset.h"
+#include "crf/encoder.h"
+#include "crf/lattice.h"
+#include "septa/crf/model.h"
+
+namespace septa::crf {
+
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+  // Fills `lattice` (reset inside) with the log-potentials of `sequence`.
+  virtual void potentials(const SequenceView& sequence, Lattice& lattice) const = 0;
+  // Whether the scorer was built for A attributes and L labels (model-file consistency).
+  virtual bool fits(std::size_t A, std::size_t L) const = 0;
+  // Number of weights the model holds.
+  virtual std::size_t feature_count() const = 0;
+  virtual void write(ByteWriter& out) const = 0;
+  // Readable description of the weights for `septa dump`.
+  virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;
+  virtual std::vector<WeightedFeature> state_features(const Encoder& encoder) const = 0;
+  virtual std::vector<WeightedFeature> transition_features(const Encoder& encoder) const = 0;
+};
+
+// Everything a model file holds.
+struct ModelData {
+  std::string algorithm;            // "lbfgs", "separate", ...
+  Encoder encoder;                  // template, dictionaries
+  std::unique_ptr<Scorer> scorer;
+};
+
+// Reads the scorer of `algorithm` from a model file.
+std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
+
+// Prints the `top` entries of largest |weight| as "weight<TAB>from<TAB>to".
+void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
+                       std::size_t top);
+
+}  // namespace septa::crf

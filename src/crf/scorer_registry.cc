@@ -1,0 +1,12 @@
+// Maps the algorithm recorded in a model file to the scorer that reads its weights.
+#include "crf/linear_chain.h"
+#include "crf/scorer.h"
+
+namespace septa::crf {
+
+std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in) {
+  if (algorithm == "lbfgs" || algorithm == "piecewise") return LinearChainScorer::read(in);
+  in.fail("unknown algorithm '" + algorithm + "'");
+}
+
+}  // namespace septa::crf
