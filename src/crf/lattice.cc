@@ -42,16 +42,31 @@ void Lattice::set_shared_transitions(const double* trans) {
  * Scaling keeps every quantity in [0, 1]-ish range for chains of any length.
  */
 double Lattice::forward_backward() {
-  const std::size_t T = T_, L = L_;
-  if (T == 0) {
+  if (T_ == 0) {
     log_z_ = 0.0;
     return 0.0;
   }
+  log_domain_ = !forward_backward_scaled();
+  if (log_domain_) forward_backward_log();
+  return log_z_;
+}
+
+// Returns false, leaving the work to the log-domain pass, when the potentials of one position
+// span more than kMaxSpan nats: exp() of the shifted values could then underflow and silently
+// drop the dominant paths (scaled forward-backward is exact only while nothing underflows).
+bool Lattice::forward_backward_scaled() {
+  constexpr double kMaxSpan = 200.0;
+  const std::size_t T = T_, L = L_;
+  alpha_.resize(T * L);
+  beta_.resize(T * L);
+  scale_.resize(T);
   exp_state_.resize(T * L);
   state_shift_.resize(T);
   for (std::size_t t = 0; t < T; ++t) {
     const double* s = &state_[t * L];
-    const double m = *std::max_element(s, s + L);
+    const auto [low, high] = std::minmax_element(s, s + L);
+    const double m = *high;
+    if (m - *low > kMaxSpan) return false;
     state_shift_[t] = m;
     for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = std::exp(s[j] - m);
   }
@@ -62,7 +77,12 @@ double Lattice::forward_backward() {
   }
   for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
     const double* w = &trans_[k * L * L];
-    const double n = *std::max_element(w, w + L * L);
+    const auto [low, high] = std::minmax_element(w, w + L * L);
+    const double n = *high;
+    if (n - *low > kMaxSpan) {
+      exp_trans_stale_ = true;
+      return false;
+    }
     trans_shift_[k] = n;
     for (std::size_t q = 0; q < L * L; ++q) exp_trans_[k * L * L + q] = std::exp(w[q] - n);
   }
@@ -71,9 +91,6 @@ double Lattice::forward_backward() {
     return &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
   };
 
-  alpha_.resize(T * L);
-  beta_.resize(T * L);
-  scale_.resize(T);
   double log_z = 0.0;
   for (std::size_t t = 0; t < T; ++t) {
     double* a = &alpha_[t * L];
@@ -94,9 +111,7 @@ double Lattice::forward_backward() {
     }
     double c = 0.0;
     for (std::size_t j = 0; j < L; ++j) c += a[j];
-    if (!(c > 0.0) || !std::isfinite(c))
-      throw Error("lattice: forward scores vanished or overflowed at position " +
-                  std::to_string(t) + " (non-finite potentials?)");
+    if (!(c > 0.0) || !std::isfinite(c)) return false;
     const double inv = 1.0 / c;
     for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
     scale_[t] = c;
@@ -123,11 +138,61 @@ double Lattice::forward_backward() {
   marginal_.resize(T * L);
   for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = alpha_[q] * beta_[q];
   log_z_ = log_z;
-  return log_z;
+  return true;
+}
+
+/*
+ * Log-domain forward-backward (slower, exact for any finite potentials):
+ *   la[0][j] = state[0][j];  la[t][j] = state[t][j] + logsumexp_i(la[t-1][i] + trans_t[i][j])
+ *   lb[T-1][i] = 0;  lb[t][i] = logsumexp_j(trans_{t+1}[i][j] + state[t+1][j] + lb[t+1][j])
+ *   log Z = logsumexp_j la[T-1][j];  P(y_t=j) = exp(la[t][j] + lb[t][j] - log Z)
+ */
+void Lattice::forward_backward_log() {
+  const std::size_t T = T_, L = L_;
+  const Lattice& self = *this;  // const access keeps the shared exponentials cached
+  std::vector<double> terms(L);
+  auto log_sum_exp = [&]() {
+    const double m = *std::max_element(terms.begin(), terms.end());
+    if (!std::isfinite(m)) return m;
+    double sum = 0.0;
+    for (double v : terms) sum += std::exp(v - m);
+    return m + std::log(sum);
+  };
+  for (std::size_t j = 0; j < L; ++j) alpha_[j] = state_[j];
+  for (std::size_t t = 1; t < T; ++t) {
+    const double* w = self.transition(t);
+    for (std::size_t j = 0; j < L; ++j) {
+      for (std::size_t i = 0; i < L; ++i) terms[i] = alpha_[(t - 1) * L + i] + w[i * L + j];
+      alpha_[t * L + j] = state_[t * L + j] + log_sum_exp();
+    }
+  }
+  for (std::size_t i = 0; i < L; ++i) beta_[(T - 1) * L + i] = 0.0;
+  for (std::size_t t = T - 1; t-- > 0;) {
+    const double* w = self.transition(t + 1);
+    for (std::size_t i = 0; i < L; ++i) {
+      for (std::size_t j = 0; j < L; ++j)
+        terms[j] = w[i * L + j] + state_[(t + 1) * L + j] + beta_[(t + 1) * L + j];
+      beta_[t * L + i] = log_sum_exp();
+    }
+  }
+  for (std::size_t j = 0; j < L; ++j) terms[j] = alpha_[(T - 1) * L + j];
+  log_z_ = log_sum_exp();
+  if (!std::isfinite(log_z_))
+    throw Error("lattice: log partition is not finite (non-finite potentials?)");
+  marginal_.resize(T * L);
+  for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = std::exp(alpha_[q] + beta_[q] - log_z_);
 }
 
 void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const {
   const std::size_t L = L_;
+  if (log_domain_) {
+    const double* w = transition(t);
+    for (std::size_t i = 0; i < L; ++i)
+      for (std::size_t j = 0; j < L; ++j)
+        out[i * L + j] += scale * std::exp(alpha_[(t - 1) * L + i] + w[i * L + j] +
+                                           state_[t * L + j] + beta_[t * L + j] - log_z_);
+    return;
+  }
   const double* prev = &alpha_[(t - 1) * L];
   const double* s = &exp_state_[t * L];
   const double* b = &beta_[t * L];

@@ -60,6 +60,10 @@ class Lattice {
   std::vector<double> marginal_;  // [T][L] node marginals
   double log_z_ = 0.0;
   bool exp_trans_stale_ = true;
+  bool log_domain_ = false;       // alpha_/beta_ hold log scores (fallback for extreme inputs)
+
+  bool forward_backward_scaled();
+  void forward_backward_log();
 };
 
 }  // namespace septa::crf

@@ -19,16 +19,8 @@ struct Context {
 lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval_t* g, const int n,
                          const lbfgsfloatval_t /*step*/) {
   auto* context = static_cast<Context*>(instance);
-  double fx = (*context->f)(x, g);
-  if (context->c2 > 0.0) {
-    double norm2 = 0.0;
-    for (int i = 0; i < n; ++i) {
-      g[i] += 2.0 * context->c2 * x[i];
-      norm2 += x[i] * x[i];
-    }
-    fx += context->c2 * norm2;
-  }
-  return fx;
+  // OWL-QN adds the L1 term itself.
+  return penalized(*context->f, x, g, static_cast<std::size_t>(n), 0.0, context->c2);
 }
 
 int progress(void* instance, const lbfgsfloatval_t* x, const lbfgsfloatval_t* /*g*/,
@@ -65,6 +57,18 @@ std::string describe(int status) {
 }
 
 }  // namespace
+
+double penalized(const ObjectiveFunction& f, const double* w, double* g, std::size_t n, double c1,
+                 double c2) {
+  double value = f(w, g);
+  double norm1 = 0.0, norm2 = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    norm1 += std::fabs(w[i]);
+    norm2 += w[i] * w[i];
+    g[i] += 2.0 * c2 * w[i] + (w[i] > 0.0 ? c1 : w[i] < 0.0 ? -c1 : 0.0);
+  }
+  return value + c1 * norm1 + c2 * norm2;
+}
 
 MinimizerResult minimize(const ObjectiveFunction& f, std::vector<double>& w,
                          const MinimizerOptions& options, const IterationCallback& callback) {

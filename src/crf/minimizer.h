@@ -38,6 +38,11 @@ using ObjectiveFunction = std::function<double(const double* w, double* g)>;
 // Called after each iteration; return false to stop.
 using IterationCallback = std::function<bool(const MinimizerIteration&)>;
 
+// Returns f(w) + c1 ||w||_1 + c2 ||w||^2 and writes its gradient (sign(w) for the L1 term,
+// valid off the kinks w_i = 0).
+double penalized(const ObjectiveFunction& f, const double* w, double* g, std::size_t n, double c1,
+                 double c2);
+
 // Minimises f(w) + c1 ||w||_1 + c2 ||w||^2 from the start point in `w`, leaving the result there.
 MinimizerResult minimize(const ObjectiveFunction& f, std::vector<double>& w,
                          const MinimizerOptions& options, const IterationCallback& callback);
