@@ -52,8 +52,8 @@ double CrfObjective::evaluate(const double* w, double* grad) {
         for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e)
           states.add_expectations(s.attribute_ids[e], s.attribute_values[e], probs.data(),
                                   g.data());
-        if (t > 0) lattice.add_edge_marginals(t, s.weight, &g[structure_.transition_offset()]);
       }
+      lattice.add_edge_marginal_sums(s.weight, &g[structure_.transition_offset()]);
     }
     block_log_z_[block] = log_z;
   };

@@ -6,6 +6,13 @@
 
 #include "septa/error.h"
 
+// Hot loops get an AVX2/FMA clone chosen at run time, without a global -march flag.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SEPTA_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SEPTA_VECTOR_CLONES
+#endif
+
 namespace septa::crf {
 
 void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions) {
@@ -54,7 +61,7 @@ double Lattice::forward_backward() {
 // Returns false, leaving the work to the log-domain pass, when the potentials of one position
 // span more than kMaxSpan nats: exp() of the shifted values could then underflow and silently
 // drop the dominant paths (scaled forward-backward is exact only while nothing underflows).
-bool Lattice::forward_backward_scaled() {
+SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   constexpr double kMaxSpan = 200.0;
   const std::size_t T = T_, L = L_;
   alpha_.resize(T * L);
@@ -73,6 +80,7 @@ bool Lattice::forward_backward_scaled() {
   const std::size_t matrices = trans_.size() / (L * L);
   if (exp_trans_stale_ || per_position_) {
     exp_trans_.resize(trans_.size());
+    exp_trans_transposed_.resize(trans_.size());
     trans_shift_.resize(matrices);
   }
   for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
@@ -84,7 +92,10 @@ bool Lattice::forward_backward_scaled() {
       return false;
     }
     trans_shift_[k] = n;
-    for (std::size_t q = 0; q < L * L; ++q) exp_trans_[k * L * L + q] = std::exp(w[q] - n);
+    double* e = &exp_trans_[k * L * L];
+    double* et = &exp_trans_transposed_[k * L * L];
+    for (std::size_t i = 0; i < L; ++i)
+      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j] = std::exp(w[i * L + j] - n);
   }
   exp_trans_stale_ = false;
   auto exp_trans_at = [&](std::size_t t) {
@@ -125,13 +136,14 @@ bool Lattice::forward_backward_scaled() {
     const double* s = &exp_state_[(t + 1) * L];
     const double inv = 1.0 / scale_[t + 1];
     for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
-    const double* e = exp_trans_at(t + 1);
+    // b[i] = sum_j E[i][j] tmp[j], as axpy over the columns of E so it vectorises.
+    const double* et = &exp_trans_transposed_[per_position_ ? t * L * L : 0];
     double* b = &beta_[t * L];
-    for (std::size_t i = 0; i < L; ++i) {
-      const double* row = &e[i * L];
-      double sum = 0.0;
-      for (std::size_t j = 0; j < L; ++j) sum += row[j] * tmp[j];
-      b[i] = sum;
+    std::fill(b, b + L, 0.0);
+    for (std::size_t j = 0; j < L; ++j) {
+      const double v = tmp[j];
+      const double* column = &et[j * L];
+      for (std::size_t i = 0; i < L; ++i) b[i] += column[i] * v;
     }
   }
 
@@ -213,6 +225,34 @@ void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const
     double* o = &out[i * L];
     for (std::size_t j = 0; j < L; ++j) o[j] += p * row[j] * right[j];
   }
+}
+
+/*
+ * With shared transitions the edge marginals summed over positions factor as
+ *   sum_t P(y_{t-1}=i, y_t=j) = E[i][j] * sum_t a[t-1][i] (S[t][j] b[t][j] / c_t),
+ * so one outer-product accumulation per position and one multiply by E per sequence suffice.
+ */
+SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* out) {
+  const std::size_t L = L_;
+  if (per_position_ || log_domain_) {
+    for (std::size_t t = 1; t < T_; ++t) add_edge_marginals(t, scale, out);
+    return;
+  }
+  edge_sum_.assign(L * L + L, 0.0);
+  double* r = &edge_sum_[L * L];  // [L] S[t][j] b[t][j] / c_t
+  for (std::size_t t = 1; t < T_; ++t) {
+    const double* s = &exp_state_[t * L];
+    const double* b = &beta_[t * L];
+    const double inv = 1.0 / scale_[t];
+    for (std::size_t j = 0; j < L; ++j) r[j] = s[j] * b[j] * inv;
+    const double* prev = &alpha_[(t - 1) * L];
+    for (std::size_t i = 0; i < L; ++i) {
+      const double p = prev[i];
+      double* m = &edge_sum_[i * L];
+      for (std::size_t j = 0; j < L; ++j) m[j] += p * r[j];
+    }
+  }
+  for (std::size_t q = 0; q < L * L; ++q) out[q] += scale * edge_sum_[q] * exp_trans_[q];
 }
 
 double Lattice::path_score(const int* labels) const {

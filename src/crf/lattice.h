@@ -38,6 +38,8 @@ class Lattice {
   double node_marginal(std::size_t t, std::size_t j) const { return marginal_[t * L_ + j]; }
   // Adds into `out` [L][L] the edge marginals P(y_{t-1}=i, y_t=j | x) of position t >= 1.
   void add_edge_marginals(std::size_t t, double scale, double* out) const;
+  // Adds scale * sum_{t>=1} P(y_{t-1}=i, y_t=j | x) into `out` [L][L] (faster than per position).
+  void add_edge_marginal_sums(double scale, double* out);
   // Log-potential of a labelling (length T).
   double path_score(const int* labels) const;
   // Highest-scoring labelling (ties go to the lowest label); returns its score.
@@ -52,6 +54,8 @@ class Lattice {
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
   std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
+  std::vector<double> exp_trans_transposed_;  // same shape, each matrix transposed [cur][prev]
+  std::vector<double> edge_sum_;  // [L][L] + [L] scratch for add_edge_marginal_sums
   std::vector<double> state_shift_;  // [T] max of state(t, .)
   std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
   std::vector<double> alpha_;     // [T][L] forward scores, normalised to sum 1 per position

@@ -83,6 +83,11 @@ TEST_P(LatticeBruteForce, MatchesEnumerationOfAllPaths) {
       lattice.add_edge_marginals(t, 1.0, got.data());
       for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(got[q], edge[t * L * L + q], 1e-10);
     }
+    std::vector<double> summed(L * L, 0.0), expected_sum(L * L, 0.0);
+    lattice.add_edge_marginal_sums(2.0, summed.data());
+    for (std::size_t t = 1; t < T; ++t)
+      for (std::size_t q = 0; q < L * L; ++q) expected_sum[q] += 2.0 * edge[t * L * L + q];
+    for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(summed[q], expected_sum[q], 1e-10);
     std::vector<int> viterbi(T);
     EXPECT_NEAR(lattice.viterbi(viterbi.data()), best_score, 1e-12);
     EXPECT_EQ(viterbi, best_path);
