@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds, runs ctest (C++ and neural tests) and
+# the Python package's tests. Idempotent; run from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+export SEPTA_DATA="${SEPTA_DATA:-$(pwd)/../shared/data}"
+ctest --test-dir build --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" --timeout 600
+if [ -f python/pyproject.toml ]; then
+  bash scripts/python_test.sh
+fi
