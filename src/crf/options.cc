@@ -108,6 +108,15 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
                           "separate training: probability floor for unseen events"),
+      OptionSpec{"local-optimizer",
+                 "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
+                 [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (v != "sgd" && v != "lbfgs") bad("local-optimizer", v, "sgd, lbfgs");
+                   o.local_sgd = v == "sgd";
+                 }},
+      SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
+                          "SGD passes over the data (local-optimizer sgd)"),
   };
   return specs;
 }

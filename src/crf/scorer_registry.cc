@@ -1,11 +1,13 @@
 // Maps the algorithm recorded in a model file to the scorer that reads its weights.
 #include "crf/linear_chain.h"
 #include "crf/scorer.h"
+#include "crf/separate_scorer.h"
 
 namespace septa::crf {
 
 std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in) {
   if (algorithm == "lbfgs" || algorithm == "piecewise") return LinearChainScorer::read(in);
+  if (algorithm == "separate") return SeparateScorer::read(in);
   in.fail("unknown algorithm '" + algorithm + "'");
 }
 

@@ -28,6 +28,8 @@ struct TrainOptions {
   int threads = 1;              // worker threads; results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
+  bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
+  int epochs = 10;              // SGD passes over the data
 };
 
 // One option of the table.

@@ -1,0 +1,35 @@
+#include "crf/cooccurrence.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace septa::crf {
+
+void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,
+                               std::size_t L, double floor, Lattice& lattice) {
+  lattice.reset(T, L, /*per_position_transitions=*/true);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t j = 0; j < L; ++j)
+      lattice.state(t)[j] = std::log(std::max(unary[t * L + j], floor));
+  std::vector<double> p(L * L), left(L), right(L);  // [L][L] pair table, [L] margins
+  for (std::size_t t = 0; t + 1 < T; ++t) {
+    const double* table = &pairwise[t * L * L];
+    double total = 0.0;
+    for (std::size_t q = 0; q < L * L; ++q) total += p[q] = std::max(table[q], floor);
+    std::fill(left.begin(), left.end(), 0.0);
+    std::fill(right.begin(), right.end(), 0.0);
+    for (std::size_t a = 0; a < L; ++a)
+      for (std::size_t b = 0; b < L; ++b) {
+        p[a * L + b] /= total;
+        left[a] += p[a * L + b];
+        right[b] += p[a * L + b];
+      }
+    double* cr = lattice.transition(t + 1);
+    for (std::size_t a = 0; a < L; ++a)
+      for (std::size_t b = 0; b < L; ++b)
+        cr[a * L + b] = std::log(p[a * L + b]) - std::log(left[a]) - std::log(right[b]);
+  }
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,72 @@
+// -a separate: CR-F separate training. The unary factor P(y_t|x) and the pairwise factor
+// P(y_t, y_{t+1}|x) are maximum-entropy classifiers trained independently and concurrently
+// (one thread each, each data-parallel over the threads that remain); no chain inference.
+#include <thread>
+
+#include "crf/local_training.h"
+#include "crf/separate_scorer.h"
+
+namespace septa::crf {
+
+AlgorithmResult train_separate(const TrainingContext& context) {
+  const Dataset& data = context.data;
+  const std::size_t A = context.encoder.attributes().size();
+  const std::size_t L = context.encoder.labels().size();
+  const TrainOptions& options = context.options;
+
+  const LabelPairs pairs = observed_pairs(data, L);
+  const std::vector<LocalInstance> nodes = node_instances(data);
+  const std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
+  SparseFeatures unary = instance_features(data, nodes, A, L, 1, options.min_freq,
+                                           options.all_possible_states);
+  SparseFeatures pairwise = instance_features(data, edges, A, pairs.first.size(), 2,
+                                              options.min_freq, false);
+  auto scorer = std::make_unique<SeparateScorer>(A, L, std::move(unary), std::move(pairwise),
+                                                 pairs.first, pairs.second, options.floor);
+
+  // Split the threads between the factors; the results do not depend on the split.
+  const int pair_threads = std::max(1, options.threads / 2);
+  const int unary_threads = std::max(1, options.threads - pair_threads);
+  const SoftmaxModelShape unary_shape = scorer->unary_shape();
+  const SoftmaxModelShape pair_shape = scorer->pair_shape();
+  SharedProgress shared;
+  MinimizerResult pair_result, unary_result;
+  std::exception_ptr pair_error;
+  std::thread pair_thread([&] {
+    try {
+      if (!edges.empty())
+        pair_result = fit_local(context, "pairwise", edges, pair_shape, pair_threads,
+                                scorer->pair_weights(), shared);
+    } catch (...) {
+      pair_error = std::current_exception();
+      shared.stop = true;
+    }
+  });
+  try {
+    unary_result = fit_local(context, "unary", nodes, unary_shape, unary_threads,
+                             scorer->unary_weights(), shared);
+  } catch (...) {
+    shared.stop = true;
+    pair_thread.join();
+    throw;
+  }
+  pair_thread.join();
+  if (pair_error) std::rethrow_exception(pair_error);
+
+  AlgorithmResult result;
+  result.cancelled = unary_result.cancelled || pair_result.cancelled;
+  result.iterations = unary_result.iterations + pair_result.iterations;
+  result.stop_reason = "unary: " + unary_result.stop_reason + "; pairwise: " +
+                       (edges.empty() ? std::string("no pairs") : pair_result.stop_reason);
+  TrainProgress final_progress;
+  final_progress.phase = "separate";
+  final_progress.iteration = result.iterations;
+  final_progress.active_features = scorer->feature_count();
+  context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->potentials(s, lattice); },
+                    final_progress);
+  if (context.dev.size() > 0) context.report(final_progress);
+  result.scorer = std::move(scorer);
+  return result;
+}
+
+}  // namespace septa::crf
