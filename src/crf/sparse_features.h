@@ -45,7 +45,8 @@ class SparseFeaturesBuilder {
   }
   // Keeps pairs seen at least `min_freq` times; with `all_classes`, every class of each
   // attribute seen at least `min_freq` times.
-  SparseFeatures build(int min_freq, bool all_classes);
+  // `counts` [F], when given, receives each feature's occurrence count.
+  SparseFeatures build(int min_freq, bool all_classes, std::vector<uint32_t>* counts = nullptr);
 
  private:
   std::size_t A_, K_;
