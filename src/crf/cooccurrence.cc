@@ -25,6 +25,11 @@ void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std:
         left[a] += p[a * L + b];
         right[b] += p[a * L + b];
       }
+    // A label that the pairwise factor finds implausible has a tiny margin; dividing a floored
+    // entry by it would reward pairs that both factors reject. The unary prediction bounds the
+    // margin from below (when the factors agree, as for exact marginals, nothing changes).
+    for (std::size_t a = 0; a < L; ++a) left[a] = std::max(left[a], unary[t * L + a]);
+    for (std::size_t b = 0; b < L; ++b) right[b] = std::max(right[b], unary[(t + 1) * L + b]);
     double* cr = lattice.transition(t + 1);
     for (std::size_t a = 0; a < L; ++a)
       for (std::size_t b = 0; b < L; ++b)

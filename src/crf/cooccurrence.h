@@ -1,7 +1,8 @@
 // Co-occurrence rate factorisation (CR-F) of a linear chain (Zhu et al. 2012):
 //   P(y|x) = prod_t P(y_t|x) * prod_t CR(y_t; y_{t+1} | x),
 //   CR(a; b | x) = P(y_t=a, y_{t+1}=b | x) / (m_L(a) m_R(b))
-// with m_L, m_R the margins of the pairwise factor itself (as in the authors' code).
+// with m_L, m_R the margins of the pairwise factor itself (as in the authors' code), each
+// bounded below by the unary prediction of the same label (see cooccurrence.cc).
 #pragma once
 
 #include <cstddef>

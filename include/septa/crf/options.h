@@ -29,7 +29,7 @@ struct TrainOptions {
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
-  int epochs = 10;              // SGD passes over the data
+  int epochs = 3;               // SGD passes over the data
 };
 
 // One option of the table.
