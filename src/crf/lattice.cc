@@ -4,14 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "crf/fast_exp.h"
 #include "septa/error.h"
-
-// Hot loops get an AVX2/FMA clone chosen at run time, without a global -march flag.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SEPTA_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SEPTA_VECTOR_CLONES
-#endif
 
 namespace septa::crf {
 
@@ -75,7 +69,7 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     const double m = *high;
     if (m - *low > kMaxSpan) return false;
     state_shift_[t] = m;
-    for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = std::exp(s[j] - m);
+    for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = fast_exp(s[j] - m);
   }
   const std::size_t matrices = trans_.size() / (L * L);
   if (exp_trans_stale_ || per_position_) {
@@ -95,7 +89,7 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     double* e = &exp_trans_[k * L * L];
     double* et = &exp_trans_transposed_[k * L * L];
     for (std::size_t i = 0; i < L; ++i)
-      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j] = std::exp(w[i * L + j] - n);
+      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j] = fast_exp(w[i * L + j] - n);
   }
   exp_trans_stale_ = false;
   auto exp_trans_at = [&](std::size_t t) {

@@ -15,14 +15,20 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
   fill_cooccurrence_lattice(unary.data(), pairs.data(), T, L, floor_, lattice);
 }
 
-SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, SparseFeatures unary,
-                               SparseFeatures pairwise, std::vector<int32_t> pair_first,
+SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
                                std::vector<int32_t> pair_second, double floor)
-    : A_(A), unary_(std::move(unary)), pairwise_(std::move(pairwise)),
-      pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)) {
+    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)) {
   L_ = L;
   floor_ = floor;
-  unary_weights_.assign(unary_.size() + L, 0.0);
+}
+
+void SeparateScorer::set_unary_features(SparseFeatures unary) {
+  unary_ = std::move(unary);
+  unary_weights_.assign(unary_.size() + L_, 0.0);
+}
+
+void SeparateScorer::set_pair_features(SparseFeatures pairwise) {
+  pairwise_ = std::move(pairwise);
   pair_weights_.assign(pairwise_.size() + pair_first_.size(), 0.0);
 }
 

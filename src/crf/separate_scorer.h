@@ -33,8 +33,11 @@ class SeparateScorer : public FactorScorer {
  public:
   SeparateScorer() = default;
   // Pair classes are the label pairs seen in training: class k is (pair_first[k], pair_second[k]).
-  SeparateScorer(std::size_t A, std::size_t L, SparseFeatures unary, SparseFeatures pairwise,
-                 std::vector<int32_t> pair_first, std::vector<int32_t> pair_second, double floor);
+  SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
+                 std::vector<int32_t> pair_second, double floor);
+  // Installs a factor's features and zero weights (the two may be built concurrently).
+  void set_unary_features(SparseFeatures unary);
+  void set_pair_features(SparseFeatures pairwise);
 
   SoftmaxModelShape unary_shape() const;
   SoftmaxModelShape pair_shape() const;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "crf/fast_exp.h"
 #include "crf/ordered_parallel.h"
 
 namespace septa::crf {
@@ -34,10 +35,11 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
   }
 }
 
-double softmax_normalize(double* scores, std::size_t K) {
+SEPTA_VECTOR_CLONES double softmax_normalize(double* scores, std::size_t K) {
   const double m = *std::max_element(scores, scores + K);
+  for (std::size_t c = 0; c < K; ++c) scores[c] = fast_exp(scores[c] - m);
   double sum = 0.0;
-  for (std::size_t c = 0; c < K; ++c) sum += scores[c] = std::exp(scores[c] - m);
+  for (std::size_t c = 0; c < K; ++c) sum += scores[c];
   const double inv = 1.0 / sum;
   for (std::size_t c = 0; c < K; ++c) scores[c] *= inv;
   return m + std::log(sum);

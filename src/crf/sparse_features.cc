@@ -32,56 +32,59 @@ SparseFeatures SparseFeatures::read(ByteReader& in) {
   return s;
 }
 
+/*
+ * Counting sort by attribute (two linear passes), then a sort of each attribute's few classes;
+ * runs of equal classes are the occurrence counts. Features come out in attribute order, and
+ * in class order within an attribute.
+ */
 SparseFeatures SparseFeaturesBuilder::build(int min_freq, bool all_classes,
                                             std::vector<uint32_t>* counts_out) {
-  std::sort(keys_.begin(), keys_.end());
+  std::vector<std::size_t> start(A_ + 1, 0);  // [A+1] bucket boundaries
+  for (int32_t a : attributes_) ++start[a + 1];
+  for (std::size_t a = 0; a < A_; ++a) start[a + 1] += start[a];
+  std::vector<int32_t> bucketed(classes_.size());  // classes grouped by attribute
+  {
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);
+    for (std::size_t i = 0; i < attributes_.size(); ++i) bucketed[next[attributes_[i]]++] = classes_[i];
+  }
+  attributes_.clear();
+  attributes_.shrink_to_fit();
+  classes_.clear();
+  classes_.shrink_to_fit();
+
   SparseFeatures s;
   s.A = A_;
   s.K = K_;
   s.offsets.assign(A_ + 1, 0);
-  std::vector<uint32_t> counts(A_, 0);  // [A] features per attribute
-  // Pass 1: decide which features exist, appending classes in attribute order.
-  std::size_t i = 0;
-  std::vector<uint32_t> attribute_total(all_classes ? A_ : 0, 0);  // [A] occurrences
-  std::vector<uint32_t> pair_counts;                                // [F] when asked for
-  std::vector<std::pair<uint64_t, uint32_t>> seen;                  // (key, count), all_classes
-  while (i < keys_.size()) {
-    std::size_t j = i;
-    while (j < keys_.size() && keys_[j] == keys_[i]) ++j;
-    const auto attribute = static_cast<std::size_t>(keys_[i] / K_);
-    const auto cls = static_cast<int32_t>(keys_[i] % K_);
+  std::vector<uint32_t> pair_counts;  // [F] when asked for
+  std::vector<uint32_t> class_count(all_classes ? K_ : 0, 0);
+  for (std::size_t a = 0; a < A_; ++a) {
+    const auto first = bucketed.begin() + static_cast<std::ptrdiff_t>(start[a]);
+    const auto last = bucketed.begin() + static_cast<std::ptrdiff_t>(start[a + 1]);
     if (all_classes) {
-      attribute_total[attribute] += static_cast<uint32_t>(j - i);
-      if (counts_out) seen.emplace_back(keys_[i], static_cast<uint32_t>(j - i));
-    } else if (static_cast<int>(j - i) >= min_freq) {
-      s.classes.push_back(cls);
-      if (counts_out) pair_counts.push_back(static_cast<uint32_t>(j - i));
-      ++counts[attribute];
-    }
-    i = j;
-  }
-  if (all_classes) {
-    for (std::size_t a = 0; a < A_; ++a) {
-      if (attribute_total[a] == 0 || static_cast<int>(attribute_total[a]) < min_freq) continue;
-      for (std::size_t k = 0; k < K_; ++k) s.classes.push_back(static_cast<int32_t>(k));
-      counts[a] = static_cast<uint32_t>(K_);
-    }
-    if (counts_out) {
-      pair_counts.assign(s.classes.size(), 0);
-      std::size_t f = 0, next = 0;
-      for (std::size_t a = 0; a < A_; ++a) {
-        if (counts[a] == 0) continue;
-        for (std::size_t k = 0; k < K_; ++k, ++f) {
-          while (next < seen.size() && seen[next].first < a * K_ + k) ++next;
-          if (next < seen.size() && seen[next].first == a * K_ + k) pair_counts[f] = seen[next].second;
+      if (first != last && static_cast<int>(last - first) >= min_freq) {
+        std::fill(class_count.begin(), class_count.end(), 0);
+        for (auto it = first; it != last; ++it) ++class_count[*it];
+        for (std::size_t k = 0; k < K_; ++k) {
+          s.classes.push_back(static_cast<int32_t>(k));
+          if (counts_out) pair_counts.push_back(class_count[k]);
         }
       }
+    } else {
+      std::sort(first, last);
+      for (auto it = first; it != last;) {
+        auto run = it;
+        while (run != last && *run == *it) ++run;
+        if (static_cast<int>(run - it) >= min_freq) {
+          s.classes.push_back(*it);
+          if (counts_out) pair_counts.push_back(static_cast<uint32_t>(run - it));
+        }
+        it = run;
+      }
     }
+    s.offsets[a + 1] = static_cast<uint32_t>(s.classes.size());
   }
   if (counts_out) *counts_out = std::move(pair_counts);
-  for (std::size_t a = 0; a < A_; ++a) s.offsets[a + 1] = s.offsets[a] + counts[a];
-  keys_.clear();
-  keys_.shrink_to_fit();
   return s;
 }
 

@@ -41,7 +41,8 @@ class SparseFeaturesBuilder {
  public:
   SparseFeaturesBuilder(std::size_t A, std::size_t K) : A_(A), K_(K) {}
   void add(int32_t attribute, int32_t cls) {
-    keys_.push_back(static_cast<uint64_t>(attribute) * K_ + static_cast<uint64_t>(cls));
+    attributes_.push_back(attribute);
+    classes_.push_back(cls);
   }
   // Keeps pairs seen at least `min_freq` times; with `all_classes`, every class of each
   // attribute seen at least `min_freq` times.
@@ -50,7 +51,8 @@ class SparseFeaturesBuilder {
 
  private:
   std::size_t A_, K_;
-  std::vector<uint64_t> keys_;  // attribute * K + class, one per occurrence
+  std::vector<int32_t> attributes_;  // [occurrences]
+  std::vector<int32_t> classes_;     // [occurrences]
 };
 
 }  // namespace septa::crf

@@ -17,25 +17,20 @@ AlgorithmResult train_separate(const TrainingContext& context) {
   const LabelPairs pairs = observed_pairs(data, L);
   const std::vector<LocalInstance> nodes = node_instances(data);
   const std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
-  SparseFeatures unary = instance_features(data, nodes, A, L, 1, options.min_freq,
-                                           options.all_possible_states);
-  SparseFeatures pairwise = instance_features(data, edges, A, pairs.first.size(), 2,
-                                              options.min_freq, false);
-  auto scorer = std::make_unique<SeparateScorer>(A, L, std::move(unary), std::move(pairwise),
-                                                 pairs.first, pairs.second, options.floor);
+  auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor);
 
   // Split the threads between the factors; the results do not depend on the split.
   const int pair_threads = std::max(1, options.threads / 2);
   const int unary_threads = std::max(1, options.threads - pair_threads);
-  const SoftmaxModelShape unary_shape = scorer->unary_shape();
-  const SoftmaxModelShape pair_shape = scorer->pair_shape();
   SharedProgress shared;
   MinimizerResult pair_result, unary_result;
   std::exception_ptr pair_error;
   std::thread pair_thread([&] {
     try {
+      scorer->set_pair_features(instance_features(data, edges, A, pairs.first.size(), 2,
+                                                  options.min_freq, false));
       if (!edges.empty())
-        pair_result = fit_local(context, "pairwise", edges, pair_shape, pair_threads,
+        pair_result = fit_local(context, "pairwise", edges, scorer->pair_shape(), pair_threads,
                                 scorer->pair_weights(), shared);
     } catch (...) {
       pair_error = std::current_exception();
@@ -43,7 +38,9 @@ AlgorithmResult train_separate(const TrainingContext& context) {
     }
   });
   try {
-    unary_result = fit_local(context, "unary", nodes, unary_shape, unary_threads,
+    scorer->set_unary_features(instance_features(data, nodes, A, L, 1, options.min_freq,
+                                                 options.all_possible_states));
+    unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(), unary_threads,
                              scorer->unary_weights(), shared);
   } catch (...) {
     shared.stop = true;
