@@ -43,6 +43,11 @@ def parallel_compile(self, sources, output_dir=None, macros=None, include_dirs=N
     return objects
 
 
+def relative(path):
+    """`path` relative to this directory: setuptools refuses absolute source paths."""
+    return os.path.relpath(path, HERE)
+
+
 library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "*.cc")))
 if not library_sources:
     raise SystemExit("septa: no C++ sources under %s; build from a septa checkout"
@@ -50,7 +55,7 @@ if not library_sources:
 
 extension = Extension(
     "septa._septa",
-    sources=[os.path.join(HERE, "src", "bindings.cc")] + library_sources,
+    sources=[relative(os.path.join(HERE, "src", "bindings.cc"))] + [relative(p) for p in library_sources],
     include_dirs=[os.path.join(ROOT, "include"), os.path.join(ROOT, "src")] + pybind11_include(),
     libraries=["lbfgs", "pthread"],
     extra_compile_args=["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
@@ -58,4 +63,5 @@ extension = Extension(
 )
 
 distutils.ccompiler.CCompiler.compile = parallel_compile
+os.chdir(HERE)  # the relative paths above
 setup(ext_modules=[extension])
