@@ -19,18 +19,19 @@ def corrupt(y, seed):
 
 def test_chunk_figures_by_hand():
     result = metrics.conlleval(Y_TRUE, Y_PRED)
-    # Gold chunks: NP, VP, NP | PP, NP = 5. Guessed: NP, VP, NP(I-NP starts one) | PP, NP, NP = 6.
-    # Correct: NP(0-1), VP, PP = 3.
+    # Gold chunks: NP, VP, NP | PP, NP = 5. Guessed: NP, VP, NP (an I-NP after B-VP starts a
+    # chunk, as conlleval reads IOB1) | PP, NP, NP = 6. Correct: NP(0-1), VP, NP(3), PP = 4.
     assert result["overall"]["gold"] == 5
     assert result["overall"]["guessed"] == 6
-    assert result["overall"]["correct"] == 3
-    assert result["overall"]["precision"] == pytest.approx(50.0)
-    assert result["overall"]["recall"] == pytest.approx(60.0)
-    assert result["overall"]["f1"] == pytest.approx(2 * 50 * 60 / 110)
-    assert result["by_type"]["NP"]["gold"] == 3 and result["by_type"]["NP"]["correct"] == 1
+    assert result["overall"]["correct"] == 4
+    p, r = 100 * 4 / 6, 100 * 4 / 5
+    assert result["overall"]["precision"] == pytest.approx(p)
+    assert result["overall"]["recall"] == pytest.approx(r)
+    assert result["overall"]["f1"] == pytest.approx(2 * p * r / (p + r))
+    assert result["by_type"]["NP"]["gold"] == 3 and result["by_type"]["NP"]["correct"] == 2
     assert result["tokens"] == 8 and result["correct_tokens"] == 6
-    assert metrics.chunk_precision_score(Y_TRUE, Y_PRED) == pytest.approx(0.5)
-    assert metrics.chunk_recall_score(Y_TRUE, Y_PRED) == pytest.approx(0.6)
+    assert metrics.chunk_precision_score(Y_TRUE, Y_PRED) == pytest.approx(4 / 6)
+    assert metrics.chunk_recall_score(Y_TRUE, Y_PRED) == pytest.approx(4 / 5)
     assert metrics.chunk_f1_score(Y_TRUE, Y_PRED, chunk_type="VP") == pytest.approx(1.0)
     assert metrics.chunk_f1_score(Y_TRUE, Y_PRED, chunk_type="ADJP") == 0.0
 
