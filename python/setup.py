@@ -69,4 +69,4 @@ extension = Extension(
 
 distutils.ccompiler.CCompiler.compile = parallel_compile
 os.chdir(HERE)  # the relative paths above
-setup(ext_modules=[extension])
+setup(packages=["septa"], ext_modules=[extension])
