@@ -2,7 +2,7 @@
 # Builds the Python package into a virtual environment over Debian's python3 and runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=build/venv
+venv="$(pwd)/build/venv"  # absolute: used again after cd build
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi

@@ -1,0 +1,18 @@
+"""septa: linear-chain CRFs with standard and separate (CR-F) training.
+
+A drop-in replacement for sklearn-crfsuite::
+
+    import septa
+    crf = septa.CRF(algorithm="separate", c2=0.1, max_iterations=100)
+    crf.fit(X_train, y_train)
+    y_pred = crf.predict(X_test)
+    print(septa.metrics.chunk_classification_report(y_test, y_pred))
+
+Models are the files of the ``septa`` command-line tool (``CRF.save``/``CRF.load``).
+"""
+
+from . import metrics
+from ._crf import CRF, ModelError, item_attributes, option_defaults
+
+__version__ = "0.1.0"
+__all__ = ["CRF", "ModelError", "item_attributes", "metrics", "option_defaults"]
