@@ -30,10 +30,17 @@ void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std:
     // margin from below (when the factors agree, as for exact marginals, nothing changes).
     for (std::size_t a = 0; a < L; ++a) left[a] = std::max(left[a], unary[t * L + a]);
     for (std::size_t b = 0; b < L; ++b) right[b] = std::max(right[b], unary[(t + 1) * L + b]);
+    // Logs only where needed: most entries are the floor, sharing one value.
+    for (std::size_t a = 0; a < L; ++a) left[a] = std::log(left[a]);
+    for (std::size_t b = 0; b < L; ++b) right[b] = std::log(right[b]);
+    const double log_floor = std::log(floor / total);
     double* cr = lattice.transition(t + 1);
     for (std::size_t a = 0; a < L; ++a)
-      for (std::size_t b = 0; b < L; ++b)
-        cr[a * L + b] = std::log(p[a * L + b]) - std::log(left[a]) - std::log(right[b]);
+      for (std::size_t b = 0; b < L; ++b) {
+        const double raw = table[a * L + b];
+        const double log_p = raw > floor ? std::log(p[a * L + b]) : log_floor;
+        cr[a * L + b] = log_p - left[a] - right[b];
+      }
   }
 }
 
