@@ -88,21 +88,12 @@ std::unique_ptr<CountScorer> CountScorer::read(ByteReader& in) {
       s->pair_ratio_.size() != s->pairwise_.size() || s->pair_first_.size() != K ||
       s->pair_second_.size() != K || !(s->floor_ > 0.0))
     in.fail("count factors do not match their sizes");
-  for (std::size_t k = 0; k < K; ++k)
-    if (s->pair_first_[k] < 0 || s->pair_second_[k] < 0 ||
-        static_cast<std::size_t>(s->pair_first_[k]) >= s->L_ ||
-        static_cast<std::size_t>(s->pair_second_[k]) >= s->L_)
-      in.fail("label pair out of range");
+  check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
   return s;
 }
 
 std::vector<WeightedFeature> CountScorer::state_features(const Encoder& encoder) const {
-  std::vector<WeightedFeature> out;
-  for (std::size_t a = 0; a < unary_.A; ++a)
-    for (uint32_t f = unary_.offsets[a]; f < unary_.offsets[a + 1]; ++f)
-      out.push_back({encoder.attributes().name(static_cast<int32_t>(a)),
-                     encoder.labels().name(unary_.classes[f]), unary_ratio_[f]});
-  return out;
+  return list_features(unary_, unary_ratio_.data(), encoder, encoder.labels().names());
 }
 
 std::vector<WeightedFeature> CountScorer::transition_features(const Encoder& encoder) const {

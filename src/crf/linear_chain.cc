@@ -35,13 +35,7 @@ std::unique_ptr<LinearChainScorer> LinearChainScorer::read(ByteReader& in) {
 }
 
 std::vector<WeightedFeature> LinearChainScorer::state_features(const Encoder& encoder) const {
-  std::vector<WeightedFeature> out;
-  out.reserve(states_.size());
-  for (std::size_t a = 0; a < states_.A; ++a)
-    for (uint32_t f = states_.offsets[a]; f < states_.offsets[a + 1]; ++f)
-      out.push_back({encoder.attributes().name(static_cast<int32_t>(a)),
-                     encoder.labels().name(states_.classes[f]), weights_[f]});
-  return out;
+  return list_features(states_, weights_.data(), encoder, encoder.labels().names());
 }
 
 std::vector<WeightedFeature> LinearChainScorer::transition_features(const Encoder& encoder) const {
@@ -62,18 +56,6 @@ void LinearChainScorer::dump(std::ostream& out, const Encoder& encoder, std::siz
           << f.from << " -> " << f.to << "\n";
   out << "STATE FEATURES (top " << top << " by |weight| of " << states_.size() << ")\n";
   dump_top_features(out, state_features(encoder), top);
-}
-
-void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
-                       std::size_t top) {
-  const std::size_t n = std::min(top, features.size());
-  std::partial_sort(features.begin(), features.begin() + static_cast<std::ptrdiff_t>(n),
-                    features.end(), [](const WeightedFeature& a, const WeightedFeature& b) {
-                      return std::fabs(a.weight) > std::fabs(b.weight);
-                    });
-  for (std::size_t i = 0; i < n; ++i)
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << features[i].weight
-        << "  " << features[i].from << " -> " << features[i].to << "\n";
 }
 
 }  // namespace septa::crf

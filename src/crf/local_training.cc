@@ -58,13 +58,7 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           SharedProgress& shared) {
   if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, w, shared);
   SoftmaxObjective objective(context.data, instances, shape, threads);
-  MinimizerOptions options;
-  options.c1 = context.options.c1;
-  options.c2 = context.options.c2;
-  options.max_iterations = context.options.max_iterations;
-  options.period = context.options.period;
-  options.delta = context.options.delta;
-  options.epsilon = context.options.epsilon;
+  const MinimizerOptions options = minimizer_options(context.options);
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
   IterationCallback callback = [&](const MinimizerIteration& it) {
     if (shared.stop) return false;

@@ -56,12 +56,7 @@ std::unique_ptr<MemmScorer> MemmScorer::read(ByteReader& in) {
 }
 
 std::vector<WeightedFeature> MemmScorer::state_features(const Encoder& encoder) const {
-  std::vector<WeightedFeature> out;
-  for (std::size_t a = 0; a < states_.A; ++a)
-    for (uint32_t f = states_.offsets[a]; f < states_.offsets[a + 1]; ++f)
-      out.push_back({encoder.attributes().name(static_cast<int32_t>(a)),
-                     encoder.labels().name(states_.classes[f]), weights_[f]});
-  return out;
+  return list_features(states_, weights_.data(), encoder, encoder.labels().names());
 }
 
 std::vector<WeightedFeature> MemmScorer::transition_features(const Encoder& encoder) const {

@@ -10,6 +10,7 @@
 #include "crf/dataset.h"
 #include "crf/encoder.h"
 #include "crf/lattice.h"
+#include "crf/sparse_features.h"
 #include "septa/crf/model.h"
 
 namespace septa::crf {
@@ -39,6 +40,15 @@ struct ModelData {
 
 // Reads the scorer of `algorithm` from a model file.
 std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
+
+// Lists (attribute, class) features with their weights; `class_name` names class k.
+std::vector<WeightedFeature> list_features(const SparseFeatures& features, const double* weights,
+                                           const Encoder& encoder,
+                                           const std::vector<std::string>& class_names);
+
+// Checks that pair classes name labels below L; fails `in` otherwise.
+void check_label_pairs(const std::vector<int32_t>& first, const std::vector<int32_t>& second,
+                       std::size_t L, ByteReader& in);
 
 // Prints the `top` entries of largest |weight| as "weight<TAB>from<TAB>to".
 void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,

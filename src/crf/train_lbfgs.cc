@@ -58,13 +58,7 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
     best.offer(it.w, F, progress);
     return context.report(progress);
   };
-  MinimizerOptions options;
-  options.c1 = context.options.c1;
-  options.c2 = context.options.c2;
-  options.max_iterations = context.options.max_iterations;
-  options.period = context.options.period;
-  options.delta = context.options.delta;
-  options.epsilon = context.options.epsilon;
+  const MinimizerOptions options = minimizer_options(context.options);
   std::vector<double>& w = scorer->weights();
   const MinimizerResult minimized = minimize(f, w, options, callback);
 

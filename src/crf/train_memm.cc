@@ -30,12 +30,7 @@ AlgorithmResult train_memm(const TrainingContext& context) {
   result.cancelled = fitted.cancelled;
   result.iterations = fitted.iterations;
   result.stop_reason = fitted.stop_reason;
-  TrainProgress final_progress;
-  final_progress.phase = "memm";
-  final_progress.iteration = result.iterations;
-  context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->potentials(s, lattice); },
-                    final_progress);
-  if (context.dev.size() > 0) context.report(final_progress);
+  report_final(context, "memm", result.iterations, *scorer);
   result.scorer = std::move(scorer);
   return result;
 }

@@ -75,13 +75,7 @@ AlgorithmResult train_piecewise(const TrainingContext& context) {
   result.iterations = node_result.iterations + edge_result.iterations;
   result.stop_reason = "nodes: " + node_result.stop_reason + "; edges: " +
                        (edges.empty() ? std::string("no pairs") : edge_result.stop_reason);
-  TrainProgress final_progress;
-  final_progress.phase = "piecewise";
-  final_progress.iteration = result.iterations;
-  final_progress.active_features = w.size();
-  context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->potentials(s, lattice); },
-                    final_progress);
-  if (context.dev.size() > 0) context.report(final_progress);
+  report_final(context, "piecewise", result.iterations, *scorer);
   result.scorer = std::move(scorer);
   return result;
 }

@@ -55,13 +55,7 @@ AlgorithmResult train_separate(const TrainingContext& context) {
   result.iterations = unary_result.iterations + pair_result.iterations;
   result.stop_reason = "unary: " + unary_result.stop_reason + "; pairwise: " +
                        (edges.empty() ? std::string("no pairs") : pair_result.stop_reason);
-  TrainProgress final_progress;
-  final_progress.phase = "separate";
-  final_progress.iteration = result.iterations;
-  final_progress.active_features = scorer->feature_count();
-  context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->potentials(s, lattice); },
-                    final_progress);
-  if (context.dev.size() > 0) context.report(final_progress);
+  report_final(context, "separate", result.iterations, *scorer);
   result.scorer = std::move(scorer);
   return result;
 }

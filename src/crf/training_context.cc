@@ -38,6 +38,29 @@ bool TrainingContext::report(TrainProgress& progress_out) const {
   return !progress || progress(progress_out);
 }
 
+MinimizerOptions minimizer_options(const TrainOptions& options) {
+  MinimizerOptions m;
+  m.c1 = options.c1;
+  m.c2 = options.c2;
+  m.max_iterations = options.max_iterations;
+  m.period = options.period;
+  m.delta = options.delta;
+  m.epsilon = options.epsilon;
+  return m;
+}
+
+void report_final(const TrainingContext& context, const std::string& phase, int iterations,
+                  const Scorer& scorer) {
+  if (context.dev.size() == 0) return;
+  TrainProgress progress;
+  progress.phase = phase;
+  progress.iteration = iterations;
+  progress.active_features = scorer.feature_count();
+  context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer.potentials(s, lattice); },
+                    progress);
+  context.report(progress);
+}
+
 bool BestWeights::offer(const double* w, std::size_t F, const TrainProgress& progress) {
   // Rank by chunk F1 when the dev set has chunks, else by token accuracy; without dev data the
   // latest weights are the best.

@@ -11,6 +11,7 @@
 #include "crf/dataset.h"
 #include "crf/encoder.h"
 #include "crf/lattice.h"
+#include "crf/minimizer.h"
 #include "crf/scorer.h"
 #include "septa/crf/trainer.h"
 
@@ -34,6 +35,14 @@ struct TrainingContext {
   // Reports progress; returns false when the caller asked to stop.
   bool report(TrainProgress& progress_out) const;
 };
+
+// The optimiser settings of the training options.
+MinimizerOptions minimizer_options(const TrainOptions& options);
+
+// After a non-iterative or multi-part algorithm: scores the dev data with the finished scorer
+// and reports it as one progress line (nothing without dev data).
+void report_final(const TrainingContext& context, const std::string& phase, int iterations,
+                  const Scorer& scorer);
 
 // Keeps the weights with the best held-out score (or the latest when there is no dev data).
 class BestWeights {
