@@ -18,13 +18,23 @@ void print_help() {
   std::cout << "usage: septa tag -m MODEL [--marginals] [-o OUT] FILE\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
-               "the model's input format, with or without the gold label column.\n\n"
+               "the model's input format, with or without the gold label column. For CRFsuite\n"
+               "attribute input each line becomes 'GOLD GUESS'.\n\n"
                "  -m, --model FILE   the model (required)\n"
                "  --marginals        also write, after the predicted label, a tab and then\n"
                "                     'label:P(y_t=label|x)' for every label, and before each\n"
                "                     sentence a line '# log P(y|x) = ...' (CRF++ -v2 style;\n"
                "                     such output is for inspection, not for eval)\n"
                "  -o, --output FILE  write there (atomically) instead of standard output\n";
+}
+
+// Column input: the line itself. Attribute input: its gold label (the line's first field), so
+// that the last two columns are gold and guess either way.
+const std::string& echo(const crf::ColumnSentence& sentence, std::size_t t) {
+  return sentence.lines[t];
+}
+const std::string& echo(const crf::AttributeSequence& sequence, std::size_t t) {
+  return sequence.labels[t];
 }
 
 template <typename Sentence>
@@ -37,7 +47,7 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, bool marg
     out << buffer;
   }
   for (std::size_t t = 0; t < result.labels.size(); ++t) {
-    out << sentence.lines[t] << ' ' << result.labels[t];
+    out << echo(sentence, t) << ' ' << result.labels[t];
     if (marginals) {
       out << '\t';
       for (std::size_t j = 0; j < result.marginals[t].size(); ++j) {

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 
@@ -81,6 +82,36 @@ TEST_F(Cli, TrainTagEvalDump) {
   ASSERT_EQ(dump.code, 0) << dump.output;
   EXPECT_NE(dump.output.find("LABELS 5"), std::string::npos) << dump.output;
   EXPECT_NE(dump.output.find("TRANSITIONS"), std::string::npos);
+}
+
+TEST_F(Cli, AttributeFormatTrainTagEval) {
+  // CRFsuite's format: label, then attributes (one with an escaped colon and a value).
+  std::string text;
+  const std::string columns = septa::crf::testing::read_text(dir_.file("train.txt"));
+  std::istringstream in(columns);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) {
+      text += "\n";
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string word, pos, label;
+    fields >> word >> pos >> label;
+    text += label + "\tw=" + word + "\tpos\\:" + pos + ":1.5\n";
+  }
+  septa::crf::testing::write_text(dir_.file("train.attr"), text);
+  const std::string model = dir_.file("a.model");
+  CliRun train = septa("train --format attributes -a separate -m " + model + " " +
+                       dir_.file("train.attr"));
+  ASSERT_EQ(train.code, 0) << train.output;
+  CliRun tag = septa("tag -m " + model + " -o " + dir_.file("a.out") + " " + dir_.file("train.attr"));
+  ASSERT_EQ(tag.code, 0) << tag.output;
+  CliRun eval = septa("eval " + dir_.file("a.out"));
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("FB1: 100.00"), std::string::npos) << eval.output;
+  CliRun dump = septa("dump -m " + model);
+  // "pos\:DT" in the file is the attribute "pos:DT" (escape removed).
+  EXPECT_NE(dump.output.find("pos:DT ->"), std::string::npos) << dump.output.substr(0, 2000);
 }
 
 TEST_F(Cli, ExitCodesAndMessages) {
