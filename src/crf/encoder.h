@@ -24,10 +24,11 @@ class Encoder {
   const FeatureTemplate& feature_template() const { return template_; }
   std::size_t columns() const { return columns_; }  // columns of training input, label included
 
-  // Encodes training sentences, growing both dictionaries. Every sentence must have the same
-  // number of columns, more than the template reads.
+  // Encodes training sentences, growing both dictionaries, on `threads` threads (the result does
+  // not depend on it). Every sentence must have the same number of columns, more than the
+  // template reads.
   void encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
-                       Dataset& out);
+                       Dataset& out, int threads = 1);
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
 
   // Encodes one sentence for tagging: unknown attributes are dropped, gold labels unknown to the
@@ -52,7 +53,6 @@ class Encoder {
   std::size_t columns_ = 0;
   Dictionary attributes_;  // [A] attribute strings
   Dictionary labels_;      // [L] label strings
-  std::vector<std::string> scratch_;  // expanded attribute strings of one training token
 };
 
 }  // namespace septa::crf

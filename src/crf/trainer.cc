@@ -50,7 +50,7 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
-  encoder.encode_training(data, name, encoded);
+  encoder.encode_training(data, name, encoded, options.threads);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
