@@ -119,7 +119,7 @@ const std::vector<OptionSpec>& option_table() {
        }},
       {"--seed", "S", "random seed (default 1)",
        [](Settings& s, const std::string& v) {
-         s.config.uff.seed = static_cast<uint64_t>(parse_int("--seed", v));
+         s.config.ff.seed = s.config.uff.seed = static_cast<uint64_t>(parse_int("--seed", v));
        }},
       {"--threads", "T", "torch threads (default 2)",
        [](Settings& s, const std::string& v) { s.threads = static_cast<int>(parse_int("--threads", v)); }},

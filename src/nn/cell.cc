@@ -59,10 +59,10 @@ Cell make_cell(const CellSpec& spec) {
   if (spec.noise < 0.0 || spec.noise >= 1.0)
     throw OptionError("--noise must be in [0, 1), got " + std::to_string(spec.noise));
   switch (spec.kind) {
-    case CellKind::kAutoencoder: return Cell(std::make_shared<AutoencoderCellImpl>(spec));
+    case CellKind::kAutoencoder: return Cell(std::shared_ptr<CellImpl>(std::make_shared<AutoencoderCellImpl>(spec)));
     case CellKind::kDenoisingAutoencoder:
-      return Cell(std::make_shared<DenoisingAutoencoderCellImpl>(spec));
-    case CellKind::kConvAutoencoder: return Cell(std::make_shared<ConvAutoencoderCellImpl>(spec));
+      return Cell(std::shared_ptr<CellImpl>(std::make_shared<DenoisingAutoencoderCellImpl>(spec)));
+    case CellKind::kConvAutoencoder: return Cell(std::shared_ptr<CellImpl>(std::make_shared<ConvAutoencoderCellImpl>(spec)));
   }
   throw InternalError("unknown CellKind");
 }

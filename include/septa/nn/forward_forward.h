@@ -46,6 +46,7 @@ struct FFOptions {
   double learning_rate = 1e-3;               // Adam, one optimiser per layer
   int epochs = 10;
   int64_t batch_size = 100;
+  uint64_t seed = 1;  // initialisation, data order and negative labels
 };
 
 // A stack of FF layers, each with its own Adam optimiser.
