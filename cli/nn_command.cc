@@ -30,7 +30,7 @@ struct Settings {
   std::string cells_dir;
   std::string other_dir;
   int cell = -1;
-  int threads = 2;
+  int threads = 1;
   int64_t limit = 0;       // training images (0 = all)
   int64_t test_limit = 0;  // test images (0 = all)
   nn::MethodConfig config = nn::default_config("uff-ae");
@@ -121,7 +121,7 @@ const std::vector<OptionSpec>& option_table() {
        [](Settings& s, const std::string& v) {
          s.config.ff.seed = s.config.uff.seed = static_cast<uint64_t>(parse_int("--seed", v));
        }},
-      {"--threads", "T", "torch threads (default 2)",
+      {"--threads", "T", "torch intra-op threads (default 1: faster than 2 on shared cores)",
        [](Settings& s, const std::string& v) { s.threads = static_cast<int>(parse_int("--threads", v)); }},
       {"--limit", "N", "use the first N training images (default all)",
        [](Settings& s, const std::string& v) { s.limit = parse_int("--limit", v); }},

@@ -15,9 +15,14 @@ bool is_uff(const std::string& method) { return method.rfind("uff-", 0) == 0; }
 MethodConfig default_config(const std::string& method) {
   MethodConfig config;
   config.method = method;
-  if (method == "ff") return config;
+  if (method == "ff") {
+    config.ff.learning_rate = 0.05;
+    config.ff.epochs = 15;
+    return config;
+  }
   if (method == "uff-ae" || method == "backprop") {
     config.uff.kind = CellKind::kAutoencoder;
+    if (method == "backprop") config.uff.cell_epochs = 10;
     return config;
   }
   if (method == "uff-dae") {

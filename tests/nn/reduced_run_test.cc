@@ -35,6 +35,8 @@ TEST_P(ReducedRunTest, OneEpochOnAFewThousandImagesBeatsChanceByFar) {
   testing::setup_torch();
   MethodConfig config = default_config(GetParam().method);
   config.ff.epochs = 1;
+  config.ff.learning_rate = 0.1;  // FF learns slowly: more, larger steps in its single epoch
+  config.ff.batch_size = 10;
   config.uff.cell_epochs = 1;
   config.uff.head_epochs = 1;
   const MethodResult result = run_method(config, data().train, data().test, nullptr, "");
