@@ -119,10 +119,12 @@ ImageSet read_image_set(const std::string& images_path, const std::string& label
 
 FashionMnist load_fashion_mnist(const std::string& dir) {
   FashionMnist data;
-  data.train = read_image_set(find_file(dir, "train-images-idx3-ubyte"),
-                              find_file(dir, "train-labels-idx1-ubyte"));
-  data.test = read_image_set(find_file(dir, "t10k-images-idx3-ubyte"),
-                             find_file(dir, "t10k-labels-idx1-ubyte"));
+  for (const bool train : {true, false}) {
+    const std::string prefix = train ? "train" : "t10k";
+    const std::string images = find_file(dir, prefix + "-images-idx3-ubyte");
+    const std::string labels = find_file(dir, prefix + "-labels-idx1-ubyte");
+    (train ? data.train : data.test) = read_image_set(images, labels);
+  }
   return data;
 }
 

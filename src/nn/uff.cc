@@ -39,7 +39,8 @@ void ensure_dir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0755) != 0) throw IoError(dir + ": cannot create directory");
 }
 
-// Inputs of cell `count` (and the head's features when `features` is set) through `cells`.
+// The input of the cell after `cells` (the last normalised latent; `images` when there are no
+// cells); appends every cell's flattened normalised latent to `latents` when non-null.
 torch::Tensor chain_inputs(std::vector<Cell>& cells, const torch::Tensor& images,
                            std::vector<torch::Tensor>* latents) {
   torch::Tensor x = images;
