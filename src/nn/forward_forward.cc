@@ -61,8 +61,9 @@ FFNet::FFNet(const FFOptions& options) : options_(options) {
 
 std::vector<double> FFNet::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
   // A uniformly drawn wrong label: (y + U{1..9}) mod 10.
-  const torch::Tensor wrong = (labels + torch::randint(1, kLabels, labels.sizes(), torch::kInt64))
-                                  .remainder(kLabels);
+  const torch::Tensor offset =
+      torch::randint(/*low=*/1, /*high=*/kLabels, labels.sizes(), torch::kInt64);  // [N]
+  const torch::Tensor wrong = (labels + offset).remainder(kLabels);                  // [N]
   torch::Tensor pos = overlay_labels(images, labels);  // [N][784]
   torch::Tensor neg = overlay_labels(images, wrong);   // [N][784]
   std::vector<double> losses;
