@@ -1,0 +1,161 @@
+// nn_bench: FF, each UFF variant and the backprop baseline on Fashion-MNIST, each method in its
+// own child process (so its peak RSS is its own), with a progress line per epoch and a summary:
+// test accuracy, per-part local loss, training wall time, peak RSS.
+//
+//   nn_bench [--methods ff,uff-ae,uff-dae,uff-conv,backprop] [--data DIR] [--limit N]
+//            [--test-limit N] [--threads T] [--seed S] [--epochs E]
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "septa/error.h"
+#include "septa/nn/methods.h"
+
+namespace nn = septa::nn;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct BenchOptions {
+  std::vector<std::string> methods = nn::method_names();
+  std::string data = nn::kDefaultFashionMnistDir;
+  int64_t limit = 0;
+  int64_t test_limit = 0;
+  int threads = 2;
+  int64_t seed = 1;
+  int epochs = 0;  // 0: each method's default
+  std::string child;  // internal: run this one method and print a RESULT line
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) items.push_back(item);
+  return items;
+}
+
+BenchOptions parse(int argc, char** argv) {
+  BenchOptions o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: nn_bench [--methods M1,M2,..] [--data DIR] [--limit N] [--test-limit N]"
+                   " [--threads T] [--seed S] [--epochs E]\n";
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw septa::OptionError(arg + " needs a value");
+    const std::string value = argv[++i];
+    if (arg == "--methods") o.methods = split(value);
+    else if (arg == "--data") o.data = value;
+    else if (arg == "--limit") o.limit = std::stoll(value);
+    else if (arg == "--test-limit") o.test_limit = std::stoll(value);
+    else if (arg == "--threads") o.threads = std::stoi(value);
+    else if (arg == "--seed") o.seed = std::stoll(value);
+    else if (arg == "--epochs") o.epochs = std::stoi(value);
+    else if (arg == "--child") o.child = value;
+    else throw septa::OptionError("unknown option " + arg);
+  }
+  for (const auto& m : o.methods) nn::default_config(m);  // validates the names
+  return o;
+}
+
+bool print_progress(const nn::TrainProgress& p) {
+  std::printf("  [%s] epoch %d/%d loss", p.stage.c_str(), p.epoch, p.epochs);
+  for (double loss : p.losses) std::printf(" %.5f", loss);
+  std::printf("  %.1fs", p.seconds);
+  if (p.accuracy >= 0) std::printf("  test accuracy %.4f", p.accuracy);
+  std::printf("  rss %.0f MiB\n", nn::peak_rss_kib() / 1024.0);
+  std::fflush(stdout);
+  return !g_interrupted;
+}
+
+// Child: one method, then "RESULT method accuracy seconds rss_kib epochs part=loss ...".
+int run_child(const BenchOptions& o) {
+  nn::set_threads(o.threads);
+  nn::FashionMnist data = nn::load_fashion_mnist(o.data);
+  data.train = nn::take_first(data.train, o.limit);
+  data.test = nn::take_first(data.test, o.test_limit);
+  nn::MethodConfig config = nn::default_config(o.child);
+  config.ff.seed = config.uff.seed = static_cast<uint64_t>(o.seed);
+  if (o.epochs > 0) config.ff.epochs = config.uff.cell_epochs = o.epochs;
+  const nn::MethodResult r = nn::run_method(config, data.train, data.test, print_progress, "");
+  std::printf("RESULT %s %.4f %.1f %lld %d", r.method.c_str(), r.test_accuracy, r.seconds,
+              static_cast<long long>(nn::peak_rss_kib()), r.epochs);
+  for (size_t k = 0; k < r.parts.size(); ++k) {
+    std::string part = r.parts[k];
+    for (char& c : part)
+      if (c == ' ') c = '_';
+    std::printf(" %s=%.5f", part.c_str(), r.part_losses[k]);
+  }
+  std::printf("\n");
+  return 0;
+}
+
+std::string self_path() {
+  char buffer[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) throw septa::IoError("/proc/self/exe: cannot resolve the bench binary");
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const BenchOptions o = parse(argc, argv);
+    std::signal(SIGINT, on_sigint);
+    if (!o.child.empty()) return run_child(o);
+    std::vector<std::string> results;
+    for (const auto& method : o.methods) {
+      // Passive OpenMP waiting: with busy-waiting, 2 threads on 2 shared cores crawl.
+      std::ostringstream command;
+      command << "OMP_WAIT_POLICY=passive '" << self_path() << "' --child " << method
+              << " --data '" << o.data << "' --limit " << o.limit << " --test-limit "
+              << o.test_limit << " --threads " << o.threads << " --seed " << o.seed
+              << " --epochs " << o.epochs;
+      std::printf("== %s\n", method.c_str());
+      std::fflush(stdout);
+      FILE* pipe = ::popen(command.str().c_str(), "r");
+      if (!pipe) throw septa::IoError("cannot start " + command.str());
+      char line[4096];
+      while (std::fgets(line, sizeof line, pipe)) {
+        const std::string text = line;
+        if (text.rfind("RESULT ", 0) == 0) results.push_back(text.substr(7));
+        else std::fputs(line, stdout);
+        std::fflush(stdout);
+      }
+      const int status = ::pclose(pipe);
+      if (status != 0) std::fprintf(stderr, "nn_bench: %s failed (status %d)\n", method.c_str(), status);
+      if (g_interrupted) break;
+    }
+    std::printf("\n%-10s %9s %9s %9s %7s  %s\n", "method", "accuracy", "train_s", "rss_MiB",
+                "epochs", "final local loss per part");
+    for (const auto& r : results) {
+      std::istringstream fields(r);
+      std::string method, parts, part;
+      double acc = 0, seconds = 0;
+      long long rss = 0;
+      int epochs = 0;
+      fields >> method >> acc >> seconds >> rss >> epochs;
+      while (fields >> part) parts += part + " ";
+      std::printf("%-10s %9.4f %9.1f %9.0f %7d  %s\n", method.c_str(), acc, seconds, rss / 1024.0,
+                  epochs, parts.c_str());
+    }
+    return 0;
+  } catch (const septa::OptionError& e) {
+    std::cerr << "nn_bench: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "nn_bench: " << e.what() << "\n";
+    return 1;
+  }
+}

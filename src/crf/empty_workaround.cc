@@ -1,0 +1,1 @@
+// local workaround: empty CRF library in the nn worktree (not committed)
