@@ -1,1 +1,0 @@
-// local workaround: empty CRF library in the nn worktree (not committed)
