@@ -25,6 +25,8 @@ void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions)
 
 void Lattice::set_shared_transitions(const double* trans) {
   SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
+  // The same weights for every sequence of an evaluation: keep their exponentials.
+  if (!exp_trans_stale_ && std::equal(trans, trans + L_ * L_, trans_.begin())) return;
   std::copy(trans, trans + L_ * L_, trans_.begin());
   exp_trans_stale_ = true;
 }

@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "fixtures.h"
 
@@ -112,6 +115,35 @@ TEST_F(Cli, AttributeFormatTrainTagEval) {
   CliRun dump = septa("dump -m " + model);
   // "pos\:DT" in the file is the attribute "pos:DT" (escape removed).
   EXPECT_NE(dump.output.find("pos:DT ->"), std::string::npos) << dump.output.substr(0, 2000);
+}
+
+TEST_F(Cli, CtrlCStopsTrainingAndSavesTheBestModelSoFar) {
+  septa::crf::testing::write_text(dir_.file("big.txt"),
+                                  septa::crf::testing::toy_chunking_corpus(3000, 6));
+  const std::string model = dir_.file("interrupted.model");
+  const std::string log = dir_.file("train.log");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    execl(SEPTA_CLI_PATH, SEPTA_CLI_PATH, "train", "--c2", "0", "--epsilon", "0", "--delta", "0",
+          "--max-iterations", "100000", "-m", model.c_str(), dir_.file("big.txt").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the third progress line, then press Ctrl-C.
+  for (int i = 0; i < 600; ++i) {
+    if (septa::crf::testing::read_text(log).find("iter    3") != std::string::npos) break;
+    usleep(50000);
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << septa::crf::testing::read_text(log);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << septa::crf::testing::read_text(log);
+  EXPECT_NE(septa::crf::testing::read_text(log).find("interrupted"), std::string::npos);
+  CliRun tag = septa("tag -m " + model + " " + dir_.file("test.txt"));
+  EXPECT_EQ(tag.code, 0) << tag.output;  // a complete, loadable model
 }
 
 TEST_F(Cli, ExitCodesAndMessages) {
