@@ -4,6 +4,7 @@
 //   crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms lbfgs,separate,...]
 //             [--threads 1,2] [--runs 3] [--max-iterations N] [--c2 X]
 //             [--ner-test eng.testa|eng.testb]   (pick settings on testa, report testb)
+//             [--set 'name=value;...']            (any training option of the table)
 //
 // Data: DIR (default $SEPTA_DATA, else ../shared/data) holding conll2000/ and conll2003/.
 #include <sys/resource.h>
@@ -102,7 +103,7 @@ std::vector<ColumnSentence> load(const std::string& path, const Task& task) {
 
 // One measured run in this process; prints "key=value" pairs on one line.
 int single_run(const Task& task, const std::string& algorithm, int threads, int max_iterations,
-               double c2) {
+               double c2, const std::string& settings) {
   const auto t0 = Clock::now();
   const auto train_data = load(task.train_path, task);
   const auto test_data = load(task.test_path, task);
@@ -114,6 +115,10 @@ int single_run(const Task& task, const std::string& algorithm, int threads, int 
   options.threads = threads;
   if (max_iterations > 0) options.max_iterations = max_iterations;
   if (c2 >= 0.0) options.c2 = c2;
+  for (const std::string& setting : split(settings, ';')) {  // "name=value;name=value"
+    const auto eq = setting.find('=');
+    set_train_option(options, setting.substr(0, eq), eq == std::string::npos ? "" : setting.substr(eq + 1));
+  }
   const auto t1 = Clock::now();
   const TrainResult result = train(train_data, task.train_path, feature_template, options);
   const auto t2 = Clock::now();
@@ -184,13 +189,13 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> opt = {
       {"data", std::getenv("SEPTA_DATA") ? std::getenv("SEPTA_DATA") : "../shared/data"},
       {"tasks", "chunk"}, {"algorithms", "lbfgs"}, {"threads", "1,2"}, {"runs", "3"},
-      {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"}, {"ner-test", "eng.testb"}};
+      {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"}, {"ner-test", "eng.testb"}, {"set", ""}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string name = argv[i];
     if (name.rfind("--", 0) != 0 || !opt.count(name.substr(2))) {
       std::cerr << "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms A,B]"
                    " [--threads 1,2] [--runs N] [--max-iterations N] [--c2 X]"
-                   " [--ner-test eng.testa|eng.testb]\n";
+                   " [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n";
       return 2;
     }
     opt[name.substr(2)] = argv[i + 1];
@@ -207,7 +212,7 @@ int main(int argc, char** argv) {
     if (!opt["single"].empty()) {  // child: task,algorithm,threads
       const auto parts = split(opt["single"], ',');
       return single_run(tasks.at(parts[0]), parts[1], std::atoi(parts[2].c_str()),
-                        std::atoi(opt["max-iterations"].c_str()), std::atof(opt["c2"].c_str()));
+                        std::atoi(opt["max-iterations"].c_str()), std::atof(opt["c2"].c_str()), opt["set"]);
     }
     const int runs = std::max(1, std::atoi(opt["runs"].c_str()));
     char host[256] = "?";
@@ -226,7 +231,7 @@ int main(int argc, char** argv) {
             for (const auto& [k, v] :
                  run_child({argv[0], "--single", task + "," + algorithm + "," + threads,
                             "--max-iterations", opt["max-iterations"], "--c2", opt["c2"],
-                            "--ner-test", opt["ner-test"], "--data", data}))
+                            "--ner-test", opt["ner-test"], "--data", data, "--set", opt["set"]}))
               samples[k].push_back(v);
           std::map<std::string, double> m;
           for (auto& [k, v] : samples) m[k] = median(v);

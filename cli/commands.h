@@ -7,8 +7,8 @@ int run_train(int argc, char** argv);
 int run_tag(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_dump(int argc, char** argv);
-#ifdef SEPTA_WITH_TORCH
-int run_nn(int argc, char** argv);  // "septa nn ...": the neural modules (cli/nn_command.cc)
-#endif
+int run_nn(int argc, char** argv);  // the neural modules, in the septa-nn executable only
+// Runs the sibling executable septa-nn with the arguments after "nn"; returns only on failure.
+int exec_nn(int argc, char** argv);
 
 }  // namespace septa::cli

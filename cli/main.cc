@@ -17,9 +17,8 @@ void print_usage(std::ostream& out) {
          "  tag     label sequences with a model\n"
          "  eval    chunk/entity evaluation, exactly as conlleval\n"
          "  dump    print a model as readable text\n"
-#ifdef SEPTA_WITH_TORCH
-         "  nn      neural modules: Forward-Forward and unsupervised FF cells\n"
-#endif
+         "  nn      neural modules: Forward-Forward and unsupervised FF cells (runs\n"
+         "          septa-nn, built with -DSEPTA_WITH_TORCH=ON)\n"
          "\n'septa COMMAND --help' describes each command.\n";
 }
 
@@ -36,9 +35,7 @@ int main(int argc, char** argv) {
     if (command == "tag") return septa::cli::run_tag(argc - 1, argv + 1);
     if (command == "eval") return septa::cli::run_eval(argc - 1, argv + 1);
     if (command == "dump") return septa::cli::run_dump(argc - 1, argv + 1);
-#ifdef SEPTA_WITH_TORCH
-    if (command == "nn") return septa::cli::run_nn(argc - 1, argv + 1);
-#endif
+    if (command == "nn") return septa::cli::exec_nn(argc - 1, argv + 1);
     std::cerr << "septa: unknown command '" << command << "'\n";
     print_usage(std::cerr);
     return 2;

@@ -23,12 +23,13 @@ if(SEPTA_BUILD_TESTS)
   add_executable(nn_tests ${SEPTA_NN_TESTS})
   target_include_directories(nn_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(nn_tests PRIVATE septa_nn GTest::gtest_main ZLIB::ZLIB Threads::Threads)
-  # The CLI tests run `septa nn ...` as separate processes; the septa target is defined after
-  # this file is included, which add_dependencies and generator expressions allow.
+  # The CLI tests run `septa nn ...` (which runs septa-nn) as separate processes; both targets
+  # are defined after this file is included, which add_dependencies and generator expressions
+  # allow.
   gtest_discover_tests(nn_tests DISCOVERY_TIMEOUT 120
     PROPERTIES LABELS nn TIMEOUT 300
                ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;SEPTA_FASHION_MNIST=/usr/share/datasets/fashion-mnist;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2")
-  add_dependencies(nn_tests septa)
+  add_dependencies(nn_tests septa septa-nn)
 endif()
 
 if(SEPTA_BUILD_BENCH)
