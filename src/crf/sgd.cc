@@ -32,18 +32,7 @@ class SgdState {
     scale_ *= 1.0 - eta * lambda_;
     const double rate = -eta / scale_;
     for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
-    const SparseFeatures& features = *shape_.features;
-    for (int32_t k = 0; k < instance.span; ++k) {
-      const std::size_t item = instance.item + k;
-      const int32_t shift = static_cast<int32_t>(k * shape_.A);
-      for (std::size_t e = data_.item_offsets[item]; e < data_.item_offsets[item + 1]; ++e)
-        features.add_expectations(data_.attribute_ids[e] + shift, data_.attribute_values[e],
-                                  scores_.data(), v_.data());
-    }
-    if (shape_.R > 0) {
-      double* dense = &v_[features.size() + instance.context * K];
-      for (std::size_t c = 0; c < K; ++c) dense[c] += scores_[c];
-    }
+    add_instance_gradient(shape_, ItemArrays::of(data_), instance, scores_.data(), v_.data());
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }

@@ -45,6 +45,22 @@ SEPTA_VECTOR_CLONES double softmax_normalize(double* scores, std::size_t K) {
   return m + std::log(sum);
 }
 
+void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* class_gradient,
+                           double* out) {
+  const SparseFeatures& features = *shape.features;
+  for (int32_t k = 0; k < instance.span; ++k) {
+    const std::size_t item = instance.item + k;
+    const int32_t shift = static_cast<int32_t>(k * shape.A);
+    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
+      features.add_expectations(items.ids[e] + shift, items.values[e], class_gradient, out);
+  }
+  if (shape.R > 0) {
+    double* dense = out + features.size() + instance.context * shape.K;
+    for (std::size_t c = 0; c < shape.K; ++c) dense[c] += class_gradient[c];
+  }
+}
+
 double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
                              const LocalInstance& instance, const double* w, double* probs) {
   softmax_raw_scores(shape, items, instance, w, 1.0, probs);
@@ -66,7 +82,6 @@ SoftmaxObjective::SoftmaxObjective(const Dataset& data, const std::vector<LocalI
  */
 double SoftmaxObjective::evaluate(const double* w, double* grad) {
   const std::size_t D = dimension(), K = shape_.K;
-  const SparseFeatures& features = *shape_.features;
   std::fill(grad, grad + D, 0.0);
   double loss = 0.0;
   auto work = [&](std::size_t block, std::size_t worker) {
@@ -80,17 +95,7 @@ double SoftmaxObjective::evaluate(const double* w, double* grad) {
       block_loss += instance.weight * (softmax_normalize(scores.data(), K) - gold_score);
       for (std::size_t c = 0; c < K; ++c) scores[c] *= instance.weight;
       scores[instance.gold] -= instance.weight;  // now w_i (P_i - onehot)
-      for (int32_t k = 0; k < instance.span; ++k) {
-        const std::size_t item = instance.item + k;
-        const int32_t shift = static_cast<int32_t>(k * shape_.A);
-        for (std::size_t e = data_.item_offsets[item]; e < data_.item_offsets[item + 1]; ++e)
-          features.add_expectations(data_.attribute_ids[e] + shift, data_.attribute_values[e],
-                                    scores.data(), g.data());
-      }
-      if (shape_.R > 0) {
-        double* dense = &g[features.size() + instance.context * K];
-        for (std::size_t c = 0; c < K; ++c) dense[c] += scores[c];
-      }
+      add_instance_gradient(shape_, ItemArrays::of(data_), instance, scores.data(), g.data());
     }
     block_loss_[block] = block_loss;
   };

@@ -50,6 +50,11 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         double* scores);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);
+// out += the weight gradient of an instance whose gradient with respect to its class scores is
+// class_gradient [K]: sparse features of its attributes, then its dense context row.
+void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* class_gradient,
+                           double* out);
 // Probabilities P(k | instance) into probs [K]; returns the log partition of the scores.
 double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
                              const LocalInstance& instance, const double* w, double* probs);
