@@ -2,6 +2,8 @@
 
 #include "crf/sgd.h"
 
+#include <thread>
+
 namespace septa::crf {
 
 std::vector<LocalInstance> node_instances(const Dataset& data) {
@@ -50,6 +52,28 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
         builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
     }
   return builder.build(min_freq, all_classes);
+}
+
+void run_both(const std::function<void()>& here, const std::function<void()>& there,
+              SharedProgress& shared) {
+  std::exception_ptr there_error;
+  std::thread second([&] {
+    try {
+      there();
+    } catch (...) {
+      there_error = std::current_exception();
+      shared.stop = true;
+    }
+  });
+  try {
+    here();
+  } catch (...) {
+    shared.stop = true;
+    second.join();
+    throw;
+  }
+  second.join();
+  if (there_error) std::rethrow_exception(there_error);
 }
 
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,

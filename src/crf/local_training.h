@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ struct SharedProgress {
   std::mutex mutex;
   std::atomic<bool> stop{false};
 };
+
+// Runs `here` on the calling thread and `there` on a second one (the two parts of a separately
+// trained model). When either throws, both are told to stop and the first error is rethrown.
+void run_both(const std::function<void()>& here, const std::function<void()>& there,
+              SharedProgress& shared);
 
 // Fits `w` with the context's local optimiser: SGD (one thread) or L-BFGS/OWL-QN (data-parallel
 // over `threads`).

@@ -2,8 +2,6 @@
 // node pieces (state features, softmax over L per item) and the edge pieces (transition weights,
 // softmax over L^2 per adjacent pair) are each locally normalised and trained independently;
 // the combined weights are decoded as one linear-chain CRF.
-#include <thread>
-
 #include "crf/linear_chain.h"
 #include "crf/local_training.h"
 
@@ -45,27 +43,18 @@ AlgorithmResult train_piecewise(const TrainingContext& context) {
   SharedProgress shared;
   const int edge_threads = 1;
   const int node_threads = std::max(1, context.options.threads - edge_threads);
-  MinimizerResult edge_result;
-  std::exception_ptr edge_error;
-  std::thread edge_thread([&] {
-    try {
-      if (!edges.empty())
-        edge_result = fit_local(edge_context, "edges", edges, edge_shape, edge_threads, edge_weights, shared);
-    } catch (...) {
-      edge_error = std::current_exception();
-      shared.stop = true;
-    }
-  });
-  MinimizerResult node_result;
-  try {
-    node_result = fit_local(context, "nodes", nodes, node_shape, node_threads, node_weights, shared);
-  } catch (...) {
-    shared.stop = true;
-    edge_thread.join();
-    throw;
-  }
-  edge_thread.join();
-  if (edge_error) std::rethrow_exception(edge_error);
+  MinimizerResult node_result, edge_result;
+  run_both(
+      [&] {
+        node_result =
+            fit_local(context, "nodes", nodes, node_shape, node_threads, node_weights, shared);
+      },
+      [&] {
+        if (!edges.empty())
+          edge_result = fit_local(edge_context, "edges", edges, edge_shape, edge_threads,
+                                  edge_weights, shared);
+      },
+      shared);
 
   std::vector<double>& w = scorer->weights();
   std::copy(node_weights.begin(), node_weights.end(), w.begin());

@@ -1,8 +1,7 @@
 // -a separate: CR-F separate training. The unary factor P(y_t|x) and the pairwise factor
 // P(y_t, y_{t+1}|x) are maximum-entropy classifiers trained independently and concurrently
-// (one thread each, each data-parallel over the threads that remain); no chain inference.
-#include <thread>
-
+// (one thread each; with --local-optimizer lbfgs each is also data-parallel over the threads
+// that remain, while SGD, the default, runs each on one thread); no chain inference.
 #include "crf/local_training.h"
 #include "crf/separate_scorer.h"
 
@@ -24,31 +23,21 @@ AlgorithmResult train_separate(const TrainingContext& context) {
   const int unary_threads = std::max(1, options.threads - pair_threads);
   SharedProgress shared;
   MinimizerResult pair_result, unary_result;
-  std::exception_ptr pair_error;
-  std::thread pair_thread([&] {
-    try {
-      scorer->set_pair_features(instance_features(data, edges, A, pairs.first.size(), 2,
-                                                  options.min_freq, false));
-      if (!edges.empty())
-        pair_result = fit_local(context, "pairwise", edges, scorer->pair_shape(), pair_threads,
-                                scorer->pair_weights(), shared);
-    } catch (...) {
-      pair_error = std::current_exception();
-      shared.stop = true;
-    }
-  });
-  try {
-    scorer->set_unary_features(instance_features(data, nodes, A, L, 1, options.min_freq,
-                                                 options.all_possible_states));
-    unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(), unary_threads,
-                             scorer->unary_weights(), shared);
-  } catch (...) {
-    shared.stop = true;
-    pair_thread.join();
-    throw;
-  }
-  pair_thread.join();
-  if (pair_error) std::rethrow_exception(pair_error);
+  run_both(
+      [&] {
+        scorer->set_unary_features(instance_features(data, nodes, A, L, 1, options.min_freq,
+                                                     options.all_possible_states));
+        unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(), unary_threads,
+                                 scorer->unary_weights(), shared);
+      },
+      [&] {
+        scorer->set_pair_features(instance_features(data, edges, A, pairs.first.size(), 2,
+                                                    options.min_freq, false));
+        if (!edges.empty())
+          pair_result = fit_local(context, "pairwise", edges, scorer->pair_shape(), pair_threads,
+                                  scorer->pair_weights(), shared);
+      },
+      shared);
 
   AlgorithmResult result;
   result.cancelled = unary_result.cancelled || pair_result.cancelled;
