@@ -76,6 +76,17 @@ void run_both(const std::function<void()>& here, const std::function<void()>& th
   if (there_error) std::rethrow_exception(there_error);
 }
 
+AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
+                                const std::string& second_name, const MinimizerResult& second,
+                                bool second_ran) {
+  AlgorithmResult result;
+  result.cancelled = first.cancelled || second.cancelled;
+  result.iterations = first.iterations + second.iterations;
+  result.stop_reason = first_name + ": " + first.stop_reason + "; " + second_name + ": " +
+                       (second_ran ? second.stop_reason : std::string("no pairs"));
+  return result;
+}
+
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,

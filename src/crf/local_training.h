@@ -45,6 +45,12 @@ struct SharedProgress {
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
               SharedProgress& shared);
 
+// The outcome of a model trained as two parts named `first_name` and `second_name`;
+// `second_ran` is false when the second part had no instances.
+AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
+                                const std::string& second_name, const MinimizerResult& second,
+                                bool second_ran);
+
 // Fits `w` with the context's local optimiser: SGD (one thread) or L-BFGS/OWL-QN (data-parallel
 // over `threads`).
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,

@@ -59,11 +59,8 @@ AlgorithmResult train_piecewise(const TrainingContext& context) {
   std::vector<double>& w = scorer->weights();
   std::copy(node_weights.begin(), node_weights.end(), w.begin());
   std::copy(edge_weights.begin(), edge_weights.end(), w.begin() + F);
-  AlgorithmResult result;
-  result.cancelled = node_result.cancelled || edge_result.cancelled;
-  result.iterations = node_result.iterations + edge_result.iterations;
-  result.stop_reason = "nodes: " + node_result.stop_reason + "; edges: " +
-                       (edges.empty() ? std::string("no pairs") : edge_result.stop_reason);
+  AlgorithmResult result =
+      combine_results("nodes", node_result, "edges", edge_result, !edges.empty());
   report_final(context, "piecewise", result.iterations, *scorer);
   result.scorer = std::move(scorer);
   return result;

@@ -39,11 +39,8 @@ AlgorithmResult train_separate(const TrainingContext& context) {
       },
       shared);
 
-  AlgorithmResult result;
-  result.cancelled = unary_result.cancelled || pair_result.cancelled;
-  result.iterations = unary_result.iterations + pair_result.iterations;
-  result.stop_reason = "unary: " + unary_result.stop_reason + "; pairwise: " +
-                       (edges.empty() ? std::string("no pairs") : pair_result.stop_reason);
+  AlgorithmResult result =
+      combine_results("unary", unary_result, "pairwise", pair_result, !edges.empty());
   report_final(context, "separate", result.iterations, *scorer);
   result.scorer = std::move(scorer);
   return result;
