@@ -90,7 +90,8 @@ int run_train(int argc, char** argv) {
     std::vector<crf::ColumnSentence> dev;
     if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"));
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, train_path, feature_template, options, dev, progress);
+    result = crf::train(data, train_path, feature_template, options, dev, progress,
+                        args.get("dev"));
   } else {
     const auto data = crf::read_attributes_file(train_path);
     std::vector<crf::AttributeSequence> dev;

@@ -45,7 +45,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 
 TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
                   const FeatureTemplate& feature_template, const TrainOptions& options,
-                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress) {
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder(feature_template);
@@ -55,7 +56,7 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
     if (!encoder.has_gold_column(sentence))
-      throw FormatError("dev data, line " + std::to_string(sentence.first_line) +
+      throw FormatError(dev_name + ":" + std::to_string(sentence.first_line) +
                         ": expected " + std::to_string(encoder.columns()) +
                         " columns with the gold label last");
     encoder.encode(sentence, dev_encoded);

@@ -169,6 +169,11 @@ TEST_F(Cli, ExitCodesAndMessages) {
   EXPECT_EQ(ragged.code, 1);
   EXPECT_NE(ragged.output.find("ragged.txt:2:"), std::string::npos) << ragged.output;
 
+  septa::crf::testing::write_text(dir_.file("dev.txt"), "a DT\nb NN\n");
+  CliRun dev = septa("train -m x --dev " + dir_.file("dev.txt") + " " + dir_.file("train.txt"));
+  EXPECT_EQ(dev.code, 1);
+  EXPECT_NE(dev.output.find("dev.txt:1:"), std::string::npos) << dev.output;
+
   septa::crf::testing::write_text(dir_.file("junk.model"), "junk");
   CliRun junk = septa("tag -m " + dir_.file("junk.model") + " " + dir_.file("test.txt"));
   EXPECT_EQ(junk.code, 1);

@@ -38,11 +38,12 @@ struct TrainResult {
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for
-// held-out scores and to keep the best model. `name` prefixes input error messages.
+// held-out scores and to keep the best model. `name` and `dev_name` prefix input error messages.
 TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
                   const FeatureTemplate& feature_template, const TrainOptions& options,
                   const std::vector<ColumnSentence>& dev = {},
-                  const ProgressCallback& progress = nullptr);
+                  const ProgressCallback& progress = nullptr,
+                  const std::string& dev_name = "dev data");
 
 // Trains on CRFsuite attribute-format data.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
