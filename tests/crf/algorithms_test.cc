@@ -2,6 +2,7 @@
 // round trips, determinism across thread counts, unseen label pairs, and label bias.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -51,6 +52,17 @@ TEST_P(EveryAlgorithm, LearnsTheToyGrammarAndRoundTripsThroughTheModelFile) {
   const Model loaded = Model::load(dir.file("m.model"));
   EXPECT_EQ(loaded.algorithm(), GetParam());
   EXPECT_EQ(loaded.to_bytes(), model.to_bytes());
+  // Inspection works for every algorithm: dump, state and transition features.
+  std::ostringstream dump;
+  loaded.dump(dump, 5);
+  EXPECT_NE(dump.str().find(std::string("ALGORITHM ") + GetParam()), std::string::npos);
+  EXPECT_NE(dump.str().find("LABELS 5"), std::string::npos) << dump.str();
+  const auto states = loaded.state_features();
+  ASSERT_FALSE(states.empty());
+  EXPECT_TRUE(std::any_of(states.begin(), states.end(), [](const WeightedFeature& f) {
+    return f.from == "U02:the" && f.to == "B-NP" && f.weight > 0.0;
+  }));
+  EXPECT_FALSE(loaded.transition_features().empty());
   for (const ColumnSentence& s : test_data) {
     const TagResult a = model.tag(s, true), b = loaded.tag(s, true);
     EXPECT_EQ(a.labels, b.labels);
