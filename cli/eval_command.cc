@@ -10,13 +10,14 @@
 namespace septa::cli {
 
 int run_eval(int argc, char** argv) {
-  const Arguments args(argc, argv, {"scheme"}, {"help"}, {{"-h", "help"}});
+  const Arguments args(argc, argv, {"scheme", "max-line-bytes"}, {"help"}, {{"-h", "help"}});
   if (args.has("help")) {
     std::cout << "usage: septa eval [--scheme iob|iobes] FILE|-\n\n"
                  "Chunk/entity precision, recall and F1 per type and overall, and token accuracy,\n"
                  "computed exactly as conlleval does, from lines whose last two columns are the\n"
                  "gold and the guessed tag. IOB1 and IOB2 work as they are; IOBES with --scheme\n"
-                 "iobes. '-' reads standard input.\n";
+                 "iobes. '-' reads standard input.\n\n"
+                 "  --max-line-bytes N   refuse longer lines (default 16 MiB)\n";
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one FILE (or - for stdin)");
@@ -26,15 +27,17 @@ int run_eval(int argc, char** argv) {
                       "' (allowed: iob, iobes)");
   const crf::TagScheme scheme = scheme_name == "iob" ? crf::TagScheme::kIob : crf::TagScheme::kIobes;
   const std::string path = args.positional()[0];
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   crf::EvaluationResult result;
   if (path == "-") {
-    result = crf::evaluate_stream(std::cin, "<stdin>", scheme);
+    result = crf::evaluate_stream(std::cin, "<stdin>", scheme, max_line);
   } else {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path + ": cannot open");
-    result = crf::evaluate_stream(in, path, scheme);
+    result = crf::evaluate_stream(in, path, scheme, max_line);
   }
   crf::write_conlleval_report(result, std::cout);
+  check_stdout();
   return 0;
 }
 

@@ -25,7 +25,9 @@ void print_help() {
                "                     'label:P(y_t=label|x)' for every label, and before each\n"
                "                     sentence a line '# log P(y|x) = ...' (CRF++ -v2 style;\n"
                "                     such output is for inspection, not for eval)\n"
-               "  -o, --output FILE  write there (atomically) instead of standard output\n";
+               "  -o, --output FILE  write there (atomically) instead of standard output\n"
+               "  --max-line-bytes N   refuse longer input lines (default 16 MiB)\n"
+               "  --max-model-bytes N  refuse larger model files (default 4 GiB)\n";
 }
 
 // Column input: the line itself. Attribute input: its gold label (the line's first field), so
@@ -65,32 +67,38 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, bool marg
 }  // namespace
 
 int run_tag(int argc, char** argv) {
-  const Arguments args(argc, argv, {"model", "output"}, {"help", "marginals"},
+  const Arguments args(argc, argv, {"model", "output", "max-line-bytes", "max-model-bytes"},
+                       {"help", "marginals"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}});
   if (args.has("help")) {
     print_help();
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one input FILE");
-  const crf::Model model = crf::Model::load(args.require("model"));
+  const crf::Model model = crf::Model::load(
+      args.require("model"), args.limit("max-model-bytes", crf::kDefaultMaxModelBytes));
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   const std::string path = args.positional()[0];
   const bool marginals = args.has("marginals");
   std::ostringstream buffered;
   std::ostream& out = args.has("output") ? buffered : std::cout;
   if (model.input_format() == crf::InputFormat::kColumns) {
-    for (const crf::ColumnSentence& sentence : crf::read_columns_file(path)) {
+    for (const crf::ColumnSentence& sentence : crf::read_columns_file(path, 1, max_line)) {
       try {
         write_sentence(model, sentence, marginals, out);
       } catch (const FormatError& e) {
         throw FormatError(path + ": " + e.what());
       }
+      if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
-    for (const crf::AttributeSequence& sequence : crf::read_attributes_file(path))
+    for (const crf::AttributeSequence& sequence : crf::read_attributes_file(path, max_line)) {
       write_sentence(model, sequence, marginals, out);
+      if (!out) check_stdout();
+    }
   }
   if (args.has("output")) write_file_atomically(args.get("output"), buffered.str());
-  out.flush();
+  check_stdout();
   return 0;
 }
 

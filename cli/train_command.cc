@@ -24,7 +24,9 @@ void print_help() {
                "                          CoNLL-2000 chunking template: word, POS columns)\n"
                "  --format FORMAT         columns (default) or attributes\n"
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
-               "  -q, --quiet             no progress lines\n";
+               "  -q, --quiet             no progress lines\n"
+               "  --max-line-bytes N      refuse longer input lines (default 16 MiB)\n"
+               "  --max-template-bytes N  refuse larger template files (default 1 MiB)\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
     std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") + " X";
     if (flag.size() < 26) flag.resize(26, ' ');
@@ -50,7 +52,8 @@ bool print_progress(const crf::TrainProgress& p) {
 }  // namespace
 
 int run_train(int argc, char** argv) {
-  std::set<std::string> with_value = {"model", "template", "format", "dev"};
+  std::set<std::string> with_value = {"model", "template", "format", "dev", "max-line-bytes",
+                                      "max-template-bytes"};
   for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
   const Arguments args(argc, argv, with_value, {"help", "quiet"},
                        {{"-m", "model"}, {"-t", "template"}, {"-a", "algorithm"}, {"-q", "quiet"},
@@ -70,7 +73,7 @@ int run_train(int argc, char** argv) {
   crf::TrainOptions options;
   for (const auto& [name, value] : args.values())
     if (name != "model" && name != "template" && name != "format" && name != "dev" &&
-        name != "quiet")
+        name != "quiet" && name != "max-line-bytes" && name != "max-template-bytes")
       crf::set_train_option(options, name, value);
   crf::validate(options);
 
@@ -81,23 +84,27 @@ int run_train(int argc, char** argv) {
     return !interrupted();
   };
 
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   crf::TrainResult result;
   if (format == "columns") {
     const crf::FeatureTemplate feature_template =
-        args.has("template") ? crf::FeatureTemplate::parse_file(args.get("template"))
-                             : crf::FeatureTemplate::default_chunking();
-    const auto data = crf::read_columns_file(train_path);
+        args.has("template")
+            ? crf::FeatureTemplate::parse_file(
+                  args.get("template"),
+                  args.limit("max-template-bytes", crf::kDefaultMaxTemplateBytes))
+            : crf::FeatureTemplate::default_chunking();
+    const auto data = crf::read_columns_file(train_path, 1, max_line);
     std::vector<crf::ColumnSentence> dev;
-    if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"));
+    if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"), 1, max_line);
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
     result = crf::train(data, train_path, feature_template, options, dev, progress,
                         args.get("dev"));
   } else {
-    const auto data = crf::read_attributes_file(train_path);
+    const auto data = crf::read_attributes_file(train_path, max_line);
     std::vector<crf::AttributeSequence> dev;
-    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"));
+    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"), max_line);
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, options, dev, progress);
+    result = crf::train(data, options, dev, progress, train_path);
   }
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",

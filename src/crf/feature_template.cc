@@ -2,10 +2,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "crf/line_reader.h"
+#include "septa/atomic_file.h"
 #include "septa/crf/feature_template.h"
 #include "septa/error.h"
 
@@ -78,7 +78,7 @@ FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::strin
   FeatureTemplate result;
   result.text_ = text;
   std::istringstream in(text);
-  LineReader reader(in);
+  LineReader reader(in, name, text.size());
   std::string_view raw;
   while (reader.next(raw)) {
     const std::size_t number = reader.line_number();
@@ -144,13 +144,8 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
   return unigram;
 }
 
-FeatureTemplate FeatureTemplate::parse_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read error");
-  return parse(text.str(), path);
+FeatureTemplate FeatureTemplate::parse_file(const std::string& path, std::size_t max_bytes) {
+  return parse(read_file(path, max_bytes, "--max-template-bytes"), path);
 }
 
 FeatureTemplate FeatureTemplate::default_chunking() {

@@ -151,10 +151,19 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   data->algorithm = in.str();
   const uint8_t format = in.u8();
   if (format > 1) in.fail("unknown input format");
-  const uint64_t columns = in.u64();
+  const uint64_t columns = in.dimension();
   const std::string template_text = in.str();
-  data->encoder = Encoder::restore(format == 0 ? InputFormat::kColumns : InputFormat::kAttributes,
-                                   template_text, columns);
+  try {
+    data->encoder = Encoder::restore(
+        format == 0 ? InputFormat::kColumns : InputFormat::kAttributes, template_text, columns);
+  } catch (const FormatError& e) {
+    in.fail(std::string("bad template: ") + e.what());
+  }
+  // Column models need the label column past every column the template reads; attribute
+  // models have no columns.
+  if (format == 0 ? static_cast<long>(columns) <= data->encoder.feature_template().max_column() + 1
+                  : columns != 0)
+    in.fail("column count " + std::to_string(columns) + " does not fit the template");
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
   const std::vector<std::string> attributes = in.strings();
   data->encoder.attributes().reserve(attributes.size());
@@ -166,6 +175,8 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   return Model(std::move(data));
 }
 
-Model Model::load(const std::string& path) { return from_bytes(read_file(path), path); }
+Model Model::load(const std::string& path, std::size_t max_bytes) {
+  return from_bytes(read_file(path, max_bytes, "--max-model-bytes"), path);
+}
 
 }  // namespace septa::crf

@@ -117,6 +117,8 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
   };
   return specs;
 }

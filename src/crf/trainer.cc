@@ -20,13 +20,25 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
   throw OptionError("option --algorithm: unknown algorithm");
 }
 
+// Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
+void check_label_count(const Encoder& encoder, const TrainOptions& options,
+                       const std::string& name) {
+  const std::size_t L = encoder.labels().size();
+  if (L > static_cast<std::size_t>(options.max_labels))
+    throw FormatError(name + ": " + std::to_string(L) + " distinct labels, more than the limit of " +
+                      std::to_string(options.max_labels) + " (--max-labels raises it)");
+}
+
 TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
-                   std::chrono::steady_clock::time_point start) {
-  if (data.items() == 0) throw FormatError("the training data has no items");
+                   std::chrono::steady_clock::time_point start, const std::string& name) {
+  if (data.items() == 0) throw FormatError(name + ": the training data has no items");
   TrainingContext context{data, encoder, options, dev, dev_gold, progress, start};
   AlgorithmResult trained = run_algorithm(context);
+  if (!trained.scorer->finite())
+    throw FormatError(name + ": training produced non-finite weights (attribute values too "
+                      "large in magnitude? scale them down)");
   TrainResult result;
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
@@ -52,6 +64,7 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   Encoder encoder(feature_template);
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
@@ -64,23 +77,25 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
     for (const auto& columns : sentence.columns) gold.push_back(columns.back());
     dev_gold.push_back(std::move(gold));
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
-                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress) {
+                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress,
+                  const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder;
   Dataset encoded;
   encoder.encode_training(data, encoded);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const AttributeSequence& sequence : dev) {
     encoder.encode(sequence, dev_encoded);
     dev_gold.push_back(sequence.labels);
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
 }
 
 }  // namespace septa::crf

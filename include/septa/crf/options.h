@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm };
@@ -30,6 +32,7 @@ struct TrainOptions {
   double floor = 1e-6;          // separate training: probability floor for unseen events
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   int epochs = 3;               // SGD passes over the data
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.

@@ -45,9 +45,10 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
                   const ProgressCallback& progress = nullptr,
                   const std::string& dev_name = "dev data");
 
-// Trains on CRFsuite attribute-format data.
+// Trains on CRFsuite attribute-format data; `name` prefixes input error messages.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
                   const std::vector<AttributeSequence>& dev = {},
-                  const ProgressCallback& progress = nullptr);
+                  const ProgressCallback& progress = nullptr,
+                  const std::string& name = "training data");
 
 }  // namespace septa::crf
