@@ -55,7 +55,17 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
 }
 
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
-              SharedProgress& shared) {
+              SharedProgress& shared, int threads) {
+  if (threads <= 1) {
+    try {
+      here();
+      there();
+    } catch (...) {
+      shared.stop = true;
+      throw;
+    }
+    return;
+  }
   std::exception_ptr there_error;
   std::thread second([&] {
     try {
@@ -91,7 +101,7 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared) {
-  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, w, shared);
+  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, threads, w, shared);
   SoftmaxObjective objective(context.data, instances, shape, threads);
   const MinimizerOptions options = minimizer_options(context.options);
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
