@@ -1,0 +1,101 @@
+#include "septa/crf/trainer.h"
+
+#include <utility>
+
+#include "crf/features/encoder.h"
+#include "crf/algorithms/training_context.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+AlgorithmResult run_algorithm(const TrainingContext& context) {
+  switch (context.options.algorithm) {
+    case Algorithm::kLbfgs: return train_lbfgs(context);
+    case Algorithm::kPiecewise: return train_piecewise(context);
+    case Algorithm::kSeparate: return train_separate(context);
+    case Algorithm::kSeparateCounts: return train_separate_counts(context);
+    case Algorithm::kMemm: return train_memm(context);
+  }
+  throw OptionError("option --algorithm: unknown algorithm");
+}
+
+// Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
+void check_label_count(const Encoder& encoder, const TrainOptions& options,
+                       const std::string& name) {
+  const std::size_t L = encoder.labels().size();
+  if (L > static_cast<std::size_t>(options.max_labels))
+    throw FormatError(name + ": " + std::to_string(L) + " distinct labels, more than the limit of " +
+                      std::to_string(options.max_labels) + " (--max-labels raises it)");
+}
+
+TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
+                   const std::vector<std::vector<std::string>>& dev_gold,
+                   const TrainOptions& options, const ProgressCallback& progress,
+                   std::chrono::steady_clock::time_point start, const std::string& name) {
+  if (data.items() == 0) throw FormatError(name + ": the training data has no items");
+  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start};
+  AlgorithmResult trained = run_algorithm(context);
+  if (!trained.scorer->finite())
+    throw FormatError(name + ": training produced non-finite weights (attribute values too "
+                      "large in magnitude? scale them down)");
+  TrainResult result;
+  result.cancelled = trained.cancelled;
+  result.iterations = trained.iterations;
+  result.stop_reason = trained.stop_reason;
+  result.features = trained.scorer->feature_count();
+  auto model = std::make_shared<ModelData>();
+  model->algorithm = algorithm_name(options.algorithm);
+  model->encoder = std::move(encoder);
+  model->scorer = std::move(trained.scorer);
+  result.model = Model(std::move(model));
+  result.seconds = context.seconds();
+  return result;
+}
+
+}  // namespace
+
+TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
+  const auto start = std::chrono::steady_clock::now();
+  validate(options);
+  Encoder encoder(feature_template);
+  Dataset encoded;
+  encoder.encode_training(data, name, encoded, options.threads);
+  check_label_count(encoder, options, name);
+  Dataset dev_encoded;
+  std::vector<std::vector<std::string>> dev_gold;
+  for (const ColumnSentence& sentence : dev) {
+    if (!encoder.has_gold_column(sentence))
+      throw FormatError(dev_name + ":" + std::to_string(sentence.first_line) +
+                        ": expected " + std::to_string(encoder.columns()) +
+                        " columns with the gold label last");
+    encoder.encode(sentence, dev_encoded);
+    std::vector<std::string> gold;
+    for (const auto& columns : sentence.columns) gold.push_back(columns.back());
+    dev_gold.push_back(std::move(gold));
+  }
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
+}
+
+TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
+                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress,
+                  const std::string& name) {
+  const auto start = std::chrono::steady_clock::now();
+  validate(options);
+  Encoder encoder;
+  Dataset encoded;
+  encoder.encode_training(data, encoded);
+  check_label_count(encoder, options, name);
+  Dataset dev_encoded;
+  std::vector<std::vector<std::string>> dev_gold;
+  for (const AttributeSequence& sequence : dev) {
+    encoder.encode(sequence, dev_encoded);
+    dev_gold.push_back(sequence.labels);
+  }
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
+}
+
+}  // namespace septa::crf

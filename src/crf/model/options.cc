@@ -1,0 +1,156 @@
+#include "septa/crf/options.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+[[noreturn]] void bad(const std::string& name, const std::string& value, const std::string& range) {
+  throw OptionError("option --" + name + ": invalid value '" + value + "' (allowed: " + range + ")");
+}
+
+double parse_double(const std::string& name, const std::string& value, double low, double high,
+                    const std::string& range) {
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || !std::isfinite(v) || v < low || v > high)
+    bad(name, value, range);
+  return v;
+}
+
+long parse_int(const std::string& name, const std::string& value, long low, long high,
+               const std::string& range) {
+  char* end = nullptr;
+  const long v = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || v < low || v > high) bad(name, value, range);
+  return v;
+}
+
+bool parse_bool(const std::string& name, const std::string& value) {
+  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off") return false;
+  bad(name, value, "true or false");
+}
+
+std::string text(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+}  // namespace
+
+int default_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(std::min(cores, 256u));
+}
+
+Algorithm parse_algorithm(const std::string& name) {
+  if (name == "lbfgs") return Algorithm::kLbfgs;
+  if (name == "separate") return Algorithm::kSeparate;
+  if (name == "separate-counts") return Algorithm::kSeparateCounts;
+  if (name == "piecewise") return Algorithm::kPiecewise;
+  if (name == "memm") return Algorithm::kMemm;
+  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm");
+}
+
+std::string algorithm_name(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kLbfgs: return "lbfgs";
+    case Algorithm::kSeparate: return "separate";
+    case Algorithm::kSeparateCounts: return "separate-counts";
+    case Algorithm::kPiecewise: return "piecewise";
+    case Algorithm::kMemm: return "memm";
+  }
+  return "unknown";
+}
+
+#define SEPTA_NUMBER_OPTION(NAME, FIELD, PARSE, LOW, HIGH, RANGE, HELP)                   \
+  OptionSpec {                                                                            \
+    NAME, HELP " (" RANGE ")", [](const TrainOptions& o) { return text(o.FIELD); },       \
+        [](TrainOptions& o, const std::string& v) {                                       \
+          o.FIELD = static_cast<decltype(o.FIELD)>(PARSE(NAME, v, LOW, HIGH, RANGE));     \
+        }                                                                                 \
+  }
+#define SEPTA_BOOL_OPTION(NAME, FIELD, HELP)                                              \
+  OptionSpec {                                                                            \
+    NAME, HELP " (true or false)",                                                        \
+        [](const TrainOptions& o) { return std::string(o.FIELD ? "true" : "false"); },    \
+        [](TrainOptions& o, const std::string& v) { o.FIELD = parse_bool(NAME, v); }      \
+  }
+
+const std::vector<OptionSpec>& train_option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      OptionSpec{"algorithm",
+                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm)",
+                 [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
+                 [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
+      SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
+                          "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
+      SEPTA_NUMBER_OPTION("c2", c2, parse_double, 0.0, 1e9, "0 to 1e9",
+                          "L2 penalty c2*|w|^2, CRFsuite's meaning"),
+      SEPTA_NUMBER_OPTION("max-iterations", max_iterations, parse_int, 1, 1000000000,
+                          "1 to 1e9", "optimiser iterations at most"),
+      SEPTA_NUMBER_OPTION("period", period, parse_int, 1, 1000000, "1 to 1e6",
+                          "window of the relative-improvement stopping test"),
+      SEPTA_NUMBER_OPTION("delta", delta, parse_double, 0.0, 1.0, "0 to 1",
+                          "stop when the objective improves less than this over the window"),
+      SEPTA_NUMBER_OPTION("epsilon", epsilon, parse_double, 0.0, 1.0, "0 to 1",
+                          "stop when |g|/max(1,|w|) falls below this"),
+      SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
+                          "drop features seen fewer times in training"),
+      SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
+                        "state features for every label, not only observed pairs"),
+      SEPTA_BOOL_OPTION("all-possible-transitions", all_possible_transitions,
+                        "transition features for every label pair, not only observed"),
+      SEPTA_NUMBER_OPTION("threads", threads, parse_int, 1, 256, "1 to 256",
+                          "worker threads, default the cores; the model does not depend on it"),
+      SEPTA_NUMBER_OPTION("seed", seed, parse_int, 0, 2147483647L, "0 to 2147483647",
+                          "seed of any randomised step"),
+      SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
+                          "separate training: probability floor for unseen events"),
+      OptionSpec{"local-optimizer",
+                 "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
+                 [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (v != "sgd" && v != "lbfgs") bad("local-optimizer", v, "sgd, lbfgs");
+                   o.local_sgd = v == "sgd";
+                 }},
+      SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
+                          "SGD passes over the data (local-optimizer sgd)"),
+      SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
+                          "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
+  };
+  return specs;
+}
+
+#undef SEPTA_NUMBER_OPTION
+#undef SEPTA_BOOL_OPTION
+
+void set_train_option(TrainOptions& options, const std::string& name, const std::string& value) {
+  for (const OptionSpec& spec : train_option_specs()) {
+    if (spec.name == name) {
+      spec.set(options, value);
+      return;
+    }
+  }
+  throw OptionError("unknown option --" + name);
+}
+
+void validate(const TrainOptions& options) {
+  // Re-parse every field through its own checker, so the table is the single source of truth.
+  for (const OptionSpec& spec : train_option_specs()) {
+    TrainOptions scratch;
+    spec.set(scratch, spec.get(options));
+  }
+}
+
+}  // namespace septa::crf
