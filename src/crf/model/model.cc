@@ -1,9 +1,12 @@
 #include "septa/crf/model.h"
 
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "crf/io/binary_io.h"
+#include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
 #include "septa/atomic_file.h"
 #include "septa/error.h"
@@ -115,12 +118,16 @@ std::string Model::to_bytes() const {
   payload.strings(d.encoder.attributes().names());
   d.scorer->write(payload);
 
+  return frame_model_payload(payload.bytes());
+}
+
+std::string frame_model_payload(const std::string& payload) {
   ByteWriter file;
   file.bytes().append(kMagic, sizeof kMagic);
   file.u32(kFormatVersion);
-  file.u64(payload.bytes().size());
-  file.bytes().append(payload.bytes());
-  file.u64(fnv1a64(payload.bytes().data(), payload.bytes().size()));
+  file.u64(payload.size());
+  file.bytes().append(payload);
+  file.u64(fnv1a64(payload.data(), payload.size()));
   return file.bytes();
 }
 
@@ -176,6 +183,15 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
 }
 
 Model Model::load(const std::string& path, std::size_t max_bytes) {
+  // The magic first, so that a huge foreign file (/dev/zero) is refused without reading it.
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path + ": cannot open: " + std::strerror(errno));
+    char magic[sizeof kMagic] = {};
+    in.read(magic, sizeof magic);
+    if (in.gcount() != sizeof magic || std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+      throw ModelError(path + ": not a septa model file (bad magic)");
+  }
   return from_bytes(read_file(path, max_bytes, "--max-model-bytes"), path);
 }
 
