@@ -65,7 +65,7 @@ TEST_F(HostileCli, ForgedModelWithValidChecksumExitsOneNotSegfault) {
   out.vec(std::vector<double>{0.5});
   write_text(dir_.file("forged.model"), septa::crf::frame_model_payload(out.bytes()));
   write_text(dir_.file("a.txt"), "A\tx\n");
-  for (const std::string& command : {"dump -m ", "tag -m "}) {
+  for (const std::string& command : {std::string("dump -m "), std::string("tag -m ")}) {
     const SeptaRun r = septa(command + dir_.file("forged.model") + " " +
                         (command == "tag -m " ? dir_.file("a.txt") : ""));
     EXPECT_EQ(r.code, 1) << command << r.output;
