@@ -7,6 +7,7 @@ packages=(
   python3-pip python3-venv
   libtorch-dev libopenblas0-pthread dataset-fashion-mnist
   zlib1g-dev libyaml-cpp-dev
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
