@@ -15,7 +15,7 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: word-wise checksum (checksum64)
 
 TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) {
   TagResult result;
@@ -127,7 +127,7 @@ std::string frame_model_payload(const std::string& payload) {
   file.u32(kFormatVersion);
   file.u64(payload.size());
   file.bytes().append(payload);
-  file.u64(fnv1a64(payload.data(), payload.size()));
+  file.u64(checksum64(payload.data(), payload.size()));
   return file.bytes();
 }
 
@@ -150,7 +150,7 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   const char* payload = bytes.data() + payload_offset;
   uint64_t stored = 0;
   std::memcpy(&stored, payload + payload_size, 8);
-  if (stored != fnv1a64(payload, payload_size))
+  if (stored != checksum64(payload, payload_size))
     throw ModelError(name + ": corrupt model file (checksum mismatch)");
 
   ByteReader in(payload, payload_size, name);
@@ -172,9 +172,9 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
                   : columns != 0)
     in.fail("column count " + std::to_string(columns) + " does not fit the template");
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
-  const std::vector<std::string> attributes = in.strings();
+  std::vector<std::string> attributes = in.strings();
   data->encoder.attributes().reserve(attributes.size());
-  for (const std::string& attribute : attributes) data->encoder.attributes().add(attribute);
+  for (std::string& attribute : attributes) data->encoder.attributes().add(std::move(attribute));
   data->scorer = read_scorer(data->algorithm, in);
   if (!data->scorer->fits(data->encoder.attributes().size(), data->encoder.labels().size()))
     in.fail("weights do not match the attribute and label lists");

@@ -1,4 +1,4 @@
-// The model file's frame: magic, format version, payload size, payload, FNV-1a checksum.
+// The model file's frame: magic, format version, payload size, payload, checksum64.
 #pragma once
 
 #include <string>

@@ -1,0 +1,190 @@
+#include "merge/methods.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace septa::merge {
+
+namespace {
+
+// |x|'s float bits: ordered like |x| for non-negative floats (NaN above infinity).
+inline std::uint32_t magnitude_bits(float x) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  return bits & 0x7FFFFFFFu;
+}
+
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+// Selection of the k-th largest magnitude by radix on the float bits: a 4096-bucket histogram
+// of the top 12 bits finds the bucket holding it, nth_element inside that bucket finds the
+// exact threshold T; entries above T stay, and of those equal to T the first (k - #above) stay.
+void trim_to_top_k(float* d, std::size_t n, std::size_t k) {
+  if (k >= n) return;
+  if (k == 0) {
+    std::fill(d, d + n, 0.0f);
+    return;
+  }
+  constexpr int kShift = 19;  // bits 30..19: 12 bits, 4096 buckets
+  // Four interleaved histograms: runs of equal buckets do not serialise on one counter.
+  std::vector<std::size_t> partial(4 * 4096, 0), histogram(4096, 0);
+  std::size_t i4 = 0;
+  for (; i4 + 4 <= n; i4 += 4)
+    for (std::size_t j = 0; j < 4; ++j) ++partial[j * 4096 + (magnitude_bits(d[i4 + j]) >> kShift)];
+  for (; i4 < n; ++i4) ++partial[magnitude_bits(d[i4]) >> kShift];
+  for (std::size_t b = 0; b < 4096; ++b)
+    histogram[b] = partial[b] + partial[4096 + b] + partial[2 * 4096 + b] + partial[3 * 4096 + b];
+  std::size_t above = 0;
+  std::uint32_t bucket = 4095;
+  while (above + histogram[bucket] < k) above += histogram[bucket--];
+  std::vector<std::uint32_t> candidates;  // bits of the entries in the boundary bucket
+  candidates.reserve(histogram[bucket]);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t bits = magnitude_bits(d[i]);
+    if ((bits >> kShift) == bucket) candidates.push_back(bits);
+  }
+  const std::size_t need = k - above;  // 1..candidates.size()
+  std::nth_element(candidates.begin(), candidates.begin() + (need - 1), candidates.end(),
+                   std::greater<std::uint32_t>());
+  const std::uint32_t threshold = candidates[need - 1];
+  std::size_t greater = 0, equal = 0;
+  for (const std::uint32_t bits : candidates) greater += bits > threshold, equal += bits == threshold;
+  // Entries equal to the threshold stay up to index `cut` (just after the last tie kept).
+  const std::size_t ties_kept = need - greater;
+  std::size_t cut = n;
+  if (ties_kept < equal) {
+    std::size_t seen = 0;
+    cut = 0;
+    if (ties_kept > 0)
+      for (std::size_t i = 0; i < n; ++i)
+        if (magnitude_bits(d[i]) == threshold && ++seen == ties_kept) {
+          cut = i + 1;
+          break;
+        }
+  }
+  // Two vectorisable passes: keep |d| >= T before the cut, |d| > T after it.
+  for (std::size_t i = 0; i < cut; ++i) d[i] = magnitude_bits(d[i]) >= threshold ? d[i] : 0.0f;
+  for (std::size_t i = cut; i < n; ++i) d[i] = magnitude_bits(d[i]) > threshold ? d[i] : 0.0f;
+}
+
+std::uint64_t dare_stream(std::string_view tensor_name, std::size_t model_index) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64 of the name
+  for (const char c : tensor_name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return splitmix64(h ^ splitmix64(static_cast<std::uint64_t>(model_index)));
+}
+
+void dare_drop_and_rescale(float* d, std::size_t n, double density, std::uint64_t seed,
+                           std::uint64_t stream) {
+  if (density >= 1.0) return;
+  const std::uint64_t key = splitmix64(seed ^ stream);
+  // keep entry i when u_i < density, u_i = top 32 bits of a hash of (key, i) / 2^32
+  const std::uint64_t threshold = static_cast<std::uint64_t>(std::ldexp(std::max(density, 0.0), 32));
+  const float p = static_cast<float>(density);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t u = splitmix64(key + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i)) >> 32;
+    d[i] = u < threshold ? d[i] / p : 0.0f;
+  }
+}
+
+// Blocks of kBlock entries keep the per-entry sums in L1; each loop runs over one model with
+// selects instead of branches, so the compiler vectorises it. Additions happen in model order.
+void mix_task_vectors(const float* base, const std::vector<const float*>& deltas,
+                      const std::vector<float>& weights, bool consensus, bool normalize,
+                      float lambda, float* out, std::size_t n) {
+  constexpr std::size_t kBlock = 2048;
+  const std::size_t m = deltas.size();
+  float total = 0.0f;
+  for (const float w : weights) total += w;
+  if (std::fabs(total) < 1e-8f) total = 1.0f;
+  float sum[kBlock], mixed[kBlock], divisor[kBlock];
+  for (std::size_t begin = 0; begin < n; begin += kBlock) {
+    const std::size_t len = std::min(kBlock, n - begin);
+    std::fill(mixed, mixed + len, 0.0f);
+    if (!consensus) {
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) mixed[i] += w * d[i];
+      }
+      std::fill(divisor, divisor + len, total);
+    } else {
+      std::fill(sum, sum + len, 0.0f);
+      std::fill(divisor, divisor + len, 0.0f);
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) sum[i] += w * d[i];
+      }
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) {
+          const float wd = w * d[i];
+          const bool positive = sum[i] >= 0.0f;
+          const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
+          mixed[i] += agree ? wd : 0.0f;
+          divisor[i] += agree ? w : 0.0f;
+        }
+      }
+      for (std::size_t i = 0; i < len; ++i) divisor[i] = divisor[i] == 0.0f ? 1.0f : divisor[i];
+    }
+    float* o = out + begin;
+    const float* b = base + begin;
+    if (normalize)
+      for (std::size_t i = 0; i < len; ++i) mixed[i] /= divisor[i];
+    if (lambda != 1.0f)
+      for (std::size_t i = 0; i < len; ++i) mixed[i] *= lambda;
+    for (std::size_t i = 0; i < len; ++i) o[i] = b[i] + mixed[i];
+  }
+}
+
+void linear_combination(const std::vector<const float*>& xs, const std::vector<float>& weights,
+                        bool normalize, float* out, std::size_t n) {
+  float total = 0.0f;
+  for (const float w : weights) total += w;
+  for (std::size_t i = 0; i < n; ++i) {
+    float sum = 0.0f;
+    for (std::size_t t = 0; t < xs.size(); ++t) sum += weights[t] * xs[t][i];
+    out[i] = normalize ? sum / total : sum;
+  }
+}
+
+void slerp(double t, const float* v0, const float* v1, float* out, std::size_t n) {
+  constexpr double kDotThreshold = 0.9995, kEps = 1e-8;
+  double n0 = 0, n1 = 0, dot = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    n0 += static_cast<double>(v0[i]) * v0[i];
+    n1 += static_cast<double>(v1[i]) * v1[i];
+    dot += static_cast<double>(v0[i]) * v1[i];
+  }
+  n0 = std::sqrt(n0);
+  n1 = std::sqrt(n1);
+  if (n0 > kEps) dot /= n0;
+  if (n1 > kEps) dot /= n1;
+  double s0, s1;
+  if (std::fabs(dot) > kDotThreshold) {
+    s0 = 1.0 - t;
+    s1 = t;
+  } else {
+    const double theta0 = std::acos(dot);
+    const double sin_theta0 = std::sin(theta0);
+    const double theta_t = theta0 * t;
+    s0 = std::sin(theta0 - theta_t) / sin_theta0;
+    s1 = std::sin(theta_t) / sin_theta0;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<float>(s0 * v0[i] + s1 * v1[i]);
+}
+
+}  // namespace septa::merge
