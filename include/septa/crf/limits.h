@@ -6,8 +6,8 @@
 
 namespace septa::crf {
 
-// Longest line of a data, template or evaluation file (--max-line-bytes): a reader holds at
-// most about twice this much of one line in memory.
+// Longest line of a data or evaluation file (--max-line-bytes): a reader holds at most this
+// plus one 1 MiB read block in memory.
 inline constexpr std::size_t kDefaultMaxLineBytes = std::size_t{16} << 20;  // 16 MiB
 // Largest template file (--max-template-bytes).
 inline constexpr std::size_t kDefaultMaxTemplateBytes = std::size_t{1} << 20;  // 1 MiB
