@@ -8,9 +8,9 @@
 
 namespace septa::crf {
 
-enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm };
+enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron };
 
-// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm"; throws OptionError.
+// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap"; throws OptionError.
 Algorithm parse_algorithm(const std::string& name);
 std::string algorithm_name(Algorithm algorithm);
 

@@ -57,7 +57,8 @@ Algorithm parse_algorithm(const std::string& name) {
   if (name == "separate-counts") return Algorithm::kSeparateCounts;
   if (name == "piecewise") return Algorithm::kPiecewise;
   if (name == "memm") return Algorithm::kMemm;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm");
+  if (name == "ap") return Algorithm::kAveragedPerceptron;
+  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap");
 }
 
 std::string algorithm_name(Algorithm algorithm) {
@@ -67,6 +68,7 @@ std::string algorithm_name(Algorithm algorithm) {
     case Algorithm::kSeparateCounts: return "separate-counts";
     case Algorithm::kPiecewise: return "piecewise";
     case Algorithm::kMemm: return "memm";
+    case Algorithm::kAveragedPerceptron: return "ap";
   }
   return "unknown";
 }
@@ -88,7 +90,7 @@ std::string algorithm_name(Algorithm algorithm) {
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
       OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm)",
+                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap)",
                  [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
                  [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
