@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const auto tmpl = septa::crf::FeatureTemplate::parse(bytes.substr(0, split), "fuzz.template");
     if (split == std::string::npos) return 0;
     std::istringstream in(bytes.substr(split + 1));
-    const auto sentences = septa::crf::read_columns(in, "fuzz.txt", 1, 4096);
+    const auto sentences =
+        septa::crf::read_columns(in, "fuzz.txt", 1, /*first_line=*/1, /*max_line_bytes=*/4096);
     std::vector<std::string> expanded;
     for (const auto& sentence : sentences)
       for (std::size_t t = 0; t < sentence.columns.size(); ++t) {

@@ -22,12 +22,14 @@ void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sent
 }  // namespace
 
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
-                                         std::size_t min_columns, std::size_t max_line_bytes) {
+                                         std::size_t min_columns, std::size_t first_line,
+                                         std::size_t max_line_bytes) {
   std::vector<ColumnSentence> sentences;
   ColumnSentence sentence;
   std::vector<std::string_view> fields;
   std::size_t expected_columns = 0;  // fixed by the first token line of the file
   LineReader reader(in, name, max_line_bytes);
+  reader.start_at_line(first_line);
   std::string_view line;
   while (reader.next(line)) {
     const std::size_t number = reader.line_number();
@@ -71,7 +73,7 @@ std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size
                                               std::size_t max_line_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  auto sentences = read_columns(in, path, min_columns, max_line_bytes);
+  auto sentences = read_columns(in, path, min_columns, 1, max_line_bytes);
   if (in.bad()) throw IoError(path + ": read error");
   return sentences;
 }

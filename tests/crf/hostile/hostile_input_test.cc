@@ -132,7 +132,7 @@ TEST(Limits, EndlessLineIsRefusedWithFileLimitAndOption) {
     EndlessBuffer endless(c);
     std::istream in(&endless);
     try {
-      read_columns(in, "/dev/zero", 1, 1 << 20);
+      read_columns(in, "/dev/zero", 1, 1, 1 << 20);
       ADD_FAILURE() << "read an endless line";
     } catch (const FormatError& e) {
       const std::string message = e.what();
@@ -151,11 +151,11 @@ TEST(Limits, EndlessLineIsRefusedWithFileLimitAndOption) {
 TEST(Limits, LineAtTheLimitPassesOneByteMoreFails) {
   const std::string line(100, 'a');
   std::istringstream ok("w " + line.substr(2) + "\n");
-  EXPECT_EQ(read_columns(ok, "t.txt", 1, 100).size(), 1u);
+  EXPECT_EQ(read_columns(ok, "t.txt", 1, 1, 100).size(), 1u);
   std::istringstream crlf("w " + line.substr(2) + "\r\n");
-  EXPECT_EQ(read_columns(crlf, "t.txt", 1, 100).size(), 1u);
+  EXPECT_EQ(read_columns(crlf, "t.txt", 1, 1, 100).size(), 1u);
   std::istringstream too_long("a B\nw " + line.substr(1) + "\n");
-  EXPECT_THROW(read_columns(too_long, "t.txt", 1, 100), FormatError);
+  EXPECT_THROW(read_columns(too_long, "t.txt", 1, 1, 100), FormatError);
 }
 
 TEST(Limits, TemplateAndModelSizeLimitsNameTheOption) {
