@@ -40,7 +40,10 @@ bool print_progress(const crf::TrainProgress& p) {
                 p.seconds);
   std::cerr << line;
   if (!std::isnan(p.dev_accuracy)) {
-    std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    if (std::isnan(p.dev_f1))
+      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+    else
+      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
     std::cerr << line;
   }
   std::cerr << "\n";
@@ -103,6 +106,9 @@ int run_train(int argc, char** argv) {
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (result.kept_iteration >= 0)
+    std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
+                 result.kept_metric.c_str(), result.kept_score);
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";
     return 130;

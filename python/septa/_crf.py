@@ -228,7 +228,9 @@ class CRF:
     transition_features_ : dict
         ``{(label_from, label_to): weight}``.
     training_log_ : dict
-        Iterations, seconds, feature count and stop reason of the last ``fit``.
+        Iterations, seconds, feature count and stop reason of the last ``fit``; with dev
+        data also ``kept_iteration``, ``kept_metric`` ("F1" or "accuracy") and ``kept_score``
+        of the iteration whose weights were kept.
     """
 
     def __init__(self, algorithm=None, c1=None, c2=None, max_iterations=None,
@@ -334,6 +336,10 @@ class CRF:
         self._model = model
         error = info.pop("error")
         self.training_log_ = info
+        if verbose and info.get("kept_iteration", -1) >= 0:
+            import sys
+            sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
+                             % (info["kept_iteration"], info["kept_metric"], info["kept_score"]))
         if error is not None:
             raise error
         if info["cancelled"] and not info["stopped_by_callback"]:

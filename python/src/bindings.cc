@@ -122,7 +122,10 @@ class Progress {
                       p.iteration, p.objective, p.grad_norm, p.active_features, p.seconds);
         std::string text = line;
         if (!std::isnan(p.dev_accuracy)) {
-          std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+          if (std::isnan(p.dev_f1))
+            std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+          else
+            std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
           text += line;
         }
         py::module_::import("sys").attr("stderr").attr("write")(text + "\n");
@@ -168,6 +171,9 @@ py::dict result_info(const crf::TrainResult& result, const Progress& progress) {
   info["seconds"] = result.seconds;
   info["features"] = result.features;
   info["stop_reason"] = result.stop_reason;
+  info["kept_iteration"] = result.kept_iteration;
+  info["kept_metric"] = result.kept_metric;
+  info["kept_score"] = result.kept_score;
   info["error"] = progress.error();
   info["stopped_by_callback"] = progress.stopped_by_hook();
   return info;

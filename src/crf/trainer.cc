@@ -31,6 +31,9 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.kept_iteration = trained.kept_iteration;
+  result.kept_metric = trained.kept_metric;
+  result.kept_score = trained.kept_score;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);
