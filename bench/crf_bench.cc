@@ -190,12 +190,21 @@ int main(int argc, char** argv) {
       {"data", std::getenv("SEPTA_DATA") ? std::getenv("SEPTA_DATA") : "../shared/data"},
       {"tasks", "chunk"}, {"algorithms", "lbfgs"}, {"threads", "1,2"}, {"runs", "3"},
       {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"}, {"ner-test", "eng.testb"}, {"set", ""}};
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms A,B]"
+      " [--threads 1,2] [--runs N] [--max-iterations N] [--c2 X]"
+      " [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+  }
+  for (int i = 1; i < argc; i += 2) {
     std::string name = argv[i];
-    if (name.rfind("--", 0) != 0 || !opt.count(name.substr(2))) {
-      std::cerr << "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms A,B]"
-                   " [--threads 1,2] [--runs N] [--max-iterations N] [--c2 X]"
-                   " [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n";
+    if (i + 1 >= argc || name.rfind("--", 0) != 0 || !opt.count(name.substr(2))) {
+      std::cerr << usage;
       return 2;
     }
     opt[name.substr(2)] = argv[i + 1];

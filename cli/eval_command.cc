@@ -1,4 +1,6 @@
 // septa eval: conlleval's report for lines whose last two columns are gold and guess.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <iostream>
 
@@ -30,6 +32,9 @@ int run_eval(int argc, char** argv) {
   if (path == "-") {
     result = crf::evaluate_stream(std::cin, "<stdin>", scheme);
   } else {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw IoError(path + ": is a directory, not a file to evaluate");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path + ": cannot open");
     result = crf::evaluate_stream(in, path, scheme);

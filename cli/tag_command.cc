@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
 
 #include "arguments.h"
 #include "commands.h"
@@ -15,11 +16,12 @@ namespace septa::cli {
 namespace {
 
 void print_help() {
-  std::cout << "usage: septa tag -m MODEL [--marginals] [-o OUT] FILE\n\n"
+  std::cout << "usage: septa tag -m MODEL [--marginals] [-o OUT] FILE|-\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
                "the model's input format, with or without the gold label column. For CRFsuite\n"
-               "attribute input each line becomes 'GOLD GUESS'.\n\n"
+               "attribute input each line becomes 'GOLD GUESS'. '-' reads standard input.\n"
+               "-DOCSTART- lines are kept (with the label O), not tagged.\n\n"
                "  -m, --model FILE   the model (required)\n"
                "  --marginals        also write, after the predicted label, a tab and then\n"
                "                     'label:P(y_t=label|x)' for every label, and before each\n"
@@ -40,6 +42,11 @@ const std::string& echo(const crf::AttributeSequence& sequence, std::size_t t) {
 template <typename Sentence>
 void write_sentence(const crf::Model& model, const Sentence& sentence, bool marginals,
                     std::ostream& out) {
+  if constexpr (std::is_same_v<Sentence, crf::ColumnSentence>) {
+    // Document markers are not tagged but kept, with the outside label, so that the output
+    // lines up with the input and conlleval counts them as it would in the gold file.
+    for (const std::string& marker : sentence.markers_before) out << marker << " O\n\n";
+  }
   const crf::TagResult result = model.tag(sentence, marginals);
   if (marginals) {
     char buffer[64];
@@ -62,6 +69,20 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, bool marg
   out << '\n';
 }
 
+// A column file read as attribute format has no tab-separated attributes at all: every line is
+// one "label". Tagging it would give nonsense, so refuse it with the reason.
+void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
+                         const std::string& name) {
+  for (const crf::AttributeSequence& sequence : sequences)
+    for (const auto& attributes : sequence.attributes)
+      if (!attributes.empty()) return;
+  if (sequences.empty()) return;
+  throw FormatError(name + ":" + std::to_string(sequences.front().first_line) +
+                    ": no tab-separated attributes in the whole file; the model was trained on "
+                    "CRFsuite attribute format (LABEL<TAB>attr<TAB>...), and this looks like "
+                    "column format");
+}
+
 }  // namespace
 
 int run_tag(int argc, char** argv) {
@@ -74,19 +95,25 @@ int run_tag(int argc, char** argv) {
   if (args.positional().size() != 1) throw UsageError("expected one input FILE");
   const crf::Model model = crf::Model::load(args.require("model"));
   const std::string path = args.positional()[0];
+  const std::string name = path == "-" ? "<stdin>" : path;
   const bool marginals = args.has("marginals");
   std::ostringstream buffered;
   std::ostream& out = args.has("output") ? buffered : std::cout;
   if (model.input_format() == crf::InputFormat::kColumns) {
-    for (const crf::ColumnSentence& sentence : crf::read_columns_file(path)) {
+    const auto sentences =
+        path == "-" ? crf::read_columns(std::cin, name) : crf::read_columns_file(path);
+    for (const crf::ColumnSentence& sentence : sentences) {
       try {
         write_sentence(model, sentence, marginals, out);
       } catch (const FormatError& e) {
-        throw FormatError(path + ": " + e.what());
+        throw FormatError(name + ": " + e.what());
       }
     }
   } else {
-    for (const crf::AttributeSequence& sequence : crf::read_attributes_file(path))
+    const auto sequences =
+        path == "-" ? crf::read_attributes(std::cin, name) : crf::read_attributes_file(path);
+    reject_column_input(sequences, name);
+    for (const crf::AttributeSequence& sequence : sequences)
       write_sentence(model, sequence, marginals, out);
   }
   if (args.has("output")) write_file_atomically(args.get("output"), buffered.str());

@@ -6,6 +6,7 @@
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
+#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
 #include "septa/crf/options.h"
@@ -26,8 +27,10 @@ void print_help() {
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
                "  -q, --quiet             no progress lines\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
-    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") + " X";
-    if (flag.size() < 26) flag.resize(26, ' ');
+    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") +
+                       (spec.boolean ? "[=B]" : " X");
+    flag = flag.size() < 26 ? flag + std::string(26 - flag.size(), ' ')
+                            : flag + "\n" + std::string(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
   }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
@@ -54,10 +57,13 @@ bool print_progress(const crf::TrainProgress& p) {
 
 int run_train(int argc, char** argv) {
   std::set<std::string> with_value = {"model", "template", "format", "dev"};
-  for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
+  std::set<std::string> booleans;
+  for (const crf::OptionSpec& spec : crf::train_option_specs())
+    (spec.boolean ? booleans : with_value).insert(spec.name);
   const Arguments args(argc, argv, with_value, {"help", "quiet"},
                        {{"-m", "model"}, {"-t", "template"}, {"-a", "algorithm"}, {"-q", "quiet"},
-                        {"-h", "help"}});
+                        {"-h", "help"}},
+                       booleans);
   if (args.has("help")) {
     print_help();
     return 0;
@@ -76,6 +82,14 @@ int run_train(int argc, char** argv) {
         name != "quiet")
       crf::set_train_option(options, name, value);
   crf::validate(options);
+  // An option given explicitly that the chosen algorithm ignores is a mistake: say so.
+  for (const auto& [name, value] : args.values()) {
+    (void)value;
+    const std::string reason = crf::inapplicable_reason(options, name);
+    if (!reason.empty()) throw OptionError(reason);
+  }
+  // Fail now, not after hours of training, when the model cannot be written.
+  check_writable(model_path);
 
   install_interrupt_handler();
   const bool quiet = args.has("quiet");

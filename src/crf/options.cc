@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <type_traits>
 
 #include "septa/error.h"
 
@@ -36,10 +37,23 @@ bool parse_bool(const std::string& name, const std::string& value) {
   bad(name, value, "true or false");
 }
 
-std::string text(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
+// The shortest decimal text that parses back to exactly `v` (validate() re-parses it).
+std::string text_of_double(double v) {
+  for (int precision = 6;; ++precision) {
+    std::ostringstream out;
+    out.precision(precision);
+    out << v;
+    if (precision >= 17 || std::strtod(out.str().c_str(), nullptr) == v) return out.str();
+  }
+}
+
+// Integers in full (never "1e+06"), doubles as above.
+template <typename T>
+std::string text(T v) {
+  if constexpr (std::is_integral_v<T>)
+    return std::to_string(v);
+  else
+    return text_of_double(v);
 }
 
 }  // namespace
@@ -75,7 +89,8 @@ std::string algorithm_name(Algorithm algorithm) {
   OptionSpec {                                                                            \
     NAME, HELP " (true or false)",                                                        \
         [](const TrainOptions& o) { return std::string(o.FIELD ? "true" : "false"); },    \
-        [](TrainOptions& o, const std::string& v) { o.FIELD = parse_bool(NAME, v); }      \
+        [](TrainOptions& o, const std::string& v) { o.FIELD = parse_bool(NAME, v); },     \
+        true                                                                              \
   }
 
 const std::vector<OptionSpec>& train_option_specs() {
@@ -132,6 +147,48 @@ void set_train_option(TrainOptions& options, const std::string& name, const std:
     }
   }
   throw OptionError("unknown option --" + name);
+}
+
+std::string inapplicable_reason(const TrainOptions& options, const std::string& name) {
+  const Algorithm a = options.algorithm;
+  const bool local = a == Algorithm::kSeparate || a == Algorithm::kPiecewise ||
+                     a == Algorithm::kMemm;
+  // Piecewise trains its edge factors by L-BFGS whatever the local optimiser.
+  const bool uses_lbfgs = a == Algorithm::kLbfgs || a == Algorithm::kPiecewise ||
+                          (local && !options.local_sgd);
+  const bool uses_sgd = local && options.local_sgd;
+  bool applies = true;
+  std::string where;
+  if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
+      name == "epsilon") {
+    applies = uses_lbfgs;
+    where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs";
+  } else if (name == "c2") {
+    applies = uses_lbfgs || uses_sgd;
+    where = "every algorithm but separate-counts";
+  } else if (name == "epochs" || name == "seed") {
+    applies = uses_sgd;
+    where = "separate, piecewise and memm with --local-optimizer sgd";
+  } else if (name == "floor") {
+    applies = a == Algorithm::kSeparate || a == Algorithm::kSeparateCounts || a == Algorithm::kMemm;
+    where = "separate, separate-counts and memm";
+  } else if (name == "local-optimizer") {
+    applies = local;
+    where = "separate, piecewise and memm";
+  } else if (name == "all-possible-states") {
+    applies = a != Algorithm::kSeparateCounts;
+    where = "every algorithm but separate-counts";
+  } else if (name == "all-possible-transitions") {
+    applies = a == Algorithm::kLbfgs;
+    where = "lbfgs";
+  } else if (name == "min-freq") {
+    applies = true;
+  }
+  if (applies) return "";
+  std::string reason = "option --" + name + " has no effect with --algorithm " + algorithm_name(a);
+  if (local && options.local_sgd && name != "floor" && name != "all-possible-transitions")
+    reason += " --local-optimizer sgd";
+  return reason + " (it applies to " + where + ")";
 }
 
 void validate(const TrainOptions& options) {

@@ -38,12 +38,16 @@ struct OptionSpec {
   std::string help;        // one line, with the allowed range
   std::string (*get)(const TrainOptions& options);                 // current value as text
   void (*set)(TrainOptions& options, const std::string& value);    // parses and checks
+  bool boolean = false;    // true/false option: a bare --name means true
 };
 
 // All training options, in help order.
 const std::vector<OptionSpec>& train_option_specs();
 // Sets option `name` from text; throws OptionError naming the option and its allowed range.
 void set_train_option(TrainOptions& options, const std::string& name, const std::string& value);
+// Why option `name` has no effect with the algorithm (and local optimiser) of `options`, as a
+// sentence naming where it applies; empty when it applies.
+std::string inapplicable_reason(const TrainOptions& options, const std::string& name);
 // Checks every field; throws OptionError naming the first bad option and its range.
 void validate(const TrainOptions& options);
 
