@@ -1,6 +1,6 @@
 """Builds septa's Python extension (septa._septa) from the C++ library sources.
 
-The extension compiles ../src/crf/*.cc itself, so `pip install ./python` needs no
+The extension compiles ../src/crf/**/*.cc itself, so `pip install ./python` needs no
 prior CMake build; paths are resolved from this file's own location, so the build
 works wherever pip runs it from (pip >= 21.3 builds local directories in place).
 """
@@ -48,14 +48,14 @@ def relative(path):
     return os.path.relpath(path, HERE)
 
 
-library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "*.cc")))
+library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.cc"), recursive=True))
 if not library_sources:
     raise SystemExit("septa: no C++ sources under %s; build from a septa checkout"
                      % os.path.join(ROOT, "src", "crf"))
 
 # Headers, so that pip rebuilds the extension when only a header changed.
 headers = sorted(glob.glob(os.path.join(ROOT, "include", "septa", "**", "*.h"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "src", "crf", "*.h")))
+                 glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.h"), recursive=True))
 
 extension = Extension(
     "septa._septa",

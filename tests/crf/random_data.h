@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "crf/dataset.h"
+#include "crf/features/dataset.h"
 
 namespace septa::crf::testing {
 

@@ -1,0 +1,113 @@
+#include "crf/algorithms/local_training.h"
+
+#include "crf/optim/sgd.h"
+
+#include <thread>
+
+namespace septa::crf {
+
+std::vector<LocalInstance> node_instances(const Dataset& data) {
+  std::vector<LocalInstance> out;
+  out.reserve(data.items());
+  for (std::size_t n = 0; n < data.size(); ++n)
+    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i)
+      out.push_back({i, 1, data.labels[i], 0, static_cast<float>(data.weights[n])});
+  return out;
+}
+
+std::vector<LocalInstance> edge_instances(const Dataset& data, const std::vector<int32_t>& pair_class,
+                                          std::size_t L) {
+  std::vector<LocalInstance> out;
+  out.reserve(data.items());
+  for (std::size_t n = 0; n < data.size(); ++n)
+    for (std::size_t i = data.sequence_offsets[n]; i + 1 < data.sequence_offsets[n + 1]; ++i)
+      out.push_back({i, 2, pair_class[data.labels[i] * L + data.labels[i + 1]], 0,
+                     static_cast<float>(data.weights[n])});
+  return out;
+}
+
+LabelPairs observed_pairs(const Dataset& data, std::size_t L) {
+  LabelPairs pairs;
+  pairs.pair_class.assign(L * L, -1);
+  for (std::size_t n = 0; n < data.size(); ++n)
+    for (std::size_t i = data.sequence_offsets[n]; i + 1 < data.sequence_offsets[n + 1]; ++i) {
+      int32_t& k = pairs.pair_class[data.labels[i] * L + data.labels[i + 1]];
+      if (k < 0) {
+        k = static_cast<int32_t>(pairs.first.size());
+        pairs.first.push_back(data.labels[i]);
+        pairs.second.push_back(data.labels[i + 1]);
+      }
+    }
+  return pairs;
+}
+
+SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
+                                 std::size_t A, std::size_t K, int max_span, int min_freq,
+                                 bool all_classes) {
+  SparseFeaturesBuilder builder(A * max_span, K);
+  for (const LocalInstance& instance : instances)
+    for (int32_t k = 0; k < instance.span; ++k) {
+      const std::size_t item = instance.item + k;
+      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+        builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
+    }
+  return builder.build(min_freq, all_classes);
+}
+
+void run_both(const std::function<void()>& here, const std::function<void()>& there,
+              SharedProgress& shared) {
+  std::exception_ptr there_error;
+  std::thread second([&] {
+    try {
+      there();
+    } catch (...) {
+      there_error = std::current_exception();
+      shared.stop = true;
+    }
+  });
+  try {
+    here();
+  } catch (...) {
+    shared.stop = true;
+    second.join();
+    throw;
+  }
+  second.join();
+  if (there_error) std::rethrow_exception(there_error);
+}
+
+AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
+                                const std::string& second_name, const MinimizerResult& second,
+                                bool second_ran) {
+  AlgorithmResult result;
+  result.cancelled = first.cancelled || second.cancelled;
+  result.iterations = first.iterations + second.iterations;
+  result.stop_reason = first_name + ": " + first.stop_reason + "; " + second_name + ": " +
+                       (second_ran ? second.stop_reason : std::string("no pairs"));
+  return result;
+}
+
+MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
+                          const std::vector<LocalInstance>& instances,
+                          const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
+                          SharedProgress& shared) {
+  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, w, shared);
+  SoftmaxObjective objective(context.data, instances, shape, threads);
+  const MinimizerOptions options = minimizer_options(context.options);
+  ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
+  IterationCallback callback = [&](const MinimizerIteration& it) {
+    if (shared.stop) return false;
+    TrainProgress progress;
+    progress.phase = phase;
+    progress.iteration = it.iteration;
+    progress.objective = it.objective;
+    progress.grad_norm = it.grad_norm;
+    progress.active_features = it.active;
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    if (!context.report(progress)) shared.stop = true;
+    return !shared.stop.load();
+  };
+  return minimize(f, w, options, callback);
+}
+
+}  // namespace septa::crf

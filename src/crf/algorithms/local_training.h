@@ -1,0 +1,61 @@
+// Shared steps of the locally normalised algorithms (separate, piecewise, MEMM): building
+// instances and features, and fitting one softmax model with progress and cancellation.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "crf/optim/minimizer.h"
+#include "crf/objectives/softmax_objective.h"
+#include "crf/algorithms/training_context.h"
+
+namespace septa::crf {
+
+// Node instances (one per item, class = gold label) and edge instances (one per adjacent pair,
+// class = pair_class[y_t][y_{t+1}], span 2).
+std::vector<LocalInstance> node_instances(const Dataset& data);
+std::vector<LocalInstance> edge_instances(const Dataset& data, const std::vector<int32_t>& pair_class,
+                                          std::size_t L);
+
+// Label pairs seen in training, in order of first appearance: pair_class [L][L] (-1 unseen).
+struct LabelPairs {
+  std::vector<int32_t> pair_class;  // [L][L]
+  std::vector<int32_t> first;       // [K]
+  std::vector<int32_t> second;      // [K]
+};
+LabelPairs observed_pairs(const Dataset& data, std::size_t L);
+
+// Features (attribute, class) seen in `instances` (attributes of the k-th item shifted by k*A).
+SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
+                                 std::size_t A, std::size_t K, int max_span, int min_freq,
+                                 bool all_classes);
+
+// Reports progress of concurrently trained parts one line at a time, and stops them all once
+// the callback asks to stop.
+struct SharedProgress {
+  std::mutex mutex;
+  std::atomic<bool> stop{false};
+};
+
+// Runs `here` on the calling thread and `there` on a second one (the two parts of a separately
+// trained model). When either throws, both are told to stop and the first error is rethrown.
+void run_both(const std::function<void()>& here, const std::function<void()>& there,
+              SharedProgress& shared);
+
+// The outcome of a model trained as two parts named `first_name` and `second_name`;
+// `second_ran` is false when the second part had no instances.
+AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
+                                const std::string& second_name, const MinimizerResult& second,
+                                bool second_ran);
+
+// Fits `w` with the context's local optimiser: SGD (one thread) or L-BFGS/OWL-QN (data-parallel
+// over `threads`).
+MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
+                          const std::vector<LocalInstance>& instances,
+                          const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
+                          SharedProgress& shared);
+
+}  // namespace septa::crf

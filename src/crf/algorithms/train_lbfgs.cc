@@ -1,0 +1,75 @@
+// Standard training: maximum likelihood by L-BFGS (L2) or OWL-QN (L1).
+#include <algorithm>
+#include <cmath>
+
+#include "crf/objectives/crf_objective.h"
+#include "crf/optim/minimizer.h"
+#include "crf/algorithms/training_context.h"
+
+namespace septa::crf {
+
+// (attribute, label) state features of the training data, observed or all labels.
+LinearChainScorer build_linear_chain(const TrainingContext& context) {
+  const Dataset& data = context.data;
+  const std::size_t L = context.encoder.labels().size();
+  SparseFeaturesBuilder builder(context.encoder.attributes().size(), L);
+  for (std::size_t i = 0; i < data.items(); ++i)
+    for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
+      builder.add(data.attribute_ids[e], data.labels[i]);
+  return LinearChainScorer(
+      builder.build(context.options.min_freq, context.options.all_possible_states), L);
+}
+
+// [L][L] mask of transitions that may carry weight: all, or those seen in training.
+std::vector<char> transition_mask(const TrainingContext& context) {
+  const std::size_t L = context.encoder.labels().size();
+  std::vector<char> mask(L * L, context.options.all_possible_transitions ? 1 : 0);
+  const Dataset& data = context.data;
+  for (std::size_t n = 0; n < data.size(); ++n) {
+    const SequenceView s = data.sequence(n);
+    for (std::size_t t = 1; t < s.T; ++t) mask[s.labels[t - 1] * L + s.labels[t]] = 1;
+  }
+  return mask;
+}
+
+AlgorithmResult train_lbfgs(const TrainingContext& context) {
+  auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
+  const std::vector<char> mask = transition_mask(context);
+  const std::size_t F = scorer->feature_count();
+  const std::size_t offset = scorer->transition_offset();
+  CrfObjective objective(context.data, *scorer, context.options.threads);
+
+  ObjectiveFunction f = [&](const double* w, double* g) {
+    const double value = objective.evaluate(w, g);
+    for (std::size_t q = 0; q < mask.size(); ++q)
+      if (!mask[q]) g[offset + q] = 0.0;
+    return value;
+  };
+  BestWeights best;
+  IterationCallback callback = [&](const MinimizerIteration& it) {
+    TrainProgress progress;
+    progress.phase = "lbfgs";
+    progress.iteration = it.iteration;
+    progress.objective = it.objective;
+    progress.grad_norm = it.grad_norm;
+    progress.active_features = it.active;
+    context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
+                      progress);
+    best.offer(it.w, F, progress);
+    return context.report(progress);
+  };
+  const MinimizerOptions options = minimizer_options(context.options);
+  std::vector<double>& w = scorer->weights();
+  const MinimizerResult minimized = minimize(f, w, options, callback);
+
+  AlgorithmResult result;
+  if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
+  if (context.dev.size() > 0) record_kept(best, result);
+  result.cancelled = minimized.cancelled;
+  result.iterations = minimized.iterations;
+  result.stop_reason = minimized.stop_reason;
+  result.scorer = std::move(scorer);
+  return result;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,135 @@
+#include "crf/features/encoder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+
+Encoder::Encoder(FeatureTemplate feature_template)
+    : format_(InputFormat::kColumns), template_(std::move(feature_template)) {}
+
+Encoder Encoder::restore(InputFormat format, const std::string& template_text,
+                         std::size_t columns) {
+  Encoder encoder;
+  encoder.format_ = format;
+  if (format == InputFormat::kColumns)
+    encoder.template_ = FeatureTemplate::parse(template_text, "model template");
+  encoder.columns_ = columns;
+  return encoder;
+}
+
+/*
+ * Template expansion and string interning dominate reading. Each of `threads` workers expands a
+ * contiguous chunk of sentences into a chunk-local dictionary (ids in first-seen order); the
+ * chunks are then merged in order, so every string gets the id a sequential pass would give it,
+ * whatever the thread count.
+ */
+void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
+                              Dataset& out, int threads) {
+  SEPTA_CHECK(format_ == InputFormat::kColumns);
+  for (const ColumnSentence& sentence : corpus) {
+    const std::size_t C = sentence.columns.front().size();
+    if (columns_ == 0) {
+      columns_ = C;
+      if (static_cast<int>(C) <= template_.max_column() + 1)
+        throw FormatError(name + ":" + std::to_string(sentence.first_line) +
+                          ": the template reads column " + std::to_string(template_.max_column()) +
+                          " but the data has " + std::to_string(C) +
+                          " columns, the last of which is the label");
+    } else if (C != columns_) {
+      throw FormatError(name + ":" + std::to_string(sentence.first_line) + ": expected " +
+                        std::to_string(columns_) + " columns, found " + std::to_string(C));
+    }
+  }
+  struct Chunk {
+    Dictionary attributes;             // chunk-local, first-seen order
+    std::vector<int32_t> ids;          // [entries] chunk-local attribute ids
+    std::vector<uint32_t> per_item;    // [items] entries of each item
+  };
+  const std::size_t N = corpus.size();
+  const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(threads, N / 64 + 1));
+  std::vector<Chunk> parts(chunks);
+  parallel_for(chunks, threads, [&](std::size_t c) {
+    Chunk& part = parts[c];
+    std::vector<std::string> expanded;
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+      const ColumnSentence& sentence = corpus[n];
+      for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
+        expanded.clear();
+        template_.expand(sentence, t, expanded);
+        for (const std::string& attribute : expanded) part.ids.push_back(part.attributes.add(attribute));
+        part.per_item.push_back(static_cast<uint32_t>(expanded.size()));
+      }
+    }
+  });
+  std::size_t item = 0;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    Chunk& part = parts[c];
+    std::vector<int32_t> global(part.attributes.size());  // [chunk-local id] -> id
+    for (std::size_t local = 0; local < global.size(); ++local)
+      global[local] = attributes_.add(part.attributes.name(static_cast<int32_t>(local)));
+    part.attributes = Dictionary();
+    std::size_t entry = 0, item_in_chunk = 0;
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+      const ColumnSentence& sentence = corpus[n];
+      for (std::size_t t = 0; t < sentence.columns.size(); ++t, ++item, ++item_in_chunk) {
+        for (uint32_t k = 0; k < part.per_item[item_in_chunk]; ++k)
+          out.add_attribute(global[part.ids[entry++]], 1.0f);
+        out.end_item(labels_.add(sentence.columns[t].back()));
+      }
+      out.end_sequence(1.0);
+    }
+  }
+}
+
+void Encoder::encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out) {
+  SEPTA_CHECK(format_ == InputFormat::kAttributes);
+  for (const AttributeSequence& sequence : corpus) {
+    for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
+      for (const Attribute& attribute : sequence.attributes[t])
+        out.add_attribute(attributes_.add(attribute.name), static_cast<float>(attribute.value));
+      out.end_item(labels_.add(sequence.labels[t]));
+    }
+    out.end_sequence(sequence.weight);
+  }
+}
+
+bool Encoder::has_gold_column(const ColumnSentence& sentence) const {
+  return sentence.columns.front().size() == columns_;
+}
+
+void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
+  const std::size_t C = sentence.columns.front().size();
+  if (C != columns_ && C + 1 != columns_)
+    throw FormatError("line " + std::to_string(sentence.first_line) + ": the model expects " +
+                      std::to_string(columns_) + " columns (or " + std::to_string(columns_ - 1) +
+                      " without the gold label), found " + std::to_string(C));
+  const bool gold = C == columns_;
+  std::vector<std::string> expanded;
+  for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
+    expanded.clear();
+    template_.expand(sentence, t, expanded);
+    for (const std::string& attribute : expanded) {
+      const int32_t id = attributes_.find(attribute);
+      if (id >= 0) out.add_attribute(id, 1.0f);
+    }
+    out.end_item(gold ? labels_.find(sentence.columns[t].back()) : -1);
+  }
+  out.end_sequence(1.0);
+}
+
+void Encoder::encode(const AttributeSequence& sequence, Dataset& out) const {
+  for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
+    for (const Attribute& attribute : sequence.attributes[t]) {
+      const int32_t id = attributes_.find(attribute.name);
+      if (id >= 0) out.add_attribute(id, static_cast<float>(attribute.value));
+    }
+    out.end_item(labels_.find(sequence.labels[t]));
+  }
+  out.end_sequence(sequence.weight);
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,58 @@
+// Turns sentences (column or attribute format) into Datasets: template expansion, attribute
+// and label dictionaries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "crf/features/dataset.h"
+#include "crf/features/dictionary.h"
+#include "septa/crf/corpus.h"
+#include "septa/crf/feature_template.h"
+#include "septa/crf/model.h"
+
+namespace septa::crf {
+
+class Encoder {
+ public:
+  Encoder() = default;
+  // An encoder for column input read through `feature_template`.
+  explicit Encoder(FeatureTemplate feature_template);
+
+  InputFormat format() const { return format_; }
+  const FeatureTemplate& feature_template() const { return template_; }
+  std::size_t columns() const { return columns_; }  // columns of training input, label included
+
+  // Encodes training sentences, growing both dictionaries, on `threads` threads (the result does
+  // not depend on it). Every sentence must have the same number of columns, more than the
+  // template reads.
+  void encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
+                       Dataset& out, int threads = 1);
+  void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
+
+  // Encodes one sentence for tagging: unknown attributes are dropped, gold labels unknown to the
+  // model become -1. A column sentence may carry the gold column or not.
+  void encode(const ColumnSentence& sentence, Dataset& out) const;
+  void encode(const AttributeSequence& sequence, Dataset& out) const;
+  // Whether a column sentence has a gold label column (else it has one column fewer).
+  bool has_gold_column(const ColumnSentence& sentence) const;
+
+  Dictionary& attributes() { return attributes_; }
+  const Dictionary& attributes() const { return attributes_; }
+  Dictionary& labels() { return labels_; }
+  const Dictionary& labels() const { return labels_; }
+
+  // Restores an encoder from model-file fields.
+  static Encoder restore(InputFormat format, const std::string& template_text,
+                         std::size_t columns);
+
+ private:
+  InputFormat format_ = InputFormat::kAttributes;
+  FeatureTemplate template_;
+  std::size_t columns_ = 0;
+  Dictionary attributes_;  // [A] attribute strings
+  Dictionary labels_;      // [L] label strings
+};
+
+}  // namespace septa::crf

@@ -1,0 +1,200 @@
+// CRF++ template parsing and expansion.
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <sys/stat.h>
+
+#include "crf/io/line_reader.h"
+#include "septa/crf/feature_template.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+// Same text as examples/chunking.template.
+constexpr const char* kChunkingTemplate =
+    "# CoNLL-2000 chunking: columns are word (0), POS (1), chunk label (2).\n"
+    "\n"
+    "# Words at offsets -2..2, word bigrams.\n"
+    "U00:%x[-2,0]\n"
+    "U01:%x[-1,0]\n"
+    "U02:%x[0,0]\n"
+    "U03:%x[1,0]\n"
+    "U04:%x[2,0]\n"
+    "U05:%x[-1,0]/%x[0,0]\n"
+    "U06:%x[0,0]/%x[1,0]\n"
+    "\n"
+    "# POS at offsets -2..2, POS bigrams and trigrams.\n"
+    "U10:%x[-2,1]\n"
+    "U11:%x[-1,1]\n"
+    "U12:%x[0,1]\n"
+    "U13:%x[1,1]\n"
+    "U14:%x[2,1]\n"
+    "U15:%x[-2,1]/%x[-1,1]\n"
+    "U16:%x[-1,1]/%x[0,1]\n"
+    "U17:%x[0,1]/%x[1,1]\n"
+    "U18:%x[1,1]/%x[2,1]\n"
+    "U20:%x[-2,1]/%x[-1,1]/%x[0,1]\n"
+    "U21:%x[-1,1]/%x[0,1]/%x[1,1]\n"
+    "U22:%x[0,1]/%x[1,1]/%x[2,1]\n"
+    "\n"
+    "# Label bigram.\n"
+    "B\n";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\v\f");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\v\f");
+  return s.substr(first, last - first + 1);
+}
+
+// Parses an optionally signed decimal integer covering all of `s`.
+bool parse_int(std::string_view s, int& value) {
+  bool negative = false;
+  if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty() || s.size() > 6) return false;
+  int v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  value = negative ? -v : v;
+  return true;
+}
+
+void append_int(std::string& out, long v) {
+  char buf[24];
+  const auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+}  // namespace
+
+FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::string& name) {
+  FeatureTemplate result;
+  result.text_ = text;
+  std::istringstream in(text);
+  LineReader reader(in);
+  std::string_view raw;
+  while (reader.next(raw)) {
+    const std::size_t number = reader.line_number();
+    const std::string_view line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+    const std::string place = error_place(name, number);
+    if (line.front() == 'B') {
+      if (line.find('%') != std::string_view::npos)
+        throw FormatError(place +
+                          "observation-conditioned bigram templates are not supported; "
+                          "use a plain B");
+      result.has_bigram_ = true;
+      continue;
+    }
+    if (line.front() != 'U')
+      throw FormatError(place + "unknown template line '" + std::string(line) +
+                        "' (expected U..., B or # comment)");
+    result.unigrams_.push_back(parse_unigram(line, place, result.max_column_));
+  }
+  if (result.unigrams_.empty() && !result.has_bigram_)
+    throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
+  return result;
+}
+
+FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
+                                                         const std::string& place,
+                                                         int& max_column) {
+  Unigram unigram;
+  Piece piece;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] != '%') {
+      piece.literal.push_back(line[i++]);
+      continue;
+    }
+    const std::size_t start = i;
+    const std::size_t close = line.find(']', i);
+    const std::string_view macro =
+        line.substr(start, close == std::string_view::npos ? std::string_view::npos
+                                                           : close - start + 1);
+    const std::string bad = place + "malformed macro '" + std::string(macro) +
+                            "' (expected %x[row,col])";
+    if (line.substr(i, 3) != "%x[" || close == std::string_view::npos) throw FormatError(bad);
+    const std::string_view inside = line.substr(i + 3, close - i - 3);
+    const std::size_t comma = inside.find(',');
+    if (comma == std::string_view::npos) throw FormatError(bad);
+    int row = 0;
+    int col = 0;
+    if (!parse_int(trim(inside.substr(0, comma)), row) ||
+        !parse_int(trim(inside.substr(comma + 1)), col))
+      throw FormatError(bad);
+    if (col < 0)
+      throw FormatError(place + "negative column in macro '" + std::string(macro) + "'");
+    piece.has_macro = true;
+    piece.macro.row = row;
+    piece.macro.col = col;
+    if (col > max_column) max_column = col;
+    unigram.pieces.push_back(std::move(piece));
+    piece = Piece();
+    i = close + 1;
+  }
+  if (!piece.literal.empty()) unigram.pieces.push_back(std::move(piece));
+  for (const auto& p : unigram.pieces) unigram.literal_size += p.literal.size();
+  unigram.text = std::string(line);
+  return unigram;
+}
+
+FeatureTemplate FeatureTemplate::parse_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw IoError(path + ": is a directory, not a template file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw IoError(path + ": read error");
+  return parse(text.str(), path);
+}
+
+FeatureTemplate FeatureTemplate::default_chunking() {
+  return parse(kChunkingTemplate, "<default chunking template>");
+}
+
+void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
+                             std::vector<std::string>& out) const {
+  const long length = static_cast<long>(sentence.columns.size());
+  const std::size_t columns = sentence.columns[t].size();
+  for (const Unigram& unigram : unigrams_) {
+    std::string& s = out.emplace_back();
+    s.reserve(unigram.literal_size + 16 * unigram.pieces.size());
+    for (const Piece& piece : unigram.pieces) {
+      s.append(piece.literal);
+      if (!piece.has_macro) continue;
+      const auto col = static_cast<std::size_t>(piece.macro.col);
+      if (col >= columns)
+        throw FormatError("line " + std::to_string(sentence.first_line + t) + ": template '" +
+                          unigram.text + "' reads column " + std::to_string(col) +
+                          " but the token has " + std::to_string(columns) + " columns");
+      const long position = static_cast<long>(t) + piece.macro.row;
+      if (position < 0) {
+        s.append("_B");
+        append_int(s, position);
+      } else if (position >= length) {
+        s.append("_B+");
+        append_int(s, position - length + 1);
+      } else {
+        s.append(sentence.columns[static_cast<std::size_t>(position)][col]);
+      }
+    }
+  }
+}
+
+const std::string& FeatureTemplate::unigram_text(std::size_t i) const {
+  return unigrams_.at(i).text;
+}
+
+}  // namespace septa::crf

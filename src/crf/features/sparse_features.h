@@ -1,0 +1,58 @@
+// (attribute, class) features stored by attribute: the map from attributes to the weights
+// they fire, shared by the CRF state features and every local classifier.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "crf/io/binary_io.h"
+
+namespace septa::crf {
+
+struct SparseFeatures {
+  std::size_t A = 0;                // attributes
+  std::size_t K = 0;                // classes (labels, label pairs, ...)
+  std::vector<uint32_t> offsets;    // [A+1] features of attribute a: [offsets[a], offsets[a+1])
+  std::vector<int32_t> classes;     // [F] class of each feature; a feature's id is its index
+
+  std::size_t size() const { return classes.size(); }
+
+  // scores[k] += w[f] * value for every feature f = (attribute, k).
+  void add_scores(int32_t attribute, double value, const double* w, double* scores) const {
+    for (uint32_t f = offsets[attribute]; f < offsets[attribute + 1]; ++f)
+      scores[classes[f]] += w[f] * value;
+  }
+  // grad[f] += value * probs[k] for every feature f = (attribute, k).
+  void add_expectations(int32_t attribute, double value, const double* probs,
+                        double* grad) const {
+    for (uint32_t f = offsets[attribute]; f < offsets[attribute + 1]; ++f)
+      grad[f] += value * probs[classes[f]];
+  }
+  // Feature id of (attribute, class), or -1.
+  int64_t find(int32_t attribute, int32_t cls) const;
+
+  void write(ByteWriter& out) const;
+  static SparseFeatures read(ByteReader& in);
+};
+
+// Collects (attribute, class) occurrences, then builds the feature set.
+class SparseFeaturesBuilder {
+ public:
+  SparseFeaturesBuilder(std::size_t A, std::size_t K) : A_(A), K_(K) {}
+  void add(int32_t attribute, int32_t cls) {
+    attributes_.push_back(attribute);
+    classes_.push_back(cls);
+  }
+  // Keeps pairs seen at least `min_freq` times; with `all_classes`, every class of each
+  // attribute seen at least `min_freq` times.
+  // `counts` [F], when given, receives each feature's occurrence count.
+  SparseFeatures build(int min_freq, bool all_classes, std::vector<uint32_t>* counts = nullptr);
+
+ private:
+  std::size_t A_, K_;
+  std::vector<int32_t> attributes_;  // [occurrences]
+  std::vector<int32_t> classes_;     // [occurrences]
+};
+
+}  // namespace septa::crf

@@ -1,0 +1,78 @@
+// Column (CoNLL / CRF++) format reader.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "crf/io/line_reader.h"
+#include "septa/crf/corpus.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+constexpr std::string_view kDocStart = "-DOCSTART-";
+
+void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sentences) {
+  if (sentence.columns.empty()) return;
+  sentences.push_back(std::move(sentence));
+  sentence = ColumnSentence();
+}
+
+}  // namespace
+
+std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
+                                         std::size_t min_columns) {
+  std::vector<ColumnSentence> sentences;
+  ColumnSentence sentence;
+  std::vector<std::string_view> fields;
+  std::size_t expected_columns = 0;  // fixed by the first token line of the file
+  LineReader reader(in);
+  std::string_view line;
+  while (reader.next(line)) {
+    const std::size_t number = reader.line_number();
+    if (number == 1 && line.substr(0, kUtf8Bom.size()) == kUtf8Bom) line.remove_prefix(3);
+    const char* why = nullptr;
+    if (!is_text(line, &why))
+      throw FormatError(error_place(name, number) + "not a text file (" + why + ")");
+    split_whitespace(line, fields);
+    if (fields.empty()) {
+      finish_sentence(sentence, sentences);
+      continue;
+    }
+    if (fields[0] == kDocStart) {
+      finish_sentence(sentence, sentences);
+      sentence.markers_before.emplace_back(line);
+      continue;
+    }
+    if (expected_columns == 0) {
+      if (fields.size() < min_columns)
+        throw FormatError(error_place(name, number) + "expected at least " +
+                          std::to_string(min_columns) + " columns, found " +
+                          std::to_string(fields.size()));
+      expected_columns = fields.size();
+    } else if (fields.size() != expected_columns) {
+      throw FormatError(error_place(name, number) + "expected " +
+                        std::to_string(expected_columns) + " columns, found " +
+                        std::to_string(fields.size()));
+    }
+    if (fields.back().empty()) throw FormatError(error_place(name, number) + "empty label");
+    if (sentence.columns.empty()) sentence.first_line = number;
+    auto& token = sentence.columns.emplace_back();
+    token.reserve(fields.size());
+    for (const auto field : fields) token.emplace_back(field);
+    sentence.lines.emplace_back(line);
+  }
+  finish_sentence(sentence, sentences);
+  return sentences;
+}
+
+std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size_t min_columns) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
+  auto sentences = read_columns(in, path, min_columns);
+  if (in.bad()) throw IoError(path + ": read error");
+  return sentences;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,122 @@
+#include "crf/io/line_reader.h"
+
+#include <cstring>
+
+namespace septa::crf {
+
+LineReader::LineReader(std::istream& in, std::size_t block_size)
+    : in_(in), block_size_(block_size) {}
+
+bool LineReader::fill() {
+  if (eof_) return false;
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, size_ - begin_);
+    size_ -= begin_;
+    begin_ = 0;
+  }
+  if (buffer_.size() < size_ + block_size_) buffer_.resize(size_ + block_size_);
+  in_.read(buffer_.data() + size_, static_cast<std::streamsize>(block_size_));
+  const auto got = static_cast<std::size_t>(in_.gcount());
+  size_ += got;
+  if (got < block_size_) eof_ = true;
+  return got > 0;
+}
+
+bool LineReader::next(std::string_view& line) {
+  std::size_t scanned = begin_;
+  for (;;) {
+    const char* start = buffer_.data() + scanned;
+    const void* nl = scanned < size_ ? std::memchr(start, '\n', size_ - scanned) : nullptr;
+    if (nl != nullptr) {
+      const std::size_t end = static_cast<const char*>(nl) - buffer_.data();
+      std::size_t stop = end;
+      if (stop > begin_ && buffer_[stop - 1] == '\r') --stop;
+      line = std::string_view(buffer_.data() + begin_, stop - begin_);
+      begin_ = end + 1;
+      ++line_number_;
+      return true;
+    }
+    const std::size_t pending = size_ - begin_;
+    if (!fill()) {
+      if (size_ == begin_) return false;
+      std::size_t stop = size_;
+      if (buffer_[stop - 1] == '\r') --stop;
+      line = std::string_view(buffer_.data() + begin_, stop - begin_);
+      begin_ = size_;
+      ++line_number_;
+      return true;
+    }
+    scanned = begin_ + pending;
+  }
+}
+
+bool is_text(std::string_view text, const char** why) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c == 0) {
+      *why = "NUL byte";
+      return false;
+    }
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t extra = 0;
+    unsigned int code = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      code = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      code = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      code = c & 0x07;
+    } else {
+      *why = "invalid UTF-8";
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= extra) {
+      *why = "invalid UTF-8";
+      return false;
+    }
+    for (std::size_t k = 1; k <= extra; ++k) {
+      if ((p[k] & 0xC0) != 0x80) {
+        *why = "invalid UTF-8";
+        return false;
+      }
+      code = (code << 6) | (p[k] & 0x3F);
+    }
+    const bool overlong = (extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000);
+    if (overlong || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      *why = "invalid UTF-8";
+      return false;
+    }
+    p += extra + 1;
+  }
+  return true;
+}
+
+void split_whitespace(std::string_view line, std::vector<std::string_view>& fields) {
+  fields.clear();
+  const auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+  };
+  std::size_t i = 0;
+  const std::size_t n = line.size();
+  while (i < n) {
+    while (i < n && is_space(line[i])) ++i;
+    if (i == n) break;
+    const std::size_t start = i;
+    while (i < n && !is_space(line[i])) ++i;
+    fields.push_back(line.substr(start, i - start));
+  }
+}
+
+std::string error_place(const std::string& name, std::size_t line) {
+  return name + ":" + std::to_string(line) + ": ";
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,301 @@
+#include "crf/lattice/lattice.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "crf/lattice/fast_exp.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+
+void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions) {
+  const bool keep_shared = !per_position_transitions && !per_position_ && L == L_ &&
+                           trans_.size() == L * L;
+  T_ = T;
+  L_ = L;
+  per_position_ = per_position_transitions;
+  state_.assign(T * L, 0.0);
+  if (!keep_shared) {
+    const std::size_t trans_count = per_position_ ? (T > 0 ? T - 1 : 0) : 1;
+    trans_.assign(trans_count * L * L, 0.0);
+    exp_trans_stale_ = true;
+  }
+}
+
+void Lattice::set_shared_transitions(const double* trans) {
+  SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
+  // The same weights for every sequence of an evaluation: keep their exponentials.
+  if (!exp_trans_stale_ && std::equal(trans, trans + L_ * L_, trans_.begin())) return;
+  std::copy(trans, trans + L_ * L_, trans_.begin());
+  exp_trans_stale_ = true;
+}
+
+/*
+ * Scaled forward-backward (Rabiner 1989, section V.A), in the exponential domain for speed.
+ * Potentials are shifted before exponentiation so nothing overflows:
+ *   S[t][j] = exp(state[t][j] - m_t),  E_t[i][j] = exp(trans_t[i][j] - n_t)
+ *   a[0][j] = S[0][j] / c_0
+ *   a[t][j] = S[t][j] * sum_i a[t-1][i] E_t[i][j] / c_t        (c_t makes sum_j a[t][j] = 1)
+ *   b[T-1][i] = 1
+ *   b[t][i] = sum_j E_{t+1}[i][j] S[t+1][j] b[t+1][j] / c_{t+1}
+ *   log Z = sum_t (m_t + log c_t) + sum_{t>=1} n_t
+ *   P(y_t=j) = a[t][j] b[t][j]
+ *   P(y_{t-1}=i, y_t=j) = a[t-1][i] E_t[i][j] S[t][j] b[t][j] / c_t
+ * Scaling keeps every quantity in [0, 1]-ish range for chains of any length.
+ */
+double Lattice::forward_backward() {
+  if (T_ == 0) {
+    log_z_ = 0.0;
+    return 0.0;
+  }
+  log_domain_ = !forward_backward_scaled();
+  if (log_domain_) forward_backward_log();
+  return log_z_;
+}
+
+// Returns false, leaving the work to the log-domain pass, when the potentials of one position
+// span more than kMaxSpan nats: exp() of the shifted values could then underflow and silently
+// drop the dominant paths (scaled forward-backward is exact only while nothing underflows).
+SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
+  constexpr double kMaxSpan = 200.0;
+  const std::size_t T = T_, L = L_;
+  alpha_.resize(T * L);
+  beta_.resize(T * L);
+  scale_.resize(T);
+  exp_state_.resize(T * L);
+  state_shift_.resize(T);
+  for (std::size_t t = 0; t < T; ++t) {
+    const double* s = &state_[t * L];
+    const auto [low, high] = std::minmax_element(s, s + L);
+    const double m = *high;
+    if (m - *low > kMaxSpan) return false;
+    state_shift_[t] = m;
+    for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = fast_exp(s[j] - m);
+  }
+  const std::size_t matrices = trans_.size() / (L * L);
+  if (exp_trans_stale_ || per_position_) {
+    exp_trans_.resize(trans_.size());
+    exp_trans_transposed_.resize(trans_.size());
+    trans_shift_.resize(matrices);
+  }
+  for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
+    const double* w = &trans_[k * L * L];
+    const auto [low, high] = std::minmax_element(w, w + L * L);
+    const double n = *high;
+    if (n - *low > kMaxSpan) {
+      exp_trans_stale_ = true;
+      return false;
+    }
+    trans_shift_[k] = n;
+    double* e = &exp_trans_[k * L * L];
+    double* et = &exp_trans_transposed_[k * L * L];
+    for (std::size_t i = 0; i < L; ++i)
+      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j] = fast_exp(w[i * L + j] - n);
+  }
+  exp_trans_stale_ = false;
+  auto exp_trans_at = [&](std::size_t t) {
+    return &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
+  };
+
+  double log_z = 0.0;
+  for (std::size_t t = 0; t < T; ++t) {
+    double* a = &alpha_[t * L];
+    const double* s = &exp_state_[t * L];
+    if (t == 0) {
+      std::copy(s, s + L, a);
+    } else {
+      const double* prev = &alpha_[(t - 1) * L];
+      const double* e = exp_trans_at(t);
+      std::fill(a, a + L, 0.0);
+      for (std::size_t i = 0; i < L; ++i) {
+        const double p = prev[i];
+        const double* row = &e[i * L];
+        for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
+      }
+      for (std::size_t j = 0; j < L; ++j) a[j] *= s[j];
+      log_z += trans_shift_[per_position_ ? t - 1 : 0];
+    }
+    double c = 0.0;
+    for (std::size_t j = 0; j < L; ++j) c += a[j];
+    if (!(c > 0.0) || !std::isfinite(c)) return false;
+    const double inv = 1.0 / c;
+    for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
+    scale_[t] = c;
+    log_z += state_shift_[t] + std::log(c);
+  }
+
+  std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
+  std::vector<double> tmp(L);
+  for (std::size_t t = T - 1; t-- > 0;) {
+    const double* next = &beta_[(t + 1) * L];
+    const double* s = &exp_state_[(t + 1) * L];
+    const double inv = 1.0 / scale_[t + 1];
+    for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
+    // b[i] = sum_j E[i][j] tmp[j], as axpy over the columns of E so it vectorises.
+    const double* et = &exp_trans_transposed_[per_position_ ? t * L * L : 0];
+    double* b = &beta_[t * L];
+    std::fill(b, b + L, 0.0);
+    for (std::size_t j = 0; j < L; ++j) {
+      const double v = tmp[j];
+      const double* column = &et[j * L];
+      for (std::size_t i = 0; i < L; ++i) b[i] += column[i] * v;
+    }
+  }
+
+  marginal_.resize(T * L);
+  for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = alpha_[q] * beta_[q];
+  log_z_ = log_z;
+  return true;
+}
+
+/*
+ * Log-domain forward-backward (slower, exact for any finite potentials):
+ *   la[0][j] = state[0][j];  la[t][j] = state[t][j] + logsumexp_i(la[t-1][i] + trans_t[i][j])
+ *   lb[T-1][i] = 0;  lb[t][i] = logsumexp_j(trans_{t+1}[i][j] + state[t+1][j] + lb[t+1][j])
+ *   log Z = logsumexp_j la[T-1][j];  P(y_t=j) = exp(la[t][j] + lb[t][j] - log Z)
+ */
+void Lattice::forward_backward_log() {
+  const std::size_t T = T_, L = L_;
+  const Lattice& self = *this;  // const access keeps the shared exponentials cached
+  std::vector<double> terms(L);
+  auto log_sum_exp = [&]() {
+    const double m = *std::max_element(terms.begin(), terms.end());
+    if (!std::isfinite(m)) return m;
+    double sum = 0.0;
+    for (double v : terms) sum += std::exp(v - m);
+    return m + std::log(sum);
+  };
+  for (std::size_t j = 0; j < L; ++j) alpha_[j] = state_[j];
+  for (std::size_t t = 1; t < T; ++t) {
+    const double* w = self.transition(t);
+    for (std::size_t j = 0; j < L; ++j) {
+      for (std::size_t i = 0; i < L; ++i) terms[i] = alpha_[(t - 1) * L + i] + w[i * L + j];
+      alpha_[t * L + j] = state_[t * L + j] + log_sum_exp();
+    }
+  }
+  for (std::size_t i = 0; i < L; ++i) beta_[(T - 1) * L + i] = 0.0;
+  for (std::size_t t = T - 1; t-- > 0;) {
+    const double* w = self.transition(t + 1);
+    for (std::size_t i = 0; i < L; ++i) {
+      for (std::size_t j = 0; j < L; ++j)
+        terms[j] = w[i * L + j] + state_[(t + 1) * L + j] + beta_[(t + 1) * L + j];
+      beta_[t * L + i] = log_sum_exp();
+    }
+  }
+  for (std::size_t j = 0; j < L; ++j) terms[j] = alpha_[(T - 1) * L + j];
+  log_z_ = log_sum_exp();
+  if (!std::isfinite(log_z_))
+    throw Error("lattice: log partition is not finite (non-finite potentials?)");
+  marginal_.resize(T * L);
+  for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = std::exp(alpha_[q] + beta_[q] - log_z_);
+}
+
+void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const {
+  const std::size_t L = L_;
+  if (log_domain_) {
+    const double* w = transition(t);
+    for (std::size_t i = 0; i < L; ++i)
+      for (std::size_t j = 0; j < L; ++j)
+        out[i * L + j] += scale * std::exp(alpha_[(t - 1) * L + i] + w[i * L + j] +
+                                           state_[t * L + j] + beta_[t * L + j] - log_z_);
+    return;
+  }
+  const double* prev = &alpha_[(t - 1) * L];
+  const double* s = &exp_state_[t * L];
+  const double* b = &beta_[t * L];
+  const double* e = &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
+  const double factor = scale / scale_[t];
+  // Reuse a small stack-friendly buffer for S[t][j] b[t][j] / c_t.
+  double sb[64];
+  std::vector<double> heap;
+  double* right = sb;
+  if (L > 64) {
+    heap.resize(L);
+    right = heap.data();
+  }
+  for (std::size_t j = 0; j < L; ++j) right[j] = s[j] * b[j] * factor;
+  for (std::size_t i = 0; i < L; ++i) {
+    const double p = prev[i];
+    const double* row = &e[i * L];
+    double* o = &out[i * L];
+    for (std::size_t j = 0; j < L; ++j) o[j] += p * row[j] * right[j];
+  }
+}
+
+/*
+ * With shared transitions the edge marginals summed over positions factor as
+ *   sum_t P(y_{t-1}=i, y_t=j) = E[i][j] * sum_t a[t-1][i] (S[t][j] b[t][j] / c_t),
+ * so one outer-product accumulation per position and one multiply by E per sequence suffice.
+ */
+SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* out) {
+  const std::size_t L = L_;
+  if (per_position_ || log_domain_) {
+    for (std::size_t t = 1; t < T_; ++t) add_edge_marginals(t, scale, out);
+    return;
+  }
+  edge_sum_.assign(L * L + L, 0.0);
+  double* r = &edge_sum_[L * L];  // [L] S[t][j] b[t][j] / c_t
+  for (std::size_t t = 1; t < T_; ++t) {
+    const double* s = &exp_state_[t * L];
+    const double* b = &beta_[t * L];
+    const double inv = 1.0 / scale_[t];
+    for (std::size_t j = 0; j < L; ++j) r[j] = s[j] * b[j] * inv;
+    const double* prev = &alpha_[(t - 1) * L];
+    for (std::size_t i = 0; i < L; ++i) {
+      const double p = prev[i];
+      double* m = &edge_sum_[i * L];
+      for (std::size_t j = 0; j < L; ++j) m[j] += p * r[j];
+    }
+  }
+  for (std::size_t q = 0; q < L * L; ++q) out[q] += scale * edge_sum_[q] * exp_trans_[q];
+}
+
+double Lattice::path_score(const int* labels) const {
+  double score = 0.0;
+  for (std::size_t t = 0; t < T_; ++t) {
+    score += state_[t * L_ + labels[t]];
+    if (t > 0) score += transition(t)[labels[t - 1] * L_ + labels[t]];
+  }
+  return score;
+}
+
+/*
+ * Viterbi (log domain): d[0][j] = state[0][j];
+ *   d[t][j] = state[t][j] + max_i (d[t-1][i] + trans_t[i][j]),  back[t][j] = argmax_i
+ * then follow back-pointers from argmax_j d[T-1][j].
+ */
+double Lattice::viterbi(int* labels_out) const {
+  const std::size_t T = T_, L = L_;
+  if (T == 0) return 0.0;
+  std::vector<double> delta(T * L);
+  std::vector<int> back(T * L, 0);
+  std::copy(&state_[0], &state_[L], &delta[0]);
+  for (std::size_t t = 1; t < T; ++t) {
+    const double* prev = &delta[(t - 1) * L];
+    const double* w = transition(t);
+    for (std::size_t j = 0; j < L; ++j) {
+      double best = -std::numeric_limits<double>::infinity();
+      int arg = 0;
+      for (std::size_t i = 0; i < L; ++i) {
+        const double v = prev[i] + w[i * L + j];
+        if (v > best) {
+          best = v;
+          arg = static_cast<int>(i);
+        }
+      }
+      delta[t * L + j] = best + state_[t * L + j];
+      back[t * L + j] = arg;
+    }
+  }
+  const double* last = &delta[(T - 1) * L];
+  int arg = static_cast<int>(std::max_element(last, last + L) - last);
+  const double best = last[arg];
+  for (std::size_t t = T; t-- > 0;) {
+    labels_out[t] = arg;
+    if (t > 0) arg = back[t * L + arg];
+  }
+  return best;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,171 @@
+#include "septa/crf/model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "crf/io/binary_io.h"
+#include "crf/scoring/scorer.h"
+#include "septa/atomic_file.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
+constexpr uint32_t kFormatVersion = 1;
+
+TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) {
+  TagResult result;
+  const SequenceView sequence = encoded.sequence(0);
+  if (sequence.T == 0) return result;
+  Lattice lattice;
+  data.scorer->potentials(sequence, lattice);
+  std::vector<int> best(sequence.T);
+  lattice.viterbi(best.data());
+  result.labels.reserve(sequence.T);
+  for (int y : best) result.labels.push_back(data.encoder.labels().name(y));
+  if (marginals) {
+    const double log_z = lattice.forward_backward();
+    result.log_probability = lattice.path_score(best.data()) - log_z;
+    const std::size_t L = lattice.labels();
+    result.marginals.assign(sequence.T, std::vector<double>(L));
+    for (std::size_t t = 0; t < sequence.T; ++t)
+      for (std::size_t j = 0; j < L; ++j) result.marginals[t][j] = lattice.node_marginal(t, j);
+  } else {
+    result.log_probability = NAN;
+  }
+  return result;
+}
+
+}  // namespace
+
+Model::Model() = default;
+Model::Model(std::shared_ptr<const ModelData> data) : data_(std::move(data)) {}
+Model::~Model() = default;
+Model::Model(const Model&) = default;
+Model& Model::operator=(const Model&) = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const ModelData& Model::data() const {
+  if (!data_) throw Error("the model is empty (not trained or loaded)");
+  return *data_;
+}
+
+const std::string& Model::algorithm() const { return data().algorithm; }
+InputFormat Model::input_format() const { return data().encoder.format(); }
+const std::vector<std::string>& Model::labels() const { return data().encoder.labels().names(); }
+std::size_t Model::feature_count() const { return data().scorer->feature_count(); }
+std::size_t Model::columns() const { return data().encoder.columns(); }
+
+bool Model::has_gold_column(const ColumnSentence& sentence) const {
+  return data().encoder.has_gold_column(sentence);
+}
+
+TagResult Model::tag(const ColumnSentence& sentence, bool marginals) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return decode(data(), encoded, marginals);
+}
+
+TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return decode(data(), encoded, marginals);
+}
+
+std::vector<WeightedFeature> Model::state_features() const {
+  return data().scorer->state_features(data().encoder);
+}
+
+std::vector<WeightedFeature> Model::transition_features() const {
+  return data().scorer->transition_features(data().encoder);
+}
+
+void Model::dump(std::ostream& out, std::size_t top) const {
+  const ModelData& d = data();
+  out << "ALGORITHM " << d.algorithm << "\n";
+  out << "INPUT " << (d.encoder.format() == InputFormat::kColumns ? "columns" : "attributes")
+      << "\n";
+  if (d.encoder.format() == InputFormat::kColumns) {
+    out << "COLUMNS " << d.encoder.columns() << "\nTEMPLATE\n" << d.encoder.feature_template().text();
+    if (!d.encoder.feature_template().text().empty() &&
+        d.encoder.feature_template().text().back() != '\n')
+      out << "\n";
+  }
+  out << "LABELS " << d.encoder.labels().size() << "\n";
+  for (const std::string& label : d.encoder.labels().names()) out << "  " << label << "\n";
+  out << "ATTRIBUTES " << d.encoder.attributes().size() << "\n";
+  out << "FEATURES " << d.scorer->feature_count() << "\n";
+  d.scorer->dump(out, d.encoder, top);
+}
+
+std::string Model::to_bytes() const {
+  const ModelData& d = data();
+  ByteWriter payload;
+  payload.str(d.algorithm);
+  payload.u8(d.encoder.format() == InputFormat::kColumns ? 0 : 1);
+  payload.u64(d.encoder.columns());
+  payload.str(d.encoder.feature_template().text());
+  payload.strings(d.encoder.labels().names());
+  payload.strings(d.encoder.attributes().names());
+  d.scorer->write(payload);
+
+  ByteWriter file;
+  file.bytes().append(kMagic, sizeof kMagic);
+  file.u32(kFormatVersion);
+  file.u64(payload.bytes().size());
+  file.bytes().append(payload.bytes());
+  file.u64(fnv1a64(payload.bytes().data(), payload.bytes().size()));
+  return file.bytes();
+}
+
+void Model::save(const std::string& path) const { write_file_atomically(path, to_bytes()); }
+
+Model Model::from_bytes(const std::string& bytes, const std::string& name) {
+  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw ModelError(name + ": not a septa model file (bad magic)");
+  ByteReader header(bytes.data() + sizeof kMagic, bytes.size() - sizeof kMagic, name);
+  const uint32_t version = header.u32();
+  if (version != kFormatVersion)
+    throw ModelError(name + ": model format version " + std::to_string(version) +
+                     " is not supported (this septa reads version " +
+                     std::to_string(kFormatVersion) + ")");
+  const uint64_t payload_size = header.u64();
+  const std::size_t payload_offset = sizeof kMagic + 4 + 8;
+  if (payload_size > bytes.size() - payload_offset ||
+      bytes.size() - payload_offset - payload_size != 8)
+    throw ModelError(name + ": truncated or extended model file (size does not match header)");
+  const char* payload = bytes.data() + payload_offset;
+  uint64_t stored = 0;
+  std::memcpy(&stored, payload + payload_size, 8);
+  if (stored != fnv1a64(payload, payload_size))
+    throw ModelError(name + ": corrupt model file (checksum mismatch)");
+
+  ByteReader in(payload, payload_size, name);
+  auto data = std::make_shared<ModelData>();
+  data->algorithm = in.str();
+  const uint8_t format = in.u8();
+  if (format > 1) in.fail("unknown input format");
+  const uint64_t columns = in.u64();
+  const std::string template_text = in.str();
+  data->encoder = Encoder::restore(format == 0 ? InputFormat::kColumns : InputFormat::kAttributes,
+                                   template_text, columns);
+  for (const std::string& label : in.strings()) data->encoder.labels().add(label);
+  const std::vector<std::string> attributes = in.strings();
+  data->encoder.attributes().reserve(attributes.size());
+  for (const std::string& attribute : attributes) data->encoder.attributes().add(attribute);
+  data->scorer = read_scorer(data->algorithm, in);
+  if (!data->scorer->fits(data->encoder.attributes().size(), data->encoder.labels().size()))
+    in.fail("weights do not match the attribute and label lists");
+  if (!in.at_end()) in.fail("trailing bytes after the weights");
+  return Model(std::move(data));
+}
+
+Model Model::load(const std::string& path) { return from_bytes(read_file(path), path); }
+
+}  // namespace septa::crf

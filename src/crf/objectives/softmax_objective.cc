@@ -1,0 +1,114 @@
+#include "crf/objectives/softmax_objective.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "crf/lattice/fast_exp.h"
+#include "crf/parallel/ordered_parallel.h"
+
+namespace septa::crf {
+
+void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                        const LocalInstance& instance, const double* w, double scale,
+                        double* scores) {
+  const std::size_t K = shape.K;
+  const SparseFeatures& features = *shape.features;
+  if (shape.R > 0) {
+    const double* dense = w + features.size() + instance.context * K;
+    std::copy(dense, dense + K, scores);
+  } else {
+    std::fill(scores, scores + K, 0.0);
+  }
+  for (int32_t k = 0; k < instance.span; ++k) {
+    const std::size_t item = instance.item + k;
+    const int32_t shift = static_cast<int32_t>(k * shape.A);
+    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
+      features.add_scores(items.ids[e] + shift, items.values[e], w, scores);
+  }
+  if (scale != 1.0)
+    for (std::size_t c = 0; c < K; ++c) scores[c] *= scale;
+  if (shape.mask) {
+    const char* allowed = &(*shape.mask)[instance.context * K];
+    for (std::size_t c = 0; c < K; ++c)
+      if (!allowed[c]) scores[c] = -std::numeric_limits<double>::infinity();
+  }
+}
+
+SEPTA_VECTOR_CLONES double softmax_normalize(double* scores, std::size_t K) {
+  const double m = *std::max_element(scores, scores + K);
+  for (std::size_t c = 0; c < K; ++c) scores[c] = fast_exp(scores[c] - m);
+  double sum = 0.0;
+  for (std::size_t c = 0; c < K; ++c) sum += scores[c];
+  const double inv = 1.0 / sum;
+  for (std::size_t c = 0; c < K; ++c) scores[c] *= inv;
+  return m + std::log(sum);
+}
+
+void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* class_gradient,
+                           double* out) {
+  const SparseFeatures& features = *shape.features;
+  for (int32_t k = 0; k < instance.span; ++k) {
+    const std::size_t item = instance.item + k;
+    const int32_t shift = static_cast<int32_t>(k * shape.A);
+    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
+      features.add_expectations(items.ids[e] + shift, items.values[e], class_gradient, out);
+  }
+  if (shape.R > 0) {
+    double* dense = out + features.size() + instance.context * shape.K;
+    for (std::size_t c = 0; c < shape.K; ++c) dense[c] += class_gradient[c];
+  }
+}
+
+double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
+                             const LocalInstance& instance, const double* w, double* probs) {
+  softmax_raw_scores(shape, items, instance, w, 1.0, probs);
+  return softmax_normalize(probs, shape.K);
+}
+
+SoftmaxObjective::SoftmaxObjective(const Dataset& data, const std::vector<LocalInstance>& instances,
+                                   SoftmaxModelShape shape, int threads)
+    : data_(data), instances_(instances), shape_(shape), threads_(std::max(1, threads)) {
+  for (std::size_t b = 0; b <= kBlocks; ++b) block_bounds_.push_back(instances.size() * b / kBlocks);
+  partial_.assign(std::min<std::size_t>(threads_, kBlocks), std::vector<double>(dimension(), 0.0));
+  block_loss_.assign(kBlocks, 0.0);
+}
+
+/*
+ * Loss and gradient of multinomial logistic regression:
+ *   loss = sum_i w_i (log Z_i - s_i[gold_i]),  Z_i = sum_k exp(s_i[k])
+ *   d loss / d theta_(a,k) = sum_i w_i v_(i,a) (P_i(k) - [k = gold_i])
+ */
+double SoftmaxObjective::evaluate(const double* w, double* grad) {
+  const std::size_t D = dimension(), K = shape_.K;
+  std::fill(grad, grad + D, 0.0);
+  double loss = 0.0;
+  auto work = [&](std::size_t block, std::size_t worker) {
+    std::vector<double>& g = partial_[worker];
+    std::vector<double> scores(K);
+    double block_loss = 0.0;
+    for (std::size_t i = block_bounds_[block]; i < block_bounds_[block + 1]; ++i) {
+      const LocalInstance& instance = instances_[i];
+      softmax_raw_scores(shape_, ItemArrays::of(data_), instance, w, 1.0, scores.data());
+      const double gold_score = scores[instance.gold];
+      block_loss += instance.weight * (softmax_normalize(scores.data(), K) - gold_score);
+      for (std::size_t c = 0; c < K; ++c) scores[c] *= instance.weight;
+      scores[instance.gold] -= instance.weight;  // now w_i (P_i - onehot)
+      add_instance_gradient(shape_, ItemArrays::of(data_), instance, scores.data(), g.data());
+    }
+    block_loss_[block] = block_loss;
+  };
+  auto commit = [&](std::size_t block, std::size_t worker) {
+    std::vector<double>& g = partial_[worker];
+    for (std::size_t d = 0; d < D; ++d) {
+      grad[d] += g[d];
+      g[d] = 0.0;
+    }
+    loss += block_loss_[block];
+  };
+  for_blocks_ordered(kBlocks, threads_, work, commit);
+  return loss;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,82 @@
+// Locally normalised classifiers over sparse features (maximum entropy / multinomial logistic
+// regression): the factors of separate training, the pieces of piecewise training, the MEMM.
+#pragma once
+
+#include <vector>
+
+#include "crf/features/dataset.h"
+#include "crf/features/sparse_features.h"
+
+namespace septa::crf {
+
+// One classification instance: `span` consecutive items of a Dataset starting at `item`; the
+// attributes of the k-th item are seen as attribute + k * A.
+struct LocalInstance {
+  std::size_t item = 0;
+  int32_t span = 1;      // 1 (node) or 2 (edge)
+  int32_t gold = 0;      // class
+  int32_t context = 0;   // row of the dense context weights (e.g. previous label), 0 if unused
+  float weight = 1.0f;
+};
+
+// Weight layout: [F sparse (attribute, class)] then [R][K] dense context weights (R rows;
+// with R = 1 a per-class bias). Classes disallowed in a context (mask) get probability 0.
+struct SoftmaxModelShape {
+  const SparseFeatures* features = nullptr;  // over A * max_span attributes
+  std::size_t A = 0;                         // attributes of one item
+  std::size_t K = 0;                         // classes
+  std::size_t R = 0;                         // context rows (0: no dense weights)
+  const std::vector<char>* mask = nullptr;   // [R][K] allowed classes, or null (all allowed)
+  std::size_t dimension() const { return features->size() + R * K; }
+};
+
+// Items as flat arrays: the attributes of item i are ids/values[item_offsets[i]..[i+1]).
+struct ItemArrays {
+  const std::size_t* item_offsets;
+  const int32_t* ids;
+  const float* values;
+  static ItemArrays of(const Dataset& d) {
+    return {d.item_offsets.data(), d.attribute_ids.data(), d.attribute_values.data()};
+  }
+  static ItemArrays of(const SequenceView& s) {  // items indexed from 0 within the sequence
+    return {s.item_offsets, s.attribute_ids, s.attribute_values};
+  }
+};
+
+// Scores of one instance: scores[k] = scale * (sum of sparse weights + dense[context][k]);
+// disallowed classes get -infinity.
+void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                        const LocalInstance& instance, const double* w, double scale,
+                        double* scores);
+// Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
+double softmax_normalize(double* scores, std::size_t K);
+// out += the weight gradient of an instance whose gradient with respect to its class scores is
+// class_gradient [K]: sparse features of its attributes, then its dense context row.
+void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* class_gradient,
+                           double* out);
+// Probabilities P(k | instance) into probs [K]; returns the log partition of the scores.
+double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
+                             const LocalInstance& instance, const double* w, double* probs);
+
+class SoftmaxObjective {
+ public:
+  SoftmaxObjective(const Dataset& data, const std::vector<LocalInstance>& instances,
+                   SoftmaxModelShape shape, int threads);
+  std::size_t dimension() const { return shape_.dimension(); }
+  // Returns -sum_i weight_i log P(gold_i | x_i; w) and writes the gradient [dimension].
+  double evaluate(const double* w, double* grad);
+
+  static constexpr std::size_t kBlocks = 16;  // fixed: results do not depend on threads
+
+ private:
+  const Dataset& data_;
+  const std::vector<LocalInstance>& instances_;
+  SoftmaxModelShape shape_;
+  int threads_;
+  std::vector<std::size_t> block_bounds_;     // [kBlocks+1] instance ranges
+  std::vector<std::vector<double>> partial_;  // [workers][dimension]
+  std::vector<double> block_loss_;            // [kBlocks]
+};
+
+}  // namespace septa::crf

@@ -1,0 +1,57 @@
+// The trained part of a model: fills a lattice with log-potentials for one sequence.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "crf/io/binary_io.h"
+#include "crf/features/dataset.h"
+#include "crf/features/encoder.h"
+#include "crf/lattice/lattice.h"
+#include "crf/features/sparse_features.h"
+#include "septa/crf/model.h"
+
+namespace septa::crf {
+
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+  // Fills `lattice` (reset inside) with the log-potentials of `sequence`.
+  virtual void potentials(const SequenceView& sequence, Lattice& lattice) const = 0;
+  // Whether the scorer was built for A attributes and L labels (model-file consistency).
+  virtual bool fits(std::size_t A, std::size_t L) const = 0;
+  // Number of weights the model holds.
+  virtual std::size_t feature_count() const = 0;
+  virtual void write(ByteWriter& out) const = 0;
+  // Readable description of the weights for `septa dump`.
+  virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;
+  virtual std::vector<WeightedFeature> state_features(const Encoder& encoder) const = 0;
+  virtual std::vector<WeightedFeature> transition_features(const Encoder& encoder) const = 0;
+};
+
+// Everything a model file holds.
+struct ModelData {
+  std::string algorithm;            // "lbfgs", "separate", ...
+  Encoder encoder;                  // template, dictionaries
+  std::unique_ptr<Scorer> scorer;
+};
+
+// Reads the scorer of `algorithm` from a model file.
+std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
+
+// Lists (attribute, class) features with their weights; `class_name` names class k.
+std::vector<WeightedFeature> list_features(const SparseFeatures& features, const double* weights,
+                                           const Encoder& encoder,
+                                           const std::vector<std::string>& class_names);
+
+// Checks that pair classes name labels below L; fails `in` otherwise.
+void check_label_pairs(const std::vector<int32_t>& first, const std::vector<int32_t>& second,
+                       std::size_t L, ByteReader& in);
+
+// Prints the `top` entries of largest |weight| as "weight<TAB>from<TAB>to".
+void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
+                       std::size_t top);
+
+}  // namespace septa::crf

@@ -1,0 +1,127 @@
+#include "crf/scoring/separate_scorer.h"
+
+#include <cmath>
+#include <iomanip>
+
+#include "crf/lattice/cooccurrence.h"
+
+namespace septa::crf {
+
+void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) const {
+  const std::size_t T = sequence.T, L = L_;
+  std::vector<double> unary(T * L), pairs(T > 0 ? (T - 1) * L * L : 0);
+  unary_probabilities(sequence, unary.data());
+  if (T > 1) pair_probabilities(sequence, pairs.data());
+  fill_cooccurrence_lattice(unary.data(), pairs.data(), T, L, floor_, lattice);
+}
+
+SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
+                               std::vector<int32_t> pair_second, double floor)
+    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)) {
+  L_ = L;
+  floor_ = floor;
+}
+
+void SeparateScorer::set_unary_features(SparseFeatures unary) {
+  unary_ = std::move(unary);
+  unary_weights_.assign(unary_.size() + L_, 0.0);
+}
+
+void SeparateScorer::set_pair_features(SparseFeatures pairwise) {
+  pairwise_ = std::move(pairwise);
+  pair_weights_.assign(pairwise_.size() + pair_first_.size(), 0.0);
+}
+
+SoftmaxModelShape SeparateScorer::unary_shape() const {
+  return SoftmaxModelShape{&unary_, A_, L_, 1, nullptr};
+}
+
+SoftmaxModelShape SeparateScorer::pair_shape() const {
+  return SoftmaxModelShape{&pairwise_, A_, pair_first_.size(), 1, nullptr};
+}
+
+void SeparateScorer::unary_probabilities(const SequenceView& sequence, double* out) const {
+  const SoftmaxModelShape shape = unary_shape();
+  const ItemArrays items = ItemArrays::of(sequence);
+  for (std::size_t t = 0; t < sequence.T; ++t) {
+    LocalInstance instance;
+    instance.item = t;
+    softmax_probabilities(shape, items, instance, unary_weights_.data(), out + t * L_);
+  }
+}
+
+void SeparateScorer::pair_probabilities(const SequenceView& sequence, double* out) const {
+  const SoftmaxModelShape shape = pair_shape();
+  const ItemArrays items = ItemArrays::of(sequence);
+  const std::size_t K = pair_first_.size(), L = L_;
+  std::vector<double> scores(K);
+  for (std::size_t t = 0; t + 1 < sequence.T; ++t) {
+    LocalInstance instance;
+    instance.item = t;
+    instance.span = 2;
+    softmax_probabilities(shape, items, instance, pair_weights_.data(), scores.data());
+    double* table = out + t * L * L;
+    std::fill(table, table + L * L, 0.0);
+    for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
+  }
+}
+
+void SeparateScorer::write(ByteWriter& out) const {
+  out.u64(A_);
+  out.u64(L_);
+  out.f64(floor_);
+  unary_.write(out);
+  pairwise_.write(out);
+  out.vec(pair_first_);
+  out.vec(pair_second_);
+  out.vec(unary_weights_);
+  out.vec(pair_weights_);
+}
+
+std::unique_ptr<SeparateScorer> SeparateScorer::read(ByteReader& in) {
+  auto s = std::make_unique<SeparateScorer>();
+  s->A_ = in.u64();
+  s->L_ = in.u64();
+  s->floor_ = in.f64();
+  s->unary_ = SparseFeatures::read(in);
+  s->pairwise_ = SparseFeatures::read(in);
+  s->pair_first_ = in.vec<int32_t>();
+  s->pair_second_ = in.vec<int32_t>();
+  s->unary_weights_ = in.vec<double>();
+  s->pair_weights_ = in.vec<double>();
+  const std::size_t K = s->pair_first_.size();
+  if (s->unary_.A != s->A_ || s->unary_.K != s->L_ || s->pairwise_.A != 2 * s->A_ ||
+      s->pairwise_.K != K || s->pair_second_.size() != K ||
+      s->unary_weights_.size() != s->unary_.size() + s->L_ ||
+      s->pair_weights_.size() != s->pairwise_.size() + K || !(s->floor_ > 0.0))
+    in.fail("separate-training factors do not match their sizes");
+  check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
+  return s;
+}
+
+std::vector<WeightedFeature> SeparateScorer::state_features(const Encoder& encoder) const {
+  return list_features(unary_, unary_weights_.data(), encoder, encoder.labels().names());
+}
+
+std::vector<WeightedFeature> SeparateScorer::transition_features(const Encoder& encoder) const {
+  // The observation-independent part of the pairwise factor: its per-pair bias.
+  std::vector<WeightedFeature> out;
+  for (std::size_t k = 0; k < pair_first_.size(); ++k)
+    out.push_back({encoder.labels().name(pair_first_[k]), encoder.labels().name(pair_second_[k]),
+                   pair_weights_[pairwise_.size() + k]});
+  return out;
+}
+
+void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
+  out << "FACTORS unary (" << unary_.size() << " features + " << L_ << " biases), pairwise ("
+      << pairwise_.size() << " features over " << pair_first_.size()
+      << " label pairs + biases), floor " << floor_ << "\n";
+  out << "PAIR BIASES (previous -> current)\n";
+  for (const WeightedFeature& f : transition_features(encoder))
+    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
+        << f.from << " -> " << f.to << "\n";
+  out << "UNARY FEATURES (top " << top << " by |weight|)\n";
+  dump_top_features(out, state_features(encoder), top);
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,72 @@
+// Scorers of separately trained CR-F models: a unary and a pairwise factor, combined by the
+// co-occurrence rate. Two factor kinds: maximum-entropy classifiers (-a separate) and smoothed
+// counts (-a separate-counts).
+#pragma once
+
+#include <vector>
+
+#include "crf/scoring/scorer.h"
+#include "crf/objectives/softmax_objective.h"
+#include "crf/features/sparse_features.h"
+
+namespace septa::crf {
+
+// Common part: turns factor probabilities into lattice potentials.
+class FactorScorer : public Scorer {
+ public:
+  void potentials(const SequenceView& sequence, Lattice& lattice) const override;
+  std::size_t labels() const { return L_; }
+  double floor() const { return floor_; }
+
+ protected:
+  // P(y_t | x) into out [T][L].
+  virtual void unary_probabilities(const SequenceView& sequence, double* out) const = 0;
+  // P(y_t, y_{t+1} | x) into out [T-1][L][L].
+  virtual void pair_probabilities(const SequenceView& sequence, double* out) const = 0;
+
+  std::size_t L_ = 0;
+  double floor_ = 1e-6;  // probability floor for unseen pairs (never log 0)
+};
+
+// -a separate: two multinomial logistic-regression factors on sparse template features.
+class SeparateScorer : public FactorScorer {
+ public:
+  SeparateScorer() = default;
+  // Pair classes are the label pairs seen in training: class k is (pair_first[k], pair_second[k]).
+  SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
+                 std::vector<int32_t> pair_second, double floor);
+  // Installs a factor's features and zero weights (the two may be built concurrently).
+  void set_unary_features(SparseFeatures unary);
+  void set_pair_features(SparseFeatures pairwise);
+
+  SoftmaxModelShape unary_shape() const;
+  SoftmaxModelShape pair_shape() const;
+  std::vector<double>& unary_weights() { return unary_weights_; }
+  std::vector<double>& pair_weights() { return pair_weights_; }
+  std::size_t pair_classes() const { return pair_first_.size(); }
+
+  bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
+  std::size_t feature_count() const override {
+    return unary_weights_.size() + pair_weights_.size();
+  }
+  void write(ByteWriter& out) const override;
+  static std::unique_ptr<SeparateScorer> read(ByteReader& in);
+  void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const override;
+  std::vector<WeightedFeature> state_features(const Encoder& encoder) const override;
+  std::vector<WeightedFeature> transition_features(const Encoder& encoder) const override;
+
+ protected:
+  void unary_probabilities(const SequenceView& sequence, double* out) const override;
+  void pair_probabilities(const SequenceView& sequence, double* out) const override;
+
+ private:
+  std::size_t A_ = 0;
+  SparseFeatures unary_;                 // (attribute, label), attributes [0, A)
+  SparseFeatures pairwise_;              // (attribute, pair class), attributes [0, 2A)
+  std::vector<int32_t> pair_first_;      // [K] label at t of pair class k
+  std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
+  std::vector<double> unary_weights_;    // [F_unary + L] sparse weights, then label bias
+  std::vector<double> pair_weights_;     // [F_pair + K] sparse weights, then pair bias
+};
+
+}  // namespace septa::crf

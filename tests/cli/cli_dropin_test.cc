@@ -1,0 +1,168 @@
+// The command line where CRF++ and CRFsuite users go beyond the happy path (issue 16, finding 4):
+// bad templates, foreign input, document markers, stdin, unwritable models, options that do not
+// apply, boolean flags, long option values, --version.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "crf/fixtures.h"
+#include "septa/crf/options.h"
+#include "septa/error.h"
+
+namespace {
+
+using septa::crf::testing::read_text;
+using septa::crf::testing::TempDir;
+using septa::crf::testing::write_text;
+
+struct CliRun {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+CliRun septa_cli(const std::string& args) {
+  const std::string command = std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::size_t count_lines(const std::string& text) {
+  std::size_t n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+class CliDropIn : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_text(train_, septa::crf::testing::toy_chunking_corpus(40, 1));
+    write_text(test_, septa::crf::testing::toy_chunking_corpus(10, 2));
+  }
+  // A quickly trained column-format model.
+  std::string column_model() {
+    const std::string model = dir_.file("m.model");
+    const CliRun run = septa_cli("train -q --max-iterations 10 -m " + model + " " + train_);
+    EXPECT_EQ(run.code, 0) << run.output;
+    return model;
+  }
+  TempDir dir_;
+  std::string train_ = dir_.file("train.txt"), test_ = dir_.file("test.txt");
+};
+
+TEST_F(CliDropIn, ATemplateThatIsADirectoryOrHasNoFeatureLinesIsRejected) {
+  const CliRun directory = septa_cli("train -m " + dir_.file("m") + " -t " + dir_.path() + " " + train_);
+  EXPECT_EQ(directory.code, 1) << directory.output;
+  EXPECT_TRUE(contains(directory.output, "directory")) << directory.output;
+  write_text(dir_.file("empty.template"), "# nothing but a comment\n\n");
+  const CliRun empty =
+      septa_cli("train -m " + dir_.file("m") + " -t " + dir_.file("empty.template") + " " + train_);
+  EXPECT_EQ(empty.code, 1) << empty.output;
+  EXPECT_TRUE(contains(empty.output, "empty.template: the template has no feature lines"))
+      << empty.output;
+}
+
+TEST_F(CliDropIn, AnAttributeModelRefusesAColumnFile) {
+  std::string attributes;
+  for (int i = 0; i < 20; ++i) attributes += "B-NP\tw=the\nI-NP\tw=dog\nO\tw=runs\n\n";
+  write_text(dir_.file("train.attr"), attributes);
+  const std::string model = dir_.file("a.model");
+  const CliRun train = septa_cli("train -q --format attributes --max-iterations 5 -m " + model +
+                                 " " + dir_.file("train.attr"));
+  ASSERT_EQ(train.code, 0) << train.output;
+  const CliRun tag = septa_cli("tag -m " + model + " " + test_);
+  EXPECT_EQ(tag.code, 1) << tag.output;
+  EXPECT_TRUE(contains(tag.output, "looks like column format")) << tag.output;
+}
+
+TEST_F(CliDropIn, TagKeepsDocstartLinesAlignedAndReadsStdin) {
+  const std::string model = column_model();
+  const std::string body = read_text(test_);
+  write_text(dir_.file("doc.txt"), "-DOCSTART- -X- O\n\n" + body + "-DOCSTART- -X- O\n\n" + body);
+  const CliRun tag = septa_cli("tag -m " + model + " " + dir_.file("doc.txt"));
+  ASSERT_EQ(tag.code, 0) << tag.output;
+  EXPECT_EQ(count_lines(tag.output), count_lines(read_text(dir_.file("doc.txt"))));
+  EXPECT_EQ(tag.output.rfind("-DOCSTART- -X- O O\n\n", 0), 0u) << tag.output.substr(0, 80);
+  const CliRun piped = septa_cli("tag -m " + model + " - < " + dir_.file("doc.txt"));
+  ASSERT_EQ(piped.code, 0) << piped.output;
+  EXPECT_EQ(piped.output, tag.output);
+}
+
+TEST_F(CliDropIn, EvalOfADirectoryIsAnError) {
+  const CliRun eval = septa_cli("eval " + dir_.path());
+  EXPECT_EQ(eval.code, 1) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "is a directory")) << eval.output;
+}
+
+TEST_F(CliDropIn, AnUnwritableModelPathFailsBeforeTraining) {
+  const CliRun missing_dir =
+      septa_cli("train -m " + dir_.file("no/such/dir/m.model") + " " + train_);
+  EXPECT_EQ(missing_dir.code, 1) << missing_dir.output;
+  EXPECT_TRUE(contains(missing_dir.output, "cannot create")) << missing_dir.output;
+  EXPECT_FALSE(contains(missing_dir.output, "iter")) << missing_dir.output;
+  const CliRun directory = septa_cli("train -m " + dir_.path() + " " + train_);
+  EXPECT_EQ(directory.code, 1) << directory.output;
+  EXPECT_FALSE(contains(directory.output, "iter")) << directory.output;
+}
+
+TEST_F(CliDropIn, OptionsTheAlgorithmIgnoresAreRejected) {
+  const CliRun run =
+      septa_cli("train -a separate --max-iterations 5 -m " + dir_.file("m") + " " + train_);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_TRUE(contains(run.output, "--max-iterations has no effect with --algorithm separate"))
+      << run.output;
+  const CliRun counts = septa_cli("train -a separate-counts --c2 0.5 -m " + dir_.file("m") + " " + train_);
+  EXPECT_EQ(counts.code, 2) << counts.output;
+  // With the local optimiser that uses it, the same option is accepted.
+  const CliRun local = septa_cli("train -q -a memm --local-optimizer lbfgs --max-iterations 5 -m " +
+                                 dir_.file("m") + " " + train_);
+  EXPECT_EQ(local.code, 0) << local.output;
+}
+
+TEST_F(CliDropIn, BooleanFlagsDoNotSwallowTheNextArgument) {
+  const CliRun bare = septa_cli("train -q --max-iterations 5 -m " + dir_.file("m") +
+                                " --all-possible-transitions " + train_);
+  EXPECT_EQ(bare.code, 0) << bare.output;
+  const CliRun valued = septa_cli("train -q --max-iterations 5 -m " + dir_.file("m") +
+                                  " --all-possible-states=false " + train_);
+  EXPECT_EQ(valued.code, 0) << valued.output;
+  const CliRun bad = septa_cli("train -q -m " + dir_.file("m") + " --all-possible-states=maybe " + train_);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+}
+
+TEST_F(CliDropIn, OptionValuesKeepMoreThanSixDigits) {
+  const CliRun run = septa_cli("train -q --max-iterations 1000000 --epsilon 0.5 --c2 0.123456789 -m " +
+                               dir_.file("m") + " " + train_);
+  EXPECT_EQ(run.code, 0) << run.output;
+}
+
+TEST(CliVersion, PrintsTheVersion) {
+  const CliRun run = septa_cli("--version");
+  EXPECT_EQ(run.code, 0);
+  EXPECT_EQ(run.output.rfind("septa ", 0), 0u) << run.output;
+}
+
+TEST(Options, ValidationKeepsValuesBeyondSixSignificantDigits) {
+  septa::crf::TrainOptions options;
+  options.max_iterations = 1234567;
+  options.c2 = 0.123456789;
+  EXPECT_NO_THROW(septa::crf::validate(options));
+  septa::crf::TrainOptions copy;
+  for (const auto& spec : septa::crf::train_option_specs()) spec.set(copy, spec.get(options));
+  EXPECT_EQ(copy.max_iterations, 1234567);
+  EXPECT_EQ(copy.c2, 0.123456789);
+}
+
+}  // namespace

@@ -1,0 +1,148 @@
+// Behaviour shared by every training algorithm: accuracy on a learnable toy task, model-file
+// round trips, determinism across thread counts, unseen label pairs, and label bias.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "crf/fixtures.h"
+#include "septa/crf/label_bias.h"
+#include "septa/crf/model.h"
+#include "septa/crf/trainer.h"
+
+namespace septa::crf {
+namespace {
+
+const char* kAlgorithms[] = {"lbfgs", "separate", "separate-counts", "piecewise", "memm"};
+
+std::vector<ColumnSentence> toy(std::size_t n, unsigned seed) {
+  std::istringstream in(testing::toy_chunking_corpus(n, seed));
+  return read_columns(in, "toy.txt");
+}
+
+double token_accuracy(const Model& model, const std::vector<ColumnSentence>& data) {
+  std::size_t correct = 0, total = 0;
+  for (const ColumnSentence& s : data) {
+    const auto guess = model.tag(s).labels;
+    for (std::size_t t = 0; t < guess.size(); ++t, ++total) correct += guess[t] == s.columns[t].back();
+  }
+  return static_cast<double>(correct) / static_cast<double>(total);
+}
+
+class EveryAlgorithm : public ::testing::TestWithParam<const char*> {
+ protected:
+  TrainOptions options(int threads = 1) const {
+    TrainOptions o;
+    o.algorithm = parse_algorithm(GetParam());
+    o.max_iterations = 50;
+    o.threads = threads;
+    return o;
+  }
+};
+
+TEST_P(EveryAlgorithm, LearnsTheToyGrammarAndRoundTripsThroughTheModelFile) {
+  const auto train_data = toy(150, 1), test_data = toy(50, 2);
+  const Model model =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options()).model;
+  EXPECT_EQ(model.algorithm(), GetParam());
+  EXPECT_GT(token_accuracy(model, test_data), 0.95);
+  testing::TempDir dir;
+  model.save(dir.file("m.model"));
+  const Model loaded = Model::load(dir.file("m.model"));
+  EXPECT_EQ(loaded.algorithm(), GetParam());
+  EXPECT_EQ(loaded.to_bytes(), model.to_bytes());
+  // Inspection works for every algorithm: dump, state and transition features.
+  std::ostringstream dump;
+  loaded.dump(dump, 5);
+  EXPECT_NE(dump.str().find(std::string("ALGORITHM ") + GetParam()), std::string::npos);
+  EXPECT_NE(dump.str().find("LABELS 5"), std::string::npos) << dump.str();
+  const auto states = loaded.state_features();
+  ASSERT_FALSE(states.empty());
+  EXPECT_TRUE(std::any_of(states.begin(), states.end(), [](const WeightedFeature& f) {
+    return f.from == "U02:the" && f.to == "B-NP" && f.weight > 0.0;
+  }));
+  EXPECT_FALSE(loaded.transition_features().empty());
+  for (const ColumnSentence& s : test_data) {
+    const TagResult a = model.tag(s, true), b = loaded.tag(s, true);
+    EXPECT_EQ(a.labels, b.labels);
+    EXPECT_EQ(a.marginals, b.marginals);
+    for (const auto& row : a.marginals) {
+      double sum = 0.0;
+      for (double p : row) sum += p;
+      EXPECT_NEAR(sum, 1.0, 1e-9);
+    }
+  }
+}
+
+TEST_P(EveryAlgorithm, SameModelForOneAndThreeThreads) {
+  const auto data = toy(120, 3);
+  const std::string one =
+      train(data, "toy.txt", FeatureTemplate::default_chunking(), options(1)).model.to_bytes();
+  const std::string three =
+      train(data, "toy.txt", FeatureTemplate::default_chunking(), options(3)).model.to_bytes();
+  EXPECT_EQ(one, three);
+}
+
+TEST_P(EveryAlgorithm, LabelPairSeenOnlyInTestDataGivesFiniteScores) {
+  // Training never has B-VP directly after B-VP; the test sentence does.
+  const auto data = toy(80, 4);
+  std::istringstream in("the DT B-NP\ndog NN I-NP\nrose VBD B-VP\nsold VBD B-VP\n. . O\n");
+  const auto test_data = read_columns(in, "unseen.txt");
+  const Model model = train(data, "toy.txt", FeatureTemplate::default_chunking(), options()).model;
+  const TagResult r = model.tag(test_data[0], true);
+  EXPECT_TRUE(std::isfinite(r.log_probability)) << r.log_probability;
+  for (const auto& row : r.marginals)
+    for (double p : row) EXPECT_TRUE(std::isfinite(p) && p >= 0.0 && p <= 1.0 + 1e-12);
+}
+
+TEST_P(EveryAlgorithm, CancellationKeepsAUsableModel) {
+  const auto data = toy(60, 5);
+  const TrainResult result = train(data, "toy.txt", FeatureTemplate::default_chunking(),
+                                   options(), {}, [](const TrainProgress&) { return false; });
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.model.tag(data[0]).labels.size(), data[0].columns.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, EveryAlgorithm, ::testing::ValuesIn(kAlgorithms),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name)
+                             if (c == '-') c = '_';
+                           return name;
+                         });
+
+TEST(LabelBias, MemmSuffersAndSeparateAndStandardTrainingDoNot) {
+  const auto train_data = generate_rib_rob(600, 7);
+  const auto test_data = generate_rib_rob(300, 8);
+  const FeatureTemplate features = FeatureTemplate::parse("U00:%x[0,0]\nB\n", "t");
+  std::map<std::string, double> error;
+  for (const char* algorithm : {"lbfgs", "separate", "memm"}) {
+    TrainOptions options;
+    options.algorithm = parse_algorithm(algorithm);
+    error[algorithm] = 1.0 - token_accuracy(train(train_data, "rib", features, options).model,
+                                            test_data);
+  }
+  EXPECT_LT(error["lbfgs"], 0.10);
+  EXPECT_LT(error["separate"], 0.10);
+  EXPECT_GT(error["memm"], 0.25);
+  EXPECT_GT(error["memm"], error["separate"] + 0.15);
+}
+
+TEST(LabelBias, GeneratorFollowsTheSource) {
+  const auto data = generate_rib_rob(4000, 3);
+  std::size_t noisy = 0, rib = 0;
+  for (const ColumnSentence& s : data) {
+    ASSERT_EQ(s.columns.size(), 3u);
+    const bool is_rib = s.columns[1][1] == "i2";
+    rib += is_rib;
+    EXPECT_EQ(s.columns[0][1], is_rib ? "r1" : "r4");
+    EXPECT_EQ(s.columns[2][1], "b3");
+    noisy += s.columns[0][0] != "r";
+  }
+  EXPECT_NEAR(rib / 4000.0, 0.5, 0.03);
+  EXPECT_NEAR(noisy / 4000.0, 3.0 / 32.0, 0.015);  // 29/32 of symbols are the true one
+}
+
+}  // namespace
+}  // namespace septa::crf

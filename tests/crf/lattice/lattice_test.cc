@@ -1,0 +1,160 @@
+#include "crf/lattice/lattice.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace septa::crf {
+namespace {
+
+// All L^T labellings in lexicographic order.
+std::vector<std::vector<int>> all_paths(std::size_t T, std::size_t L) {
+  std::vector<std::vector<int>> paths;
+  std::vector<int> y(T, 0);
+  while (true) {
+    paths.push_back(y);
+    std::size_t t = T;
+    while (t > 0 && ++y[t - 1] == static_cast<int>(L)) y[--t] = 0;
+    if (t == 0) break;
+  }
+  return paths;
+}
+
+void fill_random(Lattice& lattice, std::size_t T, std::size_t L, bool per_position, unsigned seed,
+                 double scale = 2.0) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-scale, scale);
+  lattice.reset(T, L, per_position);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t j = 0; j < L; ++j) lattice.state(t)[j] = u(rng);
+  const std::size_t matrices = per_position ? T - 1 : 1;
+  std::vector<double> shared(L * L);
+  for (std::size_t k = 0; k < matrices; ++k) {
+    double* w = per_position ? lattice.transition(k + 1) : shared.data();
+    for (std::size_t q = 0; q < L * L; ++q) w[q] = u(rng);
+  }
+  if (!per_position) lattice.set_shared_transitions(shared.data());
+}
+
+class LatticeBruteForce : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
+
+TEST_P(LatticeBruteForce, MatchesEnumerationOfAllPaths) {
+  const auto [T_int, L_int, per_position] = GetParam();
+  const std::size_t T = T_int, L = L_int;
+  for (unsigned seed = 1; seed <= 5; ++seed) {
+    Lattice lattice;
+    fill_random(lattice, T, L, per_position && T > 1, seed);
+    const double log_z = lattice.forward_backward();
+
+    const auto paths = all_paths(T, L);
+    std::vector<double> scores;
+    double best_score = -INFINITY;
+    std::vector<int> best_path;
+    double z = 0.0;
+    for (const auto& y : paths) {
+      const double s = lattice.path_score(y.data());
+      scores.push_back(s);
+      z += std::exp(s);
+      if (s > best_score) {
+        best_score = s;
+        best_path = y;
+      }
+    }
+    EXPECT_NEAR(log_z, std::log(z), 1e-10);
+    std::vector<double> node(T * L, 0.0), edge(T * L * L, 0.0);
+    double total = 0.0;
+    for (std::size_t p = 0; p < paths.size(); ++p) {
+      const double prob = std::exp(scores[p]) / z;
+      total += prob;
+      EXPECT_NEAR(scores[p] - log_z, std::log(prob), 1e-10);
+      for (std::size_t t = 0; t < T; ++t) {
+        node[t * L + paths[p][t]] += prob;
+        if (t > 0) edge[(t * L + paths[p][t - 1]) * L + paths[p][t]] += prob;
+      }
+    }
+    EXPECT_NEAR(total, 1.0, 1e-12);
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t j = 0; j < L; ++j)
+        EXPECT_NEAR(lattice.node_marginal(t, j), node[t * L + j], 1e-10) << "t=" << t;
+    for (std::size_t t = 1; t < T; ++t) {
+      std::vector<double> got(L * L, 0.0);
+      lattice.add_edge_marginals(t, 1.0, got.data());
+      for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(got[q], edge[t * L * L + q], 1e-10);
+    }
+    std::vector<double> summed(L * L, 0.0), expected_sum(L * L, 0.0);
+    lattice.add_edge_marginal_sums(2.0, summed.data());
+    for (std::size_t t = 1; t < T; ++t)
+      for (std::size_t q = 0; q < L * L; ++q) expected_sum[q] += 2.0 * edge[t * L * L + q];
+    for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(summed[q], expected_sum[q], 1e-10);
+    std::vector<int> viterbi(T);
+    EXPECT_NEAR(lattice.viterbi(viterbi.data()), best_score, 1e-12);
+    EXPECT_EQ(viterbi, best_path);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SmallChains, LatticeBruteForce,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4),
+                                            ::testing::Values(1, 2, 3),
+                                            ::testing::Bool()));
+
+TEST(Lattice, LongChainWithLargePotentialsStaysFinite) {
+  // 5,000 positions with potentials up to +-800: exp() of these would overflow unshifted.
+  Lattice lattice;
+  fill_random(lattice, 5000, 5, /*per_position=*/false, 7, /*scale=*/800.0);
+  const double log_z = lattice.forward_backward();
+  EXPECT_TRUE(std::isfinite(log_z));
+  std::vector<int> best(5000);
+  const double best_score = lattice.viterbi(best.data());
+  EXPECT_GE(log_z, best_score - 1e-6);  // Z >= exp(best path)
+  for (std::size_t t = 0; t < 5000; t += 499) {
+    double sum = 0.0;
+    for (std::size_t j = 0; j < 5; ++j) {
+      EXPECT_TRUE(std::isfinite(lattice.node_marginal(t, j)));
+      sum += lattice.node_marginal(t, j);
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+  }
+}
+
+TEST(Lattice, ExtremePotentialsFallBackToLogDomainAndStayExact) {
+  for (bool per_position : {false, true}) {
+    Lattice lattice;
+    fill_random(lattice, 4, 3, per_position, 3, /*scale=*/900.0);
+    const double log_z = lattice.forward_backward();
+    double m = -INFINITY;
+    std::vector<double> scores;
+    for (const auto& y : all_paths(4, 3)) {
+      scores.push_back(lattice.path_score(y.data()));
+      m = std::max(m, scores.back());
+    }
+    double sum = 0.0;
+    for (double s : scores) sum += std::exp(s - m);
+    EXPECT_NEAR(log_z, m + std::log(sum), 1e-9);
+    double total = 0.0;
+    for (std::size_t j = 0; j < 3; ++j) total += lattice.node_marginal(2, j);
+    EXPECT_NEAR(total, 1.0, 1e-9);
+    std::vector<double> edge(9, 0.0);
+    lattice.add_edge_marginals(2, 1.0, edge.data());
+    double edge_total = 0.0;
+    for (double e : edge) edge_total += e;
+    EXPECT_NEAR(edge_total, 1.0, 1e-9);
+  }
+}
+
+TEST(Lattice, SharedTransitionsSurviveResetWithSameLabelCount) {
+  Lattice a, b;
+  fill_random(a, 3, 3, false, 11);
+  const double expected = a.forward_backward();
+  std::vector<double> states(9);
+  for (std::size_t t = 0; t < 3; ++t)
+    for (std::size_t j = 0; j < 3; ++j) states[t * 3 + j] = a.state(t)[j];
+  a.reset(3, 3, false);  // keeps the shared transitions
+  for (std::size_t t = 0; t < 3; ++t)
+    for (std::size_t j = 0; j < 3; ++j) a.state(t)[j] = states[t * 3 + j];
+  EXPECT_DOUBLE_EQ(a.forward_backward(), expected);
+}
+
+}  // namespace
+}  // namespace septa::crf

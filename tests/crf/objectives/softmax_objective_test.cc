@@ -1,0 +1,96 @@
+// Finite-difference checks of every locally normalised objective: the unary and pairwise
+// factors of separate training, the piecewise node and edge pieces, and the MEMM.
+#include "crf/objectives/softmax_objective.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "crf/algorithms/local_training.h"
+#include "crf/random_data.h"
+
+namespace septa::crf {
+namespace {
+
+void expect_gradient_matches(SoftmaxObjective& objective, unsigned seed) {
+  std::vector<double> w = testing::random_weights(objective.dimension(), 1.0, seed);
+  std::vector<double> analytic(w.size()), scratch(w.size());
+  objective.evaluate(w.data(), analytic.data());
+  const double h = 1e-5;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double keep = w[i];
+    w[i] = keep + h;
+    const double up = objective.evaluate(w.data(), scratch.data());
+    w[i] = keep - h;
+    const double down = objective.evaluate(w.data(), scratch.data());
+    w[i] = keep;
+    const double numeric = (up - down) / (2 * h);
+    EXPECT_NEAR(analytic[i], numeric, 1e-6 * std::max(1.0, std::fabs(numeric))) << "weight " << i;
+  }
+}
+
+constexpr std::size_t kA = 6, kL = 3;
+
+TEST(SoftmaxObjective, UnaryFactorGradient) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 1);
+  const auto nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, kA, kL, 1, 1, false);
+  SoftmaxObjective objective(data, nodes, {&features, kA, kL, 1, nullptr}, 1);
+  expect_gradient_matches(objective, 2);
+}
+
+TEST(SoftmaxObjective, PairwiseFactorGradient) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 3);
+  const LabelPairs pairs = observed_pairs(data, kL);
+  const auto edges = edge_instances(data, pairs.pair_class, kL);
+  const SparseFeatures features =
+      instance_features(data, edges, kA, pairs.first.size(), 2, 1, false);
+  SoftmaxObjective objective(data, edges, {&features, kA, pairs.first.size(), 1, nullptr}, 1);
+  expect_gradient_matches(objective, 4);
+}
+
+TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 5);
+  const auto nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, kA, kL, 1, 1, true);
+  SoftmaxObjective node_objective(data, nodes, {&features, kA, kL, 0, nullptr}, 1);
+  expect_gradient_matches(node_objective, 6);
+
+  std::vector<int32_t> all_pairs(kL * kL);
+  for (std::size_t q = 0; q < all_pairs.size(); ++q) all_pairs[q] = static_cast<int32_t>(q);
+  auto edges = edge_instances(data, all_pairs, kL);
+  for (LocalInstance& e : edges) e.span = 0;
+  const SparseFeatures none{0, kL * kL, {0}, {}};
+  SoftmaxObjective edge_objective(data, edges, {&none, 0, kL * kL, 1, nullptr}, 1);
+  expect_gradient_matches(edge_objective, 7);
+}
+
+TEST(SoftmaxObjective, MemmGradientWithSuccessorMask) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 8);
+  auto instances = node_instances(data);
+  std::vector<char> mask((kL + 1) * kL, 0);
+  for (std::size_t n = 0; n < data.size(); ++n)
+    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
+      const int32_t previous = i == data.sequence_offsets[n] ? kL : data.labels[i - 1];
+      instances[i].context = previous;
+      mask[previous * kL + data.labels[i]] = 1;
+    }
+  const SparseFeatures features = instance_features(data, instances, kA, kL, 1, 1, false);
+  SoftmaxObjective objective(data, instances, {&features, kA, kL, kL + 1, &mask}, 1);
+  expect_gradient_matches(objective, 9);
+}
+
+TEST(SoftmaxObjective, ThreadCountDoesNotChangeABit) {
+  const Dataset data = testing::random_dataset(400, 8, 30, 4, 10);
+  const auto nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, 30, 4, 1, 1, false);
+  const std::vector<double> w = testing::random_weights(features.size() + 4, 1.0, 11);
+  std::vector<double> g1(w.size()), g3(w.size());
+  SoftmaxObjective one(data, nodes, {&features, 30, 4, 1, nullptr}, 1);
+  SoftmaxObjective three(data, nodes, {&features, 30, 4, 1, nullptr}, 3);
+  EXPECT_EQ(one.evaluate(w.data(), g1.data()), three.evaluate(w.data(), g3.data()));
+  EXPECT_EQ(g1, g3);
+}
+
+}  // namespace
+}  // namespace septa::crf
