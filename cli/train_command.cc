@@ -82,11 +82,12 @@ int run_train(int argc, char** argv) {
         name != "quiet")
       crf::set_train_option(options, name, value);
   crf::validate(options);
-  // An option given explicitly that the chosen algorithm ignores is a mistake: say so.
+  // An option given explicitly that the chosen algorithm ignores is probably a mistake: say so.
+  // A warning, not an error, so that one command line can loop over algorithms.
   for (const auto& [name, value] : args.values()) {
     (void)value;
     const std::string reason = crf::inapplicable_reason(options, name);
-    if (!reason.empty()) throw OptionError(reason);
+    if (!reason.empty()) std::cerr << "septa train: warning: " << reason << "\n";
   }
   // Fail now, not after hours of training, when the model cannot be written.
   check_writable(model_path);

@@ -354,6 +354,19 @@ PYBIND11_MODULE(_septa, m) {
       .def_property_readonly("labels", &crf::Model::labels)
       .def_property_readonly("columns", &crf::Model::columns)
       .def_property_readonly("feature_count", &crf::Model::feature_count)
+      .def_property_readonly("attributes", &crf::Model::attributes)
+      .def("log_probability_attributes",
+           [](const crf::Model& model, const std::vector<std::vector<std::pair<std::string, double>>>& x,
+              const std::vector<std::string>& labels) {
+             const crf::AttributeSequence sequence = to_attribute_sequence(x, nullptr);
+             return model.log_probability(sequence, labels);
+           })
+      .def("log_probability_columns",
+           [](const crf::Model& model, const std::vector<std::vector<std::string>>& x,
+              const std::vector<std::string>& labels) {
+             const crf::ColumnSentence sentence = to_column_sentence(x, nullptr);
+             return model.log_probability(sentence, labels);
+           })
       .def("state_features", [](const crf::Model& model) { return features_list(model.state_features()); })
       .def("transition_features",
            [](const crf::Model& model) { return features_list(model.transition_features()); })

@@ -22,6 +22,9 @@ struct TrainOptions {
   int period = 10;              // stop when the objective improved less than delta ...
   double delta = 1e-5;          // ... relatively over the last `period` iterations
   double epsilon = 1e-5;        // stop when ||g|| / max(1, ||w||) < epsilon
+  int num_memories = 6;         // L-BFGS: corrections kept to approximate the inverse Hessian
+  int linesearch = 0;           // L-BFGS: 0 MoreThuente, 1 Backtracking, 2 StrongBacktracking
+  int max_linesearch = 20;      // L-BFGS: trials per line search
   int min_freq = 1;             // drop features seen fewer times in training
   bool all_possible_states = false;       // state features for every label, not only observed
   bool all_possible_transitions = false;  // transition features for every label pair

@@ -48,6 +48,9 @@ MinimizerOptions minimizer_options(const TrainOptions& options) {
   m.period = options.period;
   m.delta = options.delta;
   m.epsilon = options.epsilon;
+  m.memory = options.num_memories;
+  m.linesearch = options.linesearch;
+  m.max_linesearch = options.max_linesearch;
   return m;
 }
 

@@ -37,6 +37,25 @@ TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) 
   return result;
 }
 
+double labelling_log_probability(const ModelData& data, const Dataset& encoded,
+                                 const std::vector<std::string>& labels) {
+  const SequenceView sequence = encoded.sequence(0);
+  if (labels.size() != sequence.T)
+    throw FormatError("the labelling has " + std::to_string(labels.size()) +
+                      " labels for a sequence of " + std::to_string(sequence.T) + " items");
+  if (sequence.T == 0) return 0.0;
+  std::vector<int> ids(sequence.T);  // [T]
+  for (std::size_t t = 0; t < sequence.T; ++t) {
+    const int32_t id = data.encoder.labels().find(labels[t]);
+    if (id < 0) throw FormatError("label '" + labels[t] + "' is not a label of the model");
+    ids[t] = id;
+  }
+  Lattice lattice;
+  data.scorer->potentials(sequence, lattice);
+  const double log_z = lattice.forward_backward();
+  return lattice.path_score(ids.data()) - log_z;
+}
+
 }  // namespace
 
 Model::Model() = default;
@@ -76,6 +95,28 @@ TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
   Dataset encoded;
   data().encoder.encode(sequence, encoded);
   return decode(data(), encoded, marginals);
+}
+
+double Model::log_probability(const ColumnSentence& sentence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+double Model::log_probability(const AttributeSequence& sequence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+const std::vector<std::string>& Model::attributes() const {
+  return data().encoder.attributes().names();
 }
 
 std::vector<WeightedFeature> Model::state_features() const {

@@ -111,6 +111,22 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "stop when the objective improves less than this over the window"),
       SEPTA_NUMBER_OPTION("epsilon", epsilon, parse_double, 0.0, 1.0, "0 to 1",
                           "stop when |g|/max(1,|w|) falls below this"),
+      SEPTA_NUMBER_OPTION("num-memories", num_memories, parse_int, 1, 1000, "1 to 1000",
+                          "L-BFGS corrections kept (CRFsuite's num_memories)"),
+      OptionSpec{"linesearch", "L-BFGS line search: MoreThuente, Backtracking, StrongBacktracking",
+                 [](const TrainOptions& o) {
+                   return std::string(o.linesearch == 1   ? "Backtracking"
+                                      : o.linesearch == 2 ? "StrongBacktracking"
+                                                          : "MoreThuente");
+                 },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (v == "MoreThuente") o.linesearch = 0;
+                   else if (v == "Backtracking") o.linesearch = 1;
+                   else if (v == "StrongBacktracking") o.linesearch = 2;
+                   else bad("linesearch", v, "MoreThuente, Backtracking, StrongBacktracking");
+                 }},
+      SEPTA_NUMBER_OPTION("max-linesearch", max_linesearch, parse_int, 1, 100000, "1 to 100000",
+                          "L-BFGS trials per line search"),
       SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
                           "drop features seen fewer times in training"),
       SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
@@ -160,7 +176,8 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   bool applies = true;
   std::string where;
   if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
-      name == "epsilon") {
+      name == "epsilon" || name == "num-memories" || name == "linesearch" ||
+      name == "max-linesearch") {
     applies = uses_lbfgs;
     where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs";
   } else if (name == "c2") {
