@@ -8,11 +8,14 @@
 
 namespace septa::crf {
 
-enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm };
+enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron };
 
-// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm"; throws OptionError.
+// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap"; throws OptionError.
 Algorithm parse_algorithm(const std::string& name);
 std::string algorithm_name(Algorithm algorithm);
+
+// The number of cores (at least 1): the default of --threads.
+int default_threads();
 
 struct TrainOptions {
   Algorithm algorithm = Algorithm::kLbfgs;
@@ -28,11 +31,12 @@ struct TrainOptions {
   int min_freq = 1;             // drop features seen fewer times in training
   bool all_possible_states = false;       // state features for every label, not only observed
   bool all_possible_transitions = false;  // transition features for every label pair
-  int threads = 1;              // worker threads; results do not depend on it
+  int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   int epochs = 3;               // SGD passes over the data
+  int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
 };
 
 // One option of the table.

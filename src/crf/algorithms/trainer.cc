@@ -16,6 +16,7 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
     case Algorithm::kSeparate: return train_separate(context);
     case Algorithm::kSeparateCounts: return train_separate_counts(context);
     case Algorithm::kMemm: return train_memm(context);
+    case Algorithm::kAveragedPerceptron: return train_ap(context);
   }
   throw OptionError("option --algorithm: unknown algorithm");
 }

@@ -86,5 +86,6 @@ AlgorithmResult train_piecewise(const TrainingContext& context);
 AlgorithmResult train_separate(const TrainingContext& context);
 AlgorithmResult train_separate_counts(const TrainingContext& context);
 AlgorithmResult train_memm(const TrainingContext& context);
+AlgorithmResult train_ap(const TrainingContext& context);
 
 }  // namespace septa::crf

@@ -1,8 +1,10 @@
 #include "septa/crf/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 #include <type_traits>
 
 #include "septa/error.h"
@@ -58,13 +60,19 @@ std::string text(T v) {
 
 }  // namespace
 
+int default_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(std::min(cores, 256u));
+}
+
 Algorithm parse_algorithm(const std::string& name) {
   if (name == "lbfgs") return Algorithm::kLbfgs;
   if (name == "separate") return Algorithm::kSeparate;
   if (name == "separate-counts") return Algorithm::kSeparateCounts;
   if (name == "piecewise") return Algorithm::kPiecewise;
   if (name == "memm") return Algorithm::kMemm;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm");
+  if (name == "ap") return Algorithm::kAveragedPerceptron;
+  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap");
 }
 
 std::string algorithm_name(Algorithm algorithm) {
@@ -74,6 +82,7 @@ std::string algorithm_name(Algorithm algorithm) {
     case Algorithm::kSeparateCounts: return "separate-counts";
     case Algorithm::kPiecewise: return "piecewise";
     case Algorithm::kMemm: return "memm";
+    case Algorithm::kAveragedPerceptron: return "ap";
   }
   return "unknown";
 }
@@ -96,7 +105,7 @@ std::string algorithm_name(Algorithm algorithm) {
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
       OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm)",
+                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap)",
                  [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
                  [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
@@ -134,7 +143,7 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_BOOL_OPTION("all-possible-transitions", all_possible_transitions,
                         "transition features for every label pair, not only observed"),
       SEPTA_NUMBER_OPTION("threads", threads, parse_int, 1, 256, "1 to 256",
-                          "worker threads; the model does not depend on it"),
+                          "worker threads, default the cores; the model does not depend on it"),
       SEPTA_NUMBER_OPTION("seed", seed, parse_int, 0, 2147483647L, "0 to 2147483647",
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
@@ -148,6 +157,8 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
+                          "SGD: fixed data shards trained in parallel and mixed after each epoch"),
   };
   return specs;
 }
