@@ -116,6 +116,7 @@ AlgorithmResult train_ap(const TrainingContext& context) {
     }
   }
   scorer->weights() = context.dev.size() > 0 && !best.empty() ? best.weights() : averaged;
+  if (context.dev.size() > 0) record_kept(best, result);
   result.scorer = std::move(scorer);
   return result;
 }

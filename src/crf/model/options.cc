@@ -184,13 +184,17 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   const bool uses_lbfgs = a == Algorithm::kLbfgs || a == Algorithm::kPiecewise ||
                           (local && !options.local_sgd);
   const bool uses_sgd = local && options.local_sgd;
+  const bool online = a == Algorithm::kAveragedPerceptron;
   bool applies = true;
   std::string where;
-  if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
+  if (online && (name == "max-iterations" || name == "epsilon" || name == "seed")) {
+    applies = true;
+  } else if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
       name == "epsilon" || name == "num-memories" || name == "linesearch" ||
       name == "max-linesearch") {
     applies = uses_lbfgs;
-    where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs";
+    where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs" +
+            std::string(name == "max-iterations" || name == "epsilon" ? ", and ap" : "");
   } else if (name == "c2") {
     applies = uses_lbfgs || uses_sgd;
     where = "every algorithm but separate-counts";
@@ -207,8 +211,8 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
     applies = a != Algorithm::kSeparateCounts;
     where = "every algorithm but separate-counts";
   } else if (name == "all-possible-transitions") {
-    applies = a == Algorithm::kLbfgs;
-    where = "lbfgs";
+    applies = a == Algorithm::kLbfgs || online;
+    where = "lbfgs and ap";
   } else if (name == "min-freq") {
     applies = true;
   }
