@@ -17,6 +17,8 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
     case Algorithm::kSeparateCounts: return train_separate_counts(context);
     case Algorithm::kMemm: return train_memm(context);
     case Algorithm::kAveragedPerceptron: return train_ap(context);
+    case Algorithm::kPassiveAggressive: return train_pa(context);
+    case Algorithm::kArow: return train_arow(context);
   }
   throw OptionError("option --algorithm: unknown algorithm");
 }

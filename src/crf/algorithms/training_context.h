@@ -87,5 +87,7 @@ AlgorithmResult train_separate(const TrainingContext& context);
 AlgorithmResult train_separate_counts(const TrainingContext& context);
 AlgorithmResult train_memm(const TrainingContext& context);
 AlgorithmResult train_ap(const TrainingContext& context);
+AlgorithmResult train_pa(const TrainingContext& context);
+AlgorithmResult train_arow(const TrainingContext& context);
 
 }  // namespace septa::crf

@@ -72,7 +72,9 @@ Algorithm parse_algorithm(const std::string& name) {
   if (name == "piecewise") return Algorithm::kPiecewise;
   if (name == "memm") return Algorithm::kMemm;
   if (name == "ap") return Algorithm::kAveragedPerceptron;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap");
+  if (name == "pa") return Algorithm::kPassiveAggressive;
+  if (name == "arow") return Algorithm::kArow;
+  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow");
 }
 
 std::string algorithm_name(Algorithm algorithm) {
@@ -83,6 +85,8 @@ std::string algorithm_name(Algorithm algorithm) {
     case Algorithm::kPiecewise: return "piecewise";
     case Algorithm::kMemm: return "memm";
     case Algorithm::kAveragedPerceptron: return "ap";
+    case Algorithm::kPassiveAggressive: return "pa";
+    case Algorithm::kArow: return "arow";
   }
   return "unknown";
 }
@@ -105,7 +109,7 @@ std::string algorithm_name(Algorithm algorithm) {
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
       OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap)",
+                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow)",
                  [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
                  [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
@@ -136,6 +140,17 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("max-linesearch", max_linesearch, parse_int, 1, 100000, "1 to 100000",
                           "L-BFGS trials per line search"),
+      SEPTA_NUMBER_OPTION("pa-type", pa_type, parse_int, 0, 2, "0 to 2",
+                          "pa: 0 PA, 1 PA-I, 2 PA-II"),
+      SEPTA_NUMBER_OPTION("c", c, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "pa: aggressiveness C of PA-I and PA-II"),
+      SEPTA_BOOL_OPTION("error-sensitive", error_sensitive,
+                        "pa: the cost grows with the square root of the mislabelled items"),
+      SEPTA_BOOL_OPTION("averaging", averaging, "pa: the model is the averaged weights"),
+      SEPTA_NUMBER_OPTION("variance", variance, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "arow: initial variance of every weight"),
+      SEPTA_NUMBER_OPTION("gamma", gamma, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "arow: tradeoff between the loss and the change of weights"),
       SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
                           "drop features seen fewer times in training"),
       SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
@@ -184,17 +199,25 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   const bool uses_lbfgs = a == Algorithm::kLbfgs || a == Algorithm::kPiecewise ||
                           (local && !options.local_sgd);
   const bool uses_sgd = local && options.local_sgd;
-  const bool online = a == Algorithm::kAveragedPerceptron;
+  const bool online = a == Algorithm::kAveragedPerceptron ||
+                      a == Algorithm::kPassiveAggressive || a == Algorithm::kArow;
   bool applies = true;
   std::string where;
   if (online && (name == "max-iterations" || name == "epsilon" || name == "seed")) {
     applies = true;
+  } else if (name == "pa-type" || name == "c" || name == "error-sensitive" ||
+             name == "averaging") {
+    applies = a == Algorithm::kPassiveAggressive;
+    where = "pa";
+  } else if (name == "variance" || name == "gamma") {
+    applies = a == Algorithm::kArow;
+    where = "arow";
   } else if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
       name == "epsilon" || name == "num-memories" || name == "linesearch" ||
       name == "max-linesearch") {
     applies = uses_lbfgs;
     where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs" +
-            std::string(name == "max-iterations" || name == "epsilon" ? ", and ap" : "");
+            std::string(name == "max-iterations" || name == "epsilon" ? ", ap, pa and arow" : "");
   } else if (name == "c2") {
     applies = uses_lbfgs || uses_sgd;
     where = "every algorithm but separate-counts";
@@ -212,7 +235,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
     where = "every algorithm but separate-counts";
   } else if (name == "all-possible-transitions") {
     applies = a == Algorithm::kLbfgs || online;
-    where = "lbfgs and ap";
+    where = "lbfgs, ap, pa and arow";
   } else if (name == "min-freq") {
     applies = true;
   }
