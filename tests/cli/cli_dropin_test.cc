@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
+#include <sstream>
+#include <vector>
 #include <cstdio>
 #include <string>
 
@@ -149,6 +152,64 @@ TEST_F(CliDropIn, OptionValuesKeepMoreThanSixDigits) {
   const CliRun run = septa_cli("train -q --max-iterations 1000000 --epsilon 0.5 --c2 0.123456789 -m " +
                                dir_.file("m") + " " + train_);
   EXPECT_EQ(run.code, 0) << run.output;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(CliDropIn, ProbabilityMarginalsAndCrfppVerboseOutputsAgree) {
+  const std::string model = column_model();
+  const auto all = split_lines(septa_cli("tag --marginals -m " + model + " " + test_).output);
+  const auto p = split_lines(septa_cli("tag -p -i -m " + model + " " + test_).output);
+  const auto v2 = split_lines(septa_cli("tag -v2 -m " + model + " " + test_).output);
+  ASSERT_EQ(all.size(), p.size());
+  ASSERT_EQ(all.size(), v2.size());
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i].rfind("# log P(y|x) = ", 0) == 0) {
+      // -p prints exp(log P(y|x)) of the same labelling; -v2 prints it as "# P".
+      const double log_p = std::stod(all[i].substr(15));
+      ASSERT_EQ(p[i].rfind("@probability\t", 0), 0u) << p[i];
+      EXPECT_NEAR(std::stod(p[i].substr(13)), std::exp(log_p), 1e-6);
+      EXPECT_NEAR(std::stod(v2[i].substr(2)), std::exp(log_p), 1e-6);
+      continue;
+    }
+    if (all[i].empty()) continue;
+    // --marginals: "LINE LABEL\tl1:p1 l2:p2 ..."; -i: "LINE LABEL\tP(LABEL)".
+    const std::size_t tab = all[i].find('\t');
+    const std::string head = all[i].substr(0, tab);
+    const std::string label = head.substr(head.rfind(' ') + 1);
+    ASSERT_EQ(p[i].substr(0, tab), head);
+    const double predicted = std::stod(p[i].substr(tab + 1));
+    const std::size_t at = all[i].find(" " + label + ":", tab) != std::string::npos
+                               ? all[i].find(" " + label + ":", tab) + 1
+                               : all[i].find(label + ":", tab);
+    EXPECT_NEAR(std::stod(all[i].substr(at + label.size() + 1)), predicted, 1e-6) << all[i];
+    // -v2: "LINE LABEL LABEL/P l1/p1 ... lL/pL", the per-label marginals summing to 1.
+    std::istringstream fields(v2[i].substr(head.size()));
+    std::string field;
+    double sum = 0.0;
+    fields >> field;
+    EXPECT_NEAR(std::stod(field.substr(field.rfind('/') + 1)), predicted, 1e-6);
+    while (fields >> field) sum += std::stod(field.substr(field.rfind('/') + 1));
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    ++checked;
+  }
+  EXPECT_GT(checked, 20u);
+}
+
+TEST_F(CliDropIn, EvaluateWhileTaggingMatchesTagThenEval) {
+  const std::string model = column_model();
+  const CliRun direct = septa_cli("tag -qt -m " + model + " " + test_);
+  ASSERT_EQ(direct.code, 0) << direct.output;
+  const CliRun piped = septa_cli("tag -m " + model + " " + test_ + " | " +
+                                 std::string(SEPTA_CLI_PATH) + " eval -");
+  EXPECT_EQ(direct.output, piped.output);
+  EXPECT_TRUE(contains(direct.output, "FB1")) << direct.output;
 }
 
 TEST(CliVersion, PrintsTheVersion) {
