@@ -36,8 +36,41 @@ void print_help() {
                "                      '# log P(y|x) = ...' before each sentence\n"
                "  --evaluate          print only conlleval's report of the predictions against\n"
                "                      the gold labels of FILE (CRFsuite's tag -qt)\n"
+               "  --iob-constraints   never predict what IOB2 cannot encode (O -> I-PER, B-LOC ->\n"
+               "                      I-PER, I-PER first)\n"
+               "  --constraints FILE  transition rules, one per line: 'forbid PREV CUR' or\n"
+               "                      'allow PREV CUR' ('*' any label), applied in order after\n"
+               "                      --iob-constraints\n"
+               "  --force             keep the labels given in the input's last column (Wapiti's\n"
+               "                      --force); '_' there marks the items to predict\n"
                "  -o, --output FILE   write there (atomically) instead of standard output\n"
                "Output with -p, -i, -v1, -v2 or --marginals is for inspection, not for eval.\n";
+}
+
+struct Decoding {
+  crf::DecodeConstraints constraints;  // transitions (the forced labels are set per sentence)
+  bool force = false;
+};
+
+// The constraints of one sentence: the transition rules plus, with --force, its given labels.
+crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model& model,
+                                            const crf::ColumnSentence& sentence) {
+  crf::DecodeConstraints c = decoding.constraints;
+  if (!decoding.force) return c;
+  if (!model.has_gold_column(sentence))
+    throw FormatError("line " + std::to_string(sentence.first_line) +
+                      ": --force needs a label column ('_' for the items to predict)");
+  for (const auto& columns : sentence.columns)
+    c.forced.push_back(columns.back() == "_" ? std::string() : columns.back());
+  return c;
+}
+crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model&,
+                                            const crf::AttributeSequence& sequence) {
+  crf::DecodeConstraints c = decoding.constraints;
+  if (!decoding.force) return c;
+  for (const std::string& label : sequence.labels)
+    c.forced.push_back(label == "_" ? std::string() : label);
+  return c;
 }
 
 struct OutputStyle {
@@ -67,13 +100,14 @@ std::string format(const char* pattern, const std::string& text, double value) {
 
 template <typename Sentence>
 void write_sentence(const crf::Model& model, const Sentence& sentence, const OutputStyle& style,
-                    std::ostream& out) {
+                    const Decoding& decoding, std::ostream& out) {
   if constexpr (std::is_same_v<Sentence, crf::ColumnSentence>) {
     // Document markers are not tagged but kept, with the outside label, so that the output
     // lines up with the input and conlleval counts them as it would in the gold file.
     for (const std::string& marker : sentence.markers_before) out << marker << " O\n\n";
   }
-  const crf::TagResult result = model.tag(sentence, style.needs_marginals());
+  const crf::TagResult result = model.tag(sentence, style.needs_marginals(),
+                                          sentence_constraints(decoding, model, sentence));
   const std::vector<std::string>& labels = model.labels();
   const double probability = std::exp(result.log_probability);
   if (style.probability) out << format("%s%.6f\n", "@probability\t", probability);
@@ -102,17 +136,21 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, const Out
 
 // Adds one sentence's predictions to `evaluator` (--evaluate).
 void evaluate_sentence(const crf::Model& model, const crf::ColumnSentence& sentence,
-                       const std::string& name, crf::ChunkEvaluator& evaluator) {
+                       const std::string& name, const Decoding& decoding,
+                       crf::ChunkEvaluator& evaluator) {
   if (!model.has_gold_column(sentence))
     throw FormatError(name + ":" + std::to_string(sentence.first_line) +
                       ": --evaluate needs the gold label as the last column");
   std::vector<std::string> gold;
   for (const auto& columns : sentence.columns) gold.push_back(columns.back());
-  evaluator.add_sentence(gold, model.tag(sentence).labels);
+  evaluator.add_sentence(gold,
+                         model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels);
 }
 void evaluate_sentence(const crf::Model& model, const crf::AttributeSequence& sequence,
-                       const std::string&, crf::ChunkEvaluator& evaluator) {
-  evaluator.add_sentence(sequence.labels, model.tag(sequence).labels);
+                       const std::string&, const Decoding& decoding,
+                       crf::ChunkEvaluator& evaluator) {
+  evaluator.add_sentence(sequence.labels,
+                         model.tag(sequence, false, sentence_constraints(decoding, model, sequence)).labels);
 }
 
 // A column file read as attribute format has no tab-separated attributes at all: every line is
@@ -132,8 +170,9 @@ void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
 }  // namespace
 
 int run_tag(int argc, char** argv) {
-  const Arguments args(argc, argv, {"model", "output"},
-                       {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate"},
+  const Arguments args(argc, argv, {"model", "output", "constraints"},
+                       {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
+                        "iob-constraints", "force"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
                         {"-i", "marginal"}, {"-v1", "v1"}, {"-v2", "v2"}, {"-qt", "evaluate"}});
   if (args.has("help")) {
@@ -150,6 +189,14 @@ int run_tag(int argc, char** argv) {
   style.crfpp_verbose = args.has("v2") ? 2 : args.has("v1") ? 1 : 0;
   style.all_marginals = args.has("marginals");
   const bool evaluate = args.has("evaluate");
+  Decoding decoding;
+  decoding.force = args.has("force");
+  if (args.has("iob-constraints") || args.has("constraints")) {
+    const std::string rules_path = args.get("constraints");
+    decoding.constraints = crf::transition_constraints(
+        model.labels(), args.has("iob-constraints"),
+        rules_path.empty() ? std::string() : read_file(rules_path), rules_path);
+  }
   crf::ChunkEvaluator evaluator;
   std::ostringstream buffered;
   std::ostream& out = args.has("output") ? buffered : std::cout;
@@ -159,9 +206,9 @@ int run_tag(int argc, char** argv) {
     for (const crf::ColumnSentence& sentence : sentences) {
       try {
         if (evaluate)
-          evaluate_sentence(model, sentence, name, evaluator);
+          evaluate_sentence(model, sentence, name, decoding, evaluator);
         else
-          write_sentence(model, sentence, style, out);
+          write_sentence(model, sentence, style, decoding, out);
       } catch (const FormatError& e) {
         throw FormatError(name + ": " + e.what());
       }
@@ -172,9 +219,9 @@ int run_tag(int argc, char** argv) {
     reject_column_input(sequences, name);
     for (const crf::AttributeSequence& sequence : sequences) {
       if (evaluate)
-        evaluate_sentence(model, sequence, name, evaluator);
+        evaluate_sentence(model, sequence, name, decoding, evaluator);
       else
-        write_sentence(model, sequence, style, out);
+        write_sentence(model, sequence, style, decoding, out);
     }
   }
   if (evaluate) crf::write_conlleval_report(evaluator.result(), out);

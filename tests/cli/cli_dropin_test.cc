@@ -212,6 +212,49 @@ TEST_F(CliDropIn, EvaluateWhileTaggingMatchesTagThenEval) {
   EXPECT_TRUE(contains(direct.output, "FB1")) << direct.output;
 }
 
+TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
+  const std::string model = column_model();
+  // Every token labelled B-VP except the first of each sentence, which is left to predict.
+  std::istringstream in(read_text(test_));
+  std::string forced_input, line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      forced_input += "\n";
+      first = true;
+      continue;
+    }
+    const std::string head = line.substr(0, line.rfind(' '));
+    forced_input += head + (first ? " _" : " B-VP") + "\n";
+    first = false;
+  }
+  write_text(dir_.file("forced.txt"), forced_input);
+  const CliRun forced = septa_cli("tag --force -m " + model + " " + dir_.file("forced.txt"));
+  ASSERT_EQ(forced.code, 0) << forced.output;
+  for (const std::string& out : split_lines(forced.output)) {
+    if (out.empty()) continue;
+    const std::string given = out.substr(0, out.rfind(' '));
+    if (given.substr(given.rfind(' ') + 1) == "B-VP") {
+      EXPECT_EQ(out.substr(out.rfind(' ') + 1), "B-VP") << out;
+    }
+  }
+  write_text(dir_.file("rules.txt"), "forbid B-NP I-NP\n");
+  const CliRun constrained = septa_cli("tag --constraints " + dir_.file("rules.txt") + " -m " +
+                                       model + " " + test_);
+  ASSERT_EQ(constrained.code, 0) << constrained.output;
+  std::string previous;
+  for (const std::string& out : split_lines(constrained.output)) {
+    const std::string label = out.empty() ? "" : out.substr(out.rfind(' ') + 1);
+    EXPECT_FALSE(previous == "B-NP" && label == "I-NP") << out;
+    previous = label;
+  }
+  write_text(dir_.file("bad.txt"), "forbid B-NP I-NOPE\n");
+  const CliRun bad = septa_cli("tag --constraints " + dir_.file("bad.txt") + " -m " + model +
+                               " " + test_);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.output, "bad.txt:1: label 'I-NOPE'")) << bad.output;
+}
+
 TEST(CliVersion, PrintsTheVersion) {
   const CliRun run = septa_cli("--version");
   EXPECT_EQ(run.code, 0);
