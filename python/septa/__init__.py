@@ -13,10 +13,11 @@ Models are the files of the ``septa`` command-line tool (``CRF.save``/``CRF.load
 
 from . import metrics
 from ._crf import CRF, ModelError, Tagger, item_attributes, option_defaults
+from ._merge import merge
 
 __version__ = "0.1.0"
-__all__ = ["CRF", "ModelError", "Tagger", "item_attributes", "metrics", "option_defaults",
-           "scorers"]
+__all__ = ["CRF", "ModelError", "Tagger", "item_attributes", "merge", "metrics",
+           "option_defaults", "scorers"]
 
 
 def __getattr__(name):
