@@ -5,6 +5,7 @@
 
 #include "arguments.h"
 #include "commands.h"
+#include "plot.h"
 #include "interrupt.h"
 #include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
@@ -25,6 +26,8 @@ void print_help() {
                "                          CoNLL-2000 chunking template: word, POS columns)\n"
                "  --format FORMAT         columns (default) or attributes\n"
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
+               "  --plot FILE             draw the learning curve (objective, and dev score with\n"
+               "                          --dev) to FILE.png or FILE.svg with gnuplot\n"
                "  -q, --quiet             no progress lines\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
     std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") +
@@ -56,7 +59,7 @@ bool print_progress(const crf::TrainProgress& p) {
 }  // namespace
 
 int run_train(int argc, char** argv) {
-  std::set<std::string> with_value = {"model", "template", "format", "dev"};
+  std::set<std::string> with_value = {"model", "template", "format", "dev", "plot"};
   std::set<std::string> booleans;
   for (const crf::OptionSpec& spec : crf::train_option_specs())
     (spec.boolean ? booleans : with_value).insert(spec.name);
@@ -79,7 +82,7 @@ int run_train(int argc, char** argv) {
   crf::TrainOptions options;
   for (const auto& [name, value] : args.values())
     if (name != "model" && name != "template" && name != "format" && name != "dev" &&
-        name != "quiet")
+        name != "quiet" && name != "plot")
       crf::set_train_option(options, name, value);
   crf::validate(options);
   // An option given explicitly that the chosen algorithm ignores is probably a mistake: say so.
@@ -91,10 +94,13 @@ int run_train(int argc, char** argv) {
   }
   // Fail now, not after hours of training, when the model cannot be written.
   check_writable(model_path);
+  if (args.has("plot")) check_image_name(args.get("plot"));
 
   install_interrupt_handler();
   const bool quiet = args.has("quiet");
-  crf::ProgressCallback progress = [quiet](const crf::TrainProgress& p) {
+  std::vector<crf::TrainProgress> history;  // for --plot
+  crf::ProgressCallback progress = [quiet, &history](const crf::TrainProgress& p) {
+    history.push_back(p);
     if (!quiet) print_progress(p);
     return !interrupted();
   };
@@ -121,6 +127,10 @@ int run_train(int argc, char** argv) {
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (args.has("plot")) {
+    plot_learning_curve(history, args.get("plot"));
+    std::cerr << "learning curve drawn to " << args.get("plot") << "\n";
+  }
   if (result.kept_iteration >= 0)
     std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
                  result.kept_metric.c_str(), result.kept_score);

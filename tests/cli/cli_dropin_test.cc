@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "crf/fixtures.h"
@@ -253,6 +254,31 @@ TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
                                " " + test_);
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.output, "bad.txt:1: label 'I-NOPE'")) << bad.output;
+}
+
+bool is_png(const std::string& path) {
+  return read_text(path).rfind("\x89PNG", 0) == 0;
+}
+
+TEST_F(CliDropIn, LearningCurveAndConfusionPlots) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "no gnuplot";
+  const std::string model = dir_.file("m.model"), curve = dir_.file("curve.png");
+  const CliRun train = septa_cli("train -q --max-iterations 10 --dev " + test_ + " --plot " +
+                                 curve + " -m " + model + " " + train_);
+  ASSERT_EQ(train.code, 0) << train.output;
+  EXPECT_TRUE(is_png(curve));
+  ASSERT_EQ(septa_cli("tag -m " + model + " -o " + dir_.file("out.txt") + " " + test_).code, 0);
+  const std::string confusion = dir_.file("confusion.svg");
+  const CliRun eval = septa_cli("eval --confusion --confusion-plot " + confusion + " " +
+                                dir_.file("out.txt"));
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "gold\\guess")) << eval.output;
+  EXPECT_TRUE(contains(read_text(confusion), "<svg"));
+  // A bad image name fails before training.
+  const CliRun bad = septa_cli("train -q --plot " + dir_.file("curve.jpg") + " -m " + model +
+                               " " + train_);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_FALSE(contains(bad.output, "iter")) << bad.output;
 }
 
 TEST(CliVersion, PrintsTheVersion) {
