@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSEPTA_WITH_TORCH="${SEPTA_WITH_TORCH:-ON}" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSEPTA_WITH_TORCH="${SEPTA_WITH_TORCH:-ON}" -DSEPTA_WITH_MPI="${SEPTA_WITH_MPI:-ON}" >/dev/null
 targets=()
 for target in "$@"; do targets+=(--target "$target"); done
 cmake --build build -j "$jobs" "${targets[@]}"

@@ -7,6 +7,7 @@ packages=(
   python3-pip python3-venv
   libtorch-dev libopenblas0-pthread dataset-fashion-mnist
   gnuplot-nox python3-sklearn
+  libopenmpi-dev openmpi-bin
   zlib1g-dev libyaml-cpp-dev
 )
 missing=()
