@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "crf/io/line_reader.h"
 #include "septa/atomic_file.h"
 #include "septa/crf/feature_template.h"
@@ -98,6 +100,8 @@ FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::strin
                         "' (expected U..., B or # comment)");
     result.unigrams_.push_back(parse_unigram(line, place, result.max_column_));
   }
+  if (result.unigrams_.empty() && !result.has_bigram_)
+    throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
   return result;
 }
 
@@ -145,6 +149,9 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
 }
 
 FeatureTemplate FeatureTemplate::parse_file(const std::string& path, std::size_t max_bytes) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw IoError(path + ": is a directory, not a template file");
   return parse(read_file(path, max_bytes, "--max-template-bytes"), path);
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,6 +77,17 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   }
 }
 
+void check_writable(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw IoError(path + ": cannot write: it is a directory");
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) throw IoError(path + ": cannot create: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(temporary.c_str());
+}
+
 std::string read_file(const std::string& path, std::size_t max_bytes, const std::string& option) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open: " + std::strerror(errno));
@@ -83,7 +95,8 @@ std::string read_file(const std::string& path, std::size_t max_bytes, const std:
   std::size_t block = 1 << 16;
   for (;;) {
     // Reads up to one byte past the limit, so a file of exactly max_bytes passes.
-    const std::size_t want = std::min(block, max_bytes - std::min(max_bytes, bytes.size()) + 1);
+    const std::size_t room = max_bytes - std::min(max_bytes, bytes.size());
+    const std::size_t want = room >= block ? block : room + 1;
     const std::size_t old = bytes.size();
     bytes.resize(old + want);
     in.read(&bytes[old], static_cast<std::streamsize>(want));
