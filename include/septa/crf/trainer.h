@@ -35,6 +35,8 @@ struct TrainResult {
   double seconds = 0.0;        // wall time of training
   std::size_t features = 0;    // feature count of the model
   std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+  std::size_t bytes_sent = 0;      // over ranks: bytes a rank sends per gradient evaluation
+  std::size_t bytes_received = 0;  // over ranks: bytes a rank receives per gradient evaluation
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for

@@ -35,6 +35,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.bytes_sent = trained.bytes_sent;
+  result.bytes_received = trained.bytes_received;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);

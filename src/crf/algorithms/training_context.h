@@ -66,6 +66,8 @@ struct AlgorithmResult {
   bool cancelled = false;
   int iterations = 0;
   std::string stop_reason;
+  std::size_t bytes_sent = 0;      // per objective evaluation by each rank (over ranks)
+  std::size_t bytes_received = 0;  // per objective evaluation by each rank (over ranks)
 };
 
 // Algorithm entry points (one file each).
