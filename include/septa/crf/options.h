@@ -32,6 +32,9 @@ struct TrainOptions {
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
+  std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
+  int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
+  std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
 };

@@ -29,7 +29,11 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError("the training data has no items");
-  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start, layout};
+  std::unique_ptr<Checkpoint> checkpoint;
+  if (!options.checkpoint.empty() || !options.resume.empty())
+    checkpoint = std::make_unique<Checkpoint>(options);
+  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
+                          checkpoint.get()};
   AlgorithmResult trained = run_algorithm(context);
   TrainResult result;
   result.cancelled = trained.cancelled;
