@@ -12,7 +12,7 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-constexpr uint32_t kFormatVersion = 2;  // 2: word-wise checksum (checksum64)
+constexpr uint32_t kFormatVersion = 3;  // 2: word-wise checksum; 3: separate's pair beam
 
 TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) {
   TagResult result;

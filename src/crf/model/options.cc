@@ -117,6 +117,9 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
                           "separate training: probability floor for unseen events"),
+      SEPTA_NUMBER_OPTION("pair-beam", pair_beam, parse_double, 0.0, 1.0, "0 to 1",
+                          "separate: pairwise softmax only over label pairs whose labels have "
+                          "unary probability >= this times the best (0: all pairs)"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
