@@ -76,6 +76,7 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
 
   AlgorithmResult result;
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
+  if (context.dev.size() > 0) record_kept(best, result);
   result.cancelled = minimized.cancelled;
   result.iterations = minimized.iterations;
   result.stop_reason = minimized.stop_reason;

@@ -17,6 +17,8 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
     case Algorithm::kSeparateCounts: return train_separate_counts(context);
     case Algorithm::kMemm: return train_memm(context);
     case Algorithm::kAveragedPerceptron: return train_ap(context);
+    case Algorithm::kPassiveAggressive: return train_pa(context);
+    case Algorithm::kArow: return train_arow(context);
   }
   throw OptionError("option --algorithm: unknown algorithm");
 }
@@ -35,6 +37,9 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.kept_iteration = trained.kept_iteration;
+  result.kept_metric = trained.kept_metric;
+  result.kept_score = trained.kept_score;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);
