@@ -96,7 +96,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
   for (const auto& [name, value] : args.values()) {
     (void)value;
     const std::string reason = crf::inapplicable_reason(options, name);
-    if (!reason.empty()) std::cerr << "septa train: warning: " << reason << "\n";
+    if (!reason.empty() && world.rank() == 0) std::cerr << "septa train: warning: " << reason << "\n";
   }
   install_interrupt_handler();
   // Under mpirun rank 0 speaks; the other ranks print nothing unless they fail.
@@ -155,6 +155,9 @@ static int train_with(Communicator& world, int argc, char** argv) {
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (world.size() > 1)
+    std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
+                 world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
   if (args.has("plot")) {
     plot_learning_curve(history, args.get("plot"));
     std::cerr << "learning curve drawn to " << args.get("plot") << "\n";

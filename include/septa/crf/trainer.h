@@ -35,6 +35,8 @@ struct TrainResult {
   double seconds = 0.0;        // wall time of training
   std::size_t features = 0;    // feature count of the model
   std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+  std::size_t bytes_sent = 0;      // over ranks: bytes a rank sends per gradient evaluation
+  std::size_t bytes_received = 0;  // over ranks: bytes a rank receives per gradient evaluation
   int kept_iteration = -1;     // iteration kept for its dev score; -1 when the last one was kept
   std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
   double kept_score = NAN;     // its dev score (percent)

@@ -80,6 +80,10 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
   result.cancelled = minimized.cancelled;
   result.iterations = minimized.iterations;
   result.stop_reason = minimized.stop_reason;
+  if (context.layout) {
+    result.bytes_sent = objective.bytes_sent();
+    result.bytes_received = objective.bytes_received();
+  }
   result.scorer = std::move(scorer);
   return result;
 }

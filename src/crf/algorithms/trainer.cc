@@ -40,7 +40,11 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
-  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start, layout};
+  std::unique_ptr<Checkpoint> checkpoint;
+  if (!options.checkpoint.empty() || !options.resume.empty())
+    checkpoint = std::make_unique<Checkpoint>(options);
+  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
+                          checkpoint.get()};
   AlgorithmResult trained = run_algorithm(context);
   if (!trained.scorer->finite())
     throw FormatError(name + ": training produced non-finite weights (attribute values too "
@@ -49,6 +53,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.bytes_sent = trained.bytes_sent;
+  result.bytes_received = trained.bytes_received;
   result.kept_iteration = trained.kept_iteration;
   result.kept_metric = trained.kept_metric;
   result.kept_score = trained.kept_score;

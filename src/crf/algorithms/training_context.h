@@ -12,6 +12,7 @@
 #include "crf/features/dataset.h"
 #include "crf/features/encoder.h"
 #include "crf/lattice/lattice.h"
+#include "crf/algorithms/checkpoint.h"
 #include "crf/optim/minimizer.h"
 #include "crf/parallel/collective.h"
 #include "crf/scoring/scorer.h"
@@ -32,6 +33,8 @@ struct TrainingContext {
   std::chrono::steady_clock::time_point start;
   // Training data spread over ranks: `data` is this rank's part (null: one process).
   const BlockLayout* layout = nullptr;
+  // --checkpoint / --resume (null without them).
+  Checkpoint* checkpoint = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
@@ -75,6 +78,8 @@ struct AlgorithmResult {
   bool cancelled = false;
   int iterations = 0;
   std::string stop_reason;
+  std::size_t bytes_sent = 0;      // per objective evaluation by each rank (over ranks)
+  std::size_t bytes_received = 0;  // per objective evaluation by each rank (over ranks)
   int kept_iteration = -1;   // the iteration whose weights were kept by dev score; -1: the last
   std::string kept_metric;   // "F1" or "accuracy" when kept_iteration >= 0
   double kept_score = NAN;   // its dev score (percent)
