@@ -24,7 +24,11 @@ launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake --preset asan "${launcher[@]}" >/dev/null
 cmake --build --preset asan -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-if [ ${#targets[@]} -eq 0 ]; then targets=($(ls build-asan/fuzz/corpus)); fi
+if [ ${#targets[@]} -eq 0 ]; then
+  for target in $(ls build-asan/fuzz/corpus); do
+    [ -x "build-asan/fuzz/$target" ] && targets+=("$target")
+  done
+fi
 mkdir -p fuzz-work
 run_one() {
   local target="$1"
