@@ -4,22 +4,24 @@
 # fuzz-work/<target>/corpus (seeded from the build's generated seeds); crashes land in
 # fuzz-work/<target>/ and the log in fuzz-work/<target>.log, whose last lines give the
 # executions, exec/s and coverage (cov/ft).
-#   scripts/fuzz.sh [--runs N | --seconds S] [--parallel P] [TARGET...]
-# Defaults: --runs 10000000, one target at a time, every target.
+#   scripts/fuzz.sh [--runs N] [--seconds S] [--parallel P] [TARGET...]
+# Defaults: --runs 10000000 (no time limit), one target at a time, every target built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-limit=(-runs=10000000)
+runs=10000000
+seconds=0
 parallel=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --runs) limit=(-runs="$2"); shift 2 ;;
-    --seconds) limit=(-max_total_time="$2"); shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
     --parallel) parallel="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
+limit=(-runs="$runs" -max_total_time="$seconds")
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake --preset asan "${launcher[@]}" >/dev/null
