@@ -32,13 +32,16 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 mkdir -p fuzz-work
+# Model seeds (whole trained models) are larger than text inputs.
+max_len() { case "$1" in model*) echo 16384 ;; *) echo 4096 ;; esac; }
 run_one() {
   local target="$1"
   mkdir -p "fuzz-work/$target/corpus"
   cp -rn "build-asan/fuzz/corpus/$target"/. "fuzz-work/$target/corpus"/
   local start=$SECONDS status=0
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    nice -n 10 "build-asan/fuzz/$target" "${limit[@]}" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    nice -n 10 "build-asan/fuzz/$target" "${limit[@]}" -max_len="$(max_len "$target")" \
+    -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="fuzz-work/$target/" "fuzz-work/$target/corpus" \
     >"fuzz-work/$target.log" 2>&1 || status=$?
   local stats

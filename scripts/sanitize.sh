@@ -21,7 +21,9 @@ for target in $(ls build-asan/fuzz/corpus); do
   # -runs counts executions; a fresh corpus copy keeps the generated seeds unchanged.
   cp -r "$corpus"/. "$work"/
   echo "fuzz $target: $runs runs"
-  if ! "build-asan/fuzz/$target" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  max_len=4096
+  case "$target" in model*) max_len=16384 ;; esac  # seeds are whole trained models
+  if ! "build-asan/fuzz/$target" -runs="$runs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 "$work" >"$work.log" 2>&1; then
     tail -50 "$work.log"
     echo "fuzz $target: FAILED (a crash, leak, timeout or sanitizer report above)"
