@@ -30,6 +30,12 @@ void print_help() {
     if (flag.size() < 26) flag.resize(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
   }
+  std::cout << "\nAlgorithms (-a):\n";
+  for (const crf::AlgorithmInfo& algorithm : crf::algorithms()) {
+    std::string name = "  " + algorithm.name;
+    if (name.size() < 26) name.resize(26, ' ');
+    std::cout << name << algorithm.help << "\n";
+  }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
 }
 
@@ -101,7 +107,7 @@ int run_train(int argc, char** argv) {
   }
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
-               crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
+               options.algorithm.c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";

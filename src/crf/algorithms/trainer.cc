@@ -2,23 +2,12 @@
 
 #include <utility>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/features/encoder.h"
-#include "crf/algorithms/training_context.h"
 #include "septa/error.h"
 
 namespace septa::crf {
 namespace {
-
-AlgorithmResult run_algorithm(const TrainingContext& context) {
-  switch (context.options.algorithm) {
-    case Algorithm::kLbfgs: return train_lbfgs(context);
-    case Algorithm::kPiecewise: return train_piecewise(context);
-    case Algorithm::kSeparate: return train_separate(context);
-    case Algorithm::kSeparateCounts: return train_separate_counts(context);
-    case Algorithm::kMemm: return train_memm(context);
-  }
-  throw OptionError("option --algorithm: unknown algorithm");
-}
 
 TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
@@ -26,16 +15,16 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    std::chrono::steady_clock::time_point start) {
   if (data.items() == 0) throw FormatError("the training data has no items");
   TrainingContext context{data, encoder, options, dev, dev_gold, progress, start};
-  AlgorithmResult trained = run_algorithm(context);
+  const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
+  if (algorithm == nullptr)
+    throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
   TrainResult result;
-  result.cancelled = trained.cancelled;
-  result.iterations = trained.iterations;
-  result.stop_reason = trained.stop_reason;
-  result.features = trained.scorer->feature_count();
+  std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  result.features = scorer->feature_count();
   auto model = std::make_shared<ModelData>();
-  model->algorithm = algorithm_name(options.algorithm);
+  model->algorithm = algorithm->name;
   model->encoder = std::move(encoder);
-  model->scorer = std::move(trained.scorer);
+  model->scorer = std::move(scorer);
   result.model = Model(std::move(model));
   result.seconds = context.seconds();
   return result;

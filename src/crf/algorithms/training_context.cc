@@ -61,6 +61,12 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
   context.report(progress);
 }
 
+void record(const MinimizerResult& minimized, TrainResult& result) {
+  result.cancelled = minimized.cancelled;
+  result.iterations = minimized.iterations;
+  result.stop_reason = minimized.stop_reason;
+}
+
 bool BestWeights::offer(const double* w, std::size_t F, const TrainProgress& progress) {
   // Rank by chunk F1 when the dev set has chunks, else by token accuracy; without dev data the
   // latest weights are the best.

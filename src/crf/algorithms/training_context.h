@@ -57,19 +57,20 @@ class BestWeights {
   double best_score_ = -1.0;
 };
 
-// What an algorithm hands back; the trainer adds the encoder to make a model.
-struct AlgorithmResult {
-  std::unique_ptr<Scorer> scorer;
-  bool cancelled = false;
-  int iterations = 0;
-  std::string stop_reason;
-};
+// An algorithm's entry point: returns the trained scorer and records how training ended in
+// result.cancelled, result.iterations and result.stop_reason (the trainer fills in the rest).
+using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context,
+                                                  TrainResult& result);
 
-// Algorithm entry points (one file each).
-AlgorithmResult train_lbfgs(const TrainingContext& context);
-AlgorithmResult train_piecewise(const TrainingContext& context);
-AlgorithmResult train_separate(const TrainingContext& context);
-AlgorithmResult train_separate_counts(const TrainingContext& context);
-AlgorithmResult train_memm(const TrainingContext& context);
+// Records the optimiser's outcome in `result`.
+void record(const MinimizerResult& minimized, TrainResult& result);
+
+// Algorithm entry points (one file each), registered in algorithm_table.cc.
+std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
+                                              TrainResult& result);
+std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/io/binary_io.h"
 #include "crf/scoring/scorer.h"
 #include "septa/atomic_file.h"

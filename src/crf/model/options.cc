@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -42,26 +43,20 @@ std::string text(double v) {
   return out.str();
 }
 
-}  // namespace
-
-Algorithm parse_algorithm(const std::string& name) {
-  if (name == "lbfgs") return Algorithm::kLbfgs;
-  if (name == "separate") return Algorithm::kSeparate;
-  if (name == "separate-counts") return Algorithm::kSeparateCounts;
-  if (name == "piecewise") return Algorithm::kPiecewise;
-  if (name == "memm") return Algorithm::kMemm;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm");
+// "lbfgs, separate, ...": the algorithm names of the table.
+std::string algorithm_names() {
+  std::string names;
+  for (const AlgorithmEntry& entry : algorithm_table())
+    names += (names.empty() ? "" : ", ") + std::string(entry.name);
+  return names;
 }
 
-std::string algorithm_name(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::kLbfgs: return "lbfgs";
-    case Algorithm::kSeparate: return "separate";
-    case Algorithm::kSeparateCounts: return "separate-counts";
-    case Algorithm::kPiecewise: return "piecewise";
-    case Algorithm::kMemm: return "memm";
-  }
-  return "unknown";
+}  // namespace
+
+std::vector<AlgorithmInfo> algorithms() {
+  std::vector<AlgorithmInfo> out;
+  for (const AlgorithmEntry& entry : algorithm_table()) out.push_back({entry.name, entry.help});
+  return out;
 }
 
 #define SEPTA_NUMBER_OPTION(NAME, FIELD, PARSE, LOW, HIGH, RANGE, HELP)                   \
@@ -80,10 +75,12 @@ std::string algorithm_name(Algorithm algorithm) {
 
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
-      OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm)",
-                 [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
-                 [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
+      OptionSpec{"algorithm", "training algorithm (" + algorithm_names() + ")",
+                 [](const TrainOptions& o) { return o.algorithm; },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (find_algorithm(v) == nullptr) bad("algorithm", v, algorithm_names());
+                   o.algorithm = v;
+                 }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
                           "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
       SEPTA_NUMBER_OPTION("c2", c2, parse_double, 0.0, 1e9, "0 to 1e9",

@@ -38,9 +38,6 @@ struct ModelData {
   std::unique_ptr<Scorer> scorer;
 };
 
-// Reads the scorer of `algorithm` from a model file.
-std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
-
 // Lists (attribute, class) features with their weights; `class_name` names class k.
 std::vector<WeightedFeature> list_features(const SparseFeatures& features, const double* weights,
                                            const Encoder& encoder,
