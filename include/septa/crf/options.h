@@ -17,6 +17,9 @@ struct AlgorithmInfo {
 // The training algorithms, in help order.
 std::vector<AlgorithmInfo> algorithms();
 
+// The number of cores (at least 1): the default of --threads.
+int default_threads();
+
 struct TrainOptions {
   std::string algorithm = "lbfgs";  // one of algorithms()
   double c1 = 0.0;              // L1 coefficient (OWL-QN when > 0), CRFsuite's meaning
@@ -28,11 +31,12 @@ struct TrainOptions {
   int min_freq = 1;             // drop features seen fewer times in training
   bool all_possible_states = false;       // state features for every label, not only observed
   bool all_possible_transitions = false;  // transition features for every label pair
-  int threads = 1;              // worker threads; results do not depend on it
+  int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   int epochs = 3;               // SGD passes over the data
+  int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
 };
 
 // One option of the table.

@@ -55,7 +55,17 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
 }
 
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
-              SharedProgress& shared) {
+              SharedProgress& shared, int threads) {
+  if (threads <= 1) {
+    try {
+      here();
+      there();
+    } catch (...) {
+      shared.stop = true;
+      throw;
+    }
+    return;
+  }
   std::exception_ptr there_error;
   std::thread second([&] {
     try {
@@ -85,11 +95,44 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
                        (second_ran ? second.stop_reason : std::string("no pairs"));
 }
 
+namespace {
+
+// fit_sharded_sgd with the context's options (--epochs, --shards, --c2, --seed) and progress.
+MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
+                        const std::vector<LocalInstance>& instances,
+                        const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
+                        SharedProgress& shared) {
+  if (instances.empty()) {
+    MinimizerResult result;
+    result.stop_reason = "no instances";
+    return result;
+  }
+  ShardedSgdOptions options;
+  options.c2 = context.options.c2;
+  options.epochs = context.options.epochs;
+  options.shards = static_cast<std::size_t>(context.options.shards);
+  options.seed = context.options.seed;
+  const ShardedSgd sgd(context.data, instances, shape, options, w);
+  EpochCallback on_epoch = [&](int epoch, double objective) {
+    TrainProgress progress;
+    progress.phase = phase;
+    progress.iteration = epoch;
+    progress.objective = objective;
+    progress.active_features = shape.dimension();
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    if (shared.stop || !context.report(progress)) shared.stop = true;
+    return !shared.stop.load();
+  };
+  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop);
+}
+
+}  // namespace
+
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared) {
-  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, w, shared);
+  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, threads, w, shared);
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared);
 }
 

@@ -41,9 +41,10 @@ struct SharedProgress {
 };
 
 // Runs `here` on the calling thread and `there` on a second one (the two parts of a separately
-// trained model). When either throws, both are told to stop and the first error is rethrown.
+// trained model), or both on the calling thread when `threads` is 1. When either throws, both
+// are told to stop and the first error is rethrown.
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
-              SharedProgress& shared);
+              SharedProgress& shared, int threads);
 
 // Records in `result` the outcome of a model trained as two parts named `first_name` and
 // `second_name`; `second_ran` is false when the second part had no instances.
@@ -51,8 +52,9 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
                       const std::string& second_name, const MinimizerResult& second,
                       bool second_ran, TrainResult& result);
 
-// Fits `w` with the context's local optimiser: SGD (one thread) or L-BFGS/OWL-QN (data-parallel
-// over `threads`).
+// Fits `w` with the context's local optimiser, data-parallel over `threads` (the result does not
+// depend on them): SGD with iterative parameter mixing over fixed shards (sgd.h) or
+// L-BFGS/OWL-QN over fixed blocks.
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,

@@ -35,7 +35,7 @@ std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainRes
   std::vector<double> node_weights(F, 0.0), edge_weights(L * L, 0.0);
   SharedProgress shared;
   const int edge_threads = 1;
-  const int node_threads = std::max(1, context.options.threads - edge_threads);
+  const int node_threads = context.options.threads;  // the edge piece is tiny
   MinimizerResult node_result, edge_result;
   run_both(
       [&] {
@@ -47,7 +47,7 @@ std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainRes
           edge_result = fit_local_lbfgs(context, "edges", edges, edge_shape, edge_threads,
                                         edge_weights, shared);
       },
-      shared);
+      shared, context.options.threads);
 
   std::vector<double>& w = scorer->weights();
   std::copy(node_weights.begin(), node_weights.end(), w.begin());

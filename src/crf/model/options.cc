@@ -1,8 +1,10 @@
 #include "septa/crf/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "crf/algorithms/algorithm_table.h"
 #include "septa/error.h"
@@ -53,6 +55,11 @@ std::string algorithm_names() {
 
 }  // namespace
 
+int default_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(std::min(cores, 256u));
+}
+
 std::vector<AlgorithmInfo> algorithms() {
   std::vector<AlgorithmInfo> out;
   for (const AlgorithmEntry& entry : algorithm_table()) out.push_back({entry.name, entry.help});
@@ -100,7 +107,7 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_BOOL_OPTION("all-possible-transitions", all_possible_transitions,
                         "transition features for every label pair, not only observed"),
       SEPTA_NUMBER_OPTION("threads", threads, parse_int, 1, 256, "1 to 256",
-                          "worker threads; the model does not depend on it"),
+                          "worker threads, default the cores; the model does not depend on it"),
       SEPTA_NUMBER_OPTION("seed", seed, parse_int, 0, 2147483647L, "0 to 2147483647",
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
@@ -114,6 +121,8 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
+                          "SGD: fixed data shards trained in parallel and mixed after each epoch"),
   };
   return specs;
 }

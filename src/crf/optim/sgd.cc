@@ -5,60 +5,58 @@
 #include <numeric>
 #include <random>
 
+#include "crf/parallel/ordered_parallel.h"
+
 namespace septa::crf {
 namespace {
 
 /*
- * Per-instance objective  loss_i(w) + (lambda / 2) ||w||^2,  lambda = 2 c2 / N, so that the
- * sum over an epoch is the regularised objective. Step t:
- *   eta_t = eta0 / (1 + lambda eta0 t)
- *   w <- (1 - eta_t lambda) w - eta_t grad loss_i(w)
+ * One SGD step on loss_i(w) + (lambda / 2) ||w||^2:
+ *   w <- (1 - eta lambda) w - eta grad loss_i(w)
  * The decay touches every weight; it is kept as a scalar: w = scale * v (Shalev-Shwartz et al.
  * 2007), so each step costs only the features of the instance.
  */
 class SgdState {
  public:
-  SgdState(const Dataset& data, const SoftmaxModelShape& shape, std::vector<double> w, double lambda)
-      : data_(data), shape_(shape), v_(std::move(w)), lambda_(lambda), scores_(shape.K) {}
+  SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda)
+      : items_(ItemArrays::of(data)), shape_(shape), v_(v), lambda_(lambda), scores_(shape.K) {}
 
-  // One step on `instance`; returns its loss before the step.
+  // One step on `instance`; returns its weighted loss before the step.
   double step(const LocalInstance& instance, double eta) {
     const std::size_t K = shape_.K;
-    softmax_raw_scores(shape_, ItemArrays::of(data_), instance, v_.data(), scale_, scores_.data());
+    softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize(scores_.data(), K) - gold_score;
-    for (std::size_t c = 0; c < K; ++c) scores_[c] *= instance.weight;
-    scores_[instance.gold] -= instance.weight;  // w_i (P - onehot)
+    scores_[instance.gold] -= 1.0;  // P - onehot
     scale_ *= 1.0 - eta * lambda_;
-    const double rate = -eta / scale_;
+    const double rate = -eta * instance.weight / scale_;
     for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
-    add_instance_gradient(shape_, ItemArrays::of(data_), instance, scores_.data(), v_.data());
+    add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
 
+  // Folds the scale into the weights (v becomes w).
   void rescale() {
-    for (double& x : v_) x *= scale_;
+    const std::size_t D = shape_.dimension();
+    for (std::size_t d = 0; d < D; ++d) v_[d] *= scale_;
     scale_ = 1.0;
-  }
-  double squared_norm() const {
-    double sum = 0.0;
-    for (double x : v_) sum += x * x;
-    return sum * scale_ * scale_;
-  }
-  std::vector<double> weights() {
-    rescale();
-    return v_;
   }
 
  private:
-  const Dataset& data_;
+  ItemArrays items_;
   const SoftmaxModelShape& shape_;
-  std::vector<double> v_;  // [dimension] weights / scale_
+  double* v_;  // [dimension] weights / scale_
   double scale_ = 1.0;
   double lambda_;
   std::vector<double> scores_;  // [K]
 };
+
+double squared_norm(const std::vector<double>& w) {
+  double sum = 0.0;
+  for (double x : w) sum += x * x;
+  return sum;
+}
 
 // Bottou's calibration: one pass over a sample for each candidate rate; the rate with the lowest
 // sample objective wins.
@@ -67,22 +65,22 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
                       const std::vector<double>& w0, double c2) {
   const double lambda = 2.0 * c2 / static_cast<double>(sample.size());
   double best_rate = 0.1, best_objective = INFINITY;
+  std::vector<double> w(w0.size());
+  std::vector<double> probs(shape.K);
   for (double rate : {2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02}) {
-    SgdState state(data, shape, w0, lambda);
+    std::copy(w0.begin(), w0.end(), w.begin());
+    SgdState state(data, shape, w.data(), lambda);
     for (std::size_t t = 0; t < sample.size(); ++t)
       state.step(instances[sample[t]], rate / (1.0 + lambda * rate * t));
+    state.rescale();
     double loss = 0.0;
-    std::vector<double> w = state.weights();
-    std::vector<double> probs(shape.K);
     for (std::size_t i : sample) {
       const LocalInstance& instance = instances[i];
       softmax_raw_scores(shape, ItemArrays::of(data), instance, w.data(), 1.0, probs.data());
       const double gold = probs[instance.gold];
       loss += instance.weight * (softmax_normalize(probs.data(), shape.K) - gold);
     }
-    double norm = 0.0;
-    for (double x : w) norm += x * x;
-    const double objective = loss + c2 * norm;
+    const double objective = loss + c2 * squared_norm(w);
     if (std::isfinite(objective) && objective < best_objective) {
       best_objective = objective;
       best_rate = rate;
@@ -91,57 +89,150 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
   return best_rate;
 }
 
+// A seed for (seed, shard, epoch) streams: splitmix64 of the combination.
+uint64_t stream_seed(uint64_t seed, uint64_t shard, uint64_t epoch) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + shard * 0xBF58476D1CE4E5B9ULL + epoch * 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
 
-MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
-                        const std::vector<LocalInstance>& instances,
-                        const SoftmaxModelShape& shape, std::vector<double>& w,
-                        SharedProgress& shared) {
-  MinimizerResult result;
+ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
+                       const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
+                       const std::vector<double>& w0)
+    : data_(data), instances_(instances), shape_(shape), options_(options) {
   const std::size_t N = instances.size();
-  if (N == 0) {
-    result.stop_reason = "no instances";
-    return result;
-  }
-  const double c2 = context.options.c2;
-  std::mt19937_64 rng(context.options.seed);
-  std::vector<std::size_t> order(N);
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  const std::vector<std::size_t> sample(order.begin(), order.begin() + std::min<std::size_t>(N, 1000));
-  const double eta0 = calibrate_rate(context.data, instances, sample, shape, w, c2);
+  const std::size_t S = std::max<std::size_t>(1, std::min(options.shards, std::max<std::size_t>(N, 1)));
+  order_.resize(N);
+  std::iota(order_.begin(), order_.end(), 0);
+  std::mt19937_64 rng(options.seed);
+  std::shuffle(order_.begin(), order_.end(), rng);
+  for (std::size_t s = 0; s <= S; ++s) shard_bounds_.push_back(N * s / S);
+  if (N == 0) return;
+  lambda_ = 2.0 * options.c2 / static_cast<double>(N);
+  const std::vector<std::size_t> sample(order_.begin(),
+                                        order_.begin() + std::min<std::size_t>(N, 1000));
+  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2);
+}
 
-  const double lambda = 2.0 * c2 / static_cast<double>(N);
-  SgdState state(context.data, shape, w, lambda);
-  std::size_t t = 0;
+/*
+ * Step along the mixed direction: the mix w0 + Delta (Delta = sum_s (n_s/N) (w_s - w0)) moves
+ * only as far as one shard's pass, so the step gamma in w0 + gamma Delta is chosen on a grid
+ * in [1, S] by the objective estimated on a fixed strided sample of M instances:
+ *   J(gamma) = (N/M) sum_{i in sample} w_i loss_i(w0 + gamma Delta) + c2 ||w0 + gamma Delta||^2
+ * Scores are linear in gamma (s = s0 + gamma sDelta), so one pass over the sample scores every
+ * grid point; ties and failures keep gamma = 1 (plain averaging).
+ */
+double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
+  const std::size_t S = shards(), N = order_.size(), K = shape_.K, D = dimension();
+  std::vector<double> grid;
+  for (double g = 1.0; g <= static_cast<double>(S) + 1e-9; g *= 1.41421356237) grid.push_back(g);
+  if (grid.size() < 2) return 1.0;
+  const std::size_t M = std::min<std::size_t>(N, 4000);
+  std::vector<double> loss(grid.size(), 0.0);
+  std::vector<double> s0(K), sd(K), s(K);
+  const ItemArrays items = ItemArrays::of(data_);
+  for (std::size_t j = 0; j < M; ++j) {
+    const LocalInstance& instance = instances_[order_[j * N / M]];
+    softmax_raw_scores(shape_, items, instance, w0, 1.0, s0.data());
+    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data());
+    for (std::size_t g = 0; g < grid.size(); ++g) {
+      for (std::size_t c = 0; c < K; ++c)
+        s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
+      const double gold = s[instance.gold];
+      loss[g] += instance.weight * (softmax_normalize(s.data(), K) - gold);
+    }
+  }
+  double a = 0.0, b = 0.0, c = 0.0;  // ||w0 + g Delta||^2 = a + 2 g b + g^2 c
+  for (std::size_t d = 0; d < D; ++d) {
+    a += w0[d] * w0[d];
+    b += w0[d] * delta[d];
+    c += delta[d] * delta[d];
+  }
+  double best = 1.0, best_objective = INFINITY;
+  for (std::size_t g = 0; g < grid.size(); ++g) {
+    const double objective = static_cast<double>(N) / static_cast<double>(M) * loss[g] +
+                             options_.c2 * (a + 2.0 * grid[g] * b + grid[g] * grid[g] * c);
+    if (std::isfinite(objective) && objective < best_objective) {
+      best_objective = objective;
+      best = grid[g];
+    }
+  }
+  return best;
+}
+
+double ShardedSgd::shard_weight(std::size_t s) const {
+  return static_cast<double>(shard_bounds_[s + 1] - shard_bounds_[s]) /
+         static_cast<double>(order_.size());
+}
+
+double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
+                               const std::atomic<bool>* stop) const {
+  const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;
+  std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
+  std::mt19937_64 rng(stream_seed(options_.seed, s, epoch));
+  std::shuffle(visit.begin(), visit.end(), rng);
+  SgdState state(data_, shape_, w, lambda_);
+  double loss = 0.0;
+  std::size_t t = static_cast<std::size_t>(epoch - 1) * n;
+  // Without L2 the rate decays over one pass of the whole data (N steps of plain SGD).
+  const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(n, 1));
+  for (std::size_t j = 0; j < n; ++j, ++t) {
+    if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
+    const double eta = lambda_ > 0.0 ? eta0_ / (1.0 + lambda_ * eta0_ * static_cast<double>(t))
+                                     : eta0_ / (1.0 + static_cast<double>(t) / no_l2_horizon);
+    loss += state.step(instances_[visit[j]], eta);
+  }
+  state.rescale();
+  return loss;
+}
+
+MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
+                                std::vector<double>& w, const EpochCallback& on_epoch,
+                                const std::atomic<bool>* stop) {
+  MinimizerResult result;
+  const std::size_t S = sgd.shards(), D = sgd.dimension();
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
+  std::vector<std::vector<double>> local(workers);  // [workers][D] shard weights
+  std::vector<double> shard_loss(S, 0.0);
+  std::vector<double> mixed(D);
   result.stop_reason = "epochs done";
-  for (int epoch = 1; epoch <= context.options.epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    std::fill(mixed.begin(), mixed.end(), 0.0);
     double loss = 0.0;
-    for (std::size_t i : order) {
-      const double eta = lambda > 0.0 ? eta0 / (1.0 + lambda * eta0 * t)
-                                      : eta0 / (1.0 + static_cast<double>(t) / N);
-      loss += state.step(instances[i], eta);
-      ++t;
+    if (S == 1) {  // no mix: train in place
+      loss = sgd.train_shard(0, epoch, w.data(), stop);
+    } else {
+      auto work = [&](std::size_t s, std::size_t worker) {
+        std::vector<double>& v = local[worker];
+        v.assign(w.begin(), w.end());
+        shard_loss[s] = sgd.train_shard(s, epoch, v.data(), stop);
+      };
+      auto commit = [&](std::size_t s, std::size_t worker) {
+        const double share = sgd.shard_weight(s);
+        const std::vector<double>& v = local[worker];
+        for (std::size_t d = 0; d < D; ++d) mixed[d] += share * (v[d] - w[d]);
+        loss += shard_loss[s];
+      };
+      for_blocks_ordered(S, static_cast<int>(workers), work, commit);
+      const double gamma = sgd.mixing_step(w.data(), mixed.data());
+      for (std::size_t d = 0; d < D; ++d) w[d] += gamma * mixed[d];
     }
     result.iterations = epoch;
-    result.objective = loss + c2 * state.squared_norm();
-    TrainProgress progress;
-    progress.phase = phase;
-    progress.iteration = epoch;
-    progress.objective = result.objective;
-    progress.active_features = shape.dimension();
-    {
-      std::lock_guard<std::mutex> lock(shared.mutex);
-      if (shared.stop || !context.report(progress)) shared.stop = true;
+    result.objective = loss + c2 * squared_norm(w);
+    if (stop && stop->load()) {
+      result.cancelled = true;
+      result.stop_reason = "cancelled";
+      break;
     }
-    if (shared.stop) {
+    if (on_epoch && !on_epoch(epoch, result.objective)) {
       result.cancelled = true;
       result.stop_reason = "cancelled";
       break;
     }
   }
-  w = state.weights();
   return result;
 }
 

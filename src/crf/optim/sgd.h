@@ -1,19 +1,86 @@
-// Stochastic gradient descent for one softmax factor (Bottou 2010, "Large-scale machine
-// learning with stochastic gradient descent"; the same scheme as CRFsuite's l2sgd).
+// Data-parallel, deterministic stochastic gradient descent for one softmax factor: SGD on a
+// fixed number of shards with iterative parameter mixing after every epoch (McDonald, Hall and
+// Mann 2010, "Distributed training strategies for the structured perceptron", section 3;
+// Bottou 2010 for the per-shard SGD, the same scheme as CRFsuite's l2sgd).
+//
+// The shards are fixed by the data and the seed, never by the thread or process count, and
+// the mix adds the shard results in shard order, so the weights are bit-identical however the
+// shard work is distributed. The shard step is a pure function (epoch, shard, start weights)
+// -> (shard weights, shard loss): a distributed driver (MPI) runs ShardedSgd::train_shard for
+// its shards on its ranks and mixes the results in shard order exactly as fit_sharded_sgd does.
 #pragma once
 
-#include <string>
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <vector>
 
-#include "crf/algorithms/local_training.h"
+#include "crf/objectives/softmax_objective.h"
+#include "crf/optim/minimizer.h"
 
 namespace septa::crf {
 
-// Minimises sum_i w_i loss_i(w) + c2 ||w||^2 over `epochs` passes in seeded random order, on
-// one thread (so the result never depends on the thread count).
-MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
-                        const std::vector<LocalInstance>& instances,
-                        const SoftmaxModelShape& shape, std::vector<double>& w,
-                        SharedProgress& shared);
+struct ShardedSgdOptions {
+  double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
+  int epochs = 3;            // passes over the data (one mix after each)
+  std::size_t shards = 4;    // fixed shard count S (1: plain sequential SGD)
+  uint64_t seed = 1;         // shard assignment and visiting order
+};
+
+/*
+ * Objective: sum_i w_i loss_i(w) + c2 ||w||^2 over N instances, i.e. per instance
+ * loss_i(w) + (lambda / 2) ||w||^2 with lambda = 2 c2 / N.
+ *
+ * Shards: a seeded permutation of the instances cut into S contiguous slices of n_s items.
+ * Epoch e (1-based), from the mixed weights w^(e-1):
+ *   each shard s runs SGD over its slice (in a seeded order that depends on seed, s, e) from
+ *   w^(e-1), with the rate eta_t = eta0 / (1 + lambda eta0 t), t = (e-1) n_s + j the shard's
+ *   own step count, giving w_s;
+ *   mix: w^(e) = sum_s (n_s / N) w_s  (added in shard order s = 0..S-1).
+ * eta0 is calibrated once, sequentially, on a 1,000-instance sample (Bottou's calibration).
+ */
+class ShardedSgd {
+ public:
+  ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
+             const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
+             const std::vector<double>& w0);
+
+  std::size_t shards() const { return shard_bounds_.size() - 1; }
+  std::size_t dimension() const { return shape_.dimension(); }
+  double rate() const { return eta0_; }
+  // n_s / N: the weight of shard s in the mix.
+  double shard_weight(std::size_t s) const;
+
+  // The step gamma along the mixed direction delta [dimension] from w0 [dimension].
+  double mixing_step(const double* w0, const double* delta) const;
+
+  // Epoch `epoch` (1-based) of shard s: w [dimension] holds the start weights on entry and the
+  // shard's weights on return. Returns the shard's summed weighted loss along the way (each
+  // instance's loss before its step). Thread-safe: different shards may run concurrently
+  // with different `w` buffers. `stop`, when set, is polled and ends the pass early.
+  double train_shard(std::size_t s, int epoch, double* w,
+                     const std::atomic<bool>* stop = nullptr) const;
+
+ private:
+  const Dataset& data_;
+  const std::vector<LocalInstance>& instances_;
+  SoftmaxModelShape shape_;
+  ShardedSgdOptions options_;
+  std::vector<std::size_t> order_;         // [N] seeded permutation of instance indices
+  std::vector<std::size_t> shard_bounds_;  // [S+1] slices of order_
+  double lambda_ = 0.0;
+  double eta0_ = 0.1;
+};
+
+// Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns
+// false to stop after this epoch.
+using EpochCallback = std::function<bool(int epoch, double objective)>;
+
+// Runs all epochs of `sgd` on `threads` threads (shard s of each epoch on any worker, mixed in
+// shard order) and leaves the mixed weights in w [dimension]. The result never depends on
+// `threads`.
+MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
+                                std::vector<double>& w, const EpochCallback& on_epoch,
+                                const std::atomic<bool>* stop = nullptr);
 
 }  // namespace septa::crf

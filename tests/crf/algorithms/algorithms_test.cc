@@ -75,13 +75,15 @@ TEST_P(EveryAlgorithm, LearnsTheToyGrammarAndRoundTripsThroughTheModelFile) {
   }
 }
 
-TEST_P(EveryAlgorithm, SameModelForOneAndThreeThreads) {
+TEST_P(EveryAlgorithm, SameModelForOneTwoThreeAndEightThreads) {
   const auto data = toy(120, 3);
   const std::string one =
       train(data, "toy.txt", FeatureTemplate::default_chunking(), options(1)).model.to_bytes();
-  const std::string three =
-      train(data, "toy.txt", FeatureTemplate::default_chunking(), options(3)).model.to_bytes();
-  EXPECT_EQ(one, three);
+  for (int threads : {2, 3, 8}) {
+    const std::string many = train(data, "toy.txt", FeatureTemplate::default_chunking(),
+                                   options(threads)).model.to_bytes();
+    EXPECT_EQ(one, many) << threads << " threads";
+  }
 }
 
 TEST_P(EveryAlgorithm, LabelPairSeenOnlyInTestDataGivesFiniteScores) {

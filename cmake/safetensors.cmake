@@ -1,0 +1,34 @@
+# septa::safetensors (checkpoint files) and septa::merge (model merging): no libtorch, no
+# Python. zlib provides the CRC-32 of the "septa.checksum" metadata entry (crc32 and
+# crc32_combine, so per-tensor checksums computed on worker threads combine in file order).
+find_package(ZLIB REQUIRED)
+
+add_library(septa_safetensors STATIC
+  ${PROJECT_SOURCE_DIR}/src/safetensors/dtype.cc
+  ${PROJECT_SOURCE_DIR}/src/safetensors/file_io.cc
+  ${PROJECT_SOURCE_DIR}/src/safetensors/json.cc
+  ${PROJECT_SOURCE_DIR}/src/safetensors/model.cc
+  ${PROJECT_SOURCE_DIR}/src/safetensors/reader.cc
+  ${PROJECT_SOURCE_DIR}/src/safetensors/writer.cc)
+# src/ is public so that other septa libraries (septa::nn checkpoints) include
+# "safetensors/safetensors.h".
+target_include_directories(septa_safetensors
+  PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB)
+
+if(SEPTA_BUILD_TESTS)
+  enable_testing()
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+  find_package(Python3 COMPONENTS Interpreter)
+  add_executable(safetensors_tests
+    ${PROJECT_SOURCE_DIR}/tests/safetensors/dtype_test.cc
+    ${PROJECT_SOURCE_DIR}/tests/safetensors/json_test.cc
+    ${PROJECT_SOURCE_DIR}/tests/safetensors/safetensors_test.cc)
+  target_include_directories(safetensors_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(safetensors_tests PRIVATE septa_safetensors GTest::gtest_main ZLIB::ZLIB)
+  target_compile_definitions(safetensors_tests PRIVATE
+    SEPTA_PYTHON="${Python3_EXECUTABLE}"
+    SEPTA_FIXTURE_SCRIPT="${PROJECT_SOURCE_DIR}/tests/safetensors/make_fixture.py")
+  gtest_discover_tests(safetensors_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS safetensors)
+endif()
