@@ -2,7 +2,8 @@
 // each measurement in its own process (so peak RSS is per run), and prints medians.
 //
 //   crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms lbfgs,separate,...]
-//             [--threads 1,2] [--runs 3] [--max-iterations N] [--c2 X]
+//             [--threads 1,2,4,8,16 (default: those the machine has)] [--runs 3]
+//             [--max-iterations N] [--c2 X]
 //             [--ner-test eng.testa|eng.testb]   (pick settings on testa, report testb)
 //             [--set 'name=value;...']            (any training option of the table)
 //
@@ -185,17 +186,44 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+const char* kUsage =
+    "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms lbfgs,separate,...]\n"
+    "                 [--threads LIST] [--runs N] [--max-iterations N] [--c2 X]\n"
+    "                 [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n"
+    "Trains, tags and evaluates each task with each algorithm and thread count, every run in its\n"
+    "own process, and prints medians, then a scaling table (separate/lbfgs time per thread\n"
+    "count) when both lbfgs and separate ran.\n"
+    "  --data DIR         holds conll2000/ and conll2003/ (default $SEPTA_DATA, else ../shared/data)\n"
+    "  --tasks            chunk (CoNLL-2000), pos (CoNLL-2000 POS from words), ner (CoNLL-2003)\n"
+    "  --algorithms       any of lbfgs, ap, separate, separate-counts, piecewise, memm\n"
+    "  --threads LIST     thread counts (default 1,2,4,8,16 up to the machine's cores)\n"
+    "  --runs N           runs per cell, medians reported (default 3)\n"
+    "  --max-iterations N, --c2 X   training options (default: the library's)\n"
+    "  --ner-test FILE    eng.testa to pick settings, eng.testb to report (default)\n"
+    "  --set 'a=b;c=d'    any other training option of the table\n";
+
+std::string default_thread_list() {
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string list;
+  for (long t : {1, 2, 4, 8, 16})
+    if (t <= std::max(1L, cores)) list += (list.empty() ? "" : ",") + std::to_string(t);
+  return list;
+}
+
 int main(int argc, char** argv) {
   std::map<std::string, std::string> opt = {
       {"data", std::getenv("SEPTA_DATA") ? std::getenv("SEPTA_DATA") : "../shared/data"},
-      {"tasks", "chunk"}, {"algorithms", "lbfgs"}, {"threads", "1,2"}, {"runs", "3"},
-      {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"}, {"ner-test", "eng.testb"}, {"set", ""}};
-  for (int i = 1; i + 1 < argc; i += 2) {
+      {"tasks", "chunk"}, {"algorithms", "lbfgs"}, {"threads", default_thread_list()},
+      {"runs", "3"}, {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"},
+      {"ner-test", "eng.testb"}, {"set", ""}};
+  for (int i = 1; i < argc; i += 2) {
     std::string name = argv[i];
-    if (name.rfind("--", 0) != 0 || !opt.count(name.substr(2))) {
-      std::cerr << "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms A,B]"
-                   " [--threads 1,2] [--runs N] [--max-iterations N] [--c2 X]"
-                   " [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n";
+    if (name == "--help" || name == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (name.rfind("--", 0) != 0 || !opt.count(name.substr(2)) || i + 1 >= argc) {
+      std::cerr << "crf_bench: bad argument '" << name << "'\n" << kUsage;
       return 2;
     }
     opt[name.substr(2)] = argv[i + 1];
@@ -222,6 +250,8 @@ int main(int argc, char** argv) {
     std::printf("%-6s %-16s %3s %9s %6s %9s %8s %8s %8s %10s %7s %7s %8s\n", "task", "algorithm",
                 "thr", "features", "iters", "train_s", "s/iter", "rss_MB", "tag_s", "tokens/s",
                 "acc", "F1", "vs_lbfgs");
+    // [task][algorithm][threads] -> median training seconds, for the scaling table
+    std::map<std::string, std::map<std::string, std::map<int, double>>> times;
     for (const std::string& task : split(opt["tasks"], ',')) {
       std::map<int, double> lbfgs_time;  // threads -> median training time of lbfgs
       for (const std::string& algorithm : split(opt["algorithms"], ',')) {
@@ -236,6 +266,7 @@ int main(int argc, char** argv) {
           std::map<std::string, double> m;
           for (auto& [k, v] : samples) m[k] = median(v);
           const int thr = std::atoi(threads.c_str());
+          times[task][algorithm][thr] = m["train_s"];
           if (algorithm == "lbfgs") lbfgs_time[thr] = m["train_s"];
           char ratio[32] = "-";
           if (lbfgs_time.count(thr) && algorithm != "lbfgs")
@@ -246,6 +277,33 @@ int main(int argc, char** argv) {
                       m["accuracy"], m["f1"], ratio);
           std::fflush(stdout);
         }
+      }
+    }
+ 
+    // Scaling: per task and thread count, each algorithm's time, its speed-up over its own
+    // one-thread time, and its ratio to lbfgs at the same thread count.
+    for (const auto& [task, by_algorithm] : times) {
+      if (!by_algorithm.count("lbfgs") || by_algorithm.size() < 2) continue;
+      std::printf("\nscaling, %s: train_s (speed-up vs 1 thread) and time/lbfgs\n%4s %16s", task.c_str(),
+                  "thr", "lbfgs");
+      for (const auto& [algorithm, unused] : by_algorithm)
+        if (algorithm != "lbfgs") std::printf(" %24s", algorithm.c_str());
+      std::printf("\n");
+      const auto& lbfgs = by_algorithm.at("lbfgs");
+      for (const auto& [thr, lbfgs_s] : lbfgs) {
+        auto speedup = [&](const std::map<int, double>& t) {
+          return t.count(1) ? t.at(1) / t.at(thr) : 0.0;
+        };
+        std::printf("%4d %8.2f (%4.1fx)", thr, lbfgs_s, speedup(lbfgs));
+        for (const auto& [algorithm, t] : by_algorithm) {
+          if (algorithm == "lbfgs") continue;
+          if (!t.count(thr)) {
+            std::printf(" %24s", "-");
+            continue;
+          }
+          std::printf(" %8.2f (%4.1fx) 1/%-5.1f", t.at(thr), speedup(t), lbfgs_s / t.at(thr));
+        }
+        std::printf("\n");
       }
     }
   } catch (const std::exception& e) {

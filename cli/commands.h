@@ -7,6 +7,7 @@ int run_train(int argc, char** argv);
 int run_tag(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_dump(int argc, char** argv);
+int run_merge(int argc, char** argv);
 int run_nn(int argc, char** argv);  // the neural modules, in the septa-nn executable only
 // Runs the sibling executable septa-nn with the arguments after "nn"; returns only on failure.
 int exec_nn(int argc, char** argv);

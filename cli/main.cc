@@ -17,6 +17,8 @@ void print_usage(std::ostream& out) {
          "  tag     label sequences with a model\n"
          "  eval    chunk/entity evaluation, exactly as conlleval\n"
          "  dump    print a model as readable text\n"
+         "  merge   merge checkpoints (safetensors; linear, task arithmetic, TIES, DARE,\n"
+         "          SLERP, LoRA adapters), streaming, like mergekit-yaml\n"
          "  nn      neural modules: Forward-Forward and unsupervised FF cells (runs\n"
          "          septa-nn, built with -DSEPTA_WITH_TORCH=ON)\n"
          "\n'septa COMMAND --help' describes each command.\n";
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
     if (command == "tag") return septa::cli::run_tag(argc - 1, argv + 1);
     if (command == "eval") return septa::cli::run_eval(argc - 1, argv + 1);
     if (command == "dump") return septa::cli::run_dump(argc - 1, argv + 1);
+    if (command == "merge") return septa::cli::run_merge(argc - 1, argv + 1);
     if (command == "nn") return septa::cli::exec_nn(argc - 1, argv + 1);
     std::cerr << "septa: unknown command '" << command << "'\n";
     print_usage(std::cerr);

@@ -32,3 +32,26 @@ if(SEPTA_BUILD_TESTS)
     SEPTA_FIXTURE_SCRIPT="${PROJECT_SOURCE_DIR}/tests/safetensors/make_fixture.py")
   gtest_discover_tests(safetensors_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS safetensors)
 endif()
+
+# septa merge's engine. yaml-cpp (Debian's libyaml-cpp-dev) reads the mergekit-style config:
+# a real YAML parser, so anchors, flow style and quoting behave as users expect.
+find_package(yaml-cpp REQUIRED)
+add_library(septa_merge STATIC
+  ${PROJECT_SOURCE_DIR}/src/merge/config.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/executor.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/methods.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/plan.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/source.cc)
+target_include_directories(septa_merge PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(septa_merge PUBLIC septa_safetensors PRIVATE yaml-cpp ZLIB::ZLIB Threads::Threads)
+
+if(SEPTA_BUILD_TESTS)
+  add_executable(merge_tests
+    ${PROJECT_SOURCE_DIR}/tests/merge/methods_test.cc
+    ${PROJECT_SOURCE_DIR}/tests/merge/merge_test.cc)
+  target_include_directories(merge_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(merge_tests PRIVATE septa_merge GTest::gtest_main Threads::Threads)
+  target_compile_definitions(merge_tests PRIVATE SEPTA_CLI_PATH="$<TARGET_FILE:septa>")
+  add_dependencies(merge_tests septa)
+  gtest_discover_tests(merge_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS merge)
+endif()

@@ -188,7 +188,7 @@ class CRF:
     algorithm : str, default 'lbfgs'
         ``'lbfgs'`` (standard CRF: L-BFGS, or OWL-QN when ``c1 > 0``), ``'separate'``
         (CR-F separate training: unary and pairwise factors trained independently and in
-        parallel), ``'separate-counts'``, ``'piecewise'`` or ``'memm'``.
+        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'`` or ``'ap'`` (averaged perceptron).
     c1, c2 : float
         L1 and L2 regularisation coefficients, with CRFsuite's meaning
         (penalty ``c1*|w|_1 + c2*|w|^2``). Defaults: 0 and 1.

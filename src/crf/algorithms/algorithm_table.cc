@@ -26,6 +26,8 @@ const std::vector<AlgorithmEntry>& algorithm_table() {
       {"piecewise", "piecewise training (Sutton & McCallum 2005) of the CRF weights",
        &train_piecewise, &read_as<LinearChainScorer>},
       {"memm", "maximum-entropy Markov model baseline", &train_memm, &read_as<MemmScorer>},
+      {"ap", "averaged perceptron (Collins 2002) over the CRF's features", &train_ap,
+       &read_as<LinearChainScorer>},
   };
   return table;
 }

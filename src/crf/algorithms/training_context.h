@@ -72,5 +72,6 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
 std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
                                               TrainResult& result);
 std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

@@ -20,12 +20,33 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
   } else {
     std::fill(scores, scores + K, 0.0);
   }
+  // Memory-latency bound (random attributes): first look up every attribute's feature range and
+  // prefetch its classes and weights, then accumulate, in batches of kBatch attributes.
+  constexpr std::size_t kBatch = 32;
+  uint32_t first[kBatch], last[kBatch];  // feature ranges of the batch
+  float value[kBatch];
+  std::size_t n = 0;
+  auto flush = [&] {
+    for (std::size_t b = 0; b < n; ++b) {
+      const double v = value[b];
+      for (uint32_t f = first[b]; f < last[b]; ++f) scores[features.classes[f]] += w[f] * v;
+    }
+    n = 0;
+  };
   for (int32_t k = 0; k < instance.span; ++k) {
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);
-    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
-      features.add_scores(items.ids[e] + shift, items.values[e], w, scores);
+    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+      const int32_t a = items.ids[e] + shift;
+      first[n] = features.offsets[a];
+      last[n] = features.offsets[a + 1];
+      value[n] = items.values[e];
+      __builtin_prefetch(w + first[n]);
+      __builtin_prefetch(features.classes.data() + first[n]);
+      if (++n == kBatch) flush();
+    }
   }
+  flush();
   if (scale != 1.0)
     for (std::size_t c = 0; c < K; ++c) scores[c] *= scale;
   if (shape.mask) {

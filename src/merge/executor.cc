@@ -1,0 +1,197 @@
+// The streaming merge: tensors are computed by worker threads (each tensor by one thread, so
+// its bytes do not depend on the thread count) and written in file order. A worker that
+// finished tensor i waits until tensors < i are written, so at most `threads` tensors are in
+// memory at once; input pages are released after each tensor.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "merge/methods.h"
+#include "merge/plan.h"
+#include "septa/error.h"
+
+namespace septa::merge {
+
+namespace {
+
+// Per-worker buffers, grown to the largest tensor and reused.
+struct Workspace {
+  std::vector<float> base;                 // [n]
+  std::vector<std::vector<float>> inputs;  // [m][n] models, then their task vectors
+  std::vector<float> out;                  // [n]
+  std::string bytes;                       // the output tensor, encoded
+  std::uint32_t crc = 0;
+};
+
+void grow(std::vector<float>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+void compute_tensor(const Plan& plan, const TensorJob& job, Workspace& ws) {
+  const std::size_t n = job.out.numel();
+  ws.bytes.resize(job.out.nbytes());
+  if (job.copy) {
+    const safetensors::Reader& reader = plan.reference->model().reader_of(job.name);
+    const safetensors::TensorInfo& info = reader.tensor(job.name);
+    std::copy_n(reinterpret_cast<const char*>(reader.data(info)), info.nbytes(), ws.bytes.data());
+  } else {
+    const MergeConfig& c = plan.config;
+    const std::size_t m = plan.inputs.size();
+    ws.inputs.resize(std::max(ws.inputs.size(), m));
+    grow(ws.out, n);
+    std::vector<const float*> xs(m);
+    std::vector<float> weights(m);
+    for (std::size_t t = 0; t < m; ++t) {
+      grow(ws.inputs[t], n);
+      plan.inputs[t].source->load_f32(job.name, ws.inputs[t].data());
+      xs[t] = ws.inputs[t].data();
+      weights[t] = plan.inputs[t].weight;
+    }
+    if (plan.base) {
+      grow(ws.base, n);
+      plan.base->load_f32(job.name, ws.base.data());
+    }
+    switch (c.method) {
+      case Method::kLinear:
+        linear_combination(xs, weights, plan.normalize, ws.out.data(), n);
+        break;
+      case Method::kSlerp:
+        slerp(c.t, ws.base.data(), xs[0], ws.out.data(), n);
+        break;
+      default: {
+        // d_t = theta_t - theta_base, sparsified, then mixed.
+        for (std::size_t t = 0; t < m; ++t) {
+          float* d = ws.inputs[t].data();
+          const float* base = ws.base.data();
+          for (std::size_t i = 0; i < n; ++i) d[i] -= base[i];
+          if (c.method == Method::kTies) trim_to_top_k(d, n, job.keep[t]);
+          if (c.method == Method::kDareLinear || c.method == Method::kDareTies)
+            dare_drop_and_rescale(d, n, plan.inputs[t].density, c.seed,
+                                  dare_stream(job.name, plan.inputs[t].config_index));
+        }
+        const bool consensus = c.method == Method::kTies || c.method == Method::kDareTies;
+        mix_task_vectors(ws.base.data(), xs, weights, consensus, plan.normalize,
+                         static_cast<float>(c.lambda), ws.out.data(), n);
+      }
+    }
+    safetensors::from_f32(job.out.dtype, ws.out.data(), n, ws.bytes.data());
+  }
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  ws.crc = static_cast<std::uint32_t>(
+      ::crc32_z(crc, reinterpret_cast<const unsigned char*>(ws.bytes.data()), ws.bytes.size()));
+  for (const auto& [spec, source] : plan.sources)
+    if (source->find(job.name)) source->release(job.name);
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Output files of an earlier merge into the same directory that this one does not replace
+// (shards of another count, an index beside a single file): they would mix with the new model.
+void remove_stale_outputs(const std::string& dir, const std::vector<std::string>& written) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const bool ours = name == safetensors::kIndexFile || name == safetensors::kSingleFile ||
+                      (name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos &&
+                       name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0);
+    if (ours && std::find(written.begin(), written.end(), name) == written.end()) stale.push_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : stale) ::unlink((dir + "/" + name).c_str());
+}
+
+}  // namespace
+
+MergeResult run_merge(const MergeConfig& config, const std::string& out_dir, bool dry_run,
+                      const std::function<bool(const MergeProgress&)>& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  const Plan plan = make_plan(config);
+  MergeResult result;
+  result.tensors = plan.tensors.size();
+  result.input_bytes = plan.input_bytes;
+  std::vector<safetensors::TensorSpec> specs;
+  for (const TensorJob& job : plan.tensors) {
+    specs.push_back(job.out);
+    result.output_bytes += job.out.nbytes();
+  }
+  if (dry_run) {
+    result.plan = describe(plan);
+    return result;
+  }
+  if (out_dir.empty()) throw OptionError("no output directory");
+
+  const bool created = !is_directory(out_dir);
+  safetensors::Metadata metadata{{"format", "pt"}, {"septa.merge_method", method_name(config.method)}};
+  std::size_t threads = config.threads > 0 ? static_cast<std::size_t>(config.threads)
+                                           : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::max<std::size_t>(1, std::min(threads, plan.tensors.size()));
+
+  try {
+    safetensors::ModelWriter writer(out_dir, specs, metadata, config.out_shard_size);
+    std::atomic<std::size_t> next_job{0};
+    std::mutex mutex;
+    std::condition_variable turn;
+    std::size_t next_write = 0;  // guarded by mutex
+    std::exception_ptr error;    // guarded by mutex; set once, stops every worker
+    MergeProgress state;
+    state.tensors_total = plan.tensors.size();
+
+    auto worker = [&]() {
+      Workspace ws;
+      while (true) {
+        const std::size_t i = next_job.fetch_add(1);
+        if (i >= plan.tensors.size()) return;
+        try {
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (error) return;
+          }
+          compute_tensor(plan, plan.tensors[i], ws);
+          std::unique_lock<std::mutex> lock(mutex);
+          turn.wait(lock, [&] { return next_write == i || error; });
+          if (error) return;
+          writer.write_next(ws.bytes.data(), ws.bytes.size(), &ws.crc);
+          ++next_write;
+          state.tensors_done = next_write;
+          state.bytes_written += ws.bytes.size();
+          state.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          if (progress && !progress(state)) throw Cancelled("merge cancelled");
+          turn.notify_all();
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!error) error = std::current_exception();
+          turn.notify_all();
+          return;
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& thread : pool) thread.join();
+    if (error) std::rethrow_exception(error);
+    writer.commit();
+    result.files = writer.file_names();
+  } catch (...) {
+    if (created) ::rmdir(out_dir.c_str());  // only if empty: the writers removed their files
+    throw;
+  }
+  remove_stale_outputs(out_dir, result.files);
+  return result;
+}
+
+}  // namespace septa::merge
