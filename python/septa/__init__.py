@@ -13,6 +13,7 @@ Models are the files of the ``septa`` command-line tool (``CRF.save``/``CRF.load
 
 from . import metrics
 from ._crf import CRF, ModelError, item_attributes, option_defaults
+from ._merge import merge
 
 __version__ = "0.1.0"
-__all__ = ["CRF", "ModelError", "item_attributes", "metrics", "option_defaults"]
+__all__ = ["CRF", "ModelError", "item_attributes", "merge", "metrics", "option_defaults"]

@@ -292,6 +292,8 @@ py::list features_list(const std::vector<crf::WeightedFeature>& features) {
 
 }  // namespace
 
+void bind_merge(py::module_& m);  // merge_bindings.cc
+
 PYBIND11_MODULE(_septa, m) {
   m.doc() = "septa's C++ core (internal: use the septa package)";
 
@@ -388,4 +390,5 @@ PYBIND11_MODULE(_septa, m) {
           return out.str();
         },
         py::arg("y_true"), py::arg("y_pred"), py::arg("scheme") = "iob");
+  bind_merge(m);
 }

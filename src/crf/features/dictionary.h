@@ -21,6 +21,15 @@ class Dictionary {
     if (inserted) names_.push_back(name);
     return it->second;
   }
+  // Id of `name`, adding it (moved) when absent.
+  int32_t add(std::string&& name) {
+    const auto it = ids_.find(name);
+    if (it != ids_.end()) return it->second;
+    const int32_t id = static_cast<int32_t>(names_.size());
+    names_.push_back(std::move(name));
+    ids_.emplace(names_.back(), id);
+    return id;
+  }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
   std::size_t size() const { return names_.size(); }
   const std::vector<std::string>& names() const { return names_; }

@@ -88,13 +88,33 @@ class ByteReader {
   std::string name_;
 };
 
-// FNV-1a 64-bit hash of a byte range (the model file checksum).
-inline uint64_t fnv1a64(const char* data, std::size_t size) {
-  uint64_t h = 1469598103934665603ULL;
-  for (std::size_t i = 0; i < size; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ULL;
+/*
+ * Model-file checksum: FNV-1a over 8-byte little-endian words in 4 interleaved lanes (word i
+ * goes to lane i mod 4), then the tail bytes into lane 0, then the lanes folded with FNV-1a.
+ * Four independent multiply chains run ~10x faster than byte-wise FNV-1a (which costs ~40 ms
+ * per 30 MB model, most of the load time).
+ */
+inline uint64_t checksum64(const char* data, std::size_t size) {
+  constexpr uint64_t kPrime = 1099511628211ULL;
+  uint64_t lane[4] = {1469598103934665603ULL, 0x84222325CBF29CE4ULL, 0x9E3779B97F4A7C15ULL,
+                      0xC2B2AE3D27D4EB4FULL};
+  const std::size_t words = size / 8;
+  std::size_t i = 0;
+  for (; i + 4 <= words; i += 4)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t word;
+      std::memcpy(&word, data + 8 * (i + k), 8);
+      lane[k] = (lane[k] ^ word) * kPrime;
+    }
+  for (; i < words; ++i) {
+    uint64_t word;
+    std::memcpy(&word, data + 8 * i, 8);
+    lane[i % 4] = (lane[i % 4] ^ word) * kPrime;
   }
+  for (std::size_t b = 8 * words; b < size; ++b)
+    lane[0] = (lane[0] ^ static_cast<unsigned char>(data[b])) * kPrime;
+  uint64_t h = 1469598103934665603ULL;
+  for (uint64_t x : lane) h = (h ^ x) * kPrime;
   return h;
 }
 

@@ -9,7 +9,10 @@ namespace septa::crf {
 
 void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) const {
   const std::size_t T = sequence.T, L = L_;
-  std::vector<double> unary(T * L), pairs(T > 0 ? (T - 1) * L * L : 0);
+  // Per-thread scratch, grown to the longest sentence seen: no allocation per sentence.
+  thread_local std::vector<double> unary, pairs;  // [T][L], [T-1][L][L]
+  if (unary.size() < T * L) unary.resize(T * L);
+  if (T > 1 && pairs.size() < (T - 1) * L * L) pairs.resize((T - 1) * L * L);
   unary_probabilities(sequence, unary.data());
   if (T > 1) pair_probabilities(sequence, pairs.data());
   fill_cooccurrence_lattice(unary.data(), pairs.data(), T, L, floor_, lattice);
@@ -54,7 +57,8 @@ void SeparateScorer::pair_probabilities(const SequenceView& sequence, double* ou
   const SoftmaxModelShape shape = pair_shape();
   const ItemArrays items = ItemArrays::of(sequence);
   const std::size_t K = pair_first_.size(), L = L_;
-  std::vector<double> scores(K);
+  thread_local std::vector<double> scores;  // [K] per-thread scratch
+  if (scores.size() < K) scores.resize(K);
   for (std::size_t t = 0; t + 1 < sequence.T; ++t) {
     LocalInstance instance;
     instance.item = t;
