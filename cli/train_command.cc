@@ -2,10 +2,12 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
+#include "septa/communicator.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
 #include "septa/crf/options.h"
@@ -55,7 +57,7 @@ bool print_progress(const crf::TrainProgress& p) {
 
 }  // namespace
 
-int run_train(int argc, char** argv) {
+static int train_with(Communicator& world, int argc, char** argv) {
   std::set<std::string> with_value = {"model", "template", "format", "dev"};
   for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
   const Arguments args(argc, argv, with_value, {"help", "quiet"},
@@ -81,30 +83,46 @@ int run_train(int argc, char** argv) {
   crf::validate(options);
 
   install_interrupt_handler();
-  const bool quiet = args.has("quiet");
+  // Under mpirun rank 0 speaks; the other ranks print nothing unless they fail.
+  const bool root = world.rank() == 0;
+  const bool quiet = args.has("quiet") || !root;
   crf::ProgressCallback progress = [quiet](const crf::TrainProgress& p) {
     if (!quiet) print_progress(p);
     return !interrupted();
   };
+  if (world.size() > static_cast<int>(crf::kShardBlocks))
+    throw OptionError("mpirun -n: at most " + std::to_string(crf::kShardBlocks) +
+                      " ranks (the training file is cut into that many blocks), got " +
+                      std::to_string(world.size()));
 
   crf::TrainResult result;
   if (format == "columns") {
     const crf::FeatureTemplate feature_template =
         args.has("template") ? crf::FeatureTemplate::parse_file(args.get("template"))
                              : crf::FeatureTemplate::default_chunking();
-    const auto data = crf::read_columns_file(train_path);
+    // Each rank reads only its blocks of the file (one process reads them all).
+    const crf::ColumnShard shard = crf::read_column_shard(train_path, crf::kShardBlocks, world);
     std::vector<crf::ColumnSentence> dev;
-    if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"));
-    std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, train_path, feature_template, options, dev, progress,
-                        args.get("dev"));
+    if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"));
+    std::vector<uint64_t> sequences{shard.sentences.size()};
+    world.allreduce(sequences, Communicator::Op::kSum);
+    if (root) {
+      std::cerr << "read " << sequences[0] << " sequences from " << train_path;
+      if (world.size() > 1) std::cerr << " (" << world.size() << " ranks)";
+      std::cerr << "\n";
+    }
+    result = crf::train_sharded(shard, train_path, feature_template, options, world, dev,
+                                progress, args.get("dev"));
   } else {
+    if (world.size() > 1)
+      throw OptionError("option --format: only column data trains over several MPI ranks");
     const auto data = crf::read_attributes_file(train_path);
     std::vector<crf::AttributeSequence> dev;
     if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"));
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
     result = crf::train(data, options, dev, progress);
   }
+  if (!root) return result.cancelled ? 130 : 0;
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                options.algorithm.c_str(), result.iterations, result.features,
@@ -114,6 +132,21 @@ int run_train(int argc, char** argv) {
     return 130;
   }
   return 0;
+}
+
+int run_train(int argc, char** argv) {
+  const std::unique_ptr<Communicator> world = make_world_communicator();
+  if (world->size() == 1) return train_with(*world, argc, argv);
+  // A failure on one rank ends the whole job (the others would wait forever); rank 0 writes
+  // the model only after training, atomically, so no model file is left behind.
+  try {
+    return train_with(*world, argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "septa train: rank " << world->rank() << " of " << world->size()
+              << ": error: " << e.what() << "\n";
+    world->abort(1);
+  }
+  return 1;
 }
 
 }  // namespace septa::cli

@@ -40,7 +40,7 @@ void check_keys(const py::dict& d, std::initializer_list<const char*> allowed, c
 // Applies a mergekit-shaped dict (the YAML's keys, plus threads and out_shard_size) to `config`.
 void apply(const py::dict& d, MergeConfig& config) {
   check_keys(d, {"merge_method", "base_model", "models", "parameters", "dtype", "out_dtype", "seed", "threads",
-                 "out_shard_size"},
+                 "out_shard_size", "sync"},
              "the merge config");
   if (d.contains("merge_method")) config.method = septa::merge::parse_method(text(d["merge_method"], "merge_method"));
   if (d.contains("base_model")) config.base_model = text(d["base_model"], "base_model");
@@ -52,6 +52,7 @@ void apply(const py::dict& d, MergeConfig& config) {
     config.seed = static_cast<std::uint64_t>(seed);
   }
   if (d.contains("threads")) config.threads = d["threads"].cast<int>();
+  if (d.contains("sync")) config.sync = d["sync"].cast<bool>();
   if (d.contains("out_shard_size")) {
     const py::object size = d["out_shard_size"];
     if (py::isinstance<py::str>(size)) config.out_shard_size = septa::merge::parse_size(size.cast<std::string>(), "out_shard_size");

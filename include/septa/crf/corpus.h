@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "septa/communicator.h"
+
 namespace septa::crf {
 
 // One sentence of a column file. Every token keeps its original line so tagging can echo it.
@@ -32,9 +34,10 @@ struct AttributeSequence {
 
 // Reads a column file: blank lines end sentences, "-DOCSTART-" lines are skipped, CRLF and a
 // missing final newline are accepted; every token line must have the same number of columns
-// (>= min_columns). `name` prefixes error messages ("name:line: ...").
+// (>= min_columns). `name` prefixes error messages ("name:line: ..."); `first_line` numbers the
+// stream's first line (a part of a file).
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
-                                         std::size_t min_columns = 1);
+                                         std::size_t min_columns = 1, std::size_t first_line = 1);
 
 // Opens `path` and reads it as a column file; throws IoError when it cannot be opened.
 std::vector<ColumnSentence> read_columns_file(const std::string& path,
@@ -46,5 +49,24 @@ std::vector<AttributeSequence> read_attributes(std::istream& in, const std::stri
 
 // Opens `path` and reads it as an attribute file; throws IoError when it cannot be opened.
 std::vector<AttributeSequence> read_attributes_file(const std::string& path);
+
+// One rank's part of a column file spread over the ranks of a job. The file is cut into
+// `total_blocks` fixed blocks of about equal byte size, each moved forward to the next
+// sentence start (the line after a blank line), so sentences are never split and the blocks
+// depend only on the file; rank r of R holds blocks [B r / R, B (r+1) / R).
+struct ColumnShard {
+  std::vector<ColumnSentence> sentences;  // this rank's sentences, in file order
+  std::vector<std::size_t> block_bounds;  // [blocks of this rank + 1] sentence ranges
+  std::size_t first_block = 0;            // global index of this rank's first block
+  std::size_t total_blocks = 0;           // B
+};
+
+// The block count of training files read in parts (the CLI's training reads): the most ranks a
+// job can use, and the reduction blocks of standard training.
+constexpr std::size_t kShardBlocks = 16;
+
+// Reads only this rank's bytes of `path` (B = `blocks`); line numbers in errors are the
+// file's (the ranks exchange their newline counts). Every rank of `comm` calls it.
+ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm);
 
 }  // namespace septa::crf

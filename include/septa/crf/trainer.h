@@ -45,6 +45,17 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
                   const ProgressCallback& progress = nullptr,
                   const std::string& dev_name = "dev data");
 
+// Trains one model over the ranks of `comm` (data-parallel): every rank calls this with its
+// part of the corpus (read_column_shard) and the same options; rank 0's model is the result,
+// byte for byte the model of one process on the whole file read by read_column_shard with the
+// same block count, for any number of ranks. Rank 0 alone scores `dev` and reports progress.
+// Over more than one rank only -a lbfgs is supported (OptionError otherwise).
+TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          Communicator& comm, const std::vector<ColumnSentence>& dev = {},
+                          const ProgressCallback& progress = nullptr,
+                          const std::string& dev_name = "dev data");
+
 // Trains on CRFsuite attribute-format data.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
                   const std::vector<AttributeSequence>& dev = {},

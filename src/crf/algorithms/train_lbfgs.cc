@@ -13,7 +13,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
   const std::vector<char> mask = transition_mask(context);
   const std::size_t F = scorer->feature_count();
   const std::size_t offset = scorer->transition_offset();
-  CrfObjective objective(context.data, *scorer, context.options.threads);
+  CrfObjective objective(context.data, *scorer, context.options.threads, context.layout);
 
   ObjectiveFunction f = [&](const double* w, double* g) {
     const double value = objective.evaluate(w, g);
@@ -32,7 +32,12 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
     best.offer(it.w, F, progress);
-    return context.report(progress);
+    if (!context.layout) return context.report(progress);
+    // Ranks: rank 0 reports and decides whether to go on; every rank follows it, so the
+    // line searches stay identical.
+    std::string go_on(1, context.layout->root() && !context.report(progress) ? '0' : '1');
+    context.layout->comm->broadcast(go_on, 0);
+    return go_on[0] == '1';
   };
   const MinimizerOptions options = minimizer_options(context.options);
   std::vector<double>& w = scorer->weights();

@@ -12,9 +12,12 @@ namespace {
 TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
-                   std::chrono::steady_clock::time_point start) {
-  if (data.items() == 0) throw FormatError("the training data has no items");
-  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start};
+                   std::chrono::steady_clock::time_point start,
+                   const BlockLayout* layout = nullptr) {
+  std::vector<uint64_t> items{data.items()};
+  if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
+  if (items[0] == 0) throw FormatError("the training data has no items");
+  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start, layout};
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
@@ -32,15 +35,19 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 
 }  // namespace
 
-TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
-                  const FeatureTemplate& feature_template, const TrainOptions& options,
-                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
-                  const std::string& dev_name) {
+namespace {
+
+TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          const std::vector<ColumnSentence>& dev,
+                          const ProgressCallback& progress, const std::string& dev_name,
+                          const BlockLayout* layout) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
+  if (layout) encoder.merge_across(*layout->comm, encoded, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
@@ -53,7 +60,34 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
     for (const auto& columns : sentence.columns) gold.push_back(columns.back());
     dev_gold.push_back(std::move(gold));
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
+                layout);
+}
+
+}  // namespace
+
+TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
+  return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
+}
+
+TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          Communicator& comm, const std::vector<ColumnSentence>& dev,
+                          const ProgressCallback& progress, const std::string& dev_name) {
+  if (comm.size() > 1 && options.algorithm != "lbfgs")
+    throw OptionError("option --algorithm: only lbfgs trains over several MPI ranks (got " +
+                      options.algorithm + ")");
+  BlockLayout layout;
+  layout.comm = &comm;
+  layout.bounds = shard.block_bounds;
+  layout.first = shard.first_block;
+  layout.total = shard.total_blocks;
+  return train_columns(shard.sentences, name, feature_template, options,
+                       comm.rank() == 0 ? dev : std::vector<ColumnSentence>(), progress, dev_name,
+                       &layout);
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,

@@ -12,6 +12,7 @@
 #include "crf/features/encoder.h"
 #include "crf/lattice/lattice.h"
 #include "crf/optim/minimizer.h"
+#include "crf/parallel/collective.h"
 #include "crf/scoring/scorer.h"
 #include "septa/crf/trainer.h"
 
@@ -28,6 +29,8 @@ struct TrainingContext {
   const std::vector<std::vector<std::string>>& dev_gold;  // [N_dev][T] gold label strings
   const ProgressCallback& progress;
   std::chrono::steady_clock::time_point start;
+  // Training data spread over ranks: `data` is this rank's part (null: one process).
+  const BlockLayout* layout = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.

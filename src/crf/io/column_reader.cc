@@ -22,12 +22,13 @@ void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sent
 }  // namespace
 
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
-                                         std::size_t min_columns) {
+                                         std::size_t min_columns, std::size_t first_line) {
   std::vector<ColumnSentence> sentences;
   ColumnSentence sentence;
   std::vector<std::string_view> fields;
   std::size_t expected_columns = 0;  // fixed by the first token line of the file
   LineReader reader(in);
+  reader.start_at_line(first_line);
   std::string_view line;
   while (reader.next(line)) {
     const std::size_t number = reader.line_number();

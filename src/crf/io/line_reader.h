@@ -18,6 +18,8 @@ class LineReader {
   bool next(std::string_view& line);
   // 1-based number of the line last returned (0 before the first).
   std::size_t line_number() const { return line_number_; }
+  // Numbers the next line `first` (a reader of part of a file).
+  void start_at_line(std::size_t first) { line_number_ = first - 1; }
 
  private:
   bool fill();  // reads one more block; false when the stream is exhausted
