@@ -28,6 +28,10 @@ const std::vector<AlgorithmEntry>& algorithm_table() {
       {"memm", "maximum-entropy Markov model baseline", &train_memm, &read_as<MemmScorer>},
       {"ap", "averaged perceptron (Collins 2002) over the CRF's features", &train_ap,
        &read_as<LinearChainScorer>},
+      {"pa", "passive-aggressive (Crammer et al. 2006) over the CRF's features", &train_pa,
+       &read_as<LinearChainScorer>},
+      {"arow", "adaptive regularisation of weight vectors (Crammer et al. 2009)", &train_arow,
+       &read_as<LinearChainScorer>},
   };
   return table;
 }

@@ -44,6 +44,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
   const MinimizerResult minimized = minimize(f, w, options, callback);
 
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
+  if (context.dev.size() > 0) record_kept(best, result);
   record(minimized, result);
   return scorer;
 }

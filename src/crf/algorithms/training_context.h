@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,16 +49,24 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
                   const Scorer& scorer);
 
 // Keeps the weights with the best held-out score (or the latest when there is no dev data).
+// Every offer is ranked by the same metric: chunk F1 when the dev gold labels have chunks
+// (progress.dev_f1 is then a number at every iteration), else token accuracy. Ties keep the
+// later weights.
 class BestWeights {
  public:
   // Offers the current weights [F]; returns true when they became the best.
   bool offer(const double* w, std::size_t F, const TrainProgress& progress);
   bool empty() const { return weights_.empty(); }
   std::vector<double>& weights() { return weights_; }
+  int iteration() const { return iteration_; }       // of the kept weights
+  double score() const { return best_score_; }        // percent; NaN without dev data
+  const std::string& metric() const { return metric_; }  // "F1", "accuracy" or ""
 
  private:
   std::vector<double> weights_;  // [F]
-  double best_score_ = -1.0;
+  double best_score_ = NAN;
+  int iteration_ = 0;
+  std::string metric_;
 };
 
 // An algorithm's entry point: returns the trained scorer and records how training ended in
@@ -67,6 +76,8 @@ using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context
 
 // Records the optimiser's outcome in `result`.
 void record(const MinimizerResult& minimized, TrainResult& result);
+// Fills the kept-model fields of `result` from `best` when the dev score chose the weights.
+void record_kept(const BestWeights& best, TrainResult& result);
 
 // Algorithm entry points (one file each), registered in algorithm_table.cc.
 std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result);
@@ -76,5 +87,7 @@ std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
                                               TrainResult& result);
 std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result);
 std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

@@ -43,7 +43,8 @@ void CountScorer::unary_probabilities(const SequenceView& sequence, double* out)
   }
 }
 
-void CountScorer::pair_probabilities(const SequenceView& sequence, double* out) const {
+void CountScorer::pair_probabilities(const SequenceView& sequence, const double*,
+                                     double* out) const {
   const std::size_t K = pair_prior_.size(), L = L_;
   std::vector<double> scores(K);
   for (std::size_t t = 0; t + 1 < sequence.T; ++t) {

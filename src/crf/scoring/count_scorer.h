@@ -37,7 +37,8 @@ class CountScorer : public FactorScorer {
 
  protected:
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
-  void pair_probabilities(const SequenceView& sequence, double* out) const override;
+  void pair_probabilities(const SequenceView& sequence, const double* unary,
+                          double* out) const override;
 
  private:
   // log P(k|x) up to a constant, for the items [t, t+span) of the sequence, into scores [K].
