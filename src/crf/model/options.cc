@@ -219,7 +219,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
     applies = uses_sgd;
     where = "separate, piecewise and memm with --local-optimizer sgd";
   } else if (name == "floor") {
-    applies = a == "separate" || a == "separate"Counts || a == "memm";
+    applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
   } else if (name == "local-optimizer") {
     applies = local;
