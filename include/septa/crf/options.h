@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 // A training algorithm: the value of --algorithm and one line of help.
@@ -46,8 +48,12 @@ struct TrainOptions {
   double pair_beam = 1e-3;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
+  std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
+  int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
+  std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.

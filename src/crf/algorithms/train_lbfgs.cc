@@ -45,6 +45,10 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
 
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
   if (context.dev.size() > 0) record_kept(best, result);
+  if (context.layout) {
+    result.bytes_sent = objective.bytes_sent();
+    result.bytes_received = objective.bytes_received();
+  }
   record(minimized, result);
   return scorer;
 }

@@ -12,6 +12,7 @@
 #include "crf/features/dataset.h"
 #include "crf/features/encoder.h"
 #include "crf/lattice/lattice.h"
+#include "crf/algorithms/checkpoint.h"
 #include "crf/optim/minimizer.h"
 #include "crf/parallel/collective.h"
 #include "crf/scoring/scorer.h"
@@ -32,6 +33,8 @@ struct TrainingContext {
   std::chrono::steady_clock::time_point start;
   // Training data spread over ranks: `data` is this rank's part (null: one process).
   const BlockLayout* layout = nullptr;
+  // --checkpoint / --resume (null without them).
+  Checkpoint* checkpoint = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.

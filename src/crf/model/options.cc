@@ -166,8 +166,19 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      OptionSpec{"checkpoint",
+                 "file for the optimiser state of SGD training (separate, piecewise, memm)",
+                 [](const TrainOptions& o) { return o.checkpoint; },
+                 [](TrainOptions& o, const std::string& v) { o.checkpoint = v; }},
+      SEPTA_NUMBER_OPTION("checkpoint-every", checkpoint_every, parse_int, 1, 1000000,
+                          "1 to 1e6", "epochs between checkpoints"),
+      OptionSpec{"resume", "continue SGD training from this checkpoint file",
+                 [](const TrainOptions& o) { return o.resume; },
+                 [](TrainOptions& o, const std::string& v) { o.resume = v; }},
       SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
                           "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
   };
   return specs;
 }
