@@ -4,7 +4,8 @@ namespace septa::cli {
 
 Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_value,
                      const std::set<std::string>& flags,
-                     const std::map<std::string, std::string>& aliases) {
+                     const std::map<std::string, std::string>& aliases,
+                     const std::set<std::string>& booleans) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -26,7 +27,9 @@ Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_va
       if (alias == aliases.end()) throw UsageError("unknown option " + arg);
       name = alias->second;
     }
-    if (flags.count(name)) {
+    if (booleans.count(name)) {
+      values_[name] = has_value ? value : "true";
+    } else if (flags.count(name)) {
       if (has_value) throw UsageError("option --" + name + " takes no value");
       values_[name] = "";
     } else if (with_value.count(name)) {

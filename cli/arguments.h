@@ -18,9 +18,11 @@ class UsageError : public std::runtime_error {
 class Arguments {
  public:
   // `with_value`: options that take a value; `flags`: options that do not; `aliases`: short
-  // names ("-m") mapped to long ones ("model").
+  // names ("-m") mapped to long ones ("model"); `booleans`: true/false options, "true" when
+  // given bare (--name) and never taking the next argument, else --name=VALUE.
   Arguments(int argc, char** argv, const std::set<std::string>& with_value,
-            const std::set<std::string>& flags, const std::map<std::string, std::string>& aliases);
+            const std::set<std::string>& flags, const std::map<std::string, std::string>& aliases,
+            const std::set<std::string>& booleans = {});
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& fallback = "") const;

@@ -6,7 +6,9 @@
 
 #include "arguments.h"
 #include "commands.h"
+#include "plot.h"
 #include "interrupt.h"
+#include "septa/atomic_file.h"
 #include "septa/communicator.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
@@ -26,10 +28,14 @@ void print_help() {
                "                          CoNLL-2000 chunking template: word, POS columns)\n"
                "  --format FORMAT         columns (default) or attributes\n"
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
+               "  --plot FILE             draw the learning curve (objective, and dev score with\n"
+               "                          --dev) to FILE.png or FILE.svg with gnuplot\n"
                "  -q, --quiet             no progress lines\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
-    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") + " X";
-    if (flag.size() < 26) flag.resize(26, ' ');
+    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") +
+                       (spec.boolean ? "[=B]" : " X");
+    flag = flag.size() < 26 ? flag + std::string(26 - flag.size(), ' ')
+                            : flag + "\n" + std::string(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
   }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
@@ -42,7 +48,10 @@ bool print_progress(const crf::TrainProgress& p) {
                 p.seconds);
   std::cerr << line;
   if (!std::isnan(p.dev_accuracy)) {
-    std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    if (std::isnan(p.dev_f1))
+      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+    else
+      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
     std::cerr << line;
   }
   std::cerr << "\n";
@@ -52,11 +61,14 @@ bool print_progress(const crf::TrainProgress& p) {
 }  // namespace
 
 static int train_with(Communicator& world, int argc, char** argv) {
-  std::set<std::string> with_value = {"model", "template", "format", "dev"};
-  for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
+  std::set<std::string> with_value = {"model", "template", "format", "dev", "plot"};
+  std::set<std::string> booleans;
+  for (const crf::OptionSpec& spec : crf::train_option_specs())
+    (spec.boolean ? booleans : with_value).insert(spec.name);
   const Arguments args(argc, argv, with_value, {"help", "quiet"},
                        {{"-m", "model"}, {"-t", "template"}, {"-a", "algorithm"}, {"-q", "quiet"},
-                        {"-h", "help"}});
+                        {"-h", "help"}},
+                       booleans);
   if (args.has("help")) {
     print_help();
     return 0;
@@ -72,15 +84,28 @@ static int train_with(Communicator& world, int argc, char** argv) {
   crf::TrainOptions options;
   for (const auto& [name, value] : args.values())
     if (name != "model" && name != "template" && name != "format" && name != "dev" &&
-        name != "quiet")
+        name != "quiet" && name != "plot")
       crf::set_train_option(options, name, value);
   crf::validate(options);
-
+  // An option given explicitly that the chosen algorithm ignores is probably a mistake: say so.
+  // A warning, not an error, so that one command line can loop over algorithms.
+  for (const auto& [name, value] : args.values()) {
+    (void)value;
+    const std::string reason = crf::inapplicable_reason(options, name);
+    if (!reason.empty() && world.rank() == 0) std::cerr << "septa train: warning: " << reason << "\n";
+  }
   install_interrupt_handler();
   // Under mpirun rank 0 speaks; the other ranks print nothing unless they fail.
   const bool root = world.rank() == 0;
+  // Fail now, not after hours of training, when the model cannot be written.
+  if (root) {
+    check_writable(model_path);
+    if (args.has("plot")) check_image_name(args.get("plot"));
+  }
   const bool quiet = args.has("quiet") || !root;
-  crf::ProgressCallback progress = [quiet](const crf::TrainProgress& p) {
+  std::vector<crf::TrainProgress> history;  // for --plot
+  crf::ProgressCallback progress = [quiet, &history](const crf::TrainProgress& p) {
+    history.push_back(p);
     if (!quiet) print_progress(p);
     return !interrupted();
   };
@@ -121,6 +146,16 @@ static int train_with(Communicator& world, int argc, char** argv) {
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (world.size() > 1)
+    std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
+                 world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
+  if (args.has("plot")) {
+    plot_learning_curve(history, args.get("plot"));
+    std::cerr << "learning curve drawn to " << args.get("plot") << "\n";
+  }
+  if (result.kept_iteration >= 0)
+    std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
+                 result.kept_metric.c_str(), result.kept_score);
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";
     return 130;

@@ -23,7 +23,7 @@ def test_sequence_with_more_labels_than_items_names_the_index():
         fit(X, [Y[0], ["B-VP", "O"]])
 
 
-@pytest.mark.parametrize("label", [1, None, 2.5, b"B-NP"])
+@pytest.mark.parametrize("label", [None, [1], {"B": 1}])
 def test_non_string_labels_name_sequence_and_position(label):
     with pytest.raises(ValueError, match=r"y\[0\]\[1\]: labels must be str"):
         fit(X, [["B-NP", label], ["B-VP"]])

@@ -157,6 +157,7 @@ bool set_conversion_simd(bool enabled) {
 }
 
 void to_f32(Dtype dtype, const void* src, std::size_t n, float* dst) {
+  if (n == 0 && is_float(dtype)) return;  // (src and dst may be null)
 #if defined(__x86_64__)
   if (dtype == Dtype::kF16 && use_simd) return half_to_float_f16c(static_cast<const unsigned char*>(src), n, dst);
 #endif
@@ -193,6 +194,7 @@ void to_f32(Dtype dtype, const void* src, std::size_t n, float* dst) {
 }
 
 void from_f32(Dtype dtype, const float* src, std::size_t n, void* dst) {
+  if (n == 0 && is_float(dtype)) return;
 #if defined(__x86_64__)
   if (dtype == Dtype::kF16 && use_simd) return float_to_half_f16c(src, n, static_cast<unsigned char*>(dst));
 #endif

@@ -198,7 +198,8 @@ TEST_F(MergeTest, DryRunPrintsThePlanAndWritesNothing) {
   EXPECT_FALSE(exists(dir_ / "dry"));
   EXPECT_NE(result.plan.find("merge_method: ties"), std::string::npos) << result.plan;
   EXPECT_NE(result.plan.find("weight 0.5  density 0.3"), std::string::npos) << result.plan;
-  EXPECT_NE(result.plan.find("layers.1.mlp.weight [32, 8] F32->F32 ties keep 128 76 of 256"), std::string::npos)
+  EXPECT_NE(result.plan.find("layers.1.mlp.weight [32, 8] F32->F32 ties keep 128 76 of 256  weights 1 0.5  densities 0.5 0.3"),
+            std::string::npos)
       << result.plan;
   EXPECT_NE(result.plan.find("position_ids [4] I64->I64 copy"), std::string::npos) << result.plan;
 }

@@ -15,6 +15,7 @@ struct ColumnSentence {
   std::vector<std::vector<std::string>> columns;  // [T][C] whitespace-separated fields
   std::vector<std::string> lines;                 // [T] original text, without CR/LF
   std::size_t first_line = 0;                     // 1-based line number of token 0
+  std::vector<std::string> markers_before;         // "-DOCSTART-" lines just before token 0
 };
 
 // One attribute (name and value) of an item in CRFsuite's attribute format.

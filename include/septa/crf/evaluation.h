@@ -27,6 +27,9 @@ struct EvaluationResult {
   std::size_t correct_tokens = 0;  // tokens whose gold and guess tags agree
   ChunkCounts overall;
   std::map<std::string, ChunkCounts> by_type;  // keyed by chunk type, sorted
+  // Token-level confusion of chunk types: confusion[gold type][guessed type] counts tokens
+  // (boundaries excluded); the outside tag has type "O".
+  std::map<std::string, std::map<std::string, std::size_t>> confusion;
   double accuracy() const;  // percent of correct_tokens over tokens
 };
 
@@ -69,5 +72,8 @@ EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
 // Writes the report in conlleval's format (the "processed N tokens with M phrases" header, the
 // overall line and one line per type).
 void write_conlleval_report(const EvaluationResult& result, std::ostream& out);
+// Writes the type confusion matrix as an aligned table: one row per gold type, one column per
+// guessed type, counts of tokens.
+void write_confusion_matrix(const EvaluationResult& result, std::ostream& out);
 
 }  // namespace septa::crf

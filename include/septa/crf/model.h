@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/constraints.h"
 #include "septa/crf/corpus.h"
 
 namespace septa::crf {
@@ -58,6 +59,20 @@ class Model {
   // Labels one sentence; `marginals` also computes P(y_t = l | x).
   TagResult tag(const ColumnSentence& sentence, bool marginals = false) const;
   TagResult tag(const AttributeSequence& sequence, bool marginals = false) const;
+  // The same under constraints: forbidden transitions and labels kept from the input; the
+  // probabilities and marginals are those of the constrained distribution.
+  TagResult tag(const ColumnSentence& sentence, bool marginals,
+                const DecodeConstraints& constraints) const;
+  TagResult tag(const AttributeSequence& sequence, bool marginals,
+                const DecodeConstraints& constraints) const;
+  // log P(labels | x) of a given labelling (CRFsuite's Tagger.probability, in log space);
+  // throws FormatError for a label the model does not know or a length mismatch.
+  double log_probability(const ColumnSentence& sentence,
+                         const std::vector<std::string>& labels) const;
+  double log_probability(const AttributeSequence& sequence,
+                         const std::vector<std::string>& labels) const;
+  // Attribute names the model knows (CRFsuite's attribute dictionary), in id order [A].
+  const std::vector<std::string>& attributes() const;
   // Whether a column sentence carries a gold label column.
   bool has_gold_column(const ColumnSentence& sentence) const;
 

@@ -22,7 +22,7 @@ struct TrainProgress {
   std::size_t active_features = 0;  // non-zero weights
   double seconds = 0.0;             // since training started
   double dev_accuracy = NAN;        // held-out token accuracy (percent) when dev data is given
-  double dev_f1 = NAN;              // held-out chunk F1 (percent) when dev data is given
+  double dev_f1 = NAN;              // held-out chunk F1 (percent) when the dev gold has chunks
 };
 
 // Called after each iteration; return false to stop (the best model so far is kept).
@@ -35,6 +35,11 @@ struct TrainResult {
   double seconds = 0.0;        // wall time of training
   std::size_t features = 0;    // feature count of the model
   std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+  std::size_t bytes_sent = 0;      // over ranks: bytes a rank sends per gradient evaluation
+  std::size_t bytes_received = 0;  // over ranks: bytes a rank receives per gradient evaluation
+  int kept_iteration = -1;     // iteration kept for its dev score; -1 when the last one was kept
+  std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
+  double kept_score = NAN;     // its dev score (percent)
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for

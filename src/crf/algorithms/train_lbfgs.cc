@@ -76,9 +76,14 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
 
   AlgorithmResult result;
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
+  if (context.dev.size() > 0) record_kept(best, result);
   result.cancelled = minimized.cancelled;
   result.iterations = minimized.iterations;
   result.stop_reason = minimized.stop_reason;
+  if (context.layout) {
+    result.bytes_sent = objective.bytes_sent();
+    result.bytes_received = objective.bytes_received();
+  }
   result.scorer = std::move(scorer);
   return result;
 }

@@ -17,6 +17,8 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
     case Algorithm::kSeparateCounts: return train_separate_counts(context);
     case Algorithm::kMemm: return train_memm(context);
     case Algorithm::kAveragedPerceptron: return train_ap(context);
+    case Algorithm::kPassiveAggressive: return train_pa(context);
+    case Algorithm::kArow: return train_arow(context);
   }
   throw OptionError("option --algorithm: unknown algorithm");
 }
@@ -29,12 +31,21 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError("the training data has no items");
-  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start, layout};
+  std::unique_ptr<Checkpoint> checkpoint;
+  if (!options.checkpoint.empty() || !options.resume.empty())
+    checkpoint = std::make_unique<Checkpoint>(options);
+  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
+                          checkpoint.get()};
   AlgorithmResult trained = run_algorithm(context);
   TrainResult result;
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.bytes_sent = trained.bytes_sent;
+  result.bytes_received = trained.bytes_received;
+  result.kept_iteration = trained.kept_iteration;
+  result.kept_metric = trained.kept_metric;
+  result.kept_score = trained.kept_score;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);

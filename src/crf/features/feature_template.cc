@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "crf/io/line_reader.h"
 #include "septa/crf/feature_template.h"
 #include "septa/error.h"
@@ -98,6 +100,8 @@ FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::strin
                         "' (expected U..., B or # comment)");
     result.unigrams_.push_back(parse_unigram(line, place, result.max_column_));
   }
+  if (result.unigrams_.empty() && !result.has_bigram_)
+    throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
   return result;
 }
 
@@ -145,6 +149,9 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
 }
 
 FeatureTemplate FeatureTemplate::parse_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw IoError(path + ": is a directory, not a template file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
   std::ostringstream text;

@@ -1,6 +1,7 @@
 #include "septa/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,6 +40,17 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(temporary.c_str());
     throw IoError(path + ": cannot rename the temporary file into place: " + reason);
   }
+}
+
+void check_writable(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw IoError(path + ": cannot write: it is a directory");
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) throw IoError(path + ": cannot create: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(temporary.c_str());
 }
 
 std::string read_file(const std::string& path) {

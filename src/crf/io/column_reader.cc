@@ -43,6 +43,7 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
     }
     if (fields[0] == kDocStart) {
       finish_sentence(sentence, sentences);
+      sentence.markers_before.emplace_back(line);
       continue;
     }
     if (expected_columns == 0) {

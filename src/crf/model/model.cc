@@ -14,12 +14,50 @@ namespace {
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
 constexpr uint32_t kFormatVersion = 3;  // 2: word-wise checksum; 3: separate's pair beam
 
-TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) {
+// A log-potential that no allowed path can lose to (finite, so the lattice's shifted
+// exponentials stay defined; its weight underflows to at most ~1e-308 of any allowed path).
+constexpr double kForbidden = -1e30;
+
+// Makes the forbidden transitions, first labels and the labels other than the forced ones
+// impossible, on the potentials the scorer filled.
+void constrain(const ModelData& data, const DecodeConstraints& c, Lattice& lattice) {
+  const std::size_t T = lattice.length(), L = lattice.labels();
+  if (!c.allowed_transitions.empty()) {
+    SEPTA_CHECK(c.allowed_transitions.size() == L * L);
+    for (std::size_t t = 1; t < T; ++t) {
+      double* trans = lattice.transition(t);  // [L][L], shared or per position
+      for (std::size_t q = 0; q < L * L; ++q)
+        if (!c.allowed_transitions[q]) trans[q] = kForbidden;
+    }
+  }
+  if (!c.allowed_first.empty() && T > 0) {
+    SEPTA_CHECK(c.allowed_first.size() == L);
+    for (std::size_t j = 0; j < L; ++j)
+      if (!c.allowed_first[j]) lattice.state(0)[j] = kForbidden;
+  }
+  if (c.forced.empty()) return;
+  if (c.forced.size() != T)
+    throw FormatError("forced labels: " + std::to_string(c.forced.size()) + " for a sequence of " +
+                      std::to_string(T) + " items");
+  for (std::size_t t = 0; t < T; ++t) {
+    if (c.forced[t].empty()) continue;
+    const int32_t keep = data.encoder.labels().find(c.forced[t]);
+    if (keep < 0)
+      throw FormatError("item " + std::to_string(t + 1) + ": forced label '" + c.forced[t] +
+                        "' is not a label of the model");
+    for (std::size_t j = 0; j < L; ++j)
+      if (static_cast<int32_t>(j) != keep) lattice.state(t)[j] = kForbidden;
+  }
+}
+
+TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals,
+                 const DecodeConstraints* constraints = nullptr) {
   TagResult result;
   const SequenceView sequence = encoded.sequence(0);
   if (sequence.T == 0) return result;
   Lattice lattice;
   data.scorer->potentials(sequence, lattice);
+  if (constraints) constrain(data, *constraints, lattice);
   std::vector<int> best(sequence.T);
   lattice.viterbi(best.data());
   result.labels.reserve(sequence.T);
@@ -35,6 +73,25 @@ TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) 
     result.log_probability = NAN;
   }
   return result;
+}
+
+double labelling_log_probability(const ModelData& data, const Dataset& encoded,
+                                 const std::vector<std::string>& labels) {
+  const SequenceView sequence = encoded.sequence(0);
+  if (labels.size() != sequence.T)
+    throw FormatError("the labelling has " + std::to_string(labels.size()) +
+                      " labels for a sequence of " + std::to_string(sequence.T) + " items");
+  if (sequence.T == 0) return 0.0;
+  std::vector<int> ids(sequence.T);  // [T]
+  for (std::size_t t = 0; t < sequence.T; ++t) {
+    const int32_t id = data.encoder.labels().find(labels[t]);
+    if (id < 0) throw FormatError("label '" + labels[t] + "' is not a label of the model");
+    ids[t] = id;
+  }
+  Lattice lattice;
+  data.scorer->potentials(sequence, lattice);
+  const double log_z = lattice.forward_backward();
+  return lattice.path_score(ids.data()) - log_z;
 }
 
 }  // namespace
@@ -76,6 +133,46 @@ TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
   Dataset encoded;
   data().encoder.encode(sequence, encoded);
   return decode(data(), encoded, marginals);
+}
+
+double Model::log_probability(const ColumnSentence& sentence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+double Model::log_probability(const AttributeSequence& sequence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+const std::vector<std::string>& Model::attributes() const {
+  return data().encoder.attributes().names();
+}
+
+TagResult Model::tag(const ColumnSentence& sentence, bool marginals,
+                     const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return decode(data(), encoded, marginals, &constraints);
+}
+
+TagResult Model::tag(const AttributeSequence& sequence, bool marginals,
+                     const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return decode(data(), encoded, marginals, &constraints);
 }
 
 std::vector<WeightedFeature> Model::state_features() const {
