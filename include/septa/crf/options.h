@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 enum class Algorithm {
@@ -52,6 +54,7 @@ struct TrainOptions {
   std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.
