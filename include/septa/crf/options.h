@@ -45,7 +45,7 @@ struct TrainOptions {
   int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
-  double pair_beam = 1e-3;      // separate: pairwise softmax over pairs of labels within this
+  double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
