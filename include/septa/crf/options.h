@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 enum class Algorithm {
@@ -44,7 +46,7 @@ struct TrainOptions {
   int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
-  double pair_beam = 1e-3;      // separate: pairwise softmax over pairs of labels within this
+  double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
@@ -52,6 +54,7 @@ struct TrainOptions {
   std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.

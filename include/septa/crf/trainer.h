@@ -61,9 +61,10 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
                           const ProgressCallback& progress = nullptr,
                           const std::string& dev_name = "dev data");
 
-// Trains on CRFsuite attribute-format data.
+// Trains on CRFsuite attribute-format data; `name` prefixes input error messages.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
                   const std::vector<AttributeSequence>& dev = {},
-                  const ProgressCallback& progress = nullptr);
+                  const ProgressCallback& progress = nullptr,
+                  const std::string& name = "training data");
 
 }  // namespace septa::crf

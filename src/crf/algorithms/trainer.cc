@@ -23,20 +23,32 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
   throw OptionError("option --algorithm: unknown algorithm");
 }
 
+// Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
+void check_label_count(const Encoder& encoder, const TrainOptions& options,
+                       const std::string& name) {
+  const std::size_t L = encoder.labels().size();
+  if (L > static_cast<std::size_t>(options.max_labels))
+    throw FormatError(name + ": " + std::to_string(L) + " distinct labels, more than the limit of " +
+                      std::to_string(options.max_labels) + " (--max-labels raises it)");
+}
+
 TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
-                   std::chrono::steady_clock::time_point start,
+                   std::chrono::steady_clock::time_point start, const std::string& name,
                    const BlockLayout* layout = nullptr) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
-  if (items[0] == 0) throw FormatError("the training data has no items");
+  if (items[0] == 0) throw FormatError(name + ": the training data has no items");
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
   TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
                           checkpoint.get()};
   AlgorithmResult trained = run_algorithm(context);
+  if (!trained.scorer->finite())
+    throw FormatError(name + ": training produced non-finite weights (attribute values too "
+                      "large in magnitude? scale them down)");
   TrainResult result;
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
@@ -71,6 +83,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
@@ -84,7 +97,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                layout);
+                name, layout);
 }
 
 }  // namespace
@@ -114,19 +127,21 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
-                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress) {
+                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress,
+                  const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder;
   Dataset encoded;
   encoder.encode_training(data, encoded);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const AttributeSequence& sequence : dev) {
     encoder.encode(sequence, dev_encoded);
     dev_gold.push_back(sequence.labels);
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
 }
 
 }  // namespace septa::crf

@@ -186,6 +186,8 @@ const std::vector<OptionSpec>& train_option_specs() {
                  [](TrainOptions& o, const std::string& v) { o.resume = v; }},
       SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
                           "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
   };
   return specs;
 }
