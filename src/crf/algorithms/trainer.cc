@@ -2,26 +2,12 @@
 
 #include <utility>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/features/encoder.h"
-#include "crf/algorithms/training_context.h"
 #include "septa/error.h"
 
 namespace septa::crf {
 namespace {
-
-AlgorithmResult run_algorithm(const TrainingContext& context) {
-  switch (context.options.algorithm) {
-    case Algorithm::kLbfgs: return train_lbfgs(context);
-    case Algorithm::kPiecewise: return train_piecewise(context);
-    case Algorithm::kSeparate: return train_separate(context);
-    case Algorithm::kSeparateCounts: return train_separate_counts(context);
-    case Algorithm::kMemm: return train_memm(context);
-    case Algorithm::kAveragedPerceptron: return train_ap(context);
-    case Algorithm::kPassiveAggressive: return train_pa(context);
-    case Algorithm::kArow: return train_arow(context);
-  }
-  throw OptionError("option --algorithm: unknown algorithm");
-}
 
 // Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
 void check_label_count(const Encoder& encoder, const TrainOptions& options,
@@ -45,24 +31,19 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
     checkpoint = std::make_unique<Checkpoint>(options);
   TrainingContext context{data,   encoder, options,          dev,      dev_gold,
                           progress, start,   layout, checkpoint.get(), sgd_ranks};
-  AlgorithmResult trained = run_algorithm(context);
-  if (!trained.scorer->finite())
+  const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
+  if (algorithm == nullptr)
+    throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
+  TrainResult result;
+  std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  if (!scorer->finite())
     throw FormatError(name + ": training produced non-finite weights (attribute values too "
                       "large in magnitude? scale them down)");
-  TrainResult result;
-  result.cancelled = trained.cancelled;
-  result.iterations = trained.iterations;
-  result.stop_reason = trained.stop_reason;
-  result.bytes_sent = trained.bytes_sent;
-  result.bytes_received = trained.bytes_received;
-  result.kept_iteration = trained.kept_iteration;
-  result.kept_metric = trained.kept_metric;
-  result.kept_score = trained.kept_score;
-  result.features = trained.scorer->feature_count();
+  result.features = scorer->feature_count();
   auto model = std::make_shared<ModelData>();
-  model->algorithm = algorithm_name(options.algorithm);
+  model->algorithm = algorithm->name;
   model->encoder = std::move(encoder);
-  model->scorer = std::move(trained.scorer);
+  model->scorer = std::move(scorer);
   result.model = Model(std::move(model));
   result.seconds = context.seconds();
   return result;
@@ -86,7 +67,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
   Communicator* sgd_ranks = nullptr;
-  if (layout && layout->comm->size() > 1 && options.algorithm != Algorithm::kLbfgs) {
+  if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
     encoded = gather_dataset(encoded, *layout->comm);
     sgd_ranks = layout->comm;
     layout = nullptr;
@@ -121,12 +102,12 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name) {
-  const bool sgd = options.local_sgd && (options.algorithm == Algorithm::kSeparate ||
-                                         options.algorithm == Algorithm::kMemm);
-  if (comm.size() > 1 && options.algorithm != Algorithm::kLbfgs && !sgd)
+  const bool sgd = options.local_sgd && (options.algorithm == "separate" ||
+                                         options.algorithm == "memm");
+  if (comm.size() > 1 && options.algorithm != "lbfgs" && !sgd)
     throw OptionError("option --algorithm: over several MPI ranks only lbfgs, and separate or "
                       "memm with --local-optimizer sgd, are supported (got " +
-                      algorithm_name(options.algorithm) + ")");
+                      options.algorithm + ")");
   BlockLayout layout;
   layout.comm = &comm;
   layout.bounds = shard.block_bounds;
