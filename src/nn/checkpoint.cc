@@ -8,9 +8,21 @@
 #include <cstring>
 #include <fstream>
 
+#include "safetensors/safetensors.h"
 #include "septa/error.h"
 
 namespace septa::nn {
+
+struct CheckpointWriter::Impl {
+  safetensors::Writer writer;
+  Metadata metadata;
+  std::vector<safetensors::TensorInfo> table;  // what the header will list, in order
+};
+
+struct Checkpoint::Impl {
+  safetensors::Reader reader;
+};
+
 namespace {
 
 safetensors::Dtype to_dtype(torch::ScalarType type, const std::string& name) {
@@ -81,10 +93,10 @@ void CheckpointWriter::add(const std::string& name, const torch::Tensor& tensor)
   info.name = name;
   info.dtype = to_dtype(cpu.scalar_type(), name);
   info.shape.assign(cpu.sizes().begin(), cpu.sizes().end());
-  info.begin = table_.empty() ? 0 : table_.back().end;
+  info.begin = impl_->table.empty() ? 0 : impl_->table.back().end;
   info.end = info.begin + static_cast<uint64_t>(cpu.numel()) * cpu.element_size();
-  writer_.add(name, info.dtype, info.shape, cpu.data_ptr(), info.end - info.begin);
-  table_.push_back(info);
+  impl_->writer.add(name, info.dtype, info.shape, cpu.data_ptr(), info.end - info.begin);
+  impl_->table.push_back(info);
 }
 
 void CheckpointWriter::add_module(const std::string& prefix, torch::nn::Module& module) {
@@ -106,12 +118,20 @@ void CheckpointWriter::add_optimizer(const std::string& prefix, torch::optim::Op
   }
 }
 
-CheckpointWriter::CheckpointWriter() { metadata_[kFormatKey] = kFormatVersion; }
+CheckpointWriter::CheckpointWriter() : impl_(std::make_unique<Impl>()) {
+  impl_->metadata[kFormatKey] = kFormatVersion;
+}
+
+CheckpointWriter::~CheckpointWriter() = default;
+
+void CheckpointWriter::set(const std::string& key, const std::string& value) {
+  impl_->metadata[key] = value;
+}
 
 void CheckpointWriter::write(const std::string& path) const {
-  safetensors::Writer writer = writer_;
-  for (const auto& [key, value] : metadata_) writer.set_metadata(key, value);
-  writer.set_metadata(kHeaderCrcKey, header_crc(metadata_, table_));
+  safetensors::Writer writer = impl_->writer;
+  for (const auto& [key, value] : impl_->metadata) writer.set_metadata(key, value);
+  writer.set_metadata(kHeaderCrcKey, header_crc(impl_->metadata, impl_->table));
   writer.write(path);
 }
 
@@ -134,8 +154,16 @@ Checkpoint Checkpoint::open(const std::string& path, const std::string& kind) {
   if (found == meta.end() || found->second != kind)
     throw ModelError(path + ": a " + (found == meta.end() ? std::string("?") : found->second) +
                      " file where a " + kind + " file was expected");
-  return Checkpoint(std::move(reader));
+  return Checkpoint(std::make_unique<Impl>(Impl{std::move(reader)}));
 }
+
+Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint::~Checkpoint() = default;
+
+const std::string& Checkpoint::path() const { return impl_->reader.path(); }
+const Metadata& Checkpoint::metadata() const { return impl_->reader.metadata(); }
+bool Checkpoint::has(const std::string& name) const { return impl_->reader.find(name) != nullptr; }
 
 const std::string& Checkpoint::get(const std::string& key) const {
   const auto it = metadata().find(key);
@@ -151,14 +179,14 @@ void Checkpoint::expect_method(const std::string& method) const {
 
 torch::Tensor Checkpoint::tensor(const std::string& name, torch::ScalarType dtype,
                                  const std::vector<int64_t>& shape) const {
-  const safetensors::TensorInfo* info = reader_.find(name);
+  const safetensors::TensorInfo* info = impl_->reader.find(name);
   if (!info) throw ModelError(path() + ": no tensor '" + name + "'");
   if (info->dtype != to_dtype(dtype, name) || info->shape != shape)
     throw ModelError(path() + ": tensor '" + name + "' is " + safetensors::dtype_name(info->dtype) +
                      " " + shape_text(info->shape) + ", expected " +
                      safetensors::dtype_name(to_dtype(dtype, name)) + " " + shape_text(shape));
   torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-  std::memcpy(out.data_ptr(), reader_.data(*info), info->nbytes());
+  std::memcpy(out.data_ptr(), impl_->reader.data(*info), info->nbytes());
   return out;
 }
 
@@ -173,7 +201,7 @@ void Checkpoint::load_module(const std::string& prefix, torch::nn::Module& modul
   for (auto& item : module.named_parameters(/*recurse=*/true)) load(item.key(), item.value());
   for (auto& item : module.named_buffers(/*recurse=*/true)) load(item.key(), item.value());
   size_t present = 0;
-  for (const auto& info : reader_.tensors())
+  for (const auto& info : impl_->reader.tensors())
     if (info.name.rfind(prefix, 0) == 0) ++present;
   if (present != expected)
     throw ModelError(path() + ": " + std::to_string(present) + " tensors under '" + prefix +

@@ -16,11 +16,9 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
-
-#include "safetensors/safetensors.h"
 
 namespace septa::nn {
 
@@ -38,6 +36,7 @@ inline constexpr const char* kHeaderCrcKey = "septa.nn.header_crc32";
 class CheckpointWriter {
  public:
   CheckpointWriter();
+  ~CheckpointWriter();
   // Copies `tensor` to the CPU; float32, float64, int64 and uint8 tensors.
   void add(const std::string& name, const torch::Tensor& tensor);
   // Every parameter and buffer of `module` as "<prefix><name>".
@@ -46,14 +45,13 @@ class CheckpointWriter {
   // ".exp_avg", ".exp_avg_sq" (i = position in module.parameters()).
   void add_optimizer(const std::string& prefix, torch::optim::Optimizer& optimizer,
                      torch::nn::Module& module);
-  void set(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  void set(const std::string& key, const std::string& value);
   // Temporary file, fsync, rename; checksummed. IoError naming `path` on failure.
   void write(const std::string& path) const;
 
  private:
-  safetensors::Writer writer_;
-  Metadata metadata_;
-  std::vector<safetensors::TensorInfo> table_;  // what the header will list, in order
+  struct Impl;  // the safetensors writer and the tensor table (kept out of this header)
+  std::unique_ptr<Impl> impl_;
 };
 
 // A checkpoint opened for reading: format version and checksum verified.
@@ -62,14 +60,16 @@ class Checkpoint {
   // IoError when `path` is missing; ModelError when it is truncated, corrupt (checksum), has no
   // checksum, is not a septa nn file, is of another format version, or its kind is not `kind`.
   static Checkpoint open(const std::string& path, const std::string& kind);
+  Checkpoint(Checkpoint&&) noexcept;
+  ~Checkpoint();
 
-  const std::string& path() const { return reader_.path(); }
-  const Metadata& metadata() const { return reader_.metadata(); }
+  const std::string& path() const;
+  const Metadata& metadata() const;
   // The metadata value; ModelError naming the file and key when absent.
   const std::string& get(const std::string& key) const;
   // ModelError unless the file was written by `method`.
   void expect_method(const std::string& method) const;
-  bool has(const std::string& name) const { return reader_.find(name) != nullptr; }
+  bool has(const std::string& name) const;
   // The tensor (a CPU copy); ModelError when absent or not of `dtype` and `shape`.
   torch::Tensor tensor(const std::string& name, torch::ScalarType dtype,
                        const std::vector<int64_t>& shape) const;
@@ -81,8 +81,9 @@ class Checkpoint {
                       torch::nn::Module& module) const;
 
  private:
-  explicit Checkpoint(safetensors::Reader reader) : reader_(std::move(reader)) {}
-  safetensors::Reader reader_;
+  struct Impl;  // the safetensors reader
+  explicit Checkpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // A file name inside a run directory: "cell 0" -> DIR/cell_0.safetensors.

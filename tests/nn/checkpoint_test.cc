@@ -6,8 +6,9 @@
 
 #include "nn/methods/uff/cell.h"
 #include "nn/methods/uff/uff.h"
+#include "safetensors/safetensors.h"
 #include "septa/error.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "septa/nn/nn.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "nn/registry.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "septa/error.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

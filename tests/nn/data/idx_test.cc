@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "septa/error.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

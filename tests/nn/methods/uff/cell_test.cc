@@ -6,7 +6,7 @@
 #include "nn/methods/uff/autoencoder_cells.h"
 #include "nn/methods/uff/uff.h"
 #include "septa/error.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {

@@ -7,7 +7,7 @@
 #include "nn/methods/backprop/backprop.h"
 #include "nn/registry.h"
 #include "septa/error.h"
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {
@@ -97,7 +97,7 @@ TEST(PipelineErrorTest, MissingEarlierCellIsIoErrorAndAnotherMethodsCellIsReject
 
 TEST(BackpropTest, GradientsReachEveryCell) {
   testing::setup_torch();
-  BackpropNet net(small_options(CellKind::kAutoencoder), {784}, 10);
+  BackpropNet net(small_options(CellKind::kAutoencoder), std::vector<int64_t>{784}, int64_t{10});
   const Dataset batch = synthetic_set(20, 3);
   torch::nn::functional::cross_entropy(net->forward(batch.inputs), batch.labels).backward();
   for (auto& cell : net->cells_) {
