@@ -14,8 +14,16 @@ int main(int argc, char** argv) {
   using namespace septa::crf;
   std::size_t train_count = 2000, test_count = 500;
   uint64_t seed = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string name = argv[i];
+    if (name == "--help" || name == "-h") {
+      std::printf("usage: label_bias_bench [--train N] [--test N] [--seed S]\n");
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "usage: label_bias_bench [--train N] [--test N] [--seed S]\n");
+      return 2;
+    }
     if (name == "--train") train_count = std::strtoul(argv[i + 1], nullptr, 10);
     else if (name == "--test") test_count = std::strtoul(argv[i + 1], nullptr, 10);
     else if (name == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);

@@ -1,10 +1,17 @@
 #include "arguments.h"
 
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "septa/error.h"
+
 namespace septa::cli {
 
 Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_value,
                      const std::set<std::string>& flags,
-                     const std::map<std::string, std::string>& aliases) {
+                     const std::map<std::string, std::string>& aliases,
+                     const std::set<std::string>& booleans) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -26,7 +33,9 @@ Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_va
       if (alias == aliases.end()) throw UsageError("unknown option " + arg);
       name = alias->second;
     }
-    if (flags.count(name)) {
+    if (booleans.count(name)) {
+      values_[name] = has_value ? value : "true";
+    } else if (flags.count(name)) {
       if (has_value) throw UsageError("option --" + name + " takes no value");
       values_[name] = "";
     } else if (with_value.count(name)) {
@@ -50,6 +59,27 @@ std::string Arguments::require(const std::string& name) const {
   const auto it = values_.find(name);
   if (it == values_.end()) throw UsageError("option --" + name + " is required");
   return it->second;
+}
+
+std::size_t Arguments::limit(const std::string& name, std::size_t fallback) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(text) == 0)
+    throw OptionError("option --" + name + ": invalid value '" + text +
+                      "' (allowed: 1 to 9999999999999999999)");
+  return static_cast<std::size_t>(std::stoull(text));
+}
+
+void check_stdout() {
+  errno = 0;
+  std::cout.flush();
+  if (!std::cout) {
+    const int error = errno;
+    throw IoError(std::string("standard output: write failed") +
+                  (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
+  }
 }
 
 }  // namespace septa::cli

@@ -21,7 +21,7 @@ void print_usage(std::ostream& out) {
          "          SLERP, LoRA adapters), streaming, like mergekit-yaml\n"
          "  nn      neural modules: Forward-Forward and unsupervised FF cells (runs\n"
          "          septa-nn, built with -DSEPTA_WITH_TORCH=ON)\n"
-         "\n'septa COMMAND --help' describes each command.\n";
+         "\n'septa COMMAND --help' describes each command; 'septa --version' prints the version.\n";
 }
 
 }  // namespace
@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     print_usage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0) {
+    std::cout << "septa " << SEPTA_VERSION << "\n";
+    return 0;
   }
   const std::string command = argv[1];
   try {

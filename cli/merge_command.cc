@@ -43,6 +43,8 @@ constexpr const char* kUsage =
     "  --threads N          worker threads, 0 = all cores (output identical for any N)\n"
     "  --out-shard-size S   bytes per output shard (e.g. 5GB, 500MiB; default: one file)\n"
     "  --dry-run            print the resolved per-tensor plan, write nothing\n"
+    "  --no-sync            do not fsync the output files before renaming them (faster on\n"
+    "                       slow disks; the rename stays atomic, a crash may lose the data)\n"
     "  --quiet              no progress on stderr\n";
 
 double number_option(const std::string& name, const std::string& text) {
@@ -74,7 +76,7 @@ int run_merge(int argc, char** argv) {
                                                 "normalize", "t", "dtype", "seed", "threads", "out-shard-size"};
   std::vector<std::string> positional;
   std::vector<std::pair<std::string, std::string>> options;  // in command-line order
-  bool dry_run = false, quiet = false;
+  bool dry_run = false, quiet = false, sync = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -83,6 +85,10 @@ int run_merge(int argc, char** argv) {
     }
     if (arg == "--dry-run") {
       dry_run = true;
+      continue;
+    }
+    if (arg == "--no-sync") {
+      sync = false;
       continue;
     }
     if (arg == "--quiet") {
@@ -113,6 +119,7 @@ int run_merge(int argc, char** argv) {
   merge::MergeConfig config;
   if (positional.size() == 2) config = merge::load_config(positional[0]);
   const std::string out_dir = positional.back();
+  config.sync = sync;
   bool models_from_flags = false;
   for (const auto& [name, value] : options) {
     if (name == "method") config.method = merge::parse_method(value);

@@ -1,13 +1,16 @@
 // septa tag: echoes each input line with the predicted label appended as a last column.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
 
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
 #include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
+#include "septa/crf/evaluation.h"
 #include "septa/crf/model.h"
 #include "septa/error.h"
 
@@ -15,18 +18,72 @@ namespace septa::cli {
 namespace {
 
 void print_help() {
-  std::cout << "usage: septa tag -m MODEL [--marginals] [-o OUT] FILE\n\n"
+  std::cout << "usage: septa tag -m MODEL [-p] [-i] [-v1|-v2] [--marginals] [--evaluate] [-o OUT] FILE|-\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
                "the model's input format, with or without the gold label column. For CRFsuite\n"
-               "attribute input each line becomes 'GOLD GUESS'.\n\n"
-               "  -m, --model FILE   the model (required)\n"
-               "  --marginals        also write, after the predicted label, a tab and then\n"
-               "                     'label:P(y_t=label|x)' for every label, and before each\n"
-               "                     sentence a line '# log P(y|x) = ...' (CRF++ -v2 style;\n"
-               "                     such output is for inspection, not for eval)\n"
-               "  -o, --output FILE  write there (atomically) instead of standard output\n";
+               "attribute input each line becomes 'GOLD GUESS'. '-' reads standard input.\n"
+               "-DOCSTART- lines are kept (with the label O), not tagged.\n\n"
+               "  -m, --model FILE    the model (required)\n"
+               "  -p, --probability   before each sentence a line '@probability\tP(y|x)' of the\n"
+               "                      predicted labelling (CRFsuite's tag -p)\n"
+               "  -i, --marginal      after each predicted label a tab and its marginal\n"
+               "                      P(y_t = label | x) (CRFsuite's tag -i)\n"
+               "  -v1, -v2            CRF++'s crf_test -v1/-v2 layout: '# P(y|x)' before each\n"
+               "                      sentence, 'label/P' per token, and with -v2 'l/P(l)' for\n"
+               "                      every label\n"
+               "  --marginals         a tab and 'label:P(y_t=label|x)' for every label, and\n"
+               "                      '# log P(y|x) = ...' before each sentence\n"
+               "  --evaluate          print only conlleval's report of the predictions against\n"
+               "                      the gold labels of FILE (CRFsuite's tag -qt)\n"
+               "  --iob-constraints   never predict what IOB2 cannot encode (O -> I-PER, B-LOC ->\n"
+               "                      I-PER, I-PER first)\n"
+               "  --constraints FILE  transition rules, one per line: 'forbid PREV CUR' or\n"
+               "                      'allow PREV CUR' ('*' any label), applied in order after\n"
+               "                      --iob-constraints\n"
+               "  --force             keep the labels given in the input's last column (Wapiti's\n"
+               "                      --force); '_' there marks the items to predict\n"
+               "  -o, --output FILE   write there (atomically) instead of standard output\n"
+               "  --max-line-bytes N  refuse longer input lines (default 16 MiB)\n"
+               "  --max-model-bytes N refuse larger model files (default 4 GiB)\n"
+               "Output with -p, -i, -v1, -v2 or --marginals is for inspection, not for eval.\n";
 }
+
+struct Decoding {
+  crf::DecodeConstraints constraints;  // transitions (the forced labels are set per sentence)
+  bool force = false;
+};
+
+// The constraints of one sentence: the transition rules plus, with --force, its given labels.
+crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model& model,
+                                            const crf::ColumnSentence& sentence) {
+  crf::DecodeConstraints c = decoding.constraints;
+  if (!decoding.force) return c;
+  if (!model.has_gold_column(sentence))
+    throw FormatError("line " + std::to_string(sentence.first_line) +
+                      ": --force needs a label column ('_' for the items to predict)");
+  for (const auto& columns : sentence.columns)
+    c.forced.push_back(columns.back() == "_" ? std::string() : columns.back());
+  return c;
+}
+crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model&,
+                                            const crf::AttributeSequence& sequence) {
+  crf::DecodeConstraints c = decoding.constraints;
+  if (!decoding.force) return c;
+  for (const std::string& label : sequence.labels)
+    c.forced.push_back(label == "_" ? std::string() : label);
+  return c;
+}
+
+struct OutputStyle {
+  bool probability = false;        // -p
+  bool predicted_marginal = false; // -i
+  int crfpp_verbose = 0;           // -v1, -v2
+  bool all_marginals = false;      // --marginals
+  bool needs_marginals() const {
+    return probability || predicted_marginal || crfpp_verbose > 0 || all_marginals;
+  }
+};
 
 // Column input: the line itself. Attribute input: its gold label (the line's first field), so
 // that the last two columns are gold and guess either way.
@@ -37,60 +94,148 @@ const std::string& echo(const crf::AttributeSequence& sequence, std::size_t t) {
   return sequence.labels[t];
 }
 
+std::string format(const char* pattern, const std::string& text, double value) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof buffer, pattern, text.c_str(), value);
+  return buffer;
+}
+
 template <typename Sentence>
-void write_sentence(const crf::Model& model, const Sentence& sentence, bool marginals,
-                    std::ostream& out) {
-  const crf::TagResult result = model.tag(sentence, marginals);
-  if (marginals) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "# log P(y|x) = %.6f\n", result.log_probability);
-    out << buffer;
+void write_sentence(const crf::Model& model, const Sentence& sentence, const OutputStyle& style,
+                    const Decoding& decoding, std::ostream& out) {
+  if constexpr (std::is_same_v<Sentence, crf::ColumnSentence>) {
+    // Document markers are not tagged but kept, with the outside label, so that the output
+    // lines up with the input and conlleval counts them as it would in the gold file.
+    for (const std::string& marker : sentence.markers_before) out << marker << " O\n\n";
   }
+  const crf::TagResult result = model.tag(sentence, style.needs_marginals(),
+                                          sentence_constraints(decoding, model, sentence));
+  const std::vector<std::string>& labels = model.labels();
+  const double probability = std::exp(result.log_probability);
+  if (style.probability) out << format("%s%.6f\n", "@probability\t", probability);
+  if (style.crfpp_verbose > 0) out << format("%s%.6f\n", "# ", probability);
+  if (style.all_marginals) out << format("%s%.6f\n", "# log P(y|x) = ", result.log_probability);
   for (std::size_t t = 0; t < result.labels.size(); ++t) {
-    out << echo(sentence, t) << ' ' << result.labels[t];
-    if (marginals) {
+    const std::string& label = result.labels[t];
+    out << echo(sentence, t) << ' ' << label;
+    std::size_t predicted = 0;
+    if (style.needs_marginals())
+      while (predicted < labels.size() && labels[predicted] != label) ++predicted;
+    if (style.crfpp_verbose > 0) out << format("%s%.6f", "/", result.marginals[t][predicted]);
+    if (style.predicted_marginal) out << format("%s%.6f", "\t", result.marginals[t][predicted]);
+    if (style.crfpp_verbose > 1)
+      for (std::size_t j = 0; j < labels.size(); ++j)
+        out << format(" %s/%.6f", labels[j], result.marginals[t][j]);
+    if (style.all_marginals) {
       out << '\t';
-      for (std::size_t j = 0; j < result.marginals[t].size(); ++j) {
-        char buffer[64];
-        std::snprintf(buffer, sizeof buffer, "%s%s:%.6f", j ? " " : "",
-                      model.labels()[j].c_str(), result.marginals[t][j]);
-        out << buffer;
-      }
+      for (std::size_t j = 0; j < labels.size(); ++j)
+        out << format(j ? " %s:%.6f" : "%s:%.6f", labels[j], result.marginals[t][j]);
     }
     out << '\n';
   }
   out << '\n';
 }
 
+// Adds one sentence's predictions to `evaluator` (--evaluate).
+void evaluate_sentence(const crf::Model& model, const crf::ColumnSentence& sentence,
+                       const std::string& name, const Decoding& decoding,
+                       crf::ChunkEvaluator& evaluator) {
+  if (!model.has_gold_column(sentence))
+    throw FormatError(name + ":" + std::to_string(sentence.first_line) +
+                      ": --evaluate needs the gold label as the last column");
+  std::vector<std::string> gold;
+  for (const auto& columns : sentence.columns) gold.push_back(columns.back());
+  evaluator.add_sentence(gold,
+                         model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels);
+}
+void evaluate_sentence(const crf::Model& model, const crf::AttributeSequence& sequence,
+                       const std::string&, const Decoding& decoding,
+                       crf::ChunkEvaluator& evaluator) {
+  evaluator.add_sentence(sequence.labels,
+                         model.tag(sequence, false, sentence_constraints(decoding, model, sequence)).labels);
+}
+
+// A column file read as attribute format has no tab-separated attributes at all: every line is
+// one "label". Tagging it would give nonsense, so refuse it with the reason.
+void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
+                         const std::string& name) {
+  for (const crf::AttributeSequence& sequence : sequences)
+    for (const auto& attributes : sequence.attributes)
+      if (!attributes.empty()) return;
+  if (sequences.empty()) return;
+  throw FormatError(name + ":" + std::to_string(sequences.front().first_line) +
+                    ": no tab-separated attributes in the whole file; the model was trained on "
+                    "CRFsuite attribute format (LABEL<TAB>attr<TAB>...), and this looks like "
+                    "column format");
+}
+
 }  // namespace
 
 int run_tag(int argc, char** argv) {
-  const Arguments args(argc, argv, {"model", "output"}, {"help", "marginals"},
-                       {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}});
+  const Arguments args(argc, argv,
+                       {"model", "output", "constraints", "max-line-bytes", "max-model-bytes"},
+                       {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
+                        "iob-constraints", "force"},
+                       {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
+                        {"-i", "marginal"}, {"-v1", "v1"}, {"-v2", "v2"}, {"-qt", "evaluate"}});
   if (args.has("help")) {
     print_help();
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one input FILE");
-  const crf::Model model = crf::Model::load(args.require("model"));
+  const crf::Model model = crf::Model::load(
+      args.require("model"), args.limit("max-model-bytes", crf::kDefaultMaxModelBytes));
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   const std::string path = args.positional()[0];
-  const bool marginals = args.has("marginals");
+  const std::string name = path == "-" ? "<stdin>" : path;
+  OutputStyle style;
+  style.probability = args.has("probability");
+  style.predicted_marginal = args.has("marginal");
+  style.crfpp_verbose = args.has("v2") ? 2 : args.has("v1") ? 1 : 0;
+  style.all_marginals = args.has("marginals");
+  const bool evaluate = args.has("evaluate");
+  Decoding decoding;
+  decoding.force = args.has("force");
+  if (args.has("iob-constraints") || args.has("constraints")) {
+    const std::string rules_path = args.get("constraints");
+    decoding.constraints = crf::transition_constraints(
+        model.labels(), args.has("iob-constraints"),
+        rules_path.empty() ? std::string() : read_file(rules_path), rules_path);
+  }
+  crf::ChunkEvaluator evaluator;
   std::ostringstream buffered;
   std::ostream& out = args.has("output") ? buffered : std::cout;
   if (model.input_format() == crf::InputFormat::kColumns) {
-    for (const crf::ColumnSentence& sentence : crf::read_columns_file(path)) {
+    const auto sentences =
+        path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line)
+                    : crf::read_columns_file(path, 1, max_line);
+    for (const crf::ColumnSentence& sentence : sentences) {
       try {
-        write_sentence(model, sentence, marginals, out);
+        if (evaluate)
+          evaluate_sentence(model, sentence, name, decoding, evaluator);
+        else
+          write_sentence(model, sentence, style, decoding, out);
       } catch (const FormatError& e) {
-        throw FormatError(path + ": " + e.what());
+        throw FormatError(name + ": " + e.what());
       }
+      if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
-    for (const crf::AttributeSequence& sequence : crf::read_attributes_file(path))
-      write_sentence(model, sequence, marginals, out);
+    const auto sequences =
+        path == "-" ? crf::read_attributes(std::cin, name, max_line)
+                    : crf::read_attributes_file(path, max_line);
+    reject_column_input(sequences, name);
+    for (const crf::AttributeSequence& sequence : sequences) {
+      if (evaluate)
+        evaluate_sentence(model, sequence, name, decoding, evaluator);
+      else
+        write_sentence(model, sequence, style, decoding, out);
+      if (!out) check_stdout();
+    }
   }
+  if (evaluate) crf::write_conlleval_report(evaluator.result(), out);
   if (args.has("output")) write_file_atomically(args.get("output"), buffered.str());
-  out.flush();
+  check_stdout();
   return 0;
 }
 

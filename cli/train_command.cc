@@ -2,10 +2,14 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "arguments.h"
 #include "commands.h"
+#include "plot.h"
 #include "interrupt.h"
+#include "septa/atomic_file.h"
+#include "septa/communicator.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
 #include "septa/crf/options.h"
@@ -24,10 +28,16 @@ void print_help() {
                "                          CoNLL-2000 chunking template: word, POS columns)\n"
                "  --format FORMAT         columns (default) or attributes\n"
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
-               "  -q, --quiet             no progress lines\n";
+               "  --plot FILE             draw the learning curve (objective, and dev score with\n"
+               "                          --dev) to FILE.png or FILE.svg with gnuplot\n"
+               "  -q, --quiet             no progress lines\n"
+               "  --max-line-bytes N      refuse longer input lines (default 16 MiB)\n"
+               "  --max-template-bytes N  refuse larger template files (default 1 MiB)\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
-    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") + " X";
-    if (flag.size() < 26) flag.resize(26, ' ');
+    std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") +
+                       (spec.boolean ? "[=B]" : " X");
+    flag = flag.size() < 26 ? flag + std::string(26 - flag.size(), ' ')
+                            : flag + "\n" + std::string(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
   }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
@@ -40,7 +50,10 @@ bool print_progress(const crf::TrainProgress& p) {
                 p.seconds);
   std::cerr << line;
   if (!std::isnan(p.dev_accuracy)) {
-    std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    if (std::isnan(p.dev_f1))
+      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+    else
+      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
     std::cerr << line;
   }
   std::cerr << "\n";
@@ -49,12 +62,16 @@ bool print_progress(const crf::TrainProgress& p) {
 
 }  // namespace
 
-int run_train(int argc, char** argv) {
-  std::set<std::string> with_value = {"model", "template", "format", "dev"};
-  for (const crf::OptionSpec& spec : crf::train_option_specs()) with_value.insert(spec.name);
+static int train_with(Communicator& world, int argc, char** argv) {
+  std::set<std::string> with_value = {"model", "template", "format", "dev", "plot",
+                                      "max-line-bytes", "max-template-bytes"};
+  std::set<std::string> booleans;
+  for (const crf::OptionSpec& spec : crf::train_option_specs())
+    (spec.boolean ? booleans : with_value).insert(spec.name);
   const Arguments args(argc, argv, with_value, {"help", "quiet"},
                        {{"-m", "model"}, {"-t", "template"}, {"-a", "algorithm"}, {"-q", "quiet"},
-                        {"-h", "help"}});
+                        {"-h", "help"}},
+                       booleans);
   if (args.has("help")) {
     print_help();
     return 0;
@@ -70,44 +87,104 @@ int run_train(int argc, char** argv) {
   crf::TrainOptions options;
   for (const auto& [name, value] : args.values())
     if (name != "model" && name != "template" && name != "format" && name != "dev" &&
-        name != "quiet")
+        name != "quiet" && name != "plot" && name != "max-line-bytes" &&
+        name != "max-template-bytes")
       crf::set_train_option(options, name, value);
   crf::validate(options);
-
+  // An option given explicitly that the chosen algorithm ignores is probably a mistake: say so.
+  // A warning, not an error, so that one command line can loop over algorithms.
+  for (const auto& [name, value] : args.values()) {
+    (void)value;
+    const std::string reason = crf::inapplicable_reason(options, name);
+    if (!reason.empty() && world.rank() == 0) std::cerr << "septa train: warning: " << reason << "\n";
+  }
   install_interrupt_handler();
-  const bool quiet = args.has("quiet");
-  crf::ProgressCallback progress = [quiet](const crf::TrainProgress& p) {
+  // Under mpirun rank 0 speaks; the other ranks print nothing unless they fail.
+  const bool root = world.rank() == 0;
+  // Fail now, not after hours of training, when the model cannot be written.
+  if (root) {
+    check_writable(model_path);
+    if (args.has("plot")) check_image_name(args.get("plot"));
+  }
+  const bool quiet = args.has("quiet") || !root;
+  std::vector<crf::TrainProgress> history;  // for --plot
+  crf::ProgressCallback progress = [quiet, &history](const crf::TrainProgress& p) {
+    history.push_back(p);
     if (!quiet) print_progress(p);
     return !interrupted();
   };
+  if (world.size() > static_cast<int>(crf::kShardBlocks))
+    throw OptionError("mpirun -n: at most " + std::to_string(crf::kShardBlocks) +
+                      " ranks (the training file is cut into that many blocks), got " +
+                      std::to_string(world.size()));
 
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   crf::TrainResult result;
   if (format == "columns") {
     const crf::FeatureTemplate feature_template =
-        args.has("template") ? crf::FeatureTemplate::parse_file(args.get("template"))
-                             : crf::FeatureTemplate::default_chunking();
-    const auto data = crf::read_columns_file(train_path);
+        args.has("template")
+            ? crf::FeatureTemplate::parse_file(
+                  args.get("template"),
+                  args.limit("max-template-bytes", crf::kDefaultMaxTemplateBytes))
+            : crf::FeatureTemplate::default_chunking();
+    // Each rank reads only its blocks of the file (one process reads them all).
+    const crf::ColumnShard shard =
+        crf::read_column_shard(train_path, crf::kShardBlocks, world, max_line);
     std::vector<crf::ColumnSentence> dev;
-    if (args.has("dev")) dev = crf::read_columns_file(args.get("dev"));
-    std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, train_path, feature_template, options, dev, progress,
-                        args.get("dev"));
+    if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"), 1, max_line);
+    std::vector<uint64_t> sequences{shard.sentences.size()};
+    world.allreduce(sequences, Communicator::Op::kSum);
+    if (root) {
+      std::cerr << "read " << sequences[0] << " sequences from " << train_path;
+      if (world.size() > 1) std::cerr << " (" << world.size() << " ranks)";
+      std::cerr << "\n";
+    }
+    result = crf::train_sharded(shard, train_path, feature_template, options, world, dev,
+                                progress, args.get("dev"));
   } else {
-    const auto data = crf::read_attributes_file(train_path);
+    if (world.size() > 1)
+      throw OptionError("option --format: only column data trains over several MPI ranks");
+    const auto data = crf::read_attributes_file(train_path, max_line);
     std::vector<crf::AttributeSequence> dev;
-    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"));
+    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"), max_line);
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, options, dev, progress);
+    result = crf::train(data, options, dev, progress, train_path);
   }
+  if (!root) return result.cancelled ? 130 : 0;
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (world.size() > 1)
+    std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
+                 world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
+  if (args.has("plot")) {
+    plot_learning_curve(history, args.get("plot"));
+    std::cerr << "learning curve drawn to " << args.get("plot") << "\n";
+  }
+  if (result.kept_iteration >= 0)
+    std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
+                 result.kept_metric.c_str(), result.kept_score);
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";
     return 130;
   }
   return 0;
+}
+
+int run_train(int argc, char** argv) {
+  const std::unique_ptr<Communicator> world = make_world_communicator();
+  if (world->size() == 1) return train_with(*world, argc, argv);
+  // A failure on one rank ends the whole job (the others would wait forever); rank 0 writes
+  // the model only after training, atomically, so no model file is left behind.
+  try {
+    return train_with(*world, argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "septa train: rank " << world->rank() << " of " << world->size()
+              << ": error: " << e.what() << "\n";
+    world->abort(1);
+  }
+  return 1;
 }
 
 }  // namespace septa::cli

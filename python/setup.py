@@ -53,15 +53,23 @@ if not library_sources:
     raise SystemExit("septa: no C++ sources under %s; build from a septa checkout"
                      % os.path.join(ROOT, "src", "crf"))
 
+# septa merge's engine (no libtorch): safetensors files and the merge methods.
+merge_sources = sorted(glob.glob(os.path.join(ROOT, "src", "safetensors", "*.cc")) +
+                       glob.glob(os.path.join(ROOT, "src", "merge", "*.cc")))
+
 # Headers, so that pip rebuilds the extension when only a header changed.
 headers = sorted(glob.glob(os.path.join(ROOT, "include", "septa", "**", "*.h"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.h"), recursive=True))
+                 glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.h"), recursive=True) +
+                 glob.glob(os.path.join(ROOT, "src", "safetensors", "*.h")) +
+                 glob.glob(os.path.join(ROOT, "src", "merge", "*.h")))
 
 extension = Extension(
     "septa._septa",
-    sources=[relative(os.path.join(HERE, "src", "bindings.cc"))] + [relative(p) for p in library_sources],
+    sources=[relative(os.path.join(HERE, "src", "bindings.cc")),
+             relative(os.path.join(HERE, "src", "merge_bindings.cc"))] +
+            [relative(p) for p in library_sources + merge_sources],
     include_dirs=[os.path.join(ROOT, "include"), os.path.join(ROOT, "src")] + pybind11_include(),
-    libraries=["lbfgs", "pthread"],
+    libraries=["lbfgs", "pthread", "yaml-cpp", "z"],
     extra_compile_args=["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
     depends=[relative(p) for p in headers],
     language="c++",

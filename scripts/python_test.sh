@@ -6,6 +6,19 @@ venv="$(pwd)/build/venv"  # absolute: used again after cd build
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-"$venv/bin/python" -m pip install --no-index --no-build-isolation --no-deps -q ./python
+# pip compiles the extension silently (minutes on 2 cores): print a line every 30 s meanwhile.
+echo "building and installing the Python extension into $venv (pip)"
+"$venv/bin/python" -m pip install --no-index --no-build-isolation --no-deps -q ./python &
+pip_pid=$!
+waited=0
+while kill -0 "$pip_pid" 2>/dev/null; do
+  sleep 5
+  waited=$((waited + 5))
+  if [ $((waited % 30)) -eq 0 ] && kill -0 "$pip_pid" 2>/dev/null; then
+    echo "  still compiling the extension ($waited s)"
+  fi
+done
+wait "$pip_pid"
+echo "Python extension installed; running pytest"
 cd build  # import the installed package, not the source folder
 SEPTA_CLI="$(pwd)/septa" "$venv/bin/python" -m pytest -q ../python/tests

@@ -6,7 +6,10 @@ packages=(
   python3-dev pybind11-dev python3-pytest python3-numpy python3-setuptools python3-wheel
   python3-pip python3-venv
   libtorch-dev libopenblas0-pthread dataset-fashion-mnist
+  gnuplot-nox python3-sklearn
+  libopenmpi-dev openmpi-bin
   zlib1g-dev libyaml-cpp-dev
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -48,6 +48,7 @@ struct MergeConfig {
   std::uint64_t seed = 0;          // DARE's random drops
   int threads = 0;                 // 0 = hardware concurrency
   std::uint64_t out_shard_size = 0;  // bytes per output shard; 0 = one model.safetensors
+  bool sync = true;                // fsync each output file before renaming it into place
   std::string source;              // where the config came from, for messages
 };
 

@@ -12,7 +12,17 @@ Models are the files of the ``septa`` command-line tool (``CRF.save``/``CRF.load
 """
 
 from . import metrics
-from ._crf import CRF, ModelError, item_attributes, option_defaults
+from ._crf import CRF, ModelError, Tagger, item_attributes, option_defaults
+from ._merge import merge
 
 __version__ = "0.1.0"
-__all__ = ["CRF", "ModelError", "item_attributes", "metrics", "option_defaults"]
+__all__ = ["CRF", "ModelError", "Tagger", "item_attributes", "merge", "metrics",
+           "option_defaults", "scorers"]
+
+
+def __getattr__(name):
+    # septa.scorers needs scikit-learn: imported on first use only.
+    if name == "scorers":
+        import importlib
+        return importlib.import_module(".scorers", __name__)
+    raise AttributeError("module 'septa' has no attribute %r" % name)

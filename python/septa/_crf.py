@@ -4,7 +4,7 @@ import numbers
 
 from . import _septa
 
-__all__ = ["CRF", "ModelError", "option_defaults", "item_attributes"]
+__all__ = ["CRF", "ModelError", "Tagger", "option_defaults", "item_attributes"]
 
 ModelError = _septa.ModelError
 
@@ -25,8 +25,6 @@ def _python_name(cli_name):
 # C++ option table, so new options appear here without touching this file.
 _OPTIONS = {_python_name(name): (name, help_text, default)
             for name, help_text, default in _OPTION_SPECS}
-# Constructor arguments that are not training options.
-_OWN_PARAMS = ("verbose", "model_filename", "template")
 
 
 def option_defaults():
@@ -51,18 +49,34 @@ def _option_text(value):
 
 # ---- token features, converted as python-crfsuite does -------------------------------------
 
+_MAX_VALUE = 3.4028234663852886e38  # the largest finite float
+
+
+def _text(value):
+    """str as is, bytes decoded as UTF-8 (python-crfsuite accepts both)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value
+
+
 def _add_features(prefix, features, out):
     if isinstance(features, dict):
         for key, value in features.items():
+            key = _text(key)
             if not isinstance(key, str):
                 raise ValueError("feature names must be str, got %r" % (key,))
             name = prefix + key
             if isinstance(value, bool):
                 out.append((name, 1.0 if value else 0.0))
-            elif isinstance(value, str):
-                out.append((name + "=" + value, 1.0))
+            elif isinstance(value, (str, bytes)):
+                out.append((name + ":" + _text(value), 1.0))
             elif isinstance(value, numbers.Real):
-                out.append((name, float(value)))
+                number = float(value)
+                # Values are stored as float: beyond its range they would become infinite.
+                if not -_MAX_VALUE <= number <= _MAX_VALUE:
+                    raise ValueError("feature %r: value %r is not finite or outside the float "
+                                     "range (|value| <= %r)" % (name, value, _MAX_VALUE))
+                out.append((name, number))
             elif isinstance(value, (dict, list, tuple, set, frozenset)):
                 _add_features(name + ":", value, out)
             else:
@@ -71,11 +85,12 @@ def _add_features(prefix, features, out):
                                  % (name, value, type(value).__name__))
     elif isinstance(features, (list, tuple, set, frozenset)):
         for value in features:
+            value = _text(value)
             if not isinstance(value, str):
                 raise ValueError("feature lists must hold str, got %r" % (value,))
             out.append((prefix + value, 1.0))
-    elif isinstance(features, str):
-        out.append((prefix + features, 1.0))
+    elif isinstance(features, (str, bytes)):
+        out.append((prefix + _text(features), 1.0))
     else:
         raise ValueError("unsupported token features of type %s (expected a dict or a list of "
                          "str)" % type(features).__name__)
@@ -88,7 +103,7 @@ def item_attributes(features):
 
     * ``{"key": 1.5}`` -> ``("key", 1.5)``; ``{"key": True}`` -> ``("key", 1.0)``
       (``False`` -> 0.0);
-    * ``{"key": "value"}`` -> ``("key=value", 1.0)``;
+    * ``{"key": "value"}`` -> ``("key:value", 1.0)`` (bytes are decoded as UTF-8);
     * ``["a", "b"]`` -> ``("a", 1.0), ("b", 1.0)``;
     * ``{"prefix": {...}}`` and ``{"prefix": [...]}`` -> the nested features with
       ``"prefix:"`` prepended to each name.
@@ -117,10 +132,13 @@ def _attributes(X, what="X"):
                              % (what, i, type(sequence).__name__))
         if len(sequence) == 0:
             raise ValueError("%s[%d] is an empty sequence" % (what, i))
-        try:
-            data.append([item_attributes(item) for item in sequence])
-        except ValueError as e:
-            raise ValueError("%s[%d]: %s" % (what, i, e)) from None
+        items = []
+        for t, item in enumerate(sequence):
+            try:
+                items.append(item_attributes(item))
+            except ValueError as e:
+                raise ValueError("%s[%d][%d]: %s" % (what, i, t, e)) from None
+        data.append(items)
     return data
 
 
@@ -153,6 +171,15 @@ def _columns(X, what="X"):
     return data
 
 
+def _label_text(label):
+    """Labels are strings inside the model: bytes are decoded, numbers written as text."""
+    if isinstance(label, bytes):
+        return label.decode("utf-8")
+    if isinstance(label, numbers.Number) and not isinstance(label, bool):
+        return str(label)
+    return label
+
+
 def _labels(X, y, x_what="X", y_what="y"):
     if len(X) != len(y):
         raise ValueError("%s and %s differ in length: %d sequences vs %d"
@@ -162,7 +189,7 @@ def _labels(X, y, x_what="X", y_what="y"):
         if isinstance(ys, (str, bytes)):
             raise ValueError("%s[%d] must be a sequence of labels, not a single string"
                              % (y_what, i))
-        ys = list(ys)
+        ys = [_label_text(label) for label in ys]
         if len(ys) != len(xs):
             raise ValueError("sequence %d: %s[%d] has %d items but %s[%d] has %d labels"
                              % (i, x_what, i, len(xs), y_what, i, len(ys)))
@@ -177,6 +204,97 @@ def _labels(X, y, x_what="X", y_what="y"):
     return labels
 
 
+# sklearn-crfsuite's constructor parameters, in its order. Those that are not options of
+# septa's table (below) are accepted and must stay None: fit() says they are not supported.
+_CRFSUITE_PARAMS = (
+    "algorithm", "min_freq", "all_possible_states", "all_possible_transitions", "c1", "c2",
+    "max_iterations", "num_memories", "epsilon", "period", "delta", "linesearch",
+    "max_linesearch", "calibration_eta", "calibration_rate", "calibration_samples",
+    "calibration_candidates", "calibration_max_trials", "pa_type", "c", "error_sensitive",
+    "averaging", "variance", "gamma")
+_UNSUPPORTED = tuple(name for name in _CRFSUITE_PARAMS if name not in _OPTIONS)
+# Constructor arguments that are not training options.
+_OWN_PARAMS = ("verbose", "model_filename", "keep_tempfiles", "trainer_cls", "template")
+
+
+class Tagger:
+    """python-crfsuite's ``Tagger`` over a septa model (``CRF.tagger_``).
+
+    ``set(xseq)`` fixes the sequence; ``tag()``, ``probability(yseq)`` and
+    ``marginal(label, position)`` then refer to it.
+    """
+
+    def __init__(self, model):
+        self._model = model
+        self._x = None
+        self._marginals = None
+
+    def labels(self):
+        """The labels of the model."""
+        return list(self._model.labels)
+
+    def set(self, xseq):
+        """Set the sequence that ``tag``, ``probability`` and ``marginal`` refer to."""
+        if self._model.input_format == "columns":
+            self._x = _columns([xseq], "xseq")[0]
+        else:
+            self._x = _attributes([xseq], "xseq")[0]
+        self._marginals = None
+
+    def _require_x(self):
+        if self._x is None:
+            raise ValueError("no sequence: call set(xseq) or tag(xseq) first")
+        return self._x
+
+    def tag(self, xseq=None):
+        """The most likely labelling of ``xseq`` (or of the sequence given to ``set``)."""
+        if xseq is not None:
+            self.set(xseq)
+        x = self._require_x()
+        if self._model.input_format == "columns":
+            return self._model.tag_columns([x], False)[0][0]
+        return self._model.tag_attributes([x], False)[0][0]
+
+    def probability(self, yseq):
+        """P(yseq | x) of the current sequence under the model."""
+        import math
+        x = self._require_x()
+        labels = [_label_text(label) for label in yseq]
+        try:
+            if self._model.input_format == "columns":
+                return math.exp(self._model.log_probability_columns(x, labels))
+            return math.exp(self._model.log_probability_attributes(x, labels))
+        except ValueError as e:
+            raise ValueError("probability(yseq): %s" % e) from None
+
+    def marginal(self, y, pos):
+        """P(y_pos = y | x) of the current sequence."""
+        x = self._require_x()
+        if self._marginals is None:
+            tag = (self._model.tag_columns if self._model.input_format == "columns"
+                   else self._model.tag_attributes)
+            self._marginals = tag([x], True)[0][2]
+        labels = list(self._model.labels)
+        y = _label_text(y)
+        if y not in labels:
+            raise ValueError("marginal(): %r is not a label of the model" % (y,))
+        if not 0 <= pos < len(self._marginals):
+            raise IndexError("marginal(): position %d outside the sequence of %d items"
+                             % (pos, len(self._marginals)))
+        return self._marginals[pos][labels.index(y)]
+
+    def info(self):
+        """The model's dictionaries: ``labels``, ``attributes``, ``transitions``,
+        ``state_features`` (as python-crfsuite's ``ParsedDump``)."""
+        from types import SimpleNamespace
+        return SimpleNamespace(
+            labels={label: i for i, label in enumerate(self._model.labels)},
+            attributes={a: i for i, a in enumerate(self._model.attributes)},
+            transitions={(a, b): w for a, b, w in self._model.transition_features() if w != 0},
+            state_features={(a, b): w for a, b, w in self._model.state_features() if w != 0},
+            header={"size": len(self._model.to_bytes())})
+
+
 class CRF:
     """A linear-chain CRF with sklearn-crfsuite's estimator interface.
 
@@ -188,68 +306,80 @@ class CRF:
     algorithm : str, default 'lbfgs'
         ``'lbfgs'`` (standard CRF: L-BFGS, or OWL-QN when ``c1 > 0``), ``'separate'``
         (CR-F separate training: unary and pairwise factors trained independently and in
-        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'`` or ``'ap'`` (averaged perceptron).
+        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'`` or ``'ap'`` (averaged
+        perceptron), and every algorithm of ``septa train --help``.
     c1, c2 : float
         L1 and L2 regularisation coefficients, with CRFsuite's meaning
         (penalty ``c1*|w|_1 + c2*|w|^2``). Defaults: 0 and 1.
     max_iterations : int
         Optimiser iterations at most.
+    num_memories, epsilon, period, delta, linesearch, max_linesearch
+        CRFsuite's L-BFGS settings (``linesearch``: 'MoreThuente', 'Backtracking',
+        'StrongBacktracking').
     all_possible_states, all_possible_transitions : bool
         Create state features for every (attribute, label) pair and transition features for
         every label pair, not only those observed in training.
-    min_freq : int
-        Drop features seen fewer times in the training data.
+    min_freq : float
+        CRFsuite's meaning: keep features seen more than ``min_freq`` times (default 0: all).
     num_threads : int
         Worker threads; the trained model does not depend on it.
     verbose : bool
         Print one progress line per iteration to ``sys.stderr``.
     model_filename : str, optional
-        When given, ``fit`` also saves the model there (a file ``septa tag`` reads).
+        ``fit`` saves the model there; an unfitted ``CRF(model_filename=p)`` loads it on
+        first use (as sklearn-crfsuite does).
     template : str, optional
         Path of a CRF++ feature template. With a template, ``X`` is token-column input:
         each sequence is a list of tokens, each token a list of str columns (e.g.
         ``["Confidence", "NN"]``), and the template's ``%x[row,col]`` macros expand them to
         features exactly as ``septa train -t TEMPLATE`` does. ``template='default'`` uses the
         built-in CoNLL-2000 chunking template (columns: word, POS).
+    keep_tempfiles, trainer_cls
+        Accepted for sklearn-crfsuite compatibility; septa writes no temporary files and
+        has no trainer class (``trainer_cls`` must stay None).
     **options
-        Any other option of ``septa train`` (``period``, ``delta``, ``epsilon``, ``seed``,
-        ``floor``, ``local_optimizer``, ``epochs``...), with '-' written '_'; see
-        :func:`septa.option_defaults`.
+        Any other option of ``septa train`` (``seed``, ``floor``, ``local_optimizer``,
+        ``epochs``...), with '-' written '_'; see :func:`septa.option_defaults`.
 
     Every option left at ``None`` takes septa's default. Options are checked by ``fit``
     (``ValueError`` naming the parameter and its allowed range).
 
-    Attributes
+    Attributes (None before ``fit``)
     ----------
     classes_ : list of str
         The labels, in the model's order (the order of marginals).
     state_features_ : dict
-        ``{(attribute, label): weight}``.
+        ``{(attribute, label): weight}`` for every non-zero state feature.
     transition_features_ : dict
-        ``{(label_from, label_to): weight}``.
+        ``{(label_from, label_to): weight}`` for every non-zero transition.
+    attributes_, num_attributes_ : list of str, int
+        The attribute names the model knows (and their number).
+    size_ : int
+        Size of the model file in bytes.
+    tagger_ : Tagger
+        python-crfsuite's tagger interface: ``tag``, ``probability``, ``marginal``.
     training_log_ : dict
-        Iterations, seconds, feature count and stop reason of the last ``fit``.
+        Iterations, seconds, feature count and stop reason of the last ``fit``; with dev
+        data also ``kept_iteration``, ``kept_metric`` ("F1" or "accuracy") and ``kept_score``
+        of the iteration whose weights were kept.
     """
 
-    def __init__(self, algorithm=None, c1=None, c2=None, max_iterations=None,
-                 all_possible_states=None, all_possible_transitions=None, min_freq=None,
-                 num_threads=None, verbose=False, model_filename=None, template=None,
+    def __init__(self, algorithm=None, min_freq=None, all_possible_states=None,
+                 all_possible_transitions=None, c1=None, c2=None, max_iterations=None,
+                 num_memories=None, epsilon=None, period=None, delta=None, linesearch=None,
+                 max_linesearch=None, calibration_eta=None, calibration_rate=None,
+                 calibration_samples=None, calibration_candidates=None,
+                 calibration_max_trials=None, pa_type=None, c=None, error_sensitive=None,
+                 averaging=None, variance=None, gamma=None, verbose=False, model_filename=None,
+                 keep_tempfiles=False, trainer_cls=None, template=None, num_threads=None,
                  **options):
         for key in options:
             if key not in _OPTIONS:
                 raise TypeError("CRF() got an unexpected keyword argument %r (known options: %s)"
                                 % (key, ", ".join(sorted(_OPTIONS))))
-        self.algorithm = algorithm
-        self.c1 = c1
-        self.c2 = c2
-        self.max_iterations = max_iterations
-        self.all_possible_states = all_possible_states
-        self.all_possible_transitions = all_possible_transitions
-        self.min_freq = min_freq
-        self.num_threads = num_threads
-        self.verbose = verbose
-        self.model_filename = model_filename
-        self.template = template
+        given = dict(locals())
+        for key in _CRFSUITE_PARAMS + _OWN_PARAMS + ("num_threads",):
+            setattr(self, key, given[key])
         for key, value in options.items():
             setattr(self, key, value)
         self._model = None
@@ -260,12 +390,13 @@ class CRF:
     def get_params(self, deep=True):
         """Return the constructor parameters as a dict (sklearn's protocol)."""
         params = {key: getattr(self, key, None) for key in _OPTIONS}
-        params.update({key: getattr(self, key) for key in _OWN_PARAMS})
+        params.update({key: getattr(self, key, None) for key in _UNSUPPORTED})
+        params.update({key: getattr(self, key, None) for key in _OWN_PARAMS})
         return params
 
     def set_params(self, **params):
         """Set constructor parameters (sklearn's protocol); returns self."""
-        valid = set(_OPTIONS) | set(_OWN_PARAMS)
+        valid = set(_OPTIONS) | set(_UNSUPPORTED) | set(_OWN_PARAMS)
         for key, value in params.items():
             if key not in valid:
                 raise ValueError("invalid parameter %r for CRF (valid: %s)"
@@ -274,10 +405,27 @@ class CRF:
         return self
 
     def _option_values(self):
+        for key in _UNSUPPORTED:
+            if getattr(self, key, None) is not None:
+                raise ValueError("CRF parameter %s=%r is not supported by septa (it belongs to a "
+                                 "CRFsuite algorithm septa does not have); leave it None"
+                                 % (key, getattr(self, key)))
+        if getattr(self, "trainer_cls", None) is not None:
+            raise ValueError("CRF parameter trainer_cls is not supported by septa; leave it None")
         values = {}
         for key, (cli_name, _, _) in _OPTIONS.items():
             value = getattr(self, key, None)
             if value is None:
+                continue
+            if key == "min_freq":
+                # CRFsuite keeps features seen more than min_freq times; septa's table (as
+                # CRF++'s -f) keeps those seen at least min-freq times.
+                if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                        or not value >= 0 or value > 1e9):
+                    raise ValueError("CRF parameter min_freq=%r is invalid: allowed 0 to 1e9 "
+                                     "(features seen more than min_freq times are kept)"
+                                     % (value,))
+                values[cli_name] = str(int(value // 1) + 1)
                 continue
             try:
                 text = _option_text(value)
@@ -334,6 +482,10 @@ class CRF:
         self._model = model
         error = info.pop("error")
         self.training_log_ = info
+        if verbose and info.get("kept_iteration", -1) >= 0:
+            import sys
+            sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
+                             % (info["kept_iteration"], info["kept_metric"], info["kept_score"]))
         if error is not None:
             raise error
         if info["cancelled"] and not info["stopped_by_callback"]:
@@ -344,10 +496,19 @@ class CRF:
 
     # ---- prediction -----------------------------------------------------------------------
 
-    def _require_model(self):
-        if self._model is None:
-            raise AttributeError("this CRF is not fitted yet: call fit() or CRF.load() first")
+    def _loaded_model(self):
+        """The model: fitted, loaded, or read from ``model_filename`` on first use."""
+        if self._model is None and self.model_filename:
+            import os
+            if os.path.exists(str(self.model_filename)):
+                self._model = _septa.Model.load(str(self.model_filename))
         return self._model
+
+    def _require_model(self):
+        model = self._loaded_model()
+        if model is None:
+            raise AttributeError("this CRF is not fitted yet: call fit() or CRF.load() first")
+        return model
 
     def _tag(self, X, marginals):
         model = self._require_model()
@@ -383,18 +544,49 @@ class CRF:
 
     @property
     def classes_(self):
-        """The labels, in the order of the model (and of marginals)."""
-        return list(self._require_model().labels)
+        """The labels, in the order of the model (and of marginals); None before fit."""
+        model = self._loaded_model()
+        return None if model is None else list(model.labels)
 
     @property
     def state_features_(self):
-        """``{(attribute, label): weight}`` for every state feature of the model."""
-        return {(a, b): w for a, b, w in self._require_model().state_features()}
+        """``{(attribute, label): weight}`` for every non-zero state feature; None before fit."""
+        model = self._loaded_model()
+        if model is None:
+            return None
+        return {(a, b): w for a, b, w in model.state_features() if w != 0.0}
 
     @property
     def transition_features_(self):
-        """``{(label_from, label_to): weight}`` for every transition of the model."""
-        return {(a, b): w for a, b, w in self._require_model().transition_features()}
+        """``{(label_from, label_to): weight}`` for every non-zero transition; None before fit."""
+        model = self._loaded_model()
+        if model is None:
+            return None
+        return {(a, b): w for a, b, w in model.transition_features() if w != 0.0}
+
+    @property
+    def attributes_(self):
+        """The attribute names the model knows, in its order; None before fit."""
+        model = self._loaded_model()
+        return None if model is None else list(model.attributes)
+
+    @property
+    def num_attributes_(self):
+        """The number of attributes the model knows; None before fit."""
+        model = self._loaded_model()
+        return None if model is None else len(model.attributes)
+
+    @property
+    def size_(self):
+        """Size of the model file in bytes; None before fit."""
+        model = self._loaded_model()
+        return None if model is None else len(model.to_bytes())
+
+    @property
+    def tagger_(self):
+        """python-crfsuite's tagger interface over the model (``Tagger``); None before fit."""
+        model = self._loaded_model()
+        return None if model is None else Tagger(model)
 
     @property
     def algorithm_(self):

@@ -122,7 +122,10 @@ class Progress {
                       p.iteration, p.objective, p.grad_norm, p.active_features, p.seconds);
         std::string text = line;
         if (!std::isnan(p.dev_accuracy)) {
-          std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+          if (std::isnan(p.dev_f1))
+            std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+          else
+            std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
           text += line;
         }
         py::module_::import("sys").attr("stderr").attr("write")(text + "\n");
@@ -168,6 +171,9 @@ py::dict result_info(const crf::TrainResult& result, const Progress& progress) {
   info["seconds"] = result.seconds;
   info["features"] = result.features;
   info["stop_reason"] = result.stop_reason;
+  info["kept_iteration"] = result.kept_iteration;
+  info["kept_metric"] = result.kept_metric;
+  info["kept_score"] = result.kept_score;
   info["error"] = progress.error();
   info["stopped_by_callback"] = progress.stopped_by_hook();
   return info;
@@ -292,6 +298,8 @@ py::list features_list(const std::vector<crf::WeightedFeature>& features) {
 
 }  // namespace
 
+void bind_merge(py::module_& m);  // merge_bindings.cc
+
 PYBIND11_MODULE(_septa, m) {
   m.doc() = "septa's C++ core (internal: use the septa package)";
 
@@ -331,6 +339,7 @@ PYBIND11_MODULE(_septa, m) {
 
   py::class_<crf::Model>(m, "Model")
       .def_static("load", &crf::Model::load, py::arg("path"),
+                  py::arg("max_bytes") = crf::kDefaultMaxModelBytes,
                   py::call_guard<py::gil_scoped_release>())
       .def("save", &crf::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
       .def("to_bytes", [](const crf::Model& model) { return py::bytes(model.to_bytes()); })
@@ -348,6 +357,19 @@ PYBIND11_MODULE(_septa, m) {
       .def_property_readonly("labels", &crf::Model::labels)
       .def_property_readonly("columns", &crf::Model::columns)
       .def_property_readonly("feature_count", &crf::Model::feature_count)
+      .def_property_readonly("attributes", &crf::Model::attributes)
+      .def("log_probability_attributes",
+           [](const crf::Model& model, const std::vector<std::vector<std::pair<std::string, double>>>& x,
+              const std::vector<std::string>& labels) {
+             const crf::AttributeSequence sequence = to_attribute_sequence(x, nullptr);
+             return model.log_probability(sequence, labels);
+           })
+      .def("log_probability_columns",
+           [](const crf::Model& model, const std::vector<std::vector<std::string>>& x,
+              const std::vector<std::string>& labels) {
+             const crf::ColumnSentence sentence = to_column_sentence(x, nullptr);
+             return model.log_probability(sentence, labels);
+           })
       .def("state_features", [](const crf::Model& model) { return features_list(model.state_features()); })
       .def("transition_features",
            [](const crf::Model& model) { return features_list(model.transition_features()); })
@@ -388,4 +410,5 @@ PYBIND11_MODULE(_septa, m) {
           return out.str();
         },
         py::arg("y_true"), py::arg("y_pred"), py::arg("scheme") = "iob");
+  bind_merge(m);
 }

@@ -23,7 +23,7 @@ def test_sequence_with_more_labels_than_items_names_the_index():
         fit(X, [Y[0], ["B-VP", "O"]])
 
 
-@pytest.mark.parametrize("label", [1, None, 2.5, b"B-NP"])
+@pytest.mark.parametrize("label", [None, [1], {"B": 1}])
 def test_non_string_labels_name_sequence_and_position(label):
     with pytest.raises(ValueError, match=r"y\[0\]\[1\]: labels must be str"):
         fit(X, [["B-NP", label], ["B-VP"]])
@@ -96,3 +96,10 @@ def test_predict_with_the_wrong_input_kind():
         crf.predict([[]])
     with pytest.raises(ValueError, match="unsupported"):
         crf.predict([[42]])
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, float("inf"), float("nan")])
+def test_out_of_float_range_values_name_sequence_and_position(value):
+    # Issue 15: 1e39 became inf in training and gave a NaN model or a RuntimeError.
+    with pytest.raises(ValueError, match=r"X\[1\]\[0\]: feature 'w'.*float range"):
+        fit([X[0], [{"w": value}] * len(Y[1])], Y)

@@ -141,7 +141,9 @@ MergeResult run_merge(const MergeConfig& config, const std::string& out_dir, boo
   threads = std::max<std::size_t>(1, std::min(threads, plan.tensors.size()));
 
   try {
-    safetensors::ModelWriter writer(out_dir, specs, metadata, config.out_shard_size);
+    safetensors::WriteOptions options;
+    options.sync = config.sync;
+    safetensors::ModelWriter writer(out_dir, specs, metadata, config.out_shard_size, options);
     std::atomic<std::size_t> next_job{0};
     std::mutex mutex;
     std::condition_variable turn;

@@ -34,8 +34,14 @@ void trim_to_top_k(float* d, std::size_t n, std::size_t k) {
     return;
   }
   constexpr int kShift = 19;  // bits 30..19: 12 bits, 4096 buckets
-  std::vector<std::size_t> histogram(4096, 0);
-  for (std::size_t i = 0; i < n; ++i) ++histogram[magnitude_bits(d[i]) >> kShift];
+  // Four interleaved histograms: runs of equal buckets do not serialise on one counter.
+  std::vector<std::size_t> partial(4 * 4096, 0), histogram(4096, 0);
+  std::size_t i4 = 0;
+  for (; i4 + 4 <= n; i4 += 4)
+    for (std::size_t j = 0; j < 4; ++j) ++partial[j * 4096 + (magnitude_bits(d[i4 + j]) >> kShift)];
+  for (; i4 < n; ++i4) ++partial[magnitude_bits(d[i4]) >> kShift];
+  for (std::size_t b = 0; b < 4096; ++b)
+    histogram[b] = partial[b] + partial[4096 + b] + partial[2 * 4096 + b] + partial[3 * 4096 + b];
   std::size_t above = 0;
   std::uint32_t bucket = 4095;
   while (above + histogram[bucket] < k) above += histogram[bucket--];
@@ -49,18 +55,24 @@ void trim_to_top_k(float* d, std::size_t n, std::size_t k) {
   std::nth_element(candidates.begin(), candidates.begin() + (need - 1), candidates.end(),
                    std::greater<std::uint32_t>());
   const std::uint32_t threshold = candidates[need - 1];
-  std::size_t greater = 0;
-  for (const std::uint32_t bits : candidates) greater += bits > threshold;
-  std::size_t ties_left = need - greater;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t bits = magnitude_bits(d[i]);
-    if (bits > threshold) continue;
-    if (bits == threshold && ties_left > 0) {
-      --ties_left;
-      continue;
-    }
-    d[i] = 0.0f;
+  std::size_t greater = 0, equal = 0;
+  for (const std::uint32_t bits : candidates) greater += bits > threshold, equal += bits == threshold;
+  // Entries equal to the threshold stay up to index `cut` (just after the last tie kept).
+  const std::size_t ties_kept = need - greater;
+  std::size_t cut = n;
+  if (ties_kept < equal) {
+    std::size_t seen = 0;
+    cut = 0;
+    if (ties_kept > 0)
+      for (std::size_t i = 0; i < n; ++i)
+        if (magnitude_bits(d[i]) == threshold && ++seen == ties_kept) {
+          cut = i + 1;
+          break;
+        }
   }
+  // Two vectorisable passes: keep |d| >= T before the cut, |d| > T after it.
+  for (std::size_t i = 0; i < cut; ++i) d[i] = magnitude_bits(d[i]) >= threshold ? d[i] : 0.0f;
+  for (std::size_t i = cut; i < n; ++i) d[i] = magnitude_bits(d[i]) > threshold ? d[i] : 0.0f;
 }
 
 std::uint64_t dare_stream(std::string_view tensor_name, std::size_t model_index) {
@@ -85,39 +97,55 @@ void dare_drop_and_rescale(float* d, std::size_t n, double density, std::uint64_
   }
 }
 
+// Blocks of kBlock entries keep the per-entry sums in L1; each loop runs over one model with
+// selects instead of branches, so the compiler vectorises it. Additions happen in model order.
 void mix_task_vectors(const float* base, const std::vector<const float*>& deltas,
                       const std::vector<float>& weights, bool consensus, bool normalize,
                       float lambda, float* out, std::size_t n) {
+  constexpr std::size_t kBlock = 2048;
   const std::size_t m = deltas.size();
-  if (!consensus) {
-    float divisor = 0.0f;
-    for (const float w : weights) divisor += w;
-    if (std::fabs(divisor) < 1e-8f) divisor = 1.0f;
-    for (std::size_t i = 0; i < n; ++i) {
-      float mixed = 0.0f;
-      for (std::size_t t = 0; t < m; ++t) mixed += weights[t] * deltas[t][i];
-      if (normalize) mixed /= divisor;
-      if (lambda != 1.0f) mixed *= lambda;
-      out[i] = base[i] + mixed;
-    }
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    float sum = 0.0f;
-    for (std::size_t t = 0; t < m; ++t) sum += weights[t] * deltas[t][i];
-    const bool positive = sum >= 0.0f;
-    float mixed = 0.0f, divisor = 0.0f;
-    for (std::size_t t = 0; t < m; ++t) {
-      const float wd = weights[t] * deltas[t][i];
-      if (positive ? wd > 0.0f : wd < 0.0f) {
-        mixed += wd;
-        divisor += weights[t];
+  float total = 0.0f;
+  for (const float w : weights) total += w;
+  if (std::fabs(total) < 1e-8f) total = 1.0f;
+  float sum[kBlock], mixed[kBlock], divisor[kBlock];
+  for (std::size_t begin = 0; begin < n; begin += kBlock) {
+    const std::size_t len = std::min(kBlock, n - begin);
+    std::fill(mixed, mixed + len, 0.0f);
+    if (!consensus) {
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) mixed[i] += w * d[i];
       }
+      std::fill(divisor, divisor + len, total);
+    } else {
+      std::fill(sum, sum + len, 0.0f);
+      std::fill(divisor, divisor + len, 0.0f);
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) sum[i] += w * d[i];
+      }
+      for (std::size_t t = 0; t < m; ++t) {
+        const float w = weights[t];
+        const float* d = deltas[t] + begin;
+        for (std::size_t i = 0; i < len; ++i) {
+          const float wd = w * d[i];
+          const bool positive = sum[i] >= 0.0f;
+          const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
+          mixed[i] += agree ? wd : 0.0f;
+          divisor[i] += agree ? w : 0.0f;
+        }
+      }
+      for (std::size_t i = 0; i < len; ++i) divisor[i] = divisor[i] == 0.0f ? 1.0f : divisor[i];
     }
-    if (divisor == 0.0f) divisor = 1.0f;
-    if (normalize) mixed /= divisor;
-    if (lambda != 1.0f) mixed *= lambda;
-    out[i] = base[i] + mixed;
+    float* o = out + begin;
+    const float* b = base + begin;
+    if (normalize)
+      for (std::size_t i = 0; i < len; ++i) mixed[i] /= divisor[i];
+    if (lambda != 1.0f)
+      for (std::size_t i = 0; i < len; ++i) mixed[i] *= lambda;
+    for (std::size_t i = 0; i < len; ++i) o[i] = b[i] + mixed[i];
   }
 }
 

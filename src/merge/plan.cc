@@ -163,6 +163,16 @@ std::string describe(const Plan& plan) {
       for (const auto k : job.keep) out << " " << k;
       out << " of " << job.out.numel();
     }
+    // The resolved per-model parameters, in the order of the models above.
+    if (c.method != Method::kSlerp) {
+      out << "  weights";
+      for (const Input& input : plan.inputs) out << " " << input.weight;
+    }
+    if (c.method == Method::kTies || c.method == Method::kDareLinear || c.method == Method::kDareTies) {
+      out << "  densities";
+      for (const Input& input : plan.inputs) out << " " << input.density;
+    }
+    if (c.method == Method::kSlerp) out << "  t " << c.t;
     out << "\n";
   }
   return out.str();

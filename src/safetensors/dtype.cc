@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "septa/error.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -65,7 +69,8 @@ float half_to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000) << 16;
   const std::uint32_t exponent = (h >> 10) & 0x1F;
   std::uint32_t mantissa = h & 0x3FF;
-  if (exponent == 0x1F) return bits_float(sign | 0x7F800000 | (mantissa << 13));  // inf, NaN
+  if (exponent == 0x1F)  // inf, or NaN made quiet (as F16C's vcvtph2ps does)
+    return bits_float(sign | 0x7F800000 | (mantissa ? 0x400000 | (mantissa << 13) : 0));
   if (exponent != 0) return bits_float(sign | ((exponent + 112) << 23) | (mantissa << 13));
   if (mantissa == 0) return bits_float(sign);
   // Subnormal: value = mantissa * 2^-24, exact in float32.
@@ -109,7 +114,53 @@ std::uint16_t float_to_bfloat16(float value) {
   return static_cast<std::uint16_t>((f + rounding) >> 16);
 }
 
+namespace {
+
+#if defined(__x86_64__)
+// F16C converts 8 entries per instruction, with the same rounding (to nearest even) and NaN
+// handling as the portable code above; chosen at run time, so no global -m flags.
+__attribute__((target("avx,f16c"))) void half_to_float_f16c(const unsigned char* src, std::size_t n, float* dst) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  for (; i < n; ++i) {
+    std::uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = half_to_float(h);
+  }
+}
+
+__attribute__((target("avx,f16c"))) void float_to_half_f16c(const float* src, std::size_t n, unsigned char* dst) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < n; ++i) {
+    const std::uint16_t h = float_to_half(src[i]);
+    std::memcpy(dst + 2 * i, &h, 2);
+  }
+}
+
+bool detect_f16c() { return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c"); }
+#else
+bool detect_f16c() { return false; }
+#endif
+
+bool use_simd = detect_f16c();
+
+}  // namespace
+
+bool set_conversion_simd(bool enabled) {
+  const bool previous = use_simd;
+  use_simd = enabled && detect_f16c();
+  return previous;
+}
+
 void to_f32(Dtype dtype, const void* src, std::size_t n, float* dst) {
+  if (n == 0 && is_float(dtype)) return;  // (src and dst may be null)
+#if defined(__x86_64__)
+  if (dtype == Dtype::kF16 && use_simd) return half_to_float_f16c(static_cast<const unsigned char*>(src), n, dst);
+#endif
   const auto* bytes = static_cast<const unsigned char*>(src);
   switch (dtype) {
     case Dtype::kF32:
@@ -143,6 +194,10 @@ void to_f32(Dtype dtype, const void* src, std::size_t n, float* dst) {
 }
 
 void from_f32(Dtype dtype, const float* src, std::size_t n, void* dst) {
+  if (n == 0 && is_float(dtype)) return;
+#if defined(__x86_64__)
+  if (dtype == Dtype::kF16 && use_simd) return float_to_half_f16c(src, n, static_cast<unsigned char*>(dst));
+#endif
   auto* bytes = static_cast<unsigned char*>(dst);
   switch (dtype) {
     case Dtype::kF32:

@@ -32,4 +32,8 @@ void to_f32(Dtype dtype, const void* src, std::size_t n, float* dst);
 // dst[n] of type `dtype` <- src[n] (float32); dst needs no alignment.
 void from_f32(Dtype dtype, const float* src, std::size_t n, void* dst);
 
+// Whether to_f32/from_f32 use the CPU's F16C instructions for F16 when it has them (the
+// default); both paths give identical bits. Returns the previous setting (for tests).
+bool set_conversion_simd(bool enabled);
+
 }  // namespace septa::safetensors

@@ -198,9 +198,29 @@ TEST_F(MergeTest, DryRunPrintsThePlanAndWritesNothing) {
   EXPECT_FALSE(exists(dir_ / "dry"));
   EXPECT_NE(result.plan.find("merge_method: ties"), std::string::npos) << result.plan;
   EXPECT_NE(result.plan.find("weight 0.5  density 0.3"), std::string::npos) << result.plan;
-  EXPECT_NE(result.plan.find("layers.1.mlp.weight [32, 8] F32->F32 ties keep 128 76 of 256"), std::string::npos)
+  EXPECT_NE(result.plan.find("layers.1.mlp.weight [32, 8] F32->F32 ties keep 128 76 of 256  weights 1 0.5  densities 0.5 0.3"),
+            std::string::npos)
       << result.plan;
   EXPECT_NE(result.plan.find("position_ids [4] I64->I64 copy"), std::string::npos) << result.plan;
+}
+
+TEST_F(MergeTest, CancelledMidStreamLeavesNothing) {
+  MergeConfig c = config(Method::kTies);
+  c.out_shard_size = 300;  // several shards, some complete when the merge stops
+  c.threads = 2;
+  std::size_t calls = 0;
+  EXPECT_THROW(run_merge(c, dir_ / "stopped", false, [&](const MergeProgress& p) {
+                 EXPECT_EQ(p.tensors_total, kLayout.size() + 1);
+                 return ++calls < 3;
+               }),
+               Cancelled);
+  EXPECT_FALSE(exists(dir_ / "stopped"));
+  // Into an existing directory: its other files stay, no merge output appears.
+  ::mkdir((dir_ / "existing").c_str(), 0755);
+  spit(dir_ / "existing/notes.txt", "keep me");
+  calls = 0;
+  EXPECT_THROW(run_merge(c, dir_ / "existing", false, [&](const MergeProgress&) { return ++calls < 3; }), Cancelled);
+  EXPECT_EQ(TempDir::list(dir_ / "existing"), std::vector<std::string>{"notes.txt"});
 }
 
 // LoRA: a PEFT adapter directory with A [r][in], B [out][r], alpha.

@@ -110,3 +110,33 @@ TEST(Dtype, BufferConversions) {
 
 }  // namespace
 }  // namespace septa::safetensors
+
+namespace septa::safetensors {
+namespace {
+
+// The F16C path (when the CPU has it) and the portable path give the same bits.
+TEST(Dtype, SimdAndPortableConversionsAgree) {
+  std::vector<std::uint16_t> halves(65536 + 3);
+  for (std::uint32_t h = 0; h < halves.size(); ++h) halves[h] = static_cast<std::uint16_t>(h * 40503u);
+  std::vector<float> floats(200003);
+  std::mt19937 rng(11);
+  for (auto& f : floats) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(rng());
+    std::memcpy(&f, &bits, 4);
+    if (rng() % 2) f = std::ldexp(std::uniform_real_distribution<float>(-1, 1)(rng), static_cast<int>(rng() % 50) - 30);
+  }
+  std::vector<float> simd_f(halves.size()), plain_f(halves.size());
+  std::vector<std::uint16_t> simd_h(floats.size()), plain_h(floats.size());
+  const bool had = set_conversion_simd(true);
+  to_f32(Dtype::kF16, halves.data(), halves.size(), simd_f.data());
+  from_f32(Dtype::kF16, floats.data(), floats.size(), simd_h.data());
+  set_conversion_simd(false);
+  to_f32(Dtype::kF16, halves.data(), halves.size(), plain_f.data());
+  from_f32(Dtype::kF16, floats.data(), floats.size(), plain_h.data());
+  set_conversion_simd(had);
+  EXPECT_EQ(std::memcmp(simd_f.data(), plain_f.data(), simd_f.size() * 4), 0);
+  EXPECT_EQ(simd_h, plain_h);
+}
+
+}  // namespace
+}  // namespace septa::safetensors

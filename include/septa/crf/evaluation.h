@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 // Counts for one chunk type (or all types together).
@@ -27,6 +29,9 @@ struct EvaluationResult {
   std::size_t correct_tokens = 0;  // tokens whose gold and guess tags agree
   ChunkCounts overall;
   std::map<std::string, ChunkCounts> by_type;  // keyed by chunk type, sorted
+  // Token-level confusion of chunk types: confusion[gold type][guessed type] counts tokens
+  // (boundaries excluded); the outside tag has type "O".
+  std::map<std::string, std::map<std::string, std::size_t>> confusion;
   double accuracy() const;  // percent of correct_tokens over tokens
 };
 
@@ -48,7 +53,7 @@ class ChunkEvaluator {
 
  private:
   friend EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
-                                          TagScheme scheme);
+                                          TagScheme scheme, std::size_t max_line_bytes);
   // One line of conlleval's loop; a boundary acts as gold and guess "O" and is not counted.
   void step(std::string_view gold, std::string_view guess, bool boundary);
 
@@ -64,10 +69,14 @@ class ChunkEvaluator {
 // Reads conlleval input (last two whitespace-separated fields are gold and guess; blank lines
 // and "-X-" lines are boundaries) and evaluates it; `name` prefixes error messages.
 EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
-                                 TagScheme scheme = TagScheme::kIob);
+                                 TagScheme scheme = TagScheme::kIob,
+                                 std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // Writes the report in conlleval's format (the "processed N tokens with M phrases" header, the
 // overall line and one line per type).
 void write_conlleval_report(const EvaluationResult& result, std::ostream& out);
+// Writes the type confusion matrix as an aligned table: one row per gold type, one column per
+// guessed type, counts of tokens.
+void write_confusion_matrix(const EvaluationResult& result, std::ostream& out);
 
 }  // namespace septa::crf

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/constraints.h"
 #include "septa/crf/corpus.h"
+#include "septa/crf/limits.h"
 
 namespace septa::crf {
 
@@ -40,8 +42,9 @@ class Model {
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
 
-  // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign.
-  static Model load(const std::string& path);
+  // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign,
+  // FormatError if larger than `max_bytes` (--max-model-bytes).
+  static Model load(const std::string& path, std::size_t max_bytes = kDefaultMaxModelBytes);
   // Writes the model atomically (temporary file, then rename).
   void save(const std::string& path) const;
   // The model as bytes (the file's content) and back.
@@ -58,6 +61,20 @@ class Model {
   // Labels one sentence; `marginals` also computes P(y_t = l | x).
   TagResult tag(const ColumnSentence& sentence, bool marginals = false) const;
   TagResult tag(const AttributeSequence& sequence, bool marginals = false) const;
+  // The same under constraints: forbidden transitions and labels kept from the input; the
+  // probabilities and marginals are those of the constrained distribution.
+  TagResult tag(const ColumnSentence& sentence, bool marginals,
+                const DecodeConstraints& constraints) const;
+  TagResult tag(const AttributeSequence& sequence, bool marginals,
+                const DecodeConstraints& constraints) const;
+  // log P(labels | x) of a given labelling (CRFsuite's Tagger.probability, in log space);
+  // throws FormatError for a label the model does not know or a length mismatch.
+  double log_probability(const ColumnSentence& sentence,
+                         const std::vector<std::string>& labels) const;
+  double log_probability(const AttributeSequence& sequence,
+                         const std::vector<std::string>& labels) const;
+  // Attribute names the model knows (CRFsuite's attribute dictionary), in id order [A].
+  const std::vector<std::string>& attributes() const;
   // Whether a column sentence carries a gold label column.
   bool has_gold_column(const ColumnSentence& sentence) const;
 

@@ -6,11 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
-enum class Algorithm { kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron };
+enum class Algorithm {
+  kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron, kPassiveAggressive,
+  kArow
+};
 
-// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap"; throws OptionError.
+// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap", "pa", "arow";
+// throws OptionError.
 Algorithm parse_algorithm(const std::string& name);
 std::string algorithm_name(Algorithm algorithm);
 
@@ -25,15 +31,30 @@ struct TrainOptions {
   int period = 10;              // stop when the objective improved less than delta ...
   double delta = 1e-5;          // ... relatively over the last `period` iterations
   double epsilon = 1e-5;        // stop when ||g|| / max(1, ||w||) < epsilon
+  int num_memories = 6;         // L-BFGS: corrections kept to approximate the inverse Hessian
+  int linesearch = 0;           // L-BFGS: 0 MoreThuente, 1 Backtracking, 2 StrongBacktracking
+  int max_linesearch = 20;      // L-BFGS: trials per line search
+  int pa_type = 1;              // pa: 0 PA, 1 PA-I, 2 PA-II
+  double c = 1.0;               // pa: aggressiveness C of PA-I and PA-II
+  bool error_sensitive = true;  // pa: the cost grows with sqrt(mislabelled items)
+  bool averaging = true;        // pa: the model is the averaged weights
+  double variance = 1.0;        // arow: initial variance of every weight
+  double gamma = 1.0;           // arow: tradeoff between the loss and the change of weights
   int min_freq = 1;             // drop features seen fewer times in training
   bool all_possible_states = false;       // state features for every label, not only observed
   bool all_possible_transitions = false;  // transition features for every label pair
   int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
+  double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
+                                // ratio of the best unary probability (0: all pairs)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
+  std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
+  int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
+  std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.
@@ -42,12 +63,16 @@ struct OptionSpec {
   std::string help;        // one line, with the allowed range
   std::string (*get)(const TrainOptions& options);                 // current value as text
   void (*set)(TrainOptions& options, const std::string& value);    // parses and checks
+  bool boolean = false;    // true/false option: a bare --name means true
 };
 
 // All training options, in help order.
 const std::vector<OptionSpec>& train_option_specs();
 // Sets option `name` from text; throws OptionError naming the option and its allowed range.
 void set_train_option(TrainOptions& options, const std::string& name, const std::string& value);
+// Why option `name` has no effect with the algorithm (and local optimiser) of `options`, as a
+// sentence naming where it applies; empty when it applies.
+std::string inapplicable_reason(const TrainOptions& options, const std::string& name);
 // Checks every field; throws OptionError naming the first bad option and its range.
 void validate(const TrainOptions& options);
 

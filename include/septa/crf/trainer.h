@@ -22,7 +22,7 @@ struct TrainProgress {
   std::size_t active_features = 0;  // non-zero weights
   double seconds = 0.0;             // since training started
   double dev_accuracy = NAN;        // held-out token accuracy (percent) when dev data is given
-  double dev_f1 = NAN;              // held-out chunk F1 (percent) when dev data is given
+  double dev_f1 = NAN;              // held-out chunk F1 (percent) when the dev gold has chunks
 };
 
 // Called after each iteration; return false to stop (the best model so far is kept).
@@ -35,6 +35,11 @@ struct TrainResult {
   double seconds = 0.0;        // wall time of training
   std::size_t features = 0;    // feature count of the model
   std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+  std::size_t bytes_sent = 0;      // over ranks: bytes a rank sends per gradient evaluation
+  std::size_t bytes_received = 0;  // over ranks: bytes a rank receives per gradient evaluation
+  int kept_iteration = -1;     // iteration kept for its dev score; -1 when the last one was kept
+  std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
+  double kept_score = NAN;     // its dev score (percent)
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for
@@ -45,9 +50,21 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
                   const ProgressCallback& progress = nullptr,
                   const std::string& dev_name = "dev data");
 
-// Trains on CRFsuite attribute-format data.
+// Trains one model over the ranks of `comm` (data-parallel): every rank calls this with its
+// part of the corpus (read_column_shard) and the same options; rank 0's model is the result,
+// byte for byte the model of one process on the whole file read by read_column_shard with the
+// same block count, for any number of ranks. Rank 0 alone scores `dev` and reports progress.
+// Over more than one rank only -a lbfgs is supported (OptionError otherwise).
+TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          Communicator& comm, const std::vector<ColumnSentence>& dev = {},
+                          const ProgressCallback& progress = nullptr,
+                          const std::string& dev_name = "dev data");
+
+// Trains on CRFsuite attribute-format data; `name` prefixes input error messages.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
                   const std::vector<AttributeSequence>& dev = {},
-                  const ProgressCallback& progress = nullptr);
+                  const ProgressCallback& progress = nullptr,
+                  const std::string& name = "training data");
 
 }  // namespace septa::crf

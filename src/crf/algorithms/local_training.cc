@@ -114,8 +114,16 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.epochs = context.options.epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.seed = context.options.seed;
-  const ShardedSgd sgd(context.data, instances, shape, options, w);
+  const ShardedSgd sgd(context.data, instances, shape, options, w);  // rate calibrated from w0
+  const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
+  if (done >= options.epochs) {
+    MinimizerResult result;
+    result.iterations = done;
+    result.stop_reason = "epochs done (resumed)";
+    return result;
+  }
   EpochCallback on_epoch = [&](int epoch, double objective) {
+    if (context.checkpoint) context.checkpoint->record(phase, epoch, w, epoch == options.epochs);
     TrainProgress progress;
     progress.phase = phase;
     progress.iteration = epoch;
@@ -125,7 +133,8 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
     if (shared.stop || !context.report(progress)) shared.stop = true;
     return !shared.stop.load();
   };
-  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop);
+  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop,
+                         done + 1);
 }
 
 }  // namespace

@@ -16,6 +16,12 @@ LinearChainScorer build_linear_chain(const TrainingContext& context) {
   for (std::size_t i = 0; i < data.items(); ++i)
     for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
       builder.add(data.attribute_ids[e], data.labels[i]);
+  if (context.layout)
+    return LinearChainScorer(
+        build_features_across(builder, context.encoder.attributes().size(), L,
+                              context.options.min_freq, context.options.all_possible_states,
+                              *context.layout->comm),
+        L);
   return LinearChainScorer(
       builder.build(context.options.min_freq, context.options.all_possible_states), L);
 }
@@ -29,6 +35,7 @@ std::vector<char> transition_mask(const TrainingContext& context) {
     const SequenceView s = data.sequence(n);
     for (std::size_t t = 1; t < s.T; ++t) mask[s.labels[t - 1] * L + s.labels[t]] = 1;
   }
+  if (context.layout) allreduce_or(mask, *context.layout->comm);
   return mask;
 }
 
@@ -37,7 +44,7 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
   const std::vector<char> mask = transition_mask(context);
   const std::size_t F = scorer->feature_count();
   const std::size_t offset = scorer->transition_offset();
-  CrfObjective objective(context.data, *scorer, context.options.threads);
+  CrfObjective objective(context.data, *scorer, context.options.threads, context.layout);
 
   ObjectiveFunction f = [&](const double* w, double* g) {
     const double value = objective.evaluate(w, g);
@@ -56,7 +63,12 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
     best.offer(it.w, F, progress);
-    return context.report(progress);
+    if (!context.layout) return context.report(progress);
+    // Ranks: rank 0 reports and decides whether to go on; every rank follows it, so the
+    // line searches stay identical.
+    std::string go_on(1, context.layout->root() && !context.report(progress) ? '0' : '1');
+    context.layout->comm->broadcast(go_on, 0);
+    return go_on[0] == '1';
   };
   const MinimizerOptions options = minimizer_options(context.options);
   std::vector<double>& w = scorer->weights();
@@ -64,9 +76,14 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
 
   AlgorithmResult result;
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
+  if (context.dev.size() > 0) record_kept(best, result);
   result.cancelled = minimized.cancelled;
   result.iterations = minimized.iterations;
   result.stop_reason = minimized.stop_reason;
+  if (context.layout) {
+    result.bytes_sent = objective.bytes_sent();
+    result.bytes_received = objective.bytes_received();
+  }
   result.scorer = std::move(scorer);
   return result;
 }

@@ -3,9 +3,55 @@
 // over all threads (SGD with iterative parameter mixing over fixed shards, or L-BFGS over fixed
 // blocks); no chain inference.
 #include "crf/algorithms/local_training.h"
+#include "crf/parallel/ordered_parallel.h"
 #include "crf/scoring/separate_scorer.h"
 
 namespace septa::crf {
+namespace {
+
+/*
+ * Candidate classes of each edge instance for the beam-restricted pairwise softmax: the pairs
+ * that the trained unary factor allows (SeparateScorer::candidate_pairs, the rule tagging
+ * uses), plus the gold pair. Sequences are independent, so any thread count gives the same
+ * lists; they are concatenated in sequence order.
+ */
+CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer,
+                               std::vector<LocalInstance>& edges, int threads) {
+  const std::size_t N = data.size(), L = scorer.labels();
+  std::vector<std::vector<int32_t>> lists(N);       // [N] classes of the sequence's edges
+  std::vector<std::vector<std::size_t>> counts(N);  // [N][T-1] list lengths
+  parallel_for(N, threads, [&](std::size_t n) {
+    const SequenceView s = data.sequence(n);
+    if (s.T < 2) return;
+    std::vector<double> unary(s.T * L);
+    scorer.unary_probabilities(s, unary.data());
+    for (std::size_t t = 0; t + 1 < s.T; ++t) {
+      const std::size_t before = lists[n].size();
+      scorer.candidate_pairs(&unary[t * L], &unary[(t + 1) * L], lists[n]);
+      counts[n].push_back(lists[n].size() - before);
+    }
+  });
+  CandidateLists out;
+  std::size_t e = 0;  // edges are in sequence order, T-1 per sequence
+  for (std::size_t n = 0; n < N; ++n) {
+    std::size_t at = 0;
+    for (std::size_t length : counts[n]) {
+      LocalInstance& edge = edges[e++];
+      bool has_gold = false;
+      for (std::size_t i = at; i < at + length; ++i) {
+        out.classes.push_back(lists[n][i]);
+        has_gold = has_gold || lists[n][i] == edge.gold;
+      }
+      if (!has_gold) out.classes.push_back(edge.gold);
+      edge.candidates = static_cast<int64_t>(out.size());
+      out.offsets.push_back(out.classes.size());
+      at += length;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 AlgorithmResult train_separate(const TrainingContext& context) {
   const Dataset& data = context.data;
@@ -15,8 +61,9 @@ AlgorithmResult train_separate(const TrainingContext& context) {
 
   const LabelPairs pairs = observed_pairs(data, L);
   const std::vector<LocalInstance> nodes = node_instances(data);
-  const std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
-  auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor);
+  std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
+  auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor,
+                                                 options.pair_beam);
 
   // The two factors' features are built concurrently; then each factor trains on all threads
   // (the results do not depend on the thread count).
@@ -34,9 +81,16 @@ AlgorithmResult train_separate(const TrainingContext& context) {
   const MinimizerResult unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(),
                                                  options.threads, scorer->unary_weights(), shared);
   MinimizerResult pair_result;
-  if (!edges.empty() && !shared.stop)
-    pair_result = fit_local(context, "pairwise", edges, scorer->pair_shape(), options.threads,
+  CandidateLists candidates;
+  if (!edges.empty() && !shared.stop) {
+    SoftmaxModelShape pair_shape = scorer->pair_shape();
+    if (options.pair_beam > 0.0) {
+      candidates = pair_candidates(data, *scorer, edges, options.threads);
+      pair_shape.candidates = &candidates;
+    }
+    pair_result = fit_local(context, "pairwise", edges, pair_shape, options.threads,
                             scorer->pair_weights(), shared);
+  }
   if (shared.stop) pair_result.cancelled = true;
 
   AlgorithmResult result =

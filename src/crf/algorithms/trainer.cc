@@ -17,21 +17,47 @@ AlgorithmResult run_algorithm(const TrainingContext& context) {
     case Algorithm::kSeparateCounts: return train_separate_counts(context);
     case Algorithm::kMemm: return train_memm(context);
     case Algorithm::kAveragedPerceptron: return train_ap(context);
+    case Algorithm::kPassiveAggressive: return train_pa(context);
+    case Algorithm::kArow: return train_arow(context);
   }
   throw OptionError("option --algorithm: unknown algorithm");
+}
+
+// Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
+void check_label_count(const Encoder& encoder, const TrainOptions& options,
+                       const std::string& name) {
+  const std::size_t L = encoder.labels().size();
+  if (L > static_cast<std::size_t>(options.max_labels))
+    throw FormatError(name + ": " + std::to_string(L) + " distinct labels, more than the limit of " +
+                      std::to_string(options.max_labels) + " (--max-labels raises it)");
 }
 
 TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
-                   std::chrono::steady_clock::time_point start) {
-  if (data.items() == 0) throw FormatError("the training data has no items");
-  TrainingContext context{data, encoder, options, dev, dev_gold, progress, start};
+                   std::chrono::steady_clock::time_point start, const std::string& name,
+                   const BlockLayout* layout = nullptr) {
+  std::vector<uint64_t> items{data.items()};
+  if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
+  if (items[0] == 0) throw FormatError(name + ": the training data has no items");
+  std::unique_ptr<Checkpoint> checkpoint;
+  if (!options.checkpoint.empty() || !options.resume.empty())
+    checkpoint = std::make_unique<Checkpoint>(options);
+  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
+                          checkpoint.get()};
   AlgorithmResult trained = run_algorithm(context);
+  if (!trained.scorer->finite())
+    throw FormatError(name + ": training produced non-finite weights (attribute values too "
+                      "large in magnitude? scale them down)");
   TrainResult result;
   result.cancelled = trained.cancelled;
   result.iterations = trained.iterations;
   result.stop_reason = trained.stop_reason;
+  result.bytes_sent = trained.bytes_sent;
+  result.bytes_received = trained.bytes_received;
+  result.kept_iteration = trained.kept_iteration;
+  result.kept_metric = trained.kept_metric;
+  result.kept_score = trained.kept_score;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);
@@ -44,15 +70,20 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 
 }  // namespace
 
-TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
-                  const FeatureTemplate& feature_template, const TrainOptions& options,
-                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
-                  const std::string& dev_name) {
+namespace {
+
+TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          const std::vector<ColumnSentence>& dev,
+                          const ProgressCallback& progress, const std::string& dev_name,
+                          const BlockLayout* layout) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
+  if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
@@ -65,23 +96,52 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
     for (const auto& columns : sentence.columns) gold.push_back(columns.back());
     dev_gold.push_back(std::move(gold));
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
+                name, layout);
+}
+
+}  // namespace
+
+TrainResult train(const std::vector<ColumnSentence>& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
+  return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
+}
+
+TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+                          const FeatureTemplate& feature_template, const TrainOptions& options,
+                          Communicator& comm, const std::vector<ColumnSentence>& dev,
+                          const ProgressCallback& progress, const std::string& dev_name) {
+  if (comm.size() > 1 && options.algorithm != Algorithm::kLbfgs)
+    throw OptionError("option --algorithm: only lbfgs trains over several MPI ranks (got " +
+                      algorithm_name(options.algorithm) + ")");
+  BlockLayout layout;
+  layout.comm = &comm;
+  layout.bounds = shard.block_bounds;
+  layout.first = shard.first_block;
+  layout.total = shard.total_blocks;
+  return train_columns(shard.sentences, name, feature_template, options,
+                       comm.rank() == 0 ? dev : std::vector<ColumnSentence>(), progress, dev_name,
+                       &layout);
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
-                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress) {
+                  const std::vector<AttributeSequence>& dev, const ProgressCallback& progress,
+                  const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder;
   Dataset encoded;
   encoder.encode_training(data, encoded);
+  check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
   for (const AttributeSequence& sequence : dev) {
     encoder.encode(sequence, dev_encoded);
     dev_gold.push_back(sequence.labels);
   }
-  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start);
+  return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start, name);
 }
 
 }  // namespace septa::crf

@@ -30,7 +30,9 @@ void TrainingContext::score_dev(const PotentialsFunction& potentials,
   }
   const EvaluationResult result = evaluator.result();
   progress_out.dev_accuracy = result.accuracy();
-  progress_out.dev_f1 = result.overall.f1();
+  // F1 is defined only when the gold labels have chunks (IOB-style tags); POS-like tag sets
+  // have none, and are ranked by accuracy.
+  progress_out.dev_f1 = result.overall.gold > 0 ? result.overall.f1() : NAN;
 }
 
 bool TrainingContext::report(TrainProgress& progress_out) const {
@@ -46,6 +48,9 @@ MinimizerOptions minimizer_options(const TrainOptions& options) {
   m.period = options.period;
   m.delta = options.delta;
   m.epsilon = options.epsilon;
+  m.memory = options.num_memories;
+  m.linesearch = options.linesearch;
+  m.max_linesearch = options.max_linesearch;
   return m;
 }
 
@@ -62,18 +67,31 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
 }
 
 bool BestWeights::offer(const double* w, std::size_t F, const TrainProgress& progress) {
-  // Rank by chunk F1 when the dev set has chunks, else by token accuracy; without dev data the
-  // latest weights are the best.
-  double score = 0.0;
-  if (!std::isnan(progress.dev_f1) && progress.dev_f1 > 0.0) {
+  // Without dev data the latest weights are the best. With dev data the metric is fixed by the
+  // dev gold labels (F1 is NaN at every iteration or at none), so all offers compare alike.
+  std::string metric;
+  double score = NAN;
+  if (!std::isnan(progress.dev_f1)) {
+    metric = "F1";
     score = progress.dev_f1;
   } else if (!std::isnan(progress.dev_accuracy)) {
+    metric = "accuracy";
     score = progress.dev_accuracy;
   }
-  if (!weights_.empty() && score < best_score_) return false;
+  if (!weights_.empty() && !std::isnan(score) && metric == metric_ && score < best_score_)
+    return false;
   best_score_ = score;
+  metric_ = metric;
+  iteration_ = progress.iteration;
   weights_.assign(w, w + F);
   return true;
+}
+
+void record_kept(const BestWeights& best, AlgorithmResult& result) {
+  if (best.empty() || best.metric().empty()) return;
+  result.kept_iteration = best.iteration();
+  result.kept_metric = best.metric();
+  result.kept_score = best.score();
 }
 
 }  // namespace septa::crf

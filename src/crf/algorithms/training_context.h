@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,7 +12,9 @@
 #include "crf/features/dataset.h"
 #include "crf/features/encoder.h"
 #include "crf/lattice/lattice.h"
+#include "crf/algorithms/checkpoint.h"
 #include "crf/optim/minimizer.h"
+#include "crf/parallel/collective.h"
 #include "crf/scoring/scorer.h"
 #include "septa/crf/trainer.h"
 
@@ -28,6 +31,10 @@ struct TrainingContext {
   const std::vector<std::vector<std::string>>& dev_gold;  // [N_dev][T] gold label strings
   const ProgressCallback& progress;
   std::chrono::steady_clock::time_point start;
+  // Training data spread over ranks: `data` is this rank's part (null: one process).
+  const BlockLayout* layout = nullptr;
+  // --checkpoint / --resume (null without them).
+  Checkpoint* checkpoint = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
@@ -45,16 +52,24 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
                   const Scorer& scorer);
 
 // Keeps the weights with the best held-out score (or the latest when there is no dev data).
+// Every offer is ranked by the same metric: chunk F1 when the dev gold labels have chunks
+// (progress.dev_f1 is then a number at every iteration), else token accuracy. Ties keep the
+// later weights.
 class BestWeights {
  public:
   // Offers the current weights [F]; returns true when they became the best.
   bool offer(const double* w, std::size_t F, const TrainProgress& progress);
   bool empty() const { return weights_.empty(); }
   std::vector<double>& weights() { return weights_; }
+  int iteration() const { return iteration_; }       // of the kept weights
+  double score() const { return best_score_; }        // percent; NaN without dev data
+  const std::string& metric() const { return metric_; }  // "F1", "accuracy" or ""
 
  private:
   std::vector<double> weights_;  // [F]
-  double best_score_ = -1.0;
+  double best_score_ = NAN;
+  int iteration_ = 0;
+  std::string metric_;
 };
 
 // What an algorithm hands back; the trainer adds the encoder to make a model.
@@ -63,7 +78,15 @@ struct AlgorithmResult {
   bool cancelled = false;
   int iterations = 0;
   std::string stop_reason;
+  std::size_t bytes_sent = 0;      // per objective evaluation by each rank (over ranks)
+  std::size_t bytes_received = 0;  // per objective evaluation by each rank (over ranks)
+  int kept_iteration = -1;   // the iteration whose weights were kept by dev score; -1: the last
+  std::string kept_metric;   // "F1" or "accuracy" when kept_iteration >= 0
+  double kept_score = NAN;   // its dev score (percent)
 };
+
+// Fills the kept-model fields of `result` from `best` when the dev score chose the weights.
+void record_kept(const BestWeights& best, AlgorithmResult& result);
 
 // Algorithm entry points (one file each).
 AlgorithmResult train_lbfgs(const TrainingContext& context);
@@ -72,5 +95,7 @@ AlgorithmResult train_separate(const TrainingContext& context);
 AlgorithmResult train_separate_counts(const TrainingContext& context);
 AlgorithmResult train_memm(const TrainingContext& context);
 AlgorithmResult train_ap(const TrainingContext& context);
+AlgorithmResult train_pa(const TrainingContext& context);
+AlgorithmResult train_arow(const TrainingContext& context);
 
 }  // namespace septa::crf

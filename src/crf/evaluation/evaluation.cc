@@ -1,6 +1,9 @@
 // conlleval (2004-01-26) reimplemented: chunk starts and ends decided from (previous tag,
 // tag, previous type, type); a chunk is correct when gold and guess start and end together
 // with the same type.
+#include <algorithm>
+#include <iomanip>
+#include <set>
 #include <cstdio>
 
 #include "crf/io/line_reader.h"
@@ -118,6 +121,8 @@ void ChunkEvaluator::step(std::string_view gold, std::string_view guess, bool bo
   if (!boundary) {
     if (gold_tag_ == guess_tag_ && gold_type_ == guess_type_) ++result_.correct_tokens;
     ++result_.tokens;
+    ++result_.confusion[gold_type_.empty() ? "O" : gold_type_]
+                       [guess_type_.empty() ? "O" : guess_type_];
   }
 
   prev_gold_tag_.swap(gold_tag_);
@@ -135,9 +140,10 @@ EvaluationResult ChunkEvaluator::result() const {
   return result;
 }
 
-EvaluationResult evaluate_stream(std::istream& in, const std::string& name, TagScheme scheme) {
+EvaluationResult evaluate_stream(std::istream& in, const std::string& name, TagScheme scheme,
+                                 std::size_t max_line_bytes) {
   ChunkEvaluator evaluator(scheme);
-  LineReader reader(in);
+  LineReader reader(in, name, max_line_bytes);
   std::string_view line;
   std::vector<std::string_view> fields;
   std::size_t field_count = 0;  // fixed by the first non-empty line, as conlleval does
@@ -181,6 +187,35 @@ void write_conlleval_report(const EvaluationResult& result, std::ostream& out) {
     const std::string head =
         std::string(type.size() < 17 ? 17 - type.size() : 0, ' ') + type + ": ";
     for (int k = 0; k < copies; ++k) out << head << buf;
+  }
+}
+
+void write_confusion_matrix(const EvaluationResult& result, std::ostream& out) {
+  std::set<std::string> types;
+  for (const auto& [gold, row] : result.confusion) {
+    types.insert(gold);
+    for (const auto& entry : row) types.insert(entry.first);
+  }
+  std::size_t width = 9;  // "gold\\guess"
+  for (const std::string& type : types) width = std::max(width, type.size());
+  for (const auto& [gold, row] : result.confusion)
+    for (const auto& entry : row) width = std::max(width, std::to_string(entry.second).size());
+  width += 1;
+  out << std::left << std::setw(static_cast<int>(width)) << "gold\\guess" << std::right;
+  for (const std::string& type : types) out << std::setw(static_cast<int>(width)) << type;
+  out << "\n";
+  for (const std::string& gold : types) {
+    out << std::left << std::setw(static_cast<int>(width)) << gold << std::right;
+    const auto row = result.confusion.find(gold);
+    for (const std::string& guess : types) {
+      std::size_t count = 0;
+      if (row != result.confusion.end()) {
+        const auto cell = row->second.find(guess);
+        if (cell != row->second.end()) count = cell->second;
+      }
+      out << std::setw(static_cast<int>(width)) << count;
+    }
+    out << "\n";
   }
 }
 

@@ -21,6 +21,12 @@ class Dictionary {
     if (inserted) names_.push_back(name);
     return it->second;
   }
+  // Id of `name`, adding it (moved) when absent.
+  int32_t add(std::string&& name) {
+    const auto [it, inserted] = ids_.try_emplace(std::move(name), static_cast<int32_t>(names_.size()));
+    if (inserted) names_.push_back(it->first);
+    return it->second;
+  }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
   std::size_t size() const { return names_.size(); }
   const std::vector<std::string>& names() const { return names_; }

@@ -10,6 +10,7 @@
 #include "crf/features/dictionary.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
+#include "septa/communicator.h"
 #include "septa/crf/model.h"
 
 namespace septa::crf {
@@ -30,6 +31,10 @@ class Encoder {
   void encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
                        Dataset& out, int threads = 1);
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
+  // After encode_training on each rank's consecutive part of one corpus: both dictionaries
+  // become their union over the ranks of `comm` in the first-seen order of the whole corpus,
+  // `data` is renumbered accordingly, and the ranks' column counts must agree.
+  void merge_across(Communicator& comm, Dataset& data, const std::string& name);
 
   // Encodes one sentence for tagging: unknown attributes are dropped, gold labels unknown to the
   // model become -1. A column sentence may carry the gold column or not.

@@ -1,6 +1,7 @@
 // Little-endian byte serialisation for model files, with bounds-checked reading.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -65,6 +66,21 @@ class ByteReader {
     for (uint64_t i = 0; i < n; ++i) v.push_back(str());
     return v;
   }
+  // A dimension (label, attribute or class count) stored in the file. Every such count names
+  // things that the file also stores, so one larger than the file's size is corrupt; bounding
+  // it here keeps products such as L * L or A + 1 far from wrapping.
+  uint64_t dimension() {
+    const uint64_t n = u64();
+    if (n > size_) fail("dimension field exceeds the file");
+    return n;
+  }
+  // A vector of doubles that must all be finite (weights).
+  std::vector<double> finite_doubles() {
+    std::vector<double> v = vec<double>();
+    for (double x : v)
+      if (!std::isfinite(x)) fail("non-finite weight");
+    return v;
+  }
   bool at_end() const { return pos_ == size_; }
   // Throws ModelError naming the file.
   [[noreturn]] void fail(const std::string& what) const {
@@ -79,6 +95,7 @@ class ByteReader {
   }
   void raw(void* p, std::size_t n) {
     if (n > size_ - pos_) fail("unexpected end of data");
+    if (n == 0) return;  // p may be null (an empty vector's data())
     std::memcpy(p, data_ + pos_, n);
     pos_ += n;
   }
@@ -88,13 +105,33 @@ class ByteReader {
   std::string name_;
 };
 
-// FNV-1a 64-bit hash of a byte range (the model file checksum).
-inline uint64_t fnv1a64(const char* data, std::size_t size) {
-  uint64_t h = 1469598103934665603ULL;
-  for (std::size_t i = 0; i < size; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ULL;
+/*
+ * Model-file checksum: FNV-1a over 8-byte little-endian words in 4 interleaved lanes (word i
+ * goes to lane i mod 4), then the tail bytes into lane 0, then the lanes folded with FNV-1a.
+ * Four independent multiply chains run ~10x faster than byte-wise FNV-1a (which costs ~40 ms
+ * per 30 MB model, most of the load time).
+ */
+inline uint64_t checksum64(const char* data, std::size_t size) {
+  constexpr uint64_t kPrime = 1099511628211ULL;
+  uint64_t lane[4] = {1469598103934665603ULL, 0x84222325CBF29CE4ULL, 0x9E3779B97F4A7C15ULL,
+                      0xC2B2AE3D27D4EB4FULL};
+  const std::size_t words = size / 8;
+  std::size_t i = 0;
+  for (; i + 4 <= words; i += 4)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t word;
+      std::memcpy(&word, data + 8 * (i + k), 8);
+      lane[k] = (lane[k] ^ word) * kPrime;
+    }
+  for (; i < words; ++i) {
+    uint64_t word;
+    std::memcpy(&word, data + 8 * i, 8);
+    lane[i % 4] = (lane[i % 4] ^ word) * kPrime;
   }
+  for (std::size_t b = 8 * words; b < size; ++b)
+    lane[0] = (lane[0] ^ static_cast<unsigned char>(data[b])) * kPrime;
+  uint64_t h = 1469598103934665603ULL;
+  for (uint64_t x : lane) h = (h ^ x) * kPrime;
   return h;
 }
 

@@ -12,7 +12,10 @@ void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std:
   for (std::size_t t = 0; t < T; ++t)
     for (std::size_t j = 0; j < L; ++j)
       lattice.state(t)[j] = std::log(std::max(unary[t * L + j], floor));
-  std::vector<double> p(L * L), left(L), right(L);  // [L][L] pair table, [L] margins
+  thread_local std::vector<double> p, left, right;  // [L][L] pair table, [L] margins
+  p.resize(L * L);
+  left.resize(L);
+  right.resize(L);
   for (std::size_t t = 0; t + 1 < T; ++t) {
     const double* table = &pairwise[t * L * L];
     double total = 0.0;

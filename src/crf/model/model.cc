@@ -1,9 +1,12 @@
 #include "septa/crf/model.h"
 
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "crf/io/binary_io.h"
+#include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
 #include "septa/atomic_file.h"
 #include "septa/error.h"
@@ -12,14 +15,52 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 3;  // 2: word-wise checksum; 3: separate's pair beam
 
-TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) {
+// A log-potential that no allowed path can lose to (finite, so the lattice's shifted
+// exponentials stay defined; its weight underflows to at most ~1e-308 of any allowed path).
+constexpr double kForbidden = -1e30;
+
+// Makes the forbidden transitions, first labels and the labels other than the forced ones
+// impossible, on the potentials the scorer filled.
+void constrain(const ModelData& data, const DecodeConstraints& c, Lattice& lattice) {
+  const std::size_t T = lattice.length(), L = lattice.labels();
+  if (!c.allowed_transitions.empty()) {
+    SEPTA_CHECK(c.allowed_transitions.size() == L * L);
+    for (std::size_t t = 1; t < T; ++t) {
+      double* trans = lattice.transition(t);  // [L][L], shared or per position
+      for (std::size_t q = 0; q < L * L; ++q)
+        if (!c.allowed_transitions[q]) trans[q] = kForbidden;
+    }
+  }
+  if (!c.allowed_first.empty() && T > 0) {
+    SEPTA_CHECK(c.allowed_first.size() == L);
+    for (std::size_t j = 0; j < L; ++j)
+      if (!c.allowed_first[j]) lattice.state(0)[j] = kForbidden;
+  }
+  if (c.forced.empty()) return;
+  if (c.forced.size() != T)
+    throw FormatError("forced labels: " + std::to_string(c.forced.size()) + " for a sequence of " +
+                      std::to_string(T) + " items");
+  for (std::size_t t = 0; t < T; ++t) {
+    if (c.forced[t].empty()) continue;
+    const int32_t keep = data.encoder.labels().find(c.forced[t]);
+    if (keep < 0)
+      throw FormatError("item " + std::to_string(t + 1) + ": forced label '" + c.forced[t] +
+                        "' is not a label of the model");
+    for (std::size_t j = 0; j < L; ++j)
+      if (static_cast<int32_t>(j) != keep) lattice.state(t)[j] = kForbidden;
+  }
+}
+
+TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals,
+                 const DecodeConstraints* constraints = nullptr) {
   TagResult result;
   const SequenceView sequence = encoded.sequence(0);
   if (sequence.T == 0) return result;
   Lattice lattice;
   data.scorer->potentials(sequence, lattice);
+  if (constraints) constrain(data, *constraints, lattice);
   std::vector<int> best(sequence.T);
   lattice.viterbi(best.data());
   result.labels.reserve(sequence.T);
@@ -35,6 +76,25 @@ TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals) 
     result.log_probability = NAN;
   }
   return result;
+}
+
+double labelling_log_probability(const ModelData& data, const Dataset& encoded,
+                                 const std::vector<std::string>& labels) {
+  const SequenceView sequence = encoded.sequence(0);
+  if (labels.size() != sequence.T)
+    throw FormatError("the labelling has " + std::to_string(labels.size()) +
+                      " labels for a sequence of " + std::to_string(sequence.T) + " items");
+  if (sequence.T == 0) return 0.0;
+  std::vector<int> ids(sequence.T);  // [T]
+  for (std::size_t t = 0; t < sequence.T; ++t) {
+    const int32_t id = data.encoder.labels().find(labels[t]);
+    if (id < 0) throw FormatError("label '" + labels[t] + "' is not a label of the model");
+    ids[t] = id;
+  }
+  Lattice lattice;
+  data.scorer->potentials(sequence, lattice);
+  const double log_z = lattice.forward_backward();
+  return lattice.path_score(ids.data()) - log_z;
 }
 
 }  // namespace
@@ -78,6 +138,46 @@ TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
   return decode(data(), encoded, marginals);
 }
 
+double Model::log_probability(const ColumnSentence& sentence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+double Model::log_probability(const AttributeSequence& sequence,
+                              const std::vector<std::string>& labels) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return labelling_log_probability(data(), encoded, labels);
+}
+
+const std::vector<std::string>& Model::attributes() const {
+  return data().encoder.attributes().names();
+}
+
+TagResult Model::tag(const ColumnSentence& sentence, bool marginals,
+                     const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return decode(data(), encoded, marginals, &constraints);
+}
+
+TagResult Model::tag(const AttributeSequence& sequence, bool marginals,
+                     const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return decode(data(), encoded, marginals, &constraints);
+}
+
 std::vector<WeightedFeature> Model::state_features() const {
   return data().scorer->state_features(data().encoder);
 }
@@ -115,12 +215,16 @@ std::string Model::to_bytes() const {
   payload.strings(d.encoder.attributes().names());
   d.scorer->write(payload);
 
+  return frame_model_payload(payload.bytes());
+}
+
+std::string frame_model_payload(const std::string& payload) {
   ByteWriter file;
   file.bytes().append(kMagic, sizeof kMagic);
   file.u32(kFormatVersion);
-  file.u64(payload.bytes().size());
-  file.bytes().append(payload.bytes());
-  file.u64(fnv1a64(payload.bytes().data(), payload.bytes().size()));
+  file.u64(payload.size());
+  file.bytes().append(payload);
+  file.u64(checksum64(payload.data(), payload.size()));
   return file.bytes();
 }
 
@@ -143,7 +247,7 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   const char* payload = bytes.data() + payload_offset;
   uint64_t stored = 0;
   std::memcpy(&stored, payload + payload_size, 8);
-  if (stored != fnv1a64(payload, payload_size))
+  if (stored != checksum64(payload, payload_size))
     throw ModelError(name + ": corrupt model file (checksum mismatch)");
 
   ByteReader in(payload, payload_size, name);
@@ -151,14 +255,23 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   data->algorithm = in.str();
   const uint8_t format = in.u8();
   if (format > 1) in.fail("unknown input format");
-  const uint64_t columns = in.u64();
+  const uint64_t columns = in.dimension();
   const std::string template_text = in.str();
-  data->encoder = Encoder::restore(format == 0 ? InputFormat::kColumns : InputFormat::kAttributes,
-                                   template_text, columns);
+  try {
+    data->encoder = Encoder::restore(
+        format == 0 ? InputFormat::kColumns : InputFormat::kAttributes, template_text, columns);
+  } catch (const FormatError& e) {
+    in.fail(std::string("bad template: ") + e.what());
+  }
+  // Column models need the label column past every column the template reads; attribute
+  // models have no columns.
+  if (format == 0 ? static_cast<long>(columns) <= data->encoder.feature_template().max_column() + 1
+                  : columns != 0)
+    in.fail("column count " + std::to_string(columns) + " does not fit the template");
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
-  const std::vector<std::string> attributes = in.strings();
+  std::vector<std::string> attributes = in.strings();
   data->encoder.attributes().reserve(attributes.size());
-  for (const std::string& attribute : attributes) data->encoder.attributes().add(attribute);
+  for (std::string& attribute : attributes) data->encoder.attributes().add(std::move(attribute));
   data->scorer = read_scorer(data->algorithm, in);
   if (!data->scorer->fits(data->encoder.attributes().size(), data->encoder.labels().size()))
     in.fail("weights do not match the attribute and label lists");
@@ -166,6 +279,17 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   return Model(std::move(data));
 }
 
-Model Model::load(const std::string& path) { return from_bytes(read_file(path), path); }
+Model Model::load(const std::string& path, std::size_t max_bytes) {
+  // The magic first, so that a huge foreign file (/dev/zero) is refused without reading it.
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path + ": cannot open: " + std::strerror(errno));
+    char magic[sizeof kMagic] = {};
+    in.read(magic, sizeof magic);
+    if (in.gcount() != sizeof magic || std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+      throw ModelError(path + ": not a septa model file (bad magic)");
+  }
+  return from_bytes(read_file(path, max_bytes, "--max-model-bytes"), path);
+}
 
 }  // namespace septa::crf

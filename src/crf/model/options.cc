@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include "septa/error.h"
 
@@ -38,10 +39,23 @@ bool parse_bool(const std::string& name, const std::string& value) {
   bad(name, value, "true or false");
 }
 
-std::string text(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
+// The shortest decimal text that parses back to exactly `v` (validate() re-parses it).
+std::string text_of_double(double v) {
+  for (int precision = 6;; ++precision) {
+    std::ostringstream out;
+    out.precision(precision);
+    out << v;
+    if (precision >= 17 || std::strtod(out.str().c_str(), nullptr) == v) return out.str();
+  }
+}
+
+// Integers in full (never "1e+06"), doubles as above.
+template <typename T>
+std::string text(T v) {
+  if constexpr (std::is_integral_v<T>)
+    return std::to_string(v);
+  else
+    return text_of_double(v);
 }
 
 }  // namespace
@@ -58,7 +72,9 @@ Algorithm parse_algorithm(const std::string& name) {
   if (name == "piecewise") return Algorithm::kPiecewise;
   if (name == "memm") return Algorithm::kMemm;
   if (name == "ap") return Algorithm::kAveragedPerceptron;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap");
+  if (name == "pa") return Algorithm::kPassiveAggressive;
+  if (name == "arow") return Algorithm::kArow;
+  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow");
 }
 
 std::string algorithm_name(Algorithm algorithm) {
@@ -69,6 +85,8 @@ std::string algorithm_name(Algorithm algorithm) {
     case Algorithm::kPiecewise: return "piecewise";
     case Algorithm::kMemm: return "memm";
     case Algorithm::kAveragedPerceptron: return "ap";
+    case Algorithm::kPassiveAggressive: return "pa";
+    case Algorithm::kArow: return "arow";
   }
   return "unknown";
 }
@@ -84,13 +102,14 @@ std::string algorithm_name(Algorithm algorithm) {
   OptionSpec {                                                                            \
     NAME, HELP " (true or false)",                                                        \
         [](const TrainOptions& o) { return std::string(o.FIELD ? "true" : "false"); },    \
-        [](TrainOptions& o, const std::string& v) { o.FIELD = parse_bool(NAME, v); }      \
+        [](TrainOptions& o, const std::string& v) { o.FIELD = parse_bool(NAME, v); },     \
+        true                                                                              \
   }
 
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
       OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap)",
+                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow)",
                  [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
                  [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
@@ -105,6 +124,33 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "stop when the objective improves less than this over the window"),
       SEPTA_NUMBER_OPTION("epsilon", epsilon, parse_double, 0.0, 1.0, "0 to 1",
                           "stop when |g|/max(1,|w|) falls below this"),
+      SEPTA_NUMBER_OPTION("num-memories", num_memories, parse_int, 1, 1000, "1 to 1000",
+                          "L-BFGS corrections kept (CRFsuite's num_memories)"),
+      OptionSpec{"linesearch", "L-BFGS line search: MoreThuente, Backtracking, StrongBacktracking",
+                 [](const TrainOptions& o) {
+                   return std::string(o.linesearch == 1   ? "Backtracking"
+                                      : o.linesearch == 2 ? "StrongBacktracking"
+                                                          : "MoreThuente");
+                 },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (v == "MoreThuente") o.linesearch = 0;
+                   else if (v == "Backtracking") o.linesearch = 1;
+                   else if (v == "StrongBacktracking") o.linesearch = 2;
+                   else bad("linesearch", v, "MoreThuente, Backtracking, StrongBacktracking");
+                 }},
+      SEPTA_NUMBER_OPTION("max-linesearch", max_linesearch, parse_int, 1, 100000, "1 to 100000",
+                          "L-BFGS trials per line search"),
+      SEPTA_NUMBER_OPTION("pa-type", pa_type, parse_int, 0, 2, "0 to 2",
+                          "pa: 0 PA, 1 PA-I, 2 PA-II"),
+      SEPTA_NUMBER_OPTION("c", c, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "pa: aggressiveness C of PA-I and PA-II"),
+      SEPTA_BOOL_OPTION("error-sensitive", error_sensitive,
+                        "pa: the cost grows with the square root of the mislabelled items"),
+      SEPTA_BOOL_OPTION("averaging", averaging, "pa: the model is the averaged weights"),
+      SEPTA_NUMBER_OPTION("variance", variance, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "arow: initial variance of every weight"),
+      SEPTA_NUMBER_OPTION("gamma", gamma, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
+                          "arow: tradeoff between the loss and the change of weights"),
       SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
                           "drop features seen fewer times in training"),
       SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
@@ -117,6 +163,9 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
                           "separate training: probability floor for unseen events"),
+      SEPTA_NUMBER_OPTION("pair-beam", pair_beam, parse_double, 0.0, 1.0, "0 to 1",
+                          "separate: pairwise softmax only over label pairs whose labels have "
+                          "unary probability >= this times the best (0: all pairs)"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
@@ -126,8 +175,19 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      OptionSpec{"checkpoint",
+                 "file for the optimiser state of SGD training (separate, piecewise, memm)",
+                 [](const TrainOptions& o) { return o.checkpoint; },
+                 [](TrainOptions& o, const std::string& v) { o.checkpoint = v; }},
+      SEPTA_NUMBER_OPTION("checkpoint-every", checkpoint_every, parse_int, 1, 1000000,
+                          "1 to 1e6", "epochs between checkpoints"),
+      OptionSpec{"resume", "continue SGD training from this checkpoint file",
+                 [](const TrainOptions& o) { return o.resume; },
+                 [](TrainOptions& o, const std::string& v) { o.resume = v; }},
       SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
                           "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
   };
   return specs;
 }
@@ -143,6 +203,61 @@ void set_train_option(TrainOptions& options, const std::string& name, const std:
     }
   }
   throw OptionError("unknown option --" + name);
+}
+
+std::string inapplicable_reason(const TrainOptions& options, const std::string& name) {
+  const Algorithm a = options.algorithm;
+  const bool local = a == Algorithm::kSeparate || a == Algorithm::kPiecewise ||
+                     a == Algorithm::kMemm;
+  // Piecewise trains its edge factors by L-BFGS whatever the local optimiser.
+  const bool uses_lbfgs = a == Algorithm::kLbfgs || a == Algorithm::kPiecewise ||
+                          (local && !options.local_sgd);
+  const bool uses_sgd = local && options.local_sgd;
+  const bool online = a == Algorithm::kAveragedPerceptron ||
+                      a == Algorithm::kPassiveAggressive || a == Algorithm::kArow;
+  bool applies = true;
+  std::string where;
+  if (online && (name == "max-iterations" || name == "epsilon" || name == "seed")) {
+    applies = true;
+  } else if (name == "pa-type" || name == "c" || name == "error-sensitive" ||
+             name == "averaging") {
+    applies = a == Algorithm::kPassiveAggressive;
+    where = "pa";
+  } else if (name == "variance" || name == "gamma") {
+    applies = a == Algorithm::kArow;
+    where = "arow";
+  } else if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
+      name == "epsilon" || name == "num-memories" || name == "linesearch" ||
+      name == "max-linesearch") {
+    applies = uses_lbfgs;
+    where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs" +
+            std::string(name == "max-iterations" || name == "epsilon" ? ", ap, pa and arow" : "");
+  } else if (name == "c2") {
+    applies = uses_lbfgs || uses_sgd;
+    where = "every algorithm but separate-counts";
+  } else if (name == "epochs" || name == "seed") {
+    applies = uses_sgd;
+    where = "separate, piecewise and memm with --local-optimizer sgd";
+  } else if (name == "floor") {
+    applies = a == Algorithm::kSeparate || a == Algorithm::kSeparateCounts || a == Algorithm::kMemm;
+    where = "separate, separate-counts and memm";
+  } else if (name == "local-optimizer") {
+    applies = local;
+    where = "separate, piecewise and memm";
+  } else if (name == "all-possible-states") {
+    applies = a != Algorithm::kSeparateCounts;
+    where = "every algorithm but separate-counts";
+  } else if (name == "all-possible-transitions") {
+    applies = a == Algorithm::kLbfgs || online;
+    where = "lbfgs, ap, pa and arow";
+  } else if (name == "min-freq") {
+    applies = true;
+  }
+  if (applies) return "";
+  std::string reason = "option --" + name + " has no effect with --algorithm " + algorithm_name(a);
+  if (local && options.local_sgd && name != "floor" && name != "all-possible-transitions")
+    reason += " --local-optimizer sgd";
+  return reason + " (it applies to " + where + ")";
 }
 
 void validate(const TrainOptions& options) {

@@ -1,14 +1,18 @@
 #include "crf/objectives/crf_objective.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "crf/io/binary_io.h"
 
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
 namespace septa::crf {
 
-CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads)
-    : data_(data), structure_(structure), threads_(std::max(1, threads)) {
+CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
+                           const BlockLayout* layout)
+    : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout) {
   const std::size_t F = structure.feature_count();
   const std::size_t L = structure.labels();
   const SparseFeatures& states = structure.states();
@@ -25,11 +29,90 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
       if (t > 0) empirical_[structure.transition_offset() + s.labels[t - 1] * L + y] += s.weight;
     }
   }
-  block_bounds_ = partition_by_items(data, kBlocks);
-  const std::size_t workers = std::min<std::size_t>(threads_, kBlocks);
+  block_bounds_ = layout ? layout->bounds : partition_by_items(data, kBlocks);
+  const std::size_t B = block_bounds_.size() - 1;
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads_, B));
   partial_.assign(workers, std::vector<double>(F, 0.0));
   lattices_.resize(workers);
-  block_log_z_.assign(kBlocks, 0.0);
+  block_log_z_.assign(B, 0.0);
+  if (layout) {
+    // The observed counts of column data are integers: summed over ranks exactly.
+    std::vector<uint64_t> counts(F);
+    for (std::size_t f = 0; f < F; ++f) {
+      counts[f] = static_cast<uint64_t>(empirical_[f]);
+      if (static_cast<double>(counts[f]) != empirical_[f])
+        throw InternalError("distributed training needs integer feature counts");
+    }
+    layout->comm->allreduce(counts, Communicator::Op::kSum);
+    for (std::size_t f = 0; f < F; ++f) empirical_[f] = static_cast<double>(counts[f]);
+    exchange_touched();
+  }
+}
+
+// Every rank learns the touched feature ids of every block (once; they depend only on data).
+void CrfObjective::exchange_touched() {
+  const std::size_t F = dimension(), B = block_bounds_.size() - 1;
+  const std::size_t L = structure_.labels(), offset = structure_.transition_offset();
+  const SparseFeatures& states = structure_.states();
+  std::vector<uint32_t> stamp(F, UINT32_MAX);  // [F] last local block that touched f
+  ByteWriter out;
+  send_offset_.clear();
+  std::size_t send_bytes = 0;
+  for (std::size_t b = 0; b < B; ++b) {
+    std::vector<uint32_t> ids;
+    for (std::size_t n = block_bounds_[b]; n < block_bounds_[b + 1]; ++n) {
+      const SequenceView s = data_.sequence(n);
+      for (std::size_t e = s.item_offsets[0]; e < s.item_offsets[s.T]; ++e) {
+        const int32_t a = s.attribute_ids[e];
+        for (uint32_t f = states.offsets[a]; f < states.offsets[a + 1]; ++f)
+          if (stamp[f] != b) {
+            stamp[f] = static_cast<uint32_t>(b);
+            ids.push_back(f);
+          }
+      }
+    }
+    if (block_bounds_[b + 1] > block_bounds_[b])
+      for (std::size_t q = 0; q < L * L; ++q) ids.push_back(static_cast<uint32_t>(offset + q));
+    std::sort(ids.begin(), ids.end());
+    out.vec(ids);
+    send_offset_.push_back(send_bytes);
+    send_bytes += sizeof(double) * (1 + ids.size());
+  }
+  send_.assign(send_bytes, '\0');
+  const std::vector<std::string> parts = layout_->comm->allgather(out.bytes());
+  touched_.clear();
+  received_bytes_ = 0;
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " blocks");
+    while (!in.at_end()) {
+      touched_.push_back(in.vec<uint32_t>());
+      received_bytes_ += sizeof(double) * (1 + touched_.back().size());
+    }
+  }
+  SEPTA_CHECK(touched_.size() == layout_->total);
+}
+
+// grad += the blocks of all ranks in global block order (ranks own consecutive blocks).
+void CrfObjective::fold_blocks(double* grad, double& total_log_z) {
+  const std::vector<std::string> parts = layout_->comm->allgather(send_);
+  std::size_t block = 0;
+  for (const std::string& part : parts) {
+    const char* p = part.data();
+    const char* end = p + part.size();
+    while (p < end) {
+      const std::vector<uint32_t>& ids = touched_[block++];
+      double value;
+      std::memcpy(&value, p, sizeof value);
+      total_log_z += value;
+      p += sizeof value;
+      for (uint32_t f : ids) {
+        std::memcpy(&value, p, sizeof value);
+        grad[f] += value;
+        p += sizeof value;
+      }
+    }
+  }
+  SEPTA_CHECK(block == touched_.size());
 }
 
 double CrfObjective::evaluate(const double* w, double* grad) {
@@ -65,7 +148,25 @@ double CrfObjective::evaluate(const double* w, double* grad) {
     }
     total_log_z += block_log_z_[block];
   };
-  for_blocks_ordered(kBlocks, threads_, work, commit);
+  // Distributed: each local block's touched entries go to the send buffer (untouched entries
+  // are exactly zero, and adding +0.0 changes nothing), to be folded in global order.
+  auto pack = [&](std::size_t block, std::size_t worker) {
+    std::vector<double>& g = partial_[worker];
+    char* p = &send_[send_offset_[block]];
+    std::memcpy(p, &block_log_z_[block], sizeof(double));
+    p += sizeof(double);
+    for (uint32_t f : touched_[layout_->first + block]) {
+      std::memcpy(p, &g[f], sizeof(double));
+      g[f] = 0.0;
+      p += sizeof(double);
+    }
+  };
+  if (layout_) {
+    for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
+    fold_blocks(grad, total_log_z);
+  } else {
+    for_blocks_ordered(kBlocks, threads_, work, commit);
+  }
 
   double observed = 0.0;
   for (std::size_t f = 0; f < F; ++f) {

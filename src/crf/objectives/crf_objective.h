@@ -5,6 +5,7 @@
 
 #include "crf/features/dataset.h"
 #include "crf/lattice/lattice.h"
+#include "crf/parallel/collective.h"
 #include "crf/scoring/linear_chain.h"
 
 namespace septa::crf {
@@ -12,7 +13,11 @@ namespace septa::crf {
 class CrfObjective {
  public:
   // `structure` gives the features; its weights are ignored. Gold labels must all be known.
-  CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads);
+  // With `layout`, `data` is this rank's part of a corpus spread over ranks, cut into the
+  // layout's blocks; every rank then gets the objective and gradient of the whole corpus, bit
+  // for bit as one process with the same blocks. Without it, kBlocks blocks by item count.
+  CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
+               const BlockLayout* layout = nullptr);
 
   std::size_t dimension() const { return empirical_.size(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
@@ -23,7 +28,16 @@ class CrfObjective {
   // Sequences are split into this many blocks whatever the thread count (determinism).
   static constexpr std::size_t kBlocks = 16;
 
+  // Bytes each rank sends per evaluation (with a layout): log Z and the touched gradient
+  // entries of its blocks.
+  std::size_t bytes_sent() const { return send_.size(); }
+  // Bytes each rank receives per evaluation (with a layout): those of every block.
+  std::size_t bytes_received() const { return received_bytes_; }
+
  private:
+  void exchange_touched();
+  void fold_blocks(double* grad, double& total_log_z);
+
   const Dataset& data_;
   const LinearChainScorer& structure_;
   int threads_;
@@ -32,6 +46,13 @@ class CrfObjective {
   std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
+  // Distributed: the blocks of every rank are folded into the gradient in global block order,
+  // touching only the features each block reaches (its attributes' features, all transitions).
+  const BlockLayout* layout_ = nullptr;
+  std::vector<std::vector<uint32_t>> touched_;  // [total blocks][*] feature ids, ascending
+  std::vector<std::size_t> send_offset_;        // [local blocks] byte offset in send_
+  std::string send_;                            // local blocks: log Z then touched values
+  std::size_t received_bytes_ = 0;
 };
 
 }  // namespace septa::crf

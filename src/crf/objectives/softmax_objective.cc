@@ -66,6 +66,28 @@ SEPTA_VECTOR_CLONES double softmax_normalize(double* scores, std::size_t K) {
   return m + std::log(sum);
 }
 
+double softmax_normalize_over(double* scores, std::size_t K, const int32_t* cls, std::size_t n) {
+  thread_local std::vector<double> kept;  // [n] scratch
+  kept.resize(n);
+  double m = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, scores[cls[i]]);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i) sum += kept[i] = fast_exp(scores[cls[i]] - m);
+  std::fill(scores, scores + K, 0.0);
+  const double inv = 1.0 / sum;
+  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = kept[i] * inv;
+  return m + std::log(sum);
+}
+
+double softmax_normalize_instance(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                  double* scores) {
+  if (!shape.candidates || instance.candidates < 0) return softmax_normalize(scores, shape.K);
+  const CandidateLists& lists = *shape.candidates;
+  const std::size_t c = static_cast<std::size_t>(instance.candidates);
+  return softmax_normalize_over(scores, shape.K, &lists.classes[lists.offsets[c]],
+                                lists.offsets[c + 1] - lists.offsets[c]);
+}
+
 void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
                            const LocalInstance& instance, const double* class_gradient,
                            double* out) {
@@ -85,7 +107,7 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
 double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
                              const LocalInstance& instance, const double* w, double* probs) {
   softmax_raw_scores(shape, items, instance, w, 1.0, probs);
-  return softmax_normalize(probs, shape.K);
+  return softmax_normalize_instance(shape, instance, probs);
 }
 
 SoftmaxObjective::SoftmaxObjective(const Dataset& data, const std::vector<LocalInstance>& instances,
@@ -113,7 +135,8 @@ double SoftmaxObjective::evaluate(const double* w, double* grad) {
       const LocalInstance& instance = instances_[i];
       softmax_raw_scores(shape_, ItemArrays::of(data_), instance, w, 1.0, scores.data());
       const double gold_score = scores[instance.gold];
-      block_loss += instance.weight * (softmax_normalize(scores.data(), K) - gold_score);
+      block_loss +=
+          instance.weight * (softmax_normalize_instance(shape_, instance, scores.data()) - gold_score);
       for (std::size_t c = 0; c < K; ++c) scores[c] *= instance.weight;
       scores[instance.gold] -= instance.weight;  // now w_i (P_i - onehot)
       add_instance_gradient(shape_, ItemArrays::of(data_), instance, scores.data(), g.data());

@@ -17,6 +17,16 @@ struct LocalInstance {
   int32_t gold = 0;      // class
   int32_t context = 0;   // row of the dense context weights (e.g. previous label), 0 if unused
   float weight = 1.0f;
+  int64_t candidates = -1;  // list of the classes it normalises over (CandidateLists), -1: all
+};
+
+// Per-instance class subsets: the softmax of instance i normalises over classes
+// [offsets[c], offsets[c+1]) with c = instance.candidates (e.g. the label pairs that the unary
+// factor allows); every other class has probability 0.
+struct CandidateLists {
+  std::vector<std::size_t> offsets{0};  // [lists+1]
+  std::vector<int32_t> classes;         // [entries]
+  std::size_t size() const { return offsets.size() - 1; }
 };
 
 // Weight layout: [F sparse (attribute, class)] then [R][K] dense context weights (R rows;
@@ -27,6 +37,7 @@ struct SoftmaxModelShape {
   std::size_t K = 0;                         // classes
   std::size_t R = 0;                         // context rows (0: no dense weights)
   const std::vector<char>* mask = nullptr;   // [R][K] allowed classes, or null (all allowed)
+  const CandidateLists* candidates = nullptr;  // per-instance class subsets, or null
   std::size_t dimension() const { return features->size() + R * K; }
 };
 
@@ -55,6 +66,11 @@ double softmax_normalize(double* scores, std::size_t K);
 void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
                            const LocalInstance& instance, const double* class_gradient,
                            double* out);
+// Like softmax_normalize over the classes in cls [n] only; the others get probability 0.
+double softmax_normalize_over(double* scores, std::size_t K, const int32_t* cls, std::size_t n);
+// softmax_normalize over the instance's candidate classes when it has a list, else all.
+double softmax_normalize_instance(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                  double* scores);
 // Probabilities P(k | instance) into probs [K]; returns the log partition of the scores.
 double softmax_probabilities(const SoftmaxModelShape& shape, const ItemArrays& items,
                              const LocalInstance& instance, const double* w, double* probs);

@@ -85,7 +85,11 @@ MinimizerResult minimize(const ObjectiveFunction& f, std::vector<double>& w,
   param.past = options.period;
   param.delta = options.delta;
   param.max_iterations = options.max_iterations;
-  if (options.c1 > 0.0) {
+  param.max_linesearch = options.max_linesearch;
+  param.linesearch = options.linesearch == 1   ? LBFGS_LINESEARCH_BACKTRACKING
+                     : options.linesearch == 2 ? LBFGS_LINESEARCH_BACKTRACKING_STRONG_WOLFE
+                                               : LBFGS_LINESEARCH_MORETHUENTE;
+  if (options.c1 > 0.0) {  // OWL-QN works only with backtracking (as in CRFsuite)
     param.orthantwise_c = options.c1;
     param.orthantwise_start = 0;
     param.orthantwise_end = n;

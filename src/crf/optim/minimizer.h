@@ -16,6 +16,8 @@ struct MinimizerOptions {
   double delta = 1e-5;
   double epsilon = 1e-5;
   int memory = 6;             // L-BFGS history
+  int linesearch = 0;         // 0 More-Thuente, 1 backtracking (Wolfe), 2 strong backtracking
+  int max_linesearch = 20;    // trials per line search
 };
 
 struct MinimizerIteration {

@@ -26,7 +26,7 @@ class SgdState {
     const std::size_t K = shape_.K;
     softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
-    const double loss = softmax_normalize(scores_.data(), K) - gold_score;
+    const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
     scores_[instance.gold] -= 1.0;  // P - onehot
     scale_ *= 1.0 - eta * lambda_;
     const double rate = -eta * instance.weight / scale_;
@@ -78,7 +78,7 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
       const LocalInstance& instance = instances[i];
       softmax_raw_scores(shape, ItemArrays::of(data), instance, w.data(), 1.0, probs.data());
       const double gold = probs[instance.gold];
-      loss += instance.weight * (softmax_normalize(probs.data(), shape.K) - gold);
+      loss += instance.weight * (softmax_normalize_instance(shape, instance, probs.data()) - gold);
     }
     const double objective = loss + c2 * squared_norm(w);
     if (std::isfinite(objective) && objective < best_objective) {
@@ -142,7 +142,7 @@ double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
       for (std::size_t c = 0; c < K; ++c)
         s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
       const double gold = s[instance.gold];
-      loss[g] += instance.weight * (softmax_normalize(s.data(), K) - gold);
+      loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
     }
   }
   double a = 0.0, b = 0.0, c = 0.0;  // ||w0 + g Delta||^2 = a + 2 g b + g^2 c
@@ -191,7 +191,7 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
 
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
-                                const std::atomic<bool>* stop) {
+                                const std::atomic<bool>* stop, int first_epoch) {
   MinimizerResult result;
   const std::size_t S = sgd.shards(), D = sgd.dimension();
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
@@ -199,7 +199,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<double> shard_loss(S, 0.0);
   std::vector<double> mixed(D);
   result.stop_reason = "epochs done";
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     std::fill(mixed.begin(), mixed.end(), 0.0);
     double loss = 0.0;
     if (S == 1) {  // no mix: train in place

@@ -1,6 +1,7 @@
 // The trained part of a model: fills a lattice with log-potentials for one sequence.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,6 +25,8 @@ class Scorer {
   virtual bool fits(std::size_t A, std::size_t L) const = 0;
   // Number of weights the model holds.
   virtual std::size_t feature_count() const = 0;
+  // Whether every weight is finite (training can overflow on extreme attribute values).
+  virtual bool finite() const = 0;
   virtual void write(ByteWriter& out) const = 0;
   // Readable description of the weights for `septa dump`.
   virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;
@@ -37,6 +40,13 @@ struct ModelData {
   Encoder encoder;                  // template, dictionaries
   std::unique_ptr<Scorer> scorer;
 };
+
+// Whether every element of `v` is finite.
+inline bool all_finite(const std::vector<double>& v) {
+  for (double x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
 
 // Reads the scorer of `algorithm` from a model file.
 std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);

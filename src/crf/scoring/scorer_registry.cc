@@ -8,7 +8,9 @@
 namespace septa::crf {
 
 std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in) {
-  if (algorithm == "lbfgs" || algorithm == "piecewise" || algorithm == "ap") return LinearChainScorer::read(in);
+  if (algorithm == "lbfgs" || algorithm == "piecewise" || algorithm == "ap" || algorithm == "pa" ||
+      algorithm == "arow" || algorithm == "l2sgd")
+    return LinearChainScorer::read(in);
   if (algorithm == "separate") return SeparateScorer::read(in);
   if (algorithm == "separate-counts") return CountScorer::read(in);
   if (algorithm == "memm") return MemmScorer::read(in);

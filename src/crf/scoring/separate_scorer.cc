@@ -1,5 +1,6 @@
 #include "crf/scoring/separate_scorer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 
@@ -9,17 +10,41 @@ namespace septa::crf {
 
 void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) const {
   const std::size_t T = sequence.T, L = L_;
-  std::vector<double> unary(T * L), pairs(T > 0 ? (T - 1) * L * L : 0);
+  // Per-thread scratch, grown to the longest sentence seen: no allocation per sentence.
+  thread_local std::vector<double> unary, pairs;  // [T][L], [T-1][L][L]
+  if (unary.size() < T * L) unary.resize(T * L);
+  if (T > 1 && pairs.size() < (T - 1) * L * L) pairs.resize((T - 1) * L * L);
   unary_probabilities(sequence, unary.data());
-  if (T > 1) pair_probabilities(sequence, pairs.data());
+  if (T > 1) pair_probabilities(sequence, unary.data(), pairs.data());
   fill_cooccurrence_lattice(unary.data(), pairs.data(), T, L, floor_, lattice);
 }
 
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
-                               std::vector<int32_t> pair_second, double floor)
-    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)) {
+                               std::vector<int32_t> pair_second, double floor, double beam)
+    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)),
+      beam_(beam) {
   L_ = L;
   floor_ = floor;
+  index_pairs();
+}
+
+void SeparateScorer::index_pairs() {
+  pair_class_.assign(L_ * L_, -1);
+  for (std::size_t k = 0; k < pair_first_.size(); ++k)
+    pair_class_[pair_first_[k] * L_ + pair_second_[k]] = static_cast<int32_t>(k);
+}
+
+void SeparateScorer::candidate_pairs(const double* unary_t, const double* unary_next,
+                                     std::vector<int32_t>& out) const {
+  const std::size_t L = L_;
+  const double cut_t = beam_ * *std::max_element(unary_t, unary_t + L);
+  const double cut_next = beam_ * *std::max_element(unary_next, unary_next + L);
+  for (std::size_t a = 0; a < L; ++a) {
+    if (unary_t[a] < cut_t) continue;
+    for (std::size_t b = 0; b < L; ++b)
+      if (unary_next[b] >= cut_next && pair_class_[a * L + b] >= 0)
+        out.push_back(pair_class_[a * L + b]);
+  }
 }
 
 void SeparateScorer::set_unary_features(SparseFeatures unary) {
@@ -50,16 +75,25 @@ void SeparateScorer::unary_probabilities(const SequenceView& sequence, double* o
   }
 }
 
-void SeparateScorer::pair_probabilities(const SequenceView& sequence, double* out) const {
+void SeparateScorer::pair_probabilities(const SequenceView& sequence, const double* unary,
+                                        double* out) const {
   const SoftmaxModelShape shape = pair_shape();
   const ItemArrays items = ItemArrays::of(sequence);
   const std::size_t K = pair_first_.size(), L = L_;
-  std::vector<double> scores(K);
+  thread_local std::vector<double> scores;  // [K] per-thread scratch
+  thread_local std::vector<int32_t> allowed;  // candidate pair classes of one position
+  if (scores.size() < K) scores.resize(K);
   for (std::size_t t = 0; t + 1 < sequence.T; ++t) {
     LocalInstance instance;
     instance.item = t;
     instance.span = 2;
-    softmax_probabilities(shape, items, instance, pair_weights_.data(), scores.data());
+    softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
+    allowed.clear();
+    if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
+    if (allowed.empty())
+      softmax_normalize(scores.data(), K);
+    else
+      softmax_normalize_over(scores.data(), K, allowed.data(), allowed.size());
     double* table = out + t * L * L;
     std::fill(table, table + L * L, 0.0);
     for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
@@ -70,6 +104,7 @@ void SeparateScorer::write(ByteWriter& out) const {
   out.u64(A_);
   out.u64(L_);
   out.f64(floor_);
+  out.f64(beam_);
   unary_.write(out);
   pairwise_.write(out);
   out.vec(pair_first_);
@@ -80,22 +115,25 @@ void SeparateScorer::write(ByteWriter& out) const {
 
 std::unique_ptr<SeparateScorer> SeparateScorer::read(ByteReader& in) {
   auto s = std::make_unique<SeparateScorer>();
-  s->A_ = in.u64();
-  s->L_ = in.u64();
+  s->A_ = in.dimension();
+  s->L_ = in.dimension();
   s->floor_ = in.f64();
+  s->beam_ = in.f64();
   s->unary_ = SparseFeatures::read(in);
   s->pairwise_ = SparseFeatures::read(in);
   s->pair_first_ = in.vec<int32_t>();
   s->pair_second_ = in.vec<int32_t>();
-  s->unary_weights_ = in.vec<double>();
-  s->pair_weights_ = in.vec<double>();
+  s->unary_weights_ = in.finite_doubles();
+  s->pair_weights_ = in.finite_doubles();
   const std::size_t K = s->pair_first_.size();
   if (s->unary_.A != s->A_ || s->unary_.K != s->L_ || s->pairwise_.A != 2 * s->A_ ||
       s->pairwise_.K != K || s->pair_second_.size() != K ||
       s->unary_weights_.size() != s->unary_.size() + s->L_ ||
-      s->pair_weights_.size() != s->pairwise_.size() + K || !(s->floor_ > 0.0))
+      s->pair_weights_.size() != s->pairwise_.size() + K ||
+      !(s->floor_ > 0.0 && s->floor_ < 1.0) || !(s->beam_ >= 0.0 && s->beam_ <= 1.0))
     in.fail("separate-training factors do not match their sizes");
   check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
+  s->index_pairs();
   return s;
 }
 
@@ -115,7 +153,7 @@ std::vector<WeightedFeature> SeparateScorer::transition_features(const Encoder& 
 void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "FACTORS unary (" << unary_.size() << " features + " << L_ << " biases), pairwise ("
       << pairwise_.size() << " features over " << pair_first_.size()
-      << " label pairs + biases), floor " << floor_ << "\n";
+      << " label pairs + biases), floor " << floor_ << ", pair beam " << beam_ << "\n";
   out << "PAIR BIASES (previous -> current)\n";
   for (const WeightedFeature& f : transition_features(encoder))
     out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "

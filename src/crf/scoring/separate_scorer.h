@@ -21,8 +21,9 @@ class FactorScorer : public Scorer {
  protected:
   // P(y_t | x) into out [T][L].
   virtual void unary_probabilities(const SequenceView& sequence, double* out) const = 0;
-  // P(y_t, y_{t+1} | x) into out [T-1][L][L].
-  virtual void pair_probabilities(const SequenceView& sequence, double* out) const = 0;
+  // P(y_t, y_{t+1} | x) into out [T-1][L][L], given the unary probabilities unary [T][L].
+  virtual void pair_probabilities(const SequenceView& sequence, const double* unary,
+                                  double* out) const = 0;
 
   std::size_t L_ = 0;
   double floor_ = 1e-6;  // probability floor for unseen pairs (never log 0)
@@ -33,8 +34,10 @@ class SeparateScorer : public FactorScorer {
  public:
   SeparateScorer() = default;
   // Pair classes are the label pairs seen in training: class k is (pair_first[k], pair_second[k]).
+  // `beam` > 0 restricts the pairwise softmax at each position to the label pairs whose labels
+  // both pass the unary beam (see candidate_pairs); 0 normalises over all pairs.
   SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
-                 std::vector<int32_t> pair_second, double floor);
+                 std::vector<int32_t> pair_second, double floor, double beam);
   // Installs a factor's features and zero weights (the two may be built concurrently).
   void set_unary_features(SparseFeatures unary);
   void set_pair_features(SparseFeatures pairwise);
@@ -44,8 +47,20 @@ class SeparateScorer : public FactorScorer {
   std::vector<double>& unary_weights() { return unary_weights_; }
   std::vector<double>& pair_weights() { return pair_weights_; }
   std::size_t pair_classes() const { return pair_first_.size(); }
+  double beam() const { return beam_; }
+  // The pair classes (a, b) seen in training with P(a) >= beam max P at t and P(b) >= beam
+  // max P at t+1, from the unary probabilities at t and t+1 ([L] each), appended to out.
+  void candidate_pairs(const double* unary_t, const double* unary_next,
+                       std::vector<int32_t>& out) const;
+
+  // P(y_t | x) into out [T][L].
+  void unary_probabilities(const SequenceView& sequence, double* out) const override;
 
   bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
+
+  bool finite() const override {
+    return all_finite(unary_weights_) && all_finite(pair_weights_);
+  }
   std::size_t feature_count() const override {
     return unary_weights_.size() + pair_weights_.size();
   }
@@ -56,15 +71,18 @@ class SeparateScorer : public FactorScorer {
   std::vector<WeightedFeature> transition_features(const Encoder& encoder) const override;
 
  protected:
-  void unary_probabilities(const SequenceView& sequence, double* out) const override;
-  void pair_probabilities(const SequenceView& sequence, double* out) const override;
+  void pair_probabilities(const SequenceView& sequence, const double* unary,
+                          double* out) const override;
 
  private:
+  void index_pairs();
   std::size_t A_ = 0;
   SparseFeatures unary_;                 // (attribute, label), attributes [0, A)
   SparseFeatures pairwise_;              // (attribute, pair class), attributes [0, 2A)
   std::vector<int32_t> pair_first_;      // [K] label at t of pair class k
   std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
+  std::vector<int32_t> pair_class_;      // [L][L] class of (a, b), -1 unseen
+  double beam_ = 0.0;                    // unary beam of the pairwise softmax, 0: all pairs
   std::vector<double> unary_weights_;    // [F_unary + L] sparse weights, then label bias
   std::vector<double> pair_weights_;     // [F_pair + K] sparse weights, then pair bias
 };

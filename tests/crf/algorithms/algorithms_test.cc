@@ -14,7 +14,8 @@
 namespace septa::crf {
 namespace {
 
-const char* kAlgorithms[] = {"lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap"};
+const char* kAlgorithms[] = {"lbfgs", "separate", "separate-counts", "piecewise",
+                             "memm",  "ap",       "pa",              "arow"};
 
 std::vector<ColumnSentence> toy(std::size_t n, unsigned seed) {
   std::istringstream in(testing::toy_chunking_corpus(n, seed));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "crf/algorithms/local_training.h"
 #include "crf/random_data.h"
@@ -47,6 +48,44 @@ TEST(SoftmaxObjective, PairwiseFactorGradient) {
       instance_features(data, edges, kA, pairs.first.size(), 2, 1, false);
   SoftmaxObjective objective(data, edges, {&features, kA, pairs.first.size(), 1, nullptr}, 1);
   expect_gradient_matches(objective, 4);
+}
+
+// The beam-restricted pairwise factor: each instance normalises over its own class subset (the
+// gold class and a random handful of others, some instances with the gold class alone).
+TEST(SoftmaxObjective, PairwiseFactorOverCandidatePairsGradient) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 12);
+  const LabelPairs pairs = observed_pairs(data, kL);
+  auto edges = edge_instances(data, pairs.pair_class, kL);
+  const std::size_t K = pairs.first.size();
+  ASSERT_GT(K, 3u);
+  CandidateLists lists;
+  std::mt19937 rng(13);
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    lists.classes.push_back(edges[i].gold);
+    const std::size_t extra = rng() % 4;
+    for (std::size_t k = 0; k < K && k < extra * 2; k += 2)
+      if (static_cast<int32_t>(k) != edges[i].gold) lists.classes.push_back(static_cast<int32_t>(k));
+    edges[i].candidates = static_cast<int64_t>(lists.size());
+    lists.offsets.push_back(lists.classes.size());
+  }
+  const SparseFeatures features = instance_features(data, edges, kA, K, 2, 1, false);
+  SoftmaxModelShape shape{&features, kA, K, 1, nullptr};
+  shape.candidates = &lists;
+  SoftmaxObjective objective(data, edges, shape, 1);
+  expect_gradient_matches(objective, 14);
+  // Probabilities vanish outside the subset and sum to one inside it.
+  const std::vector<double> w = testing::random_weights(objective.dimension(), 1.0, 15);
+  std::vector<double> probs(K);
+  for (const LocalInstance& e : edges) {
+    softmax_probabilities(shape, ItemArrays::of(data), e, w.data(), probs.data());
+    double inside = 0.0;
+    for (std::size_t i = lists.offsets[e.candidates]; i < lists.offsets[e.candidates + 1]; ++i)
+      inside += probs[lists.classes[i]];
+    EXPECT_NEAR(inside, 1.0, 1e-12);
+    double total = 0.0;
+    for (double p : probs) total += p;
+    EXPECT_NEAR(total, 1.0, 1e-12);
+  }
 }
 
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {

@@ -1,0 +1,50 @@
+// The one interface between septa's training code and a distributed engine (MPI): rank and
+// size, collectives over byte buffers, and a job-wide abort. Training code never calls MPI; the
+// MPI implementation lives in its own library (septa_world), linked only by the command line.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace septa {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  enum class Op { kSum, kMax, kMin, kOr };
+  // values[i] = op over all ranks' values[i]; every rank passes the same count. Integers only,
+  // so the result never depends on the reduction order.
+  virtual void allreduce(std::vector<uint64_t>& values, Op op) = 0;
+  // Every rank's buffer, in rank order, on every rank.
+  virtual std::vector<std::string> allgather(const std::string& mine) = 0;
+  // `bytes` of rank `root` on every rank.
+  virtual void broadcast(std::string& bytes, int root) = 0;
+  virtual void barrier() = 0;
+  // Ends every rank of the job with `code` (a fatal error on one rank); never returns.
+  [[noreturn]] virtual void abort(int code) = 0;
+};
+
+// One process: the collectives are identities.
+class LocalCommunicator : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allreduce(std::vector<uint64_t>&, Op) override {}
+  std::vector<std::string> allgather(const std::string& mine) override { return {mine}; }
+  void broadcast(std::string&, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::_Exit(code); }
+};
+
+// The processes of this job: an MPI communicator when septa was built with SEPTA_WITH_MPI and
+// launched by mpirun (or another MPI launcher), else a LocalCommunicator. Create it once per
+// process; destroying it finalises MPI.
+std::unique_ptr<Communicator> make_world_communicator();
+
+}  // namespace septa

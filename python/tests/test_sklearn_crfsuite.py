@@ -1,0 +1,172 @@
+"""sklearn-crfsuite code running unchanged apart from the import (issue 16): its attribute
+naming, fitted attributes, python-crfsuite's tagger, CRFsuite's parameters, and scikit-learn's
+model selection (clone, GridSearchCV, cross_val_score, pickling)."""
+
+import itertools
+import math
+import pickle
+
+import pytest
+
+import septa
+from conftest import generate
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.base import clone  # noqa: E402
+from sklearn.metrics import make_scorer  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+
+
+def word2features(sent, i):
+    """The feature function of sklearn-crfsuite's tutorial, on [word, POS] tokens."""
+    word, postag = sent[i]
+    features = {
+        "bias": 1.0,
+        "word.lower()": word.lower(),
+        "word[-3:]": word[-3:],
+        "word.isupper()": word.isupper(),
+        "word.istitle()": word.istitle(),
+        "postag": postag,
+    }
+    if i > 0:
+        features.update({"-1:word.lower()": sent[i - 1][0].lower(), "-1:postag": sent[i - 1][1]})
+    else:
+        features["BOS"] = True
+    if i < len(sent) - 1:
+        features.update({"+1:word.lower()": sent[i + 1][0].lower(), "+1:postag": sent[i + 1][1]})
+    else:
+        features["EOS"] = True
+    return features
+
+
+def sent2features(sent):
+    return [word2features(sent, i) for i in range(len(sent))]
+
+
+@pytest.fixture(scope="module")
+def tutorial():
+    sentences, labels = generate(120, seed=5)
+    test_sentences, test_labels = generate(30, seed=6)
+    return ([sent2features(s) for s in sentences], labels,
+            [sent2features(s) for s in test_sentences], test_labels)
+
+
+@pytest.fixture(scope="module")
+def crf(tutorial):
+    X, y, _, _ = tutorial
+    return septa.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=50,
+                     all_possible_transitions=True).fit(X, y)
+
+
+def test_fitted_attributes_are_none_before_fit():
+    crf = septa.CRF()
+    for name in ("classes_", "state_features_", "transition_features_", "attributes_",
+                 "num_attributes_", "size_", "tagger_"):
+        assert getattr(crf, name) is None, name
+
+
+def test_attribute_names_as_python_crfsuite(crf):
+    assert "word.lower():dog" in crf.attributes_
+    assert crf.num_attributes_ == len(crf.attributes_)
+    assert any(attribute == "postag:DT" for attribute, _ in crf.state_features_)
+    assert isinstance(crf.size_, int) and crf.size_ > 1000
+
+
+def test_l1_zero_weights_are_not_listed(tutorial):
+    X, y, _, _ = tutorial
+    sparse = septa.CRF(c1=2.0, c2=0.0, max_iterations=50).fit(X, y)
+    assert all(w != 0.0 for w in sparse.state_features_.values())
+    assert all(w != 0.0 for w in sparse.transition_features_.values())
+    # The model does hold zero-weight slots: the listing is shorter than the model.
+    assert len(sparse.state_features_) < len(sparse._model.state_features())
+
+
+def test_tagger_probability_marginal_and_tag(crf, tutorial):
+    _, _, X_test, _ = tutorial
+    tagger = crf.tagger_
+    xseq = X_test[0][:3]
+    best = tagger.tag(xseq)
+    assert best == crf.predict_single(xseq)
+    labels = tagger.labels()
+    # Brute force: probabilities of all L^T labellings sum to 1; Viterbi's is the largest.
+    total = 0.0
+    best_p = tagger.probability(best)
+    for path in itertools.product(labels, repeat=len(xseq)):
+        p = tagger.probability(list(path))
+        assert p <= best_p + 1e-12
+        total += p
+    assert math.isclose(total, 1.0, rel_tol=1e-9)
+    marginals = crf.predict_marginals_single(xseq)
+    for t in range(len(xseq)):
+        for label in labels:
+            assert math.isclose(tagger.marginal(label, t), marginals[t][label], rel_tol=1e-12)
+    # The node marginal equals the summed probability of the paths through that node.
+    through = sum(tagger.probability(list(path))
+                  for path in itertools.product(labels, repeat=len(xseq)) if path[1] == best[1])
+    assert math.isclose(tagger.marginal(best[1], 1), through, rel_tol=1e-9)
+    with pytest.raises(ValueError, match="not a label"):
+        tagger.probability(["no-such-label"] * len(xseq))
+
+
+def test_model_filename_loads_an_existing_model(tmp_path, crf, tutorial):
+    _, _, X_test, _ = tutorial
+    path = tmp_path / "model.crfsuite"
+    crf.save(path)
+    loaded = septa.CRF(model_filename=str(path))
+    assert loaded.predict(X_test) == crf.predict(X_test)
+    assert loaded.classes_ == crf.classes_
+
+
+def test_min_freq_has_crfsuite_meaning():
+    # Attribute "rare" occurs once, "twice" twice: CRFsuite's min_freq keeps features seen
+    # MORE than min_freq times, and 0 keeps all.
+    X = [[{"rare": 1.0, "common": 1.0}], [{"twice": 1.0, "common": 1.0}],
+         [{"twice": 1.0, "common": 1.0}], [{"other": 1.0}]]
+    y = [["A"], ["A"], ["A"], ["B"]]
+    names = lambda crf: {attribute for attribute, _ in crf.state_features_} - {"other"}
+    all_kept = septa.CRF(min_freq=0, c2=0.01, max_iterations=20).fit(X, y)
+    assert names(all_kept) == {"rare", "twice", "common"}
+    above_one = septa.CRF(min_freq=1, c2=0.01, max_iterations=20).fit(X, y)
+    assert names(above_one) == {"twice", "common"}
+    above_two = septa.CRF(min_freq=2, c2=0.01, max_iterations=20).fit(X, y)
+    assert names(above_two) == {"common"}
+    with pytest.raises(ValueError, match="min_freq"):
+        septa.CRF(min_freq=-1).fit(X, y)
+
+
+def test_bytes_and_non_string_labels():
+    X = [[{"w": b"a"}, {"w": b"b"}]] * 5
+    crf = septa.CRF(c2=0.01, max_iterations=30).fit(X, [[b"X", 1]] * 5)
+    assert crf.predict(X[:1]) == [["X", "1"]]
+
+
+def test_crfsuite_lbfgs_parameters(tutorial):
+    X, y, _, _ = tutorial
+    crf = septa.CRF(num_memories=3, linesearch="Backtracking", max_linesearch=10, epsilon=1e-4,
+                    period=5, delta=1e-4, max_iterations=20).fit(X[:40], y[:40])
+    assert crf.training_log_["iterations"] <= 20
+    with pytest.raises(ValueError, match="linesearch"):
+        septa.CRF(linesearch="Sideways").fit(X[:5], y[:5])
+    with pytest.raises(ValueError, match="trainer_cls"):
+        septa.CRF(trainer_cls=object).fit(X[:5], y[:5])
+
+
+def test_scikit_learn_model_selection(tutorial):
+    X, y, X_test, y_test = tutorial
+    estimator = septa.CRF(algorithm="lbfgs", max_iterations=20, all_possible_transitions=True)
+    copy = clone(estimator)
+    assert copy.get_params() == estimator.get_params()
+    labels = ["B-NP", "I-NP", "B-VP", "I-VP", "B-PP"]
+    f1 = make_scorer(septa.metrics.flat_f1_score, average="weighted", labels=labels)
+    search = GridSearchCV(estimator, {"c2": [0.01, 1.0]}, scoring=f1, cv=2)
+    search.fit(X[:60], y[:60])
+    assert search.best_params_["c2"] in (0.01, 1.0)
+    assert search.best_score_ > 0.8
+    best = pickle.loads(pickle.dumps(search.best_estimator_))
+    assert best.predict(X_test) == search.best_estimator_.predict(X_test)
+    scores = cross_val_score(septa.CRF(c2=0.1, max_iterations=20), X[:60], y[:60], cv=2,
+                             scoring=septa.scorers.flat_accuracy)
+    assert len(scores) == 2 and all(s > 0.8 for s in scores)
+    sequence_scores = cross_val_score(septa.CRF(c2=0.1, max_iterations=20), X[:60], y[:60],
+                                      cv=2, scoring=septa.scorers.sequence_accuracy)
+    assert all(0.0 <= s <= 1.0 for s in sequence_scores)

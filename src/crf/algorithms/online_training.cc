@@ -1,0 +1,153 @@
+#include "crf/algorithms/online_training.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "crf/scoring/linear_chain.h"
+
+namespace septa::crf {
+
+LinearChainScorer build_linear_chain(const TrainingContext& context);  // train_lbfgs.cc
+std::vector<char> transition_mask(const TrainingContext& context);     // train_lbfgs.cc
+
+namespace {
+
+// Epochs when --max-iterations keeps its (L-BFGS) default: CRFsuite's 100.
+constexpr int kDefaultEpochs = 100;
+
+// Collects c * (Phi(x, y) - Phi(x, z)) summed per feature.
+class FeatureDifference {
+ public:
+  explicit FeatureDifference(std::size_t D) : dense_(D, 0.0) {}
+  void add(std::size_t f, double v) {
+    if (dense_[f] == 0.0) touched_.push_back(f);
+    dense_[f] += v;
+  }
+  // The non-zero entries in order of first touch (deterministic); resets the collector.
+  const std::vector<std::pair<std::size_t, double>>& collect() {
+    entries_.clear();
+    for (std::size_t f : touched_) {
+      if (dense_[f] != 0.0) entries_.emplace_back(f, dense_[f]);
+      dense_[f] = 0.0;
+    }
+    touched_.clear();
+    return entries_;
+  }
+
+ private:
+  std::vector<double> dense_;    // [D] scratch, zero between sequences
+  std::vector<std::size_t> touched_;
+  std::vector<std::pair<std::size_t, double>> entries_;
+};
+
+}  // namespace
+
+/*
+ * For each sequence x with gold labels y, in a seeded order that changes every epoch:
+ *   z = argmax_y' w . Phi(x, y')                          (Viterbi)
+ *   if z != y:  dphi = Phi(x, y) - Phi(x, z);  rule moves w given dphi and w . dphi
+ * Features that do not exist (an (attribute, label) pair or a transition never seen in
+ * training) are left out of dphi, as in CRFsuite.
+ * Averaging (Daume's trick): with u += k * step at sequence k (k counts the sequences seen),
+ * the average of w over all k steps is w - u / k.
+ */
+AlgorithmResult train_online(const TrainingContext& context, const OnlineRule& rule) {
+  const Dataset& data = context.data;
+  const std::size_t L = context.encoder.labels().size();
+  auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
+  const std::vector<char> mask = transition_mask(context);
+  const SparseFeatures& states = scorer->states();
+  const std::size_t D = scorer->feature_count(), offset = scorer->transition_offset();
+  const int epochs = context.options.max_iterations == TrainOptions{}.max_iterations
+                         ? kDefaultEpochs
+                         : context.options.max_iterations;
+  if (rule.start) rule.start(D);
+
+  std::vector<double> w(D, 0.0), u(D, 0.0), model(D, 0.0);  // [D] each
+  double k = 1.0;
+  const OnlineStep step = [&](std::size_t f, double amount) {
+    w[f] += amount;
+    u[f] += k * amount;
+  };
+  FeatureDifference difference(D);
+  std::vector<std::size_t> order(data.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(context.options.seed);
+  Lattice lattice;
+  std::vector<int> guess;
+  BestWeights best;
+  AlgorithmResult result;
+  result.stop_reason = "max iterations";
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    std::size_t wrong_items = 0;
+    double loss = 0.0;
+    for (std::size_t n : order) {
+      const SequenceView s = data.sequence(n);
+      if (s.T == 0) continue;
+      scorer->fill(s, w.data(), lattice);
+      guess.resize(s.T);
+      lattice.viterbi(guess.data());
+      std::size_t wrong = 0;
+      for (std::size_t t = 0; t < s.T; ++t) {
+        const int gold = s.labels[t], z = guess[t];
+        if (gold == z) continue;
+        ++wrong;
+        for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
+          const int32_t a = s.attribute_ids[e];
+          const double v = s.attribute_values[e];
+          const int64_t fg = states.find(a, gold), fz = states.find(a, z);
+          if (fg >= 0) difference.add(static_cast<std::size_t>(fg), v);
+          if (fz >= 0) difference.add(static_cast<std::size_t>(fz), -v);
+        }
+      }
+      if (wrong > 0) {
+        for (std::size_t t = 1; t < s.T; ++t) {
+          const std::size_t qg = s.labels[t - 1] * L + s.labels[t];
+          const std::size_t qz = guess[t - 1] * L + guess[t];
+          if (qg == qz) continue;
+          if (mask[qg]) difference.add(offset + qg, 1.0);
+          if (mask[qz]) difference.add(offset + qz, -1.0);
+        }
+        const auto& dphi = difference.collect();
+        double margin = 0.0;
+        for (const auto& [f, v] : dphi) margin += w[f] * v;
+        loss += rule.update(OnlineMistake{dphi, margin, wrong, s.weight}, step);
+        wrong_items += wrong;
+      }
+      k += 1.0;
+    }
+    for (std::size_t f = 0; f < D; ++f) model[f] = rule.averaged ? w[f] - u[f] / k : w[f];
+    result.iterations = epoch;
+    const double error_rate = static_cast<double>(wrong_items) / static_cast<double>(data.items());
+    const double objective =
+        rule.stop_on_loss ? loss / static_cast<double>(data.size()) : error_rate;
+    TrainProgress progress;
+    progress.phase = rule.phase;
+    progress.iteration = epoch;
+    progress.objective = objective;  // ap: training error rate; pa, arow: mean loss
+    progress.active_features = static_cast<std::size_t>(
+        std::count_if(model.begin(), model.end(), [](double x) { return x != 0.0; }));
+    context.score_dev(
+        [&](const SequenceView& sv, Lattice& lat) { scorer->fill(sv, model.data(), lat); },
+        progress);
+    best.offer(model.data(), D, progress);
+    if (!context.report(progress)) {
+      result.cancelled = true;
+      result.stop_reason = "cancelled";
+      break;
+    }
+    if (objective <= context.options.epsilon) {
+      result.stop_reason = rule.stop_on_loss ? "mean loss at most epsilon"
+                                             : "training error at most epsilon";
+      break;
+    }
+  }
+  scorer->weights() = context.dev.size() > 0 && !best.empty() ? best.weights() : model;
+  if (context.dev.size() > 0) record_kept(best, result);
+  result.scorer = std::move(scorer);
+  return result;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,91 @@
+#include "crf/parallel/collective.h"
+
+#include <algorithm>
+
+#include "crf/io/binary_io.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+
+std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm) {
+  ByteWriter out;
+  out.strings(dictionary.names());
+  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  Dictionary merged;
+  std::vector<int32_t> local_to_global;
+  for (int r = 0; r < comm.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " dictionary");
+    const std::vector<std::string> names = in.strings();
+    if (r == comm.rank()) local_to_global.reserve(names.size());
+    for (const std::string& name : names) {
+      const int32_t id = merged.add(name);
+      if (r == comm.rank()) local_to_global.push_back(id);
+    }
+  }
+  dictionary = std::move(merged);
+  return local_to_global;
+}
+
+/*
+ * Each rank sends its (attribute, class, count) triples, in attribute then class order; every
+ * rank sums the counts of each attribute's classes over ranks in a dense [K] scratch and keeps
+ * the classes of the single-builder rule. Counts are integers, so the order of the sums is
+ * immaterial.
+ */
+SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t A, std::size_t K,
+                                     int min_freq, bool all_classes, Communicator& comm) {
+  std::vector<uint32_t> counts;
+  const SparseFeatures local = builder.build(1, false, &counts);
+  ByteWriter out;
+  out.vec(local.offsets);
+  out.vec(local.classes);
+  out.vec(counts);
+  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  struct Part {
+    std::vector<uint32_t> offsets, counts;
+    std::vector<int32_t> classes;
+  };
+  std::vector<Part> ranks(parts.size());
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " features");
+    ranks[r].offsets = in.vec<uint32_t>();
+    ranks[r].classes = in.vec<int32_t>();
+    ranks[r].counts = in.vec<uint32_t>();
+    SEPTA_CHECK(ranks[r].offsets.size() == A + 1);
+  }
+  SparseFeatures s;
+  s.A = A;
+  s.K = K;
+  s.offsets.assign(A + 1, 0);
+  std::vector<uint64_t> class_count(K, 0);  // [K] summed over ranks
+  std::vector<int32_t> seen;                // classes of the attribute, any rank
+  for (std::size_t a = 0; a < A; ++a) {
+    seen.clear();
+    uint64_t total = 0;
+    for (const Part& part : ranks)
+      for (uint32_t f = part.offsets[a]; f < part.offsets[a + 1]; ++f) {
+        if (class_count[part.classes[f]] == 0) seen.push_back(part.classes[f]);
+        class_count[part.classes[f]] += part.counts[f];
+        total += part.counts[f];
+      }
+    if (all_classes) {
+      if (total > 0 && total >= static_cast<uint64_t>(min_freq))
+        for (std::size_t k = 0; k < K; ++k) s.classes.push_back(static_cast<int32_t>(k));
+    } else {
+      std::sort(seen.begin(), seen.end());
+      for (int32_t k : seen)
+        if (class_count[k] >= static_cast<uint64_t>(min_freq)) s.classes.push_back(k);
+    }
+    for (int32_t k : seen) class_count[k] = 0;
+    s.offsets[a + 1] = static_cast<uint32_t>(s.classes.size());
+  }
+  return s;
+}
+
+void allreduce_or(std::vector<char>& mask, Communicator& comm) {
+  std::vector<uint64_t> values(mask.begin(), mask.end());
+  comm.allreduce(values, Communicator::Op::kOr);
+  for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = values[i] != 0 ? 1 : 0;
+}
+
+}  // namespace septa::crf

@@ -1,0 +1,40 @@
+// Collective steps of data-parallel training over the ranks of a Communicator, each built so
+// that every rank ends with exactly what one process would compute on the whole corpus.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "crf/features/dataset.h"
+#include "crf/features/dictionary.h"
+#include "crf/features/sparse_features.h"
+#include "septa/communicator.h"
+
+namespace septa::crf {
+
+// Replaces `dictionary` (this rank's strings in first-seen order) by the union over ranks, the
+// strings of rank 0 first, then the new ones of rank 1, ...: for shards that are consecutive
+// parts of one file this is the first-seen order of a sequential pass. Returns [local id] ->
+// global id.
+std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm);
+
+// (attribute, class) features from this rank's `builder` with occurrence counts summed over the
+// ranks, then the min_freq / all_classes rule of SparseFeaturesBuilder::build: the same
+// features, in the same order, as one builder fed the whole corpus.
+SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t A, std::size_t K,
+                                     int min_freq, bool all_classes, Communicator& comm);
+
+// mask[i] = OR over ranks.
+void allreduce_or(std::vector<char>& mask, Communicator& comm);
+
+// The fixed reduction blocks of a corpus spread over ranks (see CrfObjective): this rank owns
+// blocks [first, first + bounds.size() - 1) of `total`; bounds are its sequence ranges.
+struct BlockLayout {
+  Communicator* comm = nullptr;
+  std::vector<std::size_t> bounds;  // [local blocks + 1] sequence ranges
+  std::size_t first = 0;
+  std::size_t total = 0;
+  bool root() const { return comm == nullptr || comm->rank() == 0; }
+};
+
+}  // namespace septa::crf

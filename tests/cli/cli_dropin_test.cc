@@ -1,0 +1,301 @@
+// The command line where CRF++ and CRFsuite users go beyond the happy path (issue 16, finding 4):
+// bad templates, foreign input, document markers, stdin, unwritable models, options that do not
+// apply, boolean flags, long option values, --version.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <sstream>
+#include <vector>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "crf/fixtures.h"
+#include "septa/crf/options.h"
+#include "septa/error.h"
+
+namespace {
+
+using septa::crf::testing::read_text;
+using septa::crf::testing::TempDir;
+using septa::crf::testing::write_text;
+
+struct CliRun {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+CliRun septa_cli(const std::string& args) {
+  const std::string command = std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::size_t count_lines(const std::string& text) {
+  std::size_t n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+class CliDropIn : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_text(train_, septa::crf::testing::toy_chunking_corpus(40, 1));
+    write_text(test_, septa::crf::testing::toy_chunking_corpus(10, 2));
+  }
+  // A quickly trained column-format model.
+  std::string column_model() {
+    const std::string model = dir_.file("m.model");
+    const CliRun run = septa_cli("train -q --max-iterations 10 -m " + model + " " + train_);
+    EXPECT_EQ(run.code, 0) << run.output;
+    return model;
+  }
+  TempDir dir_;
+  std::string train_ = dir_.file("train.txt"), test_ = dir_.file("test.txt");
+};
+
+TEST_F(CliDropIn, ATemplateThatIsADirectoryOrHasNoFeatureLinesIsRejected) {
+  const CliRun directory = septa_cli("train -m " + dir_.file("m") + " -t " + dir_.path() + " " + train_);
+  EXPECT_EQ(directory.code, 1) << directory.output;
+  EXPECT_TRUE(contains(directory.output, "directory")) << directory.output;
+  write_text(dir_.file("empty.template"), "# nothing but a comment\n\n");
+  const CliRun empty =
+      septa_cli("train -m " + dir_.file("m") + " -t " + dir_.file("empty.template") + " " + train_);
+  EXPECT_EQ(empty.code, 1) << empty.output;
+  EXPECT_TRUE(contains(empty.output, "empty.template: the template has no feature lines"))
+      << empty.output;
+}
+
+TEST_F(CliDropIn, AnAttributeModelRefusesAColumnFile) {
+  std::string attributes;
+  for (int i = 0; i < 20; ++i) attributes += "B-NP\tw=the\nI-NP\tw=dog\nO\tw=runs\n\n";
+  write_text(dir_.file("train.attr"), attributes);
+  const std::string model = dir_.file("a.model");
+  const CliRun train = septa_cli("train -q --format attributes --max-iterations 5 -m " + model +
+                                 " " + dir_.file("train.attr"));
+  ASSERT_EQ(train.code, 0) << train.output;
+  const CliRun tag = septa_cli("tag -m " + model + " " + test_);
+  EXPECT_EQ(tag.code, 1) << tag.output;
+  EXPECT_TRUE(contains(tag.output, "looks like column format")) << tag.output;
+}
+
+TEST_F(CliDropIn, TagKeepsDocstartLinesAlignedAndReadsStdin) {
+  const std::string model = column_model();
+  const std::string body = read_text(test_);
+  write_text(dir_.file("doc.txt"), "-DOCSTART- -X- O\n\n" + body + "-DOCSTART- -X- O\n\n" + body);
+  const CliRun tag = septa_cli("tag -m " + model + " " + dir_.file("doc.txt"));
+  ASSERT_EQ(tag.code, 0) << tag.output;
+  EXPECT_EQ(count_lines(tag.output), count_lines(read_text(dir_.file("doc.txt"))));
+  EXPECT_EQ(tag.output.rfind("-DOCSTART- -X- O O\n\n", 0), 0u) << tag.output.substr(0, 80);
+  const CliRun piped = septa_cli("tag -m " + model + " - < " + dir_.file("doc.txt"));
+  ASSERT_EQ(piped.code, 0) << piped.output;
+  EXPECT_EQ(piped.output, tag.output);
+}
+
+TEST_F(CliDropIn, EvalOfADirectoryIsAnError) {
+  const CliRun eval = septa_cli("eval " + dir_.path());
+  EXPECT_EQ(eval.code, 1) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "is a directory")) << eval.output;
+}
+
+TEST_F(CliDropIn, AnUnwritableModelPathFailsBeforeTraining) {
+  const CliRun missing_dir =
+      septa_cli("train -m " + dir_.file("no/such/dir/m.model") + " " + train_);
+  EXPECT_EQ(missing_dir.code, 1) << missing_dir.output;
+  EXPECT_TRUE(contains(missing_dir.output, "cannot create")) << missing_dir.output;
+  EXPECT_FALSE(contains(missing_dir.output, "iter")) << missing_dir.output;
+  const CliRun directory = septa_cli("train -m " + dir_.path() + " " + train_);
+  EXPECT_EQ(directory.code, 1) << directory.output;
+  EXPECT_FALSE(contains(directory.output, "iter")) << directory.output;
+}
+
+TEST_F(CliDropIn, OptionsTheAlgorithmIgnoresAreNamedInAWarning) {
+  const CliRun run =
+      septa_cli("train -q -a separate --max-iterations 5 -m " + dir_.file("m") + " " + train_);
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_TRUE(contains(run.output,
+                       "warning: option --max-iterations has no effect with --algorithm separate"))
+      << run.output;
+  const CliRun counts =
+      septa_cli("train -q -a separate-counts --c2 0.5 -m " + dir_.file("m") + " " + train_);
+  EXPECT_TRUE(contains(counts.output, "warning: option --c2 has no effect")) << counts.output;
+  // With the local optimiser that uses it, the same option draws no warning.
+  const CliRun local = septa_cli("train -q -a memm --local-optimizer lbfgs --max-iterations 5 -m " +
+                                 dir_.file("m") + " " + train_);
+  EXPECT_EQ(local.code, 0) << local.output;
+  EXPECT_FALSE(contains(local.output, "warning")) << local.output;
+}
+
+TEST_F(CliDropIn, BooleanFlagsDoNotSwallowTheNextArgument) {
+  const CliRun bare = septa_cli("train -q --max-iterations 5 -m " + dir_.file("m") +
+                                " --all-possible-transitions " + train_);
+  EXPECT_EQ(bare.code, 0) << bare.output;
+  const CliRun valued = septa_cli("train -q --max-iterations 5 -m " + dir_.file("m") +
+                                  " --all-possible-states=false " + train_);
+  EXPECT_EQ(valued.code, 0) << valued.output;
+  const CliRun bad = septa_cli("train -q -m " + dir_.file("m") + " --all-possible-states=maybe " + train_);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+}
+
+TEST_F(CliDropIn, OptionValuesKeepMoreThanSixDigits) {
+  const CliRun run = septa_cli("train -q --max-iterations 1000000 --epsilon 0.5 --c2 0.123456789 -m " +
+                               dir_.file("m") + " " + train_);
+  EXPECT_EQ(run.code, 0) << run.output;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(CliDropIn, ProbabilityMarginalsAndCrfppVerboseOutputsAgree) {
+  const std::string model = column_model();
+  const auto all = split_lines(septa_cli("tag --marginals -m " + model + " " + test_).output);
+  const auto p = split_lines(septa_cli("tag -p -i -m " + model + " " + test_).output);
+  const auto v2 = split_lines(septa_cli("tag -v2 -m " + model + " " + test_).output);
+  ASSERT_EQ(all.size(), p.size());
+  ASSERT_EQ(all.size(), v2.size());
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i].rfind("# log P(y|x) = ", 0) == 0) {
+      // -p prints exp(log P(y|x)) of the same labelling; -v2 prints it as "# P".
+      const double log_p = std::stod(all[i].substr(15));
+      ASSERT_EQ(p[i].rfind("@probability\t", 0), 0u) << p[i];
+      EXPECT_NEAR(std::stod(p[i].substr(13)), std::exp(log_p), 1e-6);
+      EXPECT_NEAR(std::stod(v2[i].substr(2)), std::exp(log_p), 1e-6);
+      continue;
+    }
+    if (all[i].empty()) continue;
+    // --marginals: "LINE LABEL\tl1:p1 l2:p2 ..."; -i: "LINE LABEL\tP(LABEL)".
+    const std::size_t tab = all[i].find('\t');
+    const std::string head = all[i].substr(0, tab);
+    const std::string label = head.substr(head.rfind(' ') + 1);
+    ASSERT_EQ(p[i].substr(0, tab), head);
+    const double predicted = std::stod(p[i].substr(tab + 1));
+    const std::size_t at = all[i].find(" " + label + ":", tab) != std::string::npos
+                               ? all[i].find(" " + label + ":", tab) + 1
+                               : all[i].find(label + ":", tab);
+    EXPECT_NEAR(std::stod(all[i].substr(at + label.size() + 1)), predicted, 1e-6) << all[i];
+    // -v2: "LINE LABEL LABEL/P l1/p1 ... lL/pL", the per-label marginals summing to 1.
+    std::istringstream fields(v2[i].substr(head.size()));
+    std::string field;
+    double sum = 0.0;
+    fields >> field;
+    EXPECT_NEAR(std::stod(field.substr(field.rfind('/') + 1)), predicted, 1e-6);
+    while (fields >> field) sum += std::stod(field.substr(field.rfind('/') + 1));
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    ++checked;
+  }
+  EXPECT_GT(checked, 20u);
+}
+
+TEST_F(CliDropIn, EvaluateWhileTaggingMatchesTagThenEval) {
+  const std::string model = column_model();
+  const CliRun direct = septa_cli("tag -qt -m " + model + " " + test_);
+  ASSERT_EQ(direct.code, 0) << direct.output;
+  const CliRun piped = septa_cli("tag -m " + model + " " + test_ + " | " +
+                                 std::string(SEPTA_CLI_PATH) + " eval -");
+  EXPECT_EQ(direct.output, piped.output);
+  EXPECT_TRUE(contains(direct.output, "FB1")) << direct.output;
+}
+
+TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
+  const std::string model = column_model();
+  // Every token labelled B-VP except the first of each sentence, which is left to predict.
+  std::istringstream in(read_text(test_));
+  std::string forced_input, line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      forced_input += "\n";
+      first = true;
+      continue;
+    }
+    const std::string head = line.substr(0, line.rfind(' '));
+    forced_input += head + (first ? " _" : " B-VP") + "\n";
+    first = false;
+  }
+  write_text(dir_.file("forced.txt"), forced_input);
+  const CliRun forced = septa_cli("tag --force -m " + model + " " + dir_.file("forced.txt"));
+  ASSERT_EQ(forced.code, 0) << forced.output;
+  for (const std::string& out : split_lines(forced.output)) {
+    if (out.empty()) continue;
+    const std::string given = out.substr(0, out.rfind(' '));
+    if (given.substr(given.rfind(' ') + 1) == "B-VP") {
+      EXPECT_EQ(out.substr(out.rfind(' ') + 1), "B-VP") << out;
+    }
+  }
+  write_text(dir_.file("rules.txt"), "forbid B-NP I-NP\n");
+  const CliRun constrained = septa_cli("tag --constraints " + dir_.file("rules.txt") + " -m " +
+                                       model + " " + test_);
+  ASSERT_EQ(constrained.code, 0) << constrained.output;
+  std::string previous;
+  for (const std::string& out : split_lines(constrained.output)) {
+    const std::string label = out.empty() ? "" : out.substr(out.rfind(' ') + 1);
+    EXPECT_FALSE(previous == "B-NP" && label == "I-NP") << out;
+    previous = label;
+  }
+  write_text(dir_.file("bad.txt"), "forbid B-NP I-NOPE\n");
+  const CliRun bad = septa_cli("tag --constraints " + dir_.file("bad.txt") + " -m " + model +
+                               " " + test_);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_TRUE(contains(bad.output, "bad.txt:1: label 'I-NOPE'")) << bad.output;
+}
+
+bool is_png(const std::string& path) {
+  return read_text(path).rfind("\x89PNG", 0) == 0;
+}
+
+TEST_F(CliDropIn, LearningCurveAndConfusionPlots) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "no gnuplot";
+  const std::string model = dir_.file("m.model"), curve = dir_.file("curve.png");
+  const CliRun train = septa_cli("train -q --max-iterations 10 --dev " + test_ + " --plot " +
+                                 curve + " -m " + model + " " + train_);
+  ASSERT_EQ(train.code, 0) << train.output;
+  EXPECT_TRUE(is_png(curve));
+  ASSERT_EQ(septa_cli("tag -m " + model + " -o " + dir_.file("out.txt") + " " + test_).code, 0);
+  const std::string confusion = dir_.file("confusion.svg");
+  const CliRun eval = septa_cli("eval --confusion --confusion-plot " + confusion + " " +
+                                dir_.file("out.txt"));
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_TRUE(contains(eval.output, "gold\\guess")) << eval.output;
+  EXPECT_TRUE(contains(read_text(confusion), "<svg"));
+  // A bad image name fails before training.
+  const CliRun bad = septa_cli("train -q --plot " + dir_.file("curve.jpg") + " -m " + model +
+                               " " + train_);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_FALSE(contains(bad.output, "iter")) << bad.output;
+}
+
+TEST(CliVersion, PrintsTheVersion) {
+  const CliRun run = septa_cli("--version");
+  EXPECT_EQ(run.code, 0);
+  EXPECT_EQ(run.output.rfind("septa ", 0), 0u) << run.output;
+}
+
+TEST(Options, ValidationKeepsValuesBeyondSixSignificantDigits) {
+  septa::crf::TrainOptions options;
+  options.max_iterations = 1234567;
+  options.c2 = 0.123456789;
+  EXPECT_NO_THROW(septa::crf::validate(options));
+  septa::crf::TrainOptions copy;
+  for (const auto& spec : septa::crf::train_option_specs()) spec.set(copy, spec.get(options));
+  EXPECT_EQ(copy.max_iterations, 1234567);
+  EXPECT_EQ(copy.c2, 0.123456789);
+}
+
+}  // namespace

@@ -1,0 +1,97 @@
+// Keeping the best model by dev score: one metric for every iteration, and the kept iteration
+// reported (issue 16, finding 1).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include "crf/algorithms/training_context.h"
+#include "crf/fixtures.h"
+#include "septa/crf/evaluation.h"
+#include "septa/crf/trainer.h"
+
+namespace septa::crf {
+namespace {
+
+TrainProgress dev_scores(int iteration, double accuracy, double f1) {
+  TrainProgress p;
+  p.iteration = iteration;
+  p.dev_accuracy = accuracy;
+  p.dev_f1 = f1;
+  return p;
+}
+
+TEST(BestWeights, AnAllOIterationWithHighAccuracyDoesNotBeatLaterF1) {
+  // The NER case: iteration 1 tags everything O (F1 0, accuracy 83), later ones find entities.
+  BestWeights best;
+  const double w1[] = {1.0}, w2[] = {2.0}, w3[] = {3.0};
+  EXPECT_TRUE(best.offer(w1, 1, dev_scores(1, 83.25, 0.0)));
+  EXPECT_TRUE(best.offer(w2, 1, dev_scores(2, 80.0, 40.0)));
+  EXPECT_TRUE(best.offer(w3, 1, dev_scores(3, 95.0, 80.41)));
+  EXPECT_FALSE(best.offer(w1, 1, dev_scores(4, 96.0, 79.0)));
+  EXPECT_EQ(best.weights(), std::vector<double>{3.0});
+  EXPECT_EQ(best.iteration(), 3);
+  EXPECT_EQ(best.metric(), "F1");
+  EXPECT_DOUBLE_EQ(best.score(), 80.41);
+}
+
+TEST(BestWeights, RanksByAccuracyWhenTheDevSetHasNoChunks) {
+  BestWeights best;
+  const double w1[] = {1.0}, w2[] = {2.0};
+  EXPECT_TRUE(best.offer(w1, 1, dev_scores(1, 90.0, NAN)));
+  EXPECT_FALSE(best.offer(w2, 1, dev_scores(2, 89.0, NAN)));
+  EXPECT_EQ(best.iteration(), 1);
+  EXPECT_EQ(best.metric(), "accuracy");
+}
+
+TEST(BestWeights, WithoutDevDataTheLatestIsKept) {
+  BestWeights best;
+  const double w1[] = {1.0}, w2[] = {2.0};
+  EXPECT_TRUE(best.offer(w1, 1, dev_scores(1, NAN, NAN)));
+  EXPECT_TRUE(best.offer(w2, 1, dev_scores(2, NAN, NAN)));
+  EXPECT_EQ(best.weights(), std::vector<double>{2.0});
+  EXPECT_EQ(best.metric(), "");
+}
+
+std::vector<ColumnSentence> toy(std::size_t n, unsigned seed) {
+  std::istringstream in(testing::toy_chunking_corpus(n, seed));
+  return read_columns(in, "toy.txt");
+}
+
+double chunk_f1(const Model& model, const std::vector<ColumnSentence>& data) {
+  ChunkEvaluator evaluator;
+  for (const ColumnSentence& s : data) {
+    std::vector<std::string> gold;
+    for (const auto& columns : s.columns) gold.push_back(columns.back());
+    evaluator.add_sentence(gold, model.tag(s).labels);
+  }
+  return evaluator.result().overall.f1();
+}
+
+TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
+  const auto train_data = toy(60, 1), dev = toy(40, 2);
+  TrainOptions options;
+  options.max_iterations = 12;
+  std::vector<TrainProgress> seen;
+  const TrainResult result =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, dev,
+            [&](const TrainProgress& p) {
+              seen.push_back(p);
+              return true;
+            });
+  ASSERT_FALSE(seen.empty());
+  double best_f1 = -1.0;
+  int best_iteration = -1;
+  for (const TrainProgress& p : seen) {
+    ASSERT_FALSE(std::isnan(p.dev_f1));  // the toy corpus has chunks at every iteration
+    if (p.dev_f1 >= best_f1) best_f1 = p.dev_f1, best_iteration = p.iteration;
+  }
+  EXPECT_EQ(result.kept_metric, "F1");
+  EXPECT_EQ(result.kept_iteration, best_iteration);
+  EXPECT_DOUBLE_EQ(result.kept_score, best_f1);
+  EXPECT_NEAR(chunk_f1(result.model, dev), best_f1, 1e-9);
+}
+
+}  // namespace
+}  // namespace septa::crf

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# MPI tests of 'septa train' on loopback: usage mpi_train_test.sh SEPTA MPIEXEC CASE
+#   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun)
+#   separate  -a separate under mpirun -n 1 equals one process; more ranks are refused cleanly
+#   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
+set -euo pipefail
+septa="$1"; mpiexec="$2"; case_name="$3"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d /tmp/septa_mpi_XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+flags=(--oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
+[ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+case "$case_name" in
+  lbfgs)
+    python3 "$here/make_corpus.py" "$work/train.txt" 600 1
+    "$septa" train -q -a lbfgs --max-iterations 15 -m "$work/one.model" "$work/train.txt"
+    for n in 1 2 4; do
+      "$mpiexec" "${flags[@]}" -n "$n" "$septa" train -q -a lbfgs --max-iterations 15 \
+        -m "$work/ranks$n.model" "$work/train.txt"
+      cmp "$work/one.model" "$work/ranks$n.model" || fail "lbfgs: $n ranks differ from one process"
+      echo "lbfgs: $n ranks == one process"
+    done
+    ;;
+  separate)
+    python3 "$here/make_corpus.py" "$work/train.txt" 600 2
+    "$septa" train -q -a separate -m "$work/one.model" "$work/train.txt"
+    "$mpiexec" "${flags[@]}" -n 1 "$septa" train -q -a separate -m "$work/ranks1.model" "$work/train.txt"
+    cmp "$work/one.model" "$work/ranks1.model" || fail "separate: 1 rank differs from one process"
+    if "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a separate -m "$work/ranks2.model" \
+        "$work/train.txt" 2> "$work/err.txt"; then
+      fail "separate over 2 ranks should be refused"
+    fi
+    grep -q "only lbfgs trains over several MPI ranks" "$work/err.txt" || fail "unclear message: $(cat "$work/err.txt")"
+    [ ! -e "$work/ranks2.model" ] || fail "a model file was left behind"
+    ;;
+  kill)
+    python3 "$here/make_corpus.py" "$work/train.txt" 3000 3
+    "$mpiexec" "${flags[@]}" -n 2 "$septa" train -a lbfgs --max-iterations 100000 --epsilon 0 \
+      --delta 0 -m "$work/killed.model" "$work/train.txt" > "$work/log.txt" 2>&1 &
+    launcher=$!
+    for _ in $(seq 600); do
+      grep -q "iter    3" "$work/log.txt" && break
+      sleep 0.1
+    done
+    grep -q "iter    3" "$work/log.txt" || { kill "$launcher"; fail "training did not start: $(cat "$work/log.txt")"; }
+    # Kill the last rank the launcher started (its own child, by process id).
+    victim="$(pgrep -P "$launcher" -f septa | tail -n 1)"
+    [ -n "$victim" ] || { kill "$launcher"; fail "no rank process found"; }
+    kill -9 "$victim"
+    status=0
+    wait "$launcher" || status=$?
+    [ "$status" -ne 0 ] || fail "the job exited 0 after a rank was killed"
+    [ ! -e "$work/killed.model" ] || fail "a model file was left behind"
+    ! ls "$work"/killed.model.* > /dev/null 2>&1 || fail "a temporary model file was left behind"
+    echo "kill: exit $status, no model file"; tail -n 5 "$work/log.txt"
+    ;;
+  *) fail "unknown case $case_name" ;;
+esac
