@@ -40,6 +40,12 @@ void print_help() {
                             : flag + "\n" + std::string(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
   }
+  std::cout << "\nAlgorithms (-a):\n";
+  for (const crf::AlgorithmInfo& algorithm : crf::algorithms()) {
+    std::string name = "  " + algorithm.name;
+    if (name.size() < 26) name.resize(26, ' ');
+    std::cout << name << algorithm.help << "\n";
+  }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
 }
 
@@ -153,9 +159,9 @@ static int train_with(Communicator& world, int argc, char** argv) {
   if (!root) return result.cancelled ? 130 : 0;
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
-               crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
+               options.algorithm.c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
-  if (world.size() > 1)
+  if (world.size() > 1 && result.bytes_received > 0)
     std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
                  world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
   if (args.has("plot")) {

@@ -10,21 +10,20 @@
 
 namespace septa::crf {
 
-enum class Algorithm {
-  kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron, kPassiveAggressive,
-  kArow
+// A training algorithm: the value of --algorithm and one line of help.
+struct AlgorithmInfo {
+  std::string name;
+  std::string help;
 };
 
-// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap", "pa", "arow";
-// throws OptionError.
-Algorithm parse_algorithm(const std::string& name);
-std::string algorithm_name(Algorithm algorithm);
+// The training algorithms, in help order.
+std::vector<AlgorithmInfo> algorithms();
 
 // The number of cores (at least 1): the default of --threads.
 int default_threads();
 
 struct TrainOptions {
-  Algorithm algorithm = Algorithm::kLbfgs;
+  std::string algorithm = "lbfgs";  // one of algorithms()
   double c1 = 0.0;              // L1 coefficient (OWL-QN when > 0), CRFsuite's meaning
   double c2 = 1.0;              // L2 coefficient: penalty c2 * ||w||^2, CRFsuite's meaning
   int max_iterations = 1000;    // optimiser iterations at most

@@ -13,7 +13,7 @@ constexpr char kMagic[] = "SEPTA-SGD-CHECKPOINT-1";
 
 Checkpoint::Checkpoint(const TrainOptions& options)
     : path_(options.checkpoint), every_(options.checkpoint_every) {
-  if (options.algorithm == Algorithm::kLbfgs || !options.local_sgd)
+  if (options.algorithm == "lbfgs" || !options.local_sgd)
     throw OptionError("option --checkpoint/--resume: only SGD training (separate, piecewise, "
                       "memm with --local-optimizer sgd) has checkpoints");
   // Everything that changes the SGD trajectory (threads never do).

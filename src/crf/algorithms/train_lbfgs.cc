@@ -2,44 +2,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "crf/algorithms/linear_chain_features.h"
 #include "crf/objectives/crf_objective.h"
 #include "crf/optim/minimizer.h"
-#include "crf/algorithms/training_context.h"
 
 namespace septa::crf {
 
-// (attribute, label) state features of the training data, observed or all labels.
-LinearChainScorer build_linear_chain(const TrainingContext& context) {
-  const Dataset& data = context.data;
-  const std::size_t L = context.encoder.labels().size();
-  SparseFeaturesBuilder builder(context.encoder.attributes().size(), L);
-  for (std::size_t i = 0; i < data.items(); ++i)
-    for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
-      builder.add(data.attribute_ids[e], data.labels[i]);
-  if (context.layout)
-    return LinearChainScorer(
-        build_features_across(builder, context.encoder.attributes().size(), L,
-                              context.options.min_freq, context.options.all_possible_states,
-                              *context.layout->comm),
-        L);
-  return LinearChainScorer(
-      builder.build(context.options.min_freq, context.options.all_possible_states), L);
-}
-
-// [L][L] mask of transitions that may carry weight: all, or those seen in training.
-std::vector<char> transition_mask(const TrainingContext& context) {
-  const std::size_t L = context.encoder.labels().size();
-  std::vector<char> mask(L * L, context.options.all_possible_transitions ? 1 : 0);
-  const Dataset& data = context.data;
-  for (std::size_t n = 0; n < data.size(); ++n) {
-    const SequenceView s = data.sequence(n);
-    for (std::size_t t = 1; t < s.T; ++t) mask[s.labels[t - 1] * L + s.labels[t]] = 1;
-  }
-  if (context.layout) allreduce_or(mask, *context.layout->comm);
-  return mask;
-}
-
-AlgorithmResult train_lbfgs(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result) {
   auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
   const std::vector<char> mask = transition_mask(context);
   const std::size_t F = scorer->feature_count();
@@ -74,18 +43,14 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
   std::vector<double>& w = scorer->weights();
   const MinimizerResult minimized = minimize(f, w, options, callback);
 
-  AlgorithmResult result;
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
   if (context.dev.size() > 0) record_kept(best, result);
-  result.cancelled = minimized.cancelled;
-  result.iterations = minimized.iterations;
-  result.stop_reason = minimized.stop_reason;
   if (context.layout) {
     result.bytes_sent = objective.bytes_sent();
     result.bytes_received = objective.bytes_received();
   }
-  result.scorer = std::move(scorer);
-  return result;
+  record(minimized, result);
+  return scorer;
 }
 
 }  // namespace septa::crf

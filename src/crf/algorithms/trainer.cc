@@ -2,26 +2,12 @@
 
 #include <utility>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/features/encoder.h"
-#include "crf/algorithms/training_context.h"
 #include "septa/error.h"
 
 namespace septa::crf {
 namespace {
-
-AlgorithmResult run_algorithm(const TrainingContext& context) {
-  switch (context.options.algorithm) {
-    case Algorithm::kLbfgs: return train_lbfgs(context);
-    case Algorithm::kPiecewise: return train_piecewise(context);
-    case Algorithm::kSeparate: return train_separate(context);
-    case Algorithm::kSeparateCounts: return train_separate_counts(context);
-    case Algorithm::kMemm: return train_memm(context);
-    case Algorithm::kAveragedPerceptron: return train_ap(context);
-    case Algorithm::kPassiveAggressive: return train_pa(context);
-    case Algorithm::kArow: return train_arow(context);
-  }
-  throw OptionError("option --algorithm: unknown algorithm");
-}
 
 // Refuses more distinct labels than --max-labels before training allocates L^2 per worker.
 void check_label_count(const Encoder& encoder, const TrainOptions& options,
@@ -36,33 +22,28 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
                    std::chrono::steady_clock::time_point start, const std::string& name,
-                   const BlockLayout* layout = nullptr) {
+                   const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
-  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
-                          checkpoint.get()};
-  AlgorithmResult trained = run_algorithm(context);
-  if (!trained.scorer->finite())
+  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
+                          progress, start,   layout, checkpoint.get(), sgd_ranks};
+  const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
+  if (algorithm == nullptr)
+    throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
+  TrainResult result;
+  std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  if (!scorer->finite())
     throw FormatError(name + ": training produced non-finite weights (attribute values too "
                       "large in magnitude? scale them down)");
-  TrainResult result;
-  result.cancelled = trained.cancelled;
-  result.iterations = trained.iterations;
-  result.stop_reason = trained.stop_reason;
-  result.bytes_sent = trained.bytes_sent;
-  result.bytes_received = trained.bytes_received;
-  result.kept_iteration = trained.kept_iteration;
-  result.kept_metric = trained.kept_metric;
-  result.kept_score = trained.kept_score;
-  result.features = trained.scorer->feature_count();
+  result.features = scorer->feature_count();
   auto model = std::make_shared<ModelData>();
-  model->algorithm = algorithm_name(options.algorithm);
+  model->algorithm = algorithm->name;
   model->encoder = std::move(encoder);
-  model->scorer = std::move(trained.scorer);
+  model->scorer = std::move(scorer);
   result.model = Model(std::move(model));
   result.seconds = context.seconds();
   return result;
@@ -83,6 +64,14 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
+  // text) and trains its share of the SGD shards.
+  Communicator* sgd_ranks = nullptr;
+  if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
+    encoded = gather_dataset(encoded, *layout->comm);
+    sgd_ranks = layout->comm;
+    layout = nullptr;
+  }
   check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
@@ -97,7 +86,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout);
+                name, layout, sgd_ranks);
 }
 
 }  // namespace
@@ -113,9 +102,12 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name) {
-  if (comm.size() > 1 && options.algorithm != Algorithm::kLbfgs)
-    throw OptionError("option --algorithm: only lbfgs trains over several MPI ranks (got " +
-                      algorithm_name(options.algorithm) + ")");
+  const bool sgd = options.local_sgd && (options.algorithm == "separate" ||
+                                         options.algorithm == "memm");
+  if (comm.size() > 1 && options.algorithm != "lbfgs" && !sgd)
+    throw OptionError("option --algorithm: over several MPI ranks only lbfgs, and separate or "
+                      "memm with --local-optimizer sgd, are supported (got " +
+                      options.algorithm + ")");
   BlockLayout layout;
   layout.comm = &comm;
   layout.bounds = shard.block_bounds;

@@ -35,6 +35,9 @@ struct TrainingContext {
   const BlockLayout* layout = nullptr;
   // --checkpoint / --resume (null without them).
   Checkpoint* checkpoint = nullptr;
+  // SGD training over ranks: every rank holds all of `data`; the SGD shards are spread over
+  // these ranks and mixed in shard order (null: one process).
+  Communicator* sgd_ranks = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
@@ -72,30 +75,25 @@ class BestWeights {
   std::string metric_;
 };
 
-// What an algorithm hands back; the trainer adds the encoder to make a model.
-struct AlgorithmResult {
-  std::unique_ptr<Scorer> scorer;
-  bool cancelled = false;
-  int iterations = 0;
-  std::string stop_reason;
-  std::size_t bytes_sent = 0;      // per objective evaluation by each rank (over ranks)
-  std::size_t bytes_received = 0;  // per objective evaluation by each rank (over ranks)
-  int kept_iteration = -1;   // the iteration whose weights were kept by dev score; -1: the last
-  std::string kept_metric;   // "F1" or "accuracy" when kept_iteration >= 0
-  double kept_score = NAN;   // its dev score (percent)
-};
+// An algorithm's entry point: returns the trained scorer and records how training ended in
+// result.cancelled, result.iterations and result.stop_reason (the trainer fills in the rest).
+using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context,
+                                                  TrainResult& result);
 
+// Records the optimiser's outcome in `result`.
+void record(const MinimizerResult& minimized, TrainResult& result);
 // Fills the kept-model fields of `result` from `best` when the dev score chose the weights.
-void record_kept(const BestWeights& best, AlgorithmResult& result);
+void record_kept(const BestWeights& best, TrainResult& result);
 
-// Algorithm entry points (one file each).
-AlgorithmResult train_lbfgs(const TrainingContext& context);
-AlgorithmResult train_piecewise(const TrainingContext& context);
-AlgorithmResult train_separate(const TrainingContext& context);
-AlgorithmResult train_separate_counts(const TrainingContext& context);
-AlgorithmResult train_memm(const TrainingContext& context);
-AlgorithmResult train_ap(const TrainingContext& context);
-AlgorithmResult train_pa(const TrainingContext& context);
-AlgorithmResult train_arow(const TrainingContext& context);
+// Algorithm entry points (one file each), registered in algorithm_table.cc.
+std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
+                                              TrainResult& result);
+std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

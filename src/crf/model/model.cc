@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"

@@ -48,9 +48,6 @@ inline bool all_finite(const std::vector<double>& v) {
   return true;
 }
 
-// Reads the scorer of `algorithm` from a model file.
-std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
-
 // Lists (attribute, class) features with their weights; `class_name` names class k.
 std::vector<WeightedFeature> list_features(const SparseFeatures& features, const double* weights,
                                            const Encoder& encoder,

@@ -20,7 +20,7 @@ std::vector<ColumnSentence> toy(std::size_t n, unsigned seed) {
 
 TrainOptions sgd_options(const char* algorithm) {
   TrainOptions o;
-  o.algorithm = parse_algorithm(algorithm);
+  o.algorithm = algorithm;
   o.epochs = 4;
   o.shards = 3;
   o.threads = 2;
