@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "crf/fixtures.h"
-#include "septa/crf/label_bias.h"
+#include "bench/label_bias.h"
 #include "septa/crf/model.h"
 #include "septa/crf/trainer.h"
 
