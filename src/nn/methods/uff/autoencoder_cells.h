@@ -1,7 +1,7 @@
 // The autoencoder cells: dense (AEFF), denoising (DAEFF) and convolutional (CAEFF).
 #pragma once
 
-#include "septa/nn/cell.h"
+#include "nn/methods/uff/cell.h"
 
 namespace septa::nn {
 

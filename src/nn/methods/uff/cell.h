@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "nn/checkpoint.h"
+
 namespace septa::nn {
 
 enum class CellKind { kAutoencoder, kDenoisingAutoencoder, kConvAutoencoder };
@@ -41,11 +43,14 @@ struct CellImpl : torch::nn::Module {
 
   // One optimiser step on local_loss(x.detach()); returns the loss. Creates the optimiser lazily.
   double train_step(const torch::Tensor& x);
+  // This cell's AdamW (made on first use, over its parameters only).
+  torch::optim::AdamW& optimizer();
   // Drops the optimiser state (a fresh AdamW is made by the next train_step).
   void reset_optimizer() { optimizer_.reset(); }
 
   CellSpec spec_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;  // this cell's parameters only
+  c10::optional<torch::Generator> generator_;       // noise source (torch's default when unset)
 };
 TORCH_MODULE(Cell);
 
@@ -56,9 +61,11 @@ Cell make_cell(const CellSpec& spec);
 // z = (x - mean) / sqrt(var + 1e-5) per example. Used between cells.
 torch::Tensor normalise_latent(const torch::Tensor& x);
 
-// Writes spec and weights to `path` via a temporary file and rename; IoError on failure.
-void save_cell(Cell& cell, const std::string& path);
-// Reads a cell written by save_cell; IoError if missing, ModelError if corrupt or foreign.
-Cell load_cell(const std::string& path);
+// Writes spec and weights to `path` as a checkpoint (safetensors, checksummed, atomic) carrying
+// `metadata` (the run's method, options, seed); IoError on failure.
+void save_cell(Cell& cell, const std::string& path, const Metadata& metadata);
+// Reads a cell written by save_cell; IoError if missing, ModelError if corrupt (checksum),
+// truncated, not a cell file, or written by a method other than `method` (any when empty).
+Cell load_cell(const std::string& path, const std::string& method = "");
 
 }  // namespace septa::nn

@@ -5,10 +5,8 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
-
-#include "septa/nn/fashion_mnist.h"
-#include "septa/nn/training.h"
 
 namespace septa::nn {
 
@@ -21,8 +19,10 @@ torch::Tensor ff_loss(const torch::Tensor& h_pos, const torch::Tensor& h_neg, do
 // x / (||x||_2 + 1e-4) per row: hides the previous layer's goodness from the next layer.
 torch::Tensor length_normalise(const torch::Tensor& x);
 
-// Writes `labels` one-hot into the first 10 pixels, at each image's max value ([N][784] -> copy).
-torch::Tensor overlay_labels(const torch::Tensor& images, const torch::Tensor& labels);
+// Writes `labels` one-hot into the first `classes` features, at each row's max value
+// ([N][F] -> copy; F >= classes).
+torch::Tensor overlay_labels(const torch::Tensor& images, const torch::Tensor& labels,
+                             int64_t classes);
 
 struct FFLayerOptions {
   int64_t in_features = 784;
@@ -40,37 +40,37 @@ struct FFLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(FFLayer);
 
-struct FFOptions {
+struct FFNetOptions {
+  int64_t in_features = 784;
+  int64_t classes = 10;
   std::vector<int64_t> hidden = {500, 500};  // units per layer
   double theta = 2.0;                        // goodness threshold (mean-square goodness)
   double learning_rate = 1e-3;               // Adam, one optimiser per layer
-  int epochs = 10;
-  int64_t batch_size = 100;
-  uint64_t seed = 1;  // initialisation, data order and negative labels
 };
 
 // A stack of FF layers, each with its own Adam optimiser.
 class FFNet {
  public:
-  explicit FFNet(const FFOptions& options);
+  explicit FFNet(const FFNetOptions& options);
 
-  // One local step per layer on a batch; returns each layer's loss. Inputs are detached per layer.
-  std::vector<double> train_step(const torch::Tensor& images, const torch::Tensor& labels);
-  // Goodness of each candidate label summed over layers: [N][784] -> [N][10].
+  // One local step per layer on a batch; returns each layer's loss. Inputs are detached per
+  // layer. Negative labels are drawn from `generator` (torch's default when absent).
+  std::vector<double> train_step(const torch::Tensor& images, const torch::Tensor& labels,
+                                 c10::optional<torch::Generator> generator = c10::nullopt);
+  // Goodness of each candidate label summed over layers: [N][F] -> [N][classes].
   torch::Tensor label_goodness(const torch::Tensor& images);
-  // argmax over labels of the accumulated goodness: [N][784] -> [N] int64.
+  // argmax over labels of the accumulated goodness: [N][F] -> [N] int64.
   torch::Tensor predict(const torch::Tensor& images);
+  // Moves layers (and so their optimisers' parameters) to `device`; call before training.
+  void to(const torch::Device& device);
 
   std::vector<FFLayer>& layers() { return layers_; }
+  std::vector<std::unique_ptr<torch::optim::Adam>>& optimizers() { return optimizers_; }
 
  private:
-  FFOptions options_;
+  FFNetOptions options_;
   std::vector<FFLayer> layers_;
   std::vector<std::unique_ptr<torch::optim::Adam>> optimizers_;  // one per layer
 };
-
-// Trains FF on `train` (negatives: a uniformly drawn wrong label per image per epoch) and tests.
-MethodResult train_forward_forward(const FFOptions& options, const ImageSet& train,
-                                   const ImageSet& test, const ProgressCallback& progress);
 
 }  // namespace septa::nn

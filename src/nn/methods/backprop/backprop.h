@@ -6,26 +6,26 @@
 
 #include <vector>
 
-#include "septa/nn/cell.h"
-#include "septa/nn/uff.h"
+#include "nn/methods/uff/uff.h"
+#include "nn/registry.h"
 
 namespace septa::nn {
 
 // Encoders of UFF cells (decoders unused) chained by normalise_latent, and a head on the
 // concatenated normalised latents: exactly the UFF inference path, but one graph.
 struct BackpropNetImpl : torch::nn::Module {
-  explicit BackpropNetImpl(const UffOptions& options);
-  // [N][784] images -> [N][10] logits.
-  torch::Tensor forward(const torch::Tensor& images);
+  BackpropNetImpl(const UffOptions& options, const std::vector<int64_t>& input_shape,
+                  int64_t classes);
+  // [N][F] inputs -> [N][classes] logits.
+  torch::Tensor forward(const torch::Tensor& inputs);
 
   std::vector<Cell> cells_;
   Head head_ = nullptr;
 };
 TORCH_MODULE(BackpropNet);
 
-// Trains the net end to end by cross-entropy for options.cell_epochs epochs (one AdamW over all
-// parameters, learning rate options.learning_rate) and tests it.
-MethodResult train_backprop(const UffOptions& options, const ImageSet& train, const ImageSet& test,
-                            const ProgressCallback& progress);
+// The registry entry "backprop": the net trained by cross-entropy with one AdamW over all
+// parameters, tested after every epoch.
+MethodEntry backprop_method();
 
 }  // namespace septa::nn

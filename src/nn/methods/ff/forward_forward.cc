@@ -8,15 +8,12 @@
 //   positive data = image with the true label one-hot in pixels 0..9 (at the image's max value);
 //   negative data = the same image with a wrong label.
 //   prediction    = argmax_y sum_k g(h_k(overlay(x, y))).
-#include "septa/nn/forward_forward.h"
-
-#include <chrono>
+#include "nn/methods/ff/forward_forward.h"
 
 #include "septa/error.h"
 
 namespace septa::nn {
 
-constexpr int64_t kLabels = 10;
 constexpr int64_t kEvalChunk = 2000;
 
 torch::Tensor goodness(const torch::Tensor& h) { return h.pow(2).mean(/*dim=*/1); }
@@ -30,11 +27,12 @@ torch::Tensor length_normalise(const torch::Tensor& x) {
   return x / (x.norm(/*p=*/2, /*dim=*/1, /*keepdim=*/true) + 1e-4);
 }
 
-torch::Tensor overlay_labels(const torch::Tensor& images, const torch::Tensor& labels) {
-  SEPTA_CHECK(images.dim() == 2 && images.size(1) >= kLabels);
-  torch::Tensor out = images.clone();                                     // [N][784]
+torch::Tensor overlay_labels(const torch::Tensor& images, const torch::Tensor& labels,
+                             int64_t classes) {
+  SEPTA_CHECK(images.dim() == 2 && images.size(1) >= classes);
+  torch::Tensor out = images.clone();                                     // [N][F]
   const torch::Tensor peak = std::get<0>(images.max(/*dim=*/1, /*keepdim=*/true));  // [N][1]
-  out.narrow(/*dim=*/1, /*start=*/0, /*length=*/kLabels).zero_();
+  out.narrow(/*dim=*/1, /*start=*/0, /*length=*/classes).zero_();
   out.scatter_(/*dim=*/1, labels.unsqueeze(1), peak);
   return out;
 }
@@ -47,9 +45,13 @@ torch::Tensor FFLayerImpl::forward(const torch::Tensor& x) {
   return torch::relu(linear_->forward(length_normalise(x)));
 }
 
-FFNet::FFNet(const FFOptions& options) : options_(options) {
+FFNet::FFNet(const FFNetOptions& options) : options_(options) {
   if (options.hidden.empty()) throw OptionError("--hidden needs at least one layer for ff");
-  int64_t in = 784;
+  if (options.classes < 2 || options.classes > options.in_features)
+    throw OptionError("ff writes the label into the first features: needs 2 <= classes (" +
+                      std::to_string(options.classes) + ") <= features (" +
+                      std::to_string(options.in_features) + ")");
+  int64_t in = options.in_features;
   for (int64_t out : options.hidden) {
     if (out < 1) throw OptionError("--hidden sizes must be >= 1");
     layers_.emplace_back(FFLayerOptions{in, out});
@@ -59,13 +61,20 @@ FFNet::FFNet(const FFOptions& options) : options_(options) {
   }
 }
 
-std::vector<double> FFNet::train_step(const torch::Tensor& images, const torch::Tensor& labels) {
-  // A uniformly drawn wrong label: (y + U{1..9}) mod 10.
+void FFNet::to(const torch::Device& device) {
+  for (auto& layer : layers_) layer->to(device);
+}
+
+std::vector<double> FFNet::train_step(const torch::Tensor& images, const torch::Tensor& labels,
+                                      c10::optional<torch::Generator> generator) {
+  const int64_t classes = options_.classes;
+  // A uniformly drawn wrong label: (y + U{1..C-1}) mod C.
   const torch::Tensor offset =
-      torch::randint(/*low=*/1, /*high=*/kLabels, labels.sizes(), torch::kInt64);  // [N]
-  const torch::Tensor wrong = (labels + offset).remainder(kLabels);                  // [N]
-  torch::Tensor pos = overlay_labels(images, labels);  // [N][784]
-  torch::Tensor neg = overlay_labels(images, wrong);   // [N][784]
+      torch::randint(/*low=*/1, /*high=*/classes, labels.sizes(), generator, torch::kInt64)
+          .to(labels.device());                                     // [N]
+  const torch::Tensor wrong = (labels + offset).remainder(classes);  // [N]
+  torch::Tensor pos = overlay_labels(images, labels, classes);       // [N][F]
+  torch::Tensor neg = overlay_labels(images, wrong, classes);        // [N][F]
   std::vector<double> losses;
   for (size_t k = 0; k < layers_.size(); ++k) {
     const torch::Tensor h_pos = layers_[k]->forward(pos);  // [N][H_k]
@@ -84,10 +93,13 @@ std::vector<double> FFNet::train_step(const torch::Tensor& images, const torch::
 torch::Tensor FFNet::label_goodness(const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
   const int64_t n = images.size(0);
-  torch::Tensor scores = torch::zeros({n, kLabels});  // [N][10]
-  for (int64_t y = 0; y < kLabels; ++y) {
-    torch::Tensor h = overlay_labels(images, torch::full({n}, y, torch::kInt64));
-    torch::Tensor total = torch::zeros({n});
+  const int64_t classes = options_.classes;
+  const auto options = images.options();
+  torch::Tensor scores = torch::zeros({n, classes}, options);  // [N][C]
+  for (int64_t y = 0; y < classes; ++y) {
+    torch::Tensor h =
+        overlay_labels(images, torch::full({n}, y, options.dtype(torch::kInt64)), classes);
+    torch::Tensor total = torch::zeros({n}, options);
     for (auto& layer : layers_) {
       h = layer->forward(h);
       total += goodness(h);
@@ -104,42 +116,6 @@ torch::Tensor FFNet::predict(const torch::Tensor& images) {
     parts.push_back(label_goodness(images.narrow(/*dim=*/0, start, len)).argmax(/*dim=*/1));
   }
   return torch::cat(parts);
-}
-
-MethodResult train_forward_forward(const FFOptions& options, const ImageSet& train,
-                                   const ImageSet& test, const ProgressCallback& progress) {
-  if (options.epochs < 1) throw OptionError("--epochs must be >= 1");
-  if (options.batch_size < 1) throw OptionError("--batch must be >= 1");
-  seed_everything(options.seed);
-  FFNet net(options);
-  MethodResult result;
-  result.method = "ff";
-  result.epochs = options.epochs;
-  for (size_t k = 0; k < options.hidden.size(); ++k)
-    result.parts.push_back("layer " + std::to_string(k));
-  double train_seconds = 0.0;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const auto epoch_start = std::chrono::steady_clock::now();
-    const torch::Tensor order = shuffled_order(train.size());
-    std::vector<double> sums(options.hidden.size(), 0.0);
-    int64_t batches = 0;
-    for (int64_t first = 0; first < train.size(); first += options.batch_size, ++batches) {
-      const torch::Tensor idx = batch_indices(order, first, options.batch_size);
-      const std::vector<double> losses =
-          net.train_step(train.images.index_select(0, idx), train.labels.index_select(0, idx));
-      for (size_t k = 0; k < losses.size(); ++k) sums[k] += losses[k];
-    }
-    for (double& s : sums) s /= static_cast<double>(batches);
-    const double seconds = seconds_since(epoch_start);
-    train_seconds += seconds;
-    result.part_losses = sums;
-    // Testing every epoch costs 10 forward passes over the test set; not counted as training.
-    result.test_accuracy = accuracy(net.predict(test.images), test.labels);
-    report_progress(progress, TrainProgress{"ff", epoch, options.epochs, sums, seconds,
-                                            result.test_accuracy});
-  }
-  result.seconds = train_seconds;
-  return result;
 }
 
 }  // namespace septa::nn

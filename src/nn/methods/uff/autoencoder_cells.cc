@@ -1,5 +1,5 @@
 // Autoencoder cells (AEFF, DAEFF, CAEFF of the UFF paper: Hwang, Seo, Jung 2024).
-#include "septa/nn/autoencoder_cells.h"
+#include "nn/methods/uff/autoencoder_cells.h"
 
 #include "septa/error.h"
 
@@ -38,8 +38,9 @@ torch::Tensor AutoencoderCellImpl::local_loss(const torch::Tensor& x) {
 
 torch::Tensor DenoisingAutoencoderCellImpl::local_loss(const torch::Tensor& x) {
   const torch::Tensor flat = x.reshape({x.size(0), in_features_});  // [N][F]
-  const torch::Tensor keep =
-      torch::rand_like(flat).ge(spec_.noise).to(flat.scalar_type());  // [N][F] in {0, 1}
+  const torch::Tensor keep = torch::rand(flat.sizes(), generator_, flat.options().device(torch::kCPU))
+                                 .ge(spec_.noise)
+                                 .to(flat.device(), flat.scalar_type());  // [N][F] in {0, 1}
   return torch::mse_loss(reconstruct(flat * keep), flat);
 }
 

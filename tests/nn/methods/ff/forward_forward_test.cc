@@ -1,11 +1,11 @@
 // Forward-Forward: goodness and loss on hand-computed tiny tensors, overlay, locality.
-#include "septa/nn/forward_forward.h"
+#include "nn/methods/ff/forward_forward.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "test_util.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {
@@ -26,9 +26,25 @@ TEST(ForwardForwardTest, LossMatchesHandComputation) {
   const double expected = (softplus(2 - 2.5) + softplus(2 - 0.5)) / 2 +
                           (softplus(4.5 - 2) + softplus(1.0 - 2)) / 2;
   EXPECT_NEAR(ff_loss(pos, neg, /*theta=*/2.0).item<double>(), expected, 1e-12);
-  // Swapping positive and negative data must raise the loss here.
-  EXPECT_GT(ff_loss(neg, pos, /*theta=*/2.0).item<double>(), 0.0);
-  EXPECT_NE(ff_loss(neg, pos, 2.0).item<double>(), ff_loss(pos, neg, 2.0).item<double>());
+  // Swapped roles: softplus(theta - g) on {4.5, 1}, softplus(g - theta) on {2.5, 0.5}.
+  const double swapped = (softplus(2 - 4.5) + softplus(2 - 1.0)) / 2 +
+                         (softplus(2.5 - 2) + softplus(0.5 - 2)) / 2;
+  EXPECT_NEAR(ff_loss(neg, pos, /*theta=*/2.0).item<double>(), swapped, 1e-12);
+  // Another threshold: theta = 0.5.
+  const double low = (softplus(0.5 - 2.5) + softplus(0.5 - 0.5)) / 2 +
+                     (softplus(4.5 - 0.5) + softplus(1.0 - 0.5)) / 2;
+  EXPECT_NEAR(ff_loss(pos, neg, /*theta=*/0.5).item<double>(), low, 1e-12);
+}
+
+TEST(ForwardForwardTest, LossGradientMatchesHandComputation) {
+  // d/dh_j softplus(theta - g(h)) = -sigmoid(theta - g) * 2 h_j / H, averaged over N rows.
+  const torch::Tensor pos =
+      torch::tensor({1.0, 2.0}, torch::kFloat64).reshape({1, 2}).requires_grad_(true);
+  const torch::Tensor neg = torch::tensor({3.0, 0.0}, torch::kFloat64).reshape({1, 2});
+  ff_loss(pos, neg, /*theta=*/2.0).backward();
+  const double s = 1.0 / (1.0 + std::exp(-(2.0 - 2.5)));  // sigmoid(theta - g_pos)
+  EXPECT_NEAR(pos.grad()[0][0].item<double>(), -s * 2 * 1.0 / 2, 1e-12);
+  EXPECT_NEAR(pos.grad()[0][1].item<double>(), -s * 2 * 2.0 / 2, 1e-12);
 }
 
 TEST(ForwardForwardTest, LengthNormalisationHidesTheLength) {
@@ -42,7 +58,7 @@ TEST(ForwardForwardTest, LengthNormalisationHidesTheLength) {
 TEST(ForwardForwardTest, OverlayWritesOneHotAtTheImageMax) {
   torch::Tensor images = torch::full({2, 784}, 0.25f);
   images[0][100] = 0.75f;
-  const torch::Tensor out = overlay_labels(images, torch::tensor({3, 0}, torch::kInt64));
+  const torch::Tensor out = overlay_labels(images, torch::tensor({3, 0}, torch::kInt64), 10);
   EXPECT_FLOAT_EQ(out[0][3].item<float>(), 0.75f);
   EXPECT_FLOAT_EQ(out[0][0].item<float>(), 0.0f);
   EXPECT_FLOAT_EQ(out[1][0].item<float>(), 0.25f);
@@ -64,7 +80,7 @@ TEST(ForwardForwardTest, UpperLayerLossLeavesLowerLayerGradientsEmpty) {
 
 TEST(ForwardForwardTest, TrainStepLowersTheLossOnAFixedBatch) {
   testing::setup_torch();
-  FFOptions options;
+  FFNetOptions options;
   options.hidden = {32, 32};
   options.learning_rate = 0.03;
   FFNet net(options);
