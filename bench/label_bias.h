@@ -1,5 +1,5 @@
-// Lafferty, McCallum & Pereira's (2001) label-bias source: a finite-state machine that emits
-// "rib" or "rob" through noisy observations.
+// Benchmark and test data, not part of the library: Lafferty, McCallum & Pereira's (2001)
+// label-bias source, a finite-state machine that emits "rib" or "rob" through noisy observations.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "septa/crf/label_bias.h"
+#include "bench/label_bias.h"
 
 #include <random>
 #include <string>
