@@ -31,6 +31,12 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError("the training data has no items");
+  if (options.c2_auto && options.algorithm != Algorithm::kLbfgs)
+    throw OptionError("option --c2 auto: only with --algorithm lbfgs");
+  if (options.c2_auto && layout && layout->comm->size() > 1)
+    throw OptionError("option --c2 auto: not over several MPI ranks (the dev data is on rank 0)");
+  if (options.c2_auto && dev.size() == 0)
+    throw OptionError("option --c2 auto needs held-out data (--dev, or X_dev/y_dev in Python)");
   TrainingContext context{data, encoder, options, dev, dev_gold, progress, start, layout};
   AlgorithmResult trained = run_algorithm(context);
   TrainResult result;
@@ -40,6 +46,7 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   result.kept_iteration = trained.kept_iteration;
   result.kept_metric = trained.kept_metric;
   result.kept_score = trained.kept_score;
+  result.chosen_c2 = trained.chosen_c2;
   result.features = trained.scorer->feature_count();
   auto model = std::make_shared<ModelData>();
   model->algorithm = algorithm_name(options.algorithm);

@@ -78,6 +78,7 @@ struct AlgorithmResult {
   int kept_iteration = -1;   // the iteration whose weights were kept by dev score; -1: the last
   std::string kept_metric;   // "F1" or "accuracy" when kept_iteration >= 0
   double kept_score = NAN;   // its dev score (percent)
+  double chosen_c2 = NAN;    // --c2 auto: the c2 the search chose
 };
 
 // Fills the kept-model fields of `result` from `best` when the dev score chose the weights.
