@@ -27,9 +27,11 @@ LinearChainScorer build_linear_chain(const TrainingContext& context) {
       builder.build(context.options.min_freq, context.options.all_possible_states), L);
 }
 
-// [L][L] mask of transitions that may carry weight: all, or those seen in training.
+// [L][L] mask of transitions that may carry weight: all, or those seen in training; none when
+// a CRF++ template has no B line (CRF++: no transition features, labels chosen per token).
 std::vector<char> transition_mask(const TrainingContext& context) {
   const std::size_t L = context.encoder.labels().size();
+  if (!has_transitions(context.encoder)) return std::vector<char>(L * L, 0);
   std::vector<char> mask(L * L, context.options.all_possible_transitions ? 1 : 0);
   const Dataset& data = context.data;
   for (std::size_t n = 0; n < data.size(); ++n) {

@@ -31,6 +31,12 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError("the training data has no items");
+  const Algorithm a = options.algorithm;
+  if (!has_transitions(encoder) && a != Algorithm::kLbfgs && a != Algorithm::kAveragedPerceptron &&
+      a != Algorithm::kPassiveAggressive && a != Algorithm::kArow)
+    throw OptionError("the template has no B line (no transition features): --algorithm " +
+                      algorithm_name(a) + " needs transitions; lbfgs, ap, pa and arow train "
+                      "without them");
   if (options.c2_auto && options.algorithm != Algorithm::kLbfgs)
     throw OptionError("option --c2 auto: only with --algorithm lbfgs");
   if (options.c2_auto && layout && layout->comm->size() > 1)

@@ -40,6 +40,10 @@ struct TrainingContext {
   bool report(TrainProgress& progress_out) const;
 };
 
+// False for column data read through a CRF++ template without a B line: the model then has
+// no transition features.
+bool has_transitions(const Encoder& encoder);
+
 // The optimiser settings of the training options.
 MinimizerOptions minimizer_options(const TrainOptions& options);
 
