@@ -112,7 +112,7 @@ int single_run(const Task& task, const std::string& algorithm, int threads, int 
       task.template_text.empty() ? FeatureTemplate::default_chunking()
                                  : FeatureTemplate::parse(task.template_text, task.name);
   TrainOptions options;
-  options.algorithm = parse_algorithm(algorithm);
+  options.algorithm = algorithm;
   options.threads = threads;
   if (max_iterations > 0) options.max_iterations = max_iterations;
   if (c2 >= 0.0) options.c2 = c2;

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   std::printf("%-16s %12s %15s\n", "algorithm", "token error", "sequence error");
   for (const char* algorithm : {"lbfgs", "separate", "separate-counts", "piecewise", "memm"}) {
     TrainOptions options;
-    options.algorithm = parse_algorithm(algorithm);
+    options.algorithm = algorithm;
     const Model model = train(train_data, "rib-rob", features, options).model;
     std::size_t token_errors = 0, sequence_errors = 0;
     for (const ColumnSentence& s : test_data) {

@@ -1,5 +1,11 @@
 #include "arguments.h"
 
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "septa/error.h"
+
 namespace septa::cli {
 
 Arguments::Arguments(int argc, char** argv, const std::set<std::string>& with_value,
@@ -53,6 +59,27 @@ std::string Arguments::require(const std::string& name) const {
   const auto it = values_.find(name);
   if (it == values_.end()) throw UsageError("option --" + name + " is required");
   return it->second;
+}
+
+std::size_t Arguments::limit(const std::string& name, std::size_t fallback) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(text) == 0)
+    throw OptionError("option --" + name + ": invalid value '" + text +
+                      "' (allowed: 1 to 9999999999999999999)");
+  return static_cast<std::size_t>(std::stoull(text));
+}
+
+void check_stdout() {
+  errno = 0;
+  std::cout.flush();
+  if (!std::cout) {
+    const int error = errno;
+    throw IoError(std::string("standard output: write failed") +
+                  (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
+  }
 }
 
 }  // namespace septa::cli

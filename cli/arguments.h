@@ -1,6 +1,7 @@
 // A small command-line parser: "--name value", "--name=value", short aliases, flags, positionals.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -29,11 +30,18 @@ class Arguments {
   // The value of a required option; throws UsageError naming it when absent.
   std::string require(const std::string& name) const;
   const std::map<std::string, std::string>& values() const { return values_; }
+  // A byte or count limit: option `name` (e.g. "max-line-bytes") parsed as an integer >= 1, or
+  // `fallback`; throws OptionError naming the option and its range.
+  std::size_t limit(const std::string& name, std::size_t fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   std::map<std::string, std::string> values_;   // option name -> value ("" for flags)
   std::vector<std::string> positional_;
 };
+
+// Flushes standard output; throws IoError when anything written to it was lost (a full disk,
+// /dev/full, a closed pipe).
+void check_stdout();
 
 }  // namespace septa::cli

@@ -10,11 +10,12 @@
 namespace septa::cli {
 
 int run_dump(int argc, char** argv) {
-  const Arguments args(argc, argv, {"model", "top"}, {"help"}, {{"-m", "model"}, {"-h", "help"}});
+  const Arguments args(argc, argv, {"model", "top", "max-model-bytes"}, {"help"}, {{"-m", "model"}, {"-h", "help"}});
   if (args.has("help")) {
     std::cout << "usage: septa dump -m MODEL [--top N]\n\n"
                  "Prints the algorithm, template, labels, transition weights and the N state\n"
-                 "features of largest |weight| (default 50).\n";
+                 "features of largest |weight| (default 50).\n\n"
+                 "  --max-model-bytes N  refuse larger model files (default 4 GiB)\n";
     return 0;
   }
   if (!args.positional().empty()) throw UsageError("unexpected argument " + args.positional()[0]);
@@ -23,7 +24,10 @@ int run_dump(int argc, char** argv) {
   const long top = std::strtol(top_text.c_str(), &end, 10);
   if (top_text.empty() || *end || top < 0)
     throw OptionError("option --top: invalid value '" + top_text + "' (allowed: 0 or more)");
-  crf::Model::load(args.require("model")).dump(std::cout, static_cast<std::size_t>(top));
+  crf::Model::load(args.require("model"),
+                   args.limit("max-model-bytes", crf::kDefaultMaxModelBytes))
+      .dump(std::cout, static_cast<std::size_t>(top));
+  check_stdout();
   return 0;
 }
 

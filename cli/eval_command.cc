@@ -13,7 +13,7 @@
 namespace septa::cli {
 
 int run_eval(int argc, char** argv) {
-  const Arguments args(argc, argv, {"scheme", "confusion-plot"}, {"help", "confusion"},
+  const Arguments args(argc, argv, {"scheme", "confusion-plot", "max-line-bytes"}, {"help", "confusion"},
                        {{"-h", "help"}});
   if (args.has("help")) {
     std::cout << "usage: septa eval [--scheme iob|iobes] FILE|-\n\n"
@@ -25,7 +25,8 @@ int run_eval(int argc, char** argv) {
                  "  --confusion             also print the token-level confusion of chunk types\n"
                  "                          (rows gold, columns guess; O for outside)\n"
                  "  --confusion-plot FILE   draw that matrix (row percentages) to FILE.png or\n"
-                 "                          FILE.svg with gnuplot\n";
+                 "                          FILE.svg with gnuplot\n"
+                 "  --max-line-bytes N      refuse longer lines (default 16 MiB)\n";
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one FILE (or - for stdin)");
@@ -35,16 +36,17 @@ int run_eval(int argc, char** argv) {
                       "' (allowed: iob, iobes)");
   const crf::TagScheme scheme = scheme_name == "iob" ? crf::TagScheme::kIob : crf::TagScheme::kIobes;
   const std::string path = args.positional()[0];
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   crf::EvaluationResult result;
   if (path == "-") {
-    result = crf::evaluate_stream(std::cin, "<stdin>", scheme);
+    result = crf::evaluate_stream(std::cin, "<stdin>", scheme, max_line);
   } else {
     struct stat st;
     if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
       throw IoError(path + ": is a directory, not a file to evaluate");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path + ": cannot open");
-    result = crf::evaluate_stream(in, path, scheme);
+    result = crf::evaluate_stream(in, path, scheme, max_line);
   }
   crf::write_conlleval_report(result, std::cout);
   if (args.has("confusion")) {
@@ -52,6 +54,7 @@ int run_eval(int argc, char** argv) {
     crf::write_confusion_matrix(result, std::cout);
   }
   if (args.has("confusion-plot")) plot_confusion(result, args.get("confusion-plot"));
+  check_stdout();
   return 0;
 }
 

@@ -48,6 +48,8 @@ void print_help() {
                "  --force             keep the labels given in the input's last column (Wapiti's\n"
                "                      --force); '_' there marks the items to predict\n"
                "  -o, --output FILE   write there (atomically) instead of standard output\n"
+               "  --max-line-bytes N  refuse longer input lines (default 16 MiB)\n"
+               "  --max-model-bytes N refuse larger model files (default 4 GiB)\n"
                "Output with -p, -i, -v1, -v2 or --marginals is for inspection, not for eval.\n";
 }
 
@@ -186,7 +188,9 @@ void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
 }  // namespace
 
 int run_tag(int argc, char** argv) {
-  const Arguments args(argc, argv, {"model", "output", "constraints", "nbest"},
+  const Arguments args(argc, argv,
+                       {"model", "output", "constraints", "max-line-bytes", "max-model-bytes",
+                        "nbest"},
                        {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
                         "iob-constraints", "force"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
@@ -197,7 +201,9 @@ int run_tag(int argc, char** argv) {
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one input FILE");
-  const crf::Model model = crf::Model::load(args.require("model"));
+  const crf::Model model = crf::Model::load(
+      args.require("model"), args.limit("max-model-bytes", crf::kDefaultMaxModelBytes));
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   const std::string path = args.positional()[0];
   const std::string name = path == "-" ? "<stdin>" : path;
   OutputStyle style;
@@ -227,7 +233,8 @@ int run_tag(int argc, char** argv) {
   std::ostream& out = args.has("output") ? buffered : std::cout;
   if (model.input_format() == crf::InputFormat::kColumns) {
     const auto sentences =
-        path == "-" ? crf::read_columns(std::cin, name) : crf::read_columns_file(path);
+        path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line)
+                    : crf::read_columns_file(path, 1, max_line);
     for (const crf::ColumnSentence& sentence : sentences) {
       try {
         if (evaluate)
@@ -237,21 +244,24 @@ int run_tag(int argc, char** argv) {
       } catch (const FormatError& e) {
         throw FormatError(name + ": " + e.what());
       }
+      if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
     const auto sequences =
-        path == "-" ? crf::read_attributes(std::cin, name) : crf::read_attributes_file(path);
+        path == "-" ? crf::read_attributes(std::cin, name, max_line)
+                    : crf::read_attributes_file(path, max_line);
     reject_column_input(sequences, name);
     for (const crf::AttributeSequence& sequence : sequences) {
       if (evaluate)
         evaluate_sentence(model, sequence, name, decoding, evaluator);
       else
         write_sentence(model, sequence, style, decoding, out);
+      if (!out) check_stdout();
     }
   }
   if (evaluate) crf::write_conlleval_report(evaluator.result(), out);
   if (args.has("output")) write_file_atomically(args.get("output"), buffered.str());
-  out.flush();
+  check_stdout();
   return 0;
 }
 

@@ -30,13 +30,21 @@ void print_help() {
                "  --dev FILE              held-out data: score per iteration, keep the best model\n"
                "  --plot FILE             draw the learning curve (objective, and dev score with\n"
                "                          --dev) to FILE.png or FILE.svg with gnuplot\n"
-               "  -q, --quiet             no progress lines\n";
+               "  -q, --quiet             no progress lines\n"
+               "  --max-line-bytes N      refuse longer input lines (default 16 MiB)\n"
+               "  --max-template-bytes N  refuse larger template files (default 1 MiB)\n";
   for (const crf::OptionSpec& spec : crf::train_option_specs()) {
     std::string flag = "  --" + spec.name + (spec.name == "algorithm" ? ", -a" : "") +
                        (spec.boolean ? "[=B]" : " X");
     flag = flag.size() < 26 ? flag + std::string(26 - flag.size(), ' ')
                             : flag + "\n" + std::string(26, ' ');
     std::cout << flag << spec.help << " [default " << spec.get(crf::TrainOptions()) << "]\n";
+  }
+  std::cout << "\nAlgorithms (-a):\n";
+  for (const crf::AlgorithmInfo& algorithm : crf::algorithms()) {
+    std::string name = "  " + algorithm.name;
+    if (name.size() < 26) name.resize(26, ' ');
+    std::cout << name << algorithm.help << "\n";
   }
   std::cout << "\nCtrl-C stops training cleanly and saves the best model so far (exit code 130).\n";
 }
@@ -61,7 +69,8 @@ bool print_progress(const crf::TrainProgress& p) {
 }  // namespace
 
 static int train_with(Communicator& world, int argc, char** argv) {
-  std::set<std::string> with_value = {"model", "template", "format", "dev", "plot"};
+  std::set<std::string> with_value = {"model", "template", "format", "dev", "plot",
+                                      "max-line-bytes", "max-template-bytes"};
   std::set<std::string> booleans;
   for (const crf::OptionSpec& spec : crf::train_option_specs())
     (spec.boolean ? booleans : with_value).insert(spec.name);
@@ -84,7 +93,8 @@ static int train_with(Communicator& world, int argc, char** argv) {
   crf::TrainOptions options;
   for (const auto& [name, value] : args.values())
     if (name != "model" && name != "template" && name != "format" && name != "dev" &&
-        name != "quiet" && name != "plot")
+        name != "quiet" && name != "plot" && name != "max-line-bytes" &&
+        name != "max-template-bytes")
       crf::set_train_option(options, name, value);
   crf::validate(options);
   // An option given explicitly that the chosen algorithm ignores is probably a mistake: say so.
@@ -92,7 +102,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
   for (const auto& [name, value] : args.values()) {
     (void)value;
     const std::string reason = crf::inapplicable_reason(options, name);
-    if (!reason.empty()) std::cerr << "septa train: warning: " << reason << "\n";
+    if (!reason.empty() && world.rank() == 0) std::cerr << "septa train: warning: " << reason << "\n";
   }
   install_interrupt_handler();
   // Under mpirun rank 0 speaks; the other ranks print nothing unless they fail.
@@ -114,15 +124,20 @@ static int train_with(Communicator& world, int argc, char** argv) {
                       " ranks (the training file is cut into that many blocks), got " +
                       std::to_string(world.size()));
 
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
   crf::TrainResult result;
   if (format == "columns") {
     const crf::FeatureTemplate feature_template =
-        args.has("template") ? crf::FeatureTemplate::parse_file(args.get("template"))
-                             : crf::FeatureTemplate::default_chunking();
+        args.has("template")
+            ? crf::FeatureTemplate::parse_file(
+                  args.get("template"),
+                  args.limit("max-template-bytes", crf::kDefaultMaxTemplateBytes))
+            : crf::FeatureTemplate::default_chunking();
     // Each rank reads only its blocks of the file (one process reads them all).
-    const crf::ColumnShard shard = crf::read_column_shard(train_path, crf::kShardBlocks, world);
+    const crf::ColumnShard shard =
+        crf::read_column_shard(train_path, crf::kShardBlocks, world, max_line);
     std::vector<crf::ColumnSentence> dev;
-    if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"));
+    if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"), 1, max_line);
     std::vector<uint64_t> sequences{shard.sentences.size()};
     world.allreduce(sequences, Communicator::Op::kSum);
     if (root) {
@@ -135,17 +150,20 @@ static int train_with(Communicator& world, int argc, char** argv) {
   } else {
     if (world.size() > 1)
       throw OptionError("option --format: only column data trains over several MPI ranks");
-    const auto data = crf::read_attributes_file(train_path);
+    const auto data = crf::read_attributes_file(train_path, max_line);
     std::vector<crf::AttributeSequence> dev;
-    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"));
+    if (args.has("dev")) dev = crf::read_attributes_file(args.get("dev"), max_line);
     std::cerr << "read " << data.size() << " sequences from " << train_path << "\n";
-    result = crf::train(data, options, dev, progress);
+    result = crf::train(data, options, dev, progress, train_path);
   }
   if (!root) return result.cancelled ? 130 : 0;
   result.model.save(model_path);
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
-               crf::algorithm_name(options.algorithm).c_str(), result.iterations, result.features,
+               options.algorithm.c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
+  if (world.size() > 1)
+    std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
+                 world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
   if (args.has("plot")) {
     plot_learning_curve(history, args.get("plot"));
     std::cerr << "learning curve drawn to " << args.get("plot") << "\n";

@@ -49,6 +49,9 @@ def _option_text(value):
 
 # ---- token features, converted as python-crfsuite does -------------------------------------
 
+_MAX_VALUE = 3.4028234663852886e38  # the largest finite float
+
+
 def _text(value):
     """str as is, bytes decoded as UTF-8 (python-crfsuite accepts both)."""
     if isinstance(value, bytes):
@@ -68,7 +71,12 @@ def _add_features(prefix, features, out):
             elif isinstance(value, (str, bytes)):
                 out.append((name + ":" + _text(value), 1.0))
             elif isinstance(value, numbers.Real):
-                out.append((name, float(value)))
+                number = float(value)
+                # Values are stored as float: beyond its range they would become infinite.
+                if not -_MAX_VALUE <= number <= _MAX_VALUE:
+                    raise ValueError("feature %r: value %r is not finite or outside the float "
+                                     "range (|value| <= %r)" % (name, value, _MAX_VALUE))
+                out.append((name, number))
             elif isinstance(value, (dict, list, tuple, set, frozenset)):
                 _add_features(name + ":", value, out)
             else:
@@ -124,10 +132,13 @@ def _attributes(X, what="X"):
                              % (what, i, type(sequence).__name__))
         if len(sequence) == 0:
             raise ValueError("%s[%d] is an empty sequence" % (what, i))
-        try:
-            data.append([item_attributes(item) for item in sequence])
-        except ValueError as e:
-            raise ValueError("%s[%d]: %s" % (what, i, e)) from None
+        items = []
+        for t, item in enumerate(sequence):
+            try:
+                items.append(item_attributes(item))
+            except ValueError as e:
+                raise ValueError("%s[%d][%d]: %s" % (what, i, t, e)) from None
+        data.append(items)
     return data
 
 

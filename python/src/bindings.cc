@@ -340,6 +340,7 @@ PYBIND11_MODULE(_septa, m) {
 
   py::class_<crf::Model>(m, "Model")
       .def_static("load", &crf::Model::load, py::arg("path"),
+                  py::arg("max_bytes") = crf::kDefaultMaxModelBytes,
                   py::call_guard<py::gil_scoped_release>())
       .def("save", &crf::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
       .def("to_bytes", [](const crf::Model& model) { return py::bytes(model.to_bytes()); })

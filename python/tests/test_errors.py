@@ -96,3 +96,10 @@ def test_predict_with_the_wrong_input_kind():
         crf.predict([[]])
     with pytest.raises(ValueError, match="unsupported"):
         crf.predict([[42]])
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, float("inf"), float("nan")])
+def test_out_of_float_range_values_name_sequence_and_position(value):
+    # Issue 15: 1e39 became inf in training and gave a NaN model or a RuntimeError.
+    with pytest.raises(ValueError, match=r"X\[1\]\[0\]: feature 'w'.*float range"):
+        fit([X[0], [{"w": value}] * len(Y[1])], Y)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "septa/communicator.h"
+#include "septa/crf/limits.h"
 
 namespace septa::crf {
 
@@ -21,8 +22,16 @@ struct ColumnSentence {
 // One attribute (name and value) of an item in CRFsuite's attribute format.
 struct Attribute {
   std::string name;
-  double value = 1.0;
+  double value = 1.0;  // stored as float in training data: |value| <= kMaxAttributeValue
 };
+
+// Largest |value| of an attribute (FLT_MAX, the largest finite float), and its printed form.
+inline constexpr double kMaxAttributeValue = 3.4028234663852886e38;
+inline constexpr const char* kMaxAttributeValueText = "3.4028234663852886e38";
+// Whether `value` is finite and fits a float.
+inline bool in_value_range(double value) {
+  return value >= -kMaxAttributeValue && value <= kMaxAttributeValue;
+}
 
 // One sequence of a CRFsuite attribute file.
 struct AttributeSequence {
@@ -36,20 +45,25 @@ struct AttributeSequence {
 // Reads a column file: blank lines end sentences, "-DOCSTART-" lines are skipped, CRLF and a
 // missing final newline are accepted; every token line must have the same number of columns
 // (>= min_columns). `name` prefixes error messages ("name:line: ..."); `first_line` numbers the
-// stream's first line (a part of a file).
+// stream's first line (a part of a file). A CR inside a line (a file with old Mac line ends) and
+// a line longer than `max_line_bytes` are FormatErrors.
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
-                                         std::size_t min_columns = 1, std::size_t first_line = 1);
+                                         std::size_t min_columns = 1, std::size_t first_line = 1,
+                                         std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // Opens `path` and reads it as a column file; throws IoError when it cannot be opened.
 std::vector<ColumnSentence> read_columns_file(const std::string& path,
-                                              std::size_t min_columns = 1);
+                                              std::size_t min_columns = 1,
+                                              std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // Reads a CRFsuite attribute file: "LABEL<TAB>attr[:value]<TAB>...", "\:" and "\\" escapes,
-// "@weight:w" lines, blank lines between sequences.
-std::vector<AttributeSequence> read_attributes(std::istream& in, const std::string& name);
+// "@weight:w" lines, blank lines between sequences; values within the float range.
+std::vector<AttributeSequence> read_attributes(std::istream& in, const std::string& name,
+                                               std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // Opens `path` and reads it as an attribute file; throws IoError when it cannot be opened.
-std::vector<AttributeSequence> read_attributes_file(const std::string& path);
+std::vector<AttributeSequence> read_attributes_file(
+    const std::string& path, std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // One rank's part of a column file spread over the ranks of a job. The file is cut into
 // `total_blocks` fixed blocks of about equal byte size, each moved forward to the next
@@ -68,6 +82,7 @@ constexpr std::size_t kShardBlocks = 16;
 
 // Reads only this rank's bytes of `path` (B = `blocks`); line numbers in errors are the
 // file's (the ranks exchange their newline counts). Every rank of `comm` calls it.
-ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm);
+ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm,
+                              std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 }  // namespace septa::crf

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
 // Counts for one chunk type (or all types together).
@@ -51,7 +53,7 @@ class ChunkEvaluator {
 
  private:
   friend EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
-                                          TagScheme scheme);
+                                          TagScheme scheme, std::size_t max_line_bytes);
   // One line of conlleval's loop; a boundary acts as gold and guess "O" and is not counted.
   void step(std::string_view gold, std::string_view guess, bool boundary);
 
@@ -67,7 +69,8 @@ class ChunkEvaluator {
 // Reads conlleval input (last two whitespace-separated fields are gold and guess; blank lines
 // and "-X-" lines are boundaries) and evaluates it; `name` prefixes error messages.
 EvaluationResult evaluate_stream(std::istream& in, const std::string& name,
-                                 TagScheme scheme = TagScheme::kIob);
+                                 TagScheme scheme = TagScheme::kIob,
+                                 std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 // Writes the report in conlleval's format (the "processed N tokens with M phrases" header, the
 // overall line and one line per type).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "septa/crf/corpus.h"
+#include "septa/crf/limits.h"
 
 namespace septa::crf {
 
@@ -16,8 +17,10 @@ class FeatureTemplate {
  public:
   // Parses template text; `name` prefixes error messages ("name:line: ...").
   static FeatureTemplate parse(const std::string& text, const std::string& name);
-  // Reads and parses a template file; throws IoError when it cannot be opened.
-  static FeatureTemplate parse_file(const std::string& path);
+  // Reads and parses a template file; throws IoError when it cannot be opened, FormatError when
+  // it is larger than `max_bytes` (--max-template-bytes).
+  static FeatureTemplate parse_file(const std::string& path,
+                                    std::size_t max_bytes = kDefaultMaxTemplateBytes);
   // The built-in CoNLL-2000 chunking template: 19 unigram templates over (word, POS) and "B".
   static FeatureTemplate default_chunking();
 

@@ -9,6 +9,7 @@
 
 #include "septa/crf/constraints.h"
 #include "septa/crf/corpus.h"
+#include "septa/crf/limits.h"
 
 namespace septa::crf {
 
@@ -41,8 +42,9 @@ class Model {
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
 
-  // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign.
-  static Model load(const std::string& path);
+  // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign,
+  // FormatError if larger than `max_bytes` (--max-model-bytes).
+  static Model load(const std::string& path, std::size_t max_bytes = kDefaultMaxModelBytes);
   // Writes the model atomically (temporary file, then rename).
   void save(const std::string& path) const;
   // The model as bytes (the file's content) and back.

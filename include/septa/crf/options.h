@@ -6,23 +6,24 @@
 #include <string>
 #include <vector>
 
+#include "septa/crf/limits.h"
+
 namespace septa::crf {
 
-enum class Algorithm {
-  kLbfgs, kSeparate, kSeparateCounts, kPiecewise, kMemm, kAveragedPerceptron, kPassiveAggressive,
-  kArow
+// A training algorithm: the value of --algorithm and one line of help.
+struct AlgorithmInfo {
+  std::string name;
+  std::string help;
 };
 
-// Parses "lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap", "pa", "arow";
-// throws OptionError.
-Algorithm parse_algorithm(const std::string& name);
-std::string algorithm_name(Algorithm algorithm);
+// The training algorithms, in help order.
+std::vector<AlgorithmInfo> algorithms();
 
 // The number of cores (at least 1): the default of --threads.
 int default_threads();
 
 struct TrainOptions {
-  Algorithm algorithm = Algorithm::kLbfgs;
+  std::string algorithm = "lbfgs";  // one of algorithms()
   double c1 = 0.0;              // L1 coefficient (OWL-QN when > 0), CRFsuite's meaning
   double c2 = 1.0;              // L2 coefficient: penalty c2 * ||w||^2, CRFsuite's meaning
   bool c2_auto = false;         // --c2 auto: choose c2 on the dev data (lbfgs)
@@ -45,11 +46,15 @@ struct TrainOptions {
   int threads = default_threads();  // worker threads (default: the cores); results do not depend on it
   uint64_t seed = 1;            // for any randomised step
   double floor = 1e-6;          // separate training: probability floor for unseen events
-  double pair_beam = 1e-3;      // separate: pairwise softmax over pairs of labels within this
+  double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
+  std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
+  int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
+  std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 3;               // SGD passes over the data
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
+  int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 
 // One option of the table.

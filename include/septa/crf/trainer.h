@@ -35,6 +35,8 @@ struct TrainResult {
   double seconds = 0.0;        // wall time of training
   std::size_t features = 0;    // feature count of the model
   std::string stop_reason;     // e.g. "converged", "max iterations", "cancelled"
+  std::size_t bytes_sent = 0;      // over ranks: bytes a rank sends per gradient evaluation
+  std::size_t bytes_received = 0;  // over ranks: bytes a rank receives per gradient evaluation
   int kept_iteration = -1;     // iteration kept for its dev score; -1 when the last one was kept
   std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
   double kept_score = NAN;     // its dev score (percent)
@@ -60,9 +62,10 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
                           const ProgressCallback& progress = nullptr,
                           const std::string& dev_name = "dev data");
 
-// Trains on CRFsuite attribute-format data.
+// Trains on CRFsuite attribute-format data; `name` prefixes input error messages.
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,
                   const std::vector<AttributeSequence>& dev = {},
-                  const ProgressCallback& progress = nullptr);
+                  const ProgressCallback& progress = nullptr,
+                  const std::string& name = "training data");
 
 }  // namespace septa::crf

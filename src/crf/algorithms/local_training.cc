@@ -86,15 +86,13 @@ void run_both(const std::function<void()>& here, const std::function<void()>& th
   if (there_error) std::rethrow_exception(there_error);
 }
 
-AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
-                                const std::string& second_name, const MinimizerResult& second,
-                                bool second_ran) {
-  AlgorithmResult result;
+void record_two_parts(const std::string& first_name, const MinimizerResult& first,
+                      const std::string& second_name, const MinimizerResult& second,
+                      bool second_ran, TrainResult& result) {
   result.cancelled = first.cancelled || second.cancelled;
   result.iterations = first.iterations + second.iterations;
   result.stop_reason = first_name + ": " + first.stop_reason + "; " + second_name + ": " +
                        (second_ran ? second.stop_reason : std::string("no pairs"));
-  return result;
 }
 
 namespace {
@@ -114,8 +112,16 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.epochs = context.options.epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.seed = context.options.seed;
-  const ShardedSgd sgd(context.data, instances, shape, options, w);
+  const ShardedSgd sgd(context.data, instances, shape, options, w);  // rate calibrated from w0
+  const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
+  if (done >= options.epochs) {
+    MinimizerResult result;
+    result.iterations = done;
+    result.stop_reason = "epochs done (resumed)";
+    return result;
+  }
   EpochCallback on_epoch = [&](int epoch, double objective) {
+    if (context.checkpoint) context.checkpoint->record(phase, epoch, w, epoch == options.epochs);
     TrainProgress progress;
     progress.phase = phase;
     progress.iteration = epoch;
@@ -125,7 +131,8 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
     if (shared.stop || !context.report(progress)) shared.stop = true;
     return !shared.stop.load();
   };
-  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop);
+  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop,
+                         done + 1);
 }
 
 }  // namespace
@@ -135,6 +142,13 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared) {
   if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, threads, w, shared);
+  return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared);
+}
+
+MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
+                                const std::vector<LocalInstance>& instances,
+                                const SoftmaxModelShape& shape, int threads,
+                                std::vector<double>& w, SharedProgress& shared) {
   SoftmaxObjective objective(context.data, instances, shape, threads);
   const MinimizerOptions options = minimizer_options(context.options);
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };

@@ -46,11 +46,11 @@ struct SharedProgress {
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
               SharedProgress& shared, int threads);
 
-// The outcome of a model trained as two parts named `first_name` and `second_name`;
-// `second_ran` is false when the second part had no instances.
-AlgorithmResult combine_results(const std::string& first_name, const MinimizerResult& first,
-                                const std::string& second_name, const MinimizerResult& second,
-                                bool second_ran);
+// Records in `result` the outcome of a model trained as two parts named `first_name` and
+// `second_name`; `second_ran` is false when the second part had no instances.
+void record_two_parts(const std::string& first_name, const MinimizerResult& first,
+                      const std::string& second_name, const MinimizerResult& second,
+                      bool second_ran, TrainResult& result);
 
 // Fits `w` with the context's local optimiser, data-parallel over `threads` (the result does not
 // depend on them): SGD with iterative parameter mixing over fixed shards (sgd.h) or
@@ -59,5 +59,10 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared);
+// Fits `w` by L-BFGS/OWL-QN (data-parallel over `threads`) whatever the local optimiser option.
+MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
+                                const std::vector<LocalInstance>& instances,
+                                const SoftmaxModelShape& shape, int threads,
+                                std::vector<double>& w, SharedProgress& shared);
 
 }  // namespace septa::crf

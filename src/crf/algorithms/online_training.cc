@@ -52,7 +52,8 @@ class FeatureDifference {
  * Averaging (Daume's trick): with u += k * step at sequence k (k counts the sequences seen),
  * the average of w over all k steps is w - u / k.
  */
-AlgorithmResult train_online(const TrainingContext& context, const OnlineRule& rule) {
+std::unique_ptr<Scorer> train_online(const TrainingContext& context, const OnlineRule& rule,
+                                     TrainResult& result) {
   const Dataset& data = context.data;
   const std::size_t L = context.encoder.labels().size();
   auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
@@ -77,7 +78,6 @@ AlgorithmResult train_online(const TrainingContext& context, const OnlineRule& r
   Lattice lattice;
   std::vector<int> guess;
   BestWeights best;
-  AlgorithmResult result;
   result.stop_reason = "max iterations";
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
@@ -146,8 +146,7 @@ AlgorithmResult train_online(const TrainingContext& context, const OnlineRule& r
   }
   scorer->weights() = context.dev.size() > 0 && !best.empty() ? best.weights() : model;
   if (context.dev.size() > 0) record_kept(best, result);
-  result.scorer = std::move(scorer);
-  return result;
+  return scorer;
 }
 
 }  // namespace septa::crf

@@ -38,6 +38,7 @@ struct OnlineRule {
 
 // Runs `rule` over the CRF's features (those of -a lbfgs); --max-iterations epochs (100 when
 // left at its L-BFGS default, as in CRFsuite), in a seeded order that changes every epoch.
-AlgorithmResult train_online(const TrainingContext& context, const OnlineRule& rule);
+std::unique_ptr<Scorer> train_online(const TrainingContext& context, const OnlineRule& rule,
+                                     TrainResult& result);
 
 }  // namespace septa::crf

@@ -12,7 +12,7 @@ namespace septa::crf {
  * Stops after --max-iterations epochs (100 when left at its default), or once the fraction of
  * mislabelled items of an epoch is at most --epsilon (CRFsuite's stopping rule for ap).
  */
-AlgorithmResult train_ap(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result) {
   OnlineRule rule;
   rule.phase = "ap";
   rule.averaged = true;
@@ -21,7 +21,7 @@ AlgorithmResult train_ap(const TrainingContext& context) {
     for (const auto& [f, v] : mistake.dphi) step(f, mistake.weight * v);
     return mistake.weight * static_cast<double>(mistake.wrong);
   };
-  return train_online(context, rule);
+  return train_online(context, rule, result);
 }
 
 }  // namespace septa::crf

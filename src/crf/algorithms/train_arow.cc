@@ -20,7 +20,7 @@ namespace septa::crf {
  * Stops when the epoch's mean cost is at most --epsilon, or after --max-iterations epochs
  * (100 by default).
  */
-AlgorithmResult train_arow(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result) {
   const TrainOptions& options = context.options;
   auto sigma = std::make_shared<std::vector<double>>();  // [D] per-weight variances
   OnlineRule rule;
@@ -41,7 +41,7 @@ AlgorithmResult train_arow(const TrainingContext& context) {
     }
     return mistake.weight * cost;
   };
-  return train_online(context, rule);
+  return train_online(context, rule, result);
 }
 
 }  // namespace septa::crf

@@ -3,44 +3,11 @@
 #include <cstdio>
 #include <cmath>
 
+#include "crf/algorithms/linear_chain_features.h"
 #include "crf/objectives/crf_objective.h"
 #include "crf/optim/minimizer.h"
-#include "crf/algorithms/training_context.h"
 
 namespace septa::crf {
-
-// (attribute, label) state features of the training data, observed or all labels.
-LinearChainScorer build_linear_chain(const TrainingContext& context) {
-  const Dataset& data = context.data;
-  const std::size_t L = context.encoder.labels().size();
-  SparseFeaturesBuilder builder(context.encoder.attributes().size(), L);
-  for (std::size_t i = 0; i < data.items(); ++i)
-    for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
-      builder.add(data.attribute_ids[e], data.labels[i]);
-  if (context.layout)
-    return LinearChainScorer(
-        build_features_across(builder, context.encoder.attributes().size(), L,
-                              context.options.min_freq, context.options.all_possible_states,
-                              *context.layout->comm),
-        L);
-  return LinearChainScorer(
-      builder.build(context.options.min_freq, context.options.all_possible_states), L);
-}
-
-// [L][L] mask of transitions that may carry weight: all, or those seen in training; none when
-// a CRF++ template has no B line (CRF++: no transition features, labels chosen per token).
-std::vector<char> transition_mask(const TrainingContext& context) {
-  const std::size_t L = context.encoder.labels().size();
-  if (!has_transitions(context.encoder)) return std::vector<char>(L * L, 0);
-  std::vector<char> mask(L * L, context.options.all_possible_transitions ? 1 : 0);
-  const Dataset& data = context.data;
-  for (std::size_t n = 0; n < data.size(); ++n) {
-    const SequenceView s = data.sequence(n);
-    for (std::size_t t = 1; t < s.T; ++t) mask[s.labels[t - 1] * L + s.labels[t]] = 1;
-  }
-  if (context.layout) allreduce_or(mask, *context.layout->comm);
-  return mask;
-}
 
 namespace {
 
@@ -54,7 +21,7 @@ double dev_rank(const TrainProgress& p) { return std::isnan(p.dev_f1) ? p.dev_ac
 
 }  // namespace
 
-AlgorithmResult train_lbfgs(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result) {
   auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
   const std::vector<char> mask = transition_mask(context);
   const std::size_t F = scorer->feature_count();
@@ -69,7 +36,7 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
   };
   std::vector<double>& w = scorer->weights();
   MinimizerOptions options = minimizer_options(context.options);
-  AlgorithmResult result;
+  int search_iterations = 0;
 
   /*
    * --c2 auto: for c2 = 10, 3, 1, 0.3, 0.1, 0.03, 0.01 minimise at most 30 iterations, each
@@ -96,7 +63,7 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
         return context.report(progress);
       };
       const MinimizerResult stage = minimize(f, w, options, report);
-      result.iterations += stage.iterations;
+      search_iterations += stage.iterations;
       TrainProgress scored;
       scored.phase = phase;
       scored.iteration = stage.iterations;
@@ -111,9 +78,9 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
       if (stage.cancelled) {
         w = chosen_w;
         result.cancelled = true;
+        result.iterations = search_iterations;
         result.stop_reason = "cancelled during the c2 search";
-        result.scorer = std::move(scorer);
-        return result;
+        return scorer;
       }
     }
     w = chosen_w;
@@ -143,11 +110,13 @@ AlgorithmResult train_lbfgs(const TrainingContext& context) {
 
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
   if (context.dev.size() > 0) record_kept(best, result);
-  result.cancelled = minimized.cancelled;
-  result.iterations += minimized.iterations;
-  result.stop_reason = minimized.stop_reason;
-  result.scorer = std::move(scorer);
-  return result;
+  if (context.layout) {
+    result.bytes_sent = objective.bytes_sent();
+    result.bytes_received = objective.bytes_received();
+  }
+  record(minimized, result);
+  result.iterations += search_iterations;
+  return scorer;
 }
 
 }  // namespace septa::crf

@@ -5,7 +5,7 @@
 
 namespace septa::crf {
 
-AlgorithmResult train_memm(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result) {
   const Dataset& data = context.data;
   const std::size_t A = context.encoder.attributes().size();
   const std::size_t L = context.encoder.labels().size();
@@ -26,13 +26,9 @@ AlgorithmResult train_memm(const TrainingContext& context) {
   SharedProgress shared;
   const MinimizerResult fitted = fit_local(context, "memm", instances, scorer->shape(),
                                            context.options.threads, scorer->weights(), shared);
-  AlgorithmResult result;
-  result.cancelled = fitted.cancelled;
-  result.iterations = fitted.iterations;
-  result.stop_reason = fitted.stop_reason;
+  record(fitted, result);
   report_final(context, "memm", result.iterations, *scorer);
-  result.scorer = std::move(scorer);
-  return result;
+  return scorer;
 }
 
 }  // namespace septa::crf

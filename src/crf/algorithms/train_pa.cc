@@ -18,7 +18,7 @@ namespace septa::crf {
  * The model is the average of w over all steps with --averaging (the default). Stops when the
  * epoch's mean cost is at most --epsilon, or after --max-iterations epochs (100 by default).
  */
-AlgorithmResult train_pa(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result) {
   const TrainOptions& options = context.options;
   OnlineRule rule;
   rule.phase = "pa";
@@ -37,7 +37,7 @@ AlgorithmResult train_pa(const TrainingContext& context) {
     for (const auto& [f, v] : mistake.dphi) step(f, mistake.weight * tau * v);
     return mistake.weight * cost;
   };
-  return train_online(context, rule);
+  return train_online(context, rule, result);
 }
 
 }  // namespace septa::crf

@@ -2,14 +2,12 @@
 // node pieces (state features, softmax over L per item) and the edge pieces (transition weights,
 // softmax over L^2 per adjacent pair) are each locally normalised and trained independently;
 // the combined weights are decoded as one linear-chain CRF.
-#include "crf/scoring/linear_chain.h"
+#include "crf/algorithms/linear_chain_features.h"
 #include "crf/algorithms/local_training.h"
 
 namespace septa::crf {
 
-LinearChainScorer build_linear_chain(const TrainingContext& context);  // train_lbfgs.cc
-
-AlgorithmResult train_piecewise(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainResult& result) {
   const Dataset& data = context.data;
   const std::size_t A = context.encoder.attributes().size();
   const std::size_t L = context.encoder.labels().size();
@@ -34,11 +32,6 @@ AlgorithmResult train_piecewise(const TrainingContext& context) {
   }
   const SparseFeatures no_features{0, L * L, {0}, {}};
   const SoftmaxModelShape edge_shape{&no_features, 0, L * L, 1, nullptr};
-  TrainOptions edge_options = context.options;
-  edge_options.local_sgd = false;
-  const TrainingContext edge_context{context.data,     context.encoder,  edge_options,
-                                     context.dev,      context.dev_gold, context.progress,
-                                     context.start};
   std::vector<double> node_weights(F, 0.0), edge_weights(L * L, 0.0);
   SharedProgress shared;
   const int edge_threads = 1;
@@ -51,19 +44,17 @@ AlgorithmResult train_piecewise(const TrainingContext& context) {
       },
       [&] {
         if (!edges.empty())
-          edge_result = fit_local(edge_context, "edges", edges, edge_shape, edge_threads,
-                                  edge_weights, shared);
+          edge_result = fit_local_lbfgs(context, "edges", edges, edge_shape, edge_threads,
+                                        edge_weights, shared);
       },
       shared, context.options.threads);
 
   std::vector<double>& w = scorer->weights();
   std::copy(node_weights.begin(), node_weights.end(), w.begin());
   std::copy(edge_weights.begin(), edge_weights.end(), w.begin() + F);
-  AlgorithmResult result =
-      combine_results("nodes", node_result, "edges", edge_result, !edges.empty());
+  record_two_parts("nodes", node_result, "edges", edge_result, !edges.empty(), result);
   report_final(context, "piecewise", result.iterations, *scorer);
-  result.scorer = std::move(scorer);
-  return result;
+  return scorer;
 }
 
 }  // namespace septa::crf

@@ -53,7 +53,7 @@ CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer
 
 }  // namespace
 
-AlgorithmResult train_separate(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResult& result) {
   const Dataset& data = context.data;
   const std::size_t A = context.encoder.attributes().size();
   const std::size_t L = context.encoder.labels().size();
@@ -93,11 +93,9 @@ AlgorithmResult train_separate(const TrainingContext& context) {
   }
   if (shared.stop) pair_result.cancelled = true;
 
-  AlgorithmResult result =
-      combine_results("unary", unary_result, "pairwise", pair_result, !edges.empty());
+  record_two_parts("unary", unary_result, "pairwise", pair_result, !edges.empty(), result);
   report_final(context, "separate", result.iterations, *scorer);
-  result.scorer = std::move(scorer);
-  return result;
+  return scorer;
 }
 
 }  // namespace septa::crf

@@ -37,7 +37,8 @@ SparseFeatures count_features(const Dataset& data, const std::vector<LocalInstan
 
 }  // namespace
 
-AlgorithmResult train_separate_counts(const TrainingContext& context) {
+std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
+                                              TrainResult& result) {
   const Dataset& data = context.data;
   const std::size_t A = context.encoder.attributes().size();
   const std::size_t L = context.encoder.labels().size();
@@ -58,12 +59,10 @@ AlgorithmResult train_separate_counts(const TrainingContext& context) {
   progress.active_features = scorer->feature_count();
   context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->potentials(s, lattice); },
                     progress);
-  AlgorithmResult result;
   result.cancelled = !context.report(progress);
   result.iterations = 1;
   result.stop_reason = "counted";
-  result.scorer = std::move(scorer);
-  return result;
+  return scorer;
 }
 
 }  // namespace septa::crf

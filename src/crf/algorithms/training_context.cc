@@ -70,6 +70,12 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
   context.report(progress);
 }
 
+void record(const MinimizerResult& minimized, TrainResult& result) {
+  result.cancelled = minimized.cancelled;
+  result.iterations = minimized.iterations;
+  result.stop_reason = minimized.stop_reason;
+}
+
 bool BestWeights::offer(const double* w, std::size_t F, const TrainProgress& progress) {
   // Without dev data the latest weights are the best. With dev data the metric is fixed by the
   // dev gold labels (F1 is NaN at every iteration or at none), so all offers compare alike.
@@ -91,7 +97,7 @@ bool BestWeights::offer(const double* w, std::size_t F, const TrainProgress& pro
   return true;
 }
 
-void record_kept(const BestWeights& best, AlgorithmResult& result) {
+void record_kept(const BestWeights& best, TrainResult& result) {
   if (best.empty() || best.metric().empty()) return;
   result.kept_iteration = best.iteration();
   result.kept_metric = best.metric();

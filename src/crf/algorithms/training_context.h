@@ -12,6 +12,7 @@
 #include "crf/features/dataset.h"
 #include "crf/features/encoder.h"
 #include "crf/lattice/lattice.h"
+#include "crf/algorithms/checkpoint.h"
 #include "crf/optim/minimizer.h"
 #include "crf/parallel/collective.h"
 #include "crf/scoring/scorer.h"
@@ -32,6 +33,8 @@ struct TrainingContext {
   std::chrono::steady_clock::time_point start;
   // Training data spread over ranks: `data` is this rank's part (null: one process).
   const BlockLayout* layout = nullptr;
+  // --checkpoint / --resume (null without them).
+  Checkpoint* checkpoint = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
@@ -39,10 +42,6 @@ struct TrainingContext {
   // Reports progress; returns false when the caller asked to stop.
   bool report(TrainProgress& progress_out) const;
 };
-
-// False for column data read through a CRF++ template without a B line: the model then has
-// no transition features.
-bool has_transitions(const Encoder& encoder);
 
 // The optimiser settings of the training options.
 MinimizerOptions minimizer_options(const TrainOptions& options);
@@ -73,29 +72,29 @@ class BestWeights {
   std::string metric_;
 };
 
-// What an algorithm hands back; the trainer adds the encoder to make a model.
-struct AlgorithmResult {
-  std::unique_ptr<Scorer> scorer;
-  bool cancelled = false;
-  int iterations = 0;
-  std::string stop_reason;
-  int kept_iteration = -1;   // the iteration whose weights were kept by dev score; -1: the last
-  std::string kept_metric;   // "F1" or "accuracy" when kept_iteration >= 0
-  double kept_score = NAN;   // its dev score (percent)
-  double chosen_c2 = NAN;    // --c2 auto: the c2 the search chose
-};
+// An algorithm's entry point: returns the trained scorer and records how training ended in
+// result.cancelled, result.iterations and result.stop_reason (the trainer fills in the rest).
+using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context,
+                                                  TrainResult& result);
 
+// False for column data read through a CRF++ template without a B line: the model then has
+// no transition features.
+bool has_transitions(const Encoder& encoder);
+
+// Records the optimiser's outcome in `result`.
+void record(const MinimizerResult& minimized, TrainResult& result);
 // Fills the kept-model fields of `result` from `best` when the dev score chose the weights.
-void record_kept(const BestWeights& best, AlgorithmResult& result);
+void record_kept(const BestWeights& best, TrainResult& result);
 
-// Algorithm entry points (one file each).
-AlgorithmResult train_lbfgs(const TrainingContext& context);
-AlgorithmResult train_piecewise(const TrainingContext& context);
-AlgorithmResult train_separate(const TrainingContext& context);
-AlgorithmResult train_separate_counts(const TrainingContext& context);
-AlgorithmResult train_memm(const TrainingContext& context);
-AlgorithmResult train_ap(const TrainingContext& context);
-AlgorithmResult train_pa(const TrainingContext& context);
-AlgorithmResult train_arow(const TrainingContext& context);
+// Algorithm entry points (one file each), registered in algorithm_table.cc.
+std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_piecewise(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_separate_counts(const TrainingContext& context,
+                                              TrainResult& result);
+std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

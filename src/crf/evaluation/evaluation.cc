@@ -140,9 +140,10 @@ EvaluationResult ChunkEvaluator::result() const {
   return result;
 }
 
-EvaluationResult evaluate_stream(std::istream& in, const std::string& name, TagScheme scheme) {
+EvaluationResult evaluate_stream(std::istream& in, const std::string& name, TagScheme scheme,
+                                 std::size_t max_line_bytes) {
   ChunkEvaluator evaluator(scheme);
-  LineReader reader(in);
+  LineReader reader(in, name, max_line_bytes);
   std::string_view line;
   std::vector<std::string_view> fields;
   std::size_t field_count = 0;  // fixed by the first non-empty line, as conlleval does

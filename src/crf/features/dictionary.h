@@ -23,12 +23,9 @@ class Dictionary {
   }
   // Id of `name`, adding it (moved) when absent.
   int32_t add(std::string&& name) {
-    const auto it = ids_.find(name);
-    if (it != ids_.end()) return it->second;
-    const int32_t id = static_cast<int32_t>(names_.size());
-    names_.push_back(std::move(name));
-    ids_.emplace(names_.back(), id);
-    return id;
+    const auto [it, inserted] = ids_.try_emplace(std::move(name), static_cast<int32_t>(names_.size()));
+    if (inserted) names_.push_back(it->first);
+    return it->second;
   }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
   std::size_t size() const { return names_.size(); }

@@ -1,6 +1,7 @@
 #include "crf/features/encoder.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "crf/parallel/ordered_parallel.h"
@@ -85,10 +86,30 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const s
   }
 }
 
+namespace {
+
+// Attribute values are stored as float: one beyond its range would become infinite.
+void check_value(const AttributeSequence& sequence, std::size_t n, std::size_t t,
+                 const Attribute& attribute) {
+  if (in_value_range(attribute.value)) return;
+  const std::string place = sequence.first_line > 0
+                                ? "line " + std::to_string(sequence.first_line + t)
+                                : "sequence " + std::to_string(n) + ", item " + std::to_string(t);
+  char value[32];
+  std::snprintf(value, sizeof value, "%.17g", attribute.value);
+  throw FormatError(place + ": attribute '" + attribute.name + "' has value " + value +
+                    ", outside the float range (|value| <= " +
+                    kMaxAttributeValueText + ")");
+}
+
+}  // namespace
+
 void Encoder::encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out) {
   SEPTA_CHECK(format_ == InputFormat::kAttributes);
-  for (const AttributeSequence& sequence : corpus) {
+  for (std::size_t n = 0; n < corpus.size(); ++n) {
+    const AttributeSequence& sequence = corpus[n];
     for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
+      for (const Attribute& attribute : sequence.attributes[t]) check_value(sequence, n, t, attribute);
       for (const Attribute& attribute : sequence.attributes[t])
         out.add_attribute(attributes_.add(attribute.name), static_cast<float>(attribute.value));
       out.end_item(labels_.add(sequence.labels[t]));
@@ -124,6 +145,7 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
 void Encoder::encode(const AttributeSequence& sequence, Dataset& out) const {
   for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
     for (const Attribute& attribute : sequence.attributes[t]) {
+      check_value(sequence, 0, t, attribute);
       const int32_t id = attributes_.find(attribute.name);
       if (id >= 0) out.add_attribute(id, static_cast<float>(attribute.value));
     }

@@ -2,12 +2,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include <sys/stat.h>
 
 #include "crf/io/line_reader.h"
+#include "septa/atomic_file.h"
 #include "septa/crf/feature_template.h"
 #include "septa/error.h"
 
@@ -80,7 +80,7 @@ FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::strin
   FeatureTemplate result;
   result.text_ = text;
   std::istringstream in(text);
-  LineReader reader(in);
+  LineReader reader(in, name, text.size());
   std::string_view raw;
   while (reader.next(raw)) {
     const std::size_t number = reader.line_number();
@@ -148,16 +148,11 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
   return unigram;
 }
 
-FeatureTemplate FeatureTemplate::parse_file(const std::string& path) {
+FeatureTemplate FeatureTemplate::parse_file(const std::string& path, std::size_t max_bytes) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     throw IoError(path + ": is a directory, not a template file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read error");
-  return parse(text.str(), path);
+  return parse(read_file(path, max_bytes, "--max-template-bytes"), path);
 }
 
 FeatureTemplate FeatureTemplate::default_chunking() {

@@ -19,11 +19,11 @@ void SparseFeatures::write(ByteWriter& out) const {
 
 SparseFeatures SparseFeatures::read(ByteReader& in) {
   SparseFeatures s;
-  s.A = in.u64();
-  s.K = in.u64();
+  s.A = in.dimension();
+  s.K = in.dimension();
   s.offsets = in.vec<uint32_t>();
   s.classes = in.vec<int32_t>();
-  if (s.offsets.size() != s.A + 1 || s.offsets.front() != 0 || s.offsets.back() != s.classes.size())
+  if (s.offsets.empty() || s.offsets.size() - 1 != s.A || s.offsets.front() != 0 || s.offsets.back() != s.classes.size())
     in.fail("feature index does not match its sizes");
   for (std::size_t a = 0; a < s.A; ++a)
     if (s.offsets[a] > s.offsets[a + 1]) in.fail("feature index is not monotone");

@@ -53,6 +53,7 @@ class AttributeParser {
     const char* why = nullptr;
     if (!is_text(text, &why))
       throw FormatError(error_place(name_, number) + "not a text file (" + why + ")");
+    check_no_carriage_return(text, name_, number);
     if (text.find_first_not_of(" \t\r\v\f") == std::string_view::npos) {
       finish();
       return;
@@ -115,6 +116,10 @@ class AttributeParser {
         throw FormatError(error_place(name_, number) + "invalid attribute value '" +
                           std::string(value_text) + "' in '" + std::string(field) +
                           "' (expected a finite number)");
+      if (!in_value_range(attribute.value))
+        throw FormatError(error_place(name_, number) + "attribute value '" +
+                          std::string(value_text) + "' in '" + std::string(field) +
+                          "' is out of range (|value| <= " + kMaxAttributeValueText + ")");
     }
     if (raw_name.empty())
       throw FormatError(error_place(name_, number) + "empty attribute name in '" +
@@ -131,9 +136,10 @@ class AttributeParser {
 
 }  // namespace
 
-std::vector<AttributeSequence> read_attributes(std::istream& in, const std::string& name) {
+std::vector<AttributeSequence> read_attributes(std::istream& in, const std::string& name,
+                                               std::size_t max_line_bytes) {
   AttributeParser parser(name);
-  LineReader reader(in);
+  LineReader reader(in, name, max_line_bytes);
   std::string_view line;
   while (reader.next(line)) {
     if (reader.line_number() == 1 && line.substr(0, kUtf8Bom.size()) == kUtf8Bom)
@@ -144,10 +150,11 @@ std::vector<AttributeSequence> read_attributes(std::istream& in, const std::stri
   return parser.take();
 }
 
-std::vector<AttributeSequence> read_attributes_file(const std::string& path) {
+std::vector<AttributeSequence> read_attributes_file(const std::string& path,
+                                                    std::size_t max_line_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  auto sequences = read_attributes(in, path);
+  auto sequences = read_attributes(in, path, max_line_bytes);
   if (in.bad()) throw IoError(path + ": read error");
   return sequences;
 }

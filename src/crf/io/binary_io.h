@@ -1,6 +1,7 @@
 // Little-endian byte serialisation for model files, with bounds-checked reading.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -65,6 +66,21 @@ class ByteReader {
     for (uint64_t i = 0; i < n; ++i) v.push_back(str());
     return v;
   }
+  // A dimension (label, attribute or class count) stored in the file. Every such count names
+  // things that the file also stores, so one larger than the file's size is corrupt; bounding
+  // it here keeps products such as L * L or A + 1 far from wrapping.
+  uint64_t dimension() {
+    const uint64_t n = u64();
+    if (n > size_) fail("dimension field exceeds the file");
+    return n;
+  }
+  // A vector of doubles that must all be finite (weights).
+  std::vector<double> finite_doubles() {
+    std::vector<double> v = vec<double>();
+    for (double x : v)
+      if (!std::isfinite(x)) fail("non-finite weight");
+    return v;
+  }
   bool at_end() const { return pos_ == size_; }
   // Throws ModelError naming the file.
   [[noreturn]] void fail(const std::string& what) const {
@@ -79,6 +95,7 @@ class ByteReader {
   }
   void raw(void* p, std::size_t n) {
     if (n > size_ - pos_) fail("unexpected end of data");
+    if (n == 0) return;  // p may be null (an empty vector's data())
     std::memcpy(p, data_ + pos_, n);
     pos_ += n;
   }

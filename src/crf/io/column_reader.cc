@@ -22,12 +22,13 @@ void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sent
 }  // namespace
 
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
-                                         std::size_t min_columns, std::size_t first_line) {
+                                         std::size_t min_columns, std::size_t first_line,
+                                         std::size_t max_line_bytes) {
   std::vector<ColumnSentence> sentences;
   ColumnSentence sentence;
   std::vector<std::string_view> fields;
   std::size_t expected_columns = 0;  // fixed by the first token line of the file
-  LineReader reader(in);
+  LineReader reader(in, name, max_line_bytes);
   reader.start_at_line(first_line);
   std::string_view line;
   while (reader.next(line)) {
@@ -36,6 +37,7 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
     const char* why = nullptr;
     if (!is_text(line, &why))
       throw FormatError(error_place(name, number) + "not a text file (" + why + ")");
+    check_no_carriage_return(line, name, number);
     split_whitespace(line, fields);
     if (fields.empty()) {
       finish_sentence(sentence, sentences);
@@ -68,10 +70,11 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
   return sentences;
 }
 
-std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size_t min_columns) {
+std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size_t min_columns,
+                                              std::size_t max_line_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  auto sentences = read_columns(in, path, min_columns);
+  auto sentences = read_columns(in, path, min_columns, 1, max_line_bytes);
   if (in.bad()) throw IoError(path + ": read error");
   return sentences;
 }

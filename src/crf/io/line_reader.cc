@@ -1,11 +1,22 @@
 #include "crf/io/line_reader.h"
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
+
+#include "septa/error.h"
 
 namespace septa::crf {
 
-LineReader::LineReader(std::istream& in, std::size_t block_size)
-    : in_(in), block_size_(block_size) {}
+namespace {
+constexpr std::size_t kFirstBlock = 4096;
+}  // namespace
+
+LineReader::LineReader(std::istream& in, std::string name, std::size_t max_line_bytes,
+                       std::size_t max_block)
+    : in_(in), name_(std::move(name)), max_line_bytes_(max_line_bytes),
+      max_block_(std::max<std::size_t>(max_block, 1)),
+      block_(std::min(kFirstBlock, max_block_)) {}
 
 bool LineReader::fill() {
   if (eof_) return false;
@@ -14,12 +25,20 @@ bool LineReader::fill() {
     size_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() < size_ + block_size_) buffer_.resize(size_ + block_size_);
-  in_.read(buffer_.data() + size_, static_cast<std::streamsize>(block_size_));
+  const std::size_t block = block_;
+  block_ = std::min(2 * block_, max_block_);
+  if (buffer_.size() < size_ + block) buffer_.resize(size_ + block);
+  in_.read(buffer_.data() + size_, static_cast<std::streamsize>(block));
   const auto got = static_cast<std::size_t>(in_.gcount());
   size_ += got;
-  if (got < block_size_) eof_ = true;
+  if (got < block) eof_ = true;
   return got > 0;
+}
+
+void LineReader::too_long() const {
+  throw FormatError(error_place(name_, line_number_ + 1) + "line longer than " +
+                    std::to_string(max_line_bytes_) +
+                    " bytes, the limit (--max-line-bytes raises it)");
 }
 
 bool LineReader::next(std::string_view& line) {
@@ -31,16 +50,19 @@ bool LineReader::next(std::string_view& line) {
       const std::size_t end = static_cast<const char*>(nl) - buffer_.data();
       std::size_t stop = end;
       if (stop > begin_ && buffer_[stop - 1] == '\r') --stop;
+      if (stop - begin_ > max_line_bytes_) too_long();
       line = std::string_view(buffer_.data() + begin_, stop - begin_);
       begin_ = end + 1;
       ++line_number_;
       return true;
     }
     const std::size_t pending = size_ - begin_;
+    if (pending > max_line_bytes_ + 1) too_long();  // + 1: room for a CR before the LF
     if (!fill()) {
       if (size_ == begin_) return false;
       std::size_t stop = size_;
       if (buffer_[stop - 1] == '\r') --stop;
+      if (stop - begin_ > max_line_bytes_) too_long();
       line = std::string_view(buffer_.data() + begin_, stop - begin_);
       begin_ = size_;
       ++line_number_;
@@ -113,6 +135,14 @@ void split_whitespace(std::string_view line, std::vector<std::string_view>& fiel
     while (i < n && !is_space(line[i])) ++i;
     fields.push_back(line.substr(start, i - start));
   }
+}
+
+void check_no_carriage_return(std::string_view line, const std::string& name,
+                              std::size_t number) {
+  if (line.find('\r') != std::string_view::npos)
+    throw FormatError(error_place(name, number) +
+                      "carriage return inside a line (a file with CR-only line ends? convert "
+                      "them to LF)");
 }
 
 std::string error_place(const std::string& name, std::size_t line) {

@@ -94,7 +94,8 @@ RawShard read_raw_shard(const std::string& path, std::size_t first, std::size_t 
 }
 
 ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std::size_t first,
-                               std::size_t blocks, std::size_t first_line) {
+                               std::size_t blocks, std::size_t first_line,
+                               std::size_t max_line_bytes) {
   ColumnShard shard;
   shard.first_block = first;
   shard.total_blocks = blocks;
@@ -105,7 +106,7 @@ ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std
     const std::size_t begin = raw.block_offsets[k] - base;
     const std::size_t length = raw.block_offsets[k + 1] - raw.block_offsets[k];
     std::istringstream in(raw.text.substr(begin, length));
-    std::vector<ColumnSentence> sentences = read_columns(in, name, 1, line);
+    std::vector<ColumnSentence> sentences = read_columns(in, name, 1, line, max_line_bytes);
     for (ColumnSentence& sentence : sentences) shard.sentences.push_back(std::move(sentence));
     shard.block_bounds.push_back(shard.sentences.size());
     line += static_cast<std::size_t>(
@@ -114,14 +115,15 @@ ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std
   return shard;
 }
 
-ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm) {
+ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm,
+                              std::size_t max_line_bytes) {
   std::size_t first = 0, end = 0;
   rank_blocks(comm.rank(), comm.size(), blocks, first, end);
   RawShard raw = read_raw_shard(path, first, end, blocks);
   const std::vector<std::string> counts = comm.allgather(std::to_string(raw.newlines));
   std::size_t first_line = 1;
   for (int r = 0; r < comm.rank(); ++r) first_line += std::stoull(counts[r]);
-  ColumnShard shard = parse_column_shard(raw, path, first, blocks, first_line);
+  ColumnShard shard = parse_column_shard(raw, path, first, blocks, first_line, max_line_bytes);
   return shard;
 }
 

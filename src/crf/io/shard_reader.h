@@ -32,6 +32,7 @@ RawShard read_raw_shard(const std::string& path, std::size_t first, std::size_t 
 
 // Parses a raw shard whose first byte lies on line `first_line` of the file named `name`.
 ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std::size_t first,
-                               std::size_t blocks, std::size_t first_line);
+                               std::size_t blocks, std::size_t first_line,
+                               std::size_t max_line_bytes = kDefaultMaxLineBytes);
 
 }  // namespace septa::crf

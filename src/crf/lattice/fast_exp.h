@@ -6,7 +6,8 @@
 #include <cstring>
 
 // Hot loops get an AVX2/FMA clone chosen at run time, without a global -march flag.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// ThreadSanitizer builds go without: gcc runs the clones' resolver before the TSan runtime is up.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SEPTA_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SEPTA_VECTOR_CLONES
@@ -49,9 +50,9 @@ inline double fast_exp(double x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  int64_t bits;
+  uint64_t bits;  // unsigned: adding the (possibly negative) exponent wraps without UB
   std::memcpy(&bits, &p, sizeof bits);
-  bits += exponent << 52;
+  bits += static_cast<uint64_t>(exponent) << 52;
   std::memcpy(&p, &bits, sizeof p);
   return p;
 }

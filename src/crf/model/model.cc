@@ -1,10 +1,14 @@
 #include "septa/crf/model.h"
 
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "crf/io/binary_io.h"
 #include "crf/lattice/nbest.h"
+#include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
 #include "septa/atomic_file.h"
 #include "septa/error.h"
@@ -249,12 +253,16 @@ std::string Model::to_bytes() const {
   payload.strings(d.encoder.attributes().names());
   d.scorer->write(payload);
 
+  return frame_model_payload(payload.bytes());
+}
+
+std::string frame_model_payload(const std::string& payload) {
   ByteWriter file;
   file.bytes().append(kMagic, sizeof kMagic);
   file.u32(kFormatVersion);
-  file.u64(payload.bytes().size());
-  file.bytes().append(payload.bytes());
-  file.u64(checksum64(payload.bytes().data(), payload.bytes().size()));
+  file.u64(payload.size());
+  file.bytes().append(payload);
+  file.u64(checksum64(payload.data(), payload.size()));
   return file.bytes();
 }
 
@@ -285,10 +293,19 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   data->algorithm = in.str();
   const uint8_t format = in.u8();
   if (format > 1) in.fail("unknown input format");
-  const uint64_t columns = in.u64();
+  const uint64_t columns = in.dimension();
   const std::string template_text = in.str();
-  data->encoder = Encoder::restore(format == 0 ? InputFormat::kColumns : InputFormat::kAttributes,
-                                   template_text, columns);
+  try {
+    data->encoder = Encoder::restore(
+        format == 0 ? InputFormat::kColumns : InputFormat::kAttributes, template_text, columns);
+  } catch (const FormatError& e) {
+    in.fail(std::string("bad template: ") + e.what());
+  }
+  // Column models need the label column past every column the template reads; attribute
+  // models have no columns.
+  if (format == 0 ? static_cast<long>(columns) <= data->encoder.feature_template().max_column() + 1
+                  : columns != 0)
+    in.fail("column count " + std::to_string(columns) + " does not fit the template");
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
   std::vector<std::string> attributes = in.strings();
   data->encoder.attributes().reserve(attributes.size());
@@ -300,6 +317,17 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   return Model(std::move(data));
 }
 
-Model Model::load(const std::string& path) { return from_bytes(read_file(path), path); }
+Model Model::load(const std::string& path, std::size_t max_bytes) {
+  // The magic first, so that a huge foreign file (/dev/zero) is refused without reading it.
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path + ": cannot open: " + std::strerror(errno));
+    char magic[sizeof kMagic] = {};
+    in.read(magic, sizeof magic);
+    if (in.gcount() != sizeof magic || std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+      throw ModelError(path + ": not a septa model file (bad magic)");
+  }
+  return from_bytes(read_file(path, max_bytes, "--max-model-bytes"), path);
+}
 
 }  // namespace septa::crf

@@ -7,6 +7,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "crf/algorithms/algorithm_table.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -58,6 +59,14 @@ std::string text(T v) {
     return text_of_double(v);
 }
 
+// "lbfgs, separate, ...": the algorithm names of the table.
+std::string algorithm_names() {
+  std::string names;
+  for (const AlgorithmEntry& entry : algorithm_table())
+    names += (names.empty() ? "" : ", ") + std::string(entry.name);
+  return names;
+}
+
 }  // namespace
 
 int default_threads() {
@@ -65,30 +74,10 @@ int default_threads() {
   return cores == 0 ? 1 : static_cast<int>(std::min(cores, 256u));
 }
 
-Algorithm parse_algorithm(const std::string& name) {
-  if (name == "lbfgs") return Algorithm::kLbfgs;
-  if (name == "separate") return Algorithm::kSeparate;
-  if (name == "separate-counts") return Algorithm::kSeparateCounts;
-  if (name == "piecewise") return Algorithm::kPiecewise;
-  if (name == "memm") return Algorithm::kMemm;
-  if (name == "ap") return Algorithm::kAveragedPerceptron;
-  if (name == "pa") return Algorithm::kPassiveAggressive;
-  if (name == "arow") return Algorithm::kArow;
-  bad("algorithm", name, "lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow");
-}
-
-std::string algorithm_name(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::kLbfgs: return "lbfgs";
-    case Algorithm::kSeparate: return "separate";
-    case Algorithm::kSeparateCounts: return "separate-counts";
-    case Algorithm::kPiecewise: return "piecewise";
-    case Algorithm::kMemm: return "memm";
-    case Algorithm::kAveragedPerceptron: return "ap";
-    case Algorithm::kPassiveAggressive: return "pa";
-    case Algorithm::kArow: return "arow";
-  }
-  return "unknown";
+std::vector<AlgorithmInfo> algorithms() {
+  std::vector<AlgorithmInfo> out;
+  for (const AlgorithmEntry& entry : algorithm_table()) out.push_back({entry.name, entry.help});
+  return out;
 }
 
 #define SEPTA_NUMBER_OPTION(NAME, FIELD, PARSE, LOW, HIGH, RANGE, HELP)                   \
@@ -108,10 +97,12 @@ std::string algorithm_name(Algorithm algorithm) {
 
 const std::vector<OptionSpec>& train_option_specs() {
   static const std::vector<OptionSpec> specs = {
-      OptionSpec{"algorithm",
-                 "training algorithm (lbfgs, separate, separate-counts, piecewise, memm, ap, pa, arow)",
-                 [](const TrainOptions& o) { return algorithm_name(o.algorithm); },
-                 [](TrainOptions& o, const std::string& v) { o.algorithm = parse_algorithm(v); }},
+      OptionSpec{"algorithm", "training algorithm (" + algorithm_names() + ")",
+                 [](const TrainOptions& o) { return o.algorithm; },
+                 [](TrainOptions& o, const std::string& v) {
+                   if (find_algorithm(v) == nullptr) bad("algorithm", v, algorithm_names());
+                   o.algorithm = v;
+                 }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
                           "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
       OptionSpec{"c2",
@@ -181,8 +172,19 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
+      OptionSpec{"checkpoint",
+                 "file for the optimiser state of SGD training (separate, piecewise, memm)",
+                 [](const TrainOptions& o) { return o.checkpoint; },
+                 [](TrainOptions& o, const std::string& v) { o.checkpoint = v; }},
+      SEPTA_NUMBER_OPTION("checkpoint-every", checkpoint_every, parse_int, 1, 1000000,
+                          "1 to 1e6", "epochs between checkpoints"),
+      OptionSpec{"resume", "continue SGD training from this checkpoint file",
+                 [](const TrainOptions& o) { return o.resume; },
+                 [](TrainOptions& o, const std::string& v) { o.resume = v; }},
       SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
                           "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
+                          "refuse training data with more distinct labels"),
   };
   return specs;
 }
@@ -201,25 +203,25 @@ void set_train_option(TrainOptions& options, const std::string& name, const std:
 }
 
 std::string inapplicable_reason(const TrainOptions& options, const std::string& name) {
-  const Algorithm a = options.algorithm;
-  const bool local = a == Algorithm::kSeparate || a == Algorithm::kPiecewise ||
-                     a == Algorithm::kMemm;
+  const std::string& a = options.algorithm;
+  const bool local = a == "separate" || a == "piecewise" ||
+                     a == "memm";
   // Piecewise trains its edge factors by L-BFGS whatever the local optimiser.
-  const bool uses_lbfgs = a == Algorithm::kLbfgs || a == Algorithm::kPiecewise ||
+  const bool uses_lbfgs = a == "lbfgs" || a == "piecewise" ||
                           (local && !options.local_sgd);
   const bool uses_sgd = local && options.local_sgd;
-  const bool online = a == Algorithm::kAveragedPerceptron ||
-                      a == Algorithm::kPassiveAggressive || a == Algorithm::kArow;
+  const bool online = a == "ap" ||
+                      a == "pa" || a == "arow";
   bool applies = true;
   std::string where;
   if (online && (name == "max-iterations" || name == "epsilon" || name == "seed")) {
     applies = true;
   } else if (name == "pa-type" || name == "c" || name == "error-sensitive" ||
              name == "averaging") {
-    applies = a == Algorithm::kPassiveAggressive;
+    applies = a == "pa";
     where = "pa";
   } else if (name == "variance" || name == "gamma") {
-    applies = a == Algorithm::kArow;
+    applies = a == "arow";
     where = "arow";
   } else if (name == "c1" || name == "max-iterations" || name == "period" || name == "delta" ||
       name == "epsilon" || name == "num-memories" || name == "linesearch" ||
@@ -234,22 +236,22 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
     applies = uses_sgd;
     where = "separate, piecewise and memm with --local-optimizer sgd";
   } else if (name == "floor") {
-    applies = a == Algorithm::kSeparate || a == Algorithm::kSeparateCounts || a == Algorithm::kMemm;
+    applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
   } else if (name == "local-optimizer") {
     applies = local;
     where = "separate, piecewise and memm";
   } else if (name == "all-possible-states") {
-    applies = a != Algorithm::kSeparateCounts;
+    applies = a != "separate-counts";
     where = "every algorithm but separate-counts";
   } else if (name == "all-possible-transitions") {
-    applies = a == Algorithm::kLbfgs || online;
+    applies = a == "lbfgs" || online;
     where = "lbfgs, ap, pa and arow";
   } else if (name == "min-freq") {
     applies = true;
   }
   if (applies) return "";
-  std::string reason = "option --" + name + " has no effect with --algorithm " + algorithm_name(a);
+  std::string reason = "option --" + name + " has no effect with --algorithm " + a;
   if (local && options.local_sgd && name != "floor" && name != "all-possible-transitions")
     reason += " --local-optimizer sgd";
   return reason + " (it applies to " + where + ")";

@@ -191,7 +191,7 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
 
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
-                                const std::atomic<bool>* stop) {
+                                const std::atomic<bool>* stop, int first_epoch) {
   MinimizerResult result;
   const std::size_t S = sgd.shards(), D = sgd.dimension();
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
@@ -199,7 +199,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<double> shard_loss(S, 0.0);
   std::vector<double> mixed(D);
   result.stop_reason = "epochs done";
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     std::fill(mixed.begin(), mixed.end(), 0.0);
     double loss = 0.0;
     if (S == 1) {  // no mix: train in place

@@ -76,11 +76,11 @@ class ShardedSgd {
 // false to stop after this epoch.
 using EpochCallback = std::function<bool(int epoch, double objective)>;
 
-// Runs all epochs of `sgd` on `threads` threads (shard s of each epoch on any worker, mixed in
+// Runs epochs first_epoch..epochs of `sgd` (w: the weights after epoch first_epoch - 1) on `threads` threads (shard s of each epoch on any worker, mixed in
 // shard order) and leaves the mixed weights in w [dimension]. The result never depends on
 // `threads`.
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
-                                const std::atomic<bool>* stop = nullptr);
+                                const std::atomic<bool>* stop = nullptr, int first_epoch = 1);
 
 }  // namespace septa::crf

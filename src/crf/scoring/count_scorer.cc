@@ -72,22 +72,22 @@ void CountScorer::write(ByteWriter& out) const {
 
 std::unique_ptr<CountScorer> CountScorer::read(ByteReader& in) {
   auto s = std::make_unique<CountScorer>();
-  s->A_ = in.u64();
-  s->L_ = in.u64();
+  s->A_ = in.dimension();
+  s->L_ = in.dimension();
   s->floor_ = in.f64();
   s->unary_ = SparseFeatures::read(in);
-  s->unary_ratio_ = in.vec<double>();
-  s->label_prior_ = in.vec<double>();
+  s->unary_ratio_ = in.finite_doubles();
+  s->label_prior_ = in.finite_doubles();
   s->pairwise_ = SparseFeatures::read(in);
-  s->pair_ratio_ = in.vec<double>();
-  s->pair_prior_ = in.vec<double>();
+  s->pair_ratio_ = in.finite_doubles();
+  s->pair_prior_ = in.finite_doubles();
   s->pair_first_ = in.vec<int32_t>();
   s->pair_second_ = in.vec<int32_t>();
   const std::size_t K = s->pair_prior_.size();
   if (s->unary_.A != s->A_ || s->unary_.K != s->L_ || s->unary_ratio_.size() != s->unary_.size() ||
       s->label_prior_.size() != s->L_ || s->pairwise_.A != 2 * s->A_ || s->pairwise_.K != K ||
       s->pair_ratio_.size() != s->pairwise_.size() || s->pair_first_.size() != K ||
-      s->pair_second_.size() != K || !(s->floor_ > 0.0))
+      s->pair_second_.size() != K || !(s->floor_ > 0.0 && s->floor_ < 1.0))
     in.fail("count factors do not match their sizes");
   check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
   return s;

@@ -26,6 +26,11 @@ class CountScorer : public FactorScorer {
   static constexpr double kBeta = 1.0;  // back-off mass of the class prior
 
   bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
+
+  bool finite() const override {
+    return all_finite(unary_ratio_) && all_finite(label_prior_) && all_finite(pair_ratio_) &&
+           all_finite(pair_prior_);
+  }
   std::size_t feature_count() const override {
     return unary_ratio_.size() + pair_ratio_.size();
   }

@@ -25,9 +25,9 @@ void LinearChainScorer::write(ByteWriter& out) const {
 
 std::unique_ptr<LinearChainScorer> LinearChainScorer::read(ByteReader& in) {
   auto scorer = std::make_unique<LinearChainScorer>();
-  scorer->L_ = in.u64();
+  scorer->L_ = in.dimension();
   scorer->states_ = SparseFeatures::read(in);
-  scorer->weights_ = in.vec<double>();
+  scorer->weights_ = in.finite_doubles();
   if (scorer->states_.K != scorer->L_ ||
       scorer->weights_.size() != scorer->states_.size() + scorer->L_ * scorer->L_)
     in.fail("weight vector does not match the feature index");

@@ -28,6 +28,7 @@ class LinearChainScorer : public Scorer {
     fill(sequence, weights_.data(), lattice);
   }
   bool fits(std::size_t A, std::size_t L) const override { return states_.A == A && L_ == L; }
+  bool finite() const override { return all_finite(weights_); }
   std::size_t feature_count() const override { return weights_.size(); }
   void write(ByteWriter& out) const override;
   static std::unique_ptr<LinearChainScorer> read(ByteReader& in);

@@ -42,15 +42,15 @@ void MemmScorer::write(ByteWriter& out) const {
 
 std::unique_ptr<MemmScorer> MemmScorer::read(ByteReader& in) {
   auto s = std::make_unique<MemmScorer>();
-  s->A_ = in.u64();
-  s->L_ = in.u64();
+  s->A_ = in.dimension();
+  s->L_ = in.dimension();
   s->floor_ = in.f64();
   s->states_ = SparseFeatures::read(in);
   s->successors_ = in.vec<char>();
-  s->weights_ = in.vec<double>();
+  s->weights_ = in.finite_doubles();
   if (s->states_.A != s->A_ || s->states_.K != s->L_ ||
       s->successors_.size() != (s->L_ + 1) * s->L_ ||
-      s->weights_.size() != s->states_.size() + (s->L_ + 1) * s->L_ || !(s->floor_ > 0.0))
+      s->weights_.size() != s->states_.size() + (s->L_ + 1) * s->L_ || !(s->floor_ > 0.0 && s->floor_ < 1.0))
     in.fail("MEMM weights do not match their sizes");
   return s;
 }

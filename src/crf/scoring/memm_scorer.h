@@ -25,6 +25,7 @@ class MemmScorer : public Scorer {
 
   void potentials(const SequenceView& sequence, Lattice& lattice) const override;
   bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
+  bool finite() const override { return all_finite(weights_); }
   std::size_t feature_count() const override { return weights_.size(); }
   void write(ByteWriter& out) const override;
   static std::unique_ptr<MemmScorer> read(ByteReader& in);

@@ -1,6 +1,7 @@
 // The trained part of a model: fills a lattice with log-potentials for one sequence.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,6 +25,8 @@ class Scorer {
   virtual bool fits(std::size_t A, std::size_t L) const = 0;
   // Number of weights the model holds.
   virtual std::size_t feature_count() const = 0;
+  // Whether every weight is finite (training can overflow on extreme attribute values).
+  virtual bool finite() const = 0;
   virtual void write(ByteWriter& out) const = 0;
   // Readable description of the weights for `septa dump`.
   virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;
@@ -38,8 +41,12 @@ struct ModelData {
   std::unique_ptr<Scorer> scorer;
 };
 
-// Reads the scorer of `algorithm` from a model file.
-std::unique_ptr<Scorer> read_scorer(const std::string& algorithm, ByteReader& in);
+// Whether every element of `v` is finite.
+inline bool all_finite(const std::vector<double>& v) {
+  for (double x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
 
 // Lists (attribute, class) features with their weights; `class_name` names class k.
 std::vector<WeightedFeature> list_features(const SparseFeatures& features, const double* weights,

@@ -115,22 +115,22 @@ void SeparateScorer::write(ByteWriter& out) const {
 
 std::unique_ptr<SeparateScorer> SeparateScorer::read(ByteReader& in) {
   auto s = std::make_unique<SeparateScorer>();
-  s->A_ = in.u64();
-  s->L_ = in.u64();
+  s->A_ = in.dimension();
+  s->L_ = in.dimension();
   s->floor_ = in.f64();
   s->beam_ = in.f64();
   s->unary_ = SparseFeatures::read(in);
   s->pairwise_ = SparseFeatures::read(in);
   s->pair_first_ = in.vec<int32_t>();
   s->pair_second_ = in.vec<int32_t>();
-  s->unary_weights_ = in.vec<double>();
-  s->pair_weights_ = in.vec<double>();
+  s->unary_weights_ = in.finite_doubles();
+  s->pair_weights_ = in.finite_doubles();
   const std::size_t K = s->pair_first_.size();
   if (s->unary_.A != s->A_ || s->unary_.K != s->L_ || s->pairwise_.A != 2 * s->A_ ||
       s->pairwise_.K != K || s->pair_second_.size() != K ||
       s->unary_weights_.size() != s->unary_.size() + s->L_ ||
-      s->pair_weights_.size() != s->pairwise_.size() + K || !(s->floor_ > 0.0) ||
-      !(s->beam_ >= 0.0 && s->beam_ <= 1.0))
+      s->pair_weights_.size() != s->pairwise_.size() + K ||
+      !(s->floor_ > 0.0 && s->floor_ < 1.0) || !(s->beam_ >= 0.0 && s->beam_ <= 1.0))
     in.fail("separate-training factors do not match their sizes");
   check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
   s->index_pairs();

@@ -57,6 +57,10 @@ class SeparateScorer : public FactorScorer {
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
 
   bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
+
+  bool finite() const override {
+    return all_finite(unary_weights_) && all_finite(pair_weights_);
+  }
   std::size_t feature_count() const override {
     return unary_weights_.size() + pair_weights_.size();
   }

@@ -35,7 +35,7 @@ class EveryAlgorithm : public ::testing::TestWithParam<const char*> {
  protected:
   TrainOptions options(int threads = 1) const {
     TrainOptions o;
-    o.algorithm = parse_algorithm(GetParam());
+    o.algorithm = GetParam();
     o.max_iterations = 50;
     o.threads = threads;
     return o;
@@ -122,7 +122,7 @@ TEST(LabelBias, MemmSuffersAndSeparateAndStandardTrainingDoNot) {
   std::map<std::string, double> error;
   for (const char* algorithm : {"lbfgs", "separate", "memm"}) {
     TrainOptions options;
-    options.algorithm = parse_algorithm(algorithm);
+    options.algorithm = algorithm;
     error[algorithm] = 1.0 - token_accuracy(train(train_data, "rib", features, options).model,
                                             test_data);
   }

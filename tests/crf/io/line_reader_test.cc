@@ -9,7 +9,7 @@ namespace {
 
 std::vector<std::string> all_lines(const std::string& text, std::size_t block_size) {
   std::istringstream in(text);
-  LineReader reader(in, block_size);
+  LineReader reader(in, "t.txt", kDefaultMaxLineBytes, block_size);
   std::vector<std::string> lines;
   std::string_view line;
   while (reader.next(line)) {

@@ -59,7 +59,8 @@ TEST(CrfObjective, PenalizedGradientMatchesFiniteDifferencesWithL2AndL1OffTheKin
   // Weights at least 0.1 away from zero, so steps of 1e-5 never cross a kink.
   std::vector<double> w = testing::random_weights(objective.dimension(), 1.0, 9);
   for (double& x : w) x += x >= 0 ? 0.1 : -0.1;
-  for (auto [c1, c2] : {std::pair{0.0, 0.7}, std::pair{0.3, 0.0}, std::pair{0.3, 0.7}}) {
+  for (auto penalty : {std::pair{0.0, 0.7}, std::pair{0.3, 0.0}, std::pair{0.3, 0.7}}) {
+    const double c1 = penalty.first, c2 = penalty.second;  // (clang cannot capture bindings)
     ObjectiveFunction f = [&](const double* x, double* g) {
       return penalized(raw, x, g, w.size(), c1, c2);
     };
