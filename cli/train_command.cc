@@ -161,7 +161,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
   std::fprintf(stderr, "trained %s: %d iterations, %zu features, %.2f s (%s); model saved to %s\n",
                options.algorithm.c_str(), result.iterations, result.features,
                result.seconds, result.stop_reason.c_str(), model_path.c_str());
-  if (world.size() > 1)
+  if (world.size() > 1 && result.bytes_received > 0)
     std::fprintf(stderr, "over %d ranks: each rank sent %.2f MB and received %.2f MB per gradient\n",
                  world.size(), result.bytes_sent / 1e6, result.bytes_received / 1e6);
   if (args.has("plot")) {

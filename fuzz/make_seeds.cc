@@ -1,6 +1,7 @@
 // Writes the seed corpora of the fuzz targets into DIR/<target>/: small valid inputs of every
 // format, models of every algorithm in both input formats, and a few near-misses.
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <fstream>
@@ -34,6 +35,36 @@ const char* const kEval =
 void write(const std::string& dir, const std::string& name, const std::string& bytes) {
   ::mkdir(dir.c_str(), 0755);
   std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+}
+
+// An IDX file of `n` 3x2 images (or labels when `images` is false), big-endian header.
+std::string idx_file(uint32_t n, bool images) {
+  std::string out = {0, 0, 0x08, static_cast<char>(images ? 3 : 1)};
+  const auto u32 = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+  };
+  u32(n);
+  if (images) {
+    u32(3);
+    u32(2);
+  }
+  for (uint32_t i = 0; i < n * (images ? 6 : 1); ++i) out += static_cast<char>(i * 37 % 256);
+  return out;
+}
+
+// `bytes` as a gzip stream (as Debian's dataset-fashion-mnist ships IDX files).
+std::string gzip(const std::string& bytes) {
+  z_stream z{};
+  deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, bytes.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
 std::string payload_of(const std::string& file) {
@@ -84,6 +115,11 @@ int main(int argc, char** argv) {
     write(root + "/model_payload_fuzz", std::string(algorithm) + "_attributes",
           payload_of(by_attributes));
   }
+
+  write(root + "/idx_fuzz", "images.idx", idx_file(4, true));
+  write(root + "/idx_fuzz", "labels.idx", idx_file(5, false));
+  write(root + "/idx_fuzz", "images.idx.gz", gzip(idx_file(3, true)));
+  write(root + "/idx_fuzz", "empty.idx", idx_file(0, true));
 
   namespace st = septa::safetensors;
   const std::string dir = root + "/safetensors_fuzz";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MPI tests of 'septa train' on loopback: usage mpi_train_test.sh SEPTA MPIEXEC CASE
 #   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun)
-#   separate  -a separate under mpirun -n 1 equals one process; more ranks are refused cleanly
+#   separate  -a separate and -a memm: 1, 2 and 4 ranks give the model bytes of one process;
+#             piecewise over 2 ranks is refused with a clear message and leaves no model
 #   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
 set -euo pipefail
 septa="$1"; mpiexec="$2"; case_name="$3"
@@ -25,15 +26,21 @@ case "$case_name" in
     ;;
   separate)
     python3 "$here/make_corpus.py" "$work/train.txt" 600 2
-    "$septa" train -q -a separate -m "$work/one.model" "$work/train.txt"
-    "$mpiexec" "${flags[@]}" -n 1 "$septa" train -q -a separate -m "$work/ranks1.model" "$work/train.txt"
-    cmp "$work/one.model" "$work/ranks1.model" || fail "separate: 1 rank differs from one process"
-    if "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a separate -m "$work/ranks2.model" \
+    for algorithm in separate memm; do
+      "$septa" train -q -a "$algorithm" --shards 5 -m "$work/one.model" "$work/train.txt"
+      for n in 1 2 4; do
+        "$mpiexec" "${flags[@]}" -n "$n" "$septa" train -q -a "$algorithm" --shards 5 \
+          -m "$work/ranks$n.model" "$work/train.txt"
+        cmp "$work/one.model" "$work/ranks$n.model" || fail "$algorithm: $n ranks differ from one process"
+        echo "$algorithm: $n ranks == one process"
+      done
+    done
+    if "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a piecewise -m "$work/piecewise.model" \
         "$work/train.txt" 2> "$work/err.txt"; then
-      fail "separate over 2 ranks should be refused"
+      fail "piecewise over 2 ranks should be refused"
     fi
-    grep -q "only lbfgs trains over several MPI ranks" "$work/err.txt" || fail "unclear message: $(cat "$work/err.txt")"
-    [ ! -e "$work/ranks2.model" ] || fail "a model file was left behind"
+    grep -q "over several MPI ranks only lbfgs" "$work/err.txt" || fail "unclear message: $(cat "$work/err.txt")"
+    [ ! -e "$work/piecewise.model" ] || fail "a model file was left behind"
     ;;
   kill)
     python3 "$here/make_corpus.py" "$work/train.txt" 3000 3

@@ -121,7 +121,8 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
     return result;
   }
   EpochCallback on_epoch = [&](int epoch, double objective) {
-    if (context.checkpoint) context.checkpoint->record(phase, epoch, w, epoch == options.epochs);
+    if (context.checkpoint && (!context.sgd_ranks || context.sgd_ranks->rank() == 0))
+      context.checkpoint->record(phase, epoch, w, epoch == options.epochs);
     TrainProgress progress;
     progress.phase = phase;
     progress.iteration = epoch;
@@ -131,8 +132,17 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
     if (shared.stop || !context.report(progress)) shared.stop = true;
     return !shared.stop.load();
   };
-  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, on_epoch, &shared.stop,
-                         done + 1);
+  EpochCallback agreed = on_epoch;
+  if (context.sgd_ranks)  // rank 0 reports and decides; every rank follows it
+    agreed = [&](int epoch, double objective) {
+      const bool root = context.sgd_ranks->rank() == 0;
+      std::string go_on(1, root && !on_epoch(epoch, objective) ? '0' : '1');
+      context.sgd_ranks->broadcast(go_on, 0);
+      if (go_on[0] == '0') shared.stop = true;
+      return go_on[0] == '1';
+    };
+  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, agreed, &shared.stop,
+                         done + 1, context.sgd_ranks);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
                    std::chrono::steady_clock::time_point start, const std::string& name,
-                   const BlockLayout* layout = nullptr) {
+                   const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
@@ -39,8 +39,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
-  TrainingContext context{data,     encoder, options, dev, dev_gold, progress, start, layout,
-                          checkpoint.get()};
+  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
+                          progress, start,   layout, checkpoint.get(), sgd_ranks};
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
@@ -74,6 +74,14 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   Dataset encoded;
   encoder.encode_training(data, name, encoded, options.threads);
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
+  // text) and trains its share of the SGD shards.
+  Communicator* sgd_ranks = nullptr;
+  if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
+    encoded = gather_dataset(encoded, *layout->comm);
+    sgd_ranks = layout->comm;
+    layout = nullptr;
+  }
   check_label_count(encoder, options, name);
   Dataset dev_encoded;
   std::vector<std::vector<std::string>> dev_gold;
@@ -88,7 +96,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout);
+                name, layout, sgd_ranks);
 }
 
 }  // namespace
@@ -104,8 +112,11 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name) {
-  if (comm.size() > 1 && options.algorithm != "lbfgs")
-    throw OptionError("option --algorithm: only lbfgs trains over several MPI ranks (got " +
+  const bool sgd = options.local_sgd && (options.algorithm == "separate" ||
+                                         options.algorithm == "memm");
+  if (comm.size() > 1 && options.algorithm != "lbfgs" && !sgd)
+    throw OptionError("option --algorithm: over several MPI ranks only lbfgs, and separate or "
+                      "memm with --local-optimizer sgd, are supported (got " +
                       options.algorithm + ")");
   BlockLayout layout;
   layout.comm = &comm;

@@ -35,6 +35,9 @@ struct TrainingContext {
   const BlockLayout* layout = nullptr;
   // --checkpoint / --resume (null without them).
   Checkpoint* checkpoint = nullptr;
+  // SGD training over ranks: every rank holds all of `data`; the SGD shards are spread over
+  // these ranks and mixed in shard order (null: one process).
+  Communicator* sgd_ranks = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.

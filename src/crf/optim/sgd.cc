@@ -5,7 +5,9 @@
 #include <numeric>
 #include <random>
 
+#include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 namespace {
@@ -191,7 +193,8 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
 
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
-                                const std::atomic<bool>* stop, int first_epoch) {
+                                const std::atomic<bool>* stop, int first_epoch,
+                                Communicator* ranks) {
   MinimizerResult result;
   const std::size_t S = sgd.shards(), D = sgd.dimension();
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
@@ -204,6 +207,41 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     double loss = 0.0;
     if (S == 1) {  // no mix: train in place
       loss = sgd.train_shard(0, epoch, w.data(), stop);
+    } else if (ranks && ranks->size() > 1) {
+      const std::size_t R = static_cast<std::size_t>(ranks->size());
+      std::vector<std::size_t> mine;  // shards trained on this rank
+      for (std::size_t s = static_cast<std::size_t>(ranks->rank()); s < S; s += R) mine.push_back(s);
+      std::vector<std::vector<double>> trained(mine.size());  // [mine][D]
+      parallel_for(mine.size(), threads, [&](std::size_t i) {
+        trained[i].assign(w.begin(), w.end());
+        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained[i].data(), stop);
+      });
+      ByteWriter out;
+      for (std::size_t i = 0; i < mine.size(); ++i) {
+        out.u64(mine[i]);
+        out.f64(shard_loss[mine[i]]);
+        out.vec(trained[i]);
+      }
+      trained.clear();
+      std::vector<std::vector<double>> shard_w(S);  // [S][D]
+      for (const std::string& part : ranks->allgather(out.bytes())) {
+        ByteReader in(part.data(), part.size(), "rank shard weights");
+        while (!in.at_end()) {
+          const std::size_t s = in.u64();
+          SEPTA_CHECK(s < S);
+          shard_loss[s] = in.f64();
+          shard_w[s] = in.vec<double>();
+          SEPTA_CHECK(shard_w[s].size() == D);
+        }
+      }
+      for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
+        const double share = sgd.shard_weight(s);
+        const std::vector<double>& v = shard_w[s];
+        for (std::size_t d = 0; d < D; ++d) mixed[d] += share * (v[d] - w[d]);
+        loss += shard_loss[s];
+      }
+      const double gamma = sgd.mixing_step(w.data(), mixed.data());
+      for (std::size_t d = 0; d < D; ++d) w[d] += gamma * mixed[d];
     } else {
       auto work = [&](std::size_t s, std::size_t worker) {
         std::vector<double>& v = local[worker];

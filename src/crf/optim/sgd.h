@@ -17,6 +17,7 @@
 
 #include "crf/objectives/softmax_objective.h"
 #include "crf/optim/minimizer.h"
+#include "septa/communicator.h"
 
 namespace septa::crf {
 
@@ -76,11 +77,15 @@ class ShardedSgd {
 // false to stop after this epoch.
 using EpochCallback = std::function<bool(int epoch, double objective)>;
 
+// With `ranks` (every rank holding the same data and weights), rank r trains the shards
+// s = r, r + R, ... and the ranks exchange the shard weights before the mix, which stays in
+// shard order: the same weights on every rank, bit for bit those of one process.
 // Runs epochs first_epoch..epochs of `sgd` (w: the weights after epoch first_epoch - 1) on `threads` threads (shard s of each epoch on any worker, mixed in
 // shard order) and leaves the mixed weights in w [dimension]. The result never depends on
 // `threads`.
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
-                                const std::atomic<bool>* stop = nullptr, int first_epoch = 1);
+                                const std::atomic<bool>* stop = nullptr, int first_epoch = 1,
+                                Communicator* ranks = nullptr);
 
 }  // namespace septa::crf

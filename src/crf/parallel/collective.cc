@@ -82,6 +82,37 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
   return s;
 }
 
+Dataset gather_dataset(const Dataset& local, Communicator& comm) {
+  ByteWriter out;
+  out.vec(local.sequence_offsets);
+  out.vec(local.item_offsets);
+  out.vec(local.attribute_ids);
+  out.vec(local.attribute_values);
+  out.vec(local.labels);
+  out.vec(local.weights);
+  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  Dataset all;
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " data");
+    const auto sequence_offsets = in.vec<std::size_t>();
+    const auto item_offsets = in.vec<std::size_t>();
+    const auto ids = in.vec<int32_t>();
+    const auto values = in.vec<float>();
+    const auto labels = in.vec<int32_t>();
+    const auto weights = in.vec<double>();
+    const std::size_t item_base = all.labels.size(), entry_base = all.attribute_ids.size();
+    for (std::size_t n = 1; n < sequence_offsets.size(); ++n)
+      all.sequence_offsets.push_back(item_base + sequence_offsets[n]);
+    for (std::size_t i = 1; i < item_offsets.size(); ++i)
+      all.item_offsets.push_back(entry_base + item_offsets[i]);
+    all.attribute_ids.insert(all.attribute_ids.end(), ids.begin(), ids.end());
+    all.attribute_values.insert(all.attribute_values.end(), values.begin(), values.end());
+    all.labels.insert(all.labels.end(), labels.begin(), labels.end());
+    all.weights.insert(all.weights.end(), weights.begin(), weights.end());
+  }
+  return all;
+}
+
 void allreduce_or(std::vector<char>& mask, Communicator& comm) {
   std::vector<uint64_t> values(mask.begin(), mask.end());
   comm.allreduce(values, Communicator::Op::kOr);

@@ -24,6 +24,10 @@ std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm
 SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t A, std::size_t K,
                                      int min_freq, bool all_classes, Communicator& comm);
 
+// The datasets of all ranks concatenated in rank order, on every rank (the whole corpus for
+// shards that are consecutive parts of it; ids must already be global).
+Dataset gather_dataset(const Dataset& local, Communicator& comm);
+
 // mask[i] = OR over ranks.
 void allreduce_or(std::vector<char>& mask, Communicator& comm);
 
