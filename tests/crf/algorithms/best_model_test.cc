@@ -129,7 +129,7 @@ TEST(C2Auto, NeedsDevDataAndLbfgs) {
   EXPECT_TRUE(options.c2_auto);
   EXPECT_THROW(train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options),
                OptionError);
-  options.algorithm = Algorithm::kSeparate;
+  options.algorithm = "separate";
   EXPECT_THROW(train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options,
                      toy(5, 4)),
                OptionError);

@@ -25,7 +25,7 @@ TEST(NoBigramTemplate, TrainsWithoutTransitionsAndWithBLearnsThem) {
   const auto data = toy(40, 1);
   for (const char* algorithm : {"lbfgs", "ap", "pa", "arow"}) {
     TrainOptions options;
-    options.algorithm = parse_algorithm(algorithm);
+    options.algorithm = algorithm;
     options.max_iterations = 20;
     const Model without =
         train(data, "toy.txt", FeatureTemplate::parse("U00:%x[0,0]\nU01:%x[0,1]\n", "t"), options)
@@ -41,7 +41,7 @@ TEST(NoBigramTemplate, TrainsWithoutTransitionsAndWithBLearnsThem) {
 
 TEST(NoBigramTemplate, AlgorithmsThatNeedTransitionsSaySo) {
   TrainOptions options;
-  options.algorithm = Algorithm::kSeparate;
+  options.algorithm = "separate";
   EXPECT_THROW(train(toy(10, 1), "toy.txt", FeatureTemplate::parse("U00:%x[0,0]\n", "t"), options),
                OptionError);
 }
