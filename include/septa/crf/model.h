@@ -30,12 +30,12 @@ struct WeightedFeature {
   double weight = 0.0;
 };
 
-struct ModelData;  // private: encoder, scorer, algorithm
+struct ModelData;    // private: encoder, scorer, algorithm
+struct ModelAccess;  // private: how the trainer builds a model from its parts
 
 class Model {
  public:
   Model();
-  explicit Model(std::shared_ptr<const ModelData> data);
   ~Model();
   Model(const Model&);
   Model& operator=(const Model&);
@@ -91,9 +91,11 @@ class Model {
   // Prints labels, transitions and the `top` features of largest |weight| as readable text.
   void dump(std::ostream& out, std::size_t top) const;
 
+ private:
+  friend struct ModelAccess;
+  explicit Model(std::shared_ptr<const ModelData> data);
   const ModelData& data() const;
 
- private:
   std::shared_ptr<const ModelData> data_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "crf/features/encoder.h"
+#include "crf/model/model_access.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -54,7 +55,7 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   model->algorithm = algorithm->name;
   model->encoder = std::move(encoder);
   model->scorer = std::move(scorer);
-  result.model = Model(std::move(model));
+  result.model = ModelAccess::make(std::move(model));
   result.seconds = context.seconds();
   return result;
 }

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "crf/fixtures.h"
-#include "septa/crf/label_bias.h"
+#include "bench/label_bias.h"
 #include "septa/crf/model.h"
 #include "septa/crf/trainer.h"
 
