@@ -291,17 +291,19 @@ int main(int argc, char** argv) {
       std::printf("\n");
       const auto& lbfgs = by_algorithm.at("lbfgs");
       for (const auto& [thr, lbfgs_s] : lbfgs) {
-        auto speedup = [&](const std::map<int, double>& t) {
-          return t.count(1) ? t.at(1) / t.at(thr) : 0.0;
+        auto speedup = [&](const std::map<int, double>& t) {  // "-" without a 1-thread run
+          char text[16] = "  -  ";
+          if (t.count(1)) std::snprintf(text, sizeof text, "%4.1fx", t.at(1) / t.at(thr));
+          return std::string(text);
         };
-        std::printf("%4d %8.2f (%4.1fx)", thr, lbfgs_s, speedup(lbfgs));
+        std::printf("%4d %8.2f (%s)", thr, lbfgs_s, speedup(lbfgs).c_str());
         for (const auto& [algorithm, t] : by_algorithm) {
           if (algorithm == "lbfgs") continue;
           if (!t.count(thr)) {
             std::printf(" %24s", "-");
             continue;
           }
-          std::printf(" %8.2f (%4.1fx) 1/%-5.1f", t.at(thr), speedup(t), lbfgs_s / t.at(thr));
+          std::printf(" %8.2f (%s) 1/%-5.1f", t.at(thr), speedup(t).c_str(), lbfgs_s / t.at(thr));
         }
         std::printf("\n");
       }

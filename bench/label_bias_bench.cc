@@ -7,7 +7,7 @@
 #include <string>
 
 #include "septa/crf/feature_template.h"
-#include "septa/crf/label_bias.h"
+#include "bench/label_bias.h"
 #include "septa/crf/trainer.h"
 
 int main(int argc, char** argv) {

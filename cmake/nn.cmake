@@ -1,28 +1,68 @@
 # septa::nn: the libtorch neural modules (Forward-Forward, unsupervised FF cells, backprop
 # baseline). Included by the top-level CMakeLists only with -DSEPTA_WITH_TORCH=ON, so the CRF
 # library and the Python package never depend on libtorch.
-
-# Debian's libtorch-dev installs its config under /usr/lib/<multiarch>/cmake/Torch.
-find_package(Torch REQUIRED)
+#
+# Debian's libtorch-dev (CPU) installs its config under /usr/lib/<multiarch>/cmake/Torch.
+# SEPTA_TORCH_DIR points the build at another libtorch, e.g. the CUDA-enabled one bundled with
+# PyTorch: -DSEPTA_TORCH_DIR=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)")
+set(SEPTA_TORCH_DIR "" CACHE PATH "CMake prefix of the libtorch to build the neural modules against (empty: the system's)")
+if(SEPTA_TORCH_DIR)
+  list(PREPEND CMAKE_PREFIX_PATH "${SEPTA_TORCH_DIR}")
+  find_package(Torch REQUIRED PATHS "${SEPTA_TORCH_DIR}" NO_DEFAULT_PATH)
+else()
+  find_package(Torch REQUIRED)
+endif()
+message(STATUS "septa nn: libtorch from ${Torch_DIR}")
 find_package(ZLIB REQUIRED)  # the Fashion-MNIST files are gzip IDX
 
-file(GLOB SEPTA_NN_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/nn/*.cc)
-add_library(septa_nn STATIC ${SEPTA_NN_SOURCES})
+# The IDX parser alone, without libtorch (zlib only): the fuzz target links just this.
+add_library(septa_nn_idx STATIC src/nn/data/idx.cc)
+target_include_directories(septa_nn_idx PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(septa_nn_idx PRIVATE ZLIB::ZLIB)
+
+add_library(septa_nn STATIC
+  src/nn/api.cc
+  src/nn/checkpoint.cc
+  src/nn/data/dataset.cc
+  src/nn/loop.cc
+  src/nn/options.cc
+  src/nn/registry.cc
+  src/nn/methods/backprop/backprop.cc
+  src/nn/methods/ff/ff_method.cc
+  src/nn/methods/ff/forward_forward.cc
+  src/nn/methods/uff/autoencoder_cells.cc
+  src/nn/methods/uff/cell.cc
+  src/nn/methods/uff/uff.cc
+  src/nn/methods/uff/uff_method.cc)
 target_include_directories(septa_nn
   PUBLIC ${PROJECT_SOURCE_DIR}/include
   PRIVATE ${PROJECT_SOURCE_DIR}/src)
 # Torch's headers are not -Wall -Wextra clean: include them as system headers.
 target_include_directories(septa_nn SYSTEM PUBLIC ${TORCH_INCLUDE_DIRS})
-target_link_libraries(septa_nn PUBLIC ${TORCH_LIBRARIES} PRIVATE ZLIB::ZLIB Threads::Threads)
+target_link_libraries(septa_nn PUBLIC ${TORCH_LIBRARIES}
+  PRIVATE septa_nn_idx septa_safetensors ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   enable_testing()
   find_package(GTest REQUIRED)
   include(GoogleTest)
-  file(GLOB SEPTA_NN_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/nn/*_test.cc)
-  add_executable(nn_tests ${SEPTA_NN_TESTS})
+  add_executable(nn_tests
+    tests/nn/checkpoint_test.cc
+    tests/nn/cli_test.cc
+    tests/nn/data/dataset_test.cc
+    tests/nn/data/idx_test.cc
+    tests/nn/loop_test.cc
+    tests/nn/methods/ff/forward_forward_test.cc
+    tests/nn/methods/uff/cell_test.cc
+    tests/nn/methods/uff/uff_test.cc
+    tests/nn/options_test.cc
+    tests/nn/reduced_run_test.cc)
   target_include_directories(nn_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
-  target_link_libraries(nn_tests PRIVATE septa_nn GTest::gtest_main ZLIB::ZLIB Threads::Threads)
+  # The checkpoint test reads a cell with tests/safetensors/make_fixture.py (an independent reader).
+  set_source_files_properties(tests/nn/checkpoint_test.cc PROPERTIES
+    COMPILE_DEFINITIONS "SEPTA_SOURCE_DIR=\"${PROJECT_SOURCE_DIR}\"")
+  target_link_libraries(nn_tests PRIVATE septa_nn septa_nn_idx septa_safetensors GTest::gtest_main
+                                         ZLIB::ZLIB Threads::Threads)
   # The CLI tests run `septa nn ...` (which runs septa-nn) as separate processes; both targets
   # are defined after this file is included, which add_dependencies and generator expressions
   # allow.
@@ -33,8 +73,6 @@ if(SEPTA_BUILD_TESTS)
 endif()
 
 if(SEPTA_BUILD_BENCH)
-  file(GLOB SEPTA_NN_BENCH_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bench/nn/*.cc)
-  add_executable(nn_bench ${SEPTA_NN_BENCH_SOURCES})
-  target_include_directories(nn_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  add_executable(nn_bench bench/nn/nn_bench.cc)
   target_link_libraries(nn_bench PRIVATE septa_nn Threads::Threads)
 endif()

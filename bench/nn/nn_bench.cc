@@ -3,7 +3,7 @@
 // test accuracy, per-part local loss, training wall time, peak RSS.
 //
 //   nn_bench [--methods ff,uff-ae,uff-dae,uff-conv,backprop] [--data DIR] [--limit N]
-//            [--test-limit N] [--threads T] [--seed S] [--epochs E]
+//            [--test-limit N] [--threads T] [--seed S] [--epochs E] [--device D]
 #include <unistd.h>
 
 #include <atomic>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "septa/error.h"
-#include "septa/nn/methods.h"
+#include "septa/nn/nn.h"
 
 namespace nn = septa::nn;
 
@@ -24,14 +24,21 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
+std::vector<std::string> all_methods() {
+  std::vector<std::string> names;
+  for (const auto& info : nn::methods()) names.push_back(info.name);
+  return names;
+}
+
 struct BenchOptions {
-  std::vector<std::string> methods = nn::method_names();
-  std::string data = nn::kDefaultFashionMnistDir;
+  std::vector<std::string> methods = all_methods();
+  std::string data = nn::RunConfig().data_dir;
   int64_t limit = 0;
   int64_t test_limit = 0;
   int threads = 2;
   int64_t seed = 1;
   int epochs = 0;  // 0: each method's default
+  std::string device = "auto";
   std::string child;  // internal: run this one method and print a RESULT line
 };
 
@@ -49,7 +56,7 @@ BenchOptions parse(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << "usage: nn_bench [--methods M1,M2,..] [--data DIR] [--limit N] [--test-limit N]"
-                   " [--threads T] [--seed S] [--epochs E]\n";
+                   " [--threads T] [--seed S] [--epochs E] [--device auto|cpu|cuda]\n";
       std::exit(0);
     }
     if (i + 1 >= argc) throw septa::OptionError(arg + " needs a value");
@@ -62,17 +69,17 @@ BenchOptions parse(int argc, char** argv) {
     else if (arg == "--seed") o.seed = std::stoll(value);
     else if (arg == "--epochs") o.epochs = std::stoi(value);
     else if (arg == "--child") o.child = value;
+    else if (arg == "--device") o.device = value;
     else throw septa::OptionError("unknown option " + arg);
   }
-  for (const auto& m : o.methods) nn::default_config(m);  // validates the names
+  for (const auto& m : o.methods) nn::method(m);  // validates the names
   return o;
 }
 
-bool print_progress(const nn::TrainProgress& p) {
-  std::printf("  [%s] epoch %d/%d loss", p.stage.c_str(), p.epoch, p.epochs);
-  for (double loss : p.losses) std::printf(" %.5f", loss);
+bool print_progress(const nn::Progress& p) {
+  std::printf("  [%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
+  for (const auto& [name, value] : p.metrics) std::printf("  %s %.5f", name.c_str(), value);
   std::printf("  %.1fs", p.seconds);
-  if (p.accuracy >= 0) std::printf("  test accuracy %.4f", p.accuracy);
   std::printf("  rss %.0f MiB\n", nn::peak_rss_kib() / 1024.0);
   std::fflush(stdout);
   return !g_interrupted;
@@ -80,21 +87,27 @@ bool print_progress(const nn::TrainProgress& p) {
 
 // Child: one method, then "RESULT method accuracy seconds rss_kib epochs part=loss ...".
 int run_child(const BenchOptions& o) {
-  nn::set_threads(o.threads);
-  nn::FashionMnist data = nn::load_fashion_mnist(o.data);
-  data.train = nn::take_first(data.train, o.limit);
-  data.test = nn::take_first(data.test, o.test_limit);
-  nn::MethodConfig config = nn::default_config(o.child);
-  config.ff.seed = config.uff.seed = static_cast<uint64_t>(o.seed);
-  if (o.epochs > 0) config.ff.epochs = config.uff.cell_epochs = o.epochs;
-  const nn::MethodResult r = nn::run_method(config, data.train, data.test, print_progress, "");
-  std::printf("RESULT %s %.4f %.1f %lld %d", r.method.c_str(), r.test_accuracy, r.seconds,
-              static_cast<long long>(nn::peak_rss_kib()), r.epochs);
-  for (size_t k = 0; k < r.parts.size(); ++k) {
-    std::string part = r.parts[k];
+  nn::RunConfig config;
+  config.method = o.child;
+  config.data_dir = o.data;
+  config.limit = o.limit;
+  config.test_limit = o.test_limit;
+  config.threads = o.threads;
+  config.device = o.device;
+  config.options["seed"] = std::to_string(o.seed);
+  if (o.epochs > 0) config.options["epochs"] = std::to_string(o.epochs);
+  const nn::RunResult r = nn::train(config, print_progress);
+  if (r.cancelled) return 130;
+  int epochs = 0;
+  for (const auto& option : nn::method(o.child).options)
+    if (option.name == "epochs") epochs = o.epochs > 0 ? o.epochs : std::stoi(option.default_value);
+  std::printf("RESULT %s %.4f %.1f %lld %d", r.method.c_str(), r.metrics.at("test accuracy"),
+              r.seconds, static_cast<long long>(nn::peak_rss_kib()), epochs);
+  for (const auto& p : r.parts) {
+    std::string part = p.name;
     for (char& c : part)
       if (c == ' ') c = '_';
-    std::printf(" %s=%.5f", part.c_str(), r.part_losses[k]);
+    std::printf(" %s=%.5f", part.c_str(), p.metrics.count("loss") ? p.metrics.at("loss") : 0.0);
   }
   std::printf("\n");
   return 0;
@@ -121,7 +134,7 @@ int main(int argc, char** argv) {
       command << "OMP_WAIT_POLICY=passive '" << self_path() << "' --child " << method
               << " --data '" << o.data << "' --limit " << o.limit << " --test-limit "
               << o.test_limit << " --threads " << o.threads << " --seed " << o.seed
-              << " --epochs " << o.epochs;
+              << " --epochs " << o.epochs << " --device " << o.device;
       std::printf("== %s\n", method.c_str());
       std::fflush(stdout);
       FILE* pipe = ::popen(command.str().c_str(), "r");

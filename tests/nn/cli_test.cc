@@ -1,51 +1,19 @@
 // The septa nn CLI as separate processes: a pipeline of train-cell / train-head runs (one process
-// per step) gives bit-identical weights and the same accuracy as in-process training; exit codes.
+// per step) gives bit-identical weights and the same accuracy as in-process training; help and
+// validation come from the registry; exit codes for usage, errors, corrupt files, CUDA, Ctrl-C.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <zlib.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "septa/nn/nn.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {
-
-void write_gzip(const std::string& path, const std::vector<unsigned char>& bytes) {
-  gzFile file = gzopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr);
-  gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
-  gzclose(file);
-}
-
-std::vector<unsigned char> header(const std::vector<uint32_t>& dims) {
-  std::vector<unsigned char> bytes = {0, 0, 8, static_cast<unsigned char>(dims.size())};
-  for (uint32_t d : dims)
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back((d >> shift) & 0xff);
-  return bytes;
-}
-
-// A tiny Fashion-MNIST-shaped directory: class c brightens rows 2c..2c+2.
-void write_dataset(const std::string& dir, uint32_t n_train, uint32_t n_test) {
-  unsigned seed = 5;
-  for (const auto& [split, n] : {std::pair<std::string, uint32_t>{"train", n_train}, {"t10k", n_test}}) {
-    std::vector<unsigned char> images = header({n, 28, 28});
-    std::vector<unsigned char> labels = header({n});
-    for (uint32_t i = 0; i < n; ++i) {
-      const int c = static_cast<int>(rand_r(&seed) % 10);
-      labels.push_back(static_cast<unsigned char>(c));
-      for (int p = 0; p < 784; ++p) {
-        const int row = p / 28;
-        const bool bright = row >= 2 * c + 4 && row < 2 * c + 7;
-        images.push_back(static_cast<unsigned char>(rand_r(&seed) % 80 + (bright ? 150 : 0)));
-      }
-    }
-    write_gzip(dir + "/" + split + "-images-idx3-ubyte.gz", images);
-    write_gzip(dir + "/" + split + "-labels-idx1-ubyte.gz", labels);
-  }
-}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -53,45 +21,120 @@ class CliTest : public ::testing::Test {
     const char* cli = std::getenv("SEPTA_CLI");
     if (!cli) GTEST_SKIP() << "SEPTA_CLI is not set (run through ctest)";
     cli_ = cli;
+    out_ = testing::temp_dir("cliout") + "/out.txt";
   }
-  // Exit status of `septa nn <args>`, output discarded.
-  int run(const std::string& args) {
-    const int status = std::system((cli_ + " nn " + args + " > /dev/null 2>&1").c_str());
+  // Exit status of `<prefix> septa nn <args>`; its stdout and stderr land in output().
+  int run(const std::string& args, const std::string& prefix = "") {
+    const int status = std::system((prefix + cli_ + " nn " + args + " > " + out_ + " 2>&1").c_str());
+    if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
-  std::string cli_;
+  std::string output() const { return testing::read_file(out_); }
+  std::string cli_, out_;
 };
 
 TEST_F(CliTest, PerProcessPipelineMatchesInProcessTrainingBitForBit) {
   const std::string data = testing::temp_dir("clidata");
-  write_dataset(data, 400, 100);
+  testing::write_dataset(data, 400, 100);
   const std::string common = " --method uff-ae --widths 24,12 --epochs 2 --head-epochs 2"
                              " --seed 3 --data " + data;
   const std::string one = testing::temp_dir("one");
   const std::string many = testing::temp_dir("many");
-  ASSERT_EQ(run("train --save-dir " + one + common), 0);
-  ASSERT_EQ(run("train-cell --cell 0 --cells-dir " + many + common), 0);
-  ASSERT_EQ(run("train-cell --cell 1 --cells-dir " + many + common), 0);
-  ASSERT_EQ(run("train-head --cells-dir " + many + common), 0);
-  EXPECT_EQ(run("compare " + one + " " + many), 0);
-  EXPECT_EQ(run("eval --cells-dir " + many + " --data " + data), 0);
+  ASSERT_EQ(run("train --save-dir " + one + common), 0) << output();
+  ASSERT_EQ(run("train-cell --cell 0 --cells-dir " + many + common), 0) << output();
+  ASSERT_EQ(run("train-cell --cell 1 --cells-dir " + many + common), 0) << output();
+  ASSERT_EQ(run("train-head --cells-dir " + many + common), 0) << output();
+  EXPECT_EQ(run("compare " + one + " " + many), 0) << output();
+  EXPECT_EQ(run("eval --cells-dir " + many + " --data " + data), 0) << output();
+  EXPECT_NE(output().find("test accuracy"), std::string::npos);
   // The comparison can fail: a different seed for cell 1 gives different weights.
   ASSERT_EQ(run("train-cell --cell 1 --cells-dir " + many + common + " --seed 4"), 0);
   EXPECT_EQ(run("compare " + one + " " + many), 1);
 }
 
-TEST_F(CliTest, ExitCodes) {
-  EXPECT_EQ(run("--help"), 0);
+TEST_F(CliTest, HelpListsEveryMethodsOptionsFromTheRegistry) {
+  ASSERT_EQ(run("--help"), 0);
+  const std::string help = output();
+  for (const auto& info : methods()) {
+    EXPECT_NE(help.find("method " + info.name + ": "), std::string::npos) << info.name;
+    for (const auto& option : info.options) {
+      EXPECT_NE(help.find("--" + option.name + " X"), std::string::npos) << option.name;
+      EXPECT_NE(help.find("(default " + option.default_value + ", " + option.range() + ")"),
+                std::string::npos)
+          << info.name << " --" << option.name;
+    }
+  }
+  for (const char* flag : {"--device", "--resume", "--threads", "--data"})
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+}
+
+TEST_F(CliTest, ExitCodesAndMessagesNamingTheOption) {
   EXPECT_EQ(run("train --help"), 0);
   EXPECT_EQ(run(""), 2);
   EXPECT_EQ(run("frobnicate"), 2);
   EXPECT_EQ(run("train --no-such-option 1"), 2);
+  EXPECT_NE(output().find("--no-such-option is not an option of method uff-ae"), std::string::npos);
   EXPECT_EQ(run("train --method nope"), 2);
   EXPECT_EQ(run("train --epochs x"), 2);
+  EXPECT_NE(output().find("--epochs of method uff-ae expects an integer in [1, 100000], got 'x'"),
+            std::string::npos)
+      << output();
+  EXPECT_EQ(run("train --method ff --lr -1"), 2);
+  EXPECT_NE(output().find("--lr of method ff"), std::string::npos) << output();
+  EXPECT_EQ(run("train --method uff-ae --theta 2"), 2);
   EXPECT_EQ(run("train-cell --method uff-ae --cells-dir /tmp"), 2);  // no --cell
+  EXPECT_EQ(run("train-cell --method ff --cell 0 --cells-dir /tmp"), 2);
   const std::string empty = testing::temp_dir("nodata");
   EXPECT_EQ(run("train --method ff --data " + empty), 1);
   EXPECT_EQ(run("eval --cells-dir " + empty), 1);
+  EXPECT_EQ(run("train --device tpu"), 2);
+}
+
+TEST_F(CliTest, DeviceCudaWithoutCudaFailsNamingCuda) {
+  if (resolve_device("auto") == "cuda") GTEST_SKIP() << "this machine has CUDA";
+  EXPECT_EQ(run("train --device cuda --data /nonexistent"), 1);
+  EXPECT_NE(output().find("CUDA is not available"), std::string::npos) << output();
+}
+
+// Issue 15 finding 2: corrupt or foreign cell files end with exit 1 and the file's name, never a
+// crash.
+TEST_F(CliTest, CorruptOrForeignCellFilesAreErrorsNotCrashes) {
+  const std::string data = testing::temp_dir("clidata2");
+  testing::write_dataset(data, 60, 20);
+  const std::string common = " --widths 6,4 --epochs 1 --head-epochs 1 --data " + data;
+  const std::string dir = testing::temp_dir("cells");
+  ASSERT_EQ(run("train-cell --method uff-ae --cell 0 --cells-dir " + dir + common), 0) << output();
+  // A cell of another method is rejected.
+  EXPECT_EQ(run("train-cell --method uff-dae --cell 1 --cells-dir " + dir + common), 1);
+  EXPECT_NE(output().find("written by method uff-ae, not uff-dae"), std::string::npos) << output();
+  // A one-bit flip anywhere in the file is rejected.
+  const std::string path = dir + "/cell_0.safetensors";
+  const std::string good = testing::read_file(path);
+  for (size_t at : {size_t{3}, good.size() / 3, good.size() - 5}) {
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    testing::write_file(path, bad);
+    EXPECT_EQ(run("train-cell --method uff-ae --cell 1 --cells-dir " + dir + common), 1) << at;
+    EXPECT_NE(output().find("cell_0.safetensors"), std::string::npos) << output();
+  }
+  testing::write_file(path, good.substr(0, good.size() / 2));
+  EXPECT_EQ(run("train-head --method uff-ae --cells-dir " + dir + common), 1) << output();
+  testing::write_file(path, std::string(64, '\xff'));
+  EXPECT_EQ(run("train-head --method uff-ae --cells-dir " + dir + common), 1) << output();
+}
+
+TEST_F(CliTest, CtrlCStopsWithExit130AndResumeContinues) {
+  const std::string data = testing::temp_dir("clidata3");
+  testing::write_dataset(data, 200, 20);
+  const std::string dir = testing::temp_dir("interrupted");
+  // SIGINT after 4 s of a run that would take hours: the epoch in progress finishes, its state
+  // is saved, the exit status is 130.
+  const int status = run("train --method ff --hidden 8 --epochs 100000 --save-dir " + dir +
+                             " --data " + data,
+                         "timeout --preserve-status -s INT -k 60 4 ");
+  EXPECT_EQ(status, 130) << output();
+  EXPECT_NE(output().find("interrupted"), std::string::npos) << output();
+  EXPECT_TRUE(std::ifstream(dir + "/ff.state.safetensors").good());
 }
 
 }  // namespace

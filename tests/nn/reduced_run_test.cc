@@ -1,11 +1,11 @@
-// Reduced-size runs on the real Fashion-MNIST files (Debian's dataset-fashion-mnist):
-// 5000 training images, one epoch, 2000 test images. Chance is 10%.
+// Reduced-size runs of every registered method on the real Fashion-MNIST files (Debian's
+// dataset-fashion-mnist): 5000 training images, one epoch, 2000 test images. Chance is 10%.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
-#include "septa/nn/methods.h"
-#include "test_util.h"
+#include "nn/registry.h"
+#include "nn/test_util.h"
 
 namespace septa::nn {
 namespace {
@@ -13,10 +13,10 @@ namespace {
 constexpr int64_t kTrainImages = 5000;
 constexpr int64_t kTestImages = 2000;
 
-const FashionMnist& data() {
-  static const FashionMnist loaded = [] {
+const Split& data() {
+  static const Split loaded = [] {
     const char* dir = std::getenv("SEPTA_FASHION_MNIST");
-    FashionMnist all = load_fashion_mnist(dir ? dir : kDefaultFashionMnistDir);
+    Split all = load_idx_split(dir ? dir : kDefaultImageDir);
     all.train = take_first(all.train, kTrainImages);
     all.test = take_first(all.test, kTestImages);
     return all;
@@ -33,17 +33,20 @@ class ReducedRunTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ReducedRunTest, OneEpochOnAFewThousandImagesBeatsChanceByFar) {
   testing::setup_torch();
-  MethodConfig config = default_config(GetParam().method);
-  config.ff.epochs = 1;
-  config.ff.learning_rate = 0.1;  // FF learns slowly: more, larger steps in its single epoch
-  config.ff.batch_size = 10;
-  config.uff.cell_epochs = 1;
-  config.uff.head_epochs = 1;
-  const MethodResult result = run_method(config, data().train, data().test, nullptr, "");
-  std::printf("%s: test accuracy %.4f in %.1fs\n", GetParam().method, result.test_accuracy,
-              result.seconds);
-  EXPECT_GE(result.test_accuracy, GetParam().min_accuracy);
-  for (double loss : result.part_losses) EXPECT_TRUE(std::isfinite(loss));
+  const MethodEntry& entry = find_method(GetParam().method);
+  OptionValues given = {{"epochs", "1"}};
+  // FF learns slowly: more, larger steps in its single epoch.
+  if (entry.info.name == "ff") given = {{"epochs", "1"}, {"lr", "0.1"}, {"batch", "10"}};
+  if (entry.info.has_parts) given["head-epochs"] = "1";
+  const Options options(entry.info, given);
+  RunContext ctx;
+  ctx.metadata = run_metadata(options);
+  const RunResult result = entry.train(RunInputs{options, data(), ctx, ""});
+  const double accuracy = result.metrics.at("test accuracy");
+  std::printf("%s: test accuracy %.4f in %.1fs\n", GetParam().method, accuracy, result.seconds);
+  EXPECT_GE(accuracy, GetParam().min_accuracy);
+  EXPECT_FALSE(result.parts.empty());
+  for (const auto& part : result.parts) EXPECT_TRUE(std::isfinite(part.metrics.at("loss")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, ReducedRunTest,

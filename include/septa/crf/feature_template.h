@@ -1,6 +1,7 @@
 // CRF++ feature templates: "Uxx:%x[row,col]/..." unigram lines, "B" bigram lines, "#" comments.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,8 @@ namespace septa::crf {
 // A parsed template. Unigram templates expand to attribute strings per token; the id prefix
 // ("U01:") is part of each string. Observation-conditioned bigram templates ("B01:%x[0,0]") are
 // rejected with a FormatError naming the line: only the plain label bigram "B" is supported.
+struct UnigramTemplate;  // private: one parsed "U..." line (feature_template.cc)
+
 class FeatureTemplate {
  public:
   // Parses template text; `name` prefixes error messages ("name:line: ...").
@@ -30,36 +33,19 @@ class FeatureTemplate {
 
   // Highest column index any unigram template reads (-1 when none).
   int max_column() const { return max_column_; }
-  // Whether a label-bigram "B" line is present.
+  // Whether a label-bigram "B" line is present; without one the model has no transition
+  // features (CRF++'s meaning; lbfgs, ap, pa and arow).
   bool has_bigram() const { return has_bigram_; }
   // The text the template was parsed from (stored in model files).
   const std::string& text() const { return text_; }
   // Number of unigram templates.
-  std::size_t unigram_count() const { return unigrams_.size(); }
+  std::size_t unigram_count() const;
   // The source line of unigram template `i` (e.g. "U05:%x[-1,0]/%x[0,0]").
   const std::string& unigram_text(std::size_t i) const;
 
  private:
-  struct Macro {    // one %x[row,col]
-    int row = 0;
-    int col = 0;
-  };
-  struct Piece {    // literal text followed by an optional macro
-    std::string literal;
-    bool has_macro = false;
-    Macro macro;
-  };
-  struct Unigram {  // one "U..." line
-    std::vector<Piece> pieces;
-    std::string text;              // the trimmed source line
-    std::size_t literal_size = 0;  // total length of the literals
-  };
-
-  // Parses one "U..." line; raises max_column to the highest column read.
-  static Unigram parse_unigram(std::string_view line, const std::string& place, int& max_column);
-
   std::string text_;
-  std::vector<Unigram> unigrams_;
+  std::shared_ptr<const std::vector<UnigramTemplate>> unigrams_;  // parsed U lines, immutable
   bool has_bigram_ = false;
   int max_column_ = -1;
 };

@@ -30,12 +30,12 @@ struct WeightedFeature {
   double weight = 0.0;
 };
 
-struct ModelData;  // private: encoder, scorer, algorithm
+struct ModelData;    // private: encoder, scorer, algorithm
+struct ModelAccess;  // private: how the trainer builds a model from its parts
 
 class Model {
  public:
   Model();
-  explicit Model(std::shared_ptr<const ModelData> data);
   ~Model();
   Model(const Model&);
   Model& operator=(const Model&);
@@ -67,6 +67,12 @@ class Model {
                 const DecodeConstraints& constraints) const;
   TagResult tag(const AttributeSequence& sequence, bool marginals,
                 const DecodeConstraints& constraints) const;
+  // The K most probable labellings (best first) with their log P(y|x), under `constraints`
+  // (CRF++'s crf_test -n); fewer when the sequence has fewer labellings.
+  std::vector<TagResult> tag_nbest(const ColumnSentence& sentence, std::size_t K,
+                                   const DecodeConstraints& constraints = {}) const;
+  std::vector<TagResult> tag_nbest(const AttributeSequence& sequence, std::size_t K,
+                                   const DecodeConstraints& constraints = {}) const;
   // log P(labels | x) of a given labelling (CRFsuite's Tagger.probability, in log space);
   // throws FormatError for a label the model does not know or a length mismatch.
   double log_probability(const ColumnSentence& sentence,
@@ -85,9 +91,11 @@ class Model {
   // Prints labels, transitions and the `top` features of largest |weight| as readable text.
   void dump(std::ostream& out, std::size_t top) const;
 
+ private:
+  friend struct ModelAccess;
+  explicit Model(std::shared_ptr<const ModelData> data);
   const ModelData& data() const;
 
- private:
   std::shared_ptr<const ModelData> data_;
 };
 

@@ -12,6 +12,22 @@
 #include "septa/error.h"
 
 namespace septa::crf {
+
+struct UnigramTemplate {
+  struct Macro {    // one %x[row,col]
+    int row = 0;
+    int col = 0;
+  };
+  struct Piece {    // literal text followed by an optional macro
+    std::string literal;
+    bool has_macro = false;
+    Macro macro;
+  };
+  std::vector<Piece> pieces;
+  std::string text;              // the trimmed source line
+  std::size_t literal_size = 0;  // total length of the literals
+};
+
 namespace {
 
 // Same text as examples/chunking.template.
@@ -74,42 +90,10 @@ void append_int(std::string& out, long v) {
   out.append(buf, static_cast<std::size_t>(end - buf));
 }
 
-}  // namespace
-
-FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::string& name) {
-  FeatureTemplate result;
-  result.text_ = text;
-  std::istringstream in(text);
-  LineReader reader(in, name, text.size());
-  std::string_view raw;
-  while (reader.next(raw)) {
-    const std::size_t number = reader.line_number();
-    const std::string_view line = trim(raw);
-    if (line.empty() || line.front() == '#') continue;
-    const std::string place = error_place(name, number);
-    if (line.front() == 'B') {
-      if (line.find('%') != std::string_view::npos)
-        throw FormatError(place +
-                          "observation-conditioned bigram templates are not supported; "
-                          "use a plain B");
-      result.has_bigram_ = true;
-      continue;
-    }
-    if (line.front() != 'U')
-      throw FormatError(place + "unknown template line '" + std::string(line) +
-                        "' (expected U..., B or # comment)");
-    result.unigrams_.push_back(parse_unigram(line, place, result.max_column_));
-  }
-  if (result.unigrams_.empty() && !result.has_bigram_)
-    throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
-  return result;
-}
-
-FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
-                                                         const std::string& place,
-                                                         int& max_column) {
-  Unigram unigram;
-  Piece piece;
+// Parses one "U..." line; raises max_column to the highest column read.
+UnigramTemplate parse_unigram(std::string_view line, const std::string& place, int& max_column) {
+  UnigramTemplate unigram;
+  UnigramTemplate::Piece piece;
   std::size_t i = 0;
   while (i < line.size()) {
     if (line[i] != '%') {
@@ -139,13 +123,46 @@ FeatureTemplate::Unigram FeatureTemplate::parse_unigram(std::string_view line,
     piece.macro.col = col;
     if (col > max_column) max_column = col;
     unigram.pieces.push_back(std::move(piece));
-    piece = Piece();
+    piece = UnigramTemplate::Piece();
     i = close + 1;
   }
   if (!piece.literal.empty()) unigram.pieces.push_back(std::move(piece));
   for (const auto& p : unigram.pieces) unigram.literal_size += p.literal.size();
   unigram.text = std::string(line);
   return unigram;
+}
+
+}  // namespace
+
+FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::string& name) {
+  FeatureTemplate result;
+  result.text_ = text;
+  auto unigrams = std::make_shared<std::vector<UnigramTemplate>>();
+  std::istringstream in(text);
+  LineReader reader(in, name, text.size());
+  std::string_view raw;
+  while (reader.next(raw)) {
+    const std::size_t number = reader.line_number();
+    const std::string_view line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+    const std::string place = error_place(name, number);
+    if (line.front() == 'B') {
+      if (line.find('%') != std::string_view::npos)
+        throw FormatError(place +
+                          "observation-conditioned bigram templates are not supported; "
+                          "use a plain B");
+      result.has_bigram_ = true;
+      continue;
+    }
+    if (line.front() != 'U')
+      throw FormatError(place + "unknown template line '" + std::string(line) +
+                        "' (expected U..., B or # comment)");
+    unigrams->push_back(parse_unigram(line, place, result.max_column_));
+  }
+  if (unigrams->empty() && !result.has_bigram_)
+    throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
+  result.unigrams_ = std::move(unigrams);
+  return result;
 }
 
 FeatureTemplate FeatureTemplate::parse_file(const std::string& path, std::size_t max_bytes) {
@@ -163,10 +180,11 @@ void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
                              std::vector<std::string>& out) const {
   const long length = static_cast<long>(sentence.columns.size());
   const std::size_t columns = sentence.columns[t].size();
-  for (const Unigram& unigram : unigrams_) {
+  if (!unigrams_) return;
+  for (const UnigramTemplate& unigram : *unigrams_) {
     std::string& s = out.emplace_back();
     s.reserve(unigram.literal_size + 16 * unigram.pieces.size());
-    for (const Piece& piece : unigram.pieces) {
+    for (const UnigramTemplate::Piece& piece : unigram.pieces) {
       s.append(piece.literal);
       if (!piece.has_macro) continue;
       const auto col = static_cast<std::size_t>(piece.macro.col);
@@ -188,8 +206,11 @@ void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
   }
 }
 
+std::size_t FeatureTemplate::unigram_count() const { return unigrams_ ? unigrams_->size() : 0; }
+
 const std::string& FeatureTemplate::unigram_text(std::size_t i) const {
-  return unigrams_.at(i).text;
+  if (i >= unigram_count()) throw std::out_of_range("unigram template index out of range");
+  return (*unigrams_)[i].text;
 }
 
 }  // namespace septa::crf

@@ -12,7 +12,6 @@
 namespace septa::crf {
 namespace {
 
-constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 constexpr std::string_view kWeight = "@weight:";
 
 // Parses `text` as a whole as a finite double; false when it is not one.
@@ -142,8 +141,7 @@ std::vector<AttributeSequence> read_attributes(std::istream& in, const std::stri
   LineReader reader(in, name, max_line_bytes);
   std::string_view line;
   while (reader.next(line)) {
-    if (reader.line_number() == 1 && line.substr(0, kUtf8Bom.size()) == kUtf8Bom)
-      line.remove_prefix(kUtf8Bom.size());
+    if (reader.line_number() == 1) strip_utf8_bom(line);
     parser.line(line, reader.line_number());
   }
   parser.finish();

@@ -10,7 +10,6 @@
 namespace septa::crf {
 namespace {
 
-constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 constexpr std::string_view kDocStart = "-DOCSTART-";
 
 void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sentences) {
@@ -33,7 +32,7 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
   std::string_view line;
   while (reader.next(line)) {
     const std::size_t number = reader.line_number();
-    if (number == 1 && line.substr(0, kUtf8Bom.size()) == kUtf8Bom) line.remove_prefix(3);
+    if (number == 1) strip_utf8_bom(line);
     const char* why = nullptr;
     if (!is_text(line, &why))
       throw FormatError(error_place(name, number) + "not a text file (" + why + ")");

@@ -57,4 +57,10 @@ void check_no_carriage_return(std::string_view line, const std::string& name, st
 // "name:line: " prefix of every input error message.
 std::string error_place(const std::string& name, std::size_t line);
 
+// Removes a UTF-8 byte-order mark from the start of `line` (the first line of a file).
+inline void strip_utf8_bom(std::string_view& line) {
+  constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+  if (line.substr(0, kUtf8Bom.size()) == kUtf8Bom) line.remove_prefix(kUtf8Bom.size());
+}
+
 }  // namespace septa::crf

@@ -37,7 +37,9 @@ struct ShardedSgdOptions {
  *   each shard s runs SGD over its slice (in a seeded order that depends on seed, s, e) from
  *   w^(e-1), with the rate eta_t = eta0 / (1 + lambda eta0 t), t = (e-1) n_s + j the shard's
  *   own step count, giving w_s;
- *   mix: w^(e) = sum_s (n_s / N) w_s  (added in shard order s = 0..S-1).
+ *   mix: Delta = sum_s (n_s / N) (w_s - w^(e-1))  (added in shard order s = 0..S-1),
+ *        w^(e) = w^(e-1) + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a
+ *        fixed sample; gamma = 1 is plain parameter averaging).
  * eta0 is calibrated once, sequentially, on a 1,000-instance sample (Bottou's calibration).
  */
 class ShardedSgd {

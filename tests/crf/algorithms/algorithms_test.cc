@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "crf/fixtures.h"
-#include "septa/crf/label_bias.h"
+#include "bench/label_bias.h"
 #include "septa/crf/model.h"
 #include "septa/crf/trainer.h"
 
@@ -85,6 +89,37 @@ TEST_P(EveryAlgorithm, SameModelForOneTwoThreeAndEightThreads) {
                                    options(threads)).model.to_bytes();
     EXPECT_EQ(one, many) << threads << " threads";
   }
+}
+
+// Threads of this process now (Linux /proc), or 0 when unknown.
+int process_threads() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  return 0;
+}
+
+// Trains with `threads` while a monitor thread samples the process's thread count; returns
+// the most threads seen besides the monitor.
+int most_training_threads(const std::vector<ColumnSentence>& data, const TrainOptions& options) {
+  std::atomic<bool> done{false};
+  std::atomic<int> most{0};
+  std::thread monitor([&] {
+    while (!done) {
+      most = std::max(most.load(), process_threads() - 1);
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  });
+  train(data, "toy.txt", FeatureTemplate::default_chunking(), options);
+  done = true;
+  monitor.join();
+  return most;
+}
+
+TEST_P(EveryAlgorithm, OneThreadMeansOneThread) {
+  if (process_threads() == 0) GTEST_SKIP() << "no /proc/self/status";
+  const auto data = toy(300, 6);
+  EXPECT_LE(most_training_threads(data, options(1)), 1);  // 0 when training beat the monitor
 }
 
 TEST_P(EveryAlgorithm, LabelPairSeenOnlyInTestDataGivesFiniteScores) {
