@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "crf/io/line_reader.h"
-#include "septa/atomic_file.h"
+#include "util/atomic_file.h"
 #include "septa/crf/feature_template.h"
 #include "septa/error.h"
 
