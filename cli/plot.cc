@@ -9,7 +9,7 @@
 #include <set>
 
 #include "arguments.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/error.h"
 
 namespace septa::cli {

@@ -8,7 +8,7 @@
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/model.h"

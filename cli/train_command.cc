@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "plot.h"
 #include "interrupt.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/communicator.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"

@@ -48,8 +48,7 @@ def relative(path):
     return os.path.relpath(path, HERE)
 
 
-library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.cc"), recursive=True) +
-                         glob.glob(os.path.join(ROOT, "src", "util", "*.cc")))
+library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.cc"), recursive=True))
 if not library_sources:
     raise SystemExit("septa: no C++ sources under %s; build from a septa checkout"
                      % os.path.join(ROOT, "src", "crf"))
@@ -61,7 +60,6 @@ merge_sources = sorted(glob.glob(os.path.join(ROOT, "src", "safetensors", "*.cc"
 # Headers, so that pip rebuilds the extension when only a header changed.
 headers = sorted(glob.glob(os.path.join(ROOT, "include", "septa", "**", "*.h"), recursive=True) +
                  glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.h"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "src", "util", "*.h")) +
                  glob.glob(os.path.join(ROOT, "src", "safetensors", "*.h")) +
                  glob.glob(os.path.join(ROOT, "src", "merge", "*.h")))
 

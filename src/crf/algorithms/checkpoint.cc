@@ -1,7 +1,7 @@
 #include "crf/algorithms/checkpoint.h"
 
 #include "crf/io/binary_io.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/error.h"
 
 namespace septa::crf {

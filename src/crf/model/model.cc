@@ -9,7 +9,7 @@
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/error.h"
 
 namespace septa::crf {

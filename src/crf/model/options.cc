@@ -9,7 +9,6 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "septa/error.h"
-#include "util/parse_int.h"
 
 namespace septa::crf {
 namespace {
@@ -27,10 +26,11 @@ double parse_double(const std::string& name, const std::string& value, double lo
   return v;
 }
 
-long long parse_integer(const std::string& name, const std::string& value, long long low,
-                        long long high, const std::string& range) {
-  long long v = 0;
-  if (!parse_int(value, low, high, v)) bad(name, value, range);
+long parse_int(const std::string& name, const std::string& value, long low, long high,
+               const std::string& range) {
+  char* end = nullptr;
+  const long v = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || v < low || v > high) bad(name, value, range);
   return v;
 }
 
@@ -107,15 +107,15 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
       SEPTA_NUMBER_OPTION("c2", c2, parse_double, 0.0, 1e9, "0 to 1e9",
                           "L2 penalty c2*|w|^2, CRFsuite's meaning"),
-      SEPTA_NUMBER_OPTION("max-iterations", max_iterations, parse_integer, 1, 1000000000,
+      SEPTA_NUMBER_OPTION("max-iterations", max_iterations, parse_int, 1, 1000000000,
                           "1 to 1e9", "optimiser iterations at most"),
-      SEPTA_NUMBER_OPTION("period", period, parse_integer, 1, 1000000, "1 to 1e6",
+      SEPTA_NUMBER_OPTION("period", period, parse_int, 1, 1000000, "1 to 1e6",
                           "window of the relative-improvement stopping test"),
       SEPTA_NUMBER_OPTION("delta", delta, parse_double, 0.0, 1.0, "0 to 1",
                           "stop when the objective improves less than this over the window"),
       SEPTA_NUMBER_OPTION("epsilon", epsilon, parse_double, 0.0, 1.0, "0 to 1",
                           "stop when |g|/max(1,|w|) falls below this"),
-      SEPTA_NUMBER_OPTION("num-memories", num_memories, parse_integer, 1, 1000, "1 to 1000",
+      SEPTA_NUMBER_OPTION("num-memories", num_memories, parse_int, 1, 1000, "1 to 1000",
                           "L-BFGS corrections kept (CRFsuite's num_memories)"),
       OptionSpec{"linesearch", "L-BFGS line search: MoreThuente, Backtracking, StrongBacktracking",
                  [](const TrainOptions& o) {
@@ -129,9 +129,9 @@ const std::vector<OptionSpec>& train_option_specs() {
                    else if (v == "StrongBacktracking") o.linesearch = 2;
                    else bad("linesearch", v, "MoreThuente, Backtracking, StrongBacktracking");
                  }},
-      SEPTA_NUMBER_OPTION("max-linesearch", max_linesearch, parse_integer, 1, 100000, "1 to 100000",
+      SEPTA_NUMBER_OPTION("max-linesearch", max_linesearch, parse_int, 1, 100000, "1 to 100000",
                           "L-BFGS trials per line search"),
-      SEPTA_NUMBER_OPTION("pa-type", pa_type, parse_integer, 0, 2, "0 to 2",
+      SEPTA_NUMBER_OPTION("pa-type", pa_type, parse_int, 0, 2, "0 to 2",
                           "pa: 0 PA, 1 PA-I, 2 PA-II"),
       SEPTA_NUMBER_OPTION("c", c, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
                           "pa: aggressiveness C of PA-I and PA-II"),
@@ -142,15 +142,15 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "arow: initial variance of every weight"),
       SEPTA_NUMBER_OPTION("gamma", gamma, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
                           "arow: tradeoff between the loss and the change of weights"),
-      SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_integer, 1, 1000000000, "1 to 1e9",
+      SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
                           "drop features seen fewer times in training"),
       SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
                         "state features for every label, not only observed pairs"),
       SEPTA_BOOL_OPTION("all-possible-transitions", all_possible_transitions,
                         "transition features for every label pair, not only observed"),
-      SEPTA_NUMBER_OPTION("threads", threads, parse_integer, 1, 256, "1 to 256",
+      SEPTA_NUMBER_OPTION("threads", threads, parse_int, 1, 256, "1 to 256",
                           "worker threads, default the cores; the model does not depend on it"),
-      SEPTA_NUMBER_OPTION("seed", seed, parse_integer, 0, 2147483647L, "0 to 2147483647",
+      SEPTA_NUMBER_OPTION("seed", seed, parse_int, 0, 2147483647L, "0 to 2147483647",
                           "seed of any randomised step"),
       SEPTA_NUMBER_OPTION("floor", floor, parse_double, 1e-300, 0.1, "1e-300 to 0.1",
                           "separate training: probability floor for unseen events"),
@@ -164,20 +164,20 @@ const std::vector<OptionSpec>& train_option_specs() {
                    if (v != "sgd" && v != "lbfgs") bad("local-optimizer", v, "sgd, lbfgs");
                    o.local_sgd = v == "sgd";
                  }},
-      SEPTA_NUMBER_OPTION("epochs", epochs, parse_integer, 1, 100000, "1 to 100000",
+      SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
                           "SGD passes over the data (local-optimizer sgd)"),
       OptionSpec{"checkpoint",
                  "file for the optimiser state of SGD training (separate, piecewise, memm)",
                  [](const TrainOptions& o) { return o.checkpoint; },
                  [](TrainOptions& o, const std::string& v) { o.checkpoint = v; }},
-      SEPTA_NUMBER_OPTION("checkpoint-every", checkpoint_every, parse_integer, 1, 1000000,
+      SEPTA_NUMBER_OPTION("checkpoint-every", checkpoint_every, parse_int, 1, 1000000,
                           "1 to 1e6", "epochs between checkpoints"),
       OptionSpec{"resume", "continue SGD training from this checkpoint file",
                  [](const TrainOptions& o) { return o.resume; },
                  [](TrainOptions& o, const std::string& v) { o.resume = v; }},
-      SEPTA_NUMBER_OPTION("shards", shards, parse_integer, 1, 4096, "1 to 4096",
+      SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
                           "SGD: fixed data shards trained in parallel and mixed after each epoch"),
-      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_integer, 1, 1000000, "1 to 1000000",
+      SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
                           "refuse training data with more distinct labels"),
   };
   return specs;

@@ -13,7 +13,7 @@
 #include "crf/fixtures.h"
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/feature_template.h"

@@ -1,4 +1,4 @@
-#include "util/atomic_file.h"
+#include "septa/atomic_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,3 @@
-// Part of septa_util, the utilities shared by the libraries and clients (not public).
 // Crash-safe file output: write to a temporary file beside the target, then rename over it.
 #pragma once
 
