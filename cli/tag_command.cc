@@ -1,6 +1,7 @@
 // septa tag: echoes each input line with the predicted label appended as a last column.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <type_traits>
@@ -18,7 +19,8 @@ namespace septa::cli {
 namespace {
 
 void print_help() {
-  std::cout << "usage: septa tag -m MODEL [-p] [-i] [-v1|-v2] [--marginals] [--evaluate] [-o OUT] FILE|-\n\n"
+  std::cout << "usage: septa tag -m MODEL [-n K] [-p] [-i] [-v1|-v2] [--marginals] [--evaluate]\n"
+               "                 [--iob-constraints] [--constraints RULES] [--force] [-o OUT] FILE|-\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
                "the model's input format, with or without the gold label column. For CRFsuite\n"
@@ -32,6 +34,8 @@ void print_help() {
                "  -v1, -v2            CRF++'s crf_test -v1/-v2 layout: '# P(y|x)' before each\n"
                "                      sentence, 'label/P' per token, and with -v2 'l/P(l)' for\n"
                "                      every label\n"
+               "  -n, --nbest K       the K most probable labellings of each sentence, each\n"
+               "                      preceded by '# RANK P(y|x)' (CRF++'s crf_test -n)\n"
                "  --marginals         a tab and 'label:P(y_t=label|x)' for every label, and\n"
                "                      '# log P(y|x) = ...' before each sentence\n"
                "  --evaluate          print only conlleval's report of the predictions against\n"
@@ -76,6 +80,7 @@ crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf:
 }
 
 struct OutputStyle {
+  std::size_t nbest = 0;           // -n K
   bool probability = false;        // -p
   bool predicted_marginal = false; // -i
   int crfpp_verbose = 0;           // -v1, -v2
@@ -107,6 +112,17 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, const Out
     // Document markers are not tagged but kept, with the outside label, so that the output
     // lines up with the input and conlleval counts them as it would in the gold file.
     for (const std::string& marker : sentence.markers_before) out << marker << " O\n\n";
+  }
+  if (style.nbest > 0) {
+    const auto results =
+        model.tag_nbest(sentence, style.nbest, sentence_constraints(decoding, model, sentence));
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      out << "# " << k << format(" %s%.6f\n", "", std::exp(results[k].log_probability));
+      for (std::size_t t = 0; t < results[k].labels.size(); ++t)
+        out << echo(sentence, t) << ' ' << results[k].labels[t] << '\n';
+      out << '\n';
+    }
+    return;
   }
   const crf::TagResult result = model.tag(sentence, style.needs_marginals(),
                                           sentence_constraints(decoding, model, sentence));
@@ -173,11 +189,13 @@ void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
 
 int run_tag(int argc, char** argv) {
   const Arguments args(argc, argv,
-                       {"model", "output", "constraints", "max-line-bytes", "max-model-bytes"},
+                       {"model", "output", "constraints", "max-line-bytes", "max-model-bytes",
+                        "nbest"},
                        {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
                         "iob-constraints", "force"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
-                        {"-i", "marginal"}, {"-v1", "v1"}, {"-v2", "v2"}, {"-qt", "evaluate"}});
+                        {"-i", "marginal"}, {"-v1", "v1"}, {"-v2", "v2"}, {"-qt", "evaluate"},
+                        {"-n", "nbest"}});
   if (args.has("help")) {
     print_help();
     return 0;
@@ -189,6 +207,14 @@ int run_tag(int argc, char** argv) {
   const std::string path = args.positional()[0];
   const std::string name = path == "-" ? "<stdin>" : path;
   OutputStyle style;
+  if (args.has("nbest")) {
+    const std::string k = args.get("nbest");
+    char* end = nullptr;
+    const long value = std::strtol(k.c_str(), &end, 10);
+    if (k.empty() || *end != '\0' || value < 1 || value > 100000)
+      throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
+    style.nbest = static_cast<std::size_t>(value);
+  }
   style.probability = args.has("probability");
   style.predicted_marginal = args.has("marginal");
   style.crfpp_verbose = args.has("v2") ? 2 : args.has("v1") ? 1 : 0;

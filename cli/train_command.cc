@@ -168,6 +168,8 @@ static int train_with(Communicator& world, int argc, char** argv) {
     plot_learning_curve(history, args.get("plot"));
     std::cerr << "learning curve drawn to " << args.get("plot") << "\n";
   }
+  if (!std::isnan(result.chosen_c2))
+    std::fprintf(stderr, "c2 auto: chose c2 = %g on the dev data\n", result.chosen_c2);
   if (result.kept_iteration >= 0)
     std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
                  result.kept_metric.c_str(), result.kept_score);

@@ -58,6 +58,9 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/options_test.cc
     tests/nn/reduced_run_test.cc)
   target_include_directories(nn_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  # The checkpoint test reads a cell with tests/safetensors/make_fixture.py (an independent reader).
+  set_source_files_properties(tests/nn/checkpoint_test.cc PROPERTIES
+    COMPILE_DEFINITIONS "SEPTA_SOURCE_DIR=\"${PROJECT_SOURCE_DIR}\"")
   target_link_libraries(nn_tests PRIVATE septa_nn septa_nn_idx septa_safetensors GTest::gtest_main
                                          ZLIB::ZLIB Threads::Threads)
   # The CLI tests run `septa nn ...` (which runs septa-nn) as separate processes; both targets

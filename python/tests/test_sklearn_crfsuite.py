@@ -170,3 +170,12 @@ def test_scikit_learn_model_selection(tutorial):
     sequence_scores = cross_val_score(septa.CRF(c2=0.1, max_iterations=20), X[:60], y[:60],
                                       cv=2, scoring=septa.scorers.sequence_accuracy)
     assert all(0.0 <= s <= 1.0 for s in sequence_scores)
+
+
+def test_c2_auto_with_dev_data(tutorial):
+    X, y, X_test, y_test = tutorial
+    crf = septa.CRF(c2="auto", max_iterations=50).fit(X[:60], y[:60], X_dev=X_test, y_dev=y_test)
+    assert crf.training_log_["chosen_c2"] in (10, 3, 1, 0.3, 0.1, 0.03, 0.01)
+    assert crf.get_params()["c2"] == "auto"
+    with pytest.raises(ValueError, match="needs held-out data"):
+        septa.CRF(c2="auto").fit(X[:10], y[:10])

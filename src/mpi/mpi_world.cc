@@ -57,8 +57,8 @@ class MpiCommunicator : public Communicator {
       displacements[r] = checked_count(total);
       total += static_cast<std::size_t>(counts[r]);
     }
-    std::string all(total, '\0');
     checked_count(total);
+    std::string all(total, '\0');
     MPI_Allgatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(), displacements.data(),
                    MPI_BYTE, MPI_COMM_WORLD);
     std::vector<std::string> parts(size_);

@@ -281,6 +281,39 @@ TEST_F(CliDropIn, LearningCurveAndConfusionPlots) {
   EXPECT_FALSE(contains(bad.output, "iter")) << bad.output;
 }
 
+TEST_F(CliDropIn, NBestListsDistinctLabellingsByDecreasingProbability) {
+  const std::string model = column_model();
+  const auto lines = split_lines(septa_cli("tag -n 3 -m " + model + " " + test_).output);
+  const auto best = split_lines(septa_cli("tag -p -m " + model + " " + test_).output);
+  // Per sentence: three blocks "# k P" + tokens + blank; block 0 equals the Viterbi output.
+  std::size_t i = 0, b = 0, sentences = 0;
+  while (i < lines.size()) {
+    std::vector<std::vector<std::string>> blocks;
+    double previous = 2.0;
+    for (int k = 0; k < 3 && i < lines.size(); ++k) {
+      ASSERT_EQ(lines[i].rfind("# " + std::to_string(k) + " ", 0), 0u) << lines[i];
+      const double p = std::stod(lines[i].substr(4));
+      EXPECT_LE(p, previous + 1e-12);
+      previous = p;
+      if (k == 0) {
+        EXPECT_NEAR(p, std::stod(best[b].substr(13)), 1e-6);
+      }
+      std::vector<std::string> block;
+      for (++i; i < lines.size() && !lines[i].empty(); ++i) block.push_back(lines[i]);
+      ++i;
+      blocks.push_back(block);
+    }
+    ASSERT_EQ(blocks.size(), 3u);
+    EXPECT_NE(blocks[0], blocks[1]);
+    EXPECT_NE(blocks[1], blocks[2]);
+    for (std::size_t t = 0; t < blocks[0].size(); ++t) EXPECT_EQ(blocks[0][t], best[b + 1 + t]);
+    b += blocks[0].size() + 2;
+    ++sentences;
+  }
+  EXPECT_EQ(sentences, 10u);
+  EXPECT_EQ(septa_cli("tag -n 0 -m " + model + " " + test_).code, 2);
+}
+
 TEST(CliVersion, PrintsTheVersion) {
   const CliRun run = septa_cli("--version");
   EXPECT_EQ(run.code, 0);

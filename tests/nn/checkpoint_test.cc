@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "nn/methods/uff/cell.h"
 #include "nn/methods/uff/uff.h"
 #include "safetensors/safetensors.h"
@@ -120,6 +122,21 @@ TEST_F(CheckpointTest, AHeadIsNotACellAndACellIsNotAHead) {
   Head again = load_head(dir_ + "/head.safetensors", "uff-ae");
   EXPECT_TRUE(same_weights(*again, *head));
   EXPECT_THROW(save_cell(cell, dir_ + "/no/such/dir/c.safetensors", metadata_of("uff-ae")), IoError);
+}
+
+// Readable by other safetensors readers: an independent Python implementation (struct + json,
+// tests/safetensors/make_fixture.py) lists the cell's tensors with their dtypes and shapes.
+TEST_F(CheckpointTest, AnIndependentPythonReaderReadsACell) {
+  const char* source = SEPTA_SOURCE_DIR;
+  Cell cell = make_cell(dense_spec(5));
+  save_cell(cell, dir_ + "/c.safetensors", metadata_of("uff-ae"));
+  const std::string command = std::string("python3 ") + source +
+                              "/tests/safetensors/make_fixture.py dump " + dir_ +
+                              "/c.safetensors > " + dir_ + "/dump.json";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  const std::string dump = testing::read_file(dir_ + "/dump.json");
+  EXPECT_NE(dump.find("\"encoder.weight\": [\"F32\", [5, 12]"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("\"decoder.bias\": [\"F32\", [12]"), std::string::npos) << dump;
 }
 
 TEST_F(CheckpointTest, AdamStateRoundTrips) {

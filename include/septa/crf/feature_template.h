@@ -33,7 +33,8 @@ class FeatureTemplate {
 
   // Highest column index any unigram template reads (-1 when none).
   int max_column() const { return max_column_; }
-  // Whether a label-bigram "B" line is present.
+  // Whether a label-bigram "B" line is present; without one the model has no transition
+  // features (CRF++'s meaning; lbfgs, ap, pa and arow).
   bool has_bigram() const { return has_bigram_; }
   // The text the template was parsed from (stored in model files).
   const std::string& text() const { return text_; }

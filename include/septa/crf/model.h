@@ -67,6 +67,12 @@ class Model {
                 const DecodeConstraints& constraints) const;
   TagResult tag(const AttributeSequence& sequence, bool marginals,
                 const DecodeConstraints& constraints) const;
+  // The K most probable labellings (best first) with their log P(y|x), under `constraints`
+  // (CRF++'s crf_test -n); fewer when the sequence has fewer labellings.
+  std::vector<TagResult> tag_nbest(const ColumnSentence& sentence, std::size_t K,
+                                   const DecodeConstraints& constraints = {}) const;
+  std::vector<TagResult> tag_nbest(const AttributeSequence& sequence, std::size_t K,
+                                   const DecodeConstraints& constraints = {}) const;
   // log P(labels | x) of a given labelling (CRFsuite's Tagger.probability, in log space);
   // throws FormatError for a label the model does not know or a length mismatch.
   double log_probability(const ColumnSentence& sentence,

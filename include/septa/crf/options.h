@@ -26,6 +26,7 @@ struct TrainOptions {
   std::string algorithm = "lbfgs";  // one of algorithms()
   double c1 = 0.0;              // L1 coefficient (OWL-QN when > 0), CRFsuite's meaning
   double c2 = 1.0;              // L2 coefficient: penalty c2 * ||w||^2, CRFsuite's meaning
+  bool c2_auto = false;         // --c2 auto: choose c2 on the dev data (lbfgs)
   int max_iterations = 1000;    // optimiser iterations at most
   int period = 10;              // stop when the objective improved less than delta ...
   double delta = 1e-5;          // ... relatively over the last `period` iterations

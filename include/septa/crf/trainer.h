@@ -40,6 +40,7 @@ struct TrainResult {
   int kept_iteration = -1;     // iteration kept for its dev score; -1 when the last one was kept
   std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
   double kept_score = NAN;     // its dev score (percent)
+  double chosen_c2 = NAN;      // --c2 auto: the c2 chosen on the dev data
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for

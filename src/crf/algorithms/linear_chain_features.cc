@@ -23,6 +23,8 @@ LinearChainScorer build_linear_chain(const TrainingContext& context) {
 
 std::vector<char> transition_mask(const TrainingContext& context) {
   const std::size_t L = context.encoder.labels().size();
+  // A CRF++ template without a B line: no transition features (CRF++'s meaning).
+  if (!has_transitions(context.encoder)) return std::vector<char>(L * L, 0);
   std::vector<char> mask(L * L, context.options.all_possible_transitions ? 1 : 0);
   const Dataset& data = context.data;
   for (std::size_t n = 0; n < data.size(); ++n) {

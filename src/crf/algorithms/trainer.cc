@@ -27,6 +27,16 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
+  const std::string& a = options.algorithm;
+  if (!has_transitions(encoder) && a != "lbfgs" && a != "ap" && a != "pa" && a != "arow")
+    throw OptionError("the template has no B line (no transition features): --algorithm " + a +
+                      " needs transitions; lbfgs, ap, pa and arow train without them");
+  if (options.c2_auto && a != "lbfgs")
+    throw OptionError("option --c2 auto: only with --algorithm lbfgs");
+  if (options.c2_auto && layout && layout->comm->size() > 1)
+    throw OptionError("option --c2 auto: not over several MPI ranks (the dev data is on rank 0)");
+  if (options.c2_auto && dev.size() == 0)
+    throw OptionError("option --c2 auto needs held-out data (--dev, or X_dev/y_dev in Python)");
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);

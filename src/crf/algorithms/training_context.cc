@@ -40,6 +40,10 @@ bool TrainingContext::report(TrainProgress& progress_out) const {
   return !progress || progress(progress_out);
 }
 
+bool has_transitions(const Encoder& encoder) {
+  return encoder.format() != InputFormat::kColumns || encoder.feature_template().has_bigram();
+}
+
 MinimizerOptions minimizer_options(const TrainOptions& options) {
   MinimizerOptions m;
   m.c1 = options.c1;

@@ -80,6 +80,10 @@ class BestWeights {
 using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context,
                                                   TrainResult& result);
 
+// False for column data read through a CRF++ template without a B line: the model then has
+// no transition features.
+bool has_transitions(const Encoder& encoder);
+
 // Records the optimiser's outcome in `result`.
 void record(const MinimizerResult& minimized, TrainResult& result);
 // Fills the kept-model fields of `result` from `best` when the dev score chose the weights.

@@ -7,6 +7,7 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "crf/io/binary_io.h"
+#include "crf/lattice/nbest.h"
 #include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
 #include "septa/atomic_file.h"
@@ -98,6 +99,24 @@ double labelling_log_probability(const ModelData& data, const Dataset& encoded,
   return lattice.path_score(ids.data()) - log_z;
 }
 
+std::vector<TagResult> decode_nbest(const ModelData& data, const Dataset& encoded, std::size_t K,
+                                    const DecodeConstraints& constraints) {
+  std::vector<TagResult> out;
+  const SequenceView sequence = encoded.sequence(0);
+  if (sequence.T == 0) return out;
+  Lattice lattice;
+  data.scorer->potentials(sequence, lattice);
+  constrain(data, constraints, lattice);
+  const double log_z = lattice.forward_backward();
+  for (const ScoredPath& path : nbest(lattice, K)) {
+    TagResult result;
+    for (int y : path.labels) result.labels.push_back(data.encoder.labels().name(y));
+    result.log_probability = path.score - log_z;
+    out.push_back(std::move(result));
+  }
+  return out;
+}
+
 }  // namespace
 
 Model::Model() = default;
@@ -137,6 +156,24 @@ TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
   Dataset encoded;
   data().encoder.encode(sequence, encoded);
   return decode(data(), encoded, marginals);
+}
+
+std::vector<TagResult> Model::tag_nbest(const ColumnSentence& sentence, std::size_t K,
+                                        const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kColumns)
+    throw FormatError("the model was trained on attribute-format data; give it attribute input");
+  Dataset encoded;
+  data().encoder.encode(sentence, encoded);
+  return decode_nbest(data(), encoded, K, constraints);
+}
+
+std::vector<TagResult> Model::tag_nbest(const AttributeSequence& sequence, std::size_t K,
+                                        const DecodeConstraints& constraints) const {
+  if (data().encoder.format() != InputFormat::kAttributes)
+    throw FormatError("the model was trained on column-format data; give it column input");
+  Dataset encoded;
+  data().encoder.encode(sequence, encoded);
+  return decode_nbest(data(), encoded, K, constraints);
 }
 
 double Model::log_probability(const ColumnSentence& sentence,

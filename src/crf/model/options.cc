@@ -105,8 +105,14 @@ const std::vector<OptionSpec>& train_option_specs() {
                  }},
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
                           "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
-      SEPTA_NUMBER_OPTION("c2", c2, parse_double, 0.0, 1e9, "0 to 1e9",
-                          "L2 penalty c2*|w|^2, CRFsuite's meaning"),
+      OptionSpec{"c2",
+                 "L2 penalty c2*|w|^2, CRFsuite's meaning (0 to 1e9, or auto: chosen on --dev by "
+                 "a short warm-started search, lbfgs)",
+                 [](const TrainOptions& o) { return o.c2_auto ? std::string("auto") : text(o.c2); },
+                 [](TrainOptions& o, const std::string& v) {
+                   o.c2_auto = v == "auto";
+                   if (!o.c2_auto) o.c2 = parse_double("c2", v, 0.0, 1e9, "0 to 1e9, or auto");
+                 }},
       SEPTA_NUMBER_OPTION("max-iterations", max_iterations, parse_int, 1, 1000000000,
                           "1 to 1e9", "optimiser iterations at most"),
       SEPTA_NUMBER_OPTION("period", period, parse_int, 1, 1000000, "1 to 1e6",

@@ -2,6 +2,7 @@
 // reported (issue 16, finding 1).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "crf/fixtures.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/trainer.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 namespace {
@@ -91,6 +93,46 @@ TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
   EXPECT_EQ(result.kept_iteration, best_iteration);
   EXPECT_DOUBLE_EQ(result.kept_score, best_f1);
   EXPECT_NEAR(chunk_f1(result.model, dev), best_f1, 1e-9);
+}
+
+TEST(C2Auto, ChoosesOnTheDevDataAndBeatsTheStrongestPenalty) {
+  const auto train_data = toy(40, 3), dev = toy(40, 4);
+  TrainOptions options;
+  options.c2_auto = true;
+  std::vector<std::string> phases;
+  const TrainResult chosen =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, dev,
+            [&](const TrainProgress& p) {
+              if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+              return true;
+            });
+  // The path, strong to weak, then (unless the chosen stage had converged) the final run.
+  const std::vector<std::string> path = {"c2=10",  "c2=3",    "c2=1",   "c2=0.3",
+                                         "c2=0.1", "c2=0.03", "c2=0.01"};
+  ASSERT_GE(phases.size(), path.size());
+  EXPECT_EQ(std::vector<std::string>(phases.begin(), phases.begin() + 7), path);
+  const std::vector<double> values = {10, 3, 1, 0.3, 0.1, 0.03, 0.01};
+  EXPECT_NE(std::find(values.begin(), values.end(), chosen.chosen_c2), values.end())
+      << chosen.chosen_c2;
+  TrainOptions strong;
+  strong.c2 = 10.0;
+  const TrainResult heavy =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), strong, dev);
+  EXPECT_GE(chunk_f1(chosen.model, dev), chunk_f1(heavy.model, dev));
+  EXPECT_TRUE(std::isnan(heavy.chosen_c2));
+}
+
+TEST(C2Auto, NeedsDevDataAndLbfgs) {
+  const auto train_data = toy(10, 3);
+  TrainOptions options;
+  set_train_option(options, "c2", "auto");
+  EXPECT_TRUE(options.c2_auto);
+  EXPECT_THROW(train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options),
+               OptionError);
+  options.algorithm = "separate";
+  EXPECT_THROW(train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options,
+                     toy(5, 4)),
+               OptionError);
 }
 
 }  // namespace
