@@ -10,6 +10,17 @@
 
 namespace septa::crf {
 
+/*
+ * The conditional log-likelihood of a linear-chain CRF (Lafferty, McCallum & Pereira 2001;
+ * Sutton & McCallum 2012, "An Introduction to Conditional Random Fields", section 5.1), over
+ * sequences n with weight c_n, features Phi(x, y) = sum_t phi(y_{t-1}, y_t, x, t):
+ *   f(w)   = -sum_n c_n [ w . Phi(x_n, y_n) - log Z(x_n) ]
+ *   g_k(w) = -sum_n c_n [ Phi_k(x_n, y_n) - E_{p(y|x_n)} Phi_k(x_n, y) ]
+ *          = expected counts - empirical counts
+ * The empirical counts (empirical_) are fixed and computed once here; the expected counts come
+ * from the lattice's node marginals P(y_t = j | x) (state features) and edge marginals
+ * P(y_{t-1} = i, y_t = j | x) (transitions) by forward-backward, per block of sequences.
+ */
 CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                            const BlockLayout* layout)
     : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout) {

@@ -7,6 +7,20 @@
 #include "septa/error.h"
 
 namespace septa::crf {
+
+/*
+ * L-BFGS (Liu & Nocedal 1989, "On the limited memory BFGS method for large scale
+ * optimization"): quasi-Newton steps d = -H g, where H, the inverse-Hessian estimate, is never
+ * formed but applied by the two-loop recursion over the last m pairs
+ * (s_i = w_{i+1} - w_i, y_i = g_{i+1} - g_i); a line search (More-Thuente by default) picks the
+ * step. L2 is added here to f and g: f + c2 |w|^2, g + 2 c2 w.
+ * OWL-QN (Andrew & Gao 2007, "Scalable training of L1-regularized log-linear models") for
+ * c1 > 0: L-BFGS on the orthant of the current point, with the pseudo-gradient of
+ * f + c1 |w|_1 (the one-sided derivative that descends, 0 where none does), directions
+ * projected onto that orthant and line-search points clipped at zero. liblbfgs implements both;
+ * this file adapts septa's f(w), g(w) and progress to it.
+ */
+
 namespace {
 
 struct Context {
