@@ -1,6 +1,7 @@
 // "septa nn ...": a thin client of the neural modules' registry (septa/nn/nn.h). The options of
 // each method, their help and their validation come from the registry's tables.
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -43,6 +44,10 @@ const std::vector<CommandOption>& command_options() {
       {"--save-dir", "DIR", "train: save parts and resumable training state here"},
       {"--cell", "K", "train-cell: index of the cell to train (0-based)"},
       {"--resume", nullptr, "continue an interrupted run from the state saved in its directory"},
+      {"--width", "R", "export: the grid width ratio to export (e.g. 0.25)"},
+      {"--out", "FILE", "export: the dense ViT checkpoint to write"},
+      {"--off-grid", "R1,R2", "widths: also test these ratios off the grid (slimmable models)"},
+      {"--no-latency", nullptr, "widths: skip the latency measurements"},
   };
   return table;
 }
@@ -55,7 +60,11 @@ void print_help(std::ostream& out) {
          "                                        train cell K from the saved cells 0..K-1\n"
          "  train-head  --method M --cells-dir DIR    train the head on the saved cells, test\n"
          "  eval        --cells-dir DIR               test the saved cells and head\n"
-         "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n\n"
+         "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n"
+         "  widths      --save-dir DIR                per-width accuracy, parameters, MACs, latency\n"
+         "                                        of a scala / usnet / vit-separate run\n"
+         "  export      --save-dir DIR --width R --out FILE\n"
+         "                                        width R of a slimmable run as a dense ViT\n\n"
          "options:\n";
   auto row = [&out](const std::string& left_text, const std::string& help) {
     std::string left = "  " + left_text;
@@ -77,7 +86,21 @@ void print_help(std::ostream& out) {
 struct Settings {
   nn::RunConfig config;
   int cell = -1;
+  double width = -1;             // export --width
+  std::string out;               // export --out
+  std::vector<double> off_grid;  // widths --off-grid
+  bool latency = true;           // widths: false with --no-latency
 };
+
+double parse_ratio(const std::string& name, const std::string& text) {
+  try {
+    size_t used = 0;
+    const double value = std::stod(text, &used);
+    if (used == text.size() && value > 0 && value <= 1) return value;
+  } catch (const std::exception&) {
+  }
+  throw OptionError(name + " expects a width ratio in (0, 1], got '" + text + "'");
+}
 
 int64_t parse_int(const std::string& name, const std::string& text) {
   try {
@@ -104,6 +127,10 @@ Settings parse(int argc, char** argv, int first, std::vector<std::string>* posit
       s.config.resume = true;
       continue;
     }
+    if (arg == "--no-latency") {
+      s.latency = false;
+      continue;
+    }
     if (i + 1 >= argc) throw OptionError(arg + " needs a value");
     const std::string value = argv[++i];
     if (arg == "--method") s.config.method = value;
@@ -114,6 +141,16 @@ Settings parse(int argc, char** argv, int first, std::vector<std::string>* posit
     else if (arg == "--test-limit") s.config.test_limit = parse_int(arg, value);
     else if (arg == "--cells-dir" || arg == "--save-dir") s.config.dir = value;
     else if (arg == "--cell") s.cell = static_cast<int>(parse_int(arg, value));
+    else if (arg == "--width") s.width = parse_ratio(arg, value);
+    else if (arg == "--out") s.out = value;
+    else if (arg == "--off-grid") {
+      size_t start = 0;
+      while (start <= value.size()) {
+        const size_t comma = std::min(value.find(',', start), value.size());
+        s.off_grid.push_back(parse_ratio(arg, value.substr(start, comma - start)));
+        start = comma + 1;
+      }
+    }
     else s.config.options[arg.substr(2)] = value;  // a method option: the registry validates it
   }
   nn::method(s.config.method);  // unknown methods are usage errors before any data is read
@@ -156,6 +193,25 @@ int dispatch(const std::string& command, int argc, char** argv) {
   }
   if (command == "train-head") return report(nn::train_head(s.config, print_progress));
   if (command == "eval") return report(nn::evaluate(s.config));
+  if (command == "widths") {
+    const std::vector<nn::WidthRow> rows = nn::width_report(s.config, s.off_grid, s.latency);
+    std::printf("%-8s %6s %5s %9s %12s %12s %12s %14s %14s\n", "r", "d", "grid", "accuracy",
+                "stored", "active", "MACs", "ms/img b=1", "ms/img b=256");
+    for (const auto& row : rows)
+      std::printf("%-8.5g %6lld %5s %8.2f%% %12lld %12lld %12lld %14.4f %14.5f\n", row.ratio,
+                  static_cast<long long>(row.channels), row.on_grid ? "yes" : "NO",
+                  100.0 * row.accuracy, static_cast<long long>(row.stored_parameters),
+                  static_cast<long long>(row.active_parameters), static_cast<long long>(row.macs),
+                  row.latency_batch1_ms, row.latency_batch256_ms);
+    return 0;
+  }
+  if (command == "export") {
+    if (s.width <= 0) throw OptionError("export needs --width R");
+    if (s.out.empty()) throw OptionError("export needs --out FILE");
+    nn::export_width(s.config, s.width, s.out);
+    std::printf("wrote width %g as a dense ViT to %s\n", s.width, s.out.c_str());
+    return 0;
+  }
   if (command == "compare") {
     if (positional.size() != 2) throw OptionError("compare needs two directories");
     return nn::compare(positional[0], positional[1], std::cout) ? 0 : 1;

@@ -30,6 +30,11 @@ add_library(septa_nn STATIC
   src/nn/methods/backprop/backprop.cc
   src/nn/methods/ff/ff_method.cc
   src/nn/methods/ff/forward_forward.cc
+  src/nn/methods/scala/grid.cc
+  src/nn/methods/scala/recipe.cc
+  src/nn/methods/scala/report.cc
+  src/nn/methods/scala/scala.cc
+  src/nn/methods/scala/vit.cc
   src/nn/methods/uff/autoencoder_cells.cc
   src/nn/methods/uff/cell.cc
   src/nn/methods/uff/uff.cc
@@ -53,6 +58,9 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/data/idx_test.cc
     tests/nn/loop_test.cc
     tests/nn/methods/ff/forward_forward_test.cc
+    tests/nn/methods/scala/grid_test.cc
+    tests/nn/methods/scala/scala_test.cc
+    tests/nn/methods/scala/vit_test.cc
     tests/nn/methods/uff/cell_test.cc
     tests/nn/methods/uff/uff_test.cc
     tests/nn/options_test.cc

@@ -1,6 +1,10 @@
 // The public entry points (septa/nn/nn.h): load the data, resolve the device, look the method
 // up in the registry and call it.
+#include <dirent.h>
 #include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
 
 #include <ostream>
 
@@ -74,7 +78,63 @@ RunResult finish(RunResult result, const RunContext& ctx) {
   return result;
 }
 
+// The file of a run directory that names its method and options: DIR/model.safetensors (a
+// slimmable ViT), else the first DIR/vit_*.safetensors (separately trained ViTs).
+std::string run_file(const std::string& dir) {
+  if (dir.empty()) throw OptionError("needs --save-dir DIR (the directory of a training run)");
+  const std::string model = part_path(dir, "model");
+  if (std::ifstream(model).good()) return model;
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* entry = ::readdir(d)) {
+      const std::string name = entry->d_name;
+      if (name.rfind("vit_", 0) == 0 && name.size() > 16 &&
+          name.compare(name.size() - 12, 12, ".safetensors") == 0)
+        names.push_back(name);
+    }
+    ::closedir(d);
+  }
+  if (names.empty()) throw IoError(model + ": no such file (and no vit_*.safetensors in " + dir + ")");
+  std::sort(names.begin(), names.end());
+  return dir + "/" + names.front();
+}
+
+// The method entry and prepared run of the model saved in config.dir.
+Prepared prepare_saved(const RunConfig& config) {
+  const Checkpoint file = Checkpoint::open(run_file(config.dir), "vit");
+  RunConfig saved = config;
+  saved.method = file.get(kMethodKey);
+  try {
+    saved.options = Options::parse_canonical(file.get(kOptionsKey));
+    Options check(find_method(saved.method).info, saved.options);
+  } catch (const OptionError& e) {
+    throw ModelError(file.path() + ": bad stored method or options: " + e.what());
+  }
+  Prepared p = prepare(saved, nullptr);
+  if (!p.entry.widths.report)
+    throw OptionError("method " + saved.method + " has no per-width models");
+  return p;
+}
+
 }  // namespace
+
+std::vector<WidthRow> width_report(const RunConfig& config, const std::vector<double>& off_grid,
+                                   bool latency) {
+  return guarded([&] {
+    Prepared p = prepare_saved(config);
+    return p.entry.widths.report(RunInputs{p.options, p.data, p.ctx, config.dir}, off_grid, latency);
+  });
+}
+
+void export_width(const RunConfig& config, double r, const std::string& path) {
+  guarded([&] {
+    Prepared p = prepare_saved(config);
+    if (!p.entry.widths.export_width)
+      throw OptionError("method " + p.options.method() + " stores one ViT per width: copy its file");
+    p.entry.widths.export_width(RunInputs{p.options, p.data, p.ctx, config.dir}, r, path);
+    return 0;
+  });
+}
 
 RunResult train(const RunConfig& config, const ProgressCallback& progress) {
   return guarded([&] {

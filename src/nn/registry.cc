@@ -3,6 +3,7 @@
 
 #include "nn/methods/backprop/backprop.h"
 #include "nn/methods/ff/ff_method.h"
+#include "nn/methods/scala/scala.h"
 #include "nn/methods/uff/uff_method.h"
 
 namespace septa::nn {
@@ -14,6 +15,9 @@ const std::vector<MethodEntry>& registry() {
       uff_method("uff-dae", CellKind::kDenoisingAutoencoder),
       uff_method("uff-conv", CellKind::kConvAutoencoder),
       backprop_method(),
+      scala_method(),
+      usnet_method(),
+      separate_vit_method(),
   };
   return entries;
 }

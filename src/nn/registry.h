@@ -36,11 +36,22 @@ struct PartsEntry {
   std::function<bool(const std::string&, const std::string&, std::ostream&)> compare;
 };
 
+// Entry points of methods whose model runs at several widths (the ViT family).
+struct WidthsEntry {
+  // Tests the model saved in inputs.dir at each width (see septa::nn::width_report).
+  std::function<std::vector<WidthRow>(const RunInputs&, const std::vector<double>& off_grid,
+                                      bool latency)>
+      report;
+  // Writes width r of the model saved in inputs.dir as a dense checkpoint (empty: not slimmable).
+  std::function<void(const RunInputs&, double r, const std::string& path)> export_width;
+};
+
 struct MethodEntry {
   MethodInfo info;
   // Trains and tests in this process; saves parts to inputs.dir when set.
   std::function<RunResult(const RunInputs&)> train;
   PartsEntry parts;  // empty functions unless info.has_parts
+  WidthsEntry widths;  // empty functions unless the model runs at several widths
 };
 
 const std::vector<MethodEntry>& registry();

@@ -33,6 +33,13 @@ const Split& data() {
 OptionValues small_options(const std::string& method) {
   if (method == "ff") return {{"hidden", "16,8"}, {"epochs", "3"}, {"batch", "30"}};
   if (method == "backprop") return {{"widths", "12,6"}, {"epochs", "3"}, {"batch", "30"}};
+  if (method == "scala" || method == "usnet" || method == "vit-separate") {
+    OptionValues o = {{"dim", "16"}, {"depth", "1"}, {"heads", "4"}, {"patch", "4"},
+                      {"epochs", "2"}, {"batch", "30"}};
+    if (method == "vit-separate") o["widths"] = "8,16";
+    else o.insert({{"s", "0.25"}, {"eps", "0.25"}, {"warmup-epochs", "1"}, {"teacher-epochs", "1"}});
+    return o;
+  }
   OptionValues o = {{"widths", method == "uff-conv" ? "3,2" : "12,6"}, {"epochs", "2"},
                     {"head-epochs", "2"}, {"batch", "30"}};
   return o;
@@ -119,7 +126,8 @@ TEST_P(LoopTest, ResumingAnInterruptedRunEqualsTheUninterruptedRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, LoopTest,
-                         ::testing::Values("ff", "uff-ae", "uff-dae", "uff-conv", "backprop"),
+                         ::testing::Values("ff", "uff-ae", "uff-dae", "uff-conv", "backprop", "scala",
+                                           "usnet", "vit-separate"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name)

@@ -105,6 +105,30 @@ RunResult evaluate(const RunConfig& config);
 // Writes one line per part to `report`; true when both directories hold bit-identical weights.
 bool compare(const std::string& dir_a, const std::string& dir_b, std::ostream& report);
 
+// One width of a model that runs at several widths (scala, usnet, vit-separate).
+struct WidthRow {
+  double ratio = 0;       // r = d / D
+  int64_t channels = 0;   // d
+  bool on_grid = true;    // false: a width the model was not trained at (asked for explicitly)
+  double accuracy = 0;    // test accuracy in [0, 1]
+  int64_t stored_parameters = 0;  // every weight the method stores to serve all its widths
+  int64_t active_parameters = 0;  // the weights used at this width
+  int64_t macs = 0;               // multiply-accumulates per image
+  double latency_batch1_ms = 0;    // per image at batch 1, median (0: not measured)
+  double latency_batch256_ms = 0;  // per image at batch 256, median (0: not measured)
+};
+
+// Tests the model saved in config.dir (by train with --save-dir) at every width it serves, plus
+// the ratios `off_grid` (slimmable models only: OptionError for other methods or ratios that are
+// not whole multiples of the heads); latency is measured on the width exported as a dense ViT
+// when `latency`. The method and its options are read from the files.
+std::vector<WidthRow> width_report(const RunConfig& config, const std::vector<double>& off_grid,
+                                   bool latency);
+// Writes width r of the slimmable model in config.dir as a standalone dense ViT checkpoint
+// (kind "vit") that loads and runs as a plain ViT of that width with identical logits.
+// OptionError naming the nearest grid widths when r is off the grid.
+void export_width(const RunConfig& config, double r, const std::string& path);
+
 // "cpu" or "cuda" for auto | cpu | cuda; DeviceError naming CUDA when cuda is asked for and
 // absent, OptionError for another name.
 std::string resolve_device(const std::string& name);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Scala against separately trained ViTs and US-Net on Fashion-MNIST, same ViT and recipe:
+#   1. vit-separate: one dense ViT per width 0.25, 0.5, 0.75, 1 (its r = 1 net is the teacher)
+#   2. scala and usnet, each distilling its full width from that teacher
+#   3. scala with eps = 1/8, tested at the off-grid width 0.4375 (the "no interpolation" check)
+#   4. septa nn widths for each run (accuracy, parameters, MACs, latency at batch 1 and 256),
+#      a summary against the issue's targets, and a PNG of accuracy against MACs (gnuplot).
+#
+#   bench/nn/scala_bench.sh [--build DIR] [--out DIR] [--limit N] [--test-limit N] [--epochs E]
+#                           [--dim D] [--depth L] [--threads T] [--device D] [--skip-offgrid]
+# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
+set -euo pipefail
+build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
+offgrid=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --limit) limit=$2; shift 2 ;;
+    --test-limit) test_limit=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --dim) dim=$2; shift 2 ;;
+    --depth) depth=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --skip-offgrid) offgrid=0; shift ;;
+    *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+septa="$build/septa-nn"
+[ -x "$septa" ] || { echo "scala_bench: $septa missing (build with -DSEPTA_WITH_TORCH=ON)" >&2; exit 2; }
+export OMP_WAIT_POLICY=passive  # busy-waiting OpenMP crawls on shared cores
+mkdir -p "$out"
+common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1"
+stamp() { date -u +%H:%M:%S; }
+
+run() {  # name, then septa nn train arguments
+  local name=$1; shift
+  echo "== $(stamp) $name: septa nn train $*"
+  local start=$(date +%s)
+  "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log"
+  echo "$name wall $(( $(date +%s) - start ))s" | tee -a "$out/times.txt"
+}
+
+report() {  # name [extra widths options]
+  local name=$1; shift
+  echo "== $(stamp) widths of $name"
+  "$septa" widths --save-dir "$out/$name" --threads 1 --test-limit $test_limit "$@" | tee "$out/$name.widths"
+}
+
+rm -f "$out/times.txt"
+mkdir -p "$out/separate" "$out/scala" "$out/usnet"
+run separate --method vit-separate $common
+cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
+cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
+run scala --method scala $common
+run usnet --method usnet $common
+report separate
+report scala
+report usnet
+if [ "$offgrid" = 1 ]; then
+  mkdir -p "$out/scala_eps8"
+  cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
+  run scala_eps8 --method scala --eps 0.125 $common
+  report scala_eps8 --off-grid 0.4375 --no-latency
+fi
+
+python3 - "$out" <<'PY'
+import sys, os
+out = sys.argv[1]
+def rows(name):
+    path = os.path.join(out, name + ".widths")
+    if not os.path.exists(path): return []
+    table = []
+    for line in open(path).read().splitlines()[1:]:
+        f = line.split()
+        table.append(dict(r=float(f[0]), d=int(f[1]), grid=f[2] == "yes", acc=float(f[3].rstrip("%")),
+                          stored=int(f[4]), active=int(f[5]), macs=int(f[6]), b1=float(f[7]), b256=float(f[8])))
+    return table
+scala, sep, us, eps8 = rows("scala"), rows("separate"), rows("usnet"), rows("scala_eps8")
+for name, table in (("scala", scala), ("separate", sep), ("usnet", us)):
+    with open(os.path.join(out, name + ".dat"), "w") as f:
+        for t in table:
+            if t["grid"]: f.write("%d %.2f %.5f\n" % (t["macs"], t["acc"], t["r"]))
+at = lambda table, r: next((t["acc"] for t in table if abs(t["r"] - r) < 1e-9 and t["grid"]), float("nan"))
+lines = []
+lines.append("r       scala   separate  usnet")
+for r in (0.25, 0.5, 0.75, 1.0):
+    lines.append("%-6g  %6.2f  %6.2f    %6.2f" % (r, at(scala, r), at(sep, r), at(us, r)))
+if scala and sep:
+    lines.append("stored parameters: scala %d, separate %d (%.2fx)" % (scala[0]["stored"], sep[0]["stored"], sep[0]["stored"] / scala[0]["stored"]))
+    lines.append("target r=0.25 scala >= separate: %.2f vs %.2f -> %s" % (at(scala, .25), at(sep, .25), "MET" if at(scala, .25) >= at(sep, .25) else "NOT MET"))
+    lines.append("target r=1 scala within 1 point of separate: %.2f vs %.2f -> %s" % (at(scala, 1), at(sep, 1), "MET" if at(scala, 1) >= at(sep, 1) - 1 else "NOT MET"))
+if scala and us:
+    ms = sum(at(scala, r) for r in (.25, .5, .75, 1)) / 4; mu = sum(at(us, r) for r in (.25, .5, .75, 1)) / 4
+    lines.append("target mean over 0.25..1 scala > usnet: %.2f vs %.2f -> %s" % (ms, mu, "MET" if ms > mu else "NOT MET"))
+if scala:
+    grid = [t for t in scala if t["grid"]]
+    drops = [(a["r"], b["r"], a["acc"] - b["acc"]) for a, b in zip(grid, grid[1:]) if b["acc"] < a["acc"] - 0.5]
+    lines.append("target non-decreasing over %d widths (0.5 points noise): %s" % (len(grid), "MET" if not drops else "NOT MET: " + ", ".join("%g->%g -%.2f" % d for d in drops)))
+if eps8:
+    off = next((t for t in eps8 if not t["grid"]), None)
+    if off:
+        lo, hi = at(eps8, 0.375), at(eps8, 0.5)
+        lines.append("target off-grid r=%g (eps 1/8) >= 15 points below both neighbours: %.2f vs %.2f / %.2f -> %s" % (off["r"], off["acc"], lo, hi, "MET" if off["acc"] <= min(lo, hi) - 15 else "NOT MET"))
+text = "\n".join(lines)
+print(text)
+open(os.path.join(out, "summary.txt"), "w").write(text + "\n")
+PY
+
+if command -v gnuplot > /dev/null; then
+  gnuplot <<GP
+set terminal pngcairo size 900,600
+set output "$out/accuracy_vs_macs.png"
+set title "Fashion-MNIST: test accuracy against MACs per image (ViT D=$dim, depth $depth, $epochs epochs)"
+set xlabel "MACs per image (millions)"
+set ylabel "test accuracy (%)"
+set key bottom right
+set grid
+plot "$out/scala.dat" using (\$1/1e6):2 with linespoints pt 7 title "Scala (one model, 13 widths)", \
+     "$out/usnet.dat" using (\$1/1e6):2 with linespoints pt 5 title "US-Net (one model)", \
+     "$out/separate.dat" using (\$1/1e6):2 with linespoints pt 9 ps 1.5 title "separate training (4 models)"
+GP
+  echo "plot: $out/accuracy_vs_macs.png"
+fi

@@ -1,0 +1,303 @@
+// The slimmable ViT: dense and sliced forwards, export of a slice, checkpoints.
+#include "nn/methods/scala/vit.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "septa/error.h"
+
+namespace septa::nn {
+namespace {
+
+namespace F = torch::nn::functional;
+
+constexpr double kLayerNormEps = 1e-6;  // DeiT's
+
+// Entries [first, first + n) of dimension `dim` of `w`: the front n, or the last n when `tail`.
+// Made contiguous, so that a slice multiplies exactly as the same matrix stored densely does
+// (the exported ViT's logits are then bit-identical); the copies are weight-sized only.
+torch::Tensor take(const torch::Tensor& w, int64_t dim, int64_t n, bool tail) {
+  return w.narrow(dim, tail ? w.size(dim) - n : 0, n).contiguous();
+}
+
+// y = x W[rows, cols]^T + b[rows] for a Linear of [out][in] sliced to [n_out][n_in].
+torch::Tensor sliced_linear(const torch::Tensor& x, torch::nn::Linear& layer, int64_t n_out,
+                            int64_t n_in, bool tail_out, bool tail_in) {
+  const torch::Tensor w = take(take(layer->weight, 0, n_out, tail_out), 1, n_in, tail_in);
+  return F::linear(x, w, take(layer->bias, 0, n_out, tail_out));
+}
+
+torch::Tensor sliced_norm(const torch::Tensor& x, torch::nn::LayerNorm& norm, int64_t d, bool tail) {
+  return torch::layer_norm(x, {d}, take(norm->weight, 0, d, tail), take(norm->bias, 0, d, tail),
+                           kLayerNormEps);
+}
+
+// Multi-head self-attention core on projected q, k, v [N][T][d]:
+//   out_h = softmax(q_h k_h^T * scale) v_h for each of H heads of d/H channels; [N][T][d]
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        int64_t heads, double scale) {
+  const int64_t n = q.size(0), t = q.size(1), d = q.size(2);
+  auto split = [&](const torch::Tensor& x) {  // [N][H][T][d/H]
+    return x.reshape({n, t, heads, d / heads}).transpose(1, 2);
+  };
+  const torch::Tensor weights = torch::softmax(
+      torch::matmul(split(q), split(k).transpose(-2, -1)) * scale, /*dim=*/-1);  // [N][H][T][T]
+  return torch::matmul(weights, split(v)).transpose(1, 2).reshape({n, t, d});
+}
+
+// DeiT's initialisation: N(0, 0.02) weights (timm truncates at +-2, i.e. not at all), zero biases.
+void init_linear(torch::nn::Linear& layer) {
+  torch::nn::init::normal_(layer->weight, /*mean=*/0.0, /*std=*/0.02);
+  torch::nn::init::zeros_(layer->bias);
+}
+
+std::string key(const char* name) { return std::string("septa.nn.vit.") + name; }
+
+// 17 significant digits: the double reads back bit for bit.
+std::string exact_text(double x) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%.17g", x);
+  return text;
+}
+
+}  // namespace
+
+double VitConfig::scale() const {
+  return attention_scale > 0 ? attention_scale
+                             : 1.0 / std::sqrt(static_cast<double>(dim) / static_cast<double>(heads));
+}
+
+void VitConfig::validate() const {
+  if (channels < 1 || height < 1 || width < 1) throw OptionError("empty image shape");
+  if (patch < 1 || height % patch != 0 || width % patch != 0)
+    throw OptionError("--patch " + std::to_string(patch) + " must divide the image's height " +
+                      std::to_string(height) + " and width " + std::to_string(width));
+  if (dim < 1 || heads < 1 || dim % heads != 0)
+    throw OptionError("--heads " + std::to_string(heads) + " must divide --dim " + std::to_string(dim));
+  if (depth < 1 || mlp_ratio < 1 || classes < 2) throw OptionError("--depth and classes must be >= 1 and 2");
+}
+
+VitBlockImpl::VitBlockImpl(int64_t dim, int64_t hidden) {
+  auto ln = [dim] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)); };
+  norm1 = register_module("norm1", ln());
+  q = register_module("q", torch::nn::Linear(dim, dim));
+  k = register_module("k", torch::nn::Linear(dim, dim));
+  v = register_module("v", torch::nn::Linear(dim, dim));
+  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  norm2 = register_module("norm2", ln());
+  fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+  for (auto* layer : {&q, &k, &v, &proj, &fc1, &fc2}) init_linear(*layer);
+}
+
+VitImpl::VitImpl(const VitConfig& config) : config_(config) {
+  config.validate();
+  const int64_t d = config.dim;
+  patch_embed = register_module("patch_embed", torch::nn::Linear(config.patch_features(), d));
+  init_linear(patch_embed);
+  cls_token = register_parameter("cls_token", torch::zeros({d}));
+  dist_token = register_parameter("dist_token", torch::zeros({d}));
+  pos_embed = register_parameter("pos_embed", torch::zeros({config.tokens(), d}));
+  for (auto* t : {&cls_token, &dist_token, &pos_embed})
+    torch::nn::init::normal_(*t, /*mean=*/0.0, /*std=*/0.02);
+  torch::nn::ModuleList list;
+  for (int64_t b = 0; b < config.depth; ++b) {
+    blocks.push_back(VitBlock(d, config.mlp_ratio * d));
+    list->push_back(blocks.back());
+  }
+  register_module("blocks", list);  // parameters "blocks.<b>.<name>"
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLayerNormEps)));
+  head = register_module("head", torch::nn::Linear(d, config.classes));
+  head_dist = register_module("head_dist", torch::nn::Linear(d, config.classes));
+  init_linear(head);
+  init_linear(head_dist);
+}
+
+torch::Tensor to_patches(const torch::Tensor& images, const VitConfig& c) {
+  const int64_t n = images.size(0), p = c.patch;
+  return images.reshape({n, c.channels, c.height / p, p, c.width / p, p})
+      .permute({0, 2, 4, 1, 3, 5})
+      .reshape({n, c.patches(), c.patch_features()});
+}
+
+VitOutput VitImpl::forward(const torch::Tensor& images) {
+  const int64_t n = images.size(0);
+  torch::Tensor x = patch_embed->forward(to_patches(images, config_));  // [N][patches][D]
+  x = torch::cat({cls_token.expand({n, 1, config_.dim}), dist_token.expand({n, 1, config_.dim}), x},
+                 /*dim=*/1) + pos_embed;  // [N][T][D]
+  for (auto& block : blocks) {
+    const torch::Tensor h = block->norm1->forward(x);
+    x = x + block->proj->forward(attention(block->q->forward(h), block->k->forward(h),
+                                           block->v->forward(h), config_.heads, config_.scale()));
+    x = x + block->fc2->forward(torch::gelu(block->fc1->forward(block->norm2->forward(x))));
+  }
+  x = norm->forward(x);
+  return {head->forward(x.select(1, 0)), head_dist->forward(x.select(1, 1))};
+}
+
+VitOutput VitImpl::forward_slice(const torch::Tensor& images, const Slice& s) {
+  const int64_t d = s.d, hidden = config_.mlp_ratio * d, n = images.size(0);
+  SEPTA_CHECK(d >= config_.heads && d <= config_.dim && d % config_.heads == 0);
+  const bool t = s.tail;
+  torch::Tensor x = sliced_linear(to_patches(images, config_), patch_embed, d,
+                                  config_.patch_features(), t, false);  // [N][patches][d]
+  x = torch::cat({take(cls_token, 0, d, t).expand({n, 1, d}),
+                  take(dist_token, 0, d, t).expand({n, 1, d}), x},
+                 /*dim=*/1) + take(pos_embed, 1, d, t);  // [N][T][d]
+  for (auto& b : blocks) {
+    const torch::Tensor h = sliced_norm(x, b->norm1, d, t);
+    const torch::Tensor mixed =
+        attention(sliced_linear(h, b->q, d, d, t, t), sliced_linear(h, b->k, d, d, t, t),
+                  sliced_linear(h, b->v, d, d, t, t), config_.heads, config_.scale());
+    x = x + sliced_linear(mixed, b->proj, d, d, t, t);
+    const torch::Tensor g = torch::gelu(sliced_linear(sliced_norm(x, b->norm2, d, t), b->fc1,
+                                                      hidden, d, t, t));  // [N][T][4d]
+    x = x + sliced_linear(g, b->fc2, d, hidden, t, t);
+  }
+  x = sliced_norm(x, norm, d, t);
+  return {sliced_linear(x.select(1, 0), head, config_.classes, d, false, t),
+          sliced_linear(x.select(1, 1), head_dist, config_.classes, d, false, t)};
+}
+
+int64_t vit_parameters(const VitConfig& c, int64_t d) {
+  const int64_t h = c.mlp_ratio * d;
+  const int64_t block = 2 * 2 * d + 4 * (d * d + d) + (d * h + h) + (h * d + d);
+  return c.patch_features() * d + d + 2 * d + c.tokens() * d + c.depth * block + 2 * d +
+         2 * (d * c.classes + c.classes);
+}
+
+int64_t vit_macs(const VitConfig& c, int64_t d) {
+  const int64_t h = c.mlp_ratio * d, t = c.tokens();
+  const int64_t block = t * (4 * d * d + 2 * d * h) + 2 * t * t * d;
+  return c.patches() * c.patch_features() * d + c.depth * block + 2 * d * c.classes;
+}
+
+Vit export_slice(VitImpl& full, const Slice& s) {
+  VitConfig config = full.config();
+  config.dim = s.d;
+  config.attention_scale = full.config().scale();
+  Vit dense(config);
+  const int64_t d = s.d;
+  const bool t = s.tail;
+  torch::NoGradGuard no_grad;
+  // Each tensor of the dense net is the slice forward_slice reads (same rule as above).
+  auto lin = [t](torch::nn::Linear& to, torch::nn::Linear& from, bool slice_out, bool slice_in) {
+    torch::Tensor w = from->weight;
+    if (slice_out) w = take(w, 0, to->weight.size(0), t);
+    if (slice_in) w = take(w, 1, to->weight.size(1), t);
+    to->weight.copy_(w);
+    to->bias.copy_(slice_out ? take(from->bias, 0, to->bias.size(0), t) : from->bias);
+  };
+  auto ln = [t, d](torch::nn::LayerNorm& to, torch::nn::LayerNorm& from) {
+    to->weight.copy_(take(from->weight, 0, d, t));
+    to->bias.copy_(take(from->bias, 0, d, t));
+  };
+  lin(dense->patch_embed, full.patch_embed, true, false);
+  dense->cls_token.copy_(take(full.cls_token, 0, d, t));
+  dense->dist_token.copy_(take(full.dist_token, 0, d, t));
+  dense->pos_embed.copy_(take(full.pos_embed, 1, d, t));
+  for (size_t b = 0; b < full.blocks.size(); ++b) {
+    auto& to = dense->blocks[b];
+    auto& from = full.blocks[b];
+    ln(to->norm1, from->norm1);
+    ln(to->norm2, from->norm2);
+    for (auto [a, c] : {std::pair{&to->q, &from->q}, {&to->k, &from->k}, {&to->v, &from->v},
+                        {&to->proj, &from->proj}, {&to->fc1, &from->fc1}, {&to->fc2, &from->fc2}})
+      lin(*a, *c, true, true);
+  }
+  ln(dense->norm, full.norm);
+  lin(dense->head, full.head, false, true);
+  lin(dense->head_dist, full.head_dist, false, true);
+  return dense;
+}
+
+SlimmableVit::SlimmableVit(Vit net, WidthGrid grid, bool isolated)
+    : net_(std::move(net)), grid_(std::move(grid)), isolated_(isolated) {
+  SEPTA_CHECK(grid_.full_width() == net_->config().dim);
+}
+
+Slice SlimmableVit::slice(int64_t d) const {
+  return {d, isolated_ && d != grid_.smallest() && d != grid_.largest()};
+}
+
+Slice SlimmableVit::slice_unchecked(double r) const {
+  const VitConfig& c = net_->config();
+  const double channels = r * static_cast<double>(c.dim);
+  const int64_t d = std::llround(channels);
+  if (std::fabs(channels - static_cast<double>(d)) > 1e-6 || d < c.heads || d > c.dim ||
+      d % c.heads != 0)
+    throw OptionError("width r = " + ratio_text(r) + " gives " + ratio_text(channels) +
+                      " channels, not a multiple of the " + std::to_string(c.heads) +
+                      " heads in [heads, D]");
+  return slice(d);
+}
+
+VitOutput SlimmableVit::forward(const torch::Tensor& images, double r) {
+  const int64_t d = grid_.width_of(r);
+  return d == net_->config().dim && !slice(d).tail ? net_->forward(images)
+                                                    : net_->forward_slice(images, slice(d));
+}
+
+void save_vit(SlimmableVit& model, const Metadata& run, const std::string& path) {
+  CheckpointWriter writer;
+  for (const auto& [k, v] : run) writer.set(k, v);
+  writer.set(kKindKey, kVitKind);
+  const VitConfig& c = model.net()->config();
+  for (const auto& [name, value] :
+       {std::pair<const char*, int64_t>{"channels", c.channels}, {"height", c.height},
+        {"width", c.width}, {"patch", c.patch}, {"dim", c.dim}, {"depth", c.depth},
+        {"heads", c.heads}, {"mlp_ratio", c.mlp_ratio}, {"classes", c.classes},
+        {"isolated", model.isolated() ? 1 : 0}})
+    writer.set(key(name), std::to_string(value));
+  writer.set(key("scale"), exact_text(c.scale()));
+  writer.set(key("s"), ratio_text(model.grid().s()));
+  writer.set(key("eps"), ratio_text(model.grid().eps()));
+  writer.add_module("", *model.net());
+  writer.write(path);
+}
+
+SlimmableVit load_vit(const std::string& path) {
+  const Checkpoint file = Checkpoint::open(path, kVitKind);
+  auto integer = [&](const char* name) {
+    const std::string& text = file.get(key(name));
+    try {
+      size_t used = 0;
+      const int64_t v = std::stoll(text, &used);
+      if (used == text.size() && v >= 0 && v <= (int64_t{1} << 40)) return v;
+    } catch (const std::exception&) {
+    }
+    throw ModelError(path + ": bad " + key(name) + " '" + text + "'");
+  };
+  auto real = [&](const char* name) {
+    const std::string& text = file.get(key(name));
+    try {
+      size_t used = 0;
+      const double v = std::stod(text, &used);
+      if (used == text.size() && std::isfinite(v) && v > 0) return v;
+    } catch (const std::exception&) {
+    }
+    throw ModelError(path + ": bad " + key(name) + " '" + text + "'");
+  };
+  VitConfig c;
+  c.channels = integer("channels");
+  c.height = integer("height");
+  c.width = integer("width");
+  c.patch = integer("patch");
+  c.dim = integer("dim");
+  c.depth = integer("depth");
+  c.heads = integer("heads");
+  c.mlp_ratio = integer("mlp_ratio");
+  c.classes = integer("classes");
+  c.attention_scale = real("scale");
+  try {
+    c.validate();
+    Vit net(c);
+    file.load_module("", *net);
+    WidthGrid grid(c.dim, real("s"), real("eps"), c.heads);
+    return SlimmableVit(net, grid, integer("isolated") != 0);
+  } catch (const OptionError& e) {
+    throw ModelError(path + ": inconsistent ViT description: " + e.what());
+  }
+}
+
+}  // namespace septa::nn
