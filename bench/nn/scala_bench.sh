@@ -8,10 +8,11 @@
 #
 #   bench/nn/scala_bench.sh [--build DIR] [--out DIR] [--limit N] [--test-limit N] [--epochs E]
 #                           [--dim D] [--depth L] [--threads T] [--device D] [--skip-offgrid]
+#                           [--options "--pad 0 --flip 0 ..."]   (recipe options for all runs)
 # Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
-offgrid=1
+offgrid=1 options=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
+    --options) options=$2; shift 2 ;;
     *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -31,7 +33,7 @@ septa="$build/septa-nn"
 [ -x "$septa" ] || { echo "scala_bench: $septa missing (build with -DSEPTA_WITH_TORCH=ON)" >&2; exit 2; }
 export OMP_WAIT_POLICY=passive  # busy-waiting OpenMP crawls on shared cores
 mkdir -p "$out"
-common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1"
+common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1 $options"
 stamp() { date -u +%H:%M:%S; }
 
 run() {  # name, then septa nn train arguments
