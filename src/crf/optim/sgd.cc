@@ -139,7 +139,7 @@ double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
   for (std::size_t j = 0; j < M; ++j) {
     const LocalInstance& instance = instances_[order_[j * N / M]];
     softmax_raw_scores(shape_, items, instance, w0, 1.0, s0.data());
-    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data());
+    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
     for (std::size_t g = 0; g < grid.size(); ++g) {
       for (std::size_t c = 0; c < K; ++c)
         s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
