@@ -42,7 +42,7 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/methods/mt/corpus_test.cc
     tests/nn/methods/mt/metrics_test.cc)
   target_link_libraries(mt_text_tests PRIVATE septa_mt_text GTest::gtest_main Threads::Threads)
-  gtest_discover_tests(mt_text_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "nn;mt" TIMEOUT 120)
+  gtest_discover_tests(mt_text_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS nn TIMEOUT 120)
 endif()
 
 if(SEPTA_BUILD_TESTS)
@@ -51,7 +51,7 @@ if(SEPTA_BUILD_TESTS)
   target_include_directories(mt_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(mt_tests PRIVATE septa_nn septa_mt_text septa_safetensors GTest::gtest_main Threads::Threads)
   gtest_discover_tests(mt_tests DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "nn;mt" TIMEOUT 300
+    PROPERTIES LABELS nn TIMEOUT 300
                ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=1")
   add_dependencies(mt_tests septa)
 endif()
