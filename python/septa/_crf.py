@@ -565,6 +565,17 @@ class CRF:
         return {(a, b): w for a, b, w in model.transition_features() if w != 0.0}
 
     @property
+    def conditioned_transition_features_(self):
+        """``{(attribute, label_from, label_to): weight}`` for every non-zero
+        observation-conditioned transition (CRF++ ``B01:%x[0,0]`` template lines); empty for
+        templates without them and for attribute input; None before fit."""
+        model = self._loaded_model()
+        if model is None:
+            return None
+        return {(a, b, c): w for a, b, c, w in model.conditioned_transition_features()
+                if w != 0.0}
+
+    @property
     def attributes_(self):
         """The attribute names the model knows, in its order; None before fit."""
         model = self._loaded_model()

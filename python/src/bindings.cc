@@ -374,6 +374,13 @@ PYBIND11_MODULE(_septa, m) {
       .def("state_features", [](const crf::Model& model) { return features_list(model.state_features()); })
       .def("transition_features",
            [](const crf::Model& model) { return features_list(model.transition_features()); })
+      .def("conditioned_transition_features",
+           [](const crf::Model& model) {
+             py::list out;
+             for (const crf::ConditionedTransition& f : model.conditioned_transition_features())
+               out.append(py::make_tuple(f.attribute, f.from, f.to, f.weight));
+             return out;
+           })
       .def("dump",
            [](const crf::Model& model, std::size_t top) {
              std::ostringstream out;
