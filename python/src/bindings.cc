@@ -175,6 +175,7 @@ py::dict result_info(const crf::TrainResult& result, const Progress& progress) {
   info["kept_metric"] = result.kept_metric;
   info["kept_score"] = result.kept_score;
   info["chosen_c2"] = result.chosen_c2;
+  info["chosen_eta"] = result.chosen_eta;
   info["error"] = progress.error();
   info["stopped_by_callback"] = progress.stopped_by_hook();
   return info;

@@ -53,7 +53,7 @@ const char* kPlain = "U00:%x[0,0]\nB\n";
 
 TEST(ConditionedTraining, LearnsWhatOnlyObservationConditionedTransitionsCanExpress) {
   const auto train_data = switch_corpus(80, 1), test_data = switch_corpus(40, 2);
-  for (const char* algorithm : {"lbfgs", "ap", "pa", "arow"}) {
+  for (const char* algorithm : {"lbfgs", "ap", "pa", "arow", "l2sgd"}) {
     TrainOptions options;
     options.algorithm = algorithm;
     options.threads = 1;
