@@ -17,11 +17,12 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-// 2: word-wise checksum; 3: separate's pair beam; 4: observation-conditioned transitions.
-// Files are written with the lowest version that holds the model (3 unless it uses
-// observation-conditioned B templates), so older readers still read every model they can use.
+// 2: word-wise checksum; 3: separate's pair beam; 4: separate's stacked pairwise factor;
+// 5: observation-conditioned transitions. Files are written with the lowest version that holds
+// the model (5 only for models that use observation-conditioned B templates), so older readers
+// still read every model they can use; versions 3 and 4 are still read.
 constexpr uint32_t kOldestVersion = 3;
-constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kFormatVersion = 5;
 
 // A log-potential that no allowed path can lose to (finite, so the lattice's shifted
 // exponentials stay defined; its weight underflows to at most ~1e-308 of any allowed path).

@@ -37,7 +37,8 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
   }
 }
 
-// Format 3: L, states, weights. Format 4 (conditioned transitions): L, states, edges, weights.
+// Formats 3 and 4: L, states, weights. Format 5 (conditioned transitions): L, states, edges,
+// weights.
 void LinearChainScorer::write(ByteWriter& out) const {
   out.u64(L_);
   states_.write(out);
@@ -49,7 +50,7 @@ std::unique_ptr<LinearChainScorer> LinearChainScorer::read(ByteReader& in) {
   auto scorer = std::make_unique<LinearChainScorer>();
   scorer->L_ = in.dimension();
   scorer->states_ = SparseFeatures::read(in);
-  if (in.version() >= 4) {
+  if (in.version() >= 5) {
     scorer->conditioned_ = true;
     scorer->edges_ = SparseFeatures::read(in);
     if (scorer->edges_.K != scorer->L_ * scorer->L_)

@@ -47,7 +47,7 @@ class LinearChainScorer : public Scorer {
   bool finite() const override { return all_finite(weights_); }
   std::size_t feature_count() const override { return weights_.size(); }
   bool conditioned_transitions() const override { return conditioned_; }
-  uint32_t format_version() const override { return conditioned_ ? 4 : 3; }
+  uint32_t format_version() const override { return conditioned_ ? 5 : 4; }
   void write(ByteWriter& out) const override;
   static std::unique_ptr<LinearChainScorer> read(ByteReader& in);
   void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const override;

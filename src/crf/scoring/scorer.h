@@ -29,8 +29,8 @@ class Scorer {
   virtual bool finite() const = 0;
   // Whether the scorer uses observation-conditioned transitions (B templates with macros).
   virtual bool conditioned_transitions() const { return false; }
-  // The model-file format version its write() needs (3; 4 with conditioned transitions).
-  virtual uint32_t format_version() const { return 3; }
+  // The model-file format version its write() needs (4; 5 with conditioned transitions).
+  virtual uint32_t format_version() const { return 4; }
   virtual void write(ByteWriter& out) const = 0;
   // Readable description of the weights for `septa dump`.
   virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;

@@ -76,14 +76,14 @@ TEST(ConditionedTraining, LearnsWhatOnlyObservationConditionedTransitionsCanExpr
   }
 }
 
-TEST(ConditionedTraining, ModelFileIsVersion4AndRoundTrips) {
+TEST(ConditionedTraining, ModelFileIsVersion5AndRoundTrips) {
   const auto data = switch_corpus(30, 3);
   TrainOptions options;
   options.max_iterations = 30;
   const Model model =
       train(data, "switch.txt", FeatureTemplate::parse(kConditioned, "t"), options).model;
   const std::string bytes = model.to_bytes();
-  EXPECT_EQ(file_version(bytes), 4u);
+  EXPECT_EQ(file_version(bytes), 5u);
   const Model loaded = Model::from_bytes(bytes, "m");
   EXPECT_EQ(loaded.to_bytes(), bytes);
   for (const ColumnSentence& s : data) {
@@ -91,10 +91,15 @@ TEST(ConditionedTraining, ModelFileIsVersion4AndRoundTrips) {
     EXPECT_EQ(a.labels, b.labels);
     EXPECT_EQ(a.log_probability, b.log_probability);
   }
-  // A model without them keeps format 3, which septa before version 4 reads.
+  // A model without them keeps format 4, which septa before format 5 reads; the same payload
+  // framed as format 3 (its layout is unchanged since) still loads.
   const Model plain = train(data, "switch.txt", FeatureTemplate::parse(kPlain, "t"), options).model;
-  EXPECT_EQ(file_version(plain.to_bytes()), 3u);
-  EXPECT_NO_THROW(Model::from_bytes(plain.to_bytes(), "old.model"));
+  EXPECT_EQ(file_version(plain.to_bytes()), 4u);
+  const std::size_t at = 8 + 4 + 8;
+  const std::string plain_bytes = plain.to_bytes();
+  const std::string plain_payload = plain_bytes.substr(at, plain_bytes.size() - at - 8);
+  EXPECT_EQ(Model::from_bytes(frame_model_payload(plain_payload, 3), "old.model").to_bytes(),
+            plain_bytes);
   std::ostringstream dump;
   model.dump(dump, 5);
   EXPECT_NE(dump.str().find("CONDITIONED TRANSITIONS"), std::string::npos);
@@ -171,16 +176,16 @@ TEST(ConditionedTraining, LoaderRefusesConditionedTemplatesWithoutTheirWeights) 
   const std::size_t header = 8 + 4 + 8;
   const std::string payload = bytes.substr(header, bytes.size() - header - 8);
   try {
-    Model::from_bytes(frame_model_payload(payload, 3), "forged.model");
+    Model::from_bytes(frame_model_payload(payload, 4), "forged.model");
     ADD_FAILURE() << "loaded";
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("forged.model"), std::string::npos);
   }
   try {
-    Model::from_bytes(frame_model_payload(payload, 5), "future.model");
+    Model::from_bytes(frame_model_payload(payload, 6), "future.model");
     ADD_FAILURE() << "loaded";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("version 5 is not supported"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("version 6 is not supported"), std::string::npos)
         << e.what();
   }
   // A separate-training payload under a conditioned template.
@@ -200,7 +205,7 @@ TEST(ConditionedTraining, LoaderRefusesConditionedTemplatesWithoutTheirWeights) 
   const std::size_t consumed = 8 + std::string("separate").size() + 1 + 8 + 8 + old_template.size();
   forged.bytes().append(rest.substr(consumed));
   try {
-    Model::from_bytes(frame_model_payload(forged.bytes(), 4), "forged2.model");
+    Model::from_bytes(frame_model_payload(forged.bytes(), 5), "forged2.model");
     ADD_FAILURE() << "loaded";
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("cannot use them"), std::string::npos) << e.what();
