@@ -4,6 +4,7 @@
 find_package(ZLIB REQUIRED)
 
 add_library(septa_safetensors STATIC
+  ${PROJECT_SOURCE_DIR}/src/safetensors/direct_stream.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/dtype.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/file_io.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/json.cc
@@ -14,7 +15,7 @@ add_library(septa_safetensors STATIC
 # "safetensors/safetensors.h".
 target_include_directories(septa_safetensors
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB)
+target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   enable_testing()
@@ -41,10 +42,14 @@ add_library(septa_merge STATIC
   ${PROJECT_SOURCE_DIR}/src/merge/executor.cc
   ${PROJECT_SOURCE_DIR}/src/merge/methods.cc
   ${PROJECT_SOURCE_DIR}/src/merge/plan.cc
-  ${PROJECT_SOURCE_DIR}/src/merge/source.cc)
+  ${PROJECT_SOURCE_DIR}/src/merge/source.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/task_vectors.cc)
 # No FP traps assumed: lets GCC vectorise the comparisons in the TIES vote (results unchanged;
-# unlike -ffast-math it allows no reassociation).
-set_source_files_properties(${PROJECT_SOURCE_DIR}/src/merge/methods.cc PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
+# unlike -ffast-math it allows no reassociation). No fused multiply-add contraction: the AVX2
+# clones (src/merge/simd.h) and the baseline code must round identically.
+set_source_files_properties(
+  ${PROJECT_SOURCE_DIR}/src/merge/methods.cc ${PROJECT_SOURCE_DIR}/src/merge/task_vectors.cc
+  PROPERTIES COMPILE_OPTIONS "-fno-trapping-math;-ffp-contract=off")
 target_include_directories(septa_merge PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(septa_merge PUBLIC septa_safetensors PRIVATE yaml-cpp ZLIB::ZLIB Threads::Threads)
 
