@@ -56,7 +56,8 @@ target_link_libraries(septa_merge PUBLIC septa_safetensors PRIVATE yaml-cpp ZLIB
 if(SEPTA_BUILD_TESTS)
   add_executable(merge_tests
     ${PROJECT_SOURCE_DIR}/tests/merge/methods_test.cc
-    ${PROJECT_SOURCE_DIR}/tests/merge/merge_test.cc)
+    ${PROJECT_SOURCE_DIR}/tests/merge/merge_test.cc
+    ${PROJECT_SOURCE_DIR}/tests/merge/task_vectors_test.cc)
   target_include_directories(merge_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(merge_tests PRIVATE septa_merge GTest::gtest_main Threads::Threads)
   target_compile_definitions(merge_tests PRIVATE SEPTA_CLI_PATH="$<TARGET_FILE:septa>")

@@ -104,11 +104,11 @@ std::string encode_header(const std::vector<TensorSpec>& specs, const Metadata& 
 struct WriteOptions {
   bool checksum = true;  // add "septa.checksum" to __metadata__
   bool sync = true;      // fsync before the rename
-  // Files of at least kDirectMinBytes are streamed past the page cache (O_DIRECT, see
-  // direct_stream.h) where the file system allows it.
+  // Files with at least direct_min_bytes of tensor data are streamed past the page cache
+  // (O_DIRECT, see direct_stream.h) where the file system allows it.
   bool direct = true;
+  std::uint64_t direct_min_bytes = 64u << 20;
 };
-constexpr std::uint64_t kDirectMinBytes = 64u << 20;
 
 class DirectStream;
 

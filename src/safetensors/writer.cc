@@ -87,7 +87,7 @@ FileWriter::FileWriter(std::string path, std::vector<TensorSpec> specs, Metadata
   std::uint64_t data_bytes = 0;
   for (const auto& spec : specs_) data_bytes += spec.nbytes();
   const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-  if (options_.direct && data_bytes >= kDirectMinBytes) {
+  if (options_.direct && data_bytes >= options_.direct_min_bytes) {
     fd_ = ::open(temporary_.c_str(), flags | O_DIRECT, 0644);  // EINVAL where unsupported (tmpfs)
     direct_ = fd_ >= 0;
   }
