@@ -72,25 +72,50 @@ void apply_trim(Trim& trim, float* d, const std::uint32_t* bits, std::size_t len
   trim.ties_seen += ties;
 }
 
+// Appends the entries of block [begin, begin + len) whose bits >> 16 == bucket; groups of 32
+// are screened by a vectorised test first (the bucket holds few entries).
+SEPTA_MERGE_CLONES void find_bucket(const float* d, const std::uint32_t* bits, std::uint32_t bucket,
+                                    std::size_t begin, std::size_t len, std::vector<Pending>& out) {
+  constexpr std::size_t kGroup = 32;
+  std::size_t i = 0;
+  for (; i < len; i += kGroup) {
+    const std::size_t end = std::min(len, i + kGroup);
+    unsigned hit = 0;
+    if (end - i == kGroup) {
+      for (std::size_t j = 0; j < kGroup; ++j) hit |= (bits[i + j] >> 16) == bucket;
+    } else {
+      hit = 1;
+    }
+    if (!hit) continue;
+    for (std::size_t j = i; j < end; ++j)
+      if ((bits[j] >> 16) == bucket) out.push_back({begin + j, d[j], bits[j]});
+  }
+}
+
 }  // namespace
 
 // TIES's trim threshold (the k-th largest |d|) by exact radix selection on the float bits of
-// |d| (ordered like |d|), streaming twice over the inputs:
+// |d| (ordered like |d|):
 //   pass 1: histogram H of bits >> 16; walking down from the top bucket, the boundary bucket B
-//           is the one where the running count first reaches k; need = k - (count above B);
-//   pass 2: histogram L of bits & 0xFFFF over entries in bucket B; walking down the same way
-//           gives the exact threshold T = B << 16 | j, and how many entries equal to T stay.
-// Pass 3 then computes the deltas once more, trims, drops (DARE) and mixes block by block.
-// Counts are integers, so they do not depend on blocking or on thread count.
+//           is the one where the running count first reaches k; need = k - (count above B).
+//   pass 2 (streaming, computing the output): entries above B stay, below B go; entries in B
+//           are set aside (index, d, bits) and dropped for now. Afterwards the need-th largest
+//           bits among them is the exact threshold T; those above T stay, and of those equal to
+//           T the first in index order (trim_to_top_k's rule). The output entries at their
+//           positions are computed again, one by one, by the same mix_block.
+// When B holds more than n / 8 entries (constant tensors, many equal magnitudes) a second
+// histogram pass over bits & 0xFFFF inside B finds T before the streaming pass instead.
+// Counts and per-entry arithmetic do not depend on blocking, so neither do the bytes.
 void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>& inputs,
                         const TaskVectorOptions& options, std::size_t n,
                         safetensors::Dtype out_dtype, void* out, TaskVectorScratch& scratch) {
   const std::size_t m = inputs.size();
-  scratch.blocks.resize((m + 3) * kBlock);
+  scratch.blocks.resize((m + 5) * kBlock);
   float* b = scratch.blocks.data();             // [kBlock] base
   float* o = b + kBlock;                        // [kBlock] output
   auto* bits = reinterpret_cast<std::uint32_t*>(o + kBlock);  // [kBlock]
   float* d0 = o + 2 * kBlock;                   // [m][kBlock] task vectors
+  auto* bytes = reinterpret_cast<unsigned char*>(d0 + m * kBlock);  // [kBlock] of out_dtype (<= 8 B)
   const std::size_t out_size = safetensors::dtype_size(out_dtype);
 
   std::vector<Trim> trims(m);
@@ -98,6 +123,11 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
   if (options.trim)
     for (std::size_t t = 0; t < m; ++t)
       if (inputs[t].keep < n) trimmed.push_back(t);
+  std::vector<bool> deferred(m, false);
+  std::vector<std::uint32_t> bucket(m);
+  std::vector<std::size_t> need(m);
+  scratch.pending.resize(std::max(scratch.pending.size(), m));
+  for (std::size_t t = 0; t < m; ++t) scratch.pending[t].clear();
 
   if (!trimmed.empty()) {
     const std::size_t r = trimmed.size();
@@ -112,42 +142,50 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
         for (std::size_t i = 0; i < len; ++i) ++h[bits[i] >> 16];
       }
     }
-    std::vector<std::uint32_t> bucket(r);
-    std::vector<std::size_t> need(r);
+    std::vector<std::size_t> exact;  // positions j in trimmed that take the second histogram pass
     for (std::size_t j = 0; j < r; ++j) {
+      const std::size_t t = trimmed[j];
       const std::uint32_t* h = scratch.high.data() + j * kHigh;
-      const std::size_t k = inputs[trimmed[j]].keep;
-      if (k == 0) {  // nothing stays: every |d| is above the threshold "none"
-        trims[trimmed[j]] = {true, 0xFFFFFFFFu, 0, 0};
+      const std::size_t k = inputs[t].keep;
+      if (k == 0) {  // nothing stays: no |d|'s bits reach the threshold
+        trims[t] = {true, 0xFFFFFFFFu, 0, 0};
         continue;
       }
       std::size_t above = 0;
       std::uint32_t bk = kHigh - 1;
       while (above + h[bk] < k) above += h[bk--];
-      bucket[j] = bk;
-      need[j] = k - above;  // 1..h[bk]
-    }
-    scratch.low.assign(r * kLow, 0);
-    for (std::size_t begin = 0; begin < n; begin += kBlock) {
-      const std::size_t len = std::min(kBlock, n - begin);
-      load(base, begin, len, b);
-      for (std::size_t j = 0; j < r; ++j) {
-        if (inputs[trimmed[j]].keep == 0) continue;
-        load(inputs[trimmed[j]].values, begin, len, d0);
-        delta_block(d0, b, d0, bits, len);
-        std::uint32_t* l = scratch.low.data() + j * kLow;
-        const std::uint32_t bk = bucket[j];
-        for (std::size_t i = 0; i < len; ++i)
-          if ((bits[i] >> 16) == bk) ++l[bits[i] & 0xFFFF];
+      bucket[t] = bk;
+      need[t] = k - above;  // 1..h[bk]
+      if (h[bk] > n / 8) {
+        exact.push_back(j);
+      } else {
+        deferred[t] = true;  // keep bits > (B << 16 | 0xFFFF); B itself is set aside
+        trims[t] = {true, bk << 16 | 0xFFFFu, 0, 0};
       }
     }
-    for (std::size_t j = 0; j < r; ++j) {
-      if (inputs[trimmed[j]].keep == 0) continue;
-      const std::uint32_t* l = scratch.low.data() + j * kLow;
-      std::size_t greater = 0;
-      std::uint32_t lo = kLow - 1;
-      while (greater + l[lo] < need[j]) greater += l[lo--];
-      trims[trimmed[j]] = {true, bucket[j] << 16 | lo, need[j] - greater, 0};
+    if (!exact.empty()) {
+      scratch.low.assign(exact.size() * kLow, 0);
+      for (std::size_t begin = 0; begin < n; begin += kBlock) {
+        const std::size_t len = std::min(kBlock, n - begin);
+        load(base, begin, len, b);
+        for (std::size_t e = 0; e < exact.size(); ++e) {
+          const std::size_t t = trimmed[exact[e]];
+          load(inputs[t].values, begin, len, d0);
+          delta_block(d0, b, d0, bits, len);
+          std::uint32_t* l = scratch.low.data() + e * kLow;
+          const std::uint32_t bk = bucket[t];
+          for (std::size_t i = 0; i < len; ++i)
+            if ((bits[i] >> 16) == bk) ++l[bits[i] & 0xFFFF];
+        }
+      }
+      for (std::size_t e = 0; e < exact.size(); ++e) {
+        const std::size_t t = trimmed[exact[e]];
+        const std::uint32_t* l = scratch.low.data() + e * kLow;
+        std::size_t greater = 0;
+        std::uint32_t lo = kLow - 1;
+        while (greater + l[lo] < need[t]) greater += l[lo--];
+        trims[t] = {true, bucket[t] << 16 | lo, need[t] - greater, 0};
+      }
     }
   }
 
@@ -159,13 +197,25 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
   }
   const float total = mix_total_weight(weights.data(), m);
   auto* dst = static_cast<unsigned char*>(out);
+  // Positions holding a set-aside entry: index, base value and the m task-vector entries.
+  std::vector<std::uint64_t>& patch_index = scratch.patch_index;
+  std::vector<float>& patch_values = scratch.patch_values;  // [patches][m + 1]: base, d_0..d_m-1
+  patch_index.clear();
+  patch_values.clear();
+  std::vector<std::size_t> first_new(m);
   for (std::size_t begin = 0; begin < n; begin += kBlock) {
     const std::size_t len = std::min(kBlock, n - begin);
     load(base, begin, len, b);
+    bool any_new = false;
     for (std::size_t t = 0; t < m; ++t) {
       float* d = d0 + t * kBlock;
       load(inputs[t].values, begin, len, d);
       delta_block(d, b, d, bits, len);
+      if (deferred[t]) {
+        first_new[t] = scratch.pending[t].size();
+        find_bucket(d, bits, bucket[t], begin, len, scratch.pending[t]);
+        any_new |= scratch.pending[t].size() > first_new[t];
+      }
       if (trims[t].active) apply_trim(trims[t], d, bits, len);
       if (options.dare)
         dare_drop_and_rescale_range(d, begin, len, inputs[t].density, options.seed, inputs[t].stream);
@@ -173,6 +223,68 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
     mix_block(b, deltas.data(), weights.data(), m, options.consensus, options.normalize, options.lambda,
               total, o, len);
     safetensors::from_f32(out_dtype, o, len, dst + begin * out_size);
+    if (any_new) {
+      const std::size_t from = patch_index.size();
+      for (std::size_t t = 0; t < m; ++t)
+        if (deferred[t])
+          for (std::size_t e = first_new[t]; e < scratch.pending[t].size(); ++e)
+            patch_index.push_back(scratch.pending[t][e].index);
+      std::sort(patch_index.begin() + from, patch_index.end());
+      patch_index.erase(std::unique(patch_index.begin() + from, patch_index.end()), patch_index.end());
+      for (std::size_t p = from; p < patch_index.size(); ++p) {
+        const std::size_t i = patch_index[p] - begin;
+        patch_values.push_back(b[i]);
+        for (std::size_t t = 0; t < m; ++t) patch_values.push_back(d0[t * kBlock + i]);
+      }
+    }
+  }
+  if (patch_index.empty()) return;
+
+  // The exact threshold of each deferred model, and which of its set-aside entries stay.
+  std::vector<std::vector<char>> stays(m);
+  for (std::size_t t = 0; t < m; ++t) {
+    if (!deferred[t]) continue;
+    const std::vector<Pending>& pending = scratch.pending[t];
+    std::vector<std::uint32_t> values(pending.size());
+    for (std::size_t e = 0; e < pending.size(); ++e) values[e] = pending[e].bits;
+    std::nth_element(values.begin(), values.begin() + (need[t] - 1), values.end(), std::greater<std::uint32_t>());
+    const std::uint32_t threshold = values[need[t] - 1];
+    std::size_t greater = 0;
+    for (const Pending& entry : pending) greater += entry.bits > threshold;
+    std::size_t ties_left = need[t] - greater;
+    stays[t].resize(pending.size());
+    for (std::size_t e = 0; e < pending.size(); ++e) {
+      const std::uint32_t v = pending[e].bits;
+      stays[t][e] = v > threshold || (v == threshold && ties_left > 0 && ties_left-- > 0);
+    }
+  }
+  // The output at those positions, again, kBlock at a time: the same per-entry steps.
+  std::vector<std::size_t> cursor(m, 0);
+  const std::size_t patches = patch_index.size();
+  for (std::size_t first = 0; first < patches; first += kBlock) {
+    const std::size_t len = std::min(kBlock, patches - first);
+    for (std::size_t p = 0; p < len; ++p) {
+      const std::uint64_t i = patch_index[first + p];
+      const float* values = patch_values.data() + (first + p) * (m + 1);
+      b[p] = values[0];
+      for (std::size_t t = 0; t < m; ++t) {
+        float v = values[1 + t];
+        if (deferred[t]) {
+          const std::vector<Pending>& pending = scratch.pending[t];
+          if (cursor[t] < pending.size() && pending[cursor[t]].index == i) {
+            v = stays[t][cursor[t]] ? pending[cursor[t]].raw : 0.0f;
+            if (options.dare) dare_drop_and_rescale_range(&v, i, 1, inputs[t].density, options.seed, inputs[t].stream);
+            ++cursor[t];
+          }
+        }
+        d0[t * kBlock + p] = v;
+      }
+    }
+    mix_block(b, deltas.data(), weights.data(), m, options.consensus, options.normalize, options.lambda,
+              total, o, len);
+    safetensors::from_f32(out_dtype, o, len, bytes);
+    for (std::size_t p = 0; p < len; ++p)
+      std::memcpy(dst + patch_index[first + p] * out_size, bytes + p * out_size, out_size);
   }
 }
 

@@ -39,11 +39,21 @@ struct TaskVectorOptions {
   std::uint64_t seed = 0;
 };
 
-// Buffers one thread reuses across tensors (histograms, blocks).
+// An entry of a model's TIES boundary bucket, set aside by the streaming pass.
+struct Pending {
+  std::uint64_t index;
+  float raw;           // d before the trim
+  std::uint32_t bits;  // |d|'s float bits
+};
+
+// Buffers one thread reuses across tensors (histograms, blocks, set-aside entries).
 struct TaskVectorScratch {
   std::vector<std::uint32_t> high;  // [m][2^15] counts of |d|'s float bits 30..16
   std::vector<std::uint32_t> low;   // [m][2^16] counts of bits 15..0 inside the boundary bucket
-  std::vector<float> blocks;        // [m + 2][kBlock]
+  std::vector<float> blocks;        // [m + 5][kBlock]
+  std::vector<std::vector<Pending>> pending;  // [m] entries in the boundary bucket
+  std::vector<std::uint64_t> patch_index;     // positions with a set-aside entry
+  std::vector<float> patch_values;            // [positions][m + 1]
 };
 
 // out[n] (of `out_dtype`) = base + mixed task vectors, as described above.
