@@ -14,9 +14,14 @@ constexpr std::size_t kBlock = kMixBlock;
 constexpr std::size_t kHigh = 1u << 15;  // buckets of |d|'s bits 30..16
 constexpr std::size_t kLow = 1u << 16;   // buckets of bits 15..0
 
-// dst[len] <- entries [begin, begin + len) of `op` as float32.
-inline void load(const Operand& op, std::size_t begin, std::size_t len, float* dst) {
-  const auto* bytes = static_cast<const unsigned char*>(op.data) + begin * safetensors::dtype_size(op.dtype);
+// dst[len] <- entries [begin, begin + len) of `op` as float32. The next block's bytes are
+// prefetched: the hardware prefetchers stop at 4 KiB page boundaries, which a block of F16
+// entries spans, and the streams come from memory (the page cache), not from cache.
+inline void load(const Operand& op, std::size_t begin, std::size_t len, float* dst, std::size_t n) {
+  const std::size_t size = safetensors::dtype_size(op.dtype);
+  const auto* bytes = static_cast<const unsigned char*>(op.data) + begin * size;
+  const std::size_t ahead = std::min(len, n - std::min(n, begin + len)) * size;
+  for (std::size_t offset = 0; offset < ahead; offset += 64) __builtin_prefetch(bytes + len * size + offset);
   safetensors::to_f32(op.dtype, bytes, len, dst);
 }
 
@@ -72,24 +77,45 @@ void apply_trim(Trim& trim, float* d, const std::uint32_t* bits, std::size_t len
   trim.ties_seen += ties;
 }
 
-// Appends the entries of block [begin, begin + len) whose bits >> 16 == bucket; groups of 32
-// are screened by a vectorised test first (the bucket holds few entries).
-SEPTA_MERGE_CLONES void find_bucket(const float* d, const std::uint32_t* bits, std::uint32_t bucket,
-                                    std::size_t begin, std::size_t len, std::vector<Pending>& out) {
-  constexpr std::size_t kGroup = 32;
-  std::size_t i = 0;
-  for (; i < len; i += kGroup) {
-    const std::size_t end = std::min(len, i + kGroup);
-    unsigned hit = 0;
-    if (end - i == kGroup) {
-      for (std::size_t j = 0; j < kGroup; ++j) hit |= (bits[i + j] >> 16) == bucket;
-    } else {
-      hit = 1;
-    }
-    if (!hit) continue;
-    for (std::size_t j = i; j < end; ++j)
-      if ((bits[j] >> 16) == bucket) out.push_back({begin + j, d[j], bits[j]});
+// One deferred model's trim in the streaming pass, fused with the subtraction: d = x - b;
+// entries with |d|'s bits above bucket B stay, those below go, and those in B go for now and
+// are appended to `out` (index order) for the exact decision later. Groups of 32 entries are
+// handled by a vectorised loop; the rare group holding an entry of B is scanned again.
+template <std::size_t kCount>
+inline void deferred_group(float* d, const float* b, std::uint32_t bucket, std::size_t index,
+                           std::size_t count, std::vector<Pending>& out) {
+  const std::size_t n = kCount ? kCount : count;
+  const std::uint32_t top = bucket << 16 | 0xFFFFu;
+  float raw[32];
+  unsigned hit = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const float v = d[j] - b[j];
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u &= 0x7FFFFFFFu;
+    raw[j] = v;
+    hit |= (u >> 16) == bucket;
+    d[j] = u > top ? v : 0.0f;
   }
+  if (!hit) return;
+  for (std::size_t j = 0; j < n; ++j) {
+    std::uint32_t u;
+    std::memcpy(&u, &raw[j], 4);
+    u &= 0x7FFFFFFFu;
+    if ((u >> 16) == bucket) out.push_back({index + j, raw[j], u});
+  }
+}
+
+// d holds x on entry (entries [begin, begin + len) of the tensor).
+SEPTA_MERGE_CLONES void delta_deferred(float* d, const float* b, std::uint32_t bucket, std::size_t begin,
+                                       std::size_t len, std::vector<Pending>& out) {
+  std::size_t i = 0;
+  for (; i + 32 <= len; i += 32) deferred_group<32>(d + i, b + i, bucket, begin + i, 32, out);
+  if (i < len) deferred_group<0>(d + i, b + i, bucket, begin + i, len - i, out);
+}
+
+SEPTA_MERGE_CLONES void subtract_block(float* d, const float* b, std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) d[i] -= b[i];
 }
 
 }  // namespace
@@ -131,21 +157,34 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
 
   if (!trimmed.empty()) {
     const std::size_t r = trimmed.size();
-    scratch.high.assign(r * kHigh, 0);
+    // Four interleaved copies per model: runs of equal magnitudes (common in task vectors of
+    // F16 checkpoints) do not serialise on one counter.
+    scratch.high.assign(r * 4 * kHigh, 0);
     for (std::size_t begin = 0; begin < n; begin += kBlock) {
       const std::size_t len = std::min(kBlock, n - begin);
-      load(base, begin, len, b);
+      load(base, begin, len, b, n);
       for (std::size_t j = 0; j < r; ++j) {
-        load(inputs[trimmed[j]].values, begin, len, d0);
+        load(inputs[trimmed[j]].values, begin, len, d0, n);
         delta_block(d0, b, d0, bits, len);
-        std::uint32_t* h = scratch.high.data() + j * kHigh;
-        for (std::size_t i = 0; i < len; ++i) ++h[bits[i] >> 16];
+        std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
+        std::size_t i = 0;
+        for (; i + 4 <= len; i += 4) {
+          ++h[bits[i] >> 16];
+          ++h[kHigh + (bits[i + 1] >> 16)];
+          ++h[2 * kHigh + (bits[i + 2] >> 16)];
+          ++h[3 * kHigh + (bits[i + 3] >> 16)];
+        }
+        for (; i < len; ++i) ++h[bits[i] >> 16];
       }
+    }
+    for (std::size_t j = 0; j < r; ++j) {
+      std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
+      for (std::size_t c = 0; c < kHigh; ++c) h[c] += h[kHigh + c] + h[2 * kHigh + c] + h[3 * kHigh + c];
     }
     std::vector<std::size_t> exact;  // positions j in trimmed that take the second histogram pass
     for (std::size_t j = 0; j < r; ++j) {
       const std::size_t t = trimmed[j];
-      const std::uint32_t* h = scratch.high.data() + j * kHigh;
+      const std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
       const std::size_t k = inputs[t].keep;
       if (k == 0) {  // nothing stays: no |d|'s bits reach the threshold
         trims[t] = {true, 0xFFFFFFFFu, 0, 0};
@@ -159,18 +198,17 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
       if (h[bk] > n / 8) {
         exact.push_back(j);
       } else {
-        deferred[t] = true;  // keep bits > (B << 16 | 0xFFFF); B itself is set aside
-        trims[t] = {true, bk << 16 | 0xFFFFu, 0, 0};
+        deferred[t] = true;  // see delta_deferred
       }
     }
     if (!exact.empty()) {
       scratch.low.assign(exact.size() * kLow, 0);
       for (std::size_t begin = 0; begin < n; begin += kBlock) {
         const std::size_t len = std::min(kBlock, n - begin);
-        load(base, begin, len, b);
+        load(base, begin, len, b, n);
         for (std::size_t e = 0; e < exact.size(); ++e) {
           const std::size_t t = trimmed[exact[e]];
-          load(inputs[t].values, begin, len, d0);
+          load(inputs[t].values, begin, len, d0, n);
           delta_block(d0, b, d0, bits, len);
           std::uint32_t* l = scratch.low.data() + e * kLow;
           const std::uint32_t bk = bucket[t];
@@ -205,18 +243,21 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
   std::vector<std::size_t> first_new(m);
   for (std::size_t begin = 0; begin < n; begin += kBlock) {
     const std::size_t len = std::min(kBlock, n - begin);
-    load(base, begin, len, b);
+    load(base, begin, len, b, n);
     bool any_new = false;
     for (std::size_t t = 0; t < m; ++t) {
       float* d = d0 + t * kBlock;
-      load(inputs[t].values, begin, len, d);
-      delta_block(d, b, d, bits, len);
+      load(inputs[t].values, begin, len, d, n);
       if (deferred[t]) {
         first_new[t] = scratch.pending[t].size();
-        find_bucket(d, bits, bucket[t], begin, len, scratch.pending[t]);
+        delta_deferred(d, b, bucket[t], begin, len, scratch.pending[t]);
         any_new |= scratch.pending[t].size() > first_new[t];
+      } else if (trims[t].active) {
+        delta_block(d, b, d, bits, len);
+        apply_trim(trims[t], d, bits, len);
+      } else {
+        subtract_block(d, b, len);
       }
-      if (trims[t].active) apply_trim(trims[t], d, bits, len);
       if (options.dare)
         dare_drop_and_rescale_range(d, begin, len, inputs[t].density, options.seed, inputs[t].stream);
     }

@@ -48,7 +48,7 @@ struct Pending {
 
 // Buffers one thread reuses across tensors (histograms, blocks, set-aside entries).
 struct TaskVectorScratch {
-  std::vector<std::uint32_t> high;  // [m][2^15] counts of |d|'s float bits 30..16
+  std::vector<std::uint32_t> high;  // [m][4][2^15] counts of |d|'s float bits 30..16
   std::vector<std::uint32_t> low;   // [m][2^16] counts of bits 15..0 inside the boundary bucket
   std::vector<float> blocks;        // [m + 5][kBlock]
   std::vector<std::vector<Pending>> pending;  // [m] entries in the boundary bucket
