@@ -65,7 +65,7 @@ void compute_tensor(const Plan& plan, const TensorJob& job, Workspace& ws) {
     if (c.method == Method::kLinear)
       linear_combination(xs, weights, plan.normalize, ws.out.data(), n);
     else
-      slerp(c.t, ws.base.data(), xs[0], ws.out.data(), n);
+      slerp(*c.t, ws.base.data(), xs[0], ws.out.data(), n);
     safetensors::from_f32(job.out.dtype, ws.out.data(), n, ws.bytes.data());
   } else {
     // d_t = theta_t - theta_base, sparsified, then mixed: one fused kernel on the stored bytes
