@@ -48,6 +48,7 @@ struct TrainOptions {
   double floor = 1e-6;          // separate training: probability floor for unseen events
   double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
+  bool stacked_pairs = true;    // separate: pairwise factor offset by the unary log-probabilities
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)

@@ -17,7 +17,8 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-constexpr uint32_t kFormatVersion = 3;  // 2: word-wise checksum; 3: separate's pair beam
+constexpr uint32_t kFormatVersion = 4;  // 2: word-wise checksum; 3: separate's pair beam;
+                                        // 4: separate's stacked pairwise factor
 
 // A log-potential that no allowed path can lose to (finite, so the lattice's shifted
 // exponentials stay defined; its weight underflows to at most ~1e-308 of any allowed path).

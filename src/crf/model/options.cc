@@ -163,6 +163,9 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_NUMBER_OPTION("pair-beam", pair_beam, parse_double, 0.0, 1.0, "0 to 1",
                           "separate: pairwise softmax only over label pairs whose labels have "
                           "unary probability >= this times the best (0: all pairs)"),
+      SEPTA_BOOL_OPTION("stacked-pairs", stacked_pairs,
+                        "separate: the pairwise factor learns only the label interaction on top "
+                        "of the unary predictions (false: a plain pair classifier)"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
@@ -238,6 +241,9 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "floor") {
     applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
+  } else if (name == "pair-beam" || name == "stacked-pairs") {
+    applies = a == "separate";
+    where = "separate";
   } else if (name == "local-optimizer") {
     applies = local;
     where = "separate, piecewise and memm";
