@@ -109,7 +109,9 @@ TEST(Safetensors, DirectWritesMatchBufferedWrites) {
         EXPECT_EQ(slurp(dir / ("d/" + name)), slurp(dir / ("b/" + name))) << name;
       }
       EXPECT_EQ(TempDir::list(dir / "d"), TempDir::list(dir / "b"));
-      if (checksum) EXPECT_TRUE(Reader::open(dir / "direct.safetensors").verify_checksum());
+      if (checksum) {
+        EXPECT_TRUE(Reader::open(dir / "direct.safetensors").verify_checksum());
+      }
     }
   }
 }
