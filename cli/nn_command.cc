@@ -64,7 +64,8 @@ void print_help(std::ostream& out) {
          "  widths      --save-dir DIR                per-width accuracy, parameters, MACs, latency\n"
          "                                        of a scala / usnet / vit-separate run\n"
          "  export      --save-dir DIR --width R --out FILE\n"
-         "                                        width R of a slimmable run as a dense ViT\n\n"
+         "                                        width R of a slimmable run as a dense ViT\n"
+         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n\n"
          "options:\n";
   auto row = [&out](const std::string& left_text, const std::string& help) {
     std::string left = "  " + left_text;
@@ -224,6 +225,7 @@ int dispatch(const std::string& command, int argc, char** argv) {
 }  // namespace
 
 int run_nn(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "mt") return run_mt(argc, argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
