@@ -132,6 +132,11 @@ Settings parse(int argc, char** argv, int first, std::vector<std::string>* posit
       s.latency = false;
       continue;
     }
+    // A method's switch "--no-X" alone means "--no-X 1" (--no-teacher, --no-ia, ...).
+    if (arg.rfind("--no-", 0) == 0 && (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)) {
+      s.config.options[arg.substr(2)] = "1";
+      continue;
+    }
     if (i + 1 >= argc) throw OptionError(arg + " needs a value");
     const std::string value = argv[++i];
     if (arg == "--method") s.config.method = value;

@@ -36,6 +36,7 @@ torch::Tensor images(const Dataset& test, int64_t n) {
 }
 
 void measure(WidthRow& row, Vit dense, const Dataset& test) {
+  dense->to(test.inputs.device());  // an exported slice is built on the CPU
   row.latency_batch1_ms = latency_ms(dense, images(test, 1), kRunsBatch1);
   row.latency_batch256_ms = latency_ms(dense, images(test, 256), kRunsBatch256);
 }

@@ -82,6 +82,11 @@ TEST_F(ScalaCliTest, WidthReportAndExportOfASavedRun) {
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::equal(model.forward(x, 0.375).logits(), plain.forward(x, 1.0).logits()));
   EXPECT_TRUE(model.isolated());
+  // --no-teacher alone is the switch --no-teacher 1: no teacher stage.
+  ASSERT_EQ(run("train --method scala --dim 32 --depth 1 --epochs 1 --eps 0.125 --no-teacher"
+                " --no-ia --data " + data), 0) << output();
+  EXPECT_EQ(output().find("[teacher]"), std::string::npos) << output();
+  EXPECT_EQ(run("train --method scala --no-ia 2 --data " + data), 2);
   // The separate baseline's report lists its own widths with the summed stored parameters.
   const std::string separate = testing::temp_dir("separaterun");
   ASSERT_EQ(run("train --method vit-separate --dim 16 --depth 1 --heads 4 --epochs 1 --widths 8,16"
