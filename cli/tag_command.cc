@@ -9,11 +9,12 @@
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
-#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/model.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 namespace {
@@ -209,9 +210,8 @@ int run_tag(int argc, char** argv) {
   OutputStyle style;
   if (args.has("nbest")) {
     const std::string k = args.get("nbest");
-    char* end = nullptr;
-    const long value = std::strtol(k.c_str(), &end, 10);
-    if (k.empty() || *end != '\0' || value < 1 || value > 100000)
+    long long value = 0;
+    if (!util::parse_int(k, 1, 100000, value))
       throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
     style.nbest = static_cast<std::size_t>(value);
   }

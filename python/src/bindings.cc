@@ -115,21 +115,8 @@ class Progress {
   bool operator()(const crf::TrainProgress& p) {
     py::gil_scoped_acquire gil;
     try {
-      if (verbose_) {
-        char line[256];
-        std::snprintf(line, sizeof line,
-                      "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs", p.phase.c_str(),
-                      p.iteration, p.objective, p.grad_norm, p.active_features, p.seconds);
-        std::string text = line;
-        if (!std::isnan(p.dev_accuracy)) {
-          if (std::isnan(p.dev_f1))
-            std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
-          else
-            std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
-          text += line;
-        }
-        py::module_::import("sys").attr("stderr").attr("write")(text + "\n");
-      }
+      if (verbose_)
+        py::module_::import("sys").attr("stderr").attr("write")(crf::format_progress(p) + "\n");
       if (!hook_.is_none()) {
         py::dict info;
         info["phase"] = p.phase;

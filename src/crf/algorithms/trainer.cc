@@ -1,5 +1,6 @@
 #include "septa/crf/trainer.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "crf/algorithms/algorithm_table.h"
@@ -61,6 +62,22 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 }
 
 }  // namespace
+
+std::string format_progress(const TrainProgress& p) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs",
+                p.phase.c_str(), p.iteration, p.objective, p.grad_norm, p.active_features,
+                p.seconds);
+  std::string text = line;
+  if (!std::isnan(p.dev_accuracy)) {
+    if (std::isnan(p.dev_f1))
+      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+    else
+      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    text += line;
+  }
+  return text;
+}
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include "crf/lattice/nbest.h"
 #include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
-#include "septa/atomic_file.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::crf {
 namespace {

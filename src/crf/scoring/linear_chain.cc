@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 namespace septa::crf {
 
@@ -50,10 +49,7 @@ std::vector<WeightedFeature> LinearChainScorer::transition_features(const Encode
 
 void LinearChainScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "TRANSITIONS (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    if (f.weight != 0.0)
-      out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-          << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder), /*skip_zero=*/true);
   out << "STATE FEATURES (top " << top << " by |weight| of " << states_.size() << ")\n";
   dump_top_features(out, state_features(encoder), top);
 }

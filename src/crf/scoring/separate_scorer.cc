@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 #include "crf/lattice/cooccurrence.h"
 
@@ -21,10 +20,7 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
 
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
                                std::vector<int32_t> pair_second, double floor, double beam)
-    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)),
-      beam_(beam) {
-  L_ = L;
-  floor_ = floor;
+    : FactorScorer(A, L, std::move(pair_first), std::move(pair_second), floor), beam_(beam) {
   index_pairs();
 }
 
@@ -155,9 +151,7 @@ void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t
       << pairwise_.size() << " features over " << pair_first_.size()
       << " label pairs + biases), floor " << floor_ << ", pair beam " << beam_ << "\n";
   out << "PAIR BIASES (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-        << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder));
   out << "UNARY FEATURES (top " << top << " by |weight|)\n";
   dump_top_features(out, state_features(encoder), top);
 }
