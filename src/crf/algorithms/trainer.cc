@@ -90,7 +90,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
-  encoder.encode_training(data, name, encoded, options.threads);
+  encoder.encode_training(data, encoded, options.threads);
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
@@ -105,8 +105,8 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
     if (!encoder.has_gold_column(sentence))
-      throw FormatError(dev_name + ":" + std::to_string(sentence.first_line) +
-                        ": expected " + std::to_string(encoder.columns()) +
+      throw FormatError((sentence.source.empty() ? dev_name + ": " : std::string()) +
+                        item_place(sentence, 0) + ": expected " + std::to_string(encoder.columns()) +
                         " columns with the gold label last");
     encoder.encode(sentence, dev_encoded);
     std::vector<std::string> gold;

@@ -181,7 +181,7 @@ void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
       if (!piece.has_macro) continue;
       const auto col = static_cast<std::size_t>(piece.macro.col);
       if (col >= columns)
-        throw FormatError("line " + std::to_string(sentence.first_line + t) + ": template '" +
+        throw FormatError(item_place(sentence, t) + ": template '" +
                           unigram.text + "' reads column " + std::to_string(col) +
                           " but the token has " + std::to_string(columns) + " columns");
       const long position = static_cast<long>(t) + piece.macro.row;

@@ -128,7 +128,7 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 const ModelData& Model::data() const {
-  if (!data_) throw Error("the model is empty (not trained or loaded)");
+  if (!data_) throw ModelError("the model is empty (not trained or loaded)");
   return *data_;
 }
 
