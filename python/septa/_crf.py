@@ -306,8 +306,9 @@ class CRF:
     algorithm : str, default 'lbfgs'
         ``'lbfgs'`` (standard CRF: L-BFGS, or OWL-QN when ``c1 > 0``), ``'separate'``
         (CR-F separate training: unary and pairwise factors trained independently and in
-        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'`` or ``'ap'`` (averaged
-        perceptron), and every algorithm of ``septa train --help``.
+        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'``, CRFsuite's ``'l2sgd'``
+        (SGD with L2), ``'ap'`` (averaged perceptron), ``'pa'`` (passive-aggressive) and
+        ``'arow'``: every algorithm of ``septa train --help``.
     c1, c2 : float
         L1 and L2 regularisation coefficients, with CRFsuite's meaning
         (penalty ``c1*|w|_1 + c2*|w|^2``). Defaults: 0 and 1.
@@ -315,7 +316,12 @@ class CRF:
         Optimiser iterations at most.
     num_memories, epsilon, period, delta, linesearch, max_linesearch
         CRFsuite's L-BFGS settings (``linesearch``: 'MoreThuente', 'Backtracking',
-        'StrongBacktracking').
+        'StrongBacktracking'); ``period`` and ``delta`` also stop ``l2sgd``.
+    calibration_eta, calibration_rate, calibration_samples, calibration_candidates,
+    calibration_max_trials
+        CRFsuite's ``l2sgd`` learning-rate calibration (defaults 0.1, 2, 1000, 10, 20).
+    pa_type, c, error_sensitive, averaging
+        ``pa`` settings; ``variance``, ``gamma``: ``arow`` settings (CRFsuite's meanings).
     all_possible_states, all_possible_transitions : bool
         Create state features for every (attribute, label) pair and transition features for
         every label pair, not only those observed in training.
@@ -563,6 +569,17 @@ class CRF:
         if model is None:
             return None
         return {(a, b): w for a, b, w in model.transition_features() if w != 0.0}
+
+    @property
+    def conditioned_transition_features_(self):
+        """``{(attribute, label_from, label_to): weight}`` for every non-zero
+        observation-conditioned transition (CRF++ ``B01:%x[0,0]`` template lines); empty for
+        templates without them and for attribute input; None before fit."""
+        model = self._loaded_model()
+        if model is None:
+            return None
+        return {(a, b, c): w for a, b, c, w in model.conditioned_transition_features()
+                if w != 0.0}
 
     @property
     def attributes_(self):
