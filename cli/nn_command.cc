@@ -55,7 +55,8 @@ void print_help(std::ostream& out) {
          "                                        train cell K from the saved cells 0..K-1\n"
          "  train-head  --method M --cells-dir DIR    train the head on the saved cells, test\n"
          "  eval        --cells-dir DIR               test the saved cells and head\n"
-         "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n\n"
+         "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n"
+         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n\n"
          "options:\n";
   auto row = [&out](const std::string& left_text, const std::string& help) {
     std::string left = "  " + left_text;
@@ -168,6 +169,7 @@ int dispatch(const std::string& command, int argc, char** argv) {
 }  // namespace
 
 int run_nn(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "mt") return run_mt(argc, argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;

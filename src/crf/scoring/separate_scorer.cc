@@ -129,7 +129,8 @@ std::unique_ptr<SeparateScorer> SeparateScorer::read(ByteReader& in) {
   s->L_ = in.dimension();
   s->floor_ = in.f64();
   s->beam_ = in.f64();
-  const uint8_t stacked = in.u8();
+  // Format 3 files predate stacking: their pairwise factor stands alone.
+  const uint8_t stacked = in.version() >= 4 ? in.u8() : 0;
   if (stacked > 1) in.fail("separate-training factors: bad stacking flag");
   s->stacked_ = stacked == 1;
   s->unary_ = SparseFeatures::read(in);
