@@ -4,7 +4,7 @@ import numbers
 
 from . import _septa
 
-__all__ = ["CRF", "ModelError", "Tagger", "option_defaults", "item_attributes"]
+__all__ = ["CRF", "ModelError", "Tagger", "TrainingLog", "option_defaults", "item_attributes"]
 
 ModelError = _septa.ModelError
 
@@ -215,6 +215,42 @@ _CRFSUITE_PARAMS = (
 _UNSUPPORTED = tuple(name for name in _CRFSUITE_PARAMS if name not in _OPTIONS)
 # Constructor arguments that are not training options.
 _OWN_PARAMS = ("verbose", "model_filename", "keep_tempfiles", "trainer_cls", "template")
+
+
+class TrainingLog(dict):
+    """``CRF.training_log_``: how the last ``fit`` went, as a dict (``iterations`` (count),
+    ``seconds``, ``features``, ``stop_reason``, ``kept_iteration``...), plus the per-iteration
+    records that python-crfsuite's log parser gives sklearn-crfsuite users:
+
+    * ``iterations`` (attribute, not key): one dict per reported iteration with ``num``,
+      ``loss`` (the objective), ``active_features``, ``time`` (seconds of that iteration),
+      ``phase``, and with dev data ``item_accuracy_float`` and ``avg_f1`` (fractions; F1 of
+      chunks, None when the dev labels have none);
+    * ``last_iteration``: the last of them (``{}`` when there was none).
+    """
+
+    def __init__(self, info, records):
+        super().__init__(info)
+        self.iterations = records
+        self.last_iteration = records[-1] if records else {}
+
+    def __reduce__(self):
+        return (TrainingLog, (dict(self), self.iterations))
+
+
+def _iteration_record(progress, previous_seconds):
+    record = {
+        "num": progress["iteration"],
+        "phase": progress["phase"],
+        "loss": progress["objective"],
+        "active_features": progress["active_features"],
+        "time": progress["seconds"] - previous_seconds,
+    }
+    accuracy, f1 = progress["dev_accuracy"], progress["dev_f1"]
+    if accuracy == accuracy:  # not NaN: dev data
+        record["item_accuracy_float"] = accuracy / 100.0
+        record["avg_f1"] = f1 / 100.0 if f1 == f1 else None
+    return record
 
 
 class Tagger:
@@ -470,6 +506,16 @@ class CRF:
         if len(X) == 0:
             raise ValueError("X is empty: no training sequences")
         verbose = bool(self.verbose)
+        records = []
+        user_callback = callback
+
+        def callback(progress):
+            previous = records[-1]["_seconds"] if records else 0.0
+            record = _iteration_record(progress, previous)
+            record["_seconds"] = progress["seconds"]
+            records.append(record)
+            return None if user_callback is None else user_callback(progress)
+
         if self.template is not None:
             x = _columns(X)
             labels = _labels(x, y)
@@ -487,7 +533,9 @@ class CRF:
                                                   verbose, callback)
         self._model = model
         error = info.pop("error")
-        self.training_log_ = info
+        for record in records:
+            record.pop("_seconds")
+        self.training_log_ = TrainingLog(info, records)
         if verbose and info.get("kept_iteration", -1) >= 0:
             import sys
             sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
@@ -604,6 +652,11 @@ class CRF:
         """python-crfsuite's tagger interface over the model (``Tagger``); None before fit."""
         model = self._loaded_model()
         return None if model is None else Tagger(model)
+
+    @property
+    def tagger(self):
+        """The name sklearn-crfsuite 0.1 gave ``tagger_`` (its own tests still use it)."""
+        return self.tagger_
 
     @property
     def algorithm_(self):
