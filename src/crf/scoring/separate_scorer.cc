@@ -88,21 +88,22 @@ void SeparateScorer::pair_probabilities(const SequenceView& sequence, const doub
     LocalInstance instance;
     instance.item = t;
     instance.span = 2;
-    softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
     allowed.clear();
     if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
-    if (stacked_) {  // the unary log-probabilities as fixed offsets (see the class comment)
-      const double* ut = unary + t * L;
-      const double* un = unary + (t + 1) * L;
-      if (allowed.empty())
+    const double* ut = unary + t * L;
+    const double* un = unary + (t + 1) * L;
+    if (allowed.empty()) {
+      softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
+      if (stacked_)  // the unary log-probabilities as fixed offsets (see the class comment)
         for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
-      else
-        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
-    }
-    if (allowed.empty())
       softmax_normalize(scores.data(), K);
-    else
+    } else {
+      softmax_scores_over(shape, items, instance, pair_weights_.data(), 1.0, allowed.data(),
+                          allowed.size(), nullptr, scores.data());
+      if (stacked_)
+        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
       softmax_normalize_over(scores.data(), K, allowed.data(), allowed.size());
+    }
     double* table = out + t * L * L;
     std::fill(table, table + L * L, 0.0);
     for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
