@@ -103,7 +103,8 @@ static int train_with(Communicator& world, int argc, char** argv) {
   const bool quiet = args.has("quiet") || !root;
   std::vector<crf::TrainProgress> history;  // for --plot
   crf::ProgressCallback progress = [quiet, &history](const crf::TrainProgress& p) {
-    history.push_back(p);
+    // l2sgd's calibration trials each restart from w = 0: not points of the learning curve.
+    if (p.phase.rfind("calibrate", 0) != 0) history.push_back(p);
     if (!quiet) print_progress(p);
     return !interrupted();
   };
