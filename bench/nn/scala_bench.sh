@@ -9,10 +9,11 @@
 #   bench/nn/scala_bench.sh [--build DIR] [--out DIR] [--limit N] [--test-limit N] [--epochs E]
 #                           [--dim D] [--depth L] [--threads T] [--device D] [--skip-offgrid]
 #                           [--options "--pad 0 --flip 0 ..."]   (recipe options for all runs)
+#                           [--report-only]   (reports, summary and plot of runs already in --out)
 # Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
-offgrid=1 options=""
+offgrid=1 options="" train=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -26,12 +27,14 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
+    --report-only) train=0; shift ;;
     *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
 septa="$build/septa-nn"
 [ -x "$septa" ] || { echo "scala_bench: $septa missing (build with -DSEPTA_WITH_TORCH=ON)" >&2; exit 2; }
 export OMP_WAIT_POLICY=passive  # busy-waiting OpenMP crawls on shared cores
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}  # no BLAS threads beyond --threads (they spoil batch-1 latency under load)
 mkdir -p "$out"
 common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1 $options"
 stamp() { date -u +%H:%M:%S; }
@@ -50,22 +53,24 @@ report() {  # name [extra widths options]
   "$septa" widths --save-dir "$out/$name" --threads 1 --test-limit $test_limit "$@" | tee "$out/$name.widths"
 }
 
-rm -f "$out/times.txt"
-mkdir -p "$out/separate" "$out/scala" "$out/usnet"
-run separate --method vit-separate $common
-cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
-cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
-run scala --method scala $common
-run usnet --method usnet $common
+if [ "$train" = 1 ]; then
+  rm -f "$out/times.txt"
+  mkdir -p "$out/separate" "$out/scala" "$out/usnet"
+  run separate --method vit-separate $common
+  cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
+  cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
+  run scala --method scala $common
+  run usnet --method usnet $common
+  if [ "$offgrid" = 1 ]; then
+    mkdir -p "$out/scala_eps8"
+    cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
+    run scala_eps8 --method scala --eps 0.125 $common
+  fi
+fi
 report separate
 report scala
 report usnet
-if [ "$offgrid" = 1 ]; then
-  mkdir -p "$out/scala_eps8"
-  cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
-  run scala_eps8 --method scala --eps 0.125 $common
-  report scala_eps8 --off-grid 0.4375 --no-latency
-fi
+[ "$offgrid" = 1 ] && report scala_eps8 --off-grid 0.4375 --no-latency
 
 python3 - "$out" <<'PY'
 import sys, os
