@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 #include "crf/lattice/cooccurrence.h"
 
@@ -22,10 +21,8 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
                                std::vector<int32_t> pair_second, double floor, double beam,
                                bool stacked)
-    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)),
-      beam_(beam), stacked_(stacked) {
-  L_ = L;
-  floor_ = floor;
+    : FactorScorer(A, L, std::move(pair_first), std::move(pair_second), floor), beam_(beam),
+      stacked_(stacked) {
   index_pairs();
 }
 
@@ -171,9 +168,7 @@ void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t
       << " label pairs + biases" << (stacked_ ? ", stacked on the unary factor" : "")
       << "), floor " << floor_ << ", pair beam " << beam_ << "\n";
   out << "PAIR BIASES (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-        << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder));
   out << "UNARY FEATURES (top " << top << " by |weight|)\n";
   dump_top_features(out, state_features(encoder), top);
 }
