@@ -4,7 +4,7 @@ import numbers
 
 from . import _septa
 
-__all__ = ["CRF", "ModelError", "Tagger", "option_defaults", "item_attributes"]
+__all__ = ["CRF", "ModelError", "Tagger", "TrainingLog", "option_defaults", "item_attributes"]
 
 ModelError = _septa.ModelError
 
@@ -217,6 +217,42 @@ _UNSUPPORTED = tuple(name for name in _CRFSUITE_PARAMS if name not in _OPTIONS)
 _OWN_PARAMS = ("verbose", "model_filename", "keep_tempfiles", "trainer_cls", "template")
 
 
+class TrainingLog(dict):
+    """``CRF.training_log_``: how the last ``fit`` went, as a dict (``iterations`` (count),
+    ``seconds``, ``features``, ``stop_reason``, ``kept_iteration``...), plus the per-iteration
+    records that python-crfsuite's log parser gives sklearn-crfsuite users:
+
+    * ``iterations`` (attribute, not key): one dict per reported iteration with ``num``,
+      ``loss`` (the objective), ``active_features``, ``time`` (seconds of that iteration),
+      ``phase``, and with dev data ``item_accuracy_float`` and ``avg_f1`` (fractions; F1 of
+      chunks, None when the dev labels have none);
+    * ``last_iteration``: the last of them (``{}`` when there was none).
+    """
+
+    def __init__(self, info, records):
+        super().__init__(info)
+        self.iterations = records
+        self.last_iteration = records[-1] if records else {}
+
+    def __reduce__(self):
+        return (TrainingLog, (dict(self), self.iterations))
+
+
+def _iteration_record(progress, previous_seconds):
+    record = {
+        "num": progress["iteration"],
+        "phase": progress["phase"],
+        "loss": progress["objective"],
+        "active_features": progress["active_features"],
+        "time": progress["seconds"] - previous_seconds,
+    }
+    accuracy, f1 = progress["dev_accuracy"], progress["dev_f1"]
+    if accuracy == accuracy:  # not NaN: dev data
+        record["item_accuracy_float"] = accuracy / 100.0
+        record["avg_f1"] = f1 / 100.0 if f1 == f1 else None
+    return record
+
+
 class Tagger:
     """python-crfsuite's ``Tagger`` over a septa model (``CRF.tagger_``).
 
@@ -362,12 +398,17 @@ class CRF:
         The attribute names the model knows (and their number).
     size_ : int
         Size of the model file in bytes.
+    conditioned_transition_features_ : dict
+        ``{(edge attribute, label_from, label_to): weight}`` of observation-conditioned
+        transitions (CRF++ ``B01:%x[0,0]`` template lines), empty without them.
     tagger_ : Tagger
-        python-crfsuite's tagger interface: ``tag``, ``probability``, ``marginal``.
-    training_log_ : dict
+        python-crfsuite's tagger interface: ``tag``, ``probability``, ``marginal``
+        (also as ``tagger``, sklearn-crfsuite's first name for it).
+    training_log_ : TrainingLog
         Iterations, seconds, feature count and stop reason of the last ``fit``; with dev
         data also ``kept_iteration``, ``kept_metric`` ("F1" or "accuracy") and ``kept_score``
-        of the iteration whose weights were kept.
+        of the iteration whose weights were kept; ``training_log_.iterations`` holds one
+        record per iteration (python-crfsuite's log parser's ``num``, ``loss``...).
     """
 
     def __init__(self, algorithm=None, min_freq=None, all_possible_states=None,
@@ -470,6 +511,16 @@ class CRF:
         if len(X) == 0:
             raise ValueError("X is empty: no training sequences")
         verbose = bool(self.verbose)
+        records = []
+        user_callback = callback
+
+        def callback(progress):
+            previous = records[-1]["_seconds"] if records else 0.0
+            record = _iteration_record(progress, previous)
+            record["_seconds"] = progress["seconds"]
+            records.append(record)
+            return None if user_callback is None else user_callback(progress)
+
         if self.template is not None:
             x = _columns(X)
             labels = _labels(x, y)
@@ -487,7 +538,9 @@ class CRF:
                                                   verbose, callback)
         self._model = model
         error = info.pop("error")
-        self.training_log_ = info
+        for record in records:
+            record.pop("_seconds")
+        self.training_log_ = TrainingLog(info, records)
         if verbose and info.get("kept_iteration", -1) >= 0:
             import sys
             sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
@@ -604,6 +657,11 @@ class CRF:
         """python-crfsuite's tagger interface over the model (``Tagger``); None before fit."""
         model = self._loaded_model()
         return None if model is None else Tagger(model)
+
+    @property
+    def tagger(self):
+        """The name sklearn-crfsuite 0.1 gave ``tagger_`` (its own tests still use it)."""
+        return self.tagger_
 
     @property
     def algorithm_(self):

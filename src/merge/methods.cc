@@ -114,9 +114,57 @@ float mix_total_weight(const float* weights, std::size_t m) {
 // Each loop runs over one model with selects instead of branches, so the compiler vectorises
 // it; additions happen in model order. The x86-64-v3 clone (AVX2) gives the same bits: the
 // file is compiled with -ffp-contract=off, so no multiply-add is fused.
+namespace {
+
+// mix_block for M models in one loop over the entries (the per-entry operations and their
+// order are those of the general loops below, so the bits are the same).
+template <std::size_t M>
+inline void mix_fused(const float* base, const float* const* deltas, const float* weights, bool consensus,
+                      bool normalize, float lambda, float total, float* out, std::size_t len) {
+  const float* d[M];
+  float w[M];
+  for (std::size_t t = 0; t < M; ++t) d[t] = deltas[t], w[t] = weights[t];
+  const bool scale = lambda != 1.0f;
+  if (!consensus) {
+    for (std::size_t i = 0; i < len; ++i) {
+      float mixed = 0.0f;
+      for (std::size_t t = 0; t < M; ++t) mixed += w[t] * d[t][i];
+      mixed = normalize ? mixed / total : mixed;
+      mixed = scale ? mixed * lambda : mixed;
+      out[i] = base[i] + mixed;
+    }
+    return;
+  }
+  for (std::size_t i = 0; i < len; ++i) {
+    float sum = 0.0f;
+    for (std::size_t t = 0; t < M; ++t) sum += w[t] * d[t][i];
+    const bool positive = sum >= 0.0f;
+    float mixed = 0.0f, divisor = 0.0f;
+    for (std::size_t t = 0; t < M; ++t) {
+      const float wd = w[t] * d[t][i];
+      const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
+      mixed += agree ? wd : 0.0f;
+      divisor += agree ? w[t] : 0.0f;
+    }
+    divisor = divisor == 0.0f ? 1.0f : divisor;
+    mixed = normalize ? mixed / divisor : mixed;
+    mixed = scale ? mixed * lambda : mixed;
+    out[i] = base[i] + mixed;
+  }
+}
+
+}  // namespace
+
 SEPTA_MERGE_CLONES void mix_block(const float* base, const float* const* deltas, const float* weights,
                                   std::size_t m, bool consensus, bool normalize, float lambda,
                                   float total, float* out, std::size_t len) {
+  switch (m) {
+    case 1: return mix_fused<1>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 2: return mix_fused<2>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 3: return mix_fused<3>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 4: return mix_fused<4>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    default: break;
+  }
   float sum[kMixBlock], mixed[kMixBlock], divisor[kMixBlock];
   std::fill(mixed, mixed + len, 0.0f);
   if (!consensus) {

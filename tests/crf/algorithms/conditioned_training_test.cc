@@ -212,5 +212,62 @@ TEST(ConditionedTraining, LoaderRefusesConditionedTemplatesWithoutTheirWeights) 
   }
 }
 
+// Every truncation and many byte changes of a format-5 payload (re-framed, so the checksum
+// passes and the payload checks are reached) load as a model that tags, or are refused with a
+// ModelError; never a crash (the sanitizer build runs this too).
+TEST(ConditionedTraining, DamagedFormat5PayloadsAreRefusedOrUsable) {
+  const auto data = switch_corpus(4, 8);
+  TrainOptions options;
+  options.max_iterations = 3;
+  const Model model =
+      train(data, "switch.txt", FeatureTemplate::parse(kConditioned, "t"), options).model;
+  const std::string bytes = model.to_bytes();
+  const std::size_t header = 8 + 4 + 8;
+  const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+  auto exercise = [&](const std::string& damaged) {
+    try {
+      const Model m = Model::from_bytes(frame_model_payload(damaged, 5), "damaged.model");
+      for (const ColumnSentence& s : data) (void)m.tag(s, true);
+    } catch (const ModelError&) {
+    } catch (const FormatError&) {  // a damaged template text
+    }
+  };
+  for (std::size_t n = 0; n < payload.size(); ++n) exercise(payload.substr(0, n));
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string damaged = payload;
+    damaged[rng() % damaged.size()] = static_cast<char>(rng() % 256);
+    exercise(damaged);
+  }
+}
+
+// Format 3 (before separate's stacking flag and conditioned transitions) still loads: a
+// separate model without stacking, re-written without the flag byte as format 3, tags alike.
+TEST(ConditionedTraining, Format3SeparateModelsStillLoad) {
+  const auto data = switch_corpus(20, 10);
+  TrainOptions options;
+  options.algorithm = "separate";
+  options.stacked_pairs = false;
+  const Model model =
+      train(data, "switch.txt", FeatureTemplate::parse(kPlain, "t"), options).model;
+  const std::string bytes = model.to_bytes();
+  const std::size_t header = 8 + 4 + 8;
+  const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+  ByteReader in(payload.data(), payload.size(), "p");
+  (void)in.str();      // algorithm
+  (void)in.u8();       // input format
+  (void)in.u64();      // columns
+  (void)in.str();      // template
+  (void)in.strings();  // labels
+  (void)in.strings();  // attributes
+  for (int field = 0; field < 4; ++field) (void)in.u64();  // A, L, floor, beam
+  const std::size_t flag_at = payload.size() - in.remaining();
+  ASSERT_EQ(payload[flag_at], '\0');  // not stacked
+  const std::string old = payload.substr(0, flag_at) + payload.substr(flag_at + 1);
+  const Model loaded = Model::from_bytes(frame_model_payload(old, 3), "old.model");
+  EXPECT_EQ(loaded.to_bytes(), bytes);
+  for (const ColumnSentence& s : data) EXPECT_EQ(loaded.tag(s).labels, model.tag(s).labels);
+}
+
 }  // namespace
 }  // namespace septa::crf
