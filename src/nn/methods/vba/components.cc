@@ -95,14 +95,46 @@ ConditionalImpl::ConditionalImpl(const ConditionalSpec& s) : spec(s) {
   register_module("net", net);
   if (spec.family == Family::kGaussian && spec.hidden == 0)
     log_std = register_parameter("log_std", torch::zeros({spec.outputs}));
+  in_shift = register_buffer("in_shift", torch::zeros({spec.inputs}));
+  in_scale = register_buffer("in_scale", torch::ones({spec.inputs}));
+  out_shift = register_buffer("out_shift", torch::zeros({spec.outputs}));
+  out_scale = register_buffer("out_scale", torch::ones({spec.outputs}));
+}
+
+namespace {
+
+// Column means and standard deviations of data [N][F] (std 1 for nearly constant columns).
+std::pair<torch::Tensor, torch::Tensor> moments(const torch::Tensor& data) {
+  const torch::Tensor mean = data.mean(0);
+  const torch::Tensor sd = data.std(0, /*unbiased=*/false);
+  return {mean, torch::where(sd > 1e-3, sd, torch::ones_like(sd))};
+}
+
+}  // namespace
+
+void ConditionalImpl::standardise(const torch::Tensor& in, const torch::Tensor& out) {
+  torch::NoGradGuard no_grad;
+  if (in.defined()) {
+    const auto [mean, sd] = moments(in.to(in_shift.scalar_type()));
+    in_shift.copy_(mean);
+    in_scale.copy_(sd);
+  }
+  if (out.defined() && spec.family == Family::kGaussian) {
+    const auto [mean, sd] = moments(out.to(out_shift.scalar_type()));
+    out_shift.copy_(mean);
+    out_scale.copy_(sd);
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> ConditionalImpl::params(const torch::Tensor& in) {
-  const torch::Tensor out = net->forward(in);  // [..][D'] 
+  const torch::Tensor out = net->forward((in - in_shift) / in_scale);  // [..][D']
   if (spec.family == Family::kBernoulli) return {out, torch::Tensor()};
-  if (spec.hidden == 0) return {out, log_std.clamp(kMinLogStd, kMaxLogStd).expand_as(out)};
+  if (spec.hidden == 0)
+    return {out_shift + out_scale * out,
+            (log_std.clamp(kMinLogStd, kMaxLogStd) + out_scale.log()).expand_as(out)};
   const auto halves = out.chunk(2, /*dim=*/-1);
-  return {halves[0], halves[1].clamp(kMinLogStd, kMaxLogStd)};
+  return {out_shift + out_scale * halves[0],
+          halves[1].clamp(kMinLogStd, kMaxLogStd) + out_scale.log()};
 }
 
 torch::Tensor ConditionalImpl::log_prob(const torch::Tensor& out, const torch::Tensor& in) {
@@ -173,6 +205,22 @@ torch::Tensor PriorImpl::log_prob(const torch::Tensor& z, torch::Generator gener
   return bound.reshape(lead);
 }
 
+void PriorImpl::standardise(const torch::Tensor& z) {
+  torch::NoGradGuard no_grad;
+  if (spec.latent > 0) {
+    encoder->standardise(z, torch::Tensor());
+    decoder->standardise(torch::Tensor(), z);
+    return;
+  }
+  const torch::Tensor mean = z.to(location.scalar_type()).mean(0);
+  if (spec.family == Family::kBernoulli) {
+    location.copy_(torch::logit(mean.clamp(1e-4, 1 - 1e-4)));
+  } else {
+    location.copy_(mean);
+    log_std.copy_(z.to(location.scalar_type()).std(0, /*unbiased=*/false).clamp_min(1e-4).log());
+  }
+}
+
 torch::Tensor PriorImpl::sample(int64_t n, torch::Generator generator) {
   torch::NoGradGuard no_grad;
   if (spec.latent == 0) {
@@ -207,23 +255,32 @@ Conditional load_conditional(const std::string& path, const std::string& name) {
   return module;
 }
 
-void save_prior(const std::string& path, Prior& module, const Metadata& metadata) {
+void save_prior(const std::string& path, const std::string& name, Prior& module,
+                const Metadata& metadata) {
   CheckpointWriter writer;
   for (const auto& [key, value] : metadata) writer.set(key, value);
   writer.set(kKindKey, kComponentKind);
-  writer.set("septa.vba.component", "prior");
+  writer.set("septa.vba.component", name);
   writer.set("septa.vba.spec", module->spec.text());
   writer.add_module("", *module);
   writer.write(path);
 }
 
-Prior load_prior(const std::string& path) {
+Prior load_prior(const std::string& path, const std::string& name) {
   const Checkpoint file = Checkpoint::open(path, kComponentKind);
-  if (file.get("septa.vba.component") != "prior")
-    throw ModelError(path + ": holds component " + file.get("septa.vba.component") + ", not prior");
+  if (file.get("septa.vba.component") != name)
+    throw ModelError(path + ": holds component " + file.get("septa.vba.component") + ", not " + name);
   Prior module(PriorSpec::parse(file.get("septa.vba.spec")));
   file.load_module("", *module);
   return module;
+}
+
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  auto source = from.named_parameters();
+  for (auto& item : to.named_parameters()) item.value().copy_(source[item.key()]);
+  auto buffers = from.named_buffers();
+  for (auto& item : to.named_buffers()) item.value().copy_(buffers[item.key()]);
 }
 
 }  // namespace septa::nn::vba

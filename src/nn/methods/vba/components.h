@@ -39,7 +39,10 @@ struct ConditionalSpec {
 
 // p(out | in): Gaussian N(mean(in), diag exp(2 log_std(in))) or Bernoulli(sigmoid(logits(in))).
 // The network: Linear(I, D') (hidden = 0) or Linear(I, H) ReLU Linear(H, H) ReLU Linear(H, D'),
-// D' = 2D for a Gaussian MLP (mean, log-std), D otherwise.
+// D' = 2D for a Gaussian MLP (mean, log-std), D otherwise. It sees standardised inputs and, for
+// a Gaussian, predicts standardised outputs (fixed affine maps set from the training data, saved
+// as buffers): with u = (in - a) / s and the net's (m, l),
+//   mean = c + t m,  log_std = l + log t   (a change of variables: the density stays exact).
 struct ConditionalImpl : torch::nn::Module {
   explicit ConditionalImpl(const ConditionalSpec& spec);
   // Parameters for in [..][I]: Gaussian (mean, log_std), Bernoulli (logits, undefined), [..][D].
@@ -50,10 +53,15 @@ struct ConditionalImpl : torch::nn::Module {
   // reparameterisation (mean + std * eps), Bernoulli straight-through (hard 0/1 forward,
   // gradient of the probability backward).
   torch::Tensor sample(const torch::Tensor& in, torch::Generator generator);
+  // Sets a, s from in [N][I] and (Gaussian only) c, t from out [N][D] (each may be undefined):
+  // column means and standard deviations (1 where a column is nearly constant).
+  void standardise(const torch::Tensor& in, const torch::Tensor& out);
 
   ConditionalSpec spec;
   torch::nn::Sequential net{nullptr};
   torch::Tensor log_std;  // [D] linear Gaussian only
+  torch::Tensor in_shift, in_scale;    // [I] a, s (buffers)
+  torch::Tensor out_shift, out_scale;  // [D] c, t (buffers)
 };
 TORCH_MODULE(Conditional);
 
@@ -76,6 +84,9 @@ struct PriorImpl : torch::nn::Module {
   torch::Tensor log_prob(const torch::Tensor& z, torch::Generator generator);
   // n draws [n][D] (Bernoulli draws are 0/1), no gradient.
   torch::Tensor sample(int64_t n, torch::Generator generator);
+  // From data z [N][D]: the diagonal Gaussian's maximum-likelihood mean and std (the Bernoulli's
+  // logits of the column means), or the VAE's standardisation of z.
+  void standardise(const torch::Tensor& z);
 
   PriorSpec spec;
   torch::Tensor location;  // [D] Gaussian mean or Bernoulli logits (latent = 0)
@@ -91,7 +102,11 @@ inline constexpr const char* kComponentKind = "vba-component";
 void save_conditional(const std::string& path, const std::string& name, Conditional& module,
                       const Metadata& metadata);
 Conditional load_conditional(const std::string& path, const std::string& name);
-void save_prior(const std::string& path, Prior& module, const Metadata& metadata);
-Prior load_prior(const std::string& path);
+void save_prior(const std::string& path, const std::string& name, Prior& module,
+                const Metadata& metadata);
+Prior load_prior(const std::string& path, const std::string& name);
+
+// Copies every parameter and buffer of `from` into `to` (same architecture).
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to);
 
 }  // namespace septa::nn::vba

@@ -69,7 +69,7 @@ Estimate naive_log_p_do(Model& model, const torch::Tensor& y, const torch::Tenso
 }
 
 torch::Tensor conditional_log_p(Model& model, const torch::Tensor& y, const torch::Tensor& x) {
-  if (!model.conditional) throw ModelError("the model has no conditional baseline p(y|x)");
+  if (model.conditional.is_empty()) throw ModelError("the model has no conditional baseline p(y|x)");
   torch::NoGradGuard no_grad;
   return model.conditional->log_prob(y, x);
 }
@@ -83,7 +83,7 @@ torch::Tensor sample_do(Model& model, const torch::Tensor& x, int64_t n, torch::
 
 torch::Tensor sample_conditional(Model& model, const torch::Tensor& x, int64_t n,
                                  torch::Generator generator) {
-  if (!model.conditional) throw ModelError("the model has no conditional baseline p(y|x)");
+  if (model.conditional.is_empty()) throw ModelError("the model has no conditional baseline p(y|x)");
   torch::NoGradGuard no_grad;
   return model.conditional->sample(x.reshape({1, -1}).expand({n, x.numel()}), generator);
 }
