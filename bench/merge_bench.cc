@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "safetensors/safetensors.h"
@@ -79,6 +80,12 @@ void generate(const std::string& path, const std::vector<st::TensorSpec>& specs,
   writer.commit();
 }
 
+double cpu_seconds_of_self() {
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec * 1e-6;
+}
+
 // Reads every file once with read(2) into a reused buffer; returns seconds.
 double read_all(const std::vector<std::string>& files) {
   std::vector<char> buffer(1 << 22);
@@ -92,6 +99,38 @@ double read_all(const std::vector<std::string>& files) {
     ::close(fd);
   }
   return seconds_since(start);
+}
+
+// The least streaming TIES needs: every input entry converted to float32 twice (once for the
+// trim thresholds, once for the output), tensors spread over `threads` threads, no arithmetic
+// and no output. Returns seconds.
+double two_pass_floor(const std::vector<std::string>& files, int threads) {
+  std::vector<st::Reader> readers;
+  for (const auto& file : files) readers.push_back(st::Reader::open(file));
+  const auto& tensors = readers[0].tensors();
+  const auto start = Clock::now();
+  std::vector<std::thread> pool;
+  std::vector<double> sinks(static_cast<std::size_t>(threads), 0.0);
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([&, w] {
+      std::vector<float> block(2048);
+      for (std::size_t t = static_cast<std::size_t>(w); t < tensors.size(); t += static_cast<std::size_t>(threads))
+        for (int pass = 0; pass < 2; ++pass)
+          for (const auto& reader : readers) {
+            const st::TensorInfo& info = reader.tensor(tensors[t].name);
+            const std::size_t n = info.numel();
+            for (std::size_t begin = 0; begin < n; begin += block.size()) {
+              const std::size_t len = std::min(block.size(), n - begin);
+              st::to_f32(info.dtype, reader.data(info) + 2 * begin, len, block.data());
+              sinks[static_cast<std::size_t>(w)] += block[0];
+            }
+          }
+    });
+  for (auto& thread : pool) thread.join();
+  const double seconds = seconds_since(start);
+  for (const auto& reader : readers)
+    for (const auto& info : reader.tensors()) reader.release(info);
+  return sinks[0] == 12345.678 ? -seconds : seconds;  // (keeps the sums alive)
 }
 
 struct RunResult {
@@ -172,8 +211,13 @@ int main(int argc, char** argv) {
   double input_bytes = 0;
   for (const auto& file : inputs) input_bytes += static_cast<double>(st::Reader::open(file).data_bytes());
   read_all(inputs);  // warm the page cache
-  std::vector<double> reads;
-  for (int r = 0; r < runs; ++r) reads.push_back(read_all(inputs));
+  std::vector<double> reads, read_cpus, floors;
+  for (int r = 0; r < runs; ++r) {
+    const double cpu = cpu_seconds_of_self();
+    reads.push_back(read_all(inputs));
+    read_cpus.push_back(cpu_seconds_of_self() - cpu);
+  }
+  for (int r = 0; r < runs; ++r) floors.push_back(two_pass_floor(inputs, threads));
 
   septa::merge::MergeConfig config;
   config.method = septa::merge::Method::kTies;
@@ -196,14 +240,19 @@ int main(int argc, char** argv) {
   const bool identical = same_file(dir + "/out/model.safetensors", dir + "/out1/model.safetensors");
 
   const double read_s = median(reads), wall_s = median(walls), peak = median(rss);
-  std::printf("warm-cache read of the inputs (%.2f GB): median %.3f s over %d runs\n", input_bytes / 1e9, read_s, runs);
+  std::printf("warm-cache read of the inputs (%.2f GB): median %.3f s over %d runs (CPU %.3f s)\n", input_bytes / 1e9,
+              read_s, runs, median(read_cpus));
+  std::printf("two passes converting the inputs to float32 (TIES's least streaming), %d threads: median %.3f s = %.2fx the read\n",
+              threads, median(floors), median(floors) / read_s);
   std::printf("TIES merge, %d threads: median %.3f s (runs:", threads, wall_s);
   for (const double w : walls) std::printf(" %.3f", w);
   std::printf("); 1 thread: %.3f s\n", single.seconds);
   std::printf("TIES merge without fsync (--no-sync): median %.3f s (runs:", median(walls_nosync));
   for (const double w : walls_nosync) std::printf(" %.3f", w);
   std::printf(")\n");
-  std::printf("CPU time of a merge (user + system, all threads): median %.3f s\n", median(cpus));
+  std::printf("CPU time of a merge (user + system, all threads): median %.3f s = %.2fx the read's CPU time"
+              " (on 2 idle cores the wall time would be at least half of it)\n",
+              median(cpus), median(cpus) / median(read_cpus));
   std::printf("peak RSS: median %.1f MB = %.1f%% of the summed input size (target <= 25%%)\n", peak / 1e6,
               100.0 * peak / input_bytes);
   std::printf("wall / read: %.2fx with fsync, %.2fx without (target <= 2x)\n", wall_s / read_s,

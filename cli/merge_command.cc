@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "  --density D          fraction kept by TIES's trim / DARE's drop, in (0, 1]\n"
     "  --lambda X           scale of the mixed task vector (default 1)\n"
     "  --normalize BOOL     divide by the sum of weights (default: on for linear, ties)\n"
-    "  --t T                slerp position (0 = base, default 0.5)\n"
+    "  --t T                slerp position (0 = base, 1 = the other model; required)\n"
     "  --dtype D            float32, float16 or bfloat16 (default: the inputs')\n"
     "  --seed N             seed of every random step (default 0)\n"
     "  --threads N          worker threads, 0 = all cores (output identical for any N)\n"

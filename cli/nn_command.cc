@@ -56,6 +56,7 @@ void print_help(std::ostream& out) {
          "  train-head  --method M --cells-dir DIR    train the head on the saved cells, test\n"
          "  eval        --cells-dir DIR               test the saved cells and head\n"
          "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n"
+         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n"
          "  vba         fit|query|sample|generate|bench   variational backdoor adjustment\n"
          "                                        (septa nn vba --help)\n\n"
          "options:\n";
@@ -170,6 +171,7 @@ int dispatch(const std::string& command, int argc, char** argv) {
 }  // namespace
 
 int run_nn(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "mt") return run_mt(argc, argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;

@@ -170,6 +170,8 @@ static int train_with(Communicator& world, int argc, char** argv) {
   }
   if (!std::isnan(result.chosen_c2))
     std::fprintf(stderr, "c2 auto: chose c2 = %g on the dev data\n", result.chosen_c2);
+  if (!std::isnan(result.chosen_eta))
+    std::fprintf(stderr, "l2sgd: calibrated learning rate eta = %g\n", result.chosen_eta);
   if (result.kept_iteration >= 0)
     std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
                  result.kept_metric.c_str(), result.kept_score);

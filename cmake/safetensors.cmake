@@ -4,6 +4,7 @@
 find_package(ZLIB REQUIRED)
 
 add_library(septa_safetensors STATIC
+  ${PROJECT_SOURCE_DIR}/src/safetensors/direct_stream.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/dtype.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/file_io.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/json.cc
@@ -14,7 +15,7 @@ add_library(septa_safetensors STATIC
 # "safetensors/safetensors.h".
 target_include_directories(septa_safetensors
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB)
+target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   enable_testing()
@@ -41,17 +42,22 @@ add_library(septa_merge STATIC
   ${PROJECT_SOURCE_DIR}/src/merge/executor.cc
   ${PROJECT_SOURCE_DIR}/src/merge/methods.cc
   ${PROJECT_SOURCE_DIR}/src/merge/plan.cc
-  ${PROJECT_SOURCE_DIR}/src/merge/source.cc)
+  ${PROJECT_SOURCE_DIR}/src/merge/source.cc
+  ${PROJECT_SOURCE_DIR}/src/merge/task_vectors.cc)
 # No FP traps assumed: lets GCC vectorise the comparisons in the TIES vote (results unchanged;
-# unlike -ffast-math it allows no reassociation).
-set_source_files_properties(${PROJECT_SOURCE_DIR}/src/merge/methods.cc PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
+# unlike -ffast-math it allows no reassociation). No fused multiply-add contraction: the AVX2
+# clones (src/merge/simd.h) and the baseline code must round identically.
+set_source_files_properties(
+  ${PROJECT_SOURCE_DIR}/src/merge/methods.cc ${PROJECT_SOURCE_DIR}/src/merge/task_vectors.cc
+  PROPERTIES COMPILE_OPTIONS "-fno-trapping-math;-ffp-contract=off")
 target_include_directories(septa_merge PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(septa_merge PUBLIC septa_safetensors PRIVATE yaml-cpp ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   add_executable(merge_tests
     ${PROJECT_SOURCE_DIR}/tests/merge/methods_test.cc
-    ${PROJECT_SOURCE_DIR}/tests/merge/merge_test.cc)
+    ${PROJECT_SOURCE_DIR}/tests/merge/merge_test.cc
+    ${PROJECT_SOURCE_DIR}/tests/merge/task_vectors_test.cc)
   target_include_directories(merge_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(merge_tests PRIVATE septa_merge GTest::gtest_main Threads::Threads)
   target_compile_definitions(merge_tests PRIVATE SEPTA_CLI_PATH="$<TARGET_FILE:septa>")
@@ -62,5 +68,5 @@ endif()
 if(SEPTA_BUILD_BENCH)
   add_executable(merge_bench ${PROJECT_SOURCE_DIR}/bench/merge_bench.cc)
   target_include_directories(merge_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_link_libraries(merge_bench PRIVATE septa_merge)
+  target_link_libraries(merge_bench PRIVATE septa_merge Threads::Threads)
 endif()

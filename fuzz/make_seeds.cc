@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/data/mo.h"
 #include "safetensors/safetensors.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
@@ -120,6 +121,15 @@ int main(int argc, char** argv) {
   write(root + "/idx_fuzz", "labels.idx", idx_file(5, false));
   write(root + "/idx_fuzz", "images.idx.gz", gzip(idx_file(3, true)));
   write(root + "/idx_fuzz", "empty.idx", idx_file(0, true));
+
+  // gettext catalogs in both byte orders: a context, a plural entry, UTF-8 text.
+  const std::vector<septa::nn::MoEntry> mo_entries = {
+      {"", "_Open", "", {"\xc3\x96_ffnen"}},
+      {"menu", "File", "", {"Datei"}},
+      {"", "%d file", "%d files", {"%d Datei", "%d Dateien"}}};
+  write(root + "/mo_fuzz", "little.mo", septa::nn::write_mo(mo_entries, false));
+  write(root + "/mo_fuzz", "big.mo", septa::nn::write_mo(mo_entries, true));
+  write(root + "/mo_fuzz", "empty.mo", septa::nn::write_mo({}, false, ""));
 
   namespace st = septa::safetensors;
   const std::string dir = root + "/safetensors_fuzz";

@@ -1,80 +1,75 @@
-"""Builds septa's Python extension (septa._septa) from the C++ library sources.
+"""Builds septa's Python package: the modules in septa/ and the extension septa._septa.
 
-The extension compiles ../src/crf/**/*.cc itself, so `pip install ./python` needs no
-prior CMake build; paths are resolved from this file's own location, so the build
-works wherever pip runs it from (pip >= 21.3 builds local directories in place).
+The extension is a CMake target (septa_python, python/CMakeLists.txt) linked against the same
+septa_crf and septa_merge libraries as the command line, with the same flags: this script only
+drives CMake for that one target and copies the module into the package. Nothing is compiled
+here a second time, so the Python package and the CLI train the same models.
+
+Build directory: $SEPTA_CMAKE_BUILD_DIR when set (an existing septa build, e.g. ../build, whose
+library is then reused as it is), else python/build/cmake (configured here: Release, no tests,
+benchmarks, libtorch or MPI). Extra configure arguments: $CMAKE_ARGS. Parallel jobs:
+$SEPTA_BUILD_JOBS (default: all cores).
+
+The package is built from a septa checkout (`pip install ./python`, `pip wheel ./python`): an
+sdist of python/ alone would lack the C++ sources, so none is offered.
 """
-import concurrent.futures
-import glob
 import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
 
 from setuptools import Extension, setup
-
-import distutils.ccompiler  # after setuptools: its distutils
+from setuptools.command.build_ext import build_ext
+from setuptools.command.sdist import sdist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+TARGET = "septa_python"  # python/CMakeLists.txt
 
 
-def pybind11_include():
-    """pybind11's headers: from the pybind11 Python package if present, else Debian's."""
-    try:
-        import pybind11  # python3-pybind11, optional
-        return [pybind11.get_include()]
-    except ImportError:
-        # Debian's pybind11-dev installs the headers in /usr/include/pybind11, a default path.
-        return []
+class CMakeExtension(Extension):
+    """An extension whose sources CMake knows: setuptools compiles nothing itself."""
+
+    def __init__(self, name):
+        super().__init__(name, sources=[])
 
 
-def parallel_compile(self, sources, output_dir=None, macros=None, include_dirs=None, debug=0,
-                     extra_preargs=None, extra_postargs=None, depends=None):
-    """CCompiler.compile over SEPTA_BUILD_JOBS (default 2) threads: the library has ~30 files."""
-    macros, objects, extra_postargs, pp_opts, build = self._setup_compile(
-        output_dir, macros, include_dirs, sources, depends, extra_postargs)
-    cc_args = self._get_cc_args(pp_opts, debug, extra_preargs)
+class CMakeBuild(build_ext):
+    """build_ext that builds the CMake target and copies its module into the package."""
 
-    def one(obj):
-        src, ext = build[obj]
-        self._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+    def build_extension(self, ext):
+        if not os.path.isfile(os.path.join(ROOT, "CMakeLists.txt")):
+            raise SystemExit("septa: no CMakeLists.txt in %s; build the Python package from a "
+                             "septa checkout (pip install ./python)" % ROOT)
+        build_dir = os.environ.get("SEPTA_CMAKE_BUILD_DIR") or os.path.join(HERE, "build", "cmake")
+        build_dir = os.path.abspath(build_dir)
+        if not os.path.isfile(os.path.join(build_dir, "CMakeCache.txt")):
+            configure = ["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
+                         "-DSEPTA_BUILD_TESTS=OFF", "-DSEPTA_BUILD_BENCH=OFF",
+                         "-DSEPTA_WITH_TORCH=OFF", "-DSEPTA_WITH_MPI=OFF",
+                         "-DSEPTA_BUILD_PYTHON=ON", "-DPython3_EXECUTABLE=" + sys.executable]
+            configure += shlex.split(os.environ.get("CMAKE_ARGS", ""))
+            subprocess.run(configure, check=True)
+        jobs = os.environ.get("SEPTA_BUILD_JOBS") or str(os.cpu_count() or 2)
+        subprocess.run(["cmake", "--build", build_dir, "--target", TARGET, "-j", jobs],
+                       check=True)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        built = os.path.join(build_dir, "python", "septa", "_septa" + suffix)
+        if not os.path.isfile(built):
+            raise SystemExit("septa: CMake built no %s (is %s configured for another Python "
+                             "than %s?)" % (built, build_dir, sys.executable))
+        destination = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copyfile(built, destination)
 
-    jobs = max(1, int(os.environ.get("SEPTA_BUILD_JOBS", "2")))
-    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, objects))
-    return objects
+
+class NoSdist(sdist):
+    def run(self):
+        raise SystemExit("septa: no sdist: the extension is built from the whole septa source "
+                         "tree; use `pip install ./python` or `pip wheel ./python` in a checkout")
 
 
-def relative(path):
-    """`path` relative to this directory: setuptools refuses absolute source paths."""
-    return os.path.relpath(path, HERE)
-
-
-library_sources = sorted(glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.cc"), recursive=True))
-if not library_sources:
-    raise SystemExit("septa: no C++ sources under %s; build from a septa checkout"
-                     % os.path.join(ROOT, "src", "crf"))
-
-# septa merge's engine (no libtorch): safetensors files and the merge methods.
-merge_sources = sorted(glob.glob(os.path.join(ROOT, "src", "safetensors", "*.cc")) +
-                       glob.glob(os.path.join(ROOT, "src", "merge", "*.cc")))
-
-# Headers, so that pip rebuilds the extension when only a header changed.
-headers = sorted(glob.glob(os.path.join(ROOT, "include", "septa", "**", "*.h"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "src", "crf", "**", "*.h"), recursive=True) +
-                 glob.glob(os.path.join(ROOT, "src", "safetensors", "*.h")) +
-                 glob.glob(os.path.join(ROOT, "src", "merge", "*.h")))
-
-extension = Extension(
-    "septa._septa",
-    sources=[relative(os.path.join(HERE, "src", "bindings.cc")),
-             relative(os.path.join(HERE, "src", "merge_bindings.cc"))] +
-            [relative(p) for p in library_sources + merge_sources],
-    include_dirs=[os.path.join(ROOT, "include"), os.path.join(ROOT, "src")] + pybind11_include(),
-    libraries=["lbfgs", "pthread", "yaml-cpp", "z"],
-    extra_compile_args=["-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"],
-    depends=[relative(p) for p in headers],
-    language="c++",
-)
-
-distutils.ccompiler.CCompiler.compile = parallel_compile
-os.chdir(HERE)  # the relative paths above
-setup(packages=["septa"], ext_modules=[extension])
+setup(packages=["septa"], ext_modules=[CMakeExtension("septa._septa")],
+      cmdclass={"build_ext": CMakeBuild, "sdist": NoSdist})

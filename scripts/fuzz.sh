@@ -40,7 +40,7 @@ run_one() {
   cp -rn "build-asan/fuzz/corpus/$target"/. "fuzz-work/$target/corpus"/
   local start=$SECONDS status=0
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    nice -n 10 "build-asan/fuzz/$target" "${limit[@]}" -max_len="$(max_len "$target")" \
+    nice -n ${SEPTA_FUZZ_NICE:-10} "build-asan/fuzz/$target" "${limit[@]}" -max_len="$(max_len "$target")" \
     -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="fuzz-work/$target/" "fuzz-work/$target/corpus" \
     >"fuzz-work/$target.log" 2>&1 || status=$?

@@ -6,9 +6,11 @@ venv="$(pwd)/build/venv"  # absolute: used again after cd build
 if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-# pip compiles the extension silently (minutes on 2 cores): print a line every 30 s meanwhile.
+# python/setup.py builds the extension as the CMake target septa_python; in build/, which
+# scripts/build.sh has already built, it only checks that the target is up to date. Should it
+# compile (a first build), print a line every 30 s meanwhile.
 echo "building and installing the Python extension into $venv (pip)"
-"$venv/bin/python" -m pip install --no-index --no-build-isolation --no-deps -q ./python &
+SEPTA_CMAKE_BUILD_DIR="$(pwd)/build" "$venv/bin/python" -m pip install --no-index --no-build-isolation --no-deps -q ./python &
 pip_pid=$!
 waited=0
 while kill -0 "$pip_pid" 2>/dev/null; do

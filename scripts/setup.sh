@@ -9,6 +9,7 @@ packages=(
   gnuplot-nox python3-sklearn
   libopenmpi-dev openmpi-bin
   zlib1g-dev libyaml-cpp-dev
+  libsentencepiece-dev
   clang-14 libclang-rt-14-dev
 )
 missing=()

@@ -43,7 +43,7 @@ struct MergeConfig {
   double lambda = 1.0;             // scales the mixed task vector
   std::optional<double> weight;    // global defaults of the per-model parameters
   std::optional<double> density;
-  double t = 0.5;                  // slerp: 0 = base, 1 = the other model
+  std::optional<double> t;         // slerp (required, as in mergekit): 0 = base, 1 = the other model
   std::string dtype;               // output dtype: float32, float16, bfloat16; "" = the base's
   std::uint64_t seed = 0;          // DARE's random drops
   int threads = 0;                 // 0 = hardware concurrency

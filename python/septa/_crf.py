@@ -4,7 +4,7 @@ import numbers
 
 from . import _septa
 
-__all__ = ["CRF", "ModelError", "Tagger", "option_defaults", "item_attributes"]
+__all__ = ["CRF", "ModelError", "Tagger", "TrainingLog", "option_defaults", "item_attributes"]
 
 ModelError = _septa.ModelError
 
@@ -217,6 +217,42 @@ _UNSUPPORTED = tuple(name for name in _CRFSUITE_PARAMS if name not in _OPTIONS)
 _OWN_PARAMS = ("verbose", "model_filename", "keep_tempfiles", "trainer_cls", "template")
 
 
+class TrainingLog(dict):
+    """``CRF.training_log_``: how the last ``fit`` went, as a dict (``iterations`` (count),
+    ``seconds``, ``features``, ``stop_reason``, ``kept_iteration``...), plus the per-iteration
+    records that python-crfsuite's log parser gives sklearn-crfsuite users:
+
+    * ``iterations`` (attribute, not key): one dict per reported iteration with ``num``,
+      ``loss`` (the objective), ``active_features``, ``time`` (seconds of that iteration),
+      ``phase``, and with dev data ``item_accuracy_float`` and ``avg_f1`` (fractions; F1 of
+      chunks, None when the dev labels have none);
+    * ``last_iteration``: the last of them (``{}`` when there was none).
+    """
+
+    def __init__(self, info, records):
+        super().__init__(info)
+        self.iterations = records
+        self.last_iteration = records[-1] if records else {}
+
+    def __reduce__(self):
+        return (TrainingLog, (dict(self), self.iterations))
+
+
+def _iteration_record(progress, previous_seconds):
+    record = {
+        "num": progress["iteration"],
+        "phase": progress["phase"],
+        "loss": progress["objective"],
+        "active_features": progress["active_features"],
+        "time": progress["seconds"] - previous_seconds,
+    }
+    accuracy, f1 = progress["dev_accuracy"], progress["dev_f1"]
+    if accuracy == accuracy:  # not NaN: dev data
+        record["item_accuracy_float"] = accuracy / 100.0
+        record["avg_f1"] = f1 / 100.0 if f1 == f1 else None
+    return record
+
+
 class Tagger:
     """python-crfsuite's ``Tagger`` over a septa model (``CRF.tagger_``).
 
@@ -306,8 +342,9 @@ class CRF:
     algorithm : str, default 'lbfgs'
         ``'lbfgs'`` (standard CRF: L-BFGS, or OWL-QN when ``c1 > 0``), ``'separate'``
         (CR-F separate training: unary and pairwise factors trained independently and in
-        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'`` or ``'ap'`` (averaged
-        perceptron), and every algorithm of ``septa train --help``.
+        parallel), ``'separate-counts'``, ``'piecewise'``, ``'memm'``, CRFsuite's ``'l2sgd'``
+        (SGD with L2), ``'ap'`` (averaged perceptron), ``'pa'`` (passive-aggressive) and
+        ``'arow'``: every algorithm of ``septa train --help``.
     c1, c2 : float
         L1 and L2 regularisation coefficients, with CRFsuite's meaning
         (penalty ``c1*|w|_1 + c2*|w|^2``). Defaults: 0 and 1.
@@ -315,7 +352,12 @@ class CRF:
         Optimiser iterations at most.
     num_memories, epsilon, period, delta, linesearch, max_linesearch
         CRFsuite's L-BFGS settings (``linesearch``: 'MoreThuente', 'Backtracking',
-        'StrongBacktracking').
+        'StrongBacktracking'); ``period`` and ``delta`` also stop ``l2sgd``.
+    calibration_eta, calibration_rate, calibration_samples, calibration_candidates,
+    calibration_max_trials
+        CRFsuite's ``l2sgd`` learning-rate calibration (defaults 0.1, 2, 1000, 10, 20).
+    pa_type, c, error_sensitive, averaging
+        ``pa`` settings; ``variance``, ``gamma``: ``arow`` settings (CRFsuite's meanings).
     all_possible_states, all_possible_transitions : bool
         Create state features for every (attribute, label) pair and transition features for
         every label pair, not only those observed in training.
@@ -464,6 +506,16 @@ class CRF:
         if len(X) == 0:
             raise ValueError("X is empty: no training sequences")
         verbose = bool(self.verbose)
+        records = []
+        user_callback = callback
+
+        def callback(progress):
+            previous = records[-1]["_seconds"] if records else 0.0
+            record = _iteration_record(progress, previous)
+            record["_seconds"] = progress["seconds"]
+            records.append(record)
+            return None if user_callback is None else user_callback(progress)
+
         if self.template is not None:
             x = _columns(X)
             labels = _labels(x, y)
@@ -481,7 +533,9 @@ class CRF:
                                                   verbose, callback)
         self._model = model
         error = info.pop("error")
-        self.training_log_ = info
+        for record in records:
+            record.pop("_seconds")
+        self.training_log_ = TrainingLog(info, records)
         if verbose and info.get("kept_iteration", -1) >= 0:
             import sys
             sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
@@ -565,6 +619,17 @@ class CRF:
         return {(a, b): w for a, b, w in model.transition_features() if w != 0.0}
 
     @property
+    def conditioned_transition_features_(self):
+        """``{(attribute, label_from, label_to): weight}`` for every non-zero
+        observation-conditioned transition (CRF++ ``B01:%x[0,0]`` template lines); empty for
+        templates without them and for attribute input; None before fit."""
+        model = self._loaded_model()
+        if model is None:
+            return None
+        return {(a, b, c): w for a, b, c, w in model.conditioned_transition_features()
+                if w != 0.0}
+
+    @property
     def attributes_(self):
         """The attribute names the model knows, in its order; None before fit."""
         model = self._loaded_model()
@@ -587,6 +652,11 @@ class CRF:
         """python-crfsuite's tagger interface over the model (``Tagger``); None before fit."""
         model = self._loaded_model()
         return None if model is None else Tagger(model)
+
+    @property
+    def tagger(self):
+        """The name sklearn-crfsuite 0.1 gave ``tagger_`` (its own tests still use it)."""
+        return self.tagger_
 
     @property
     def algorithm_(self):

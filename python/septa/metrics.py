@@ -6,8 +6,14 @@ last digit. ``y_true`` and ``y_pred`` are lists of label sequences in IOB1/IOB2 
 ``scheme='iobes'``). Chunk figures from :func:`conlleval` are percentages, as conlleval prints
 them; the ``chunk_*_score`` functions return fractions in [0, 1], as sklearn does.
 
-Token-level ("flat") metrics have the names and meaning of ``sklearn_crfsuite.metrics``
-(without needing scikit-learn): the label sequences are flattened and every token counts once.
+Token-level ("flat") metrics have the names and meaning of ``sklearn_crfsuite.metrics``: the
+label sequences are flattened and every token counts once, and labels may be any hashable
+values (str, int...). With scikit-learn installed, ``flat_precision_score``,
+``flat_recall_score``, ``flat_f1_score``, ``flat_fbeta_score`` and
+``flat_classification_report`` are sklearn's functions on the flattened labels, taking every
+keyword they take (``sample_weight``, ``zero_division``...), as in sklearn-crfsuite; without it
+septa's own implementation answers ``labels``, ``pos_label``, ``average`` (and ``digits``,
+``output_dict`` for the report) with the same figures.
 """
 
 from collections import Counter, OrderedDict
@@ -22,7 +28,7 @@ __all__ = [
 ]
 
 
-def _sequences(y, name):
+def _sequences(y, name, strings):
     if isinstance(y, (str, bytes)):
         raise ValueError("%s must be a list of label sequences" % name)
     out = []
@@ -30,16 +36,19 @@ def _sequences(y, name):
         if isinstance(sequence, (str, bytes)):
             raise ValueError("%s[%d] must be a sequence of labels, not a string" % (name, i))
         sequence = list(sequence)
-        for t, label in enumerate(sequence):
-            if not isinstance(label, str):
-                raise ValueError("%s[%d][%d]: labels must be str, got %r" % (name, i, t, label))
+        if strings:
+            for t, label in enumerate(sequence):
+                if not isinstance(label, str):
+                    raise ValueError("%s[%d][%d]: labels must be str, got %r"
+                                     % (name, i, t, label))
         out.append(sequence)
     return out
 
 
-def _pair(y_true, y_pred):
-    y_true = _sequences(y_true, "y_true")
-    y_pred = _sequences(y_pred, "y_pred")
+def _pair(y_true, y_pred, strings=True):
+    """The label sequences as lists, checked to align; chunk metrics need str labels."""
+    y_true = _sequences(y_true, "y_true", strings)
+    y_pred = _sequences(y_pred, "y_pred", strings)
     if len(y_true) != len(y_pred):
         raise ValueError("y_true and y_pred differ in length: %d sequences vs %d"
                          % (len(y_true), len(y_pred)))
@@ -101,7 +110,7 @@ def chunk_f1_score(y_true, y_pred, chunk_type=None, scheme="iob"):
 # ---- flat (token-level) metrics, as sklearn_crfsuite.metrics --------------------------------
 
 def _flatten(y_true, y_pred):
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, strings=False)
     return ([label for sequence in y_true for label in sequence],
             [label for sequence in y_pred for label in sequence])
 
@@ -116,7 +125,7 @@ def flat_accuracy_score(y_true, y_pred):
 
 def sequence_accuracy_score(y_true, y_pred):
     """Fraction of sequences predicted entirely right."""
-    y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _pair(y_true, y_pred, strings=False)
     if not y_true:
         return 0.0
     return sum(a == b for a, b in zip(y_true, y_pred)) / len(y_true)
@@ -187,28 +196,76 @@ def precision_recall_fscore_support(y_true, y_pred, beta=1.0, labels=None, pos_l
     return mean(precisions), mean(recalls), mean(fscores), None
 
 
-def flat_precision_score(y_true, y_pred, labels=None, pos_label=1, average="binary"):
-    """Token-level precision (sklearn's precision_score over flattened labels)."""
-    return precision_recall_fscore_support(y_true, y_pred, 1.0, labels, pos_label, average)[0]
+def _sklearn_metrics():
+    try:
+        from sklearn import metrics
+    except ImportError:
+        return None
+    return metrics
 
 
-def flat_recall_score(y_true, y_pred, labels=None, pos_label=1, average="binary"):
-    """Token-level recall (sklearn's recall_score over flattened labels)."""
-    return precision_recall_fscore_support(y_true, y_pred, 1.0, labels, pos_label, average)[1]
+def _own(function, kwargs, allowed):
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise TypeError("%s(): %s need scikit-learn (not installed); septa's own implementation "
+                        "takes %s" % (function, ", ".join(unknown), ", ".join(allowed)))
 
 
-def flat_fbeta_score(y_true, y_pred, beta, labels=None, pos_label=1, average="binary"):
-    """Token-level F-beta (sklearn's fbeta_score over flattened labels)."""
-    return precision_recall_fscore_support(y_true, y_pred, beta, labels, pos_label, average)[2]
+_OWN_KEYWORDS = ("labels", "pos_label", "average")
 
 
-def flat_f1_score(y_true, y_pred, labels=None, pos_label=1, average="binary"):
-    """Token-level F1 (sklearn's f1_score over flattened labels)."""
-    return flat_fbeta_score(y_true, y_pred, 1.0, labels, pos_label, average)
+def _own_score(y_true, y_pred, beta, index, function, kwargs):
+    _own(function, kwargs, _OWN_KEYWORDS)
+    return precision_recall_fscore_support(
+        y_true, y_pred, beta, kwargs.get("labels"), kwargs.get("pos_label", 1),
+        kwargs.get("average", "binary"))[index]
 
 
-def flat_classification_report(y_true, y_pred, labels=None, digits=2, output_dict=False):
-    """Per-label token precision/recall/F1/support and averages, like sklearn's report."""
+def flat_precision_score(y_true, y_pred, **kwargs):
+    """Token-level precision: sklearn's ``precision_score`` over the flattened labels."""
+    metrics = _sklearn_metrics()
+    if metrics is not None:
+        return metrics.precision_score(*_flatten(y_true, y_pred), **kwargs)
+    return _own_score(y_true, y_pred, 1.0, 0, "flat_precision_score", kwargs)
+
+
+def flat_recall_score(y_true, y_pred, **kwargs):
+    """Token-level recall: sklearn's ``recall_score`` over the flattened labels."""
+    metrics = _sklearn_metrics()
+    if metrics is not None:
+        return metrics.recall_score(*_flatten(y_true, y_pred), **kwargs)
+    return _own_score(y_true, y_pred, 1.0, 1, "flat_recall_score", kwargs)
+
+
+def flat_fbeta_score(y_true, y_pred, beta, **kwargs):
+    """Token-level F-beta: sklearn's ``fbeta_score`` over the flattened labels."""
+    metrics = _sklearn_metrics()
+    if metrics is not None:
+        return metrics.fbeta_score(*_flatten(y_true, y_pred), beta=beta, **kwargs)
+    return _own_score(y_true, y_pred, beta, 2, "flat_fbeta_score", kwargs)
+
+
+def flat_f1_score(y_true, y_pred, **kwargs):
+    """Token-level F1: sklearn's ``f1_score`` over the flattened labels."""
+    metrics = _sklearn_metrics()
+    if metrics is not None:
+        return metrics.f1_score(*_flatten(y_true, y_pred), **kwargs)
+    return _own_score(y_true, y_pred, 1.0, 2, "flat_f1_score", kwargs)
+
+
+def flat_classification_report(y_true, y_pred, labels=None, **kwargs):
+    """Per-label token precision/recall/F1/support and averages: sklearn's
+    ``classification_report`` over the flattened labels (``digits``, ``output_dict``,
+    ``target_names``, ``zero_division``...)."""
+    metrics = _sklearn_metrics()
+    if metrics is not None:
+        return metrics.classification_report(*_flatten(y_true, y_pred), labels=labels, **kwargs)
+    _own("flat_classification_report", kwargs, ("labels", "digits", "output_dict"))
+    return _own_report(y_true, y_pred, labels, kwargs.get("digits", 2),
+                       kwargs.get("output_dict", False))
+
+
+def _own_report(y_true, y_pred, labels, digits, output_dict):
     true, _ = _flatten(y_true, y_pred)
     if labels is None:
         labels = sorted(set(true) | set(label for s in y_pred for label in s))

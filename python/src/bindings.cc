@@ -175,6 +175,7 @@ py::dict result_info(const crf::TrainResult& result, const Progress& progress) {
   info["kept_metric"] = result.kept_metric;
   info["kept_score"] = result.kept_score;
   info["chosen_c2"] = result.chosen_c2;
+  info["chosen_eta"] = result.chosen_eta;
   info["error"] = progress.error();
   info["stopped_by_callback"] = progress.stopped_by_hook();
   return info;
@@ -374,6 +375,13 @@ PYBIND11_MODULE(_septa, m) {
       .def("state_features", [](const crf::Model& model) { return features_list(model.state_features()); })
       .def("transition_features",
            [](const crf::Model& model) { return features_list(model.transition_features()); })
+      .def("conditioned_transition_features",
+           [](const crf::Model& model) {
+             py::list out;
+             for (const crf::ConditionedTransition& f : model.conditioned_transition_features())
+               out.append(py::make_tuple(f.attribute, f.from, f.to, f.weight));
+             return out;
+           })
       .def("dump",
            [](const crf::Model& model, std::size_t top) {
              std::ostringstream out;

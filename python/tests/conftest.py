@@ -8,7 +8,8 @@ import pytest
 
 import septa
 
-ALGORITHMS = ["lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap", "pa", "arow"]
+ALGORITHMS = ["lbfgs", "separate", "separate-counts", "piecewise", "memm", "ap", "pa", "arow",
+              "l2sgd"]
 
 # A tiny grammar: sentences are sequences of NP, VP and PP chunks over a small vocabulary, so
 # a CRF learns the chunking well from a few hundred sentences.

@@ -230,14 +230,20 @@ def test_template_columns_same_as_cli(tmp_path, cli, data):
     model_file = tmp_path / "cli.septa"
     cli("train", "-q", "-t", TEMPLATE, "--c2", "0.1", "--max-iterations", "50", "-m",
         model_file, train_file)
-    # The CLI trains column files through the sharded (MPI-ready) path, whose gradient sums
-    # in file-block order; the Python API sums in its own block order: the same model up to
-    # rounding, not byte for byte.
+    # Both run the same compiled library (the extension is the CMake target septa_python), but
+    # the CLI trains column files through the sharded (MPI-ready) path, whose gradient sums in
+    # file-block order, and the Python API sums in its own block order: the same model up to
+    # the last bits of rounding (differences of about 1e-11 here), not byte for byte. The attribute
+    # format has one order and is compared byte for byte above.
     cli_model = septa.CRF.load(model_file)
     assert cli_model.attributes_ == crf.attributes_
     assert cli_model.state_features_.keys() == crf.state_features_.keys()
+    assert cli_model.transition_features_.keys() == crf.transition_features_.keys()
     for key, weight in crf.state_features_.items():
-        assert math.isclose(cli_model.state_features_[key], weight, rel_tol=1e-6, abs_tol=1e-8)
+        assert math.isclose(cli_model.state_features_[key], weight, rel_tol=1e-9, abs_tol=1e-10)
+    for key, weight in crf.transition_features_.items():
+        assert math.isclose(cli_model.transition_features_[key], weight, rel_tol=1e-9,
+                            abs_tol=1e-10)
     y_pred = crf.predict(test_sentences)
     assert read_tagged(cli("tag", "-m", model_file, test_file).stdout) == y_pred
     assert septa.metrics.flat_accuracy_score(y_test, y_pred) > 0.95
@@ -250,3 +256,28 @@ def test_default_template_columns(data):
     crf = septa.CRF(c2=0.1, max_iterations=30, template="default").fit(sentences[:80], y[:80])
     assert any(name.startswith("U") for name, _ in crf.state_features_)
     assert crf.score(sentences[:80], y[:80]) > 0.9
+
+
+def test_observation_conditioned_bigram_template(tmp_path, data):
+    """CRF++ "B01:%x[0,1]" lines: transitions conditioned on the POS of the current token."""
+    _, y, sentences = data["train"]
+    _, y_test, test_sentences = data["test"]
+    template = tmp_path / "cond.template"
+    template.write_text("U00:%x[0,0]\nU01:%x[0,1]\nB\nB01:%x[0,1]\n")
+    crf = septa.CRF(c2=0.1, max_iterations=50, template=str(template)).fit(sentences[:150], y[:150])
+    conditioned = crf.conditioned_transition_features_
+    assert conditioned and all(a.startswith("B01:") for a, _, _ in conditioned)
+    assert all(b in crf.classes_ and c in crf.classes_ for _, b, c in conditioned)
+    y_pred = crf.predict(test_sentences)
+    assert septa.metrics.flat_accuracy_score(y_test, y_pred) > 0.95
+    for row in crf.predict_marginals_single(test_sentences[0]):
+        assert math.isclose(sum(row.values()), 1.0, rel_tol=1e-9)
+    copy = pickle.loads(pickle.dumps(crf))
+    assert copy.predict(test_sentences[:10]) == y_pred[:10]
+    assert copy.conditioned_transition_features_ == conditioned
+    # Templates without them: an empty dict, and None before fit.
+    plain = septa.CRF(max_iterations=5, template="default").fit(sentences[:20], y[:20])
+    assert plain.conditioned_transition_features_ == {}
+    assert septa.CRF().conditioned_transition_features_ is None
+    with pytest.raises(ValueError, match="observation-conditioned"):
+        septa.CRF(algorithm="separate", template=str(template)).fit(sentences[:20], y[:20])

@@ -107,3 +107,41 @@ def test_flat_metrics():
     assert "I-NP" in report and "0.500" in report and "weighted avg" in report
     as_dict = metrics.flat_classification_report(Y_TRUE, Y_PRED, output_dict=True)
     assert as_dict["B-VP"]["f1-score"] == 1.0 and as_dict["B-VP"]["support"] == 1
+
+
+def test_flat_metrics_take_any_hashable_labels_and_sklearn_keywords():
+    # Integer labels, as sklearn-crfsuite's metrics accept.
+    assert metrics.sequence_accuracy_score([[1, 2], [3], [4]], [[1, 2], [4], [4]]) == \
+        pytest.approx(2 / 3)
+    assert metrics.sequence_accuracy_score([], []) == 0
+    assert metrics.flat_accuracy_score([[1, 2], [3]], [[1, 0], [3]]) == pytest.approx(2 / 3)
+    assert metrics.flat_f1_score([[1, 2], [3]], [[1, 0], [3]], average="micro") == \
+        pytest.approx(2 / 3)
+    # Keywords sklearn takes and septa's own code does not: passed through to sklearn.
+    pytest.importorskip("sklearn")
+    assert metrics.flat_precision_score(Y_TRUE, Y_PRED, average="macro", zero_division=0,
+                                        sample_weight=[1] * 8) >= 0.0
+    report = metrics.flat_classification_report(Y_TRUE, Y_PRED, labels=["B-NP", "I-NP"],
+                                                target_names=["begin", "inside"])
+    assert "begin" in report and "inside" in report
+    assert septa.utils.flatten([[1, 2], [3]]) == [1, 2, 3]
+
+
+def test_own_flat_metrics_equal_sklearn():
+    """Without scikit-learn septa answers with its own code: the same figures."""
+    sk = pytest.importorskip("sklearn.metrics")
+    y_true = corrupt(Y_TRUE * 5, seed=1)
+    y_pred = corrupt(y_true, seed=2)
+    flat_true, flat_pred = metrics._flatten(y_true, y_pred)
+    labels = sorted(set(flat_true))
+    for average in ("micro", "macro", "weighted"):
+        for chosen in (None, labels[:3]):
+            kwargs = {"average": average, "labels": chosen}
+            for index, ours_name, theirs in ((0, "p", sk.precision_score),
+                                             (1, "r", sk.recall_score), (2, "f", sk.f1_score)):
+                ours = metrics._own_score(y_true, y_pred, 1.0, index, ours_name, dict(kwargs))
+                assert ours == pytest.approx(theirs(flat_true, flat_pred, zero_division=0,
+                                                    **kwargs)), (average, chosen, ours_name)
+    with pytest.raises(TypeError, match="need scikit-learn"):
+        metrics._own_score(y_true, y_pred, 1.0, 0, "flat_precision_score",
+                           {"sample_weight": None})

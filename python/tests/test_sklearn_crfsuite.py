@@ -179,3 +179,93 @@ def test_c2_auto_with_dev_data(tutorial):
     assert crf.get_params()["c2"] == "auto"
     with pytest.raises(ValueError, match="needs held-out data"):
         septa.CRF(c2="auto").fit(X[:10], y[:10])
+
+
+# A sequence in the spirit of sklearn-crfsuite's own test fixture (written for septa): float and
+# bool values, a bytes value, non-ASCII names and an item without features.
+WEATHER_X = [
+    {"umbrella": 1.0, "sun": 0.2}, {"umbrella": 0.9}, {"umbrella": 1.0, "wind": 0.3},
+    {"sun": 0.7, "wind": 0.4}, {"sun": 1.0}, {"sun": 0.9, "warm": True},
+    {"umbrella": 0.8, "cloud": 0.5}, {}, {"sun": 1.0},
+    {"облако": "серое".encode("utf8"), "umbrella": 1.0},
+]
+WEATHER_Y = ["rain", "rain", "rain", "sun", "sun", "sun", "rain", "rain", "sun", "rain"]
+CRFSUITE_ALGORITHMS = ["lbfgs", "l2sgd", "ap", "pa", "arow"]
+
+
+@pytest.mark.parametrize("algorithm", CRFSUITE_ALGORITHMS)
+def test_crfsuite_algorithms_as_sklearn_crfsuite_tests_use_them(algorithm, capsys):
+    crf = septa.CRF(algorithm)  # positional algorithm, as sklearn-crfsuite allows
+    with pytest.raises(Exception):
+        crf.predict([WEATHER_X])  # not fitted
+    crf.fit([WEATHER_X], [WEATHER_Y])
+    # The perceptron's averaged weights are too weak to fit everything (so in CRFsuite too).
+    expected = 0.7 if algorithm == "ap" else 1.0
+    assert crf.score([WEATHER_X], [WEATHER_Y]) >= expected
+    marginals = crf.predict_marginals([WEATHER_X])[0]
+    assert len(marginals) == len(WEATHER_Y)
+    for row in marginals:
+        assert set(row) == set(crf.tagger.labels()) == set(crf.tagger_.labels())
+        assert abs(sum(row.values()) - 1.0) < 1e-6
+    copy = pickle.loads(pickle.dumps(crf, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy.algorithm == algorithm
+    assert copy.predict([WEATHER_X]) == crf.predict([WEATHER_X])
+    # verbose, with and without held-out data.
+    for dev in (None, [WEATHER_X]):
+        verbose = septa.CRF(algorithm, verbose=True).fit(
+            [WEATHER_X, WEATHER_X], [WEATHER_Y, WEATHER_Y], X_dev=dev,
+            y_dev=None if dev is None else [WEATHER_Y])
+        assert verbose.score([WEATHER_X], [WEATHER_Y]) >= expected
+    assert algorithm in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        septa.CRF().fit([WEATHER_X] * 4, [WEATHER_Y] * 4, [WEATHER_X] * 4)  # X_dev alone
+
+
+def test_training_log_has_python_crfsuite_iterations():
+    crf = septa.CRF(max_iterations=15).fit([WEATHER_X] * 3, [WEATHER_Y] * 3,
+                                           X_dev=[WEATHER_X], y_dev=[WEATHER_Y])
+    log = crf.training_log_
+    assert log["iterations"] == len(log.iterations) <= 15
+    assert [record["num"] for record in log.iterations] == list(range(1, len(log.iterations) + 1))
+    assert log.last_iteration is log.iterations[-1]
+    assert all(record["time"] >= 0 and record["loss"] > 0 for record in log.iterations)
+    assert log.last_iteration["item_accuracy_float"] == 1.0
+    assert log.last_iteration["avg_f1"] is None  # weather labels have no chunks
+    assert pickle.loads(pickle.dumps(crf)).training_log_.iterations == log.iterations
+
+
+def test_tutorial_search_reports_and_inspection(tutorial):
+    """What sklearn-crfsuite's CoNLL 2002 tutorial does after fitting."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from collections import Counter
+    from sklearn.model_selection import RandomizedSearchCV
+    X, y, X_test, y_test = tutorial
+    crf = septa.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=30,
+                    all_possible_transitions=True).fit(X, y)
+    labels = list(crf.classes_)
+    labels.remove("B-NP")  # the tutorial drops 'O'; a copy, the model keeps its labels
+    assert "B-NP" in crf.classes_
+    y_pred = crf.predict(X_test)
+    assert septa.metrics.flat_f1_score(y_test, y_pred, average="weighted", labels=labels) > 0.8
+    sorted_labels = sorted(labels, key=lambda name: (name[1:], name[0]))
+    report = septa.metrics.flat_classification_report(y_test, y_pred, labels=sorted_labels,
+                                                      digits=3)
+    assert report.index("B-PP") < report.index("B-VP") and "weighted avg" in report
+    top = Counter(crf.transition_features_).most_common(3)
+    assert len(top) == 3 and all(len(pair) == 2 for pair, _ in top)
+    assert top[0][0] in {("B-NP", "I-NP"), ("I-NP", "I-NP")}
+    worst = Counter(crf.state_features_).most_common()[-3:]
+    assert all(weight < 0 for _, weight in worst)
+    # Randomized search over c1 and c2 with processes (the estimator is pickled to them).
+    search = RandomizedSearchCV(
+        septa.CRF(algorithm="lbfgs", max_iterations=20, all_possible_transitions=True),
+        {"c1": scipy_stats.expon(scale=0.5), "c2": scipy_stats.expon(scale=0.05)},
+        cv=2, n_jobs=2, n_iter=3, random_state=0,
+        scoring=make_scorer(septa.metrics.flat_f1_score, average="weighted", labels=labels))
+    search.fit(X[:60], y[:60])
+    assert len(search.cv_results_["mean_test_score"]) == 3
+    assert set(search.best_params_) == {"c1", "c2"}
+    assert search.best_estimator_.size_ > 1000
+    scores = cross_val_score(septa.CRF(max_iterations=20), [WEATHER_X] * 10, [WEATHER_Y] * 10,
+                             cv=5, n_jobs=2)
+    assert scores.mean() == 1.0

@@ -17,6 +17,7 @@
 
 #include "merge/methods.h"
 #include "merge/plan.h"
+#include "merge/task_vectors.h"
 #include "septa/error.h"
 
 namespace septa::merge {
@@ -28,6 +29,7 @@ struct Workspace {
   std::vector<float> base;                 // [n]
   std::vector<std::vector<float>> inputs;  // [m][n] models, then their task vectors
   std::vector<float> out;                  // [n]
+  TaskVectorScratch task_vectors;
   std::string bytes;                       // the output tensor, encoded
   std::uint32_t crc = 0;
 };
@@ -43,7 +45,7 @@ void compute_tensor(const Plan& plan, const TensorJob& job, Workspace& ws) {
     const safetensors::Reader& reader = plan.reference->model().reader_of(job.name);
     const safetensors::TensorInfo& info = reader.tensor(job.name);
     std::copy_n(reinterpret_cast<const char*>(reader.data(info)), info.nbytes(), ws.bytes.data());
-  } else {
+  } else if (plan.config.method == Method::kLinear || plan.config.method == Method::kSlerp) {
     const MergeConfig& c = plan.config;
     const std::size_t m = plan.inputs.size();
     ws.inputs.resize(std::max(ws.inputs.size(), m));
@@ -60,30 +62,48 @@ void compute_tensor(const Plan& plan, const TensorJob& job, Workspace& ws) {
       grow(ws.base, n);
       plan.base->load_f32(job.name, ws.base.data());
     }
-    switch (c.method) {
-      case Method::kLinear:
-        linear_combination(xs, weights, plan.normalize, ws.out.data(), n);
-        break;
-      case Method::kSlerp:
-        slerp(c.t, ws.base.data(), xs[0], ws.out.data(), n);
-        break;
-      default: {
-        // d_t = theta_t - theta_base, sparsified, then mixed.
-        for (std::size_t t = 0; t < m; ++t) {
-          float* d = ws.inputs[t].data();
-          const float* base = ws.base.data();
-          for (std::size_t i = 0; i < n; ++i) d[i] -= base[i];
-          if (c.method == Method::kTies) trim_to_top_k(d, n, job.keep[t]);
-          if (c.method == Method::kDareLinear || c.method == Method::kDareTies)
-            dare_drop_and_rescale(d, n, plan.inputs[t].density, c.seed,
-                                  dare_stream(job.name, plan.inputs[t].config_index));
-        }
-        const bool consensus = c.method == Method::kTies || c.method == Method::kDareTies;
-        mix_task_vectors(ws.base.data(), xs, weights, consensus, plan.normalize,
-                         static_cast<float>(c.lambda), ws.out.data(), n);
-      }
-    }
+    if (c.method == Method::kLinear)
+      linear_combination(xs, weights, plan.normalize, ws.out.data(), n);
+    else
+      slerp(*c.t, ws.base.data(), xs[0], ws.out.data(), n);
     safetensors::from_f32(job.out.dtype, ws.out.data(), n, ws.bytes.data());
+  } else {
+    // d_t = theta_t - theta_base, sparsified, then mixed: one fused kernel on the stored bytes
+    // (task_vectors.h); LoRA-adapted tensors go through float32 buffers.
+    const MergeConfig& c = plan.config;
+    const std::size_t m = plan.inputs.size();
+    ws.inputs.resize(std::max(ws.inputs.size(), m));
+    auto operand = [&](const Source& source, std::vector<float>& buffer) {
+      if (source.lora(job.name)) {
+        grow(buffer, n);
+        source.load_f32(job.name, buffer.data());
+        return Operand{safetensors::Dtype::kF32, buffer.data()};
+      }
+      const safetensors::Reader& reader = source.model().reader_of(job.name);
+      const safetensors::TensorInfo& info = reader.tensor(job.name);
+      if (!safetensors::is_float(info.dtype))
+        throw ModelError(reader.path() + ": tensor '" + job.name + "': dtype " +
+                         safetensors::dtype_name(info.dtype) + " is not a floating type");
+      return Operand{info.dtype, reader.data(info)};
+    };
+    std::vector<TaskVectorInput> inputs(m);
+    for (std::size_t t = 0; t < m; ++t) {
+      const Input& input = plan.inputs[t];
+      inputs[t].values = operand(*input.source, ws.inputs[t]);
+      inputs[t].weight = input.weight;
+      inputs[t].keep = c.method == Method::kTies ? job.keep[t] : n;
+      inputs[t].density = input.density;
+      inputs[t].stream = dare_stream(job.name, input.config_index);
+    }
+    TaskVectorOptions options;
+    options.trim = c.method == Method::kTies;
+    options.dare = c.method == Method::kDareLinear || c.method == Method::kDareTies;
+    options.consensus = c.method == Method::kTies || c.method == Method::kDareTies;
+    options.normalize = plan.normalize;
+    options.lambda = static_cast<float>(c.lambda);
+    options.seed = c.seed;
+    merge_task_vectors(operand(*plan.base, ws.base), inputs, options, n, job.out.dtype,
+                       ws.bytes.data(), ws.task_vectors);
   }
   uLong crc = ::crc32(0L, Z_NULL, 0);
   ws.crc = static_cast<std::uint32_t>(

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "merge/simd.h"
+
 namespace septa::merge {
 
 namespace {
@@ -86,66 +88,131 @@ std::uint64_t dare_stream(std::string_view tensor_name, std::size_t model_index)
 
 void dare_drop_and_rescale(float* d, std::size_t n, double density, std::uint64_t seed,
                            std::uint64_t stream) {
+  dare_drop_and_rescale_range(d, 0, n, density, seed, stream);
+}
+
+void dare_drop_and_rescale_range(float* d, std::size_t begin, std::size_t len, double density,
+                                 std::uint64_t seed, std::uint64_t stream) {
   if (density >= 1.0) return;
   const std::uint64_t key = splitmix64(seed ^ stream);
   // keep entry i when u_i < density, u_i = top 32 bits of a hash of (key, i) / 2^32
   const std::uint64_t threshold = static_cast<std::uint64_t>(std::ldexp(std::max(density, 0.0), 32));
   const float p = static_cast<float>(density);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t u = splitmix64(key + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i)) >> 32;
-    d[i] = u < threshold ? d[i] / p : 0.0f;
+  for (std::size_t j = 0; j < len; ++j) {
+    const std::uint64_t i = begin + j;
+    const std::uint64_t u = splitmix64(key + 0x9E3779B97F4A7C15ull * i) >> 32;
+    d[j] = u < threshold ? d[j] / p : 0.0f;
   }
 }
 
-// Blocks of kBlock entries keep the per-entry sums in L1; each loop runs over one model with
-// selects instead of branches, so the compiler vectorises it. Additions happen in model order.
+float mix_total_weight(const float* weights, std::size_t m) {
+  float total = 0.0f;
+  for (std::size_t t = 0; t < m; ++t) total += weights[t];
+  return std::fabs(total) < 1e-8f ? 1.0f : total;
+}
+
+// Each loop runs over one model with selects instead of branches, so the compiler vectorises
+// it; additions happen in model order. The x86-64-v3 clone (AVX2) gives the same bits: the
+// file is compiled with -ffp-contract=off, so no multiply-add is fused.
+namespace {
+
+// mix_block for M models in one loop over the entries (the per-entry operations and their
+// order are those of the general loops below, so the bits are the same).
+template <std::size_t M>
+inline void mix_fused(const float* base, const float* const* deltas, const float* weights, bool consensus,
+                      bool normalize, float lambda, float total, float* out, std::size_t len) {
+  const float* d[M];
+  float w[M];
+  for (std::size_t t = 0; t < M; ++t) d[t] = deltas[t], w[t] = weights[t];
+  const bool scale = lambda != 1.0f;
+  if (!consensus) {
+    for (std::size_t i = 0; i < len; ++i) {
+      float mixed = 0.0f;
+      for (std::size_t t = 0; t < M; ++t) mixed += w[t] * d[t][i];
+      mixed = normalize ? mixed / total : mixed;
+      mixed = scale ? mixed * lambda : mixed;
+      out[i] = base[i] + mixed;
+    }
+    return;
+  }
+  for (std::size_t i = 0; i < len; ++i) {
+    float sum = 0.0f;
+    for (std::size_t t = 0; t < M; ++t) sum += w[t] * d[t][i];
+    const bool positive = sum >= 0.0f;
+    float mixed = 0.0f, divisor = 0.0f;
+    for (std::size_t t = 0; t < M; ++t) {
+      const float wd = w[t] * d[t][i];
+      const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
+      mixed += agree ? wd : 0.0f;
+      divisor += agree ? w[t] : 0.0f;
+    }
+    divisor = divisor == 0.0f ? 1.0f : divisor;
+    mixed = normalize ? mixed / divisor : mixed;
+    mixed = scale ? mixed * lambda : mixed;
+    out[i] = base[i] + mixed;
+  }
+}
+
+}  // namespace
+
+SEPTA_MERGE_CLONES void mix_block(const float* base, const float* const* deltas, const float* weights,
+                                  std::size_t m, bool consensus, bool normalize, float lambda,
+                                  float total, float* out, std::size_t len) {
+  switch (m) {
+    case 1: return mix_fused<1>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 2: return mix_fused<2>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 3: return mix_fused<3>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    case 4: return mix_fused<4>(base, deltas, weights, consensus, normalize, lambda, total, out, len);
+    default: break;
+  }
+  float sum[kMixBlock], mixed[kMixBlock], divisor[kMixBlock];
+  std::fill(mixed, mixed + len, 0.0f);
+  if (!consensus) {
+    for (std::size_t t = 0; t < m; ++t) {
+      const float w = weights[t];
+      const float* d = deltas[t];
+      for (std::size_t i = 0; i < len; ++i) mixed[i] += w * d[i];
+    }
+    std::fill(divisor, divisor + len, total);
+  } else {
+    std::fill(sum, sum + len, 0.0f);
+    std::fill(divisor, divisor + len, 0.0f);
+    for (std::size_t t = 0; t < m; ++t) {
+      const float w = weights[t];
+      const float* d = deltas[t];
+      for (std::size_t i = 0; i < len; ++i) sum[i] += w * d[i];
+    }
+    for (std::size_t t = 0; t < m; ++t) {
+      const float w = weights[t];
+      const float* d = deltas[t];
+      for (std::size_t i = 0; i < len; ++i) {
+        const float wd = w * d[i];
+        const bool positive = sum[i] >= 0.0f;
+        const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
+        mixed[i] += agree ? wd : 0.0f;
+        divisor[i] += agree ? w : 0.0f;
+      }
+    }
+    for (std::size_t i = 0; i < len; ++i) divisor[i] = divisor[i] == 0.0f ? 1.0f : divisor[i];
+  }
+  if (normalize)
+    for (std::size_t i = 0; i < len; ++i) mixed[i] /= divisor[i];
+  if (lambda != 1.0f)
+    for (std::size_t i = 0; i < len; ++i) mixed[i] *= lambda;
+  for (std::size_t i = 0; i < len; ++i) out[i] = base[i] + mixed[i];
+}
+
 void mix_task_vectors(const float* base, const std::vector<const float*>& deltas,
                       const std::vector<float>& weights, bool consensus, bool normalize,
                       float lambda, float* out, std::size_t n) {
-  constexpr std::size_t kBlock = 2048;
   const std::size_t m = deltas.size();
-  float total = 0.0f;
-  for (const float w : weights) total += w;
-  if (std::fabs(total) < 1e-8f) total = 1.0f;
-  float sum[kBlock], mixed[kBlock], divisor[kBlock];
-  for (std::size_t begin = 0; begin < n; begin += kBlock) {
-    const std::size_t len = std::min(kBlock, n - begin);
-    std::fill(mixed, mixed + len, 0.0f);
-    if (!consensus) {
-      for (std::size_t t = 0; t < m; ++t) {
-        const float w = weights[t];
-        const float* d = deltas[t] + begin;
-        for (std::size_t i = 0; i < len; ++i) mixed[i] += w * d[i];
-      }
-      std::fill(divisor, divisor + len, total);
-    } else {
-      std::fill(sum, sum + len, 0.0f);
-      std::fill(divisor, divisor + len, 0.0f);
-      for (std::size_t t = 0; t < m; ++t) {
-        const float w = weights[t];
-        const float* d = deltas[t] + begin;
-        for (std::size_t i = 0; i < len; ++i) sum[i] += w * d[i];
-      }
-      for (std::size_t t = 0; t < m; ++t) {
-        const float w = weights[t];
-        const float* d = deltas[t] + begin;
-        for (std::size_t i = 0; i < len; ++i) {
-          const float wd = w * d[i];
-          const bool positive = sum[i] >= 0.0f;
-          const bool agree = ((wd > 0.0f) & positive) | ((wd < 0.0f) & !positive);
-          mixed[i] += agree ? wd : 0.0f;
-          divisor[i] += agree ? w : 0.0f;
-        }
-      }
-      for (std::size_t i = 0; i < len; ++i) divisor[i] = divisor[i] == 0.0f ? 1.0f : divisor[i];
-    }
-    float* o = out + begin;
-    const float* b = base + begin;
-    if (normalize)
-      for (std::size_t i = 0; i < len; ++i) mixed[i] /= divisor[i];
-    if (lambda != 1.0f)
-      for (std::size_t i = 0; i < len; ++i) mixed[i] *= lambda;
-    for (std::size_t i = 0; i < len; ++i) o[i] = b[i] + mixed[i];
+  const float total = mix_total_weight(weights.data(), m);
+  std::vector<const float*> block(m);
+  for (std::size_t begin = 0; begin < n; begin += kMixBlock) {
+    const std::size_t len = std::min(kMixBlock, n - begin);
+    for (std::size_t t = 0; t < m; ++t) block[t] = deltas[t] + begin;
+    mix_block(base + begin, block.data(), weights.data(), m, consensus, normalize, lambda, total,
+              out + begin, len);
   }
 }
 

@@ -22,6 +22,9 @@ void trim_to_top_k(float* d, std::size_t n, std::size_t k);  // d: [n]
 // `stream` separates tensors and models (see dare_stream). density >= 1 keeps everything.
 void dare_drop_and_rescale(float* d, std::size_t n, double density, std::uint64_t seed,
                            std::uint64_t stream);
+// The same on entries [begin, begin + len) of a tensor, held in d[0, len).
+void dare_drop_and_rescale_range(float* d, std::size_t begin, std::size_t len, double density,
+                                 std::uint64_t seed, std::uint64_t stream);
 // The stream of model `model_index` (its position in the config's models) for tensor `name`.
 std::uint64_t dare_stream(std::string_view tensor_name, std::size_t model_index);
 
@@ -36,6 +39,12 @@ std::uint64_t dare_stream(std::string_view tensor_name, std::size_t model_index)
 void mix_task_vectors(const float* base, const std::vector<const float*>& deltas,
                       const std::vector<float>& weights, bool consensus, bool normalize,
                       float lambda, float* out, std::size_t n);
+// mix_task_vectors on one block of len <= kMixBlock entries: deltas[t] and weights[t] for
+// t < m; `total` is the sum of the weights with |total| < 1e-8 replaced by 1.
+constexpr std::size_t kMixBlock = 2048;
+void mix_block(const float* base, const float* const* deltas, const float* weights, std::size_t m,
+               bool consensus, bool normalize, float lambda, float total, float* out, std::size_t len);
+float mix_total_weight(const float* weights, std::size_t m);
 
 // out = sum_t w_t x_t, divided by sum_t w_t when normalize (mergekit linear.py).
 void linear_combination(const std::vector<const float*>& xs, const std::vector<float>& weights,

@@ -69,6 +69,8 @@ Plan make_plan(const MergeConfig& config) {
     input.source = open_source(plan, entry.model);
     plan.inputs.push_back(input);
   }
+  if (method == Method::kSlerp && !config.t)
+    throw OptionError("slerp needs parameter 't' (0 = base_model, 1 = the other model), as in mergekit");
   if (method == Method::kSlerp && plan.inputs.size() != 1)
     throw OptionError("slerp merges exactly two models: base_model and one other, found " +
                       std::to_string(plan.inputs.size()) + " besides the base");
@@ -138,7 +140,7 @@ std::string describe(const Plan& plan) {
   if (plan.base) out << "base_model: " << plan.base->spec() << "\n";
   out << "normalize: " << (plan.normalize ? "true" : "false");
   if (c.method != Method::kLinear && c.method != Method::kSlerp) out << "  lambda: " << c.lambda;
-  if (c.method == Method::kSlerp) out << "  t: " << c.t;
+  if (c.method == Method::kSlerp) out << "  t: " << *c.t;
   if (c.method == Method::kDareLinear || c.method == Method::kDareTies) out << "  seed: " << c.seed;
   out << "\nmodels:\n";
   for (const Input& input : plan.inputs) {
@@ -172,7 +174,7 @@ std::string describe(const Plan& plan) {
       out << "  densities";
       for (const Input& input : plan.inputs) out << " " << input.density;
     }
-    if (c.method == Method::kSlerp) out << "  t " << c.t;
+    if (c.method == Method::kSlerp) out << "  t " << *c.t;
     out << "\n";
   }
   return out.str();

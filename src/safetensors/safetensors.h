@@ -104,7 +104,13 @@ std::string encode_header(const std::vector<TensorSpec>& specs, const Metadata& 
 struct WriteOptions {
   bool checksum = true;  // add "septa.checksum" to __metadata__
   bool sync = true;      // fsync before the rename
+  // Files with at least direct_min_bytes of tensor data are streamed past the page cache
+  // (O_DIRECT, see direct_stream.h) where the file system allows it.
+  bool direct = true;
+  std::uint64_t direct_min_bytes = 64u << 20;
 };
+
+class DirectStream;
 
 // Streams one safetensors file whose tensors are all known up front: the header is written
 // first, then each tensor's bytes in order, into "<path>.tmp.<pid>"; commit() renames it into
@@ -131,6 +137,9 @@ class FileWriter {
  private:
   void write_all(const void* bytes, std::size_t nbytes, std::uint64_t offset);
   std::string path_, temporary_;
+  std::string header_;                    // direct mode: staged with the first tensor
+  bool direct_ = false;                   // fd_ was opened with O_DIRECT
+  std::unique_ptr<DirectStream> stream_;  // direct mode, from the first tensor to finish()
   std::vector<TensorSpec> specs_;
   Metadata metadata_;
   WriteOptions options_;

@@ -12,6 +12,7 @@
 
 #include "safetensors/json.h"
 #include "safetensors/safetensors.h"
+#include "safetensors/direct_stream.h"
 #include "safetensors/file_io.h"
 #include "septa/error.h"
 
@@ -81,16 +82,27 @@ FileWriter::FileWriter(std::string path, std::vector<TensorSpec> specs, Metadata
   std::set<std::string_view> names;
   for (const auto& spec : specs_)
     if (!names.insert(spec.name).second) throw ModelError(path_ + ": tensor '" + spec.name + "' added twice");
-  const std::string header = encode_header(specs_, metadata_);
+  std::string header = encode_header(specs_, metadata_);
   temporary_ = path_ + ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  std::uint64_t data_bytes = 0;
+  for (const auto& spec : specs_) data_bytes += spec.nbytes();
+  const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  if (options_.direct && data_bytes >= options_.direct_min_bytes) {
+    fd_ = ::open(temporary_.c_str(), flags | O_DIRECT, 0644);  // EINVAL where unsupported (tmpfs)
+    direct_ = fd_ >= 0;
+  }
+  if (fd_ < 0) fd_ = ::open(temporary_.c_str(), flags, 0644);
   if (fd_ < 0) throw IoError(path_ + ": cannot create: " + std::strerror(errno));
   crc_ = static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0));
-  write_all(header.data(), header.size(), 0);
   offset_ = header.size();
+  if (direct_)
+    header_ = std::move(header);
+  else
+    write_all(header.data(), header.size(), 0);
 }
 
 FileWriter::~FileWriter() {
+  stream_.reset();  // (joins its thread before the descriptor closes)
   if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !temporary_.empty()) ::unlink(temporary_.c_str());
 }
@@ -117,7 +129,15 @@ void FileWriter::write_next(const void* bytes, std::size_t nbytes, const std::ui
   if (nbytes != spec.nbytes())
     throw InternalError(path_ + ": tensor '" + spec.name + "': " + std::to_string(nbytes) +
                         " bytes given, its header declares " + std::to_string(spec.nbytes()));
-  write_all(bytes, nbytes, offset_);
+  if (direct_) {
+    if (!stream_) {
+      stream_ = std::make_unique<DirectStream>(fd_, path_);
+      stream_->append(header_.data(), header_.size());
+    }
+    stream_->append(bytes, nbytes);
+  } else {
+    write_all(bytes, nbytes, offset_);
+  }
   if (options_.checksum) {
     const std::uint32_t piece = crc ? *crc : crc_of(bytes, nbytes);
     crc_ = static_cast<std::uint32_t>(::crc32_combine(crc_, piece, static_cast<z_off_t>(nbytes)));
@@ -131,6 +151,21 @@ void FileWriter::finish() {
   if (next_ != specs_.size())
     throw InternalError(path_ + ": " + std::to_string(next_) + " of " + std::to_string(specs_.size()) +
                         " tensors written");
+  if (direct_) {
+    // The last block went out zero-padded: cut the file to its size, then go back to the
+    // page cache for the header (unaligned) and the rest.
+    if (stream_) {
+      stream_->flush();
+      stream_.reset();
+    }
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0)
+      throw IoError(path_ + ": write failed: " + std::strerror(errno));
+    direct_ = false;
+    if (::ftruncate(fd_, static_cast<off_t>(offset_)) != 0)
+      throw IoError(path_ + ": write failed: " + std::strerror(errno));
+    if (!options_.checksum) write_all(header_.data(), header_.size(), 0);  // (no tensor may have come)
+  }
   if (options_.checksum) {
     metadata_[kChecksumKey] = crc_string(crc_);
     const std::string header = encode_header(specs_, metadata_);  // same length as the placeholder's

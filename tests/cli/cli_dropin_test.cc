@@ -314,6 +314,33 @@ TEST_F(CliDropIn, NBestListsDistinctLabellingsByDecreasingProbability) {
   EXPECT_EQ(septa_cli("tag -n 0 -m " + model + " " + test_).code, 2);
 }
 
+// CRF++ "B01:%x[0,0]" templates through train, tag (-p, -v2, -n, --force), eval and dump.
+TEST_F(CliDropIn, ObservationConditionedBigramTemplatesThroughTheCommandLine) {
+  const std::string tmpl = dir_.file("cond.template"), model = dir_.file("cond.model");
+  write_text(tmpl, "U00:%x[0,0]\nU01:%x[0,1]\nB\nB01:%x[0,1]\n");
+  const CliRun train = septa_cli("train -q --max-iterations 30 -t " + tmpl + " -m " + model +
+                                 " " + train_);
+  ASSERT_EQ(train.code, 0) << train.output;
+  const CliRun tagged = septa_cli("tag -qt -m " + model + " " + test_);
+  ASSERT_EQ(tagged.code, 0) << tagged.output;
+  EXPECT_TRUE(contains(tagged.output, "FB1: 100.00")) << tagged.output;
+  const CliRun v2 = septa_cli("tag -v2 -m " + model + " " + test_);
+  EXPECT_EQ(v2.code, 0) << v2.output;
+  const CliRun nbest = septa_cli("tag -n 2 -m " + model + " " + test_);
+  EXPECT_EQ(nbest.code, 0) << nbest.output;
+  EXPECT_TRUE(contains(nbest.output, "# 1 ")) << nbest.output;
+  const CliRun dump = septa_cli("dump -m " + model);
+  EXPECT_TRUE(contains(dump.output, "CONDITIONED TRANSITIONS")) << dump.output;
+  EXPECT_TRUE(contains(dump.output, "B01:")) << dump.output;
+  const CliRun ap = septa_cli("train -q -a ap --max-iterations 5 -t " + tmpl + " -m " + model +
+                              " " + train_);
+  EXPECT_EQ(ap.code, 0) << ap.output;
+  const CliRun separate = septa_cli("train -q -a separate -t " + tmpl + " -m " + model + " " +
+                                    train_);
+  EXPECT_NE(separate.code, 0);
+  EXPECT_TRUE(contains(separate.output, "observation-conditioned")) << separate.output;
+}
+
 TEST(CliVersion, PrintsTheVersion) {
   const CliRun run = septa_cli("--version");
   EXPECT_EQ(run.code, 0);

@@ -145,6 +145,7 @@ TEST_F(MergeTest, MergingAModelWithItselfReturnsIt) {
     c.method = m;
     c.base_model = dir_ / "a.safetensors";
     c.models = {{dir_ / "a.safetensors", 1.0, 0.5}, {dir_ / "a_copy.safetensors", 1.0, 0.5}};
+    if (m == Method::kSlerp) c.t = 0.3;
     const std::string out = dir_ / (std::string("self_") + method_name(m));
     run_merge(c, out);
     for (const auto& l : kLayout) EXPECT_EQ(tensor_of(out, l.name), a_[l.name]) << method_name(m) << " " << l.name;
@@ -391,6 +392,9 @@ TEST_F(MergeErrors, BadConfigsAndOptions) {
   expect_error(ties(dir_ / "nonexistent.safetensors"), 1, {"nonexistent.safetensors: cannot open"});
   expect_error("--method ties --base-model " + (dir_ / "base.safetensors") + " --model " + (dir_ / "a.safetensors") +
                    " --weight 1 --density 0.1", 2, {"keeps int(density * 8) = 0 entries of tensor 'layers.0.bias'"});
+  // mergekit's slerp requires t.
+  expect_error("--method slerp --base-model " + (dir_ / "base.safetensors") + " --model " + (dir_ / "a.safetensors"), 2,
+               {"slerp needs parameter 't'"});
 }
 
 TEST_F(MergeErrors, ConfigFileRunsLikeFlags) {

@@ -76,6 +76,48 @@ TEST(Ties, ElectedSignIsTheSignOfTheWeightedSum) {
   EXPECT_EQ(out, (std::vector<float>{13, 11, 10, 10, 12}));
 }
 
+// mix_task_vectors (fused loops for up to 4 models, general loops beyond) against the
+// definition written per entry, bit for bit, with signed weights and many zero entries.
+TEST(Ties, MixingEqualsThePerEntryDefinition) {
+  std::mt19937 rng(17);
+  for (int trial = 0; trial < 120; ++trial) {
+    const std::size_t m = 1 + static_cast<std::size_t>(trial) % 6, n = 1 + rng() % 5000;
+    const bool consensus = rng() % 2, normalize = rng() % 2;
+    const float lambda = rng() % 2 ? 1.0f : 0.6f;
+    std::vector<float> base(n), weights(m);
+    std::vector<std::vector<float>> d(m, std::vector<float>(n));
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (auto& b : base) b = u(rng);
+    for (std::size_t t = 0; t < m; ++t) {
+      weights[t] = rng() % 4 == 0 ? -0.75f : 0.25f * static_cast<float>(1 + rng() % 4);
+      for (auto& x : d[t]) x = rng() % 3 == 0 ? 0.0f : u(rng);
+    }
+    std::vector<const float*> pointers;
+    for (const auto& x : d) pointers.push_back(x.data());
+    std::vector<float> out(n);
+    mix_task_vectors(base.data(), pointers, weights, consensus, normalize, lambda, out.data(), n);
+    float total = 0.0f;
+    for (const float w : weights) total += w;
+    if (std::fabs(total) < 1e-8f) total = 1.0f;
+    for (std::size_t i = 0; i < n; ++i) {
+      float sum = 0.0f;
+      for (std::size_t t = 0; t < m; ++t) sum += weights[t] * d[t][i];
+      const float elected = sum >= 0.0f ? 1.0f : -1.0f;
+      float mixed = 0.0f, divisor = 0.0f;
+      for (std::size_t t = 0; t < m; ++t) {
+        const float wd = weights[t] * d[t][i];
+        const float sign = wd > 0.0f ? 1.0f : wd < 0.0f ? -1.0f : 0.0f;
+        if (!consensus || sign == elected) mixed += wd, divisor += weights[t];
+      }
+      if (!consensus) divisor = total;
+      if (divisor == 0.0f) divisor = 1.0f;
+      if (normalize) mixed /= divisor;
+      if (lambda != 1.0f) mixed *= lambda;
+      ASSERT_EQ(out[i], base[i] + mixed) << "m=" << m << " i=" << i;
+    }
+  }
+}
+
 TEST(TaskArithmetic, DivisorIsTheSumOfWeights) {
   const std::vector<float> base = {1, 2};
   const std::vector<float> d0 = {1, 1}, d1 = {3, -1};

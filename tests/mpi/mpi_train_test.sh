@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MPI tests of 'septa train' on loopback: usage mpi_train_test.sh SEPTA MPIEXEC CASE
-#   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun)
+#   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun), also with
+#             observation-conditioned B templates
 #   separate  -a separate and -a memm: 1, 2 and 4 ranks give the model bytes of one process;
 #             piecewise over 2 ranks is refused with a clear message and leaves no model
 #   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
@@ -22,6 +23,17 @@ case "$case_name" in
         -m "$work/ranks$n.model" "$work/train.txt"
       cmp "$work/one.model" "$work/ranks$n.model" || fail "lbfgs: $n ranks differ from one process"
       echo "lbfgs: $n ranks == one process"
+    done
+    # Observation-conditioned B templates: their edge features are exchanged like the others.
+    printf 'U00:%%x[0,0]\nU01:%%x[0,1]\nB\nB01:%%x[0,1]\nB02:%%x[-1,0]\n' > "$work/cond.template"
+    "$septa" train -q -a lbfgs --max-iterations 15 -t "$work/cond.template" \
+      -m "$work/one_cond.model" "$work/train.txt"
+    for n in 2 4; do
+      "$mpiexec" "${flags[@]}" -n "$n" "$septa" train -q -a lbfgs --max-iterations 15 \
+        -t "$work/cond.template" -m "$work/cond$n.model" "$work/train.txt"
+      cmp "$work/one_cond.model" "$work/cond$n.model" ||
+        fail "lbfgs with B01:%x templates: $n ranks differ from one process"
+      echo "lbfgs with conditioned transitions: $n ranks == one process"
     done
     ;;
   separate)

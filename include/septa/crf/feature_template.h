@@ -12,9 +12,15 @@
 namespace septa::crf {
 
 // A parsed template. Unigram templates expand to attribute strings per token; the id prefix
-// ("U01:") is part of each string. Observation-conditioned bigram templates ("B01:%x[0,0]") are
-// rejected with a FormatError naming the line: only the plain label bigram "B" is supported.
-struct UnigramTemplate;  // private: one parsed "U..." line (feature_template.cc)
+// ("U01:") is part of each string. Bigram lines are of two kinds, as in CRF++:
+//  - a B line without a macro ("B", "B00") is the label bigram: one transition weight per
+//    (previous label, label) pair;
+//  - a B line with macros ("B01:%x[0,0]") is an observation-conditioned transition template:
+//    it expands, at every position t >= 1, to an attribute string of the edge (t-1, t), read
+//    with the token at t as row 0 (CRF++ expands bigram templates at the current token); each
+//    (string, previous label, label) is one transition feature.
+// Several macro-free B lines mean the same single label bigram.
+struct TemplateLine;  // private: one parsed "U..." or "B...%x" line (feature_template.cc)
 
 class FeatureTemplate {
  public:
@@ -31,11 +37,20 @@ class FeatureTemplate {
   // beyond its ends). Throws FormatError when a template names a column the sentence lacks.
   void expand(const ColumnSentence& sentence, std::size_t t, std::vector<std::string>& out) const;
 
-  // Highest column index any unigram template reads (-1 when none).
+  // Appends to `out` the attribute strings of the edge (t-1, t), t >= 1, expanded from the
+  // observation-conditioned bigram templates at token t (nothing without such templates).
+  void expand_edge(const ColumnSentence& sentence, std::size_t t,
+                   std::vector<std::string>& out) const;
+
+  // Highest column index any template reads (-1 when none).
   int max_column() const { return max_column_; }
-  // Whether a label-bigram "B" line is present; without one the model has no transition
-  // features (CRF++'s meaning; lbfgs, ap, pa and arow).
+  // Whether a label-bigram "B" line is present; without one the model has no label-bigram
+  // transition weights (CRF++'s meaning; lbfgs, ap, pa and arow).
   bool has_bigram() const { return has_bigram_; }
+  // Number of observation-conditioned bigram templates ("B01:%x[0,0]").
+  std::size_t conditioned_bigram_count() const;
+  // The source line of observation-conditioned bigram template `i`.
+  const std::string& conditioned_bigram_text(std::size_t i) const;
   // The text the template was parsed from (stored in model files).
   const std::string& text() const { return text_; }
   // Number of unigram templates.
@@ -45,7 +60,8 @@ class FeatureTemplate {
 
  private:
   std::string text_;
-  std::shared_ptr<const std::vector<UnigramTemplate>> unigrams_;  // parsed U lines, immutable
+  std::shared_ptr<const std::vector<TemplateLine>> unigrams_;  // parsed U lines, immutable
+  std::shared_ptr<const std::vector<TemplateLine>> bigrams_;   // parsed B lines with macros
   bool has_bigram_ = false;
   int max_column_ = -1;
 };

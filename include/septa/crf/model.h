@@ -30,6 +30,15 @@ struct WeightedFeature {
   double weight = 0.0;
 };
 
+// An observation-conditioned transition feature (CRF++'s "B01:%x[0,0]" templates): the weight
+// added to the transition from -> to at the edges whose expanded template string is attribute.
+struct ConditionedTransition {
+  std::string attribute;  // expanded bigram-template string, e.g. "B01:the"
+  std::string from;       // previous label
+  std::string to;         // label
+  double weight = 0.0;
+};
+
 struct ModelData;    // private: encoder, scorer, algorithm
 struct ModelAccess;  // private: how the trainer builds a model from its parts
 
@@ -87,6 +96,9 @@ class Model {
   // State features (attribute -> label) and transitions (label -> label) with their weights.
   std::vector<WeightedFeature> state_features() const;
   std::vector<WeightedFeature> transition_features() const;
+  // Observation-conditioned transition features (empty unless the template has B lines with
+  // macros, lbfgs, ap, pa and arow).
+  std::vector<ConditionedTransition> conditioned_transition_features() const;
 
   // Prints labels, transitions and the `top` features of largest |weight| as readable text.
   void dump(std::ostream& out, std::size_t top) const;

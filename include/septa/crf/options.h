@@ -40,6 +40,11 @@ struct TrainOptions {
   bool averaging = true;        // pa: the model is the averaged weights
   double variance = 1.0;        // arow: initial variance of every weight
   double gamma = 1.0;           // arow: tradeoff between the loss and the change of weights
+  double calibration_eta = 0.1;      // l2sgd: first learning rate tried by the calibration
+  double calibration_rate = 2.0;     // l2sgd: factor between the rates tried
+  int calibration_samples = 1000;    // l2sgd: sequences the calibration trains on
+  int calibration_candidates = 10;   // l2sgd: rates that must lower the loss, each direction
+  int calibration_max_trials = 20;   // l2sgd: calibration epochs at most
   int min_freq = 1;             // drop features seen fewer times in training
   bool all_possible_states = false;       // state features for every label, not only observed
   bool all_possible_transitions = false;  // transition features for every label pair
@@ -48,6 +53,7 @@ struct TrainOptions {
   double floor = 1e-6;          // separate training: probability floor for unseen events
   double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
+  bool stacked_pairs = true;    // separate: pairwise factor offset by the unary log-probabilities
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)

@@ -41,6 +41,7 @@ struct TrainResult {
   std::string kept_metric;     // the dev metric that chose it: "F1" (chunks) or "accuracy"
   double kept_score = NAN;     // its dev score (percent)
   double chosen_c2 = NAN;      // --c2 auto: the c2 chosen on the dev data
+  double chosen_eta = NAN;     // l2sgd: the learning rate chosen by the calibration
 };
 
 // Trains on column-format data expanded by `feature_template`; `dev` (may be empty) is used for

@@ -32,6 +32,8 @@ const std::vector<AlgorithmEntry>& algorithm_table() {
        &read_as<LinearChainScorer>},
       {"arow", "adaptive regularisation of weight vectors (Crammer et al. 2009)", &train_arow,
        &read_as<LinearChainScorer>},
+      {"l2sgd", "stochastic gradient descent with L2 (CRFsuite's l2sgd, calibrated rate)",
+       &train_l2sgd, &read_as<LinearChainScorer>},
   };
   return table;
 }

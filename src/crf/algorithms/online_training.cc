@@ -4,12 +4,11 @@
 #include <numeric>
 #include <random>
 
+#include "crf/algorithms/linear_chain_features.h"
 #include "crf/scoring/linear_chain.h"
 
 namespace septa::crf {
 
-LinearChainScorer build_linear_chain(const TrainingContext& context);  // train_lbfgs.cc
-std::vector<char> transition_mask(const TrainingContext& context);     // train_lbfgs.cc
 
 namespace {
 
@@ -59,7 +58,9 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
   auto scorer = std::make_unique<LinearChainScorer>(build_linear_chain(context));
   const std::vector<char> mask = transition_mask(context);
   const SparseFeatures& states = scorer->states();
+  const SparseFeatures& edges = scorer->edges();
   const std::size_t D = scorer->feature_count(), offset = scorer->transition_offset();
+  const std::size_t edge_offset = scorer->edge_offset();
   const int epochs = context.options.max_iterations == TrainOptions{}.max_iterations
                          ? kDefaultEpochs
                          : context.options.max_iterations;
@@ -109,6 +110,13 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
           if (qg == qz) continue;
           if (mask[qg]) difference.add(offset + qg, 1.0);
           if (mask[qz]) difference.add(offset + qz, -1.0);
+          for (std::size_t e = s.edge_offsets[t]; e < s.edge_offsets[t + 1]; ++e) {
+            const int32_t b = s.edge_ids[e];
+            const int64_t fg = edges.find(b, static_cast<int32_t>(qg));
+            const int64_t fz = edges.find(b, static_cast<int32_t>(qz));
+            if (fg >= 0) difference.add(edge_offset + static_cast<std::size_t>(fg), 1.0);
+            if (fz >= 0) difference.add(edge_offset + static_cast<std::size_t>(fz), -1.0);
+          }
         }
         const auto& dphi = difference.collect();
         double margin = 0.0;

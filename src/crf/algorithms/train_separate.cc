@@ -1,7 +1,8 @@
 // -a separate: CR-F separate training. The unary factor P(y_t|x) and the pairwise factor
 // P(y_t, y_{t+1}|x) are maximum-entropy classifiers trained independently, each data-parallel
 // over all threads (SGD with iterative parameter mixing over fixed shards, or L-BFGS over fixed
-// blocks); no chain inference.
+// blocks); no chain inference. By default (--stacked-pairs) the pairwise factor is trained after
+// the unary one, on top of its log-probabilities (see SeparateScorer).
 #include "crf/algorithms/local_training.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "crf/scoring/separate_scorer.h"
@@ -12,14 +13,18 @@ namespace {
 /*
  * Candidate classes of each edge instance for the beam-restricted pairwise softmax: the pairs
  * that the trained unary factor allows (SeparateScorer::candidate_pairs, the rule tagging
- * uses), plus the gold pair. Sequences are independent, so any thread count gives the same
- * lists; they are concatenated in sequence order.
+ * uses), plus the gold pair; when stacked, each with its offset log P_u(a) + log P_u(b).
+ * Sequences are independent, so any thread count gives the same lists; they are concatenated
+ * in sequence order.
  */
 CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer,
                                std::vector<LocalInstance>& edges, int threads) {
   const std::size_t N = data.size(), L = scorer.labels();
   std::vector<std::vector<int32_t>> lists(N);       // [N] classes of the sequence's edges
   std::vector<std::vector<std::size_t>> counts(N);  // [N][T-1] list lengths
+  std::vector<std::vector<double>> bases(N);        // [N][entries] (stacked) class offsets
+  std::vector<std::vector<double>> golds(N);        // [N][T-1] (stacked) gold-pair offset
+  const bool stacked = scorer.stacked();
   parallel_for(N, threads, [&](std::size_t n) {
     const SequenceView s = data.sequence(n);
     if (s.T < 2) return;
@@ -29,20 +34,32 @@ CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer
       const std::size_t before = lists[n].size();
       scorer.candidate_pairs(&unary[t * L], &unary[(t + 1) * L], lists[n]);
       counts[n].push_back(lists[n].size() - before);
+      if (stacked) {
+        for (std::size_t i = before; i < lists[n].size(); ++i)
+          bases[n].push_back(scorer.pair_base(lists[n][i], &unary[t * L], &unary[(t + 1) * L]));
+        const std::size_t item = data.sequence_offsets[n] + t;
+        const int32_t gold = scorer.pair_class(data.labels[item], data.labels[item + 1]);
+        golds[n].push_back(scorer.pair_base(gold, &unary[t * L], &unary[(t + 1) * L]));
+      }
     }
   });
   CandidateLists out;
   std::size_t e = 0;  // edges are in sequence order, T-1 per sequence
   for (std::size_t n = 0; n < N; ++n) {
-    std::size_t at = 0;
+    std::size_t at = 0, position = 0;
     for (std::size_t length : counts[n]) {
       LocalInstance& edge = edges[e++];
       bool has_gold = false;
       for (std::size_t i = at; i < at + length; ++i) {
         out.classes.push_back(lists[n][i]);
+        if (stacked) out.base.push_back(bases[n][i]);
         has_gold = has_gold || lists[n][i] == edge.gold;
       }
-      if (!has_gold) out.classes.push_back(edge.gold);
+      if (!has_gold) {
+        out.classes.push_back(edge.gold);
+        if (stacked) out.base.push_back(golds[n][position]);
+      }
+      ++position;
       edge.candidates = static_cast<int64_t>(out.size());
       out.offsets.push_back(out.classes.size());
       at += length;
@@ -63,7 +80,7 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
   const std::vector<LocalInstance> nodes = node_instances(data);
   std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
   auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor,
-                                                 options.pair_beam);
+                                                 options.pair_beam, options.stacked_pairs);
 
   // The two factors' features are built concurrently; then each factor trains on all threads
   // (the results do not depend on the thread count).
@@ -84,7 +101,7 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
   CandidateLists candidates;
   if (!edges.empty() && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
-    if (options.pair_beam > 0.0) {
+    if (options.pair_beam > 0.0 || scorer->stacked()) {
       candidates = pair_candidates(data, *scorer, edges, options.threads);
       pair_shape.candidates = &candidates;
     }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "crf/algorithms/algorithm_table.h"
+#include "crf/algorithms/linear_chain_features.h"
 #include "crf/features/encoder.h"
 #include "crf/model/model_access.h"
 #include "septa/error.h"
@@ -28,9 +29,14 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
   const std::string& a = options.algorithm;
-  if (!has_transitions(encoder) && a != "lbfgs" && a != "ap" && a != "pa" && a != "arow")
+  const bool chain = a == "lbfgs" || a == "ap" || a == "pa" || a == "arow" || a == "l2sgd";
+  if (has_conditioned_transitions(encoder) && !chain)
+    throw OptionError("the template has observation-conditioned B lines (B..:%x[...]): --algorithm " +
+                      a + " cannot use them (its factors are label bigrams); lbfgs, ap, pa, arow "
+                      "and l2sgd train them");
+  if (!has_transitions(encoder) && !chain)
     throw OptionError("the template has no B line (no transition features): --algorithm " + a +
-                      " needs transitions; lbfgs, ap, pa and arow train without them");
+                      " needs transitions; lbfgs, ap, pa, arow and l2sgd train without them");
   if (options.c2_auto && a != "lbfgs")
     throw OptionError("option --c2 auto: only with --algorithm lbfgs");
   if (options.c2_auto && layout && layout->comm->size() > 1)

@@ -99,5 +99,6 @@ std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& 
 std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result);
 std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result);
 std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result);
+std::unique_ptr<Scorer> train_l2sgd(const TrainingContext& context, TrainResult& result);
 
 }  // namespace septa::crf

@@ -14,6 +14,10 @@ struct SequenceView {
   const int32_t* attribute_ids;        // indexed by item_offsets
   const float* attribute_values;       // indexed by item_offsets
   const int32_t* labels;               // [T] gold label ids, -1 when unknown
+  // Attributes of the edge (t-1, t) into item t, from observation-conditioned B templates:
+  // edge_ids[edge_offsets[t] .. edge_offsets[t+1]) (absolute offsets; none for t = 0).
+  const std::size_t* edge_offsets;     // [T+1]
+  const int32_t* edge_ids;             // indexed by edge_offsets
   double weight = 1.0;
   std::size_t first_item = 0;          // index of item 0 in the dataset
 };
@@ -26,6 +30,10 @@ struct Dataset {
   std::vector<float> attribute_values;           // [nnz] value of each entry
   std::vector<int32_t> labels;                   // [items] gold label, -1 when unknown
   std::vector<double> weights;                   // [N] sequence weights
+  // Edge attributes (observation-conditioned B templates; value 1): those of the edge into
+  // each item, empty ranges for items that start a sequence and without such templates.
+  std::vector<std::size_t> edge_offsets{0};      // [items+1] into edge_ids
+  std::vector<int32_t> edge_ids;                 // [edge entries] attribute of each entry
 
   std::size_t size() const { return weights.size(); }
   std::size_t items() const { return labels.size(); }
@@ -38,6 +46,8 @@ struct Dataset {
     v.attribute_ids = attribute_ids.data();
     v.attribute_values = attribute_values.data();
     v.labels = labels.data() + first;
+    v.edge_offsets = &edge_offsets[first];
+    v.edge_ids = edge_ids.data();
     v.weight = weights[n];
     v.first_item = first;
     return v;
@@ -47,11 +57,16 @@ struct Dataset {
     attribute_ids.push_back(id);
     attribute_values.push_back(value);
   }
+  // Appends an attribute of the edge into the item being built.
+  void add_edge_attribute(int32_t id) { edge_ids.push_back(id); }
   // Closes the item being built with gold label `label` (-1 unknown).
   void end_item(int32_t label) {
     labels.push_back(label);
     item_offsets.push_back(attribute_ids.size());
+    edge_offsets.push_back(edge_ids.size());
   }
+  // Whether any item has edge attributes.
+  bool has_edges() const { return !edge_ids.empty(); }
   // Closes the sequence being built.
   void end_sequence(double weight) {
     weights.push_back(weight);

@@ -49,6 +49,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const s
     Dictionary attributes;             // chunk-local, first-seen order
     std::vector<int32_t> ids;          // [entries] chunk-local attribute ids
     std::vector<uint32_t> per_item;    // [items] entries of each item
+    std::vector<int32_t> edge_ids;     // [edge entries] chunk-local ids of edge attributes
+    std::vector<uint32_t> edges_per_item;  // [items] edge entries of each item
   };
   const std::size_t N = corpus.size();
   const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(threads, N / 64 + 1));
@@ -63,6 +65,11 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const s
         template_.expand(sentence, t, expanded);
         for (const std::string& attribute : expanded) part.ids.push_back(part.attributes.add(attribute));
         part.per_item.push_back(static_cast<uint32_t>(expanded.size()));
+        expanded.clear();
+        template_.expand_edge(sentence, t, expanded);
+        for (const std::string& attribute : expanded)
+          part.edge_ids.push_back(part.attributes.add(attribute));
+        part.edges_per_item.push_back(static_cast<uint32_t>(expanded.size()));
       }
     }
   });
@@ -73,12 +80,14 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const s
     for (std::size_t local = 0; local < global.size(); ++local)
       global[local] = attributes_.add(part.attributes.name(static_cast<int32_t>(local)));
     part.attributes = Dictionary();
-    std::size_t entry = 0, item_in_chunk = 0;
+    std::size_t entry = 0, edge_entry = 0, item_in_chunk = 0;
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
       for (std::size_t t = 0; t < sentence.columns.size(); ++t, ++item, ++item_in_chunk) {
         for (uint32_t k = 0; k < part.per_item[item_in_chunk]; ++k)
           out.add_attribute(global[part.ids[entry++]], 1.0f);
+        for (uint32_t k = 0; k < part.edges_per_item[item_in_chunk]; ++k)
+          out.add_edge_attribute(global[part.edge_ids[edge_entry++]]);
         out.end_item(labels_.add(sentence.columns[t].back()));
       }
       out.end_sequence(1.0);
@@ -136,6 +145,12 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
     for (const std::string& attribute : expanded) {
       const int32_t id = attributes_.find(attribute);
       if (id >= 0) out.add_attribute(id, 1.0f);
+    }
+    expanded.clear();
+    template_.expand_edge(sentence, t, expanded);
+    for (const std::string& attribute : expanded) {
+      const int32_t id = attributes_.find(attribute);
+      if (id >= 0) out.add_edge_attribute(id);
     }
     out.end_item(gold ? labels_.find(sentence.columns[t].back()) : -1);
   }

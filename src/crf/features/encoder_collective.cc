@@ -17,6 +17,7 @@ void Encoder::merge_across(Communicator& comm, Dataset& data, const std::string&
   const std::vector<int32_t> attribute_ids = merge_dictionary(attributes_, comm);
   const std::vector<int32_t> label_ids = merge_dictionary(labels_, comm);
   for (int32_t& id : data.attribute_ids) id = attribute_ids[id];
+  for (int32_t& id : data.edge_ids) id = attribute_ids[id];
   for (int32_t& label : data.labels)
     if (label >= 0) label = label_ids[label];
 }

@@ -13,7 +13,7 @@
 
 namespace septa::crf {
 
-struct UnigramTemplate {
+struct TemplateLine {
   struct Macro {    // one %x[row,col]
     int row = 0;
     int col = 0;
@@ -90,10 +90,10 @@ void append_int(std::string& out, long v) {
   out.append(buf, static_cast<std::size_t>(end - buf));
 }
 
-// Parses one "U..." line; raises max_column to the highest column read.
-UnigramTemplate parse_unigram(std::string_view line, const std::string& place, int& max_column) {
-  UnigramTemplate unigram;
-  UnigramTemplate::Piece piece;
+// Parses one "U..." or "B..." line; raises max_column to the highest column read.
+TemplateLine parse_line(std::string_view line, const std::string& place, int& max_column) {
+  TemplateLine unigram;
+  TemplateLine::Piece piece;
   std::size_t i = 0;
   while (i < line.size()) {
     if (line[i] != '%') {
@@ -123,7 +123,7 @@ UnigramTemplate parse_unigram(std::string_view line, const std::string& place, i
     piece.macro.col = col;
     if (col > max_column) max_column = col;
     unigram.pieces.push_back(std::move(piece));
-    piece = UnigramTemplate::Piece();
+    piece = TemplateLine::Piece();
     i = close + 1;
   }
   if (!piece.literal.empty()) unigram.pieces.push_back(std::move(piece));
@@ -137,7 +137,8 @@ UnigramTemplate parse_unigram(std::string_view line, const std::string& place, i
 FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::string& name) {
   FeatureTemplate result;
   result.text_ = text;
-  auto unigrams = std::make_shared<std::vector<UnigramTemplate>>();
+  auto unigrams = std::make_shared<std::vector<TemplateLine>>();
+  auto bigrams = std::make_shared<std::vector<TemplateLine>>();
   std::istringstream in(text);
   LineReader reader(in, name, text.size());
   std::string_view raw;
@@ -148,20 +149,20 @@ FeatureTemplate FeatureTemplate::parse(const std::string& text, const std::strin
     const std::string place = error_place(name, number);
     if (line.front() == 'B') {
       if (line.find('%') != std::string_view::npos)
-        throw FormatError(place +
-                          "observation-conditioned bigram templates are not supported; "
-                          "use a plain B");
-      result.has_bigram_ = true;
+        bigrams->push_back(parse_line(line, place, result.max_column_));
+      else
+        result.has_bigram_ = true;
       continue;
     }
     if (line.front() != 'U')
       throw FormatError(place + "unknown template line '" + std::string(line) +
                         "' (expected U..., B or # comment)");
-    unigrams->push_back(parse_unigram(line, place, result.max_column_));
+    unigrams->push_back(parse_line(line, place, result.max_column_));
   }
-  if (unigrams->empty() && !result.has_bigram_)
+  if (unigrams->empty() && bigrams->empty() && !result.has_bigram_)
     throw FormatError(name + ": the template has no feature lines (expected U... or B lines)");
   result.unigrams_ = std::move(unigrams);
+  result.bigrams_ = std::move(bigrams);
   return result;
 }
 
@@ -176,21 +177,23 @@ FeatureTemplate FeatureTemplate::default_chunking() {
   return parse(kChunkingTemplate, "<default chunking template>");
 }
 
-void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
-                             std::vector<std::string>& out) const {
+namespace {
+
+// Expands each of `lines` at token t of `sentence` (padding "_B-1", "_B+1"... beyond its ends).
+void expand_lines(const std::vector<TemplateLine>& lines, const ColumnSentence& sentence,
+                  std::size_t t, std::vector<std::string>& out) {
   const long length = static_cast<long>(sentence.columns.size());
   const std::size_t columns = sentence.columns[t].size();
-  if (!unigrams_) return;
-  for (const UnigramTemplate& unigram : *unigrams_) {
+  for (const TemplateLine& line : lines) {
     std::string& s = out.emplace_back();
-    s.reserve(unigram.literal_size + 16 * unigram.pieces.size());
-    for (const UnigramTemplate::Piece& piece : unigram.pieces) {
+    s.reserve(line.literal_size + 16 * line.pieces.size());
+    for (const TemplateLine::Piece& piece : line.pieces) {
       s.append(piece.literal);
       if (!piece.has_macro) continue;
       const auto col = static_cast<std::size_t>(piece.macro.col);
       if (col >= columns)
         throw FormatError("line " + std::to_string(sentence.first_line + t) + ": template '" +
-                          unigram.text + "' reads column " + std::to_string(col) +
+                          line.text + "' reads column " + std::to_string(col) +
                           " but the token has " + std::to_string(columns) + " columns");
       const long position = static_cast<long>(t) + piece.macro.row;
       if (position < 0) {
@@ -204,6 +207,28 @@ void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
       }
     }
   }
+}
+
+}  // namespace
+
+void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
+                             std::vector<std::string>& out) const {
+  if (unigrams_) expand_lines(*unigrams_, sentence, t, out);
+}
+
+void FeatureTemplate::expand_edge(const ColumnSentence& sentence, std::size_t t,
+                                  std::vector<std::string>& out) const {
+  if (bigrams_ && t > 0) expand_lines(*bigrams_, sentence, t, out);
+}
+
+std::size_t FeatureTemplate::conditioned_bigram_count() const {
+  return bigrams_ ? bigrams_->size() : 0;
+}
+
+const std::string& FeatureTemplate::conditioned_bigram_text(std::size_t i) const {
+  if (i >= conditioned_bigram_count())
+    throw std::out_of_range("bigram template index out of range");
+  return (*bigrams_)[i].text;
 }
 
 std::size_t FeatureTemplate::unigram_count() const { return unigrams_ ? unigrams_->size() : 0; }

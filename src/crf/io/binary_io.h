@@ -82,6 +82,9 @@ class ByteReader {
     return v;
   }
   bool at_end() const { return pos_ == size_; }
+  // The model-file format version of the bytes being read (set by the model reader).
+  uint32_t version() const { return version_; }
+  void set_version(uint32_t version) { version_ = version; }
   // Throws ModelError naming the file.
   [[noreturn]] void fail(const std::string& what) const {
     throw ModelError(name_ + ": corrupt model: " + what);
@@ -103,6 +106,7 @@ class ByteReader {
   std::size_t size_;
   std::size_t pos_ = 0;
   std::string name_;
+  uint32_t version_ = 0;
 };
 
 /*

@@ -76,22 +76,40 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   const std::size_t matrices = trans_.size() / (L * L);
   if (exp_trans_stale_ || per_position_) {
     exp_trans_.resize(trans_.size());
-    exp_trans_transposed_.resize(trans_.size());
+    // The shared matrix is also kept transposed (the backward pass then runs as axpy over
+    // contiguous columns); per-position matrices are used once each, so the backward pass
+    // reads their rows instead of paying for a transposed copy.
+    if (!per_position_) exp_trans_transposed_.resize(trans_.size());
     trans_shift_.resize(matrices);
   }
   for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
-    const double* w = &trans_[k * L * L];
-    const auto [low, high] = std::minmax_element(w, w + L * L);
-    const double n = *high;
-    if (n - *low > kMaxSpan) {
+    const double* __restrict w = &trans_[k * L * L];
+    // Extremes in four lanes (branch-free, so the loop vectorises).
+    double high[4], low[4];
+    for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = w[0];
+    std::size_t q = 0;
+    for (; q + 4 <= L * L; q += 4)
+      for (std::size_t lane = 0; lane < 4; ++lane) {
+        high[lane] = w[q + lane] > high[lane] ? w[q + lane] : high[lane];
+        low[lane] = w[q + lane] < low[lane] ? w[q + lane] : low[lane];
+      }
+    for (; q < L * L; ++q) {
+      high[0] = std::max(high[0], w[q]);
+      low[0] = std::min(low[0], w[q]);
+    }
+    const double n = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
+    const double lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
+    if (n - lowest > kMaxSpan) {
       exp_trans_stale_ = true;
       return false;
     }
     trans_shift_[k] = n;
-    double* e = &exp_trans_[k * L * L];
+    double* __restrict e = &exp_trans_[k * L * L];
+    for (std::size_t r = 0; r < L * L; ++r) e[r] = fast_exp(w[r] - n);
+    if (per_position_) continue;
     double* et = &exp_trans_transposed_[k * L * L];
     for (std::size_t i = 0; i < L; ++i)
-      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j] = fast_exp(w[i * L + j] - n);
+      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j];
   }
   exp_trans_stale_ = false;
   auto exp_trans_at = [&](std::size_t t) {
@@ -132,9 +150,24 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     const double* s = &exp_state_[(t + 1) * L];
     const double inv = 1.0 / scale_[t + 1];
     for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
-    // b[i] = sum_j E[i][j] tmp[j], as axpy over the columns of E so it vectorises.
-    const double* et = &exp_trans_transposed_[per_position_ ? t * L * L : 0];
     double* b = &beta_[t * L];
+    if (per_position_) {
+      // b[i] = sum_j E_{t+1}[i][j] tmp[j]: one dot product per row, in four independent
+      // partial sums (a fixed order, so the result does not depend on the machine).
+      const double* e = &exp_trans_[t * L * L];
+      for (std::size_t i = 0; i < L; ++i) {
+        const double* row = &e[i * L];
+        double part[4] = {0.0, 0.0, 0.0, 0.0};
+        std::size_t j = 0;
+        for (; j + 4 <= L; j += 4)
+          for (std::size_t k = 0; k < 4; ++k) part[k] += row[j + k] * tmp[j + k];
+        for (; j < L; ++j) part[0] += row[j] * tmp[j];
+        b[i] = (part[0] + part[1]) + (part[2] + part[3]);
+      }
+      continue;
+    }
+    // b[i] = sum_j E[i][j] tmp[j], as axpy over the columns of E so it vectorises.
+    const double* et = exp_trans_transposed_.data();
     std::fill(b, b + L, 0.0);
     for (std::size_t j = 0; j < L; ++j) {
       const double v = tmp[j];

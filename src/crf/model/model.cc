@@ -17,7 +17,12 @@ namespace septa::crf {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'E', 'P', 'T', 'A', 'C', 'R', 'F'};
-constexpr uint32_t kFormatVersion = 3;  // 2: word-wise checksum; 3: separate's pair beam
+// 2: word-wise checksum; 3: separate's pair beam; 4: separate's stacked pairwise factor;
+// 5: observation-conditioned transitions. Files are written with the lowest version that holds
+// the model (5 only for models that use observation-conditioned B templates), so older readers
+// still read every model they can use; versions 3 and 4 are still read.
+constexpr uint32_t kOldestVersion = 3;
+constexpr uint32_t kFormatVersion = 5;
 
 // A log-potential that no allowed path can lose to (finite, so the lattice's shifted
 // exponentials stay defined; its weight underflows to at most ~1e-308 of any allowed path).
@@ -224,6 +229,10 @@ std::vector<WeightedFeature> Model::transition_features() const {
   return data().scorer->transition_features(data().encoder);
 }
 
+std::vector<ConditionedTransition> Model::conditioned_transition_features() const {
+  return data().scorer->conditioned_transition_features(data().encoder);
+}
+
 void Model::dump(std::ostream& out, std::size_t top) const {
   const ModelData& d = data();
   out << "ALGORITHM " << d.algorithm << "\n";
@@ -253,13 +262,13 @@ std::string Model::to_bytes() const {
   payload.strings(d.encoder.attributes().names());
   d.scorer->write(payload);
 
-  return frame_model_payload(payload.bytes());
+  return frame_model_payload(payload.bytes(), d.scorer->format_version());
 }
 
-std::string frame_model_payload(const std::string& payload) {
+std::string frame_model_payload(const std::string& payload, uint32_t version) {
   ByteWriter file;
   file.bytes().append(kMagic, sizeof kMagic);
-  file.u32(kFormatVersion);
+  file.u32(version);
   file.u64(payload.size());
   file.bytes().append(payload);
   file.u64(checksum64(payload.data(), payload.size()));
@@ -273,10 +282,11 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
     throw ModelError(name + ": not a septa model file (bad magic)");
   ByteReader header(bytes.data() + sizeof kMagic, bytes.size() - sizeof kMagic, name);
   const uint32_t version = header.u32();
-  if (version != kFormatVersion)
+  if (version < kOldestVersion || version > kFormatVersion)
     throw ModelError(name + ": model format version " + std::to_string(version) +
-                     " is not supported (this septa reads version " +
-                     std::to_string(kFormatVersion) + ")");
+                     " is not supported (this septa reads versions " +
+                     std::to_string(kOldestVersion) + " to " + std::to_string(kFormatVersion) +
+                     ")");
   const uint64_t payload_size = header.u64();
   const std::size_t payload_offset = sizeof kMagic + 4 + 8;
   if (payload_size > bytes.size() - payload_offset ||
@@ -289,6 +299,7 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
     throw ModelError(name + ": corrupt model file (checksum mismatch)");
 
   ByteReader in(payload, payload_size, name);
+  in.set_version(version);
   auto data = std::make_shared<ModelData>();
   data->algorithm = in.str();
   const uint8_t format = in.u8();
@@ -311,6 +322,16 @@ Model Model::from_bytes(const std::string& bytes, const std::string& name) {
   data->encoder.attributes().reserve(attributes.size());
   for (std::string& attribute : attributes) data->encoder.attributes().add(std::move(attribute));
   data->scorer = read_scorer(data->algorithm, in);
+  // Observation-conditioned B templates need a scorer that reads their edge features; a file
+  // whose template has them but whose algorithm cannot use them is refused here.
+  const bool conditioned = format == 0 &&
+                           data->encoder.feature_template().conditioned_bigram_count() > 0;
+  if (conditioned && !data->scorer->conditioned_transitions())
+    in.fail("the template has observation-conditioned B lines but the '" + data->algorithm +
+            "' weights (format version " + std::to_string(version) +
+            ") cannot use them; lbfgs, ap, pa, arow and l2sgd models can");
+  if (!conditioned && data->scorer->conditioned_transitions())
+    in.fail("conditioned transition weights without an observation-conditioned B template");
   if (!data->scorer->fits(data->encoder.attributes().size(), data->encoder.labels().size()))
     in.fail("weights do not match the attribute and label lists");
   if (!in.at_end()) in.fail("trailing bytes after the weights");

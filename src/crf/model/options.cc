@@ -148,6 +148,18 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "arow: initial variance of every weight"),
       SEPTA_NUMBER_OPTION("gamma", gamma, parse_double, 1e-12, 1e9, "1e-12 to 1e9",
                           "arow: tradeoff between the loss and the change of weights"),
+      SEPTA_NUMBER_OPTION("calibration-eta", calibration_eta, parse_double, 1e-12, 1e9,
+                          "1e-12 to 1e9", "l2sgd: first learning rate the calibration tries"),
+      SEPTA_NUMBER_OPTION("calibration-rate", calibration_rate, parse_double, 1.0 + 1e-9, 1e3,
+                          "above 1, at most 1000",
+                          "l2sgd: factor between the learning rates the calibration tries"),
+      SEPTA_NUMBER_OPTION("calibration-samples", calibration_samples, parse_int, 1, 1000000000,
+                          "1 to 1e9", "l2sgd: sequences the calibration trains on"),
+      SEPTA_NUMBER_OPTION("calibration-candidates", calibration_candidates, parse_int, 1, 1000000,
+                          "1 to 1e6",
+                          "l2sgd: learning rates that must lower the loss, upwards then downwards"),
+      SEPTA_NUMBER_OPTION("calibration-max-trials", calibration_max_trials, parse_int, 1, 1000000,
+                          "1 to 1e6", "l2sgd: calibration trials at most"),
       SEPTA_NUMBER_OPTION("min-freq", min_freq, parse_int, 1, 1000000000, "1 to 1e9",
                           "drop features seen fewer times in training"),
       SEPTA_BOOL_OPTION("all-possible-states", all_possible_states,
@@ -163,6 +175,9 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_NUMBER_OPTION("pair-beam", pair_beam, parse_double, 0.0, 1.0, "0 to 1",
                           "separate: pairwise softmax only over label pairs whose labels have "
                           "unary probability >= this times the best (0: all pairs)"),
+      SEPTA_BOOL_OPTION("stacked-pairs", stacked_pairs,
+                        "separate: the pairwise factor learns only the label interaction on top "
+                        "of the unary predictions (false: a plain pair classifier)"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
@@ -212,10 +227,17 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   const bool uses_sgd = local && options.local_sgd;
   const bool online = a == "ap" ||
                       a == "pa" || a == "arow";
+  const bool l2sgd = a == "l2sgd";
   bool applies = true;
   std::string where;
   if (online && (name == "max-iterations" || name == "epsilon" || name == "seed")) {
     applies = true;
+  } else if (l2sgd && (name == "max-iterations" || name == "period" || name == "delta" ||
+                       name == "c2" || name == "seed" || name == "all-possible-transitions")) {
+    applies = true;
+  } else if (name.rfind("calibration-", 0) == 0) {
+    applies = l2sgd;
+    where = "l2sgd";
   } else if (name == "pa-type" || name == "c" || name == "error-sensitive" ||
              name == "averaging") {
     applies = a == "pa";
@@ -228,7 +250,10 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
       name == "max-linesearch") {
     applies = uses_lbfgs;
     where = "lbfgs and piecewise, and separate/memm with --local-optimizer lbfgs" +
-            std::string(name == "max-iterations" || name == "epsilon" ? ", ap, pa and arow" : "");
+            std::string(name == "max-iterations" ? ", ap, pa, arow and l2sgd"
+                        : name == "epsilon"      ? ", ap, pa and arow"
+                        : name == "period" || name == "delta" ? ", l2sgd"
+                                                              : "");
   } else if (name == "c2") {
     applies = uses_lbfgs || uses_sgd;
     where = "every algorithm but separate-counts";
@@ -238,6 +263,9 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "floor") {
     applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
+  } else if (name == "pair-beam" || name == "stacked-pairs") {
+    applies = a == "separate";
+    where = "separate";
   } else if (name == "local-optimizer") {
     applies = local;
     where = "separate, piecewise and memm";

@@ -20,6 +20,8 @@ namespace septa::crf {
  * The empirical counts (empirical_) are fixed and computed once here; the expected counts come
  * from the lattice's node marginals P(y_t = j | x) (state features) and edge marginals
  * P(y_{t-1} = i, y_t = j | x) (transitions) by forward-backward, per block of sequences.
+ * An observation-conditioned transition feature (b, (i, j)) fires on every edge (t-1, t) whose
+ * attributes e_t hold b, so its expected count is sum_t [b in e_t] P(y_{t-1}=i, y_t=j | x).
  */
 CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                            const BlockLayout* layout)
@@ -37,7 +39,13 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
         const int64_t f = states.find(s.attribute_ids[e], y);
         if (f >= 0) empirical_[f] += s.weight * s.attribute_values[e];
       }
-      if (t > 0) empirical_[structure.transition_offset() + s.labels[t - 1] * L + y] += s.weight;
+      if (t == 0) continue;
+      const std::size_t pair = s.labels[t - 1] * L + y;
+      empirical_[structure.transition_offset() + pair] += s.weight;
+      for (std::size_t e = s.edge_offsets[t]; e < s.edge_offsets[t + 1]; ++e) {
+        const int64_t f = structure.edges().find(s.edge_ids[e], static_cast<int32_t>(pair));
+        if (f >= 0) empirical_[structure.edge_offset() + f] += s.weight;
+      }
     }
   }
   block_bounds_ = layout ? layout->bounds : partition_by_items(data, kBlocks);
@@ -80,6 +88,17 @@ void CrfObjective::exchange_touched() {
             stamp[f] = static_cast<uint32_t>(b);
             ids.push_back(f);
           }
+      }
+      const SparseFeatures& edges = structure_.edges();
+      for (std::size_t e = s.edge_offsets[0]; e < s.edge_offsets[s.T]; ++e) {
+        const int32_t a = s.edge_ids[e];
+        for (uint32_t f = edges.offsets[a]; f < edges.offsets[a + 1]; ++f) {
+          const std::size_t id = structure_.edge_offset() + f;
+          if (stamp[id] != b) {
+            stamp[id] = static_cast<uint32_t>(b);
+            ids.push_back(static_cast<uint32_t>(id));
+          }
+        }
       }
     }
     if (block_bounds_[b + 1] > block_bounds_[b])
@@ -130,12 +149,15 @@ double CrfObjective::evaluate(const double* w, double* grad) {
   const std::size_t F = dimension();
   const std::size_t L = structure_.labels();
   const SparseFeatures& states = structure_.states();
+  const SparseFeatures& edges = structure_.edges();
+  const bool per_position = structure_.per_position();
   std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   auto work = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
     Lattice& lattice = lattices_[worker];
     std::vector<double> probs(L);
+    std::vector<double> pair_probs(per_position ? L * L : 0);  // [L][L] of one edge
     double log_z = 0.0;
     for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
@@ -147,7 +169,19 @@ double CrfObjective::evaluate(const double* w, double* grad) {
           states.add_expectations(s.attribute_ids[e], s.attribute_values[e], probs.data(),
                                   g.data());
       }
-      lattice.add_edge_marginal_sums(s.weight, &g[structure_.transition_offset()]);
+      if (!per_position) {
+        lattice.add_edge_marginal_sums(s.weight, &g[structure_.transition_offset()]);
+        continue;
+      }
+      double* trans_g = &g[structure_.transition_offset()];
+      double* edge_g = &g[structure_.edge_offset()];
+      for (std::size_t t = 1; t < s.T; ++t) {
+        std::fill(pair_probs.begin(), pair_probs.end(), 0.0);
+        lattice.add_edge_marginals(t, s.weight, pair_probs.data());
+        for (std::size_t q = 0; q < L * L; ++q) trans_g[q] += pair_probs[q];
+        for (std::size_t e = s.edge_offsets[t]; e < s.edge_offsets[t + 1]; ++e)
+          edges.add_expectations(s.edge_ids[e], 1.0, pair_probs.data(), edge_g);
+      }
     }
     block_log_z_[block] = log_z;
   };

@@ -11,7 +11,7 @@ namespace septa::crf {
 
 void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         const LocalInstance& instance, const double* w, double scale,
-                        double* scores) {
+                        double* scores, bool with_base) {
   const std::size_t K = shape.K;
   const SparseFeatures& features = *shape.features;
   if (shape.R > 0) {
@@ -49,6 +49,12 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
   flush();
   if (scale != 1.0)
     for (std::size_t c = 0; c < K; ++c) scores[c] *= scale;
+  if (with_base && shape.candidates && instance.candidates >= 0 && !shape.candidates->base.empty()) {
+    const CandidateLists& lists = *shape.candidates;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates);
+    for (std::size_t i = lists.offsets[c]; i < lists.offsets[c + 1]; ++i)
+      scores[lists.classes[i]] += lists.base[i];
+  }
   if (shape.mask) {
     const char* allowed = &(*shape.mask)[instance.context * K];
     for (std::size_t c = 0; c < K; ++c)

@@ -26,6 +26,7 @@ struct LocalInstance {
 struct CandidateLists {
   std::vector<std::size_t> offsets{0};  // [lists+1]
   std::vector<int32_t> classes;         // [entries]
+  std::vector<double> base;             // [entries] fixed offsets added to the scores, or empty
   std::size_t size() const { return offsets.size() - 1; }
 };
 
@@ -58,7 +59,7 @@ struct ItemArrays {
 // disallowed classes get -infinity.
 void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         const LocalInstance& instance, const double* w, double scale,
-                        double* scores);
+                        double* scores, bool with_base = true);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);
 // out += the weight gradient of an instance whose gradient with respect to its class scores is

@@ -60,16 +60,22 @@ double squared_norm(const std::vector<double>& w) {
   return sum;
 }
 
-// Bottou's calibration: one pass over a sample for each candidate rate; the rate with the lowest
-// sample objective wins.
+/*
+ * Bottou's calibration: one pass over a sample of M instances for each candidate rate; the rate
+ * with the lowest sample objective wins. The sample stands for the whole data, so it keeps the
+ * whole problem's per-instance penalty lambda = 2 c2 / N (its objective: the sample loss +
+ * c2 (M / N) ||w||^2). (Before: lambda = 2 c2 / M, a penalty N/M times too strong that picked
+ * rates 2.5x smaller on NER and cost 0.7 F1 on eng.testa; docs/crf.md.)
+ */
 double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& instances,
                       const std::vector<std::size_t>& sample, const SoftmaxModelShape& shape,
-                      const std::vector<double>& w0, double c2) {
-  const double lambda = 2.0 * c2 / static_cast<double>(sample.size());
+                      const std::vector<double>& w0, double c2, std::size_t N) {
+  const double lambda = 2.0 * c2 / static_cast<double>(N);
+  c2 *= static_cast<double>(sample.size()) / static_cast<double>(N);
   double best_rate = 0.1, best_objective = INFINITY;
   std::vector<double> w(w0.size());
   std::vector<double> probs(shape.K);
-  for (double rate : {2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02}) {
+  for (double rate : {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02}) {
     std::copy(w0.begin(), w0.end(), w.begin());
     SgdState state(data, shape, w.data(), lambda);
     for (std::size_t t = 0; t < sample.size(); ++t)
@@ -116,7 +122,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
   const std::vector<std::size_t> sample(order_.begin(),
                                         order_.begin() + std::min<std::size_t>(N, 1000));
-  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2);
+  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N);
 }
 
 /*
@@ -139,7 +145,7 @@ double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
   for (std::size_t j = 0; j < M; ++j) {
     const LocalInstance& instance = instances_[order_[j * N / M]];
     softmax_raw_scores(shape_, items, instance, w0, 1.0, s0.data());
-    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data());
+    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
     for (std::size_t g = 0; g < grid.size(); ++g) {
       for (std::size_t c = 0; c < K; ++c)
         s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
@@ -171,7 +177,7 @@ double ShardedSgd::shard_weight(std::size_t s) const {
 }
 
 double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
-                               const std::atomic<bool>* stop) const {
+                               const std::atomic<bool>* stop, std::vector<char>* touched) const {
   const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;
   std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
   std::mt19937_64 rng(stream_seed(options_.seed, s, epoch));
@@ -185,26 +191,91 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
     if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
     const double eta = lambda_ > 0.0 ? eta0_ / (1.0 + lambda_ * eta0_ * static_cast<double>(t))
                                      : eta0_ / (1.0 + static_cast<double>(t) / no_l2_horizon);
-    loss += state.step(instances_[visit[j]], eta);
+    const LocalInstance& instance = instances_[visit[j]];
+    loss += state.step(instance, eta);
+    if (touched)
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * shape_.A;
+        for (std::size_t e = data_.item_offsets[item]; e < data_.item_offsets[item + 1]; ++e)
+          (*touched)[data_.attribute_ids[e] + shift] = 1;
+      }
   }
   state.rescale();
   return loss;
 }
+
+namespace {
+
+/*
+ * Feature-wise mix of the shard results (in shard order s = 0..S-1), from the epoch's start w0:
+ *   sparse weight d of attribute a:  Delta_d = (1 / c_d) sum_{s: a in shard s} (w_s,d - w0_d)
+ *     where c_d counts the shards whose instances have attribute a (c_d > 0);
+ *     Delta_d = sum_s (n_s / N) (w_s,d - w0_d) when no shard has it (only the L2 decay moved it);
+ *   dense weights (biases, seen by every shard): Delta_d = sum_s (n_s / N) (w_s,d - w0_d).
+ * A weight that one shard alone updated (a rare attribute) keeps that shard's whole step,
+ * where plain parameter averaging divides it by S: with sparse features most weights are such,
+ * and averaging slowed training per epoch about S-fold (measured in docs/crf.md).
+ */
+class ShardMix {
+ public:
+  explicit ShardMix(const ShardedSgd& sgd)
+      : features_(sgd.features()), D_(sgd.dimension()), sum_(D_), averaged_(D_),
+        count_(features_.size()) {}
+
+  void reset() {
+    std::fill(sum_.begin(), sum_.end(), 0.0);
+    std::fill(averaged_.begin(), averaged_.end(), 0.0);
+    std::fill(count_.begin(), count_.end(), 0);
+  }
+
+  // Shard result v [D] started from w0 [D]; touched [attributes]; share n_s / N.
+  void add(const double* v, const double* w0, const std::vector<char>& touched, double share) {
+    for (std::size_t d = 0; d < D_; ++d) averaged_[d] += share * (v[d] - w0[d]);
+    for (std::size_t a = 0; a < features_.A; ++a) {
+      if (!touched[a]) continue;
+      for (uint32_t f = features_.offsets[a]; f < features_.offsets[a + 1]; ++f) {
+        sum_[f] += v[f] - w0[f];
+        ++count_[f];
+      }
+    }
+  }
+
+  // The mixed direction Delta [D] (in place of the accumulators).
+  const std::vector<double>& delta() {
+    for (std::size_t f = 0; f < count_.size(); ++f)
+      if (count_[f] > 0) averaged_[f] = sum_[f] / count_[f];
+    return averaged_;
+  }
+
+ private:
+  const SparseFeatures& features_;
+  std::size_t D_;
+  std::vector<double> sum_;       // [D] summed steps of the shards that touched the weight
+  std::vector<double> averaged_;  // [D] share-weighted steps of all shards
+  std::vector<uint32_t> count_;   // [F] shards that touched the weight
+};
+
+}  // namespace
 
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
                                 const std::atomic<bool>* stop, int first_epoch,
                                 Communicator* ranks) {
   MinimizerResult result;
-  const std::size_t S = sgd.shards(), D = sgd.dimension();
+  const std::size_t S = sgd.shards(), D = sgd.dimension(), A = sgd.attributes();
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
-  std::vector<std::vector<double>> local(workers);  // [workers][D] shard weights
+  std::vector<std::vector<double>> local(workers);   // [workers][D] shard weights
+  std::vector<std::vector<char>> touched(workers);   // [workers][A] shard attributes
   std::vector<double> shard_loss(S, 0.0);
-  std::vector<double> mixed(D);
+  ShardMix mix(sgd);
   result.stop_reason = "epochs done";
+  auto step = [&](const std::vector<double>& delta) {
+    const double gamma = sgd.mixing_step(w.data(), delta.data());
+    for (std::size_t d = 0; d < D; ++d) w[d] += gamma * delta[d];
+  };
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
-    std::fill(mixed.begin(), mixed.end(), 0.0);
     double loss = 0.0;
+    if (S > 1) mix.reset();
     if (S == 1) {  // no mix: train in place
       loss = sgd.train_shard(0, epoch, w.data(), stop);
     } else if (ranks && ranks->size() > 1) {
@@ -212,18 +283,23 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       std::vector<std::size_t> mine;  // shards trained on this rank
       for (std::size_t s = static_cast<std::size_t>(ranks->rank()); s < S; s += R) mine.push_back(s);
       std::vector<std::vector<double>> trained(mine.size());  // [mine][D]
+      std::vector<std::vector<char>> marks(mine.size());      // [mine][A]
       parallel_for(mine.size(), threads, [&](std::size_t i) {
         trained[i].assign(w.begin(), w.end());
-        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained[i].data(), stop);
+        marks[i].assign(A, 0);
+        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained[i].data(), stop, &marks[i]);
       });
       ByteWriter out;
       for (std::size_t i = 0; i < mine.size(); ++i) {
         out.u64(mine[i]);
         out.f64(shard_loss[mine[i]]);
         out.vec(trained[i]);
+        out.vec(marks[i]);
       }
       trained.clear();
+      marks.clear();
       std::vector<std::vector<double>> shard_w(S);  // [S][D]
+      std::vector<std::vector<char>> shard_touched(S);  // [S][A]
       for (const std::string& part : ranks->allgather(out.bytes())) {
         ByteReader in(part.data(), part.size(), "rank shard weights");
         while (!in.at_end()) {
@@ -231,32 +307,28 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
           SEPTA_CHECK(s < S);
           shard_loss[s] = in.f64();
           shard_w[s] = in.vec<double>();
-          SEPTA_CHECK(shard_w[s].size() == D);
+          shard_touched[s] = in.vec<char>();
+          SEPTA_CHECK(shard_w[s].size() == D && shard_touched[s].size() == A);
         }
       }
       for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
-        const double share = sgd.shard_weight(s);
-        const std::vector<double>& v = shard_w[s];
-        for (std::size_t d = 0; d < D; ++d) mixed[d] += share * (v[d] - w[d]);
+        mix.add(shard_w[s].data(), w.data(), shard_touched[s], sgd.shard_weight(s));
         loss += shard_loss[s];
       }
-      const double gamma = sgd.mixing_step(w.data(), mixed.data());
-      for (std::size_t d = 0; d < D; ++d) w[d] += gamma * mixed[d];
+      step(mix.delta());
     } else {
       auto work = [&](std::size_t s, std::size_t worker) {
         std::vector<double>& v = local[worker];
         v.assign(w.begin(), w.end());
-        shard_loss[s] = sgd.train_shard(s, epoch, v.data(), stop);
+        touched[worker].assign(A, 0);
+        shard_loss[s] = sgd.train_shard(s, epoch, v.data(), stop, &touched[worker]);
       };
       auto commit = [&](std::size_t s, std::size_t worker) {
-        const double share = sgd.shard_weight(s);
-        const std::vector<double>& v = local[worker];
-        for (std::size_t d = 0; d < D; ++d) mixed[d] += share * (v[d] - w[d]);
+        mix.add(local[worker].data(), w.data(), touched[worker], sgd.shard_weight(s));
         loss += shard_loss[s];
       };
       for_blocks_ordered(S, static_cast<int>(workers), work, commit);
-      const double gamma = sgd.mixing_step(w.data(), mixed.data());
-      for (std::size_t d = 0; d < D; ++d) w[d] += gamma * mixed[d];
+      step(mix.delta());
     }
     result.iterations = epoch;
     result.objective = loss + c2 * squared_norm(w);

@@ -1,7 +1,8 @@
 // Data-parallel, deterministic stochastic gradient descent for one softmax factor: SGD on a
 // fixed number of shards with iterative parameter mixing after every epoch (McDonald, Hall and
-// Mann 2010, "Distributed training strategies for the structured perceptron", section 3;
-// Bottou 2010 for the per-shard SGD, the same scheme as CRFsuite's l2sgd).
+// Mann 2010, "Distributed training strategies for the structured perceptron", section 3), the
+// mix taken feature by feature over the shards that saw the feature; Bottou 2010 for the
+// per-shard SGD, the same scheme as CRFsuite's l2sgd.
 //
 // The shards are fixed by the data and the seed, never by the thread or process count, and
 // the mix adds the shard results in shard order, so the weights are bit-identical however the
@@ -37,9 +38,11 @@ struct ShardedSgdOptions {
  *   each shard s runs SGD over its slice (in a seeded order that depends on seed, s, e) from
  *   w^(e-1), with the rate eta_t = eta0 / (1 + lambda eta0 t), t = (e-1) n_s + j the shard's
  *   own step count, giving w_s;
- *   mix: Delta = sum_s (n_s / N) (w_s - w^(e-1))  (added in shard order s = 0..S-1),
+ *   mix (added in shard order s = 0..S-1): a sparse weight whose attribute occurs in c > 0
+ *        shards moves by the mean of those c shards' steps, Delta_d = (1/c) sum (w_s,d - w_d);
+ *        the others (dense biases, weights no shard saw) by Delta_d = sum_s (n_s/N)(w_s,d - w_d);
  *        w^(e) = w^(e-1) + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a
- *        fixed sample; gamma = 1 is plain parameter averaging).
+ *        fixed sample).
  * eta0 is calibrated once, sequentially, on a 1,000-instance sample (Bottou's calibration).
  */
 class ShardedSgd {
@@ -61,8 +64,13 @@ class ShardedSgd {
   // shard's weights on return. Returns the shard's summed weighted loss along the way (each
   // instance's loss before its step). Thread-safe: different shards may run concurrently
   // with different `w` buffers. `stop`, when set, is polled and ends the pass early.
+  // touched, when given, is set to [attributes of the features] flags: 1 where the shard's
+  // instances had the attribute (its features got gradient steps), else left as it was.
   double train_shard(std::size_t s, int epoch, double* w,
-                     const std::atomic<bool>* stop = nullptr) const;
+                     const std::atomic<bool>* stop = nullptr,
+                     std::vector<char>* touched = nullptr) const;
+  std::size_t attributes() const { return shape_.features->A; }
+  const SparseFeatures& features() const { return *shape_.features; }
 
  private:
   const Dataset& data_;

@@ -90,6 +90,8 @@ Dataset gather_dataset(const Dataset& local, Communicator& comm) {
   out.vec(local.attribute_values);
   out.vec(local.labels);
   out.vec(local.weights);
+  out.vec(local.edge_offsets);
+  out.vec(local.edge_ids);
   const std::vector<std::string> parts = comm.allgather(out.bytes());
   Dataset all;
   for (std::size_t r = 0; r < parts.size(); ++r) {
@@ -100,7 +102,13 @@ Dataset gather_dataset(const Dataset& local, Communicator& comm) {
     const auto values = in.vec<float>();
     const auto labels = in.vec<int32_t>();
     const auto weights = in.vec<double>();
+    const auto edge_offsets = in.vec<std::size_t>();
+    const auto edge_ids = in.vec<int32_t>();
     const std::size_t item_base = all.labels.size(), entry_base = all.attribute_ids.size();
+    const std::size_t edge_base = all.edge_ids.size();
+    for (std::size_t i = 1; i < edge_offsets.size(); ++i)
+      all.edge_offsets.push_back(edge_base + edge_offsets[i]);
+    all.edge_ids.insert(all.edge_ids.end(), edge_ids.begin(), edge_ids.end());
     for (std::size_t n = 1; n < sequence_offsets.size(); ++n)
       all.sequence_offsets.push_back(item_base + sequence_offsets[n]);
     for (std::size_t i = 1; i < item_offsets.size(); ++i)

@@ -6,10 +6,30 @@
 
 namespace septa::crf {
 
+/*
+ * Log-potentials of a linear-chain CRF:
+ *   state(t, j)    = sum_{a in x_t} v_a w[a, j]
+ *   trans(t, i, j) = w[i, j] + sum_{b in e_t} w[b, (i, j)]          (t >= 1)
+ * where x_t are the attributes of item t and e_t the attributes of the edge (t-1, t) that
+ * observation-conditioned B templates expand (CRF++'s "B01:%x[0,0]"). Without edge features
+ * trans is the same [L][L] matrix at every position.
+ */
 void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
                              Lattice& lattice) const {
-  lattice.reset(sequence.T, L_, /*per_position_transitions=*/false);
-  lattice.set_shared_transitions(w + transition_offset());
+  const bool per_pos = per_position();
+  lattice.reset(sequence.T, L_, per_pos);
+  if (!per_pos) {
+    lattice.set_shared_transitions(w + transition_offset());
+  } else {
+    const double* shared = w + transition_offset();
+    const double* edge_w = w + edge_offset();
+    for (std::size_t t = 1; t < sequence.T; ++t) {
+      double* trans = lattice.transition(t);  // [L][L]
+      std::copy(shared, shared + L_ * L_, trans);
+      for (std::size_t e = sequence.edge_offsets[t]; e < sequence.edge_offsets[t + 1]; ++e)
+        edges_.add_scores(sequence.edge_ids[e], 1.0, edge_w, trans);
+    }
+  }
   for (std::size_t t = 0; t < sequence.T; ++t) {
     double* scores = lattice.state(t);
     for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e)
@@ -17,9 +37,12 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
   }
 }
 
+// Formats 3 and 4: L, states, weights. Format 5 (conditioned transitions): L, states, edges,
+// weights.
 void LinearChainScorer::write(ByteWriter& out) const {
   out.u64(L_);
   states_.write(out);
+  if (conditioned_) edges_.write(out);
   out.vec(weights_);
 }
 
@@ -27,9 +50,16 @@ std::unique_ptr<LinearChainScorer> LinearChainScorer::read(ByteReader& in) {
   auto scorer = std::make_unique<LinearChainScorer>();
   scorer->L_ = in.dimension();
   scorer->states_ = SparseFeatures::read(in);
+  if (in.version() >= 5) {
+    scorer->conditioned_ = true;
+    scorer->edges_ = SparseFeatures::read(in);
+    if (scorer->edges_.K != scorer->L_ * scorer->L_)
+      in.fail("edge features do not match the label count");
+  }
   scorer->weights_ = in.finite_doubles();
   if (scorer->states_.K != scorer->L_ ||
-      scorer->weights_.size() != scorer->states_.size() + scorer->L_ * scorer->L_)
+      scorer->weights_.size() !=
+          scorer->states_.size() + scorer->L_ * scorer->L_ + scorer->edges_.size())
     in.fail("weight vector does not match the feature index");
   return scorer;
 }
@@ -48,12 +78,35 @@ std::vector<WeightedFeature> LinearChainScorer::transition_features(const Encode
   return out;
 }
 
+std::vector<ConditionedTransition> LinearChainScorer::conditioned_transition_features(
+    const Encoder& encoder) const {
+  std::vector<ConditionedTransition> out;
+  out.reserve(edges_.size());
+  for (std::size_t a = 0; a < edges_.A; ++a)
+    for (uint32_t f = edges_.offsets[a]; f < edges_.offsets[a + 1]; ++f) {
+      const auto pair = static_cast<std::size_t>(edges_.classes[f]);
+      out.push_back({encoder.attributes().name(static_cast<int32_t>(a)),
+                     encoder.labels().name(static_cast<int32_t>(pair / L_)),
+                     encoder.labels().name(static_cast<int32_t>(pair % L_)),
+                     weights_[edge_offset() + f]});
+    }
+  return out;
+}
+
 void LinearChainScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "TRANSITIONS (previous -> current)\n";
   for (const WeightedFeature& f : transition_features(encoder))
     if (f.weight != 0.0)
       out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
           << f.from << " -> " << f.to << "\n";
+  if (conditioned_) {
+    std::vector<WeightedFeature> edges;
+    for (const ConditionedTransition& c : conditioned_transition_features(encoder))
+      edges.push_back({c.attribute, c.from + " -> " + c.to, c.weight});
+    out << "CONDITIONED TRANSITIONS (top " << top << " by |weight| of " << edges_.size()
+        << "; edge attribute -> previous -> current)\n";
+    dump_top_features(out, std::move(edges), top);
+  }
   out << "STATE FEATURES (top " << top << " by |weight| of " << states_.size() << ")\n";
   dump_top_features(out, state_features(encoder), top);
 }

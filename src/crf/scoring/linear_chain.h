@@ -1,5 +1,6 @@
-// The linear-chain CRF scorer: sparse state features and a dense [L][L] transition matrix.
-// Shared by standard (L-BFGS) and piecewise training.
+// The linear-chain CRF scorer: sparse state features, a dense [L][L] transition matrix and,
+// with observation-conditioned B templates, sparse (edge attribute, label pair) transition
+// features. Shared by standard (L-BFGS), online and piecewise training.
 #pragma once
 
 #include <vector>
@@ -14,32 +15,54 @@ class LinearChainScorer : public Scorer {
   LinearChainScorer() = default;
   LinearChainScorer(SparseFeatures states, std::size_t L)
       : states_(std::move(states)), L_(L), weights_(states_.size() + L * L, 0.0) {}
+  // With observation-conditioned transitions: `edges` has classes prev * L + cur.
+  LinearChainScorer(SparseFeatures states, SparseFeatures edges, std::size_t L)
+      : states_(std::move(states)), edges_(std::move(edges)), L_(L), conditioned_(true),
+        weights_(states_.size() + L * L + edges_.size(), 0.0) {}
 
   std::size_t labels() const { return L_; }
   const SparseFeatures& states() const { return states_; }
+  // (edge attribute, label pair) features; empty without observation-conditioned templates.
+  const SparseFeatures& edges() const { return edges_; }
+  // Whether the model was built from observation-conditioned B templates (even when none of
+  // their features survived the frequency cut-off).
+  bool conditioned() const { return conditioned_; }
   std::size_t transition_offset() const { return states_.size(); }
+  std::size_t edge_offset() const { return states_.size() + L_ * L_; }
   std::vector<double>& weights() { return weights_; }
   const std::vector<double>& weights() const { return weights_; }
 
-  // Fills `lattice` from weights `w` (the scorer's own weights by default).
+  // Fills `lattice` from weights `w` (the scorer's own weights by default): per-position
+  // transitions when the scorer has edge features, else the shared matrix.
   void fill(const SequenceView& sequence, const double* w, Lattice& lattice) const;
+  // Whether fill() gives `lattice` per-position transitions.
+  bool per_position() const { return edges_.size() > 0; }
 
   void potentials(const SequenceView& sequence, Lattice& lattice) const override {
     fill(sequence, weights_.data(), lattice);
   }
-  bool fits(std::size_t A, std::size_t L) const override { return states_.A == A && L_ == L; }
+  bool fits(std::size_t A, std::size_t L) const override {
+    return states_.A == A && L_ == L && (!conditioned_ || edges_.A == A);
+  }
   bool finite() const override { return all_finite(weights_); }
   std::size_t feature_count() const override { return weights_.size(); }
+  bool conditioned_transitions() const override { return conditioned_; }
+  uint32_t format_version() const override { return conditioned_ ? 5 : 4; }
   void write(ByteWriter& out) const override;
   static std::unique_ptr<LinearChainScorer> read(ByteReader& in);
   void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const override;
   std::vector<WeightedFeature> state_features(const Encoder& encoder) const override;
   std::vector<WeightedFeature> transition_features(const Encoder& encoder) const override;
+  std::vector<ConditionedTransition> conditioned_transition_features(
+      const Encoder& encoder) const override;
 
  private:
   SparseFeatures states_;        // (attribute, label) features, ids [0, F_state)
+  SparseFeatures edges_;         // (edge attribute, prev * L + cur) features, ids [0, F_edge)
   std::size_t L_ = 0;
-  std::vector<double> weights_;  // [F_state + L*L] state weights, then transitions [prev][cur]
+  bool conditioned_ = false;
+  // [F_state + L*L + F_edge] state weights, transitions [prev][cur], edge features
+  std::vector<double> weights_;
 };
 
 }  // namespace septa::crf

@@ -27,11 +27,19 @@ class Scorer {
   virtual std::size_t feature_count() const = 0;
   // Whether every weight is finite (training can overflow on extreme attribute values).
   virtual bool finite() const = 0;
+  // Whether the scorer uses observation-conditioned transitions (B templates with macros).
+  virtual bool conditioned_transitions() const { return false; }
+  // The model-file format version its write() needs (4; 5 with conditioned transitions).
+  virtual uint32_t format_version() const { return 4; }
   virtual void write(ByteWriter& out) const = 0;
   // Readable description of the weights for `septa dump`.
   virtual void dump(std::ostream& out, const Encoder& encoder, std::size_t top) const = 0;
   virtual std::vector<WeightedFeature> state_features(const Encoder& encoder) const = 0;
   virtual std::vector<WeightedFeature> transition_features(const Encoder& encoder) const = 0;
+  virtual std::vector<ConditionedTransition> conditioned_transition_features(
+      const Encoder&) const {
+    return {};
+  }
 };
 
 // Everything a model file holds.

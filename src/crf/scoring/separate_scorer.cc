@@ -20,9 +20,10 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
 }
 
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
-                               std::vector<int32_t> pair_second, double floor, double beam)
+                               std::vector<int32_t> pair_second, double floor, double beam,
+                               bool stacked)
     : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)),
-      beam_(beam) {
+      beam_(beam), stacked_(stacked) {
   L_ = L;
   floor_ = floor;
   index_pairs();
@@ -90,6 +91,14 @@ void SeparateScorer::pair_probabilities(const SequenceView& sequence, const doub
     softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
     allowed.clear();
     if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
+    if (stacked_) {  // the unary log-probabilities as fixed offsets (see the class comment)
+      const double* ut = unary + t * L;
+      const double* un = unary + (t + 1) * L;
+      if (allowed.empty())
+        for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
+      else
+        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
+    }
     if (allowed.empty())
       softmax_normalize(scores.data(), K);
     else
@@ -105,6 +114,7 @@ void SeparateScorer::write(ByteWriter& out) const {
   out.u64(L_);
   out.f64(floor_);
   out.f64(beam_);
+  out.u8(stacked_ ? 1 : 0);
   unary_.write(out);
   pairwise_.write(out);
   out.vec(pair_first_);
@@ -119,6 +129,10 @@ std::unique_ptr<SeparateScorer> SeparateScorer::read(ByteReader& in) {
   s->L_ = in.dimension();
   s->floor_ = in.f64();
   s->beam_ = in.f64();
+  // Format 3 files predate stacking: their pairwise factor stands alone.
+  const uint8_t stacked = in.version() >= 4 ? in.u8() : 0;
+  if (stacked > 1) in.fail("separate-training factors: bad stacking flag");
+  s->stacked_ = stacked == 1;
   s->unary_ = SparseFeatures::read(in);
   s->pairwise_ = SparseFeatures::read(in);
   s->pair_first_ = in.vec<int32_t>();
@@ -153,7 +167,8 @@ std::vector<WeightedFeature> SeparateScorer::transition_features(const Encoder& 
 void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "FACTORS unary (" << unary_.size() << " features + " << L_ << " biases), pairwise ("
       << pairwise_.size() << " features over " << pair_first_.size()
-      << " label pairs + biases), floor " << floor_ << ", pair beam " << beam_ << "\n";
+      << " label pairs + biases" << (stacked_ ? ", stacked on the unary factor" : "")
+      << "), floor " << floor_ << ", pair beam " << beam_ << "\n";
   out << "PAIR BIASES (previous -> current)\n";
   for (const WeightedFeature& f : transition_features(encoder))
     out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "

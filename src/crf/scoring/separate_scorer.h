@@ -3,6 +3,8 @@
 // counts (-a separate-counts).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "crf/scoring/scorer.h"
@@ -36,8 +38,14 @@ class SeparateScorer : public FactorScorer {
   // Pair classes are the label pairs seen in training: class k is (pair_first[k], pair_second[k]).
   // `beam` > 0 restricts the pairwise softmax at each position to the label pairs whose labels
   // both pass the unary beam (see candidate_pairs); 0 normalises over all pairs.
+  // `stacked`: the pairwise factor is stacked on the unary factor,
+  //   P(a, b | x) = P_u(a | x, t) P_u(b | x, t+1) exp(g(a, b | x)) / Z_t,
+  // its own weights g (sparse (attribute, pair) weights and a pair bias) learning only what the
+  // two unary predictions miss: the label interaction. The unary log-probabilities enter as
+  // fixed offsets of the pair scores, in training and in tagging alike; with g = const the
+  // pair table is the product of the unary predictions and every co-occurrence rate is 1.
   SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
-                 std::vector<int32_t> pair_second, double floor, double beam);
+                 std::vector<int32_t> pair_second, double floor, double beam, bool stacked);
   // Installs a factor's features and zero weights (the two may be built concurrently).
   void set_unary_features(SparseFeatures unary);
   void set_pair_features(SparseFeatures pairwise);
@@ -52,6 +60,14 @@ class SeparateScorer : public FactorScorer {
   // max P at t+1, from the unary probabilities at t and t+1 ([L] each), appended to out.
   void candidate_pairs(const double* unary_t, const double* unary_next,
                        std::vector<int32_t>& out) const;
+  bool stacked() const { return stacked_; }
+  int32_t pair_class(int32_t a, int32_t b) const { return pair_class_[a * L_ + b]; }
+  // The offset of pair class k = (a, b) when stacked: log P_u(a) + log P_u(b), each floored;
+  // unary_t, unary_next [L].
+  double pair_base(int32_t k, const double* unary_t, const double* unary_next) const {
+    return std::log(std::max(unary_t[pair_first_[k]], floor_)) +
+           std::log(std::max(unary_next[pair_second_[k]], floor_));
+  }
 
   // P(y_t | x) into out [T][L].
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
@@ -83,6 +99,7 @@ class SeparateScorer : public FactorScorer {
   std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
   std::vector<int32_t> pair_class_;      // [L][L] class of (a, b), -1 unseen
   double beam_ = 0.0;                    // unary beam of the pairwise softmax, 0: all pairs
+  bool stacked_ = false;                 // pair scores offset by the unary log-probabilities
   std::vector<double> unary_weights_;    // [F_unary + L] sparse weights, then label bias
   std::vector<double> pair_weights_;     // [F_pair + K] sparse weights, then pair bias
 };

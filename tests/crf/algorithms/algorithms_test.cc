@@ -150,6 +150,35 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, EveryAlgorithm, ::testing::ValuesIn(kAlgori
                            return name;
                          });
 
+// -a separate with a plain (unstacked) pairwise classifier, the non-default variant: the same
+// model for any thread count, a round trip through the file, finite scores for unseen pairs.
+TEST(SeparateUnstacked, DeterministicRoundTripsAndFiniteOnUnseenPairs) {
+  const auto data = toy(120, 3);
+  TrainOptions o;
+  o.algorithm = "separate";
+  o.stacked_pairs = false;
+  o.threads = 1;
+  const Model model = train(data, "toy.txt", FeatureTemplate::default_chunking(), o).model;
+  const std::string one = model.to_bytes();
+  for (int threads : {2, 3, 8}) {
+    o.threads = threads;
+    EXPECT_EQ(one, train(data, "toy.txt", FeatureTemplate::default_chunking(), o).model.to_bytes())
+        << threads << " threads";
+  }
+  o.stacked_pairs = true;
+  EXPECT_NE(one, train(data, "toy.txt", FeatureTemplate::default_chunking(), o).model.to_bytes());
+  testing::TempDir dir;
+  model.save(dir.file("m.model"));
+  const Model loaded = Model::load(dir.file("m.model"));
+  std::istringstream in("the DT B-NP\ndog NN I-NP\nrose VBD B-VP\nsold VBD B-VP\n. . O\n");
+  const auto test_data = read_columns(in, "unseen.txt");
+  const TagResult a = model.tag(test_data[0], true), b = loaded.tag(test_data[0], true);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.marginals, b.marginals);
+  EXPECT_TRUE(std::isfinite(a.log_probability)) << a.log_probability;
+  EXPECT_GT(token_accuracy(model, toy(50, 2)), 0.95);
+}
+
 TEST(LabelBias, MemmSuffersAndSeparateAndStandardTrainingDoNot) {
   const auto train_data = generate_rib_rob(600, 7);
   const auto test_data = generate_rib_rob(300, 8);

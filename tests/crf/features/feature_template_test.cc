@@ -58,8 +58,8 @@ TEST(FeatureTemplate, NoBigramNoUnigram) {
 }
 
 TEST(FeatureTemplate, ErrorsNameTheLine) {
-  EXPECT_EQ(error_of("U00:%x[0,0]\n\nB01:%x[0,0]\n"),
-            "t.tmpl:3: observation-conditioned bigram templates are not supported; use a plain B");
+  EXPECT_EQ(error_of("U00:%x[0,0]\n\nB01:%x[0,0\n"),
+            "t.tmpl:3: malformed macro '%x[0,0' (expected %x[row,col])");
   EXPECT_EQ(error_of("# c\nX01:%x[0,0]\n"),
             "t.tmpl:2: unknown template line 'X01:%x[0,0]' (expected U..., B or # comment)");
   EXPECT_EQ(error_of("U00:%x[0\n"), "t.tmpl:1: malformed macro '%x[0' (expected %x[row,col])");
@@ -69,6 +69,37 @@ TEST(FeatureTemplate, ErrorsNameTheLine) {
   EXPECT_EQ(error_of("U00:%y[0,1]\n"), "t.tmpl:1: malformed macro '%y[0,1]' (expected %x[row,col])");
   EXPECT_EQ(error_of("U00:%x[0]\n"), "t.tmpl:1: malformed macro '%x[0]' (expected %x[row,col])");
   EXPECT_EQ(error_of("U00:%x[,1]\n"), "t.tmpl:1: malformed macro '%x[,1]' (expected %x[row,col])");
+}
+
+// CRF++ expands bigram templates at the current token t for the edge (t-1, t); none at t = 0.
+TEST(FeatureTemplate, ConditionedBigramsExpandPerEdgeAtTheCurrentToken) {
+  const auto tmpl = FeatureTemplate::parse(
+      "U00:%x[0,0]\nB01:%x[0,0]\nB02:%x[-1,1]/%x[0,1]\nB03:%x[1,0]\n", "t");
+  EXPECT_FALSE(tmpl.has_bigram());  // no plain B: no label-bigram weights
+  EXPECT_EQ(tmpl.conditioned_bigram_count(), 3u);
+  EXPECT_EQ(tmpl.conditioned_bigram_text(1), "B02:%x[-1,1]/%x[0,1]");
+  EXPECT_EQ(tmpl.max_column(), 1);
+  const auto s = sentence({{"a", "A"}, {"b", "B"}, {"c", "C"}});
+  auto edge = [&](std::size_t t) {
+    Strings out;
+    tmpl.expand_edge(s, t, out);
+    return out;
+  };
+  EXPECT_EQ(edge(0), Strings{});
+  EXPECT_EQ(edge(1), (Strings{"B01:b", "B02:A/B", "B03:c"}));
+  EXPECT_EQ(edge(2), (Strings{"B01:c", "B02:B/C", "B03:_B+1"}));
+  EXPECT_EQ(expand(tmpl, s, 1), Strings{"U00:b"});  // unigrams unchanged
+  // With a plain B line as well, both kinds; macro-free B lines are the one label bigram.
+  const auto both = FeatureTemplate::parse("U00:%x[0,0]\nB\nB00\nB01:%x[0,0]\n", "t");
+  EXPECT_TRUE(both.has_bigram());
+  EXPECT_EQ(both.conditioned_bigram_count(), 1u);
+  // A template of only a conditioned B line is a template.
+  EXPECT_EQ(FeatureTemplate::parse("B01:%x[0,0]\n", "t").conditioned_bigram_count(), 1u);
+  // A conditioned bigram reading a missing column names the token's line.
+  const auto wide = FeatureTemplate::parse("U00:%x[0,0]\nB01:%x[0,3]\n", "t");
+  Strings out;
+  EXPECT_THROW(wide.expand_edge(sentence({{"a", "A"}, {"b", "B"}}, 7), 1, out), FormatError);
+  EXPECT_EQ(wide.max_column(), 3);
 }
 
 TEST(FeatureTemplate, MissingFileIsAnIoError) {

@@ -88,6 +88,53 @@ TEST(SoftmaxObjective, PairwiseFactorOverCandidatePairsGradient) {
   }
 }
 
+// The stacked pairwise factor of separate training: every listed class carries a fixed offset
+// (the unary log-probabilities of its two labels) added to its score. The offsets shift the
+// loss but not the form of the gradient; the loss must equal the explicit formula
+//   -log( exp(s_gold + b_gold) / sum_{k in list} exp(s_k + b_k) ).
+TEST(SoftmaxObjective, StackedPairwiseFactorWithOffsetsGradient) {
+  const Dataset data = testing::random_dataset(15, 4, kA, kL, 21);
+  const LabelPairs pairs = observed_pairs(data, kL);
+  auto edges = edge_instances(data, pairs.pair_class, kL);
+  const std::size_t K = pairs.first.size();
+  ASSERT_GT(K, 3u);
+  CandidateLists lists;
+  std::mt19937 rng(22);
+  std::uniform_real_distribution<double> offset(-6.0, 0.0);  // log-probabilities
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    lists.classes.push_back(edges[i].gold);
+    lists.base.push_back(offset(rng));
+    for (std::size_t k = 0; k < K; ++k)
+      if (static_cast<int32_t>(k) != edges[i].gold && rng() % 2) {
+        lists.classes.push_back(static_cast<int32_t>(k));
+        lists.base.push_back(offset(rng));
+      }
+    edges[i].candidates = static_cast<int64_t>(lists.size());
+    lists.offsets.push_back(lists.classes.size());
+  }
+  const SparseFeatures features = instance_features(data, edges, kA, K, 2, 1, false);
+  SoftmaxModelShape shape{&features, kA, K, 1, nullptr};
+  shape.candidates = &lists;
+  SoftmaxObjective objective(data, edges, shape, 1);
+  expect_gradient_matches(objective, 23);
+
+  const std::vector<double> w = testing::random_weights(objective.dimension(), 1.0, 24);
+  std::vector<double> grad(w.size()), raw(K);
+  double expected = 0.0;
+  for (const LocalInstance& e : edges) {
+    softmax_raw_scores(shape, ItemArrays::of(data), e, w.data(), 1.0, raw.data(),
+                       /*with_base=*/false);
+    double z = 0.0, gold = 0.0;
+    for (std::size_t i = lists.offsets[e.candidates]; i < lists.offsets[e.candidates + 1]; ++i) {
+      const double s = raw[lists.classes[i]] + lists.base[i];
+      z += std::exp(s);
+      if (lists.classes[i] == e.gold) gold = s;
+    }
+    expected += e.weight * (std::log(z) - gold);
+  }
+  EXPECT_NEAR(objective.evaluate(w.data(), grad.data()), expected, 1e-9 * std::fabs(expected));
+}
+
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {
   const Dataset data = testing::random_dataset(15, 4, kA, kL, 5);
   const auto nodes = node_instances(data);

@@ -1,0 +1,148 @@
+// "septa nn mt build-corpus|train|merge|eval|analyse": a thin client of septa/nn/mt.h. The
+// study options, their help and validation come from mt::study_options().
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "commands.h"
+#include "septa/error.h"
+#include "septa/nn/mt.h"
+#include "septa/nn/nn.h"
+
+namespace septa::cli {
+namespace {
+
+namespace mt = septa::nn::mt;
+
+std::atomic<bool> g_stop{false};
+void on_sigint(int) { g_stop = true; }
+
+void print_help(std::ostream& out) {
+  out << "usage: septa nn mt <command> [options]\n\n"
+         "commands:\n"
+         "  build-corpus --corpus DIR [--groups de,fr,es;ru;ja,zh_CN] [--locale-dir D] [--dpkg-dir D]\n"
+         "               [--dev-fraction F] [--test-fraction F] [--seed N]\n"
+         "               pairs from the installed translation catalogs, split by source package\n"
+         "  train   --corpus DIR --dir STUDY [--resume]   tokenizer, pre-training, every post-training\n"
+         "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
+         "  eval    --corpus DIR --dir STUDY              chrF / BLEU per setting and direction -> results.tsv\n"
+         "  analyse --dir STUDY                           tables, deltas and plot -> analysis.md, deltas.png\n"
+         "  all     --corpus DIR --dir STUDY [--resume]   train, merge, eval, analyse\n\n"
+         "common options: --device auto|cpu|cuda  --threads T (default 1)\n\n"
+         "study options (train, merge and eval must get the same):\n";
+  for (const auto& o : mt::study_options().options) {
+    std::string left = "  --" + o.name + " X";
+    left.resize(std::max<size_t>(left.size() + 1, 22), ' ');
+    out << left << o.help << " (default " << o.default_value << ", " << o.range() << ")\n";
+  }
+  out << "\nExit status: 0 ok, 1 error, 2 usage, 130 interrupted (continue with --resume).\n";
+}
+
+double parse_real(const std::string& name, const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end) throw OptionError(name + " expects a number, got '" + text + "'");
+  return v;
+}
+
+bool print_progress(const nn::Progress& p) {
+  if (p.epochs == 0) {
+    std::printf("%s\n", p.stage.c_str());
+  } else {
+    std::printf("[%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
+    for (const auto& [name, value] : p.metrics) std::printf("  %s %.4f", name.c_str(), value);
+    std::printf("  %.1fs\n", p.seconds);
+  }
+  std::fflush(stdout);
+  return !g_stop;
+}
+
+void print_line(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+int dispatch(int argc, char** argv) {
+  const std::string command = argv[2];
+  mt::CorpusRequest corpus;
+  mt::StudyConfig study;
+  for (int i = 3; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--resume") {
+      study.resume = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) throw OptionError("unexpected argument '" + arg + "'");
+    if (i + 1 >= argc) throw OptionError(arg + " needs a value");
+    const std::string value = argv[++i];
+    if (arg == "--corpus") corpus.out_dir = study.corpus_dir = value;
+    else if (arg == "--dir") study.dir = value;
+    else if (arg == "--groups") corpus.groups = value;
+    else if (arg == "--locale-dir") corpus.locale_dir = value;
+    else if (arg == "--dpkg-dir") corpus.dpkg_dir = value;
+    else if (arg == "--dev-fraction") corpus.dev_fraction = parse_real(arg, value);
+    else if (arg == "--test-fraction") corpus.test_fraction = parse_real(arg, value);
+    else if (arg == "--device") study.device = value;
+    else if (arg == "--threads") study.threads = static_cast<int>(parse_real(arg, value));
+    else {
+      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_real(arg, value));
+      study.options[arg.substr(2)] = value;  // validated against the study's option table
+    }
+  }
+  std::signal(SIGINT, on_sigint);
+  if (command == "build-corpus") {
+    if (corpus.out_dir.empty()) throw OptionError("build-corpus needs --corpus DIR");
+    std::cout << mt::build_corpus(corpus, print_line);
+    return 0;
+  }
+  if (command == "analyse") {
+    if (study.dir.empty()) throw OptionError("analyse needs --dir STUDY");
+    std::cout << mt::analyse(study.dir);
+    return 0;
+  }
+  if (study.corpus_dir.empty() || study.dir.empty()) throw OptionError(command + " needs --corpus DIR and --dir STUDY");
+  const bool all = command == "all";
+  if (command == "train" || all) {
+    if (!mt::train(study, print_progress)) {
+      std::fprintf(stderr, "septa nn mt: interrupted; continue with --resume\n");
+      return 130;
+    }
+  }
+  if (command == "merge" || all) mt::merge(study, print_line);
+  if (command == "eval" || all) std::cout << mt::evaluate(study, print_line);
+  if (all) std::cout << mt::analyse(study.dir);
+  if (all || command == "train" || command == "merge" || command == "eval") return 0;
+  std::cerr << "septa nn mt: unknown command '" << command << "'\n";
+  print_help(std::cerr);
+  return 2;
+}
+
+}  // namespace
+
+int run_mt(int argc, char** argv) {
+  if (argc < 3 || std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
+    print_help(argc < 3 ? std::cerr : std::cout);
+    return argc < 3 ? 2 : 0;
+  }
+  for (int i = 3; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      print_help(std::cout);
+      return 0;
+    }
+  try {
+    return dispatch(argc, argv);
+  } catch (const OptionError& e) {
+    std::cerr << "septa nn mt: " << e.what() << "\n";
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "septa nn mt: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "septa nn mt: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace septa::cli

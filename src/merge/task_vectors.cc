@@ -1,0 +1,332 @@
+#include "merge/task_vectors.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "merge/methods.h"
+#include "merge/simd.h"
+
+namespace septa::merge {
+
+namespace {
+
+constexpr std::size_t kBlock = kMixBlock;
+constexpr std::size_t kHigh = 1u << 15;  // buckets of |d|'s bits 30..16
+constexpr std::size_t kLow = 1u << 16;   // buckets of bits 15..0
+
+// dst[len] <- entries [begin, begin + len) of `op` as float32. The next block's bytes are
+// prefetched: the hardware prefetchers stop at 4 KiB page boundaries, which a block of F16
+// entries spans, and the streams come from memory (the page cache), not from cache.
+inline void load(const Operand& op, std::size_t begin, std::size_t len, float* dst, std::size_t n) {
+  const std::size_t size = safetensors::dtype_size(op.dtype);
+  const auto* bytes = static_cast<const unsigned char*>(op.data) + begin * size;
+  const std::size_t ahead = std::min(len, n - std::min(n, begin + len)) * size;
+  for (std::size_t offset = 0; offset < ahead; offset += 64) __builtin_prefetch(bytes + len * size + offset);
+  safetensors::to_f32(op.dtype, bytes, len, dst);
+}
+
+// d[len] = x - b and bits[len] = |d|'s float bits (ordered like |d|, NaN above infinity).
+SEPTA_MERGE_CLONES void delta_block(const float* x, const float* b, float* d, std::uint32_t* bits,
+                                    std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) {
+    const float v = x[i] - b[i];
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    d[i] = v;
+    bits[i] = u & 0x7FFFFFFFu;
+  }
+}
+
+// The trim of one task vector: entries with bits > threshold stay, and of those with bits ==
+// threshold the first `ties_kept` in index order (trim_to_top_k's rule).
+struct Trim {
+  bool active = false;
+  std::uint32_t threshold = 0;
+  std::size_t ties_kept = 0;
+  std::size_t ties_seen = 0;  // ties met so far in the streaming pass
+};
+
+SEPTA_MERGE_CLONES std::size_t count_equal(const std::uint32_t* bits, std::uint32_t value, std::size_t len) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < len; ++i) count += bits[i] == value;
+  return count;
+}
+
+SEPTA_MERGE_CLONES void keep_at_least(float* d, const std::uint32_t* bits, std::uint32_t t, std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) d[i] = bits[i] >= t ? d[i] : 0.0f;
+}
+
+SEPTA_MERGE_CLONES void keep_above(float* d, const std::uint32_t* bits, std::uint32_t t, std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) d[i] = bits[i] > t ? d[i] : 0.0f;
+}
+
+void apply_trim(Trim& trim, float* d, const std::uint32_t* bits, std::size_t len) {
+  const std::size_t ties = count_equal(bits, trim.threshold, len);
+  if (trim.ties_seen + ties <= trim.ties_kept) {
+    keep_at_least(d, bits, trim.threshold, len);
+  } else if (trim.ties_seen >= trim.ties_kept) {
+    keep_above(d, bits, trim.threshold, len);
+  } else {  // the last kept tie is in this block
+    for (std::size_t i = 0; i < len; ++i) {
+      if (bits[i] > trim.threshold) continue;
+      if (bits[i] == trim.threshold && trim.ties_seen++ < trim.ties_kept) continue;
+      d[i] = 0.0f;
+    }
+    return;  // (ties_seen counted entry by entry)
+  }
+  trim.ties_seen += ties;
+}
+
+// One deferred model's trim in the streaming pass, fused with the subtraction: d = x - b;
+// entries with |d|'s bits above bucket B stay, those below go, and those in B go for now and
+// are appended to `out` (index order) for the exact decision later. Groups of 32 entries are
+// handled by a vectorised loop; the rare group holding an entry of B is scanned again.
+template <std::size_t kCount>
+inline void deferred_group(float* d, const float* b, std::uint32_t bucket, std::size_t index,
+                           std::size_t count, std::vector<Pending>& out) {
+  const std::size_t n = kCount ? kCount : count;
+  const std::uint32_t top = bucket << 16 | 0xFFFFu;
+  float raw[32];
+  unsigned hit = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const float v = d[j] - b[j];
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u &= 0x7FFFFFFFu;
+    raw[j] = v;
+    hit |= (u >> 16) == bucket;
+    d[j] = u > top ? v : 0.0f;
+  }
+  if (!hit) return;
+  for (std::size_t j = 0; j < n; ++j) {
+    std::uint32_t u;
+    std::memcpy(&u, &raw[j], 4);
+    u &= 0x7FFFFFFFu;
+    if ((u >> 16) == bucket) out.push_back({index + j, raw[j], u});
+  }
+}
+
+// d holds x on entry (entries [begin, begin + len) of the tensor).
+SEPTA_MERGE_CLONES void delta_deferred(float* d, const float* b, std::uint32_t bucket, std::size_t begin,
+                                       std::size_t len, std::vector<Pending>& out) {
+  std::size_t i = 0;
+  for (; i + 32 <= len; i += 32) deferred_group<32>(d + i, b + i, bucket, begin + i, 32, out);
+  if (i < len) deferred_group<0>(d + i, b + i, bucket, begin + i, len - i, out);
+}
+
+SEPTA_MERGE_CLONES void subtract_block(float* d, const float* b, std::size_t len) {
+  for (std::size_t i = 0; i < len; ++i) d[i] -= b[i];
+}
+
+}  // namespace
+
+// TIES's trim threshold (the k-th largest |d|) by exact radix selection on the float bits of
+// |d| (ordered like |d|):
+//   pass 1: histogram H of bits >> 16; walking down from the top bucket, the boundary bucket B
+//           is the one where the running count first reaches k; need = k - (count above B).
+//   pass 2 (streaming, computing the output): entries above B stay, below B go; entries in B
+//           are set aside (index, d, bits) and dropped for now. Afterwards the need-th largest
+//           bits among them is the exact threshold T; those above T stay, and of those equal to
+//           T the first in index order (trim_to_top_k's rule). The output entries at their
+//           positions are computed again, one by one, by the same mix_block.
+// When B holds more than n / 8 entries (constant tensors, many equal magnitudes) a second
+// histogram pass over bits & 0xFFFF inside B finds T before the streaming pass instead.
+// Counts and per-entry arithmetic do not depend on blocking, so neither do the bytes.
+void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>& inputs,
+                        const TaskVectorOptions& options, std::size_t n,
+                        safetensors::Dtype out_dtype, void* out, TaskVectorScratch& scratch) {
+  const std::size_t m = inputs.size();
+  scratch.blocks.resize((m + 5) * kBlock);
+  float* b = scratch.blocks.data();             // [kBlock] base
+  float* o = b + kBlock;                        // [kBlock] output
+  auto* bits = reinterpret_cast<std::uint32_t*>(o + kBlock);  // [kBlock]
+  float* d0 = o + 2 * kBlock;                   // [m][kBlock] task vectors
+  auto* bytes = reinterpret_cast<unsigned char*>(d0 + m * kBlock);  // [kBlock] of out_dtype (<= 8 B)
+  const std::size_t out_size = safetensors::dtype_size(out_dtype);
+
+  std::vector<Trim> trims(m);
+  std::vector<std::size_t> trimmed;  // models whose trim drops something
+  if (options.trim)
+    for (std::size_t t = 0; t < m; ++t)
+      if (inputs[t].keep < n) trimmed.push_back(t);
+  std::vector<bool> deferred(m, false);
+  std::vector<std::uint32_t> bucket(m);
+  std::vector<std::size_t> need(m);
+  scratch.pending.resize(std::max(scratch.pending.size(), m));
+  for (std::size_t t = 0; t < m; ++t) scratch.pending[t].clear();
+
+  if (!trimmed.empty()) {
+    const std::size_t r = trimmed.size();
+    // Four interleaved copies per model: runs of equal magnitudes (common in task vectors of
+    // F16 checkpoints) do not serialise on one counter.
+    scratch.high.assign(r * 4 * kHigh, 0);
+    for (std::size_t begin = 0; begin < n; begin += kBlock) {
+      const std::size_t len = std::min(kBlock, n - begin);
+      load(base, begin, len, b, n);
+      for (std::size_t j = 0; j < r; ++j) {
+        load(inputs[trimmed[j]].values, begin, len, d0, n);
+        delta_block(d0, b, d0, bits, len);
+        std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
+        std::size_t i = 0;
+        for (; i + 4 <= len; i += 4) {
+          ++h[bits[i] >> 16];
+          ++h[kHigh + (bits[i + 1] >> 16)];
+          ++h[2 * kHigh + (bits[i + 2] >> 16)];
+          ++h[3 * kHigh + (bits[i + 3] >> 16)];
+        }
+        for (; i < len; ++i) ++h[bits[i] >> 16];
+      }
+    }
+    for (std::size_t j = 0; j < r; ++j) {
+      std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
+      for (std::size_t c = 0; c < kHigh; ++c) h[c] += h[kHigh + c] + h[2 * kHigh + c] + h[3 * kHigh + c];
+    }
+    std::vector<std::size_t> exact;  // positions j in trimmed that take the second histogram pass
+    for (std::size_t j = 0; j < r; ++j) {
+      const std::size_t t = trimmed[j];
+      const std::uint32_t* h = scratch.high.data() + j * 4 * kHigh;
+      const std::size_t k = inputs[t].keep;
+      if (k == 0) {  // nothing stays: no |d|'s bits reach the threshold
+        trims[t] = {true, 0xFFFFFFFFu, 0, 0};
+        continue;
+      }
+      std::size_t above = 0;
+      std::uint32_t bk = kHigh - 1;
+      while (above + h[bk] < k) above += h[bk--];
+      bucket[t] = bk;
+      need[t] = k - above;  // 1..h[bk]
+      if (h[bk] > n / 8) {
+        exact.push_back(j);
+      } else {
+        deferred[t] = true;  // see delta_deferred
+      }
+    }
+    if (!exact.empty()) {
+      scratch.low.assign(exact.size() * kLow, 0);
+      for (std::size_t begin = 0; begin < n; begin += kBlock) {
+        const std::size_t len = std::min(kBlock, n - begin);
+        load(base, begin, len, b, n);
+        for (std::size_t e = 0; e < exact.size(); ++e) {
+          const std::size_t t = trimmed[exact[e]];
+          load(inputs[t].values, begin, len, d0, n);
+          delta_block(d0, b, d0, bits, len);
+          std::uint32_t* l = scratch.low.data() + e * kLow;
+          const std::uint32_t bk = bucket[t];
+          for (std::size_t i = 0; i < len; ++i)
+            if ((bits[i] >> 16) == bk) ++l[bits[i] & 0xFFFF];
+        }
+      }
+      for (std::size_t e = 0; e < exact.size(); ++e) {
+        const std::size_t t = trimmed[exact[e]];
+        const std::uint32_t* l = scratch.low.data() + e * kLow;
+        std::size_t greater = 0;
+        std::uint32_t lo = kLow - 1;
+        while (greater + l[lo] < need[t]) greater += l[lo--];
+        trims[t] = {true, bucket[t] << 16 | lo, need[t] - greater, 0};
+      }
+    }
+  }
+
+  std::vector<float> weights(m);
+  std::vector<const float*> deltas(m);
+  for (std::size_t t = 0; t < m; ++t) {
+    weights[t] = inputs[t].weight;
+    deltas[t] = d0 + t * kBlock;
+  }
+  const float total = mix_total_weight(weights.data(), m);
+  auto* dst = static_cast<unsigned char*>(out);
+  // Positions holding a set-aside entry: index, base value and the m task-vector entries.
+  std::vector<std::uint64_t>& patch_index = scratch.patch_index;
+  std::vector<float>& patch_values = scratch.patch_values;  // [patches][m + 1]: base, d_0..d_m-1
+  patch_index.clear();
+  patch_values.clear();
+  std::vector<std::size_t> first_new(m);
+  for (std::size_t begin = 0; begin < n; begin += kBlock) {
+    const std::size_t len = std::min(kBlock, n - begin);
+    load(base, begin, len, b, n);
+    bool any_new = false;
+    for (std::size_t t = 0; t < m; ++t) {
+      float* d = d0 + t * kBlock;
+      load(inputs[t].values, begin, len, d, n);
+      if (deferred[t]) {
+        first_new[t] = scratch.pending[t].size();
+        delta_deferred(d, b, bucket[t], begin, len, scratch.pending[t]);
+        any_new |= scratch.pending[t].size() > first_new[t];
+      } else if (trims[t].active) {
+        delta_block(d, b, d, bits, len);
+        apply_trim(trims[t], d, bits, len);
+      } else {
+        subtract_block(d, b, len);
+      }
+      if (options.dare)
+        dare_drop_and_rescale_range(d, begin, len, inputs[t].density, options.seed, inputs[t].stream);
+    }
+    mix_block(b, deltas.data(), weights.data(), m, options.consensus, options.normalize, options.lambda,
+              total, o, len);
+    safetensors::from_f32(out_dtype, o, len, dst + begin * out_size);
+    if (any_new) {
+      const std::size_t from = patch_index.size();
+      for (std::size_t t = 0; t < m; ++t)
+        if (deferred[t])
+          for (std::size_t e = first_new[t]; e < scratch.pending[t].size(); ++e)
+            patch_index.push_back(scratch.pending[t][e].index);
+      std::sort(patch_index.begin() + from, patch_index.end());
+      patch_index.erase(std::unique(patch_index.begin() + from, patch_index.end()), patch_index.end());
+      for (std::size_t p = from; p < patch_index.size(); ++p) {
+        const std::size_t i = patch_index[p] - begin;
+        patch_values.push_back(b[i]);
+        for (std::size_t t = 0; t < m; ++t) patch_values.push_back(d0[t * kBlock + i]);
+      }
+    }
+  }
+  if (patch_index.empty()) return;
+
+  // The exact threshold of each deferred model, and which of its set-aside entries stay.
+  std::vector<std::vector<char>> stays(m);
+  for (std::size_t t = 0; t < m; ++t) {
+    if (!deferred[t]) continue;
+    const std::vector<Pending>& pending = scratch.pending[t];
+    std::vector<std::uint32_t> values(pending.size());
+    for (std::size_t e = 0; e < pending.size(); ++e) values[e] = pending[e].bits;
+    std::nth_element(values.begin(), values.begin() + (need[t] - 1), values.end(), std::greater<std::uint32_t>());
+    const std::uint32_t threshold = values[need[t] - 1];
+    std::size_t greater = 0;
+    for (const Pending& entry : pending) greater += entry.bits > threshold;
+    std::size_t ties_left = need[t] - greater;
+    stays[t].resize(pending.size());
+    for (std::size_t e = 0; e < pending.size(); ++e) {
+      const std::uint32_t v = pending[e].bits;
+      stays[t][e] = v > threshold || (v == threshold && ties_left > 0 && ties_left-- > 0);
+    }
+  }
+  // The output at those positions, again, kBlock at a time: the same per-entry steps.
+  std::vector<std::size_t> cursor(m, 0);
+  const std::size_t patches = patch_index.size();
+  for (std::size_t first = 0; first < patches; first += kBlock) {
+    const std::size_t len = std::min(kBlock, patches - first);
+    for (std::size_t p = 0; p < len; ++p) {
+      const std::uint64_t i = patch_index[first + p];
+      const float* values = patch_values.data() + (first + p) * (m + 1);
+      b[p] = values[0];
+      for (std::size_t t = 0; t < m; ++t) {
+        float v = values[1 + t];
+        if (deferred[t]) {
+          const std::vector<Pending>& pending = scratch.pending[t];
+          if (cursor[t] < pending.size() && pending[cursor[t]].index == i) {
+            v = stays[t][cursor[t]] ? pending[cursor[t]].raw : 0.0f;
+            if (options.dare) dare_drop_and_rescale_range(&v, i, 1, inputs[t].density, options.seed, inputs[t].stream);
+            ++cursor[t];
+          }
+        }
+        d0[t * kBlock + p] = v;
+      }
+    }
+    mix_block(b, deltas.data(), weights.data(), m, options.consensus, options.normalize, options.lambda,
+              total, o, len);
+    safetensors::from_f32(out_dtype, o, len, bytes);
+    for (std::size_t p = 0; p < len; ++p)
+      std::memcpy(dst + patch_index[first + p] * out_size, bytes + p * out_size, out_size);
+  }
+}
+
+}  // namespace septa::merge

@@ -1,0 +1,173 @@
+#include "nn/methods/mt/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "nn/methods/mt/tokenizer.h"
+
+namespace septa::nn::mt {
+
+TranslatorImpl::TranslatorImpl(const TranslatorOptions& o) : options(o) {
+  embed = register_module("embed", torch::nn::Embedding(o.vocab, o.dim));
+  positions = register_module("positions", torch::nn::Embedding(o.max_len + 1, o.dim));
+  const auto encoder_layer = torch::nn::TransformerEncoderLayer(
+      torch::nn::TransformerEncoderLayerOptions(o.dim, o.heads).dim_feedforward(o.ff).dropout(0.0));
+  encoder = register_module("encoder", torch::nn::TransformerEncoder(encoder_layer, o.layers));
+  const auto decoder_layer = torch::nn::TransformerDecoderLayer(
+      torch::nn::TransformerDecoderLayerOptions(o.dim, o.heads).dim_feedforward(o.ff).dropout(0.0));
+  decoder = register_module("decoder", torch::nn::TransformerDecoder(decoder_layer, o.layers));
+  final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim})));
+  torch::nn::init::normal_(embed->weight, /*mean=*/0.0, /*std=*/std::pow(o.dim, -0.5));
+}
+
+namespace {
+// x [B][L] -> embeddings [L][B][E]: sqrt(E) * embed(x) + positions(0..L-1)
+torch::Tensor embed_sequence(TranslatorImpl& m, const torch::Tensor& x) {
+  const auto length = x.size(1);
+  const auto pos = torch::arange(length, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+  const auto e = m.embed(x) * std::sqrt(static_cast<double>(m.options.dim)) + m.positions(pos).unsqueeze(0);
+  return e.transpose(0, 1);
+}
+}  // namespace
+
+torch::Tensor TranslatorImpl::encode(const torch::Tensor& src) {
+  return encoder->forward(embed_sequence(*this, src), /*src_mask=*/torch::Tensor(),
+                          /*src_key_padding_mask=*/src.eq(kPadId));
+}
+
+torch::Tensor TranslatorImpl::decode(const torch::Tensor& tgt_in, const torch::Tensor& memory,
+                                     const torch::Tensor& src) {
+  const auto length = tgt_in.size(1);
+  const auto causal = torch::nn::TransformerImpl::generate_square_subsequent_mask(length).to(tgt_in.device());
+  auto h = decoder->forward(embed_sequence(*this, tgt_in), memory, causal, /*memory_mask=*/torch::Tensor(),
+                   /*tgt_key_padding_mask=*/tgt_in.eq(kPadId), /*memory_key_padding_mask=*/src.eq(kPadId));
+  h = final_norm(h.transpose(0, 1));  // [B][T][E]
+  return torch::matmul(h, embed->weight.t());  // [B][T][V]
+}
+
+torch::Tensor translation_loss(Translator& model, const torch::Tensor& src, const torch::Tensor& tgt,
+                               double smoothing) {
+  const auto tgt_in = tgt.slice(/*dim=*/1, 0, tgt.size(1) - 1);
+  const auto tgt_out = tgt.slice(/*dim=*/1, 1);
+  const auto logits = model->forward(src, tgt_in);
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(2)}), tgt_out.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kPadId).label_smoothing(smoothing));
+}
+
+torch::Tensor pad_batch(const std::vector<std::vector<int>>& sequences, int64_t max_len) {
+  int64_t longest = 1;
+  for (const auto& s : sequences) longest = std::max<int64_t>(longest, std::min<int64_t>(s.size(), max_len));
+  auto out = torch::full({static_cast<int64_t>(sequences.size()), longest}, kPadId, torch::kLong);
+  auto a = out.accessor<int64_t, 2>();
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const auto& s = sequences[i];
+    const int64_t n = std::min<int64_t>(s.size(), max_len);
+    for (int64_t j = 0; j < n; ++j) a[i][j] = s[j];
+    if (static_cast<int64_t>(s.size()) > max_len) a[i][n - 1] = s.back();
+  }
+  return out;
+}
+
+namespace {
+
+// Greedy: argmax at every step for the whole batch until every row has produced eos.
+std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag) {
+  const int64_t B = src.size(0), T = model->options.max_len;
+  const auto memory = model->encode(src);
+  auto tgt = torch::full({B, 1}, tag, torch::TensorOptions().dtype(torch::kLong).device(src.device()));
+  auto done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(src.device()));
+  for (int64_t t = 0; t < T; ++t) {
+    const auto logits = model->decode(tgt, memory, src).select(1, tgt.size(1) - 1);  // [B][V]
+    auto next = logits.argmax(/*dim=*/1);
+    next = torch::where(done, torch::full_like(next, kPadId), next);
+    tgt = torch::cat({tgt, next.unsqueeze(1)}, /*dim=*/1);
+    done = done.logical_or(next.eq(kEosId));
+    if (done.all().item<bool>()) break;
+  }
+  const auto cpu = tgt.cpu();
+  auto a = cpu.accessor<int64_t, 2>();
+  std::vector<std::vector<int>> out(B);
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 1; j < cpu.size(1); ++j) {
+      if (a[i][j] == kEosId || a[i][j] == kPadId) break;
+      out[i].push_back(static_cast<int>(a[i][j]));
+    }
+  return out;
+}
+
+// Beam search for one source [1][S]: keep the `beam` best prefixes by sum log p; a hypothesis ends
+// at eos; the result maximises sum log p / length over finished (or, at max_len, open) ones.
+std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam) {
+  const int64_t T = model->options.max_len;
+  const auto memory1 = model->encode(src);  // [S][1][E]
+  struct Hyp { std::vector<int64_t> tokens; double score; };
+  std::vector<Hyp> open = {{{tag}, 0.0}}, finished;
+  for (int64_t t = 0; t < T && !open.empty(); ++t) {
+    const int64_t K = static_cast<int64_t>(open.size());
+    auto tgt = torch::empty({K, t + 1}, torch::kLong);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j <= t; ++j) tgt[k][j] = open[k].tokens[j];
+    tgt = tgt.to(src.device());
+    const auto memory = memory1.expand({memory1.size(0), K, memory1.size(2)});
+    const auto logp = torch::log_softmax(model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t),
+                                         /*dim=*/1).cpu();  // [K][V]
+    const auto top = logp.topk(beam, /*dim=*/1);
+    const auto values = std::get<0>(top), indices = std::get<1>(top);
+    std::vector<Hyp> candidates;
+    for (int64_t k = 0; k < K; ++k)
+      for (int b = 0; b < beam; ++b) {
+        Hyp h = open[k];
+        h.tokens.push_back(indices[k][b].item<int64_t>());
+        h.score += values[k][b].item<double>();
+        candidates.push_back(std::move(h));
+      }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Hyp& a, const Hyp& b) { return a.score > b.score; });
+    open.clear();
+    for (auto& h : candidates) {
+      if (static_cast<int>(open.size()) >= beam) break;
+      if (h.tokens.back() == kEosId) finished.push_back(std::move(h));
+      else open.push_back(std::move(h));
+    }
+    if (static_cast<int>(finished.size()) >= beam) break;
+  }
+  finished.insert(finished.end(), open.begin(), open.end());
+  const Hyp* best = nullptr;
+  double best_score = -1e300;
+  for (const auto& h : finished) {
+    const double normalised = h.score / static_cast<double>(h.tokens.size() - 1);
+    if (normalised > best_score) best_score = normalised, best = &h;
+  }
+  std::vector<int> out;
+  for (size_t j = 1; best && j < best->tokens.size(); ++j) {
+    if (best->tokens[j] == kEosId) break;
+    out.push_back(static_cast<int>(best->tokens[j]));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> translate(Translator& model, const std::vector<std::vector<int>>& sources,
+                                        int tag, int beam, int64_t batch, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<std::vector<int>> out;
+  out.reserve(sources.size());
+  for (size_t start = 0; start < sources.size(); start += batch) {
+    const size_t end = std::min(sources.size(), start + static_cast<size_t>(batch));
+    const std::vector<std::vector<int>> chunk(sources.begin() + start, sources.begin() + end);
+    if (beam <= 1) {
+      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag);
+      out.insert(out.end(), result.begin(), result.end());
+    } else {
+      for (const auto& s : chunk)
+        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam));
+    }
+  }
+  model->train();
+  return out;
+}
+
+}  // namespace septa::nn::mt

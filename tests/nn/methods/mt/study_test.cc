@@ -1,0 +1,229 @@
+// The translation study end to end on a tiny synthetic system (two languages, one group), and
+// the transformer's training and decoding.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "nn/data/mo.h"
+#include "nn/methods/mt/tokenizer.h"
+#include "nn/methods/mt/transformer.h"
+#include "safetensors/safetensors.h"
+#include "septa/nn/mt.h"
+
+namespace septa::nn::mt {
+namespace {
+
+void mkdirs(const std::string& path) {
+  for (size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
+    ::mkdir(path.substr(0, at).c_str(), 0755);
+    if (at == std::string::npos) break;
+  }
+}
+
+TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
+  torch::manual_seed(3);
+  TranslatorOptions o;
+  o.vocab = 12, o.dim = 32, o.heads = 2, o.ff = 64, o.layers = 1, o.max_len = 8;
+  Translator model(o);
+  // sources -> targets over ids 4..11 (0 unk, 1 pad, 2 eos, 3 the tag)
+  const std::vector<std::vector<int>> src = {{4, 5, 2}, {6, 7, 8, 2}, {9, 2}, {10, 11, 4, 2}};
+  const std::vector<std::vector<int>> out = {{5, 4}, {8, 7, 6}, {9, 9}, {4, 11, 10}};
+  std::vector<std::vector<int>> tgt;
+  for (const auto& t : out) {
+    std::vector<int> row = {3};
+    row.insert(row.end(), t.begin(), t.end());
+    row.push_back(kEosId);
+    tgt.push_back(row);
+  }
+  const auto s = pad_batch(src, o.max_len), t = pad_batch(tgt, o.max_len + 1);
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-3));
+  double loss = 0;
+  for (int step = 0; step < 300; ++step) {
+    adam.zero_grad();
+    auto l = translation_loss(model, s, t, /*smoothing=*/0.0);
+    l.backward();
+    adam.step();
+    loss = l.item<double>();
+  }
+  EXPECT_LT(loss, 0.05);
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU), out);
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/3, /*batch=*/3, torch::kCPU), out);
+}
+
+TEST(TranslatorTest, PaddingDoesNotChangeTheLoss) {
+  // A pair alone and the same pair padded inside a batch with a longer one give the same logits.
+  torch::manual_seed(1);
+  TranslatorOptions o;
+  o.vocab = 10, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 8;
+  Translator model(o);
+  model->eval();
+  const auto alone = model->forward(pad_batch({{4, 5, 2}}, 8), pad_batch({{3, 6}}, 9));
+  const auto batch = model->forward(pad_batch({{4, 5, 2}, {4, 5, 6, 7, 2}}, 8), pad_batch({{3, 6}, {3, 6, 7}}, 9));
+  EXPECT_TRUE(torch::allclose(alone[0], batch[0].slice(0, 0, 2), 1e-4, 1e-5));
+}
+
+// Synthetic languages: every English word has a fixed foreign word per language (a letter
+// substitution), sentences are 2-4 words; 30 packages of 20 messages.
+const char* const kWords[] = {"open", "file", "save", "close", "window", "print", "new", "folder",
+                              "delete", "copy", "paste", "search", "help", "quit", "edit", "view"};
+
+std::string substitute(const std::string& word, int shift) {
+  std::string out;
+  for (char c : word) out += static_cast<char>('a' + (c - 'a' + shift) % 26);
+  return out;
+}
+
+struct StudyFixture {
+  std::string root;
+  StudyFixture() {
+    char templ[] = "/tmp/septa_mt_study_XXXXXX";
+    root = ::mkdtemp(templ);
+    std::mt19937 rng(5);
+    std::string status;
+    for (int p = 0; p < 30; ++p) {
+      const std::string package = "pkg" + std::to_string(p);
+      status += "Package: " + package + "\nStatus: install ok installed\n\n";
+      std::vector<std::string> english;
+      for (int m = 0; m < 20; ++m) {
+        const int n = 2 + static_cast<int>(rng() % 3);
+        std::string sentence;
+        for (int w = 0; w < n; ++w) sentence += (w ? " " : "") + std::string(kWords[rng() % 16]);
+        english.push_back(sentence);
+      }
+      std::string list;
+      for (const auto& [lang, shift] : {std::pair<std::string, int>{"de", 7}, {"fr", 13}}) {
+        std::vector<MoEntry> entries;
+        for (const auto& e : english) {
+          std::string translation, word;
+          std::istringstream words(e);
+          while (words >> word) translation += (translation.empty() ? "" : " ") + substitute(word, shift);
+          entries.push_back({"", e, "", {translation}});
+        }
+        const std::string dir = root + "/locale/" + lang + "/LC_MESSAGES";
+        mkdirs(dir);
+        std::ofstream(dir + "/" + package + ".mo", std::ios::binary) << write_mo(entries, p % 2 == 0);
+        list += dir + "/" + package + ".mo\n";
+      }
+      mkdirs(root + "/dpkg/info");
+      std::ofstream(root + "/dpkg/info/" + package + ".list") << list;
+    }
+    std::ofstream(root + "/dpkg/status") << status;
+  }
+  ~StudyFixture() {
+    if (!std::getenv("SEPTA_KEEP_TEST_FILES")) std::system(("rm -rf " + root).c_str());
+  }
+};
+
+TEST(StudyTest, TinyEndToEndRunGivesTheDeltaTableAndDatmEqualsSeptaMerge) {
+  StudyFixture f;
+  CorpusRequest corpus;
+  corpus.out_dir = f.root + "/corpus";
+  corpus.groups = "de,fr";
+  corpus.locale_dir = f.root + "/locale";
+  corpus.dpkg_dir = f.root + "/dpkg";
+  corpus.test_fraction = 0.2;
+  const std::string stats = build_corpus(corpus, [](const std::string&) {});
+  ASSERT_NE(stats.find("de\t0\t30"), std::string::npos) << stats;
+
+  StudyConfig config;
+  config.corpus_dir = corpus.out_dir;
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "150"}, {"dim", "32"}, {"heads", "2"}, {"ff", "64"}, {"layers", "1"},
+                    {"max-len", "24"}, {"pretrain-epochs", "6"}, {"post-epochs", "2"}, {"batch", "32"},
+                    {"lr", "0.003"}, {"post-lr", "0.001"}, {"max-train", "400"}, {"test-limit", "60"}};
+  int epochs_reported = 0;
+  ASSERT_TRUE(train(config, [&](const Progress& p) {
+    epochs_reported += p.epochs > 0;
+    return true;
+  }));
+  EXPECT_EQ(epochs_reported, 6 + 2 * (1 + 4 + 1 + 1));  // pretrain, multi, 4 separate, group, dat
+  merge(config, [](const std::string&) {});
+  const std::string results = evaluate(config, [](const std::string&) {});
+  const std::string analysis = analyse(config.dir);
+  for (const char* needle : {"| de-en |", "| en-fr |", "multi - sep", "datm-ties - dat on X->en",
+                             "| datm-ties | 2 |", "| separate | 4 |", "| multilingual | 1 |"})
+    EXPECT_NE(analysis.find(needle), std::string::npos) << needle << "\n" << analysis;
+
+  // Every trained setting beats copying the source (the languages share no words with English).
+  std::istringstream rows(results);
+  std::string line;
+  std::getline(rows, line);
+  std::map<std::string, double> copy, sum;
+  while (std::getline(rows, line)) {
+    std::istringstream fields(line);
+    std::string setting, direction, model, chrf_text;
+    std::getline(fields, setting, '\t');
+    std::getline(fields, direction, '\t');
+    std::getline(fields, model, '\t');
+    std::getline(fields, chrf_text, '\t');
+    sum[setting] += std::stod(chrf_text);
+  }
+  for (const auto& [setting, total] : sum) {
+    if (setting == "copy") continue;
+    EXPECT_GT(total, sum["copy"] + 4 * 10.0) << setting;
+  }
+
+  // DATM's merged weights are exactly what `septa merge` makes of the same experts.
+  const char* cli = std::getenv("SEPTA_CLI");
+  ASSERT_NE(cli, nullptr) << "SEPTA_CLI must name the septa executable";
+  for (const char* method : {"ties", "linear", "task_arithmetic"}) {
+    const std::string ours = config.dir + "/merged/" + method + ".g0";
+    const std::string theirs = f.root + "/cli_" + method;
+    const std::string command = std::string(cli) + " merge " + ours + ".yaml " + theirs + " --quiet";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    const auto a = safetensors::Reader::open(ours + "/model.safetensors");
+    const auto b = safetensors::Reader::open(theirs + "/model.safetensors");
+    ASSERT_EQ(a.tensors().size(), b.tensors().size());
+    ASSERT_GT(a.tensors().size(), 10u);
+    for (const auto& t : a.tensors()) {
+      const auto& u = b.tensor(t.name);
+      ASSERT_EQ(t.nbytes(), u.nbytes()) << t.name;
+      EXPECT_EQ(std::memcmp(a.data(t), b.data(u), t.nbytes()), 0) << method << " " << t.name;
+    }
+  }
+  // And the merge really mixes: TIES of two different experts differs from each expert.
+  const auto merged = safetensors::Reader::open(config.dir + "/merged/ties.g0/model.safetensors");
+  const auto expert = safetensors::Reader::open(config.dir + "/models/sep.de-en.safetensors");
+  EXPECT_NE(merged.read_f32("embed.weight"), expert.read_f32("embed.weight"));
+}
+
+TEST(StudyTest, ResumeRefusesOtherOptions) {
+  StudyFixture f;
+  CorpusRequest corpus;
+  corpus.out_dir = f.root + "/corpus";
+  corpus.groups = "de";
+  corpus.locale_dir = f.root + "/locale";
+  corpus.dpkg_dir = f.root + "/dpkg";
+  corpus.test_fraction = 0.2;
+  build_corpus(corpus, [](const std::string&) {});
+  StudyConfig config;
+  config.corpus_dir = corpus.out_dir;
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
+                    {"pretrain-epochs", "1"}, {"max-train", "50"}};
+  // Stop after the first epoch of pre-training, then resume with other options: refused.
+  EXPECT_FALSE(train(config, [](const Progress& p) { return p.epochs == 0; }));
+  config.resume = true;
+  config.options["dim"] = "32";
+  EXPECT_THROW(train(config, {}), OptionError);
+  config.options["dim"] = "16";
+  EXPECT_TRUE(train(config, {}));
+  EXPECT_THROW(
+      [&] {
+        auto bad = config;
+        bad.options["heads"] = "3";
+        bad.resume = false;
+        train(bad, {});
+      }(),
+      OptionError);
+}
+
+}  // namespace
+}  // namespace septa::nn::mt
