@@ -92,7 +92,7 @@ if(SEPTA_BUILD_TESTS)
   target_include_directories(vba_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(vba_tests PRIVATE septa_nn GTest::gtest_main Threads::Threads)
   gtest_discover_tests(vba_tests DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "nn;vba" TIMEOUT 300
+    PROPERTIES LABELS nn TIMEOUT 300
                ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2")
   add_dependencies(vba_tests septa septa-nn)
 endif()
