@@ -1,4 +1,5 @@
 // septa dump: a model as readable text.
+#include <climits>
 #include <cstdlib>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "commands.h"
 #include "septa/crf/model.h"
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 
@@ -20,9 +22,8 @@ int run_dump(int argc, char** argv) {
   }
   if (!args.positional().empty()) throw UsageError("unexpected argument " + args.positional()[0]);
   const std::string top_text = args.get("top", "50");
-  char* end = nullptr;
-  const long top = std::strtol(top_text.c_str(), &end, 10);
-  if (top_text.empty() || *end || top < 0)
+  long long top = 0;
+  if (!util::parse_int(top_text, 0, LLONG_MAX, top))
     throw OptionError("option --top: invalid value '" + top_text + "' (allowed: 0 or more)");
   crf::Model::load(args.require("model"),
                    args.limit("max-model-bytes", crf::kDefaultMaxModelBytes))

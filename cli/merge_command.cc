@@ -1,6 +1,7 @@
 // septa merge: merge checkpoints (safetensors) as mergekit-yaml does, streaming.
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <iostream>
 
@@ -9,6 +10,7 @@
 #include "interrupt.h"
 #include "septa/error.h"
 #include "septa/merge.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 
@@ -55,12 +57,11 @@ double number_option(const std::string& name, const std::string& text) {
 }
 
 long integer_option(const std::string& name, const std::string& text, long min) {
-  char* end = nullptr;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end || value < min)
+  long long value = 0;
+  if (!util::parse_int(text, min, LONG_MAX, value))
     throw OptionError("option --" + name + ": invalid value '" + text + "' (allowed: " + std::to_string(min) +
                       " or more)");
-  return value;
+  return static_cast<long>(value);
 }
 
 bool bool_option(const std::string& name, const std::string& text) {

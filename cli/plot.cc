@@ -9,8 +9,8 @@
 #include <set>
 
 #include "arguments.h"
-#include "septa/atomic_file.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::cli {
 namespace {

@@ -9,11 +9,12 @@
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
-#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/model.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 namespace {
@@ -64,7 +65,7 @@ crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf:
   crf::DecodeConstraints c = decoding.constraints;
   if (!decoding.force) return c;
   if (!model.has_gold_column(sentence))
-    throw FormatError("line " + std::to_string(sentence.first_line) +
+    throw FormatError(crf::item_place(sentence, 0) +
                       ": --force needs a label column ('_' for the items to predict)");
   for (const auto& columns : sentence.columns)
     c.forced.push_back(columns.back() == "_" ? std::string() : columns.back());
@@ -154,10 +155,10 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, const Out
 
 // Adds one sentence's predictions to `evaluator` (--evaluate).
 void evaluate_sentence(const crf::Model& model, const crf::ColumnSentence& sentence,
-                       const std::string& name, const Decoding& decoding,
+                       const Decoding& decoding,
                        crf::ChunkEvaluator& evaluator) {
   if (!model.has_gold_column(sentence))
-    throw FormatError(name + ":" + std::to_string(sentence.first_line) +
+    throw FormatError(crf::item_place(sentence, 0) +
                       ": --evaluate needs the gold label as the last column");
   std::vector<std::string> gold;
   for (const auto& columns : sentence.columns) gold.push_back(columns.back());
@@ -165,7 +166,7 @@ void evaluate_sentence(const crf::Model& model, const crf::ColumnSentence& sente
                          model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels);
 }
 void evaluate_sentence(const crf::Model& model, const crf::AttributeSequence& sequence,
-                       const std::string&, const Decoding& decoding,
+                       const Decoding& decoding,
                        crf::ChunkEvaluator& evaluator) {
   evaluator.add_sentence(sequence.labels,
                          model.tag(sequence, false, sentence_constraints(decoding, model, sequence)).labels);
@@ -173,13 +174,12 @@ void evaluate_sentence(const crf::Model& model, const crf::AttributeSequence& se
 
 // A column file read as attribute format has no tab-separated attributes at all: every line is
 // one "label". Tagging it would give nonsense, so refuse it with the reason.
-void reject_column_input(const std::vector<crf::AttributeSequence>& sequences,
-                         const std::string& name) {
+void reject_column_input(const std::vector<crf::AttributeSequence>& sequences) {
   for (const crf::AttributeSequence& sequence : sequences)
     for (const auto& attributes : sequence.attributes)
       if (!attributes.empty()) return;
   if (sequences.empty()) return;
-  throw FormatError(name + ":" + std::to_string(sequences.front().first_line) +
+  throw FormatError(crf::item_place(sequences.front(), 0) +
                     ": no tab-separated attributes in the whole file; the model was trained on "
                     "CRFsuite attribute format (LABEL<TAB>attr<TAB>...), and this looks like "
                     "column format");
@@ -209,9 +209,8 @@ int run_tag(int argc, char** argv) {
   OutputStyle style;
   if (args.has("nbest")) {
     const std::string k = args.get("nbest");
-    char* end = nullptr;
-    const long value = std::strtol(k.c_str(), &end, 10);
-    if (k.empty() || *end != '\0' || value < 1 || value > 100000)
+    long long value = 0;
+    if (!util::parse_int(k, 1, 100000, value))
       throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
     style.nbest = static_cast<std::size_t>(value);
   }
@@ -236,24 +235,20 @@ int run_tag(int argc, char** argv) {
         path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line)
                     : crf::read_columns_file(path, 1, max_line);
     for (const crf::ColumnSentence& sentence : sentences) {
-      try {
-        if (evaluate)
-          evaluate_sentence(model, sentence, name, decoding, evaluator);
-        else
-          write_sentence(model, sentence, style, decoding, out);
-      } catch (const FormatError& e) {
-        throw FormatError(name + ": " + e.what());
-      }
+      if (evaluate)
+        evaluate_sentence(model, sentence, decoding, evaluator);
+      else
+        write_sentence(model, sentence, style, decoding, out);
       if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
     const auto sequences =
         path == "-" ? crf::read_attributes(std::cin, name, max_line)
                     : crf::read_attributes_file(path, max_line);
-    reject_column_input(sequences, name);
+    reject_column_input(sequences);
     for (const crf::AttributeSequence& sequence : sequences) {
       if (evaluate)
-        evaluate_sentence(model, sequence, name, decoding, evaluator);
+        evaluate_sentence(model, sequence, decoding, evaluator);
       else
         write_sentence(model, sequence, style, decoding, out);
       if (!out) check_stdout();

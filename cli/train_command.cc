@@ -6,15 +6,15 @@
 
 #include "arguments.h"
 #include "commands.h"
-#include "plot.h"
 #include "interrupt.h"
-#include "septa/atomic_file.h"
+#include "plot.h"
 #include "septa/communicator.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/feature_template.h"
 #include "septa/crf/options.h"
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::cli {
 namespace {
@@ -50,19 +50,7 @@ void print_help() {
 }
 
 bool print_progress(const crf::TrainProgress& p) {
-  char line[256];
-  std::snprintf(line, sizeof line, "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs",
-                p.phase.c_str(), p.iteration, p.objective, p.grad_norm, p.active_features,
-                p.seconds);
-  std::cerr << line;
-  if (!std::isnan(p.dev_accuracy)) {
-    if (std::isnan(p.dev_f1))
-      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
-    else
-      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
-    std::cerr << line;
-  }
-  std::cerr << "\n";
+  std::cerr << crf::format_progress(p) << "\n";
   return true;
 }
 
@@ -115,7 +103,8 @@ static int train_with(Communicator& world, int argc, char** argv) {
   const bool quiet = args.has("quiet") || !root;
   std::vector<crf::TrainProgress> history;  // for --plot
   crf::ProgressCallback progress = [quiet, &history](const crf::TrainProgress& p) {
-    history.push_back(p);
+    // l2sgd's calibration trials each restart from w = 0: not points of the learning curve.
+    if (p.phase.rfind("calibrate", 0) != 0) history.push_back(p);
     if (!quiet) print_progress(p);
     return !interrupted();
   };

@@ -53,7 +53,7 @@ target_include_directories(septa_nn
 # Torch's headers are not -Wall -Wextra clean: include them as system headers.
 target_include_directories(septa_nn SYSTEM PUBLIC ${TORCH_INCLUDE_DIRS})
 target_link_libraries(septa_nn PUBLIC ${TORCH_LIBRARIES}
-  PRIVATE septa_nn_idx septa_safetensors ZLIB::ZLIB Threads::Threads)
+  PRIVATE septa_nn_idx septa_safetensors septa_util ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   enable_testing()

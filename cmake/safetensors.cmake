@@ -15,7 +15,7 @@ add_library(septa_safetensors STATIC
 # "safetensors/safetensors.h".
 target_include_directories(septa_safetensors
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
-target_link_libraries(septa_safetensors PRIVATE ZLIB::ZLIB Threads::Threads)
+target_link_libraries(septa_safetensors PRIVATE septa_util ZLIB::ZLIB Threads::Threads)
 
 if(SEPTA_BUILD_TESTS)
   enable_testing()

@@ -30,8 +30,16 @@ class IoError : public Error {
   using Error::Error;
 };
 
-// A model file that is truncated, corrupted, foreign or of an unknown version.
+// A model file that is truncated, corrupted, foreign or of an unknown version, or a Model
+// object used while empty (neither trained nor loaded).
 class ModelError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A computation that left the finite numbers (non-finite potentials or weights, a diverging
+// optimiser): the input or the options, not septa, are the likely cause.
+class NumericalError : public Error {
  public:
   using Error::Error;
 };

@@ -398,12 +398,17 @@ class CRF:
         The attribute names the model knows (and their number).
     size_ : int
         Size of the model file in bytes.
+    conditioned_transition_features_ : dict
+        ``{(edge attribute, label_from, label_to): weight}`` of observation-conditioned
+        transitions (CRF++ ``B01:%x[0,0]`` template lines), empty without them.
     tagger_ : Tagger
-        python-crfsuite's tagger interface: ``tag``, ``probability``, ``marginal``.
-    training_log_ : dict
+        python-crfsuite's tagger interface: ``tag``, ``probability``, ``marginal``
+        (also as ``tagger``, sklearn-crfsuite's first name for it).
+    training_log_ : TrainingLog
         Iterations, seconds, feature count and stop reason of the last ``fit``; with dev
         data also ``kept_iteration``, ``kept_metric`` ("F1" or "accuracy") and ``kept_score``
-        of the iteration whose weights were kept.
+        of the iteration whose weights were kept; ``training_log_.iterations`` holds one
+        record per iteration (python-crfsuite's log parser's ``num``, ``loss``...).
     """
 
     def __init__(self, algorithm=None, min_freq=None, all_possible_states=None,

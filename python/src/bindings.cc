@@ -37,9 +37,11 @@ using PyAttributes = std::vector<std::vector<std::vector<std::pair<std::string, 
 using PyLabels = std::vector<std::vector<std::string>>;
 using PyColumns = std::vector<std::vector<std::vector<std::string>>>;
 
+// Sequences are not from a file (first_line 0): the library names item t of sequence `index`
+// "<source>[index][t]", as the Python side names X[i][t].
 crf::AttributeSequence to_attribute_sequence(
     const std::vector<std::vector<std::pair<std::string, double>>>& items,
-    const std::vector<std::string>* labels) {
+    const std::vector<std::string>* labels, std::size_t index = 0, const char* source = "X") {
   crf::AttributeSequence sequence;
   sequence.attributes.reserve(items.size());
   for (std::size_t t = 0; t < items.size(); ++t) {
@@ -49,11 +51,13 @@ crf::AttributeSequence to_attribute_sequence(
     sequence.labels.push_back(labels ? (*labels)[t] : std::string());
     sequence.lines.emplace_back();
   }
-  sequence.first_line = 1;
+  sequence.source = source;
+  sequence.index = index;
   return sequence;
 }
 
-std::vector<crf::AttributeSequence> to_attribute_data(const PyAttributes& x, const PyLabels* y) {
+std::vector<crf::AttributeSequence> to_attribute_data(const PyAttributes& x, const PyLabels* y,
+                                                      const char* source = "X") {
   if (y && y->size() != x.size())
     throw septa::FormatError("X and y differ in length");
   std::vector<crf::AttributeSequence> data;
@@ -61,14 +65,15 @@ std::vector<crf::AttributeSequence> to_attribute_data(const PyAttributes& x, con
   for (std::size_t i = 0; i < x.size(); ++i) {
     if (y && (*y)[i].size() != x[i].size())
       throw septa::FormatError("sequence " + std::to_string(i) + ": features and labels differ in length");
-    data.push_back(to_attribute_sequence(x[i], y ? &(*y)[i] : nullptr));
+    data.push_back(to_attribute_sequence(x[i], y ? &(*y)[i] : nullptr, i, source));
   }
   return data;
 }
 
 // Tokens as column lists; with labels, each label becomes the last column.
 crf::ColumnSentence to_column_sentence(const std::vector<std::vector<std::string>>& tokens,
-                                       const std::vector<std::string>* labels) {
+                                       const std::vector<std::string>* labels,
+                                       std::size_t index = 0, const char* source = "X") {
   crf::ColumnSentence sentence;
   sentence.columns = tokens;
   sentence.lines.reserve(tokens.size());
@@ -81,18 +86,20 @@ crf::ColumnSentence to_column_sentence(const std::vector<std::vector<std::string
     }
     sentence.lines.push_back(std::move(line));
   }
-  sentence.first_line = 1;
+  sentence.source = source;  // not from a file, as to_attribute_sequence
+  sentence.index = index;
   return sentence;
 }
 
-std::vector<crf::ColumnSentence> to_column_data(const PyColumns& x, const PyLabels* y) {
+std::vector<crf::ColumnSentence> to_column_data(const PyColumns& x, const PyLabels* y,
+                                                const char* source = "X") {
   if (y && y->size() != x.size()) throw septa::FormatError("X and y differ in length");
   std::vector<crf::ColumnSentence> data;
   data.reserve(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     if (y && (*y)[i].size() != x[i].size())
       throw septa::FormatError("sequence " + std::to_string(i) + ": tokens and labels differ in length");
-    data.push_back(to_column_sentence(x[i], y ? &(*y)[i] : nullptr));
+    data.push_back(to_column_sentence(x[i], y ? &(*y)[i] : nullptr, i, source));
   }
   return data;
 }
@@ -115,21 +122,8 @@ class Progress {
   bool operator()(const crf::TrainProgress& p) {
     py::gil_scoped_acquire gil;
     try {
-      if (verbose_) {
-        char line[256];
-        std::snprintf(line, sizeof line,
-                      "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs", p.phase.c_str(),
-                      p.iteration, p.objective, p.grad_norm, p.active_features, p.seconds);
-        std::string text = line;
-        if (!std::isnan(p.dev_accuracy)) {
-          if (std::isnan(p.dev_f1))
-            std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
-          else
-            std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
-          text += line;
-        }
-        py::module_::import("sys").attr("stderr").attr("write")(text + "\n");
-      }
+      if (verbose_)
+        py::module_::import("sys").attr("stderr").attr("write")(crf::format_progress(p) + "\n");
       if (!hook_.is_none()) {
         py::dict info;
         info["phase"] = p.phase;
@@ -199,7 +193,7 @@ py::tuple train_attributes(const PyAttributes& x, const PyLabels& y,
                            py::object hook) {
   const crf::TrainOptions options = to_options(option_values);
   const auto data = to_attribute_data(x, &y);
-  const auto dev = to_attribute_data(x_dev, &y_dev);
+  const auto dev = to_attribute_data(x_dev, &y_dev, "X_dev");
   return run_training(
       verbose, std::move(hook),
       [&](const crf::ProgressCallback& cb) { return crf::train(data, options, dev, cb); });
@@ -216,7 +210,7 @@ py::tuple train_columns(const PyColumns& x, const PyLabels& y, const std::string
       : !template_text.empty() ? crf::FeatureTemplate::parse(template_text, "<template>")
                                : crf::FeatureTemplate::default_chunking();
   const auto data = to_column_data(x, &y);
-  const auto dev = to_column_data(x_dev, &y_dev);
+  const auto dev = to_column_data(x_dev, &y_dev, "X_dev");
   return run_training(verbose, std::move(hook), [&](const crf::ProgressCallback& cb) {
     return crf::train(data, "<X>", feature_template, options, dev, cb);
   });
@@ -241,13 +235,8 @@ py::list tag_all(const crf::Model& model, const std::vector<Sequence>& data, boo
   results.reserve(data.size());
   {
     py::gil_scoped_release release;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      try {
-        results.push_back(model.tag(data[i], marginals));
-      } catch (const septa::FormatError& e) {
-        throw septa::FormatError("sequence " + std::to_string(i) + ": " + e.what());
-      }
-    }
+    // Errors name the sequence and item themselves ("X[i][t]: ...", see to_column_sentence).
+    for (const Sequence& sequence : data) results.push_back(model.tag(sequence, marginals));
   }
   return tag_results(results, marginals);
 }
@@ -317,6 +306,8 @@ PYBIND11_MODULE(_septa, m) {
       PyErr_SetString(PyExc_OSError, e.what());
     } catch (const septa::ModelError& e) {
       model_error(e.what());
+    } catch (const septa::NumericalError& e) {
+      PyErr_SetString(PyExc_FloatingPointError, e.what());
     } catch (const septa::Cancelled& e) {
       PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     } catch (const septa::InternalError& e) {

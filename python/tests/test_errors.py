@@ -103,3 +103,17 @@ def test_out_of_float_range_values_name_sequence_and_position(value):
     # Issue 15: 1e39 became inf in training and gave a NaN model or a RuntimeError.
     with pytest.raises(ValueError, match=r"X\[1\]\[0\]: feature 'w'.*float range"):
         fit([X[0], [{"w": value}] * len(Y[1])], Y)
+
+
+def test_library_errors_name_the_real_sequence_and_position(tmp_path):
+    # The C++ library itself names the place of in-memory data (X[i][t]), not a made-up line.
+    columns = [[["the", "DT"], ["dog", "NN"]], [["runs", "VBZ"]]]
+    crf = fit(columns, Y, template="default")
+    with pytest.raises(ValueError, match=r"^X\[0\]\[0\]: the model expects 3 columns .* found 4$"):
+        crf.predict([[["runs", "VBZ", "x", "y"]], [["a", "DT", "x", "y"]]])
+    template = tmp_path / "wide.template"
+    template.write_text("U00:%x[0,5]\n")
+    with pytest.raises(ValueError, match=r"^X\[0\]\[0\]: the template reads column 5 but the data"):
+        septa.CRF(template=str(template), max_iterations=5).fit(columns, Y)
+    with pytest.raises(ValueError, match=r"^X_dev\[0\]\[0\]: expected 3 columns"):
+        septa.CRF(template="default", max_iterations=5).fit(columns, Y, [[["a"]]], [["O"]])

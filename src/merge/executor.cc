@@ -1,7 +1,7 @@
 // The streaming merge: tensors are computed by worker threads (each tensor by one thread, so
-// its bytes do not depend on the thread count) and written in file order. A worker that
-// finished tensor i waits until tensors < i are written, so at most `threads` tensors are in
-// memory at once; input pages are released after each tensor.
+// its bytes do not depend on the thread count) and written in file order by whichever worker
+// holds the next one; at most 3 x threads tensors are in memory at once (computing, or
+// finished and waiting for the writer); input pages are released after each tensor.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -167,8 +168,22 @@ MergeResult run_merge(const MergeConfig& config, const std::string& out_dir, boo
     std::atomic<std::size_t> next_job{0};
     std::mutex mutex;
     std::condition_variable turn;
-    std::size_t next_write = 0;  // guarded by mutex
-    std::exception_ptr error;    // guarded by mutex; set once, stops every worker
+    // Guarded by mutex: the next tensor to write; tensors computed but not yet written; their
+    // buffers once written, for reuse; whether a worker is writing; the first error, which
+    // stops every worker.
+    std::size_t next_write = 0;
+    struct Finished {
+      std::string bytes;
+      std::uint32_t crc;
+    };
+    std::map<std::size_t, Finished> ready;
+    std::vector<std::string> spare;
+    bool writing = false;
+    std::exception_ptr error;
+    // A worker starts tensor i only when i < next_write + window: at most window finished
+    // tensors wait for the writer, and a worker never idles because an earlier, larger tensor
+    // of another worker is still being computed.
+    const std::size_t window = 2 * threads;
     MergeProgress state;
     state.tensors_total = plan.tensors.size();
 
@@ -179,20 +194,37 @@ MergeResult run_merge(const MergeConfig& config, const std::string& out_dir, boo
         if (i >= plan.tensors.size()) return;
         try {
           {
-            std::lock_guard<std::mutex> lock(mutex);
+            std::unique_lock<std::mutex> lock(mutex);
+            turn.wait(lock, [&] { return i < next_write + window || error; });
             if (error) return;
           }
           compute_tensor(plan, plan.tensors[i], ws);
           std::unique_lock<std::mutex> lock(mutex);
-          turn.wait(lock, [&] { return next_write == i || error; });
           if (error) return;
-          writer.write_next(ws.bytes.data(), ws.bytes.size(), &ws.crc);
-          ++next_write;
-          state.tensors_done = next_write;
-          state.bytes_written += ws.bytes.size();
-          state.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          if (progress && !progress(state)) throw Cancelled("merge cancelled");
-          turn.notify_all();
+          ready.emplace(i, Finished{std::move(ws.bytes), ws.crc});
+          ws.bytes = std::string();
+          if (!spare.empty()) {
+            ws.bytes = std::move(spare.back());
+            spare.pop_back();
+          }
+          if (writing) continue;  // that worker writes this one too when its turn comes
+          writing = true;
+          // Every tensor that is next in file order, written with the lock released.
+          for (auto it = ready.find(next_write); it != ready.end(); it = ready.find(next_write)) {
+            Finished finished = std::move(it->second);
+            ready.erase(it);
+            lock.unlock();
+            writer.write_next(finished.bytes.data(), finished.bytes.size(), &finished.crc);
+            lock.lock();
+            ++next_write;
+            state.tensors_done = next_write;
+            state.bytes_written += finished.bytes.size();
+            state.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            spare.push_back(std::move(finished.bytes));
+            turn.notify_all();
+            if (progress && !progress(state)) throw Cancelled("merge cancelled");
+          }
+          writing = false;
         } catch (...) {
           std::lock_guard<std::mutex> lock(mutex);
           if (!error) error = std::current_exception();

@@ -1,9 +1,10 @@
 // Function multi-versioning for the merge kernels: an AVX2 (x86-64-v3) clone beside the
 // baseline, chosen at load time, so no global -m flags. The files using it are compiled with
-// -ffp-contract=off, so both clones round identically.
+// -ffp-contract=off, so both clones round identically. Compiled out under ThreadSanitizer: gcc
+// runs the clones' resolver before the TSan runtime is up (docs/robustness.md).
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SEPTA_MERGE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SEPTA_MERGE_CLONES

@@ -2,7 +2,10 @@
 #include "nn/options.h"
 
 #include <cmath>
+#include <cstdint>
 #include <sstream>
+
+#include "util/parse_int.h"
 
 namespace septa::nn {
 namespace {
@@ -25,14 +28,10 @@ bool parse_number(const std::string& text, double* value) {
 }
 
 bool parse_integer(const std::string& text, int64_t* value) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    *value = v;
-    return used == text.size();
-  } catch (const std::exception&) {
-    return false;
-  }
+  long long v = 0;
+  if (!util::parse_int(text, INT64_MIN, INT64_MAX, v)) return false;
+  *value = v;
+  return true;
 }
 
 bool in_range(const OptionSpec& spec, double x) {

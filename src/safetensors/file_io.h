@@ -1,4 +1,5 @@
-// Whole-file reads and atomic writes for the small text files beside tensors (the shard index).
+// Whole-file reads and atomic writes for the small text files beside tensors (the shard index):
+// septa_util's, under the names the safetensors code uses.
 #pragma once
 
 #include <string>

@@ -15,7 +15,9 @@ namespace septa::crf {
 struct ColumnSentence {
   std::vector<std::vector<std::string>> columns;  // [T][C] whitespace-separated fields
   std::vector<std::string> lines;                 // [T] original text, without CR/LF
-  std::size_t first_line = 0;                     // 1-based line number of token 0
+  std::size_t first_line = 0;                     // 1-based line of token 0; 0: not from a file
+  std::string source;     // the file read (set by the readers), or a name for in-memory data
+  std::size_t index = 0;  // in-memory data (first_line 0): 0-based position in its collection
   std::vector<std::string> markers_before;         // "-DOCSTART-" lines just before token 0
 };
 
@@ -39,8 +41,16 @@ struct AttributeSequence {
   std::vector<std::vector<Attribute>> attributes;    // [T][*] attributes of each item
   std::vector<std::string> lines;                    // [T] original text, without CR/LF
   double weight = 1.0;                               // from an "@weight:w" line
-  std::size_t first_line = 0;                        // 1-based line number of item 0
+  std::size_t first_line = 0;                        // 1-based line of item 0; 0: not from a file
+  std::string source;     // the file read (set by the readers), or a name for in-memory data
+  std::size_t index = 0;  // in-memory data (first_line 0): 0-based position in its collection
 };
+
+// Where item t of a sequence is, the prefix of the library's error messages about it:
+// "source:line" for a sequence read from a file; for in-memory data, "X[index][t]" when the
+// source is named "X", else "sequence <index>, item <t>".
+std::string item_place(const ColumnSentence& sentence, std::size_t t);
+std::string item_place(const AttributeSequence& sequence, std::size_t t);
 
 // Reads a column file: blank lines end sentences, "-DOCSTART-" lines are skipped, CRLF and a
 // missing final newline are accepted; every token line must have the same number of columns

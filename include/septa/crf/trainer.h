@@ -25,6 +25,11 @@ struct TrainProgress {
   double dev_f1 = NAN;              // held-out chunk F1 (percent) when the dev gold has chunks
 };
 
+// The one-line report of a progress step, without newline, as `septa train` and the Python
+// package's verbose mode print it:
+//   "lbfgs    iter   12  objective 1234.5  |g| 0.5  active 4000  1.23s  dev acc 95.10 F1 93.20"
+std::string format_progress(const TrainProgress& progress);
+
 // Called after each iteration; return false to stop (the best model so far is kept).
 using ProgressCallback = std::function<bool(const TrainProgress&)>;
 

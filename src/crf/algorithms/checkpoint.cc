@@ -1,8 +1,8 @@
 #include "crf/algorithms/checkpoint.h"
 
 #include "crf/io/binary_io.h"
-#include "septa/atomic_file.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::crf {
 namespace {

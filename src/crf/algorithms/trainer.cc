@@ -1,5 +1,6 @@
 #include "septa/crf/trainer.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "crf/algorithms/algorithm_table.h"
@@ -68,6 +69,22 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 
 }  // namespace
 
+std::string format_progress(const TrainProgress& p) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs",
+                p.phase.c_str(), p.iteration, p.objective, p.grad_norm, p.active_features,
+                p.seconds);
+  std::string text = line;
+  if (!std::isnan(p.dev_accuracy)) {
+    if (std::isnan(p.dev_f1))
+      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
+    else
+      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
+    text += line;
+  }
+  return text;
+}
+
 namespace {
 
 TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::string& name,
@@ -79,7 +96,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
-  encoder.encode_training(data, name, encoded, options.threads);
+  encoder.encode_training(data, encoded, options.threads);
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
@@ -94,8 +111,8 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   std::vector<std::vector<std::string>> dev_gold;
   for (const ColumnSentence& sentence : dev) {
     if (!encoder.has_gold_column(sentence))
-      throw FormatError(dev_name + ":" + std::to_string(sentence.first_line) +
-                        ": expected " + std::to_string(encoder.columns()) +
+      throw FormatError((sentence.source.empty() ? dev_name + ": " : std::string()) +
+                        item_place(sentence, 0) + ": expected " + std::to_string(encoder.columns()) +
                         " columns with the gold label last");
     encoder.encode(sentence, dev_encoded);
     std::vector<std::string> gold;

@@ -4,13 +4,6 @@
 
 namespace septa::crf {
 
-std::size_t Dataset::max_length() const {
-  std::size_t longest = 0;
-  for (std::size_t n = 0; n + 1 < sequence_offsets.size(); ++n)
-    longest = std::max(longest, sequence_offsets[n + 1] - sequence_offsets[n]);
-  return longest;
-}
-
 std::vector<std::size_t> partition_by_items(const Dataset& data, std::size_t parts) {
   const std::size_t N = data.size();
   std::vector<std::size_t> bounds{0};

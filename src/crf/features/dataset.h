@@ -37,7 +37,6 @@ struct Dataset {
 
   std::size_t size() const { return weights.size(); }
   std::size_t items() const { return labels.size(); }
-  std::size_t max_length() const;
   SequenceView sequence(std::size_t n) const {
     SequenceView v;
     const std::size_t first = sequence_offsets[n];

@@ -28,20 +28,19 @@ Encoder Encoder::restore(InputFormat format, const std::string& template_text,
  * chunks are then merged in order, so every string gets the id a sequential pass would give it,
  * whatever the thread count.
  */
-void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
-                              Dataset& out, int threads) {
+void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset& out,
+                              int threads) {
   SEPTA_CHECK(format_ == InputFormat::kColumns);
   for (const ColumnSentence& sentence : corpus) {
     const std::size_t C = sentence.columns.front().size();
     if (columns_ == 0) {
       columns_ = C;
       if (static_cast<int>(C) <= template_.max_column() + 1)
-        throw FormatError(name + ":" + std::to_string(sentence.first_line) +
-                          ": the template reads column " + std::to_string(template_.max_column()) +
+        throw FormatError(item_place(sentence, 0) + ": the template reads column " + std::to_string(template_.max_column()) +
                           " but the data has " + std::to_string(C) +
                           " columns, the last of which is the label");
     } else if (C != columns_) {
-      throw FormatError(name + ":" + std::to_string(sentence.first_line) + ": expected " +
+      throw FormatError(item_place(sentence, 0) + ": expected " +
                         std::to_string(columns_) + " columns, found " + std::to_string(C));
     }
   }
@@ -98,15 +97,13 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, const s
 namespace {
 
 // Attribute values are stored as float: one beyond its range would become infinite.
-void check_value(const AttributeSequence& sequence, std::size_t n, std::size_t t,
+void check_value(const AttributeSequence& sequence, std::size_t t,
                  const Attribute& attribute) {
   if (in_value_range(attribute.value)) return;
-  const std::string place = sequence.first_line > 0
-                                ? "line " + std::to_string(sequence.first_line + t)
-                                : "sequence " + std::to_string(n) + ", item " + std::to_string(t);
   char value[32];
   std::snprintf(value, sizeof value, "%.17g", attribute.value);
-  throw FormatError(place + ": attribute '" + attribute.name + "' has value " + value +
+  throw FormatError(item_place(sequence, t) + ": attribute '" + attribute.name + "' has value " +
+                    value +
                     ", outside the float range (|value| <= " +
                     kMaxAttributeValueText + ")");
 }
@@ -118,7 +115,7 @@ void Encoder::encode_training(const std::vector<AttributeSequence>& corpus, Data
   for (std::size_t n = 0; n < corpus.size(); ++n) {
     const AttributeSequence& sequence = corpus[n];
     for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
-      for (const Attribute& attribute : sequence.attributes[t]) check_value(sequence, n, t, attribute);
+      for (const Attribute& attribute : sequence.attributes[t]) check_value(sequence, t, attribute);
       for (const Attribute& attribute : sequence.attributes[t])
         out.add_attribute(attributes_.add(attribute.name), static_cast<float>(attribute.value));
       out.end_item(labels_.add(sequence.labels[t]));
@@ -134,7 +131,7 @@ bool Encoder::has_gold_column(const ColumnSentence& sentence) const {
 void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
   const std::size_t C = sentence.columns.front().size();
   if (C != columns_ && C + 1 != columns_)
-    throw FormatError("line " + std::to_string(sentence.first_line) + ": the model expects " +
+    throw FormatError(item_place(sentence, 0) + ": the model expects " +
                       std::to_string(columns_) + " columns (or " + std::to_string(columns_ - 1) +
                       " without the gold label), found " + std::to_string(C));
   const bool gold = C == columns_;
@@ -160,7 +157,7 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
 void Encoder::encode(const AttributeSequence& sequence, Dataset& out) const {
   for (std::size_t t = 0; t < sequence.labels.size(); ++t) {
     for (const Attribute& attribute : sequence.attributes[t]) {
-      check_value(sequence, 0, t, attribute);
+      check_value(sequence, t, attribute);
       const int32_t id = attributes_.find(attribute.name);
       if (id >= 0) out.add_attribute(id, static_cast<float>(attribute.value));
     }

@@ -27,9 +27,8 @@ class Encoder {
 
   // Encodes training sentences, growing both dictionaries, on `threads` threads (the result does
   // not depend on it). Every sentence must have the same number of columns, more than the
-  // template reads.
-  void encode_training(const std::vector<ColumnSentence>& corpus, const std::string& name,
-                       Dataset& out, int threads = 1);
+  // template reads; errors name the place of the sentence (item_place).
+  void encode_training(const std::vector<ColumnSentence>& corpus, Dataset& out, int threads = 1);
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
   // After encode_training on each rank's consecutive part of one corpus: both dictionaries
   // become their union over the ranks of `comm` in the first-seen order of the whole corpus,

@@ -7,9 +7,10 @@
 #include <sys/stat.h>
 
 #include "crf/io/line_reader.h"
-#include "septa/atomic_file.h"
 #include "septa/crf/feature_template.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
+#include "util/parse_int.h"
 
 namespace septa::crf {
 
@@ -67,20 +68,11 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-// Parses an optionally signed decimal integer covering all of `s`.
-bool parse_int(std::string_view s, int& value) {
-  bool negative = false;
-  if (!s.empty() && (s.front() == '-' || s.front() == '+')) {
-    negative = s.front() == '-';
-    s.remove_prefix(1);
-  }
-  if (s.empty() || s.size() > 6) return false;
-  int v = 0;
-  for (const char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  value = negative ? -v : v;
+// A macro's row or column: a signed integer of at most six digits.
+bool parse_coordinate(std::string_view s, int& value) {
+  long long v = 0;
+  if (!util::parse_int(s, -999999, 999999, v)) return false;
+  value = static_cast<int>(v);
   return true;
 }
 
@@ -113,8 +105,8 @@ TemplateLine parse_line(std::string_view line, const std::string& place, int& ma
     if (comma == std::string_view::npos) throw FormatError(bad);
     int row = 0;
     int col = 0;
-    if (!parse_int(trim(inside.substr(0, comma)), row) ||
-        !parse_int(trim(inside.substr(comma + 1)), col))
+    if (!parse_coordinate(trim(inside.substr(0, comma)), row) ||
+        !parse_coordinate(trim(inside.substr(comma + 1)), col))
       throw FormatError(bad);
     if (col < 0)
       throw FormatError(place + "negative column in macro '" + std::string(macro) + "'");
@@ -192,7 +184,7 @@ void expand_lines(const std::vector<TemplateLine>& lines, const ColumnSentence& 
       if (!piece.has_macro) continue;
       const auto col = static_cast<std::size_t>(piece.macro.col);
       if (col >= columns)
-        throw FormatError("line " + std::to_string(sentence.first_line + t) + ": template '" +
+        throw FormatError(item_place(sentence, t) + ": template '" +
                           line.text + "' reads column " + std::to_string(col) +
                           " but the token has " + std::to_string(columns) + " columns");
       const long position = static_cast<long>(t) + piece.macro.row;

@@ -29,6 +29,9 @@ SparseFeatures SparseFeatures::read(ByteReader& in) {
     if (s.offsets[a] > s.offsets[a + 1]) in.fail("feature index is not monotone");
   for (int32_t k : s.classes)
     if (k < 0 || static_cast<std::size_t>(k) >= s.K) in.fail("feature class out of range");
+  for (std::size_t a = 0; a < s.A; ++a)  // find_sorted relies on it
+    for (uint32_t f = s.offsets[a] + 1; f < s.offsets[a + 1]; ++f)
+      if (s.classes[f - 1] >= s.classes[f]) in.fail("feature classes of an attribute are not sorted");
   return s;
 }
 

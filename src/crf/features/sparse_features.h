@@ -31,6 +31,18 @@ struct SparseFeatures {
   }
   // Feature id of (attribute, class), or -1.
   int64_t find(int32_t attribute, int32_t cls) const;
+  // The same, relying on the classes of an attribute being sorted (as build() and read()
+  // guarantee): a binary search on long ranges.
+  int64_t find_sorted(int32_t attribute, int32_t cls) const {
+    uint32_t lo = offsets[attribute], hi = offsets[attribute + 1];
+    while (hi - lo > 8) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      if (classes[mid] <= cls) lo = mid; else hi = mid;
+    }
+    for (; lo < hi; ++lo)
+      if (classes[lo] == cls) return lo;
+    return -1;
+  }
 
   void write(ByteWriter& out) const;
   static SparseFeatures read(ByteReader& in);

@@ -64,7 +64,10 @@ class AttributeParser {
       return;
     }
     if (label.empty()) throw FormatError(error_place(name_, number) + "empty label");
-    if (current_.labels.empty()) current_.first_line = number;
+    if (current_.labels.empty()) {
+      current_.first_line = number;
+      current_.source = name_;
+    }
     current_.labels.emplace_back(label);
     current_.lines.emplace_back(text);
     auto& attributes = current_.attributes.emplace_back();

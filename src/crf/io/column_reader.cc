@@ -59,7 +59,10 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
                         std::to_string(fields.size()));
     }
     if (fields.back().empty()) throw FormatError(error_place(name, number) + "empty label");
-    if (sentence.columns.empty()) sentence.first_line = number;
+    if (sentence.columns.empty()) {
+      sentence.first_line = number;
+      sentence.source = name;
+    }
     auto& token = sentence.columns.emplace_back();
     token.reserve(fields.size());
     for (const auto field : fields) token.emplace_back(field);

@@ -219,7 +219,7 @@ void Lattice::forward_backward_log() {
   for (std::size_t j = 0; j < L; ++j) terms[j] = alpha_[(T - 1) * L + j];
   log_z_ = log_sum_exp();
   if (!std::isfinite(log_z_))
-    throw Error("lattice: log partition is not finite (non-finite potentials?)");
+    throw NumericalError("lattice: log partition is not finite (non-finite potentials?)");
   marginal_.resize(T * L);
   for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = std::exp(alpha_[q] + beta_[q] - log_z_);
 }

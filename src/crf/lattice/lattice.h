@@ -44,7 +44,6 @@ class Lattice {
   double path_score(const int* labels) const;
   // Highest-scoring labelling (ties go to the lowest label); returns its score.
   double viterbi(int* labels_out) const;
-  double log_partition() const { return log_z_; }
 
  private:
   std::size_t T_ = 0;

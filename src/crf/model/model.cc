@@ -10,8 +10,8 @@
 #include "crf/lattice/nbest.h"
 #include "crf/model/model_file.h"
 #include "crf/scoring/scorer.h"
-#include "septa/atomic_file.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::crf {
 namespace {
@@ -133,7 +133,7 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 const ModelData& Model::data() const {
-  if (!data_) throw Error("the model is empty (not trained or loaded)");
+  if (!data_) throw ModelError("the model is empty (not trained or loaded)");
   return *data_;
 }
 

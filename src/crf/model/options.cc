@@ -9,6 +9,7 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::crf {
 namespace {
@@ -28,10 +29,9 @@ double parse_double(const std::string& name, const std::string& value, double lo
 
 long parse_int(const std::string& name, const std::string& value, long low, long high,
                const std::string& range) {
-  char* end = nullptr;
-  const long v = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || v < low || v > high) bad(name, value, range);
-  return v;
+  long long v = 0;
+  if (!util::parse_int(value, low, high, v)) bad(name, value, range);
+  return static_cast<long>(v);
 }
 
 bool parse_bool(const std::string& name, const std::string& value) {

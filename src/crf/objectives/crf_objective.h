@@ -22,8 +22,6 @@ class CrfObjective {
   std::size_t dimension() const { return empirical_.size(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
   double evaluate(const double* w, double* grad);
-  // Observed feature counts [F], weighted by sequence weights.
-  const std::vector<double>& empirical() const { return empirical_; }
 
   // Sequences are split into this many blocks whatever the thread count (determinism).
   static constexpr std::size_t kBlocks = 16;

@@ -9,10 +9,94 @@
 
 namespace septa::crf {
 
+namespace {
+
+/*
+ * Visits the features of the instance's attributes for the listed classes cls [n]. A short
+ * feature range (at most 16 n features) is scanned whole, scan(f, v) for every feature f (the
+ * caller makes the unlisted classes harmless: zero scores or zero gradients); a long one is
+ * searched class by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature.
+ * The cost per attribute is min(range, n log range), not the range (up to all the label pairs
+ * an attribute was seen with). Each class meets its features in attribute order, as the dense
+ * pass does, so the sums are the same bit for bit.
+ */
+template <typename Scan, typename Hit>
+void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape& shape,
+                         const ItemArrays& items, const LocalInstance& instance,
+                         const int32_t* cls, std::size_t n, const double* w, Scan scan, Hit hit) {
+  // Memory-latency bound like softmax_raw_scores: ranges looked up and prefetched in batches.
+  constexpr std::size_t kBatch = 32;
+  uint32_t first[kBatch], last[kBatch];
+  int32_t attribute[kBatch];
+  float value[kBatch];
+  std::size_t m = 0;
+  const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
+  auto flush = [&] {
+    for (std::size_t b = 0; b < m; ++b) {
+      if (last[b] - first[b] <= longest_scan) {
+        for (uint32_t f = first[b]; f < last[b]; ++f) scan(f, value[b]);
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          const int64_t f = features.find_sorted(attribute[b], cls[i]);
+          if (f >= 0) hit(static_cast<uint32_t>(f), i, value[b]);
+        }
+      }
+    }
+    m = 0;
+  };
+  for (int32_t k = 0; k < instance.span; ++k) {
+    const std::size_t item = instance.item + k;
+    const int32_t shift = static_cast<int32_t>(k * shape.A);
+    for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+      const int32_t a = items.ids[e] + shift;
+      first[m] = features.offsets[a];
+      last[m] = features.offsets[a + 1];
+      if (first[m] == last[m]) continue;
+      attribute[m] = a;
+      value[m] = items.values[e];
+      __builtin_prefetch(w + first[m]);
+      __builtin_prefetch(features.classes.data() + first[m]);
+      if (++m == kBatch) flush();
+    }
+  }
+  flush();
+}
+
+}  // namespace
+
+void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items,
+                         const LocalInstance& instance, const double* w, double scale,
+                         const int32_t* cls, std::size_t n, const double* base, double* scores) {
+  const SparseFeatures& features = *shape.features;
+  const double* dense =
+      shape.R > 0 ? w + features.size() + static_cast<std::size_t>(instance.context) * shape.K
+                  : nullptr;
+  std::fill(scores, scores + shape.K, 0.0);  // unlisted classes collect the scanned weights
+  if (dense)
+    for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense[cls[i]];
+  const int32_t* classes = features.classes.data();
+  for_listed_features(
+      features, shape, items, instance, cls, n, w,
+      [&](uint32_t f, double v) { scores[classes[f]] += w[f] * v; },
+      [&](uint32_t f, std::size_t i, double v) { scores[cls[i]] += w[f] * v; });
+  for (std::size_t i = 0; i < n; ++i) {
+    if (scale != 1.0) scores[cls[i]] *= scale;
+    if (base) scores[cls[i]] += base[i];
+  }
+}
+
 void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         const LocalInstance& instance, const double* w, double scale,
                         double* scores, bool with_base) {
   const std::size_t K = shape.K;
+  if (shape.candidates && instance.candidates >= 0 && !shape.mask) {
+    const CandidateLists& lists = *shape.candidates;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
+    softmax_scores_over(shape, items, instance, w, scale, &lists.classes[at],
+                        lists.offsets[c + 1] - at,
+                        with_base && !lists.base.empty() ? &lists.base[at] : nullptr, scores);
+    return;
+  }
   const SparseFeatures& features = *shape.features;
   if (shape.R > 0) {
     const double* dense = w + features.size() + instance.context * K;
@@ -98,6 +182,23 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
                            const LocalInstance& instance, const double* class_gradient,
                            double* out) {
   const SparseFeatures& features = *shape.features;
+  if (shape.candidates && instance.candidates >= 0) {  // the listed classes only (see above)
+    const CandidateLists& lists = *shape.candidates;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates);
+    const int32_t* cls = &lists.classes[lists.offsets[c]];
+    const std::size_t n = lists.offsets[c + 1] - lists.offsets[c];
+    // Unlisted classes have a zero gradient (their probability is 0 and they are not gold).
+    const int32_t* classes = features.classes.data();
+    for_listed_features(
+        features, shape, items, instance, cls, n, out,
+        [&](uint32_t f, double v) { out[f] += v * class_gradient[classes[f]]; },
+        [&](uint32_t f, std::size_t i, double v) { out[f] += v * class_gradient[cls[i]]; });
+    if (shape.R > 0) {
+      double* dense = out + features.size() + instance.context * shape.K;
+      for (std::size_t i = 0; i < n; ++i) dense[cls[i]] += class_gradient[cls[i]];
+    }
+    return;
+  }
   for (int32_t k = 0; k < instance.span; ++k) {
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);

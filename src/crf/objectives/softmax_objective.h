@@ -56,14 +56,22 @@ struct ItemArrays {
 };
 
 // Scores of one instance: scores[k] = scale * (sum of sparse weights + dense[context][k]);
-// disallowed classes get -infinity.
+// disallowed classes get -infinity. An instance with a candidate list gets the scores of its
+// listed classes only (plus their base offsets when with_base); the other entries of scores
+// are then left undefined (every normaliser reads the listed ones only).
 void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         const LocalInstance& instance, const double* w, double scale,
                         double* scores, bool with_base = true);
+// Scores of the classes cls [n] only, as softmax_raw_scores computes them, plus base [n] when
+// given; the other entries of scores [K] are overwritten with meaningless partial sums.
+void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items,
+                         const LocalInstance& instance, const double* w, double scale,
+                         const int32_t* cls, std::size_t n, const double* base, double* scores);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);
 // out += the weight gradient of an instance whose gradient with respect to its class scores is
-// class_gradient [K]: sparse features of its attributes, then its dense context row.
+// class_gradient [K]: sparse features of its attributes, then its dense context row. For an
+// instance with a candidate list, class_gradient must be 0 outside the list.
 void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& items,
                            const LocalInstance& instance, const double* class_gradient,
                            double* out);

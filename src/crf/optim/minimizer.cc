@@ -3,6 +3,7 @@
 #include <lbfgs.h>
 
 #include <cmath>
+#include <new>
 
 #include "septa/error.h"
 
@@ -123,9 +124,12 @@ MinimizerResult minimize(const ObjectiveFunction& f, std::vector<double>& w,
   result.cancelled = context.cancelled;
   if (context.cancelled) {
     result.stop_reason = "cancelled";
-  } else if (status == LBFGSERR_OUTOFMEMORY || status == LBFGSERR_INVALIDPARAMETERS ||
+  } else if (status == LBFGSERR_OUTOFMEMORY) {
+    throw std::bad_alloc();
+  } else if (status == LBFGSERR_INVALIDPARAMETERS ||
              (status >= LBFGSERR_INVALID_N && status <= LBFGSERR_INVALID_ORTHANTWISE_END)) {
-    throw Error("lbfgs failed to start: " + describe(status));
+    // validate() has checked every option that reaches liblbfgs' parameters.
+    throw InternalError("lbfgs refused its parameters: " + describe(status));
   } else {
     result.stop_reason = describe(status);
   }

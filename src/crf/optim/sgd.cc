@@ -32,7 +32,14 @@ class SgdState {
     scores_[instance.gold] -= 1.0;  // P - onehot
     scale_ *= 1.0 - eta * lambda_;
     const double rate = -eta * instance.weight / scale_;
-    for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
+    if (shape_.candidates && instance.candidates >= 0) {  // the others are 0
+      const CandidateLists& lists = *shape_.candidates;
+      for (std::size_t i = lists.offsets[instance.candidates];
+           i < lists.offsets[instance.candidates + 1]; ++i)
+        scores_[lists.classes[i]] *= rate;
+    } else {
+      for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
+    }
     add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;

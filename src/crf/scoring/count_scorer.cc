@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 namespace septa::crf {
 
@@ -11,12 +10,11 @@ CountScorer::CountScorer(std::size_t A, std::size_t L, SparseFeatures unary,
                          SparseFeatures pairwise, std::vector<double> pair_log_ratio,
                          std::vector<double> pair_log_prior, std::vector<int32_t> pair_first,
                          std::vector<int32_t> pair_second, double floor)
-    : A_(A), unary_(std::move(unary)), unary_ratio_(std::move(unary_log_ratio)),
-      label_prior_(std::move(label_log_prior)), pairwise_(std::move(pairwise)),
-      pair_ratio_(std::move(pair_log_ratio)), pair_prior_(std::move(pair_log_prior)),
-      pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)) {
-  L_ = L;
-  floor_ = floor;
+    : FactorScorer(A, L, std::move(pair_first), std::move(pair_second), floor),
+      unary_ratio_(std::move(unary_log_ratio)), label_prior_(std::move(label_log_prior)),
+      pair_ratio_(std::move(pair_log_ratio)), pair_prior_(std::move(pair_log_prior)) {
+  unary_ = std::move(unary);
+  pairwise_ = std::move(pairwise);
 }
 
 void CountScorer::expert_scores(const SequenceView& sequence, std::size_t t, int span,
@@ -110,9 +108,7 @@ void CountScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t to
       << pairwise_.size() << " seen (attribute, pair) over " << pair_prior_.size()
       << " label pairs; beta " << kBeta << ", floor " << floor_ << "\n";
   out << "PAIR LOG PRIORS (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-        << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder));
   out << "UNARY LOG RATIOS (top " << top << ")\n";
   dump_top_features(out, state_features(encoder), top);
 }

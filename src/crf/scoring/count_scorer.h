@@ -25,8 +25,6 @@ class CountScorer : public FactorScorer {
 
   static constexpr double kBeta = 1.0;  // back-off mass of the class prior
 
-  bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
-
   bool finite() const override {
     return all_finite(unary_ratio_) && all_finite(label_prior_) && all_finite(pair_ratio_) &&
            all_finite(pair_prior_);
@@ -51,15 +49,10 @@ class CountScorer : public FactorScorer {
                      const SparseFeatures& features, const std::vector<double>& ratio,
                      const std::vector<double>& log_prior, double* scores) const;
 
-  std::size_t A_ = 0;
-  SparseFeatures unary_;               // (attribute, label) seen in training
   std::vector<double> unary_ratio_;    // [F_unary] r(a, k)
   std::vector<double> label_prior_;    // [L] log P(label)
-  SparseFeatures pairwise_;            // (attribute, pair class), attributes [0, 2A)
   std::vector<double> pair_ratio_;     // [F_pair] r(a, k)
   std::vector<double> pair_prior_;     // [K] log P(pair)
-  std::vector<int32_t> pair_first_;    // [K]
-  std::vector<int32_t> pair_second_;   // [K]
 };
 
 }  // namespace septa::crf

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 namespace septa::crf {
 
@@ -95,10 +94,7 @@ std::vector<ConditionedTransition> LinearChainScorer::conditioned_transition_fea
 
 void LinearChainScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "TRANSITIONS (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    if (f.weight != 0.0)
-      out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-          << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder), /*skip_zero=*/true);
   if (conditioned_) {
     std::vector<WeightedFeature> edges;
     for (const ConditionedTransition& c : conditioned_transition_features(encoder))

@@ -1,7 +1,6 @@
 #include "crf/scoring/memm_scorer.h"
 
 #include <cmath>
-#include <iomanip>
 
 namespace septa::crf {
 
@@ -72,9 +71,7 @@ std::vector<WeightedFeature> MemmScorer::transition_features(const Encoder& enco
 
 void MemmScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t top) const {
   out << "TRANSITIONS (previous -> current; only successors seen in training)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-        << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder));
   out << "STATE FEATURES (top " << top << " by |weight| of " << states_.size() << ")\n";
   dump_top_features(out, state_features(encoder), top);
 }

@@ -28,6 +28,17 @@ void check_label_pairs(const std::vector<int32_t>& first, const std::vector<int3
       in.fail("label pair out of range");
 }
 
+void dump_feature(std::ostream& out, const WeightedFeature& feature) {
+  out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << feature.weight << "  "
+      << feature.from << " -> " << feature.to << "\n";
+}
+
+void dump_features(std::ostream& out, const std::vector<WeightedFeature>& features,
+                   bool skip_zero) {
+  for (const WeightedFeature& f : features)
+    if (!skip_zero || f.weight != 0.0) dump_feature(out, f);
+}
+
 void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
                        std::size_t top) {
   const std::size_t n = std::min(top, features.size());
@@ -35,9 +46,7 @@ void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
                     features.end(), [](const WeightedFeature& a, const WeightedFeature& b) {
                       return std::fabs(a.weight) > std::fabs(b.weight);
                     });
-  for (std::size_t i = 0; i < n; ++i)
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << features[i].weight
-        << "  " << features[i].from << " -> " << features[i].to << "\n";
+  for (std::size_t i = 0; i < n; ++i) dump_feature(out, features[i]);
 }
 
 }  // namespace septa::crf

@@ -65,7 +65,12 @@ std::vector<WeightedFeature> list_features(const SparseFeatures& features, const
 void check_label_pairs(const std::vector<int32_t>& first, const std::vector<int32_t>& second,
                        std::size_t L, ByteReader& in);
 
-// Prints the `top` entries of largest |weight| as "weight<TAB>from<TAB>to".
+// One feature as a `septa dump` line: "  <weight, %10.6f>  from -> to".
+void dump_feature(std::ostream& out, const WeightedFeature& feature);
+// Every feature in order (those of weight 0 left out when `skip_zero`), one line each.
+void dump_features(std::ostream& out, const std::vector<WeightedFeature>& features,
+                   bool skip_zero = false);
+// The `top` features of largest |weight|, largest first, one line each.
 void dump_top_features(std::ostream& out, std::vector<WeightedFeature> features,
                        std::size_t top);
 

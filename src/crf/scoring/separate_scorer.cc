@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iomanip>
 
 #include "crf/lattice/cooccurrence.h"
 
@@ -22,10 +21,8 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
                                std::vector<int32_t> pair_second, double floor, double beam,
                                bool stacked)
-    : A_(A), pair_first_(std::move(pair_first)), pair_second_(std::move(pair_second)),
-      beam_(beam), stacked_(stacked) {
-  L_ = L;
-  floor_ = floor;
+    : FactorScorer(A, L, std::move(pair_first), std::move(pair_second), floor), beam_(beam),
+      stacked_(stacked) {
   index_pairs();
 }
 
@@ -88,21 +85,22 @@ void SeparateScorer::pair_probabilities(const SequenceView& sequence, const doub
     LocalInstance instance;
     instance.item = t;
     instance.span = 2;
-    softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
     allowed.clear();
     if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
-    if (stacked_) {  // the unary log-probabilities as fixed offsets (see the class comment)
-      const double* ut = unary + t * L;
-      const double* un = unary + (t + 1) * L;
-      if (allowed.empty())
+    const double* ut = unary + t * L;
+    const double* un = unary + (t + 1) * L;
+    if (allowed.empty()) {
+      softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
+      if (stacked_)  // the unary log-probabilities as fixed offsets (see the class comment)
         for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
-      else
-        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
-    }
-    if (allowed.empty())
       softmax_normalize(scores.data(), K);
-    else
+    } else {
+      softmax_scores_over(shape, items, instance, pair_weights_.data(), 1.0, allowed.data(),
+                          allowed.size(), nullptr, scores.data());
+      if (stacked_)
+        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
       softmax_normalize_over(scores.data(), K, allowed.data(), allowed.size());
+    }
     double* table = out + t * L * L;
     std::fill(table, table + L * L, 0.0);
     for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
@@ -170,9 +168,7 @@ void SeparateScorer::dump(std::ostream& out, const Encoder& encoder, std::size_t
       << " label pairs + biases" << (stacked_ ? ", stacked on the unary factor" : "")
       << "), floor " << floor_ << ", pair beam " << beam_ << "\n";
   out << "PAIR BIASES (previous -> current)\n";
-  for (const WeightedFeature& f : transition_features(encoder))
-    out << "  " << std::setw(10) << std::fixed << std::setprecision(6) << f.weight << "  "
-        << f.from << " -> " << f.to << "\n";
+  dump_features(out, transition_features(encoder));
   out << "UNARY FEATURES (top " << top << " by |weight|)\n";
   dump_top_features(out, state_features(encoder), top);
 }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "crf/scoring/scorer.h"
@@ -13,22 +15,36 @@
 
 namespace septa::crf {
 
-// Common part: turns factor probabilities into lattice potentials.
+// Common part of the CR-F scorers: a unary factor over L labels and a pairwise factor over the
+// K label pairs seen in training, both on sparse features of A attributes; turns the factors'
+// probabilities into lattice potentials.
 class FactorScorer : public Scorer {
  public:
   void potentials(const SequenceView& sequence, Lattice& lattice) const override;
+  bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
   std::size_t labels() const { return L_; }
-  double floor() const { return floor_; }
 
  protected:
+  FactorScorer() = default;
+  // Pair class k is the label pair (pair_first[k], pair_second[k]).
+  FactorScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
+               std::vector<int32_t> pair_second, double floor)
+      : A_(A), L_(L), floor_(floor), pair_first_(std::move(pair_first)),
+        pair_second_(std::move(pair_second)) {}
+
   // P(y_t | x) into out [T][L].
   virtual void unary_probabilities(const SequenceView& sequence, double* out) const = 0;
   // P(y_t, y_{t+1} | x) into out [T-1][L][L], given the unary probabilities unary [T][L].
   virtual void pair_probabilities(const SequenceView& sequence, const double* unary,
                                   double* out) const = 0;
 
+  std::size_t A_ = 0;
   std::size_t L_ = 0;
-  double floor_ = 1e-6;  // probability floor for unseen pairs (never log 0)
+  double floor_ = 1e-6;                  // probability floor for unseen pairs (never log 0)
+  SparseFeatures unary_;                 // (attribute, label), attributes [0, A)
+  SparseFeatures pairwise_;              // (attribute, pair class), attributes [0, 2A)
+  std::vector<int32_t> pair_first_;      // [K] label at t of pair class k
+  std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
 };
 
 // -a separate: two multinomial logistic-regression factors on sparse template features.
@@ -54,7 +70,6 @@ class SeparateScorer : public FactorScorer {
   SoftmaxModelShape pair_shape() const;
   std::vector<double>& unary_weights() { return unary_weights_; }
   std::vector<double>& pair_weights() { return pair_weights_; }
-  std::size_t pair_classes() const { return pair_first_.size(); }
   double beam() const { return beam_; }
   // The pair classes (a, b) seen in training with P(a) >= beam max P at t and P(b) >= beam
   // max P at t+1, from the unary probabilities at t and t+1 ([L] each), appended to out.
@@ -71,8 +86,6 @@ class SeparateScorer : public FactorScorer {
 
   // P(y_t | x) into out [T][L].
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
-
-  bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
 
   bool finite() const override {
     return all_finite(unary_weights_) && all_finite(pair_weights_);
@@ -92,11 +105,6 @@ class SeparateScorer : public FactorScorer {
 
  private:
   void index_pairs();
-  std::size_t A_ = 0;
-  SparseFeatures unary_;                 // (attribute, label), attributes [0, A)
-  SparseFeatures pairwise_;              // (attribute, pair class), attributes [0, 2A)
-  std::vector<int32_t> pair_first_;      // [K] label at t of pair class k
-  std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
   std::vector<int32_t> pair_class_;      // [L][L] class of (a, b), -1 unseen
   double beam_ = 0.0;                    // unary beam of the pairwise softmax, 0: all pairs
   bool stacked_ = false;                 // pair scores offset by the unary log-probabilities

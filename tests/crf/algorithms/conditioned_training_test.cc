@@ -212,5 +212,34 @@ TEST(ConditionedTraining, LoaderRefusesConditionedTemplatesWithoutTheirWeights) 
   }
 }
 
+// Every truncation and many byte changes of a format-5 payload (re-framed, so the checksum
+// passes and the payload checks are reached) load as a model that tags, or are refused with a
+// ModelError; never a crash (the sanitizer build runs this too).
+TEST(ConditionedTraining, DamagedFormat5PayloadsAreRefusedOrUsable) {
+  const auto data = switch_corpus(4, 8);
+  TrainOptions options;
+  options.max_iterations = 3;
+  const Model model =
+      train(data, "switch.txt", FeatureTemplate::parse(kConditioned, "t"), options).model;
+  const std::string bytes = model.to_bytes();
+  const std::size_t header = 8 + 4 + 8;
+  const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+  auto exercise = [&](const std::string& damaged) {
+    try {
+      const Model m = Model::from_bytes(frame_model_payload(damaged, 5), "damaged.model");
+      for (const ColumnSentence& s : data) (void)m.tag(s, true);
+    } catch (const ModelError&) {
+    } catch (const FormatError&) {  // a damaged template text
+    }
+  };
+  for (std::size_t n = 0; n < payload.size(); ++n) exercise(payload.substr(0, n));
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string damaged = payload;
+    damaged[rng() % damaged.size()] = static_cast<char>(rng() % 256);
+    exercise(damaged);
+  }
+}
+
 }  // namespace
 }  // namespace septa::crf

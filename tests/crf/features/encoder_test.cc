@@ -15,11 +15,11 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   const auto corpus = read_columns(in, "toy.txt");
   Encoder one(FeatureTemplate::default_chunking());
   Dataset a;
-  one.encode_training(corpus, "toy.txt", a, 1);
+  one.encode_training(corpus, a, 1);
   for (int threads : {2, 3, 7}) {
     Encoder many(FeatureTemplate::default_chunking());
     Dataset b;
-    many.encode_training(corpus, "toy.txt", b, threads);
+    many.encode_training(corpus, b, threads);
     EXPECT_EQ(many.attributes().names(), one.attributes().names()) << threads;
     EXPECT_EQ(many.labels().names(), one.labels().names());
     EXPECT_EQ(b.attribute_ids, a.attribute_ids);
@@ -36,7 +36,7 @@ TEST(Encoder, TaggingDropsUnknownAttributesAndMarksUnknownLabels) {
   const auto corpus = read_columns(in, "t.txt");
   Encoder encoder(FeatureTemplate::default_chunking());
   Dataset train;
-  encoder.encode_training(corpus, "t.txt", train);
+  encoder.encode_training(corpus, train);
   std::istringstream test_in("the DT B-XX\ncat NN I-NP\n");
   Dataset test;
   encoder.encode(read_columns(test_in, "u.txt")[0], test);

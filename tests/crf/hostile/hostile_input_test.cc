@@ -13,13 +13,13 @@
 #include "crf/fixtures.h"
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
-#include "septa/atomic_file.h"
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/feature_template.h"
 #include "septa/crf/model.h"
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::crf {
 namespace {

@@ -135,5 +135,24 @@ TEST(ColumnReader, Conll2000TrainCountsAndSpeed) {
   RecordProperty("read_seconds", std::to_string(seconds));
 }
 
+TEST(ItemPlace, NamesFileLinesOrInMemoryPositions) {
+  std::istringstream in("a B\n\nb C\nc D\n");
+  const auto sentences = read_columns(in, "test.txt");
+  ASSERT_EQ(sentences.size(), 2u);
+  EXPECT_EQ(sentences[1].source, "test.txt");
+  EXPECT_EQ(item_place(sentences[0], 0), "test.txt:1");
+  EXPECT_EQ(item_place(sentences[1], 1), "test.txt:4");
+  ColumnSentence in_memory;
+  in_memory.columns = {{"a"}, {"b"}};
+  in_memory.index = 2;
+  EXPECT_EQ(item_place(in_memory, 1), "sequence 2, item 1");
+  in_memory.source = "X";
+  EXPECT_EQ(item_place(in_memory, 1), "X[2][1]");
+  std::istringstream attributes("A\tx\n\nB\ty\nC\tz\n");
+  const auto sequences = read_attributes(attributes, "a.txt");
+  ASSERT_EQ(sequences.size(), 2u);
+  EXPECT_EQ(item_place(sequences[1], 1), "a.txt:4");
+}
+
 }  // namespace
 }  // namespace septa::crf

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include "septa/error.h"
 
 namespace septa::crf {
 namespace {
@@ -119,27 +122,60 @@ TEST(Lattice, LongChainWithLargePotentialsStaysFinite) {
 }
 
 TEST(Lattice, ExtremePotentialsFallBackToLogDomainAndStayExact) {
+  // Potentials of +-900 overflow the scaled forward-backward, so these runs take the log-domain
+  // path; log Z, every node marginal, every edge marginal and their sums are checked against
+  // the enumeration of all paths, done with a log-sum-exp shift.
+  const std::size_t T = 4, L = 3;
   for (bool per_position : {false, true}) {
-    Lattice lattice;
-    fill_random(lattice, 4, 3, per_position, 3, /*scale=*/900.0);
-    const double log_z = lattice.forward_backward();
-    double m = -INFINITY;
-    std::vector<double> scores;
-    for (const auto& y : all_paths(4, 3)) {
-      scores.push_back(lattice.path_score(y.data()));
-      m = std::max(m, scores.back());
+    for (unsigned seed = 3; seed <= 5; ++seed) {
+      Lattice lattice;
+      fill_random(lattice, T, L, per_position, seed, /*scale=*/900.0);
+      const double log_z = lattice.forward_backward();
+      const auto paths = all_paths(T, L);
+      double m = -INFINITY;
+      std::vector<double> scores;
+      for (const auto& y : paths) {
+        scores.push_back(lattice.path_score(y.data()));
+        m = std::max(m, scores.back());
+      }
+      double sum = 0.0;
+      for (double s : scores) sum += std::exp(s - m);
+      const double expected_log_z = m + std::log(sum);
+      EXPECT_NEAR(log_z, expected_log_z, 1e-9);
+      std::vector<double> node(T * L, 0.0), edge(T * L * L, 0.0);  // [T][L], [T][L][L]
+      for (std::size_t p = 0; p < paths.size(); ++p) {
+        const double prob = std::exp(scores[p] - expected_log_z);
+        for (std::size_t t = 0; t < T; ++t) {
+          node[t * L + paths[p][t]] += prob;
+          if (t > 0) edge[(t * L + paths[p][t - 1]) * L + paths[p][t]] += prob;
+        }
+      }
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t j = 0; j < L; ++j)
+          EXPECT_NEAR(lattice.node_marginal(t, j), node[t * L + j], 1e-9)
+              << "per_position=" << per_position << " seed=" << seed << " t=" << t;
+      std::vector<double> expected_sum(L * L, 0.0);
+      for (std::size_t t = 1; t < T; ++t) {
+        std::vector<double> got(L * L, 0.0);
+        lattice.add_edge_marginals(t, 1.0, got.data());
+        for (std::size_t q = 0; q < L * L; ++q) {
+          EXPECT_NEAR(got[q], edge[t * L * L + q], 1e-9) << "t=" << t << " q=" << q;
+          expected_sum[q] += edge[t * L * L + q];
+        }
+      }
+      std::vector<double> summed(L * L, 0.0);
+      lattice.add_edge_marginal_sums(1.0, summed.data());
+      for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(summed[q], expected_sum[q], 1e-9);
     }
-    double sum = 0.0;
-    for (double s : scores) sum += std::exp(s - m);
-    EXPECT_NEAR(log_z, m + std::log(sum), 1e-9);
-    double total = 0.0;
-    for (std::size_t j = 0; j < 3; ++j) total += lattice.node_marginal(2, j);
-    EXPECT_NEAR(total, 1.0, 1e-9);
-    std::vector<double> edge(9, 0.0);
-    lattice.add_edge_marginals(2, 1.0, edge.data());
-    double edge_total = 0.0;
-    for (double e : edge) edge_total += e;
-    EXPECT_NEAR(edge_total, 1.0, 1e-9);
+  }
+}
+
+TEST(Lattice, NonFinitePotentialsAreANumericalError) {
+  for (double bad : {NAN, INFINITY}) {
+    Lattice lattice;
+    fill_random(lattice, 3, 2, /*per_position=*/true, 1);
+    lattice.state(1)[0] = bad;
+    EXPECT_THROW(lattice.forward_backward(), NumericalError) << bad;
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -109,18 +111,79 @@ TEST_F(ModelFile, SaveLeavesNoTemporaryFileAndReplacesAtomically) {
   EXPECT_THROW(model_.save(dir_.file("no/such/dir/m.model")), IoError);
 }
 
-TEST_F(ModelFile, MarginalsSumToOneAndProbabilityIsConsistent) {
-  for (const ColumnSentence& s : data_) {
-    const TagResult r = model_.tag(s, /*marginals=*/true);
-    ASSERT_EQ(r.marginals.size(), s.columns.size());
-    for (const auto& row : r.marginals) {
-      double sum = 0.0;
-      for (double p : row) sum += p;
-      EXPECT_NEAR(sum, 1.0, 1e-9);
-    }
-    EXPECT_LE(r.log_probability, 1e-12);
-    EXPECT_GT(r.log_probability, -50.0);
+// Every labelling of a short sentence (L^T of them), lexicographic.
+std::vector<std::vector<std::string>> all_labellings(std::size_t T,
+                                                     const std::vector<std::string>& labels) {
+  std::vector<std::vector<std::string>> out;
+  std::vector<std::size_t> y(T, 0);
+  while (true) {
+    std::vector<std::string>& named = out.emplace_back();
+    for (std::size_t i : y) named.push_back(labels[i]);
+    std::size_t t = T;
+    while (t > 0 && ++y[t - 1] == labels.size()) y[--t] = 0;
+    if (t == 0) break;
   }
+  return out;
+}
+
+TEST_F(ModelFile, ProbabilityAndMarginalsMatchEnumerationOfAllLabellings) {
+  // Sentences cut to at most 4 tokens (5^4 = 625 labellings each): log P(y|x) of every
+  // labelling must sum to 1 in probability, the tagged path must be the most probable one with
+  // its log P, and each marginal must be the sum of the probabilities of the labellings
+  // through it.
+  const std::vector<std::string>& labels = model_.labels();
+  const std::size_t L = labels.size();
+  ASSERT_EQ(L, 5u);
+  for (std::size_t n = 0; n < 8; ++n) {
+    ColumnSentence s = data_[n];
+    const std::size_t T = std::min<std::size_t>(s.columns.size(), 1 + n % 4);
+    s.columns.resize(T);
+    s.lines.resize(T);
+    const TagResult r = model_.tag(s, /*marginals=*/true);
+    ASSERT_EQ(r.marginals.size(), T);
+    double total = 0.0, best = -INFINITY;
+    std::vector<std::string> best_labels;
+    std::vector<std::vector<double>> marginals(T, std::vector<double>(L, 0.0));  // [T][L]
+    for (const auto& y : all_labellings(T, labels)) {
+      const double log_p = model_.log_probability(s, y);
+      ASSERT_LE(log_p, 1e-12);
+      const double p = std::exp(log_p);
+      total += p;
+      if (log_p > best) {
+        best = log_p;
+        best_labels = y;
+      }
+      for (std::size_t t = 0; t < T; ++t)
+        marginals[t][std::find(labels.begin(), labels.end(), y[t]) - labels.begin()] += p;
+    }
+    EXPECT_NEAR(total, 1.0, 1e-9) << "sentence " << n;
+    EXPECT_EQ(r.labels, best_labels) << "sentence " << n;
+    EXPECT_NEAR(r.log_probability, best, 1e-9) << "sentence " << n;
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t l = 0; l < L; ++l)
+        EXPECT_NEAR(r.marginals[t][l], marginals[t][l], 1e-9) << "sentence " << n << " t=" << t;
+  }
+}
+
+TEST_F(ModelFile, ErrorsOfTaggingNameTheFileAndLineFromTheLibrary) {
+  // The toy model reads 3 columns; the sentence on lines 3-4 of "tag.txt" has 4.
+  std::istringstream in("the DT x B-NP\n\nthe DT x B-NP\ndog NN x I-NP\n");
+  const auto sentences = read_columns(in, "tag.txt");
+  ASSERT_EQ(sentences.size(), 2u);
+  try {
+    model_.tag(sentences[1]);
+    FAIL() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("tag.txt:3: the model expects 3 columns", 0), 0u)
+        << e.what();
+  }
+}
+
+TEST(Model, AnEmptyModelIsAModelError) {
+  const Model empty;
+  EXPECT_TRUE(empty.empty());
+  EXPECT_THROW(empty.labels(), ModelError);
+  EXPECT_THROW(empty.to_bytes(), ModelError);
 }
 
 TEST(Training, OneAndTwoThreadsGiveTheSameModel) {

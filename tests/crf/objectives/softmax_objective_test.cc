@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -118,12 +119,18 @@ TEST(SoftmaxObjective, StackedPairwiseFactorWithOffsetsGradient) {
   SoftmaxObjective objective(data, edges, shape, 1);
   expect_gradient_matches(objective, 23);
 
+  // The expected loss from the dense pass over every class (no candidate lists), which
+  // also checks the listed-classes pass of the objective against it.
+  SoftmaxModelShape dense_shape = shape;
+  dense_shape.candidates = nullptr;
   const std::vector<double> w = testing::random_weights(objective.dimension(), 1.0, 24);
   std::vector<double> grad(w.size()), raw(K);
   double expected = 0.0;
-  for (const LocalInstance& e : edges) {
-    softmax_raw_scores(shape, ItemArrays::of(data), e, w.data(), 1.0, raw.data(),
-                       /*with_base=*/false);
+  for (LocalInstance e : edges) {
+    const int64_t list = e.candidates;
+    e.candidates = -1;
+    softmax_raw_scores(dense_shape, ItemArrays::of(data), e, w.data(), 1.0, raw.data());
+    e.candidates = list;
     double z = 0.0, gold = 0.0;
     for (std::size_t i = lists.offsets[e.candidates]; i < lists.offsets[e.candidates + 1]; ++i) {
       const double s = raw[lists.classes[i]] + lists.base[i];
@@ -133,6 +140,48 @@ TEST(SoftmaxObjective, StackedPairwiseFactorWithOffsetsGradient) {
     expected += e.weight * (std::log(z) - gold);
   }
   EXPECT_NEAR(objective.evaluate(w.data(), grad.data()), expected, 1e-9 * std::fabs(expected));
+}
+
+// The listed-classes pass (scan of short feature ranges, search of long ones) gives the dense
+// pass's scores bit for bit, and its gradient equals the dense gradient; with many classes
+// so that both branches run.
+TEST(SoftmaxObjective, ListedClassesPassEqualsTheDensePass) {
+  const std::size_t A = 5, K = 60;
+  const Dataset data = testing::random_dataset(40, 5, A, K, 31);
+  auto nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, A, K, 1, 1, true);  // long ranges
+  CandidateLists lists;
+  std::mt19937 rng(32);
+  for (LocalInstance& n : nodes) {
+    std::vector<int32_t> list{n.gold};
+    for (std::size_t extra = rng() % 4; extra > 0; --extra) {
+      const int32_t k = static_cast<int32_t>(rng() % K);
+      if (std::find(list.begin(), list.end(), k) == list.end()) list.push_back(k);
+    }
+    lists.classes.insert(lists.classes.end(), list.begin(), list.end());
+    n.candidates = static_cast<int64_t>(lists.size());
+    lists.offsets.push_back(lists.classes.size());
+  }
+  SoftmaxModelShape listed{&features, A, K, 1, nullptr};
+  listed.candidates = &lists;
+  SoftmaxModelShape dense = listed;
+  dense.candidates = nullptr;
+  const std::vector<double> w = testing::random_weights(listed.dimension(), 1.0, 33);
+  std::vector<double> a(K), b(K), grad_a(w.size(), 0.0), grad_b(w.size(), 0.0), g(K);
+  for (const LocalInstance& n : nodes) {
+    softmax_raw_scores(listed, ItemArrays::of(data), n, w.data(), 1.0, a.data());
+    LocalInstance plain = n;
+    plain.candidates = -1;
+    softmax_raw_scores(dense, ItemArrays::of(data), plain, w.data(), 1.0, b.data());
+    for (std::size_t i = lists.offsets[n.candidates]; i < lists.offsets[n.candidates + 1]; ++i)
+      EXPECT_EQ(a[lists.classes[i]], b[lists.classes[i]]);
+    std::fill(g.begin(), g.end(), 0.0);
+    for (std::size_t i = lists.offsets[n.candidates]; i < lists.offsets[n.candidates + 1]; ++i)
+      g[lists.classes[i]] = 0.25 * static_cast<double>(i % 7) - 0.5;
+    add_instance_gradient(listed, ItemArrays::of(data), n, g.data(), grad_a.data());
+    add_instance_gradient(dense, ItemArrays::of(data), plain, g.data(), grad_b.data());
+  }
+  EXPECT_EQ(grad_a, grad_b);
 }
 
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {

@@ -10,12 +10,6 @@ namespace {
 
 constexpr int64_t kEvalChunk = 1000;
 
-int64_t product(const std::vector<int64_t>& shape) {
-  int64_t p = 1;
-  for (int64_t d : shape) p *= d;
-  return p;
-}
-
 RunResult train_backprop(const RunInputs& in) {
   const UffOptions options = uff_options(in.options, CellKind::kAutoencoder);
   const Dataset& train = in.data.train;

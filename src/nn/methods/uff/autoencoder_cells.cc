@@ -6,12 +6,6 @@
 namespace septa::nn {
 namespace {
 
-int64_t product(const std::vector<int64_t>& shape) {
-  int64_t p = 1;
-  for (int64_t d : shape) p *= d;
-  return p;
-}
-
 // Output size of a 3x3 stride-2 padding-1 convolution.
 int64_t halved(int64_t size) { return (size + 1) / 2; }
 

@@ -20,6 +20,13 @@ std::string cell_kind_name(CellKind kind);
 // Inverse of cell_kind_name; OptionError for an unknown name.
 CellKind parse_cell_kind(const std::string& name);
 
+// Elements per example of a tensor shape: the product of its dimensions.
+inline int64_t product(const std::vector<int64_t>& shape) {
+  int64_t p = 1;
+  for (int64_t d : shape) p *= d;
+  return p;
+}
+
 // Everything needed to rebuild a cell: saved with its weights.
 struct CellSpec {
   CellKind kind = CellKind::kAutoencoder;

@@ -1,4 +1,5 @@
-// Crash-safe file output: write to a temporary file beside the target, then rename over it.
+// Crash-safe file output and bounded whole-file reads (septa_util, private: the CRF library,
+// the safetensors files under septa merge and the neural checkpoints, the CLI and the tests).
 #pragma once
 
 #include <cstddef>

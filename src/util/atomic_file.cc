@@ -1,4 +1,4 @@
-#include "septa/atomic_file.h"
+#include "util/atomic_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>
