@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -13,6 +14,7 @@
 #include "septa/error.h"
 #include "septa/nn/nn.h"
 #include "septa/nn/vba.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 namespace {
@@ -84,12 +86,8 @@ void print_help(std::ostream& out) {
 }
 
 int64_t parse_int(const std::string& name, const std::string& text) {
-  try {
-    size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
+  long long value = 0;
+  if (util::parse_int(text, INT64_MIN, INT64_MAX, value)) return value;
   throw OptionError(name + " expects an integer, got '" + text + "'");
 }
 

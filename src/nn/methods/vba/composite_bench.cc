@@ -79,12 +79,12 @@ CompositeBenchReport bench_fashion_composite(const CompositeBenchConfig& config,
     HalfClassifier classifier{nullptr};
     torch::Generator classifier_generator = seeded_build(o.seed + 50, [&] { classifier = HalfClassifier(); });
     classifier->to(ctx.device);
-    const auto [halves, labels] = labelled_halves(split.train, std::min<int64_t>(config.n, 20000), generator);
+    const auto [halves, labels] = labelled_halves(split.train, 30000, generator);
     const torch::Tensor h = halves.to(ctx.device), l = labels.to(ctx.device);
     torch::optim::Adam adam(classifier->parameters(), torch::optim::AdamOptions(1e-3));
     Stage stage;
     stage.name = "left-half classifier";
-    stage.epochs = 3;
+    stage.epochs = 6;
     stage.batch_size = 100;
     stage.examples = h.size(0);
     stage.generator = classifier_generator;
