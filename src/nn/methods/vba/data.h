@@ -14,7 +14,7 @@ namespace septa::nn::vba {
 // ("DIR/y.npy: row 17 holds a non-finite value") or a row count that differs from x.npy's.
 Triples read_triples(const std::string& dir);
 
-// Reads one array as float32 [N][F] (same checks); `name` is its role in messages.
+// Reads one array as float32 [N][F] with the same checks (no row-count comparison).
 torch::Tensor read_matrix(const std::string& path);
 
 // Writes a [N][F] or [N] tensor as '<f4' (float64: '<f8').
