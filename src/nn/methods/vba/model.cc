@@ -7,14 +7,15 @@
 namespace septa::nn::vba {
 namespace {
 
-constexpr int64_t kChunkRows = 256;
+constexpr int64_t kChunkSamples = 25600;  // rows x K evaluated at once
 
 // Runs `rows(first, count)` on chunks of B rows and concatenates the estimates.
 template <typename Rows>
 Estimate chunked(int64_t b, int64_t k, const Rows& rows) {
   std::vector<torch::Tensor> log_p, ess, std_error;
-  for (int64_t first = 0; first < b; first += std::max<int64_t>(1, kChunkRows * 100 / k)) {
-    const int64_t count = std::min(std::max<int64_t>(1, kChunkRows * 100 / k), b - first);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kChunkSamples / k);
+  for (int64_t first = 0; first < b; first += rows_per_chunk) {
+    const int64_t count = std::min(rows_per_chunk, b - first);
     const torch::Tensor log_weights = rows(first, count);  // [count][K]
     const WeightStats stats = weight_stats(log_weights);
     log_p.push_back(log_mean_exp(log_weights));
