@@ -68,7 +68,13 @@ def test_inspection_attributes(fitted):
     assert states.get(("pos:DT", "B-NP"), 0) > states.get(("pos:DT", "B-VP"), 0)
     # I-NP follows B-NP, never O.
     assert transitions[("B-NP", "I-NP")] > transitions.get(("O", "I-NP"), -1e9)
-    assert "LABELS" in fitted.dump().upper() or fitted.classes_[0] in fitted.dump()
+    # The dump lists every label under its count and every non-zero transition with its weight.
+    dump = fitted.dump().splitlines()
+    assert dump[0] == "ALGORITHM lbfgs"
+    start = dump.index("LABELS %d" % len(fitted.classes_))
+    assert [line.strip() for line in dump[start + 1:start + 1 + len(fitted.classes_)]] == \
+        list(fitted.classes_)
+    assert "  %10.6f  B-NP -> I-NP" % transitions[("B-NP", "I-NP")] in dump
 
 
 def test_pickle_round_trip(data, fitted):

@@ -66,4 +66,22 @@ inline std::string toy_chunking_corpus(std::size_t sentences, unsigned seed) {
   return out.str();
 }
 
+// Sentences that only transitions can label: the first token ("a" or "b") names the label
+// (A or B) that every token of the sentence carries, and the other 7 to 10 tokens are all "x".
+// From position 3 on the template window (offsets -2..2) sees only "x" and boundary markers,
+// the same for both labels, so a model without working transitions labels those positions
+// at chance (about 50%); with them, the label propagates from the first token.
+inline std::string transition_only_corpus(std::size_t sentences, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::ostringstream out;
+  for (std::size_t n = 0; n < sentences; ++n) {
+    const bool a = rng() % 2 == 0;
+    const std::size_t T = 8 + rng() % 4;
+    out << (a ? "a" : "b") << " P " << (a ? "A" : "B") << "\n";
+    for (std::size_t t = 1; t < T; ++t) out << "x Q " << (a ? "A" : "B") << "\n";
+    out << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace septa::crf::testing
