@@ -58,7 +58,9 @@ void print_help(std::ostream& out) {
          "  train-head  --method M --cells-dir DIR    train the head on the saved cells, test\n"
          "  eval        --cells-dir DIR               test the saved cells and head\n"
          "  compare     DIR_A DIR_B                   exit 0 when both hold bit-identical weights\n"
-         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n\n"
+         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n"
+         "  vba         fit|query|sample|generate|bench   variational backdoor adjustment\n"
+         "                                        (septa nn vba --help)\n\n"
          "options:\n";
   auto row = [&out](const std::string& left_text, const std::string& help) {
     std::string left = "  " + left_text;
@@ -172,6 +174,7 @@ int run_nn(int argc, char** argv) {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
   }
+  if (std::string(argv[1]) == "vba") return run_vba(argc - 1, argv + 1);
   for (int i = 2; i < argc; ++i)
     if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
       print_help(std::cout);

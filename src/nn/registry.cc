@@ -4,6 +4,7 @@
 #include "nn/methods/backprop/backprop.h"
 #include "nn/methods/ff/ff_method.h"
 #include "nn/methods/uff/uff_method.h"
+#include "nn/methods/vba/vba_method.h"
 
 namespace septa::nn {
 
@@ -14,6 +15,7 @@ const std::vector<MethodEntry>& registry() {
       uff_method("uff-dae", CellKind::kDenoisingAutoencoder),
       uff_method("uff-conv", CellKind::kConvAutoencoder),
       backprop_method(),
+      vba_method(),
   };
   return entries;
 }

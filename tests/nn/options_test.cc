@@ -26,7 +26,7 @@ TEST(RegistryTest, EveryMethodIsRegisteredOnceWithValidDefaults) {
     EXPECT_FALSE(info.options.empty());
     EXPECT_EQ(&find_method(info.name).info, &registry()[names.size() - 1].info);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"ff", "uff-ae", "uff-dae", "uff-conv", "backprop"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"ff", "uff-ae", "uff-dae", "uff-conv", "backprop", "vba"}));
   EXPECT_THROW(method("gan"), OptionError);
 }
 
