@@ -10,6 +10,7 @@ int run_dump(int argc, char** argv);
 int run_merge(int argc, char** argv);
 int run_nn(int argc, char** argv);  // the neural modules, in the septa-nn executable only
 int run_mt(int argc, char** argv);  // septa nn mt ...: translation (argv[1] == "mt")
+int run_vba(int argc, char** argv);  // "septa nn vba ...", argv[0] = "vba" (septa-nn only)
 // Runs the sibling executable septa-nn with the arguments after "nn"; returns only on failure.
 int exec_nn(int argc, char** argv);
 

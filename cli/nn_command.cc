@@ -67,7 +67,9 @@ void print_help(std::ostream& out) {
          "                                        of a scala / usnet / vit-separate run\n"
          "  export      --save-dir DIR --width R --out FILE\n"
          "                                        width R of a slimmable run as a dense ViT\n"
-         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n\n"
+         "  mt          build-corpus|train|merge|eval|analyse: translation (septa nn mt --help)\n"
+         "  vba         fit|query|sample|generate|bench   variational backdoor adjustment\n"
+         "                                        (septa nn vba --help)\n\n"
          "options:\n";
   auto row = [&out](const std::string& left_text, const std::string& help) {
     std::string left = "  " + left_text;
@@ -233,6 +235,7 @@ int run_nn(int argc, char** argv) {
     print_help(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
   }
+  if (std::string(argv[1]) == "vba") return run_vba(argc - 1, argv + 1);
   for (int i = 2; i < argc; ++i)
     if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
       print_help(std::cout);

@@ -38,7 +38,20 @@ add_library(septa_nn STATIC
   src/nn/methods/uff/autoencoder_cells.cc
   src/nn/methods/uff/cell.cc
   src/nn/methods/uff/uff.cc
-  src/nn/methods/uff/uff_method.cc)
+  src/nn/methods/uff/uff_method.cc
+  src/nn/methods/vba/api.cc
+  src/nn/methods/vba/baselines.cc
+  src/nn/methods/vba/bench.cc
+  src/nn/methods/vba/components.cc
+  src/nn/methods/vba/composite.cc
+  src/nn/methods/vba/composite_bench.cc
+  src/nn/methods/vba/data.cc
+  src/nn/methods/vba/densities.cc
+  src/nn/methods/vba/linear_gaussian.cc
+  src/nn/methods/vba/model.cc
+  src/nn/methods/vba/npy.cc
+  src/nn/methods/vba/training.cc
+  src/nn/methods/vba/vba_method.cc)
 target_include_directories(septa_nn
   PUBLIC ${PROJECT_SOURCE_DIR}/include
   PRIVATE ${PROJECT_SOURCE_DIR}/src)
@@ -78,6 +91,18 @@ if(SEPTA_BUILD_TESTS)
     PROPERTIES LABELS nn TIMEOUT 300
                ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;SEPTA_FASHION_MNIST=/usr/share/datasets/fashion-mnist;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2")
   add_dependencies(nn_tests septa septa-nn)
+
+  # Variational backdoor adjustment: its own executable, so that its tests build and run alone.
+  add_executable(vba_tests
+    tests/nn/methods/vba/densities_test.cc
+    tests/nn/methods/vba/npy_test.cc
+    tests/nn/methods/vba/training_test.cc)
+  target_include_directories(vba_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(vba_tests PRIVATE septa_nn GTest::gtest_main Threads::Threads)
+  gtest_discover_tests(vba_tests DISCOVERY_TIMEOUT 120
+    PROPERTIES LABELS nn TIMEOUT 300
+               ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2")
+  add_dependencies(vba_tests septa septa-nn)
 endif()
 
 if(SEPTA_BUILD_BENCH)

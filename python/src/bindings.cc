@@ -49,7 +49,6 @@ crf::AttributeSequence to_attribute_sequence(
     out.reserve(items[t].size());
     for (const auto& [name, value] : items[t]) out.push_back(crf::Attribute{name, value});
     sequence.labels.push_back(labels ? (*labels)[t] : std::string());
-    sequence.lines.emplace_back();
   }
   sequence.source = source;
   sequence.index = index;
@@ -76,16 +75,8 @@ crf::ColumnSentence to_column_sentence(const std::vector<std::vector<std::string
                                        std::size_t index = 0, const char* source = "X") {
   crf::ColumnSentence sentence;
   sentence.columns = tokens;
-  sentence.lines.reserve(tokens.size());
-  for (std::size_t t = 0; t < tokens.size(); ++t) {
-    if (labels) sentence.columns[t].push_back((*labels)[t]);
-    std::string line;
-    for (const std::string& field : sentence.columns[t]) {
-      if (!line.empty()) line += ' ';
-      line += field;
-    }
-    sentence.lines.push_back(std::move(line));
-  }
+  if (labels)
+    for (std::size_t t = 0; t < tokens.size(); ++t) sentence.columns[t].push_back((*labels)[t]);
   sentence.source = source;  // not from a file, as to_attribute_sequence
   sentence.index = index;
   return sentence;

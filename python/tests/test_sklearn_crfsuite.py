@@ -269,3 +269,15 @@ def test_tutorial_search_reports_and_inspection(tutorial):
     scores = cross_val_score(septa.CRF(max_iterations=20), [WEATHER_X] * 10, [WEATHER_Y] * 10,
                              cv=5, n_jobs=2)
     assert scores.mean() == 1.0
+
+
+def test_l2sgd_calibration_parameters_reach_training():
+    crf = septa.CRF(algorithm="l2sgd", c2=0.5, max_iterations=4, calibration_eta=0.01,
+                    calibration_rate=3, calibration_samples=2, calibration_candidates=5,
+                    calibration_max_trials=3).fit([WEATHER_X] * 3, [WEATHER_Y] * 3)
+    phases = [record["phase"] for record in crf.training_log_.iterations]
+    assert phases == ["calibrate eta=0.01", "calibrate eta=0.03"] + ["l2sgd"] * 4
+    assert any(crf.training_log_["chosen_eta"] == pytest.approx(eta) for eta in (0.01, 0.03))
+    assert crf.get_params()["calibration_rate"] == 3
+    with pytest.raises(ValueError, match="calibration_rate"):
+        septa.CRF(algorithm="l2sgd", calibration_rate=1).fit([WEATHER_X], [WEATHER_Y])

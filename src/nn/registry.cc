@@ -5,6 +5,7 @@
 #include "nn/methods/ff/ff_method.h"
 #include "nn/methods/scala/scala.h"
 #include "nn/methods/uff/uff_method.h"
+#include "nn/methods/vba/vba_method.h"
 
 namespace septa::nn {
 
@@ -15,6 +16,7 @@ const std::vector<MethodEntry>& registry() {
       uff_method("uff-dae", CellKind::kDenoisingAutoencoder),
       uff_method("uff-conv", CellKind::kConvAutoencoder),
       backprop_method(),
+      vba_method(),
       scala_method(),
       usnet_method(),
       separate_vit_method(),

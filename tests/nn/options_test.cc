@@ -27,7 +27,7 @@ TEST(RegistryTest, EveryMethodIsRegisteredOnceWithValidDefaults) {
     EXPECT_EQ(&find_method(info.name).info, &registry()[names.size() - 1].info);
   }
   EXPECT_EQ(names, (std::vector<std::string>{"ff", "uff-ae", "uff-dae", "uff-conv", "backprop",
-                                              "scala", "usnet", "vit-separate"}));
+                                              "vba", "scala", "usnet", "vit-separate"}));
   EXPECT_THROW(method("gan"), OptionError);
 }
 

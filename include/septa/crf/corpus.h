@@ -11,7 +11,8 @@
 
 namespace septa::crf {
 
-// One sentence of a column file. Every token keeps its original line so tagging can echo it.
+// One sentence of a column file. The readers keep every token's original line so that tagging
+// can echo it; the library itself never reads `lines`, so in-memory data leaves it empty.
 struct ColumnSentence {
   std::vector<std::vector<std::string>> columns;  // [T][C] whitespace-separated fields
   std::vector<std::string> lines;                 // [T] original text, without CR/LF
@@ -39,7 +40,7 @@ inline bool in_value_range(double value) {
 struct AttributeSequence {
   std::vector<std::string> labels;                   // [T] gold labels
   std::vector<std::vector<Attribute>> attributes;    // [T][*] attributes of each item
-  std::vector<std::string> lines;                    // [T] original text, without CR/LF
+  std::vector<std::string> lines;                    // [T] original text (readers only)
   double weight = 1.0;                               // from an "@weight:w" line
   std::size_t first_line = 0;                        // 1-based line of item 0; 0: not from a file
   std::string source;     // the file read (set by the readers), or a name for in-memory data

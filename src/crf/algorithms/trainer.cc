@@ -38,6 +38,10 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   if (!has_transitions(encoder) && !chain)
     throw OptionError("the template has no B line (no transition features): --algorithm " + a +
                       " needs transitions; lbfgs, ap, pa, arow and l2sgd train without them");
+  if (a == "separate" && options.stacked_pairs && options.pair_beam == 0.0)
+    throw OptionError("option --pair-beam 0 (every label pair) needs --stacked-pairs false: the "
+                      "stacked pairwise factor keeps an offset per listed pair, and without a "
+                      "beam that is every pair at every position");
   if (options.c2_auto && a != "lbfgs")
     throw OptionError("option --c2 auto: only with --algorithm lbfgs");
   if (options.c2_auto && layout && layout->comm->size() > 1)

@@ -82,6 +82,7 @@ class ByteReader {
     return v;
   }
   bool at_end() const { return pos_ == size_; }
+  std::size_t remaining() const { return size_ - pos_; }
   // The model-file format version of the bytes being read (set by the model reader).
   uint32_t version() const { return version_; }
   void set_version(uint32_t version) { version_ = version; }

@@ -15,6 +15,7 @@
 #include "bench/label_bias.h"
 #include "septa/crf/model.h"
 #include "septa/crf/trainer.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 namespace {
@@ -237,6 +238,13 @@ TEST(SeparateUnstacked, DeterministicRoundTripsAndFiniteOnUnseenPairs) {
   EXPECT_EQ(a.marginals, b.marginals);
   EXPECT_TRUE(std::isfinite(a.log_probability)) << a.log_probability;
   EXPECT_GT(token_accuracy(model, toy(50, 2)), 0.95);
+  // Without a beam only the unstacked factor trains (the stacked one would list every pair).
+  o.pair_beam = 0.0;
+  EXPECT_THROW(train(data, "toy.txt", FeatureTemplate::default_chunking(), o), OptionError);
+  o.stacked_pairs = false;
+  EXPECT_GT(token_accuracy(train(data, "toy.txt", FeatureTemplate::default_chunking(), o).model,
+                           toy(50, 2)),
+            0.95);
 }
 
 TEST(LabelBias, MemmSuffersAndSeparateAndStandardTrainingDoNot) {

@@ -241,5 +241,33 @@ TEST(ConditionedTraining, DamagedFormat5PayloadsAreRefusedOrUsable) {
   }
 }
 
+// Format 3 (before separate's stacking flag and conditioned transitions) still loads: a
+// separate model without stacking, re-written without the flag byte as format 3, tags alike.
+TEST(ConditionedTraining, Format3SeparateModelsStillLoad) {
+  const auto data = switch_corpus(20, 10);
+  TrainOptions options;
+  options.algorithm = "separate";
+  options.stacked_pairs = false;
+  const Model model =
+      train(data, "switch.txt", FeatureTemplate::parse(kPlain, "t"), options).model;
+  const std::string bytes = model.to_bytes();
+  const std::size_t header = 8 + 4 + 8;
+  const std::string payload = bytes.substr(header, bytes.size() - header - 8);
+  ByteReader in(payload.data(), payload.size(), "p");
+  (void)in.str();      // algorithm
+  (void)in.u8();       // input format
+  (void)in.u64();      // columns
+  (void)in.str();      // template
+  (void)in.strings();  // labels
+  (void)in.strings();  // attributes
+  for (int field = 0; field < 4; ++field) (void)in.u64();  // A, L, floor, beam
+  const std::size_t flag_at = payload.size() - in.remaining();
+  ASSERT_EQ(payload[flag_at], '\0');  // not stacked
+  const std::string old = payload.substr(0, flag_at) + payload.substr(flag_at + 1);
+  const Model loaded = Model::from_bytes(frame_model_payload(old, 3), "old.model");
+  EXPECT_EQ(loaded.to_bytes(), bytes);
+  for (const ColumnSentence& s : data) EXPECT_EQ(loaded.tag(s).labels, model.tag(s).labels);
+}
+
 }  // namespace
 }  // namespace septa::crf
