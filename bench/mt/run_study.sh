@@ -3,7 +3,7 @@
 # builds the corpus, trains every setting, merges, evaluates and analyses, niced, logging to
 # OUT/study.log. Usage:
 #   bench/mt/run_study.sh [OUT] [extra study options...]
-# e.g. bench/mt/run_study.sh /tmp/mt-study --max-train 4000 --pretrain-epochs 2
+# e.g. bench/mt/run_study.sh /tmp/mt-study --max-train 4000 --dim 128 --ff 256
 # Defaults are the reduced study reported in docs/mt.md; --resume continues an interrupted run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +16,7 @@ mkdir -p "$out"
   | grep -v '^skipped' | tee "$out/corpus.log"
 start=$SECONDS
 OMP_WAIT_POLICY=passive nice -n 5 "$septa" nn mt all --corpus "$out/corpus" --dir "$out/study" \
-  --vocab 4000 --max-train 4000 --pretrain-epochs 2 --post-epochs 1 --test-limit 300 --threads 1 "$@" \
+  --vocab 2000 --dim 64 --ff 128 --heads 4 --layers 2 --max-train 1500 --pretrain-epochs 2 \
+  --post-epochs 1 --test-limit 200 --lr 0.001 --post-lr 0.0005 --threads 1 "$@" \
   2>&1 | tee "$out/study.log"
 echo "study wall time: $((SECONDS - start)) s" | tee -a "$out/study.log"

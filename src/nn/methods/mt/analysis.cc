@@ -151,7 +151,7 @@ std::string analyse_results(const std::string& dir) {
   write_file(dir + "/analysis.md", text);
   write_file(dir + "/deltas.dat", plot.str());
   const std::string script =
-      "set terminal png size 900,420\nset output '" + dir + "/deltas.png'\n"
+      "set terminal png size 900,420 noenhanced\nset output '" + dir + "/deltas.png'\n"
       "set title 'chrF: multilingual - separate per direction (conflict < 0 < synergy)'\n"
       "set style fill solid 0.8\nset boxwidth 0.7\nset xtics rotate by -45\nset grid ytics\n"
       "set ylabel 'delta chrF'\nunset key\nset xzeroaxis lt -1\n"

@@ -177,6 +177,7 @@ class Study {
     make_dir(config.dir + "/models");
     make_dir(config.dir + "/state");
     make_dir(config.dir + "/merged");
+    make_dir(config.dir + "/hypotheses");
   }
 
   const Options& options() const { return options_; }
@@ -421,9 +422,21 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
   const int64_t limit = study.options().integer("test-limit");
   const size_t S = limit > 0 ? std::min<size_t>(limit, test.english.size()) : test.english.size();
   if (S == 0) throw FormatError(config.corpus_dir + "/test.nway.tsv: no test messages");
+  // The evaluated messages: the S with the smallest seeded hash of their English text (the file
+  // is sorted, so its first S would be mostly messages that start with punctuation or digits).
+  std::vector<std::pair<uint64_t, size_t>> order;
+  for (size_t i = 0; i < test.english.size(); ++i) {
+    uint64_t h = 1469598103934665603ull ^ study.options().seed();
+    for (unsigned char c : test.english[i]) h = (h ^ c) * 1099511628211ull;
+    order.emplace_back(h, i);
+  }
+  std::sort(order.begin(), order.end());
+  order.resize(S);
   auto text_of = [&](const std::string& language) {
     const auto& column = language == "en" ? test.english : test.by_language.at(language);
-    return std::vector<std::string>(column.begin(), column.begin() + S);
+    std::vector<std::string> out;
+    for (const auto& entry : order) out.push_back(column[entry.second]);
+    return out;
   };
   const int beam = static_cast<int>(study.options().integer("beam"));
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> hypotheses;  // (model, dir)
@@ -448,7 +461,14 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
     for (const auto& d : directions) {
       const auto sources = study.encode(text_of(d.source));
       const auto ids = translate(model, sources, study.tokenizer().tag(d.target), beam, /*batch=*/64, study.device());
-      hypotheses[{model_name, d.name()}] = study.tokenizer().decode(ids);
+      auto& out = hypotheses[{model_name, d.name()}];
+      out = study.tokenizer().decode(ids);
+      std::string file_name = model_name.substr(0, model_name.rfind('.'));
+      for (char& c : file_name)
+        if (c == '/') c = '_';
+      std::string text;
+      for (const auto& line : out) text += line + "\n";
+      std::ofstream(study.path("hypotheses/" + file_name + "." + d.name() + ".txt")) << text;
     }
     log("decoded " + std::to_string(directions.size()) + " directions with " + model_name);
   }
