@@ -1,6 +1,7 @@
 """Training and tagging release the GIL; Ctrl-C stops training cleanly."""
 
 import _thread
+import signal
 import sys
 import threading
 import time
@@ -52,7 +53,17 @@ def test_second_thread_progresses_during_fit(big, no_preemption):
     assert seen[-1] - seen[0] >= 5, seen
 
 
-def test_ctrl_c_stops_training_cleanly(big):
+@pytest.fixture
+def python_sigint_handler():
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python then leaves it ignored: interrupt_main() would do nothing. Ctrl-C at a terminal
+    # reaches Python's default handler, which this test needs.
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_stops_training_cleanly(big, python_sigint_handler):
     X, y = big
 
     def interrupt(info):
