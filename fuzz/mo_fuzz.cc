@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     for (std::size_t i = 0; i < again.entries.size(); ++i) {
       const auto& a = catalog.entries[i];
       const auto& b = again.entries[i];
-      if (a.msgstr.empty() || a.context != b.context || a.msgid != b.msgid ||
+      if (a.msgstr.empty() || a.has_context != b.has_context || a.context != b.context || a.msgid != b.msgid ||
           a.msgid_plural != b.msgid_plural || a.msgstr != b.msgstr)
         __builtin_trap();
     }

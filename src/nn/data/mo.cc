@@ -96,13 +96,14 @@ MoCatalog parse_mo(std::string_view bytes, const std::string& name) {
     const size_t separator = key.find(kContextSeparator);
     if (separator != std::string_view::npos && key.find('\0') > separator) {
       entry.context = std::string(key.substr(0, separator));
+      entry.has_context = true;
       key.remove_prefix(separator + 1);
     }
     const size_t plural = key.find('\0');
     entry.msgid = std::string(key.substr(0, plural));
     if (plural != std::string_view::npos) entry.msgid_plural = std::string(key.substr(plural + 1));
     entry.msgstr = split_nul(translation);
-    if (entry.msgid.empty() && entry.context.empty()) {
+    if (entry.msgid.empty() && !entry.has_context) {
       catalog.header = entry.msgstr.front();
       continue;
     }
@@ -124,7 +125,8 @@ std::string write_mo(const std::vector<MoEntry>& entries, bool big_endian, const
   std::vector<std::pair<std::string, std::string>> strings;  // original, translation
   strings.emplace_back("", header);
   for (const auto& e : entries) {
-    std::string original = e.context.empty() ? e.msgid : e.context + kContextSeparator + e.msgid;
+    std::string original =
+        e.has_context || !e.context.empty() ? e.context + kContextSeparator + e.msgid : e.msgid;
     if (!e.msgid_plural.empty()) original += '\0' + e.msgid_plural;
     std::string translation;
     for (size_t i = 0; i < e.msgstr.size(); ++i) {

@@ -23,6 +23,7 @@ struct MoEntry {
   std::string msgid;                // the English message
   std::string msgid_plural;         // "" unless a plural entry
   std::vector<std::string> msgstr;  // the translation; one string per plural form
+  bool has_context = false;         // msgctxt given, possibly empty: `msgctxt ""` is a context
 };
 
 struct MoCatalog {

@@ -84,6 +84,23 @@ TEST(MoTest, RoundTripsContextsAndPluralsInBothByteOrders) {
   }
 }
 
+// `msgctxt ""` is a context: the original string starts with the separator. Found by mo_fuzz:
+// written back without it, a msgid holding \x04 was split into another context and msgid.
+TEST(MoTest, EmptyContextIsKeptApartFromNoContext) {
+  MoEntry empty_context{"", "a\x04" "b", "", {"x"}};
+  empty_context.has_context = true;
+  const std::vector<MoEntry> entries = {empty_context, {"", "a", "", {"y"}}};
+  for (bool big : {false, true}) {
+    const MoCatalog c = parse_mo(write_mo(entries, big), "x.mo");
+    ASSERT_EQ(c.entries.size(), 2u);
+    EXPECT_TRUE(c.entries[0].has_context);
+    EXPECT_EQ(c.entries[0].context, "");
+    EXPECT_EQ(c.entries[0].msgid, "a\x04" "b");
+    EXPECT_FALSE(c.entries[1].has_context);
+    EXPECT_EQ(c.entries[1].msgid, "a");
+  }
+}
+
 void expect_format_error(const std::string& bytes, const std::string& needle) {
   try {
     parse_mo(bytes, "bad.mo");
