@@ -64,9 +64,19 @@ SEPTA_MERGE_CLONES void delta_keep_at_least(float* d, const float* b, std::uint3
   }
 }
 
-SEPTA_MERGE_CLONES std::size_t count_equal(const std::uint32_t* bits, std::uint32_t value, std::size_t len) {
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < len; ++i) count += bits[i] == value;
+// delta_block that also returns how many of the bits equal `value`.
+SEPTA_MERGE_CLONES std::size_t delta_block_count(const float* x, const float* b, float* d, std::uint32_t* bits,
+                                                 std::uint32_t value, std::size_t len) {
+  std::uint32_t count = 0;  // len <= kBlock
+  for (std::size_t i = 0; i < len; ++i) {
+    const float v = x[i] - b[i];
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u &= 0x7FFFFFFFu;
+    d[i] = v;
+    bits[i] = u;
+    count += u == value;
+  }
   return count;
 }
 
@@ -78,8 +88,8 @@ SEPTA_MERGE_CLONES void keep_above(float* d, const std::uint32_t* bits, std::uin
   for (std::size_t i = 0; i < len; ++i) d[i] = bits[i] > t ? d[i] : 0.0f;
 }
 
-void apply_trim(Trim& trim, float* d, const std::uint32_t* bits, std::size_t len) {
-  const std::size_t ties = count_equal(bits, trim.threshold, len);
+// `ties`: how many of bits[len] equal the threshold.
+void apply_trim(Trim& trim, float* d, const std::uint32_t* bits, std::size_t ties, std::size_t len) {
   if (trim.ties_seen + ties <= trim.ties_kept) {
     keep_at_least(d, bits, trim.threshold, len);
   } else if (trim.ties_seen >= trim.ties_kept) {
@@ -470,8 +480,8 @@ void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>&
       } else if (trims[t].active && trims[t].all_ties) {
         delta_keep_at_least(d, b, trims[t].threshold, len);
       } else if (trims[t].active) {
-        delta_block(d, b, d, bits, len);
-        apply_trim(trims[t], d, bits, len);
+        const std::size_t ties = delta_block_count(d, b, d, bits, trims[t].threshold, len);
+        apply_trim(trims[t], d, bits, ties, len);
       } else {
         subtract_block(d, b, len);
       }
