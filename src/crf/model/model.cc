@@ -60,18 +60,27 @@ void constrain(const ModelData& data, const DecodeConstraints& c, Lattice& latti
   }
 }
 
+// The encoded sentence being tagged, one per thread, reused (no allocation once grown).
+Dataset& scratch_dataset() {
+  thread_local Dataset dataset;
+  dataset.clear();
+  return dataset;
+}
+
 TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals,
                  const DecodeConstraints* constraints = nullptr) {
   TagResult result;
   const SequenceView sequence = encoded.sequence(0);
   if (sequence.T == 0) return result;
-  Lattice lattice;
+  thread_local Lattice lattice;  // reused: no allocation per sentence once grown
   data.scorer->potentials(sequence, lattice);
   if (constraints) constrain(data, *constraints, lattice);
-  std::vector<int> best(sequence.T);
+  thread_local std::vector<int> best;  // [T]
+  best.resize(sequence.T);
   lattice.viterbi(best.data());
   result.labels.reserve(sequence.T);
-  for (int y : best) result.labels.push_back(data.encoder.labels().name(y));
+  for (std::size_t t = 0; t < sequence.T; ++t)
+    result.labels.push_back(data.encoder.labels().name(best[t]));
   if (marginals) {
     const double log_z = lattice.forward_backward();
     result.log_probability = lattice.path_score(best.data()) - log_z;
@@ -150,7 +159,7 @@ bool Model::has_gold_column(const ColumnSentence& sentence) const {
 TagResult Model::tag(const ColumnSentence& sentence, bool marginals) const {
   if (data().encoder.format() != InputFormat::kColumns)
     throw FormatError("the model was trained on attribute-format data; give it attribute input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sentence, encoded);
   return decode(data(), encoded, marginals);
 }
@@ -158,7 +167,7 @@ TagResult Model::tag(const ColumnSentence& sentence, bool marginals) const {
 TagResult Model::tag(const AttributeSequence& sequence, bool marginals) const {
   if (data().encoder.format() != InputFormat::kAttributes)
     throw FormatError("the model was trained on column-format data; give it column input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sequence, encoded);
   return decode(data(), encoded, marginals);
 }
@@ -167,7 +176,7 @@ std::vector<TagResult> Model::tag_nbest(const ColumnSentence& sentence, std::siz
                                         const DecodeConstraints& constraints) const {
   if (data().encoder.format() != InputFormat::kColumns)
     throw FormatError("the model was trained on attribute-format data; give it attribute input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sentence, encoded);
   return decode_nbest(data(), encoded, K, constraints);
 }
@@ -176,7 +185,7 @@ std::vector<TagResult> Model::tag_nbest(const AttributeSequence& sequence, std::
                                         const DecodeConstraints& constraints) const {
   if (data().encoder.format() != InputFormat::kAttributes)
     throw FormatError("the model was trained on column-format data; give it column input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sequence, encoded);
   return decode_nbest(data(), encoded, K, constraints);
 }
@@ -185,7 +194,7 @@ double Model::log_probability(const ColumnSentence& sentence,
                               const std::vector<std::string>& labels) const {
   if (data().encoder.format() != InputFormat::kColumns)
     throw FormatError("the model was trained on attribute-format data; give it attribute input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sentence, encoded);
   return labelling_log_probability(data(), encoded, labels);
 }
@@ -194,7 +203,7 @@ double Model::log_probability(const AttributeSequence& sequence,
                               const std::vector<std::string>& labels) const {
   if (data().encoder.format() != InputFormat::kAttributes)
     throw FormatError("the model was trained on column-format data; give it column input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sequence, encoded);
   return labelling_log_probability(data(), encoded, labels);
 }
@@ -207,7 +216,7 @@ TagResult Model::tag(const ColumnSentence& sentence, bool marginals,
                      const DecodeConstraints& constraints) const {
   if (data().encoder.format() != InputFormat::kColumns)
     throw FormatError("the model was trained on attribute-format data; give it attribute input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sentence, encoded);
   return decode(data(), encoded, marginals, &constraints);
 }
@@ -216,7 +225,7 @@ TagResult Model::tag(const AttributeSequence& sequence, bool marginals,
                      const DecodeConstraints& constraints) const {
   if (data().encoder.format() != InputFormat::kAttributes)
     throw FormatError("the model was trained on column-format data; give it column input");
-  Dataset encoded;
+  Dataset& encoded = scratch_dataset();
   data().encoder.encode(sequence, encoded);
   return decode(data(), encoded, marginals, &constraints);
 }
