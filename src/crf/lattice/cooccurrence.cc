@@ -20,10 +20,14 @@ namespace septa::crf {
  */
 void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
                               const double* unary_t, const double* unary_next, std::size_t L,
-                              double floor, double* cr) {
+                              double floor, double* cr, const double* log_unary_t,
+                              const double* log_unary_next) {
   thread_local std::vector<double> left, right;  // [L] margins
+  thread_local std::vector<char> listed_left, listed_right;  // [L] label has a cell above the floor
   left.assign(L, 0.0);
   right.assign(L, 0.0);
+  listed_left.assign(L, 0);
+  listed_right.assign(L, 0);
   double excess = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!(probabilities[i] > floor)) continue;
@@ -31,16 +35,28 @@ void cooccurrence_transitions(const uint32_t* cells, const double* probabilities
     excess += e;
     left[cells[i] / L] += e;
     right[cells[i] % L] += e;
+    listed_left[cells[i] / L] = listed_right[cells[i] % L] = 1;
   }
   const double L_floor = static_cast<double>(L) * floor;
   const double inv_total = 1.0 / (static_cast<double>(L) * L_floor + excess);
   // A label that the pairwise factor finds implausible has a tiny margin; dividing a floored
   // entry by it would reward pairs that both factors reject. The unary prediction bounds the
   // margin from below (when the factors agree, as for exact marginals, nothing changes).
+  // A label without a cell above the floor has the margin L floor / total; when its unary
+  // probability u >= floor exceeds that, log max(margin, u) = log u is the given state
+  // potential log max(u, floor), bit for bit, and costs no logarithm.
+  const double bare = L_floor * inv_total;
+  const double log_bare = std::log(bare);
+  const auto bounded_log = [&](bool listed, double margin, double u, const double* log_u,
+                               std::size_t j) {
+    if (listed) return std::log(std::max((L_floor + margin) * inv_total, u));
+    if (u <= bare) return log_bare;
+    return log_u && u >= floor ? log_u[j] : std::log(u);
+  };
   for (std::size_t a = 0; a < L; ++a)
-    left[a] = std::log(std::max((L_floor + left[a]) * inv_total, unary_t[a]));
+    left[a] = bounded_log(listed_left[a], left[a], unary_t[a], log_unary_t, a);
   for (std::size_t b = 0; b < L; ++b)
-    right[b] = std::log(std::max((L_floor + right[b]) * inv_total, unary_next[b]));
+    right[b] = bounded_log(listed_right[b], right[b], unary_next[b], log_unary_next, b);
   const double log_floor = std::log(floor * inv_total);
   const double* r = right.data();
   for (std::size_t a = 0; a < L; ++a) {
@@ -77,7 +93,8 @@ void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std:
         values.push_back(table[q]);
       }
     cooccurrence_transitions(cells.data(), values.data(), cells.size(), unary + t * L,
-                             unary + (t + 1) * L, L, floor, lattice.transition(t + 1));
+                             unary + (t + 1) * L, L, floor, lattice.transition(t + 1),
+                             lattice.state(t), lattice.state(t + 1));
   }
 }
 

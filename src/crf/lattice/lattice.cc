@@ -311,22 +311,24 @@ double Lattice::viterbi(int* labels_out) const {
   // Previous labels in the outer loop, so that the inner loop runs over the current labels j
   // with contiguous rows of w (vectorisable); ties still go to the lowest previous label.
   for (std::size_t t = 1; t < T; ++t) {
-    const double* prev = &delta[(t - 1) * L];
-    const double* w = transition(t);
-    double* best = &delta[t * L];
-    int* arg = &back[t * L];
+    const double* __restrict prev = &delta[(t - 1) * L];
+    const double* __restrict w = transition(t);
+    double* __restrict best = &delta[t * L];
+    int* __restrict arg = &back[t * L];
     for (std::size_t j = 0; j < L; ++j) {
       best[j] = prev[0] + w[j];
       arg[j] = 0;
     }
     for (std::size_t i = 1; i < L; ++i) {
       const double p = prev[i];
-      const double* w_i = w + i * L;
+      const double* __restrict w_i = w + i * L;
+      const auto label = static_cast<int>(i);
       for (std::size_t j = 0; j < L; ++j) {
         const double v = p + w_i[j];
-        const bool better = v > best[j];
-        best[j] = better ? v : best[j];
-        arg[j] = better ? static_cast<int>(i) : arg[j];
+        const double b = best[j];
+        const int a = arg[j];
+        best[j] = v > b ? v : b;
+        arg[j] = v > b ? label : a;
       }
     }
     for (std::size_t j = 0; j < L; ++j) best[j] += state_[t * L + j];

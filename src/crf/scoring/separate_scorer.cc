@@ -21,7 +21,8 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
     probabilities.clear();
     pair_probabilities(sequence, unary.data(), t, cells, probabilities);
     cooccurrence_transitions(cells.data(), probabilities.data(), cells.size(), &unary[t * L],
-                             &unary[(t + 1) * L], L, floor_, lattice.transition(t + 1));
+                             &unary[(t + 1) * L], L, floor_, lattice.transition(t + 1),
+                             lattice.state(t), lattice.state(t + 1));
   }
 }
 
