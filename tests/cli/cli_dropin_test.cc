@@ -223,6 +223,16 @@ TEST_F(CliDropIn, EvaluateWhileTaggingMatchesTagThenEval) {
                                  std::string(SEPTA_CLI_PATH) + " eval -");
   EXPECT_EQ(direct.output, piped.output);
   EXPECT_TRUE(contains(direct.output, "FB1")) << direct.output;
+  // CRFsuite's other spellings: -q -t and -tq are -qt; -t writes the tagged output and then the
+  // report; -q alone writes nothing; -r changes nothing (the reference is always there).
+  EXPECT_EQ(septa_cli("tag -q -t -m " + model + " " + test_).output, direct.output);
+  EXPECT_EQ(septa_cli("tag -tq -m " + model + " " + test_).output, direct.output);
+  const CliRun plain = septa_cli("tag -m " + model + " " + test_);
+  EXPECT_EQ(septa_cli("tag -t -m " + model + " " + test_).output, plain.output + direct.output);
+  EXPECT_EQ(septa_cli("tag -r -m " + model + " " + test_).output, plain.output);
+  const CliRun quiet = septa_cli("tag -q -m " + model + " " + test_);
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_EQ(quiet.output, "");
 }
 
 TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
@@ -309,8 +319,8 @@ TEST_F(CliDropIn, IobConstraintsForbidWhatIob2CannotEncode) {
 
 TEST_F(CliDropIn, C2AutoChoosesOnTheDevDataAndNeedsIt) {
   const std::string model = dir_.file("auto.model");
-  const CliRun chosen =
-      septa_cli("train -q --c2 auto --max-iterations 30 --dev " + test_ + " -m " + model + " " + train_);
+  const CliRun chosen = septa_cli("train -q --c2 auto --max-iterations 30 --dev " + test_ +
+                                  " -m " + model + " " + train_);
   ASSERT_EQ(chosen.code, 0) << chosen.output;
   EXPECT_TRUE(contains(chosen.output, "c2 auto: chose c2 = ")) << chosen.output;
   const CliRun without = septa_cli("train -q --c2 auto -m " + model + "2 " + train_);
