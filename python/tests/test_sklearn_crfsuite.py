@@ -106,6 +106,13 @@ def test_tagger_probability_marginal_and_tag(crf, tutorial):
     assert math.isclose(tagger.marginal(best[1], 1), through, rel_tol=1e-9)
     with pytest.raises(ValueError, match="not a label"):
         tagger.probability(["no-such-label"] * len(xseq))
+    # tagger_.info(): python-crfsuite's header fields, consistent with the estimator's.
+    info = tagger.info()
+    assert int(info.header["size"]) == crf.size_
+    assert int(info.header["num_attrs"]) == crf.num_attributes_ == len(info.attributes)
+    assert int(info.header["num_labels"]) == len(crf.classes_) == len(info.labels)
+    assert int(info.header["num_features"]) == len(info.state_features) + len(info.transitions)
+    assert info.state_features == crf.state_features_
 
 
 def test_model_filename_loads_an_existing_model(tmp_path, crf, tutorial):
