@@ -13,6 +13,7 @@
 #include "nn/data/mo.h"
 #include "nn/methods/mt/clean.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::nn::mt {
 namespace {
@@ -38,20 +39,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   while (std::getline(in, part, separator)) parts.push_back(part);
   if (!text.empty() && text.back() == separator) parts.emplace_back();
   return parts;
-}
-
-// Temporary file beside `path`, then rename: a reader never sees half a corpus file.
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    out << bytes;
-    if (!out.flush()) throw IoError(temporary + ": cannot write");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw IoError(path + ": cannot rename the temporary file into place");
-  }
 }
 
 struct Occurrence {
@@ -231,7 +218,7 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
       if (index == 2) test_translation[ls.language][source] = best;
     }
     for (int i = 0; i < 3; ++i)
-      write_atomically(config.out_dir + "/" + ls.language + "." + kSplits[i] + ".tsv", out[i]);
+      write_file_atomically(config.out_dir + "/" + ls.language + "." + kSplits[i] + ".tsv", out[i]);
     log(ls.language + ": " + std::to_string(ls.catalogs) + " catalogs, " + std::to_string(ls.raw_pairs) +
         " raw pairs -> train " + std::to_string(ls.train) + ", dev " + std::to_string(ls.dev) +
         ", test " + std::to_string(ls.test));
@@ -254,15 +241,15 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
     nway += row + '\n';
     ++stats.nway;
   }
-  write_atomically(config.out_dir + "/test.nway.tsv", nway);
-  write_atomically(config.out_dir + "/groups.txt", format_groups(config.groups) + "\n");
+  write_file_atomically(config.out_dir + "/test.nway.tsv", nway);
+  write_file_atomically(config.out_dir + "/groups.txt", format_groups(config.groups) + "\n");
   std::string table = "language\tgroup\tcatalogs\trejected\traw_pairs\ttrain\tdev\ttest\tnway\n";
   for (const auto& ls : stats.languages)
     table += ls.language + '\t' + std::to_string(ls.group) + '\t' + std::to_string(ls.catalogs) + '\t' +
              std::to_string(ls.rejected) + '\t' + std::to_string(ls.raw_pairs) + '\t' +
              std::to_string(ls.train) + '\t' + std::to_string(ls.dev) + '\t' + std::to_string(ls.test) +
              '\t' + std::to_string(stats.nway) + '\n';
-  write_atomically(config.out_dir + "/stats.tsv", table);
+  write_file_atomically(config.out_dir + "/stats.tsv", table);
   log("n-way test set: " + std::to_string(stats.nway) + " messages in all " + std::to_string(langs.size()) +
       " languages");
   return stats;
