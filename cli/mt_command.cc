@@ -20,7 +20,7 @@ void print_help(std::ostream& out) {
   out << "usage: septa nn mt <command> [options]\n\n"
          "commands:\n"
          "  build-corpus --corpus DIR [--groups de,fr,es;ru;ja,zh_CN] [--locale-dir D] [--dpkg-dir D]\n"
-         "               [--dev-fraction F] [--test-fraction F] [--seed N]\n"
+         "               [--dev-fraction F] [--test-fraction F] [--max-per-package N] [--seed N]\n"
          "               pairs from the installed translation catalogs, split by source package\n"
          "  train   --corpus DIR --dir STUDY [--resume]   tokenizer, pre-training, every post-training\n"
          "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
@@ -65,6 +65,12 @@ int dispatch(int argc, char** argv) {
     else if (arg == "--dpkg-dir") corpus.dpkg_dir = value;
     else if (arg == "--dev-fraction") corpus.dev_fraction = parse_real(arg, value);
     else if (arg == "--test-fraction") corpus.test_fraction = parse_real(arg, value);
+    else if (arg == "--max-per-package") {
+      const double cap = parse_real(arg, value);
+      if (cap < 0 || cap != static_cast<int64_t>(cap))
+        throw OptionError("--max-per-package must be an integer >= 0 (0: no cap), not " + value);
+      corpus.max_per_package = static_cast<int64_t>(cap);
+    }
     else if (arg == "--device") study.device = value;
     else if (arg == "--threads") study.threads = static_cast<int>(parse_real(arg, value));
     else {
