@@ -23,6 +23,9 @@ class Communicator {
   virtual void allreduce(std::vector<uint64_t>& values, Op op) = 0;
   // Every rank's buffer, in rank order, on every rank.
   virtual std::vector<std::string> allgather(const std::string& mine) = 0;
+  // Personalised exchange: to[q] (one buffer per rank) goes to rank q; returns the buffers the
+  // ranks sent to this one, in rank order.
+  virtual std::vector<std::string> alltoall(const std::vector<std::string>& to) = 0;
   // `bytes` of rank `root` on every rank.
   virtual void broadcast(std::string& bytes, int root) = 0;
   virtual void barrier() = 0;
@@ -37,6 +40,7 @@ class LocalCommunicator : public Communicator {
   int size() const override { return 1; }
   void allreduce(std::vector<uint64_t>&, Op) override {}
   std::vector<std::string> allgather(const std::string& mine) override { return {mine}; }
+  std::vector<std::string> alltoall(const std::vector<std::string>& to) override { return {to.at(0)}; }
   void broadcast(std::string&, int) override {}
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }

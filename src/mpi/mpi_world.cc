@@ -39,7 +39,7 @@ int checked_count(std::size_t bytes) {
  * the same bytes as the blocking call.
  */
 constexpr auto kSpin = std::chrono::microseconds(50);
-constexpr auto kMaxNap = std::chrono::microseconds(200);
+constexpr auto kMaxNap = std::chrono::microseconds(1000);
 
 void wait_for(MPI_Request& request) {
   int done = 0;
@@ -99,6 +99,38 @@ class MpiCommunicator : public Communicator {
     std::string all(total, '\0');
     MPI_Iallgatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(),
                     displacements.data(), MPI_BYTE, MPI_COMM_WORLD, &request);
+    wait_for(request);
+    std::vector<std::string> parts(size_);
+    for (int r = 0; r < size_; ++r) parts[r] = all.substr(displacements[r], counts[r]);
+    return parts;
+  }
+
+  std::vector<std::string> alltoall(const std::vector<std::string>& to) override {
+    if (to.size() != static_cast<std::size_t>(size_))
+      throw InternalError("alltoall: " + std::to_string(to.size()) + " buffers for " +
+                          std::to_string(size_) + " ranks");
+    std::vector<int> send_counts(size_), send_displacements(size_);
+    std::vector<int> counts(size_), displacements(size_);
+    std::string out;
+    for (int q = 0; q < size_; ++q) {
+      send_counts[q] = checked_count(to[q].size());
+      send_displacements[q] = checked_count(out.size());
+      out += to[q];
+    }
+    MPI_Request request;
+    MPI_Ialltoall(send_counts.data(), 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD,
+                  &request);
+    wait_for(request);
+    std::size_t total = 0;
+    for (int r = 0; r < size_; ++r) {
+      displacements[r] = checked_count(total);
+      total += static_cast<std::size_t>(counts[r]);
+    }
+    checked_count(total);
+    std::string all(total, '\0');
+    MPI_Ialltoallv(out.data(), send_counts.data(), send_displacements.data(), MPI_BYTE,
+                   all.data(), counts.data(), displacements.data(), MPI_BYTE, MPI_COMM_WORLD,
+                   &request);
     wait_for(request);
     std::vector<std::string> parts(size_);
     for (int r = 0; r < size_; ++r) parts[r] = all.substr(displacements[r], counts[r]);
