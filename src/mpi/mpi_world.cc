@@ -41,19 +41,21 @@ int checked_count(std::size_t bytes) {
 constexpr auto kSpin = std::chrono::microseconds(50);
 constexpr auto kMaxNap = std::chrono::microseconds(1000);
 
-void wait_for(MPI_Request& request) {
+void wait_for(int count, MPI_Request* requests) {
   int done = 0;
   const auto spin_end = std::chrono::steady_clock::now() + kSpin;
   do {
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
   } while (!done && std::chrono::steady_clock::now() < spin_end);
   auto nap = std::chrono::microseconds(5);
   while (!done) {
     std::this_thread::sleep_for(nap);
     nap = std::min(nap * 2, kMaxNap);
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
   }
 }
+
+void wait_for(MPI_Request& request) { wait_for(1, &request); }
 
 class MpiCommunicator : public Communicator {
  public:
@@ -84,56 +86,60 @@ class MpiCommunicator : public Communicator {
     wait_for(request);
   }
 
-  std::vector<std::string> allgather(const std::string& mine) override {
-    int count = checked_count(mine.size());
-    std::vector<int> counts(size_), displacements(size_);
+  // One broadcast per rank, straight into that rank's part: no gathered copy beside the parts.
+  std::vector<std::string> allgather(std::string mine) override {
+    unsigned long long count = mine.size();
+    std::vector<unsigned long long> counts(size_);
     MPI_Request request;
-    MPI_Iallgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD, &request);
-    wait_for(request);
-    std::size_t total = 0;
-    for (int r = 0; r < size_; ++r) {
-      displacements[r] = checked_count(total);
-      total += static_cast<std::size_t>(counts[r]);
-    }
-    checked_count(total);
-    std::string all(total, '\0');
-    MPI_Iallgatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(),
-                    displacements.data(), MPI_BYTE, MPI_COMM_WORLD, &request);
+    MPI_Iallgather(&count, 1, MPI_UNSIGNED_LONG_LONG, counts.data(), 1, MPI_UNSIGNED_LONG_LONG,
+                   MPI_COMM_WORLD, &request);
     wait_for(request);
     std::vector<std::string> parts(size_);
-    for (int r = 0; r < size_; ++r) parts[r] = all.substr(displacements[r], counts[r]);
+    std::vector<MPI_Request> requests(size_);
+    for (int r = 0; r < size_; ++r) {
+      char* buffer = mine.data();
+      if (r != rank_) {
+        parts[r].resize(counts[r]);
+        buffer = parts[r].data();
+      }
+      MPI_Ibcast(buffer, checked_count(counts[r]), MPI_BYTE, r, MPI_COMM_WORLD, &requests[r]);
+    }
+    wait_for(size_, requests.data());
+    parts[rank_] = std::move(mine);
     return parts;
   }
 
+  // Point to point into each rank's part: no concatenated copies.
   std::vector<std::string> alltoall(const std::vector<std::string>& to) override {
     if (to.size() != static_cast<std::size_t>(size_))
       throw InternalError("alltoall: " + std::to_string(to.size()) + " buffers for " +
                           std::to_string(size_) + " ranks");
-    std::vector<int> send_counts(size_), send_displacements(size_);
-    std::vector<int> counts(size_), displacements(size_);
-    std::string out;
-    for (int q = 0; q < size_; ++q) {
-      send_counts[q] = checked_count(to[q].size());
-      send_displacements[q] = checked_count(out.size());
-      out += to[q];
-    }
+    std::vector<unsigned long long> send_counts(size_), counts(size_);
+    for (int q = 0; q < size_; ++q) send_counts[q] = to[q].size();
     MPI_Request request;
-    MPI_Ialltoall(send_counts.data(), 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD,
-                  &request);
+    MPI_Ialltoall(send_counts.data(), 1, MPI_UNSIGNED_LONG_LONG, counts.data(), 1,
+                  MPI_UNSIGNED_LONG_LONG, MPI_COMM_WORLD, &request);
     wait_for(request);
-    std::size_t total = 0;
-    for (int r = 0; r < size_; ++r) {
-      displacements[r] = checked_count(total);
-      total += static_cast<std::size_t>(counts[r]);
-    }
-    checked_count(total);
-    std::string all(total, '\0');
-    MPI_Ialltoallv(out.data(), send_counts.data(), send_displacements.data(), MPI_BYTE,
-                   all.data(), counts.data(), displacements.data(), MPI_BYTE, MPI_COMM_WORLD,
-                   &request);
-    wait_for(request);
+    constexpr int kTag = 7201;
     std::vector<std::string> parts(size_);
-    for (int r = 0; r < size_; ++r) parts[r] = all.substr(displacements[r], counts[r]);
+    std::vector<MPI_Request> requests;
+    requests.reserve(2 * static_cast<std::size_t>(size_));
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      parts[r].resize(counts[r]);
+      requests.emplace_back();
+      MPI_Irecv(parts[r].data(), checked_count(counts[r]), MPI_BYTE, r, kTag, MPI_COMM_WORLD,
+                &requests.back());
+    }
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_) continue;
+      requests.emplace_back();
+      // MPI only reads a send buffer.
+      MPI_Isend(const_cast<char*>(to[q].data()), checked_count(to[q].size()), MPI_BYTE, q, kTag,
+                MPI_COMM_WORLD, &requests.back());
+    }
+    wait_for(static_cast<int>(requests.size()), requests.data());
+    parts[rank_] = to[rank_];
     return parts;
   }
 

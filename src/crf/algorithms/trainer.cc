@@ -106,7 +106,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   // text) and trains its share of the SGD shards.
   Communicator* sgd_ranks = nullptr;
   if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
-    encoded = gather_dataset(encoded, *layout->comm);
+    encoded = gather_dataset(std::move(encoded), *layout->comm);
     sgd_ranks = layout->comm;
     layout = nullptr;
   }

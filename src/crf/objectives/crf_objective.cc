@@ -173,9 +173,9 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
     }
   }
   SEPTA_CHECK(block == owned_.size());
-  const std::string mine(reinterpret_cast<const char*>(range_grad_.data()),
-                         sizeof(double) * range_grad_.size());
-  const std::vector<std::string> ranges = layout_->comm->allgather(mine);
+  std::string mine(reinterpret_cast<const char*>(range_grad_.data()),
+                   sizeof(double) * range_grad_.size());
+  const std::vector<std::string> ranges = layout_->comm->allgather(std::move(mine));
   for (std::size_t q = 0; q < ranges.size(); ++q) {
     SEPTA_CHECK(ranges[q].size() == sizeof(double) * (range_[q + 1] - range_[q]));
     std::memcpy(grad + range_[q], ranges[q].data(), ranges[q].size());
