@@ -82,7 +82,8 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
   return s;
 }
 
-Dataset gather_dataset(Dataset local, Communicator& comm) {
+Dataset gather_dataset(Dataset local, Communicator& comm,
+                       std::pair<std::size_t, std::size_t>* own_items) {
   ByteWriter out;
   out.vec(local.sequence_offsets);
   out.vec(local.item_offsets);
@@ -132,6 +133,8 @@ Dataset gather_dataset(Dataset local, Communicator& comm) {
     all.attribute_values.insert(all.attribute_values.end(), values.begin(), values.end());
     all.labels.insert(all.labels.end(), labels.begin(), labels.end());
     all.weights.insert(all.weights.end(), weights.begin(), weights.end());
+    if (own_items && r == static_cast<std::size_t>(comm.rank()))
+      *own_items = {item_base, all.labels.size()};
   }
   return all;
 }
