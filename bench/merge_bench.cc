@@ -2,11 +2,18 @@
 //
 //   merge_bench [--dir DIR] [--gb 1.0] [--tensors 200] [--threads 2] [--runs 3] [--keep]
 //
+//   merge_bench ... [--out-dir DIR]   (where the merges write; default DIR/out, DIR/out1)
+//
 // Reports, medians over --runs:
 //   peak RSS of a merge (a child process per run, getrusage) / summed input size   (target <= 25%)
 //   merge wall time / time to read the inputs once from a warm page cache          (target <= 2x)
-// and checks that threads=1 and threads=N outputs are byte-identical.
+// and checks that threads=1 and threads=N outputs are byte-identical. The read is timed three
+// ways, so the comparison can be judged: read(2) into a reused 4 MB buffer on one thread (the
+// baseline of the ratio), the same split over --threads threads, and mmap plus a touch of every
+// 4 KiB page (what a memory-mapped reader pays before using a byte). A durable direct write of
+// the output's size (O_DIRECT + fsync, the merge's output path) shows the disk's share.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -101,6 +108,93 @@ double read_all(const std::vector<std::string>& files) {
   return seconds_since(start);
 }
 
+// read(2) of the inputs' bytes split in `threads` contiguous ranges, one thread each; seconds.
+double read_all_threads(const std::vector<std::string>& files, int threads) {
+  struct Range {
+    std::string file;
+    off_t begin, end;
+  };
+  std::vector<std::vector<Range>> work(static_cast<std::size_t>(threads));
+  off_t total = 0;
+  std::vector<off_t> sizes;
+  for (const auto& file : files) {
+    struct stat st;
+    ::stat(file.c_str(), &st);
+    sizes.push_back(st.st_size);
+    total += st.st_size;
+  }
+  const off_t share = (total + threads - 1) / threads;
+  off_t position = 0;  // over the concatenated files
+  for (std::size_t f = 0; f < files.size(); ++f)
+    for (off_t begin = 0; begin < sizes[f];) {
+      const std::size_t w = static_cast<std::size_t>(position / share);
+      const off_t end = std::min(sizes[f], begin + (static_cast<off_t>(w + 1) * share - position));
+      work[w].push_back({files[f], begin, end});
+      position += end - begin;
+      begin = end;
+    }
+  const auto start = Clock::now();
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w)
+    pool.emplace_back([&, w] {
+      std::vector<char> buffer(1 << 22);
+      for (const Range& range : work[static_cast<std::size_t>(w)]) {
+        const int fd = ::open(range.file.c_str(), O_RDONLY);
+        for (off_t at = range.begin; at < range.end;) {
+          const ssize_t got = ::pread(fd, buffer.data(), std::min<off_t>(buffer.size(), range.end - at), at);
+          if (got <= 0) break;
+          at += got;
+        }
+        ::close(fd);
+      }
+    });
+  for (auto& thread : pool) thread.join();
+  return seconds_since(start);
+}
+
+// mmap of every input and a read of one byte per 4 KiB page, then munmap; seconds.
+double map_and_touch(const std::vector<std::string>& files) {
+  const auto start = Clock::now();
+  unsigned sum = 0;
+  for (const auto& file : files) {
+    const int fd = ::open(file.c_str(), O_RDONLY);
+    struct stat st;
+    ::fstat(fd, &st);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) std::perror(file.c_str()), std::exit(1);
+    const auto* bytes = static_cast<const volatile unsigned char*>(p);
+    for (std::size_t i = 0; i < size; i += 4096) sum += bytes[i];
+    ::munmap(p, size);
+  }
+  const double seconds = seconds_since(start);
+  return sum == 0xFFFFFFFFu ? -seconds : seconds;
+}
+
+// `bytes` written to a new file in `dir` with O_DIRECT (8 MB writes) and fsync-ed, as the
+// merge writes its output; seconds (-1 where the file system refuses direct I/O).
+double direct_write(const std::string& dir, double bytes) {
+  const std::string path = dir + "/direct_write.tmp";
+  const std::size_t chunk = 8u << 20;
+  void* buffer = nullptr;
+  if (::posix_memalign(&buffer, 4096, chunk) != 0) std::exit(1);
+  std::memset(buffer, 0x5A, chunk);
+  const auto start = Clock::now();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+  double seconds = -1;
+  if (fd >= 0) {
+    for (double done = 0; done < bytes; done += chunk)
+      if (::write(fd, buffer, chunk) != static_cast<ssize_t>(chunk)) break;
+    ::fsync(fd);
+    ::close(fd);
+    seconds = seconds_since(start);
+  }
+  std::remove(path.c_str());
+  std::free(buffer);
+  return seconds;
+}
+
 // The least streaming TIES needs: every input entry converted to float32 twice (once for the
 // trim thresholds, once for the output), tensors spread over `threads` threads, no arithmetic
 // and no output. Returns seconds.
@@ -182,7 +276,7 @@ bool same_file(const std::string& a, const std::string& b) {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::string dir = "merge_bench_data";
+  std::string dir = "merge_bench_data", out_dir;
   double gb = 1.0;
   int tensors = 200, threads = 2, runs = 3;
   bool keep = false;
@@ -195,12 +289,15 @@ int main(int argc, char** argv) {
     else if (arg == "--threads") threads = std::atoi(value().c_str());
     else if (arg == "--runs") runs = std::atoi(value().c_str());
     else if (arg == "--keep") keep = true;
+    else if (arg == "--out-dir") out_dir = value();
     else {
-      std::fprintf(stderr, "usage: merge_bench [--dir DIR] [--gb G] [--tensors N] [--threads N] [--runs N] [--keep]\n");
+      std::fprintf(stderr, "usage: merge_bench [--dir DIR] [--gb G] [--tensors N] [--threads N] [--runs N] [--keep] [--out-dir DIR]\n");
       return 2;
     }
   }
   ::mkdir(dir.c_str(), 0755);
+  if (out_dir.empty()) out_dir = dir;
+  ::mkdir(out_dir.c_str(), 0755);
   const auto specs = layout(gb, tensors);
   std::vector<std::string> inputs = {dir + "/base.safetensors", dir + "/a.safetensors", dir + "/b.safetensors"};
   auto start = Clock::now();
@@ -211,11 +308,15 @@ int main(int argc, char** argv) {
   double input_bytes = 0;
   for (const auto& file : inputs) input_bytes += static_cast<double>(st::Reader::open(file).data_bytes());
   read_all(inputs);  // warm the page cache
-  std::vector<double> reads, read_cpus, floors;
+  std::vector<double> reads, read_cpus, reads_threaded, touches, touch_cpus, writes, floors;
   for (int r = 0; r < runs; ++r) {
-    const double cpu = cpu_seconds_of_self();
+    double cpu = cpu_seconds_of_self();
     reads.push_back(read_all(inputs));
     read_cpus.push_back(cpu_seconds_of_self() - cpu);
+    reads_threaded.push_back(read_all_threads(inputs, threads));
+    cpu = cpu_seconds_of_self();
+    touches.push_back(map_and_touch(inputs));
+    touch_cpus.push_back(cpu_seconds_of_self() - cpu);
   }
   for (int r = 0; r < runs; ++r) floors.push_back(two_pass_floor(inputs, threads));
 
@@ -227,26 +328,32 @@ int main(int argc, char** argv) {
   std::vector<double> walls, rss, walls_nosync, cpus;
   for (int r = 0; r < runs; ++r) {
     config.sync = true;
-    const RunResult result = merge_in_child(config, dir + "/out");
+    const RunResult result = merge_in_child(config, out_dir + "/out");
     walls.push_back(result.seconds);
     rss.push_back(result.peak_rss_bytes);
     cpus.push_back(result.cpu_seconds);
     config.sync = false;
-    walls_nosync.push_back(merge_in_child(config, dir + "/out").seconds);
+    walls_nosync.push_back(merge_in_child(config, out_dir + "/out").seconds);
   }
   config.threads = 1;
   config.sync = false;
-  const RunResult single = merge_in_child(config, dir + "/out1");
-  const bool identical = same_file(dir + "/out/model.safetensors", dir + "/out1/model.safetensors");
+  const RunResult single = merge_in_child(config, out_dir + "/out1");
+  const double output_bytes = static_cast<double>(st::Reader::open(out_dir + "/out/model.safetensors").data_bytes());
+  for (int r = 0; r < runs; ++r) writes.push_back(direct_write(out_dir, output_bytes));
+  const bool identical = same_file(out_dir + "/out/model.safetensors", out_dir + "/out1/model.safetensors");
 
   const double read_s = median(reads), wall_s = median(walls), peak = median(rss);
   std::printf("warm-cache read of the inputs (%.2f GB): median %.3f s over %d runs (CPU %.3f s)\n", input_bytes / 1e9,
               read_s, runs, median(read_cpus));
+  std::printf("  the same read split over %d threads: median %.3f s; mmap + touch of every 4 KiB page: median %.3f s"
+              " (CPU %.3f s)\n", threads, median(reads_threaded), median(touches), median(touch_cpus));
+  std::printf("durable direct write (O_DIRECT + fsync) of the output's %.2f GB: median %.3f s = %.2fx the read\n",
+              output_bytes / 1e9, median(writes), median(writes) / read_s);
   std::printf("two passes converting the inputs to float32 (TIES's least streaming), %d threads: median %.3f s = %.2fx the read\n",
               threads, median(floors), median(floors) / read_s);
   std::printf("TIES merge, %d threads: median %.3f s (runs:", threads, wall_s);
   for (const double w : walls) std::printf(" %.3f", w);
-  std::printf("); 1 thread: %.3f s\n", single.seconds);
+  std::printf("); 1 thread (--no-sync): %.3f s, CPU %.3f s\n", single.seconds, single.cpu_seconds);
   std::printf("TIES merge without fsync (--no-sync): median %.3f s (runs:", median(walls_nosync));
   for (const double w : walls_nosync) std::printf(" %.3f", w);
   std::printf(")\n");
@@ -261,8 +368,8 @@ int main(int argc, char** argv) {
   if (!keep) {
     for (const auto& file : inputs) std::remove(file.c_str());
     for (const char* out : {"/out", "/out1"}) {
-      std::remove((dir + out + "/model.safetensors").c_str());
-      ::rmdir((dir + out).c_str());
+      std::remove((out_dir + out + "/model.safetensors").c_str());
+      ::rmdir((out_dir + out).c_str());
     }
     ::rmdir(dir.c_str());
   }

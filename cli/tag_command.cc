@@ -20,8 +20,9 @@ namespace septa::cli {
 namespace {
 
 void print_help() {
-  std::cout << "usage: septa tag -m MODEL [-n K] [-p] [-i] [-v1|-v2] [--marginals] [--evaluate]\n"
-               "                 [--iob-constraints] [--constraints RULES] [--force] [-o OUT] FILE|-\n\n"
+  std::cout << "usage: septa tag -m MODEL [-n K] [-p] [-i] [-v1|-v2] [--marginals] [-t|-q|-qt]\n"
+               "                 [--iob-constraints] [--constraints RULES] [--force] [-o OUT]\n"
+               "                 FILE|-\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
                "the model's input format, with or without the gold label column. For CRFsuite\n"
@@ -39,8 +40,12 @@ void print_help() {
                "                      preceded by '# RANK P(y|x)' (CRF++'s crf_test -n)\n"
                "  --marginals         a tab and 'label:P(y_t=label|x)' for every label, and\n"
                "                      '# log P(y|x) = ...' before each sentence\n"
-               "  --evaluate          print only conlleval's report of the predictions against\n"
+               "  -qt, --evaluate     print only conlleval's report of the predictions against\n"
                "                      the gold labels of FILE (CRFsuite's tag -qt)\n"
+               "  -t, --test          the tagged output, then that report (CRFsuite's tag -t)\n"
+               "  -q, --quiet         no tagged output (CRFsuite's tag -q; with -t: -qt)\n"
+               "  -r, --reference     accepted for CRFsuite's tag -r: the output always carries\n"
+               "                      the reference (the input line, gold label included)\n"
                "  --iob-constraints   never predict what IOB2 cannot encode (O -> I-PER, B-LOC ->\n"
                "                      I-PER, I-PER first)\n"
                "  --constraints FILE  transition rules, one per line: 'forbid PREV CUR' or\n"
@@ -106,9 +111,11 @@ std::string format(const char* pattern, const std::string& text, double value) {
   return buffer;
 }
 
+// Writes one sentence in `style`; returns its best labelling.
 template <typename Sentence>
-void write_sentence(const crf::Model& model, const Sentence& sentence, const OutputStyle& style,
-                    const Decoding& decoding, std::ostream& out) {
+std::vector<std::string> write_sentence(const crf::Model& model, const Sentence& sentence,
+                                        const OutputStyle& style, const Decoding& decoding,
+                                        std::ostream& out) {
   if constexpr (std::is_same_v<Sentence, crf::ColumnSentence>) {
     // Document markers are not tagged but kept, with the outside label, so that the output
     // lines up with the input and conlleval counts them as it would in the gold file.
@@ -123,7 +130,7 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, const Out
         out << echo(sentence, t) << ' ' << results[k].labels[t] << '\n';
       out << '\n';
     }
-    return;
+    return results.empty() ? std::vector<std::string>() : results.front().labels;
   }
   const crf::TagResult result = model.tag(sentence, style.needs_marginals(),
                                           sentence_constraints(decoding, model, sentence));
@@ -151,25 +158,33 @@ void write_sentence(const crf::Model& model, const Sentence& sentence, const Out
     out << '\n';
   }
   out << '\n';
+  return result.labels;
 }
 
-// Adds one sentence's predictions to `evaluator` (--evaluate).
-void evaluate_sentence(const crf::Model& model, const crf::ColumnSentence& sentence,
-                       const Decoding& decoding,
-                       crf::ChunkEvaluator& evaluator) {
+// The gold labels of a sentence, for --evaluate and --test.
+std::vector<std::string> gold_labels(const crf::Model& model, const crf::ColumnSentence& sentence) {
   if (!model.has_gold_column(sentence))
     throw FormatError(crf::item_place(sentence, 0) +
-                      ": --evaluate needs the gold label as the last column");
+                      ": --evaluate/--test needs the gold label as the last column");
   std::vector<std::string> gold;
   for (const auto& columns : sentence.columns) gold.push_back(columns.back());
-  evaluator.add_sentence(gold,
-                         model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels);
+  return gold;
 }
-void evaluate_sentence(const crf::Model& model, const crf::AttributeSequence& sequence,
-                       const Decoding& decoding,
-                       crf::ChunkEvaluator& evaluator) {
-  evaluator.add_sentence(sequence.labels,
-                         model.tag(sequence, false, sentence_constraints(decoding, model, sequence)).labels);
+std::vector<std::string> gold_labels(const crf::Model&, const crf::AttributeSequence& sequence) {
+  return sequence.labels;
+}
+
+// Tags one sentence: writes it unless `quiet`, and adds it to `evaluator` when given.
+template <typename Sentence>
+void process_sentence(const crf::Model& model, const Sentence& sentence, const OutputStyle& style,
+                      const Decoding& decoding, bool quiet, crf::ChunkEvaluator* evaluator,
+                      std::ostream& out) {
+  std::vector<std::string> gold;
+  if (evaluator) gold = gold_labels(model, sentence);  // before any output: fail early
+  const std::vector<std::string> labels =
+      quiet ? model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels
+            : write_sentence(model, sentence, style, decoding, out);
+  if (evaluator) evaluator->add_sentence(gold, labels);
 }
 
 // A column file read as attribute format has no tab-separated attributes at all: every line is
@@ -192,9 +207,10 @@ int run_tag(int argc, char** argv) {
                        {"model", "output", "constraints", "max-line-bytes", "max-model-bytes",
                         "nbest"},
                        {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
-                        "iob-constraints", "force"},
+                        "iob-constraints", "force", "test", "quiet", "reference"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
                         {"-i", "marginal"}, {"-v1", "v1"}, {"-v2", "v2"}, {"-qt", "evaluate"},
+                        {"-tq", "evaluate"}, {"-t", "test"}, {"-q", "quiet"}, {"-r", "reference"},
                         {"-n", "nbest"}});
   if (args.has("help")) {
     print_help();
@@ -218,7 +234,10 @@ int run_tag(int argc, char** argv) {
   style.predicted_marginal = args.has("marginal");
   style.crfpp_verbose = args.has("v2") ? 2 : args.has("v1") ? 1 : 0;
   style.all_marginals = args.has("marginals");
-  const bool evaluate = args.has("evaluate");
+  // CRFsuite's -t (report after the output), -q (no output), -qt (report only). -r is accepted
+  // and changes nothing: the output always carries the input line with its reference label.
+  const bool quiet = args.has("evaluate") || args.has("quiet");
+  const bool evaluate = args.has("evaluate") || args.has("test");
   Decoding decoding;
   decoding.force = args.has("force");
   if (args.has("iob-constraints") || args.has("constraints")) {
@@ -235,10 +254,8 @@ int run_tag(int argc, char** argv) {
         path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line)
                     : crf::read_columns_file(path, 1, max_line);
     for (const crf::ColumnSentence& sentence : sentences) {
-      if (evaluate)
-        evaluate_sentence(model, sentence, decoding, evaluator);
-      else
-        write_sentence(model, sentence, style, decoding, out);
+      process_sentence(model, sentence, style, decoding, quiet, evaluate ? &evaluator : nullptr,
+                       out);
       if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
@@ -247,10 +264,8 @@ int run_tag(int argc, char** argv) {
                     : crf::read_attributes_file(path, max_line);
     reject_column_input(sequences);
     for (const crf::AttributeSequence& sequence : sequences) {
-      if (evaluate)
-        evaluate_sentence(model, sequence, decoding, evaluator);
-      else
-        write_sentence(model, sequence, style, decoding, out);
+      process_sentence(model, sequence, style, decoding, quiet, evaluate ? &evaluator : nullptr,
+                       out);
       if (!out) check_stdout();
     }
   }

@@ -1,9 +1,11 @@
 # septa::safetensors (checkpoint files) and septa::merge (model merging): no libtorch, no
-# Python. zlib provides the CRC-32 of the "septa.checksum" metadata entry (crc32 and
-# crc32_combine, so per-tensor checksums computed on worker threads combine in file order).
+# Python. zlib provides the CRC-32 of the "septa.checksum" metadata entry (crc32, with a
+# PCLMULQDQ path of ours in crc32.cc, and crc32_combine, so per-tensor checksums computed on
+# worker threads combine in file order).
 find_package(ZLIB REQUIRED)
 
 add_library(septa_safetensors STATIC
+  ${PROJECT_SOURCE_DIR}/src/safetensors/crc32.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/direct_stream.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/dtype.cc
   ${PROJECT_SOURCE_DIR}/src/safetensors/file_io.cc
@@ -23,6 +25,7 @@ if(SEPTA_BUILD_TESTS)
   include(GoogleTest)
   find_package(Python3 COMPONENTS Interpreter)
   add_executable(safetensors_tests
+    ${PROJECT_SOURCE_DIR}/tests/safetensors/crc32_test.cc
     ${PROJECT_SOURCE_DIR}/tests/safetensors/dtype_test.cc
     ${PROJECT_SOURCE_DIR}/tests/safetensors/json_test.cc
     ${PROJECT_SOURCE_DIR}/tests/safetensors/safetensors_test.cc)

@@ -166,14 +166,22 @@ class Tagger:
 
     def info(self):
         """The model's dictionaries: ``labels``, ``attributes``, ``transitions``,
-        ``state_features`` (as python-crfsuite's ``ParsedDump``)."""
+        ``state_features`` (as python-crfsuite's ``ParsedDump``), and ``header`` with
+        python-crfsuite's ``size`` (bytes of the model), ``num_labels``, ``num_attrs`` and
+        ``num_features`` (the non-zero weights, conditioned transitions included)."""
         from types import SimpleNamespace
+        model = self._model
+        transitions = {(a, b): w for a, b, w in model.transition_features() if w != 0}
+        state_features = {(a, b): w for a, b, w in model.state_features() if w != 0}
+        conditioned = sum(1 for *_, w in model.conditioned_transition_features() if w != 0)
         return SimpleNamespace(
-            labels={label: i for i, label in enumerate(self._model.labels)},
-            attributes={a: i for i, a in enumerate(self._model.attributes)},
-            transitions={(a, b): w for a, b, w in self._model.transition_features() if w != 0},
-            state_features={(a, b): w for a, b, w in self._model.state_features() if w != 0},
-            header={"size": len(self._model.to_bytes())})
+            labels={label: i for i, label in enumerate(model.labels)},
+            attributes={a: i for i, a in enumerate(model.attributes)},
+            transitions=transitions,
+            state_features=state_features,
+            header={"size": len(model.to_bytes()), "num_labels": len(model.labels),
+                    "num_attrs": len(model.attributes),
+                    "num_features": len(state_features) + len(transitions) + conditioned})
 
 
 class CRF:
@@ -386,10 +394,6 @@ class CRF:
         for record in records:
             record.pop("_seconds")
         self.training_log_ = TrainingLog(info, records)
-        if verbose and info.get("kept_iteration", -1) >= 0:
-            import sys
-            sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
-                             % (info["kept_iteration"], info["kept_metric"], info["kept_score"]))
         if error is not None:
             raise error
         if info["cancelled"] and not info["stopped_by_callback"]:

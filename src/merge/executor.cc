@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +18,7 @@
 #include "merge/methods.h"
 #include "merge/plan.h"
 #include "merge/task_vectors.h"
+#include "safetensors/crc32.h"
 #include "septa/error.h"
 
 namespace septa::merge {
@@ -106,9 +106,7 @@ void compute_tensor(const Plan& plan, const TensorJob& job, Workspace& ws) {
     merge_task_vectors(operand(*plan.base, ws.base), inputs, options, n, job.out.dtype,
                        ws.bytes.data(), ws.task_vectors);
   }
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  ws.crc = static_cast<std::uint32_t>(
-      ::crc32_z(crc, reinterpret_cast<const unsigned char*>(ws.bytes.data()), ws.bytes.size()));
+  ws.crc = safetensors::crc32(0, ws.bytes.data(), ws.bytes.size());
   for (const auto& [spec, source] : plan.sources)
     if (source->find(job.name)) source->release(job.name);
 }

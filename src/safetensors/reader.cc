@@ -3,13 +3,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "safetensors/crc32.h"
 #include "safetensors/json.h"
 #include "safetensors/safetensors.h"
 #include "septa/error.h"
@@ -261,15 +261,7 @@ bool Reader::verify_checksum() const {
     throw ModelError(label_ + ": malformed " + kChecksumKey + " '" + value +
                      "' (expected crc32: and 8 lower-case hex digits)");
   expected = std::stoul(value.substr(6), nullptr, 16);
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  const unsigned char* p = storage_->base + header_bytes_;
-  std::uint64_t left = data_bytes_;
-  while (left > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<std::uint64_t>(left, 1u << 30));
-    crc = ::crc32(crc, p, chunk);
-    p += chunk;
-    left -= chunk;
-  }
+  const std::uint32_t crc = safetensors::crc32(0, storage_->base + header_bytes_, data_bytes_);
   if (crc != expected) {
     char found[16];
     std::snprintf(found, sizeof found, "%08lx", static_cast<unsigned long>(crc));

@@ -10,6 +10,7 @@
 #include <set>
 #include <string_view>
 
+#include "safetensors/crc32.h"
 #include "safetensors/json.h"
 #include "safetensors/safetensors.h"
 #include "safetensors/direct_stream.h"
@@ -26,18 +27,6 @@ std::string crc_string(std::uint32_t crc) {
   char text[16];
   std::snprintf(text, sizeof text, "crc32:%08x", crc);
   return text;
-}
-
-std::uint32_t crc_of(const void* bytes, std::size_t nbytes) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  const auto* p = static_cast<const unsigned char*>(bytes);
-  while (nbytes > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<std::size_t>(nbytes, 1u << 30));
-    crc = ::crc32(crc, p, chunk);
-    p += chunk;
-    nbytes -= chunk;
-  }
-  return static_cast<std::uint32_t>(crc);
 }
 
 }  // namespace
@@ -139,7 +128,7 @@ void FileWriter::write_next(const void* bytes, std::size_t nbytes, const std::ui
     write_all(bytes, nbytes, offset_);
   }
   if (options_.checksum) {
-    const std::uint32_t piece = crc ? *crc : crc_of(bytes, nbytes);
+    const std::uint32_t piece = crc ? *crc : safetensors::crc32(0, bytes, nbytes);
     crc_ = static_cast<std::uint32_t>(::crc32_combine(crc_, piece, static_cast<z_off_t>(nbytes)));
   }
   offset_ += nbytes;

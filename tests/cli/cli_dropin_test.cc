@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <sstream>
@@ -167,8 +168,19 @@ TEST_F(CliDropIn, ProbabilityMarginalsAndCrfppVerboseOutputsAgree) {
   const auto all = split_lines(septa_cli("tag --marginals -m " + model + " " + test_).output);
   const auto p = split_lines(septa_cli("tag -p -i -m " + model + " " + test_).output);
   const auto v2 = split_lines(septa_cli("tag -v2 -m " + model + " " + test_).output);
+  const auto v1 = split_lines(septa_cli("tag -v1 -m " + model + " " + test_).output);
   ASSERT_EQ(all.size(), p.size());
   ASSERT_EQ(all.size(), v2.size());
+  ASSERT_EQ(all.size(), v1.size());
+  // -v1 is -v2 without the per-label fields: the same '# P' lines, 'LINE LABEL/P' per token.
+  for (std::size_t i = 0; i < v1.size(); ++i) {
+    if (v1[i].empty() || v1[i][0] == '#') {
+      EXPECT_EQ(v1[i], v2[i]);
+    } else {
+      EXPECT_EQ(v2[i].rfind(v1[i] + " ", 0), 0u) << v1[i] << " | " << v2[i];
+      EXPECT_EQ(std::count(v1[i].begin(), v1[i].end(), '/'), 1) << v1[i];
+    }
+  }
   std::size_t checked = 0;
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (all[i].rfind("# log P(y|x) = ", 0) == 0) {
@@ -211,6 +223,16 @@ TEST_F(CliDropIn, EvaluateWhileTaggingMatchesTagThenEval) {
                                  std::string(SEPTA_CLI_PATH) + " eval -");
   EXPECT_EQ(direct.output, piped.output);
   EXPECT_TRUE(contains(direct.output, "FB1")) << direct.output;
+  // CRFsuite's other spellings: -q -t and -tq are -qt; -t writes the tagged output and then the
+  // report; -q alone writes nothing; -r changes nothing (the reference is always there).
+  EXPECT_EQ(septa_cli("tag -q -t -m " + model + " " + test_).output, direct.output);
+  EXPECT_EQ(septa_cli("tag -tq -m " + model + " " + test_).output, direct.output);
+  const CliRun plain = septa_cli("tag -m " + model + " " + test_);
+  EXPECT_EQ(septa_cli("tag -t -m " + model + " " + test_).output, plain.output + direct.output);
+  EXPECT_EQ(septa_cli("tag -r -m " + model + " " + test_).output, plain.output);
+  const CliRun quiet = septa_cli("tag -q -m " + model + " " + test_);
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_EQ(quiet.output, "");
 }
 
 TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
@@ -254,6 +276,56 @@ TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
                                " " + test_);
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.output, "bad.txt:1: label 'I-NOPE'")) << bad.output;
+}
+
+// IOB2 cannot encode I-X at a sentence start or after anything but B-X / I-X.
+std::size_t iob_violations(const std::string& tagged) {
+  std::size_t violations = 0;
+  std::string previous = "O";
+  for (const std::string& out : split_lines(tagged)) {
+    if (out.empty()) {
+      previous = "O";
+      continue;
+    }
+    const std::string label = out.substr(out.rfind(' ') + 1);
+    if (label.rfind("I-", 0) == 0 && previous != "B-" + label.substr(2) && previous != label)
+      ++violations;
+    previous = label;
+  }
+  return violations;
+}
+
+TEST_F(CliDropIn, IobConstraintsForbidWhatIob2CannotEncode) {
+  // Without transition features (no B line) each token takes its word's label: "smith" alone,
+  // after O and after B-LOC is I-PER, and "york" after that I-PER is I-LOC (4 violations);
+  // --iob-constraints must leave none.
+  write_text(dir_.file("ner.txt"),
+             "john B-PER\nsmith I-PER\nsaw O\nnew B-LOC\nyork I-LOC\n\n"
+             "the O\nman O\nsaw O\njohn B-PER\nsmith I-PER\n\n");
+  write_text(dir_.file("words.template"), "U00:%x[0,0]\n");
+  const std::string model = dir_.file("ner.model");
+  ASSERT_EQ(septa_cli("train -q -t " + dir_.file("words.template") + " -m " + model + " " +
+                      dir_.file("ner.txt")).code, 0);
+  write_text(dir_.file("in.txt"), "smith\n\nthe\nsmith\n\nnew\nsmith\nyork\n\njohn\nsmith\n");
+  const CliRun plain = septa_cli("tag -m " + model + " " + dir_.file("in.txt"));
+  const CliRun iob = septa_cli("tag --iob-constraints -m " + model + " " + dir_.file("in.txt"));
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  ASSERT_EQ(iob.code, 0) << iob.output;
+  EXPECT_EQ(iob_violations(plain.output), 4u) << plain.output;
+  EXPECT_EQ(iob_violations(iob.output), 0u) << iob.output;
+  // The valid "john smith" keeps its labels.
+  EXPECT_TRUE(contains(iob.output, "john B-PER\nsmith I-PER\n")) << iob.output;
+}
+
+TEST_F(CliDropIn, C2AutoChoosesOnTheDevDataAndNeedsIt) {
+  const std::string model = dir_.file("auto.model");
+  const CliRun chosen = septa_cli("train -q --c2 auto --max-iterations 30 --dev " + test_ +
+                                  " -m " + model + " " + train_);
+  ASSERT_EQ(chosen.code, 0) << chosen.output;
+  EXPECT_TRUE(contains(chosen.output, "c2 auto: chose c2 = ")) << chosen.output;
+  const CliRun without = septa_cli("train -q --c2 auto -m " + model + "2 " + train_);
+  EXPECT_NE(without.code, 0);
+  EXPECT_TRUE(contains(without.output, "--c2 auto needs held-out data")) << without.output;
 }
 
 bool is_png(const std::string& path) {

@@ -42,6 +42,15 @@ class FeatureTemplate {
   void expand_edge(const ColumnSentence& sentence, std::size_t t,
                    std::vector<std::string>& out) const;
 
+  // The same strings without a string object each (for hot loops): appended to `text`, with
+  // the end offset of each in `text` appended to `ends` (a string starts where the previous one
+  // ends, the first at text's size before the call). Once the buffers have grown, expanding
+  // allocates nothing.
+  void expand(const ColumnSentence& sentence, std::size_t t, std::string& text,
+              std::vector<std::size_t>& ends) const;
+  void expand_edge(const ColumnSentence& sentence, std::size_t t, std::string& text,
+                   std::vector<std::size_t>& ends) const;
+
   // Highest column index any template reads (-1 when none).
   int max_column() const { return max_column_; }
   // Whether a label-bigram "B" line is present; without one the model has no label-bigram

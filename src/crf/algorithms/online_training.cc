@@ -14,6 +14,10 @@ namespace {
 
 // Epochs when --max-iterations keeps its (L-BFGS) default: CRFsuite's 100.
 constexpr int kDefaultEpochs = 100;
+// --epsilon when it keeps its (L-BFGS) default: CRFsuite's 0, so that by default every epoch
+// runs. The test is strict (objective < epsilon), as CRFsuite's: stopping at the first epoch
+// without mistakes would return an average still dominated by the early, wrong weights.
+constexpr double kDefaultEpsilon = 0.0;
 
 // Collects c * (Phi(x, y) - Phi(x, z)) summed per feature.
 class FeatureDifference {
@@ -48,8 +52,13 @@ class FeatureDifference {
  *   if z != y:  dphi = Phi(x, y) - Phi(x, z);  rule moves w given dphi and w . dphi
  * Features that do not exist (an (attribute, label) pair or a transition never seen in
  * training) are left out of dphi, as in CRFsuite.
- * Averaging (Daume's trick): with u += k * step at sequence k (k counts the sequences seen),
- * the average of w over all k steps is w - u / k.
+ * Averaging (Daume's trick): with u += k * step at the k-th sequence visited (k = 1, 2, ...,
+ * counting every visit, mistake or not, empty sequences included), the model after K visits is
+ *   w - u / (K + 1) = (1 / (K + 1)) sum_{j=0..K} w_j,
+ * the mean of the weights w_0 = 0, w_1, ..., w_K after each visit (CRFsuite's convention).
+ * Epoch objective: ap, the mean over sequences of the fraction of their items mislabelled
+ * (CRFsuite's ap loss / N); pa and arow, the mean loss per sequence. Training stops when it is
+ * below --epsilon (strictly; 0 by default, so every epoch runs) or after the last epoch.
  */
 std::unique_ptr<Scorer> train_online(const TrainingContext& context, const OnlineRule& rule,
                                      TrainResult& result) {
@@ -64,6 +73,9 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
   const int epochs = context.options.max_iterations == TrainOptions{}.max_iterations
                          ? kDefaultEpochs
                          : context.options.max_iterations;
+  const double epsilon = context.options.epsilon == TrainOptions{}.epsilon
+                             ? kDefaultEpsilon
+                             : context.options.epsilon;
   if (rule.start) rule.start(D);
 
   std::vector<double> w(D, 0.0), u(D, 0.0), model(D, 0.0);  // [D] each
@@ -82,11 +94,14 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
   result.stop_reason = "max iterations";
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
-    std::size_t wrong_items = 0;
+    double error_fraction = 0.0;  // sum over sequences of mislabelled items / T
     double loss = 0.0;
     for (std::size_t n : order) {
       const SequenceView s = data.sequence(n);
-      if (s.T == 0) continue;
+      if (s.T == 0) {
+        k += 1.0;
+        continue;
+      }
       scorer->fill(s, w.data(), lattice);
       guess.resize(s.T);
       lattice.viterbi(guess.data());
@@ -122,19 +137,18 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
         double margin = 0.0;
         for (const auto& [f, v] : dphi) margin += w[f] * v;
         loss += rule.update(OnlineMistake{dphi, margin, wrong, s.weight}, step);
-        wrong_items += wrong;
+        error_fraction += static_cast<double>(wrong) / static_cast<double>(s.T);
       }
       k += 1.0;
     }
     for (std::size_t f = 0; f < D; ++f) model[f] = rule.averaged ? w[f] - u[f] / k : w[f];
     result.iterations = epoch;
-    const double error_rate = static_cast<double>(wrong_items) / static_cast<double>(data.items());
-    const double objective =
-        rule.stop_on_loss ? loss / static_cast<double>(data.size()) : error_rate;
+    const double sequences = static_cast<double>(std::max<std::size_t>(data.size(), 1));
+    const double objective = (rule.stop_on_loss ? loss : error_fraction) / sequences;
     TrainProgress progress;
     progress.phase = rule.phase;
     progress.iteration = epoch;
-    progress.objective = objective;  // ap: training error rate; pa, arow: mean loss
+    progress.objective = objective;  // ap: mean error fraction; pa, arow: mean loss
     progress.active_features = static_cast<std::size_t>(
         std::count_if(model.begin(), model.end(), [](double x) { return x != 0.0; }));
     context.score_dev(
@@ -146,9 +160,9 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
       result.stop_reason = "cancelled";
       break;
     }
-    if (objective <= context.options.epsilon) {
-      result.stop_reason = rule.stop_on_loss ? "mean loss at most epsilon"
-                                             : "training error at most epsilon";
+    if (objective < epsilon) {
+      result.stop_reason = rule.stop_on_loss ? "mean loss below epsilon"
+                                             : "training error below epsilon";
       break;
     }
   }

@@ -9,8 +9,10 @@ namespace septa::crf {
 
 /*
  * After a mistake:  w += c_x dphi   (c_x the sequence weight; no step size, no margin).
- * Stops after --max-iterations epochs (100 when left at its default), or once the fraction of
- * mislabelled items of an epoch is at most --epsilon (CRFsuite's stopping rule for ap).
+ * Stops after --max-iterations epochs (100 when left at its default), or once the epoch's mean
+ * fraction of mislabelled items per sequence is below --epsilon (CRFsuite's rule for ap; 0 when
+ * left at its default, so all epochs run: the average keeps converging after the running
+ * weights stop erring).
  */
 std::unique_ptr<Scorer> train_ap(const TrainingContext& context, TrainResult& result) {
   OnlineRule rule;

@@ -17,8 +17,8 @@ namespace septa::crf {
  *   w_f    += c_x alpha sigma_f dphi_f                   (c_x the sequence weight)
  *   sigma_f -= beta (sigma_f dphi_f)^2
  * Confident (low-variance) weights move little. The model is the last w (no averaging).
- * Stops when the epoch's mean cost is at most --epsilon, or after --max-iterations epochs
- * (100 by default).
+ * Stops when the epoch's mean cost is below --epsilon (0 by default: never), or after
+ * --max-iterations epochs (100 by default).
  */
 std::unique_ptr<Scorer> train_arow(const TrainingContext& context, TrainResult& result) {
   const TrainOptions& options = context.options;

@@ -16,7 +16,8 @@ namespace septa::crf {
  *         = cost / (|dphi|^2 + 1 / (2C))         (--pa-type 2, PA-II)
  *   w    += c_x tau dphi                         (c_x the sequence weight)
  * The model is the average of w over all steps with --averaging (the default). Stops when the
- * epoch's mean cost is at most --epsilon, or after --max-iterations epochs (100 by default).
+ * epoch's mean cost is below --epsilon (0 by default: never), or after --max-iterations epochs
+ * (100 by default).
  */
 std::unique_ptr<Scorer> train_pa(const TrainingContext& context, TrainResult& result) {
   const TrainOptions& options = context.options;

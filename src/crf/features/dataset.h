@@ -36,6 +36,17 @@ struct Dataset {
   std::vector<int32_t> edge_ids;                 // [edge entries] attribute of each entry
 
   std::size_t size() const { return weights.size(); }
+  // Empties the dataset, keeping the buffers' capacity (a tagger reuses one per thread).
+  void clear() {
+    sequence_offsets.assign(1, 0);
+    item_offsets.assign(1, 0);
+    attribute_ids.clear();
+    attribute_values.clear();
+    labels.clear();
+    weights.clear();
+    edge_offsets.assign(1, 0);
+    edge_ids.clear();
+  }
   std::size_t items() const { return labels.size(); }
   SequenceView sequence(std::size_t n) const {
     SequenceView v;

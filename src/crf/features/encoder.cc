@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 #include <utility>
 
 #include "crf/parallel/ordered_parallel.h"
@@ -56,19 +57,25 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   std::vector<Chunk> parts(chunks);
   parallel_for(chunks, threads, [&](std::size_t c) {
     Chunk& part = parts[c];
-    std::vector<std::string> expanded;
+    std::string text;               // expanded strings of one item, concatenated
+    std::vector<std::size_t> ends;  // [strings] end of each in text
+    const auto intern = [&](std::vector<int32_t>& ids) {
+      for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++])
+        ids.push_back(part.attributes.add(std::string_view(text).substr(begin, ends[i] - begin)));
+    };
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
       for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
-        expanded.clear();
-        template_.expand(sentence, t, expanded);
-        for (const std::string& attribute : expanded) part.ids.push_back(part.attributes.add(attribute));
-        part.per_item.push_back(static_cast<uint32_t>(expanded.size()));
-        expanded.clear();
-        template_.expand_edge(sentence, t, expanded);
-        for (const std::string& attribute : expanded)
-          part.edge_ids.push_back(part.attributes.add(attribute));
-        part.edges_per_item.push_back(static_cast<uint32_t>(expanded.size()));
+        text.clear();
+        ends.clear();
+        template_.expand(sentence, t, text, ends);
+        intern(part.ids);
+        part.per_item.push_back(static_cast<uint32_t>(ends.size()));
+        text.clear();
+        ends.clear();
+        template_.expand_edge(sentence, t, text, ends);
+        intern(part.edge_ids);
+        part.edges_per_item.push_back(static_cast<uint32_t>(ends.size()));
       }
     }
   });
@@ -135,18 +142,22 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
                       std::to_string(columns_) + " columns (or " + std::to_string(columns_ - 1) +
                       " without the gold label), found " + std::to_string(C));
   const bool gold = C == columns_;
-  std::vector<std::string> expanded;
+  // Per-thread scratch: after the first sentences, encoding allocates nothing.
+  thread_local std::string text;               // expanded strings of one item
+  thread_local std::vector<std::size_t> ends;  // [strings] end of each in text
   for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
-    expanded.clear();
-    template_.expand(sentence, t, expanded);
-    for (const std::string& attribute : expanded) {
-      const int32_t id = attributes_.find(attribute);
+    text.clear();
+    ends.clear();
+    template_.expand(sentence, t, text, ends);
+    for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
+      const int32_t id = attributes_.find(std::string_view(text).substr(begin, ends[i] - begin));
       if (id >= 0) out.add_attribute(id, 1.0f);
     }
-    expanded.clear();
-    template_.expand_edge(sentence, t, expanded);
-    for (const std::string& attribute : expanded) {
-      const int32_t id = attributes_.find(attribute);
+    text.clear();
+    ends.clear();
+    template_.expand_edge(sentence, t, text, ends);
+    for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
+      const int32_t id = attributes_.find(std::string_view(text).substr(begin, ends[i] - begin));
       if (id >= 0) out.add_edge_attribute(id);
     }
     out.end_item(gold ? labels_.find(sentence.columns[t].back()) : -1);

@@ -171,33 +171,49 @@ FeatureTemplate FeatureTemplate::default_chunking() {
 
 namespace {
 
-// Expands each of `lines` at token t of `sentence` (padding "_B-1", "_B+1"... beyond its ends).
-void expand_lines(const std::vector<TemplateLine>& lines, const ColumnSentence& sentence,
-                  std::size_t t, std::vector<std::string>& out) {
+// Appends the expansion of one template line at token t of `sentence` to `s` (padding "_B-1",
+// "_B+1"... beyond its ends).
+void expand_line(const TemplateLine& line, const ColumnSentence& sentence, std::size_t t,
+                 std::string& s) {
   const long length = static_cast<long>(sentence.columns.size());
   const std::size_t columns = sentence.columns[t].size();
+  for (const TemplateLine::Piece& piece : line.pieces) {
+    s.append(piece.literal);
+    if (!piece.has_macro) continue;
+    const auto col = static_cast<std::size_t>(piece.macro.col);
+    if (col >= columns)
+      throw FormatError(item_place(sentence, t) + ": template '" +
+                        line.text + "' reads column " + std::to_string(col) +
+                        " but the token has " + std::to_string(columns) + " columns");
+    const long position = static_cast<long>(t) + piece.macro.row;
+    if (position < 0) {
+      s.append("_B");
+      append_int(s, position);
+    } else if (position >= length) {
+      s.append("_B+");
+      append_int(s, position - length + 1);
+    } else {
+      s.append(sentence.columns[static_cast<std::size_t>(position)][col]);
+    }
+  }
+}
+
+// Expands each of `lines` at token t of `sentence`, one string each.
+void expand_lines(const std::vector<TemplateLine>& lines, const ColumnSentence& sentence,
+                  std::size_t t, std::vector<std::string>& out) {
   for (const TemplateLine& line : lines) {
     std::string& s = out.emplace_back();
     s.reserve(line.literal_size + 16 * line.pieces.size());
-    for (const TemplateLine::Piece& piece : line.pieces) {
-      s.append(piece.literal);
-      if (!piece.has_macro) continue;
-      const auto col = static_cast<std::size_t>(piece.macro.col);
-      if (col >= columns)
-        throw FormatError(item_place(sentence, t) + ": template '" +
-                          line.text + "' reads column " + std::to_string(col) +
-                          " but the token has " + std::to_string(columns) + " columns");
-      const long position = static_cast<long>(t) + piece.macro.row;
-      if (position < 0) {
-        s.append("_B");
-        append_int(s, position);
-      } else if (position >= length) {
-        s.append("_B+");
-        append_int(s, position - length + 1);
-      } else {
-        s.append(sentence.columns[static_cast<std::size_t>(position)][col]);
-      }
-    }
+    expand_line(line, sentence, t, s);
+  }
+}
+
+// The same, concatenated into `text` with each string's end offset appended to `ends`.
+void expand_lines(const std::vector<TemplateLine>& lines, const ColumnSentence& sentence,
+                  std::size_t t, std::string& text, std::vector<std::size_t>& ends) {
+  for (const TemplateLine& line : lines) {
+    expand_line(line, sentence, t, text);
+    ends.push_back(text.size());
   }
 }
 
@@ -211,6 +227,16 @@ void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t,
 void FeatureTemplate::expand_edge(const ColumnSentence& sentence, std::size_t t,
                                   std::vector<std::string>& out) const {
   if (bigrams_ && t > 0) expand_lines(*bigrams_, sentence, t, out);
+}
+
+void FeatureTemplate::expand(const ColumnSentence& sentence, std::size_t t, std::string& text,
+                             std::vector<std::size_t>& ends) const {
+  if (unigrams_) expand_lines(*unigrams_, sentence, t, text, ends);
+}
+
+void FeatureTemplate::expand_edge(const ColumnSentence& sentence, std::size_t t,
+                                  std::string& text, std::vector<std::size_t>& ends) const {
+  if (bigrams_ && t > 0) expand_lines(*bigrams_, sentence, t, text, ends);
 }
 
 std::size_t FeatureTemplate::conditioned_bigram_count() const {

@@ -2,48 +2,99 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace septa::crf {
 
-void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,
-                               std::size_t L, double floor, Lattice& lattice) {
+/*
+ * With p = max(table, floor) / total and total = sum_q max(table_q, floor), an entry at or
+ * below the floor contributes the same floor to every sum. So only the few entries above it
+ * (the set S: the pairs the pairwise factor scored, a handful per position under the pair
+ * beam) need work of their own:
+ *   total  = L^2 floor + sum_{q in S} (table_q - floor)
+ *   left_a = (L floor + sum_{(a,b) in S} (table_ab - floor)) / total     (right_b alike)
+ *   log CR(a, b) = log p_ab - log max(left_a, P_u(a|t)) - log max(right_b, P_u(b|t+1))
+ * where log p_ab = log(floor / total) off S. Cost per position: one scan of the table for S,
+ * O(|S|) sums and logs, and the L^2 subtractions that fill the transition matrix.
+ */
+void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
+                              const double* unary_t, const double* unary_next, std::size_t L,
+                              double floor, double* cr, const double* log_unary_t,
+                              const double* log_unary_next) {
+  thread_local std::vector<double> left, right;  // [L] margins
+  thread_local std::vector<char> listed_left, listed_right;  // [L] label has a cell above the floor
+  left.assign(L, 0.0);
+  right.assign(L, 0.0);
+  listed_left.assign(L, 0);
+  listed_right.assign(L, 0);
+  double excess = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(probabilities[i] > floor)) continue;
+    const double e = probabilities[i] - floor;
+    excess += e;
+    left[cells[i] / L] += e;
+    right[cells[i] % L] += e;
+    listed_left[cells[i] / L] = listed_right[cells[i] % L] = 1;
+  }
+  const double L_floor = static_cast<double>(L) * floor;
+  const double inv_total = 1.0 / (static_cast<double>(L) * L_floor + excess);
+  // A label that the pairwise factor finds implausible has a tiny margin; dividing a floored
+  // entry by it would reward pairs that both factors reject. The unary prediction bounds the
+  // margin from below (when the factors agree, as for exact marginals, nothing changes).
+  // A label without a cell above the floor has the margin L floor / total; when its unary
+  // probability u >= floor exceeds that, log max(margin, u) = log u is the given state
+  // potential log max(u, floor), bit for bit, and costs no logarithm.
+  const double bare = L_floor * inv_total;
+  const double log_bare = std::log(bare);
+  const auto bounded_log = [&](bool listed, double margin, double u, const double* log_u,
+                               std::size_t j) {
+    if (listed) return std::log(std::max((L_floor + margin) * inv_total, u));
+    if (u <= bare) return log_bare;
+    return log_u && u >= floor ? log_u[j] : std::log(u);
+  };
+  for (std::size_t a = 0; a < L; ++a)
+    left[a] = bounded_log(listed_left[a], left[a], unary_t[a], log_unary_t, a);
+  for (std::size_t b = 0; b < L; ++b)
+    right[b] = bounded_log(listed_right[b], right[b], unary_next[b], log_unary_next, b);
+  const double log_floor = std::log(floor * inv_total);
+  const double* r = right.data();
+  for (std::size_t a = 0; a < L; ++a) {
+    const double row = log_floor - left[a];
+    double* cr_a = cr + a * L;
+    for (std::size_t b = 0; b < L; ++b) cr_a[b] = row - r[b];
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (probabilities[i] > floor)
+      cr[cells[i]] = std::log(probabilities[i] * inv_total) - left[cells[i] / L] -
+                     right[cells[i] % L];
+}
+
+void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,
+                         Lattice& lattice) {
   lattice.reset(T, L, /*per_position_transitions=*/true);
   for (std::size_t t = 0; t < T; ++t)
     for (std::size_t j = 0; j < L; ++j)
       lattice.state(t)[j] = std::log(std::max(unary[t * L + j], floor));
-  thread_local std::vector<double> p, left, right;  // [L][L] pair table, [L] margins
-  p.resize(L * L);
-  left.resize(L);
-  right.resize(L);
+}
+
+void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,
+                               std::size_t L, double floor, Lattice& lattice) {
+  cooccurrence_states(unary, T, L, floor, lattice);
+  std::vector<uint32_t> cells;     // [|S|] entries above the floor
+  std::vector<double> values;      // [|S|] their probabilities
   for (std::size_t t = 0; t + 1 < T; ++t) {
     const double* table = &pairwise[t * L * L];
-    double total = 0.0;
-    for (std::size_t q = 0; q < L * L; ++q) total += p[q] = std::max(table[q], floor);
-    std::fill(left.begin(), left.end(), 0.0);
-    std::fill(right.begin(), right.end(), 0.0);
-    for (std::size_t a = 0; a < L; ++a)
-      for (std::size_t b = 0; b < L; ++b) {
-        p[a * L + b] /= total;
-        left[a] += p[a * L + b];
-        right[b] += p[a * L + b];
+    cells.clear();
+    values.clear();
+    for (std::size_t q = 0; q < L * L; ++q)
+      if (table[q] > floor) {
+        cells.push_back(static_cast<uint32_t>(q));
+        values.push_back(table[q]);
       }
-    // A label that the pairwise factor finds implausible has a tiny margin; dividing a floored
-    // entry by it would reward pairs that both factors reject. The unary prediction bounds the
-    // margin from below (when the factors agree, as for exact marginals, nothing changes).
-    for (std::size_t a = 0; a < L; ++a) left[a] = std::max(left[a], unary[t * L + a]);
-    for (std::size_t b = 0; b < L; ++b) right[b] = std::max(right[b], unary[(t + 1) * L + b]);
-    // Logs only where needed: most entries are the floor, sharing one value.
-    for (std::size_t a = 0; a < L; ++a) left[a] = std::log(left[a]);
-    for (std::size_t b = 0; b < L; ++b) right[b] = std::log(right[b]);
-    const double log_floor = std::log(floor / total);
-    double* cr = lattice.transition(t + 1);
-    for (std::size_t a = 0; a < L; ++a)
-      for (std::size_t b = 0; b < L; ++b) {
-        const double raw = table[a * L + b];
-        const double log_p = raw > floor ? std::log(p[a * L + b]) : log_floor;
-        cr[a * L + b] = log_p - left[a] - right[b];
-      }
+    cooccurrence_transitions(cells.data(), values.data(), cells.size(), unary + t * L,
+                             unary + (t + 1) * L, L, floor, lattice.transition(t + 1),
+                             lattice.state(t), lattice.state(t + 1));
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "crf/lattice/lattice.h"
 
@@ -17,5 +18,21 @@ namespace septa::crf {
 // raised to it first, so no potential is log(0).
 void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,
                                std::size_t L, double floor, Lattice& lattice);
+
+// The same in two steps, for pairwise factors that score a few label pairs per position:
+// resets `lattice` (per-position transitions) and fills its state log-potentials
+// log max(P(y_t|x), floor) from unary [T][L];
+void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,
+                         Lattice& lattice);
+// then, per position, the transition log-potentials cr [L][L] into t+1 from the pairwise table
+// given sparsely: probabilities[i] [n] of cells[i] = a L + b (each cell listed at most once;
+// unlisted cells are 0, i.e. at the floor), and the unary probabilities at t and t+1 ([L]
+// each). log_unary_t and log_unary_next ([L] each, optional) are the state potentials of t
+// and t+1 as cooccurrence_states wrote them; given, they spare the logarithms of the labels
+// without a cell above the floor. Work O(n + L^2) with O(n) logarithms.
+void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
+                              const double* unary_t, const double* unary_next, std::size_t L,
+                              double floor, double* cr, const double* log_unary_t = nullptr,
+                              const double* log_unary_next = nullptr);
 
 }  // namespace septa::crf

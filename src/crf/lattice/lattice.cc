@@ -301,25 +301,37 @@ double Lattice::path_score(const int* labels) const {
 double Lattice::viterbi(int* labels_out) const {
   const std::size_t T = T_, L = L_;
   if (T == 0) return 0.0;
-  std::vector<double> delta(T * L);
-  std::vector<int> back(T * L, 0);
+  thread_local std::vector<double> delta;  // [T][L] best score ending in (t, j)
+  thread_local std::vector<int> back;      // [T][L] its previous label
+  if (delta.size() < T * L) {
+    delta.resize(T * L);
+    back.resize(T * L);
+  }
   std::copy(&state_[0], &state_[L], &delta[0]);
+  // Previous labels in the outer loop, so that the inner loop runs over the current labels j
+  // with contiguous rows of w (vectorisable); ties still go to the lowest previous label.
   for (std::size_t t = 1; t < T; ++t) {
-    const double* prev = &delta[(t - 1) * L];
-    const double* w = transition(t);
+    const double* __restrict prev = &delta[(t - 1) * L];
+    const double* __restrict w = transition(t);
+    double* __restrict best = &delta[t * L];
+    int* __restrict arg = &back[t * L];
     for (std::size_t j = 0; j < L; ++j) {
-      double best = -std::numeric_limits<double>::infinity();
-      int arg = 0;
-      for (std::size_t i = 0; i < L; ++i) {
-        const double v = prev[i] + w[i * L + j];
-        if (v > best) {
-          best = v;
-          arg = static_cast<int>(i);
-        }
-      }
-      delta[t * L + j] = best + state_[t * L + j];
-      back[t * L + j] = arg;
+      best[j] = prev[0] + w[j];
+      arg[j] = 0;
     }
+    for (std::size_t i = 1; i < L; ++i) {
+      const double p = prev[i];
+      const double* __restrict w_i = w + i * L;
+      const auto label = static_cast<int>(i);
+      for (std::size_t j = 0; j < L; ++j) {
+        const double v = p + w_i[j];
+        const double b = best[j];
+        const int a = arg[j];
+        best[j] = v > b ? v : b;
+        arg[j] = v > b ? label : a;
+      }
+    }
+    for (std::size_t j = 0; j < L; ++j) best[j] += state_[t * L + j];
   }
   const double* last = &delta[(T - 1) * L];
   int arg = static_cast<int>(std::max_element(last, last + L) - last);

@@ -120,7 +120,8 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_NUMBER_OPTION("delta", delta, parse_double, 0.0, 1.0, "0 to 1",
                           "stop when the objective improves less than this over the window"),
       SEPTA_NUMBER_OPTION("epsilon", epsilon, parse_double, 0.0, 1.0, "0 to 1",
-                          "stop when |g|/max(1,|w|) falls below this"),
+                          "stop when |g|/max(1,|w|) falls below this; ap, pa, arow: when the "
+                          "epoch's error or mean loss does (there 0 by default: every epoch)"),
       SEPTA_NUMBER_OPTION("num-memories", num_memories, parse_int, 1, 1000, "1 to 1000",
                           "L-BFGS corrections kept (CRFsuite's num_memories)"),
       OptionSpec{"linesearch", "L-BFGS line search: MoreThuente, Backtracking, StrongBacktracking",

@@ -169,6 +169,16 @@ double softmax_normalize_over(double* scores, std::size_t K, const int32_t* cls,
   return m + std::log(sum);
 }
 
+double softmax_normalize_listed(double* scores, const int32_t* cls, std::size_t n) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, scores[cls[i]]);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i) sum += scores[cls[i]] = fast_exp(scores[cls[i]] - m);
+  const double inv = 1.0 / sum;
+  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] *= inv;
+  return m + std::log(sum);
+}
+
 double softmax_normalize_instance(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                   double* scores) {
   if (!shape.candidates || instance.candidates < 0) return softmax_normalize(scores, shape.K);

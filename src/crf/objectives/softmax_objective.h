@@ -77,6 +77,9 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
                            double* out);
 // Like softmax_normalize over the classes in cls [n] only; the others get probability 0.
 double softmax_normalize_over(double* scores, std::size_t K, const int32_t* cls, std::size_t n);
+// The same without touching the other classes' entries (for a caller that reads the listed
+// classes only): O(n) instead of O(K).
+double softmax_normalize_listed(double* scores, const int32_t* cls, std::size_t n);
 // softmax_normalize over the instance's candidate classes when it has a list, else all.
 double softmax_normalize_instance(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                   double* scores);

@@ -41,16 +41,17 @@ void CountScorer::unary_probabilities(const SequenceView& sequence, double* out)
   }
 }
 
-void CountScorer::pair_probabilities(const SequenceView& sequence, const double*,
-                                     double* out) const {
-  const std::size_t K = pair_prior_.size(), L = L_;
-  std::vector<double> scores(K);
-  for (std::size_t t = 0; t + 1 < sequence.T; ++t) {
-    expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
-    softmax_normalize(scores.data(), K);
-    double* table = out + t * L * L;
-    std::fill(table, table + L * L, 0.0);
-    for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
+void CountScorer::pair_probabilities(const SequenceView& sequence, const double*, std::size_t t,
+                                     std::vector<uint32_t>& cells,
+                                     std::vector<double>& probabilities) const {
+  const std::size_t K = pair_prior_.size();
+  thread_local std::vector<double> scores;  // [K]
+  scores.resize(K);
+  expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
+  softmax_normalize(scores.data(), K);
+  for (std::size_t k = 0; k < K; ++k) {
+    cells.push_back(static_cast<uint32_t>(pair_first_[k] * L_ + pair_second_[k]));
+    probabilities.push_back(scores[k]);
   }
 }
 

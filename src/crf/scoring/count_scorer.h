@@ -40,8 +40,9 @@ class CountScorer : public FactorScorer {
 
  protected:
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
-  void pair_probabilities(const SequenceView& sequence, const double* unary,
-                          double* out) const override;
+  void pair_probabilities(const SequenceView& sequence, const double* unary, std::size_t t,
+                          std::vector<uint32_t>& cells,
+                          std::vector<double>& probabilities) const override;
 
  private:
   // log P(k|x) up to a constant, for the items [t, t+span) of the sequence, into scores [K].

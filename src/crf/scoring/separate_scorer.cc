@@ -10,12 +10,20 @@ namespace septa::crf {
 void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) const {
   const std::size_t T = sequence.T, L = L_;
   // Per-thread scratch, grown to the longest sentence seen: no allocation per sentence.
-  thread_local std::vector<double> unary, pairs;  // [T][L], [T-1][L][L]
+  thread_local std::vector<double> unary;          // [T][L]
+  thread_local std::vector<uint32_t> cells;        // pair-table cells a L + b of one position
+  thread_local std::vector<double> probabilities;  // their probabilities
   if (unary.size() < T * L) unary.resize(T * L);
-  if (T > 1 && pairs.size() < (T - 1) * L * L) pairs.resize((T - 1) * L * L);
   unary_probabilities(sequence, unary.data());
-  if (T > 1) pair_probabilities(sequence, unary.data(), pairs.data());
-  fill_cooccurrence_lattice(unary.data(), pairs.data(), T, L, floor_, lattice);
+  cooccurrence_states(unary.data(), T, L, floor_, lattice);
+  for (std::size_t t = 0; t + 1 < T; ++t) {
+    cells.clear();
+    probabilities.clear();
+    pair_probabilities(sequence, unary.data(), t, cells, probabilities);
+    cooccurrence_transitions(cells.data(), probabilities.data(), cells.size(), &unary[t * L],
+                             &unary[(t + 1) * L], L, floor_, lattice.transition(t + 1),
+                             lattice.state(t), lattice.state(t + 1));
+  }
 }
 
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,
@@ -74,36 +82,38 @@ void SeparateScorer::unary_probabilities(const SequenceView& sequence, double* o
 }
 
 void SeparateScorer::pair_probabilities(const SequenceView& sequence, const double* unary,
-                                        double* out) const {
+                                        std::size_t t, std::vector<uint32_t>& cells,
+                                        std::vector<double>& probabilities) const {
   const SoftmaxModelShape shape = pair_shape();
   const ItemArrays items = ItemArrays::of(sequence);
   const std::size_t K = pair_first_.size(), L = L_;
-  thread_local std::vector<double> scores;  // [K] per-thread scratch
-  thread_local std::vector<int32_t> allowed;  // candidate pair classes of one position
+  thread_local std::vector<double> scores;    // [K] per-thread scratch
+  thread_local std::vector<int32_t> allowed;  // candidate pair classes of the position
   if (scores.size() < K) scores.resize(K);
-  for (std::size_t t = 0; t + 1 < sequence.T; ++t) {
-    LocalInstance instance;
-    instance.item = t;
-    instance.span = 2;
-    allowed.clear();
-    if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
-    const double* ut = unary + t * L;
-    const double* un = unary + (t + 1) * L;
-    if (allowed.empty()) {
-      softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
-      if (stacked_)  // the unary log-probabilities as fixed offsets (see the class comment)
-        for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
-      softmax_normalize(scores.data(), K);
-    } else {
-      softmax_scores_over(shape, items, instance, pair_weights_.data(), 1.0, allowed.data(),
-                          allowed.size(), nullptr, scores.data());
-      if (stacked_)
-        for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
-      softmax_normalize_over(scores.data(), K, allowed.data(), allowed.size());
-    }
-    double* table = out + t * L * L;
-    std::fill(table, table + L * L, 0.0);
-    for (std::size_t k = 0; k < K; ++k) table[pair_first_[k] * L + pair_second_[k]] = scores[k];
+  LocalInstance instance;
+  instance.item = t;
+  instance.span = 2;
+  allowed.clear();
+  if (beam_ > 0.0) candidate_pairs(unary + t * L, unary + (t + 1) * L, allowed);
+  const double* ut = unary + t * L;
+  const double* un = unary + (t + 1) * L;
+  const auto emit = [&](int32_t k) {
+    cells.push_back(static_cast<uint32_t>(pair_first_[k] * L + pair_second_[k]));
+    probabilities.push_back(scores[k]);
+  };
+  if (allowed.empty()) {
+    softmax_raw_scores(shape, items, instance, pair_weights_.data(), 1.0, scores.data());
+    if (stacked_)  // the unary log-probabilities as fixed offsets (see the class comment)
+      for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
+    softmax_normalize(scores.data(), K);
+    for (std::size_t k = 0; k < K; ++k) emit(static_cast<int32_t>(k));
+  } else {
+    softmax_scores_over(shape, items, instance, pair_weights_.data(), 1.0, allowed.data(),
+                        allowed.size(), nullptr, scores.data());
+    if (stacked_)
+      for (int32_t k : allowed) scores[k] += pair_base(k, ut, un);
+    softmax_normalize_listed(scores.data(), allowed.data(), allowed.size());
+    for (int32_t k : allowed) emit(k);
   }
 }
 

@@ -34,9 +34,12 @@ class FactorScorer : public Scorer {
 
   // P(y_t | x) into out [T][L].
   virtual void unary_probabilities(const SequenceView& sequence, double* out) const = 0;
-  // P(y_t, y_{t+1} | x) into out [T-1][L][L], given the unary probabilities unary [T][L].
+  // P(y_t = a, y_{t+1} = b | x) of position t < T-1, given the unary probabilities unary
+  // [T][L]: appends each cell a L + b that gets a probability to `cells` and the probability
+  // to `probabilities` (each cell at most once; unlisted cells have probability 0).
   virtual void pair_probabilities(const SequenceView& sequence, const double* unary,
-                                  double* out) const = 0;
+                                  std::size_t t, std::vector<uint32_t>& cells,
+                                  std::vector<double>& probabilities) const = 0;
 
   std::size_t A_ = 0;
   std::size_t L_ = 0;
@@ -100,8 +103,9 @@ class SeparateScorer : public FactorScorer {
   std::vector<WeightedFeature> transition_features(const Encoder& encoder) const override;
 
  protected:
-  void pair_probabilities(const SequenceView& sequence, const double* unary,
-                          double* out) const override;
+  void pair_probabilities(const SequenceView& sequence, const double* unary, std::size_t t,
+                          std::vector<uint32_t>& cells,
+                          std::vector<double>& probabilities) const override;
 
  private:
   void index_pairs();

@@ -178,9 +178,6 @@ TEST_P(EveryAlgorithm, TransitionsCarryTheLabelWhereTheTokensCannot) {
   std::istringstream test_in(testing::transition_only_corpus(40, 12));
   const auto train_data = read_columns(train_in, "train.txt");
   const auto test_data = read_columns(test_in, "test.txt");
-  if (std::string(GetParam()) == "ap")
-    GTEST_SKIP() << "known defect: the averaged perceptron stops when the running weights make "
-                    "no mistake, but its averaged weights label about 20% of this corpus wrong";
   const Model model =
       train(train_data, "train.txt", FeatureTemplate::default_chunking(), options()).model;
   EXPECT_GT(accuracy_from_position_3(model, test_data), 0.99);

@@ -194,5 +194,28 @@ TEST(FeatureTemplate, ExpandsConll2000Train) {
   std::printf("expanded %zu strings (%zu bytes) in %.3f s\n", strings, bytes, seconds);
 }
 
+// The allocation-free expansion (one buffer, end offsets) gives the same strings as the
+// vector form, appended after what the buffer already holds.
+TEST(FeatureTemplate, FlatExpansionMatchesTheStringVector) {
+  const auto tmpl = FeatureTemplate::parse(
+      "U00:%x[-2,0]\nU01:%x[0,0]/%x[1,1]\nU02:literal only\nU03:%x[2,1]\nB01:%x[-1,1]/%x[0,0]\nB\n",
+      "t");
+  const auto s = sentence({{"a", "A"}, {"bb", "B"}, {"a-much-longer-token-than-sso", "C"}});
+  for (std::size_t t = 0; t < 3; ++t) {
+    for (const bool edge : {false, true}) {
+      Strings expected;
+      if (edge) tmpl.expand_edge(s, t, expected); else tmpl.expand(s, t, expected);
+      std::string text = "prefix";
+      std::vector<std::size_t> ends;
+      if (edge) tmpl.expand_edge(s, t, text, ends); else tmpl.expand(s, t, text, ends);
+      Strings got;
+      for (std::size_t i = 0, begin = 6; i < ends.size(); begin = ends[i++])
+        got.push_back(text.substr(begin, ends[i] - begin));
+      EXPECT_EQ(got, expected) << t << edge;
+      EXPECT_EQ(text.size(), ends.empty() ? 6 : ends.back());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace septa::crf

@@ -72,5 +72,48 @@ TEST(Cooccurrence, ZeroProbabilitiesNeverGiveInfinityOrNan) {
   EXPECT_TRUE(std::isfinite(lattice.forward_backward()));
 }
 
+// The sparse computation against the definition, evaluated densely: p = max(table, floor)
+// renormalised, margins bounded below by the unary predictions, log CR = log p - log margins.
+TEST(Cooccurrence, SparseTransitionsMatchTheDenseDefinition) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (const std::size_t L : {1, 2, 5, 17}) {
+    for (const double floor : {1e-6, 1e-2}) {
+      std::vector<double> table(L * L, 0.0), unary_t(L), unary_next(L);
+      for (double& v : unary_t) v = u(rng);
+      for (double& v : unary_next) v = u(rng) < 0.3 ? 0.0 : u(rng);
+      std::vector<uint32_t> cells;
+      std::vector<double> probabilities;
+      for (std::size_t q = 0; q < L * L; ++q) {
+        const double r = u(rng);
+        if (r < 0.5) continue;  // unlisted: probability 0
+        // Some listed entries at or below the floor, which must count as the floor.
+        table[q] = r < 0.6 ? floor * u(rng) : r < 0.65 ? floor : u(rng) * 3.0;
+        cells.push_back(static_cast<uint32_t>(q));
+        probabilities.push_back(table[q]);
+      }
+      std::vector<double> cr(L * L, NAN);
+      cooccurrence_transitions(cells.data(), probabilities.data(), cells.size(), unary_t.data(),
+                               unary_next.data(), L, floor, cr.data());
+      double total = 0.0;
+      for (double v : table) total += std::max(v, floor);
+      std::vector<double> left(L, 0.0), right(L, 0.0);
+      for (std::size_t a = 0; a < L; ++a)
+        for (std::size_t b = 0; b < L; ++b) {
+          left[a] += std::max(table[a * L + b], floor) / total;
+          right[b] += std::max(table[a * L + b], floor) / total;
+        }
+      for (std::size_t a = 0; a < L; ++a)
+        for (std::size_t b = 0; b < L; ++b) {
+          const double expected = std::log(std::max(table[a * L + b], floor) / total) -
+                                  std::log(std::max(left[a], unary_t[a])) -
+                                  std::log(std::max(right[b], unary_next[b]));
+          EXPECT_NEAR(cr[a * L + b], expected, 1e-12 * (1 + std::abs(expected)))
+              << L << " " << floor << " " << a << " " << b;
+        }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace septa::crf

@@ -1,0 +1,80 @@
+#include "crf/features/dictionary.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace septa::crf {
+namespace {
+
+// Random strings of every length 0..40 (so that the hash's word loop and zero-padded tail are
+// both exercised), with repeats, NUL bytes and prefixes of one another.
+std::vector<std::string> random_strings(std::size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!out.empty() && rng() % 4 == 0) {  // a repeat or a prefix of an earlier string
+      const std::string& earlier = out[rng() % out.size()];
+      out.push_back(rng() % 2 ? earlier : earlier.substr(0, earlier.size() / 2));
+      continue;
+    }
+    std::string s(rng() % 41, '\0');
+    for (char& c : s) c = static_cast<char>(rng() % 4 == 0 ? 0 : 'a' + rng() % 3);
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(Dictionary, AgreesWithAHashMapThroughGrowth) {
+  const std::vector<std::string> strings = random_strings(50000, 7);
+  Dictionary dictionary;
+  std::unordered_map<std::string, int32_t> reference;
+  std::vector<std::string> order;
+  for (const std::string& s : strings) {
+    const auto [it, inserted] = reference.try_emplace(s, static_cast<int32_t>(order.size()));
+    if (inserted) order.push_back(s);
+    ASSERT_EQ(dictionary.add(s), it->second);
+  }
+  ASSERT_EQ(dictionary.size(), order.size());
+  EXPECT_EQ(dictionary.names(), order);
+  for (const auto& [s, id] : reference) {
+    EXPECT_EQ(dictionary.find(s), id);
+    EXPECT_EQ(dictionary.name(id), s);
+  }
+  // Absent strings, including a one-byte extension of every present one.
+  for (const std::string& s : random_strings(5000, 8))
+    EXPECT_EQ(dictionary.find(s), reference.count(s) ? reference.at(s) : -1);
+  for (const std::string& s : order) EXPECT_EQ(dictionary.find(s + "x"), reference.count(s + "x") ? reference.at(s + "x") : -1);
+}
+
+TEST(Dictionary, MovedAndReservedAndCopiedDictionariesFindTheSameIds) {
+  Dictionary a;
+  a.reserve(3);
+  EXPECT_EQ(a.find("x"), -1);
+  EXPECT_EQ(a.add(std::string("B-NP")), 0);
+  EXPECT_EQ(a.add("I-NP"), 1);
+  EXPECT_EQ(a.add(std::string_view("B-NP")), 0);
+  a.reserve(1000);  // rebuilds the index from the stored hashes
+  Dictionary b = a;
+  EXPECT_EQ(b.find("I-NP"), 1);
+  EXPECT_EQ(b.add("O"), 2);
+  EXPECT_EQ(a.find("O"), -1);
+  Dictionary c = std::move(b);
+  EXPECT_EQ(c.find("O"), 2);
+  EXPECT_EQ(c.find(""), -1);
+  EXPECT_EQ(c.add(""), 3);
+  EXPECT_EQ(c.find(""), 3);
+}
+
+TEST(Dictionary, HashDependsOnEveryByteAndTheLength) {
+  EXPECT_NE(Dictionary::hash(std::string_view("a\0", 2)), Dictionary::hash("a"));
+  EXPECT_NE(Dictionary::hash("abcdefgh"), Dictionary::hash("abcdefgi"));
+  EXPECT_NE(Dictionary::hash("abcdefghX"), Dictionary::hash("abcdefghY"));
+  EXPECT_EQ(Dictionary::hash(std::string("U00:word")), Dictionary::hash("U00:word"));
+}
+
+}  // namespace
+}  // namespace septa::crf
