@@ -1,10 +1,12 @@
 #include "arguments.h"
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iostream>
 
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::cli {
 
@@ -65,11 +67,11 @@ std::size_t Arguments::limit(const std::string& name, std::size_t fallback) cons
   const auto it = values_.find(name);
   if (it == values_.end()) return fallback;
   const std::string& text = it->second;
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoull(text) == 0)
-    throw OptionError("option --" + name + ": invalid value '" + text +
-                      "' (allowed: 1 to 9999999999999999999)");
-  return static_cast<std::size_t>(std::stoull(text));
+  long long value = 0;
+  if (!util::parse_int(text, 1, LLONG_MAX, value))
+    throw OptionError("option --" + name + ": invalid value '" + text + "' (allowed: 1 to " +
+                      std::to_string(LLONG_MAX) + ")");
+  return static_cast<std::size_t>(value);
 }
 
 void check_stdout() {

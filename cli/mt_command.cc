@@ -1,12 +1,12 @@
 // "septa nn mt build-corpus|train|merge|eval|analyse": a thin client of septa/nn/mt.h. The
 // study options, their help and validation come from mt::study_options().
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "commands.h"
+#include "interrupt.h"
+#include "nn_client.h"
 #include "septa/error.h"
 #include "septa/nn/mt.h"
 #include "septa/nn/nn.h"
@@ -16,14 +16,11 @@ namespace {
 
 namespace mt = septa::nn::mt;
 
-std::atomic<bool> g_stop{false};
-void on_sigint(int) { g_stop = true; }
-
 void print_help(std::ostream& out) {
   out << "usage: septa nn mt <command> [options]\n\n"
          "commands:\n"
          "  build-corpus --corpus DIR [--groups de,fr,es;ru;ja,zh_CN] [--locale-dir D] [--dpkg-dir D]\n"
-         "               [--dev-fraction F] [--test-fraction F] [--seed N]\n"
+         "               [--dev-fraction F] [--test-fraction F] [--max-per-package N] [--seed N]\n"
          "               pairs from the installed translation catalogs, split by source package\n"
          "  train   --corpus DIR --dir STUDY [--resume]   tokenizer, pre-training, every post-training\n"
          "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
@@ -32,11 +29,7 @@ void print_help(std::ostream& out) {
          "  all     --corpus DIR --dir STUDY [--resume]   train, merge, eval, analyse\n\n"
          "common options: --device auto|cpu|cuda  --threads T (default 1)\n\n"
          "study options (train, merge and eval must get the same):\n";
-  for (const auto& o : mt::study_options().options) {
-    std::string left = "  --" + o.name + " X";
-    left.resize(std::max<size_t>(left.size() + 1, 22), ' ');
-    out << left << o.help << " (default " << o.default_value << ", " << o.range() << ")\n";
-  }
+  print_method_options(out, mt::study_options().options, /*width=*/22);
   out << "\nExit status: 0 ok, 1 error, 2 usage, 130 interrupted (continue with --resume).\n";
 }
 
@@ -45,18 +38,6 @@ double parse_real(const std::string& name, const std::string& text) {
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end) throw OptionError(name + " expects a number, got '" + text + "'");
   return v;
-}
-
-bool print_progress(const nn::Progress& p) {
-  if (p.epochs == 0) {
-    std::printf("%s\n", p.stage.c_str());
-  } else {
-    std::printf("[%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
-    for (const auto& [name, value] : p.metrics) std::printf("  %s %.4f", name.c_str(), value);
-    std::printf("  %.1fs\n", p.seconds);
-  }
-  std::fflush(stdout);
-  return !g_stop;
 }
 
 void print_line(const std::string& line) {
@@ -84,14 +65,19 @@ int dispatch(int argc, char** argv) {
     else if (arg == "--dpkg-dir") corpus.dpkg_dir = value;
     else if (arg == "--dev-fraction") corpus.dev_fraction = parse_real(arg, value);
     else if (arg == "--test-fraction") corpus.test_fraction = parse_real(arg, value);
+    else if (arg == "--max-per-package") {
+      corpus.max_per_package = parse_integer_option(arg, value);
+      if (corpus.max_per_package < 0)
+        throw OptionError("--max-per-package must be an integer >= 0 (0: no cap), not " + value);
+    }
     else if (arg == "--device") study.device = value;
-    else if (arg == "--threads") study.threads = static_cast<int>(parse_real(arg, value));
+    else if (arg == "--threads") study.threads = static_cast<int>(parse_integer_option(arg, value));
     else {
-      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_real(arg, value));
+      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_integer_option(arg, value));
       study.options[arg.substr(2)] = value;  // validated against the study's option table
     }
   }
-  std::signal(SIGINT, on_sigint);
+  install_interrupt_handler();
   if (command == "build-corpus") {
     if (corpus.out_dir.empty()) throw OptionError("build-corpus needs --corpus DIR");
     std::cout << mt::build_corpus(corpus, print_line);
@@ -105,7 +91,7 @@ int dispatch(int argc, char** argv) {
   if (study.corpus_dir.empty() || study.dir.empty()) throw OptionError(command + " needs --corpus DIR and --dir STUDY");
   const bool all = command == "all";
   if (command == "train" || all) {
-    if (!mt::train(study, print_progress)) {
+    if (!mt::train(study, print_epoch_progress)) {
       std::fprintf(stderr, "septa nn mt: interrupted; continue with --resume\n");
       return 130;
     }
@@ -131,18 +117,7 @@ int run_mt(int argc, char** argv) {
       print_help(std::cout);
       return 0;
     }
-  try {
-    return dispatch(argc, argv);
-  } catch (const OptionError& e) {
-    std::cerr << "septa nn mt: " << e.what() << "\n";
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "septa nn mt: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "septa nn mt: error: " << e.what() << "\n";
-    return 1;
-  }
+  return run_reporting_errors("septa nn mt", [&] { return dispatch(argc, argv); });
 }
 
 }  // namespace septa::cli

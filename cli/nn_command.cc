@@ -2,8 +2,6 @@
 // each method, their help and their validation come from the registry's tables.
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -12,9 +10,10 @@
 #include <vector>
 
 #include "commands.h"
+#include "interrupt.h"
+#include "nn_client.h"
 #include "septa/error.h"
 #include "septa/nn/nn.h"
-#include "util/parse_int.h"
 
 namespace septa::cli {
 namespace {
@@ -23,17 +22,7 @@ namespace nn = septa::nn;
 
 constexpr int kExitInterrupted = 130;  // as the CRF commands: 128 + SIGINT
 
-std::atomic<bool> g_interrupted{false};  // set by SIGINT; the progress callback stops training
-
-void on_sigint(int) { g_interrupted = true; }
-
 // The options of the commands themselves (the methods' options come from the registry).
-struct CommandOption {
-  const char* name;
-  const char* value;  // placeholder in the help; nullptr for a flag
-  const char* help;
-};
-
 const std::vector<CommandOption>& command_options() {
   static const std::vector<CommandOption> table = {
       {"--method", "M", "the method (see below; default uff-ae)"},
@@ -71,18 +60,10 @@ void print_help(std::ostream& out) {
          "  vba         fit|query|sample|generate|bench   variational backdoor adjustment\n"
          "                                        (septa nn vba --help)\n\n"
          "options:\n";
-  auto row = [&out](const std::string& left_text, const std::string& help) {
-    std::string left = "  " + left_text;
-    left.resize(std::max<size_t>(left.size() + 1, 26), ' ');
-    out << left << help << "\n";
-  };
-  for (const auto& option : command_options())
-    row(std::string(option.name) + (option.value ? std::string(" ") + option.value : ""), option.help);
+  print_command_options(out, command_options());
   for (const auto& method : nn::methods()) {
     out << "\nmethod " << method.name << ": " << method.summary << "\n";
-    for (const auto& option : method.options)
-      row("--" + option.name + " X",
-          option.help + " (default " + option.default_value + ", " + option.range() + ")");
+    print_method_options(out, method.options);
   }
   out << "\nEvery train-cell and train-head step of a pipeline must get the same --method and\n"
          "method options. Exit status: 0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C).\n";
@@ -105,12 +86,6 @@ double parse_ratio(const std::string& name, const std::string& text) {
   } catch (const std::exception&) {
   }
   throw OptionError(name + " expects a width ratio in (0, 1], got '" + text + "'");
-}
-
-int64_t parse_int(const std::string& name, const std::string& text) {
-  long long value = 0;
-  if (util::parse_int(text, INT64_MIN, INT64_MAX, value)) return value;
-  throw OptionError(name + " expects an integer, got '" + text + "'");
 }
 
 // Parses "--name value" pairs (and positional arguments) after the subcommand.
@@ -142,11 +117,11 @@ Settings parse(int argc, char** argv, int first, std::vector<std::string>* posit
     if (arg == "--method") s.config.method = value;
     else if (arg == "--data") s.config.data_dir = value;
     else if (arg == "--device") s.config.device = value;
-    else if (arg == "--threads") s.config.threads = static_cast<int>(parse_int(arg, value));
-    else if (arg == "--limit") s.config.limit = parse_int(arg, value);
-    else if (arg == "--test-limit") s.config.test_limit = parse_int(arg, value);
+    else if (arg == "--threads") s.config.threads = static_cast<int>(parse_integer_option(arg, value));
+    else if (arg == "--limit") s.config.limit = parse_integer_option(arg, value);
+    else if (arg == "--test-limit") s.config.test_limit = parse_integer_option(arg, value);
     else if (arg == "--cells-dir" || arg == "--save-dir") s.config.dir = value;
-    else if (arg == "--cell") s.cell = static_cast<int>(parse_int(arg, value));
+    else if (arg == "--cell") s.cell = static_cast<int>(parse_integer_option(arg, value));
     else if (arg == "--width") s.width = parse_ratio(arg, value);
     else if (arg == "--out") s.out = value;
     else if (arg == "--off-grid") {
@@ -161,14 +136,6 @@ Settings parse(int argc, char** argv, int first, std::vector<std::string>* posit
   }
   nn::method(s.config.method);  // unknown methods are usage errors before any data is read
   return s;
-}
-
-bool print_progress(const nn::Progress& p) {
-  std::printf("[%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
-  for (const auto& [name, value] : p.metrics) std::printf("  %s %.5f", name.c_str(), value);
-  std::printf("  %.1fs\n", p.seconds);
-  std::fflush(stdout);
-  return !g_interrupted;
 }
 
 int report(const nn::RunResult& result) {
@@ -191,13 +158,13 @@ int report(const nn::RunResult& result) {
 int dispatch(const std::string& command, int argc, char** argv) {
   std::vector<std::string> positional;
   const Settings s = parse(argc, argv, 2, command == "compare" ? &positional : nullptr);
-  std::signal(SIGINT, on_sigint);
-  if (command == "train") return report(nn::train(s.config, print_progress));
+  install_interrupt_handler();
+  if (command == "train") return report(nn::train(s.config, print_epoch_progress));
   if (command == "train-cell") {
     if (s.cell < 0) throw OptionError("train-cell needs --cell K");
-    return report(nn::train_part(s.config, s.cell, print_progress));
+    return report(nn::train_part(s.config, s.cell, print_epoch_progress));
   }
-  if (command == "train-head") return report(nn::train_head(s.config, print_progress));
+  if (command == "train-head") return report(nn::train_head(s.config, print_epoch_progress));
   if (command == "eval") return report(nn::evaluate(s.config));
   if (command == "widths") {
     const std::vector<nn::WidthRow> rows = nn::width_report(s.config, s.off_grid, s.latency);
@@ -242,21 +209,7 @@ int run_nn(int argc, char** argv) {
       return 0;
     }
   // Only this function turns exceptions into exit codes; nothing escapes it.
-  try {
-    return dispatch(argv[1], argc, argv);
-  } catch (const OptionError& e) {
-    std::cerr << "septa nn: " << e.what() << "\n";
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "septa nn: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {  // torch's c10::Error and jit::ErrorReport among them
-    std::cerr << "septa nn: error: " << e.what() << "\n";
-    return 1;
-  } catch (...) {
-    std::cerr << "septa nn: unknown error\n";
-    return 1;
-  }
+  return run_reporting_errors("septa nn", [&] { return dispatch(argv[1], argc, argv); });
 }
 
 }  // namespace septa::cli

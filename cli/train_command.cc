@@ -15,6 +15,7 @@
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
 #include "util/atomic_file.h"
+#include "util/progress_line.h"
 
 namespace septa::cli {
 namespace {
@@ -162,8 +163,10 @@ static int train_with(Communicator& world, int argc, char** argv) {
   if (!std::isnan(result.chosen_eta))
     std::fprintf(stderr, "l2sgd: calibrated learning rate eta = %g\n", result.chosen_eta);
   if (result.kept_iteration >= 0)
-    std::fprintf(stderr, "kept iteration %d: best dev %s %.2f\n", result.kept_iteration,
-                 result.kept_metric.c_str(), result.kept_score);
+    std::fprintf(stderr, "%s\n",
+                 util::format_kept_iteration(result.kept_iteration, result.kept_metric,
+                                             result.kept_score)
+                     .c_str());
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";
     return 130;

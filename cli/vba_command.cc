@@ -1,8 +1,5 @@
 // "septa nn vba fit|query|sample|generate|bench": a thin client of septa/nn/vba.h. The model
 // options (--epochs, --hidden, ...) are the registry's "vba" table and are validated there.
-#include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
@@ -11,10 +8,11 @@
 #include <vector>
 
 #include "commands.h"
+#include "interrupt.h"
+#include "nn_client.h"
 #include "septa/error.h"
 #include "septa/nn/nn.h"
 #include "septa/nn/vba.h"
-#include "util/parse_int.h"
 
 namespace septa::cli {
 namespace {
@@ -23,14 +21,6 @@ namespace nn = septa::nn;
 namespace vba = septa::nn::vba;
 
 constexpr int kExitInterrupted = 130;
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
-
-struct CommandOption {
-  const char* name;
-  const char* value;
-  const char* help;
-};
 
 const std::vector<CommandOption>& command_options() {
   static const std::vector<CommandOption> table = {
@@ -71,24 +61,10 @@ void print_help(std::ostream& out) {
          "  bench     --dims D                 linear-Gaussian protocol: MAE of every estimator against the closed form\n"
          "  bench     --kind fashion-composite  image protocol: per-cell log-likelihoods, class entropies\n\n"
          "options:\n";
-  auto row = [&out](const std::string& left_text, const std::string& help) {
-    std::string left = "  " + left_text;
-    left.resize(std::max<size_t>(left.size() + 1, 26), ' ');
-    out << left << help << "\n";
-  };
-  for (const auto& o : command_options())
-    row(std::string(o.name) + (o.value ? std::string(" ") + o.value : ""), o.help);
-  const nn::MethodInfo& info = nn::method("vba");
+  print_command_options(out, command_options());
   out << "\nmodel options (fit, bench):\n";
-  for (const auto& option : info.options)
-    row("--" + option.name + " X", option.help + " (default " + option.default_value + ", " + option.range() + ")");
+  print_method_options(out, nn::method("vba").options);
   out << "\nExit status: 0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C).\n";
-}
-
-int64_t parse_int(const std::string& name, const std::string& text) {
-  long long value = 0;
-  if (util::parse_int(text, INT64_MIN, INT64_MAX, value)) return value;
-  throw OptionError(name + " expects an integer, got '" + text + "'");
 }
 
 struct Settings {
@@ -102,7 +78,7 @@ struct Settings {
   }
   int64_t integer(const std::string& name, int64_t fallback) const {
     const auto it = values.find(name);
-    return it == values.end() ? fallback : parse_int(name, it->second);
+    return it == values.end() ? fallback : parse_integer_option(name, it->second);
   }
 };
 
@@ -116,23 +92,13 @@ Settings parse(int argc, char** argv) {
     if (arg == "--resume") { s.resume = true; continue; }
     if (i + 1 >= argc) throw OptionError(arg + " needs a value");
     const std::string value = argv[++i];
-    bool known = false;
-    for (const auto& o : command_options()) known = known || arg == o.name;
-    if (known) s.values[arg] = value;
+    if (is_command_option(command_options(), arg)) s.values[arg] = value;
     else s.model[arg.substr(2)] = value;  // validated by the registry's table
   }
   return s;
 }
 
-bool print_progress(const nn::Progress& p) {
-  std::printf("[%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
-  for (const auto& [name, value] : p.metrics) std::printf("  %s %.5f", name.c_str(), value);
-  std::printf("  %.1fs\n", p.seconds);
-  std::fflush(stdout);
-  return !g_interrupted;
-}
-
-int interrupted() {
+int report_interrupted() {
   std::fprintf(stderr, "septa nn vba: interrupted; finished epochs are saved in the model directory "
                        "(continue with --resume)\n");
   return kExitInterrupted;
@@ -158,8 +124,8 @@ int dispatch(const std::string& command, const Settings& s) {
     c.device = device;
     c.threads = threads;
     c.resume = s.resume;
-    const nn::RunResult r = vba::fit(c, print_progress);
-    if (r.cancelled) return interrupted();
+    const nn::RunResult r = vba::fit(c, print_epoch_progress);
+    if (r.cancelled) return report_interrupted();
     std::printf("vba fit on %s: train %.1fs  peak RSS %.0f MiB\n", r.device.c_str(), r.seconds,
                 nn::peak_rss_kib() / 1024.0);
     for (const auto& part : r.parts) {
@@ -231,8 +197,8 @@ int dispatch(const std::string& command, const Settings& s) {
     c.options = s.model;
     c.device = device;
     c.threads = threads;
-    const vba::CompositeBenchReport r = vba::bench_fashion_composite(c, print_progress);
-    if (r.cancelled) return interrupted();
+    const vba::CompositeBenchReport r = vba::bench_fashion_composite(c, print_epoch_progress);
+    if (r.cancelled) return report_interrupted();
     std::printf("Fashion-MNIST composite N=%lld, %lld rows per cell, K=%lld: train %.1fs, evaluation %.1fs\n",
                 static_cast<long long>(c.n), static_cast<long long>(c.cell_n),
                 static_cast<long long>(c.k), r.train_seconds, r.eval_seconds);
@@ -263,8 +229,8 @@ int dispatch(const std::string& command, const Settings& s) {
     c.joint = s.with_joint;
     c.device = device;
     c.threads = threads;
-    const vba::BenchReport r = vba::bench_linear_gaussian(c, print_progress);
-    if (r.cancelled) return interrupted();
+    const vba::BenchReport r = vba::bench_linear_gaussian(c, print_epoch_progress);
+    if (r.cancelled) return report_interrupted();
     std::printf("linear-Gaussian d=%lld N=%lld held-out=%lld K=%lld: train %.1fs, evaluation %.1fs\n",
                 static_cast<long long>(c.dims), static_cast<long long>(c.n),
                 static_cast<long long>(c.test_n), static_cast<long long>(c.k), r.train_seconds,
@@ -291,23 +257,11 @@ int run_vba(int argc, char** argv) {
       print_help(std::cout);
       return 0;
     }
-  try {
+  return run_reporting_errors("septa nn vba", [&] {
     const Settings s = parse(argc, argv);
-    std::signal(SIGINT, on_sigint);
+    install_interrupt_handler();
     return dispatch(argv[1], s);
-  } catch (const OptionError& e) {
-    std::cerr << "septa nn vba: " << e.what() << "\n";
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "septa nn vba: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "septa nn vba: error: " << e.what() << "\n";
-    return 1;
-  } catch (...) {
-    std::cerr << "septa nn vba: unknown error\n";
-    return 1;
-  }
+  });
 }
 
 }  // namespace septa::cli

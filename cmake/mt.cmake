@@ -15,6 +15,7 @@ add_library(septa_mt_text STATIC
   src/nn/methods/mt/analysis.cc
   src/nn/methods/mt/tokenizer.cc)
 target_include_directories(septa_mt_text PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(septa_mt_text PRIVATE septa_util)  # atomic file output
 
 # septa-spm: sentencepiece in a process of its own. Debian's libsentencepiece bundles protobuf-lite
 # 3.14 and exports its symbols; libtorch loads libprotobuf 3.21; in one process they collide (a

@@ -107,6 +107,6 @@ endif()
 
 if(SEPTA_BUILD_BENCH)
   add_executable(nn_bench bench/nn/nn_bench.cc)
-  target_link_libraries(nn_bench PRIVATE septa_nn Threads::Threads)
+  target_link_libraries(nn_bench PRIVATE septa_nn septa_util Threads::Threads)
 endif()
 include(${PROJECT_SOURCE_DIR}/cmake/mt.cmake)  # translation (its own file: src/nn/methods/mt)

@@ -16,6 +16,7 @@
 
 #include "septa/error.h"
 #include "septa/nn/nn.h"
+#include "util/progress_line.h"
 
 namespace nn = septa::nn;
 
@@ -78,10 +79,8 @@ BenchOptions parse(int argc, char** argv) {
 }
 
 bool print_progress(const nn::Progress& p) {
-  std::printf("  [%s] epoch %d/%d", p.stage.c_str(), p.epoch, p.epochs);
-  for (const auto& [name, value] : p.metrics) std::printf("  %s %.5f", name.c_str(), value);
-  std::printf("  %.1fs", p.seconds);
-  std::printf("  rss %.0f MiB\n", nn::peak_rss_kib() / 1024.0);
+  const std::string line = septa::util::format_epoch(p.stage, p.epoch, p.epochs, p.metrics, p.seconds);
+  std::printf("  %s  rss %.0f MiB\n", line.c_str(), nn::peak_rss_kib() / 1024.0);
   std::fflush(stdout);
   return !g_interrupted;
 }

@@ -394,10 +394,6 @@ class CRF:
         for record in records:
             record.pop("_seconds")
         self.training_log_ = TrainingLog(info, records)
-        if verbose and info.get("kept_iteration", -1) >= 0:
-            import sys
-            sys.stderr.write("kept iteration %d: best dev %s %.2f\n"
-                             % (info["kept_iteration"], info["kept_metric"], info["kept_score"]))
         if error is not None:
             raise error
         if info["cancelled"] and not info["stopped_by_callback"]:

@@ -24,6 +24,7 @@
 #include "septa/crf/options.h"
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
+#include "util/progress_line.h"
 
 namespace py = pybind11;
 namespace crf = septa::crf;
@@ -175,6 +176,10 @@ py::tuple run_training(bool verbose, py::object hook, Train train) {
     py::gil_scoped_release release;
     result = train(callback);
   }
+  if (verbose && result.kept_iteration >= 0)
+    py::module_::import("sys").attr("stderr").attr("write")(
+        septa::util::format_kept_iteration(result.kept_iteration, result.kept_metric, result.kept_score) +
+        "\n");
   return py::make_tuple(std::move(result.model), result_info(result, progress));
 }
 

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "nn/checkpoint.h"
+#include "nn/guarded.h"
 #include "nn/registry.h"
 #include "septa/nn/nn.h"
 
@@ -54,23 +55,6 @@ void ensure_dir(const std::string& dir) {
   struct stat info {};
   if (dir.empty() || (stat(dir.c_str(), &info) == 0 && S_ISDIR(info.st_mode))) return;
   if (::mkdir(dir.c_str(), 0755) != 0) throw IoError(dir + ": cannot create directory");
-}
-
-// Runs `body`, turning torch's exceptions (c10::Error, jit::ErrorReport, ...) into septa::Error
-// so that callers see typed errors without torch's backtraces.
-template <typename Body>
-auto guarded(const Body& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    throw Error(std::string("torch: ") + e.what_without_backtrace());
-  } catch (const Error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(std::string("torch: ") + e.what());
-  }
 }
 
 RunResult finish(RunResult result, const RunContext& ctx) {

@@ -26,7 +26,7 @@ struct TrainProgress {
 };
 
 // The one-line report of a progress step, without newline, as `septa train` and the Python
-// package's verbose mode print it:
+// package's verbose mode print it (the format is septa_util's, util/progress_line.h):
 //   "lbfgs    iter   12  objective 1234.5  |g| 0.5  active 4000  1.23s  dev acc 95.10 F1 93.20"
 std::string format_progress(const TrainProgress& progress);
 

@@ -292,7 +292,7 @@ std::unique_ptr<Scorer> train_l2sgd(const TrainingContext& context, TrainResult&
   const L2Sgd::Run trained = sgd.run(order, N, 1.0 / (lambda * best_eta), lambda,
                                      options.max_iterations, false, options.period, delta, w, &rng);
   if (!trained.finite)
-    throw Error("l2sgd: the loss overflowed at eta = " + std::to_string(best_eta) +
+    throw NumericalError("l2sgd: the loss overflowed at eta = " + std::to_string(best_eta) +
                 " (lower --calibration-eta or raise --c2)");
   result.cancelled = trained.cancelled;
   result.iterations = trained.epochs;

@@ -8,6 +8,7 @@
 #include "crf/features/encoder.h"
 #include "crf/model/model_access.h"
 #include "septa/error.h"
+#include "util/progress_line.h"
 
 namespace septa::crf {
 namespace {
@@ -59,7 +60,7 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
   if (!scorer->finite())
-    throw FormatError(name + ": training produced non-finite weights (attribute values too "
+    throw NumericalError(name + ": training produced non-finite weights (attribute values too "
                       "large in magnitude? scale them down)");
   result.features = scorer->feature_count();
   auto model = std::make_shared<ModelData>();
@@ -74,19 +75,16 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
 }  // namespace
 
 std::string format_progress(const TrainProgress& p) {
-  char line[256];
-  std::snprintf(line, sizeof line, "%-8s iter %4d  objective %.6g  |g| %.4g  active %zu  %.2fs",
-                p.phase.c_str(), p.iteration, p.objective, p.grad_norm, p.active_features,
-                p.seconds);
-  std::string text = line;
-  if (!std::isnan(p.dev_accuracy)) {
-    if (std::isnan(p.dev_f1))
-      std::snprintf(line, sizeof line, "  dev acc %.2f", p.dev_accuracy);
-    else
-      std::snprintf(line, sizeof line, "  dev acc %.2f F1 %.2f", p.dev_accuracy, p.dev_f1);
-    text += line;
-  }
-  return text;
+  util::IterationProgress line;
+  line.phase = p.phase;
+  line.iteration = p.iteration;
+  line.objective = p.objective;
+  line.grad_norm = p.grad_norm;
+  line.active_features = p.active_features;
+  line.seconds = p.seconds;
+  line.dev_accuracy = p.dev_accuracy;
+  line.dev_f1 = p.dev_f1;
+  return util::format_iteration(line);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::nn::mt {
 namespace {
@@ -34,12 +35,6 @@ std::string signed_fixed(double v) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%+.2f", v);
   return buffer;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  std::ofstream(temporary) << text;
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw IoError(path + ": cannot write");
 }
 
 }  // namespace
@@ -148,15 +143,15 @@ std::string analyse_results(const std::string& dir) {
       md << "- " << s << " - copy baseline, smallest margin: " << signed_fixed(worst) << " (" << where << ")\n";
     }
   const std::string text = md.str();
-  write_file(dir + "/analysis.md", text);
-  write_file(dir + "/deltas.dat", plot.str());
+  write_file_atomically(dir + "/analysis.md", text);
+  write_file_atomically(dir + "/deltas.dat", plot.str());
   const std::string script =
       "set terminal png size 900,420 noenhanced\nset output '" + dir + "/deltas.png'\n"
       "set title 'chrF: multilingual - separate per direction (conflict < 0 < synergy)'\n"
       "set style fill solid 0.8\nset boxwidth 0.7\nset xtics rotate by -45\nset grid ytics\n"
       "set ylabel 'delta chrF'\nunset key\nset xzeroaxis lt -1\n"
       "plot '" + dir + "/deltas.dat' using 1:3:($4 == 0 ? 0x3366cc : 0xdd7722):xtic(2) with boxes lc rgb variable\n";
-  write_file(dir + "/deltas.gp", script);
+  write_file_atomically(dir + "/deltas.gp", script);
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
     const int status = std::system(("gnuplot '" + dir + "/deltas.gp' 2>/dev/null").c_str());
     (void)status;  // the plot is optional: the table and deltas.dat are the results

@@ -13,6 +13,7 @@
 #include "nn/data/mo.h"
 #include "nn/methods/mt/clean.h"
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::nn::mt {
 namespace {
@@ -38,20 +39,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   while (std::getline(in, part, separator)) parts.push_back(part);
   if (!text.empty() && text.back() == separator) parts.emplace_back();
   return parts;
-}
-
-// Temporary file beside `path`, then rename: a reader never sees half a corpus file.
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    out << bytes;
-    if (!out.flush()) throw IoError(temporary + ": cannot write");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw IoError(path + ": cannot rename the temporary file into place");
-  }
 }
 
 struct Occurrence {
@@ -199,6 +186,21 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
     }
     message_split[message] = verdict;
   }
+  // The per-package cap of dev and test: 'x' marks a dropped message.
+  if (config.max_per_package > 0) {
+    std::map<std::pair<char, std::string>, std::vector<std::pair<uint64_t, std::string>>> held;
+    for (const auto& [message, split] : message_split)
+      if (split != 't') {
+        uint64_t h = 1469598103934665603ull ^ config.seed;
+        for (unsigned char c : message) h = (h ^ c) * 1099511628211ull;
+        held[{split, *packages_of.at(message).begin()}].emplace_back(h, message);
+      }
+    for (auto& [key, messages] : held) {
+      std::sort(messages.begin(), messages.end());
+      for (size_t i = static_cast<size_t>(config.max_per_package); i < messages.size(); ++i)
+        message_split[messages[i].second] = 'x';
+    }
+  }
   const char* const kSplits[] = {"train", "dev", "test"};
   std::map<std::string, std::map<std::string, std::string>> test_translation;  // lang -> en -> tr
   for (auto& ls : stats.languages) {
@@ -209,13 +211,14 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
       for (const auto& [target, count] : occurrence.translations)  // map order: ties -> smallest
         if (count > best_count) best = target, best_count = count;
       const char s = message_split.at(source);
+      if (s == 'x') continue;
       const int index = s == 't' ? 0 : s == 'd' ? 1 : 2;
       (index == 0 ? ls.train : index == 1 ? ls.dev : ls.test) += 1;
       out[index] += *occurrence.packages.begin() + '\t' + source + '\t' + best + '\n';
       if (index == 2) test_translation[ls.language][source] = best;
     }
     for (int i = 0; i < 3; ++i)
-      write_atomically(config.out_dir + "/" + ls.language + "." + kSplits[i] + ".tsv", out[i]);
+      write_file_atomically(config.out_dir + "/" + ls.language + "." + kSplits[i] + ".tsv", out[i]);
     log(ls.language + ": " + std::to_string(ls.catalogs) + " catalogs, " + std::to_string(ls.raw_pairs) +
         " raw pairs -> train " + std::to_string(ls.train) + ", dev " + std::to_string(ls.dev) +
         ", test " + std::to_string(ls.test));
@@ -238,15 +241,15 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
     nway += row + '\n';
     ++stats.nway;
   }
-  write_atomically(config.out_dir + "/test.nway.tsv", nway);
-  write_atomically(config.out_dir + "/groups.txt", format_groups(config.groups) + "\n");
+  write_file_atomically(config.out_dir + "/test.nway.tsv", nway);
+  write_file_atomically(config.out_dir + "/groups.txt", format_groups(config.groups) + "\n");
   std::string table = "language\tgroup\tcatalogs\trejected\traw_pairs\ttrain\tdev\ttest\tnway\n";
   for (const auto& ls : stats.languages)
     table += ls.language + '\t' + std::to_string(ls.group) + '\t' + std::to_string(ls.catalogs) + '\t' +
              std::to_string(ls.rejected) + '\t' + std::to_string(ls.raw_pairs) + '\t' +
              std::to_string(ls.train) + '\t' + std::to_string(ls.dev) + '\t' + std::to_string(ls.test) +
              '\t' + std::to_string(stats.nway) + '\n';
-  write_atomically(config.out_dir + "/stats.tsv", table);
+  write_file_atomically(config.out_dir + "/stats.tsv", table);
   log("n-way test set: " + std::to_string(stats.nway) + " messages in all " + std::to_string(langs.size()) +
       " languages");
   return stats;

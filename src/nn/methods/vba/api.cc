@@ -1,9 +1,9 @@
 // septa/nn/vba.h: fit, query, sample and generate on model directories and .npy arrays.
 #include <fstream>
 
+#include "nn/guarded.h"
 #include "nn/methods/vba/composite.h"
 #include "nn/methods/vba/data.h"
-#include "nn/methods/vba/guarded.h"
 #include "nn/methods/vba/training.h"
 #include "nn/registry.h"
 #include "septa/nn/vba.h"
@@ -88,15 +88,11 @@ RunResult fit(const FitConfig& config, const ProgressCallback& progress) {
     if (!known)
       throw OptionError("--part expects prior, outcome, encoder, conditional or finetune, got '" +
                         config.part + "'");
-    RunContext ctx;
-    ctx.device = torch_device(config.device);
-    set_threads(config.threads);
+    RunContext ctx = run_context(options, config.device, config.threads, progress);
     const Triples data = limited(read_triples(config.data), config.limit, ctx.device);
     make_dir(config.dir);
-    ctx.progress = progress;
     ctx.state_dir = config.dir;
     ctx.resume = config.resume;
-    ctx.metadata = run_metadata(options);
     Model model = build_model(o, data.x.size(1), data.y.size(1), data.z.size(1), ctx.device);
     RunResult result;
     result.method = "vba";

@@ -2,8 +2,8 @@
 // absolute error of log p(y | do(x)) against the closed form, in and out of distribution.
 #include <chrono>
 
+#include "nn/guarded.h"
 #include "nn/methods/vba/baselines.h"
-#include "nn/methods/vba/guarded.h"
 #include "nn/methods/vba/training.h"
 #include "nn/registry.h"
 #include "septa/nn/vba.h"
@@ -39,11 +39,7 @@ BenchReport bench_linear_gaussian(const BenchConfig& config, const ProgressCallb
     const TrainOptions o = train_options(options);
     if (config.dims < 1 || config.n < 1 || config.test_n < 1 || config.k < 1)
       throw OptionError("vba bench: --dims, --n, --test-n and --k must be >= 1");
-    set_threads(config.threads);
-    RunContext ctx;
-    ctx.device = torch_device(config.device);
-    ctx.progress = progress;
-    ctx.metadata = run_metadata(options);
+    const RunContext ctx = run_context(options, config.device, config.threads, progress);
     torch::Generator generator = cpu_generator(config.data_seed);
     const LinearGaussian lg = LinearGaussian::draw(config.dims, generator);
     const Triples train = as_float(lg.generate(config.n, generator), ctx.device);

@@ -235,8 +235,12 @@ torch::Tensor PriorImpl::sample(int64_t n, torch::Generator generator) {
   return decoder->sample(h, generator).detach();
 }
 
-void save_conditional(const std::string& path, const std::string& name, Conditional& module,
-                      const Metadata& metadata) {
+namespace {
+
+// A component file: the run's metadata, the component's name, its spec and its weights.
+template <typename Module>
+void save_component(const std::string& path, const std::string& name, Module& module,
+                    const Metadata& metadata) {
   CheckpointWriter writer;
   for (const auto& [key, value] : metadata) writer.set(key, value);
   writer.set(kKindKey, kComponentKind);
@@ -246,33 +250,34 @@ void save_conditional(const std::string& path, const std::string& name, Conditio
   writer.write(path);
 }
 
-Conditional load_conditional(const std::string& path, const std::string& name) {
+template <typename Module, typename Spec>
+Module load_component(const std::string& path, const std::string& name) {
   const Checkpoint file = Checkpoint::open(path, kComponentKind);
   if (file.get("septa.vba.component") != name)
     throw ModelError(path + ": holds component " + file.get("septa.vba.component") + ", not " + name);
-  Conditional module(ConditionalSpec::parse(file.get("septa.vba.spec")));
+  Module module(Spec::parse(file.get("septa.vba.spec")));
   file.load_module("", *module);
   return module;
+}
+
+}  // namespace
+
+void save_conditional(const std::string& path, const std::string& name, Conditional& module,
+                      const Metadata& metadata) {
+  save_component(path, name, module, metadata);
+}
+
+Conditional load_conditional(const std::string& path, const std::string& name) {
+  return load_component<Conditional, ConditionalSpec>(path, name);
 }
 
 void save_prior(const std::string& path, const std::string& name, Prior& module,
                 const Metadata& metadata) {
-  CheckpointWriter writer;
-  for (const auto& [key, value] : metadata) writer.set(key, value);
-  writer.set(kKindKey, kComponentKind);
-  writer.set("septa.vba.component", name);
-  writer.set("septa.vba.spec", module->spec.text());
-  writer.add_module("", *module);
-  writer.write(path);
+  save_component(path, name, module, metadata);
 }
 
 Prior load_prior(const std::string& path, const std::string& name) {
-  const Checkpoint file = Checkpoint::open(path, kComponentKind);
-  if (file.get("septa.vba.component") != name)
-    throw ModelError(path + ": holds component " + file.get("septa.vba.component") + ", not " + name);
-  Prior module(PriorSpec::parse(file.get("septa.vba.spec")));
-  file.load_module("", *module);
-  return module;
+  return load_component<Prior, PriorSpec>(path, name);
 }
 
 void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {

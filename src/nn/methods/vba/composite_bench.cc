@@ -2,9 +2,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "nn/guarded.h"
 #include "nn/loop.h"
 #include "nn/methods/vba/composite.h"
-#include "nn/methods/vba/guarded.h"
 #include "nn/methods/vba/training.h"
 #include "nn/registry.h"
 #include "septa/nn/vba.h"
@@ -53,11 +53,7 @@ CompositeBenchReport bench_fashion_composite(const CompositeBenchConfig& config,
     const TrainOptions o = train_options(options);
     if (config.n < 1 || config.cell_n < 1 || config.k < 1 || config.samples < 1)
       throw OptionError("vba bench (fashion-composite): --n, --cell-n, --k and --samples must be >= 1");
-    set_threads(config.threads);
-    RunContext ctx;
-    ctx.device = torch_device(config.device);
-    ctx.progress = progress;
-    ctx.metadata = run_metadata(options);
+    const RunContext ctx = run_context(options, config.device, config.threads, progress);
     const Split split = load_idx_split(config.images);
     torch::Generator generator = cpu_generator(config.data_seed);
     const Composite observed = observational_composite(split.train, config.n, generator);

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "septa/error.h"
+#include "util/atomic_file.h"
 
 namespace septa::nn {
 namespace {
@@ -210,14 +211,7 @@ void write_npy(const std::string& path, const std::vector<int64_t>& shape,
       bytes.append(b, 4);
     }
   }
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(path + ": cannot write");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw IoError(path + ": write error");
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) throw IoError(path + ": cannot rename into place");
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace septa::nn

@@ -2,7 +2,9 @@
 #include "nn/methods/vba/training.h"
 
 #include "nn/methods/vba/densities.h"
+#include "nn/registry.h"
 #include "septa/error.h"
+#include "septa/nn/nn.h"
 
 namespace septa::nn::vba {
 namespace {
@@ -172,6 +174,16 @@ StageOutcome finetune(Model& model, const Triples& data, const TrainOptions& o,
   for (auto& opt : optimizers) stage.optimizers.push_back(opt.get());
   if (stage.epochs == 0) return StageOutcome{false, true, {}, 0.0};
   return run_stage(stage, ctx);
+}
+
+RunContext run_context(const Options& options, const std::string& device, int threads,
+                       const ProgressCallback& progress) {
+  set_threads(threads);
+  RunContext ctx;
+  ctx.device = torch_device(device);
+  ctx.progress = progress;
+  ctx.metadata = run_metadata(options);
+  return ctx;
 }
 
 }  // namespace septa::nn::vba

@@ -59,4 +59,10 @@ StageOutcome fit_component(Model& model, const std::string& name, const Triples&
 StageOutcome finetune(Model& model, const Triples& data, const TrainOptions& options,
                       const RunContext& ctx);
 
+// The context of a VBA run (fit, the benches): torch's intra-op `threads` set, `device`
+// resolved ("auto" | "cpu" | "cuda"), progress reported to `progress`, the run's metadata
+// taken from `options`.
+RunContext run_context(const Options& options, const std::string& device, int threads,
+                       const ProgressCallback& progress);
+
 }  // namespace septa::nn::vba

@@ -1,5 +1,6 @@
-// Turns torch's exceptions (c10::Error, ...) into septa::Error at the public entry points of VBA,
-// so that callers see typed errors without torch's backtraces (as nn/api.cc does).
+// Turns torch's exceptions (c10::Error, jit::ErrorReport, ...) into septa::Error at the public
+// entry points of the neural modules (nn/api.cc, the methods' own APIs such as VBA's), so that
+// callers see typed errors without torch's backtraces.
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -9,8 +10,9 @@
 
 #include "septa/error.h"
 
-namespace septa::nn::vba {
+namespace septa::nn {
 
+// Runs `body`; septa errors and bad_alloc pass through, any other exception becomes Error.
 template <typename Body>
 auto guarded(const Body& body) -> decltype(body()) {
   try {
@@ -26,4 +28,4 @@ auto guarded(const Body& body) -> decltype(body()) {
   }
 }
 
-}  // namespace septa::nn::vba
+}  // namespace septa::nn
