@@ -96,6 +96,9 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     progress.objective = it.objective;
     progress.grad_norm = it.grad_norm;
     progress.active_features = it.active;
+    progress.feature_norm = it.w_norm;
+    progress.linesearch_trials = it.linesearch_trials;
+    progress.linesearch_step = it.step;
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
     best.offer(it.w, F, progress);
