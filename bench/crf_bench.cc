@@ -93,12 +93,7 @@ const char* kNerTemplate =
 std::vector<ColumnSentence> load(const std::string& path, const Task& task) {
   std::vector<ColumnSentence> data = read_columns_file(path);
   for (ColumnSentence& s : data)
-    for (std::size_t t = 0; t < s.columns.size(); ++t) {
-      s.columns[t] = task.columns(s.columns[t]);
-      std::string line;
-      for (const std::string& c : s.columns[t]) line += (line.empty() ? "" : " ") + c;
-      s.lines[t] = line;
-    }
+    for (auto& token : s.columns) token = task.columns(token);
   return data;
 }
 

@@ -20,7 +20,7 @@ void print_help(std::ostream& out) {
   out << "usage: septa nn mt <command> [options]\n\n"
          "commands:\n"
          "  build-corpus --corpus DIR [--groups de,fr,es;ru;ja,zh_CN] [--locale-dir D] [--dpkg-dir D]\n"
-         "               [--dev-fraction F] [--test-fraction F] [--seed N]\n"
+         "               [--dev-fraction F] [--test-fraction F] [--max-per-package N] [--seed N]\n"
          "               pairs from the installed translation catalogs, split by source package\n"
          "  train   --corpus DIR --dir STUDY [--resume]   tokenizer, pre-training, every post-training\n"
          "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
@@ -65,10 +65,15 @@ int dispatch(int argc, char** argv) {
     else if (arg == "--dpkg-dir") corpus.dpkg_dir = value;
     else if (arg == "--dev-fraction") corpus.dev_fraction = parse_real(arg, value);
     else if (arg == "--test-fraction") corpus.test_fraction = parse_real(arg, value);
+    else if (arg == "--max-per-package") {
+      corpus.max_per_package = parse_integer_option(arg, value);
+      if (corpus.max_per_package < 0)
+        throw OptionError("--max-per-package must be an integer >= 0 (0: no cap), not " + value);
+    }
     else if (arg == "--device") study.device = value;
-    else if (arg == "--threads") study.threads = static_cast<int>(parse_real(arg, value));
+    else if (arg == "--threads") study.threads = static_cast<int>(parse_integer_option(arg, value));
     else {
-      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_real(arg, value));
+      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_integer_option(arg, value));
       study.options[arg.substr(2)] = value;  // validated against the study's option table
     }
   }

@@ -27,6 +27,7 @@ struct CorpusRequest {
   std::string dpkg_dir = "/var/lib/dpkg";
   double dev_fraction = 0.05;
   double test_fraction = 0.10;
+  int64_t max_per_package = 300;  // dev / test messages kept per source package (0: all)
   uint64_t seed = 1;
 };
 

@@ -164,12 +164,7 @@ MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::strin
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
   IterationCallback callback = [&](const MinimizerIteration& it) {
     if (shared.stop) return false;
-    TrainProgress progress;
-    progress.phase = phase;
-    progress.iteration = it.iteration;
-    progress.objective = it.objective;
-    progress.grad_norm = it.grad_norm;
-    progress.active_features = it.active;
+    TrainProgress progress = iteration_progress(phase, it);
     std::lock_guard<std::mutex> lock(shared.mutex);
     if (!context.report(progress)) shared.stop = true;
     return !shared.stop.load();

@@ -83,6 +83,19 @@ MinimizerOptions minimizer_options(const TrainOptions& options) {
   return m;
 }
 
+TrainProgress iteration_progress(const std::string& phase, const MinimizerIteration& it) {
+  TrainProgress progress;
+  progress.phase = phase;
+  progress.iteration = it.iteration;
+  progress.objective = it.objective;
+  progress.grad_norm = it.grad_norm;
+  progress.active_features = it.active;
+  progress.feature_norm = it.w_norm;
+  progress.linesearch_trials = it.linesearch_trials;
+  progress.linesearch_step = it.step;
+  return progress;
+}
+
 void report_final(const TrainingContext& context, const std::string& phase, int iterations,
                   const Scorer& scorer) {
   if (context.dev.size() == 0) return;

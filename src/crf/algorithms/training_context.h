@@ -49,6 +49,9 @@ struct TrainingContext {
 // The optimiser settings of the training options.
 MinimizerOptions minimizer_options(const TrainOptions& options);
 
+// The progress report of one minimiser iteration in `phase` (no held-out scores yet).
+TrainProgress iteration_progress(const std::string& phase, const MinimizerIteration& it);
+
 // After a non-iterative or multi-part algorithm: scores the dev data with the finished scorer
 // and reports it as one progress line (nothing without dev data).
 void report_final(const TrainingContext& context, const std::string& phase, int iterations,

@@ -186,6 +186,21 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
     }
     message_split[message] = verdict;
   }
+  // The per-package cap of dev and test: 'x' marks a dropped message.
+  if (config.max_per_package > 0) {
+    std::map<std::pair<char, std::string>, std::vector<std::pair<uint64_t, std::string>>> held;
+    for (const auto& [message, split] : message_split)
+      if (split != 't') {
+        uint64_t h = 1469598103934665603ull ^ config.seed;
+        for (unsigned char c : message) h = (h ^ c) * 1099511628211ull;
+        held[{split, *packages_of.at(message).begin()}].emplace_back(h, message);
+      }
+    for (auto& [key, messages] : held) {
+      std::sort(messages.begin(), messages.end());
+      for (size_t i = static_cast<size_t>(config.max_per_package); i < messages.size(); ++i)
+        message_split[messages[i].second] = 'x';
+    }
+  }
   const char* const kSplits[] = {"train", "dev", "test"};
   std::map<std::string, std::map<std::string, std::string>> test_translation;  // lang -> en -> tr
   for (auto& ls : stats.languages) {
@@ -196,6 +211,7 @@ CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(co
       for (const auto& [target, count] : occurrence.translations)  // map order: ties -> smallest
         if (count > best_count) best = target, best_count = count;
       const char s = message_split.at(source);
+      if (s == 'x') continue;
       const int index = s == 't' ? 0 : s == 'd' ? 1 : 2;
       (index == 0 ? ls.train : index == 1 ? ls.dev : ls.test) += 1;
       out[index] += *occurrence.packages.begin() + '\t' + source + '\t' + best + '\n';

@@ -31,6 +31,10 @@ struct CorpusConfig {
   Groups groups;
   double dev_fraction = 0.05;   // of the source packages, drawn by a seeded hash of the name
   double test_fraction = 0.10;
+  // Dev and test messages kept per source package (the smallest package carrying the message),
+  // the ones with the smallest seeded hash; the rest are dropped, so no single package dominates
+  // an evaluation split. 0 keeps all.
+  int64_t max_per_package = 300;
   uint64_t seed = 1;
   std::size_t max_bytes = 200;  // longer messages are dropped
   std::string out_dir;
@@ -63,7 +67,8 @@ char package_split(const std::string& package, uint64_t seed, double dev_fractio
 // Reads every language's catalogs, writes the corpus files; `log` receives progress lines and
 // the names of rejected catalogs. A message (its cleaned English text) is in the test split only
 // when every package carrying it, in any language, is a test package; likewise dev; otherwise it
-// is in train: no English test message occurs in train or dev. A repeated message takes its
+// is in train: no English test message occurs in train or dev. Dev and test keep at most
+// max_per_package messages of each package. A repeated message takes its
 // majority translation (ties: the smallest string).
 CorpusStats build_corpus(const CorpusConfig& config, const std::function<void(const std::string&)>& log);
 

@@ -108,11 +108,14 @@ const MethodInfo& study_options() {
         integer("batch", "64", 1, 65536, "sentence pairs per step"),
         real("lr", "0.0005", 0, 1, "Adam learning rate of pre-training"),
         real("post-lr", "0.0003", 0, 1, "Adam learning rate of post-training (full fine-tuning)"),
+        integer("warmup", "200", 0, 1000000, "steps of linear learning-rate warm-up (then linear decay to 0)"),
+        real("smoothing", "0.1", 0, 1, "label smoothing of the cross-entropy"),
         integer("max-train", "5000", 0, 100000000, "training pairs per direction (0: all)"),
         integer("test-limit", "300", 0, 100000000, "n-way test messages evaluated (0: all)"),
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),
         real("density", "0.5", 0, 1, "TIES: fraction of each task vector kept"),
         real("ta-lambda", "0.5", 0, 10, "task arithmetic: scale of the summed task vectors"),
+        integer("dev-sample", "0", 0, 100000, "dev messages per direction decoded after every epoch (chrF on the log; 0: none)"),
         integer("seed", "1", 0, 2147483647, "seed of initialisation, data order and subsets"),
     };
     return m;
@@ -155,6 +158,13 @@ std::vector<Pair> subset(std::vector<Pair> pairs, int64_t limit, uint64_t seed) 
   std::vector<Pair> out;
   for (int64_t i = 0; i < limit; ++i) out.push_back(pairs[order[i].second]);
   return out;
+}
+
+// Learning-rate factor of step k (0-based) of K: linear warm-up over W steps, then linear decay
+// to 0 at K:  f(k) = (k + 1) / W for k < W,  (K - k) / (K - W) otherwise.
+double schedule(int64_t k, int64_t warmup, int64_t total) {
+  if (k < warmup) return static_cast<double>(k + 1) / static_cast<double>(warmup);
+  return std::max(0.0, static_cast<double>(total - k) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
 }
 
 struct Encoded {
@@ -259,6 +269,25 @@ class Study {
     return {pad_batch(src, max_len), pad_batch(tgt, max_len + 1)};
   }
 
+  struct DevSet {
+    std::vector<std::vector<int>> sources;  // token ids, eos last
+    std::vector<std::string> source_text, references;
+  };
+  // A seeded sample of `limit` dev pairs of direction d (cached).
+  const DevSet& dev_set(const Direction& d, int64_t limit) {
+    auto it = dev_.find(d.name());
+    if (it != dev_.end()) return it->second;
+    const bool into_english = d.target == "en";
+    DevSet set;
+    for (const auto& p : subset(read_pairs(config_.corpus_dir, into_english ? d.source : d.target, "dev"), limit,
+                                options_.seed())) {
+      set.source_text.push_back(into_english ? p.target : p.source);
+      set.references.push_back(into_english ? p.source : p.target);
+    }
+    set.sources = encode(set.source_text);
+    return dev_.emplace(d.name(), std::move(set)).first->second;
+  }
+
   Translator new_model(torch::Generator* generator) {
     Translator model{nullptr};
     *generator = seeded_build(options_.seed(), [&] {
@@ -282,7 +311,7 @@ class Study {
     if (from_base) Checkpoint::open(path(model_file("pretrain")), "mt-model").load_module("", *model);
     model->to(device_);
     const double lr = options_.real(from_base ? "post-lr" : "lr");
-    torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(lr));
+    torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(lr).betas({0.9, 0.98}));
     const Encoded data = encoded(directions);
     const auto src_all = data.src.to(device_), tgt_all = data.tgt.to(device_);
     const auto src_len = src_all.ne(kPadId).sum(1), tgt_len = tgt_all.ne(kPadId).sum(1);
@@ -292,18 +321,43 @@ class Study {
     stage.batch_size = options_.integer("batch");
     stage.examples = data.size();
     stage.generator = generator;
+    const int64_t steps_per_epoch = (data.size() + stage.batch_size - 1) / stage.batch_size;
+    const int64_t total_steps = steps_per_epoch * stage.epochs;
+    const int64_t warmup = std::min<int64_t>(options_.integer("warmup"), total_steps / 2);
+    const double smoothing = options_.real("smoothing");
     stage.step = [&](const torch::Tensor& batch) {
+      // The step count is Adam's (restored with its moments on --resume), so the schedule of a
+      // resumed run equals an uninterrupted one's.
+      const torch::Tensor p0 = model->parameters().front();
+      const auto it = optimizer.state().find(c10::guts::to_string(p0.unsafeGetTensorImpl()));
+      const int64_t done =
+          it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamParamState&>(*it->second).step();
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr * schedule(done, warmup, total_steps));
       const int64_t s = src_len.index_select(0, batch).max().item<int64_t>();
       const int64_t t = tgt_len.index_select(0, batch).max().item<int64_t>();
       const auto src = src_all.index_select(0, batch).slice(1, 0, s);
       const auto tgt = tgt_all.index_select(0, batch).slice(1, 0, t);
       optimizer.zero_grad();
-      const auto loss = translation_loss(model, src, tgt, /*smoothing=*/0.1);
+      const auto loss = translation_loss(model, src, tgt, smoothing);
       loss.backward();
       torch::nn::utils::clip_grad_norm_(model->parameters(), /*max_norm=*/1.0);
       optimizer.step();
       return std::vector<double>{loss.item<double>()};
     };
+    const int64_t dev_sample = options_.integer("dev-sample");
+    if (dev_sample > 0)
+      stage.evaluate = [&, dev_sample] {
+        double model_sum = 0, copy_sum = 0;
+        for (const auto& d : directions) {
+          const auto& dev = dev_set(d, dev_sample);
+          const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1, /*batch=*/64, device_);
+          model_sum += chrf(tokenizer().decode(ids), dev.references);
+          copy_sum += chrf(dev.source_text, dev.references);
+        }
+        const double n = static_cast<double>(directions.size());
+        return Metrics{{"dev_chrF", model_sum / n}, {"dev_copy_chrF", copy_sum / n}};
+      };
     stage.modules = {model.get()};
     stage.optimizers = {&optimizer};
     RunContext ctx;
@@ -357,6 +411,7 @@ class Study {
   torch::Device device_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::map<std::string, std::vector<Pair>> pairs_;
+  std::map<std::string, DevSet> dev_;
 };
 
 void log_to(const ProgressCallback& progress, const std::string& line) {
@@ -503,6 +558,7 @@ std::string build_corpus(const CorpusRequest& request, const std::function<void(
   c.dpkg_dir = request.dpkg_dir;
   c.dev_fraction = request.dev_fraction;
   c.test_fraction = request.test_fraction;
+  c.max_per_package = request.max_per_package;
   c.seed = request.seed;
   build_corpus(c, log);
   std::ifstream in(c.out_dir + "/stats.tsv");

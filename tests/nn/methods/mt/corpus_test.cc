@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "nn/data/mo.h"
@@ -120,6 +121,33 @@ TEST(CorpusTest, SplitsArePackageDisjointAndCountsAdd) {
   ASSERT_GT(stats.nway, 0);
   EXPECT_EQ(nway.by_language.at("fr")[0], "fr " + nway.english[0]);
   EXPECT_EQ(format_groups(read_groups(f.config().out_dir)), "de,fr");
+}
+
+TEST(CorpusTest, HeldOutSplitsKeepAtMostMaxPerPackageMessagesOfEachPackage) {
+  Fixture f;
+  const auto quiet = [](const std::string&) {};
+  CorpusConfig all = f.config();
+  all.max_per_package = 0;
+  const CorpusStats full = build_corpus(all, quiet);
+  const auto full_test = read_pairs(all.out_dir, "de", "test");
+  CorpusConfig capped = f.config();
+  capped.max_per_package = 2;
+  const CorpusStats stats = build_corpus(capped, quiet);
+  for (size_t l = 0; l < stats.languages.size(); ++l) {
+    const auto& ls = stats.languages[l];
+    EXPECT_EQ(ls.train, full.languages[l].train);  // dropped held-out messages never move to train
+    EXPECT_LT(ls.test, full.languages[l].test);
+    for (const char* split : {"dev", "test"}) {
+      std::map<std::string, int> per_package;
+      for (const auto& p : read_pairs(capped.out_dir, ls.language, split)) ++per_package[p.package];
+      for (const auto& [package, count] : per_package) EXPECT_LE(count, 2) << split << " " << package;
+    }
+  }
+  // The kept messages are a subset of the uncapped split.
+  std::set<std::string> full_sources;
+  for (const auto& p : full_test) full_sources.insert(p.source);
+  for (const auto& p : read_pairs(capped.out_dir, "de", "test")) EXPECT_EQ(full_sources.count(p.source), 1u);
+  EXPECT_EQ(static_cast<int64_t>(read_nway(capped.out_dir).english.size()), stats.nway);
 }
 
 TEST(CorpusTest, SplitDependsOnlyOnPackageAndSeed) {

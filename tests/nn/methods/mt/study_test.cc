@@ -55,6 +55,37 @@ TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
   EXPECT_EQ(translate(model, src, 3, /*beam=*/3, /*batch=*/3, torch::kCPU), out);
 }
 
+TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
+  // A bug detector for masking, teacher forcing, positions and decoding: 20 random pairs, each
+  // target the source reversed under a fixed substitution, learnt exactly by a tiny model.
+  torch::manual_seed(11);
+  TranslatorOptions o;
+  o.vocab = 24, o.dim = 64, o.heads = 4, o.ff = 128, o.layers = 2, o.max_len = 10;
+  Translator model(o);
+  std::mt19937 rng(4);
+  std::vector<std::vector<int>> src, out, tgt;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<int> s, t;
+    const int n = 2 + static_cast<int>(rng() % 5);
+    for (int j = 0; j < n; ++j) s.push_back(4 + static_cast<int>(rng() % 20));
+    for (int j = n - 1; j >= 0; --j) t.push_back(4 + (s[j] - 4 + 7) % 20);
+    s.push_back(kEosId);
+    out.push_back(t);
+    t.insert(t.begin(), 3);
+    t.push_back(kEosId);
+    src.push_back(s), tgt.push_back(t);
+  }
+  const auto s = pad_batch(src, o.max_len), t = pad_batch(tgt, o.max_len + 1);
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-3));
+  for (int step = 0; step < 400; ++step) {
+    adam.zero_grad();
+    translation_loss(model, s, t, /*smoothing=*/0.1).backward();
+    adam.step();
+  }
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/7, torch::kCPU), out);
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/4, /*batch=*/7, torch::kCPU), out);
+}
+
 TEST(TranslatorTest, PaddingDoesNotChangeTheLoss) {
   // A pair alone and the same pair padded inside a batch with a longer one give the same logits.
   torch::manual_seed(1);
