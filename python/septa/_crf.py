@@ -364,7 +364,7 @@ class CRF:
         log = trainer.logparser
         items = sum(len(xseq) for xseq in X)
         trainer._emit("start", "septa: training %s on %d sequences (%d items)%s\n" % (
-            self.algorithm or "lbfgs", len(X), items,
+            self.algorithm or _OPTIONS["algorithm"][2], len(X), items,
             "" if X_dev is None else ", held-out %d sequences" % len(X_dev)))
         state = {"prepared": False, "seconds": 0.0}
         user_callback = callback
