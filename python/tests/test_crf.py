@@ -214,7 +214,9 @@ def test_verbose_with_dev_data_ends_with_the_kept_iteration(data, capsys):
     assert lines[-1] == "kept iteration %d: best dev %s %.2f" % (
         log["kept_iteration"], log["kept_metric"], log["kept_score"])
     assert sum(line.startswith("kept iteration") for line in lines) == 1
-    assert all(line.startswith("lbfgs    iter ") and "  dev acc " in line for line in lines[:-1])
+    progress = [line for line in lines if line.startswith("lbfgs    iter ")]
+    assert len(progress) == log["iterations"]
+    assert all("  dev acc " in line for line in progress)
 
 
 # ---- the same models and predictions as the command-line tool ---------------------------------
