@@ -82,19 +82,19 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
   auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor,
                                                  options.pair_beam, options.stacked_pairs);
 
-  // The two factors' features are built concurrently; then each factor trains on all threads
-  // (the results do not depend on the thread count).
+  // The two factors' features are built concurrently (one after the other over ranks: each
+  // build is a collective, counted on each rank's own items); then each factor trains on all
+  // threads (the results do not depend on the thread count).
   SharedProgress shared;
-  run_both(
-      [&] {
-        scorer->set_unary_features(instance_features(data, nodes, A, L, 1, options.min_freq,
-                                                     options.all_possible_states));
-      },
-      [&] {
-        scorer->set_pair_features(instance_features(data, edges, A, pairs.first.size(), 2,
-                                                    options.min_freq, false));
-      },
-      shared, options.threads);
+  auto unary_features = [&] {
+    scorer->set_unary_features(instance_features_across(context, nodes, A, L, 1, options.min_freq,
+                                                        options.all_possible_states));
+  };
+  auto pair_features = [&] {
+    scorer->set_pair_features(instance_features_across(context, edges, A, pairs.first.size(), 2,
+                                                       options.min_freq, false));
+  };
+  run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
   const MinimizerResult unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(),
                                                  options.threads, scorer->unary_weights(), shared);
   MinimizerResult pair_result;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -289,39 +290,44 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       const std::size_t R = static_cast<std::size_t>(ranks->size());
       std::vector<std::size_t> mine;  // shards trained on this rank
       for (std::size_t s = static_cast<std::size_t>(ranks->rank()); s < S; s += R) mine.push_back(s);
-      std::vector<std::vector<double>> trained(mine.size());  // [mine][D]
-      std::vector<std::vector<char>> marks(mine.size());      // [mine][A]
+      // Each shard's record (shard, loss, weights [D], touched [A]) at a fixed place in `out`,
+      // written as soon as the shard is trained: one weight buffer per worker, not per shard.
+      const std::size_t record = 2 * sizeof(uint64_t) + sizeof(double) * (1 + D) + A;
+      std::string out(mine.size() * record, '\0');
       parallel_for(mine.size(), threads, [&](std::size_t i) {
-        trained[i].assign(w.begin(), w.end());
-        marks[i].assign(A, 0);
-        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained[i].data(), stop, &marks[i]);
+        std::vector<double> trained(w.begin(), w.end());  // [D]
+        std::vector<char> marks(A, 0);                    // [A]
+        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained.data(), stop, &marks);
+        char* p = &out[i * record];
+        const uint64_t header[2] = {mine[i], D};
+        std::memcpy(p, header, sizeof header);
+        std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
+        std::memcpy(p + sizeof header + sizeof(double), trained.data(), sizeof(double) * D);
+        std::memcpy(p + sizeof header + sizeof(double) * (1 + D), marks.data(), A);
       });
-      ByteWriter out;
-      for (std::size_t i = 0; i < mine.size(); ++i) {
-        out.u64(mine[i]);
-        out.f64(shard_loss[mine[i]]);
-        out.vec(trained[i]);
-        out.vec(marks[i]);
-      }
-      trained.clear();
-      marks.clear();
-      std::vector<std::vector<double>> shard_w(S);  // [S][D]
-      std::vector<std::vector<char>> shard_touched(S);  // [S][A]
-      for (const std::string& part : ranks->allgather(out.bytes())) {
-        ByteReader in(part.data(), part.size(), "rank shard weights");
-        while (!in.at_end()) {
-          const std::size_t s = in.u64();
-          SEPTA_CHECK(s < S);
-          shard_loss[s] = in.f64();
-          shard_w[s] = in.vec<double>();
-          shard_touched[s] = in.vec<char>();
-          SEPTA_CHECK(shard_w[s].size() == D && shard_touched[s].size() == A);
+      std::vector<std::string> parts = ranks->allgather(std::move(out));
+      std::vector<const char*> shard_record(S, nullptr);  // [S] in parts
+      for (const std::string& part : parts) {
+        SEPTA_CHECK(part.size() % record == 0);
+        for (std::size_t at = 0; at < part.size(); at += record) {
+          uint64_t header[2];
+          std::memcpy(header, &part[at], sizeof header);
+          SEPTA_CHECK(header[0] < S && header[1] == D && shard_record[header[0]] == nullptr);
+          shard_record[header[0]] = &part[at];
         }
       }
+      std::vector<double> shard_w(D);  // [D] one shard's weights at a time
+      std::vector<char> shard_touched(A);
       for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
-        mix.add(shard_w[s].data(), w.data(), shard_touched[s], sgd.shard_weight(s));
+        SEPTA_CHECK(shard_record[s] != nullptr);
+        const char* p = shard_record[s] + 2 * sizeof(uint64_t);
+        std::memcpy(&shard_loss[s], p, sizeof(double));
+        std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * D);
+        std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + D), A);
+        mix.add(shard_w.data(), w.data(), shard_touched, sgd.shard_weight(s));
         loss += shard_loss[s];
       }
+      parts.clear();
       step(mix.delta());
     } else {
       auto work = [&](std::size_t s, std::size_t worker) {
