@@ -269,18 +269,31 @@ __attribute__((target("avx2,popcnt"))) std::size_t bracket_block_avx2(const floa
   return count + bracket_block_portable(x + i, b + i, len - i, lo, hi, above, out + count);
 }
 
-const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+bool detect_avx2() {
+  __builtin_cpu_init();  // (runs from a static initializer)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+#else
+bool detect_avx2() { return false; }
 #endif
+
+bool use_avx2 = detect_avx2();
 
 std::size_t bracket_block(const float* x, const float* b, std::size_t len, std::uint32_t lo, std::uint32_t hi,
                           std::uint64_t& above, std::uint32_t* out) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (kHasAvx2) return bracket_block_avx2(x, b, len, lo, hi, above, out);
+  if (use_avx2) return bracket_block_avx2(x, b, len, lo, hi, above, out);
 #endif
   return bracket_block_portable(x, b, len, lo, hi, above, out);
 }
 
 }  // namespace
+
+bool set_bracket_simd(bool enabled) {
+  const bool previous = use_avx2;
+  use_avx2 = enabled && detect_avx2();
+  return previous;
+}
 
 // TIES's trim threshold (the k-th largest |d|) by exact radix selection on the float bits of
 // |d| (ordered like |d|):

@@ -69,6 +69,10 @@ struct TaskVectorScratch {
   std::vector<float> patch_values;            // [positions][m + 1]
 };
 
+// Whether the TIES bracket pass may use AVX2 (the default, where the CPU has it); both paths
+// give the same counts. Returns the previous setting (for tests).
+bool set_bracket_simd(bool enabled);
+
 // out[n] (of `out_dtype`) = base + mixed task vectors, as described above.
 void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>& inputs,
                         const TaskVectorOptions& options, std::size_t n,

@@ -169,7 +169,14 @@ std::string reference_ties(const TiesCase& c) {
 
 // The sampled bracket (sample_from = 0) gives the bytes of the full histogram and of the
 // reference, on tensors past the sample size, for every density, magnitude spread and tie count.
-TEST(TaskVectorKernel, SampledBracketsMatchTheFullHistogramAndTheReference) {
+class SampledBrackets : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { previous_ = set_bracket_simd(GetParam()); }
+  void TearDown() override { set_bracket_simd(previous_); }
+  bool previous_ = true;
+};
+
+TEST_P(SampledBrackets, MatchTheFullHistogramAndTheReference) {
   std::mt19937 rng(11);
   TaskVectorScratch sampled, full;
   for (int trial = 0; trial < 40; ++trial) {
@@ -192,6 +199,9 @@ TEST(TaskVectorKernel, SampledBracketsMatchTheFullHistogramAndTheReference) {
   EXPECT_GT(sampled.brackets, 40u);
   EXPECT_EQ(full.brackets, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, SampledBrackets, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "Simd" : "Portable"; });
 
 // Samples that misrepresent the tensor: the large task-vector entries all lie between the
 // sampled runs (the bracket sits too low), or all inside them (too high). The kernel notices
