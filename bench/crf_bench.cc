@@ -5,6 +5,8 @@
 //             [--threads 1,2,4,8,16 (default: those the machine has)] [--runs 3]
 //             [--max-iterations N] [--c2 X]
 //             [--ner-test eng.testa|eng.testb]   (pick settings on testa, report testb)
+//             [--dev 1]   (development split: the last tenth of train for chunk and pos, held out
+//                          from training; eng.testa for ner; for choosing settings)
 //             [--set 'name=value;...']            (any training option of the table)
 //
 // Data: DIR (default $SEPTA_DATA, else ../shared/data) holding conll2000/ and conll2003/.
@@ -93,12 +95,7 @@ const char* kNerTemplate =
 std::vector<ColumnSentence> load(const std::string& path, const Task& task) {
   std::vector<ColumnSentence> data = read_columns_file(path);
   for (ColumnSentence& s : data)
-    for (std::size_t t = 0; t < s.columns.size(); ++t) {
-      s.columns[t] = task.columns(s.columns[t]);
-      std::string line;
-      for (const std::string& c : s.columns[t]) line += (line.empty() ? "" : " ") + c;
-      s.lines[t] = line;
-    }
+    for (auto& token : s.columns) token = task.columns(token);
   return data;
 }
 
@@ -106,8 +103,16 @@ std::vector<ColumnSentence> load(const std::string& path, const Task& task) {
 int single_run(const Task& task, const std::string& algorithm, int threads, int max_iterations,
                double c2, const std::string& settings) {
   const auto t0 = Clock::now();
-  const auto train_data = load(task.train_path, task);
-  const auto test_data = load(task.test_path, task);
+  auto train_data = load(task.train_path, task);
+  std::vector<ColumnSentence> test_data;
+  if (task.test_path.empty()) {  // --dev: the last tenth of the training file, held out
+    const std::size_t keep = train_data.size() - train_data.size() / 10;
+    test_data.assign(std::make_move_iterator(train_data.begin() + static_cast<long>(keep)),
+                     std::make_move_iterator(train_data.end()));
+    train_data.resize(keep);
+  } else {
+    test_data = load(task.test_path, task);
+  }
   const FeatureTemplate feature_template =
       task.template_text.empty() ? FeatureTemplate::default_chunking()
                                  : FeatureTemplate::parse(task.template_text, task.name);
@@ -189,7 +194,7 @@ double median(std::vector<double> v) {
 const char* kUsage =
     "usage: crf_bench [--data DIR] [--tasks chunk,pos,ner] [--algorithms lbfgs,separate,...]\n"
     "                 [--threads LIST] [--runs N] [--max-iterations N] [--c2 X]\n"
-    "                 [--ner-test eng.testa|eng.testb] [--set 'name=value;...']\n"
+    "                 [--ner-test eng.testa|eng.testb] [--dev 1] [--set 'name=value;...']\n"
     "Trains, tags and evaluates each task with each algorithm and thread count, every run in its\n"
     "own process, and prints medians, then a scaling table (separate/lbfgs time per thread\n"
     "count) when both lbfgs and separate ran.\n"
@@ -200,6 +205,9 @@ const char* kUsage =
     "  --runs N           runs per cell, medians reported (default 3)\n"
     "  --max-iterations N, --c2 X   training options (default: the library's)\n"
     "  --ner-test FILE    eng.testa to pick settings, eng.testb to report (default)\n"
+    "  --dev 1            development split for choosing settings: chunk and pos train on the\n"
+    "                     first nine tenths of train.txt and test on the last tenth; ner tests\n"
+    "                     on eng.testa\n"
     "  --set 'a=b;c=d'    any other training option of the table\n";
 
 std::string default_thread_list() {
@@ -215,7 +223,7 @@ int main(int argc, char** argv) {
       {"data", std::getenv("SEPTA_DATA") ? std::getenv("SEPTA_DATA") : "../shared/data"},
       {"tasks", "chunk"}, {"algorithms", "lbfgs"}, {"threads", default_thread_list()},
       {"runs", "3"}, {"max-iterations", "0"}, {"single", ""}, {"c2", "-1"},
-      {"ner-test", "eng.testb"}, {"set", ""}};
+      {"ner-test", "eng.testb"}, {"set", ""}, {"dev", "0"}};
   for (int i = 1; i < argc; i += 2) {
     std::string name = argv[i];
     if (name == "--help" || name == "-h") {
@@ -229,9 +237,12 @@ int main(int argc, char** argv) {
     opt[name.substr(2)] = argv[i + 1];
   }
   const std::string data = opt["data"];
+  const bool dev = opt["dev"] == "1";
+  if (dev) opt["ner-test"] = "eng.testa";
+  const std::string conll2000_test = dev ? "" : data + "/conll2000/test.txt";
   const std::map<std::string, Task> tasks = {
-      {"chunk", {"chunk", data + "/conll2000/train.txt", data + "/conll2000/test.txt", "", keep_chunk}},
-      {"pos", {"pos", data + "/conll2000/train.txt", data + "/conll2000/test.txt", kPosTemplate,
+      {"chunk", {"chunk", data + "/conll2000/train.txt", conll2000_test, "", keep_chunk}},
+      {"pos", {"pos", data + "/conll2000/train.txt", conll2000_test, kPosTemplate,
                pos_from_words}},
       {"ner", {"ner", data + "/conll2003/eng.train", data + "/conll2003/" + opt["ner-test"],
                kNerTemplate, ner}},
@@ -245,8 +256,9 @@ int main(int argc, char** argv) {
     const int runs = std::max(1, std::atoi(opt["runs"].c_str()));
     char host[256] = "?";
     gethostname(host, sizeof host);
-    std::printf("septa crf_bench: %d runs each, medians; %ld cores; data %s\n", runs,
-                sysconf(_SC_NPROCESSORS_ONLN), data.c_str());
+    std::printf("septa crf_bench: %d runs each, medians; %ld cores; data %s%s\n", runs,
+                sysconf(_SC_NPROCESSORS_ONLN), data.c_str(),
+                dev ? " (development split: last tenth of train; ner eng.testa)" : "");
     std::printf("%-6s %-16s %3s %9s %6s %9s %8s %8s %8s %10s %7s %7s %8s\n", "task", "algorithm",
                 "thr", "features", "iters", "train_s", "s/iter", "rss_MB", "tag_s", "tokens/s",
                 "acc", "F1", "vs_lbfgs");
@@ -261,7 +273,8 @@ int main(int argc, char** argv) {
             for (const auto& [k, v] :
                  run_child({argv[0], "--single", task + "," + algorithm + "," + threads,
                             "--max-iterations", opt["max-iterations"], "--c2", opt["c2"],
-                            "--ner-test", opt["ner-test"], "--data", data, "--set", opt["set"]}))
+                            "--ner-test", opt["ner-test"], "--dev", opt["dev"], "--data", data,
+                            "--set", opt["set"]}))
               samples[k].push_back(v);
           std::map<std::string, double> m;
           for (auto& [k, v] : samples) m[k] = median(v);

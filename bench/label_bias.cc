@@ -21,7 +21,6 @@ std::vector<ColumnSentence> generate_rib_rob(std::size_t count, uint64_t seed) {
       int symbol = truth[t];
       if (draw >= 29) symbol = (truth[t] + 1 + static_cast<int>(draw - 29)) % 4;
       sentence.columns.push_back({kSymbols[symbol], states[t]});
-      sentence.lines.push_back(std::string(kSymbols[symbol]) + " " + states[t]);
     }
     out.push_back(std::move(sentence));
   }

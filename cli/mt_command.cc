@@ -66,15 +66,14 @@ int dispatch(int argc, char** argv) {
     else if (arg == "--dev-fraction") corpus.dev_fraction = parse_real(arg, value);
     else if (arg == "--test-fraction") corpus.test_fraction = parse_real(arg, value);
     else if (arg == "--max-per-package") {
-      const double cap = parse_real(arg, value);
-      if (cap < 0 || cap != static_cast<int64_t>(cap))
+      corpus.max_per_package = parse_integer_option(arg, value);
+      if (corpus.max_per_package < 0)
         throw OptionError("--max-per-package must be an integer >= 0 (0: no cap), not " + value);
-      corpus.max_per_package = static_cast<int64_t>(cap);
     }
     else if (arg == "--device") study.device = value;
-    else if (arg == "--threads") study.threads = static_cast<int>(parse_real(arg, value));
+    else if (arg == "--threads") study.threads = static_cast<int>(parse_integer_option(arg, value));
     else {
-      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_real(arg, value));
+      if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_integer_option(arg, value));
       study.options[arg.substr(2)] = value;  // validated against the study's option table
     }
   }

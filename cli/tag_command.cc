@@ -4,7 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
-#include <type_traits>
+#include <string>
+#include <vector>
 
 #include "arguments.h"
 #include "commands.h"
@@ -96,14 +97,15 @@ struct OutputStyle {
   }
 };
 
-// Column input: the line itself. Attribute input: its gold label (the line's first field), so
-// that the last two columns are gold and guess either way.
-const std::string& echo(const crf::ColumnSentence& sentence, std::size_t t) {
-  return sentence.lines[t];
-}
-const std::string& echo(const crf::AttributeSequence& sequence, std::size_t t) {
-  return sequence.labels[t];
-}
+// What stands before each predicted label: for column input the input line itself, for
+// attribute input its gold label (the line's first field), so that the last two columns are
+// gold and guess either way. Document markers (column input) are not tagged but kept, with the
+// outside label, so that the output lines up with the input and conlleval counts them as it
+// would in the gold file.
+struct Echo {
+  const std::vector<std::string>& items;    // [T]
+  const std::vector<std::string>& markers;  // "-DOCSTART-" lines before the sentence
+};
 
 std::string format(const char* pattern, const std::string& text, double value) {
   char buffer[512];
@@ -114,20 +116,16 @@ std::string format(const char* pattern, const std::string& text, double value) {
 // Writes one sentence in `style`; returns its best labelling.
 template <typename Sentence>
 std::vector<std::string> write_sentence(const crf::Model& model, const Sentence& sentence,
-                                        const OutputStyle& style, const Decoding& decoding,
-                                        std::ostream& out) {
-  if constexpr (std::is_same_v<Sentence, crf::ColumnSentence>) {
-    // Document markers are not tagged but kept, with the outside label, so that the output
-    // lines up with the input and conlleval counts them as it would in the gold file.
-    for (const std::string& marker : sentence.markers_before) out << marker << " O\n\n";
-  }
+                                        const Echo& echo, const OutputStyle& style,
+                                        const Decoding& decoding, std::ostream& out) {
+  for (const std::string& marker : echo.markers) out << marker << " O\n\n";
   if (style.nbest > 0) {
     const auto results =
         model.tag_nbest(sentence, style.nbest, sentence_constraints(decoding, model, sentence));
     for (std::size_t k = 0; k < results.size(); ++k) {
       out << "# " << k << format(" %s%.6f\n", "", std::exp(results[k].log_probability));
       for (std::size_t t = 0; t < results[k].labels.size(); ++t)
-        out << echo(sentence, t) << ' ' << results[k].labels[t] << '\n';
+        out << echo.items[t] << ' ' << results[k].labels[t] << '\n';
       out << '\n';
     }
     return results.empty() ? std::vector<std::string>() : results.front().labels;
@@ -141,7 +139,7 @@ std::vector<std::string> write_sentence(const crf::Model& model, const Sentence&
   if (style.all_marginals) out << format("%s%.6f\n", "# log P(y|x) = ", result.log_probability);
   for (std::size_t t = 0; t < result.labels.size(); ++t) {
     const std::string& label = result.labels[t];
-    out << echo(sentence, t) << ' ' << label;
+    out << echo.items[t] << ' ' << label;
     std::size_t predicted = 0;
     if (style.needs_marginals())
       while (predicted < labels.size() && labels[predicted] != label) ++predicted;
@@ -176,14 +174,14 @@ std::vector<std::string> gold_labels(const crf::Model&, const crf::AttributeSequ
 
 // Tags one sentence: writes it unless `quiet`, and adds it to `evaluator` when given.
 template <typename Sentence>
-void process_sentence(const crf::Model& model, const Sentence& sentence, const OutputStyle& style,
-                      const Decoding& decoding, bool quiet, crf::ChunkEvaluator* evaluator,
-                      std::ostream& out) {
+void process_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
+                      const OutputStyle& style, const Decoding& decoding, bool quiet,
+                      crf::ChunkEvaluator* evaluator, std::ostream& out) {
   std::vector<std::string> gold;
   if (evaluator) gold = gold_labels(model, sentence);  // before any output: fail early
   const std::vector<std::string> labels =
       quiet ? model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels
-            : write_sentence(model, sentence, style, decoding, out);
+            : write_sentence(model, sentence, echo, style, decoding, out);
   if (evaluator) evaluator->add_sentence(gold, labels);
 }
 
@@ -250,22 +248,24 @@ int run_tag(int argc, char** argv) {
   std::ostringstream buffered;
   std::ostream& out = args.has("output") ? buffered : std::cout;
   if (model.input_format() == crf::InputFormat::kColumns) {
+    std::vector<crf::ColumnEcho> echoes;  // [N]
     const auto sentences =
-        path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line)
-                    : crf::read_columns_file(path, 1, max_line);
-    for (const crf::ColumnSentence& sentence : sentences) {
-      process_sentence(model, sentence, style, decoding, quiet, evaluate ? &evaluator : nullptr,
-                       out);
+        path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line, &echoes)
+                    : crf::read_columns_file(path, 1, max_line, &echoes);
+    for (std::size_t n = 0; n < sentences.size(); ++n) {
+      process_sentence(model, sentences[n], Echo{echoes[n].lines, echoes[n].markers_before},
+                       style, decoding, quiet, evaluate ? &evaluator : nullptr, out);
       if (!out) check_stdout();  // stop at the first lost write (full disk)
     }
   } else {
+    static const std::vector<std::string> kNoMarkers;
     const auto sequences =
         path == "-" ? crf::read_attributes(std::cin, name, max_line)
                     : crf::read_attributes_file(path, max_line);
     reject_column_input(sequences);
     for (const crf::AttributeSequence& sequence : sequences) {
-      process_sentence(model, sequence, style, decoding, quiet, evaluate ? &evaluator : nullptr,
-                       out);
+      process_sentence(model, sequence, Echo{sequence.labels, kNoMarkers}, style, decoding, quiet,
+                       evaluate ? &evaluator : nullptr, out);
       if (!out) check_stdout();
     }
   }

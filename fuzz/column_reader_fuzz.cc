@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "septa/crf/corpus.h"
 #include "septa/error.h"
@@ -10,10 +11,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
   try {
-    const auto sentences =
-        septa::crf::read_columns(in, "fuzz", 1, /*first_line=*/1, /*max_line_bytes=*/4096);
-    for (const auto& sentence : sentences)
-      if (sentence.columns.empty() || sentence.columns.size() != sentence.lines.size())
+    std::vector<septa::crf::ColumnEcho> echo;
+    const auto sentences = septa::crf::read_columns(in, "fuzz", 1, /*first_line=*/1,
+                                                    /*max_line_bytes=*/4096, &echo);
+    if (echo.size() != sentences.size()) __builtin_trap();  // one echo per sentence
+    for (std::size_t n = 0; n < sentences.size(); ++n)
+      if (sentences[n].columns.empty() || sentences[n].columns.size() != echo[n].lines.size())
         __builtin_trap();  // the reader promises non-empty sentences, one line per token
   } catch (const septa::Error&) {
   }

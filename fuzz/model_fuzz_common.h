@@ -19,10 +19,8 @@ inline void exercise_model(const std::string& bytes) {
     if (model.input_format() == crf::InputFormat::kColumns) {
       if (model.columns() > 64) return;
       crf::ColumnSentence sentence;
-      for (std::size_t t = 0; t < 3; ++t) {
+      for (std::size_t t = 0; t < 3; ++t)
         sentence.columns.emplace_back(model.columns() - (t == 2 ? 1 : 0), "w" + std::to_string(t));
-        sentence.lines.push_back("line");
-      }
       model.tag(sentence, /*marginals=*/true);
     } else {
       crf::AttributeSequence sequence;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace septa {
@@ -21,8 +22,11 @@ class Communicator {
   // values[i] = op over all ranks' values[i]; every rank passes the same count. Integers only,
   // so the result never depends on the reduction order.
   virtual void allreduce(std::vector<uint64_t>& values, Op op) = 0;
-  // Every rank's buffer, in rank order, on every rank.
-  virtual std::vector<std::string> allgather(const std::string& mine) = 0;
+  // Every rank's buffer, in rank order, on every rank (`mine` moves into its place).
+  virtual std::vector<std::string> allgather(std::string mine) = 0;
+  // Personalised exchange: to[q] (one buffer per rank) goes to rank q; returns the buffers the
+  // ranks sent to this one, in rank order.
+  virtual std::vector<std::string> alltoall(const std::vector<std::string>& to) = 0;
   // `bytes` of rank `root` on every rank.
   virtual void broadcast(std::string& bytes, int root) = 0;
   virtual void barrier() = 0;
@@ -36,7 +40,12 @@ class LocalCommunicator : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void allreduce(std::vector<uint64_t>&, Op) override {}
-  std::vector<std::string> allgather(const std::string& mine) override { return {mine}; }
+  std::vector<std::string> allgather(std::string mine) override {
+    std::vector<std::string> parts(1);
+    parts[0] = std::move(mine);
+    return parts;
+  }
+  std::vector<std::string> alltoall(const std::vector<std::string>& to) override { return {to.at(0)}; }
   void broadcast(std::string&, int) override {}
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }

@@ -11,13 +11,13 @@ A drop-in replacement for sklearn-crfsuite::
 Models are the files of the ``septa`` command-line tool (``CRF.save``/``CRF.load``).
 """
 
-from . import metrics, utils
+from . import metrics, trainer, utils
 from ._crf import CRF, ModelError, Tagger, item_attributes, option_defaults
 from ._merge import merge
 
 __version__ = "0.1.0"
 __all__ = ["CRF", "ModelError", "Tagger", "item_attributes", "merge", "metrics",
-           "option_defaults", "scorers", "utils"]
+           "option_defaults", "scorers", "trainer", "utils"]
 
 
 def __getattr__(name):

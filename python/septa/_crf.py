@@ -3,6 +3,7 @@
 import numbers
 
 from . import _septa
+from .trainer import LinePerIterationTrainer, Trainer, TrainingLog, iteration_record
 from ._inputs import (_attributes, _check_sequences, _columns, _label_text, _labels,
                       item_attributes)
 
@@ -60,42 +61,6 @@ _CRFSUITE_PARAMS = (
 _UNSUPPORTED = tuple(name for name in _CRFSUITE_PARAMS if name not in _OPTIONS)
 # Constructor arguments that are not training options.
 _OWN_PARAMS = ("verbose", "model_filename", "keep_tempfiles", "trainer_cls", "template")
-
-
-class TrainingLog(dict):
-    """``CRF.training_log_``: how the last ``fit`` went, as a dict (``iterations`` (count),
-    ``seconds``, ``features``, ``stop_reason``, ``kept_iteration``...), plus the per-iteration
-    records that python-crfsuite's log parser gives sklearn-crfsuite users:
-
-    * ``iterations`` (attribute, not key): one dict per reported iteration with ``num``,
-      ``loss`` (the objective), ``active_features``, ``time`` (seconds of that iteration),
-      ``phase``, and with dev data ``item_accuracy_float`` and ``avg_f1`` (fractions; F1 of
-      chunks, None when the dev labels have none);
-    * ``last_iteration``: the last of them (``{}`` when there was none).
-    """
-
-    def __init__(self, info, records):
-        super().__init__(info)
-        self.iterations = records
-        self.last_iteration = records[-1] if records else {}
-
-    def __reduce__(self):
-        return (TrainingLog, (dict(self), self.iterations))
-
-
-def _iteration_record(progress, previous_seconds):
-    record = {
-        "num": progress["iteration"],
-        "phase": progress["phase"],
-        "loss": progress["objective"],
-        "active_features": progress["active_features"],
-        "time": progress["seconds"] - previous_seconds,
-    }
-    accuracy, f1 = progress["dev_accuracy"], progress["dev_f1"]
-    if accuracy == accuracy:  # not NaN: dev data
-        record["item_accuracy_float"] = accuracy / 100.0
-        record["avg_f1"] = f1 / 100.0 if f1 == f1 else None
-    return record
 
 
 class Tagger:
@@ -165,23 +130,47 @@ class Tagger:
         return self._marginals[pos][labels.index(y)]
 
     def info(self):
-        """The model's dictionaries: ``labels``, ``attributes``, ``transitions``,
-        ``state_features`` (as python-crfsuite's ``ParsedDump``), and ``header`` with
-        python-crfsuite's ``size`` (bytes of the model), ``num_labels``, ``num_attrs`` and
-        ``num_features`` (the non-zero weights, conditioned transitions included)."""
+        """The model's parameters, as python-crfsuite's ``Tagger.info()`` (its ``ParsedDump``):
+
+        * ``labels``: ``{label: id}``, ``attributes``: ``{attribute: id}`` (ids in the
+          model's order, ints where python-crfsuite gives the dump's text);
+        * ``transitions``: ``{(label_from, label_to): weight}`` and ``state_features``:
+          ``{(attribute, label): weight}``, the non-zero weights (CRFsuite stores no others);
+        * ``header``: python-crfsuite's ``magic``, ``version``, ``type``, ``size`` (bytes of
+          the model), ``num_labels``, ``num_attrs`` and ``num_features`` (the non-zero
+          weights, conditioned transitions included) from septa's model file, plus septa's
+          ``algorithm`` and ``input_format``. CRFsuite's section offsets (``off_features``...)
+          have no counterpart in septa's format and are absent.
+
+        septa adds ``conditioned_transitions``: ``{(attribute, label_from, label_to): weight}``
+        of CRF++ ``B01:%x[0,0]`` template lines (empty without them).
+        """
+        import struct
         from types import SimpleNamespace
         model = self._model
+        data = model.to_bytes()
         transitions = {(a, b): w for a, b, w in model.transition_features() if w != 0}
         state_features = {(a, b): w for a, b, w in model.state_features() if w != 0}
-        conditioned = sum(1 for *_, w in model.conditioned_transition_features() if w != 0)
+        conditioned = {(a, b, c): w for a, b, c, w in model.conditioned_transition_features()
+                       if w != 0}
+        header = {
+            "magic": data[:8].decode("ascii"),
+            "version": struct.unpack_from("=I", data, 8)[0],
+            "type": "crf1d",  # CRFsuite's name of a first-order linear chain
+            "size": len(data),
+            "num_features": len(state_features) + len(transitions) + len(conditioned),
+            "num_labels": len(model.labels),
+            "num_attrs": len(model.attributes),
+            "algorithm": model.algorithm,
+            "input_format": model.input_format,
+        }
         return SimpleNamespace(
+            header=header,
             labels={label: i for i, label in enumerate(model.labels)},
             attributes={a: i for i, a in enumerate(model.attributes)},
             transitions=transitions,
             state_features=state_features,
-            header={"size": len(model.to_bytes()), "num_labels": len(model.labels),
-                    "num_attrs": len(model.attributes),
-                    "num_features": len(state_features) + len(transitions) + conditioned})
+            conditioned_transitions=conditioned)
 
 
 class CRF:
@@ -219,7 +208,8 @@ class CRF:
     num_threads : int
         Worker threads; the trained model does not depend on it.
     verbose : bool
-        Print one progress line per iteration to ``sys.stderr``.
+        Print one progress line per iteration to ``sys.stderr`` (through ``trainer_cls``'s
+        hooks, which python-crfsuite calls only when verbose).
     model_filename : str, optional
         ``fit`` saves the model there; an unfitted ``CRF(model_filename=p)`` loads it on
         first use (as sklearn-crfsuite does).
@@ -229,9 +219,15 @@ class CRF:
         ``["Confidence", "NN"]``), and the template's ``%x[row,col]`` macros expand them to
         features exactly as ``septa train -t TEMPLATE`` does. ``template='default'`` uses the
         built-in CoNLL-2000 chunking template (columns: word, POS).
-    keep_tempfiles, trainer_cls
-        Accepted for sklearn-crfsuite compatibility; septa writes no temporary files and
-        has no trainer class (``trainer_cls`` must stay None).
+    trainer_cls : class, optional
+        A subclass of :class:`septa.trainer.Trainer` (python-crfsuite's ``Trainer`` hooks:
+        ``on_start``, ``on_iteration(log, info)``, ``on_optimization_end``... see
+        :mod:`septa.trainer`), built as ``trainer_cls(algorithm=..., params=...,
+        verbose=...)`` by every ``fit``; its ``logparser`` becomes ``training_log_``. Default
+        :class:`septa.trainer.LinePerIterationTrainer`. Anything else (a ``pycrfsuite.Trainer``
+        included) raises ``TypeError``.
+    keep_tempfiles
+        Accepted for sklearn-crfsuite compatibility; septa writes no temporary files.
     **options
         Any other option of ``septa train`` (``seed``, ``floor``, ``local_optimizer``,
         ``epochs``...), with '-' written '_'; see :func:`septa.option_defaults`.
@@ -261,7 +257,8 @@ class CRF:
         Iterations, seconds, feature count and stop reason of the last ``fit``; with dev
         data also ``kept_iteration``, ``kept_metric`` ("F1" or "accuracy") and ``kept_score``
         of the iteration whose weights were kept; ``training_log_.iterations`` holds one
-        record per iteration (python-crfsuite's log parser's ``num``, ``loss``...).
+        record per iteration (python-crfsuite's log parser's ``num``, ``loss``,
+        ``feature_norm``, per-label ``scores``...: see :class:`septa.trainer.TrainingLog`).
     """
 
     def __init__(self, algorithm=None, min_freq=None, all_possible_states=None,
@@ -310,8 +307,6 @@ class CRF:
                 raise ValueError("CRF parameter %s=%r is not supported by septa (it belongs to a "
                                  "CRFsuite algorithm septa does not have); leave it None"
                                  % (key, getattr(self, key)))
-        if getattr(self, "trainer_cls", None) is not None:
-            raise ValueError("CRF parameter trainer_cls is not supported by septa; leave it None")
         values = {}
         for key, (cli_name, _, _) in _OPTIONS.items():
             value = getattr(self, key, None)
@@ -346,13 +341,15 @@ class CRF:
         (``verbose``) and the best model on them is kept.
 
         ``callback``, if given, is called after each iteration with a dict (phase,
-        iteration, objective, grad_norm, active_features, seconds, dev_accuracy, dev_f1);
-        returning ``False`` stops training (the model so far is kept).
+        iteration, objective, grad_norm, active_features, seconds, dev_accuracy, dev_f1,
+        feature_norm, linesearch_trials, linesearch_step, dev_labels, dev_items...), after the
+        ``trainer_cls`` hook of that iteration; returning ``False`` stops training (the model
+        so far is kept).
 
         The GIL is released while training runs. Ctrl-C stops training cleanly: the best
         model so far is kept on the estimator and ``KeyboardInterrupt`` is raised. An
-        exception raised by ``callback`` (or by ``sys.stderr`` when verbose) also stops
-        training and is re-raised.
+        exception raised by ``callback`` or by a ``trainer_cls`` hook (or by ``sys.stderr``
+        when verbose) also stops training and is re-raised.
         """
         options = self._option_values()
         if (X_dev is None) != (y_dev is None):
@@ -363,44 +360,93 @@ class CRF:
             raise ValueError("X and y differ in length: %d sequences vs %d" % (len(X), len(y)))
         if len(X) == 0:
             raise ValueError("X is empty: no training sequences")
-        verbose = bool(self.verbose)
-        records = []
+        trainer = self._trainer()
+        log = trainer.logparser
+        items = sum(len(xseq) for xseq in X)
+        trainer._emit("start", "septa: training %s on %d sequences (%d items)%s\n" % (
+            self.algorithm or _OPTIONS["algorithm"][2], len(X), items,
+            "" if X_dev is None else ", held-out %d sequences" % len(X_dev)))
+        state = {"prepared": False, "seconds": 0.0}
         user_callback = callback
 
+        def prepared():
+            if not state["prepared"]:
+                state["prepared"] = True
+                trainer._emit("featgen_end", "septa: features generated\n")
+                trainer._emit("prepared", "septa: data prepared, training starts\n")
+
         def callback(progress):
-            previous = records[-1]["_seconds"] if records else 0.0
-            record = _iteration_record(progress, previous)
-            record["_seconds"] = progress["seconds"]
-            records.append(record)
+            prepared()
+            record = iteration_record(progress, state["seconds"])
+            state["seconds"] = progress["seconds"]
+            trainer._emit("iteration", progress["line"] + "\n", record)
             return None if user_callback is None else user_callback(progress)
 
-        if self.template is not None:
-            x = _columns(X)
-            labels = _labels(x, y)
-            x_dev = _columns(X_dev, "X_dev") if X_dev is not None else []
-            labels_dev = _labels(x_dev, y_dev, "X_dev", "y_dev") if X_dev is not None else []
-            path = "" if self.template == "default" else str(self.template)
-            model, info = _septa.train_columns(x, labels, path, "", options, x_dev, labels_dev,
-                                               verbose, callback)
-        else:
-            x = _attributes(X)
-            labels = _labels(x, y)
-            x_dev = _attributes(X_dev, "X_dev") if X_dev is not None else []
-            labels_dev = _labels(x_dev, y_dev, "X_dev", "y_dev") if X_dev is not None else []
-            model, info = _septa.train_attributes(x, labels, options, x_dev, labels_dev,
-                                                  verbose, callback)
+        try:
+            if self.template is not None:
+                x = _columns(X)
+                labels = _labels(x, y)
+                x_dev = _columns(X_dev, "X_dev") if X_dev is not None else []
+                labels_dev = (_labels(x_dev, y_dev, "X_dev", "y_dev") if X_dev is not None
+                              else [])
+                path = "" if self.template == "default" else str(self.template)
+                model, info = _septa.train_columns(x, labels, path, "", options, x_dev,
+                                                   labels_dev, False, callback)
+            else:
+                x = _attributes(X)
+                labels = _labels(x, y)
+                x_dev = _attributes(X_dev, "X_dev") if X_dev is not None else []
+                labels_dev = (_labels(x_dev, y_dev, "X_dev", "y_dev") if X_dev is not None
+                              else [])
+                model, info = _septa.train_attributes(x, labels, options, x_dev, labels_dev,
+                                                      False, callback)
+        except Exception as e:
+            if not state["prepared"]:
+                trainer._emit("prepare_error", "septa: training failed: %s\n" % e)
+            raise
         self._model = model
         error = info.pop("error")
-        for record in records:
-            record.pop("_seconds")
-        self.training_log_ = TrainingLog(info, records)
+        kept_line = info.pop("kept_line")
+        log.update(info)
+        log.featgen_num_features = info["features"]
+        log.training_seconds = info["seconds"]
+        self.training_log_ = log
         if error is not None:
             raise error
+        prepared()
+        trainer._emit("optimization_end", "septa: %s after %d iterations, %.3f s, %d features\n%s"
+                      % (info["stop_reason"] or "done", info["iterations"], info["seconds"],
+                         info["features"], "" if kept_line is None else kept_line + "\n"))
         if info["cancelled"] and not info["stopped_by_callback"]:
             raise KeyboardInterrupt("training stopped; the best model so far is kept")
+        import time
+        begin = time.perf_counter()
         if self.model_filename:
             model.save(str(self.model_filename))
+        log.storing_seconds = time.perf_counter() - begin
+        trainer._emit("end", "septa: model of %d bytes%s\n" % (
+            len(model.to_bytes()),
+            " saved to %s" % self.model_filename if self.model_filename else ""))
         return self
+
+    def _trainer(self):
+        """The ``trainer_cls`` instance that reports this fit (python-crfsuite's protocol)."""
+        trainer_cls = getattr(self, "trainer_cls", None) or LinePerIterationTrainer
+        if not (isinstance(trainer_cls, type) and issubclass(trainer_cls, Trainer)):
+            raise TypeError(
+                "CRF parameter trainer_cls=%r is not a subclass of septa.trainer.Trainer: septa "
+                "trains in its own core, so a pycrfsuite.Trainer cannot drive it; subclass "
+                "septa.trainer.Trainer (or LinePerIterationTrainer) and override its on_* hooks"
+                % (trainer_cls,))
+        params = {key: value for key, value in self.get_params().items()
+                  if key in _OPTIONS and value is not None and key != "algorithm"}
+        trainer = trainer_cls(algorithm=self.algorithm, params=params,
+                              verbose=bool(self.verbose))
+        if not isinstance(getattr(trainer, "logparser", None), TrainingLog):
+            raise TypeError("CRF parameter trainer_cls=%s: its instance has no "
+                            "septa.trainer.TrainingLog as logparser (call Trainer.__init__)"
+                            % trainer_cls.__name__)
+        return trainer
 
     # ---- prediction -----------------------------------------------------------------------
 

@@ -126,6 +126,17 @@ class Progress {
         info["seconds"] = p.seconds;
         info["dev_accuracy"] = p.dev_accuracy;
         info["dev_f1"] = p.dev_f1;
+        info["line"] = crf::format_progress(p);
+        info["feature_norm"] = p.feature_norm;
+        info["linesearch_trials"] = p.linesearch_trials;
+        info["linesearch_step"] = p.linesearch_step;
+        py::list labels;  // (label, match, model, ref) per model label; empty without dev data
+        for (const auto& c : p.dev_labels) labels.append(py::make_tuple(c.label, c.match, c.model, c.ref));
+        info["dev_labels"] = labels;
+        info["dev_items"] = p.dev_items;
+        info["dev_items_correct"] = p.dev_items_correct;
+        info["dev_sequences"] = p.dev_sequences;
+        info["dev_sequences_correct"] = p.dev_sequences_correct;
         if (hook_(info).is(py::bool_(false))) {
           stopped_ = true;
           return false;
@@ -162,6 +173,10 @@ py::dict result_info(const crf::TrainResult& result, const Progress& progress) {
   info["kept_score"] = result.kept_score;
   info["chosen_c2"] = result.chosen_c2;
   info["chosen_eta"] = result.chosen_eta;
+  info["kept_line"] = result.kept_iteration >= 0
+                          ? py::object(py::str(septa::util::format_kept_iteration(
+                                result.kept_iteration, result.kept_metric, result.kept_score)))
+                          : py::object(py::none());
   info["error"] = progress.error();
   info["stopped_by_callback"] = progress.stopped_by_hook();
   return info;

@@ -201,6 +201,24 @@ def test_verbose_prints_progress(data, capsys):
     assert "iter" in err and "objective" in err
 
 
+def test_verbose_with_dev_data_ends_with_the_kept_iteration(data, capsys):
+    # The progress lines and the closing "kept iteration" line come from the same formatter as
+    # septa train's (septa_util); the kept line names what the training log says.
+    X, y, _ = data["train"]
+    X_dev, y_dev, _ = data["test"]
+    crf = septa.CRF(c2=0.001, max_iterations=40, verbose=True).fit(
+        X[:50], y[:50], X_dev=X_dev[:30], y_dev=y_dev[:30])
+    lines = capsys.readouterr().err.splitlines()
+    log = crf.training_log_
+    assert log["kept_iteration"] >= 1
+    assert lines[-1] == "kept iteration %d: best dev %s %.2f" % (
+        log["kept_iteration"], log["kept_metric"], log["kept_score"])
+    assert sum(line.startswith("kept iteration") for line in lines) == 1
+    progress = [line for line in lines if line.startswith("lbfgs    iter ")]
+    assert len(progress) == log["iterations"]
+    assert all("  dev acc " in line for line in progress)
+
+
 # ---- the same models and predictions as the command-line tool ---------------------------------
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -37,7 +37,16 @@ struct TaskVectorOptions {
   bool normalize = false;
   float lambda = 1.0f;
   std::uint64_t seed = 0;
+  // TIES: tensors of at least this many entries (and >= kSampleRuns x kSampleRun) find their
+  // trim thresholds from a sample's bracket (task_vectors.cc); smaller ones by full histograms.
+  // Either way the bytes are the same; tests lower it to reach both paths on small tensors.
+  std::size_t sample_from = std::size_t{1} << 16;
 };
+
+// The sample of a TIES bracket: kSampleRuns runs of kSampleRun consecutive entries, run j
+// starting at j * (n - kSampleRun) / (kSampleRuns - 1).
+constexpr std::size_t kSampleRuns = 64;
+constexpr std::size_t kSampleRun = 64;
 
 // An entry of a model's TIES boundary bucket, set aside by the streaming pass.
 struct Pending {
@@ -50,11 +59,19 @@ struct Pending {
 struct TaskVectorScratch {
   std::vector<std::uint32_t> high;  // [m][4][2^15] counts of |d|'s float bits 30..16
   std::vector<std::uint32_t> low;   // [m][2^16] counts of bits 15..0 inside the boundary bucket
+  std::vector<std::uint32_t> sample;                // [kSampleRuns * kSampleRun] |d|'s float bits
+  std::vector<std::vector<std::uint32_t>> inside;   // [m][<= n / 4 + kBlock] |d|'s bits inside the bracket
   std::vector<float> blocks;        // [m + 5][kBlock]
+  std::size_t brackets = 0;         // trims that used a sample's bracket (cumulative)
+  std::size_t bracket_misses = 0;   // of those, the ones that fell back to the full histogram
   std::vector<std::vector<Pending>> pending;  // [m] entries in the boundary bucket
   std::vector<std::uint64_t> patch_index;     // positions with a set-aside entry
   std::vector<float> patch_values;            // [positions][m + 1]
 };
+
+// Whether the TIES bracket pass may use AVX2 (the default, where the CPU has it); both paths
+// give the same counts. Returns the previous setting (for tests).
+bool set_bracket_simd(bool enabled);
 
 // out[n] (of `out_dtype`) = base + mixed task vectors, as described above.
 void merge_task_vectors(const Operand& base, const std::vector<TaskVectorInput>& inputs,

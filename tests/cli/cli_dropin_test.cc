@@ -4,10 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <sstream>
 #include <vector>
@@ -15,6 +13,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cli/run_command.h"
 #include "crf/fixtures.h"
 #include "septa/crf/options.h"
 #include "septa/error.h"
@@ -25,19 +24,10 @@ using septa::crf::testing::read_text;
 using septa::crf::testing::TempDir;
 using septa::crf::testing::write_text;
 
-struct CliRun {
-  int code;
-  std::string output;  // stdout and stderr
-};
+using CliRun = septa::testing::CommandRun;  // stdout and stderr
 
 CliRun septa_cli(const std::string& args) {
-  const std::string command = std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return septa::testing::run_command(std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1");
 }
 
 bool contains(const std::string& text, const std::string& part) {

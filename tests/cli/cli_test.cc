@@ -1,7 +1,6 @@
 // The septa command line as scripts use it: exit codes, output layout, error messages.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -10,25 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/run_command.h"
 #include "crf/fixtures.h"
 
 namespace {
 
 using septa::crf::testing::TempDir;
 
-struct CliRun {
-  int code;
-  std::string output;  // stdout and stderr
-};
+using CliRun = septa::testing::CommandRun;  // stdout and stderr
 
 CliRun septa(const std::string& args) {
-  const std::string command = std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return septa::testing::run_command(std::string(SEPTA_CLI_PATH) + " " + args + " 2>&1");
 }
 
 class Cli : public ::testing::Test {

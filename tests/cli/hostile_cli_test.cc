@@ -1,12 +1,11 @@
 // Issue 15 at the command line: hostile inputs exit 1 with a message naming their place, within
 // a stated memory bound (ulimit -v 1 GiB), and lost writes to standard output are errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <string>
 
+#include "cli/run_command.h"
 #include "crf/fixtures.h"
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
@@ -16,10 +15,7 @@ namespace {
 using septa::crf::testing::TempDir;
 using septa::crf::testing::write_text;
 
-struct SeptaRun {
-  int code;
-  std::string output;  // stdout and stderr, unless redirected by the caller
-};
+using SeptaRun = septa::testing::CommandRun;  // stdout and stderr, unless redirected
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
@@ -38,14 +34,8 @@ SeptaRun septa(const std::string& args, const std::string& redirect = "2>&1") {
 #else
   const std::string limit = "ulimit -v 1048576; ";
 #endif
-  const std::string command = "bash -c '" + limit + "exec " + std::string(SEPTA_CLI_PATH) + " " +
-                              args + "' " + redirect;
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return septa::testing::run_command("bash -c '" + limit + "exec " + std::string(SEPTA_CLI_PATH) +
+                                     " " + args + "' " + redirect);
 }
 
 bool has(const std::string& text, const std::string& part) {

@@ -120,3 +120,117 @@ TEST(TaskVectorKernel, TiesAcrossBlocksKeepTheLowestIndices) {
 
 }  // namespace
 }  // namespace septa::merge
+
+namespace septa::merge {
+namespace {
+
+// TIES on one tensor through the kernel with the given sample_from, and through the reference.
+struct TiesCase {
+  std::vector<float> base;
+  std::vector<std::vector<float>> models;
+  std::vector<std::size_t> keep;
+  std::vector<float> weights;
+};
+
+std::string kernel_ties(const TiesCase& c, std::size_t sample_from, TaskVectorScratch& scratch) {
+  const std::size_t n = c.base.size(), m = c.models.size();
+  const std::string base_bytes = encode(Dtype::kF16, c.base);
+  std::vector<std::string> bytes(m);
+  std::vector<TaskVectorInput> inputs(m);
+  for (std::size_t t = 0; t < m; ++t) {
+    bytes[t] = encode(Dtype::kF16, c.models[t]);
+    inputs[t].values = {Dtype::kF16, bytes[t].data()};
+    inputs[t].weight = c.weights[t];
+    inputs[t].keep = c.keep[t];
+  }
+  TaskVectorOptions options;
+  options.trim = options.consensus = options.normalize = true;
+  options.sample_from = sample_from;
+  std::string out(2 * n, 'U');
+  merge_task_vectors({Dtype::kF16, base_bytes.data()}, inputs, options, n, Dtype::kF16, out.data(), scratch);
+  return out;
+}
+
+std::string reference_ties(const TiesCase& c) {
+  const std::size_t n = c.base.size(), m = c.models.size();
+  const std::vector<float> base = decode(Dtype::kF16, encode(Dtype::kF16, c.base), n);
+  std::vector<std::vector<float>> deltas(m);
+  std::vector<const float*> pointers;
+  for (std::size_t t = 0; t < m; ++t) {
+    deltas[t] = decode(Dtype::kF16, encode(Dtype::kF16, c.models[t]), n);
+    for (std::size_t i = 0; i < n; ++i) deltas[t][i] -= base[i];
+    trim_to_top_k(deltas[t].data(), n, c.keep[t]);
+    pointers.push_back(deltas[t].data());
+  }
+  std::vector<float> mixed(n);
+  mix_task_vectors(base.data(), pointers, c.weights, true, true, 1.0f, mixed.data(), n);
+  return encode(Dtype::kF16, mixed);
+}
+
+// The sampled bracket (sample_from = 0) gives the bytes of the full histogram and of the
+// reference, on tensors past the sample size, for every density, magnitude spread and tie count.
+class SampledBrackets : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { previous_ = set_bracket_simd(GetParam()); }
+  void TearDown() override { set_bracket_simd(previous_); }
+  bool previous_ = true;
+};
+
+TEST_P(SampledBrackets, MatchTheFullHistogramAndTheReference) {
+  std::mt19937 rng(11);
+  TaskVectorScratch sampled, full;
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::size_t sizes[] = {kSampleRuns * kSampleRun, 5000, 20000, 70001};
+    const std::size_t n = sizes[trial % 4];
+    const std::size_t m = 1 + rng() % 3;
+    const int kind = static_cast<int>(rng() % 3);
+    TiesCase c;
+    c.base = sample(rng, n, 2, nullptr);
+    for (std::size_t t = 0; t < m; ++t) {
+      c.models.push_back(sample(rng, n, kind, &c.base));
+      const std::size_t keeps[] = {1, n / 100, n / 2, n - 1, n, 1 + rng() % n};
+      c.keep.push_back(keeps[rng() % 6]);
+      c.weights.push_back(0.25f * static_cast<float>(1 + rng() % 4));
+    }
+    const std::string expected = reference_ties(c);
+    ASSERT_EQ(kernel_ties(c, 0, sampled), expected) << "trial " << trial << " n=" << n << " kind=" << kind;
+    ASSERT_EQ(kernel_ties(c, static_cast<std::size_t>(-1), full), expected) << "trial " << trial;
+  }
+  EXPECT_GT(sampled.brackets, 40u);
+  EXPECT_EQ(full.brackets, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, SampledBrackets, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "Simd" : "Portable"; });
+
+// Samples that misrepresent the tensor: the large task-vector entries all lie between the
+// sampled runs (the bracket sits too low), or all inside them (too high). The kernel notices
+// that the k-th magnitude is outside the bracket and takes the full histogram: same bytes.
+TEST(TaskVectorKernel, BracketMissesFallBackToTheFullHistogram) {
+  const std::size_t n = 40000;
+  for (const bool large_outside_runs : {true, false}) {
+    std::vector<bool> sampled_entry(n, false);
+    for (std::size_t j = 0; j < kSampleRuns; ++j) {
+      const std::size_t start = j * (n - kSampleRun) / (kSampleRuns - 1);
+      for (std::size_t i = 0; i < kSampleRun; ++i) sampled_entry[start + i] = true;
+    }
+    TiesCase c;
+    c.base.assign(n, 0.0f);
+    std::vector<float> model(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool large = sampled_entry[i] != large_outside_runs;
+      const float magnitude = (large ? 1.0f : 0.01f) * (1.0f + static_cast<float>(i % 97) / 97.0f);
+      model[i] = i % 3 ? magnitude : -magnitude;
+    }
+    c.models = {model};
+    c.keep = {n / 2};
+    c.weights = {1.0f};
+    TaskVectorScratch scratch;
+    EXPECT_EQ(kernel_ties(c, 0, scratch), reference_ties(c)) << large_outside_runs;
+    EXPECT_EQ(scratch.brackets, 1u);
+    EXPECT_EQ(scratch.bracket_misses, 1u) << large_outside_runs;
+  }
+}
+
+}  // namespace
+}  // namespace septa::merge

@@ -2,7 +2,8 @@
 # MPI tests of 'septa train' on loopback: usage mpi_train_test.sh SEPTA MPIEXEC CASE
 #   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun), also with
 #             observation-conditioned B templates
-#   separate  -a separate and -a memm: 1, 2 and 4 ranks give the model bytes of one process;
+#   separate  -a separate and -a memm: 1, 2 and 4 ranks give the model bytes of one process
+#             (and 3 ranks with --min-freq 2 --all-possible-states);
 #             piecewise over 2 ranks is refused with a clear message and leaves no model
 #   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
 set -euo pipefail
@@ -47,6 +48,15 @@ case "$case_name" in
         echo "$algorithm: $n ranks == one process"
       done
     done
+    # Feature counting is divided over the ranks and merged: the --min-freq and
+    # --all-possible-states rules must give the features of one process.
+    "$septa" train -q -a separate --min-freq 2 --all-possible-states -m "$work/one_rules.model" \
+      "$work/train.txt"
+    "$mpiexec" "${flags[@]}" -n 3 "$septa" train -q -a separate --min-freq 2 \
+      --all-possible-states -m "$work/rules3.model" "$work/train.txt"
+    cmp "$work/one_rules.model" "$work/rules3.model" ||
+      fail "separate --min-freq 2 --all-possible-states: 3 ranks differ from one process"
+    echo "separate with feature rules: 3 ranks == one process"
     if "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a piecewise -m "$work/piecewise.model" \
         "$work/train.txt" 2> "$work/err.txt"; then
       fail "piecewise over 2 ranks should be refused"

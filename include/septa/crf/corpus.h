@@ -11,15 +11,19 @@
 
 namespace septa::crf {
 
-// One sentence of a column file. The readers keep every token's original line so that tagging
-// can echo it; the library itself never reads `lines`, so in-memory data leaves it empty.
+// One sentence of a column file, or of in-memory data.
 struct ColumnSentence {
   std::vector<std::vector<std::string>> columns;  // [T][C] whitespace-separated fields
-  std::vector<std::string> lines;                 // [T] original text, without CR/LF
   std::size_t first_line = 0;                     // 1-based line of token 0; 0: not from a file
   std::string source;     // the file read (set by the readers), or a name for in-memory data
   std::size_t index = 0;  // in-memory data (first_line 0): 0-based position in its collection
-  std::vector<std::string> markers_before;         // "-DOCSTART-" lines just before token 0
+};
+
+// What a client that echoes its input (septa tag) needs of a column sentence beyond its fields;
+// the library never reads it, and the readers fill it only when asked to.
+struct ColumnEcho {
+  std::vector<std::string> lines;           // [T] each token's original line, without CR/LF
+  std::vector<std::string> markers_before;  // "-DOCSTART-" lines just before token 0
 };
 
 // One attribute (name and value) of an item in CRFsuite's attribute format.
@@ -40,7 +44,6 @@ inline bool in_value_range(double value) {
 struct AttributeSequence {
   std::vector<std::string> labels;                   // [T] gold labels
   std::vector<std::vector<Attribute>> attributes;    // [T][*] attributes of each item
-  std::vector<std::string> lines;                    // [T] original text (readers only)
   double weight = 1.0;                               // from an "@weight:w" line
   std::size_t first_line = 0;                        // 1-based line of item 0; 0: not from a file
   std::string source;     // the file read (set by the readers), or a name for in-memory data
@@ -57,15 +60,18 @@ std::string item_place(const AttributeSequence& sequence, std::size_t t);
 // missing final newline are accepted; every token line must have the same number of columns
 // (>= min_columns). `name` prefixes error messages ("name:line: ..."); `first_line` numbers the
 // stream's first line (a part of a file). A CR inside a line (a file with old Mac line ends) and
-// a line longer than `max_line_bytes` are FormatErrors.
+// a line longer than `max_line_bytes` are FormatErrors. With `echo`, it also receives [N] the
+// original text of each sentence returned.
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
                                          std::size_t min_columns = 1, std::size_t first_line = 1,
-                                         std::size_t max_line_bytes = kDefaultMaxLineBytes);
+                                         std::size_t max_line_bytes = kDefaultMaxLineBytes,
+                                         std::vector<ColumnEcho>* echo = nullptr);
 
 // Opens `path` and reads it as a column file; throws IoError when it cannot be opened.
 std::vector<ColumnSentence> read_columns_file(const std::string& path,
                                               std::size_t min_columns = 1,
-                                              std::size_t max_line_bytes = kDefaultMaxLineBytes);
+                                              std::size_t max_line_bytes = kDefaultMaxLineBytes,
+                                              std::vector<ColumnEcho>* echo = nullptr);
 
 // Reads a CRFsuite attribute file: "LABEL<TAB>attr[:value]<TAB>...", "\:" and "\\" escapes,
 // "@weight:w" lines, blank lines between sequences; values within the float range.

@@ -23,6 +23,22 @@ struct TrainProgress {
   double seconds = 0.0;             // since training started
   double dev_accuracy = NAN;        // held-out token accuracy (percent) when dev data is given
   double dev_f1 = NAN;              // held-out chunk F1 (percent) when the dev gold has chunks
+  // Reporting only (never read back by training): what CRFsuite logs per iteration, where the
+  // algorithm has it.
+  double feature_norm = NAN;        // |w|_2 of the reported weights (lbfgs, l2sgd, ap, pa, arow)
+  int linesearch_trials = 0;        // lbfgs: objective evaluations of this line search (0: none)
+  double linesearch_step = NAN;     // lbfgs: the step the line search accepted
+  // Held-out counts as CRFsuite's evaluation reports them (zero without dev data): per model
+  // label (in the model's label order), items and whole sequences labelled correctly.
+  struct LabelCounts {
+    std::string label;
+    std::size_t match = 0;  // items guessed as `label` whose gold label is `label`
+    std::size_t model = 0;  // items guessed as `label`
+    std::size_t ref = 0;    // items whose gold label is `label`
+  };
+  std::vector<LabelCounts> dev_labels;  // [L]
+  std::size_t dev_items = 0, dev_items_correct = 0;
+  std::size_t dev_sequences = 0, dev_sequences_correct = 0;
 };
 
 // The one-line report of a progress step, without newline, as `septa train` and the Python

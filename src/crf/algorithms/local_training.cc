@@ -2,6 +2,7 @@
 
 #include "crf/optim/sgd.h"
 
+#include <algorithm>
 #include <thread>
 
 namespace septa::crf {
@@ -52,6 +53,30 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
         builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
     }
   return builder.build(min_freq, all_classes);
+}
+
+SparseFeatures instance_features_across(const TrainingContext& context,
+                                        const std::vector<LocalInstance>& instances,
+                                        std::size_t A, std::size_t K, int max_span, int min_freq,
+                                        bool all_classes) {
+  if (!context.sgd_ranks || context.sgd_ranks->size() == 1)
+    return instance_features(context.data, instances, A, K, max_span, min_freq, all_classes);
+  const Dataset& data = context.data;
+  const auto by_item = [](const LocalInstance& instance, std::size_t item) {
+    return instance.item < item;
+  };
+  const auto first = std::lower_bound(instances.begin(), instances.end(),
+                                      context.own_items.first, by_item);
+  const auto end = std::lower_bound(first, instances.end(), context.own_items.second, by_item);
+  SparseFeaturesBuilder builder(A * max_span, K);
+  for (auto instance = first; instance != end; ++instance)
+    for (int32_t k = 0; k < instance->span; ++k) {
+      const std::size_t item = instance->item + k;
+      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+        builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance->gold);
+    }
+  return build_features_across(builder, A * max_span, K, min_freq, all_classes,
+                               *context.sgd_ranks);
 }
 
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
@@ -164,12 +189,7 @@ MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::strin
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
   IterationCallback callback = [&](const MinimizerIteration& it) {
     if (shared.stop) return false;
-    TrainProgress progress;
-    progress.phase = phase;
-    progress.iteration = it.iteration;
-    progress.objective = it.objective;
-    progress.grad_norm = it.grad_norm;
-    progress.active_features = it.active;
+    TrainProgress progress = iteration_progress(phase, it);
     std::lock_guard<std::mutex> lock(shared.mutex);
     if (!context.report(progress)) shared.stop = true;
     return !shared.stop.load();

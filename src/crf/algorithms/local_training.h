@@ -33,6 +33,15 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
                                  bool all_classes);
 
+// instance_features over ranks (context.sgd_ranks): the features of all `instances` (of the
+// whole corpus, in item order), counted by each rank on the instances of its own items only
+// and merged (build_features_across): the same features as one process, with the counting
+// divided. Without ranks, instance_features.
+SparseFeatures instance_features_across(const TrainingContext& context,
+                                        const std::vector<LocalInstance>& instances,
+                                        std::size_t A, std::size_t K, int max_span, int min_freq,
+                                        bool all_classes);
+
 // Reports progress of concurrently trained parts one line at a time, and stops them all once
 // the callback asks to stop.
 struct SharedProgress {

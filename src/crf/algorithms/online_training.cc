@@ -1,6 +1,7 @@
 #include "crf/algorithms/online_training.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -151,6 +152,9 @@ std::unique_ptr<Scorer> train_online(const TrainingContext& context, const Onlin
     progress.objective = objective;  // ap: mean error fraction; pa, arow: mean loss
     progress.active_features = static_cast<std::size_t>(
         std::count_if(model.begin(), model.end(), [](double x) { return x != 0.0; }));
+    double model_norm2 = 0.0;
+    for (double x : model) model_norm2 += x * x;
+    progress.feature_norm = std::sqrt(model_norm2);
     context.score_dev(
         [&](const SequenceView& sv, Lattice& lat) { scorer->fill(sv, model.data(), lat); },
         progress);

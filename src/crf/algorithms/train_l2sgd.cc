@@ -101,6 +101,7 @@ class L2Sgd {
       progress.phase = "l2sgd";
       progress.iteration = epoch;
       progress.objective = loss;
+      progress.feature_norm = std::sqrt(norm2);
       progress.active_features = static_cast<std::size_t>(
           std::count_if(w.begin(), w.end(), [](double x) { return x != 0.0; }));
       context_.score_dev(

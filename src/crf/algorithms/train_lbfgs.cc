@@ -54,12 +54,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
       options.c2 = c2;
       options.max_iterations = std::min(kPathIterations, context.options.max_iterations);
       IterationCallback report = [&](const MinimizerIteration& it) {
-        TrainProgress progress;
-        progress.phase = phase;
-        progress.iteration = it.iteration;
-        progress.objective = it.objective;
-        progress.grad_norm = it.grad_norm;
-        progress.active_features = it.active;
+        TrainProgress progress = iteration_progress(phase, it);
         return context.report(progress);
       };
       const MinimizerResult stage = minimize(f, w, options, report);
@@ -90,12 +85,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
 
   BestWeights best;
   IterationCallback callback = [&](const MinimizerIteration& it) {
-    TrainProgress progress;
-    progress.phase = "lbfgs";
-    progress.iteration = it.iteration;
-    progress.objective = it.objective;
-    progress.grad_norm = it.grad_norm;
-    progress.active_features = it.active;
+    TrainProgress progress = iteration_progress("lbfgs", it);
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
     best.offer(it.w, F, progress);

@@ -26,7 +26,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const std::vector<std::vector<std::string>>& dev_gold,
                    const TrainOptions& options, const ProgressCallback& progress,
                    std::chrono::steady_clock::time_point start, const std::string& name,
-                   const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr) {
+                   const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr,
+                   std::pair<std::size_t, std::size_t> own_items = {0, 0}) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
@@ -53,7 +54,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
   TrainingContext context{data,   encoder, options,          dev,      dev_gold,
-                          progress, start,   layout, checkpoint.get(), sgd_ranks};
+                          progress, start,   layout, checkpoint.get(), sgd_ranks,
+                          own_items};
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
@@ -103,8 +105,9 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
   Communicator* sgd_ranks = nullptr;
+  std::pair<std::size_t, std::size_t> own_items{0, 0};
   if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
-    encoded = gather_dataset(encoded, *layout->comm);
+    encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
     sgd_ranks = layout->comm;
     layout = nullptr;
   }
@@ -122,7 +125,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout, sgd_ranks);
+                name, layout, sgd_ranks, own_items);
 }
 
 }  // namespace

@@ -18,6 +18,11 @@ void TrainingContext::score_dev(const PotentialsFunction& potentials,
   Lattice lattice;
   std::vector<int> best;
   std::vector<std::string> guess;
+  // CRFsuite's per-label counts, by label id [L]; a gold label unknown to the model (-1)
+  // counts as a wrong item only.
+  const std::size_t L = encoder.labels().size();
+  std::vector<TrainProgress::LabelCounts> counts(L);
+  std::size_t items = 0, items_correct = 0, sequences = 0, sequences_correct = 0;
   for (std::size_t n = 0; n < dev.size(); ++n) {
     const SequenceView s = dev.sequence(n);
     if (s.T == 0) continue;
@@ -27,7 +32,27 @@ void TrainingContext::score_dev(const PotentialsFunction& potentials,
     guess.clear();
     for (int y : best) guess.push_back(encoder.labels().name(y));
     evaluator.add_sentence(dev_gold[n], guess);
+    std::size_t correct = 0;
+    for (std::size_t t = 0; t < s.T; ++t) {
+      const int y = best[t], gold = s.labels[t];
+      counts[static_cast<std::size_t>(y)].model += 1;
+      if (gold >= 0) counts[static_cast<std::size_t>(gold)].ref += 1;
+      if (gold == y) {
+        counts[static_cast<std::size_t>(y)].match += 1;
+        correct += 1;
+      }
+    }
+    items += s.T;
+    items_correct += correct;
+    sequences += 1;
+    sequences_correct += correct == s.T;
   }
+  for (std::size_t y = 0; y < L; ++y) counts[y].label = encoder.labels().name(static_cast<int>(y));
+  progress_out.dev_labels = std::move(counts);
+  progress_out.dev_items = items;
+  progress_out.dev_items_correct = items_correct;
+  progress_out.dev_sequences = sequences;
+  progress_out.dev_sequences_correct = sequences_correct;
   const EvaluationResult result = evaluator.result();
   progress_out.dev_accuracy = result.accuracy();
   // F1 is defined only when the gold labels have chunks (IOB-style tags); POS-like tag sets
@@ -56,6 +81,19 @@ MinimizerOptions minimizer_options(const TrainOptions& options) {
   m.linesearch = options.linesearch;
   m.max_linesearch = options.max_linesearch;
   return m;
+}
+
+TrainProgress iteration_progress(const std::string& phase, const MinimizerIteration& it) {
+  TrainProgress progress;
+  progress.phase = phase;
+  progress.iteration = it.iteration;
+  progress.objective = it.objective;
+  progress.grad_norm = it.grad_norm;
+  progress.active_features = it.active;
+  progress.feature_norm = it.w_norm;
+  progress.linesearch_trials = it.linesearch_trials;
+  progress.linesearch_step = it.step;
+  return progress;
 }
 
 void report_final(const TrainingContext& context, const std::string& phase, int iterations,

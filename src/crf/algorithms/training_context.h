@@ -38,6 +38,9 @@ struct TrainingContext {
   // SGD training over ranks: every rank holds all of `data`; the SGD shards are spread over
   // these ranks and mixed in shard order (null: one process).
   Communicator* sgd_ranks = nullptr;
+  // With sgd_ranks: the items [first, end) of `data` that this rank read (its own shard, whole
+  // sequences); collective steps such as feature counting use only these.
+  std::pair<std::size_t, std::size_t> own_items{0, 0};
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
@@ -48,6 +51,9 @@ struct TrainingContext {
 
 // The optimiser settings of the training options.
 MinimizerOptions minimizer_options(const TrainOptions& options);
+
+// The progress report of one minimiser iteration in `phase` (no held-out scores yet).
+TrainProgress iteration_progress(const std::string& phase, const MinimizerIteration& it);
 
 // After a non-iterative or multi-part algorithm: scores the dev data with the finished scorer
 // and reports it as one progress line (nothing without dev data).

@@ -69,7 +69,6 @@ class AttributeParser {
       current_.source = name_;
     }
     current_.labels.emplace_back(label);
-    current_.lines.emplace_back(text);
     auto& attributes = current_.attributes.emplace_back();
     std::size_t start = tab;
     while (start != std::string_view::npos) {

@@ -12,19 +12,33 @@ namespace {
 
 constexpr std::string_view kDocStart = "-DOCSTART-";
 
-void finish_sentence(ColumnSentence& sentence, std::vector<ColumnSentence>& sentences) {
-  if (sentence.columns.empty()) return;
-  sentences.push_back(std::move(sentence));
-  sentence = ColumnSentence();
-}
+// The sentence being read and, when the caller wants it, its echo.
+struct Reading {
+  std::vector<ColumnSentence> sentences;
+  std::vector<ColumnEcho>* echoes = nullptr;
+  ColumnSentence sentence;
+  ColumnEcho echo;
+
+  void finish_sentence() {
+    if (sentence.columns.empty()) return;
+    sentences.push_back(std::move(sentence));
+    sentence = ColumnSentence();
+    if (!echoes) return;
+    echoes->push_back(std::move(echo));
+    echo = ColumnEcho();
+  }
+};
 
 }  // namespace
 
 std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& name,
                                          std::size_t min_columns, std::size_t first_line,
-                                         std::size_t max_line_bytes) {
-  std::vector<ColumnSentence> sentences;
-  ColumnSentence sentence;
+                                         std::size_t max_line_bytes,
+                                         std::vector<ColumnEcho>* echo) {
+  Reading reading;
+  reading.echoes = echo;
+  if (echo) echo->clear();
+  ColumnSentence& sentence = reading.sentence;
   std::vector<std::string_view> fields;
   std::size_t expected_columns = 0;  // fixed by the first token line of the file
   LineReader reader(in, name, max_line_bytes);
@@ -39,12 +53,12 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
     check_no_carriage_return(line, name, number);
     split_whitespace(line, fields);
     if (fields.empty()) {
-      finish_sentence(sentence, sentences);
+      reading.finish_sentence();
       continue;
     }
     if (fields[0] == kDocStart) {
-      finish_sentence(sentence, sentences);
-      sentence.markers_before.emplace_back(line);
+      reading.finish_sentence();
+      if (echo) reading.echo.markers_before.emplace_back(line);
       continue;
     }
     if (expected_columns == 0) {
@@ -66,17 +80,18 @@ std::vector<ColumnSentence> read_columns(std::istream& in, const std::string& na
     auto& token = sentence.columns.emplace_back();
     token.reserve(fields.size());
     for (const auto field : fields) token.emplace_back(field);
-    sentence.lines.emplace_back(line);
+    if (echo) reading.echo.lines.emplace_back(line);
   }
-  finish_sentence(sentence, sentences);
-  return sentences;
+  reading.finish_sentence();
+  return std::move(reading.sentences);
 }
 
 std::vector<ColumnSentence> read_columns_file(const std::string& path, std::size_t min_columns,
-                                              std::size_t max_line_bytes) {
+                                              std::size_t max_line_bytes,
+                                              std::vector<ColumnEcho>* echo) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  auto sentences = read_columns(in, path, min_columns, 1, max_line_bytes);
+  auto sentences = read_columns(in, path, min_columns, 1, max_line_bytes, echo);
   if (in.bad()) throw IoError(path + ": read error");
   return sentences;
 }

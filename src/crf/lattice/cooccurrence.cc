@@ -72,10 +72,13 @@ void cooccurrence_transitions(const uint32_t* cells, const double* probabilities
 
 void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,
                          Lattice& lattice) {
-  lattice.reset(T, L, /*per_position_transitions=*/true);
+  lattice.resize(T, L, /*per_position_transitions=*/true);  // every potential is written
+  const double log_floor = std::log(floor);
   for (std::size_t t = 0; t < T; ++t)
-    for (std::size_t j = 0; j < L; ++j)
-      lattice.state(t)[j] = std::log(std::max(unary[t * L + j], floor));
+    for (std::size_t j = 0; j < L; ++j) {
+      const double u = unary[t * L + j];
+      lattice.state(t)[j] = u > floor ? std::log(u) : log_floor;
+    }
 }
 
 void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,

@@ -20,8 +20,9 @@ void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std:
                                std::size_t L, double floor, Lattice& lattice);
 
 // The same in two steps, for pairwise factors that score a few label pairs per position:
-// resets `lattice` (per-position transitions) and fills its state log-potentials
-// log max(P(y_t|x), floor) from unary [T][L];
+// resizes `lattice` (per-position transitions, left unset: the caller fills every position with
+// cooccurrence_transitions) and fills its state log-potentials log max(P(y_t|x), floor) from
+// unary [T][L];
 void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,
                          Lattice& lattice);
 // then, per position, the transition log-potentials cr [L][L] into t+1 from the pairwise table

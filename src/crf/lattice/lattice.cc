@@ -23,6 +23,19 @@ void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions)
   }
 }
 
+void Lattice::resize(std::size_t T, std::size_t L, bool per_position_transitions) {
+  if (!per_position_transitions) {  // shared transitions keep reset's rules
+    reset(T, L, false);
+    return;
+  }
+  T_ = T;
+  L_ = L;
+  per_position_ = true;
+  state_.resize(T * L);
+  trans_.resize((T > 0 ? T - 1 : 0) * L * L);
+  exp_trans_stale_ = true;
+}
+
 void Lattice::set_shared_transitions(const double* trans) {
   SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
   // The same weights for every sequence of an evaluation: keep their exponentials.

@@ -15,6 +15,9 @@ class Lattice {
   // transition potentials instead of one shared [L][L] matrix. State potentials are zeroed, and
   // so are transitions, except shared ones when L is unchanged (see set_shared_transitions).
   void reset(std::size_t T, std::size_t L, bool per_position_transitions);
+  // Like reset, but leaves the state and per-position transition potentials unset (the buffers
+  // keep their capacity and old contents), for a caller that writes every one of them.
+  void resize(std::size_t T, std::size_t L, bool per_position_transitions);
   // Sets the shared [L][L] transition log-potentials (after reset with per_position false);
   // they stay across resets with the same L, so their exponentials are computed once.
   void set_shared_transitions(const double* trans);

@@ -68,17 +68,22 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
   }
 }
 
-// Every rank learns the touched feature ids of every block (once; they depend only on data).
+// The touched feature ids of every local block, split by owner; each owner learns the ids of
+// every block in its range (once; they depend only on the data).
 void CrfObjective::exchange_touched() {
   const std::size_t F = dimension(), B = block_bounds_.size() - 1;
   const std::size_t L = structure_.labels(), offset = structure_.transition_offset();
+  const std::size_t N = static_cast<std::size_t>(layout_->comm->size());
+  const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
   const SparseFeatures& states = structure_.states();
+  range_.clear();
+  for (std::size_t q = 0; q <= N; ++q) range_.push_back(F * q / N);
   std::vector<uint32_t> stamp(F, UINT32_MAX);  // [F] last local block that touched f
-  ByteWriter out;
-  send_offset_.clear();
-  std::size_t send_bytes = 0;
+  touched_.assign(B, {});
+  cut_.assign(B, {});
+  std::vector<ByteWriter> out(N);
   for (std::size_t b = 0; b < B; ++b) {
-    std::vector<uint32_t> ids;
+    std::vector<uint32_t>& ids = touched_[b];
     for (std::size_t n = block_bounds_[b]; n < block_bounds_[b + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
       for (std::size_t e = s.item_offsets[0]; e < s.item_offsets[s.T]; ++e) {
@@ -104,45 +109,77 @@ void CrfObjective::exchange_touched() {
     if (block_bounds_[b + 1] > block_bounds_[b])
       for (std::size_t q = 0; q < L * L; ++q) ids.push_back(static_cast<uint32_t>(offset + q));
     std::sort(ids.begin(), ids.end());
-    out.vec(ids);
-    send_offset_.push_back(send_bytes);
-    send_bytes += sizeof(double) * (1 + ids.size());
+    for (std::size_t q = 0; q <= N; ++q)
+      cut_[b].push_back(static_cast<std::size_t>(
+          std::lower_bound(ids.begin(), ids.end(), range_[q]) - ids.begin()));
+    for (std::size_t q = 0; q < N; ++q)
+      out[q].vec(std::vector<uint32_t>(ids.begin() + cut_[b][q], ids.begin() + cut_[b][q + 1]));
   }
-  send_.assign(send_bytes, '\0');
-  const std::vector<std::string> parts = layout_->comm->allgather(out.bytes());
-  touched_.clear();
+  std::vector<std::string> to(N);
+  for (std::size_t q = 0; q < N; ++q) to[q] = std::move(out[q].bytes());
+  const std::vector<std::string> parts = layout_->comm->alltoall(to);
+  owned_.clear();
   received_bytes_ = 0;
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " blocks");
     while (!in.at_end()) {
-      touched_.push_back(in.vec<uint32_t>());
-      received_bytes_ += sizeof(double) * (1 + touched_.back().size());
+      owned_.push_back(in.vec<uint32_t>());
+      if (r != me) received_bytes_ += sizeof(double) * (1 + owned_.back().size());
     }
   }
-  SEPTA_CHECK(touched_.size() == layout_->total);
+  SEPTA_CHECK(owned_.size() == layout_->total);
+  received_bytes_ += sizeof(double) * (F - (range_[me + 1] - range_[me]));
+  send_.assign(N, std::string());
+  send_at_.assign(N, {});
+  sent_bytes_ = 0;
+  for (std::size_t q = 0; q < N; ++q) {
+    std::size_t bytes = 0;
+    for (std::size_t b = 0; b < B; ++b) {
+      send_at_[q].push_back(bytes);
+      bytes += sizeof(double) * (1 + cut_[b][q + 1] - cut_[b][q]);
+    }
+    send_[q].assign(bytes, '\0');
+    if (q != me) sent_bytes_ += bytes;
+  }
+  sent_bytes_ += sizeof(double) * (range_[me + 1] - range_[me]) * (N - 1);
+  range_grad_.assign(range_[me + 1] - range_[me], 0.0);
 }
 
-// grad += the blocks of all ranks in global block order (ranks own consecutive blocks).
-void CrfObjective::fold_blocks(double* grad, double& total_log_z) {
-  const std::vector<std::string> parts = layout_->comm->allgather(send_);
+/*
+ * grad = sum of all ranks' blocks in global block order (ranks own consecutive blocks), as one
+ * process adds them: each owner folds its feature range, grad[f] = ((0 + g_0f) + g_1f) + ...
+ * over the blocks that touch f (an untouched entry is exactly 0, and x + 0.0 = x), then the
+ * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
+ */
+void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
+  const std::vector<std::string> parts = layout_->comm->alltoall(send_);
+  const std::size_t lo = range_[static_cast<std::size_t>(layout_->comm->rank())];
+  std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
   std::size_t block = 0;
   for (const std::string& part : parts) {
     const char* p = part.data();
     const char* end = p + part.size();
     while (p < end) {
-      const std::vector<uint32_t>& ids = touched_[block++];
+      const std::vector<uint32_t>& ids = owned_[block++];
       double value;
       std::memcpy(&value, p, sizeof value);
       total_log_z += value;
       p += sizeof value;
       for (uint32_t f : ids) {
         std::memcpy(&value, p, sizeof value);
-        grad[f] += value;
+        range_grad_[f - lo] += value;
         p += sizeof value;
       }
     }
   }
-  SEPTA_CHECK(block == touched_.size());
+  SEPTA_CHECK(block == owned_.size());
+  std::string mine(reinterpret_cast<const char*>(range_grad_.data()),
+                   sizeof(double) * range_grad_.size());
+  const std::vector<std::string> ranges = layout_->comm->allgather(std::move(mine));
+  for (std::size_t q = 0; q < ranges.size(); ++q) {
+    SEPTA_CHECK(ranges[q].size() == sizeof(double) * (range_[q + 1] - range_[q]));
+    std::memcpy(grad + range_[q], ranges[q].data(), ranges[q].size());
+  }
 }
 
 double CrfObjective::evaluate(const double* w, double* grad) {
@@ -193,22 +230,25 @@ double CrfObjective::evaluate(const double* w, double* grad) {
     }
     total_log_z += block_log_z_[block];
   };
-  // Distributed: each local block's touched entries go to the send buffer (untouched entries
-  // are exactly zero, and adding +0.0 changes nothing), to be folded in global order.
+  // Distributed: each local block's touched entries go to their owners' send buffers
+  // (untouched entries are exactly zero, and adding +0.0 changes nothing).
   auto pack = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
-    char* p = &send_[send_offset_[block]];
-    std::memcpy(p, &block_log_z_[block], sizeof(double));
-    p += sizeof(double);
-    for (uint32_t f : touched_[layout_->first + block]) {
-      std::memcpy(p, &g[f], sizeof(double));
-      g[f] = 0.0;
+    const std::vector<uint32_t>& ids = touched_[block];
+    for (std::size_t q = 0; q + 1 < cut_[block].size(); ++q) {
+      char* p = &send_[q][send_at_[q][block]];
+      std::memcpy(p, &block_log_z_[block], sizeof(double));
       p += sizeof(double);
+      for (std::size_t i = cut_[block][q]; i < cut_[block][q + 1]; ++i) {
+        std::memcpy(p, &g[ids[i]], sizeof(double));
+        g[ids[i]] = 0.0;
+        p += sizeof(double);
+      }
     }
   };
   if (layout_) {
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
-    fold_blocks(grad, total_log_z);
+    reduce_blocks(grad, total_log_z);
   } else {
     for_blocks_ordered(kBlocks, threads_, work, commit);
   }

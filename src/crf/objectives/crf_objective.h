@@ -26,15 +26,14 @@ class CrfObjective {
   // Sequences are split into this many blocks whatever the thread count (determinism).
   static constexpr std::size_t kBlocks = 16;
 
-  // Bytes each rank sends per evaluation (with a layout): log Z and the touched gradient
-  // entries of its blocks.
-  std::size_t bytes_sent() const { return send_.size(); }
-  // Bytes each rank receives per evaluation (with a layout): those of every block.
+  // Bytes each rank sends to the other ranks per evaluation (with a layout).
+  std::size_t bytes_sent() const { return sent_bytes_; }
+  // Bytes each rank receives from the other ranks per evaluation (with a layout).
   std::size_t bytes_received() const { return received_bytes_; }
 
  private:
   void exchange_touched();
-  void fold_blocks(double* grad, double& total_log_z);
+  void reduce_blocks(double* grad, double& total_log_z);
 
   const Dataset& data_;
   const LinearChainScorer& structure_;
@@ -44,12 +43,19 @@ class CrfObjective {
   std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
-  // Distributed: the blocks of every rank are folded into the gradient in global block order,
-  // touching only the features each block reaches (its attributes' features, all transitions).
+  // Distributed (a block-order reduce-scatter): rank q owns the features [F q/N, F (q+1)/N);
+  // every block sends each owner its touched gradient entries in that range (the features of
+  // its attributes, all transitions; fixed by the data), each owner adds all blocks in global
+  // block order for its range, and the ranges are allgathered.
   const BlockLayout* layout_ = nullptr;
-  std::vector<std::vector<uint32_t>> touched_;  // [total blocks][*] feature ids, ascending
-  std::vector<std::size_t> send_offset_;        // [local blocks] byte offset in send_
-  std::string send_;                            // local blocks: log Z then touched values
+  std::vector<std::size_t> range_;                 // [N+1] feature ranges of the ranks
+  std::vector<std::vector<uint32_t>> touched_;     // [local blocks][*] feature ids, ascending
+  std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range
+  std::vector<std::vector<uint32_t>> owned_;       // [total blocks][*] touched ids in my range
+  std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
+  std::vector<std::vector<std::size_t>> send_at_;  // [N][local blocks] byte offsets in send_
+  std::vector<double> range_grad_;                 // [my range] folded gradient
+  std::size_t sent_bytes_ = 0;
   std::size_t received_bytes_ = 0;
 };
 

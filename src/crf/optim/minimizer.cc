@@ -39,15 +39,17 @@ lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval
 }
 
 int progress(void* instance, const lbfgsfloatval_t* x, const lbfgsfloatval_t* /*g*/,
-             const lbfgsfloatval_t fx, const lbfgsfloatval_t /*xnorm*/,
-             const lbfgsfloatval_t gnorm, const lbfgsfloatval_t /*step*/, int n, int k,
-             int /*ls*/) {
+             const lbfgsfloatval_t fx, const lbfgsfloatval_t xnorm,
+             const lbfgsfloatval_t gnorm, const lbfgsfloatval_t step, int n, int k, int ls) {
   auto* context = static_cast<Context*>(instance);
   if (!*context->callback) return 0;
   MinimizerIteration it;
   it.iteration = k;
   it.objective = fx;
   it.grad_norm = gnorm;
+  it.w_norm = xnorm;
+  it.step = step;
+  it.linesearch_trials = ls;
   for (int i = 0; i < n; ++i) it.active += x[i] != 0.0;
   it.w = x;
   if (!(*context->callback)(it)) {

@@ -25,6 +25,9 @@ struct MinimizerIteration {
   double objective = 0.0;     // regularised
   double grad_norm = 0.0;
   std::size_t active = 0;     // non-zero weights
+  double w_norm = 0.0;        // |w|_2
+  double step = 0.0;          // step the line search accepted
+  int linesearch_trials = 0;  // objective evaluations of that line search
   const double* w = nullptr;  // [F] current weights
 };
 

@@ -10,7 +10,7 @@ namespace septa::crf {
 std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm) {
   ByteWriter out;
   out.strings(dictionary.names());
-  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  const std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
   Dictionary merged;
   std::vector<int32_t> local_to_global;
   for (int r = 0; r < comm.size(); ++r) {
@@ -40,7 +40,7 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
   out.vec(local.offsets);
   out.vec(local.classes);
   out.vec(counts);
-  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  const std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
   struct Part {
     std::vector<uint32_t> offsets, counts;
     std::vector<int32_t> classes;
@@ -82,7 +82,8 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
   return s;
 }
 
-Dataset gather_dataset(const Dataset& local, Communicator& comm) {
+Dataset gather_dataset(Dataset local, Communicator& comm,
+                       std::pair<std::size_t, std::size_t>* own_items) {
   ByteWriter out;
   out.vec(local.sequence_offsets);
   out.vec(local.item_offsets);
@@ -92,8 +93,22 @@ Dataset gather_dataset(const Dataset& local, Communicator& comm) {
   out.vec(local.weights);
   out.vec(local.edge_offsets);
   out.vec(local.edge_ids);
-  const std::vector<std::string> parts = comm.allgather(out.bytes());
+  local = Dataset();
+  std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
+  // The sizes first, so that the whole corpus is allocated once.
+  std::size_t entries = 0, items = 0, sequences = 0;
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " data");
+    sequences += in.vec<std::size_t>().size() - 1;
+    items += in.vec<std::size_t>().size() - 1;
+    entries += in.vec<int32_t>().size();
+  }
   Dataset all;
+  all.sequence_offsets.reserve(sequences + 1);
+  all.item_offsets.reserve(items + 1);
+  all.attribute_ids.reserve(entries);
+  all.attribute_values.reserve(entries);
+  all.labels.reserve(items);
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " data");
     const auto sequence_offsets = in.vec<std::size_t>();
@@ -104,6 +119,7 @@ Dataset gather_dataset(const Dataset& local, Communicator& comm) {
     const auto weights = in.vec<double>();
     const auto edge_offsets = in.vec<std::size_t>();
     const auto edge_ids = in.vec<int32_t>();
+    std::string().swap(parts[r]);
     const std::size_t item_base = all.labels.size(), entry_base = all.attribute_ids.size();
     const std::size_t edge_base = all.edge_ids.size();
     for (std::size_t i = 1; i < edge_offsets.size(); ++i)
@@ -117,6 +133,8 @@ Dataset gather_dataset(const Dataset& local, Communicator& comm) {
     all.attribute_values.insert(all.attribute_values.end(), values.begin(), values.end());
     all.labels.insert(all.labels.end(), labels.begin(), labels.end());
     all.weights.insert(all.weights.end(), weights.begin(), weights.end());
+    if (own_items && r == static_cast<std::size_t>(comm.rank()))
+      *own_items = {item_base, all.labels.size()};
   }
   return all;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "crf/features/dataset.h"
@@ -25,8 +26,11 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
                                      int min_freq, bool all_classes, Communicator& comm);
 
 // The datasets of all ranks concatenated in rank order, on every rank (the whole corpus for
-// shards that are consecutive parts of it; ids must already be global).
-Dataset gather_dataset(const Dataset& local, Communicator& comm);
+// shards that are consecutive parts of it; ids must already be global). `local` is released
+// once serialised, and each received part once appended. `own_items`, when given, receives the
+// item range [first, end) of this rank's part in the result.
+Dataset gather_dataset(Dataset local, Communicator& comm,
+                       std::pair<std::size_t, std::size_t>* own_items = nullptr);
 
 // mask[i] = OR over ranks.
 void allreduce_or(std::vector<char>& mask, Communicator& comm);

@@ -95,6 +95,73 @@ TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
   EXPECT_NEAR(chunk_f1(result.model, dev), best_f1, 1e-9);
 }
 
+// CRFsuite's holdout counts (python-crfsuite's per-label `scores`) are those of the kept
+// model's predictions, and the reporting fields describe the weights reported.
+TEST(BestModel, DevLabelCountsAreThoseOfTheKeptModelsPredictions) {
+  const auto train_data = toy(60, 1), dev = toy(40, 2);
+  TrainOptions options;
+  options.max_iterations = 12;
+  std::vector<TrainProgress> seen;
+  const TrainResult result =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, dev,
+            [&](const TrainProgress& p) {
+              seen.push_back(p);
+              return true;
+            });
+  ASSERT_FALSE(seen.empty());
+  for (const TrainProgress& p : seen) {
+    EXPECT_GE(p.linesearch_trials, 1);
+    EXPECT_GT(p.linesearch_step, 0.0);
+    EXPECT_GT(p.feature_norm, 0.0);
+  }
+  const TrainProgress& kept = result.kept_iteration > 0 ? seen[result.kept_iteration - 1] : seen.back();
+  ASSERT_EQ(kept.dev_labels.size(), result.model.labels().size());
+  std::size_t items = 0, items_correct = 0, sequences_correct = 0;
+  for (std::size_t y = 0; y < kept.dev_labels.size(); ++y) {
+    const auto& counts = kept.dev_labels[y];
+    EXPECT_EQ(counts.label, result.model.labels()[y]);
+    std::size_t match = 0, model = 0, ref = 0;
+    for (const ColumnSentence& s : dev) {
+      const std::vector<std::string> guess = s.columns.empty() ? std::vector<std::string>{}
+                                                               : result.model.tag(s).labels;
+      for (std::size_t t = 0; t < guess.size(); ++t) {
+        const std::string& gold = s.columns[t].back();
+        model += guess[t] == counts.label;
+        ref += gold == counts.label;
+        match += guess[t] == counts.label && gold == counts.label;
+      }
+    }
+    EXPECT_EQ(counts.match, match) << counts.label;
+    EXPECT_EQ(counts.model, model) << counts.label;
+    EXPECT_EQ(counts.ref, ref) << counts.label;
+    items += model;
+    items_correct += match;
+  }
+  for (const ColumnSentence& s : dev) {
+    if (s.columns.empty()) continue;
+    const std::vector<std::string> guess = result.model.tag(s).labels;
+    bool all = true;
+    for (std::size_t t = 0; t < guess.size(); ++t) all = all && guess[t] == s.columns[t].back();
+    sequences_correct += all;
+  }
+  EXPECT_EQ(kept.dev_items, items);
+  EXPECT_EQ(kept.dev_items_correct, items_correct);
+  EXPECT_NEAR(kept.dev_accuracy, 100.0 * static_cast<double>(items_correct) / items, 1e-9);
+  EXPECT_EQ(kept.dev_sequences_correct, sequences_correct);
+  // Without dev data the last iterate is the model: its norm is the reported one.
+  const TrainResult plain =
+      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, {},
+            [&](const TrainProgress& p) {
+              seen.push_back(p);
+              return true;
+            });
+  double norm2 = 0.0;
+  for (const auto& f : plain.model.state_features()) norm2 += f.weight * f.weight;
+  for (const auto& f : plain.model.transition_features()) norm2 += f.weight * f.weight;
+  EXPECT_NEAR(seen.back().feature_norm, std::sqrt(norm2), 1e-9 * std::sqrt(norm2));
+  EXPECT_TRUE(seen.back().dev_labels.empty());
+}
+
 TEST(C2Auto, ChoosesOnTheDevDataAndBeatsTheStrongestPenalty) {
   const auto train_data = toy(40, 3), dev = toy(40, 4);
   TrainOptions options;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -16,6 +17,17 @@ std::vector<ColumnSentence> read(const std::string& text, std::size_t min_column
   return read_columns(in, "t.txt", min_columns);
 }
 
+// The sentences' echo (original lines and document markers), checked to match them in number.
+std::vector<ColumnEcho> echo_of(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<ColumnEcho> echo;
+  const auto sentences = read_columns(in, "t.txt", 1, 1, kDefaultMaxLineBytes, &echo);
+  EXPECT_EQ(echo.size(), sentences.size());
+  for (std::size_t n = 0; n < std::min(echo.size(), sentences.size()); ++n)
+    EXPECT_EQ(echo[n].lines.size(), sentences[n].columns.size());
+  return echo;
+}
+
 std::string error_of(const std::string& text, std::size_t min_columns = 1) {
   try {
     read(text, min_columns);
@@ -28,12 +40,17 @@ std::string error_of(const std::string& text, std::size_t min_columns = 1) {
 using Row = std::vector<std::string>;
 
 TEST(ColumnReader, SentencesColumnsLinesAndLineNumbers) {
-  const auto s = read("He PRP B-NP\nreckons\tVBZ  B-VP\n\n\n  \nThe DT B-NP\n");
+  const std::string text = "He PRP B-NP\nreckons\tVBZ  B-VP\n\n\n  \nThe DT B-NP\n";
+  const auto s = read(text);
   ASSERT_EQ(s.size(), 2u);
   ASSERT_EQ(s[0].columns.size(), 2u);
   EXPECT_EQ(s[0].columns[0], (Row{"He", "PRP", "B-NP"}));
   EXPECT_EQ(s[0].columns[1], (Row{"reckons", "VBZ", "B-VP"}));
-  EXPECT_EQ(s[0].lines[1], "reckons\tVBZ  B-VP");
+  const auto echo = echo_of(text);
+  ASSERT_EQ(echo.size(), 2u);
+  EXPECT_EQ(echo[0].lines[1], "reckons\tVBZ  B-VP");  // the original white space
+  EXPECT_EQ(echo[1].lines[0], "The DT B-NP");
+  EXPECT_TRUE(echo[0].markers_before.empty());
   EXPECT_EQ(s[0].first_line, 1u);
   EXPECT_EQ(s[1].columns[0], (Row{"The", "DT", "B-NP"}));
   EXPECT_EQ(s[1].first_line, 6u);
@@ -43,21 +60,28 @@ TEST(ColumnReader, CrlfAndMissingFinalNewline) {
   const auto s = read("a X O\r\nb Y O\r\n\r\nc Z B-NP");
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].columns[1], (Row{"b", "Y", "O"}));
-  EXPECT_EQ(s[0].lines[0], "a X O");
+  EXPECT_EQ(echo_of("a X O\r\nb Y O\r\n\r\nc Z B-NP").at(0).lines.at(0), "a X O");
   ASSERT_EQ(s[1].columns.size(), 1u);
   EXPECT_EQ(s[1].columns[0], (Row{"c", "Z", "B-NP"}));
   EXPECT_EQ(s[1].first_line, 4u);
 }
 
 TEST(ColumnReader, DocstartLinesAreSkipped) {
-  const auto s = read(
+  const std::string text =
       "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\n"
-      "-DOCSTART- -X- O O\n\nPeter NNP I-NP I-PER\n");
+      "-DOCSTART-\t-X- O O\n\nPeter NNP I-NP I-PER\n\n-DOCSTART- -X- O O\n";
+  const auto s = read(text);
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].columns.size(), 2u);
   EXPECT_EQ(s[0].first_line, 3u);
   EXPECT_EQ(s[1].columns[0][0], "Peter");
   EXPECT_EQ(s[1].first_line, 8u);
+  // Each marker is echoed (as written) before the sentence that follows it; a final one with
+  // no sentence after it is dropped.
+  const auto echo = echo_of(text);
+  ASSERT_EQ(echo.size(), 2u);
+  EXPECT_EQ(echo[0].markers_before, (Row{"-DOCSTART- -X- O O"}));
+  EXPECT_EQ(echo[1].markers_before, (Row{"-DOCSTART-\t-X- O O"}));
 }
 
 TEST(ColumnReader, DocstartInsideASentenceEndsIt) {
@@ -72,7 +96,7 @@ TEST(ColumnReader, Utf8PassesThroughUntouched) {
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].columns[0][0], "Z\xC3\xBCrich");
   EXPECT_EQ(s[0].columns[1][0], "\xE2\x82\xAC\xF0\x9F\x98\x80");
-  EXPECT_EQ(s[0].lines[0], "Z\xC3\xBCrich NE B-LOC");
+  EXPECT_EQ(echo_of("\xEF\xBB\xBF" + text).at(0).lines.at(0), "Z\xC3\xBCrich NE B-LOC");
 }
 
 TEST(ColumnReader, RaggedColumnsNameFileAndLine) {

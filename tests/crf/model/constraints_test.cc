@@ -34,7 +34,6 @@ class Constrained : public ::testing::Test {
   static ColumnSentence prefix(std::size_t n, std::size_t T) {
     ColumnSentence s = (*sentences_)[n];
     s.columns.resize(std::min(T, s.columns.size()));
-    s.lines.resize(s.columns.size());
     return s;
   }
   static Model* model_;
