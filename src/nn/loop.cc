@@ -36,7 +36,7 @@ Metrics parse_metrics(const std::string& path, const std::string& key, const std
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ';')) {
-    const size_t eq = item.find('=');
+    const size_t eq = item.rfind('=');  // names may hold '=' ("test accuracy r=0.25")
     const char* number = eq == std::string::npos ? "" : item.c_str() + eq + 1;
     char* end = nullptr;
     const double value = std::strtod(number, &end);

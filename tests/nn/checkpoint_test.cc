@@ -160,7 +160,7 @@ TEST_F(CheckpointTest, CorruptMetadataValuesAreModelErrorsNamingFileAndKey) {
   ctx.resume = true;
   ctx.metadata = metadata_of("ff");
   const std::string state = state_path(dir_, "s");
-  auto resume_error = [&](const std::string& epoch, const std::string& metrics) {
+  auto write_state = [&](const std::string& epoch, const std::string& metrics) {
     CheckpointWriter writer;
     for (const auto& [key, value] : ctx.metadata) writer.set(key, value);
     writer.set(kKindKey, "state");
@@ -169,6 +169,9 @@ TEST_F(CheckpointTest, CorruptMetadataValuesAreModelErrorsNamingFileAndKey) {
     writer.set("septa.nn.metrics", metrics);
     writer.add("generator", stage.generator.get_state());
     writer.write(state);
+  };
+  auto resume_error = [&](const std::string& epoch, const std::string& metrics) {
+    write_state(epoch, metrics);
     try {
       run_stage(stage, ctx);
     } catch (const ModelError& e) {
@@ -183,6 +186,10 @@ TEST_F(CheckpointTest, CorruptMetadataValuesAreModelErrorsNamingFileAndKey) {
     EXPECT_NE(resume_error("2", metrics).find(state + ": metadata septa.nn.metrics"), std::string::npos)
         << metrics;
   EXPECT_EQ(resume_error("2", "loss=0.5;"), "");  // the same file, well formed, resumes
+  // A completed state restores its metrics; a name may hold '=' (scala's "test accuracy r=0.25").
+  write_state("3", "loss=0.5;test accuracy r=0.25=0.75;");
+  const StageOutcome outcome = run_stage(stage, ctx);
+  EXPECT_EQ(outcome.metrics, (Metrics{{"loss", 0.5}, {"test accuracy r=0.25", 0.75}}));
 }
 
 // Readable by other safetensors readers: an independent Python implementation (struct + json,
