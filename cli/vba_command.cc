@@ -212,8 +212,8 @@ int dispatch(const std::string& command, const Settings& s) {
     std::printf("90 off-confounder cells: VBA mean %.2f, conditional mean %.2f, VBA higher in %d\n",
                 r.vba_off, r.conditional_off, r.cells_vba_better);
     std::printf("class entropy of sampled left halves: under do(x) %.3f nats, under conditioning %.3f "
-                "nats (classifier held-out accuracy %.3f)\n",
-                r.entropy_do, r.entropy_conditional, r.classifier_accuracy);
+                "nats; of the data's left halves given x %.3f nats (classifier held-out accuracy %.3f)\n",
+                r.entropy_do, r.entropy_conditional, r.entropy_data, r.classifier_accuracy);
     return 0;
   }
   if (command == "bench") {

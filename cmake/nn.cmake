@@ -94,6 +94,7 @@ if(SEPTA_BUILD_TESTS)
 
   # Variational backdoor adjustment: its own executable, so that its tests build and run alone.
   add_executable(vba_tests
+    tests/nn/methods/vba/cvae_test.cc
     tests/nn/methods/vba/densities_test.cc
     tests/nn/methods/vba/npy_test.cc
     tests/nn/methods/vba/training_test.cc)

@@ -138,6 +138,7 @@ struct CompositeBenchReport {
   int cells_vba_better = 0;      // of those 90
   double entropy_do = 0.0;       // nats, mean over the classes of x
   double entropy_conditional = 0.0;
+  double entropy_data = 0.0;     // of real left halves given x's class (the classifier's floor)
   double classifier_accuracy = 0.0;  // on held-out left halves
   double train_seconds = 0.0;
   double eval_seconds = 0.0;

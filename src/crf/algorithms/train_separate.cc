@@ -4,6 +4,10 @@
 // blocks); no chain inference. By default (--stacked-pairs) the pairwise factor is trained after
 // the unary one, on top of its log-probabilities (see SeparateScorer).
 #include "crf/algorithms/local_training.h"
+
+#include <algorithm>
+
+#include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "crf/scoring/separate_scorer.h"
 
@@ -17,34 +21,35 @@ namespace {
  * Sequences are independent, so any thread count gives the same lists; they are concatenated
  * in sequence order.
  */
-CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer,
-                               std::vector<LocalInstance>& edges, int threads) {
-  const std::size_t N = data.size(), L = scorer.labels();
+void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
+                        std::vector<LocalInstance>& edges, std::size_t n0, std::size_t n1,
+                        std::size_t e0, int threads, CandidateLists& out) {
+  const std::size_t N = n1 - n0, L = scorer.labels();
   std::vector<std::vector<int32_t>> lists(N);       // [N] classes of the sequence's edges
   std::vector<std::vector<std::size_t>> counts(N);  // [N][T-1] list lengths
   std::vector<std::vector<double>> bases(N);        // [N][entries] (stacked) class offsets
   std::vector<std::vector<double>> golds(N);        // [N][T-1] (stacked) gold-pair offset
   const bool stacked = scorer.stacked();
-  parallel_for(N, threads, [&](std::size_t n) {
+  parallel_for(N, threads, [&](std::size_t m) {
+    const std::size_t n = n0 + m;
     const SequenceView s = data.sequence(n);
     if (s.T < 2) return;
     std::vector<double> unary(s.T * L);
     scorer.unary_probabilities(s, unary.data());
     for (std::size_t t = 0; t + 1 < s.T; ++t) {
-      const std::size_t before = lists[n].size();
-      scorer.candidate_pairs(&unary[t * L], &unary[(t + 1) * L], lists[n]);
-      counts[n].push_back(lists[n].size() - before);
+      const std::size_t before = lists[m].size();
+      scorer.candidate_pairs(&unary[t * L], &unary[(t + 1) * L], lists[m]);
+      counts[m].push_back(lists[m].size() - before);
       if (stacked) {
-        for (std::size_t i = before; i < lists[n].size(); ++i)
-          bases[n].push_back(scorer.pair_base(lists[n][i], &unary[t * L], &unary[(t + 1) * L]));
+        for (std::size_t i = before; i < lists[m].size(); ++i)
+          bases[m].push_back(scorer.pair_base(lists[m][i], &unary[t * L], &unary[(t + 1) * L]));
         const std::size_t item = data.sequence_offsets[n] + t;
         const int32_t gold = scorer.pair_class(data.labels[item], data.labels[item + 1]);
-        golds[n].push_back(scorer.pair_base(gold, &unary[t * L], &unary[(t + 1) * L]));
+        golds[m].push_back(scorer.pair_base(gold, &unary[t * L], &unary[(t + 1) * L]));
       }
     }
   });
-  CandidateLists out;
-  std::size_t e = 0;  // edges are in sequence order, T-1 per sequence
+  std::size_t e = e0;  // edges are in sequence order, T-1 per sequence
   for (std::size_t n = 0; n < N; ++n) {
     std::size_t at = 0, position = 0;
     for (std::size_t length : counts[n]) {
@@ -65,6 +70,52 @@ CandidateLists pair_candidates(const Dataset& data, const SeparateScorer& scorer
       at += length;
     }
   }
+}
+
+/*
+ * Over ranks each rank lists the edges of the sequences it read (context.own_items) and the
+ * ranks allgather the lists, concatenated in rank order: the lists of one process, with the
+ * work divided. Every edge has one list, so edge e's list is list e.
+ */
+CandidateLists pair_candidates(const TrainingContext& context, const SeparateScorer& scorer,
+                               std::vector<LocalInstance>& edges, int threads) {
+  const Dataset& data = context.data;
+  CandidateLists out;
+  if (!context.sgd_ranks || context.sgd_ranks->size() == 1) {
+    pair_candidates_of(data, scorer, edges, 0, data.size(), 0, threads, out);
+    return out;
+  }
+  const std::vector<std::size_t>& starts = data.sequence_offsets;  // [N+1]
+  const std::size_t n0 = static_cast<std::size_t>(
+      std::lower_bound(starts.begin(), starts.end(), context.own_items.first) - starts.begin());
+  const std::size_t n1 = static_cast<std::size_t>(
+      std::lower_bound(starts.begin() + n0, starts.end(), context.own_items.second) -
+      starts.begin());
+  std::size_t e0 = 0;  // edges before sequence n0
+  for (std::size_t n = 0; n < n0; ++n) e0 += std::max<std::size_t>(starts[n + 1] - starts[n], 1) - 1;
+  CandidateLists mine;
+  pair_candidates_of(data, scorer, edges, n0, std::min(n1, data.size()), e0, threads, mine);
+  ByteWriter bytes;
+  bytes.vec(mine.offsets);
+  bytes.vec(mine.classes);
+  bytes.vec(mine.base);
+  mine = CandidateLists();
+  std::vector<std::string> parts = context.sgd_ranks->allgather(std::move(bytes.bytes()));
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " pair lists");
+    const auto offsets = in.vec<std::size_t>();
+    const auto classes = in.vec<int32_t>();
+    const auto base = in.vec<double>();
+    std::string().swap(parts[r]);
+    const std::size_t entries = out.classes.size();
+    for (std::size_t i = 1; i < offsets.size(); ++i) out.offsets.push_back(entries + offsets[i]);
+    out.classes.insert(out.classes.end(), classes.begin(), classes.end());
+    out.base.insert(out.base.end(), base.begin(), base.end());
+  }
+  if (out.size() != edges.size())
+    throw InternalError("pair candidate lists: " + std::to_string(out.size()) + " lists for " +
+                        std::to_string(edges.size()) + " edges");
+  for (std::size_t e = 0; e < edges.size(); ++e) edges[e].candidates = static_cast<int64_t>(e);
   return out;
 }
 
@@ -102,7 +153,7 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
   if (!edges.empty() && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
     if (options.pair_beam > 0.0 || scorer->stacked()) {
-      candidates = pair_candidates(data, *scorer, edges, options.threads);
+      candidates = pair_candidates(context, *scorer, edges, options.threads);
       pair_shape.candidates = &candidates;
     }
     pair_result = fit_local(context, "pairwise", edges, pair_shape, options.threads,

@@ -226,9 +226,11 @@ namespace {
  */
 class ShardMix {
  public:
-  explicit ShardMix(const ShardedSgd& sgd)
-      : features_(sgd.features()), D_(sgd.dimension()), sum_(D_), averaged_(D_),
-        count_(features_.size()) {}
+  // Mixes the weights [lo, hi) of [0, D) (over ranks: this rank's range).
+  ShardMix(const ShardedSgd& sgd, std::size_t lo, std::size_t hi)
+      : features_(sgd.features()), lo_(lo), hi_(hi), sum_(hi - lo), averaged_(hi - lo),
+        count_(std::min(hi, features_.size()) - std::min(lo, features_.size())) {}
+  explicit ShardMix(const ShardedSgd& sgd) : ShardMix(sgd, 0, sgd.dimension()) {}
 
   void reset() {
     std::fill(sum_.begin(), sum_.end(), 0.0);
@@ -236,31 +238,33 @@ class ShardMix {
     std::fill(count_.begin(), count_.end(), 0);
   }
 
-  // Shard result v [D] started from w0 [D]; touched [attributes]; share n_s / N.
+  // Shard result v [hi - lo] (the range) started from w0 [D]; touched [attributes]; share n_s / N.
   void add(const double* v, const double* w0, const std::vector<char>& touched, double share) {
-    for (std::size_t d = 0; d < D_; ++d) averaged_[d] += share * (v[d] - w0[d]);
+    for (std::size_t d = lo_; d < hi_; ++d) averaged_[d - lo_] += share * (v[d - lo_] - w0[d]);
     for (std::size_t a = 0; a < features_.A; ++a) {
       if (!touched[a]) continue;
-      for (uint32_t f = features_.offsets[a]; f < features_.offsets[a + 1]; ++f) {
-        sum_[f] += v[f] - w0[f];
-        ++count_[f];
+      const std::size_t first = std::max<std::size_t>(features_.offsets[a], lo_);
+      const std::size_t end = std::min<std::size_t>(features_.offsets[a + 1], hi_);
+      for (std::size_t f = first; f < end; ++f) {
+        sum_[f - lo_] += v[f - lo_] - w0[f];
+        ++count_[f - lo_];
       }
     }
   }
 
-  // The mixed direction Delta [D] (in place of the accumulators).
+  // The mixed direction Delta [hi - lo] (in place of the accumulators).
   const std::vector<double>& delta() {
-    for (std::size_t f = 0; f < count_.size(); ++f)
-      if (count_[f] > 0) averaged_[f] = sum_[f] / count_[f];
+    for (std::size_t i = 0; i < count_.size(); ++i)
+      if (count_[i] > 0) averaged_[i] = sum_[i] / count_[i];
     return averaged_;
   }
 
  private:
   const SparseFeatures& features_;
-  std::size_t D_;
-  std::vector<double> sum_;       // [D] summed steps of the shards that touched the weight
-  std::vector<double> averaged_;  // [D] share-weighted steps of all shards
-  std::vector<uint32_t> count_;   // [F] shards that touched the weight
+  std::size_t lo_, hi_;
+  std::vector<double> sum_;       // [hi-lo] summed steps of the shards that touched the weight
+  std::vector<double> averaged_;  // [hi-lo] share-weighted steps of all shards
+  std::vector<uint32_t> count_;   // [sparse weights in the range] shards that touched them
 };
 
 }  // namespace
@@ -275,7 +279,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<std::vector<double>> local(workers);   // [workers][D] shard weights
   std::vector<std::vector<char>> touched(workers);   // [workers][A] shard attributes
   std::vector<double> shard_loss(S, 0.0);
-  ShardMix mix(sgd);
+  // Over ranks, this rank mixes its range of the weights (see below).
+  const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  ShardMix mix(sgd, D * me / R, D * (me + 1) / R);
   result.stop_reason = "epochs done";
   auto step = [&](const std::vector<double>& delta) {
     const double gamma = sgd.mixing_step(w.data(), delta.data());
@@ -287,48 +294,69 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     if (S == 1) {  // no mix: train in place
       loss = sgd.train_shard(0, epoch, w.data(), stop);
     } else if (ranks && ranks->size() > 1) {
-      const std::size_t R = static_cast<std::size_t>(ranks->size());
       std::vector<std::size_t> mine;  // shards trained on this rank
-      for (std::size_t s = static_cast<std::size_t>(ranks->rank()); s < S; s += R) mine.push_back(s);
-      // Each shard's record (shard, loss, weights [D], touched [A]) at a fixed place in `out`,
-      // written as soon as the shard is trained: one weight buffer per worker, not per shard.
-      const std::size_t record = 2 * sizeof(uint64_t) + sizeof(double) * (1 + D) + A;
-      std::string out(mine.size() * record, '\0');
+      for (std::size_t s = me; s < S; s += R) mine.push_back(s);
+      /*
+       * A shard-order reduce-scatter: rank q mixes the weights [D q/R, D (q+1)/R). Each trained
+       * shard sends rank q a record (shard, loss, its weights in q's range, touched [A]) as
+       * soon as it is trained; each rank adds all S shards in shard order for its range (the
+       * same sums as one process), and the mixed direction's ranges are allgathered.
+       */
+      std::vector<std::size_t> range(R + 1);  // [R+1]
+      for (std::size_t q = 0; q <= R; ++q) range[q] = D * q / R;
+      const auto record = [&](std::size_t q) {
+        return 2 * sizeof(uint64_t) + sizeof(double) * (1 + range[q + 1] - range[q]) + A;
+      };
+      std::vector<std::string> to(R);  // [R] records of my shards for rank q
+      for (std::size_t q = 0; q < R; ++q) to[q].assign(mine.size() * record(q), '\0');
       parallel_for(mine.size(), threads, [&](std::size_t i) {
         std::vector<double> trained(w.begin(), w.end());  // [D]
         std::vector<char> marks(A, 0);                    // [A]
         shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained.data(), stop, &marks);
-        char* p = &out[i * record];
-        const uint64_t header[2] = {mine[i], D};
-        std::memcpy(p, header, sizeof header);
-        std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
-        std::memcpy(p + sizeof header + sizeof(double), trained.data(), sizeof(double) * D);
-        std::memcpy(p + sizeof header + sizeof(double) * (1 + D), marks.data(), A);
+        for (std::size_t q = 0; q < R; ++q) {
+          const std::size_t lo = range[q], n = range[q + 1] - lo;
+          char* p = &to[q][i * record(q)];
+          const uint64_t header[2] = {mine[i], n};
+          std::memcpy(p, header, sizeof header);
+          std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
+          std::memcpy(p + sizeof header + sizeof(double), &trained[lo], sizeof(double) * n);
+          std::memcpy(p + sizeof header + sizeof(double) * (1 + n), marks.data(), A);
+        }
       });
-      std::vector<std::string> parts = ranks->allgather(std::move(out));
+      std::vector<std::string> parts = ranks->alltoall(to);
+      to.clear();
+      const std::size_t lo = range[me], n = range[me + 1] - lo;
       std::vector<const char*> shard_record(S, nullptr);  // [S] in parts
       for (const std::string& part : parts) {
-        SEPTA_CHECK(part.size() % record == 0);
-        for (std::size_t at = 0; at < part.size(); at += record) {
+        SEPTA_CHECK(part.size() % record(me) == 0);
+        for (std::size_t at = 0; at < part.size(); at += record(me)) {
           uint64_t header[2];
           std::memcpy(header, &part[at], sizeof header);
-          SEPTA_CHECK(header[0] < S && header[1] == D && shard_record[header[0]] == nullptr);
+          SEPTA_CHECK(header[0] < S && header[1] == n && shard_record[header[0]] == nullptr);
           shard_record[header[0]] = &part[at];
         }
       }
-      std::vector<double> shard_w(D);  // [D] one shard's weights at a time
+      std::vector<double> shard_w(n);  // [my range] one shard's weights at a time
       std::vector<char> shard_touched(A);
       for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
         SEPTA_CHECK(shard_record[s] != nullptr);
         const char* p = shard_record[s] + 2 * sizeof(uint64_t);
         std::memcpy(&shard_loss[s], p, sizeof(double));
-        std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * D);
-        std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + D), A);
+        std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * n);
+        std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + n), A);
         mix.add(shard_w.data(), w.data(), shard_touched, sgd.shard_weight(s));
         loss += shard_loss[s];
       }
       parts.clear();
-      step(mix.delta());
+      const std::vector<double>& mine_delta = mix.delta();
+      std::string bytes(reinterpret_cast<const char*>(mine_delta.data()), sizeof(double) * n);
+      const std::vector<std::string> ranges = ranks->allgather(std::move(bytes));
+      std::vector<double> delta(D);  // [D]
+      for (std::size_t q = 0; q < R; ++q) {
+        SEPTA_CHECK(ranges[q].size() == sizeof(double) * (range[q + 1] - range[q]));
+        std::memcpy(&delta[range[q]], ranges[q].data(), ranges[q].size());
+      }
+      step(delta);
     } else {
       auto work = [&](std::size_t s, std::size_t worker) {
         std::vector<double>& v = local[worker];

@@ -144,7 +144,7 @@ QueryResult query(const QueryConfig& config) {
     torch::Generator generator = cpu_generator(config.seed);
     Estimate e;
     if (config.estimator == "conditional") {
-      e.log_p = conditional_log_p(model, y, x);
+      e.log_p = conditional_log_p(model, y, x, generator);
       e.ess = torch::ones_like(e.log_p);
       e.std_error = torch::zeros_like(e.log_p);
     } else if (config.estimator == "naive") {

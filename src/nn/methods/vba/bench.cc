@@ -92,7 +92,7 @@ BenchReport bench_linear_gaussian(const BenchConfig& config, const ProgressCallb
       add("vba joint (failure mode)", [&](const Triples& t) { return log_p_do(joint, t.y, t.x, config.k, eval); }, true);
     add("naive MC", [&](const Triples& t) { return naive_log_p_do(model, t.y, t.x, config.k, eval); }, true);
     add("conditional p(y|x) fitted",
-        [&](const Triples& t) { return plain(conditional_log_p(model, t.y, t.x)); }, false);
+        [&](const Triples& t) { return plain(conditional_log_p(model, t.y, t.x, eval)); }, false);
     add("conditional p(y|x) exact",
         [&](const Triples& t) { return plain(lg.log_p_conditional(t.y.to(torch::kCPU), t.x.to(torch::kCPU))); },
         false);

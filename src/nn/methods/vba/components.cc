@@ -63,8 +63,10 @@ torch::Tensor uniform(const std::vector<int64_t>& shape, const torch::Tensor& li
 }
 
 std::string ConditionalSpec::text() const {
-  return "inputs=" + std::to_string(inputs) + ";outputs=" + std::to_string(outputs) +
-         ";hidden=" + std::to_string(hidden) + ";family=" + family_text(family);
+  std::string out = "inputs=" + std::to_string(inputs) + ";outputs=" + std::to_string(outputs) +
+                    ";hidden=" + std::to_string(hidden) + ";family=" + family_text(family);
+  if (latent > 0) out += ";latent=" + std::to_string(latent) + ";iwae_k=" + std::to_string(iwae_k);
+  return out;
 }
 
 ConditionalSpec ConditionalSpec::parse(const std::string& text) {
@@ -74,12 +76,24 @@ ConditionalSpec ConditionalSpec::parse(const std::string& text) {
   spec.outputs = field(f, "outputs", text);
   spec.hidden = field(f, "hidden", text);
   spec.family = family_field(f, text);
-  if (spec.inputs < 1 || spec.outputs < 1 || spec.hidden < 0)
+  if (f.count("latent")) {
+    spec.latent = field(f, "latent", text);
+    spec.iwae_k = field(f, "iwae_k", text);
+  }
+  if (spec.inputs < 1 || spec.outputs < 1 || spec.hidden < 0 || spec.latent < 0 || spec.iwae_k < 1)
     throw ModelError("component spec '" + text + "' out of range");
   return spec;
 }
 
 ConditionalImpl::ConditionalImpl(const ConditionalSpec& s) : spec(s) {
+  if (spec.latent > 0) {
+    decoder = register_module("decoder", std::make_shared<ConditionalImpl>(ConditionalSpec{
+                                             spec.inputs + spec.latent, spec.outputs, spec.hidden, spec.family}));
+    posterior = register_module("posterior", std::make_shared<ConditionalImpl>(ConditionalSpec{
+                                                 spec.inputs + spec.outputs, spec.latent, spec.hidden,
+                                                 Family::kGaussian}));
+    return;
+  }
   const bool gaussian_mlp = spec.family == Family::kGaussian && spec.hidden > 0;
   const int64_t width = gaussian_mlp ? 2 * spec.outputs : spec.outputs;
   net = torch::nn::Sequential();
@@ -114,6 +128,17 @@ std::pair<torch::Tensor, torch::Tensor> moments(const torch::Tensor& data) {
 
 void ConditionalImpl::standardise(const torch::Tensor& in, const torch::Tensor& out) {
   torch::NoGradGuard no_grad;
+  if (spec.latent > 0) {
+    // The decoder's u columns keep shift 0, scale 1 (u ~ N(0, I) already).
+    if (in.defined()) {
+      const torch::Tensor u = torch::zeros({in.size(0), spec.latent}, in.options());
+      decoder->standardise(torch::cat({in, u}, 1), out);
+      if (out.defined()) posterior->standardise(torch::cat({in, out.to(in.scalar_type())}, 1), torch::Tensor());
+    } else {
+      decoder->standardise(torch::Tensor(), out);
+    }
+    return;
+  }
   if (in.defined()) {
     const auto [mean, sd] = moments(in.to(in_shift.scalar_type()));
     in_shift.copy_(mean);
@@ -127,6 +152,7 @@ void ConditionalImpl::standardise(const torch::Tensor& in, const torch::Tensor& 
 }
 
 std::pair<torch::Tensor, torch::Tensor> ConditionalImpl::params(const torch::Tensor& in) {
+  if (spec.latent > 0) throw InternalError("a conditional VAE has no closed-form output parameters");
   const torch::Tensor out = net->forward((in - in_shift) / in_scale);  // [..][D']
   if (spec.family == Family::kBernoulli) return {out, torch::Tensor()};
   if (spec.hidden == 0)
@@ -137,13 +163,35 @@ std::pair<torch::Tensor, torch::Tensor> ConditionalImpl::params(const torch::Ten
           halves[1].clamp(kMinLogStd, kMaxLogStd) + out_scale.log()};
 }
 
-torch::Tensor ConditionalImpl::log_prob(const torch::Tensor& out, const torch::Tensor& in) {
+torch::Tensor ConditionalImpl::log_prob(const torch::Tensor& out, const torch::Tensor& in,
+                                        torch::Generator generator) {
+  if (spec.latent > 0) {
+    if (!generator.defined()) throw InternalError("a conditional VAE's log-density needs a generator");
+    // out [..][D], in [..][I] -> rows [M]; u [K][M][L]
+    const auto lead = out.sizes().slice(0, out.dim() - 1);
+    const torch::Tensor o = out.reshape({-1, spec.outputs});
+    const torch::Tensor i = in.reshape({-1, spec.inputs});
+    const int64_t m = o.size(0), k = spec.iwae_k;
+    const auto [mean, log_sd] = posterior->params(torch::cat({i, o}, 1));  // [M][L]
+    const torch::Tensor u = mean + torch::exp(log_sd) * standard_normal({k, m, spec.latent}, mean, generator);
+    const torch::Tensor log_e = normal_log_prob(u, mean, log_sd);                        // [K][M]
+    const torch::Tensor log_u = normal_log_prob(u, torch::zeros_like(u), torch::zeros_like(u));
+    const torch::Tensor ik = i.unsqueeze(0).expand({k, m, spec.inputs});
+    const torch::Tensor log_o = decoder->log_prob(o.unsqueeze(0).expand({k, m, spec.outputs}),
+                                                  torch::cat({ik, u}, /*dim=*/-1));  // [K][M]
+    return log_mean_exp((log_o + log_u - log_e).transpose(0, 1)).reshape(lead);
+  }
   const auto [first, second] = params(in);
   return spec.family == Family::kGaussian ? normal_log_prob(out, first, second)
                                           : bernoulli_log_prob(out, first);
 }
 
 torch::Tensor ConditionalImpl::sample(const torch::Tensor& in, torch::Generator generator) {
+  if (spec.latent > 0) {
+    std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+    shape.back() = spec.latent;
+    return decoder->sample(torch::cat({in, standard_normal(shape, in, generator)}, /*dim=*/-1), generator);
+  }
   const auto [first, second] = params(in);
   const std::vector<int64_t> shape(first.sizes().begin(), first.sizes().end());
   if (spec.family == Family::kGaussian)
@@ -151,7 +199,7 @@ torch::Tensor ConditionalImpl::sample(const torch::Tensor& in, torch::Generator 
   // Straight-through (Bengio, Leonard, Courville 2013): forward hard = [u < p], backward dp.
   const torch::Tensor p = torch::sigmoid(first);
   const torch::Tensor hard = (uniform(shape, p, generator) < p).to(p.scalar_type());
-  return hard + p - p.detach();
+  return hard + (p - p.detach());  // exactly 0/1 forward
 }
 
 std::string PriorSpec::text() const {

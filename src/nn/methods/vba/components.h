@@ -33,7 +33,10 @@ struct ConditionalSpec {
   int64_t outputs = 0;  // D
   int64_t hidden = 0;   // H; 0: linear (Gaussian: mean = W in + b with a free log-std per output)
   Family family = Family::kGaussian;
-  std::string text() const;  // "inputs=..;outputs=..;hidden=..;family=gaussian"
+  int64_t latent = 0;   // L; > 0: a conditional VAE (below)
+  int64_t iwae_k = 10;  // K of the conditional VAE's IWAE bound
+  // "inputs=..;outputs=..;hidden=..;family=gaussian", then ";latent=..;iwae_k=.." when L > 0
+  std::string text() const;
   static ConditionalSpec parse(const std::string& text);  // ModelError when malformed
 };
 
@@ -43,22 +46,33 @@ struct ConditionalSpec {
 // a Gaussian, predicts standardised outputs (fixed affine maps set from the training data, saved
 // as buffers): with u = (in - a) / s and the net's (m, l),
 //   mean = c + t m,  log_std = l + log t   (a change of variables: the density stays exact).
+//
+// With latent L > 0 it is a conditional VAE (Sohn, Lee, Yan 2015) whose pixels are dependent
+// given `in` through u:
+//   p(out | in) = E_{u ~ N(0, I_L)} p(out | in, u),  decoder p(out | [in, u]) as above (latent 0);
+//   posterior e(u | [in, out]), Gaussian; log p(out | in) is the IWAE bound (Burda et al. 2016)
+//   log (1/K) sum_k p(out | in, u_k) N(u_k; 0, I) / e(u_k | in, out),  u_k ~ e(. | in, out).
 struct ConditionalImpl : torch::nn::Module {
   explicit ConditionalImpl(const ConditionalSpec& spec);
   // Parameters for in [..][I]: Gaussian (mean, log_std), Bernoulli (logits, undefined), [..][D].
+  // Latent 0 only (InternalError otherwise).
   std::pair<torch::Tensor, torch::Tensor> params(const torch::Tensor& in);
-  // log p(out | in) summed over D: out [..][D], in [..][I] -> [..].
-  torch::Tensor log_prob(const torch::Tensor& out, const torch::Tensor& in);
+  // log p(out | in) summed over D: out [..][D], in [..][I] -> [..]. Exact for latent 0; for a
+  // conditional VAE the IWAE bound with spec.iwae_k draws from `generator` (required then).
+  torch::Tensor log_prob(const torch::Tensor& out, const torch::Tensor& in,
+                         torch::Generator generator = torch::Generator());
   // One draw per row of in [..][I] -> [..][D]; differentiable in the parameters: Gaussian by
   // reparameterisation (mean + std * eps), Bernoulli straight-through (hard 0/1 forward,
-  // gradient of the probability backward).
+  // gradient of the probability backward). A conditional VAE draws u ~ N(0, I) first.
   torch::Tensor sample(const torch::Tensor& in, torch::Generator generator);
   // Sets a, s from in [N][I] and (Gaussian only) c, t from out [N][D] (each may be undefined):
   // column means and standard deviations (1 where a column is nearly constant).
   void standardise(const torch::Tensor& in, const torch::Tensor& out);
 
   ConditionalSpec spec;
-  torch::nn::Sequential net{nullptr};
+  torch::nn::Sequential net{nullptr};               // latent 0
+  std::shared_ptr<ConditionalImpl> decoder;          // latent > 0: p(out | [in, u])
+  std::shared_ptr<ConditionalImpl> posterior;        // latent > 0: e(u | [in, out]), Gaussian
   torch::Tensor log_std;  // [D] linear Gaussian only
   torch::Tensor in_shift, in_scale;    // [I] a, s (buffers)
   torch::Tensor out_shift, out_scale;  // [D] c, t (buffers)

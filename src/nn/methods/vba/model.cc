@@ -69,10 +69,17 @@ Estimate naive_log_p_do(Model& model, const torch::Tensor& y, const torch::Tenso
   });
 }
 
-torch::Tensor conditional_log_p(Model& model, const torch::Tensor& y, const torch::Tensor& x) {
+torch::Tensor conditional_log_p(Model& model, const torch::Tensor& y, const torch::Tensor& x,
+                                torch::Generator generator) {
   if (model.conditional.is_empty()) throw ModelError("the model has no conditional baseline p(y|x)");
   torch::NoGradGuard no_grad;
-  return model.conditional->log_prob(y, x);
+  std::vector<torch::Tensor> out;  // in chunks of rows (a conditional VAE holds K copies)
+  const int64_t rows = std::max<int64_t>(1, kChunkSamples / model.conditional->spec.iwae_k);
+  for (int64_t first = 0; first < y.size(0); first += rows) {
+    const int64_t count = std::min(rows, y.size(0) - first);
+    out.push_back(model.conditional->log_prob(y.narrow(0, first, count), x.narrow(0, first, count), generator));
+  }
+  return out.empty() ? torch::zeros({0}, y.options()) : torch::cat(out);
 }
 
 torch::Tensor sample_do(Model& model, const torch::Tensor& x, int64_t n, torch::Generator generator) {

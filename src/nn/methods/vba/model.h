@@ -38,8 +38,10 @@ Estimate log_p_do(Model& model, const torch::Tensor& y, const torch::Tensor& x, 
 Estimate naive_log_p_do(Model& model, const torch::Tensor& y, const torch::Tensor& x, int64_t k,
                         torch::Generator generator);
 
-// log p(y | x) of the confounded baseline: [B].
-torch::Tensor conditional_log_p(Model& model, const torch::Tensor& y, const torch::Tensor& x);
+// log p(y | x) of the confounded baseline: [B] (a conditional VAE's IWAE bound draws from
+// `generator`).
+torch::Tensor conditional_log_p(Model& model, const torch::Tensor& y, const torch::Tensor& x,
+                                torch::Generator generator);
 
 // n draws of y ~ p(y | do(x)): z ~ p(z), y ~ p(y | x, z), for one x [X] -> [n][Y].
 torch::Tensor sample_do(Model& model, const torch::Tensor& x, int64_t n, torch::Generator generator);

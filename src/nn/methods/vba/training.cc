@@ -50,6 +50,8 @@ std::vector<OptionSpec> option_table() {
        "latent size of the VAE p(z) (0: diagonal Gaussian / Bernoulli p(z))"},
       {"prior-hidden", OptionType::kInteger, "0", 0, 100000, false, "hidden units of the VAE (0: linear)"},
       {"iwae-k", OptionType::kInteger, "10", 1, 10000, false, "importance samples of the VAE's IWAE bound"},
+      {"conditional-latent", OptionType::kInteger, "0", 0, 100000, false,
+       "latent size of a conditional-VAE baseline p(y|x) (0: a factorised network)"},
       {"bernoulli-y", OptionType::kInteger, "0", 0, 1, false, "1: y is binary (Bernoulli models)"},
       {"bernoulli-z", OptionType::kInteger, "0", 0, 1, false,
        "1: z is binary (Bernoulli p(z) observations, straight-through q)"},
@@ -71,6 +73,7 @@ TrainOptions train_options(const Options& o) {
   t.prior_latent = o.integer("prior-latent");
   t.prior_hidden = o.integer("prior-hidden");
   t.iwae_k = o.integer("iwae-k");
+  t.conditional_latent = o.integer("conditional-latent");
   t.bernoulli_y = o.integer("bernoulli-y") == 1;
   t.bernoulli_z = o.integer("bernoulli-z") == 1;
   t.joint = o.integer("joint") == 1;
@@ -93,7 +96,8 @@ Model build_model(const TrainOptions& o, int64_t x_features, int64_t y_features,
     model.encoder = Conditional(ConditionalSpec{x_features + y_features, z_features, o.hidden, fz});
   });
   seeded_build(o.seed + 3, [&] {
-    model.conditional = Conditional(ConditionalSpec{x_features, y_features, o.hidden, fy});
+    model.conditional = Conditional(
+        ConditionalSpec{x_features, y_features, o.hidden, fy, o.conditional_latent, o.iwae_k});
   });
   model.prior->to(device);
   model.outcome->to(device);
@@ -128,7 +132,7 @@ StageOutcome fit_component(Model& model, const std::string& name, const Triples&
     if (index == 0) log_p = model.prior->log_prob(b.z, stage.generator);
     else if (index == 1) log_p = model.outcome->log_prob(b.y, torch::cat({b.x, b.z}, /*dim=*/1));
     else if (index == 2) log_p = model.encoder->log_prob(b.z, torch::cat({b.x, b.y}, /*dim=*/1));
-    else log_p = model.conditional->log_prob(b.y, b.x);
+    else log_p = model.conditional->log_prob(b.y, b.x, stage.generator);
     const torch::Tensor loss = -log_p.mean();
     optimizer.zero_grad();
     loss.backward();

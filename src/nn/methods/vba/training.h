@@ -26,7 +26,8 @@ struct TrainOptions {
   int64_t hidden = 0;             // H of p(y|x,z), q(z|x,y), p(y|x); 0: linear
   int64_t prior_latent = 0;       // L of the VAE p(z); 0: diagonal Gaussian / Bernoulli
   int64_t prior_hidden = 0;       // H of the VAE
-  int64_t iwae_k = 10;            // K of the VAE's IWAE bound
+  int64_t iwae_k = 10;            // K of the VAE's IWAE bound (and of a conditional VAE's)
+  int64_t conditional_latent = 0; // L of a conditional-VAE baseline p(y|x); 0: factorised network
   bool bernoulli_y = false;       // y binary: Bernoulli p(y|x,z), p(y|x)
   bool bernoulli_z = false;       // z binary: Bernoulli p(z) observation model and q(z|x,y)
   bool joint = false;             // stage 2 on all three components (failure mode)

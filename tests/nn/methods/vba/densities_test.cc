@@ -132,7 +132,7 @@ TEST(LinearGaussian, ClosedFormsMatchTheBackdoorIntegralAndTheData) {
   const Estimate naive = naive_log_p_do(model, data.y, data.x, /*k=*/200000, generator);
   EXPECT_LT((naive.log_p - lg.log_p_do(data.y, data.x)).abs().mean().item<double>(), 0.02);
   // The conditional module equals the closed form.
-  EXPECT_TRUE(torch::allclose(conditional_log_p(model, data.y, data.x),
+  EXPECT_TRUE(torch::allclose(conditional_log_p(model, data.y, data.x, generator),
                               lg.log_p_conditional(data.y, data.x), 1e-10, 1e-10));
   // The closed-form p(y | x) matches least squares of y on x over many samples.
   const Triples big = lg.generate(400000, generator);
