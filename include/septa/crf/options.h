@@ -58,7 +58,7 @@ struct TrainOptions {
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
   std::string resume;           // continue from this checkpoint: the same final model
-  int epochs = 3;               // SGD passes over the data
+  int epochs = 5;               // SGD passes over the data (5: chosen on development splits)
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };

@@ -149,7 +149,7 @@ std::string analyse_results(const std::string& dir) {
       "set terminal png size 900,420 noenhanced\nset output '" + dir + "/deltas.png'\n"
       "set title 'chrF: multilingual - separate per direction (conflict < 0 < synergy)'\n"
       "set style fill solid 0.8\nset boxwidth 0.7\nset xtics rotate by -45\nset grid ytics\n"
-      "set ylabel 'delta chrF'\nunset key\nset xzeroaxis lt -1\n"
+      "set ylabel 'delta chrF'\nunset key\nset xzeroaxis lt -1\nset yrange [*<0:0<*]\n"
       "plot '" + dir + "/deltas.dat' using 1:3:($4 == 0 ? 0x3366cc : 0xdd7722):xtic(2) with boxes lc rgb variable\n";
   write_file_atomically(dir + "/deltas.gp", script);
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {

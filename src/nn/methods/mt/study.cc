@@ -89,6 +89,11 @@ OptionSpec real(const std::string& name, const std::string& def, double min, dou
   return o;
 }
 
+OptionSpec closed(OptionSpec o) {
+  o.min_open = false;
+  return o;
+}
+
 }  // namespace
 
 const MethodInfo& study_options() {
@@ -109,7 +114,7 @@ const MethodInfo& study_options() {
         real("lr", "0.0005", 0, 1, "Adam learning rate of pre-training"),
         real("post-lr", "0.0003", 0, 1, "Adam learning rate of post-training (full fine-tuning)"),
         integer("warmup", "200", 0, 1000000, "steps of linear learning-rate warm-up (then linear decay to 0)"),
-        real("smoothing", "0.1", 0, 1, "label smoothing of the cross-entropy"),
+        closed(real("smoothing", "0.1", 0, 1, "label smoothing of the cross-entropy (0: none)")),
         integer("max-train", "5000", 0, 100000000, "training pairs per direction (0: all)"),
         integer("test-limit", "300", 0, 100000000, "n-way test messages evaluated (0: all)"),
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),

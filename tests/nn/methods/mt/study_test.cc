@@ -256,5 +256,35 @@ TEST(StudyTest, ResumeRefusesOtherOptions) {
       OptionError);
 }
 
+TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) {
+  StudyFixture f;
+  CorpusRequest corpus;
+  corpus.out_dir = f.root + "/corpus";
+  corpus.groups = "de";
+  corpus.locale_dir = f.root + "/locale";
+  corpus.dpkg_dir = f.root + "/dpkg";
+  corpus.test_fraction = 0.2;
+  build_corpus(corpus, [](const std::string&) {});
+  StudyConfig config;
+  config.corpus_dir = corpus.out_dir;
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"},     {"heads", "2"},       {"ff", "16"},
+                    {"layers", "1"},  {"batch", "16"},   {"pretrain-epochs", "3"}, {"max-train", "60"},
+                    {"warmup", "5"},  {"lr", "0.01"}};
+  config.dir = f.root + "/whole";
+  ASSERT_TRUE(train(config, {}));
+  // Stopped after the first pre-training epoch (mid warm-up-and-decay), then resumed.
+  config.dir = f.root + "/resumed";
+  int epochs = 0;
+  EXPECT_FALSE(train(config, [&](const Progress& p) { return p.epochs == 0 || ++epochs < 1; }));
+  config.resume = true;
+  ASSERT_TRUE(train(config, {}));
+  for (const char* model : {"pretrain", "multi", "sep.de-en"}) {
+    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
+    const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
+    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+  }
+}
+
 }  // namespace
 }  // namespace septa::nn::mt
