@@ -8,8 +8,9 @@ import argparse
 
 # Fitted on CoNLL-2000 (docs/mpi.md, "Measurements"); T = tokens of the training corpus.
 C_TOKEN = 1.05e-6       # CPU s of forward-backward + expectations per token per evaluation
-C_ADD = 4e-9            # s per gradient entry folded (unpack + add), every rank, every block
+C_ADD = 4e-9            # s per gradient entry folded (unpack + add)
 C_OPT = 17e-9           # s per feature per evaluation of the L-BFGS update (m = 6), every rank
+                        # (liblbfgs: the update is not divided)
 F_COEF, F_EXP = None, None   # features F(T) = F_COEF * T ** F_EXP  (filled below)
 U_COEF, U_EXP = None, None   # touched entries of a block of t tokens: U_COEF * t ** U_EXP
 LATENCY = 50e-6         # s per message step on the network (TCP, one switch)
@@ -41,11 +42,11 @@ def evaluation_seconds(tokens, hosts, gbit, scheme):
     bandwidth = gbit * 1e9 / 8
     if hosts == 1:
         comm, entries = 0.0, blocks * touched
-    elif scheme == "blocks":   # implemented: allgather of every block's touched entries
+    elif scheme == "allgather":   # before 27 Nov: every rank receives and folds every block
         received = 8 * blocks * touched * (hosts - 1) / hosts
         comm, entries = (hosts - 1) * LATENCY + received / bandwidth, blocks * touched
-    else:                      # not implemented: block-order tree reduce-scatter + allgather
-        received = 2 * 8 * F * (hosts - 1) / hosts
+    else:   # implemented: block-order reduce-scatter (alltoall of ranges) + allgather of ranges
+        received = 8 * (blocks * touched / hosts + F) * (hosts - 1) / hosts
         comm, entries = 2 * (hosts - 1) * LATENCY + received / bandwidth, blocks * touched / hosts
     serial = C_ADD * entries + C_OPT * F
     return compute + comm + serial, compute, comm, serial, F
@@ -60,7 +61,7 @@ def main():
     F_COEF, F_EXP = fit(FEATURES)
     U_COEF, U_EXP = fit(TOUCHED)
     print(f"fits: F(T) = {F_COEF:.3g} T^{F_EXP:.3f}; touched(t) = {U_COEF:.3g} t^{U_EXP:.3f}")
-    for scheme in ("blocks", "tree"):
+    for scheme in ("reduce-scatter", "allgather"):
         base = evaluation_seconds(args.tokens, 1, args.gbit, scheme)[0]
         print(f"\nscheme {scheme}, {args.tokens:.3g} tokens, {args.gbit:g} Gbit/s")
         print("| hosts | s/evaluation | compute | communication | serial | speed-up |")

@@ -3,12 +3,15 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::nn {
 namespace {
@@ -26,13 +29,21 @@ std::string metrics_text(const Metrics& metrics) {
   return out.str();
 }
 
-Metrics parse_metrics(const std::string& text) {
+// The metrics of a state file `path` (written by metrics_text); ModelError naming the file and
+// the key on any item that is not name=number.
+Metrics parse_metrics(const std::string& path, const std::string& key, const std::string& text) {
   Metrics metrics;
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ';')) {
-    const size_t eq = item.find('=');
-    if (eq != std::string::npos) metrics[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+    const size_t eq = item.rfind('=');  // names may hold '=' ("test accuracy r=0.25")
+    const char* number = eq == std::string::npos ? "" : item.c_str() + eq + 1;
+    char* end = nullptr;
+    const double value = std::strtod(number, &end);
+    if (eq == std::string::npos || *number == '\0' || std::isspace(static_cast<unsigned char>(*number)) ||
+        *end != '\0')
+      throw ModelError(path + ": metadata " + key + " has a malformed item '" + item + "'");
+    metrics[item.substr(0, eq)] = value;
   }
   return metrics;
 }
@@ -64,8 +75,11 @@ int restore_state(Stage& stage, const RunContext& ctx, const std::string& path, 
                      ctx.metadata.at(kOptionsKey));
   if (file.get("septa.nn.stage") != stage.name)
     throw ModelError(path + ": state of stage " + file.get("septa.nn.stage"));
-  const int epoch = std::stoi(file.get("septa.nn.epoch"));
-  if (epoch < 1 || epoch > stage.epochs) throw ModelError(path + ": epoch outside the run");
+  const std::string& epoch_text = file.get("septa.nn.epoch");
+  long long epoch = 0;
+  if (!util::parse_int(epoch_text, 1, stage.epochs, epoch))
+    throw ModelError(path + ": metadata septa.nn.epoch '" + epoch_text + "' is not an epoch in 1 to " +
+                     std::to_string(stage.epochs));
   const torch::Tensor generator = stage.generator.get_state();
   stage.generator.set_state(file.tensor("generator", torch::kUInt8, {generator.size(0)}));
   for (size_t i = 0; i < stage.modules.size(); ++i) {
@@ -74,8 +88,8 @@ int restore_state(Stage& stage, const RunContext& ctx, const std::string& path, 
       file.load_optimizer("optimizer" + std::to_string(i) + ".", *stage.optimizers[i],
                           *stage.modules[i]);
   }
-  *metrics = parse_metrics(file.get("septa.nn.metrics"));
-  return epoch;
+  *metrics = parse_metrics(path, "septa.nn.metrics", file.get("septa.nn.metrics"));
+  return static_cast<int>(epoch);
 }
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "nn/loop.h"
 #include "nn/methods/uff/cell.h"
 #include "nn/methods/uff/uff.h"
 #include "safetensors/safetensors.h"
@@ -122,6 +123,73 @@ TEST_F(CheckpointTest, AHeadIsNotACellAndACellIsNotAHead) {
   Head again = load_head(dir_ + "/head.safetensors", "uff-ae");
   EXPECT_TRUE(same_weights(*again, *head));
   EXPECT_THROW(save_cell(cell, dir_ + "/no/such/dir/c.safetensors", metadata_of("uff-ae")), IoError);
+}
+
+// A well-formed file (checksums intact) whose metadata holds a corrupt value is rejected with
+// ModelError naming the file and the key, never std::invalid_argument or a silently cut number.
+TEST_F(CheckpointTest, CorruptMetadataValuesAreModelErrorsNamingFileAndKey) {
+  const std::string head_path = dir_ + "/head.safetensors";
+  Head head(HeadOptions{4, 0, 10});
+  for (const std::string hidden : {"8x", "", "abc", "99999999999999999999", "-1", " 8"}) {
+    CheckpointWriter writer;
+    for (const auto& [key, value] : metadata_of("uff-ae")) writer.set(key, value);
+    writer.set(kKindKey, "head");
+    writer.set("septa.nn.head.in_features", "4");
+    writer.set("septa.nn.head.hidden", hidden);
+    writer.set("septa.nn.head.classes", "10");
+    writer.add_module("", *head);
+    writer.write(head_path);
+    try {
+      load_head(head_path, "uff-ae");
+      ADD_FAILURE() << "accepted hidden '" << hidden << "'";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find(head_path + ": metadata septa.nn.head.hidden"),
+                std::string::npos) << e.what();
+    }
+  }
+
+  // A saved training state (what `--resume` reads) with a corrupt epoch or metrics value.
+  Stage stage;
+  stage.name = "s";
+  stage.epochs = 3;
+  stage.examples = 4;
+  stage.generator = seeded_build(1, [] {});
+  stage.step = [](const torch::Tensor&) { return std::vector<double>{0.0}; };
+  RunContext ctx;
+  ctx.state_dir = dir_;
+  ctx.resume = true;
+  ctx.metadata = metadata_of("ff");
+  const std::string state = state_path(dir_, "s");
+  auto write_state = [&](const std::string& epoch, const std::string& metrics) {
+    CheckpointWriter writer;
+    for (const auto& [key, value] : ctx.metadata) writer.set(key, value);
+    writer.set(kKindKey, "state");
+    writer.set("septa.nn.stage", "s");
+    writer.set("septa.nn.epoch", epoch);
+    writer.set("septa.nn.metrics", metrics);
+    writer.add("generator", stage.generator.get_state());
+    writer.write(state);
+  };
+  auto resume_error = [&](const std::string& epoch, const std::string& metrics) {
+    write_state(epoch, metrics);
+    try {
+      run_stage(stage, ctx);
+    } catch (const ModelError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  for (const std::string epoch : {"2x", "x", "", "99999999999", "0", "4"})
+    EXPECT_NE(resume_error(epoch, "loss=0.5;").find(state + ": metadata septa.nn.epoch '" + epoch + "'"),
+              std::string::npos) << epoch;
+  for (const std::string metrics : {"loss=abc;", "loss=0.5x;", "loss=;", "loss;"})
+    EXPECT_NE(resume_error("2", metrics).find(state + ": metadata septa.nn.metrics"), std::string::npos)
+        << metrics;
+  EXPECT_EQ(resume_error("2", "loss=0.5;"), "");  // the same file, well formed, resumes
+  // A completed state restores its metrics; a name may hold '=' (scala's "test accuracy r=0.25").
+  write_state("3", "loss=0.5;test accuracy r=0.25=0.75;");
+  const StageOutcome outcome = run_stage(stage, ctx);
+  EXPECT_EQ(outcome.metrics, (Metrics{{"loss", 0.5}, {"test accuracy r=0.25", 0.75}}));
 }
 
 // Readable by other safetensors readers: an independent Python implementation (struct + json,

@@ -29,7 +29,7 @@ std::vector<std::string> random_strings(std::size_t n, uint32_t seed) {
 }
 
 TEST(Dictionary, AgreesWithAHashMapThroughGrowth) {
-  const std::vector<std::string> strings = random_strings(50000, 7);
+  const std::vector<std::string> strings = random_strings(20000, 7);
   Dictionary dictionary;
   std::unordered_map<std::string, int32_t> reference;
   std::vector<std::string> order;

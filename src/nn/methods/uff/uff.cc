@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::nn {
 namespace {
@@ -236,12 +237,10 @@ Head load_head(const std::string& path, const std::string& method) {
   const Checkpoint file = Checkpoint::open(path, kHeadKind);
   if (!method.empty()) file.expect_method(method);
   auto size = [&](const char* key, int64_t low) {
-    try {
-      const long long v = std::stoll(file.get(key));
-      if (v >= low && v <= (int64_t{1} << 32)) return static_cast<int64_t>(v);
-    } catch (const std::logic_error&) {
-    }
-    throw ModelError(path + ": metadata " + key + " is not a size");
+    long long v = 0;
+    if (!util::parse_int(file.get(key), low, int64_t{1} << 32, v))
+      throw ModelError(path + ": metadata " + key + " is not a size: '" + file.get(key) + "'");
+    return static_cast<int64_t>(v);
   };
   Head head(HeadOptions{size("septa.nn.head.in_features", 1), size("septa.nn.head.hidden", 0),
                         size("septa.nn.head.classes", 1)});
