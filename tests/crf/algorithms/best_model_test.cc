@@ -71,17 +71,21 @@ double chunk_f1(const Model& model, const std::vector<ColumnSentence>& data) {
   return evaluator.result().overall.f1();
 }
 
-TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
-  const auto train_data = toy(60, 1), dev = toy(40, 2);
+// 12 lbfgs iterations on a toy chunking corpus with DEV scored; every progress record in SEEN.
+TrainResult train_toy_with_dev(const std::vector<ColumnSentence>& dev, std::vector<TrainProgress>& seen) {
   TrainOptions options;
   options.max_iterations = 12;
+  return train(toy(60, 1), "toy.txt", FeatureTemplate::default_chunking(), options, dev,
+               [&](const TrainProgress& p) {
+                 seen.push_back(p);
+                 return true;
+               });
+}
+
+TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
+  const auto dev = toy(40, 2);
   std::vector<TrainProgress> seen;
-  const TrainResult result =
-      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, dev,
-            [&](const TrainProgress& p) {
-              seen.push_back(p);
-              return true;
-            });
+  const TrainResult result = train_toy_with_dev(dev, seen);
   ASSERT_FALSE(seen.empty());
   double best_f1 = -1.0;
   int best_iteration = -1;
@@ -98,16 +102,9 @@ TEST(BestModel, TheSavedModelScoresTheBestReportedDevF1AndNamesItsIteration) {
 // CRFsuite's holdout counts (python-crfsuite's per-label `scores`) are those of the kept
 // model's predictions, and the reporting fields describe the weights reported.
 TEST(BestModel, DevLabelCountsAreThoseOfTheKeptModelsPredictions) {
-  const auto train_data = toy(60, 1), dev = toy(40, 2);
-  TrainOptions options;
-  options.max_iterations = 12;
+  const auto dev = toy(40, 2);
   std::vector<TrainProgress> seen;
-  const TrainResult result =
-      train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, dev,
-            [&](const TrainProgress& p) {
-              seen.push_back(p);
-              return true;
-            });
+  const TrainResult result = train_toy_with_dev(dev, seen);
   ASSERT_FALSE(seen.empty());
   for (const TrainProgress& p : seen) {
     EXPECT_GE(p.linesearch_trials, 1);
@@ -149,6 +146,9 @@ TEST(BestModel, DevLabelCountsAreThoseOfTheKeptModelsPredictions) {
   EXPECT_NEAR(kept.dev_accuracy, 100.0 * static_cast<double>(items_correct) / items, 1e-9);
   EXPECT_EQ(kept.dev_sequences_correct, sequences_correct);
   // Without dev data the last iterate is the model: its norm is the reported one.
+  const auto train_data = toy(60, 1);
+  TrainOptions options;
+  options.max_iterations = 12;
   const TrainResult plain =
       train(train_data, "toy.txt", FeatureTemplate::default_chunking(), options, {},
             [&](const TrainProgress& p) {
