@@ -145,6 +145,17 @@ struct StudyFixture {
     }
     std::ofstream(root + "/dpkg/status") << status;
   }
+  std::string corpus_dir() const { return root + "/corpus"; }
+  // The corpus of GROUPS from the fixture's catalogues, in corpus_dir(); build_corpus's statistics.
+  std::string build_corpus(const std::string& groups) const {
+    CorpusRequest corpus;
+    corpus.out_dir = corpus_dir();
+    corpus.groups = groups;
+    corpus.locale_dir = root + "/locale";
+    corpus.dpkg_dir = root + "/dpkg";
+    corpus.test_fraction = 0.2;
+    return mt::build_corpus(corpus, [](const std::string&) {});
+  }
   ~StudyFixture() {
     if (!std::getenv("SEPTA_KEEP_TEST_FILES")) std::system(("rm -rf " + root).c_str());
   }
@@ -152,17 +163,11 @@ struct StudyFixture {
 
 TEST(StudyTest, TinyEndToEndRunGivesTheDeltaTableAndDatmEqualsSeptaMerge) {
   StudyFixture f;
-  CorpusRequest corpus;
-  corpus.out_dir = f.root + "/corpus";
-  corpus.groups = "de,fr";
-  corpus.locale_dir = f.root + "/locale";
-  corpus.dpkg_dir = f.root + "/dpkg";
-  corpus.test_fraction = 0.2;
-  const std::string stats = build_corpus(corpus, [](const std::string&) {});
+  const std::string stats = f.build_corpus("de,fr");
   ASSERT_NE(stats.find("de\t0\t30"), std::string::npos) << stats;
 
   StudyConfig config;
-  config.corpus_dir = corpus.out_dir;
+  config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
   config.options = {{"vocab", "150"}, {"dim", "32"}, {"heads", "2"}, {"ff", "64"}, {"layers", "1"},
@@ -226,15 +231,9 @@ TEST(StudyTest, TinyEndToEndRunGivesTheDeltaTableAndDatmEqualsSeptaMerge) {
 
 TEST(StudyTest, ResumeRefusesOtherOptions) {
   StudyFixture f;
-  CorpusRequest corpus;
-  corpus.out_dir = f.root + "/corpus";
-  corpus.groups = "de";
-  corpus.locale_dir = f.root + "/locale";
-  corpus.dpkg_dir = f.root + "/dpkg";
-  corpus.test_fraction = 0.2;
-  build_corpus(corpus, [](const std::string&) {});
+  f.build_corpus("de");
   StudyConfig config;
-  config.corpus_dir = corpus.out_dir;
+  config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
   config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
@@ -258,15 +257,9 @@ TEST(StudyTest, ResumeRefusesOtherOptions) {
 
 TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) {
   StudyFixture f;
-  CorpusRequest corpus;
-  corpus.out_dir = f.root + "/corpus";
-  corpus.groups = "de";
-  corpus.locale_dir = f.root + "/locale";
-  corpus.dpkg_dir = f.root + "/dpkg";
-  corpus.test_fraction = 0.2;
-  build_corpus(corpus, [](const std::string&) {});
+  f.build_corpus("de");
   StudyConfig config;
-  config.corpus_dir = corpus.out_dir;
+  config.corpus_dir = f.corpus_dir();
   config.device = "cpu";
   config.options = {{"vocab", "120"}, {"dim", "16"},     {"heads", "2"},       {"ff", "16"},
                     {"layers", "1"},  {"batch", "16"},   {"pretrain-epochs", "3"}, {"max-train", "60"},
