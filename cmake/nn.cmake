@@ -97,6 +97,7 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/methods/vba/cvae_test.cc
     tests/nn/methods/vba/densities_test.cc
     tests/nn/methods/vba/npy_test.cc
+    tests/nn/methods/vba/outcome_cvae_test.cc
     tests/nn/methods/vba/training_test.cc)
   target_include_directories(vba_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(vba_tests PRIVATE septa_nn GTest::gtest_main Threads::Threads)
