@@ -131,26 +131,22 @@ class Dictionary {
     for (std::size_t id = 0; id < hashes_.size(); ++id) place(static_cast<uint32_t>(id), hashes_[id]);
   }
   // step(i) for i in [0, n) with the lines of later lookups prefetched (see find_all).
+  // (The prefetches are written out in the loop: gcc 12 drops __builtin_prefetch in lambdas.)
   template <typename Step>
   void pipeline(std::size_t n, const uint64_t* hashes, Step step) const {
     constexpr std::size_t kDistance = 8;
     const std::size_t mask = slots_.size() - 1;
-    const auto warm_slot = [&](std::size_t j) {
-      if (j < n) __builtin_prefetch(&slots_[hashes[j] & mask]);
-    };
-    const auto warm_entry = [&](std::size_t j) {
-      if (j >= n) return;
-      const uint32_t slot = slots_[hashes[j] & mask];
-      if (slot == 0) return;
-      __builtin_prefetch(&hashes_[slot - 1]);
-      __builtin_prefetch(&names_[slot - 1]);
-    };
-    for (std::size_t j = 0; j < 2 * kDistance; ++j) warm_slot(j);
-    for (std::size_t j = 0; j < kDistance; ++j) warm_entry(j);
-    for (std::size_t i = 0; i < n; ++i) {
-      warm_slot(i + 2 * kDistance);
-      warm_entry(i + kDistance);
-      step(i);
+    const uint32_t* slots = slots_.data();
+    for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+      if (i < n) __builtin_prefetch(slots + (hashes[i] & mask));
+      if (i >= kDistance && i - kDistance < n) {
+        const uint32_t slot = slots[hashes[i - kDistance] & mask];
+        if (slot != 0) {
+          __builtin_prefetch(hashes_.data() + (slot - 1));
+          __builtin_prefetch(names_.data() + (slot - 1));
+        }
+      }
+      if (i >= 2 * kDistance) step(i - 2 * kDistance);
     }
   }
   void place(uint32_t id, uint64_t h) {
