@@ -5,6 +5,7 @@
 
 #include "crf/io/binary_io.h"
 
+#include "crf/optim/feature_ranges.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
@@ -77,7 +78,7 @@ void CrfObjective::exchange_touched() {
   const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
   const SparseFeatures& states = structure_.states();
   range_.clear();
-  for (std::size_t q = 0; q <= N; ++q) range_.push_back(F * q / N);
+  range_ = FeatureRanges::bounds(F, N);
   std::vector<uint32_t> stamp(F, UINT32_MAX);  // [F] last local block that touched f
   touched_.assign(B, {});
   cut_.assign(B, {});
@@ -151,7 +152,7 @@ void CrfObjective::exchange_touched() {
  * over the blocks that touch f (an untouched entry is exactly 0, and x + 0.0 = x), then the
  * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
  */
-void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
+void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather) {
   const std::vector<std::string> parts = layout_->comm->alltoall(send_);
   const std::size_t lo = range_[static_cast<std::size_t>(layout_->comm->rank())];
   std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
@@ -173,6 +174,10 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
     }
   }
   SEPTA_CHECK(block == owned_.size());
+  if (!gather) {
+    std::copy(range_grad_.begin(), range_grad_.end(), grad);
+    return;
+  }
   std::string mine(reinterpret_cast<const char*>(range_grad_.data()),
                    sizeof(double) * range_grad_.size());
   const std::vector<std::string> ranges = layout_->comm->allgather(std::move(mine));
@@ -182,13 +187,29 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
   }
 }
 
-double CrfObjective::evaluate(const double* w, double* grad) {
+double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
+
+std::size_t CrfObjective::owned_begin() const {
+  return layout_ ? range_[static_cast<std::size_t>(layout_->comm->rank())] : 0;
+}
+
+std::size_t CrfObjective::owned_end() const {
+  return layout_ ? range_[static_cast<std::size_t>(layout_->comm->rank()) + 1] : dimension();
+}
+
+double CrfObjective::evaluate_owned(const double* w, double* grad) {
+  return evaluate(w, grad, false);
+}
+
+double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   const std::size_t F = dimension();
   const std::size_t L = structure_.labels();
   const SparseFeatures& states = structure_.states();
   const SparseFeatures& edges = structure_.edges();
   const bool per_position = structure_.per_position();
-  std::fill(grad, grad + F, 0.0);
+  // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
+  const std::size_t lo = whole ? 0 : owned_begin(), hi = whole ? F : owned_end();
+  if (!layout_) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   auto work = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
@@ -248,16 +269,15 @@ double CrfObjective::evaluate(const double* w, double* grad) {
   };
   if (layout_) {
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
-    reduce_blocks(grad, total_log_z);
+    reduce_blocks(grad, total_log_z, whole);
   } else {
     for_blocks_ordered(kBlocks, threads_, work, commit);
   }
 
+  // Every rank holds all of w and the observed counts: the same sum everywhere.
   double observed = 0.0;
-  for (std::size_t f = 0; f < F; ++f) {
-    observed += w[f] * empirical_[f];
-    grad[f] -= empirical_[f];
-  }
+  for (std::size_t f = 0; f < F; ++f) observed += w[f] * empirical_[f];
+  for (std::size_t f = lo; f < hi; ++f) grad[f - lo] -= empirical_[f];
   return total_log_z - observed;
 }
 
