@@ -95,7 +95,9 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     TrainProgress progress = iteration_progress("lbfgs", it);
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
-    best.offer(it.w, F, progress);
+    // Without dev data the latest weights are the best, and minimize_ranged leaves them in w
+    // when it stops (also when cancelled): no copy to keep.
+    if (context.dev.size() > 0) best.offer(it.w, F, progress);
     if (!context.layout) return context.report(progress);
     // Ranks: rank 0 reports and decides whether to go on; every rank follows it, so the
     // line searches stay identical.

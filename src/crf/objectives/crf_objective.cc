@@ -26,7 +26,8 @@ namespace septa::crf {
  */
 CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                            const BlockLayout* layout)
-    : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout) {
+    : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout),
+      ranges_(structure.feature_count(), layout ? layout->comm : nullptr) {
   const std::size_t F = structure.feature_count();
   const std::size_t L = structure.labels();
   const SparseFeatures& states = structure.states();
@@ -64,7 +65,10 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
         throw InternalError("distributed training needs integer feature counts");
     }
     layout->comm->allreduce(counts, Communicator::Op::kSum);
-    for (std::size_t f = 0; f < F; ++f) empirical_[f] = static_cast<double>(counts[f]);
+    // Each rank keeps the counts of its feature range only.
+    empirical_.assign(ranges_.owned(), 0.0);
+    for (std::size_t f = ranges_.lo(); f < ranges_.hi(); ++f)
+      empirical_[f - ranges_.lo()] = static_cast<double>(counts[f]);
     exchange_touched();
   }
 }
@@ -153,8 +157,13 @@ void CrfObjective::exchange_touched() {
  * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
  */
 void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather) {
-  const std::vector<std::string> parts = layout_->comm->alltoall(send_);
-  const std::size_t lo = range_[static_cast<std::size_t>(layout_->comm->rank())];
+  // This rank's own part stays here (not copied by the alltoall).
+  const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
+  std::string own = std::move(send_[me]);
+  send_[me] = std::string();
+  std::vector<std::string> parts = layout_->comm->alltoall(send_);
+  parts[me] = std::move(own);
+  const std::size_t lo = range_[me];
   std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
   std::size_t block = 0;
   for (const std::string& part : parts) {
@@ -174,6 +183,8 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
     }
   }
   SEPTA_CHECK(block == owned_.size());
+  send_[me] = std::move(parts[me]);
+  for (std::size_t i = 0; i < range_grad_.size(); ++i) range_grad_[i] -= empirical_[i];
   if (!gather) {
     std::copy(range_grad_.begin(), range_grad_.end(), grad);
     return;
@@ -189,13 +200,9 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
 
 double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
 
-std::size_t CrfObjective::owned_begin() const {
-  return layout_ ? range_[static_cast<std::size_t>(layout_->comm->rank())] : 0;
-}
+std::size_t CrfObjective::owned_begin() const { return ranges_.lo(); }
 
-std::size_t CrfObjective::owned_end() const {
-  return layout_ ? range_[static_cast<std::size_t>(layout_->comm->rank()) + 1] : dimension();
-}
+std::size_t CrfObjective::owned_end() const { return ranges_.hi(); }
 
 double CrfObjective::evaluate_owned(const double* w, double* grad) {
   return evaluate(w, grad, false);
@@ -208,7 +215,6 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   const SparseFeatures& edges = structure_.edges();
   const bool per_position = structure_.per_position();
   // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
-  const std::size_t lo = whole ? 0 : owned_begin(), hi = whole ? F : owned_end();
   if (!layout_) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   auto work = [&](std::size_t block, std::size_t worker) {
@@ -274,10 +280,10 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     for_blocks_ordered(kBlocks, threads_, work, commit);
   }
 
-  // Every rank holds all of w and the observed counts: the same sum everywhere.
-  double observed = 0.0;
-  for (std::size_t f = 0; f < F; ++f) observed += w[f] * empirical_[f];
-  for (std::size_t f = lo; f < hi; ++f) grad[f - lo] -= empirical_[f];
+  // w . empirical by fixed chunks in chunk order (FeatureRanges): the same bits for any N.
+  const double observed = ranges_.dot(w + ranges_.lo(), empirical_.data());
+  if (!layout_)
+    for (std::size_t f = 0; f < F; ++f) grad[f] -= empirical_[f];
   return total_log_z - observed;
 }
 

@@ -5,6 +5,7 @@
 
 #include "crf/features/dataset.h"
 #include "crf/lattice/lattice.h"
+#include "crf/optim/feature_ranges.h"
 #include "crf/parallel/collective.h"
 #include "crf/scoring/linear_chain.h"
 
@@ -19,7 +20,7 @@ class CrfObjective {
   CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                const BlockLayout* layout = nullptr);
 
-  std::size_t dimension() const { return empirical_.size(); }
+  std::size_t dimension() const { return structure_.feature_count(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
   double evaluate(const double* w, double* grad);
   // The same value; writes only this rank's feature range [owned_begin, owned_end) of the
@@ -45,7 +46,7 @@ class CrfObjective {
   const LinearChainScorer& structure_;
   int threads_;
   std::vector<std::size_t> block_bounds_;      // [kBlocks+1] sequence ranges
-  std::vector<double> empirical_;              // [F] observed counts
+  std::vector<double> empirical_;              // [owned] observed counts of this rank's range
   std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
@@ -54,6 +55,7 @@ class CrfObjective {
   // its attributes, all transitions; fixed by the data), each owner adds all blocks in global
   // block order for its range, and the ranges are allgathered.
   const BlockLayout* layout_ = nullptr;
+  FeatureRanges ranges_;                           // this rank's features; w . empirical by chunks
   std::vector<std::size_t> range_;                 // [N+1] feature ranges of the ranks
   std::vector<std::vector<uint32_t>> touched_;     // [local blocks][*] feature ids, ascending
   std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range
