@@ -12,18 +12,22 @@ namespace septa::crf {
 namespace {
 
 /*
- * Visits the features of the instance's attributes for the listed classes cls [n]. A short
- * feature range (at most 16 n features) is scanned whole, scan(f, v) for every feature f (the
- * caller makes the unlisted classes harmless: zero scores or zero gradients); a long one is
- * searched class by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature.
- * The cost per attribute is min(range, n log range), not the range (up to all the label pairs
- * an attribute was seen with). Each class meets its features in attribute order, as the dense
- * pass does, so the sums are the same bit for bit.
+ * Visits the features of the instance's attributes for the listed classes cls [n] (each listed
+ * once). A short feature range (at most 16 n features) is scanned: its classes are read and
+ * scan(f, v) is called for the features of listed classes only (a mark per class, so the
+ * weights and gradients of the other classes are never touched); a long one is searched class
+ * by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature. The cost per
+ * attribute is min(range, n log range), not the range (up to all the label pairs an attribute
+ * was seen with). Each class meets its features in attribute order, as the dense pass does, so
+ * the sums are the same bit for bit.
  */
 template <typename Scan, typename Hit>
 void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape& shape,
                          const ItemArrays& items, const LocalInstance& instance,
                          const int32_t* cls, std::size_t n, const double* w, Scan scan, Hit hit) {
+  thread_local std::vector<char> listed;  // [K] 1 for the listed classes, else 0 (restored)
+  if (listed.size() < shape.K) listed.resize(shape.K, 0);
+  for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 1;
   // Memory-latency bound like softmax_raw_scores: ranges looked up and prefetched in batches.
   constexpr std::size_t kBatch = 32;
   uint32_t first[kBatch], last[kBatch];
@@ -31,10 +35,13 @@ void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape
   float value[kBatch];
   std::size_t m = 0;
   const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
+  const int32_t* classes = features.classes.data();
+  const char* is_listed = listed.data();
   auto flush = [&] {
     for (std::size_t b = 0; b < m; ++b) {
       if (last[b] - first[b] <= longest_scan) {
-        for (uint32_t f = first[b]; f < last[b]; ++f) scan(f, value[b]);
+        for (uint32_t f = first[b]; f < last[b]; ++f)
+          if (is_listed[classes[f]]) scan(f, value[b]);
       } else {
         for (std::size_t i = 0; i < n; ++i) {
           const int64_t f = features.find_sorted(attribute[b], cls[i]);
@@ -60,6 +67,7 @@ void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape
     }
   }
   flush();
+  for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 0;
 }
 
 }  // namespace
@@ -71,9 +79,7 @@ void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items
   const double* dense =
       shape.R > 0 ? w + features.size() + static_cast<std::size_t>(instance.context) * shape.K
                   : nullptr;
-  std::fill(scores, scores + shape.K, 0.0);  // unlisted classes collect the scanned weights
-  if (dense)
-    for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense[cls[i]];
+  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense ? dense[cls[i]] : 0.0;
   const int32_t* classes = features.classes.data();
   for_listed_features(
       features, shape, items, instance, cls, n, w,
