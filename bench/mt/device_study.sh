@@ -33,10 +33,10 @@ FF=${FF:-1024}                        # feed-forward width (CPU: 256)
 HEADS=${HEADS:-4}
 LAYERS=${LAYERS:-3}                   # encoder layers = decoder layers (CPU: 2)
 MAX_LEN=${MAX_LEN:-48}                # tokens per message (longer ones are cut)
-MAX_TRAIN=${MAX_TRAIN:-12000}         # training pairs per direction (12 directions)
-PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-4} # on all 12 x MAX_TRAIN pairs
+MAX_TRAIN=${MAX_TRAIN:-12000}         # training pairs per direction (12 directions; the CPU study: 2500)
+PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5} # on all 12 x MAX_TRAIN pairs (CPU: 3)
 POST_EPOCHS=${POST_EPOCHS:-1}         # each post-training (multi 12, separate 12 x 1, group 12, DAT 6 x MAX_TRAIN)
-BATCH=${BATCH:-128}
+BATCH=${BATCH:-256}                   # (CPU: 64)
 LR=${LR:-0.002}
 POST_LR=${POST_LR:-0.001}
 WARMUP=${WARMUP:-200}
@@ -44,8 +44,9 @@ TEST_LIMIT=${TEST_LIMIT:-600}         # n-way test messages per direction (0: al
 DEV_SAMPLE=${DEV_SAMPLE:-100}         # dev messages per direction decoded after each epoch
 DECODE_BATCH=${DECODE_BATCH:-300}     # messages decoded together
 DENSITY=${DENSITY:-0.5}               # TIES
+TF32=${TF32:-1}                       # TF32 matrix products on CUDA
 TA_LAMBDA=${TA_LAMBDA:-0.5}           # task arithmetic
-THREADS=${THREADS:-4}
+THREADS=${THREADS:-2}                 # CPU threads (bench/device_run.sh gives this script 2 cores)
 SEED=${SEED:-1}
 WORK=${WORK:-/tmp/septa-mt-device}
 # -----------------------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ say "$plan"
 options=(--vocab "${vocab:-8000}" --dim "$DIM" --ff "$FF" --heads "$HEADS" --layers "$LAYERS" --max-len "$MAX_LEN"
   --max-train "$MAX_TRAIN" --pretrain-epochs "$PRETRAIN_EPOCHS" --post-epochs "$POST_EPOCHS" --batch "$BATCH"
   --lr "$LR" --post-lr "$POST_LR" --warmup "$WARMUP" --test-limit "$TEST_LIMIT" --dev-sample "$DEV_SAMPLE"
-  --decode-batch "$DECODE_BATCH" --density "$DENSITY" --ta-lambda "$TA_LAMBDA" --seed "$SEED")
+  --decode-batch "$DECODE_BATCH" --tf32 "$TF32" --density "$DENSITY" --ta-lambda "$TA_LAMBDA" --seed "$SEED")
 say "septa-nn mt all --corpus $corpus --dir $study --tokenizer $corpus/spm.model --device $DEVICE --threads $THREADS ${options[*]}"
 
 # One process: the CUDA context and the tokenizer are set up once. Every epoch prints a line.

@@ -10,7 +10,8 @@
 # VOCAB (pieces, default 8000), MAX_TRAIN (pairs per direction the tokenizer sees; keep it equal
 # to device_study.sh's MAX_TRAIN, default 12000), SEED (default 1).
 # OUT gets the corpus (groups.txt, <lang>.{train,dev,test}.tsv, test.nway.tsv, stats.tsv),
-# spm.model and spm.options (the options it was trained with). It must stay under 20 MB.
+# spm.model and spm.options (the options it was trained with). It must stay under 20 MB: the
+# training files keep only the MAX_TRAIN pairs per language the study uses (TRIM=0: all).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 OUT" >&2; exit 2; }
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +31,28 @@ nice "$septa" mt tokenizer --corpus "$out" --out "$out/spm.model" --vocab "$voca
   --seed "$seed"
 printf 'vocab=%s\nmax-train=%s\nseed=%s\n' "$vocab" "$max_train" "$seed" > "$out/spm.options"
 rm -f "$out"/*.vocab
+# Each <lang>.train.tsv keeps only the MAX_TRAIN pairs a study with that --max-train and --seed
+# trains on (study.cc's subset(): the smallest seeded FNV-1a hash of the English message), in
+# that order, so the study sees the same pairs in the same order as on the whole file and the
+# folder stays small. stats.tsv still counts the whole corpus.
+if [ "${TRIM:-1}" = 1 ] && [ "$max_train" -gt 0 ]; then
+  python3 - "$out" "$max_train" "$seed" <<'PY'
+import glob, sys
+out, limit, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+M = (1 << 64) - 1
+def fnv(data):  # over the bytes, as study.cc hashes them
+    h = 1469598103934665603 ^ seed
+    for c in data:
+        h = ((h ^ c) * 1099511628211) & M
+    return h
+for path in sorted(glob.glob(out + "/*.train.tsv")):
+    lines = open(path, "rb").read().split(b"\n")[:-1]
+    keyed = sorted((fnv(line.split(b"\t")[1]), i) for i, line in enumerate(lines))[:limit]
+    open(path, "wb").write(b"".join(lines[i] + b"\n" for _, i in keyed))
+    print("%s: %d of %d training pairs kept" % (path, len(keyed), len(lines)))
+PY
+  echo "trimmed=1" >> "$out/spm.options"
+fi
 size_kb=$(du -sk "$out" | cut -f1)
 echo "== $out: ${size_kb} KB, $((SECONDS - start)) s"
 column -t "$out/stats.tsv" 2>/dev/null || cat "$out/stats.tsv"

@@ -121,6 +121,7 @@ const MethodInfo& study_options() {
         real("density", "0.5", 0, 1, "TIES: fraction of each task vector kept"),
         real("ta-lambda", "0.5", 0, 10, "task arithmetic: scale of the summed task vectors"),
         integer("decode-batch", "64", 1, 65536, "messages decoded together (dev and test)"),
+        integer("tf32", "1", 0, 1, "CUDA: float32 matrix products in TF32 (float32 sums); 0: full float32"),
         integer("dev-sample", "0", 0, 100000, "dev messages per direction decoded after every epoch (chrF on the log; 0: none)"),
         integer("seed", "1", 0, 2147483647, "seed of initialisation, data order and subsets"),
     };
@@ -207,6 +208,8 @@ class Study {
     if (config.dir.empty()) throw OptionError("--dir is required");
     model_options(options_, /*vocab=*/1);  // --heads must divide --dim: refused before any work
     set_threads(config.threads);
+    if (device_.is_cuda())  // "high": TF32 tensor cores for float32 products; "highest": none
+      at::globalContext().setFloat32MatmulPrecision(options_.integer("tf32") ? "high" : "highest");
     make_dir(config.dir);
     make_dir(config.dir + "/models");
     make_dir(config.dir + "/state");
