@@ -9,11 +9,13 @@
 #   bench/nn/scala_bench.sh [--build DIR] [--out DIR] [--limit N] [--test-limit N] [--epochs E]
 #                           [--dim D] [--depth L] [--threads T] [--device D] [--skip-offgrid]
 #                           [--options "--pad 0 --flip 0 ..."]   (recipe options for all runs)
+#                           [--slim-options "--warmup-epochs 0 ..."]  (scala and usnet only)
+#                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
 # Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
-offgrid=1 options="" train=1
+offgrid=1 options="" slim_options="" data="" train=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -27,6 +29,8 @@ while [ $# -gt 0 ]; do
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
+    --slim-options) slim_options=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
     --report-only) train=0; shift ;;
     *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -36,7 +40,8 @@ septa="$build/septa-nn"
 export OMP_WAIT_POLICY=passive  # busy-waiting OpenMP crawls on shared cores
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}  # no BLAS threads beyond --threads (they spoil batch-1 latency under load)
 mkdir -p "$out"
-common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1 $options"
+data_option=""; [ -n "$data" ] && data_option="--data $data"
+common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device $data_option --seed 1 $options"
 stamp() { date -u +%H:%M:%S; }
 
 run() {  # name, then septa nn train arguments
@@ -50,7 +55,7 @@ run() {  # name, then septa nn train arguments
 report() {  # name [extra widths options]
   local name=$1; shift
   echo "== $(stamp) widths of $name"
-  "$septa" widths --save-dir "$out/$name" --threads 1 --test-limit $test_limit "$@" | tee "$out/$name.widths"
+  "$septa" widths --save-dir "$out/$name" --threads 1 --device $device $data_option --test-limit $test_limit "$@" | tee "$out/$name.widths"
 }
 
 if [ "$train" = 1 ]; then
@@ -59,18 +64,18 @@ if [ "$train" = 1 ]; then
   run separate --method vit-separate $common
   cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
   cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
-  run scala --method scala $common
-  run usnet --method usnet $common
+  run scala --method scala $common $slim_options
+  run usnet --method usnet $common $slim_options
   if [ "$offgrid" = 1 ]; then
     mkdir -p "$out/scala_eps8"
     cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
-    run scala_eps8 --method scala --eps 0.125 $common
+    run scala_eps8 --method scala --eps 0.125 $common $slim_options
   fi
 fi
-report separate
-report scala
-report usnet
-[ "$offgrid" = 1 ] && report scala_eps8 --off-grid 0.4375 --no-latency
+report separate || true
+report scala || true
+report usnet || true
+if [ "$offgrid" = 1 ]; then report scala_eps8 --off-grid 0.4375 --no-latency || true; fi
 
 python3 - "$out" <<'PY'
 import sys, os
@@ -115,7 +120,8 @@ print(text)
 open(os.path.join(out, "summary.txt"), "w").write(text + "\n")
 PY
 
-if command -v gnuplot > /dev/null; then
+plot_gnuplot() {
+  command -v gnuplot > /dev/null || return 1
   gnuplot <<GP
 set terminal pngcairo size 900,600
 set output "$out/accuracy_vs_macs.png"
@@ -128,5 +134,28 @@ plot "$out/scala.dat" using (\$1/1e6):2 with linespoints pt 7 title "Scala (one 
      "$out/usnet.dat" using (\$1/1e6):2 with linespoints pt 5 title "US-Net (one model)", \
      "$out/separate.dat" using (\$1/1e6):2 with linespoints pt 9 ps 1.5 title "separate training (4 models)"
 GP
+}
+plot_matplotlib() {  # where gnuplot is missing (the GPU machine has matplotlib)
+  python3 - "$out" "$dim" "$depth" "$epochs" <<'PY'
+import os, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+out, dim, depth, epochs = sys.argv[1:]
+plt.figure(figsize=(9, 6))
+for name, marker, label in (("scala", "o", "Scala (one model, 13 widths)"), ("usnet", "s", "US-Net (one model)"),
+                            ("separate", "D", "separate training (4 models)")):
+    path = os.path.join(out, name + ".dat")
+    if not os.path.exists(path) or os.path.getsize(path) == 0: continue
+    rows = [list(map(float, l.split())) for l in open(path) if l.strip()]
+    plt.plot([r[0] / 1e6 for r in rows], [r[1] for r in rows], marker=marker, label=label)
+plt.title("Fashion-MNIST: test accuracy against MACs per image (ViT D=%s, depth %s, %s epochs)" % (dim, depth, epochs))
+plt.xlabel("MACs per image (millions)"); plt.ylabel("test accuracy (%)"); plt.grid(True); plt.legend(loc="lower right")
+plt.savefig(os.path.join(out, "accuracy_vs_macs.png"), dpi=100)
+PY
+}
+if plot_gnuplot || plot_matplotlib; then
   echo "plot: $out/accuracy_vs_macs.png"
+else
+  echo "scala_bench: no plot (neither gnuplot nor python3's matplotlib worked); the tables above stand" >&2
 fi
