@@ -12,9 +12,13 @@
 #                           [--slim-options "--warmup-epochs 0 ..."]  (scala and usnet only)
 #                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
-# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
+#                           [--jobs J]   (1: one training at a time; 2: two at once, logs in --out)
+# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 jobs of 1 thread each. On 2 cores two
+# 1-thread processes beat one 2-thread process (libtorch's OpenMP overhead on small matrices):
+# separate's r = 1 ViT (the teacher) beside its three smaller ViTs, then scala beside usnet, then
+# scala eps = 1/8, then the reports, one after the other (latency wants a quiet machine).
 set -euo pipefail
-build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
+build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
 offgrid=1 options="" slim_options="" data="" train=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --dim) dim=$2; shift 2 ;;
     --depth) depth=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
@@ -48,8 +53,22 @@ run() {  # name, then septa nn train arguments
   local name=$1; shift
   echo "== $(stamp) $name: septa nn train $*"
   local start=$(date +%s)
-  "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log"
+  if [ "$jobs" -gt 1 ]; then
+    "$septa" train "$@" --save-dir "$out/$name" > "$out/$name.log" 2>&1 || { echo "$name failed: $out/$name.log" >&2; tail -5 "$out/$name.log" >&2; return 1; }
+    tail -1 "$out/$name.log"
+  else
+    "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log"
+  fi
   echo "$name wall $(( $(date +%s) - start ))s" | tee -a "$out/times.txt"
+}
+together() {  # "name args..." "name args..."; at once when --jobs > 1
+  if [ "$jobs" -gt 1 ]; then
+    local pids=() status=0
+    for job in "$@"; do run $job & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    return $status
+  fi
+  for job in "$@"; do run $job; done
 }
 
 report() {  # name [extra widths options]
@@ -60,12 +79,13 @@ report() {  # name [extra widths options]
 
 if [ "$train" = 1 ]; then
   rm -f "$out/times.txt"
-  mkdir -p "$out/separate" "$out/scala" "$out/usnet"
-  run separate --method vit-separate $common
+  mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet"
+  together "separate --method vit-separate --widths 16 $common" \
+           "separate_small --method vit-separate --widths 4,8,12 $common"
+  mv "$out"/separate_small/vit_*.safetensors "$out/separate/"
   cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
   cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
-  run scala --method scala $common $slim_options
-  run usnet --method usnet $common $slim_options
+  together "scala --method scala $common $slim_options" "usnet --method usnet $common $slim_options"
   if [ "$offgrid" = 1 ]; then
     mkdir -p "$out/scala_eps8"
     cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"

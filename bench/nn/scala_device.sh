@@ -36,7 +36,8 @@ LIMIT=${LIMIT:-0}               # training images (0: all 60000)
 TEST_LIMIT=${TEST_LIMIT:-0}     # test images (0: all 10000)
 OFFGRID=${OFFGRID:-1}           # 1: also train scala with eps = 1/8 for the off-grid check
 THREADS=${THREADS:-4}           # torch CPU threads per process
-CAL_BATCHES=${CAL_BATCHES:-24}  # batches per calibration epoch
+JOBS=${JOBS:-1}                 # trainings at once (1: what the calibration assumes)
+CAL_BATCHES=${CAL_BATCHES:-40}  # batches per calibration epoch
 SEED=${SEED:-1}
 if [ "${TINY:-0}" = 1 ]; then   # CPU smoke test of every step at toy size
   DEVICE=${TINY_DEVICE:-cpu} DIM=32 DEPTH=1 HEADS=2 PATCH=7 BATCH=64 LIMIT=1024 TEST_LIMIT=300
@@ -88,8 +89,10 @@ t = {}
 for line in open(log):
     m = re.match(r"\[(\w+)\] epoch (\d+)/\d+ .* ([0-9.]+)s$", line.strip())
     if m: t[(m.group(1), int(m.group(2)))] = float(m.group(3))
-full = t[("teacher", 2)] * n / cal_n    # one dense full-width epoch
-scala = t[("scala", 2)] * n / cal_n     # one sandwich epoch (+ teacher forward)
+# Epoch times are printed to 0.1 s: floor them (a sandwich step holds a full-width step, and
+# costs at most about 4 of them).
+scala = max(t[("scala", 2)], 0.1) * n / cal_n              # one sandwich epoch (+ teacher forward)
+full = max(t[("teacher", 2)] * n / cal_n, scala / 4)       # one dense full-width epoch
 # separate: 4 ViTs, each at most a full-width epoch (launch-bound on a GPU); scala, usnet
 # (and scala eps = 1/8) a sandwich epoch each.
 per_epoch = 4 * full + (2 + offgrid) * scala
@@ -107,7 +110,7 @@ say "training $EPOCHS epochs per method"
 
 # (2) + (3): the bench itself (training, width reports, summary, plot).
 bench=("$here/scala_bench.sh" --build "$build" --out "$out" --data "$data" --limit $LIMIT
-       --test-limit $TEST_LIMIT --epochs $EPOCHS --dim $DIM --depth $DEPTH --threads $THREADS
+       --test-limit $TEST_LIMIT --epochs $EPOCHS --dim $DIM --depth $DEPTH --threads $THREADS --jobs $JOBS
        --device "$DEVICE" --options "$recipe" --slim-options "--warmup-epochs $WARMUP_EPOCHS")
 [ "$OFFGRID" = 1 ] || bench+=(--skip-offgrid)
 "${bench[@]}"
