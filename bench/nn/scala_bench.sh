@@ -13,13 +13,17 @@
 #                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
 #                           [--jobs J]   (1: one training at a time; 2: two at once, logs in --out)
-# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 jobs of 1 thread each. On 2 cores two
-# 1-thread processes beat one 2-thread process (libtorch's OpenMP overhead on small matrices):
-# separate's r = 1 ViT (the teacher) beside its three smaller ViTs, then scala beside usnet, then
-# scala eps = 1/8, then the reports, one after the other (latency wants a quiet machine).
+#                           [--teacher 0|1]   (1: scala and usnet distil their full width from
+#                             separate's r = 1 ViT; default 0, see docs/scala.md)
+# Defaults: the full data, D = 64, depth 4, 10 epochs, no teacher, 2 jobs of 1 thread each. On 2
+# cores two 1-thread processes beat one 2-thread process (libtorch's OpenMP overhead on small
+# matrices). Without a teacher the five trainings are independent: two lanes, scala then
+# scala eps = 1/8, and usnet then separate's smaller ViTs then its r = 1 ViT. With --teacher 1:
+# separate's r = 1 ViT beside its smaller ViTs, then scala beside usnet, then scala eps = 1/8.
+# The reports run afterwards, one at a time (latency wants a quiet machine).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
-offgrid=1 options="" slim_options="" data="" train=1
+offgrid=1 options="" slim_options="" data="" train=1 teacher=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
     --depth) depth=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --teacher) teacher=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
@@ -77,20 +82,35 @@ report() {  # name [extra widths options]
   "$septa" widths --save-dir "$out/$name" --threads 1 --device $device $data_option --test-limit $test_limit "$@" | tee "$out/$name.widths"
 }
 
+lane() {  # jobs one after the other: "name args..." ...
+  for job in "$@"; do run $job || return 1; done
+}
 if [ "$train" = 1 ]; then
   rm -f "$out/times.txt"
-  mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet"
-  together "separate --method vit-separate --widths 16 $common" \
-           "separate_small --method vit-separate --widths 4,8,12 $common"
-  mv "$out"/separate_small/vit_*.safetensors "$out/separate/"
-  cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
-  cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
-  together "scala --method scala $common $slim_options" "usnet --method usnet $common $slim_options"
-  if [ "$offgrid" = 1 ]; then
-    mkdir -p "$out/scala_eps8"
-    cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
-    run scala_eps8 --method scala --eps 0.125 $common $slim_options
+  mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet" "$out/scala_eps8"
+  scala_job="scala --method scala $common $slim_options"
+  usnet_job="usnet --method usnet $common $slim_options"
+  eps8_job=""; [ "$offgrid" = 1 ] && eps8_job="scala_eps8 --method scala --eps 0.125 $common $slim_options"
+  full_job="separate --method vit-separate --widths 16 $common"
+  small_job="separate_small --method vit-separate --widths 4,8,12 $common"
+  if [ "$teacher" = 1 ]; then
+    together "$full_job" "$small_job"
+    for name in scala usnet scala_eps8; do cp "$out/separate/vit_1.safetensors" "$out/$name/teacher.safetensors"; done
+    together "$scala_job" "$usnet_job"
+    [ -z "$eps8_job" ] || run $eps8_job
+  else
+    scala_job="$scala_job --no-teacher 1" usnet_job="$usnet_job --no-teacher 1"
+    [ -z "$eps8_job" ] || eps8_job="$eps8_job --no-teacher 1"
+    if [ "$jobs" -gt 1 ]; then
+      lane "$scala_job" ${eps8_job:+"$eps8_job"} & first=$!
+      lane "$usnet_job" "$small_job" "$full_job" & second=$!
+      status=0; wait $first || status=1; wait $second || status=1
+      [ $status = 0 ] || exit 1
+    else
+      lane "$full_job" "$small_job" "$scala_job" "$usnet_job" ${eps8_job:+"$eps8_job"}
+    fi
   fi
+  mv "$out"/separate_small/vit_*.safetensors "$out/separate/"
 fi
 report separate || true
 report scala || true

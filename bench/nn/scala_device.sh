@@ -10,8 +10,8 @@
 #
 # Steps: (1) a calibration run (a few batches of the teacher and of a Scala step) measures the
 # seconds per step; (2) the number of epochs is the largest that fits BUDGET_S (EPOCHS=auto);
-# (3) scala_bench.sh trains vit-separate (its r = 1 ViT is the teacher), scala, usnet and scala
-# with eps = 1/8 (the off-grid check at r = 0.4375), then writes the reports, summary and plot.
+# (3) scala_bench.sh trains vit-separate, scala, usnet and scala with eps = 1/8 (the off-grid
+# check at r = 0.4375), then writes the reports, summary and plot.
 # Every knob below can be set from the environment, e.g. BUDGET_S=180 DIM=128 bench/nn/...
 # TINY=1 is a CPU smoke test of the whole script at toy size (about a minute on 2 cores).
 set -uo pipefail
@@ -26,7 +26,8 @@ PATCH=${PATCH:-4}               # 4: 49 tokens (+ cls and dist) on 28 x 28 image
 BATCH=${BATCH:-256}
 LR=${LR:-0.001}                 # AdamW peak learning rate (cosine schedule)
 LR_WARMUP=${LR_WARMUP:-1}       # epochs of learning-rate warm-up
-WARMUP_EPOCHS=${WARMUP_EPOCHS:-1}  # Scala / US-Net: first epochs of the full width alone
+WARMUP_EPOCHS=${WARMUP_EPOCHS:-0}  # Scala / US-Net: first epochs of the full width alone
+TEACHER=${TEACHER:-0}           # 1: Scala / US-Net distil the full width from separate's r = 1 ViT
 PAD=${PAD:-2}                   # random-crop padding (0: none)
 FLIP=${FLIP:-1}                 # random horizontal flips
 EPOCHS=${EPOCHS:-auto}          # a number, or auto: the most that fit BUDGET_S
@@ -35,7 +36,7 @@ EPOCHS_MAX=${EPOCHS_MAX:-30}
 LIMIT=${LIMIT:-0}               # training images (0: all 60000)
 TEST_LIMIT=${TEST_LIMIT:-0}     # test images (0: all 10000)
 OFFGRID=${OFFGRID:-1}           # 1: also train scala with eps = 1/8 for the off-grid check
-THREADS=${THREADS:-4}           # torch CPU threads per process
+THREADS=${THREADS:-2}           # torch CPU threads per process (device_run.sh gives it 2 cores)
 JOBS=${JOBS:-1}                 # trainings at once (1: what the calibration assumes)
 CAL_BATCHES=${CAL_BATCHES:-40}  # batches per calibration epoch
 SEED=${SEED:-1}
@@ -110,7 +111,7 @@ say "training $EPOCHS epochs per method"
 
 # (2) + (3): the bench itself (training, width reports, summary, plot).
 bench=("$here/scala_bench.sh" --build "$build" --out "$out" --data "$data" --limit $LIMIT
-       --test-limit $TEST_LIMIT --epochs $EPOCHS --dim $DIM --depth $DEPTH --threads $THREADS --jobs $JOBS
+       --test-limit $TEST_LIMIT --epochs $EPOCHS --dim $DIM --depth $DEPTH --threads $THREADS --jobs $JOBS --teacher $TEACHER
        --device "$DEVICE" --options "$recipe" --slim-options "--warmup-epochs $WARMUP_EPOCHS")
 [ "$OFFGRID" = 1 ] || bench+=(--skip-offgrid)
 "${bench[@]}"
