@@ -6,7 +6,17 @@
 # SEPTA_TORCH_DIR points the build at another libtorch, e.g. the CUDA-enabled one bundled with
 # PyTorch: -DSEPTA_TORCH_DIR=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)")
 set(SEPTA_TORCH_DIR "" CACHE PATH "CMake prefix of the libtorch to build the neural modules against (empty: the system's)")
-if(SEPTA_TORCH_DIR)
+# Without a usable Torch config (a PyTorch wheel whose Caffe2 config cannot find some CUDA
+# component it checks for), name the headers and libraries directly, e.g. from
+# torch.utils.cpp_extension.include_paths() and torch/lib/lib{torch,torch_cpu,torch_cuda,c10,c10_cuda}.so.
+# --no-as-needed keeps libtorch_cuda.so linked: only its static initialisers register the CUDA backend.
+set(SEPTA_TORCH_INCLUDE_DIRS "" CACHE STRING "libtorch include directories (;-list), bypassing find_package(Torch)")
+set(SEPTA_TORCH_LIBRARIES "" CACHE STRING "libtorch shared libraries (;-list), bypassing find_package(Torch)")
+if(SEPTA_TORCH_INCLUDE_DIRS AND SEPTA_TORCH_LIBRARIES)
+  set(TORCH_INCLUDE_DIRS ${SEPTA_TORCH_INCLUDE_DIRS})
+  set(TORCH_LIBRARIES "-Wl,--no-as-needed" ${SEPTA_TORCH_LIBRARIES} "-Wl,--as-needed")
+  set(Torch_DIR "(named directly: ${SEPTA_TORCH_LIBRARIES})")
+elseif(SEPTA_TORCH_DIR)
   list(PREPEND CMAKE_PREFIX_PATH "${SEPTA_TORCH_DIR}")
   find_package(Torch REQUIRED PATHS "${SEPTA_TORCH_DIR}" NO_DEFAULT_PATH)
 else()
@@ -97,12 +107,17 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/methods/vba/cvae_test.cc
     tests/nn/methods/vba/densities_test.cc
     tests/nn/methods/vba/npy_test.cc
+    tests/nn/methods/vba/outcome_cvae_test.cc
     tests/nn/methods/vba/training_test.cc)
   target_include_directories(vba_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(vba_tests PRIVATE septa_nn GTest::gtest_main Threads::Threads)
-  gtest_discover_tests(vba_tests DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS nn TIMEOUT 300
-               ENVIRONMENT "SEPTA_CLI=$<TARGET_FILE:septa>;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2")
+  # Labels `vba` (ctest -L vba, docs/vba.md) and `nn` (the group). List-valued properties are
+  # set by an include file that runs after discovery: gtest_discover_tests's PROPERTIES splits
+  # a list value into separate arguments (CMake 3.25), so only its first element would stay.
+  gtest_discover_tests(vba_tests DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 300)
+  file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/vba_tests_properties.cmake CONTENT
+    "set_tests_properties(\${vba_tests_TESTS} PROPERTIES LABELS \"nn;vba\" ENVIRONMENT \"SEPTA_CLI=$<TARGET_FILE:septa>;OMP_WAIT_POLICY=passive;OPENBLAS_NUM_THREADS=2\")\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${PROJECT_BINARY_DIR}/vba_tests_properties.cmake)
   add_dependencies(vba_tests septa septa-nn)
 endif()
 

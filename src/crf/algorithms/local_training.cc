@@ -3,6 +3,7 @@
 #include "crf/optim/sgd.h"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 namespace septa::crf {
@@ -122,18 +123,19 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 
 namespace {
 
-// fit_sharded_sgd with the context's options (--epochs, --shards, --c2, --seed) and progress.
+// fit_sharded_sgd with the context's options (--epochs, --shards, --seed), penalty c2, and
+// progress.
 MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                        SharedProgress& shared) {
+                        SharedProgress& shared, double c2) {
   if (instances.empty()) {
     MinimizerResult result;
     result.stop_reason = "no instances";
     return result;
   }
   ShardedSgdOptions options;
-  options.c2 = context.options.c2;
+  options.c2 = c2;
   options.epochs = context.options.epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.seed = context.options.seed;
@@ -175,17 +177,25 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                          SharedProgress& shared) {
-  if (context.options.local_sgd) return fit_sgd(context, phase, instances, shape, threads, w, shared);
-  return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared);
+                          SharedProgress& shared, double c2) {
+  if (std::isnan(c2)) c2 = context.options.c2;
+  if (context.options.local_sgd)
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2);
+  return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
+}
+
+double factor_c2(double c2, std::size_t sequences, std::size_t instances) {
+  if (instances == 0) return c2;
+  return c2 * std::min(1.0, static_cast<double>(sequences) / static_cast<double>(instances));
 }
 
 MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
                                 const std::vector<LocalInstance>& instances,
                                 const SoftmaxModelShape& shape, int threads,
-                                std::vector<double>& w, SharedProgress& shared) {
+                                std::vector<double>& w, SharedProgress& shared, double c2) {
   SoftmaxObjective objective(context.data, instances, shape, threads);
-  const MinimizerOptions options = minimizer_options(context.options);
+  MinimizerOptions options = minimizer_options(context.options);
+  if (!std::isnan(c2)) options.c2 = c2;
   ObjectiveFunction f = [&](const double* x, double* g) { return objective.evaluate(x, g); };
   IterationCallback callback = [&](const MinimizerIteration& it) {
     if (shared.stop) return false;

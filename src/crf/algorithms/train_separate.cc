@@ -146,8 +146,10 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
                                                        options.min_freq, false));
   };
   run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
-  const MinimizerResult unary_result = fit_local(context, "unary", nodes, scorer->unary_shape(),
-                                                 options.threads, scorer->unary_weights(), shared);
+  // Each factor's penalty is set from its own instance count (factor_c2).
+  const MinimizerResult unary_result =
+      fit_local(context, "unary", nodes, scorer->unary_shape(), options.threads,
+                scorer->unary_weights(), shared, factor_c2(options.c2, data.size(), nodes.size()));
   MinimizerResult pair_result;
   CandidateLists candidates;
   if (!edges.empty() && !shared.stop) {
@@ -156,8 +158,9 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
       candidates = pair_candidates(context, *scorer, edges, options.threads);
       pair_shape.candidates = &candidates;
     }
-    pair_result = fit_local(context, "pairwise", edges, pair_shape, options.threads,
-                            scorer->pair_weights(), shared);
+    pair_result =
+        fit_local(context, "pairwise", edges, pair_shape, options.threads, scorer->pair_weights(),
+                  shared, factor_c2(options.c2, data.size(), edges.size()));
   }
   if (shared.stop) pair_result.cancelled = true;
 

@@ -1,6 +1,7 @@
 // A bijection between strings and dense ids 0..size-1, in insertion order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -47,6 +48,37 @@ class Dictionary {
     if (id >= 0) return id;
     names_.push_back(std::move(name));
     return insert_last(h);
+  }
+  /*
+   * Batched lookup and insertion. On a large table each lookup costs two or three dependent
+   * cache misses (the slot, the id's hash, its name); one at a time they queue. These run the
+   * lookups of n strings as a pipeline: lookup i + 2D has its home slot prefetched, lookup i + D
+   * the hash and name of the id found there, then lookup i runs on warm lines, so up to 2D
+   * misses overlap. Results and ids are those of find() / add() called in order.
+   * name_at(i) gives the i-th string (a string_view); hashes [n] is caller scratch.
+   */
+  template <typename NameAt>
+  void find_all(std::size_t n, NameAt name_at, uint64_t* hashes, int32_t* out) const {
+    if (slots_.empty()) {
+      std::fill(out, out + n, -1);
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i) hashes[i] = hash(name_at(i));
+    pipeline(n, hashes, [&](std::size_t i) { out[i] = find(name_at(i), hashes[i]); });
+  }
+  // add(name_at(i)) for i in [0, n), in order, each id into out [n] when out is not null.
+  template <typename NameAt>
+  void add_all(std::size_t n, NameAt name_at, uint64_t* hashes, int32_t* out) {
+    reserve(names_.size() + n);  // no growth inside: the prefetched slots stay valid
+    for (std::size_t i = 0; i < n; ++i) hashes[i] = hash(name_at(i));
+    pipeline(n, hashes, [&](std::size_t i) {
+      int32_t id = find(name_at(i), hashes[i]);
+      if (id < 0) {
+        names_.emplace_back(name_at(i));
+        id = insert_last(hashes[i]);
+      }
+      if (out) out[i] = id;
+    });
   }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
   std::size_t size() const { return names_.size(); }
@@ -97,6 +129,25 @@ class Dictionary {
     while (size < 2 * n) size *= 2;
     slots_.assign(size, 0);
     for (std::size_t id = 0; id < hashes_.size(); ++id) place(static_cast<uint32_t>(id), hashes_[id]);
+  }
+  // step(i) for i in [0, n) with the lines of later lookups prefetched (see find_all).
+  // (The prefetches are written out in the loop: gcc 12 drops __builtin_prefetch in lambdas.)
+  template <typename Step>
+  void pipeline(std::size_t n, const uint64_t* hashes, Step step) const {
+    constexpr std::size_t kDistance = 8;
+    const std::size_t mask = slots_.size() - 1;
+    const uint32_t* slots = slots_.data();
+    for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+      if (i < n) __builtin_prefetch(slots + (hashes[i] & mask));
+      if (i >= kDistance && i - kDistance < n) {
+        const uint32_t slot = slots[hashes[i - kDistance] & mask];
+        if (slot != 0) {
+          __builtin_prefetch(hashes_.data() + (slot - 1));
+          __builtin_prefetch(names_.data() + (slot - 1));
+        }
+      }
+      if (i >= 2 * kDistance) step(i - 2 * kDistance);
+    }
   }
   void place(uint32_t id, uint64_t h) {
     const std::size_t mask = slots_.size() - 1;

@@ -142,24 +142,35 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
                       std::to_string(columns_) + " columns (or " + std::to_string(columns_ - 1) +
                       " without the gold label), found " + std::to_string(C));
   const bool gold = C == columns_;
-  // Per-thread scratch: after the first sentences, encoding allocates nothing.
-  thread_local std::string text;               // expanded strings of one item
-  thread_local std::vector<std::size_t> ends;  // [strings] end of each in text
-  for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
-    text.clear();
-    ends.clear();
+  // Per-thread scratch: after the first sentences, encoding allocates nothing. The strings of
+  // the whole sentence are expanded first and then looked up as one batch (Dictionary::find_all).
+  thread_local std::string text;                // expanded strings of the sentence
+  thread_local std::vector<std::size_t> ends;   // [strings] end of each in text
+  thread_local std::vector<std::size_t> split;  // [2T] strings ending each item's state, edge part
+  thread_local std::vector<uint64_t> hashes;    // [strings] scratch
+  thread_local std::vector<int32_t> ids;        // [strings] attribute ids, -1 unknown
+  text.clear();
+  ends.clear();
+  split.clear();
+  const std::size_t T = sentence.columns.size();
+  for (std::size_t t = 0; t < T; ++t) {
     template_.expand(sentence, t, text, ends);
-    for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
-      const int32_t id = attributes_.find(std::string_view(text).substr(begin, ends[i] - begin));
-      if (id >= 0) out.add_attribute(id, 1.0f);
-    }
-    text.clear();
-    ends.clear();
+    split.push_back(ends.size());
     template_.expand_edge(sentence, t, text, ends);
-    for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++]) {
-      const int32_t id = attributes_.find(std::string_view(text).substr(begin, ends[i] - begin));
-      if (id >= 0) out.add_edge_attribute(id);
-    }
+    split.push_back(ends.size());
+  }
+  const std::size_t S = ends.size();
+  if (hashes.size() < S) hashes.resize(S);
+  if (ids.size() < S) ids.resize(S);
+  const std::string_view all(text);
+  attributes_.find_all(
+      S, [&](std::size_t i) { return all.substr(i ? ends[i - 1] : 0, ends[i] - (i ? ends[i - 1] : 0)); },
+      hashes.data(), ids.data());
+  for (std::size_t t = 0, i = 0; t < T; ++t) {
+    for (; i < split[2 * t]; ++i)
+      if (ids[i] >= 0) out.add_attribute(ids[i], 1.0f);
+    for (; i < split[2 * t + 1]; ++i)
+      if (ids[i] >= 0) out.add_edge_attribute(ids[i]);
     out.end_item(gold ? labels_.find(sentence.columns[t].back()) : -1);
   }
   out.end_sequence(1.0);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "septa/error.h"
@@ -64,6 +65,18 @@ class ByteReader {
     std::vector<std::string> v;
     v.reserve(n);
     for (uint64_t i = 0; i < n; ++i) v.push_back(str());
+    return v;
+  }
+  // The same as views into the bytes being read (valid while they are).
+  std::vector<std::string_view> string_views() {
+    const uint64_t n = count(8);
+    std::vector<std::string_view> v;
+    v.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t length = count(1);
+      v.emplace_back(data_ + pos_, length);
+      pos_ += length;
+    }
     return v;
   }
   // A dimension (label, attribute or class count) stored in the file. Every such count names

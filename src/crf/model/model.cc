@@ -347,9 +347,12 @@ Model parse_model(const char* bytes_data, std::size_t bytes_size, const std::str
                   : columns != 0)
     in.fail("column count " + std::to_string(columns) + " does not fit the template");
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
-  std::vector<std::string> attributes = in.strings();
-  data->encoder.attributes().reserve(attributes.size());
-  for (std::string& attribute : attributes) data->encoder.attributes().add(std::move(attribute));
+  {
+    const std::vector<std::string_view> attributes = in.string_views();
+    std::vector<uint64_t> hashes(attributes.size());  // [A] scratch
+    data->encoder.attributes().add_all(
+        attributes.size(), [&](std::size_t i) { return attributes[i]; }, hashes.data(), nullptr);
+  }
   data->scorer = read_scorer(data->algorithm, in);
   // Observation-conditioned B templates need a scorer that reads their edge features; a file
   // whose template has them but whose algorithm cannot use them is refused here.

@@ -106,8 +106,9 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_NUMBER_OPTION("c1", c1, parse_double, 0.0, 1e9, "0 to 1e9",
                           "L1 penalty c1*|w|_1, trained by OWL-QN when > 0"),
       OptionSpec{"c2",
-                 "L2 penalty c2*|w|^2, CRFsuite's meaning (0 to 1e9, or auto: chosen on --dev by "
-                 "a short warm-started search, lbfgs)",
+                 "L2 penalty c2*|w|^2, CRFsuite's meaning; separate: each factor's penalty is "
+                 "c2 * sequences / its instances (0 to 1e9, or auto: chosen on --dev by a short "
+                 "warm-started search, lbfgs)",
                  [](const TrainOptions& o) { return o.c2_auto ? std::string("auto") : text(o.c2); },
                  [](TrainOptions& o, const std::string& v) {
                    o.c2_auto = v == "auto";

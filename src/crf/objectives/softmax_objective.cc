@@ -12,54 +12,78 @@ namespace septa::crf {
 namespace {
 
 /*
- * Visits the features of the instance's attributes for the listed classes cls [n]. A short
- * feature range (at most 16 n features) is scanned whole, scan(f, v) for every feature f (the
- * caller makes the unlisted classes harmless: zero scores or zero gradients); a long one is
- * searched class by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature.
- * The cost per attribute is min(range, n log range), not the range (up to all the label pairs
- * an attribute was seen with). Each class meets its features in attribute order, as the dense
- * pass does, so the sums are the same bit for bit.
+ * Visits the features of the instance's attributes for the listed classes cls [n] (each listed
+ * once). A short feature range (at most 16 n features) is scanned: its classes are read and
+ * scan(f, v) is called for the features of listed classes only (a mark per class, so the
+ * weights and gradients of the other classes are never touched); a long one is searched class
+ * by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature. The cost per
+ * attribute is min(range, n log range), not the range (up to all the label pairs an attribute
+ * was seen with). Each class meets its features in attribute order, as the dense pass does, so
+ * the sums are the same bit for bit.
  */
 template <typename Scan, typename Hit>
 void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape& shape,
                          const ItemArrays& items, const LocalInstance& instance,
                          const int32_t* cls, std::size_t n, const double* w, Scan scan, Hit hit) {
-  // Memory-latency bound like softmax_raw_scores: ranges looked up and prefetched in batches.
-  constexpr std::size_t kBatch = 32;
-  uint32_t first[kBatch], last[kBatch];
-  int32_t attribute[kBatch];
-  float value[kBatch];
-  std::size_t m = 0;
-  const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
-  auto flush = [&] {
-    for (std::size_t b = 0; b < m; ++b) {
-      if (last[b] - first[b] <= longest_scan) {
-        for (uint32_t f = first[b]; f < last[b]; ++f) scan(f, value[b]);
-      } else {
-        for (std::size_t i = 0; i < n; ++i) {
-          const int64_t f = features.find_sorted(attribute[b], cls[i]);
-          if (f >= 0) hit(static_cast<uint32_t>(f), i, value[b]);
-        }
-      }
-    }
-    m = 0;
+  // Memory-latency bound (random attributes, random features): three passes so that the cache
+  // misses of one pass overlap instead of queueing: (1) every attribute's feature range, its
+  // classes prefetched; (2) the features of listed classes found in each range, their weights
+  // prefetched; (3) the visits in order. (No lambdas around the prefetches: gcc 12 drops them.)
+  struct Range {
+    uint32_t first, last;
+    int32_t attribute;
+    float value;
   };
+  struct Visit {
+    uint32_t f;
+    int32_t i;  // cls index of a searched feature, -1 for a scanned one
+    float value;
+  };
+  thread_local std::vector<char> listed;  // [K] 1 for the listed classes, else 0 (restored)
+  thread_local std::vector<Range> ranges;
+  thread_local std::vector<Visit> visits;
+  if (listed.size() < shape.K) listed.resize(shape.K, 0);
+  for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 1;
+  ranges.clear();
+  visits.clear();
+  const int32_t* classes = features.classes.data();
+  const uint32_t* offsets = features.offsets.data();
   for (int32_t k = 0; k < instance.span; ++k) {
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);
     for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
       const int32_t a = items.ids[e] + shift;
-      first[m] = features.offsets[a];
-      last[m] = features.offsets[a + 1];
-      if (first[m] == last[m]) continue;
-      attribute[m] = a;
-      value[m] = items.values[e];
-      __builtin_prefetch(w + first[m]);
-      __builtin_prefetch(features.classes.data() + first[m]);
-      if (++m == kBatch) flush();
+      const uint32_t first = offsets[a], last = offsets[a + 1];
+      if (first == last) continue;
+      __builtin_prefetch(classes + first);
+      ranges.push_back(Range{first, last, a, items.values[e]});
     }
   }
-  flush();
+  const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
+  const char* is_listed = listed.data();
+  for (const Range& r : ranges) {
+    if (r.last - r.first <= longest_scan) {
+      for (uint32_t f = r.first; f < r.last; ++f)
+        if (is_listed[classes[f]]) {
+          __builtin_prefetch(w + f);
+          visits.push_back(Visit{f, -1, r.value});
+        }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        const int64_t f = features.find_sorted(r.attribute, cls[i]);
+        if (f < 0) continue;
+        __builtin_prefetch(w + f);
+        visits.push_back(Visit{static_cast<uint32_t>(f), static_cast<int32_t>(i), r.value});
+      }
+    }
+  }
+  for (const Visit& v : visits) {
+    if (v.i < 0)
+      scan(v.f, v.value);
+    else
+      hit(v.f, static_cast<std::size_t>(v.i), v.value);
+  }
+  for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 0;
 }
 
 }  // namespace
@@ -71,9 +95,7 @@ void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items
   const double* dense =
       shape.R > 0 ? w + features.size() + static_cast<std::size_t>(instance.context) * shape.K
                   : nullptr;
-  std::fill(scores, scores + shape.K, 0.0);  // unlisted classes collect the scanned weights
-  if (dense)
-    for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense[cls[i]];
+  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense ? dense[cls[i]] : 0.0;
   const int32_t* classes = features.classes.data();
   for_listed_features(
       features, shape, items, instance, cls, n, w,

@@ -63,7 +63,7 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                         const LocalInstance& instance, const double* w, double scale,
                         double* scores, bool with_base = true);
 // Scores of the classes cls [n] only, as softmax_raw_scores computes them, plus base [n] when
-// given; the other entries of scores [K] are overwritten with meaningless partial sums.
+// given; the other entries of scores [K] are left as they were.
 void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items,
                          const LocalInstance& instance, const double* w, double scale,
                          const int32_t* cls, std::size_t n, const double* base, double* scores);

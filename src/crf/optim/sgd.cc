@@ -19,6 +19,17 @@ namespace {
  * The decay touches every weight; it is kept as a scalar: w = scale * v (Shalev-Shwartz et al.
  * 2007), so each step costs only the features of the instance.
  */
+// Whether the instance normalises over a list of one class, its gold class (e.g. an edge whose
+// unary beam leaves one label pair): its softmax gives that class exactly 1 (fast_exp(0) / 1)
+// whatever the weights, its loss is exactly 0 and its gradient exactly 0.
+bool only_gold(const SoftmaxModelShape& shape, const LocalInstance& instance) {
+  if (!shape.candidates || instance.candidates < 0 || shape.mask) return false;
+  const CandidateLists& lists = *shape.candidates;
+  const std::size_t c = static_cast<std::size_t>(instance.candidates);
+  return lists.offsets[c + 1] - lists.offsets[c] == 1 &&
+         lists.classes[lists.offsets[c]] == instance.gold;
+}
+
 class SgdState {
  public:
   SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda)
@@ -27,6 +38,13 @@ class SgdState {
   // One step on `instance`; returns its weighted loss before the step.
   double step(const LocalInstance& instance, double eta) {
     const std::size_t K = shape_.K;
+    if (only_gold(shape_, instance)) {
+      // P(gold) = 1 exactly, so the loss is 0 and the gradient step adds v * (-0.0) to each of
+      // the instance's weights, which leaves them as they are: only the decay remains.
+      scale_ *= 1.0 - eta * lambda_;
+      if (scale_ < 1e-9) rescale();
+      return instance.weight * 0.0;
+    }
     softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
@@ -92,6 +110,7 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
     double loss = 0.0;
     for (std::size_t i : sample) {
       const LocalInstance& instance = instances[i];
+      if (only_gold(shape, instance)) continue;  // loss exactly 0
       softmax_raw_scores(shape, ItemArrays::of(data), instance, w.data(), 1.0, probs.data());
       const double gold = probs[instance.gold];
       loss += instance.weight * (softmax_normalize_instance(shape, instance, probs.data()) - gold);
@@ -152,6 +171,7 @@ double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
   const ItemArrays items = ItemArrays::of(data_);
   for (std::size_t j = 0; j < M; ++j) {
     const LocalInstance& instance = instances_[order_[j * N / M]];
+    if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
     softmax_raw_scores(shape_, items, instance, w0, 1.0, s0.data());
     softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
     for (std::size_t g = 0; g < grid.size(); ++g) {

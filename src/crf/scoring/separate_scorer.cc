@@ -107,6 +107,11 @@ void SeparateScorer::pair_probabilities(const SequenceView& sequence, const doub
       for (std::size_t k = 0; k < K; ++k) scores[k] += pair_base(static_cast<int32_t>(k), ut, un);
     softmax_normalize(scores.data(), K);
     for (std::size_t k = 0; k < K; ++k) emit(static_cast<int32_t>(k));
+  } else if (allowed.size() == 1) {
+    // A softmax over one class gives it exactly 1 whatever its (finite) score: the normaliser
+    // computes fast_exp(s - s) / fast_exp(s - s) = 1 / 1. No feature needs reading.
+    scores[allowed[0]] = 1.0;
+    emit(allowed[0]);
   } else {
     softmax_scores_over(shape, items, instance, pair_weights_.data(), 1.0, allowed.data(),
                         allowed.size(), nullptr, scores.data());

@@ -50,6 +50,44 @@ TEST(Dictionary, AgreesWithAHashMapThroughGrowth) {
   for (const std::string& s : order) EXPECT_EQ(dictionary.find(s + "x"), reference.count(s + "x") ? reference.at(s + "x") : -1);
 }
 
+// The batched, prefetching paths against add() and find() one at a time: the same ids, in the
+// same order, from an empty and from a filled dictionary, for batches shorter and longer than
+// the prefetch distance.
+TEST(Dictionary, BatchedAddAndFindAgreeWithOneAtATime) {
+  const std::vector<std::string> first = random_strings(3000, 11);
+  const std::vector<std::string> second = random_strings(3000, 12);
+  for (std::size_t batch : {std::size_t{1}, std::size_t{5}, std::size_t{40}, std::size_t{3000}}) {
+    Dictionary one, batched;
+    for (const std::vector<std::string>* strings : {&first, &second}) {
+      std::vector<int32_t> expected, got(strings->size());
+      std::vector<uint64_t> hashes(strings->size());
+      for (const std::string& s : *strings) expected.push_back(one.add(s));
+      for (std::size_t at = 0; at < strings->size(); at += batch) {
+        const std::size_t n = std::min(batch, strings->size() - at);
+        batched.add_all(
+            n, [&](std::size_t i) { return std::string_view((*strings)[at + i]); },
+            hashes.data(), got.data() + at);
+      }
+      ASSERT_EQ(got, expected) << "batch " << batch;
+      ASSERT_EQ(batched.names(), one.names());
+    }
+    std::vector<std::string> probes = random_strings(2000, 13);
+    for (const std::string& s : first) probes.push_back(s + "y");
+    std::vector<int32_t> found(probes.size());
+    std::vector<uint64_t> hashes(probes.size());
+    batched.find_all(
+        probes.size(), [&](std::size_t i) { return std::string_view(probes[i]); },
+        hashes.data(), found.data());
+    for (std::size_t i = 0; i < probes.size(); ++i) ASSERT_EQ(found[i], one.find(probes[i]));
+  }
+  Dictionary empty;
+  std::vector<int32_t> found(2, 7);
+  std::vector<uint64_t> hashes(2);
+  empty.find_all(
+      2, [](std::size_t) { return std::string_view("a"); }, hashes.data(), found.data());
+  EXPECT_EQ(found, std::vector<int32_t>({-1, -1}));
+}
+
 TEST(Dictionary, MovedAndReservedAndCopiedDictionariesFindTheSameIds) {
   Dictionary a;
   a.reserve(3);

@@ -1,0 +1,95 @@
+// The penalty of a separately trained factor: set from its own data (factor_c2), and the one
+// fit_local actually optimises, by either local optimiser.
+#include "crf/algorithms/local_training.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "crf/optim/sgd.h"
+#include "crf/random_data.h"
+#include "septa/crf/feature_template.h"
+
+namespace septa::crf {
+namespace {
+
+constexpr std::size_t kA = 8, kL = 3;
+
+TEST(FactorC2, ScalesTheSequencePenaltyToTheFactorsInstances) {
+  EXPECT_DOUBLE_EQ(factor_c2(1.0, 10, 230), 10.0 / 230.0);
+  EXPECT_DOUBLE_EQ(factor_c2(0.5, 8936, 211727), 0.5 * 8936.0 / 211727.0);
+  EXPECT_DOUBLE_EQ(factor_c2(2.0, 10, 5), 2.0);  // never stronger than --c2
+  EXPECT_DOUBLE_EQ(factor_c2(2.0, 10, 0), 2.0);  // no instances: nothing to scale by
+  EXPECT_EQ(factor_c2(0.0, 10, 230), 0.0);
+}
+
+// A context around a small random problem (no dev data, no progress callback).
+struct Fixture {
+  Dataset data = testing::random_dataset(200, 5, kA, kL, 3);
+  Encoder encoder{FeatureTemplate::default_chunking()};
+  TrainOptions options;
+  Dataset dev;
+  std::vector<std::vector<std::string>> dev_gold;
+  ProgressCallback progress;
+  std::vector<LocalInstance> instances = node_instances(data);
+  SparseFeatures features = instance_features(data, instances, kA, kL, 1, 1, false);
+  SoftmaxModelShape shape{&features, kA, kL, 1, nullptr};
+  TrainingContext context() const {
+    return TrainingContext{data, encoder, options, dev, dev_gold, progress,
+                           std::chrono::steady_clock::now()};
+  }
+  // |gradient| of the data term + c2 ||w||^2 at w.
+  double gradient_norm(const std::vector<double>& w, double c2) const {
+    SoftmaxObjective f(data, instances, shape, 1);
+    std::vector<double> g(w.size());
+    penalized([&](const double* x, double* grad) { return f.evaluate(x, grad); }, w.data(),
+              g.data(), w.size(), 0.0, c2);
+    double sum = 0.0;
+    for (double x : g) sum += x * x;
+    return std::sqrt(sum);
+  }
+};
+
+TEST(FitLocal, LbfgsMinimisesTheGivenPenaltyNotTheOption) {
+  Fixture fx;
+  fx.options.local_sgd = false;
+  fx.options.c2 = 1.0;
+  fx.options.epsilon = 1e-9;
+  fx.options.delta = 1e-12;
+  const double c2 = factor_c2(fx.options.c2, fx.data.size(), fx.instances.size());
+  ASSERT_LT(c2, 0.5);
+  SharedProgress shared;
+  std::vector<double> w(fx.shape.dimension(), 0.0);
+  fit_local(fx.context(), "unary", fx.instances, fx.shape, 2, w, shared, c2);
+  // At the optimum of its own objective the gradient vanishes; the option's penalty differs
+  // by 2 (c2_option - c2) w there, far from zero.
+  EXPECT_LT(fx.gradient_norm(w, c2), 1e-3);
+  EXPECT_GT(fx.gradient_norm(w, fx.options.c2), 0.1);
+}
+
+TEST(FitLocal, SgdTrainsWithTheGivenPenalty) {
+  Fixture fx;
+  fx.options.epochs = 3;
+  fx.options.shards = 3;
+  const double c2 = factor_c2(fx.options.c2, fx.data.size(), fx.instances.size());
+  SharedProgress shared;
+  std::vector<double> fitted(fx.shape.dimension(), 0.0);
+  fit_local(fx.context(), "unary", fx.instances, fx.shape, 2, fitted, shared, c2);
+
+  ShardedSgdOptions options;
+  options.c2 = c2;
+  options.epochs = fx.options.epochs;
+  options.shards = static_cast<std::size_t>(fx.options.shards);
+  options.seed = fx.options.seed;
+  std::vector<double> direct(fx.shape.dimension(), 0.0);
+  const ShardedSgd sgd(fx.data, fx.instances, fx.shape, options, direct);
+  fit_sharded_sgd(sgd, options.epochs, c2, 1, direct, {});
+  EXPECT_EQ(fitted, direct);  // bit for bit
+
+  std::vector<double> with_option(fx.shape.dimension(), 0.0);
+  fit_local(fx.context(), "unary", fx.instances, fx.shape, 2, with_option, shared);
+  EXPECT_NE(with_option, direct);  // NaN (default): --c2 itself, a different model
+}
+
+}  // namespace
+}  // namespace septa::crf
