@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scala against separately trained ViTs and US-Net on Fashion-MNIST, same ViT and recipe:
-#   1. vit-separate: one dense ViT per width 0.25, 0.5, 0.75, 1 (its r = 1 net is the teacher)
-#   2. scala and usnet, each distilling its full width from that teacher
+#   1. vit-separate: one dense ViT per width 0.25, 0.5, 0.75, 1 (its r = 1 net can be the teacher)
+#   2. scala and usnet (see --teacher and --usnet-teacher)
 #   3. scala with eps = 1/8, tested at the off-grid width 0.4375 (the "no interpolation" check)
 #   4. septa nn widths for each run (accuracy, parameters, MACs, latency at batch 1 and 256),
 #      a summary against the targets, and a PNG of accuracy against MACs (gnuplot).
@@ -13,17 +13,20 @@
 #                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
 #                           [--jobs J]   (1: one training at a time; 2: two at once, logs in --out)
-#                           [--teacher 0|1]   (1: scala and usnet distil their full width from
-#                             separate's r = 1 ViT; default 0, see docs/scala.md)
-# Defaults: the full data, D = 64, depth 4, 10 epochs, no teacher, 2 jobs of 1 thread each. On 2
-# cores two 1-thread processes beat one 2-thread process (libtorch's OpenMP overhead on small
-# matrices). Without a teacher the five trainings are independent: two lanes, scala then
-# scala eps = 1/8, and usnet then separate's smaller ViTs then its r = 1 ViT. With --teacher 1:
-# separate's r = 1 ViT beside its smaller ViTs, then scala beside usnet, then scala eps = 1/8.
+#                           [--teacher 0|1]   (1: scala distils its full width from separate's
+#                             r = 1 ViT; default 0, see docs/scala.md)
+#                           [--usnet-teacher 0|1] [--usnet-options "..."]   (US-Net: default
+#                             teacher 1 and "--warmup-epochs 1", its best measured setting)
+# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 jobs of 1 thread each; scala without a
+# teacher and without warm-up, usnet with separate's r = 1 ViT as teacher and 1 warm-up epoch
+# (each at its best measured setting, docs/scala.md). On 2 cores two 1-thread processes beat one
+# 2-thread process (libtorch's OpenMP overhead on small matrices): one lane trains separate's
+# r = 1 ViT, then usnet, then separate's smaller ViTs; the other scala, then scala eps = 1/8.
 # The reports run afterwards, one at a time (latency wants a quiet machine).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
-offgrid=1 options="" slim_options="" data="" train=1 teacher=0
+offgrid=1 options="" slim_options="" data="" train=1 teacher=0 usnet_teacher=1
+usnet_options="--warmup-epochs 1"
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -36,6 +39,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --teacher) teacher=$2; shift 2 ;;
+    --usnet-teacher) usnet_teacher=$2; shift 2 ;;
+    --usnet-options) usnet_options=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
@@ -62,18 +67,9 @@ run() {  # name, then septa nn train arguments
     "$septa" train "$@" --save-dir "$out/$name" > "$out/$name.log" 2>&1 || { echo "$name failed: $out/$name.log" >&2; tail -5 "$out/$name.log" >&2; return 1; }
     tail -1 "$out/$name.log"
   else
-    "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log"
+    "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log" || return 1
   fi
   echo "$name wall $(( $(date +%s) - start ))s" | tee -a "$out/times.txt"
-}
-together() {  # "name args..." "name args..."; at once when --jobs > 1
-  if [ "$jobs" -gt 1 ]; then
-    local pids=() status=0
-    for job in "$@"; do run $job & pids+=($!); done
-    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-    return $status
-  fi
-  for job in "$@"; do run $job; done
 }
 
 report() {  # name [extra widths options]
@@ -83,32 +79,37 @@ report() {  # name [extra widths options]
 }
 
 lane() {  # jobs one after the other: "name args..." ...
-  for job in "$@"; do run $job || return 1; done
+  for job in "$@"; do
+    case "$job" in
+      teacher:*) for name in ${job#teacher:}; do cp "$out/separate/vit_1.safetensors" "$out/$name/teacher.safetensors"; done ;;
+      await-teacher) while [ ! -e "$out/separate/vit_1.safetensors" ]; do  # written by rename
+                       kill -0 "$teacher_lane" 2> /dev/null || return 1; sleep 5; done ;;
+      *) run $job || return 1 ;;
+    esac
+  done
 }
 if [ "$train" = 1 ]; then
-  rm -f "$out/times.txt"
+  rm -f "$out/times.txt" "$out/separate/vit_1.safetensors"
   mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet" "$out/scala_eps8"
-  scala_job="scala --method scala $common $slim_options"
-  usnet_job="usnet --method usnet $common $slim_options"
-  eps8_job=""; [ "$offgrid" = 1 ] && eps8_job="scala_eps8 --method scala --eps 0.125 $common $slim_options"
+  distil="--no-teacher 1"; [ "$teacher" = 1 ] && distil=""
+  usnet_distil="--no-teacher 1"; [ "$usnet_teacher" = 1 ] && usnet_distil=""
+  scala_job="scala --method scala $common $slim_options $distil"
+  eps8_job=""; [ "$offgrid" = 1 ] && eps8_job="scala_eps8 --method scala --eps 0.125 $common $slim_options $distil"
+  usnet_job="usnet --method usnet $common $slim_options $usnet_options $usnet_distil"
   full_job="separate --method vit-separate --widths 16 $common"
   small_job="separate_small --method vit-separate --widths 4,8,12 $common"
-  if [ "$teacher" = 1 ]; then
-    together "$full_job" "$small_job"
-    for name in scala usnet scala_eps8; do cp "$out/separate/vit_1.safetensors" "$out/$name/teacher.safetensors"; done
-    together "$scala_job" "$usnet_job"
-    [ -z "$eps8_job" ] || run $eps8_job
+  scala_lane=("$scala_job" ${eps8_job:+"$eps8_job"})
+  [ "$teacher" = 1 ] && scala_lane=(await-teacher "teacher:scala scala_eps8" "${scala_lane[@]}")
+  usnet_lane=("$usnet_job")
+  [ "$usnet_teacher" = 1 ] && usnet_lane=("teacher:usnet" "${usnet_lane[@]}")
+  if [ "$jobs" -gt 1 ]; then  # two lanes: separate's r = 1 ViT, usnet, separate's smaller ViTs | scala, eps 1/8
+    lane "$full_job" "${usnet_lane[@]}" "$small_job" & teacher_lane=$!
+    lane "${scala_lane[@]}" & scala_pid=$!
+    status=0; wait $teacher_lane || status=1; wait $scala_pid || status=1
+    [ $status = 0 ] || { echo "scala_bench: a training failed" >&2; exit 1; }
   else
-    scala_job="$scala_job --no-teacher 1" usnet_job="$usnet_job --no-teacher 1"
-    [ -z "$eps8_job" ] || eps8_job="$eps8_job --no-teacher 1"
-    if [ "$jobs" -gt 1 ]; then
-      lane "$scala_job" ${eps8_job:+"$eps8_job"} & first=$!
-      lane "$usnet_job" "$small_job" "$full_job" & second=$!
-      status=0; wait $first || status=1; wait $second || status=1
-      [ $status = 0 ] || exit 1
-    else
-      lane "$full_job" "$small_job" "$scala_job" "$usnet_job" ${eps8_job:+"$eps8_job"}
-    fi
+    teacher_lane=$$
+    lane "$full_job" "${usnet_lane[@]}" "$small_job" "${scala_lane[@]}"
   fi
   mv "$out"/separate_small/vit_*.safetensors "$out/separate/"
 fi
