@@ -163,9 +163,11 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
   if (hashes.size() < S) hashes.resize(S);
   if (ids.size() < S) ids.resize(S);
   const std::string_view all(text);
-  attributes_.find_all(
-      S, [&](std::size_t i) { return all.substr(i ? ends[i - 1] : 0, ends[i] - (i ? ends[i - 1] : 0)); },
-      hashes.data(), ids.data());
+  const auto string_at = [&](std::size_t i) {
+    const std::size_t begin = i ? ends[i - 1] : 0;
+    return all.substr(begin, ends[i] - begin);
+  };
+  attributes_.find_all(S, string_at, hashes.data(), ids.data());
   for (std::size_t t = 0, i = 0; t < T; ++t) {
     for (; i < split[2 * t]; ++i)
       if (ids[i] >= 0) out.add_attribute(ids[i], 1.0f);

@@ -215,10 +215,29 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::size_t t = static_cast<std::size_t>(epoch - 1) * n;
   // Without L2 the rate decays over one pass of the whole data (N steps of plain SGD).
   const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(n, 1));
+  const CandidateLists* lists = shape_.candidates;
   for (std::size_t j = 0; j < n; ++j, ++t) {
     if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
     const double eta = lambda_ > 0.0 ? eta0_ / (1.0 + lambda_ * eta0_ * static_cast<double>(t))
                                      : eta0_ / (1.0 + static_cast<double>(t) / no_l2_horizon);
+    // The instances come in random order: each one's record, its item offsets, its candidate
+    // list and its attribute ids are cache misses in a chain. Prefetched 8, 4 and 2 steps
+    // ahead, the chains of consecutive steps overlap.
+    if (j + 8 < n) __builtin_prefetch(&instances_[visit[j + 8]]);
+    if (j + 4 < n) {
+      const LocalInstance& ahead = instances_[visit[j + 4]];
+      __builtin_prefetch(&data_.item_offsets[ahead.item]);
+      if (lists && ahead.candidates >= 0) __builtin_prefetch(&lists->offsets[ahead.candidates]);
+    }
+    if (j + 2 < n) {
+      const LocalInstance& ahead = instances_[visit[j + 2]];
+      __builtin_prefetch(&data_.attribute_ids[data_.item_offsets[ahead.item]]);
+      if (lists && ahead.candidates >= 0) {
+        const std::size_t at = lists->offsets[ahead.candidates];
+        __builtin_prefetch(&lists->classes[at]);
+        if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
+      }
+    }
     const LocalInstance& instance = instances_[visit[j]];
     loss += state.step(instance, eta);
     if (touched)
