@@ -177,7 +177,9 @@ plot "$out/scala.dat" using (\$1/1e6):2 with linespoints pt 7 title "Scala (one 
 GP
 }
 plot_matplotlib() {  # where gnuplot is missing (the GPU machine has matplotlib)
-  python3 - "$out" "$dim" "$depth" "$epochs" <<'PY'
+  local py
+  for py in python3 /usr/bin/python3; do  # a pyenv python3 may lack Debian's matplotlib
+    "$py" - "$out" "$dim" "$depth" "$epochs" 2> /dev/null <<'PY' && return 0
 import os, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -194,6 +196,8 @@ plt.title("Fashion-MNIST: test accuracy against MACs per image (ViT D=%s, depth 
 plt.xlabel("MACs per image (millions)"); plt.ylabel("test accuracy (%)"); plt.grid(True); plt.legend(loc="lower right")
 plt.savefig(os.path.join(out, "accuracy_vs_macs.png"), dpi=100)
 PY
+  done
+  return 1
 }
 if plot_gnuplot || plot_matplotlib; then
   echo "plot: $out/accuracy_vs_macs.png"
