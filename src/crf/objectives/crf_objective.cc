@@ -227,11 +227,18 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
       const SequenceView s = data_.sequence(n);
       structure_.fill(s, w, lattice);
       log_z += s.weight * lattice.forward_backward();
+      // The gradient entries of random attributes, prefetched a few entries ahead as in
+      // LinearChainScorer::fill.
+      const std::size_t end = s.item_offsets[s.T];
       for (std::size_t t = 0; t < s.T; ++t) {
         for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
-        for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e)
+        for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
+          const std::size_t D = kPrefetchAhead;
+          if (e + 2 * D < end) states.prefetch_offsets(s.attribute_ids[e + 2 * D]);
+          if (e + D < end) states.prefetch_range(s.attribute_ids[e + D], g.data());
           states.add_expectations(s.attribute_ids[e], s.attribute_values[e], probs.data(),
                                   g.data());
+        }
       }
       if (!per_position) {
         lattice.add_edge_marginal_sums(s.weight, &g[structure_.transition_offset()]);
