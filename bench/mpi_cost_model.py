@@ -5,12 +5,15 @@ and speed-up for N hosts, from constants fitted to measurements on the project m
 usage: bench/mpi_cost_model.py [--tokens 1e8] [--gbit 10]
 """
 import argparse
+import math
 
 # Fitted on CoNLL-2000 (docs/mpi.md, "Measurements"); T = tokens of the training corpus.
 C_TOKEN = 1.05e-6       # CPU s of forward-backward + expectations per token per evaluation
 C_ADD = 4e-9            # s per gradient entry folded (unpack + add)
-C_OPT = 17e-9           # s per feature per evaluation of the L-BFGS update (m = 6), every rank
-                        # (liblbfgs: the update is not divided)
+C_OPT = 17e-9           # s per feature per evaluation of the L-BFGS update (m = 6): on every
+                        # rank with liblbfgs (before 27 Nov), on its range with minimize_ranged
+CHUNK = 1024            # features per chunk of the dot products (FeatureRanges::kChunk)
+DOTS = 16               # dot-product rounds per evaluation (2 m + 3 for m = 6, one per trial)
 F_COEF, F_EXP = None, None   # features F(T) = F_COEF * T ** F_EXP  (filled below)
 U_COEF, U_EXP = None, None   # touched entries of a block of t tokens: U_COEF * t ** U_EXP
 LATENCY = 50e-6         # s per message step on the network (TCP, one switch)
@@ -45,10 +48,16 @@ def evaluation_seconds(tokens, hosts, gbit, scheme):
     elif scheme == "allgather":   # before 27 Nov: every rank receives and folds every block
         received = 8 * blocks * touched * (hosts - 1) / hosts
         comm, entries = (hosts - 1) * LATENCY + received / bandwidth, blocks * touched
-    else:   # implemented: block-order reduce-scatter (alltoall of ranges) + allgather of ranges
+    else:   # block-order reduce-scatter (alltoall of ranges) + allgather of ranges (of the
+            # gradient with liblbfgs, of the weights with minimize_ranged)
         received = 8 * (blocks * touched / hosts + F) * (hosts - 1) / hosts
         comm, entries = 2 * (hosts - 1) * LATENCY + received / bandwidth, blocks * touched / hosts
-    serial = C_ADD * entries + C_OPT * F
+    optimiser = C_OPT * F
+    if scheme == "ranged" and hosts > 1:  # implemented: the update divided, dots allgathered
+        steps = math.ceil(math.log2(hosts))  # recursive doubling for small allgathers
+        comm += DOTS * (steps * LATENCY + 8 * (F / CHUNK) * (hosts - 1) / hosts / bandwidth)
+        optimiser /= hosts
+    serial = C_ADD * entries + optimiser
     return compute + comm + serial, compute, comm, serial, F
 
 
@@ -61,7 +70,9 @@ def main():
     F_COEF, F_EXP = fit(FEATURES)
     U_COEF, U_EXP = fit(TOUCHED)
     print(f"fits: F(T) = {F_COEF:.3g} T^{F_EXP:.3f}; touched(t) = {U_COEF:.3g} t^{U_EXP:.3f}")
-    for scheme in ("reduce-scatter", "allgather"):
+    # ranged: implemented (27 Nov, minimize_ranged); reduce-scatter: the same with liblbfgs's
+    # replicated update; allgather: the first implementation.
+    for scheme in ("ranged", "reduce-scatter", "allgather"):
         base = evaluation_seconds(args.tokens, 1, args.gbit, scheme)[0]
         print(f"\nscheme {scheme}, {args.tokens:.3g} tokens, {args.gbit:g} Gbit/s")
         print("| hosts | s/evaluation | compute | communication | serial | speed-up |")

@@ -22,11 +22,14 @@ void print_help(std::ostream& out) {
          "  build-corpus --corpus DIR [--groups de,fr,es;ru;ja,zh_CN] [--locale-dir D] [--dpkg-dir D]\n"
          "               [--dev-fraction F] [--test-fraction F] [--max-per-package N] [--seed N]\n"
          "               pairs from the installed translation catalogs, split by source package\n"
-         "  train   --corpus DIR --dir STUDY [--resume]   tokenizer, pre-training, every post-training\n"
+         "  tokenizer --corpus DIR --out FILE.model [--vocab V] [--max-train N] [--seed S]\n"
+         "               the shared sentencepiece model that train would train (for --tokenizer)\n"
+         "  train   --corpus DIR --dir STUDY [--resume] [--tokenizer FILE.model]\n"
+         "               tokenizer (or the given one), pre-training, every post-training\n"
          "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
          "  eval    --corpus DIR --dir STUDY              chrF / BLEU per setting and direction -> results.tsv\n"
          "  analyse --dir STUDY                           tables, deltas and plot -> analysis.md, deltas.png\n"
-         "  all     --corpus DIR --dir STUDY [--resume]   train, merge, eval, analyse\n\n"
+         "  all     --corpus DIR --dir STUDY [--resume] [--tokenizer FILE.model]   train, merge, eval, analyse\n\n"
          "common options: --device auto|cpu|cuda  --threads T (default 1)\n\n"
          "study options (train, merge and eval must get the same):\n";
   print_method_options(out, mt::study_options().options, /*width=*/22);
@@ -49,6 +52,7 @@ int dispatch(int argc, char** argv) {
   const std::string command = argv[2];
   mt::CorpusRequest corpus;
   mt::StudyConfig study;
+  std::string out;
   for (int i = 3; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--resume") {
@@ -70,6 +74,8 @@ int dispatch(int argc, char** argv) {
       if (corpus.max_per_package < 0)
         throw OptionError("--max-per-package must be an integer >= 0 (0: no cap), not " + value);
     }
+    else if (arg == "--tokenizer") study.tokenizer = value;
+    else if (arg == "--out") out = value;
     else if (arg == "--device") study.device = value;
     else if (arg == "--threads") study.threads = static_cast<int>(parse_integer_option(arg, value));
     else {
@@ -86,6 +92,11 @@ int dispatch(int argc, char** argv) {
   if (command == "analyse") {
     if (study.dir.empty()) throw OptionError("analyse needs --dir STUDY");
     std::cout << mt::analyse(study.dir);
+    return 0;
+  }
+  if (command == "tokenizer") {
+    if (study.corpus_dir.empty() || out.empty()) throw OptionError("tokenizer needs --corpus DIR and --out FILE.model");
+    mt::train_tokenizer(study.corpus_dir, study.options, out, print_line);
     return 0;
   }
   if (study.corpus_dir.empty() || study.dir.empty()) throw OptionError(command + " needs --corpus DIR and --dir STUDY");

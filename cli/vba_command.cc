@@ -1,6 +1,7 @@
 // "septa nn vba fit|query|sample|generate|bench": a thin client of septa/nn/vba.h. The model
 // options (--epochs, --hidden, ...) are the registry's "vba" table and are validated there.
 #include <cstdint>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -211,9 +212,16 @@ int dispatch(const std::string& command, const Settings& s) {
     }
     std::printf("90 off-confounder cells: VBA mean %.2f, conditional mean %.2f, VBA higher in %d\n",
                 r.vba_off, r.conditional_off, r.cells_vba_better);
-    std::printf("class entropy of sampled left halves: under do(x) %.3f nats, under conditioning %.3f "
-                "nats; of the data's left halves given x %.3f nats (classifier held-out accuracy %.3f)\n",
-                r.entropy_do, r.entropy_conditional, r.entropy_data, r.classifier_accuracy);
+    // The floor: real composites' left halves given x are all of class x - 1, so a perfect
+    // p(y | x) scores the classifier's own confusion on them, not 0.
+    std::printf("class entropy of the left halves of y per class of x (nats; labels of the left-half "
+                "classifier, held-out accuracy %.3f; uniform over 10 classes: %.3f):\n",
+                r.classifier_accuracy, std::log(10.0));
+    std::printf("  drawn under do(x)          %.3f  (target >= 1.8)\n", r.entropy_do);
+    std::printf("  drawn under conditioning   %.3f  (target <= 0.5)\n", r.entropy_conditional);
+    std::printf("  the data's own given x     %.3f  (the floor: what a perfect p(y|x) scores with this "
+                "classifier)\n", r.entropy_data);
+    std::printf("  conditioning above floor   %.3f\n", r.entropy_conditional - r.entropy_data);
     return 0;
   }
   if (command == "bench") {

@@ -46,9 +46,17 @@ struct StudyConfig {
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 1;
   bool resume = false;          // continue an interrupted train
+  std::string tokenizer;        // a trained spm model to use instead of training one ("": train)
 };
 
-// Trains the tokenizer and the base model on all directions, then every post-trained model
+// Trains the study's shared sentencepiece model on the training pairs of the corpus (each
+// language's --max-train subset, --vocab pieces, the tags of every language) into
+// `model_path` (which must end in ".model"), the same model `train` would train. For a study
+// run elsewhere (`StudyConfig::tokenizer`), e.g. on a machine without sentencepiece's tools.
+void train_tokenizer(const std::string& corpus_dir, const OptionValues& options, const std::string& model_path,
+                     const std::function<void(const std::string&)>& log);
+
+// Trains the tokenizer (or copies StudyConfig::tokenizer to spm.model) and the base model on all directions, then every post-trained model
 // (multilingual, separate, group-wise, DAT's En->X group models). Finished models are kept and
 // skipped on --resume; an interrupted model continues from its last epoch. False when stopped
 // by `progress`.

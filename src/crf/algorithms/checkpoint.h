@@ -5,7 +5,7 @@
 // from them; sgd.h), so its whole optimiser state is (factor, epochs done, weights). A
 // checkpoint holds that for every factor trained so far; resuming skips finished factors and
 // continues the current one at the next epoch, giving the model of an uninterrupted run.
-// L-BFGS keeps its history inside liblbfgs, which cannot be saved: -a lbfgs has no checkpoints.
+// -a lbfgs has no checkpoints (its optimiser, minimize_ranged, does not save its history yet).
 #pragma once
 
 #include <map>

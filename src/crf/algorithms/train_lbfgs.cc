@@ -6,6 +6,8 @@
 #include "crf/algorithms/linear_chain_features.h"
 #include "crf/objectives/crf_objective.h"
 #include "crf/optim/minimizer.h"
+#include "crf/optim/ranged_lbfgs.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 
@@ -28,10 +30,15 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
   const std::size_t offset = scorer->transition_offset();
   CrfObjective objective(context.data, *scorer, context.options.threads, context.layout);
 
-  ObjectiveFunction f = [&](const double* w, double* g) {
-    const double value = objective.evaluate(w, g);
+  // The optimiser keeps only this rank's feature range of every per-feature vector but the
+  // weights (FeatureRanges; one range in one process).
+  const FeatureRanges ranges(F, context.layout ? context.layout->comm : nullptr);
+  SEPTA_CHECK(ranges.lo() == objective.owned_begin() && ranges.hi() == objective.owned_end());
+  RangeObjective f = [&](const double* w, double* g) {
+    const double value = objective.evaluate_owned(w, g);
     for (std::size_t q = 0; q < mask.size(); ++q)
-      if (!mask[q]) g[offset + q] = 0.0;
+      if (!mask[q] && offset + q >= ranges.lo() && offset + q < ranges.hi())
+        g[offset + q - ranges.lo()] = 0.0;
     return value;
   };
   std::vector<double>& w = scorer->weights();
@@ -57,7 +64,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
         TrainProgress progress = iteration_progress(phase, it);
         return context.report(progress);
       };
-      const MinimizerResult stage = minimize(f, w, options, report);
+      const MinimizerResult stage = minimize_ranged(f, w, ranges, options, report);
       search_iterations += stage.iterations;
       TrainProgress scored;
       scored.phase = phase;
@@ -88,7 +95,9 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     TrainProgress progress = iteration_progress("lbfgs", it);
     context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer->fill(s, it.w, lattice); },
                       progress);
-    best.offer(it.w, F, progress);
+    // Without dev data the latest weights are the best, and minimize_ranged leaves them in w
+    // when it stops (also when cancelled): no copy to keep.
+    if (context.dev.size() > 0) best.offer(it.w, F, progress);
     if (!context.layout) return context.report(progress);
     // Ranks: rank 0 reports and decides whether to go on; every rank follows it, so the
     // line searches stay identical.
@@ -96,7 +105,7 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     context.layout->comm->broadcast(go_on, 0);
     return go_on[0] == '1';
   };
-  const MinimizerResult minimized = minimize(f, w, options, callback);
+  const MinimizerResult minimized = minimize_ranged(f, w, ranges, options, callback);
 
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
   if (context.dev.size() > 0) record_kept(best, result);

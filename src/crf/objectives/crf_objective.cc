@@ -5,6 +5,7 @@
 
 #include "crf/io/binary_io.h"
 
+#include "crf/optim/feature_ranges.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
@@ -25,7 +26,8 @@ namespace septa::crf {
  */
 CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                            const BlockLayout* layout)
-    : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout) {
+    : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout),
+      ranges_(structure.feature_count(), layout ? layout->comm : nullptr) {
   const std::size_t F = structure.feature_count();
   const std::size_t L = structure.labels();
   const SparseFeatures& states = structure.states();
@@ -63,7 +65,10 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
         throw InternalError("distributed training needs integer feature counts");
     }
     layout->comm->allreduce(counts, Communicator::Op::kSum);
-    for (std::size_t f = 0; f < F; ++f) empirical_[f] = static_cast<double>(counts[f]);
+    // Each rank keeps the counts of its feature range only.
+    empirical_.assign(ranges_.owned(), 0.0);
+    for (std::size_t f = ranges_.lo(); f < ranges_.hi(); ++f)
+      empirical_[f - ranges_.lo()] = static_cast<double>(counts[f]);
     exchange_touched();
   }
 }
@@ -77,7 +82,7 @@ void CrfObjective::exchange_touched() {
   const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
   const SparseFeatures& states = structure_.states();
   range_.clear();
-  for (std::size_t q = 0; q <= N; ++q) range_.push_back(F * q / N);
+  range_ = FeatureRanges::bounds(F, N);
   std::vector<uint32_t> stamp(F, UINT32_MAX);  // [F] last local block that touched f
   touched_.assign(B, {});
   cut_.assign(B, {});
@@ -151,9 +156,14 @@ void CrfObjective::exchange_touched() {
  * over the blocks that touch f (an untouched entry is exactly 0, and x + 0.0 = x), then the
  * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
  */
-void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
-  const std::vector<std::string> parts = layout_->comm->alltoall(send_);
-  const std::size_t lo = range_[static_cast<std::size_t>(layout_->comm->rank())];
+void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather) {
+  // This rank's own part stays here (not copied by the alltoall).
+  const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
+  std::string own = std::move(send_[me]);
+  send_[me] = std::string();
+  std::vector<std::string> parts = layout_->comm->alltoall(send_);
+  parts[me] = std::move(own);
+  const std::size_t lo = range_[me];
   std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
   std::size_t block = 0;
   for (const std::string& part : parts) {
@@ -173,6 +183,12 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
     }
   }
   SEPTA_CHECK(block == owned_.size());
+  send_[me] = std::move(parts[me]);
+  for (std::size_t i = 0; i < range_grad_.size(); ++i) range_grad_[i] -= empirical_[i];
+  if (!gather) {
+    std::copy(range_grad_.begin(), range_grad_.end(), grad);
+    return;
+  }
   std::string mine(reinterpret_cast<const char*>(range_grad_.data()),
                    sizeof(double) * range_grad_.size());
   const std::vector<std::string> ranges = layout_->comm->allgather(std::move(mine));
@@ -182,13 +198,24 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z) {
   }
 }
 
-double CrfObjective::evaluate(const double* w, double* grad) {
+double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
+
+std::size_t CrfObjective::owned_begin() const { return ranges_.lo(); }
+
+std::size_t CrfObjective::owned_end() const { return ranges_.hi(); }
+
+double CrfObjective::evaluate_owned(const double* w, double* grad) {
+  return evaluate(w, grad, false);
+}
+
+double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   const std::size_t F = dimension();
   const std::size_t L = structure_.labels();
   const SparseFeatures& states = structure_.states();
   const SparseFeatures& edges = structure_.edges();
   const bool per_position = structure_.per_position();
-  std::fill(grad, grad + F, 0.0);
+  // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
+  if (!layout_) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   auto work = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
@@ -200,11 +227,18 @@ double CrfObjective::evaluate(const double* w, double* grad) {
       const SequenceView s = data_.sequence(n);
       structure_.fill(s, w, lattice);
       log_z += s.weight * lattice.forward_backward();
+      // The gradient entries of random attributes, prefetched a few entries ahead as in
+      // LinearChainScorer::fill.
+      const std::size_t end = s.item_offsets[s.T];
       for (std::size_t t = 0; t < s.T; ++t) {
         for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
-        for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e)
+        for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
+          const std::size_t D = kPrefetchAhead;
+          if (e + 2 * D < end) states.prefetch_offsets(s.attribute_ids[e + 2 * D]);
+          if (e + D < end) states.prefetch_range(s.attribute_ids[e + D], g.data());
           states.add_expectations(s.attribute_ids[e], s.attribute_values[e], probs.data(),
                                   g.data());
+        }
       }
       if (!per_position) {
         lattice.add_edge_marginal_sums(s.weight, &g[structure_.transition_offset()]);
@@ -248,16 +282,15 @@ double CrfObjective::evaluate(const double* w, double* grad) {
   };
   if (layout_) {
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
-    reduce_blocks(grad, total_log_z);
+    reduce_blocks(grad, total_log_z, whole);
   } else {
     for_blocks_ordered(kBlocks, threads_, work, commit);
   }
 
-  double observed = 0.0;
-  for (std::size_t f = 0; f < F; ++f) {
-    observed += w[f] * empirical_[f];
-    grad[f] -= empirical_[f];
-  }
+  // w . empirical by fixed chunks in chunk order (FeatureRanges): the same bits for any N.
+  const double observed = ranges_.dot(w + ranges_.lo(), empirical_.data());
+  if (!layout_)
+    for (std::size_t f = 0; f < F; ++f) grad[f] -= empirical_[f];
   return total_log_z - observed;
 }
 

@@ -5,6 +5,7 @@
 
 #include "crf/features/dataset.h"
 #include "crf/lattice/lattice.h"
+#include "crf/optim/feature_ranges.h"
 #include "crf/parallel/collective.h"
 #include "crf/scoring/linear_chain.h"
 
@@ -19,9 +20,14 @@ class CrfObjective {
   CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                const BlockLayout* layout = nullptr);
 
-  std::size_t dimension() const { return empirical_.size(); }
+  std::size_t dimension() const { return structure_.feature_count(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
   double evaluate(const double* w, double* grad);
+  // The same value; writes only this rank's feature range [owned_begin, owned_end) of the
+  // gradient to grad [owned_end - owned_begin] (FeatureRanges::bounds; all of it in one process).
+  double evaluate_owned(const double* w, double* grad);
+  std::size_t owned_begin() const;
+  std::size_t owned_end() const;
 
   // Sequences are split into this many blocks whatever the thread count (determinism).
   static constexpr std::size_t kBlocks = 16;
@@ -33,21 +39,23 @@ class CrfObjective {
 
  private:
   void exchange_touched();
-  void reduce_blocks(double* grad, double& total_log_z);
+  double evaluate(const double* w, double* grad, bool whole);
+  void reduce_blocks(double* grad, double& total_log_z, bool gather);
 
   const Dataset& data_;
   const LinearChainScorer& structure_;
   int threads_;
   std::vector<std::size_t> block_bounds_;      // [kBlocks+1] sequence ranges
-  std::vector<double> empirical_;              // [F] observed counts
+  std::vector<double> empirical_;              // [owned] observed counts of this rank's range
   std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
-  // Distributed (a block-order reduce-scatter): rank q owns the features [F q/N, F (q+1)/N);
+  // Distributed (a block-order reduce-scatter): rank q owns the features of FeatureRanges::bounds;
   // every block sends each owner its touched gradient entries in that range (the features of
   // its attributes, all transitions; fixed by the data), each owner adds all blocks in global
   // block order for its range, and the ranges are allgathered.
   const BlockLayout* layout_ = nullptr;
+  FeatureRanges ranges_;                           // this rank's features; w . empirical by chunks
   std::vector<std::size_t> range_;                 // [N+1] feature ranges of the ranks
   std::vector<std::vector<uint32_t>> touched_;     // [local blocks][*] feature ids, ascending
   std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range

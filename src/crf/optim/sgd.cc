@@ -45,7 +45,12 @@ class SgdState {
       if (scale_ < 1e-9) rescale();
       return instance.weight * 0.0;
     }
-    softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
+    // An instance with a candidate list looks its features up once, for scores and gradient.
+    const bool listed = shape_.candidates && instance.candidates >= 0 && !shape_.mask;
+    if (listed)
+      softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else
+      softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
     scores_[instance.gold] -= 1.0;  // P - onehot
@@ -59,7 +64,10 @@ class SgdState {
     } else {
       for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
     }
-    add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
+    if (listed)
+      add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else
+      add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -78,6 +86,7 @@ class SgdState {
   double scale_ = 1.0;
   double lambda_;
   std::vector<double> scores_;  // [K]
+  std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
 };
 
 double squared_norm(const std::vector<double>& w) {
@@ -215,10 +224,29 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::size_t t = static_cast<std::size_t>(epoch - 1) * n;
   // Without L2 the rate decays over one pass of the whole data (N steps of plain SGD).
   const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(n, 1));
+  const CandidateLists* lists = shape_.candidates;
   for (std::size_t j = 0; j < n; ++j, ++t) {
     if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
     const double eta = lambda_ > 0.0 ? eta0_ / (1.0 + lambda_ * eta0_ * static_cast<double>(t))
                                      : eta0_ / (1.0 + static_cast<double>(t) / no_l2_horizon);
+    // The instances come in random order: each one's record, its item offsets, its candidate
+    // list and its attribute ids are cache misses in a chain. Prefetched 8, 4 and 2 steps
+    // ahead, the chains of consecutive steps overlap.
+    if (j + 8 < n) __builtin_prefetch(&instances_[visit[j + 8]]);
+    if (j + 4 < n) {
+      const LocalInstance& ahead = instances_[visit[j + 4]];
+      __builtin_prefetch(&data_.item_offsets[ahead.item]);
+      if (lists && ahead.candidates >= 0) __builtin_prefetch(&lists->offsets[ahead.candidates]);
+    }
+    if (j + 2 < n) {
+      const LocalInstance& ahead = instances_[visit[j + 2]];
+      __builtin_prefetch(&data_.attribute_ids[data_.item_offsets[ahead.item]]);
+      if (lists && ahead.candidates >= 0) {
+        const std::size_t at = lists->offsets[ahead.candidates];
+        __builtin_prefetch(&lists->classes[at]);
+        if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
+      }
+    }
     const LocalInstance& instance = instances_[visit[j]];
     loss += state.step(instance, eta);
     if (touched)

@@ -100,6 +100,18 @@ std::string strip_underscore_tilde(const std::string& in) {
   return out;
 }
 
+// End of a printf width or precision starting at in[j]: digits, or '*' with an optional argument
+// position ("*2$", POSIX).
+size_t width_end(const std::string& in, size_t j) {
+  if (j < in.size() && in[j] == '*') {
+    size_t k = j + 1;
+    while (k < in.size() && is_digit(in[k])) ++k;
+    return k > j + 1 && k < in.size() && in[k] == '$' ? k + 1 : j + 1;
+  }
+  while (j < in.size() && is_digit(in[j])) ++j;
+  return j;
+}
+
 // Length of a printf / Python / Qt specifier starting at in[i] == '%', 0 when none.
 size_t format_length(const std::string& in, size_t i) {
   size_t j = i + 1;
@@ -121,11 +133,8 @@ size_t format_length(const std::string& in, size_t i) {
   }
   if (digits > j) j = digits + 1;  // %1$s
   while (j < in.size() && std::strchr("-+ #0'", in[j])) ++j;
-  while (j < in.size() && (is_digit(in[j]) || in[j] == '*')) ++j;
-  if (j < in.size() && in[j] == '.') {
-    ++j;
-    while (j < in.size() && (is_digit(in[j]) || in[j] == '*')) ++j;
-  }
+  j = width_end(in, j);  // width: 12, *, *2$
+  if (j < in.size() && in[j] == '.') j = width_end(in, j + 1);  // precision: .3, .*, .*2$
   for (const char* length : {"hh", "ll", "I64", "h", "l", "L", "q", "j", "z", "t"})
     if (starts_with(in, j, length)) {
       j += std::strlen(length);

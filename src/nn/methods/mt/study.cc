@@ -120,6 +120,8 @@ const MethodInfo& study_options() {
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),
         real("density", "0.5", 0, 1, "TIES: fraction of each task vector kept"),
         real("ta-lambda", "0.5", 0, 10, "task arithmetic: scale of the summed task vectors"),
+        integer("decode-batch", "64", 1, 65536, "messages decoded together (dev and test)"),
+        integer("tf32", "1", 0, 1, "CUDA: float32 matrix products in TF32 (float32 sums); 0: full float32"),
         integer("dev-sample", "0", 0, 100000, "dev messages per direction decoded after every epoch (chrF on the log; 0: none)"),
         integer("seed", "1", 0, 2147483647, "seed of initialisation, data order and subsets"),
     };
@@ -172,6 +174,24 @@ double schedule(int64_t k, int64_t warmup, int64_t total) {
   return std::max(0.0, static_cast<double>(total - k) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
 }
 
+// The shared sentencepiece model of a study, trained into "<prefix>.model" on each English message
+// once and every translation of the training pairs (`pairs_of(language)`), with every tag.
+void train_shared_tokenizer(const std::function<const std::vector<Pair>&(const std::string&)>& pairs_of,
+                            const Groups& groups, int vocab, const std::string& prefix,
+                            const std::function<void(const std::string&)>& log) {
+  std::vector<std::string> lines;
+  std::set<std::string> english;
+  for (const auto& language : languages(groups))
+    for (const auto& p : pairs_of(language)) {
+      if (english.insert(p.source).second) lines.push_back(p.source);
+      lines.push_back(p.target);
+    }
+  auto all = languages(groups);
+  all.insert(all.begin(), "en");
+  log("sentencepiece: training on " + std::to_string(lines.size()) + " lines");
+  train_tokenizer(lines, all, vocab, prefix);
+}
+
 struct Encoded {
   torch::Tensor src;  // [N][S] padded
   torch::Tensor tgt;  // [N][T + 1]: tag, tokens, eos, padding
@@ -188,6 +208,8 @@ class Study {
     if (config.dir.empty()) throw OptionError("--dir is required");
     model_options(options_, /*vocab=*/1);  // --heads must divide --dim: refused before any work
     set_threads(config.threads);
+    if (device_.is_cuda())  // "high": TF32 tensor cores for float32 products; "highest": none
+      at::globalContext().setFloat32MatmulPrecision(options_.integer("tf32") ? "high" : "highest");
     make_dir(config.dir);
     make_dir(config.dir + "/models");
     make_dir(config.dir + "/state");
@@ -224,17 +246,36 @@ class Study {
 
   void train_tokenizer_if_needed(const std::function<void(const std::string&)>& log) {
     if (config_.resume && exists(path("spm.model"))) return;
-    std::vector<std::string> lines;
-    std::set<std::string> english;
-    for (const auto& language : languages(groups_))
-      for (const auto& p : train_pairs(language)) {
-        if (english.insert(p.source).second) lines.push_back(p.source);
-        lines.push_back(p.target);
-      }
+    if (!config_.tokenizer.empty()) {
+      copy_tokenizer(config_.tokenizer, log);
+      return;
+    }
+    train_tokenizer_into(path("spm"), log);
+  }
+
+  // Copies a given model to spm.model after checking it carries every language's tag.
+  void copy_tokenizer(const std::string& from, const std::function<void(const std::string&)>& log) {
+    if (!exists(from)) throw IoError(from + ": no such tokenizer model (--tokenizer)");
     auto all = languages(groups_);
     all.insert(all.begin(), "en");
-    log("sentencepiece: training on " + std::to_string(lines.size()) + " lines");
-    train_tokenizer(lines, all, static_cast<int>(options_.integer("vocab")), path("spm"));
+    const Tokenizer check(from, all);
+    std::ifstream in(from, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    const std::string tmp = path("spm.model.tmp");
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      out << bytes.str();
+      if (!out) throw IoError(tmp + ": cannot write");
+    }
+    if (std::rename(tmp.c_str(), path("spm.model").c_str()) != 0) throw IoError(path("spm.model") + ": cannot write");
+    tokenizer_.reset();
+    log("sentencepiece: using " + from + " (" + std::to_string(check.vocab_size()) + " pieces)");
+  }
+
+  void train_tokenizer_into(const std::string& prefix, const std::function<void(const std::string&)>& log) {
+    train_shared_tokenizer([this](const std::string& l) -> const std::vector<Pair>& { return train_pairs(l); }, groups_,
+                           static_cast<int>(options_.integer("vocab")), prefix, log);
     tokenizer_.reset();
   }
 
@@ -356,7 +397,8 @@ class Study {
         double model_sum = 0, copy_sum = 0;
         for (const auto& d : directions) {
           const auto& dev = dev_set(d, dev_sample);
-          const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1, /*batch=*/64, device_);
+          const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
+                                    options_.integer("decode-batch"), device_);
           model_sum += chrf(tokenizer().decode(ids), dev.references);
           copy_sum += chrf(dev.source_text, dev.references);
         }
@@ -444,6 +486,21 @@ bool train(const StudyConfig& config, const ProgressCallback& progress) {
   return true;
 }
 
+void train_tokenizer(const std::string& corpus_dir, const OptionValues& options, const std::string& model_path,
+                     const std::function<void(const std::string&)>& log) {
+  const std::string suffix = ".model";
+  if (model_path.size() <= suffix.size() || model_path.compare(model_path.size() - suffix.size(), suffix.size(), suffix))
+    throw OptionError("the tokenizer's file must end in .model, not '" + model_path + "'");
+  const Options o(study_options(), options);
+  const Groups groups = read_groups(corpus_dir);
+  std::map<std::string, std::vector<Pair>> pairs;
+  train_shared_tokenizer(
+      [&](const std::string& language) -> const std::vector<Pair>& {
+        return pairs[language] = subset(read_pairs(corpus_dir, language, "train"), o.integer("max-train"), o.seed());
+      },
+      groups, static_cast<int>(o.integer("vocab")), model_path.substr(0, model_path.size() - suffix.size()), log);
+}
+
 void merge(const StudyConfig& config, const std::function<void(const std::string&)>& log) {
   Study study(config);
   const Groups& groups = study.groups();
@@ -498,6 +555,15 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
     for (const auto& entry : order) out.push_back(column[entry.second]);
     return out;
   };
+  {  // the evaluated messages of each language, line by line as in hypotheses/*.txt (for other scorers)
+    auto all = languages(study.groups());
+    all.insert(all.begin(), "en");
+    for (const auto& language : all) {
+      std::string text;
+      for (const auto& line : text_of(language)) text += line + "\n";
+      std::ofstream(study.path("hypotheses/ref." + language + ".txt")) << text;
+    }
+  }
   const int beam = static_cast<int>(study.options().integer("beam"));
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> hypotheses;  // (model, dir)
   const auto settings = setting_models(study.groups());
@@ -520,7 +586,8 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
     for (const auto& p : model->parameters()) parameters += p.numel();
     for (const auto& d : directions) {
       const auto sources = study.encode(text_of(d.source));
-      const auto ids = translate(model, sources, study.tokenizer().tag(d.target), beam, /*batch=*/64, study.device());
+      const auto ids = translate(model, sources, study.tokenizer().tag(d.target), beam,
+                                 study.options().integer("decode-batch"), study.device());
       auto& out = hypotheses[{model_name, d.name()}];
       out = study.tokenizer().decode(ids);
       std::string file_name = model_name.substr(0, model_name.rfind('.'));

@@ -71,6 +71,23 @@ Prior LinearGaussian::prior() const {
 
 Conditional LinearGaussian::outcome() const { return diagonal_linear({c_xy, c_zy}, s_y.log()); }
 
+Conditional LinearGaussian::outcome_cvae(double share, int64_t iwae_k, bool exact_posterior) const {
+  const int64_t d = dims();
+  const torch::Tensor b = std::sqrt(share) * s_y, s = std::sqrt(1.0 - share) * s_y;  // [D]
+  const torch::Tensor v = 1.0 / (1.0 + b.square() / s.square());
+  const torch::Tensor g = v * b / s.square();
+  const torch::Tensor zero = torch::zeros({d}, kDouble);
+  Conditional module(ConditionalSpec{2 * d, d, /*hidden=*/0, Family::kGaussian, /*latent=*/d, iwae_k});
+  module->to(torch::kFloat64);
+  // decoder inputs [x, z, u]; posterior inputs [x, z, y].
+  copy_weights(*diagonal_linear({c_xy, c_zy, b}, s.log()), *module->decoder);
+  if (exact_posterior)
+    copy_weights(*diagonal_linear({-g * c_xy, -g * c_zy, g}, 0.5 * v.log()), *module->posterior);
+  else
+    copy_weights(*diagonal_linear({zero, zero, zero}, zero), *module->posterior);
+  return module;
+}
+
 Conditional LinearGaussian::conditional() const {
   const torch::Tensor var_x = c_zx.square() + s_x.square();
   const torch::Tensor variance = c_zy.square() * s_x.square() / var_x + s_y.square();

@@ -33,6 +33,13 @@ struct LinearGaussian {
   // The true components as linear modules (float64):
   Prior prior() const;                      // N(0, I)
   Conditional outcome() const;              // p(y | x, z) = N(c_xy x + c_zy z, s_y^2)
+  // The same p(y | x, z) as a conditional VAE (latent D, IWAE K' = iwae_k): y's noise split as
+  //   y = c_xy x + c_zy z + b u + s e,  u, e ~ N(0, I),  b = sqrt(share) s_y,  s = sqrt(1 - share) s_y,
+  // so p(y | x, z) = E_u N(y; c_xy x + c_zy z + b u, s^2) = N(c_xy x + c_zy z, s_y^2); with
+  // exact_posterior the CVAE's e(u | [x, z], y) is u's posterior N(g r, v), r = y - c_xy x - c_zy z,
+  // v = 1 / (1 + b^2 / s^2), g = v b / s^2 (every weight equals p(y | x, z)); otherwise it is
+  // the prior N(0, I). share in (0, 1).
+  Conditional outcome_cvae(double share, int64_t iwae_k, bool exact_posterior) const;
   Conditional conditional() const;          // p(y | x) above
   // Interventional posterior q*(z | x, y) proportional to p(y | x, z) p(z):
   //   precision P = 1 + c_zy^2 / s_y^2,  mean = c_zy (y - c_xy x) / (s_y^2 P).

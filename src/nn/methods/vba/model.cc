@@ -9,7 +9,13 @@ namespace {
 
 constexpr int64_t kChunkSamples = 25600;  // rows x K evaluated at once
 
-// Runs `rows(first, count)` on chunks of B rows and concatenates the estimates.
+// Draws per importance sample of the outcome's log-density: its IWAE K for a conditional VAE.
+int64_t outcome_draws(const Model& model) {
+  return model.outcome->spec.latent > 0 ? model.outcome->spec.iwae_k : 1;
+}
+
+// Runs `rows(first, count)` on chunks of B rows and concatenates the estimates; `k` counts
+// every draw a row holds at once (importance samples x the outcome's inner draws).
 template <typename Rows>
 Estimate chunked(int64_t b, int64_t k, const Rows& rows) {
   std::vector<torch::Tensor> log_p, ess, std_error;
@@ -42,7 +48,7 @@ torch::Tensor vba_log_weights(Model& model, const torch::Tensor& y, const torch:
   const torch::Tensor z = model.encoder->sample(q_in, generator);        // [K][B][Z]
   const torch::Tensor log_q = model.encoder->log_prob(z, q_in);          // [K][B]
   const torch::Tensor log_z = model.prior->log_prob(z, generator);       // [K][B]
-  const torch::Tensor log_y = model.outcome->log_prob(yk, torch::cat({xk, z}, /*dim=*/-1));
+  const torch::Tensor log_y = model.outcome->log_prob(yk, torch::cat({xk, z}, /*dim=*/-1), generator);
   return (log_z + log_y - log_q).transpose(0, 1);                        // [B][K]
 }
 
@@ -50,7 +56,7 @@ Estimate log_p_do(Model& model, const torch::Tensor& y, const torch::Tensor& x, 
                   torch::Generator generator) {
   check_rows(y, x, k);
   torch::NoGradGuard no_grad;
-  return chunked(y.size(0), k, [&](int64_t first, int64_t count) {
+  return chunked(y.size(0), k * outcome_draws(model), [&](int64_t first, int64_t count) {
     return vba_log_weights(model, y.narrow(0, first, count), x.narrow(0, first, count), k,
                            generator);
   });
@@ -60,12 +66,12 @@ Estimate naive_log_p_do(Model& model, const torch::Tensor& y, const torch::Tenso
                         torch::Generator generator) {
   check_rows(y, x, k);
   torch::NoGradGuard no_grad;
-  return chunked(y.size(0), k, [&](int64_t first, int64_t count) {
+  return chunked(y.size(0), k * outcome_draws(model), [&](int64_t first, int64_t count) {
     const torch::Tensor yb = y.narrow(0, first, count).unsqueeze(0).expand({k, count, y.size(1)});
     const torch::Tensor xb = x.narrow(0, first, count).unsqueeze(0).expand({k, count, x.size(1)});
     const torch::Tensor z = model.prior->sample(k * count, generator).to(y.scalar_type())
                                 .reshape({k, count, -1});                     // [K][B][Z]
-    return model.outcome->log_prob(yb, torch::cat({xb, z}, /*dim=*/-1)).transpose(0, 1);
+    return model.outcome->log_prob(yb, torch::cat({xb, z}, /*dim=*/-1), generator).transpose(0, 1);
   });
 }
 

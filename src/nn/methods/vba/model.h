@@ -25,6 +25,11 @@ struct Estimate {
 // The K-sample variational backdoor bound's log-weights, differentiable (training):
 //   z_k ~ q(. | x, y),  log w_k = log p(z_k) + log p(y | x, z_k) - log q(z_k | x, y)
 //   log p(y | do(x)) >= E[ log (1/K) sum_k w_k ]   (Israel, Grover, Van den Broeck 2023, eq. 5)
+// When p(y | x, z) is a conditional VAE (latent L > 0), log p(y | x, z_k) is itself its IWAE
+// estimate with K' = spec.iwae_k draws u_kj ~ e(. | [x, z_k], y):
+//   p_hat(y | x, z_k) = (1/K') sum_j p(y | x, z_k, u_kj) N(u_kj; 0, I) / e(u_kj | [x, z_k], y),
+// an unbiased estimate of p(y | x, z_k) given z_k; so (1/K) sum_k w_k stays unbiased for
+// p(y | do(x)) and its logarithm a lower bound in expectation (Jensen), tight as K, K' grow.
 // y [B][Y], x [B][X] -> [B][K].
 torch::Tensor vba_log_weights(Model& model, const torch::Tensor& y, const torch::Tensor& x,
                               int64_t k, torch::Generator generator);

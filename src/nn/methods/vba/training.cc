@@ -52,6 +52,8 @@ std::vector<OptionSpec> option_table() {
       {"iwae-k", OptionType::kInteger, "10", 1, 10000, false, "importance samples of the VAE's IWAE bound"},
       {"conditional-latent", OptionType::kInteger, "0", 0, 100000, false,
        "latent size of a conditional-VAE baseline p(y|x) (0: a factorised network)"},
+      {"outcome-latent", OptionType::kInteger, "0", 0, 100000, false,
+       "latent size of a conditional-VAE p(y|x,z) (0: a factorised network)"},
       {"bernoulli-y", OptionType::kInteger, "0", 0, 1, false, "1: y is binary (Bernoulli models)"},
       {"bernoulli-z", OptionType::kInteger, "0", 0, 1, false,
        "1: z is binary (Bernoulli p(z) observations, straight-through q)"},
@@ -74,6 +76,7 @@ TrainOptions train_options(const Options& o) {
   t.prior_hidden = o.integer("prior-hidden");
   t.iwae_k = o.integer("iwae-k");
   t.conditional_latent = o.integer("conditional-latent");
+  t.outcome_latent = o.integer("outcome-latent");
   t.bernoulli_y = o.integer("bernoulli-y") == 1;
   t.bernoulli_z = o.integer("bernoulli-z") == 1;
   t.joint = o.integer("joint") == 1;
@@ -90,7 +93,8 @@ Model build_model(const TrainOptions& o, int64_t x_features, int64_t y_features,
     model.prior = Prior(PriorSpec{z_features, o.prior_latent, o.prior_hidden, fz, o.iwae_k});
   });
   seeded_build(o.seed + 1, [&] {
-    model.outcome = Conditional(ConditionalSpec{x_features + z_features, y_features, o.hidden, fy});
+    model.outcome = Conditional(ConditionalSpec{x_features + z_features, y_features, o.hidden, fy,
+                                                o.outcome_latent, o.iwae_k});
   });
   seeded_build(o.seed + 2, [&] {
     model.encoder = Conditional(ConditionalSpec{x_features + y_features, z_features, o.hidden, fz});
@@ -130,7 +134,8 @@ StageOutcome fit_component(Model& model, const std::string& name, const Triples&
     const Triples b = rows(data, batch);
     torch::Tensor log_p;  // [B]
     if (index == 0) log_p = model.prior->log_prob(b.z, stage.generator);
-    else if (index == 1) log_p = model.outcome->log_prob(b.y, torch::cat({b.x, b.z}, /*dim=*/1));
+    else if (index == 1)
+      log_p = model.outcome->log_prob(b.y, torch::cat({b.x, b.z}, /*dim=*/1), stage.generator);
     else if (index == 2) log_p = model.encoder->log_prob(b.z, torch::cat({b.x, b.y}, /*dim=*/1));
     else log_p = model.conditional->log_prob(b.y, b.x, stage.generator);
     const torch::Tensor loss = -log_p.mean();

@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t prior_hidden = 0;       // H of the VAE
   int64_t iwae_k = 10;            // K of the VAE's IWAE bound (and of a conditional VAE's)
   int64_t conditional_latent = 0; // L of a conditional-VAE baseline p(y|x); 0: factorised network
+  int64_t outcome_latent = 0;     // L of a conditional-VAE p(y|x,z); 0: factorised network
   bool bernoulli_y = false;       // y binary: Bernoulli p(y|x,z), p(y|x)
   bool bernoulli_z = false;       // z binary: Bernoulli p(z) observation model and q(z|x,y)
   bool joint = false;             // stage 2 on all three components (failure mode)

@@ -28,6 +28,15 @@ TEST(CleanTest, FormatSpecifiers) {
   EXPECT_EQ(clean_message("100%"), "");  // no letter left
 }
 
+TEST(CleanTest, StarWidthAndPrecision) {  // '*' takes the width or precision from an argument
+  EXPECT_EQ(clean_message("%3$.*2$s ago"), "ago");           // POSIX positional precision
+  EXPECT_EQ(clean_message("%1$*2$d items"), "items");        // positional width
+  EXPECT_EQ(clean_message("%*d of %-*s"), "of");             // plain '*' width
+  EXPECT_EQ(clean_message("%.*s bytes"), "bytes");           // plain '*' precision
+  EXPECT_EQ(clean_message("%2$*1$.*3$f rate"), "rate");      // both, positional
+  EXPECT_EQ(clean_message("%*3 stars"), "%*3 stars");        // no conversion: not a specifier
+}
+
 TEST(CleanTest, MarkupAndWhitespace) {
   EXPECT_EQ(clean_message("<b>Bold</b> text"), "Bold text");
   EXPECT_EQ(clean_message("<a href=\"x\">link</a>"), "link");

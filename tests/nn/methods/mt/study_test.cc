@@ -255,6 +255,53 @@ TEST(StudyTest, ResumeRefusesOtherOptions) {
       OptionError);
 }
 
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(StudyTest, TokenizerTrainedAheadIsTheOneTrainWouldTrainAndIsUsedAsGiven) {
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
+                    {"pretrain-epochs", "1"}, {"max-train", "50"}};
+  const std::string ahead = f.root + "/ahead.model";
+  train_tokenizer(config.corpus_dir, config.options, ahead, [](const std::string&) {});
+  EXPECT_THROW(train_tokenizer(config.corpus_dir, config.options, f.root + "/x.bin", [](const std::string&) {}),
+               OptionError);
+  config.dir = f.root + "/own";
+  ASSERT_TRUE(train(config, {}));
+  // The same pieces and scores (the files differ only in the trainer's recorded input paths).
+  const std::vector<std::string> languages = {"en", "de"};
+  const Tokenizer own(config.dir + "/spm.model", languages), given(ahead, languages);
+  EXPECT_EQ(own.vocab_size(), given.vocab_size());
+  const std::vector<std::string> texts = {"open file", "save window folder", "vwlu mpsl", "quit help edit view"};
+  EXPECT_EQ(own.encode(texts), given.encode(texts));
+  EXPECT_EQ(own.tag("de"), given.tag("de"));
+
+  config.dir = f.root + "/given";
+  config.tokenizer = ahead;
+  ASSERT_TRUE(train(config, {}));
+  EXPECT_TRUE(file_bytes(config.dir + "/spm.model") == file_bytes(ahead));
+  const auto a = safetensors::Reader::open(f.root + "/own/models/sep.de-en.safetensors");
+  const auto b = safetensors::Reader::open(f.root + "/given/models/sep.de-en.safetensors");
+  for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << t.name;
+
+  config.dir = f.root + "/missing";
+  config.tokenizer = f.root + "/none.model";
+  EXPECT_THROW(train(config, {}), IoError);
+  // A model without a tag of the corpus's languages (fr) is refused before any training.
+  f.build_corpus("de,fr");
+  config.dir = f.root + "/no_fr";
+  config.tokenizer = ahead;
+  EXPECT_THROW(train(config, {}), ModelError);
+}
+
 TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) {
   StudyFixture f;
   f.build_corpus("de");

@@ -39,6 +39,7 @@ TEST(VbaTraining, StageTwoLeavesPriorAndOutcomeBitIdentical) {
     o.hidden = hidden ? 16 : 0;
     o.prior_latent = hidden ? 2 : 0;  // a VAE prior in the second round
     o.prior_hidden = hidden ? 8 : 0;
+    o.outcome_latent = hidden ? 2 : 0;  // and a conditional-VAE p(y|x,z)
     Model model = build_model(o, 3, 3, 3, torch::kCPU);
     const RunContext ctx = context(o);
     for (const auto& name : kStage1) fit_component(model, name, data, o, ctx);

@@ -1,0 +1,80 @@
+#include "crf/optim/feature_ranges.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "septa/error.h"
+
+namespace septa::crf {
+
+FeatureRanges::FeatureRanges(std::size_t F, Communicator* comm) : F_(F), comm_(comm) {
+  const std::size_t N = comm ? static_cast<std::size_t>(comm->size()) : 1;
+  rank_ = comm ? static_cast<std::size_t>(comm->rank()) : 0;
+  chunks_ = (F + kChunk - 1) / kChunk;
+  bounds_ = bounds(F, N);
+}
+
+std::vector<std::size_t> FeatureRanges::bounds(std::size_t F, std::size_t N) {
+  const std::size_t C = (F + kChunk - 1) / kChunk;
+  std::vector<std::size_t> b;
+  for (std::size_t q = 0; q <= N; ++q) b.push_back(std::min(F, kChunk * (C * q / N)));
+  return b;
+}
+
+/*
+ * dot_k = sum_c p_ck with p_ck = sum_{f in chunk c} a_k[f] b_k[f]: each chunk's partial sum is
+ * taken in feature order by the rank that owns the chunk, the partials of all chunks reach every
+ * rank, and every rank adds them in chunk order from 0. The chunks depend only on F, so the
+ * result has the same bits for any rank count (and on every rank).
+ */
+std::vector<double> FeatureRanges::dots(
+    const std::vector<std::pair<const double*, const double*>>& pairs) const {
+  const std::size_t K = pairs.size();
+  const std::size_t mine = (owned() + kChunk - 1) / kChunk;
+  std::vector<double> partial(mine * K, 0.0);  // [my chunks][K]
+  for (std::size_t c = 0; c < mine; ++c) {
+    const std::size_t from = c * kChunk, to = std::min(owned(), from + kChunk);
+    for (std::size_t k = 0; k < K; ++k) {
+      double s = 0.0;
+      for (std::size_t f = from; f < to; ++f) s += pairs[k].first[f] * pairs[k].second[f];
+      partial[c * K + k] = s;
+    }
+  }
+  std::vector<double> total(K, 0.0);
+  if (!comm_ || comm_->size() == 1) {
+    for (std::size_t c = 0; c < mine; ++c)
+      for (std::size_t k = 0; k < K; ++k) total[k] += partial[c * K + k];
+    return total;
+  }
+  const std::vector<std::string> parts = comm_->allgather(
+      std::string(reinterpret_cast<const char*>(partial.data()), sizeof(double) * partial.size()));
+  std::size_t chunk = 0;
+  for (const std::string& part : parts) {
+    SEPTA_CHECK(part.size() % (sizeof(double) * (K ? K : 1)) == 0);
+    const std::size_t n = K ? part.size() / (sizeof(double) * K) : 0;
+    for (std::size_t c = 0; c < n; ++c, ++chunk)
+      for (std::size_t k = 0; k < K; ++k) {
+        double v;
+        std::memcpy(&v, part.data() + sizeof(double) * (c * K + k), sizeof v);
+        total[k] += v;
+      }
+  }
+  SEPTA_CHECK(K == 0 || chunk == chunks_);
+  return total;
+}
+
+void FeatureRanges::gather(const double* mine, double* full) const {
+  if (!comm_ || comm_->size() == 1) {
+    if (mine != full) std::memcpy(full, mine, sizeof(double) * owned());
+    return;
+  }
+  const std::vector<std::string> parts = comm_->allgather(
+      std::string(reinterpret_cast<const char*>(mine), sizeof(double) * owned()));
+  for (std::size_t q = 0; q < parts.size(); ++q) {
+    SEPTA_CHECK(parts[q].size() == sizeof(double) * (bounds_[q + 1] - bounds_[q]));
+    std::memcpy(full + bounds_[q], parts[q].data(), parts[q].size());
+  }
+}
+
+}  // namespace septa::crf
