@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scala against separately trained ViTs and US-Net on Fashion-MNIST, same ViT and recipe:
-#   1. vit-separate: one dense ViT per width 0.25, 0.5, 0.75, 1 (its r = 1 net is the teacher)
-#   2. scala and usnet, each distilling its full width from that teacher
+#   1. vit-separate: one dense ViT per width 0.25, 0.5, 0.75, 1 (its r = 1 net can be the teacher)
+#   2. scala and usnet (see --teacher and --usnet-teacher)
 #   3. scala with eps = 1/8, tested at the off-grid width 0.4375 (the "no interpolation" check)
 #   4. septa nn widths for each run (accuracy, parameters, MACs, latency at batch 1 and 256),
 #      a summary against the issue's targets, and a PNG of accuracy against MACs (gnuplot).
@@ -9,11 +9,24 @@
 #   bench/nn/scala_bench.sh [--build DIR] [--out DIR] [--limit N] [--test-limit N] [--epochs E]
 #                           [--dim D] [--depth L] [--threads T] [--device D] [--skip-offgrid]
 #                           [--options "--pad 0 --flip 0 ..."]   (recipe options for all runs)
+#                           [--slim-options "--warmup-epochs 0 ..."]  (scala and usnet only)
+#                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
-# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 threads (about an hour on 2 idle cores).
+#                           [--jobs J]   (1: one training at a time; 2: two at once, logs in --out)
+#                           [--teacher 0|1]   (1: scala distils its full width from separate's
+#                             r = 1 ViT; default 0, see docs/scala.md)
+#                           [--usnet-teacher 0|1] [--usnet-options "..."]   (US-Net: default
+#                             teacher 1 and "--warmup-epochs 1", its best measured setting)
+# Defaults: the full data, D = 64, depth 4, 10 epochs, 2 jobs of 1 thread each; scala without a
+# teacher and without warm-up, usnet with separate's r = 1 ViT as teacher and 1 warm-up epoch
+# (each at its best measured setting, docs/scala.md). On 2 cores two 1-thread processes beat one
+# 2-thread process (libtorch's OpenMP overhead on small matrices): one lane trains separate's
+# r = 1 ViT, then usnet, then separate's smaller ViTs; the other scala, then scala eps = 1/8.
+# The reports run afterwards, one at a time (latency wants a quiet machine).
 set -euo pipefail
-build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=2 device=auto
-offgrid=1 options="" train=1
+build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
+offgrid=1 options="" slim_options="" data="" train=1 teacher=0 usnet_teacher=1
+usnet_options="--warmup-epochs 1"
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -24,9 +37,15 @@ while [ $# -gt 0 ]; do
     --dim) dim=$2; shift 2 ;;
     --depth) depth=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --teacher) teacher=$2; shift 2 ;;
+    --usnet-teacher) usnet_teacher=$2; shift 2 ;;
+    --usnet-options) usnet_options=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --skip-offgrid) offgrid=0; shift ;;
     --options) options=$2; shift 2 ;;
+    --slim-options) slim_options=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
     --report-only) train=0; shift ;;
     *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -36,41 +55,68 @@ septa="$build/septa-nn"
 export OMP_WAIT_POLICY=passive  # busy-waiting OpenMP crawls on shared cores
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}  # no BLAS threads beyond --threads (they spoil batch-1 latency under load)
 mkdir -p "$out"
-common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device --seed 1 $options"
+data_option=""; [ -n "$data" ] && data_option="--data $data"
+common="--dim $dim --depth $depth --epochs $epochs --limit $limit --test-limit $test_limit --threads $threads --device $device $data_option --seed 1 $options"
 stamp() { date -u +%H:%M:%S; }
 
 run() {  # name, then septa nn train arguments
   local name=$1; shift
   echo "== $(stamp) $name: septa nn train $*"
   local start=$(date +%s)
-  "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log"
+  if [ "$jobs" -gt 1 ]; then
+    "$septa" train "$@" --save-dir "$out/$name" > "$out/$name.log" 2>&1 || { echo "$name failed: $out/$name.log" >&2; tail -5 "$out/$name.log" >&2; return 1; }
+    tail -1 "$out/$name.log"
+  else
+    "$septa" train "$@" --save-dir "$out/$name" | tee "$out/$name.log" || return 1
+  fi
   echo "$name wall $(( $(date +%s) - start ))s" | tee -a "$out/times.txt"
 }
 
 report() {  # name [extra widths options]
   local name=$1; shift
   echo "== $(stamp) widths of $name"
-  "$septa" widths --save-dir "$out/$name" --threads 1 --test-limit $test_limit "$@" | tee "$out/$name.widths"
+  "$septa" widths --save-dir "$out/$name" --threads 1 --device $device $data_option --test-limit $test_limit "$@" | tee "$out/$name.widths"
 }
 
+lane() {  # jobs one after the other: "name args..." ...
+  for job in "$@"; do
+    case "$job" in
+      teacher:*) for name in ${job#teacher:}; do cp "$out/separate/vit_1.safetensors" "$out/$name/teacher.safetensors"; done ;;
+      await-teacher) while [ ! -e "$out/separate/vit_1.safetensors" ]; do  # written by rename
+                       kill -0 "$teacher_lane" 2> /dev/null || return 1; sleep 5; done ;;
+      *) run $job || return 1 ;;
+    esac
+  done
+}
 if [ "$train" = 1 ]; then
-  rm -f "$out/times.txt"
-  mkdir -p "$out/separate" "$out/scala" "$out/usnet"
-  run separate --method vit-separate $common
-  cp "$out/separate/vit_1.safetensors" "$out/scala/teacher.safetensors"
-  cp "$out/separate/vit_1.safetensors" "$out/usnet/teacher.safetensors"
-  run scala --method scala $common
-  run usnet --method usnet $common
-  if [ "$offgrid" = 1 ]; then
-    mkdir -p "$out/scala_eps8"
-    cp "$out/separate/vit_1.safetensors" "$out/scala_eps8/teacher.safetensors"
-    run scala_eps8 --method scala --eps 0.125 $common
+  rm -f "$out/times.txt" "$out/separate/vit_1.safetensors"
+  mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet" "$out/scala_eps8"
+  distil="--no-teacher 1"; [ "$teacher" = 1 ] && distil=""
+  usnet_distil="--no-teacher 1"; [ "$usnet_teacher" = 1 ] && usnet_distil=""
+  scala_job="scala --method scala $common $slim_options $distil"
+  eps8_job=""; [ "$offgrid" = 1 ] && eps8_job="scala_eps8 --method scala --eps 0.125 $common $slim_options $distil"
+  usnet_job="usnet --method usnet $common $slim_options $usnet_options $usnet_distil"
+  full_job="separate --method vit-separate --widths 16 $common"
+  small_job="separate_small --method vit-separate --widths 4,8,12 $common"
+  scala_lane=("$scala_job" ${eps8_job:+"$eps8_job"})
+  [ "$teacher" = 1 ] && scala_lane=(await-teacher "teacher:scala scala_eps8" "${scala_lane[@]}")
+  usnet_lane=("$usnet_job")
+  [ "$usnet_teacher" = 1 ] && usnet_lane=("teacher:usnet" "${usnet_lane[@]}")
+  if [ "$jobs" -gt 1 ]; then  # two lanes: separate's r = 1 ViT, usnet, separate's smaller ViTs | scala, eps 1/8
+    lane "$full_job" "${usnet_lane[@]}" "$small_job" & teacher_lane=$!
+    lane "${scala_lane[@]}" & scala_pid=$!
+    status=0; wait $teacher_lane || status=1; wait $scala_pid || status=1
+    [ $status = 0 ] || { echo "scala_bench: a training failed" >&2; exit 1; }
+  else
+    teacher_lane=$$
+    lane "$full_job" "${usnet_lane[@]}" "$small_job" "${scala_lane[@]}"
   fi
+  mv "$out"/separate_small/vit_*.safetensors "$out/separate/"
 fi
-report separate
-report scala
-report usnet
-[ "$offgrid" = 1 ] && report scala_eps8 --off-grid 0.4375 --no-latency
+report separate || true
+report scala || true
+report usnet || true
+if [ "$offgrid" = 1 ]; then report scala_eps8 --off-grid 0.4375 --no-latency || true; fi
 
 python3 - "$out" <<'PY'
 import sys, os
@@ -115,7 +161,8 @@ print(text)
 open(os.path.join(out, "summary.txt"), "w").write(text + "\n")
 PY
 
-if command -v gnuplot > /dev/null; then
+plot_gnuplot() {
+  command -v gnuplot > /dev/null || return 1
   gnuplot <<GP
 set terminal pngcairo size 900,600
 set output "$out/accuracy_vs_macs.png"
@@ -128,5 +175,32 @@ plot "$out/scala.dat" using (\$1/1e6):2 with linespoints pt 7 title "Scala (one 
      "$out/usnet.dat" using (\$1/1e6):2 with linespoints pt 5 title "US-Net (one model)", \
      "$out/separate.dat" using (\$1/1e6):2 with linespoints pt 9 ps 1.5 title "separate training (4 models)"
 GP
+}
+plot_matplotlib() {  # where gnuplot is missing (the GPU machine has matplotlib)
+  local py
+  for py in python3 /usr/bin/python3; do  # a pyenv python3 may lack Debian's matplotlib
+    "$py" - "$out" "$dim" "$depth" "$epochs" 2> /dev/null <<'PY' && return 0
+import os, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+out, dim, depth, epochs = sys.argv[1:]
+plt.figure(figsize=(9, 6))
+for name, marker, label in (("scala", "o", "Scala (one model, 13 widths)"), ("usnet", "s", "US-Net (one model)"),
+                            ("separate", "D", "separate training (4 models)")):
+    path = os.path.join(out, name + ".dat")
+    if not os.path.exists(path) or os.path.getsize(path) == 0: continue
+    rows = [list(map(float, l.split())) for l in open(path) if l.strip()]
+    plt.plot([r[0] / 1e6 for r in rows], [r[1] for r in rows], marker=marker, label=label)
+plt.title("Fashion-MNIST: test accuracy against MACs per image (ViT D=%s, depth %s, %s epochs)" % (dim, depth, epochs))
+plt.xlabel("MACs per image (millions)"); plt.ylabel("test accuracy (%)"); plt.grid(True); plt.legend(loc="lower right")
+plt.savefig(os.path.join(out, "accuracy_vs_macs.png"), dpi=100)
+PY
+  done
+  return 1
+}
+if plot_gnuplot || plot_matplotlib; then
   echo "plot: $out/accuracy_vs_macs.png"
+else
+  echo "scala_bench: no plot (neither gnuplot nor python3's matplotlib worked); the tables above stand" >&2
 fi

@@ -69,7 +69,10 @@ class Dictionary {
   // add(name_at(i)) for i in [0, n), in order, each id into out [n] when out is not null.
   template <typename NameAt>
   void add_all(std::size_t n, NameAt name_at, uint64_t* hashes, int32_t* out) {
-    reserve(names_.size() + n);  // no growth inside: the prefetched slots stay valid
+    // No growth inside (the prefetched slots stay valid); geometric growth across calls.
+    const std::size_t needed = names_.size() + n;
+    if (needed > names_.capacity() || 2 * needed > slots_.size())
+      reserve(std::max(needed, 2 * names_.capacity()));
     for (std::size_t i = 0; i < n; ++i) hashes[i] = hash(name_at(i));
     pipeline(n, hashes, [&](std::size_t i) {
       int32_t id = find(name_at(i), hashes[i]);

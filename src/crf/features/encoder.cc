@@ -57,25 +57,40 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   std::vector<Chunk> parts(chunks);
   parallel_for(chunks, threads, [&](std::size_t c) {
     Chunk& part = parts[c];
-    std::string text;               // expanded strings of one item, concatenated
-    std::vector<std::size_t> ends;  // [strings] end of each in text
-    const auto intern = [&](std::vector<int32_t>& ids) {
-      for (std::size_t i = 0, begin = 0; i < ends.size(); begin = ends[i++])
-        ids.push_back(part.attributes.add(std::string_view(text).substr(begin, ends[i] - begin)));
-    };
+    // The strings of a sentence, item by item (state strings, then edge strings), interned as
+    // one batch (Dictionary::add_all): ids in the same first-seen order as one by one.
+    std::string text;                 // expanded strings of one sentence, concatenated
+    std::vector<std::size_t> ends;    // [strings] end of each in text
+    std::vector<std::size_t> split;   // [2T] strings ending each item's state, edge part
+    std::vector<uint64_t> hashes;     // [strings] scratch
+    std::vector<int32_t> ids;         // [strings] chunk-local ids
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
-      for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
-        text.clear();
-        ends.clear();
+      const std::size_t T = sentence.columns.size();
+      text.clear();
+      ends.clear();
+      split.clear();
+      for (std::size_t t = 0; t < T; ++t) {
         template_.expand(sentence, t, text, ends);
-        intern(part.ids);
-        part.per_item.push_back(static_cast<uint32_t>(ends.size()));
-        text.clear();
-        ends.clear();
+        split.push_back(ends.size());
         template_.expand_edge(sentence, t, text, ends);
-        intern(part.edge_ids);
-        part.edges_per_item.push_back(static_cast<uint32_t>(ends.size()));
+        split.push_back(ends.size());
+      }
+      const std::size_t S = ends.size();
+      if (hashes.size() < S) hashes.resize(S);
+      if (ids.size() < S) ids.resize(S);
+      const std::string_view all(text);
+      const auto string_at = [&](std::size_t i) {
+        const std::size_t begin = i ? ends[i - 1] : 0;
+        return all.substr(begin, ends[i] - begin);
+      };
+      part.attributes.add_all(S, string_at, hashes.data(), ids.data());
+      for (std::size_t t = 0, i = 0; t < T; ++t) {
+        const std::size_t state_end = split[2 * t], edge_end = split[2 * t + 1];
+        part.per_item.push_back(static_cast<uint32_t>(state_end - i));
+        for (; i < state_end; ++i) part.ids.push_back(ids[i]);
+        part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
+        for (; i < edge_end; ++i) part.edge_ids.push_back(ids[i]);
       }
     }
   });
@@ -83,8 +98,13 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
     std::vector<int32_t> global(part.attributes.size());  // [chunk-local id] -> id
-    for (std::size_t local = 0; local < global.size(); ++local)
-      global[local] = attributes_.add(part.attributes.name(static_cast<int32_t>(local)));
+    {
+      std::vector<uint64_t> hashes(global.size());  // scratch
+      const std::vector<std::string>& names = part.attributes.names();
+      attributes_.add_all(
+          global.size(), [&](std::size_t i) { return std::string_view(names[i]); },
+          hashes.data(), global.data());
+    }
     part.attributes = Dictionary();
     std::size_t entry = 0, edge_entry = 0, item_in_chunk = 0;
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {

@@ -12,36 +12,29 @@ namespace septa::crf {
 namespace {
 
 /*
- * Visits the features of the instance's attributes for the listed classes cls [n] (each listed
- * once). A short feature range (at most 16 n features) is scanned: its classes are read and
- * scan(f, v) is called for the features of listed classes only (a mark per class, so the
- * weights and gradients of the other classes are never touched); a long one is searched class
- * by class (SparseFeatures::find_sorted), hit(f, i, v) for cls[i]'s feature. The cost per
- * attribute is min(range, n log range), not the range (up to all the label pairs an attribute
- * was seen with). Each class meets its features in attribute order, as the dense pass does, so
- * the sums are the same bit for bit.
+ * The features of the instance's attributes for the listed classes cls [n] (each listed once),
+ * as visits (feature, attribute value) in the order every pass applies them. A short feature
+ * range (at most 16 n features) is scanned: its classes are read and the features of listed
+ * classes (a mark per class) are kept, so the weights and gradients of the other classes are
+ * never touched; a long one is searched class by class (SparseFeatures::find_sorted). The cost
+ * per attribute is min(range, n log range), not the range (up to all the label pairs an
+ * attribute was seen with). Each class meets its features in attribute order, as the dense
+ * pass does, so the sums are the same bit for bit.
+ * Memory-latency bound (random attributes, random features): two passes so that the cache
+ * misses of one pass overlap instead of queueing: (1) every attribute's feature range, its
+ * classes prefetched; (2) the features of listed classes in each range, their weights w
+ * prefetched. (No lambdas around the prefetches: gcc 12 drops them.)
  */
-template <typename Scan, typename Hit>
-void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape& shape,
-                         const ItemArrays& items, const LocalInstance& instance,
-                         const int32_t* cls, std::size_t n, const double* w, Scan scan, Hit hit) {
-  // Memory-latency bound (random attributes, random features): three passes so that the cache
-  // misses of one pass overlap instead of queueing: (1) every attribute's feature range, its
-  // classes prefetched; (2) the features of listed classes found in each range, their weights
-  // prefetched; (3) the visits in order. (No lambdas around the prefetches: gcc 12 drops them.)
+void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shape,
+                   const ItemArrays& items, const LocalInstance& instance, const int32_t* cls,
+                   std::size_t n, const double* w, std::vector<FeatureVisit>& visits) {
   struct Range {
     uint32_t first, last;
     int32_t attribute;
     float value;
   };
-  struct Visit {
-    uint32_t f;
-    int32_t i;  // cls index of a searched feature, -1 for a scanned one
-    float value;
-  };
   thread_local std::vector<char> listed;  // [K] 1 for the listed classes, else 0 (restored)
   thread_local std::vector<Range> ranges;
-  thread_local std::vector<Visit> visits;
   if (listed.size() < shape.K) listed.resize(shape.K, 0);
   for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 1;
   ranges.clear();
@@ -66,24 +59,50 @@ void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape
       for (uint32_t f = r.first; f < r.last; ++f)
         if (is_listed[classes[f]]) {
           __builtin_prefetch(w + f);
-          visits.push_back(Visit{f, -1, r.value});
+          visits.push_back(FeatureVisit{f, r.value});
         }
     } else {
       for (std::size_t i = 0; i < n; ++i) {
         const int64_t f = features.find_sorted(r.attribute, cls[i]);
         if (f < 0) continue;
         __builtin_prefetch(w + f);
-        visits.push_back(Visit{static_cast<uint32_t>(f), static_cast<int32_t>(i), r.value});
+        visits.push_back(FeatureVisit{static_cast<uint32_t>(f), r.value});
       }
     }
   }
-  for (const Visit& v : visits) {
-    if (v.i < 0)
-      scan(v.f, v.value);
-    else
-      hit(v.f, static_cast<std::size_t>(v.i), v.value);
-  }
   for (std::size_t i = 0; i < n; ++i) listed[cls[i]] = 0;
+}
+
+// scores[cls[i]] from the visits: dense row (or 0), the visited weights in order, then scale
+// and base, as softmax_scores_over defines them.
+void scores_from_visits(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                        const double* w, double scale, const int32_t* cls, std::size_t n,
+                        const double* base, const std::vector<FeatureVisit>& visits,
+                        double* scores) {
+  const SparseFeatures& features = *shape.features;
+  const double* dense =
+      shape.R > 0 ? w + features.size() + static_cast<std::size_t>(instance.context) * shape.K
+                  : nullptr;
+  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense ? dense[cls[i]] : 0.0;
+  const int32_t* classes = features.classes.data();
+  for (const FeatureVisit& v : visits) scores[classes[v.f]] += w[v.f] * v.value;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (scale != 1.0) scores[cls[i]] *= scale;
+    if (base) scores[cls[i]] += base[i];
+  }
+}
+
+// The candidate list of an instance that has one (see CandidateLists).
+struct Listed {
+  const int32_t* cls;
+  std::size_t n;
+  const double* base;  // [n] or null
+};
+Listed listed_of(const SoftmaxModelShape& shape, const LocalInstance& instance) {
+  const CandidateLists& lists = *shape.candidates;
+  const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
+  return Listed{&lists.classes[at], lists.offsets[c + 1] - at,
+                lists.base.empty() ? nullptr : &lists.base[at]};
 }
 
 }  // namespace
@@ -91,19 +110,29 @@ void for_listed_features(const SparseFeatures& features, const SoftmaxModelShape
 void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items,
                          const LocalInstance& instance, const double* w, double scale,
                          const int32_t* cls, std::size_t n, const double* base, double* scores) {
+  thread_local std::vector<FeatureVisit> visits;
+  listed_visits(*shape.features, shape, items, instance, cls, n, w, visits);
+  scores_from_visits(shape, instance, w, scale, cls, n, base, visits, scores);
+}
+
+void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* w, double scale,
+                           double* scores, std::vector<FeatureVisit>& visits) {
+  const Listed l = listed_of(shape, instance);
+  listed_visits(*shape.features, shape, items, instance, l.cls, l.n, w, visits);
+  scores_from_visits(shape, instance, w, scale, l.cls, l.n, l.base, visits, scores);
+}
+
+void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                         const std::vector<FeatureVisit>& visits, const double* class_gradient,
+                         double* out) {
+  const Listed l = listed_of(shape, instance);
   const SparseFeatures& features = *shape.features;
-  const double* dense =
-      shape.R > 0 ? w + features.size() + static_cast<std::size_t>(instance.context) * shape.K
-                  : nullptr;
-  for (std::size_t i = 0; i < n; ++i) scores[cls[i]] = dense ? dense[cls[i]] : 0.0;
   const int32_t* classes = features.classes.data();
-  for_listed_features(
-      features, shape, items, instance, cls, n, w,
-      [&](uint32_t f, double v) { scores[classes[f]] += w[f] * v; },
-      [&](uint32_t f, std::size_t i, double v) { scores[cls[i]] += w[f] * v; });
-  for (std::size_t i = 0; i < n; ++i) {
-    if (scale != 1.0) scores[cls[i]] *= scale;
-    if (base) scores[cls[i]] += base[i];
+  for (const FeatureVisit& v : visits) out[v.f] += v.value * class_gradient[classes[v.f]];
+  if (shape.R > 0) {
+    double* dense = out + features.size() + instance.context * shape.K;
+    for (std::size_t i = 0; i < l.n; ++i) dense[l.cls[i]] += class_gradient[l.cls[i]];
   }
 }
 
@@ -215,20 +244,11 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
                            double* out) {
   const SparseFeatures& features = *shape.features;
   if (shape.candidates && instance.candidates >= 0) {  // the listed classes only (see above)
-    const CandidateLists& lists = *shape.candidates;
-    const std::size_t c = static_cast<std::size_t>(instance.candidates);
-    const int32_t* cls = &lists.classes[lists.offsets[c]];
-    const std::size_t n = lists.offsets[c + 1] - lists.offsets[c];
     // Unlisted classes have a zero gradient (their probability is 0 and they are not gold).
-    const int32_t* classes = features.classes.data();
-    for_listed_features(
-        features, shape, items, instance, cls, n, out,
-        [&](uint32_t f, double v) { out[f] += v * class_gradient[classes[f]]; },
-        [&](uint32_t f, std::size_t i, double v) { out[f] += v * class_gradient[cls[i]]; });
-    if (shape.R > 0) {
-      double* dense = out + features.size() + instance.context * shape.K;
-      for (std::size_t i = 0; i < n; ++i) dense[cls[i]] += class_gradient[cls[i]];
-    }
+    thread_local std::vector<FeatureVisit> visits;
+    const Listed l = listed_of(shape, instance);
+    listed_visits(features, shape, items, instance, l.cls, l.n, out, visits);
+    add_listed_gradient(shape, instance, visits, class_gradient, out);
     return;
   }
   for (int32_t k = 0; k < instance.span; ++k) {

@@ -67,6 +67,22 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
 void softmax_scores_over(const SoftmaxModelShape& shape, const ItemArrays& items,
                          const LocalInstance& instance, const double* w, double scale,
                          const int32_t* cls, std::size_t n, const double* base, double* scores);
+// One visit of a feature by an instance with a candidate list: feature id (its class is
+// features.classes[f]) and the value of the attribute that fires it.
+struct FeatureVisit {
+  uint32_t f;
+  float value;
+};
+// For an instance with a candidate list (and no mask): its scores as softmax_raw_scores
+// computes them, and in `visits` the features behind them in order, so that
+// add_listed_gradient can then apply the instance's gradient without looking them up again.
+void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* w, double scale,
+                           double* scores, std::vector<FeatureVisit>& visits);
+// add_instance_gradient of that instance from its visits: bit for bit the same sums.
+void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                         const std::vector<FeatureVisit>& visits, const double* class_gradient,
+                         double* out);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);
 // out += the weight gradient of an instance whose gradient with respect to its class scores is

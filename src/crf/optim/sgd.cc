@@ -45,7 +45,12 @@ class SgdState {
       if (scale_ < 1e-9) rescale();
       return instance.weight * 0.0;
     }
-    softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
+    // An instance with a candidate list looks its features up once, for scores and gradient.
+    const bool listed = shape_.candidates && instance.candidates >= 0 && !shape_.mask;
+    if (listed)
+      softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else
+      softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
     scores_[instance.gold] -= 1.0;  // P - onehot
@@ -59,7 +64,10 @@ class SgdState {
     } else {
       for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
     }
-    add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
+    if (listed)
+      add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else
+      add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -78,6 +86,7 @@ class SgdState {
   double scale_ = 1.0;
   double lambda_;
   std::vector<double> scores_;  // [K]
+  std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
 };
 
 double squared_norm(const std::vector<double>& w) {

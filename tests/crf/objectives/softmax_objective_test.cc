@@ -167,21 +167,31 @@ TEST(SoftmaxObjective, ListedClassesPassEqualsTheDensePass) {
   SoftmaxModelShape dense = listed;
   dense.candidates = nullptr;
   const std::vector<double> w = testing::random_weights(listed.dimension(), 1.0, 33);
-  std::vector<double> a(K), b(K), grad_a(w.size(), 0.0), grad_b(w.size(), 0.0), g(K);
+  std::vector<double> a(K), b(K), c(K), grad_a(w.size(), 0.0), grad_b(w.size(), 0.0), g(K);
+  std::vector<double> grad_c(w.size(), 0.0);
+  std::vector<FeatureVisit> visits;
   for (const LocalInstance& n : nodes) {
     softmax_raw_scores(listed, ItemArrays::of(data), n, w.data(), 1.0, a.data());
+    // The one-lookup pair (scores, then the gradient from the same visits), scaled.
+    softmax_listed_scores(listed, ItemArrays::of(data), n, w.data(), 0.75, c.data(), visits);
     LocalInstance plain = n;
     plain.candidates = -1;
     softmax_raw_scores(dense, ItemArrays::of(data), plain, w.data(), 1.0, b.data());
-    for (std::size_t i = lists.offsets[n.candidates]; i < lists.offsets[n.candidates + 1]; ++i)
+    std::vector<double> scaled(K);
+    softmax_raw_scores(dense, ItemArrays::of(data), plain, w.data(), 0.75, scaled.data());
+    for (std::size_t i = lists.offsets[n.candidates]; i < lists.offsets[n.candidates + 1]; ++i) {
       EXPECT_EQ(a[lists.classes[i]], b[lists.classes[i]]);
+      EXPECT_EQ(c[lists.classes[i]], scaled[lists.classes[i]]);
+    }
     std::fill(g.begin(), g.end(), 0.0);
     for (std::size_t i = lists.offsets[n.candidates]; i < lists.offsets[n.candidates + 1]; ++i)
       g[lists.classes[i]] = 0.25 * static_cast<double>(i % 7) - 0.5;
     add_instance_gradient(listed, ItemArrays::of(data), n, g.data(), grad_a.data());
     add_instance_gradient(dense, ItemArrays::of(data), plain, g.data(), grad_b.data());
+    add_listed_gradient(listed, n, visits, g.data(), grad_c.data());
   }
   EXPECT_EQ(grad_a, grad_b);
+  EXPECT_EQ(grad_c, grad_b);
 }
 
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {

@@ -87,5 +87,29 @@ TEST(ShardedSgd, EpochCallbackStopsTraining) {
   EXPECT_TRUE(r.cancelled);
 }
 
+// An instance whose candidate list holds its gold class alone has probability 1, loss 0 and
+// gradient 0 whatever the weights: SGD steps over such instances only decay the weights (all
+// by the same factor) and report a loss of exactly 0.
+TEST(ShardedSgd, GoldOnlyCandidateListsOnlyDecayTheWeights) {
+  Problem p;
+  CandidateLists lists;
+  for (LocalInstance& instance : p.instances) {
+    lists.classes.push_back(instance.gold);
+    instance.candidates = static_cast<int64_t>(lists.size());
+    lists.offsets.push_back(lists.classes.size());
+  }
+  p.shape.candidates = &lists;
+  ShardedSgdOptions options;
+  options.shards = 2;
+  const std::vector<double> w0 = testing::random_weights(p.shape.dimension(), 1.0, 21);
+  const ShardedSgd sgd(p.data, p.instances, p.shape, options, w0);
+  std::vector<double> w = w0;
+  EXPECT_EQ(sgd.train_shard(0, 1, w.data()), 0.0);
+  const double factor = w[0] / w0[0];
+  EXPECT_LT(factor, 1.0);
+  EXPECT_GT(factor, 0.0);
+  for (std::size_t d = 0; d < w.size(); ++d) EXPECT_NEAR(w[d], factor * w0[d], 1e-15) << d;
+}
+
 }  // namespace
 }  // namespace septa::crf

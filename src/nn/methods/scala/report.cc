@@ -1,6 +1,7 @@
 // Per-width report (accuracy, parameters, MACs, latency) and export of a width as a dense ViT.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "nn/methods/scala/recipe.h"
 #include "nn/methods/scala/scala.h"
@@ -49,6 +50,26 @@ SlimmableVit load_model(const RunInputs& in) {
   return model;
 }
 
+// The ratios of the separately trained ViTs in `dir` (files vit_<r>.safetensors), ascending: every
+// ViT of the directory, also those trained by another process (the bench trains the r = 1 ViT
+// beside the smaller ones).
+std::vector<double> separate_ratios(const std::string& dir) {
+  std::vector<double> ratios;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const std::string prefix = "vit_", suffix = ".safetensors";
+    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string text = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    char* end = nullptr;
+    const double r = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() + text.size() && r > 0 && r <= 1 && ratio_text(r) == text) ratios.push_back(r);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  return ratios;
+}
+
 }  // namespace
 
 std::vector<WidthRow> slimmable_report(const RunInputs& in, const std::vector<double>& off_grid,
@@ -91,8 +112,7 @@ std::vector<WidthRow> separate_report(const RunInputs& in, const std::vector<dou
   if (in.dir.empty()) throw OptionError("the width report needs --save-dir DIR");
   std::vector<WidthRow> rows;
   int64_t stored = 0;
-  for (const int64_t k : in.options.sizes("widths")) {
-    const double ratio = static_cast<double>(k) / 16.0;
+  for (const double ratio : separate_ratios(in.dir)) {
     SlimmableVit model = load_vit(part_path(in.dir, "vit_" + ratio_text(ratio)));
     Vit net = model.net();
     net->to(in.ctx.device);

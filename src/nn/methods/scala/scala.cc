@@ -63,8 +63,8 @@ std::vector<OptionSpec> grid_options() {
   return {
       {"s", OptionType::kReal, "0.25", 0, 1, true, "smallest width ratio of the grid"},
       {"eps", OptionType::kReal, "0.0625", 0, 1, true, "grid step (widths s, s + eps, ..., 1)"},
-      {"warmup-epochs", OptionType::kInteger, "1", 0, 100000, false,
-       "first epochs that train only the full width"},
+      {"warmup-epochs", OptionType::kInteger, "0", 0, 100000, false,
+       "first epochs that train only the full width (the paper's warm-up; 0: sandwich from the start)"},
       {"teacher-epochs", OptionType::kInteger, "0", 0, 100000, false,
        "epochs of the separately trained full-width teacher (0: --epochs); DIR/teacher.safetensors "
        "is used instead when present"},

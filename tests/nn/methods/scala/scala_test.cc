@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "nn/methods/scala/vit.h"
 #include "nn/registry.h"
@@ -94,6 +95,22 @@ TEST_F(ScalaCliTest, WidthReportAndExportOfASavedRun) {
   ASSERT_EQ(run("widths --no-latency --data " + data + " --save-dir " + separate), 0) << output();
   EXPECT_NE(output().find("\n0.5 "), std::string::npos) << output();
   EXPECT_NE(output().find("\n1 "), std::string::npos) << output();
+  // A ViT trained by another run into the same directory is listed too (the bench trains the
+  // r = 1 ViT beside the smaller ones), its parameters added to the stored total.
+  const std::string other = testing::temp_dir("separaterun2");
+  ASSERT_EQ(run("train --method vit-separate --dim 16 --depth 1 --heads 4 --epochs 1 --widths 4"
+                " --data " + data + " --save-dir " + other), 0) << output();
+  std::filesystem::copy_file(other + "/vit_0.25.safetensors", separate + "/vit_0.25.safetensors");
+  ASSERT_EQ(run("widths --no-latency --data " + data + " --save-dir " + separate), 0) << output();
+  const std::string three = output();
+  for (const char* row : {"\n0.25 ", "\n0.5 ", "\n1 "})
+    EXPECT_NE(three.find(row), std::string::npos) << row << "\n" << three;
+  int64_t stored = 0;
+  for (const char* r : {"0.25", "0.5", "1"}) {
+    const VitConfig c = load_vit(separate + "/vit_" + r + ".safetensors").net()->config();
+    stored += vit_parameters(c, c.dim);
+  }
+  EXPECT_NE(three.find(" " + std::to_string(stored) + " "), std::string::npos) << three;
 }
 
 }  // namespace
