@@ -59,6 +59,7 @@ struct TrainOptions {
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
   std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 5;               // SGD passes over the data (5: chosen on development splits)
+  int unary_epochs = 8;         // separate: SGD passes of the unary factor (8: chosen on dev splits)
   int shards = 4;               // SGD: fixed data shards mixed after each epoch (not the threads)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };

@@ -19,7 +19,7 @@ Checkpoint::Checkpoint(const TrainOptions& options)
   // Everything that changes the SGD trajectory (threads never do).
   for (const OptionSpec& spec : train_option_specs())
     if (spec.name != "threads" && spec.name != "checkpoint" && spec.name != "checkpoint-every" &&
-        spec.name != "resume" && spec.name != "epochs")
+        spec.name != "resume" && spec.name != "epochs" && spec.name != "unary-epochs")
       fingerprint_ += spec.name + "=" + spec.get(options) + ";";
   if (options.resume.empty()) return;
   const std::string bytes = read_file(options.resume);

@@ -123,12 +123,12 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 
 namespace {
 
-// fit_sharded_sgd with the context's options (--epochs, --shards, --seed), penalty c2, and
-// progress.
+// fit_sharded_sgd with the context's options (--shards, --seed), penalty c2, `epochs` passes,
+// and progress.
 MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                        SharedProgress& shared, double c2) {
+                        SharedProgress& shared, double c2, int epochs) {
   if (instances.empty()) {
     MinimizerResult result;
     result.stop_reason = "no instances";
@@ -136,7 +136,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   }
   ShardedSgdOptions options;
   options.c2 = c2;
-  options.epochs = context.options.epochs;
+  options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.seed = context.options.seed;
   const ShardedSgd sgd(context.data, instances, shape, options, w);  // rate calibrated from w0
@@ -177,10 +177,11 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                          SharedProgress& shared, double c2) {
+                          SharedProgress& shared, double c2, int epochs) {
   if (std::isnan(c2)) c2 = context.options.c2;
+  if (epochs <= 0) epochs = context.options.epochs;
   if (context.options.local_sgd)
-    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2);
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs);
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }
 

@@ -146,10 +146,11 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
                                                        options.min_freq, false));
   };
   run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
-  // Each factor's penalty is set from its own instance count (factor_c2).
-  const MinimizerResult unary_result =
-      fit_local(context, "unary", nodes, scorer->unary_shape(), options.threads,
-                scorer->unary_weights(), shared, factor_c2(options.c2, data.size(), nodes.size()));
+  // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
+  // makes --unary-epochs passes, the pairwise one --epochs.
+  const MinimizerResult unary_result = fit_local(
+      context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
+      shared, factor_c2(options.c2, data.size(), nodes.size()), options.unary_epochs);
   MinimizerResult pair_result;
   CandidateLists candidates;
   if (!edges.empty() && !shared.stop) {

@@ -188,7 +188,10 @@ const std::vector<OptionSpec>& train_option_specs() {
                    o.local_sgd = v == "sgd";
                  }},
       SEPTA_NUMBER_OPTION("epochs", epochs, parse_int, 1, 100000, "1 to 100000",
-                          "SGD passes over the data (local-optimizer sgd)"),
+                          "SGD passes over the data (local-optimizer sgd; separate: of the "
+                          "pairwise factor)"),
+      SEPTA_NUMBER_OPTION("unary-epochs", unary_epochs, parse_int, 1, 100000, "1 to 100000",
+                          "separate: SGD passes of the unary factor (local-optimizer sgd)"),
       OptionSpec{"checkpoint",
                  "file for the optimiser state of SGD training (separate, piecewise, memm)",
                  [](const TrainOptions& o) { return o.checkpoint; },
@@ -265,6 +268,9 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "floor") {
     applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
+  } else if (name == "unary-epochs") {
+    applies = a == "separate" && options.local_sgd;
+    where = "separate with --local-optimizer sgd";
   } else if (name == "pair-beam" || name == "stacked-pairs") {
     applies = a == "separate";
     where = "separate";

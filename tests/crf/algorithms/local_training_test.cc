@@ -1,12 +1,16 @@
-// The penalty of a separately trained factor: set from its own data (factor_c2), and the one
-// fit_local actually optimises, by either local optimiser.
+// The factors of separate training: each factor's penalty set from its own data (factor_c2),
+// the one fit_local actually optimises by either local optimiser, and each factor's passes.
 #include "crf/algorithms/local_training.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <sstream>
 
+#include "crf/fixtures.h"
 #include "crf/optim/sgd.h"
+#include "septa/crf/trainer.h"
 #include "crf/random_data.h"
 #include "septa/crf/feature_template.h"
 
@@ -89,6 +93,27 @@ TEST(FitLocal, SgdTrainsWithTheGivenPenalty) {
   std::vector<double> with_option(fx.shape.dimension(), 0.0);
   fit_local(fx.context(), "unary", fx.instances, fx.shape, 2, with_option, shared);
   EXPECT_NE(with_option, direct);  // NaN (default): --c2 itself, a different model
+}
+
+// -a separate: the unary factor makes --unary-epochs passes, the pairwise one --epochs.
+TEST(SeparateEpochs, EachFactorMakesItsOwnPasses) {
+  std::istringstream in(testing::toy_chunking_corpus(60, 5));
+  const std::vector<ColumnSentence> data = read_columns(in, "toy.txt");
+  TrainOptions options;
+  options.algorithm = "separate";
+  options.threads = 2;
+  options.epochs = 2;
+  options.unary_epochs = 4;
+  std::map<std::string, int> passes;
+  const TrainResult result =
+      train(data, "toy.txt", FeatureTemplate::default_chunking(), options, {},
+            [&](const TrainProgress& p) {
+              passes[p.phase] = std::max(passes[p.phase], p.iteration);
+              return true;
+            });
+  EXPECT_EQ(passes["unary"], 4);
+  EXPECT_EQ(passes["pairwise"], 2);
+  EXPECT_EQ(result.iterations, 6);
 }
 
 }  // namespace
