@@ -148,6 +148,26 @@ TEST_F(CheckpointTest, CorruptMetadataValuesAreModelErrorsNamingFileAndKey) {
     }
   }
 
+  // A cell whose stored input shape is not a comma-separated list of positive integers.
+  const std::string cell_path = dir_ + "/cell.safetensors";
+  Cell good = make_cell(dense_spec(3));
+  save_cell(good, cell_path, metadata_of("uff-ae"));
+  for (const std::string shape : {"12x", "12,", "", "0", "x", "1,2,3,4", "12, 3", "+"}) {
+    const safetensors::Reader reader = safetensors::Reader::open(cell_path);
+    CheckpointWriter writer;
+    for (const auto& [key, value] : reader.metadata())
+      if (key.find("checksum") == std::string::npos) writer.set(key, value);  // the writer's own
+    writer.set("septa.nn.cell.input_shape", shape);
+    writer.add_module("", *good);
+    writer.write(dir_ + "/bad_cell.safetensors");
+    try {
+      load_cell(dir_ + "/bad_cell.safetensors", "uff-ae");
+      ADD_FAILURE() << "accepted input shape '" << shape << "'";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("septa.nn.cell.input_shape"), std::string::npos) << e.what();
+    }
+  }
+
   // A saved training state (what `--resume` reads) with a corrupt epoch or metrics value.
   Stage stage;
   stage.name = "s";

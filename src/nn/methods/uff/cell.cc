@@ -2,10 +2,12 @@
 #include "nn/methods/uff/cell.h"
 
 #include <cstdio>
+#include <string_view>
 #include <sstream>
 
 #include "nn/methods/uff/autoencoder_cells.h"
 #include "septa/error.h"
+#include "util/parse_int.h"
 
 namespace septa::nn {
 namespace {
@@ -37,17 +39,16 @@ double parse_number(const Checkpoint& file, const std::string& key) {
 }
 
 std::vector<int64_t> parse_shape(const Checkpoint& file, const std::string& key) {
+  const std::string text = file.get(key);
   std::vector<int64_t> shape;
-  std::stringstream stream(file.get(key));
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    try {
-      const long long d = std::stoll(item);
-      if (d < 1 || d > (int64_t{1} << 32)) throw std::out_of_range("dim");
-      shape.push_back(d);
-    } catch (const std::exception&) {
-      throw ModelError(file.path() + ": metadata " + key + " is not a shape: '" + file.get(key) + "'");
-    }
+  for (size_t begin = 0;;) {  // every comma-separated item, the empty ones too ("12," is no shape)
+    const size_t end = text.find(',', begin);
+    long long d = 0;
+    if (!util::parse_int(std::string_view(text).substr(begin, end - begin), 1, int64_t{1} << 32, d))
+      throw ModelError(file.path() + ": metadata " + key + " is not a shape: '" + text + "'");
+    shape.push_back(d);
+    if (end == std::string::npos) break;
+    begin = end + 1;
   }
   if (shape.empty() || shape.size() > 3) throw ModelError(file.path() + ": bad " + key);
   return shape;
