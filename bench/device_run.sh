@@ -72,13 +72,13 @@ if [ $built = 1 ]; then
   gpu_limit=$(( $(left) - 120 )); [ $gpu_limit -gt 300 ] && gpu_limit=300
   if [ -x bench/nn/scala_device.sh ]; then
     mkdir -p /tmp/scala
-    ( taskset -c 12,13 timeout "$gpu_limit" bash bench/nn/scala_device.sh build-gpu "$dev/data/fashion-mnist" /tmp/scala \
+    ( export BUDGET_S=$((gpu_limit - 25)); taskset -c 12,13 timeout "$gpu_limit" bash bench/nn/scala_device.sh build-gpu "$dev/data/fashion-mnist" /tmp/scala \
         > /tmp/scala/run.log 2>&1; echo "scala exit $?" >> /tmp/scala/run.log ) &
     gpu_pids+=($!); say "scala started (limit ${gpu_limit}s)"
   fi
   if [ -x bench/mt/device_study.sh ] && [ -d "$dev/mt-corpus" ]; then
     mkdir -p /tmp/mt
-    ( taskset -c 14,15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
+    ( [ "$gpu_limit" -ge 230 ] || export MAX_TRAIN=6000; taskset -c 14,15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
         > /tmp/mt/run.log 2>&1; echo "mt exit $?" >> /tmp/mt/run.log ) &
     gpu_pids+=($!); say "mt started (limit ${gpu_limit}s)"
   fi
