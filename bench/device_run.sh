@@ -55,7 +55,7 @@ fi
 if [ -n "${DEVICE_SKIP_BUILD:-}" ]; then  # a dry run of the script's flow on a machine without CUDA
   say "build skipped"
 elif [ -f build-gpu/CMakeCache.txt ]; then
-  if timeout 300 cmake --build build-gpu -j"$(nproc)" --target septa-nn septa-spm > /tmp/build.log 2>&1; then
+  if timeout 300 cmake --build build-gpu -j"$(nproc)" --target septa-nn septa-spm -- -k 0 > /tmp/build.log 2>&1; then
     built=1; cp "$dev/bin/septa" build-gpu/septa; say "built septa-nn"
   else
     say "build failed:"; grep -m 40 -A 3 'error' /tmp/build.log >> "$log"; tail -5 /tmp/build.log >> "$log"
@@ -69,7 +69,7 @@ fi
 gpu_pids=()
 if [ $built = 1 ]; then
   export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-  gpu_limit=$(( $(left) - 120 )); [ $gpu_limit -gt 300 ] && gpu_limit=300
+  gpu_limit=$(( $(left) - ${DEVICE_CRF_RESERVE_S:-120} )); [ $gpu_limit -gt 300 ] && gpu_limit=300
   if [ -x bench/nn/scala_device.sh ]; then
     mkdir -p /tmp/scala
     ( export BUDGET_S=$((gpu_limit - 25)); taskset -c 12,13 timeout "$gpu_limit" bash bench/nn/scala_device.sh build-gpu "$dev/data/fashion-mnist" /tmp/scala \
@@ -87,6 +87,7 @@ unset OMP_NUM_THREADS
 bench="$dev/bin/crf_bench --data /tmp/data --runs 1"
 crf() {  # limit, then crf_bench arguments
   local limit=$1; shift
+  [ -z "${DEVICE_SKIP_CRF:-}" ] || return 0
   [ "$(left)" -gt 30 ] || { say "skipped (time): $*"; return; }
   [ "$limit" -lt "$(left)" ] || limit=$(( $(left) - 10 ))
   say "crf_bench $*"

@@ -1,6 +1,9 @@
 // Checkpoints as safetensors files (format in safetensors/safetensors.h).
 #include "nn/checkpoint.h"
 
+#include <sstream>
+#include <type_traits>
+
 #include <c10/util/string_utils.h>
 #include <zlib.h>
 
@@ -104,12 +107,28 @@ void CheckpointWriter::add_module(const std::string& prefix, torch::nn::Module& 
   for (const auto& item : module.named_buffers(/*recurse=*/true)) add(prefix + item.key(), item.value());
 }
 
+namespace {
+// Optimizer::state()'s key of a parameter: its TensorImpl's address printed as a string in
+// libtorch 1.x (Debian's), the address itself from libtorch 2.0 on (PyTorch's CUDA builds).
+template <typename States>
+typename std::decay_t<States>::key_type state_key(const torch::Tensor& parameter) {
+  using Key = typename std::decay_t<States>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << parameter.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
+}
+}  // namespace
+
 void CheckpointWriter::add_optimizer(const std::string& prefix, torch::optim::Optimizer& optimizer,
                                      torch::nn::Module& module) {
   const auto params = module.parameters();
   auto& states = optimizer.state();
   for (size_t i = 0; i < params.size(); ++i) {
-    const auto it = states.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+    const auto it = states.find(state_key<decltype(states)>(params[i]));
     if (it == states.end()) continue;
     const std::string name = prefix + std::to_string(i);
     if (!add_adam_state<torch::optim::AdamWParamState>(it->second.get(), *this, name) &&
@@ -216,7 +235,7 @@ void Checkpoint::load_optimizer(const std::string& prefix, torch::optim::Optimiz
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string name = prefix + std::to_string(i);
     if (!has(name + ".step")) continue;
-    states[c10::guts::to_string(params[i].unsafeGetTensorImpl())] =
+    states[state_key<decltype(states)>(params[i])] =
         adamw ? make_adam_state<torch::optim::AdamWParamState>(*this, name, params[i])
               : make_adam_state<torch::optim::AdamParamState>(*this, name, params[i]);
   }

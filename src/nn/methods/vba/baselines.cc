@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <torch/linalg.h>
+
 #include "nn/methods/vba/densities.h"
 
 namespace septa::nn::vba {
