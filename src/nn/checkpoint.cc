@@ -107,22 +107,6 @@ void CheckpointWriter::add_module(const std::string& prefix, torch::nn::Module& 
   for (const auto& item : module.named_buffers(/*recurse=*/true)) add(prefix + item.key(), item.value());
 }
 
-namespace {
-// Optimizer::state()'s key of a parameter: its TensorImpl's address printed as a string in
-// libtorch 1.x (Debian's), the address itself from libtorch 2.0 on (PyTorch's CUDA builds).
-template <typename States>
-typename std::decay_t<States>::key_type state_key(const torch::Tensor& parameter) {
-  using Key = typename std::decay_t<States>::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << parameter.unsafeGetTensorImpl();
-    return text.str();
-  } else {
-    return parameter.unsafeGetTensorImpl();
-  }
-}
-}  // namespace
-
 void CheckpointWriter::add_optimizer(const std::string& prefix, torch::optim::Optimizer& optimizer,
                                      torch::nn::Module& module) {
   const auto params = module.parameters();

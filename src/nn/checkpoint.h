@@ -12,6 +12,8 @@
 //                          so together every byte of the file is checked
 // plus kind-specific keys (a cell's spec, a state's epoch).
 #pragma once
+#include <type_traits>
+#include <sstream>
 
 #include <torch/torch.h>
 
@@ -93,5 +95,19 @@ std::string state_path(const std::string& dir, const std::string& stage);
 
 // True when both modules hold bit-identical parameters and buffers (same names, shapes, bytes).
 bool same_weights(torch::nn::Module& a, torch::nn::Module& b);
+
+// Optimizer::state()'s key of a parameter: its TensorImpl's address printed as a string in
+// libtorch 1.x (Debian's), the address itself from libtorch 2.0 on (PyTorch's CUDA builds).
+template <typename States>
+typename std::decay_t<States>::key_type state_key(const torch::Tensor& parameter) {
+  using Key = typename std::decay_t<States>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << parameter.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
+}
 
 }  // namespace septa::nn

@@ -375,7 +375,7 @@ class Study {
       // The step count is Adam's (restored with its moments on --resume), so the schedule of a
       // resumed run equals an uninterrupted one's.
       const torch::Tensor p0 = model->parameters().front();
-      const auto it = optimizer.state().find(c10::guts::to_string(p0.unsafeGetTensorImpl()));
+      const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(p0));
       const int64_t done =
           it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamParamState&>(*it->second).step();
       for (auto& group : optimizer.param_groups())

@@ -3,7 +3,6 @@
 
 #include <cmath>
 
-#include <torch/linalg.h>
 
 #include "nn/methods/vba/densities.h"
 
@@ -19,16 +18,16 @@ torch::Tensor least_squares(const torch::Tensor& m, const torch::Tensor& t, cons
   const torch::Tensor mw = m * w.unsqueeze(1);
   const torch::Tensor gram = mw.transpose(0, 1).mm(m);
   const torch::Tensor ridge = 1e-9 * torch::eye(m.size(1), m.options()) * gram.diagonal().mean();
-  return torch::linalg::solve(gram + ridge, mw.transpose(0, 1).mm(t), /*left=*/true);
+  return at::linalg_solve(gram + ridge, mw.transpose(0, 1).mm(t), /*left=*/true);
 }
 
 }  // namespace
 
 torch::Tensor GaussianAdjustment::log_prob(const torch::Tensor& y, const torch::Tensor& x) const {
   const torch::Tensor mean = with_ones(x.to(torch::kFloat64)).mm(weights);  // [B][Y]
-  const torch::Tensor chol = torch::linalg::cholesky(covariance);            // [Y][Y] lower
+  const torch::Tensor chol = at::linalg_cholesky(covariance);            // [Y][Y] lower
   const torch::Tensor r = (y.to(torch::kFloat64) - mean).transpose(0, 1);   // [Y][B]
-  const torch::Tensor solved = torch::linalg::solve_triangular(chol, r, /*upper=*/false, /*left=*/true, /*unitriangular=*/false);
+  const torch::Tensor solved = at::linalg_solve_triangular(chol, r, /*upper=*/false, /*left=*/true, /*unitriangular=*/false);
   const double k = static_cast<double>(covariance.size(0));
   // log N = -0.5 ||L^-1 r||^2 - sum log diag(L) - 0.5 Y log(2 pi)
   return -0.5 * solved.square().sum(0) - chol.diagonal().log().sum() - 0.5 * k * std::log(2 * M_PI);
