@@ -80,10 +80,15 @@ void train_shared_tokenizer(const std::function<const std::vector<Pair>&(const s
   train_tokenizer(lines, all, vocab, prefix);
 }
 
-// Length bucketing: the pairs sorted by (max(S_n, T_n), seeded hash of n) and cut into
-// consecutive batches of `batch` pairs ([B] int64 indices each, on `device`), so a batch pads
-// to about its own length instead of nearly max-len (token counts of the catalogs' messages
-// average 14-19 against a cap of 48: random batches were two thirds padding).
+
+void log_to(const ProgressCallback& progress, const std::string& line) {
+  Progress p;
+  p.stage = line;
+  if (progress) progress(p);
+}
+
+}  // namespace
+
 std::vector<torch::Tensor> length_batches(const Encoded& data, int64_t batch, uint64_t seed,
                                           const torch::Device& device) {
   const auto length = torch::maximum(data.src.ne(kPadId).sum(1), data.tgt.ne(kPadId).sum(1)).contiguous();  // [N]
@@ -104,14 +109,6 @@ std::vector<torch::Tensor> length_batches(const Encoded& data, int64_t batch, ui
   }
   return out;
 }
-
-void log_to(const ProgressCallback& progress, const std::string& line) {
-  Progress p;
-  p.stage = line;
-  if (progress) progress(p);
-}
-
-}  // namespace
 
 Study::Study(const StudyConfig& config)
     : config_(config),
