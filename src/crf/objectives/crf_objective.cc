@@ -66,7 +66,7 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
     }
     layout->comm->allreduce(counts, Communicator::Op::kSum);
     // Each rank keeps the counts of its feature range only.
-    empirical_.assign(ranges_.owned(), 0.0);
+    std::vector<double>(ranges_.owned(), 0.0).swap(empirical_);  // frees the whole-F one
     for (std::size_t f = ranges_.lo(); f < ranges_.hi(); ++f)
       empirical_[f - ranges_.lo()] = static_cast<double>(counts[f]);
     exchange_touched();
@@ -114,6 +114,7 @@ void CrfObjective::exchange_touched() {
     if (block_bounds_[b + 1] > block_bounds_[b])
       for (std::size_t q = 0; q < L * L; ++q) ids.push_back(static_cast<uint32_t>(offset + q));
     std::sort(ids.begin(), ids.end());
+    ids.shrink_to_fit();
     for (std::size_t q = 0; q <= N; ++q)
       cut_[b].push_back(static_cast<std::size_t>(
           std::lower_bound(ids.begin(), ids.end(), range_[q]) - ids.begin()));
