@@ -72,6 +72,9 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
   if (spread) {
+    // The training buffers are free now; give their pages back before rank 0 builds the
+    // strings and the model image (else they count twice in its peak resident memory).
+    release_free_memory();
     std::vector<std::string> to(static_cast<std::size_t>(ranks->size()));
     to[0] = std::move(names_slice);
     const std::vector<std::string> slices = ranks->alltoall(to);
