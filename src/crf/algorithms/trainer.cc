@@ -53,14 +53,28 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
-  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
-                          progress, start,   layout, checkpoint.get(), sgd_ranks,
-                          own_items};
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
+  // Over several ranks training needs only the attribute count: rank 0 (which writes the
+  // model) keeps the strings packed until the end, the other ranks drop them.
+  Communicator* ranks = layout ? layout->comm : sgd_ranks;
+  std::string packed_attributes;
+  if (ranks && ranks->size() > 1) {
+    if (ranks->rank() == 0)
+      packed_attributes = encoder.attributes().pack();
+    else
+      encoder.attributes().release();
+  }
+  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
+                          progress, start,   layout, checkpoint.get(), sgd_ranks,
+                          own_items};
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  if (ranks && ranks->size() > 1 && ranks->rank() == 0) {
+    encoder.attributes().unpack(packed_attributes);
+    std::string().swap(packed_attributes);
+  }
   if (!scorer->finite())
     throw NumericalError(name + ": training produced non-finite weights (attribute values too "
                       "large in magnitude? scale them down)");
@@ -91,16 +105,34 @@ std::string format_progress(const TrainProgress& p) {
 
 namespace {
 
+// Frees the capacity that growing by push_back left beyond the data.
+void shrink(Dataset& data) {
+  data.sequence_offsets.shrink_to_fit();
+  data.item_offsets.shrink_to_fit();
+  data.attribute_ids.shrink_to_fit();
+  data.attribute_values.shrink_to_fit();
+  data.labels.shrink_to_fit();
+  data.weights.shrink_to_fit();
+  data.edge_offsets.shrink_to_fit();
+  data.edge_ids.shrink_to_fit();
+}
+
+// `consumed`, when given, is `data` itself, released once encoded (training reads the ids).
 TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name,
-                          const BlockLayout* layout) {
+                          const BlockLayout* layout,
+                          std::vector<ColumnSentence>* consumed = nullptr) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
   encoder.encode_training(data, encoded, options.threads);
+  if (consumed) {
+    std::vector<ColumnSentence>().swap(*consumed);
+    shrink(encoded);
+  }
   if (layout) encoder.merge_across(*layout->comm, encoded, name);
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
@@ -137,7 +169,7 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
 }
 
-TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+TrainResult train_sharded(ColumnShard shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name) {
@@ -154,7 +186,7 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
   layout.total = shard.total_blocks;
   return train_columns(shard.sentences, name, feature_template, options,
                        comm.rank() == 0 ? dev : std::vector<ColumnSentence>(), progress, dev_name,
-                       &layout);
+                       &layout, &shard.sentences);
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,

@@ -84,7 +84,49 @@ class Dictionary {
     });
   }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
-  std::size_t size() const { return names_.size(); }
+  std::size_t size() const { return released_ != 0 ? released_ : names_.size(); }
+
+  /*
+   * Training over MPI ranks needs only the count of the strings (the ids are in the encoded
+   * data), and only the rank that writes the model needs the strings, at the end.
+   * release() frees the strings and the index and keeps size(); pack() does the same and
+   * returns the strings as one buffer (each a 4-byte length, then its bytes: about a third of
+   * the dictionary's memory); unpack(pack()) restores the dictionary, same ids. Between them
+   * only size() may be called.
+   */
+  void release() {
+    released_ = size();
+    std::vector<std::string>().swap(names_);
+    std::vector<uint64_t>().swap(hashes_);
+    std::vector<uint32_t>().swap(slots_);
+  }
+  std::string pack() {
+    std::size_t bytes = 0;
+    for (const std::string& name : names_) bytes += 4 + name.size();
+    std::string out;
+    out.reserve(bytes);
+    for (const std::string& name : names_) {
+      const auto n = static_cast<uint32_t>(name.size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out.append(name);
+    }
+    release();
+    return out;
+  }
+  void unpack(const std::string& packed) {
+    const std::size_t n = released_;
+    released_ = 0;
+    names_.reserve(n);
+    hashes_.reserve(n);
+    rehash(n);
+    for (std::size_t at = 0; at < packed.size();) {
+      uint32_t length;
+      std::memcpy(&length, packed.data() + at, 4);
+      names_.emplace_back(packed, at + 4, length);
+      at += 4 + length;
+      insert_last(hash(names_.back()));  // the strings are distinct: no lookup
+    }
+  }
   const std::vector<std::string>& names() const { return names_; }
   void reserve(std::size_t n) {
     names_.reserve(n);
@@ -162,6 +204,7 @@ class Dictionary {
   std::vector<std::string> names_;  // [size] id -> string
   std::vector<uint64_t> hashes_;    // [size] id -> hash(name)
   std::vector<uint32_t> slots_;     // [power of two >= 2 size] id + 1, 0 empty
+  std::size_t released_ = 0;        // size() after release() / pack(), else 0
 };
 
 }  // namespace septa::crf
