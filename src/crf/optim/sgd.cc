@@ -46,9 +46,13 @@ class SgdState {
       return instance.weight * 0.0;
     }
     // An instance with a candidate list looks its features up once, for scores and gradient.
-    const bool listed = shape_.candidates && instance.candidates >= 0 && !shape_.mask;
+    // One without a list keeps its feature ranges for the gradient (ranged).
+    const bool has_list = shape_.candidates && instance.candidates >= 0;
+    const bool listed = has_list && !shape_.mask, ranged = !has_list;
     if (listed)
       softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else if (ranged)
+      softmax_ranged_scores(shape_, items_, instance, v_, scale_, scores_.data(), ranges_);
     else
       softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
@@ -66,6 +70,8 @@ class SgdState {
     }
     if (listed)
       add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else if (ranged)
+      add_ranged_gradient(shape_, instance, ranges_, scores_.data(), v_);
     else
       add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (scale_ < 1e-9) rescale();
@@ -87,6 +93,7 @@ class SgdState {
   double lambda_;
   std::vector<double> scores_;  // [K]
   std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
+  std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
 };
 
 double squared_norm(const std::vector<double>& w) {
