@@ -47,17 +47,34 @@ LabelPairs observed_pairs(const Dataset& data, std::size_t L) {
   return pairs;
 }
 
+/*
+ * The (attribute, class) occurrences grouped by attribute in two passes over the instances (a
+ * count per attribute, then each gold class into its attribute's bucket): no list of
+ * occurrence pairs to build and sort (SparseFeaturesBuilder), the same features.
+ */
 SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
                                  bool all_classes) {
-  SparseFeaturesBuilder builder(A * max_span, K);
+  const std::size_t A_span = A * static_cast<std::size_t>(max_span);
+  std::vector<std::size_t> start(A_span + 1, 0);  // [A span + 1] bucket boundaries
   for (const LocalInstance& instance : instances)
     for (int32_t k = 0; k < instance.span; ++k) {
-      const std::size_t item = instance.item + k;
+      const std::size_t item = instance.item + k, shift = k * A;
       for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
-        builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
+        ++start[data.attribute_ids[e] + shift + 1];
     }
-  return builder.build(min_freq, all_classes);
+  for (std::size_t a = 0; a < A_span; ++a) start[a + 1] += start[a];
+  std::vector<int32_t> bucketed(start[A_span]);  // [occurrences] classes grouped by attribute
+  {
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);  // [A span]
+    for (const LocalInstance& instance : instances)
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * A;
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+          bucketed[next[data.attribute_ids[e] + shift]++] = instance.gold;
+      }
+  }
+  return features_from_buckets(A_span, K, start, bucketed, min_freq, all_classes);
 }
 
 SparseFeatures instance_features_across(const TrainingContext& context,

@@ -83,6 +83,21 @@ void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& ite
 void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const std::vector<FeatureVisit>& visits, const double* class_gradient,
                          double* out);
+// The feature range [first, last) of one attribute entry of an instance, and its value.
+struct FeatureRange {
+  uint32_t first, last;
+  float value;
+};
+// For an instance without a candidate list: its scores as softmax_raw_scores computes them, and
+// in `ranges` the non-empty feature ranges behind them in order, so that add_ranged_gradient
+// can then apply the instance's gradient without looking its attributes up again.
+void softmax_ranged_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* w, double scale,
+                           double* scores, std::vector<FeatureRange>& ranges);
+// add_instance_gradient of that instance from its ranges: bit for bit the same sums.
+void add_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                         const std::vector<FeatureRange>& ranges, const double* class_gradient,
+                         double* out);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);
 // out += the weight gradient of an instance whose gradient with respect to its class scores is

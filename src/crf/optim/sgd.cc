@@ -70,9 +70,13 @@ class SgdState {
       return instance.weight * 0.0;
     }
     // An instance with a candidate list looks its features up once, for scores and gradient.
-    const bool listed = shape_.candidates && instance.candidates >= 0 && !shape_.mask;
+    // One without a list keeps its feature ranges for the gradient (ranged).
+    const bool has_list = shape_.candidates && instance.candidates >= 0;
+    const bool listed = has_list && !shape_.mask, ranged = !has_list;
     if (listed)
       softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else if (ranged)
+      softmax_ranged_scores(shape_, items_, instance, v_, scale_, scores_.data(), ranges_);
     else
       softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
@@ -90,9 +94,11 @@ class SgdState {
     }
     if (listed)
       add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else if (ranged)
+      add_ranged_gradient(shape_, instance, ranges_, scores_.data(), v_);
     else
       add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
-    if (touched_) mark(instance, listed);
+    if (touched_) mark(instance, listed, ranged);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -112,7 +118,7 @@ class SgdState {
  private:
   // Marks the weights the instance's gradient changed: its listed features and dense cells, or
   // every feature of its attributes and its whole dense row.
-  void mark(const LocalInstance& instance, bool listed) {
+  void mark(const LocalInstance& instance, bool listed, bool ranged) {
     const SparseFeatures& features = *shape_.features;
     const std::size_t dense = features.size() + static_cast<std::size_t>(instance.context) * shape_.K;
     if (listed) {
@@ -126,11 +132,15 @@ class SgdState {
       }
       return;
     }
-    for (int32_t k = 0; k < instance.span; ++k) {
-      const std::size_t item = instance.item + k, shift = k * shape_.A;
-      for (std::size_t e = items_.item_offsets[item]; e < items_.item_offsets[item + 1]; ++e) {
-        const std::size_t a = items_.ids[e] + shift;
-        mark_range(touched_, features.offsets[a], features.offsets[a + 1]);
+    if (ranged) {
+      for (const FeatureRange& range : ranges_) mark_range(touched_, range.first, range.last);
+    } else {
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * shape_.A;
+        for (std::size_t e = items_.item_offsets[item]; e < items_.item_offsets[item + 1]; ++e) {
+          const std::size_t a = items_.ids[e] + shift;
+          mark_range(touched_, features.offsets[a], features.offsets[a + 1]);
+        }
       }
     }
     if (shape_.R > 0) mark_range(touched_, dense, dense + shape_.K);
@@ -146,6 +156,7 @@ class SgdState {
   uint64_t* touched_;  // [dimension / 64 + 1] or null
   std::vector<double> scores_;  // [K]
   std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
+  std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
 };
 
 /*
