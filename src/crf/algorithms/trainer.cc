@@ -27,7 +27,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const TrainOptions& options, const ProgressCallback& progress,
                    std::chrono::steady_clock::time_point start, const std::string& name,
                    const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr,
-                   std::pair<std::size_t, std::size_t> own_items = {0, 0}) {
+                   std::pair<std::size_t, std::size_t> own_items = {0, 0},
+                   std::string names_slice = std::string()) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
@@ -56,24 +57,28 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
-  // Over several ranks training needs only the attribute count: rank 0 (which writes the
-  // model) keeps the strings packed until the end, the other ranks drop them.
+  // Over several ranks training needs only the attribute count: each rank keeps its share of
+  // the strings packed (rank r > 0 since the merge, rank 0 from here on, after encoding the dev
+  // data), and rank 0 gathers them for the model after training.
   Communicator* ranks = layout ? layout->comm : sgd_ranks;
-  std::string packed_attributes;
-  if (ranks && ranks->size() > 1) {
-    if (ranks->rank() == 0)
-      packed_attributes = encoder.attributes().pack();
-    else
-      encoder.attributes().release();
+  const bool spread = ranks && ranks->size() > 1;
+  if (spread && ranks->rank() == 0) {
+    const auto [lo, hi] = name_slice(encoder.attributes().size(), 0, ranks->size());
+    names_slice = encoder.attributes().pack(lo, hi);
   }
   TrainingContext context{data,   encoder, options,          dev,      dev_gold,
                           progress, start,   layout, checkpoint.get(), sgd_ranks,
                           own_items};
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
-  if (ranks && ranks->size() > 1 && ranks->rank() == 0) {
-    encoder.attributes().unpack(packed_attributes);
-    std::string().swap(packed_attributes);
+  if (spread) {
+    // The training buffers are free now; give their pages back before rank 0 builds the
+    // strings and the model image (else they count twice in its peak resident memory).
+    release_free_memory();
+    std::vector<std::string> to(static_cast<std::size_t>(ranks->size()));
+    to[0] = std::move(names_slice);
+    const std::vector<std::string> slices = ranks->alltoall(to);
+    if (ranks->rank() == 0) encoder.attributes().unpack(slices);
   }
   if (!scorer->finite())
     throw NumericalError(name + ": training produced non-finite weights (attribute values too "
@@ -133,7 +138,8 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     std::vector<ColumnSentence>().swap(*consumed);
     shrink(encoded);
   }
-  if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  std::string names_slice;  // over ranks: this rank's share of the attribute strings
+  if (layout) encoder.merge_across(*layout->comm, encoded, name, &names_slice);
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
   Communicator* sgd_ranks = nullptr;
@@ -157,7 +163,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout, sgd_ranks, own_items);
+                name, layout, sgd_ranks, own_items, std::move(names_slice));
 }
 
 }  // namespace
