@@ -156,7 +156,8 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.seed = context.options.seed;
-  const ShardedSgd sgd(context.data, instances, shape, options, w);  // rate calibrated from w0
+  // rate calibrated from w0
+  const ShardedSgd sgd(context.data, instances, shape, options, w, context.sgd_ranks);
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {
     MinimizerResult result;

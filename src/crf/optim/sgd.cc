@@ -111,13 +111,21 @@ double squared_norm(const std::vector<double>& w) {
  */
 double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& instances,
                       const std::vector<std::size_t>& sample, const SoftmaxModelShape& shape,
-                      const std::vector<double>& w0, double c2, std::size_t N) {
+                      const std::vector<double>& w0, double c2, std::size_t N,
+                      Communicator* ranks) {
   const double lambda = 2.0 * c2 / static_cast<double>(N);
   c2 *= static_cast<double>(sample.size()) / static_cast<double>(N);
-  double best_rate = 0.1, best_objective = INFINITY;
+  constexpr double kRates[] = {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02};
+  constexpr std::size_t R = sizeof kRates / sizeof kRates[0];
+  // Over ranks, rank q scores the rates i = q, q + N, ... and the scores are allgathered: each
+  // score is computed as one process computes it, and the choice below runs in rate order.
+  const std::size_t P = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  std::vector<double> objectives(R, NAN);  // [R] sample objective of each rate
   std::vector<double> w(w0.size());
   std::vector<double> probs(shape.K);
-  for (double rate : {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02}) {
+  for (std::size_t i = me; i < R; i += P) {
+    const double rate = kRates[i];
     std::copy(w0.begin(), w0.end(), w.begin());
     SgdState state(data, shape, w.data(), lambda);
     for (std::size_t t = 0; t < sample.size(); ++t)
@@ -131,12 +139,25 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
       const double gold = probs[instance.gold];
       loss += instance.weight * (softmax_normalize_instance(shape, instance, probs.data()) - gold);
     }
-    const double objective = loss + c2 * squared_norm(w);
-    if (std::isfinite(objective) && objective < best_objective) {
-      best_objective = objective;
-      best_rate = rate;
-    }
+    objectives[i] = loss + c2 * squared_norm(w);
   }
+  if (P > 1) {
+    std::vector<double> mine;  // [my rates]
+    for (std::size_t i = me; i < R; i += P) mine.push_back(objectives[i]);
+    const std::vector<std::string> parts = ranks->allgather(
+        std::string(reinterpret_cast<const char*>(mine.data()), sizeof(double) * mine.size()));
+    for (std::size_t q = 0; q < P; ++q)
+      for (std::size_t i = q, k = 0; i < R; i += P, ++k) {
+        SEPTA_CHECK(parts[q].size() >= sizeof(double) * (k + 1));
+        std::memcpy(&objectives[i], parts[q].data() + sizeof(double) * k, sizeof(double));
+      }
+  }
+  double best_rate = 0.1, best_objective = INFINITY;
+  for (std::size_t i = 0; i < R; ++i)
+    if (std::isfinite(objectives[i]) && objectives[i] < best_objective) {
+      best_objective = objectives[i];
+      best_rate = kRates[i];
+    }
   return best_rate;
 }
 
@@ -152,7 +173,7 @@ uint64_t stream_seed(uint64_t seed, uint64_t shard, uint64_t epoch) {
 
 ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-                       const std::vector<double>& w0)
+                       const std::vector<double>& w0, Communicator* ranks)
     : data_(data), instances_(instances), shape_(shape), options_(options) {
   const std::size_t N = instances.size();
   const std::size_t S = std::max<std::size_t>(1, std::min(options.shards, std::max<std::size_t>(N, 1)));
@@ -165,7 +186,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
   const std::vector<std::size_t> sample(order_.begin(),
                                         order_.begin() + std::min<std::size_t>(N, 1000));
-  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N);
+  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, ranks);
 }
 
 /*
@@ -349,60 +370,72 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     if (S == 1) {  // no mix: train in place
       loss = sgd.train_shard(0, epoch, w.data(), stop);
     } else if (ranks && ranks->size() > 1) {
-      std::vector<std::size_t> mine;  // shards trained on this rank
-      for (std::size_t s = me; s < S; s += R) mine.push_back(s);
       /*
-       * A shard-order reduce-scatter: rank q mixes the weights [D q/R, D (q+1)/R). Each trained
-       * shard sends rank q a record (shard, loss, its weights in q's range, touched [A]) as
-       * soon as it is trained; each rank adds all S shards in shard order for its range (the
-       * same sums as one process), and the mixed direction's ranges are allgathered.
+       * A shard-order reduce-scatter: rank q mixes the weights [D q/R, D (q+1)/R). Shard s is
+       * trained by rank s mod R, in rounds of W = R x threads consecutive shards (each rank
+       * trains at most `threads` of them per round, concurrently); after each round every
+       * trained shard sends rank q a record (shard, loss, its weights in q's range, touched [A])
+       * and each rank adds the round's shards in shard order for its range. Over the rounds that
+       * is every shard in shard order: the same sums as one process, with one round's records
+       * in memory instead of all S shards'. The mixed direction's ranges are then allgathered.
        */
       std::vector<std::size_t> range(R + 1);  // [R+1]
       for (std::size_t q = 0; q <= R; ++q) range[q] = D * q / R;
       const auto record = [&](std::size_t q) {
         return 2 * sizeof(uint64_t) + sizeof(double) * (1 + range[q + 1] - range[q]) + A;
       };
-      std::vector<std::string> to(R);  // [R] records of my shards for rank q
-      for (std::size_t q = 0; q < R; ++q) to[q].assign(mine.size() * record(q), '\0');
-      parallel_for(mine.size(), threads, [&](std::size_t i) {
-        std::vector<double> trained(w.begin(), w.end());  // [D]
-        std::vector<char> marks(A, 0);                    // [A]
-        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained.data(), stop, &marks);
-        for (std::size_t q = 0; q < R; ++q) {
-          const std::size_t lo = range[q], n = range[q + 1] - lo;
-          char* p = &to[q][i * record(q)];
-          const uint64_t header[2] = {mine[i], n};
-          std::memcpy(p, header, sizeof header);
-          std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
-          std::memcpy(p + sizeof header + sizeof(double), &trained[lo], sizeof(double) * n);
-          std::memcpy(p + sizeof header + sizeof(double) * (1 + n), marks.data(), A);
-        }
-      });
-      std::vector<std::string> parts = ranks->alltoall(to);
-      to.clear();
       const std::size_t lo = range[me], n = range[me + 1] - lo;
-      std::vector<const char*> shard_record(S, nullptr);  // [S] in parts
-      for (const std::string& part : parts) {
-        SEPTA_CHECK(part.size() % record(me) == 0);
-        for (std::size_t at = 0; at < part.size(); at += record(me)) {
-          uint64_t header[2];
-          std::memcpy(header, &part[at], sizeof header);
-          SEPTA_CHECK(header[0] < S && header[1] == n && shard_record[header[0]] == nullptr);
-          shard_record[header[0]] = &part[at];
-        }
-      }
       std::vector<double> shard_w(n);  // [my range] one shard's weights at a time
       std::vector<char> shard_touched(A);
-      for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
-        SEPTA_CHECK(shard_record[s] != nullptr);
-        const char* p = shard_record[s] + 2 * sizeof(uint64_t);
-        std::memcpy(&shard_loss[s], p, sizeof(double));
-        std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * n);
-        std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + n), A);
-        mix.add(shard_w.data(), w.data(), shard_touched, sgd.shard_weight(s));
-        loss += shard_loss[s];
+      const std::size_t W = R * static_cast<std::size_t>(std::max(1, threads));
+      for (std::size_t first = 0; first < S; first += W) {
+        const std::size_t last = std::min(S, first + W);
+        std::vector<std::size_t> mine;  // shards of this round trained on this rank
+        for (std::size_t s = first; s < last; ++s)
+          if (s % R == me) mine.push_back(s);
+        std::vector<std::string> to(R);  // [R] records of my shards for rank q
+        for (std::size_t q = 0; q < R; ++q) to[q].assign(mine.size() * record(q), '\0');
+        parallel_for(mine.size(), threads, [&](std::size_t i) {
+          std::vector<double> trained(w.begin(), w.end());  // [D]
+          std::vector<char> marks(A, 0);                    // [A]
+          shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained.data(), stop, &marks);
+          for (std::size_t q = 0; q < R; ++q) {
+            const std::size_t from = range[q], count = range[q + 1] - from;
+            char* p = &to[q][i * record(q)];
+            const uint64_t header[2] = {mine[i], count};
+            std::memcpy(p, header, sizeof header);
+            std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
+            std::memcpy(p + sizeof header + sizeof(double), &trained[from], sizeof(double) * count);
+            std::memcpy(p + sizeof header + sizeof(double) * (1 + count), marks.data(), A);
+          }
+        });
+        // This rank's own records stay here (not copied by the alltoall).
+        std::string own = std::move(to[me]);
+        to[me] = std::string();
+        std::vector<std::string> parts = ranks->alltoall(to);
+        parts[me] = std::move(own);
+        to.clear();
+        std::vector<const char*> shard_record(last - first, nullptr);  // [round] in parts
+        for (const std::string& part : parts) {
+          SEPTA_CHECK(part.size() % record(me) == 0);
+          for (std::size_t at = 0; at < part.size(); at += record(me)) {
+            uint64_t header[2];
+            std::memcpy(header, &part[at], sizeof header);
+            SEPTA_CHECK(header[0] >= first && header[0] < last && header[1] == n &&
+                        shard_record[header[0] - first] == nullptr);
+            shard_record[header[0] - first] = &part[at];
+          }
+        }
+        for (std::size_t s = first; s < last; ++s) {  // the threaded mix's commit, shard order
+          SEPTA_CHECK(shard_record[s - first] != nullptr);
+          const char* p = shard_record[s - first] + 2 * sizeof(uint64_t);
+          std::memcpy(&shard_loss[s], p, sizeof(double));
+          std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * n);
+          std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + n), A);
+          mix.add(shard_w.data(), w.data(), shard_touched, sgd.shard_weight(s));
+          loss += shard_loss[s];
+        }
       }
-      parts.clear();
       const std::vector<double>& mine_delta = mix.delta();
       std::string bytes(reinterpret_cast<const char*>(mine_delta.data()), sizeof(double) * n);
       const std::vector<std::string> ranges = ranks->allgather(std::move(bytes));

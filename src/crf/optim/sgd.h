@@ -43,13 +43,16 @@ struct ShardedSgdOptions {
  *        the others (dense biases, weights no shard saw) by Delta_d = sum_s (n_s/N)(w_s,d - w_d);
  *        w^(e) = w^(e-1) + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a
  *        fixed sample).
- * eta0 is calibrated once, sequentially, on a 1,000-instance sample (Bottou's calibration).
+ * eta0 is calibrated once on a 1,000-instance sample (Bottou's calibration; each candidate
+ * rate a sequential pass, the rates spread over ranks).
  */
 class ShardedSgd {
  public:
+  // With `ranks` (every rank holding the same data and w0), the rate calibration's candidate
+  // rates are scored spread over the ranks; the rate is the one of one process.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-             const std::vector<double>& w0);
+             const std::vector<double>& w0, Communicator* ranks = nullptr);
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
   std::size_t dimension() const { return shape_.dimension(); }
