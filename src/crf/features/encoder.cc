@@ -116,6 +116,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       }
     }
   });
+  // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
+  if (out.attribute_values.empty()) out.unit_values = true;
   std::size_t entries = 0, edge_entries = 0, items = 0;
   for (const Chunk& part : parts) {
     entries += part.ids.size();

@@ -49,7 +49,7 @@ void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shap
       const uint32_t first = offsets[a], last = offsets[a + 1];
       if (first == last) continue;
       __builtin_prefetch(classes + first);
-      ranges.push_back(Range{first, last, a, items.values[e]});
+      ranges.push_back(Range{first, last, a, items.value(e)});
     }
   }
   const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
@@ -165,7 +165,7 @@ void dense_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
       if (first == last) continue;
       __builtin_prefetch(w + first);
       __builtin_prefetch(classes + first);
-      ranges.push_back(FeatureRange{first, last, items.values[e]});
+      ranges.push_back(FeatureRange{first, last, items.value(e)});
     }
   }
   for (const FeatureRange& r : ranges) {
@@ -283,7 +283,7 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);
     for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
-      features.add_expectations(items.ids[e] + shift, items.values[e], class_gradient, out);
+      features.add_expectations(items.ids[e] + shift, items.value(e), class_gradient, out);
   }
   if (shape.R > 0) {
     double* dense = out + features.size() + instance.context * shape.K;

@@ -37,6 +37,10 @@ void MemmScorer::potentials(const SequenceView& sequence, Lattice& lattice) cons
       for (std::size_t j = 0; j < L; ++j)
         out[j] = z[j] = allowed[j] ? state[j] + dense[j] : -std::numeric_limits<double>::infinity();
       const double shift = softmax_normalize(z.data(), L);
+      if (!std::isfinite(shift)) {  // a row without successors: every cell at the floor
+        std::fill(out, out + L, log_floor);
+        continue;
+      }
       for (std::size_t j = 0; j < L; ++j) out[j] = std::max(out[j] - shift, log_floor);
     }
   }

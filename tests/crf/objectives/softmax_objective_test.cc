@@ -225,6 +225,31 @@ TEST(SoftmaxObjective, RangedPassEqualsTheDensePass) {
   }
 }
 
+// A dataset known to hold only values of 1 (Dataset::unit_values, as the column encoder sets)
+// is scored without reading its values, bit for bit as with them; the objective too.
+TEST(SoftmaxObjective, UnitValuedDataScoresAsWithItsValues) {
+  const std::size_t A = 6, L = 4;
+  Dataset data = testing::random_dataset(50, 6, A, L, 51);
+  std::fill(data.attribute_values.begin(), data.attribute_values.end(), 1.0f);
+  const std::vector<LocalInstance> nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, A, L, 1, 1, false);
+  const SoftmaxModelShape shape{&features, A, L, 1, nullptr};
+  const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 52);
+  Dataset unit = data;
+  unit.unit_values = true;
+  EXPECT_EQ(ItemArrays::of(unit).values, nullptr);
+  EXPECT_NE(ItemArrays::of(data).values, nullptr);
+  std::vector<double> a(L), b(L), grad_a(w.size()), grad_b(w.size());
+  for (const LocalInstance& n : nodes) {
+    softmax_raw_scores(shape, ItemArrays::of(data), n, w.data(), 0.5, a.data());
+    softmax_raw_scores(shape, ItemArrays::of(unit), n, w.data(), 0.5, b.data());
+    EXPECT_EQ(a, b);
+  }
+  SoftmaxObjective with_values(data, nodes, shape, 2), without(unit, nodes, shape, 2);
+  EXPECT_EQ(with_values.evaluate(w.data(), grad_a.data()), without.evaluate(w.data(), grad_b.data()));
+  EXPECT_EQ(grad_a, grad_b);
+}
+
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {
   const Dataset data = testing::random_dataset(15, 4, kA, kL, 5);
   const auto nodes = node_instances(data);
