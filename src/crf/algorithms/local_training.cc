@@ -161,7 +161,8 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.mixes = static_cast<std::size_t>(context.options.mixes);
   options.seed = context.options.seed;
-  const ShardedSgd sgd(context.data, instances, shape, options, w, threads);  // rate from w0
+  // rate calibrated from w0 (its candidate rates spread over threads and ranks)
+  const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks);
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {
     MinimizerResult result;

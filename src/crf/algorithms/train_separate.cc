@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -118,6 +119,26 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
   bytes.vec(mine.base);
   mine = CandidateLists();
   std::vector<std::string> parts = context.sgd_ranks->allgather(std::move(bytes.bytes()));
+  // The sizes first (each part: offsets, classes, base, each a count and its values), so that
+  // the lists are allocated once: grown by appending they held up to twice their size.
+  std::size_t lists = 1, total_entries = 0, bases = 0;
+  for (const std::string& part : parts) {
+    std::size_t at = 0;
+    const auto count = [&](std::size_t value_bytes) {  // a vector's count; skips its values
+      uint64_t n;
+      SEPTA_CHECK(at + sizeof n <= part.size());
+      std::memcpy(&n, part.data() + at, sizeof n);
+      at += sizeof n + n * value_bytes;
+      return static_cast<std::size_t>(n);
+    };
+    const std::size_t offsets = count(sizeof(std::size_t));
+    lists += offsets > 0 ? offsets - 1 : 0;
+    total_entries += count(sizeof(int32_t));
+    bases += count(sizeof(double));
+  }
+  out.offsets.reserve(lists);
+  out.classes.reserve(total_entries);
+  out.base.reserve(bases);
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " pair lists");
     const auto offsets = in.vec<std::size_t>();

@@ -165,17 +165,27 @@ class SgdState {
  * whole problem's per-instance penalty lambda = 2 c2 / N (its objective: the sample loss +
  * c2 (M / N) ||w||^2). (Before: lambda = 2 c2 / M, a penalty N/M times too strong that picked
  * rates 2.5x smaller on NER and cost 0.7 F1 on eng.testa; docs/crf.md.) The candidate rates
- * are independent runs, tried concurrently; the choice reads them in rate order.
+ * are independent runs, tried concurrently (over threads and ranks); the choice reads them in
+ * rate order.
  */
 double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& instances,
                       const std::vector<std::size_t>& sample, const SoftmaxModelShape& shape,
-                      const std::vector<double>& w0, double c2, std::size_t N, int threads) {
+                      const std::vector<double>& w0, double c2, std::size_t N, int threads,
+                      Communicator* ranks) {
   const double lambda = 2.0 * c2 / static_cast<double>(N);
   c2 *= static_cast<double>(sample.size()) / static_cast<double>(N);
-  const std::vector<double> rates{4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02};
-  std::vector<double> objectives(rates.size());
-  parallel_for(rates.size(), threads, [&](std::size_t r) {
-    const double rate = rates[r];
+  constexpr double kRates[] = {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02};
+  constexpr std::size_t R = sizeof kRates / sizeof kRates[0];
+  // Over ranks, rank q scores the rates i = q, q + P, ... (on its threads) and the scores are
+  // allgathered: each score is computed as one process computes it, and the choice below runs
+  // in rate order.
+  const std::size_t P = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  std::vector<double> objectives(R, NAN);  // [R] sample objective of each rate
+  std::vector<std::size_t> mine;           // rates scored here
+  for (std::size_t i = me; i < R; i += P) mine.push_back(i);
+  parallel_for(mine.size(), threads, [&](std::size_t k) {
+    const double rate = kRates[mine[k]];
     std::vector<double> w(w0);
     std::vector<double> probs(shape.K);
     SgdState state(data, shape, w.data(), lambda);
@@ -192,13 +202,24 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
     }
     double norm = 0.0;
     for (double x : w) norm += x * x;
-    objectives[r] = loss + c2 * norm;
+    objectives[mine[k]] = loss + c2 * norm;
   });
+  if (P > 1) {
+    std::vector<double> scored;  // [my rates]
+    for (std::size_t i : mine) scored.push_back(objectives[i]);
+    const std::vector<std::string> parts = ranks->allgather(
+        std::string(reinterpret_cast<const char*>(scored.data()), sizeof(double) * scored.size()));
+    for (std::size_t q = 0; q < P; ++q)
+      for (std::size_t i = q, k = 0; i < R; i += P, ++k) {
+        SEPTA_CHECK(parts[q].size() >= sizeof(double) * (k + 1));
+        std::memcpy(&objectives[i], parts[q].data() + sizeof(double) * k, sizeof(double));
+      }
+  }
   double best_rate = 0.1, best_objective = INFINITY;
-  for (std::size_t r = 0; r < rates.size(); ++r)
-    if (std::isfinite(objectives[r]) && objectives[r] < best_objective) {
-      best_objective = objectives[r];
-      best_rate = rates[r];
+  for (std::size_t i = 0; i < R; ++i)
+    if (std::isfinite(objectives[i]) && objectives[i] < best_objective) {
+      best_objective = objectives[i];
+      best_rate = kRates[i];
     }
   return best_rate;
 }
@@ -251,7 +272,7 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
 
 ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-                       const std::vector<double>& w0, int threads)
+                       const std::vector<double>& w0, int threads, Communicator* ranks)
     : data_(data), instances_(instances), shape_(shape), options_(options) {
   const std::size_t N = instances.size();
   // At most 4,096 shards (--shards' range; the mix counts them in 16 bits).
@@ -269,7 +290,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
   const std::vector<std::size_t> sample(order_.begin(),
                                         order_.begin() + std::min<std::size_t>(N, 1000));
-  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads);
+  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads, ranks);
 }
 
 const std::size_t* ShardedSgd::part(std::size_t s, int epoch, std::size_t round,

@@ -65,13 +65,17 @@ struct ShardUpdate {
  *        sum_s share_s (w_s,d - w_d) (a shard that did not update one decayed it); every other
  *        weight only decays, Delta_d = (a - 1) w_d;
  *   w <- w + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a fixed sample).
- * eta0 is calibrated once on a 1,000-instance sample (Bottou's calibration).
+ * eta0 is calibrated once on a 1,000-instance sample (Bottou's calibration; each candidate
+ * rate a sequential pass, the rates spread over threads and ranks).
  */
 class ShardedSgd {
  public:
+  // The rate calibration's candidate rates are scored on `threads` threads, and with `ranks`
+  // (every rank holding the same data and w0) spread over the ranks; the rate is the one of one
+  // process.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-             const std::vector<double>& w0, int threads = 1);
+             const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr);
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
   std::size_t mixes() const { return options_.mixes; }
