@@ -10,6 +10,46 @@
 
 namespace septa::crf {
 
+namespace {
+
+/*
+ * The expanded attribute strings of one sentence, item by item (item t's state strings, then
+ * the strings of its edge from t-1), concatenated in one reused buffer, with the scratch that
+ * a batch of dictionary lookups needs: after the first sentences it allocates nothing. Training
+ * (Dictionary::add_all) and tagging (Dictionary::find_all) expand through it alike.
+ */
+struct SentenceStrings {
+  std::string text;                // expanded strings, concatenated
+  std::vector<std::size_t> ends;   // [strings] end of each in text
+  std::vector<std::size_t> split;  // [2T] strings ending each item's state part, edge part
+  std::vector<uint64_t> hashes;    // [strings] scratch of the batch lookups
+  std::vector<int32_t> ids;        // [strings] ids the batch lookup writes
+
+  void expand(const FeatureTemplate& feature_template, const ColumnSentence& sentence) {
+    text.clear();
+    ends.clear();
+    split.clear();
+    for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
+      feature_template.expand(sentence, t, text, ends);
+      split.push_back(ends.size());
+      feature_template.expand_edge(sentence, t, text, ends);
+      split.push_back(ends.size());
+    }
+    if (hashes.size() < ends.size()) hashes.resize(ends.size());
+    if (ids.size() < ends.size()) ids.resize(ends.size());
+  }
+  std::size_t size() const { return ends.size(); }
+  // String i as a view into text (the NameAt of Dictionary's batch lookups).
+  auto at() const {
+    return [this](std::size_t i) {
+      const std::size_t begin = i ? ends[i - 1] : 0;
+      return std::string_view(text).substr(begin, ends[i] - begin);
+    };
+  }
+};
+
+}  // namespace
+
 Encoder::Encoder(FeatureTemplate feature_template)
     : format_(InputFormat::kColumns), template_(std::move(feature_template)) {}
 
@@ -57,36 +97,18 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   std::vector<Chunk> parts(chunks);
   parallel_for(chunks, threads, [&](std::size_t c) {
     Chunk& part = parts[c];
-    // The strings of a sentence, item by item (state strings, then edge strings), interned as
-    // one batch (Dictionary::add_all): ids in the same first-seen order as one by one.
-    std::string text;                 // expanded strings of one sentence, concatenated
-    std::vector<std::size_t> ends;    // [strings] end of each in text
-    std::vector<std::size_t> split;   // [2T] strings ending each item's state, edge part
-    std::vector<uint64_t> hashes;     // [strings] scratch
-    std::vector<int32_t> ids;         // [strings] chunk-local ids
+    // The strings of a sentence, interned as one batch (Dictionary::add_all): ids in the same
+    // first-seen order as one by one.
+    SentenceStrings strings;
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
       const std::size_t T = sentence.columns.size();
-      text.clear();
-      ends.clear();
-      split.clear();
-      for (std::size_t t = 0; t < T; ++t) {
-        template_.expand(sentence, t, text, ends);
-        split.push_back(ends.size());
-        template_.expand_edge(sentence, t, text, ends);
-        split.push_back(ends.size());
-      }
-      const std::size_t S = ends.size();
-      if (hashes.size() < S) hashes.resize(S);
-      if (ids.size() < S) ids.resize(S);
-      const std::string_view all(text);
-      const auto string_at = [&](std::size_t i) {
-        const std::size_t begin = i ? ends[i - 1] : 0;
-        return all.substr(begin, ends[i] - begin);
-      };
-      part.attributes.add_all(S, string_at, hashes.data(), ids.data());
+      strings.expand(template_, sentence);
+      part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
+                              strings.ids.data());
+      const std::vector<int32_t>& ids = strings.ids;
       for (std::size_t t = 0, i = 0; t < T; ++t) {
-        const std::size_t state_end = split[2 * t], edge_end = split[2 * t + 1];
+        const std::size_t state_end = strings.split[2 * t], edge_end = strings.split[2 * t + 1];
         part.per_item.push_back(static_cast<uint32_t>(state_end - i));
         for (; i < state_end; ++i) part.ids.push_back(ids[i]);
         part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
@@ -94,11 +116,30 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       }
     }
   });
+  // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
+  if (out.attribute_values.empty()) out.unit_values = true;
+  std::size_t entries = 0, edge_entries = 0, items = 0;
+  for (const Chunk& part : parts) {
+    entries += part.ids.size();
+    edge_entries += part.edge_ids.size();
+    items += part.per_item.size();
+  }
+  out.attribute_ids.reserve(out.attribute_ids.size() + entries);
+  out.attribute_values.reserve(out.attribute_values.size() + entries);
+  out.edge_ids.reserve(out.edge_ids.size() + edge_entries);
+  out.labels.reserve(out.labels.size() + items);
+  out.item_offsets.reserve(out.item_offsets.size() + items);
+  out.edge_offsets.reserve(out.edge_offsets.size() + items);
   std::size_t item = 0;
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
     std::vector<int32_t> global(part.attributes.size());  // [chunk-local id] -> id
-    {
+    if (attributes_.size() == 0) {
+      // Into an empty dictionary the merge would give every string its chunk-local id: take
+      // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing it.
+      for (std::size_t i = 0; i < global.size(); ++i) global[i] = static_cast<int32_t>(i);
+      attributes_ = std::move(part.attributes);
+    } else {
       std::vector<uint64_t> hashes(global.size());  // scratch
       const std::vector<std::string>& names = part.attributes.names();
       attributes_.add_all(
@@ -164,30 +205,12 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
   const bool gold = C == columns_;
   // Per-thread scratch: after the first sentences, encoding allocates nothing. The strings of
   // the whole sentence are expanded first and then looked up as one batch (Dictionary::find_all).
-  thread_local std::string text;                // expanded strings of the sentence
-  thread_local std::vector<std::size_t> ends;   // [strings] end of each in text
-  thread_local std::vector<std::size_t> split;  // [2T] strings ending each item's state, edge part
-  thread_local std::vector<uint64_t> hashes;    // [strings] scratch
-  thread_local std::vector<int32_t> ids;        // [strings] attribute ids, -1 unknown
-  text.clear();
-  ends.clear();
-  split.clear();
+  thread_local SentenceStrings strings;
+  strings.expand(template_, sentence);
+  attributes_.find_all(strings.size(), strings.at(), strings.hashes.data(), strings.ids.data());
+  const std::vector<int32_t>& ids = strings.ids;  // -1: unknown
+  const std::vector<std::size_t>& split = strings.split;
   const std::size_t T = sentence.columns.size();
-  for (std::size_t t = 0; t < T; ++t) {
-    template_.expand(sentence, t, text, ends);
-    split.push_back(ends.size());
-    template_.expand_edge(sentence, t, text, ends);
-    split.push_back(ends.size());
-  }
-  const std::size_t S = ends.size();
-  if (hashes.size() < S) hashes.resize(S);
-  if (ids.size() < S) ids.resize(S);
-  const std::string_view all(text);
-  const auto string_at = [&](std::size_t i) {
-    const std::size_t begin = i ? ends[i - 1] : 0;
-    return all.substr(begin, ends[i] - begin);
-  };
-  attributes_.find_all(S, string_at, hashes.data(), ids.data());
   for (std::size_t t = 0, i = 0; t < T; ++t) {
     for (; i < split[2 * t]; ++i)
       if (ids[i] >= 0) out.add_attribute(ids[i], 1.0f);

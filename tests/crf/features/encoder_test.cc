@@ -29,6 +29,9 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   }
   EXPECT_EQ(a.items(), a.labels.size());
   EXPECT_EQ(a.attribute_ids.size(), a.items() * 19);  // 19 unigram templates per token
+  // Column data: every value 1, and the dataset says so (the kernels skip reading them).
+  EXPECT_TRUE(a.unit_values);
+  for (float v : a.attribute_values) ASSERT_EQ(v, 1.0f);
 }
 
 TEST(Encoder, TaggingDropsUnknownAttributesAndMarksUnknownLabels) {

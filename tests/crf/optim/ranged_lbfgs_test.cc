@@ -132,14 +132,24 @@ struct Outcome {
 };
 
 // minimize_ranged over `ranks` simulated ranks; rank 0's outcome (all must agree, checked).
-Outcome run_ranks(const Logistic& problem, const MinimizerOptions& options, int ranks) {
+// skewed: the ranks' ranges balanced by a cost that falls with the feature id (as the
+// objective's are), else equal chunk counts.
+Outcome run_ranks(const Logistic& problem, const MinimizerOptions& options, int ranks,
+                  bool skewed = false) {
   ThreadGroup group(ranks);
   std::vector<Outcome> outcomes(static_cast<std::size_t>(ranks));
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       ThreadCommunicator comm(group, r);
-      const FeatureRanges ranges(problem.F, &comm);
+      const std::size_t C = (problem.F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
+      std::vector<uint64_t> cost(C);
+      for (std::size_t c = 0; c < C; ++c) cost[c] = 1000 / (c + 1);
+      const FeatureRanges ranges =
+          skewed ? FeatureRanges(problem.F, &comm,
+                                 FeatureRanges::balanced(problem.F, static_cast<std::size_t>(ranks),
+                                                         cost))
+                 : FeatureRanges(problem.F, &comm);
       std::vector<double> full(problem.F);  // [F] whole gradient, of which this rank keeps its range
       RangeObjective f = [&](const double* w, double* g) {
         const double value = problem(w, full.data());
@@ -265,14 +275,43 @@ TEST(RangedLbfgs, IdenticalAcrossRankCounts) {
     options.max_iterations = 40;
     const Outcome one = run_ranks(problem(), options, 1);
     ASSERT_GE(one.result.iterations, 25);
-    for (int ranks : {2, 3, 4}) {
-      const Outcome many = run_ranks(problem(), options, ranks);
-      EXPECT_EQ(0, std::memcmp(one.w.data(), many.w.data(), 8 * one.w.size()))
-          << ranks << " ranks, c1 " << c1;
-      EXPECT_EQ(one.trace, many.trace) << ranks << " ranks, c1 " << c1;
-      EXPECT_EQ(one.result.stop_reason, many.result.stop_reason);
-    }
+    for (int ranks : {2, 3, 4})
+      for (const bool skewed : {false, true}) {  // equal or cost-balanced (unequal) ranges
+        const Outcome many = run_ranks(problem(), options, ranks, skewed);
+        EXPECT_EQ(0, std::memcmp(one.w.data(), many.w.data(), 8 * one.w.size()))
+            << ranks << " ranks, c1 " << c1 << ", skewed " << skewed;
+        EXPECT_EQ(one.trace, many.trace) << ranks << " ranks, c1 " << c1;
+        EXPECT_EQ(one.result.stop_reason, many.result.stop_reason);
+      }
   }
+}
+
+TEST(FeatureRanges, BalancedBoundsCoverAndSplitTheCostEvenly) {
+  std::mt19937 rng(5);
+  for (std::size_t F : {0u, 1u, 1023u, 5000u, 100000u})
+    for (std::size_t N = 1; N <= 5; ++N) {
+      const std::size_t C = (F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
+      std::vector<uint64_t> cost(C);
+      uint64_t total = 0, largest = 0;
+      for (std::size_t c = 0; c < C; ++c) {
+        cost[c] = 1 + rng() % (c < C / 4 ? 10000 : 100);  // heavy low chunks
+        total += cost[c];
+        largest = std::max(largest, cost[c]);
+      }
+      const std::vector<std::size_t> b = FeatureRanges::balanced(F, N, cost);
+      ASSERT_EQ(b.size(), N + 1);
+      EXPECT_EQ(b.front(), 0u);
+      EXPECT_EQ(b.back(), F);
+      for (std::size_t q = 0; q < N; ++q) {
+        EXPECT_LE(b[q], b[q + 1]);
+        EXPECT_TRUE(b[q] % FeatureRanges::kChunk == 0 || b[q] == F);
+        uint64_t share = 0;
+        for (std::size_t c = b[q] / FeatureRanges::kChunk;
+             c < (b[q + 1] + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk; ++c)
+          share += cost[c];
+        EXPECT_LE(share, total / N + 2 * largest) << "F " << F << " N " << N << " rank " << q;
+      }
+    }
 }
 
 TEST(FeatureRanges, ChunkAlignedCover) {
