@@ -305,7 +305,18 @@ class ShardMix {
   // Mixes the weights [lo, hi) of [0, D) (over ranks: this rank's range).
   ShardMix(const ShardedSgd& sgd, std::size_t lo, std::size_t hi)
       : features_(sgd.features()), lo_(lo), hi_(hi), sum_(hi - lo), averaged_(hi - lo),
-        count_(std::min(hi, features_.size()) - std::min(lo, features_.size())) {}
+        count_(std::min(hi, features_.size()) - std::min(lo, features_.size())) {
+    // The attributes with features in [lo, hi) (features are in attribute order): a rank
+    // visits only its share of them.
+    const auto& offsets = features_.offsets;  // [A+1]
+    if (offsets.empty()) return;
+    attribute_begin_ = static_cast<std::size_t>(
+        std::upper_bound(offsets.begin(), offsets.end() - 1, lo) - offsets.begin());
+    attribute_begin_ = attribute_begin_ > 0 ? attribute_begin_ - 1 : 0;
+    attribute_end_ = static_cast<std::size_t>(
+        std::lower_bound(offsets.begin(), offsets.end() - 1, hi) - offsets.begin());
+    attribute_end_ = std::min(attribute_end_, features_.A);
+  }
   explicit ShardMix(const ShardedSgd& sgd) : ShardMix(sgd, 0, sgd.dimension()) {}
 
   void reset() {
@@ -317,7 +328,7 @@ class ShardMix {
   // Shard result v [hi - lo] (the range) started from w0 [D]; touched [attributes]; share n_s / N.
   void add(const double* v, const double* w0, const std::vector<char>& touched, double share) {
     for (std::size_t d = lo_; d < hi_; ++d) averaged_[d - lo_] += share * (v[d - lo_] - w0[d]);
-    for (std::size_t a = 0; a < features_.A; ++a) {
+    for (std::size_t a = attribute_begin_; a < attribute_end_; ++a) {
       if (!touched[a]) continue;
       const std::size_t first = std::max<std::size_t>(features_.offsets[a], lo_);
       const std::size_t end = std::min<std::size_t>(features_.offsets[a + 1], hi_);
@@ -338,6 +349,7 @@ class ShardMix {
  private:
   const SparseFeatures& features_;
   std::size_t lo_, hi_;
+  std::size_t attribute_begin_ = 0, attribute_end_ = 0;  // attributes with features in range
   std::vector<double> sum_;       // [hi-lo] summed steps of the shards that touched the weight
   std::vector<double> averaged_;  // [hi-lo] share-weighted steps of all shards
   std::vector<uint32_t> count_;   // [sparse weights in the range] shards that touched them
