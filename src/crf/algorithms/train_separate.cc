@@ -6,6 +6,8 @@
 #include "crf/algorithms/local_training.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "crf/io/binary_io.h"
@@ -181,12 +183,15 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
     scorer->set_pair_features(instance_features_across(context, edges, A, pairs.first.size(), 2,
                                                        options.min_freq, false));
   };
+  profile_stage("instances");
   run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  profile_stage("features");
   // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
   // makes --unary-epochs passes, the pairwise one --epochs.
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
       shared, factor_c2(options.c2, data.size(), nodes.size()), options.unary_epochs);
+  profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;
   if (!edges.empty() && !shared.stop) {
@@ -195,14 +200,23 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
       candidates = pair_candidates(context, *scorer, edges, options.threads);
       pair_shape.candidates = &candidates;
     }
+    profile_stage("pair candidates");
+    if (std::getenv("SEPTA_SGD_PROFILE"))
+      std::fprintf(stderr, "pairwise factor: %zu pair classes, %zu edges, %.2f listed pairs per edge\n",
+                   pairs.first.size(), edges.size(),
+                   candidates.size() ? static_cast<double>(candidates.classes.size()) /
+                                           static_cast<double>(candidates.size())
+                                     : static_cast<double>(pairs.first.size()));
     pair_result =
         fit_local(context, "pairwise", edges, pair_shape, options.threads, scorer->pair_weights(),
                   shared, factor_c2(options.c2, data.size(), edges.size()));
+    profile_stage("pairwise SGD");
   }
   if (shared.stop) pair_result.cancelled = true;
 
   record_two_parts("unary", unary_result, "pairwise", pair_result, !edges.empty(), result);
   report_final(context, "separate", result.iterations, *scorer);
+  profile_stage("final report");
   return scorer;
 }
 

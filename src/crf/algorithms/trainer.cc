@@ -5,6 +5,7 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "crf/algorithms/linear_chain_features.h"
+#include "crf/algorithms/local_training.h"
 #include "crf/features/encoder.h"
 #include "crf/model/model_access.h"
 #include "septa/error.h"
@@ -133,7 +134,9 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
+  profile_stage("before training");
   encoder.encode_training(data, encoded, options.threads);
+  profile_stage("encode");
   if (consumed) {
     std::vector<ColumnSentence>().swap(*consumed);
     shrink(encoded);
