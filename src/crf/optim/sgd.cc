@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -277,8 +278,14 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   visit_epoch_.assign(S, 0);
   if (N == 0) return;
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
-  const std::vector<std::size_t> sample(order_.begin(),
-                                        order_.begin() + std::min<std::size_t>(N, 1000));
+  // The sample: the first 1,000 instances of the permutation that have a loss at all (an
+  // instance whose candidate list is its gold class alone only decays the weights: a sample of
+  // mostly such instances, as the stacked pairwise factor has, scores too few steps and picked
+  // 2x the rate that keeps its passes stable).
+  std::vector<std::size_t> sample;
+  for (std::size_t j = 0; j < N && sample.size() < 1000; ++j)
+    if (!only_gold(shape, instances[order_[j]])) sample.push_back(order_[j]);
+  if (sample.empty()) sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
   eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads, ranks);
 }
 
@@ -363,9 +370,9 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
 double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
                                double ww, double wd, double dd, int threads, double* cpu) const {
   const std::size_t S = shards(), N = order_.size(), K = shape_.K;
+  if (S < 2) return 1.0;
   std::vector<double> grid;
   for (double g = 1.0; g <= static_cast<double>(S) + 1e-9; g *= 1.41421356237) grid.push_back(g);
-  if (grid.size() < 2) return 1.0;
   // 4,000 instances per epoch: 4,000 / mixes per mix, at least 1,000
   const std::size_t M = std::min<std::size_t>(N, std::max<std::size_t>(1000, 4000 / mixes())), B = 16;
   std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
@@ -427,7 +434,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
   for (std::size_t g = 0; g < grid.size(); ++g) {
     // A step that would shrink the weights no shard updated by more than half (a strong
     // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0).
-    if (g > 0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
+    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
     double loss = 0.0;
     for (std::size_t block = 0; block < B; ++block) loss += block_loss[block][g];
     const double objective = static_cast<double>(N) / static_cast<double>(M) * loss +
@@ -528,6 +535,9 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       if (profile.on) profile.serial += now_seconds() - t0;
       const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile);
       if (profile.on) {
+        double round_loss = 0.0;
+        for (const ShardUpdate& u : updates) round_loss += u.loss;
+        std::fprintf(stderr, "round %d.%zu loss %.1f gamma %.2f G %.6f zz %.1f\n", epoch, round, round_loss, gamma, G, zz);
         profile.gammas.push_back(gamma);
         for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
       }

@@ -25,10 +25,10 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
   for (const auto& round : part_cpu)
     for (double x : round) work += x;
   std::fprintf(stderr,
-               "sgd profile: D=%zu N=%zu S=%zu M=%zu rounds=%zu threads=%d wall %.3f s: "
+               "sgd profile: D=%zu N=%zu S=%zu M=%zu eta0=%g rounds=%zu threads=%d wall %.3f s: "
                "shard parts %.3f s CPU, worker sync %.3f s, mix+step %.3f s CPU, serial %.3f s; "
                "%.0f updated weights per round\n",
-               sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), part_cpu.size(),
+               sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), sgd.rate(), part_cpu.size(),
                threads, total, work, sync, parallel, serial,
                entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
   std::fprintf(stderr, "sgd profile: gamma");
