@@ -25,6 +25,9 @@ one=$(cat "$work"/t1.* | cut -d' ' -f1 | median)
 many=$(cat "$work"/wall.* | median)
 rss_one=$(cat "$work"/t1.* | cut -d' ' -f2 | median)
 rss_rank=$(cat "$work"/rss.* | grep -v Command | cut -d' ' -f1 | median)
+rss_max=$(cat "$work"/rss.* | grep -v Command | cut -d' ' -f1 | sort -g | tail -1)
+# the larger rank of each run, median over the runs
+rss_top=$(for run in $(seq "$runs"); do cat "$work"/rss."$run".* | grep -v Command | cut -d' ' -f1 | sort -g | tail -1; done | median)
 # CPU seconds (user + system): of the one process, and of the busiest rank of each run (the
 # critical path when every rank has a core of its own; the wall times above share the machine).
 cpu_one=$(cat "$work"/t1.* | awk '{print $3 + $4}' | median)
@@ -33,3 +36,8 @@ cpu_all=$(for run in $(seq "$runs"); do cat "$work"/rss."$run".* | grep -v Comma
 echo "median wall: 1 rank $one s, $ranks ranks $many s, speed-up $(echo "scale=2; $one / $many" | bc)"
 echo "median CPU s: 1 rank $cpu_one, busiest of $ranks ranks $cpu_rank (ratio $(echo "scale=2; $cpu_one / $cpu_rank" | bc)), all ranks together $cpu_all"
 echo "median peak RSS: 1 rank $((rss_one / 1024)) MB, per rank at $ranks ranks $((rss_rank / 1024)) MB ($(echo "scale=0; 100 * $rss_rank / $rss_one" | bc)%)"
+echo "peak RSS of the larger rank: median $((rss_top / 1024)) MB ($(echo "scale=0; 100 * $rss_top / $rss_one" | bc)%), largest of all runs $((rss_max / 1024)) MB ($(echo "scale=0; 100 * $rss_max / $rss_one" | bc)%)"
+echo "per run (1 rank: wall s, RSS KB, CPU s; each rank: RSS KB, CPU s):"
+for run in $(seq "$runs"); do
+  echo "  run $run: $(awk '{print $1, $2, $3 + $4}' "$work/t1.$run") | $(for f in "$work"/rss."$run".*; do grep -v Command "$f" | awk '{printf "%s %.2f; ", $1, $2 + $3}'; done)"
+done

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "arguments.h"
 #include "commands.h"
@@ -124,7 +125,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
                   args.limit("max-template-bytes", crf::kDefaultMaxTemplateBytes))
             : crf::FeatureTemplate::default_chunking();
     // Each rank reads only its blocks of the file (one process reads them all).
-    const crf::ColumnShard shard =
+    crf::ColumnShard shard =
         crf::read_column_shard(train_path, crf::kShardBlocks, world, max_line);
     std::vector<crf::ColumnSentence> dev;
     if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"), 1, max_line);
@@ -135,7 +136,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
       if (world.size() > 1) std::cerr << " (" << world.size() << " ranks)";
       std::cerr << "\n";
     }
-    result = crf::train_sharded(shard, train_path, feature_template, options, world, dev,
+    result = crf::train_sharded(std::move(shard), train_path, feature_template, options, world, dev,
                                 progress, args.get("dev"));
   } else {
     if (world.size() > 1)

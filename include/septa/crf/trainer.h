@@ -77,8 +77,10 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
 // part of the corpus (read_column_shard) and the same options; rank 0's model is the result,
 // byte for byte the model of one process on the whole file read by read_column_shard with the
 // same block count, for any number of ranks. Rank 0 alone scores `dev` and reports progress.
-// Over more than one rank only -a lbfgs is supported (OptionError otherwise).
-TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+// Over more than one rank only -a lbfgs, and -a separate / memm with SGD, are supported
+// (OptionError otherwise); the other ranks' models then have no attribute strings (only rank 0
+// writes the model). The shard's sentences are released once encoded.
+TrainResult train_sharded(ColumnShard shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev = {},
                           const ProgressCallback& progress = nullptr,

@@ -3,7 +3,11 @@
 #include "crf/optim/sgd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <thread>
 
 namespace septa::crf {
@@ -43,17 +47,34 @@ LabelPairs observed_pairs(const Dataset& data, std::size_t L) {
   return pairs;
 }
 
+/*
+ * The (attribute, class) occurrences grouped by attribute in two passes over the instances (a
+ * count per attribute, then each gold class into its attribute's bucket): no list of
+ * occurrence pairs to build and sort (SparseFeaturesBuilder), the same features.
+ */
 SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
                                  bool all_classes) {
-  SparseFeaturesBuilder builder(A * max_span, K);
+  const std::size_t A_span = A * static_cast<std::size_t>(max_span);
+  std::vector<std::size_t> start(A_span + 1, 0);  // [A span + 1] bucket boundaries
   for (const LocalInstance& instance : instances)
     for (int32_t k = 0; k < instance.span; ++k) {
-      const std::size_t item = instance.item + k;
+      const std::size_t item = instance.item + k, shift = k * A;
       for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
-        builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
+        ++start[data.attribute_ids[e] + shift + 1];
     }
-  return builder.build(min_freq, all_classes);
+  for (std::size_t a = 0; a < A_span; ++a) start[a + 1] += start[a];
+  std::vector<int32_t> bucketed(start[A_span]);  // [occurrences] classes grouped by attribute
+  {
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);  // [A span]
+    for (const LocalInstance& instance : instances)
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * A;
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+          bucketed[next[data.attribute_ids[e] + shift]++] = instance.gold;
+      }
+  }
+  return features_from_buckets(A_span, K, start, bucketed, min_freq, all_classes);
 }
 
 SparseFeatures instance_features_across(const TrainingContext& context,
@@ -123,7 +144,7 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 
 namespace {
 
-// fit_sharded_sgd with the context's options (--shards, --seed), penalty c2, `epochs` passes,
+// fit_sharded_sgd with the context's options (--shards, --mixes, --seed), penalty c2, `epochs` passes,
 // and progress.
 MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
                         const std::vector<LocalInstance>& instances,
@@ -138,8 +159,10 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.c2 = c2;
   options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
+  options.mixes = static_cast<std::size_t>(context.options.mixes);
   options.seed = context.options.seed;
-  const ShardedSgd sgd(context.data, instances, shape, options, w);  // rate calibrated from w0
+  // rate calibrated from w0 (its candidate rates spread over threads and ranks)
+  const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks);
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {
     MinimizerResult result;
@@ -183,6 +206,24 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
   if (context.options.local_sgd)
     return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs);
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
+}
+
+void profile_stage(const char* stage) {
+  static const bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
+  if (!on) return;
+  static std::mutex mutex;
+  static double last_cpu = 0.0, last_wall = -1.0;
+  std::lock_guard<std::mutex> lock(mutex);
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  const double cpu = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (last_wall < 0.0) last_wall = wall;
+  std::fprintf(stderr, "stage %-16s cpu %.3f s  wall %.3f s\n", stage, cpu - last_cpu,
+               wall - last_wall);
+  last_cpu = cpu;
+  last_wall = wall;
 }
 
 double factor_c2(double c2, std::size_t sequences, std::size_t instances) {

@@ -91,4 +91,9 @@ MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::strin
  */
 double factor_c2(double c2, std::size_t sequences, std::size_t instances);
 
+// With SEPTA_SGD_PROFILE set: prints to stderr the process CPU time and the wall time since the
+// previous call (the first call: since the process started), labelled `stage`; else nothing.
+// Run with --threads 1 for the CPU time of each stage.
+void profile_stage(const char* stage);
+
 }  // namespace septa::crf

@@ -29,10 +29,11 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
   const std::size_t F = scorer->feature_count();
   const std::size_t offset = scorer->transition_offset();
   CrfObjective objective(context.data, *scorer, context.options.threads, context.layout);
+  release_free_memory();  // the set-up's temporaries, before the optimiser's history grows
 
   // The optimiser keeps only this rank's feature range of every per-feature vector but the
   // weights (FeatureRanges; one range in one process).
-  const FeatureRanges ranges(F, context.layout ? context.layout->comm : nullptr);
+  const FeatureRanges& ranges = objective.ranges();
   SEPTA_CHECK(ranges.lo() == objective.owned_begin() && ranges.hi() == objective.owned_end());
   RangeObjective f = [&](const double* w, double* g) {
     const double value = objective.evaluate_owned(w, g);

@@ -6,6 +6,9 @@
 #include "crf/algorithms/local_training.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -18,57 +21,72 @@ namespace {
  * Candidate classes of each edge instance for the beam-restricted pairwise softmax: the pairs
  * that the trained unary factor allows (SeparateScorer::candidate_pairs, the rule tagging
  * uses), plus the gold pair; when stacked, each with its offset log P_u(a) + log P_u(b).
- * Sequences are independent, so any thread count gives the same lists; they are concatenated
- * in sequence order.
+ * Sequences are independent: fixed blocks of sequences list their edges into block-local
+ * arrays (no allocation per sequence once a block's arrays have grown), which are then
+ * concatenated in block order, so any thread count gives the same lists.
  */
 void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
                         std::vector<LocalInstance>& edges, std::size_t n0, std::size_t n1,
                         std::size_t e0, int threads, CandidateLists& out) {
   const std::size_t N = n1 - n0, L = scorer.labels();
-  std::vector<std::vector<int32_t>> lists(N);       // [N] classes of the sequence's edges
-  std::vector<std::vector<std::size_t>> counts(N);  // [N][T-1] list lengths
-  std::vector<std::vector<double>> bases(N);        // [N][entries] (stacked) class offsets
-  std::vector<std::vector<double>> golds(N);        // [N][T-1] (stacked) gold-pair offset
+  const std::size_t B = std::min<std::size_t>(N, 64);  // blocks of sequences
+  struct Block {
+    std::size_t first_edge = 0;          // index into edges
+    std::vector<std::size_t> ends;       // [edges of the block] end of each list in classes
+    std::vector<int32_t> classes;        // [entries]
+    std::vector<double> base;            // [entries] (stacked) class offsets
+  };
+  std::vector<Block> blocks(B);
+  {
+    std::size_t e = e0;  // edges are in sequence order, T-1 per sequence
+    for (std::size_t b = 0; b < B; ++b) {
+      blocks[b].first_edge = e;
+      for (std::size_t n = n0 + N * b / B; n < n0 + N * (b + 1) / B; ++n) {
+        const std::size_t T = data.sequence_offsets[n + 1] - data.sequence_offsets[n];
+        e += std::max<std::size_t>(T, 1) - 1;
+      }
+    }
+  }
   const bool stacked = scorer.stacked();
-  parallel_for(N, threads, [&](std::size_t m) {
-    const std::size_t n = n0 + m;
-    const SequenceView s = data.sequence(n);
-    if (s.T < 2) return;
-    std::vector<double> unary(s.T * L);
-    scorer.unary_probabilities(s, unary.data());
-    for (std::size_t t = 0; t + 1 < s.T; ++t) {
-      const std::size_t before = lists[m].size();
-      scorer.candidate_pairs(&unary[t * L], &unary[(t + 1) * L], lists[m]);
-      counts[m].push_back(lists[m].size() - before);
-      if (stacked) {
-        for (std::size_t i = before; i < lists[m].size(); ++i)
-          bases[m].push_back(scorer.pair_base(lists[m][i], &unary[t * L], &unary[(t + 1) * L]));
-        const std::size_t item = data.sequence_offsets[n] + t;
-        const int32_t gold = scorer.pair_class(data.labels[item], data.labels[item + 1]);
-        golds[m].push_back(scorer.pair_base(gold, &unary[t * L], &unary[(t + 1) * L]));
+  parallel_for(B, threads, [&](std::size_t b) {
+    Block& block = blocks[b];
+    std::vector<double> unary;  // [T][L] of one sequence
+    std::size_t e = block.first_edge;
+    for (std::size_t n = n0 + N * b / B; n < n0 + N * (b + 1) / B; ++n) {
+      const SequenceView s = data.sequence(n);
+      if (s.T < 2) continue;
+      if (unary.size() < s.T * L) unary.resize(s.T * L);
+      scorer.unary_probabilities(s, unary.data());
+      for (std::size_t t = 0; t + 1 < s.T; ++t, ++e) {
+        const double* ut = &unary[t * L];
+        const double* un = &unary[(t + 1) * L];
+        const std::size_t at = block.classes.size();
+        scorer.candidate_pairs(ut, un, block.classes);
+        const int32_t gold = edges[e].gold;
+        const bool has_gold =
+            std::find(block.classes.begin() + at, block.classes.end(), gold) !=
+            block.classes.end();
+        if (!has_gold) block.classes.push_back(gold);
+        if (stacked)
+          for (std::size_t i = at; i < block.classes.size(); ++i)
+            block.base.push_back(scorer.pair_base(block.classes[i], ut, un));
+        block.ends.push_back(block.classes.size());
       }
     }
   });
-  std::size_t e = e0;  // edges are in sequence order, T-1 per sequence
-  for (std::size_t n = 0; n < N; ++n) {
-    std::size_t at = 0, position = 0;
-    for (std::size_t length : counts[n]) {
-      LocalInstance& edge = edges[e++];
-      bool has_gold = false;
-      for (std::size_t i = at; i < at + length; ++i) {
-        out.classes.push_back(lists[n][i]);
-        if (stacked) out.base.push_back(bases[n][i]);
-        has_gold = has_gold || lists[n][i] == edge.gold;
-      }
-      if (!has_gold) {
-        out.classes.push_back(edge.gold);
-        if (stacked) out.base.push_back(golds[n][position]);
-      }
-      ++position;
-      edge.candidates = static_cast<int64_t>(out.size());
-      out.offsets.push_back(out.classes.size());
-      at += length;
+  std::size_t entries = out.classes.size(), lists = out.size();
+  for (const Block& block : blocks) entries += block.classes.size();
+  out.classes.reserve(entries);
+  if (stacked) out.base.reserve(entries);
+  for (Block& block : blocks) {
+    const std::size_t at = out.classes.size();
+    for (std::size_t i = 0; i < block.ends.size(); ++i) {
+      edges[block.first_edge + i].candidates = static_cast<int64_t>(lists++);
+      out.offsets.push_back(at + block.ends[i]);
     }
+    out.classes.insert(out.classes.end(), block.classes.begin(), block.classes.end());
+    out.base.insert(out.base.end(), block.base.begin(), block.base.end());
+    block = Block();
   }
 }
 
@@ -101,6 +119,26 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
   bytes.vec(mine.base);
   mine = CandidateLists();
   std::vector<std::string> parts = context.sgd_ranks->allgather(std::move(bytes.bytes()));
+  // The sizes first (each part: offsets, classes, base, each a count and its values), so that
+  // the lists are allocated once: grown by appending they held up to twice their size.
+  std::size_t lists = 1, total_entries = 0, bases = 0;
+  for (const std::string& part : parts) {
+    std::size_t at = 0;
+    const auto count = [&](std::size_t value_bytes) {  // a vector's count; skips its values
+      uint64_t n;
+      SEPTA_CHECK(at + sizeof n <= part.size());
+      std::memcpy(&n, part.data() + at, sizeof n);
+      at += sizeof n + n * value_bytes;
+      return static_cast<std::size_t>(n);
+    };
+    const std::size_t offsets = count(sizeof(std::size_t));
+    lists += offsets > 0 ? offsets - 1 : 0;
+    total_entries += count(sizeof(int32_t));
+    bases += count(sizeof(double));
+  }
+  out.offsets.reserve(lists);
+  out.classes.reserve(total_entries);
+  out.base.reserve(bases);
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " pair lists");
     const auto offsets = in.vec<std::size_t>();
@@ -145,12 +183,15 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
     scorer->set_pair_features(instance_features_across(context, edges, A, pairs.first.size(), 2,
                                                        options.min_freq, false));
   };
+  profile_stage("instances");
   run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  profile_stage("features");
   // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
   // makes --unary-epochs passes, the pairwise one --epochs.
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
       shared, factor_c2(options.c2, data.size(), nodes.size()), options.unary_epochs);
+  profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;
   if (!edges.empty() && !shared.stop) {
@@ -159,14 +200,23 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
       candidates = pair_candidates(context, *scorer, edges, options.threads);
       pair_shape.candidates = &candidates;
     }
+    profile_stage("pair candidates");
+    if (std::getenv("SEPTA_SGD_PROFILE"))
+      std::fprintf(stderr, "pairwise factor: %zu pair classes, %zu edges, %.2f listed pairs per edge\n",
+                   pairs.first.size(), edges.size(),
+                   candidates.size() ? static_cast<double>(candidates.classes.size()) /
+                                           static_cast<double>(candidates.size())
+                                     : static_cast<double>(pairs.first.size()));
     pair_result =
         fit_local(context, "pairwise", edges, pair_shape, options.threads, scorer->pair_weights(),
                   shared, factor_c2(options.c2, data.size(), edges.size()));
+    profile_stage("pairwise SGD");
   }
   if (shared.stop) pair_result.cancelled = true;
 
   record_two_parts("unary", unary_result, "pairwise", pair_result, !edges.empty(), result);
   report_final(context, "separate", result.iterations, *scorer);
+  profile_stage("final report");
   return scorer;
 }
 

@@ -5,6 +5,7 @@
 
 #include "crf/algorithms/algorithm_table.h"
 #include "crf/algorithms/linear_chain_features.h"
+#include "crf/algorithms/local_training.h"
 #include "crf/features/encoder.h"
 #include "crf/model/model_access.h"
 #include "septa/error.h"
@@ -27,7 +28,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    const TrainOptions& options, const ProgressCallback& progress,
                    std::chrono::steady_clock::time_point start, const std::string& name,
                    const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr,
-                   std::pair<std::size_t, std::size_t> own_items = {0, 0}) {
+                   std::pair<std::size_t, std::size_t> own_items = {0, 0},
+                   std::string names_slice = std::string()) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
@@ -53,14 +55,32 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   std::unique_ptr<Checkpoint> checkpoint;
   if (!options.checkpoint.empty() || !options.resume.empty())
     checkpoint = std::make_unique<Checkpoint>(options);
-  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
-                          progress, start,   layout, checkpoint.get(), sgd_ranks,
-                          own_items};
   const AlgorithmEntry* algorithm = find_algorithm(options.algorithm);
   if (algorithm == nullptr)
     throw OptionError("option --algorithm: unknown algorithm '" + options.algorithm + "'");
+  // Over several ranks training needs only the attribute count: each rank keeps its share of
+  // the strings packed (rank r > 0 since the merge, rank 0 from here on, after encoding the dev
+  // data), and rank 0 gathers them for the model after training.
+  Communicator* ranks = layout ? layout->comm : sgd_ranks;
+  const bool spread = ranks && ranks->size() > 1;
+  if (spread && ranks->rank() == 0) {
+    const auto [lo, hi] = name_slice(encoder.attributes().size(), 0, ranks->size());
+    names_slice = encoder.attributes().pack(lo, hi);
+  }
+  TrainingContext context{data,   encoder, options,          dev,      dev_gold,
+                          progress, start,   layout, checkpoint.get(), sgd_ranks,
+                          own_items};
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  if (spread) {
+    // The training buffers are free now; give their pages back before rank 0 builds the
+    // strings and the model image (else they count twice in its peak resident memory).
+    release_free_memory();
+    std::vector<std::string> to(static_cast<std::size_t>(ranks->size()));
+    to[0] = std::move(names_slice);
+    const std::vector<std::string> slices = ranks->alltoall(to);
+    if (ranks->rank() == 0) encoder.attributes().unpack(slices);
+  }
   if (!scorer->finite())
     throw NumericalError(name + ": training produced non-finite weights (attribute values too "
                       "large in magnitude? scale them down)");
@@ -91,23 +111,45 @@ std::string format_progress(const TrainProgress& p) {
 
 namespace {
 
+// Frees the capacity that growing by push_back left beyond the data.
+void shrink(Dataset& data) {
+  data.sequence_offsets.shrink_to_fit();
+  data.item_offsets.shrink_to_fit();
+  data.attribute_ids.shrink_to_fit();
+  data.attribute_values.shrink_to_fit();
+  data.labels.shrink_to_fit();
+  data.weights.shrink_to_fit();
+  data.edge_offsets.shrink_to_fit();
+  data.edge_ids.shrink_to_fit();
+}
+
+// `consumed`, when given, is `data` itself, released once encoded (training reads the ids).
 TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name,
-                          const BlockLayout* layout) {
+                          const BlockLayout* layout,
+                          std::vector<ColumnSentence>* consumed = nullptr) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
   Encoder encoder(feature_template);
   Dataset encoded;
+  profile_stage("before training");
   encoder.encode_training(data, encoded, options.threads);
-  if (layout) encoder.merge_across(*layout->comm, encoded, name);
+  profile_stage("encode");
+  if (consumed) {
+    std::vector<ColumnSentence>().swap(*consumed);
+    shrink(encoded);
+  }
+  std::string names_slice;  // over ranks: this rank's share of the attribute strings
+  if (layout) encoder.merge_across(*layout->comm, encoded, name, &names_slice);
   // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
   // text) and trains its share of the SGD shards.
   Communicator* sgd_ranks = nullptr;
   std::pair<std::size_t, std::size_t> own_items{0, 0};
   if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
     encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
+    encoded.unit_values = true;  // every rank's part is column data: value 1 everywhere
     sgd_ranks = layout->comm;
     layout = nullptr;
   }
@@ -125,7 +167,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout, sgd_ranks, own_items);
+                name, layout, sgd_ranks, own_items, std::move(names_slice));
 }
 
 }  // namespace
@@ -137,7 +179,7 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
 }
 
-TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
+TrainResult train_sharded(ColumnShard shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
                           const ProgressCallback& progress, const std::string& dev_name) {
@@ -154,7 +196,7 @@ TrainResult train_sharded(const ColumnShard& shard, const std::string& name,
   layout.total = shard.total_blocks;
   return train_columns(shard.sentences, name, feature_template, options,
                        comm.rank() == 0 ? dev : std::vector<ColumnSentence>(), progress, dev_name,
-                       &layout);
+                       &layout, &shard.sentences);
 }
 
 TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions& options,

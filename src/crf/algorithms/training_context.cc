@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "septa/crf/evaluation.h"
 
@@ -106,6 +109,12 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
   context.score_dev([&](const SequenceView& s, Lattice& lattice) { scorer.potentials(s, lattice); },
                     progress);
   context.report(progress);
+}
+
+void release_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 void record(const MinimizerResult& minimized, TrainResult& result) {

@@ -90,6 +90,11 @@ using TrainFunction = std::unique_ptr<Scorer> (*)(const TrainingContext& context
 // no transition features.
 bool has_transitions(const Encoder& encoder);
 
+// Returns the heap's free pages to the system: glibc keeps freed memory mapped (and a freed
+// chunk raises its threshold for mapping large blocks separately), so without it the set-up's
+// temporaries stay resident and the training buffers allocated after them add to the peak.
+void release_free_memory();
+
 // Records the optimiser's outcome in `result`.
 void record(const MinimizerResult& minimized, TrainResult& result);
 // Fills the kept-model fields of `result` from `best` when the dev score chose the weights.

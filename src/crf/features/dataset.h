@@ -34,6 +34,9 @@ struct Dataset {
   // each item, empty ranges for items that start a sequence and without such templates.
   std::vector<std::size_t> edge_offsets{0};      // [items+1] into edge_ids
   std::vector<int32_t> edge_ids;                 // [edge entries] attribute of each entry
+  // Every attribute value is 1 (column data, set by the encoder that built it): the training
+  // kernels then never read attribute_values (ItemArrays::of). False unless known.
+  bool unit_values = false;
 
   std::size_t size() const { return weights.size(); }
   // Empties the dataset, keeping the buffers' capacity (a tagger reuses one per thread).
@@ -46,6 +49,7 @@ struct Dataset {
     weights.clear();
     edge_offsets.assign(1, 0);
     edge_ids.clear();
+    unit_values = false;
   }
   std::size_t items() const { return labels.size(); }
   SequenceView sequence(std::size_t n) const {

@@ -84,7 +84,46 @@ class Dictionary {
     });
   }
   const std::string& name(int32_t id) const { return names_[static_cast<std::size_t>(id)]; }
-  std::size_t size() const { return names_.size(); }
+  std::size_t size() const { return released_ != 0 ? released_ : names_.size(); }
+
+  /*
+   * Training over MPI ranks needs only the count of the strings (the ids are in the encoded
+   * data), and only the rank that writes the model needs the strings, at the end.
+   * release() frees the strings and the index and keeps size(); pack(lo, hi) returns the
+   * strings of ids [lo, hi) as one buffer (each a 4-byte length, then its bytes: about a third
+   * of the dictionary's memory) and releases; unpack(parts) restores the dictionary from the
+   * packs of consecutive id ranges, same ids. Between them only size() may be called.
+   */
+  void release() { release(size()); }
+  void release(std::size_t size) {
+    std::vector<std::string>().swap(names_);
+    std::vector<uint64_t>().swap(hashes_);
+    std::vector<uint32_t>().swap(slots_);
+    released_ = size;
+  }
+  std::string pack(std::size_t lo, std::size_t hi) {
+    hi = std::min(hi, names_.size());
+    std::size_t bytes = 0;
+    for (std::size_t id = lo; id < hi; ++id) bytes += 4 + names_[id].size();
+    std::string out;
+    out.reserve(bytes);
+    for (std::size_t id = lo; id < hi; ++id) {
+      const auto n = static_cast<uint32_t>(names_[id].size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out.append(names_[id]);
+    }
+    release();
+    return out;
+  }
+  std::string pack() { return pack(0, names_.size()); }
+  void unpack(const std::vector<std::string>& parts) {
+    restore_index();
+    for (const std::string& packed : parts) append_packed(packed);
+  }
+  void unpack(const std::string& packed) {
+    restore_index();
+    append_packed(packed);
+  }
   const std::vector<std::string>& names() const { return names_; }
   void reserve(std::size_t n) {
     names_.reserve(n);
@@ -116,6 +155,23 @@ class Dictionary {
   }
 
  private:
+  // unpack(): an empty index sized for the released strings.
+  void restore_index() {
+    const std::size_t n = released_;
+    released_ = 0;
+    names_.reserve(n);
+    hashes_.reserve(n);
+    rehash(n);
+  }
+  void append_packed(const std::string& packed) {
+    for (std::size_t at = 0; at < packed.size();) {
+      uint32_t length;
+      std::memcpy(&length, packed.data() + at, 4);
+      names_.emplace_back(packed, at + 4, length);
+      at += 4 + length;
+      insert_last(hash(names_.back()));  // the strings are distinct: no lookup
+    }
+  }
   int32_t insert_last(uint64_t h) {
     const auto id = static_cast<uint32_t>(names_.size() - 1);
     hashes_.push_back(h);
@@ -162,6 +218,7 @@ class Dictionary {
   std::vector<std::string> names_;  // [size] id -> string
   std::vector<uint64_t> hashes_;    // [size] id -> hash(name)
   std::vector<uint32_t> slots_;     // [power of two >= 2 size] id + 1, 0 empty
+  std::size_t released_ = 0;        // size() after release() / pack(), else 0
 };
 
 }  // namespace septa::crf

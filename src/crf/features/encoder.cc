@@ -10,6 +10,46 @@
 
 namespace septa::crf {
 
+namespace {
+
+/*
+ * The expanded attribute strings of one sentence, item by item (item t's state strings, then
+ * the strings of its edge from t-1), concatenated in one reused buffer, with the scratch that
+ * a batch of dictionary lookups needs: after the first sentences it allocates nothing. Training
+ * (Dictionary::add_all) and tagging (Dictionary::find_all) expand through it alike.
+ */
+struct SentenceStrings {
+  std::string text;                // expanded strings, concatenated
+  std::vector<std::size_t> ends;   // [strings] end of each in text
+  std::vector<std::size_t> split;  // [2T] strings ending each item's state part, edge part
+  std::vector<uint64_t> hashes;    // [strings] scratch of the batch lookups
+  std::vector<int32_t> ids;        // [strings] ids the batch lookup writes
+
+  void expand(const FeatureTemplate& feature_template, const ColumnSentence& sentence) {
+    text.clear();
+    ends.clear();
+    split.clear();
+    for (std::size_t t = 0; t < sentence.columns.size(); ++t) {
+      feature_template.expand(sentence, t, text, ends);
+      split.push_back(ends.size());
+      feature_template.expand_edge(sentence, t, text, ends);
+      split.push_back(ends.size());
+    }
+    if (hashes.size() < ends.size()) hashes.resize(ends.size());
+    if (ids.size() < ends.size()) ids.resize(ends.size());
+  }
+  std::size_t size() const { return ends.size(); }
+  // String i as a view into text (the NameAt of Dictionary's batch lookups).
+  auto at() const {
+    return [this](std::size_t i) {
+      const std::size_t begin = i ? ends[i - 1] : 0;
+      return std::string_view(text).substr(begin, ends[i] - begin);
+    };
+  }
+};
+
+}  // namespace
+
 Encoder::Encoder(FeatureTemplate feature_template)
     : format_(InputFormat::kColumns), template_(std::move(feature_template)) {}
 
@@ -57,36 +97,18 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   std::vector<Chunk> parts(chunks);
   parallel_for(chunks, threads, [&](std::size_t c) {
     Chunk& part = parts[c];
-    // The strings of a sentence, item by item (state strings, then edge strings), interned as
-    // one batch (Dictionary::add_all): ids in the same first-seen order as one by one.
-    std::string text;                 // expanded strings of one sentence, concatenated
-    std::vector<std::size_t> ends;    // [strings] end of each in text
-    std::vector<std::size_t> split;   // [2T] strings ending each item's state, edge part
-    std::vector<uint64_t> hashes;     // [strings] scratch
-    std::vector<int32_t> ids;         // [strings] chunk-local ids
+    // The strings of a sentence, interned as one batch (Dictionary::add_all): ids in the same
+    // first-seen order as one by one.
+    SentenceStrings strings;
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
       const std::size_t T = sentence.columns.size();
-      text.clear();
-      ends.clear();
-      split.clear();
-      for (std::size_t t = 0; t < T; ++t) {
-        template_.expand(sentence, t, text, ends);
-        split.push_back(ends.size());
-        template_.expand_edge(sentence, t, text, ends);
-        split.push_back(ends.size());
-      }
-      const std::size_t S = ends.size();
-      if (hashes.size() < S) hashes.resize(S);
-      if (ids.size() < S) ids.resize(S);
-      const std::string_view all(text);
-      const auto string_at = [&](std::size_t i) {
-        const std::size_t begin = i ? ends[i - 1] : 0;
-        return all.substr(begin, ends[i] - begin);
-      };
-      part.attributes.add_all(S, string_at, hashes.data(), ids.data());
+      strings.expand(template_, sentence);
+      part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
+                              strings.ids.data());
+      const std::vector<int32_t>& ids = strings.ids;
       for (std::size_t t = 0, i = 0; t < T; ++t) {
-        const std::size_t state_end = split[2 * t], edge_end = split[2 * t + 1];
+        const std::size_t state_end = strings.split[2 * t], edge_end = strings.split[2 * t + 1];
         part.per_item.push_back(static_cast<uint32_t>(state_end - i));
         for (; i < state_end; ++i) part.ids.push_back(ids[i]);
         part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
@@ -94,31 +116,66 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       }
     }
   });
-  std::size_t item = 0;
+  // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
+  if (out.attribute_values.empty()) out.unit_values = true;
+  // The merge in chunk order is serial: each chunk's strings into the attribute dictionary
+  // (chunk-local ids -> ids) and the labels in item order. The chunks' entries are then written
+  // into their own slices of the dataset in parallel.
+  std::vector<std::vector<int32_t>> global(chunks);  // [chunks][chunk-local id] -> id
+  const std::size_t items0 = out.labels.size(), entries0 = out.attribute_ids.size(),
+                    edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
+  std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
+      first_item(chunks + 1, items0);  // [chunks+1] where each chunk's slices start
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
-    std::vector<int32_t> global(part.attributes.size());  // [chunk-local id] -> id
-    {
-      std::vector<uint64_t> hashes(global.size());  // scratch
+    global[c].resize(part.attributes.size());
+    if (attributes_.size() == 0) {
+      // Into an empty dictionary the merge would give every string its chunk-local id: take
+      // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing it.
+      for (std::size_t i = 0; i < global[c].size(); ++i) global[c][i] = static_cast<int32_t>(i);
+      attributes_ = std::move(part.attributes);
+    } else {
+      std::vector<uint64_t> hashes(global[c].size());  // scratch
       const std::vector<std::string>& names = part.attributes.names();
       attributes_.add_all(
-          global.size(), [&](std::size_t i) { return std::string_view(names[i]); },
-          hashes.data(), global.data());
+          global[c].size(), [&](std::size_t i) { return std::string_view(names[i]); },
+          hashes.data(), global[c].data());
     }
     part.attributes = Dictionary();
-    std::size_t entry = 0, edge_entry = 0, item_in_chunk = 0;
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
-      const ColumnSentence& sentence = corpus[n];
-      for (std::size_t t = 0; t < sentence.columns.size(); ++t, ++item, ++item_in_chunk) {
-        for (uint32_t k = 0; k < part.per_item[item_in_chunk]; ++k)
-          out.add_attribute(global[part.ids[entry++]], 1.0f);
-        for (uint32_t k = 0; k < part.edges_per_item[item_in_chunk]; ++k)
-          out.add_edge_attribute(global[part.edge_ids[edge_entry++]]);
-        out.end_item(labels_.add(sentence.columns[t].back()));
-      }
-      out.end_sequence(1.0);
-    }
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n)
+      for (const auto& columns : corpus[n].columns) out.labels.push_back(labels_.add(columns.back()));
+    first_entry[c + 1] = first_entry[c] + part.ids.size();
+    first_edge[c + 1] = first_edge[c] + part.edge_ids.size();
+    first_item[c + 1] = first_item[c] + part.per_item.size();
   }
+  out.attribute_ids.resize(first_entry[chunks]);
+  out.attribute_values.resize(first_entry[chunks], 1.0f);
+  out.edge_ids.resize(first_edge[chunks]);
+  out.item_offsets.resize(first_item[chunks] + 1);
+  out.edge_offsets.resize(first_item[chunks] + 1);
+  out.weights.resize(sequences0 + N, 1.0);
+  out.sequence_offsets.resize(sequences0 + N + 1);
+  parallel_for(chunks, threads, [&](std::size_t c) {
+    const Chunk& part = parts[c];
+    const std::vector<int32_t>& ids = global[c];
+    int32_t* attribute_ids = &out.attribute_ids[first_entry[c]];
+    for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
+    int32_t* edge_ids = out.edge_ids.data() + first_edge[c];
+    for (std::size_t i = 0; i < part.edge_ids.size(); ++i) edge_ids[i] = ids[part.edge_ids[i]];
+    std::size_t entry = first_entry[c], edge = first_edge[c], item = first_item[c];
+    for (std::size_t i = 0; i < part.per_item.size(); ++i) {
+      entry += part.per_item[i];
+      edge += part.edges_per_item[i];
+      ++item;
+      out.item_offsets[item] = entry;
+      out.edge_offsets[item] = edge;
+    }
+    item = first_item[c];
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+      item += corpus[n].columns.size();
+      out.sequence_offsets[sequences0 + n + 1] = item;
+    }
+  });
 }
 
 namespace {
@@ -164,30 +221,12 @@ void Encoder::encode(const ColumnSentence& sentence, Dataset& out) const {
   const bool gold = C == columns_;
   // Per-thread scratch: after the first sentences, encoding allocates nothing. The strings of
   // the whole sentence are expanded first and then looked up as one batch (Dictionary::find_all).
-  thread_local std::string text;                // expanded strings of the sentence
-  thread_local std::vector<std::size_t> ends;   // [strings] end of each in text
-  thread_local std::vector<std::size_t> split;  // [2T] strings ending each item's state, edge part
-  thread_local std::vector<uint64_t> hashes;    // [strings] scratch
-  thread_local std::vector<int32_t> ids;        // [strings] attribute ids, -1 unknown
-  text.clear();
-  ends.clear();
-  split.clear();
+  thread_local SentenceStrings strings;
+  strings.expand(template_, sentence);
+  attributes_.find_all(strings.size(), strings.at(), strings.hashes.data(), strings.ids.data());
+  const std::vector<int32_t>& ids = strings.ids;  // -1: unknown
+  const std::vector<std::size_t>& split = strings.split;
   const std::size_t T = sentence.columns.size();
-  for (std::size_t t = 0; t < T; ++t) {
-    template_.expand(sentence, t, text, ends);
-    split.push_back(ends.size());
-    template_.expand_edge(sentence, t, text, ends);
-    split.push_back(ends.size());
-  }
-  const std::size_t S = ends.size();
-  if (hashes.size() < S) hashes.resize(S);
-  if (ids.size() < S) ids.resize(S);
-  const std::string_view all(text);
-  const auto string_at = [&](std::size_t i) {
-    const std::size_t begin = i ? ends[i - 1] : 0;
-    return all.substr(begin, ends[i] - begin);
-  };
-  attributes_.find_all(S, string_at, hashes.data(), ids.data());
   for (std::size_t t = 0, i = 0; t < T; ++t) {
     for (; i < split[2 * t]; ++i)
       if (ids[i] >= 0) out.add_attribute(ids[i], 1.0f);

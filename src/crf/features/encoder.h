@@ -32,8 +32,11 @@ class Encoder {
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
   // After encode_training on each rank's consecutive part of one corpus: both dictionaries
   // become their union over the ranks of `comm` in the first-seen order of the whole corpus,
-  // `data` is renumbered accordingly, and the ranks' column counts must agree.
-  void merge_across(Communicator& comm, Dataset& data, const std::string& name);
+  // `data` is renumbered accordingly, and the ranks' column counts must agree. Only rank 0
+  // keeps the attribute strings; rank r > 0 keeps their count and, in *attribute_slice, its
+  // share of them packed (merge_dictionary).
+  void merge_across(Communicator& comm, Dataset& data, const std::string& name,
+                    std::string* attribute_slice);
 
   // Encodes one sentence for tagging: unknown attributes are dropped, gold labels unknown to the
   // model become -1. A column sentence may carry the gold column or not.

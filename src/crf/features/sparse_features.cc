@@ -36,9 +36,9 @@ SparseFeatures SparseFeatures::read(ByteReader& in) {
 }
 
 /*
- * Counting sort by attribute (two linear passes), then a sort of each attribute's few classes;
- * runs of equal classes are the occurrence counts. Features come out in attribute order, and
- * in class order within an attribute.
+ * Counting sort by attribute (two linear passes), then the classes of each attribute in order
+ * (features_from_buckets); runs of equal classes are the occurrence counts. Features come out
+ * in attribute order, and in class order within an attribute.
  */
 SparseFeatures SparseFeaturesBuilder::build(int min_freq, bool all_classes,
                                             std::vector<uint32_t>* counts_out) {
@@ -54,34 +54,59 @@ SparseFeatures SparseFeaturesBuilder::build(int min_freq, bool all_classes,
   attributes_.shrink_to_fit();
   classes_.clear();
   classes_.shrink_to_fit();
+  return features_from_buckets(A_, K_, start, bucketed, min_freq, all_classes, counts_out);
+}
 
+/*
+ * Each attribute's bucket of class occurrences becomes its features, classes ascending, each
+ * with its count (the run length after sorting). A long bucket is counted in a dense [K]
+ * scratch instead of sorted: O(bucket + distinct log distinct) instead of O(bucket log bucket);
+ * the features are the same.
+ */
+SparseFeatures features_from_buckets(std::size_t A, std::size_t K,
+                                     const std::vector<std::size_t>& start,
+                                     std::vector<int32_t>& bucketed, int min_freq,
+                                     bool all_classes, std::vector<uint32_t>* counts_out) {
   SparseFeatures s;
-  s.A = A_;
-  s.K = K_;
-  s.offsets.assign(A_ + 1, 0);
+  s.A = A;
+  s.K = K;
+  s.offsets.assign(A + 1, 0);
   std::vector<uint32_t> pair_counts;  // [F] when asked for
-  std::vector<uint32_t> class_count(all_classes ? K_ : 0, 0);
-  for (std::size_t a = 0; a < A_; ++a) {
+  std::vector<uint32_t> class_count(K, 0);  // [K] zero between attributes
+  std::vector<int32_t> distinct;            // classes of a counted bucket
+  constexpr std::size_t kCountAbove = 32;   // shorter buckets are sorted
+  const auto keep = [&](int32_t k, uint32_t count) {
+    if (static_cast<int64_t>(count) < min_freq) return;
+    s.classes.push_back(k);
+    if (counts_out) pair_counts.push_back(count);
+  };
+  for (std::size_t a = 0; a < A; ++a) {
     const auto first = bucketed.begin() + static_cast<std::ptrdiff_t>(start[a]);
     const auto last = bucketed.begin() + static_cast<std::ptrdiff_t>(start[a + 1]);
     if (all_classes) {
       if (first != last && static_cast<int>(last - first) >= min_freq) {
-        std::fill(class_count.begin(), class_count.end(), 0);
         for (auto it = first; it != last; ++it) ++class_count[*it];
-        for (std::size_t k = 0; k < K_; ++k) {
+        for (std::size_t k = 0; k < K; ++k) {
           s.classes.push_back(static_cast<int32_t>(k));
           if (counts_out) pair_counts.push_back(class_count[k]);
+          class_count[k] = 0;
         }
+      }
+    } else if (static_cast<std::size_t>(last - first) > kCountAbove) {
+      distinct.clear();
+      for (auto it = first; it != last; ++it)
+        if (class_count[*it]++ == 0) distinct.push_back(*it);
+      std::sort(distinct.begin(), distinct.end());
+      for (int32_t k : distinct) {
+        keep(k, class_count[k]);
+        class_count[k] = 0;
       }
     } else {
       std::sort(first, last);
       for (auto it = first; it != last;) {
         auto run = it;
         while (run != last && *run == *it) ++run;
-        if (static_cast<int>(run - it) >= min_freq) {
-          s.classes.push_back(*it);
-          if (counts_out) pair_counts.push_back(static_cast<uint32_t>(run - it));
-        }
+        keep(*it, static_cast<uint32_t>(run - it));
         it = run;
       }
     }

@@ -60,6 +60,16 @@ struct SparseFeatures {
   static SparseFeatures read(ByteReader& in);
 };
 
+// The features of class occurrences grouped by attribute: bucketed[start[a] .. start[a+1]) are
+// the classes seen with attribute a (any order; the buckets are reordered in place). Keeps the
+// (attribute, class) pairs seen at least `min_freq` times; with `all_classes`, every class of
+// each attribute seen at least `min_freq` times. `counts` [F], when given, receives each
+// feature's occurrence count. (SparseFeaturesBuilder::build after grouping its occurrences.)
+SparseFeatures features_from_buckets(std::size_t A, std::size_t K,
+                                     const std::vector<std::size_t>& start,
+                                     std::vector<int32_t>& bucketed, int min_freq,
+                                     bool all_classes, std::vector<uint32_t>* counts = nullptr);
+
 // Collects (attribute, class) occurrences, then builds the feature set.
 class SparseFeaturesBuilder {
  public:

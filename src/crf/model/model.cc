@@ -273,28 +273,38 @@ void Model::dump(std::ostream& out, std::size_t top) const {
   d.scorer->dump(out, d.encoder, top);
 }
 
+// The file (frame_model_payload's layout) written in one buffer: the payload is not copied
+// into a frame afterwards, so saving holds one image of the model, not three.
 std::string Model::to_bytes() const {
   const ModelData& d = data();
-  ByteWriter payload;
-  payload.str(d.algorithm);
-  payload.u8(d.encoder.format() == InputFormat::kColumns ? 0 : 1);
-  payload.u64(d.encoder.columns());
-  payload.str(d.encoder.feature_template().text());
-  payload.strings(d.encoder.labels().names());
-  payload.strings(d.encoder.attributes().names());
-  d.scorer->write(payload);
-
-  return frame_model_payload(payload.bytes(), d.scorer->format_version());
+  ByteWriter file;
+  file.bytes().append(kMagic, sizeof kMagic);
+  file.u32(d.scorer->format_version());
+  const std::size_t size_at = file.bytes().size();
+  file.u64(0);  // the payload's size, set below
+  const std::size_t begin = file.bytes().size();
+  file.str(d.algorithm);
+  file.u8(d.encoder.format() == InputFormat::kColumns ? 0 : 1);
+  file.u64(d.encoder.columns());
+  file.str(d.encoder.feature_template().text());
+  file.strings(d.encoder.labels().names());
+  file.strings(d.encoder.attributes().names());
+  d.scorer->write(file);
+  const uint64_t size = file.bytes().size() - begin;
+  std::memcpy(&file.bytes()[size_at], &size, sizeof size);
+  file.u64(checksum64(file.bytes().data() + begin, size));
+  return std::move(file.bytes());
 }
 
 std::string frame_model_payload(const std::string& payload, uint32_t version) {
   ByteWriter file;
+  file.bytes().reserve(sizeof kMagic + 4 + 8 + payload.size() + 8);
   file.bytes().append(kMagic, sizeof kMagic);
   file.u32(version);
   file.u64(payload.size());
   file.bytes().append(payload);
   file.u64(checksum64(payload.data(), payload.size()));
-  return file.bytes();
+  return std::move(file.bytes());
 }
 
 void Model::save(const std::string& path) const { write_file_atomically(path, to_bytes()); }

@@ -202,7 +202,10 @@ const std::vector<OptionSpec>& train_option_specs() {
                  [](const TrainOptions& o) { return o.resume; },
                  [](TrainOptions& o, const std::string& v) { o.resume = v; }},
       SEPTA_NUMBER_OPTION("shards", shards, parse_int, 1, 4096, "1 to 4096",
-                          "SGD: fixed data shards trained in parallel and mixed after each epoch"),
+                          "SGD: fixed data shards trained in parallel (the parallelism; any "
+                          "--threads gives the same model)"),
+      SEPTA_NUMBER_OPTION("mixes", mixes, parse_int, 1, 1000, "1 to 1000",
+                          "SGD: parameter mixes of the shards per epoch"),
       SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
                           "refuse training data with more distinct labels"),
   };

@@ -24,10 +24,12 @@ class CrfObjective {
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
   double evaluate(const double* w, double* grad);
   // The same value; writes only this rank's feature range [owned_begin, owned_end) of the
-  // gradient to grad [owned_end - owned_begin] (FeatureRanges::bounds; all of it in one process).
+  // gradient to grad [owned_end - owned_begin] (ranges(); all of it in one process).
   double evaluate_owned(const double* w, double* grad);
   std::size_t owned_begin() const;
   std::size_t owned_end() const;
+  // The ranks' feature ranges (balanced by the memory they cost; one range in one process).
+  const FeatureRanges& ranges() const { return ranges_; }
 
   // Sequences are split into this many blocks whatever the thread count (determinism).
   static constexpr std::size_t kBlocks = 16;
@@ -50,7 +52,7 @@ class CrfObjective {
   std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
-  // Distributed (a block-order reduce-scatter): rank q owns the features of FeatureRanges::bounds;
+  // Distributed (a block-order reduce-scatter): rank q owns the features of range_;
   // every block sends each owner its touched gradient entries in that range (the features of
   // its attributes, all transitions; fixed by the data), each owner adds all blocks in global
   // block order for its range, and the ranges are allgathered.

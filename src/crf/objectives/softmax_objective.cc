@@ -49,7 +49,7 @@ void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shap
       const uint32_t first = offsets[a], last = offsets[a + 1];
       if (first == last) continue;
       __builtin_prefetch(classes + first);
-      ranges.push_back(Range{first, last, a, items.values[e]});
+      ranges.push_back(Range{first, last, a, items.value(e)});
     }
   }
   const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
@@ -136,18 +136,14 @@ void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& in
   }
 }
 
-void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
-                        const LocalInstance& instance, const double* w, double scale,
-                        double* scores, bool with_base) {
+namespace {
+
+// softmax_raw_scores of an instance without a candidate list; its non-empty feature ranges, in
+// the order they were added, are left in `ranges` (add_ranged_gradient reuses them).
+void dense_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                  const LocalInstance& instance, const double* w, double scale, double* scores,
+                  bool with_base, std::vector<FeatureRange>& ranges) {
   const std::size_t K = shape.K;
-  if (shape.candidates && instance.candidates >= 0 && !shape.mask) {
-    const CandidateLists& lists = *shape.candidates;
-    const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
-    softmax_scores_over(shape, items, instance, w, scale, &lists.classes[at],
-                        lists.offsets[c + 1] - at,
-                        with_base && !lists.base.empty() ? &lists.base[at] : nullptr, scores);
-    return;
-  }
   const SparseFeatures& features = *shape.features;
   if (shape.R > 0) {
     const double* dense = w + features.size() + instance.context * K;
@@ -156,32 +152,26 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
     std::fill(scores, scores + K, 0.0);
   }
   // Memory-latency bound (random attributes): first look up every attribute's feature range and
-  // prefetch its classes and weights, then accumulate, in batches of kBatch attributes.
-  constexpr std::size_t kBatch = 32;
-  uint32_t first[kBatch], last[kBatch];  // feature ranges of the batch
-  float value[kBatch];
-  std::size_t n = 0;
-  auto flush = [&] {
-    for (std::size_t b = 0; b < n; ++b) {
-      const double v = value[b];
-      for (uint32_t f = first[b]; f < last[b]; ++f) scores[features.classes[f]] += w[f] * v;
-    }
-    n = 0;
-  };
+  // prefetch its classes and weights, then accumulate.
+  const uint32_t* offsets = features.offsets.data();
+  const int32_t* classes = features.classes.data();
+  ranges.clear();
   for (int32_t k = 0; k < instance.span; ++k) {
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);
     for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
       const int32_t a = items.ids[e] + shift;
-      first[n] = features.offsets[a];
-      last[n] = features.offsets[a + 1];
-      value[n] = items.values[e];
-      __builtin_prefetch(w + first[n]);
-      __builtin_prefetch(features.classes.data() + first[n]);
-      if (++n == kBatch) flush();
+      const uint32_t first = offsets[a], last = offsets[a + 1];
+      if (first == last) continue;
+      __builtin_prefetch(w + first);
+      __builtin_prefetch(classes + first);
+      ranges.push_back(FeatureRange{first, last, items.value(e)});
     }
   }
-  flush();
+  for (const FeatureRange& r : ranges) {
+    const double v = r.value;
+    for (uint32_t f = r.first; f < r.last; ++f) scores[classes[f]] += w[f] * v;
+  }
   if (scale != 1.0)
     for (std::size_t c = 0; c < K; ++c) scores[c] *= scale;
   if (with_base && shape.candidates && instance.candidates >= 0 && !shape.candidates->base.empty()) {
@@ -194,6 +184,44 @@ void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
     const char* allowed = &(*shape.mask)[instance.context * K];
     for (std::size_t c = 0; c < K; ++c)
       if (!allowed[c]) scores[c] = -std::numeric_limits<double>::infinity();
+  }
+}
+
+}  // namespace
+
+void softmax_raw_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                        const LocalInstance& instance, const double* w, double scale,
+                        double* scores, bool with_base) {
+  if (shape.candidates && instance.candidates >= 0 && !shape.mask) {
+    const CandidateLists& lists = *shape.candidates;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
+    softmax_scores_over(shape, items, instance, w, scale, &lists.classes[at],
+                        lists.offsets[c + 1] - at,
+                        with_base && !lists.base.empty() ? &lists.base[at] : nullptr, scores);
+    return;
+  }
+  thread_local std::vector<FeatureRange> ranges;
+  dense_scores(shape, items, instance, w, scale, scores, with_base, ranges);
+}
+
+void softmax_ranged_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* w, double scale,
+                           double* scores, std::vector<FeatureRange>& ranges) {
+  dense_scores(shape, items, instance, w, scale, scores, /*with_base=*/true, ranges);
+}
+
+void add_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                         const std::vector<FeatureRange>& ranges, const double* class_gradient,
+                         double* out) {
+  const SparseFeatures& features = *shape.features;
+  const int32_t* classes = features.classes.data();
+  for (const FeatureRange& r : ranges) {
+    const double v = r.value;
+    for (uint32_t f = r.first; f < r.last; ++f) out[f] += v * class_gradient[classes[f]];
+  }
+  if (shape.R > 0) {
+    double* dense = out + features.size() + instance.context * shape.K;
+    for (std::size_t c = 0; c < shape.K; ++c) dense[c] += class_gradient[c];
   }
 }
 
@@ -255,7 +283,7 @@ void add_instance_gradient(const SoftmaxModelShape& shape, const ItemArrays& ite
     const std::size_t item = instance.item + k;
     const int32_t shift = static_cast<int32_t>(k * shape.A);
     for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e)
-      features.add_expectations(items.ids[e] + shift, items.values[e], class_gradient, out);
+      features.add_expectations(items.ids[e] + shift, items.value(e), class_gradient, out);
   }
   if (shape.R > 0) {
     double* dense = out + features.size() + instance.context * shape.K;

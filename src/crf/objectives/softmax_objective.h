@@ -43,12 +43,16 @@ struct SoftmaxModelShape {
 };
 
 // Items as flat arrays: the attributes of item i are ids/values[item_offsets[i]..[i+1]).
+// values is null when every value is 1 (Dataset::unit_values): one random cache line less per
+// item, and w * 1 = w, so the sums are the same bit for bit.
 struct ItemArrays {
   const std::size_t* item_offsets;
   const int32_t* ids;
   const float* values;
+  float value(std::size_t e) const { return values ? values[e] : 1.0f; }
   static ItemArrays of(const Dataset& d) {
-    return {d.item_offsets.data(), d.attribute_ids.data(), d.attribute_values.data()};
+    return {d.item_offsets.data(), d.attribute_ids.data(),
+            d.unit_values ? nullptr : d.attribute_values.data()};
   }
   static ItemArrays of(const SequenceView& s) {  // items indexed from 0 within the sequence
     return {s.item_offsets, s.attribute_ids, s.attribute_values};
@@ -82,6 +86,21 @@ void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& ite
 // add_instance_gradient of that instance from its visits: bit for bit the same sums.
 void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const std::vector<FeatureVisit>& visits, const double* class_gradient,
+                         double* out);
+// The feature range [first, last) of one attribute entry of an instance, and its value.
+struct FeatureRange {
+  uint32_t first, last;
+  float value;
+};
+// For an instance without a candidate list: its scores as softmax_raw_scores computes them, and
+// in `ranges` the non-empty feature ranges behind them in order, so that add_ranged_gradient
+// can then apply the instance's gradient without looking its attributes up again.
+void softmax_ranged_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, const double* w, double scale,
+                           double* scores, std::vector<FeatureRange>& ranges);
+// add_instance_gradient of that instance from its ranges: bit for bit the same sums.
+void add_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                         const std::vector<FeatureRange>& ranges, const double* class_gradient,
                          double* out);
 // Turns scores [K] into probabilities in place; returns log sum_k exp(scores[k]) (of the input).
 double softmax_normalize(double* scores, std::size_t K);

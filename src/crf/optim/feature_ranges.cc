@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "septa/error.h"
 
@@ -13,6 +14,37 @@ FeatureRanges::FeatureRanges(std::size_t F, Communicator* comm) : F_(F), comm_(c
   rank_ = comm ? static_cast<std::size_t>(comm->rank()) : 0;
   chunks_ = (F + kChunk - 1) / kChunk;
   bounds_ = bounds(F, N);
+}
+
+FeatureRanges::FeatureRanges(std::size_t F, Communicator* comm, std::vector<std::size_t> bounds)
+    : FeatureRanges(F, comm) {
+  const std::size_t N = comm ? static_cast<std::size_t>(comm->size()) : 1;
+  if (bounds.size() != N + 1 || bounds.front() != 0 || bounds.back() != F)
+    throw InternalError("FeatureRanges: " + std::to_string(bounds.size()) + " bounds for " +
+                        std::to_string(N) + " ranks and " + std::to_string(F) + " features");
+  for (std::size_t q = 1; q <= N; ++q)
+    if (bounds[q] < bounds[q - 1] || (bounds[q] % kChunk != 0 && bounds[q] != F))
+      throw InternalError("FeatureRanges: bound " + std::to_string(bounds[q]) +
+                          " is not chunk-aligned and increasing");
+  bounds_ = std::move(bounds);
+}
+
+std::vector<std::size_t> FeatureRanges::balanced(std::size_t F, std::size_t N,
+                                                 const std::vector<uint64_t>& cost) {
+  const std::size_t C = (F + kChunk - 1) / kChunk;
+  SEPTA_CHECK(cost.size() == C && N > 0);
+  uint64_t total = 0;
+  for (uint64_t c : cost) total += c;
+  std::vector<std::size_t> b{0};
+  uint64_t so_far = 0;
+  std::size_t c = 0;
+  for (std::size_t q = 0; q + 1 < N; ++q) {
+    // the first boundary c with so_far * N >= total (q+1) (costs are bytes: no overflow)
+    while (c < C && so_far * N < total * (q + 1)) so_far += cost[c++];
+    b.push_back(std::min(F, kChunk * c));
+  }
+  b.push_back(F);
+  return b;
 }
 
 std::vector<std::size_t> FeatureRanges::bounds(std::size_t F, std::size_t N) {

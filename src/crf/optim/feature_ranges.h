@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "septa/communicator.h"
@@ -14,10 +15,19 @@ class FeatureRanges {
   // Features are cut into fixed chunks of kChunk; rank q of N owns the chunks
   // [C q/N, C (q+1)/N) of C. `comm` null: one process owning everything.
   FeatureRanges(std::size_t F, Communicator* comm);
+  // Rank q owns [bounds[q], bounds[q+1]) (N+1 bounds from 0 to F, chunk-aligned: every bound
+  // a multiple of kChunk or F). The dot products do not depend on the bounds.
+  FeatureRanges(std::size_t F, Communicator* comm, std::vector<std::size_t> bounds);
 
   static constexpr std::size_t kChunk = 1024;
   // [N+1] feature bounds of the ranks for F features over N ranks.
   static std::vector<std::size_t> bounds(std::size_t F, std::size_t N);
+  // [N+1] chunk-aligned bounds that give each of N ranks about the same share of the total
+  // cost, cost [chunks] per chunk: rank q ends at the first chunk boundary where the cost so far
+  // reaches (q+1)/N of the total (integer arithmetic, so every rank computes the same bounds).
+  static std::vector<std::size_t> balanced(std::size_t F, std::size_t N,
+                                           const std::vector<uint64_t>& cost);
+  const std::vector<std::size_t>& rank_bounds() const { return bounds_; }
 
   std::size_t size() const { return F_; }
   std::size_t lo() const { return bounds_[rank_]; }

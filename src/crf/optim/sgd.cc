@@ -1,8 +1,12 @@
 #include "crf/optim/sgd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <numeric>
 #include <random>
 
@@ -13,12 +17,15 @@
 namespace septa::crf {
 namespace {
 
-/*
- * One SGD step on loss_i(w) + (lambda / 2) ||w||^2:
- *   w <- (1 - eta lambda) w - eta grad loss_i(w)
- * The decay touches every weight; it is kept as a scalar: w = scale * v (Shalev-Shwartz et al.
- * 2007), so each step costs only the features of the instance.
- */
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // Whether the instance normalises over a list of one class, its gold class (e.g. an edge whose
 // unary beam leaves one label pair): its softmax gives that class exactly 1 (fast_exp(0) / 1)
 // whatever the weights, its loss is exactly 0 and its gradient exactly 0.
@@ -30,31 +37,52 @@ bool only_gold(const SoftmaxModelShape& shape, const LocalInstance& instance) {
          lists.classes[lists.offsets[c]] == instance.gold;
 }
 
+// Marks weights [first, last) in a bitset.
+void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
+  for (std::size_t d = first; d < last; ++d) bits[d >> 6] |= uint64_t{1} << (d & 63);
+}
+
+/*
+ * One SGD step on loss_i(w) + (lambda / 2) ||w||^2:
+ *   w <- (1 - eta lambda) w - eta grad loss_i(w)
+ * The decay touches every weight; it is kept as a scalar: w = scale * v (Shalev-Shwartz et al.
+ * 2007), so each step costs only the features of the instance. `decay` keeps the product of
+ * the decay factors (through rescales), `touched` (when given) marks the weights whose
+ * gradient was applied.
+ */
 class SgdState {
  public:
-  SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda)
-      : items_(ItemArrays::of(data)), shape_(shape), v_(v), lambda_(lambda), scores_(shape.K) {}
+  SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda,
+           double scale = 1.0, uint64_t* touched = nullptr)
+      : items_(ItemArrays::of(data)), shape_(shape), v_(v), scale_(scale), lambda_(lambda),
+        touched_(touched), scores_(shape.K) {}
 
   // One step on `instance`; returns its weighted loss before the step.
   double step(const LocalInstance& instance, double eta) {
     const std::size_t K = shape_.K;
+    const double factor = 1.0 - eta * lambda_;
+    decay_ *= factor;
     if (only_gold(shape_, instance)) {
       // P(gold) = 1 exactly, so the loss is 0 and the gradient step adds v * (-0.0) to each of
       // the instance's weights, which leaves them as they are: only the decay remains.
-      scale_ *= 1.0 - eta * lambda_;
+      scale_ *= factor;
       if (scale_ < 1e-9) rescale();
       return instance.weight * 0.0;
     }
     // An instance with a candidate list looks its features up once, for scores and gradient.
-    const bool listed = shape_.candidates && instance.candidates >= 0 && !shape_.mask;
+    // One without a list keeps its feature ranges for the gradient (ranged).
+    const bool has_list = shape_.candidates && instance.candidates >= 0;
+    const bool listed = has_list && !shape_.mask, ranged = !has_list;
     if (listed)
       softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else if (ranged)
+      softmax_ranged_scores(shape_, items_, instance, v_, scale_, scores_.data(), ranges_);
     else
       softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
     scores_[instance.gold] -= 1.0;  // P - onehot
-    scale_ *= 1.0 - eta * lambda_;
+    scale_ *= factor;
     const double rate = -eta * instance.weight / scale_;
     if (shape_.candidates && instance.candidates >= 0) {  // the others are 0
       const CandidateLists& lists = *shape_.candidates;
@@ -66,8 +94,11 @@ class SgdState {
     }
     if (listed)
       add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else if (ranged)
+      add_ranged_gradient(shape_, instance, ranges_, scores_.data(), v_);
     else
       add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
+    if (touched_) mark(instance, listed, ranged);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -77,41 +108,86 @@ class SgdState {
     const std::size_t D = shape_.dimension();
     for (std::size_t d = 0; d < D; ++d) v_[d] *= scale_;
     scale_ = 1.0;
+    rescaled_ = true;
   }
 
+  double scale() const { return scale_; }
+  double decay() const { return decay_; }
+  bool rescaled() const { return rescaled_; }
+
  private:
+  // Marks the weights the instance's gradient changed: its listed features and dense cells, or
+  // every feature of its attributes and its whole dense row.
+  void mark(const LocalInstance& instance, bool listed, bool ranged) {
+    const SparseFeatures& features = *shape_.features;
+    const std::size_t dense = features.size() + static_cast<std::size_t>(instance.context) * shape_.K;
+    if (listed) {
+      for (const FeatureVisit& visit : visits_)
+        touched_[visit.f >> 6] |= uint64_t{1} << (visit.f & 63);
+      if (shape_.R > 0) {
+        const CandidateLists& lists = *shape_.candidates;
+        for (std::size_t i = lists.offsets[instance.candidates];
+             i < lists.offsets[instance.candidates + 1]; ++i)
+          mark_range(touched_, dense + lists.classes[i], dense + lists.classes[i] + 1);
+      }
+      return;
+    }
+    if (ranged) {
+      for (const FeatureRange& range : ranges_) mark_range(touched_, range.first, range.last);
+    } else {
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * shape_.A;
+        for (std::size_t e = items_.item_offsets[item]; e < items_.item_offsets[item + 1]; ++e) {
+          const std::size_t a = items_.ids[e] + shift;
+          mark_range(touched_, features.offsets[a], features.offsets[a + 1]);
+        }
+      }
+    }
+    if (shape_.R > 0) mark_range(touched_, dense, dense + shape_.K);
+  }
+
   ItemArrays items_;
   const SoftmaxModelShape& shape_;
   double* v_;  // [dimension] weights / scale_
   double scale_ = 1.0;
+  double decay_ = 1.0;
+  bool rescaled_ = false;
   double lambda_;
+  uint64_t* touched_;  // [dimension / 64 + 1] or null
   std::vector<double> scores_;  // [K]
   std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
+  std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
 };
-
-double squared_norm(const std::vector<double>& w) {
-  double sum = 0.0;
-  for (double x : w) sum += x * x;
-  return sum;
-}
 
 /*
  * Bottou's calibration: one pass over a sample of M instances for each candidate rate; the rate
  * with the lowest sample objective wins. The sample stands for the whole data, so it keeps the
  * whole problem's per-instance penalty lambda = 2 c2 / N (its objective: the sample loss +
  * c2 (M / N) ||w||^2). (Before: lambda = 2 c2 / M, a penalty N/M times too strong that picked
- * rates 2.5x smaller on NER and cost 0.7 F1 on eng.testa; docs/crf.md.)
+ * rates 2.5x smaller on NER and cost 0.7 F1 on eng.testa; docs/crf.md.) The candidate rates
+ * are independent runs, tried concurrently (over threads and ranks); the choice reads them in
+ * rate order.
  */
 double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& instances,
                       const std::vector<std::size_t>& sample, const SoftmaxModelShape& shape,
-                      const std::vector<double>& w0, double c2, std::size_t N) {
+                      const std::vector<double>& w0, double c2, std::size_t N, int threads,
+                      Communicator* ranks) {
   const double lambda = 2.0 * c2 / static_cast<double>(N);
   c2 *= static_cast<double>(sample.size()) / static_cast<double>(N);
-  double best_rate = 0.1, best_objective = INFINITY;
-  std::vector<double> w(w0.size());
-  std::vector<double> probs(shape.K);
-  for (double rate : {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02}) {
-    std::copy(w0.begin(), w0.end(), w.begin());
+  constexpr double kRates[] = {4.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02};
+  constexpr std::size_t R = sizeof kRates / sizeof kRates[0];
+  // Over ranks, rank q scores the rates i = q, q + P, ... (on its threads) and the scores are
+  // allgathered: each score is computed as one process computes it, and the choice below runs
+  // in rate order.
+  const std::size_t P = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  std::vector<double> objectives(R, NAN);  // [R] sample objective of each rate
+  std::vector<std::size_t> mine;           // rates scored here
+  for (std::size_t i = me; i < R; i += P) mine.push_back(i);
+  parallel_for(mine.size(), threads, [&](std::size_t k) {
+    const double rate = kRates[mine[k]];
+    std::vector<double> w(w0);
+    std::vector<double> probs(shape.K);
     SgdState state(data, shape, w.data(), lambda);
     for (std::size_t t = 0; t < sample.size(); ++t)
       state.step(instances[sample[t]], rate / (1.0 + lambda * rate * t));
@@ -124,12 +200,27 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
       const double gold = probs[instance.gold];
       loss += instance.weight * (softmax_normalize_instance(shape, instance, probs.data()) - gold);
     }
-    const double objective = loss + c2 * squared_norm(w);
-    if (std::isfinite(objective) && objective < best_objective) {
-      best_objective = objective;
-      best_rate = rate;
-    }
+    double norm = 0.0;
+    for (double x : w) norm += x * x;
+    objectives[mine[k]] = loss + c2 * norm;
+  });
+  if (P > 1) {
+    std::vector<double> scored;  // [my rates]
+    for (std::size_t i : mine) scored.push_back(objectives[i]);
+    const std::vector<std::string> parts = ranks->allgather(
+        std::string(reinterpret_cast<const char*>(scored.data()), sizeof(double) * scored.size()));
+    for (std::size_t q = 0; q < P; ++q)
+      for (std::size_t i = q, k = 0; i < R; i += P, ++k) {
+        SEPTA_CHECK(parts[q].size() >= sizeof(double) * (k + 1));
+        std::memcpy(&objectives[i], parts[q].data() + sizeof(double) * k, sizeof(double));
+      }
   }
+  double best_rate = 0.1, best_objective = INFINITY;
+  for (std::size_t i = 0; i < R; ++i)
+    if (std::isfinite(objectives[i]) && objectives[i] < best_objective) {
+      best_objective = objectives[i];
+      best_rate = kRates[i];
+    }
   return best_rate;
 }
 
@@ -141,65 +232,217 @@ uint64_t stream_seed(uint64_t seed, uint64_t shard, uint64_t epoch) {
   return z ^ (z >> 31);
 }
 
+// Runs SGD over the instances `visit` (step count of the first: t0) with `state`.
+double run_steps(const Dataset& data, const std::vector<LocalInstance>& instances,
+                 const CandidateLists* lists, const std::size_t* visit, std::size_t n,
+                 std::size_t t0, double eta0, double lambda, std::size_t horizon,
+                 SgdState& state, const std::atomic<bool>* stop) {
+  double loss = 0.0;
+  std::size_t t = t0;
+  // Without L2 the rate decays over one pass of the shard's slice.
+  const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(horizon, 1));
+  for (std::size_t j = 0; j < n; ++j, ++t) {
+    if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
+    const double eta = lambda > 0.0 ? eta0 / (1.0 + lambda * eta0 * static_cast<double>(t))
+                                    : eta0 / (1.0 + static_cast<double>(t) / no_l2_horizon);
+    // The instances come in random order: each one's record, its item offsets, its candidate
+    // list and its attribute ids are cache misses in a chain. Prefetched 8, 4 and 2 steps
+    // ahead, the chains of consecutive steps overlap.
+    if (j + 8 < n) __builtin_prefetch(&instances[visit[j + 8]]);
+    if (j + 4 < n) {
+      const LocalInstance& ahead = instances[visit[j + 4]];
+      __builtin_prefetch(&data.item_offsets[ahead.item]);
+      if (lists && ahead.candidates >= 0) __builtin_prefetch(&lists->offsets[ahead.candidates]);
+    }
+    if (j + 2 < n) {
+      const LocalInstance& ahead = instances[visit[j + 2]];
+      __builtin_prefetch(&data.attribute_ids[data.item_offsets[ahead.item]]);
+      if (lists && ahead.candidates >= 0) {
+        const std::size_t at = lists->offsets[ahead.candidates];
+        __builtin_prefetch(&lists->classes[at]);
+        if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
+      }
+    }
+    loss += state.step(instances[visit[j]], eta);
+  }
+  return loss;
+}
+
 }  // namespace
 
 ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-                       const std::vector<double>& w0)
+                       const std::vector<double>& w0, int threads, Communicator* ranks)
     : data_(data), instances_(instances), shape_(shape), options_(options) {
   const std::size_t N = instances.size();
-  const std::size_t S = std::max<std::size_t>(1, std::min(options.shards, std::max<std::size_t>(N, 1)));
+  // At most 4,096 shards (--shards' range; the mix counts them in 16 bits).
+  const std::size_t S = std::max<std::size_t>(
+      1, std::min({options.shards, std::max<std::size_t>(N, 1), std::size_t{4096}}));
+  options_.mixes = std::max<std::size_t>(1, options.mixes);
   order_.resize(N);
   std::iota(order_.begin(), order_.end(), 0);
   std::mt19937_64 rng(options.seed);
   std::shuffle(order_.begin(), order_.end(), rng);
   for (std::size_t s = 0; s <= S; ++s) shard_bounds_.push_back(N * s / S);
+  visits_.resize(S);
+  visit_epoch_.assign(S, 0);
   if (N == 0) return;
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
   const std::vector<std::size_t> sample(order_.begin(),
                                         order_.begin() + std::min<std::size_t>(N, 1000));
-  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N);
+  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads, ranks);
+}
+
+const std::size_t* ShardedSgd::part(std::size_t s, int epoch, std::size_t round,
+                                    std::size_t& size, std::size_t& first_step) const {
+  const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;
+  const std::size_t M = mixes();
+  // The shard's order for the epoch, shuffled once (the parts of one shard never run
+  // concurrently: one per round).
+  std::vector<std::size_t>& visit = visits_[s];
+  if (visit_epoch_[s] != epoch) {
+    visit.assign(order_.begin() + begin, order_.begin() + begin + n);
+    std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
+    std::shuffle(visit.begin(), visit.end(), rng);
+    visit_epoch_[s] = epoch;
+  }
+  const std::size_t lo = n * round / M, hi = n * (round + 1) / M;
+  first_step = static_cast<std::size_t>(epoch - 1) * n + lo;
+  size = hi - lo;
+  return visit.data() + lo;
+}
+
+void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double* v,
+                            const double* z, double scale, std::vector<uint64_t>& touched,
+                            ShardUpdate& out, const std::atomic<bool>* stop) const {
+  std::size_t t0 = 0, size = 0;
+  const std::size_t* visit = part(s, epoch, round, size, t0);
+  const std::size_t n = shard_bounds_[s + 1] - shard_bounds_[s];
+  out.clear();
+  SgdState state(data_, shape_, v, lambda_, scale, touched.data());
+  out.loss = run_steps(data_, instances_, shape_.candidates, visit, size, t0, eta0_, lambda_, n,
+                       state, stop);
+  out.decay = state.decay();
+  std::size_t round_size = 0;  // instances of this round over all shards
+  for (std::size_t q = 0; q < shards(); ++q) {
+    const std::size_t m = shard_bounds_[q + 1] - shard_bounds_[q];
+    round_size += m * (round + 1) / mixes() - m * round / mixes();
+  }
+  out.share = round_size ? static_cast<double>(size) / static_cast<double>(round_size) : 0.0;
+  // The updated weights in increasing order, their values, and v restored from z there.
+  const double final_scale = state.scale();
+  for (std::size_t word = 0; word < touched.size(); ++word) {
+    uint64_t bits = touched[word];
+    if (!bits) continue;
+    touched[word] = 0;
+    while (bits) {
+      const std::size_t d = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      out.index.push_back(static_cast<uint32_t>(d));
+      out.value.push_back(final_scale * v[d]);
+      v[d] = z[d];
+    }
+  }
+  if (state.rescaled()) std::copy(z, z + dimension(), v);
+}
+
+double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
+                               const std::atomic<bool>* stop) const {
+  const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;
+  std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
+  std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
+  std::shuffle(visit.begin(), visit.end(), rng);
+  SgdState state(data_, shape_, w, lambda_);
+  const double loss = run_steps(data_, instances_, shape_.candidates, visit.data(), n,
+                                static_cast<std::size_t>(epoch - 1) * n, eta0_, lambda_, n,
+                                state, stop);
+  state.rescale();
+  return loss;
 }
 
 /*
- * Step along the mixed direction: the mix w0 + Delta (Delta = sum_s (n_s/N) (w_s - w0)) moves
- * only as far as one shard's pass, so the step gamma in w0 + gamma Delta is chosen on a grid
- * in [1, S] by the objective estimated on a fixed strided sample of M instances:
- *   J(gamma) = (N/M) sum_{i in sample} w_i loss_i(w0 + gamma Delta) + c2 ||w0 + gamma Delta||^2
- * Scores are linear in gamma (s = s0 + gamma sDelta), so one pass over the sample scores every
- * grid point; ties and failures keep gamma = 1 (plain averaging).
+ * Step along the mixed direction: the mix w + Delta moves only about as far as one shard's
+ * pass, so the step gamma in w + gamma Delta is chosen on a grid in [1, S] by the objective
+ * estimated on a fixed strided sample of M instances (M = 4,000 / mixes, at least 1,000):
+ *   J(gamma) = (N/M) sum_{i in sample} w_i loss_i(w + gamma Delta) + c2 ||w + gamma Delta||^2
+ * Scores are linear in gamma (s = s0 + gamma sDelta, sDelta = (a - 1) s0' + s(delta) with s0'
+ * the scores of w without base offsets), so one pass over the sample scores every grid point,
+ * over the instance's candidate classes only; the sample is cut into 16 fixed blocks whose
+ * losses are added in block order. ||w + gamma Delta||^2 = ww + 2 gamma b + gamma^2 c with
+ * b = (a - 1) ww + wd, c = (a - 1)^2 ww + 2 (a - 1) wd + dd. Ties and failures keep gamma = 1.
  */
-double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
-  const std::size_t S = shards(), N = order_.size(), K = shape_.K, D = dimension();
+double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
+                               double ww, double wd, double dd, int threads, double* cpu) const {
+  const std::size_t S = shards(), N = order_.size(), K = shape_.K;
   std::vector<double> grid;
   for (double g = 1.0; g <= static_cast<double>(S) + 1e-9; g *= 1.41421356237) grid.push_back(g);
   if (grid.size() < 2) return 1.0;
-  const std::size_t M = std::min<std::size_t>(N, 4000);
-  std::vector<double> loss(grid.size(), 0.0);
-  std::vector<double> s0(K), sd(K), s(K);
+  // 4,000 instances per epoch: 4,000 / mixes per mix, at least 1,000
+  const std::size_t M = std::min<std::size_t>(N, std::max<std::size_t>(1000, 4000 / mixes())), B = 16;
+  std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
   const ItemArrays items = ItemArrays::of(data_);
-  for (std::size_t j = 0; j < M; ++j) {
-    const LocalInstance& instance = instances_[order_[j * N / M]];
-    if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
-    softmax_raw_scores(shape_, items, instance, w0, 1.0, s0.data());
-    softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
-    for (std::size_t g = 0; g < grid.size(); ++g) {
-      for (std::size_t c = 0; c < K; ++c)
-        s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
-      const double gold = s[instance.gold];
-      loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
+  std::vector<double> block_cpu(B, 0.0);
+  parallel_for(B, threads, [&](std::size_t block) {
+    const double c0 = cpu ? thread_cpu_seconds() : 0.0;
+    std::vector<double>& loss = block_loss[block];
+    std::vector<double> s0(K), sd(K), s(K), all(K);
+    std::vector<int32_t> every;
+    for (std::size_t j = M * block / B; j < M * (block + 1) / B; ++j) {
+      const LocalInstance& instance = instances_[order_[j * N / M]];
+      if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
+      const int32_t* cls;
+      std::size_t n;
+      const double* base = nullptr;
+      if (shape_.candidates && instance.candidates >= 0 && !shape_.mask) {
+        const CandidateLists& lists = *shape_.candidates;
+        const std::size_t at = lists.offsets[instance.candidates];
+        cls = &lists.classes[at];
+        n = lists.offsets[instance.candidates + 1] - at;
+        if (!lists.base.empty()) base = &lists.base[at];
+      } else {
+        if (every.empty())
+          for (std::size_t c = 0; c < K; ++c) every.push_back(static_cast<int32_t>(c));
+        cls = every.data();
+        n = K;
+        if (shape_.candidates && instance.candidates >= 0 && !shape_.candidates->base.empty()) {
+          // a candidate list with a mask: the base applies to the listed classes only
+          std::fill(all.begin(), all.end(), 0.0);
+          const CandidateLists& lists = *shape_.candidates;
+          for (std::size_t i = lists.offsets[instance.candidates];
+               i < lists.offsets[instance.candidates + 1]; ++i)
+            all[lists.classes[i]] = lists.base[i];
+          base = all.data();
+        }
+      }
+      softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
+      softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
+      for (std::size_t i = 0; i < n; ++i) {
+        const int32_t c = cls[i];
+        if (!std::isinf(s0[c])) sd[c] += (a - 1.0) * s0[c];
+        if (base) s0[c] += base == all.data() ? all[c] : base[i];
+      }
+      for (std::size_t g = 0; g < grid.size(); ++g) {
+        for (std::size_t i = 0; i < n; ++i) {
+          const int32_t c = cls[i];
+          s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
+        }
+        const double gold = s[instance.gold];
+        loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
+      }
     }
-  }
-  double a = 0.0, b = 0.0, c = 0.0;  // ||w0 + g Delta||^2 = a + 2 g b + g^2 c
-  for (std::size_t d = 0; d < D; ++d) {
-    a += w0[d] * w0[d];
-    b += w0[d] * delta[d];
-    c += delta[d] * delta[d];
-  }
+    if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
+  });
+  if (cpu) *cpu = std::accumulate(block_cpu.begin(), block_cpu.end(), 0.0);
+  const double b = (a - 1.0) * ww + wd, c = (a - 1.0) * (a - 1.0) * ww + 2.0 * (a - 1.0) * wd + dd;
   double best = 1.0, best_objective = INFINITY;
   for (std::size_t g = 0; g < grid.size(); ++g) {
-    const double objective = static_cast<double>(N) / static_cast<double>(M) * loss[g] +
-                             options_.c2 * (a + 2.0 * grid[g] * b + grid[g] * grid[g] * c);
+    // A step that would shrink the weights no shard updated by more than half (a strong
+    // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0).
+    if (g > 0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
+    double loss = 0.0;
+    for (std::size_t block = 0; block < B; ++block) loss += block_loss[block][g];
+    const double objective = static_cast<double>(N) / static_cast<double>(M) * loss +
+                             options_.c2 * (ww + 2.0 * grid[g] * b + grid[g] * grid[g] * c);
     if (std::isfinite(objective) && objective < best_objective) {
       best_objective = objective;
       best = grid[g];
@@ -208,112 +451,196 @@ double ShardedSgd::mixing_step(const double* w0, const double* delta) const {
   return best;
 }
 
-double ShardedSgd::shard_weight(std::size_t s) const {
-  return static_cast<double>(shard_bounds_[s + 1] - shard_bounds_[s]) /
-         static_cast<double>(order_.size());
-}
-
-double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
-                               const std::atomic<bool>* stop, std::vector<char>* touched) const {
-  const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;
-  std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
-  std::mt19937_64 rng(stream_seed(options_.seed, s, epoch));
-  std::shuffle(visit.begin(), visit.end(), rng);
-  SgdState state(data_, shape_, w, lambda_);
-  double loss = 0.0;
-  std::size_t t = static_cast<std::size_t>(epoch - 1) * n;
-  // Without L2 the rate decays over one pass of the whole data (N steps of plain SGD).
-  const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(n, 1));
-  const CandidateLists* lists = shape_.candidates;
-  for (std::size_t j = 0; j < n; ++j, ++t) {
-    if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
-    const double eta = lambda_ > 0.0 ? eta0_ / (1.0 + lambda_ * eta0_ * static_cast<double>(t))
-                                     : eta0_ / (1.0 + static_cast<double>(t) / no_l2_horizon);
-    // The instances come in random order: each one's record, its item offsets, its candidate
-    // list and its attribute ids are cache misses in a chain. Prefetched 8, 4 and 2 steps
-    // ahead, the chains of consecutive steps overlap.
-    if (j + 8 < n) __builtin_prefetch(&instances_[visit[j + 8]]);
-    if (j + 4 < n) {
-      const LocalInstance& ahead = instances_[visit[j + 4]];
-      __builtin_prefetch(&data_.item_offsets[ahead.item]);
-      if (lists && ahead.candidates >= 0) __builtin_prefetch(&lists->offsets[ahead.candidates]);
-    }
-    if (j + 2 < n) {
-      const LocalInstance& ahead = instances_[visit[j + 2]];
-      __builtin_prefetch(&data_.attribute_ids[data_.item_offsets[ahead.item]]);
-      if (lists && ahead.candidates >= 0) {
-        const std::size_t at = lists->offsets[ahead.candidates];
-        __builtin_prefetch(&lists->classes[at]);
-        if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
-      }
-    }
-    const LocalInstance& instance = instances_[visit[j]];
-    loss += state.step(instance, eta);
-    if (touched)
-      for (int32_t k = 0; k < instance.span; ++k) {
-        const std::size_t item = instance.item + k, shift = k * shape_.A;
-        for (std::size_t e = data_.item_offsets[item]; e < data_.item_offsets[item + 1]; ++e)
-          (*touched)[data_.attribute_ids[e] + shift] = 1;
-      }
-  }
-  state.rescale();
-  return loss;
-}
-
 namespace {
 
+
 /*
- * Feature-wise mix of the shard results (in shard order s = 0..S-1), from the epoch's start w0:
- *   sparse weight d of attribute a:  Delta_d = (1 / c_d) sum_{s: a in shard s} (w_s,d - w0_d)
- *     where c_d counts the shards whose instances have attribute a (c_d > 0);
- *     Delta_d = sum_s (n_s / N) (w_s,d - w0_d) when no shard has it (only the L2 decay moved it);
- *   dense weights (biases, seen by every shard): Delta_d = sum_s (n_s / N) (w_s,d - w0_d).
- * A weight that one shard alone updated (a rare attribute) keeps that shard's whole step,
- * where plain parameter averaging divides it by S: with sparse features most weights are such,
- * and averaging slowed training per epoch about S-fold (measured in docs/crf.md).
+ * With SEPTA_SGD_PROFILE set, fit_sharded_sgd measures its stages and prints to stderr the
+ * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
+ * assigned as for_blocks_ordered assigns them (worker w takes parts w, w + T, ...; the thread
+ * CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
+ * buffer, in parallel), plus the parallel stages (mix passes and step search over fixed
+ * blocks) divided by min(T, blocks), plus the serial rest (wall time) in full.
  */
-class ShardMix {
- public:
-  // Mixes the weights [lo, hi) of [0, D) (over ranks: this rank's range).
-  ShardMix(const ShardedSgd& sgd, std::size_t lo, std::size_t hi)
-      : features_(sgd.features()), lo_(lo), hi_(hi), sum_(hi - lo), averaged_(hi - lo),
-        count_(std::min(hi, features_.size()) - std::min(lo, features_.size())) {}
-  explicit ShardMix(const ShardedSgd& sgd) : ShardMix(sgd, 0, sgd.dimension()) {}
+struct Profile {
+  bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
+  std::vector<std::vector<double>> part_cpu;  // [rounds][S]
+  double sync = 0.0;      // summed per round: the slowest worker's buffer sync
+  double parallel = 0.0;  // CPU of the block-parallel stages, summed over blocks
+  double serial = 0.0;    // wall time of everything else between rounds
+  double total = 0.0;     // wall time of the whole fit
+  double entries = 0.0;   // weights in the shards' updates, summed over rounds
+  std::vector<double> gammas;
 
-  void reset() {
-    std::fill(sum_.begin(), sum_.end(), 0.0);
-    std::fill(averaged_.begin(), averaged_.end(), 0.0);
-    std::fill(count_.begin(), count_.end(), 0);
-  }
-
-  // Shard result v [hi - lo] (the range) started from w0 [D]; touched [attributes]; share n_s / N.
-  void add(const double* v, const double* w0, const std::vector<char>& touched, double share) {
-    for (std::size_t d = lo_; d < hi_; ++d) averaged_[d - lo_] += share * (v[d - lo_] - w0[d]);
-    for (std::size_t a = 0; a < features_.A; ++a) {
-      if (!touched[a]) continue;
-      const std::size_t first = std::max<std::size_t>(features_.offsets[a], lo_);
-      const std::size_t end = std::min<std::size_t>(features_.offsets[a + 1], hi_);
-      for (std::size_t f = first; f < end; ++f) {
-        sum_[f - lo_] += v[f - lo_] - w0[f];
-        ++count_[f - lo_];
+  void report(const ShardedSgd& sgd, int threads) const {
+    if (!on) return;
+    double work = 0.0;
+    for (const auto& round : part_cpu)
+      for (double x : round) work += x;
+    std::fprintf(stderr,
+                 "sgd profile: D=%zu N=%zu S=%zu M=%zu rounds=%zu threads=%d wall %.3f s: "
+                 "shard parts %.3f s CPU, worker sync %.3f s, mix+step %.3f s CPU, serial %.3f s; "
+                 "%.0f updated weights per round\n",
+                 sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), part_cpu.size(),
+                 threads, total, work, sync, parallel, serial,
+                 entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
+    std::fprintf(stderr, "sgd profile: gamma");
+    for (double g : gammas) std::fprintf(stderr, " %.2f", g);
+    std::fprintf(stderr, "\n");
+    const double one = work + sync + parallel + serial;
+    for (std::size_t T : {1, 2, 4, 8, 16}) {
+      double path = sync + serial + parallel / static_cast<double>(std::min<std::size_t>(T, 16));
+      for (const auto& round : part_cpu) {
+        double longest = 0.0;
+        for (std::size_t w = 0; w < std::min(T, round.size()); ++w) {
+          double sum = 0.0;
+          for (std::size_t s = w; s < round.size(); s += T) sum += round[s];
+          longest = std::max(longest, sum);
+        }
+        path += longest;
       }
+      std::fprintf(stderr, "sgd profile:   T=%2zu critical path %.3f s, speed-up %.2f\n", T, path,
+                   one / path);
     }
   }
+};
 
-  // The mixed direction Delta [hi - lo] (in place of the accumulators).
-  const std::vector<double>& delta() {
-    for (std::size_t i = 0; i < count_.size(); ++i)
-      if (count_[i] > 0) averaged_[i] = sum_[i] / count_[i];
-    return averaged_;
+/*
+ * The mix of one round's shard updates (sgd.h), from w = G z. The dimension is cut into 64
+ * fixed ranges, mixed concurrently; within a range the shards are added in shard order, and
+ * per-range sums are added in range order, so nothing depends on the thread count.
+ *   accumulate: sparse d: sum_d += x_s,d - w_d, count_d += 1;
+ *               dense d:  sum_d += share_s (x_s,d - decay_s w_d);
+ *   delta'_d = sum_d / count_d - (a - 1) w_d (sparse), sum_d (dense): Delta = (a - 1) w + delta'
+ *   apply:   w'_d = w_d + gamma (delta'_d + (a - 1) w_d) on the updated weights, the others
+ *            w'_d = w_d (1 + gamma (a - 1)): kept as z'_d = w'_d / G', G' = G (1 + gamma (a - 1)).
+ */
+class RoundMix {
+ public:
+  static constexpr std::size_t kRanges = 64;
+
+  explicit RoundMix(const ShardedSgd& sgd)
+      : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0), count_(D_, 0),
+        updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges) {
+    for (std::size_t r = 0; r <= kRanges; ++r) bounds_.push_back(D_ * r / kRanges);
   }
 
+  // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
+  // Returns the step gamma.
+  double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
+             double& zz, int threads, Profile& profile) {
+    double a = 0.0, shares = 0.0;
+    for (const ShardUpdate& u : updates) {
+      a += u.share * u.decay;
+      shares += u.share;
+    }
+    if (shares == 0.0) {  // a round without instances (tiny data, many parts): nothing moved
+      for (std::vector<uint32_t>& range : updated_) range.clear();
+      return 1.0;
+    }
+    std::vector<double> cpu(kRanges, 0.0);
+    parallel_for(kRanges, threads, [&](std::size_t r) {
+      const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+      accumulate(r, updates, z, G, a);
+      if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
+    });
+    double wd = 0.0, dd = 0.0;
+    for (std::size_t r = 0; r < kRanges; ++r) {
+      wd += wd_[r];
+      dd += dd_[r];
+    }
+    double step_cpu = 0.0;
+    const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
+                                         profile.on ? &step_cpu : nullptr);
+    const double G_new = G * (1.0 + gamma * (a - 1.0));
+    std::vector<double> cpu2(kRanges, 0.0);
+    parallel_for(kRanges, threads, [&](std::size_t r) {
+      const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+      double dz = 0.0;
+      for (uint32_t d : updated_[r]) {
+        const double w = G * z[d];
+        const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
+        dz += moved * moved - z[d] * z[d];
+        z[d] = moved;
+        delta_[d] = 0.0;
+        count_[d] = 0;
+      }
+      dz_[r] = dz;
+      if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
+    });
+    for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
+    G = G_new;
+    if (profile.on) {
+      // The two range passes and the step search run on all threads: parallel work.
+      for (std::size_t r = 0; r < kRanges; ++r) profile.parallel += cpu[r] + cpu2[r];
+      profile.parallel += step_cpu;
+    }
+    return gamma;
+  }
+
+  // The weights the last mix changed, by range (for the workers' buffers).
+  const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
+
  private:
-  const SparseFeatures& features_;
-  std::size_t lo_, hi_;
-  std::vector<double> sum_;       // [hi-lo] summed steps of the shards that touched the weight
-  std::vector<double> averaged_;  // [hi-lo] share-weighted steps of all shards
-  std::vector<uint32_t> count_;   // [sparse weights in the range] shards that touched them
+  void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
+                  double G, double a) {
+    const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
+    std::vector<uint32_t>& updated = updated_[r];
+    updated.clear();
+    for (const ShardUpdate& u : updates) {
+      const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+      for (auto it = first; it != u.index.end() && *it < hi; ++it) {
+        const uint32_t d = *it;
+        const double x = u.value[it - u.index.begin()], w = G * z[d];
+        if (count_[d]++ == 0) updated.push_back(d);
+        if (d < F_)
+          delta_[d] += x - w;
+        else
+          delta_[d] += u.share * (x - u.decay * w);
+      }
+    }
+    double wd = 0.0, dd = 0.0;
+    for (uint32_t d : updated) {
+      const double w = G * z[d];
+      if (d < F_) delta_[d] = delta_[d] / count_[d] - (a - 1.0) * w;
+      wd += w * delta_[d];
+      dd += delta_[d] * delta_[d];
+    }
+    wd_[r] = wd;
+    dd_[r] = dd;
+  }
+
+  std::size_t F_, D_;
+  std::vector<std::size_t> bounds_;               // [kRanges+1]
+  std::vector<double> delta_;                     // [D] delta', 0 off the updated weights
+  std::vector<uint16_t> count_;                   // [D] shards that updated the weight (S <= 4096)
+  std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
+  std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
 };
+
+// ||z||^2 in 64 fixed ranges added in order.
+double squared_norm(const std::vector<double>& z, int threads) {
+  constexpr std::size_t R = RoundMix::kRanges;
+  std::vector<double> part(R, 0.0);
+  const std::size_t D = z.size();
+  parallel_for(R, threads, [&](std::size_t r) {
+    double sum = 0.0;
+    for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];
+    part[r] = sum;
+  });
+  double sum = 0.0;
+  for (double x : part) sum += x;
+  return sum;
+}
+
+void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u) {
+  out.u64(s);
+  out.f64(u.loss);
+  out.f64(u.decay);
+  out.f64(u.share);
+  out.vec(u.index);
+  out.vec(u.value);
+}
 
 }  // namespace
 
@@ -322,105 +649,98 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
                                 const std::atomic<bool>* stop, int first_epoch,
                                 Communicator* ranks) {
   MinimizerResult result;
-  const std::size_t S = sgd.shards(), D = sgd.dimension(), A = sgd.attributes();
-  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, S));
-  std::vector<std::vector<double>> local(workers);   // [workers][D] shard weights
-  std::vector<std::vector<char>> touched(workers);   // [workers][A] shard attributes
-  std::vector<double> shard_loss(S, 0.0);
-  // Over ranks, this rank mixes its range of the weights (see below).
+  Profile profile;
+  const double start = profile.on ? now_seconds() : 0.0;
+  const std::size_t S = sgd.shards(), D = sgd.dimension(), M = sgd.mixes();
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
   const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
-  ShardMix mix(sgd, D * me / R, D * (me + 1) / R);
+  std::vector<std::size_t> mine;  // shards trained here (over ranks: s = me, me + R, ...)
+  for (std::size_t s = me; s < S; s += R) mine.push_back(s);
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, mine.size()));
+  std::vector<std::vector<double>> buffer(workers);    // [workers][D] = z between rounds
+  std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
+  std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
+  std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
+  std::vector<double> sync_time(workers, 0.0);
+  RoundMix mixer(sgd);
+  double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
+  double zz = squared_norm(w, threads);
   result.stop_reason = "epochs done";
-  auto step = [&](const std::vector<double>& delta) {
-    const double gamma = sgd.mixing_step(w.data(), delta.data());
-    for (std::size_t d = 0; d < D; ++d) w[d] += gamma * delta[d];
-  };
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     double loss = 0.0;
-    if (S > 1) mix.reset();
-    if (S == 1) {  // no mix: train in place
-      loss = sgd.train_shard(0, epoch, w.data(), stop);
-    } else if (ranks && ranks->size() > 1) {
-      std::vector<std::size_t> mine;  // shards trained on this rank
-      for (std::size_t s = me; s < S; s += R) mine.push_back(s);
-      /*
-       * A shard-order reduce-scatter: rank q mixes the weights [D q/R, D (q+1)/R). Each trained
-       * shard sends rank q a record (shard, loss, its weights in q's range, touched [A]) as
-       * soon as it is trained; each rank adds all S shards in shard order for its range (the
-       * same sums as one process), and the mixed direction's ranges are allgathered.
-       */
-      std::vector<std::size_t> range(R + 1);  // [R+1]
-      for (std::size_t q = 0; q <= R; ++q) range[q] = D * q / R;
-      const auto record = [&](std::size_t q) {
-        return 2 * sizeof(uint64_t) + sizeof(double) * (1 + range[q + 1] - range[q]) + A;
-      };
-      std::vector<std::string> to(R);  // [R] records of my shards for rank q
-      for (std::size_t q = 0; q < R; ++q) to[q].assign(mine.size() * record(q), '\0');
-      parallel_for(mine.size(), threads, [&](std::size_t i) {
-        std::vector<double> trained(w.begin(), w.end());  // [D]
-        std::vector<char> marks(A, 0);                    // [A]
-        shard_loss[mine[i]] = sgd.train_shard(mine[i], epoch, trained.data(), stop, &marks);
-        for (std::size_t q = 0; q < R; ++q) {
-          const std::size_t lo = range[q], n = range[q + 1] - lo;
-          char* p = &to[q][i * record(q)];
-          const uint64_t header[2] = {mine[i], n};
-          std::memcpy(p, header, sizeof header);
-          std::memcpy(p + sizeof header, &shard_loss[mine[i]], sizeof(double));
-          std::memcpy(p + sizeof header + sizeof(double), &trained[lo], sizeof(double) * n);
-          std::memcpy(p + sizeof header + sizeof(double) * (1 + n), marks.data(), A);
+    for (std::size_t round = 0; round < M; ++round) {
+      if (profile.on) profile.part_cpu.emplace_back(S, 0.0);
+      auto work = [&](std::size_t i, std::size_t worker) {
+        std::vector<double>& v = buffer[worker];
+        if (i < workers) {  // the worker's first part this round: bring its buffer to z
+          const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+          if (full_sync[worker]) {
+            v.assign(w.begin(), w.end());
+            full_sync[worker] = 0;
+          } else {
+            for (const std::vector<uint32_t>& range : mixer.updated())
+              for (uint32_t d : range) v[d] = w[d];
+          }
+          if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
         }
-      });
-      std::vector<std::string> parts = ranks->alltoall(to);
-      to.clear();
-      const std::size_t lo = range[me], n = range[me + 1] - lo;
-      std::vector<const char*> shard_record(S, nullptr);  // [S] in parts
-      for (const std::string& part : parts) {
-        SEPTA_CHECK(part.size() % record(me) == 0);
-        for (std::size_t at = 0; at < part.size(); at += record(me)) {
-          uint64_t header[2];
-          std::memcpy(header, &part[at], sizeof header);
-          SEPTA_CHECK(header[0] < S && header[1] == n && shard_record[header[0]] == nullptr);
-          shard_record[header[0]] = &part[at];
+        const std::size_t s = mine[i];
+        const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+        sgd.train_part(s, epoch, round, v.data(), w.data(), G, touched[worker], updates[s], stop);
+        if (profile.on) profile.part_cpu.back()[s] = thread_cpu_seconds() - c0;
+      };
+      for_blocks_ordered(mine.size(), static_cast<int>(workers), work,
+                         [](std::size_t, std::size_t) {});
+      const double t0 = profile.on ? now_seconds() : 0.0;
+      if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
+      if (R > 1) {
+        // Every rank gets every shard's update and mixes all of them, in shard order.
+        ByteWriter bytes;
+        for (std::size_t s : mine) write_update(bytes, s, updates[s]);
+        std::vector<std::string> parts = ranks->allgather(std::move(bytes.bytes()));
+        std::vector<char> seen(S, 0);
+        for (std::size_t q = 0; q < parts.size(); ++q) {
+          ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " shard updates");
+          for (std::size_t s = q; s < S; s += R) {
+            const uint64_t id = in.u64();
+            SEPTA_CHECK(id == s && !seen[s]);
+            seen[s] = 1;
+            ShardUpdate& u = updates[s];
+            u.loss = in.f64();
+            u.decay = in.f64();
+            u.share = in.f64();
+            u.index = in.vec<uint32_t>();
+            u.value = in.vec<double>();
+            SEPTA_CHECK(u.index.size() == u.value.size());
+          }
+          std::string().swap(parts[q]);
         }
       }
-      std::vector<double> shard_w(n);  // [my range] one shard's weights at a time
-      std::vector<char> shard_touched(A);
-      for (std::size_t s = 0; s < S; ++s) {  // the commit of the threaded mix, in shard order
-        SEPTA_CHECK(shard_record[s] != nullptr);
-        const char* p = shard_record[s] + 2 * sizeof(uint64_t);
-        std::memcpy(&shard_loss[s], p, sizeof(double));
-        std::memcpy(shard_w.data(), p + sizeof(double), sizeof(double) * n);
-        std::memcpy(shard_touched.data(), p + sizeof(double) * (1 + n), A);
-        mix.add(shard_w.data(), w.data(), shard_touched, sgd.shard_weight(s));
-        loss += shard_loss[s];
+      for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
+      if (profile.on) profile.serial += now_seconds() - t0;
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile);
+      if (profile.on) {
+        profile.gammas.push_back(gamma);
+        for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
       }
-      parts.clear();
-      const std::vector<double>& mine_delta = mix.delta();
-      std::string bytes(reinterpret_cast<const char*>(mine_delta.data()), sizeof(double) * n);
-      const std::vector<std::string> ranges = ranks->allgather(std::move(bytes));
-      std::vector<double> delta(D);  // [D]
-      for (std::size_t q = 0; q < R; ++q) {
-        SEPTA_CHECK(ranges[q].size() == sizeof(double) * (range[q + 1] - range[q]));
-        std::memcpy(&delta[range[q]], ranges[q].data(), ranges[q].size());
-      }
-      step(delta);
-    } else {
-      auto work = [&](std::size_t s, std::size_t worker) {
-        std::vector<double>& v = local[worker];
-        v.assign(w.begin(), w.end());
-        touched[worker].assign(A, 0);
-        shard_loss[s] = sgd.train_shard(s, epoch, v.data(), stop, &touched[worker]);
-      };
-      auto commit = [&](std::size_t s, std::size_t worker) {
-        mix.add(local[worker].data(), w.data(), touched[worker], sgd.shard_weight(s));
-        loss += shard_loss[s];
-      };
-      for_blocks_ordered(S, static_cast<int>(workers), work, commit);
-      step(mix.delta());
+      if (stop && stop->load()) break;
     }
+    // Fold G into z so that the weights after the epoch are w itself (a resumed run starts
+    // from them bit for bit), and the workers copy them.
+    const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
+    if (G != 1.0) {
+      const double g = G;
+      parallel_for(RoundMix::kRanges, threads, [&](std::size_t r) {
+        for (std::size_t d = D * r / RoundMix::kRanges; d < D * (r + 1) / RoundMix::kRanges; ++d)
+          w[d] *= g;
+      });
+      G = 1.0;
+      std::fill(full_sync.begin(), full_sync.end(), 1);
+    }
+    zz = squared_norm(w, threads);
+    // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
+    if (profile.on) profile.parallel += thread_cpu_seconds() - f0;
     result.iterations = epoch;
-    result.objective = loss + c2 * squared_norm(w);
+    result.objective = loss + c2 * zz;
     if (stop && stop->load()) {
       result.cancelled = true;
       result.stop_reason = "cancelled";
@@ -431,6 +751,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       result.stop_reason = "cancelled";
       break;
     }
+  }
+  if (profile.on) {
+    profile.total = now_seconds() - start;
+    profile.report(sgd, threads);
   }
   return result;
 }

@@ -1,14 +1,16 @@
 // Data-parallel, deterministic stochastic gradient descent for one softmax factor: SGD on a
-// fixed number of shards with iterative parameter mixing after every epoch (McDonald, Hall and
-// Mann 2010, "Distributed training strategies for the structured perceptron", section 3), the
-// mix taken feature by feature over the shards that saw the feature; Bottou 2010 for the
-// per-shard SGD, the same scheme as CRFsuite's l2sgd.
+// fixed number of shards with iterative parameter mixing several times per epoch (McDonald,
+// Hall and Mann 2010, "Distributed training strategies for the structured perceptron",
+// section 3), the mix taken weight by weight over the shards that updated the weight; Bottou
+// 2010 for the per-shard SGD, the same scheme as CRFsuite's l2sgd.
 //
-// The shards are fixed by the data and the seed, never by the thread or process count, and
-// the mix adds the shard results in shard order, so the weights are bit-identical however the
-// shard work is distributed. The shard step is a pure function (epoch, shard, start weights)
-// -> (shard weights, shard loss): a distributed driver (MPI) runs ShardedSgd::train_shard for
-// its shards on its ranks and mixes the results in shard order exactly as fit_sharded_sgd does.
+// The shards and the rounds are fixed by the data, the seed and the options, never by the
+// thread or process count, and the mix adds the shard results in shard order, so the weights
+// are bit-identical however the shard work is distributed. A shard's round is a pure function
+// (epoch, round, shard, mixed weights) -> ShardUpdate: the weights it updated and their
+// values. Those updates are sparse, so the mix, the step search and the workers' weight
+// buffers cost what the round touched, not the dimension: the parallelism is the shard count
+// (`--shards`, default 16), not capped by a dense mix.
 #pragma once
 
 #include <atomic>
@@ -24,9 +26,28 @@ namespace septa::crf {
 
 struct ShardedSgdOptions {
   double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
-  int epochs = 3;            // passes over the data (one mix after each)
+  int epochs = 3;            // passes over the data
   std::size_t shards = 4;    // fixed shard count S (1: plain sequential SGD)
+  std::size_t mixes = 1;     // rounds per epoch M: the shards mix after each
   uint64_t seed = 1;         // shard assignment and visiting order
+};
+
+// What one shard's SGD over one part of its slice changed: the weights it updated (sorted) and
+// their values after the part (scale folded in), the product of its decay factors (every weight
+// it did not update was multiplied by it), its summed loss and its share n_part / N_round.
+struct ShardUpdate {
+  double loss = 0.0;
+  double decay = 1.0;
+  double share = 0.0;
+  std::vector<uint32_t> index;  // [updated] weight ids, increasing
+  std::vector<double> value;    // [updated]
+  void clear() {
+    loss = 0.0;
+    decay = 1.0;
+    share = 0.0;
+    index.clear();
+    value.clear();
+  }
 };
 
 /*
@@ -34,45 +55,65 @@ struct ShardedSgdOptions {
  * loss_i(w) + (lambda / 2) ||w||^2 with lambda = 2 c2 / N.
  *
  * Shards: a seeded permutation of the instances cut into S contiguous slices of n_s items.
- * Epoch e (1-based), from the mixed weights w^(e-1):
- *   each shard s runs SGD over its slice (in a seeded order that depends on seed, s, e) from
- *   w^(e-1), with the rate eta_t = eta0 / (1 + lambda eta0 t), t = (e-1) n_s + j the shard's
- *   own step count, giving w_s;
- *   mix (added in shard order s = 0..S-1): a sparse weight whose attribute occurs in c > 0
- *        shards moves by the mean of those c shards' steps, Delta_d = (1/c) sum (w_s,d - w_d);
- *        the others (dense biases, weights no shard saw) by Delta_d = sum_s (n_s/N)(w_s,d - w_d);
- *        w^(e) = w^(e-1) + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a
- *        fixed sample).
- * eta0 is calibrated once, sequentially, on a 1,000-instance sample (Bottou's calibration).
+ * Epoch e (1-based): shard s shuffles its slice (seeded by seed, s, e) and cuts the result into
+ * M consecutive parts. Round r = 0..M-1, from the mixed weights w:
+ *   each shard s runs SGD over its part r from w, with the rate eta_t = eta0 / (1 + lambda
+ *   eta0 t), t = (e-1) n_s + (steps of its earlier parts) + j its own step count, giving w_s;
+ *   mix (added in shard order s = 0..S-1), with a = sum_s share_s decay_s the shares' mean
+ *   decay: a sparse weight that c > 0 shards updated moves by the mean of their steps,
+ *        Delta_d = (1/c) sum (w_s,d - w_d); dense weights (biases) by the share-weighted step
+ *        sum_s share_s (w_s,d - w_d) (a shard that did not update one decayed it); every other
+ *        weight only decays, Delta_d = (a - 1) w_d;
+ *   w <- w + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a fixed sample).
+ * eta0 is calibrated once on a 1,000-instance sample (Bottou's calibration; each candidate
+ * rate a sequential pass, the rates spread over threads and ranks).
  */
 class ShardedSgd {
  public:
+  // The rate calibration's candidate rates are scored on `threads` threads, and with `ranks`
+  // (every rank holding the same data and w0) spread over the ranks; the rate is the one of one
+  // process.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-             const std::vector<double>& w0);
+             const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr);
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
+  std::size_t mixes() const { return options_.mixes; }
   std::size_t dimension() const { return shape_.dimension(); }
+  std::size_t instances() const { return order_.size(); }
   double rate() const { return eta0_; }
-  // n_s / N: the weight of shard s in the mix.
-  double shard_weight(std::size_t s) const;
+  double c2() const { return options_.c2; }
 
-  // The step gamma along the mixed direction delta [dimension] from w0 [dimension].
-  double mixing_step(const double* w0, const double* delta) const;
+  // Round `round` (0-based, < mixes()) of epoch `epoch` (1-based) of shard s: SGD from the
+  // weights scale * v over the shard's part. v [dimension] is the caller's buffer, equal to z
+  // [dimension] on entry and on return (restored from z where the part changed it); touched
+  // [dimension / 64 + 1] is all zero on entry and on return. The result goes to `out`.
+  // Thread-safe: different shards may run concurrently with different buffers. `stop`, when
+  // set, is polled and ends the part early.
+  void train_part(std::size_t s, int epoch, std::size_t round, double* v, const double* z,
+                  double scale, std::vector<uint64_t>& touched, ShardUpdate& out,
+                  const std::atomic<bool>* stop = nullptr) const;
 
-  // Epoch `epoch` (1-based) of shard s: w [dimension] holds the start weights on entry and the
-  // shard's weights on return. Returns the shard's summed weighted loss along the way (each
-  // instance's loss before its step). Thread-safe: different shards may run concurrently
-  // with different `w` buffers. `stop`, when set, is polled and ends the pass early.
-  // touched, when given, is set to [attributes of the features] flags: 1 where the shard's
-  // instances had the attribute (its features got gradient steps), else left as it was.
+  // Epoch `epoch` of shard s in one go (all its parts, no mixing) in place on w [dimension];
+  // returns its summed loss.
   double train_shard(std::size_t s, int epoch, double* w,
-                     const std::atomic<bool>* stop = nullptr,
-                     std::vector<char>* touched = nullptr) const;
-  std::size_t attributes() const { return shape_.features->A; }
-  const SparseFeatures& features() const { return *shape_.features; }
+                     const std::atomic<bool>* stop = nullptr) const;
+
+  // The step gamma in w + gamma Delta, w = G z [dimension], Delta = (a - 1) w + delta
+  // [dimension] (delta 0 off the updated weights), ww = ||w||^2, wd = w . delta,
+  // dd = ||delta||^2. The sample is scored in fixed blocks on `threads` threads; cpu, when
+  // given, gets the CPU seconds they took.
+  double mixing_step(const double* z, double G, double a, const double* delta, double ww,
+                     double wd, double dd, int threads, double* cpu = nullptr) const;
+
+  const SoftmaxModelShape& shape() const { return shape_; }
 
  private:
+  // The instances [size] of shard s's part `round` in epoch `epoch`, and the step count of
+  // the first.
+  const std::size_t* part(std::size_t s, int epoch, std::size_t round, std::size_t& size,
+                          std::size_t& first_step) const;
+
   const Dataset& data_;
   const std::vector<LocalInstance>& instances_;
   SoftmaxModelShape shape_;
@@ -81,18 +122,20 @@ class ShardedSgd {
   std::vector<std::size_t> shard_bounds_;  // [S+1] slices of order_
   double lambda_ = 0.0;
   double eta0_ = 0.1;
+  mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
+  mutable std::vector<int> visit_epoch_;                   // [S] epoch of visits_[s] (0: none)
 };
 
 // Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns
 // false to stop after this epoch.
 using EpochCallback = std::function<bool(int epoch, double objective)>;
 
-// With `ranks` (every rank holding the same data and weights), rank r trains the shards
-// s = r, r + R, ... and the ranks exchange the shard weights before the mix, which stays in
-// shard order: the same weights on every rank, bit for bit those of one process.
-// Runs epochs first_epoch..epochs of `sgd` (w: the weights after epoch first_epoch - 1) on `threads` threads (shard s of each epoch on any worker, mixed in
-// shard order) and leaves the mixed weights in w [dimension]. The result never depends on
-// `threads`.
+// Runs epochs first_epoch..epochs of `sgd` (w: the weights after epoch first_epoch - 1) on
+// `threads` threads (the shards of each round on any worker, mixed in shard order) and leaves
+// the mixed weights in w [dimension]. The result never depends on `threads`. With `ranks`
+// (every rank holding the same data and weights), rank r trains the shards s = r, r + R, ...,
+// the ranks allgather the shards' sparse updates and every rank mixes all of them in shard
+// order: the same weights on every rank, bit for bit those of one process.
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
                                 std::vector<double>& w, const EpochCallback& on_epoch,
                                 const std::atomic<bool>* stop = nullptr, int first_epoch = 1,

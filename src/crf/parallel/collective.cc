@@ -7,22 +7,39 @@
 
 namespace septa::crf {
 
-std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm) {
+std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm,
+                                      std::string* slice) {
   ByteWriter out;
   out.strings(dictionary.names());
-  const std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
+  dictionary = Dictionary();  // its strings are in `out` now
+  std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
+  std::size_t total = 0, largest = 0;  // strings over all ranks (repeats included), of one
+  for (std::size_t r = 0; r < parts.size(); ++r) {
+    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " dictionary");
+    const std::size_t n = in.u64();
+    total += n;
+    largest = std::max(largest, n);
+  }
   Dictionary merged;
+  merged.reserve(std::min(total, 2 * largest));
   std::vector<int32_t> local_to_global;
   for (int r = 0; r < comm.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " dictionary");
-    const std::vector<std::string> names = in.strings();
+    const std::vector<std::string_view> names = in.string_views();
     if (r == comm.rank()) local_to_global.reserve(names.size());
-    for (const std::string& name : names) {
+    for (const std::string_view name : names) {
       const int32_t id = merged.add(name);
       if (r == comm.rank()) local_to_global.push_back(id);
     }
+    std::string().swap(parts[r]);
   }
-  dictionary = std::move(merged);
+  if (slice && comm.rank() != 0) {
+    const auto [lo, hi] = name_slice(merged.size(), comm.rank(), comm.size());
+    *slice = merged.pack(lo, hi);
+    dictionary.release(merged.size());
+  } else {
+    dictionary = std::move(merged);
+  }
   return local_to_global;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,8 +17,17 @@ namespace septa::crf {
 // Replaces `dictionary` (this rank's strings in first-seen order) by the union over ranks, the
 // strings of rank 0 first, then the new ones of rank 1, ...: for shards that are consecutive
 // parts of one file this is the first-seen order of a sequential pass. Returns [local id] ->
-// global id.
-std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm);
+// global id. With `slice`, only rank 0 keeps the merged strings; every other rank r keeps
+// the count (Dictionary::release) and, in *slice, the packed strings of its id range
+// [size r/N, size (r+1)/N) (Dictionary::pack), so that the strings are spread over the ranks.
+std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm,
+                                      std::string* slice = nullptr);
+
+// The id range of the dictionary strings that rank r of N keeps while training.
+inline std::pair<std::size_t, std::size_t> name_slice(std::size_t size, int r, int n) {
+  return {size * static_cast<std::size_t>(r) / static_cast<std::size_t>(n),
+          size * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(n)};
+}
 
 // (attribute, class) features from this rank's `builder` with occurrence counts summed over the
 // ranks, then the min_freq / all_classes rule of SparseFeaturesBuilder::build: the same

@@ -1,6 +1,8 @@
 #include "crf/scoring/memm_scorer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace septa::crf {
 
@@ -9,23 +11,37 @@ MemmScorer::MemmScorer(std::size_t A, std::size_t L, SparseFeatures states,
     : A_(A), L_(L), floor_(floor), states_(std::move(states)), successors_(std::move(successors)),
       weights_(states_.size() + (L + 1) * L, 0.0) {}
 
+// The state scores s_t(j) do not depend on the context row, so they are summed once per item;
+// each row then adds W[i][j] over succ(i) and takes a log-softmax,
+//   log P(j | i, x_t) = z_j - log sum_j' exp(z_j'),  z_j = s_t(j) + W[i][j],
+// floored at log(floor) (no logarithm per cell).
 void MemmScorer::potentials(const SequenceView& sequence, Lattice& lattice) const {
-  const std::size_t T = sequence.T, L = L_;
+  const std::size_t T = sequence.T, L = L_, F = states_.size();
   lattice.reset(T, L, /*per_position_transitions=*/true);
-  const SoftmaxModelShape s = shape();
+  const SoftmaxModelShape sparse_only{&states_, A_, L_, 0, nullptr, nullptr};
   const ItemArrays items = ItemArrays::of(sequence);
-  std::vector<double> probs(L);
+  thread_local std::vector<double> state, z;  // [L] s_t, [L] scratch of softmax_normalize
+  state.resize(L);
+  z.resize(L);
   const double log_floor = std::log(floor_);
   for (std::size_t t = 0; t < T; ++t) {
     LocalInstance instance;
     instance.item = t;
+    softmax_raw_scores(sparse_only, items, instance, weights_.data(), 1.0, state.data());
     const std::size_t rows = t == 0 ? 1 : L;
     for (std::size_t row = 0; row < rows; ++row) {
-      instance.context = static_cast<int32_t>(t == 0 ? L : row);
-      softmax_probabilities(s, items, instance, weights_.data(), probs.data());
+      const std::size_t context = t == 0 ? L : row;
+      const double* dense = weights_.data() + F + context * L;
+      const char* allowed = &successors_[context * L];
       double* out = t == 0 ? lattice.state(0) : lattice.transition(t) + row * L;
       for (std::size_t j = 0; j < L; ++j)
-        out[j] = probs[j] > floor_ ? std::log(probs[j]) : log_floor;
+        out[j] = z[j] = allowed[j] ? state[j] + dense[j] : -std::numeric_limits<double>::infinity();
+      const double shift = softmax_normalize(z.data(), L);
+      if (!std::isfinite(shift)) {  // a row without successors: every cell at the floor
+        std::fill(out, out + L, log_floor);
+        continue;
+      }
+      for (std::size_t j = 0; j < L; ++j) out[j] = std::max(out[j] - shift, log_floor);
     }
   }
 }

@@ -84,6 +84,7 @@ TEST(FitLocal, SgdTrainsWithTheGivenPenalty) {
   options.c2 = c2;
   options.epochs = fx.options.epochs;
   options.shards = static_cast<std::size_t>(fx.options.shards);
+  options.mixes = static_cast<std::size_t>(fx.options.mixes);
   options.seed = fx.options.seed;
   std::vector<double> direct(fx.shape.dimension(), 0.0);
   const ShardedSgd sgd(fx.data, fx.instances, fx.shape, options, direct);

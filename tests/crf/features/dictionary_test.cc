@@ -114,5 +114,30 @@ TEST(Dictionary, HashDependsOnEveryByteAndTheLength) {
   EXPECT_EQ(Dictionary::hash(std::string("U00:word")), Dictionary::hash("U00:word"));
 }
 
+TEST(Dictionary, PackAndUnpackKeepTheIdsAndReleaseKeepsTheSize) {
+  const std::vector<std::string> strings = random_strings(3000, 11);
+  Dictionary d;
+  for (const std::string& s : strings) d.add(s);
+  const std::size_t n = d.size();
+  ASSERT_GT(n, 1000u);
+  Dictionary copy = d;
+  const std::string packed = d.pack();
+  EXPECT_EQ(d.size(), n);
+  EXPECT_TRUE(d.names().empty());
+  d.unpack(packed);
+  ASSERT_EQ(d.size(), n);
+  EXPECT_EQ(d.names(), copy.names());
+  for (const std::string& s : strings) EXPECT_EQ(d.find(s), copy.find(s));
+  EXPECT_EQ(d.find("not in it"), -1);
+  EXPECT_EQ(d.add("new string"), static_cast<int32_t>(n));  // grows on from the restored size
+  copy.release();
+  EXPECT_EQ(copy.size(), n);
+  EXPECT_TRUE(copy.names().empty());
+  Dictionary empty;
+  empty.unpack(empty.pack());
+  EXPECT_EQ(empty.size(), 0u);
+  EXPECT_EQ(empty.add("a"), 0);
+}
+
 }  // namespace
 }  // namespace septa::crf

@@ -194,6 +194,62 @@ TEST(SoftmaxObjective, ListedClassesPassEqualsTheDensePass) {
   EXPECT_EQ(grad_c, grad_b);
 }
 
+// The ranged pass of SGD (scores, then the gradient from the same feature ranges) gives the
+// dense pass's scores and gradient bit for bit: nodes and edges, some attributes without
+// features (min_freq 2 leaves empty ranges), repeated attributes, a scale.
+TEST(SoftmaxObjective, RangedPassEqualsTheDensePass) {
+  const std::size_t A = 7;
+  const Dataset data = testing::random_dataset(60, 6, A, 3, 41);
+  const LabelPairs pairs = observed_pairs(data, 3);
+  for (int span : {1, 2}) {
+    const std::vector<LocalInstance> instances =
+        span == 1 ? node_instances(data) : edge_instances(data, pairs.pair_class, 3);
+    const std::size_t classes = span == 1 ? 3 : pairs.first.size();
+    const SparseFeatures features = instance_features(data, instances, A, classes, span, 2, false);
+    SoftmaxModelShape shape{&features, A, classes, 1, nullptr};
+    const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 42);
+    std::vector<double> a(classes), b(classes), g(classes);
+    std::vector<double> grad_a(w.size(), 0.0), grad_b(w.size(), 0.0);
+    std::vector<FeatureRange> ranges;
+    for (const LocalInstance& instance : instances) {
+      softmax_raw_scores(shape, ItemArrays::of(data), instance, w.data(), 0.75, a.data());
+      softmax_ranged_scores(shape, ItemArrays::of(data), instance, w.data(), 0.75, b.data(),
+                            ranges);
+      EXPECT_EQ(a, b);
+      for (const FeatureRange& r : ranges) EXPECT_LT(r.first, r.last);
+      for (std::size_t c = 0; c < classes; ++c) g[c] = 0.25 * static_cast<double>(c % 5) - 0.5;
+      add_instance_gradient(shape, ItemArrays::of(data), instance, g.data(), grad_a.data());
+      add_ranged_gradient(shape, instance, ranges, g.data(), grad_b.data());
+    }
+    EXPECT_EQ(grad_a, grad_b) << "span " << span;
+  }
+}
+
+// A dataset known to hold only values of 1 (Dataset::unit_values, as the column encoder sets)
+// is scored without reading its values, bit for bit as with them; the objective too.
+TEST(SoftmaxObjective, UnitValuedDataScoresAsWithItsValues) {
+  const std::size_t A = 6, L = 4;
+  Dataset data = testing::random_dataset(50, 6, A, L, 51);
+  std::fill(data.attribute_values.begin(), data.attribute_values.end(), 1.0f);
+  const std::vector<LocalInstance> nodes = node_instances(data);
+  const SparseFeatures features = instance_features(data, nodes, A, L, 1, 1, false);
+  const SoftmaxModelShape shape{&features, A, L, 1, nullptr};
+  const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 52);
+  Dataset unit = data;
+  unit.unit_values = true;
+  EXPECT_EQ(ItemArrays::of(unit).values, nullptr);
+  EXPECT_NE(ItemArrays::of(data).values, nullptr);
+  std::vector<double> a(L), b(L), grad_a(w.size()), grad_b(w.size());
+  for (const LocalInstance& n : nodes) {
+    softmax_raw_scores(shape, ItemArrays::of(data), n, w.data(), 0.5, a.data());
+    softmax_raw_scores(shape, ItemArrays::of(unit), n, w.data(), 0.5, b.data());
+    EXPECT_EQ(a, b);
+  }
+  SoftmaxObjective with_values(data, nodes, shape, 2), without(unit, nodes, shape, 2);
+  EXPECT_EQ(with_values.evaluate(w.data(), grad_a.data()), without.evaluate(w.data(), grad_b.data()));
+  EXPECT_EQ(grad_a, grad_b);
+}
+
 TEST(SoftmaxObjective, PiecewiseNodeAndEdgePieceGradients) {
   const Dataset data = testing::random_dataset(15, 4, kA, kL, 5);
   const auto nodes = node_instances(data);

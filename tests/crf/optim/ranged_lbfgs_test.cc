@@ -2,6 +2,8 @@
 // across rank counts (ranks simulated by threads sharing memory).
 #include "crf/optim/ranged_lbfgs.h"
 
+#include "crf/thread_communicator.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,77 +17,8 @@
 namespace septa::crf {
 namespace {
 
-// N ranks as threads of one process: the collectives FeatureRanges uses (allgather) and the
-// rest for completeness, each a write, a barrier, a read and a barrier.
-class ThreadGroup {
- public:
-  explicit ThreadGroup(int size) : size_(size), slots_(static_cast<std::size_t>(size)) {}
-  int size() const { return size_; }
-  std::vector<std::string> exchange(int rank, std::string mine) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      slots_[static_cast<std::size_t>(rank)] = std::move(mine);
-    }
-    sync();
-    std::vector<std::string> all = slots_;
-    sync();
-    return all;
-  }
-
- private:
-  void sync() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const unsigned long generation = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      ready_.notify_all();
-    } else {
-      ready_.wait(lock, [&] { return generation_ != generation; });
-    }
-  }
-  int size_;
-  std::vector<std::string> slots_;
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  int arrived_ = 0;
-  unsigned long generation_ = 0;
-};
-
-class ThreadCommunicator : public Communicator {
- public:
-  ThreadCommunicator(ThreadGroup& group, int rank) : group_(group), rank_(rank) {}
-  int rank() const override { return rank_; }
-  int size() const override { return group_.size(); }
-  void allreduce(std::vector<uint64_t>& values, Op op) override {
-    const std::string mine(reinterpret_cast<const char*>(values.data()), 8 * values.size());
-    const std::vector<std::string> all = group_.exchange(rank_, mine);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      uint64_t v = 0, acc = op == Op::kMin ? UINT64_MAX : 0;
-      for (const std::string& part : all) {
-        std::memcpy(&v, part.data() + 8 * i, 8);
-        acc = op == Op::kSum ? acc + v : op == Op::kMax ? std::max(acc, v)
-              : op == Op::kMin ? std::min(acc, v) : (acc | v);
-      }
-      values[i] = acc;
-    }
-  }
-  std::vector<std::string> allgather(std::string mine) override {
-    return group_.exchange(rank_, std::move(mine));
-  }
-  std::vector<std::string> alltoall(const std::vector<std::string>&) override {
-    throw std::logic_error("not used");
-  }
-  void broadcast(std::string& bytes, int root) override {
-    bytes = group_.exchange(rank_, bytes)[static_cast<std::size_t>(root)];
-  }
-  void barrier() override { group_.exchange(rank_, std::string()); }
-  [[noreturn]] void abort(int) override { throw std::logic_error("abort"); }
-
- private:
-  ThreadGroup& group_;
-  int rank_;
-};
+using test_support::ThreadCommunicator;
+using test_support::ThreadGroup;
 
 // L2-free logistic regression, f(w) = sum_n log(1 + exp(-y_n x_n.w)) on sparse random rows:
 // smooth and convex; with c2 > 0 strictly convex.
@@ -132,14 +65,24 @@ struct Outcome {
 };
 
 // minimize_ranged over `ranks` simulated ranks; rank 0's outcome (all must agree, checked).
-Outcome run_ranks(const Logistic& problem, const MinimizerOptions& options, int ranks) {
+// skewed: the ranks' ranges balanced by a cost that falls with the feature id (as the
+// objective's are), else equal chunk counts.
+Outcome run_ranks(const Logistic& problem, const MinimizerOptions& options, int ranks,
+                  bool skewed = false) {
   ThreadGroup group(ranks);
   std::vector<Outcome> outcomes(static_cast<std::size_t>(ranks));
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       ThreadCommunicator comm(group, r);
-      const FeatureRanges ranges(problem.F, &comm);
+      const std::size_t C = (problem.F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
+      std::vector<uint64_t> cost(C);
+      for (std::size_t c = 0; c < C; ++c) cost[c] = 1000 / (c + 1);
+      const FeatureRanges ranges =
+          skewed ? FeatureRanges(problem.F, &comm,
+                                 FeatureRanges::balanced(problem.F, static_cast<std::size_t>(ranks),
+                                                         cost))
+                 : FeatureRanges(problem.F, &comm);
       std::vector<double> full(problem.F);  // [F] whole gradient, of which this rank keeps its range
       RangeObjective f = [&](const double* w, double* g) {
         const double value = problem(w, full.data());
@@ -265,14 +208,43 @@ TEST(RangedLbfgs, IdenticalAcrossRankCounts) {
     options.max_iterations = 40;
     const Outcome one = run_ranks(problem(), options, 1);
     ASSERT_GE(one.result.iterations, 25);
-    for (int ranks : {2, 3, 4}) {
-      const Outcome many = run_ranks(problem(), options, ranks);
-      EXPECT_EQ(0, std::memcmp(one.w.data(), many.w.data(), 8 * one.w.size()))
-          << ranks << " ranks, c1 " << c1;
-      EXPECT_EQ(one.trace, many.trace) << ranks << " ranks, c1 " << c1;
-      EXPECT_EQ(one.result.stop_reason, many.result.stop_reason);
-    }
+    for (int ranks : {2, 3, 4})
+      for (const bool skewed : {false, true}) {  // equal or cost-balanced (unequal) ranges
+        const Outcome many = run_ranks(problem(), options, ranks, skewed);
+        EXPECT_EQ(0, std::memcmp(one.w.data(), many.w.data(), 8 * one.w.size()))
+            << ranks << " ranks, c1 " << c1 << ", skewed " << skewed;
+        EXPECT_EQ(one.trace, many.trace) << ranks << " ranks, c1 " << c1;
+        EXPECT_EQ(one.result.stop_reason, many.result.stop_reason);
+      }
   }
+}
+
+TEST(FeatureRanges, BalancedBoundsCoverAndSplitTheCostEvenly) {
+  std::mt19937 rng(5);
+  for (std::size_t F : {0u, 1u, 1023u, 5000u, 100000u})
+    for (std::size_t N = 1; N <= 5; ++N) {
+      const std::size_t C = (F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
+      std::vector<uint64_t> cost(C);
+      uint64_t total = 0, largest = 0;
+      for (std::size_t c = 0; c < C; ++c) {
+        cost[c] = 1 + rng() % (c < C / 4 ? 10000 : 100);  // heavy low chunks
+        total += cost[c];
+        largest = std::max(largest, cost[c]);
+      }
+      const std::vector<std::size_t> b = FeatureRanges::balanced(F, N, cost);
+      ASSERT_EQ(b.size(), N + 1);
+      EXPECT_EQ(b.front(), 0u);
+      EXPECT_EQ(b.back(), F);
+      for (std::size_t q = 0; q < N; ++q) {
+        EXPECT_LE(b[q], b[q + 1]);
+        EXPECT_TRUE(b[q] % FeatureRanges::kChunk == 0 || b[q] == F);
+        uint64_t share = 0;
+        for (std::size_t c = b[q] / FeatureRanges::kChunk;
+             c < (b[q + 1] + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk; ++c)
+          share += cost[c];
+        EXPECT_LE(share, total / N + 2 * largest) << "F " << F << " N " << N << " rank " << q;
+      }
+    }
 }
 
 TEST(FeatureRanges, ChunkAlignedCover) {

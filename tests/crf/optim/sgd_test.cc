@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
+#include <random>
+#include <utility>
 
 #include "crf/algorithms/local_training.h"
 #include "crf/optim/minimizer.h"
@@ -31,17 +34,107 @@ double objective(const Problem& p, const std::vector<double>& w, double c2) {
 
 TEST(ShardedSgd, SameWeightsForAnyThreadCount) {
   const Problem p;
-  ShardedSgdOptions options;
-  options.shards = 5;
-  options.epochs = 4;
-  const ShardedSgd sgd(p.data, p.instances, p.shape, options, std::vector<double>(p.shape.dimension(), 0.0));
-  std::vector<double> one(p.shape.dimension(), 0.0);
-  fit_sharded_sgd(sgd, options.epochs, options.c2, 1, one, {});
-  for (int threads : {2, 3, 8}) {
-    std::vector<double> many(p.shape.dimension(), 0.0);
-    fit_sharded_sgd(sgd, options.epochs, options.c2, threads, many, {});
-    EXPECT_EQ(many, one) << threads << " threads";  // bit-identical, not merely close
+  for (std::size_t mixes : {1, 3}) {
+    ShardedSgdOptions options;
+    options.shards = 5;
+    options.mixes = mixes;
+    options.epochs = 4;
+    const ShardedSgd sgd(p.data, p.instances, p.shape, options,
+                         std::vector<double>(p.shape.dimension(), 0.0));
+    std::vector<double> one(p.shape.dimension(), 0.0);
+    fit_sharded_sgd(sgd, options.epochs, options.c2, 1, one, {});
+    for (int threads : {2, 3, 8}) {
+      std::vector<double> many(p.shape.dimension(), 0.0);
+      fit_sharded_sgd(sgd, options.epochs, options.c2, threads, many, {});
+      EXPECT_EQ(many, one) << threads << " threads, " << mixes << " mixes";  // bit-identical
+    }
   }
+}
+
+// One epoch of one mix against the mix written out densely (sgd.h), on a problem with rare
+// attributes (2,000 of them, about 1,800 occurrences, and one in every item: most weights are updated by some shards
+// only; the features come from all the data and the SGD sees 60% of it, so some weights are
+// updated by none): each shard's pass from w0 (train_shard), the weights it updated (every
+// feature of its instances' attributes, and the bias row), Delta_d the mean step of the shards
+// that updated d, the share-weighted step for the biases, the mean decay a for the others, then
+// w0 + gamma Delta with the step search's gamma for that Delta.
+TEST(ShardedSgd, SparseMixEqualsTheDenseFormula) {
+  constexpr std::size_t A = 2000;
+  Dataset data;  // each item: attribute 0 (in every shard) and two of the 2,000 others at random
+  std::mt19937 random(12);
+  for (int n = 0; n < 300; ++n) {
+    for (unsigned t = 0; t <= random() % 5; ++t) {
+      data.add_attribute(0, 1.0f);
+      for (int e = 0; e < 2; ++e) data.add_attribute(1 + random() % (A - 1), 0.5f + (random() % 8) / 8.0f);
+      data.end_item(static_cast<int32_t>(random() % kL));
+    }
+    data.end_sequence(1.0);
+  }
+  const std::vector<LocalInstance> all = node_instances(data);
+  const SparseFeatures features = instance_features(data, all, A, kL, 1, 1, false);
+  const std::vector<LocalInstance> instances(all.begin(), all.begin() + all.size() * 6 / 10);
+  const SoftmaxModelShape shape{&features, A, kL, 1, nullptr};
+  ShardedSgdOptions options;
+  options.shards = 4;
+  options.c2 = 30.0;  // a visible decay
+  const std::vector<double> w0 = testing::random_weights(shape.dimension(), 0.5, 5);
+  const ShardedSgd sgd(data, instances, shape, options, w0);
+  const std::size_t D = w0.size(), F = features.size(), S = sgd.shards(), N = instances.size();
+  ASSERT_EQ(S, 4u);
+  std::vector<std::size_t> order(N);  // the constructor's shard assignment
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(options.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::vector<double>> ws(S, w0);
+  std::vector<std::vector<char>> updated(S, std::vector<char>(D, 0));
+  std::vector<double> share(S), decay(S, 0.0);
+  double a = 0.0;
+  for (std::size_t s = 0; s < S; ++s) {
+    sgd.train_shard(s, 1, ws[s].data());
+    share[s] = static_cast<double>(N * (s + 1) / S - N * s / S) / static_cast<double>(N);
+    for (std::size_t j = N * s / S; j < N * (s + 1) / S; ++j) {
+      const std::size_t item = instances[order[j]].item;
+      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
+        const int32_t attribute = data.attribute_ids[e];
+        for (uint32_t f = features.offsets[attribute]; f < features.offsets[attribute + 1]; ++f)
+          updated[s][f] = 1;
+      }
+    }
+    for (std::size_t d = F; d < D; ++d) updated[s][d] = 1;
+    for (std::size_t d = 0; d < F && decay[s] == 0.0; ++d)
+      if (!updated[s][d]) decay[s] = ws[s][d] / w0[d];  // every weight it did not update
+    ASSERT_GT(decay[s], 0.0) << "shard " << s << " updated every weight";
+    ASSERT_LT(decay[s], 1.0);
+    a += share[s] * decay[s];
+  }
+  std::vector<double> Delta(D), delta(D);
+  std::size_t by_none = 0, by_some = 0, by_all = 0;
+  for (std::size_t d = 0; d < D; ++d) {
+    double sum = 0.0;
+    int count = 0;
+    for (std::size_t s = 0; s < S; ++s)
+      if (updated[s][d]) {
+        sum += d < F ? ws[s][d] - w0[d] : share[s] * (ws[s][d] - w0[d]);
+        ++count;
+      }
+    if (d < F) (count == 0 ? by_none : count < static_cast<int>(S) ? by_some : by_all)++;
+    Delta[d] = count == 0 ? (a - 1.0) * w0[d] : d < F ? sum / count : sum;
+    delta[d] = Delta[d] - (a - 1.0) * w0[d];
+  }
+  ASSERT_GT(by_none, 0u);
+  ASSERT_GT(by_some, 0u);
+  ASSERT_GT(by_all, 0u);
+  double ww = 0.0, wd = 0.0, dd = 0.0;
+  for (std::size_t d = 0; d < D; ++d) {
+    ww += w0[d] * w0[d];
+    wd += w0[d] * delta[d];
+    dd += delta[d] * delta[d];
+  }
+  const double gamma = sgd.mixing_step(w0.data(), 1.0, a, delta.data(), ww, wd, dd, 1);
+  std::vector<double> w = w0;
+  fit_sharded_sgd(sgd, 1, options.c2, 2, w, {});
+  for (std::size_t d = 0; d < D; ++d)
+    ASSERT_NEAR(w[d], w0[d] + gamma * Delta[d], 1e-12 * (1.0 + std::fabs(w[d]))) << d;
 }
 
 // The mixed SGD solution against the optimum of the same regularised objective found by
@@ -59,10 +152,11 @@ TEST(ShardedSgd, ReachesTheSequentialOptimumOfAConvexProblem) {
   minimize([&](const double* x, double* g) { return f.evaluate(x, g); }, best, mo, {});
   const double optimum = objective(p, best, c2);
 
-  for (std::size_t shards : {1, 4}) {
+  for (const auto& [shards, mixes] : {std::pair<std::size_t, std::size_t>{1, 1}, {4, 1}, {16, 4}}) {
     ShardedSgdOptions options;
     options.c2 = c2;
     options.shards = shards;
+    options.mixes = mixes;
     options.epochs = 40;
     std::vector<double> w(p.shape.dimension(), 0.0);
     const ShardedSgd sgd(p.data, p.instances, p.shape, options, w);
