@@ -29,6 +29,9 @@ install(TARGETS septa-spm RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The torch part (the transformer, training, merging, evaluation) joins septa_nn itself: the
 # septa-nn executable and the nn tests link one library.
 target_sources(septa_nn PRIVATE
+  src/nn/methods/mt/evaluation.cc
+  src/nn/methods/mt/merging.cc
+  src/nn/methods/mt/settings.cc
   src/nn/methods/mt/study.cc
   src/nn/methods/mt/transformer.cc)
 target_link_libraries(septa_nn PRIVATE septa_mt_text septa_merge)

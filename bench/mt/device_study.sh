@@ -36,6 +36,7 @@ MAX_LEN=${MAX_LEN:-48}                # tokens per message (longer ones are cut)
 MAX_TRAIN=${MAX_TRAIN:-12000}         # training pairs per direction (12 directions; the CPU study: 2500)
 PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5} # on all 12 x MAX_TRAIN pairs (CPU: 3)
 POST_EPOCHS=${POST_EPOCHS:-1}         # each post-training (multi 12, separate 12 x 1, group 12, DAT 6 x MAX_TRAIN)
+POST_MAX_TRAIN=${POST_MAX_TRAIN:-0}   # pairs per direction of each post-training (0: all MAX_TRAIN; the CPU study: 1000)
 BATCH=${BATCH:-256}                   # (CPU: 64)
 LR=${LR:-0.002}
 POST_LR=${POST_LR:-0.001}
@@ -83,7 +84,8 @@ say "device $DEVICE: dim $DIM ff $FF heads $HEADS layers $LAYERS batch $BATCH ma
 say "$plan"
 
 options=(--vocab "${vocab:-8000}" --dim "$DIM" --ff "$FF" --heads "$HEADS" --layers "$LAYERS" --max-len "$MAX_LEN"
-  --max-train "$MAX_TRAIN" --pretrain-epochs "$PRETRAIN_EPOCHS" --post-epochs "$POST_EPOCHS" --batch "$BATCH"
+  --max-train "$MAX_TRAIN" --pretrain-epochs "$PRETRAIN_EPOCHS" --post-epochs "$POST_EPOCHS"
+  --post-max-train "$POST_MAX_TRAIN" --batch "$BATCH"
   --lr "$LR" --post-lr "$POST_LR" --warmup "$WARMUP" --test-limit "$TEST_LIMIT" --dev-sample "$DEV_SAMPLE"
   --decode-batch "$DECODE_BATCH" --tf32 "$TF32" --density "$DENSITY" --ta-lambda "$TA_LAMBDA" --seed "$SEED")
 say "septa-nn mt all --corpus $corpus --dir $study --tokenizer $corpus/spm.model --device $DEVICE --threads $THREADS ${options[*]}"

@@ -82,7 +82,7 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
  * sends; the entries crowd into the low ids (the frequent attributes come first in the file),
  * so equal feature counts gave rank 0 the most (CoNLL-2000, 2 ranks: 21.5 against 13.6 MB of
  * exchange buffers). Weights 128 and 6 (fitted: they equalise the 2 ranks' peak resident
- * memory on CoNLL-2000, 93.4 and 93.2 MB; 12 left rank 1 4 MB above rank 0, 20 10 MB). The
+ * memory on CoNLL-2000, 93,364 and 93,172 KB; 12 left rank 1 4 MB above rank 0, 20 10 MB). The
  * ranges stay chunk-aligned, so every sum keeps its bits.
  */
 void CrfObjective::exchange_touched() {

@@ -533,7 +533,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
       if (profile.on) profile.serial += now_seconds() - t0;
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile);
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
         for (const ShardUpdate& u : updates) round_loss += u.loss;

@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <string>
 
+#include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 
@@ -52,7 +55,8 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
 }
 
 double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z,
-                     double& G, double& zz, int threads, SgdProfile& profile) {
+                     double& G, double& zz, int threads, SgdProfile& profile,
+                     Communicator* ranks) {
   double a = 0.0, shares = 0.0;
   for (const ShardUpdate& u : updates) {
     a += u.share * u.decay;
@@ -63,11 +67,16 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     return 1.0;
   }
   std::vector<double> cpu(kRanges, 0.0);
-  parallel_for(kRanges, threads, [&](std::size_t r) {
+  const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
+  parallel_for(r1 - r0, threads, [&](std::size_t i) {
+    const std::size_t r = r0 + i;
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
     accumulate(r, updates, z, G, a);
     if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
   });
+  if (R > 1) share_ranges(*ranks, r0, r1);
   double wd = 0.0, dd = 0.0;
   for (std::size_t r = 0; r < kRanges; ++r) {
     wd += wd_[r];
@@ -100,6 +109,38 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     profile.parallel += step_cpu;
   }
   return gamma;
+}
+
+void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
+  ByteWriter out;
+  std::vector<double> values;
+  for (std::size_t r = r0; r < r1; ++r) {
+    values.clear();
+    for (uint32_t d : updated_[r]) values.push_back(delta_[d]);
+    out.vec(updated_[r]);
+    out.vec(values);
+    out.f64(wd_[r]);
+    out.f64(dd_[r]);
+  }
+  std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
+  const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
+  for (std::size_t q = 0; q < R; ++q) {
+    if (q == me) continue;
+    ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
+    for (std::size_t r = kRanges * q / R; r < kRanges * (q + 1) / R; ++r) {
+      updated_[r] = in.vec<uint32_t>();
+      const std::vector<double> delta = in.vec<double>();
+      SEPTA_CHECK(delta.size() == updated_[r].size());
+      for (std::size_t i = 0; i < delta.size(); ++i) {
+        SEPTA_CHECK(updated_[r][i] >= bounds_[r] && updated_[r][i] < bounds_[r + 1]);
+        delta_[updated_[r][i]] = delta[i];
+      }
+      wd_[r] = in.f64();
+      dd_[r] = in.f64();
+    }
+    SEPTA_CHECK(in.at_end());
+    std::string().swap(parts[q]);
+  }
 }
 
 void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,

@@ -59,13 +59,19 @@ class ShardMix {
 
   // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
   // Returns the step gamma.
+  // Over `ranks` (every rank holding the same updates, z and G), rank q accumulates the ranges
+  // [64 q/R, 64 (q+1)/R) and the ranks allgather each range's updated weights, their delta'
+  // and its partial sums: every rank then holds what one process computes, bit for bit.
   double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
-             double& zz, int threads, SgdProfile& profile);
+             double& zz, int threads, SgdProfile& profile, Communicator* ranks = nullptr);
 
   // The weights the last mix changed, by range (for the workers' buffers).
   const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
 
  private:
+  // After each rank accumulated its ranges [r0, r1): every range's updated weights, their
+  // delta' and partial sums on every rank (an allgather; 12 bytes per updated weight).
+  void share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1);
   // Range r of the mix: adds the updates, turns the sums into delta' and its partial sums.
   void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
                   double G, double a);
