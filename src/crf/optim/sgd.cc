@@ -527,8 +527,11 @@ class RoundMix {
 
   // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
   // Returns the step gamma.
+  // Over `ranks` (every rank holding the same updates, z and G), rank q accumulates the ranges
+  // [64 q/R, 64 (q+1)/R) and the ranks allgather each range's updated weights, their delta'
+  // and its partial sums: every rank then holds what one process computes, bit for bit.
   double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
-             double& zz, int threads, Profile& profile) {
+             double& zz, int threads, Profile& profile, Communicator* ranks = nullptr) {
     double a = 0.0, shares = 0.0;
     for (const ShardUpdate& u : updates) {
       a += u.share * u.decay;
@@ -539,11 +542,16 @@ class RoundMix {
       return 1.0;
     }
     std::vector<double> cpu(kRanges, 0.0);
-    parallel_for(kRanges, threads, [&](std::size_t r) {
+    const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+    const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+    const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
+    parallel_for(r1 - r0, threads, [&](std::size_t i) {
+      const std::size_t r = r0 + i;
       const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
       accumulate(r, updates, z, G, a);
       if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
     });
+    if (R > 1) share_ranges(*ranks, r0, r1);
     double wd = 0.0, dd = 0.0;
     for (std::size_t r = 0; r < kRanges; ++r) {
       wd += wd_[r];
@@ -582,6 +590,40 @@ class RoundMix {
   const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
 
  private:
+  // After each rank accumulated its ranges [r0, r1): every range's updated weights, their
+  // delta' and partial sums on every rank (an allgather; 12 bytes per updated weight).
+  void share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
+    ByteWriter out;
+    std::vector<double> values;
+    for (std::size_t r = r0; r < r1; ++r) {
+      values.clear();
+      for (uint32_t d : updated_[r]) values.push_back(delta_[d]);
+      out.vec(updated_[r]);
+      out.vec(values);
+      out.f64(wd_[r]);
+      out.f64(dd_[r]);
+    }
+    std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
+    const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
+    for (std::size_t q = 0; q < R; ++q) {
+      if (q == me) continue;
+      ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
+      for (std::size_t r = kRanges * q / R; r < kRanges * (q + 1) / R; ++r) {
+        updated_[r] = in.vec<uint32_t>();
+        const std::vector<double> delta = in.vec<double>();
+        SEPTA_CHECK(delta.size() == updated_[r].size());
+        for (std::size_t i = 0; i < delta.size(); ++i) {
+          SEPTA_CHECK(updated_[r][i] >= bounds_[r] && updated_[r][i] < bounds_[r + 1]);
+          delta_[updated_[r][i]] = delta[i];
+        }
+        wd_[r] = in.f64();
+        dd_[r] = in.f64();
+      }
+      SEPTA_CHECK(in.at_end());
+      std::string().swap(parts[q]);
+    }
+  }
+
   void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
                   double G, double a) {
     const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
@@ -717,7 +759,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
       if (profile.on) profile.serial += now_seconds() - t0;
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile);
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
       if (profile.on) {
         profile.gammas.push_back(gamma);
         for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
