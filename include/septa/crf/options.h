@@ -61,7 +61,7 @@ struct TrainOptions {
   int epochs = 5;               // SGD passes over the data (5: chosen on development splits)
   int unary_epochs = 8;         // separate: SGD passes of the unary factor (8: chosen on dev splits)
   int shards = 16;              // SGD: fixed data shards trained in parallel (not the threads)
-  int mixes = 4;                // SGD: parameter mixes of the shards per epoch (16 and 4:
+  int mixes = 8;                // SGD: parameter mixes of the shards per epoch (16 and 8:
                                 // chosen on development splits, docs/crf.md)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };

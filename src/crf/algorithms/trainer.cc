@@ -149,6 +149,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   std::pair<std::size_t, std::size_t> own_items{0, 0};
   if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
     encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
+    encoded.unit_values = true;  // every rank's part is column data: value 1 everywhere
     sgd_ranks = layout->comm;
     layout = nullptr;
   }

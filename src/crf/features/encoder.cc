@@ -118,48 +118,64 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   });
   // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
   if (out.attribute_values.empty()) out.unit_values = true;
-  std::size_t entries = 0, edge_entries = 0, items = 0;
-  for (const Chunk& part : parts) {
-    entries += part.ids.size();
-    edge_entries += part.edge_ids.size();
-    items += part.per_item.size();
-  }
-  out.attribute_ids.reserve(out.attribute_ids.size() + entries);
-  out.attribute_values.reserve(out.attribute_values.size() + entries);
-  out.edge_ids.reserve(out.edge_ids.size() + edge_entries);
-  out.labels.reserve(out.labels.size() + items);
-  out.item_offsets.reserve(out.item_offsets.size() + items);
-  out.edge_offsets.reserve(out.edge_offsets.size() + items);
-  std::size_t item = 0;
+  // The merge in chunk order is serial: each chunk's strings into the attribute dictionary
+  // (chunk-local ids -> ids) and the labels in item order. The chunks' entries are then written
+  // into their own slices of the dataset in parallel.
+  std::vector<std::vector<int32_t>> global(chunks);  // [chunks][chunk-local id] -> id
+  const std::size_t items0 = out.labels.size(), entries0 = out.attribute_ids.size(),
+                    edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
+  std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
+      first_item(chunks + 1, items0);  // [chunks+1] where each chunk's slices start
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
-    std::vector<int32_t> global(part.attributes.size());  // [chunk-local id] -> id
+    global[c].resize(part.attributes.size());
     if (attributes_.size() == 0) {
       // Into an empty dictionary the merge would give every string its chunk-local id: take
       // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing it.
-      for (std::size_t i = 0; i < global.size(); ++i) global[i] = static_cast<int32_t>(i);
+      for (std::size_t i = 0; i < global[c].size(); ++i) global[c][i] = static_cast<int32_t>(i);
       attributes_ = std::move(part.attributes);
     } else {
-      std::vector<uint64_t> hashes(global.size());  // scratch
+      std::vector<uint64_t> hashes(global[c].size());  // scratch
       const std::vector<std::string>& names = part.attributes.names();
       attributes_.add_all(
-          global.size(), [&](std::size_t i) { return std::string_view(names[i]); },
-          hashes.data(), global.data());
+          global[c].size(), [&](std::size_t i) { return std::string_view(names[i]); },
+          hashes.data(), global[c].data());
     }
     part.attributes = Dictionary();
-    std::size_t entry = 0, edge_entry = 0, item_in_chunk = 0;
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
-      const ColumnSentence& sentence = corpus[n];
-      for (std::size_t t = 0; t < sentence.columns.size(); ++t, ++item, ++item_in_chunk) {
-        for (uint32_t k = 0; k < part.per_item[item_in_chunk]; ++k)
-          out.add_attribute(global[part.ids[entry++]], 1.0f);
-        for (uint32_t k = 0; k < part.edges_per_item[item_in_chunk]; ++k)
-          out.add_edge_attribute(global[part.edge_ids[edge_entry++]]);
-        out.end_item(labels_.add(sentence.columns[t].back()));
-      }
-      out.end_sequence(1.0);
-    }
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n)
+      for (const auto& columns : corpus[n].columns) out.labels.push_back(labels_.add(columns.back()));
+    first_entry[c + 1] = first_entry[c] + part.ids.size();
+    first_edge[c + 1] = first_edge[c] + part.edge_ids.size();
+    first_item[c + 1] = first_item[c] + part.per_item.size();
   }
+  out.attribute_ids.resize(first_entry[chunks]);
+  out.attribute_values.resize(first_entry[chunks], 1.0f);
+  out.edge_ids.resize(first_edge[chunks]);
+  out.item_offsets.resize(first_item[chunks] + 1);
+  out.edge_offsets.resize(first_item[chunks] + 1);
+  out.weights.resize(sequences0 + N, 1.0);
+  out.sequence_offsets.resize(sequences0 + N + 1);
+  parallel_for(chunks, threads, [&](std::size_t c) {
+    const Chunk& part = parts[c];
+    const std::vector<int32_t>& ids = global[c];
+    int32_t* attribute_ids = out.attribute_ids.data() + first_entry[c];  // may be empty
+    for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
+    int32_t* edge_ids = out.edge_ids.data() + first_edge[c];
+    for (std::size_t i = 0; i < part.edge_ids.size(); ++i) edge_ids[i] = ids[part.edge_ids[i]];
+    std::size_t entry = first_entry[c], edge = first_edge[c], item = first_item[c];
+    for (std::size_t i = 0; i < part.per_item.size(); ++i) {
+      entry += part.per_item[i];
+      edge += part.edges_per_item[i];
+      ++item;
+      out.item_offsets[item] = entry;
+      out.edge_offsets[item] = edge;
+    }
+    item = first_item[c];
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+      item += corpus[n].columns.size();
+      out.sequence_offsets[sequences0 + n + 1] = item;
+    }
+  });
 }
 
 namespace {

@@ -1,30 +1,20 @@
 #include "crf/optim/sgd.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <numeric>
 #include <random>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/shard_mix.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
 namespace septa::crf {
 namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 // Whether the instance normalises over a list of one class, its gold class (e.g. an edge whose
 // unary beam leaves one label pair): its softmax gives that class exactly 1 (fast_exp(0) / 1)
@@ -288,8 +278,14 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   visit_epoch_.assign(S, 0);
   if (N == 0) return;
   lambda_ = 2.0 * options.c2 / static_cast<double>(N);
-  const std::vector<std::size_t> sample(order_.begin(),
-                                        order_.begin() + std::min<std::size_t>(N, 1000));
+  // The sample: the first 1,000 instances of the permutation that have a loss at all (an
+  // instance whose candidate list is its gold class alone only decays the weights: a sample of
+  // mostly such instances, as the stacked pairwise factor has, scores too few steps and picked
+  // 2x the rate that keeps its passes stable).
+  std::vector<std::size_t> sample;
+  for (std::size_t j = 0; j < N && sample.size() < 1000; ++j)
+    if (!only_gold(shape, instances[order_[j]])) sample.push_back(order_[j]);
+  if (sample.empty()) sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
   eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads, ranks);
 }
 
@@ -374,9 +370,9 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
 double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
                                double ww, double wd, double dd, int threads, double* cpu) const {
   const std::size_t S = shards(), N = order_.size(), K = shape_.K;
+  if (S < 2) return 1.0;
   std::vector<double> grid;
   for (double g = 1.0; g <= static_cast<double>(S) + 1e-9; g *= 1.41421356237) grid.push_back(g);
-  if (grid.size() < 2) return 1.0;
   // 4,000 instances per epoch: 4,000 / mixes per mix, at least 1,000
   const std::size_t M = std::min<std::size_t>(N, std::max<std::size_t>(1000, 4000 / mixes())), B = 16;
   std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
@@ -438,7 +434,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
   for (std::size_t g = 0; g < grid.size(); ++g) {
     // A step that would shrink the weights no shard updated by more than half (a strong
     // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0).
-    if (g > 0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
+    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
     double loss = 0.0;
     for (std::size_t block = 0; block < B; ++block) loss += block_loss[block][g];
     const double objective = static_cast<double>(N) / static_cast<double>(M) * loss +
@@ -452,186 +448,6 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
 }
 
 namespace {
-
-
-/*
- * With SEPTA_SGD_PROFILE set, fit_sharded_sgd measures its stages and prints to stderr the
- * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
- * assigned as for_blocks_ordered assigns them (worker w takes parts w, w + T, ...; the thread
- * CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
- * buffer, in parallel), plus the parallel stages (mix passes and step search over fixed
- * blocks) divided by min(T, blocks), plus the serial rest (wall time) in full.
- */
-struct Profile {
-  bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
-  std::vector<std::vector<double>> part_cpu;  // [rounds][S]
-  double sync = 0.0;      // summed per round: the slowest worker's buffer sync
-  double parallel = 0.0;  // CPU of the block-parallel stages, summed over blocks
-  double serial = 0.0;    // wall time of everything else between rounds
-  double total = 0.0;     // wall time of the whole fit
-  double entries = 0.0;   // weights in the shards' updates, summed over rounds
-  std::vector<double> gammas;
-
-  void report(const ShardedSgd& sgd, int threads) const {
-    if (!on) return;
-    double work = 0.0;
-    for (const auto& round : part_cpu)
-      for (double x : round) work += x;
-    std::fprintf(stderr,
-                 "sgd profile: D=%zu N=%zu S=%zu M=%zu rounds=%zu threads=%d wall %.3f s: "
-                 "shard parts %.3f s CPU, worker sync %.3f s, mix+step %.3f s CPU, serial %.3f s; "
-                 "%.0f updated weights per round\n",
-                 sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), part_cpu.size(),
-                 threads, total, work, sync, parallel, serial,
-                 entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
-    std::fprintf(stderr, "sgd profile: gamma");
-    for (double g : gammas) std::fprintf(stderr, " %.2f", g);
-    std::fprintf(stderr, "\n");
-    const double one = work + sync + parallel + serial;
-    for (std::size_t T : {1, 2, 4, 8, 16}) {
-      double path = sync + serial + parallel / static_cast<double>(std::min<std::size_t>(T, 16));
-      for (const auto& round : part_cpu) {
-        double longest = 0.0;
-        for (std::size_t w = 0; w < std::min(T, round.size()); ++w) {
-          double sum = 0.0;
-          for (std::size_t s = w; s < round.size(); s += T) sum += round[s];
-          longest = std::max(longest, sum);
-        }
-        path += longest;
-      }
-      std::fprintf(stderr, "sgd profile:   T=%2zu critical path %.3f s, speed-up %.2f\n", T, path,
-                   one / path);
-    }
-  }
-};
-
-/*
- * The mix of one round's shard updates (sgd.h), from w = G z. The dimension is cut into 64
- * fixed ranges, mixed concurrently; within a range the shards are added in shard order, and
- * per-range sums are added in range order, so nothing depends on the thread count.
- *   accumulate: sparse d: sum_d += x_s,d - w_d, count_d += 1;
- *               dense d:  sum_d += share_s (x_s,d - decay_s w_d);
- *   delta'_d = sum_d / count_d - (a - 1) w_d (sparse), sum_d (dense): Delta = (a - 1) w + delta'
- *   apply:   w'_d = w_d + gamma (delta'_d + (a - 1) w_d) on the updated weights, the others
- *            w'_d = w_d (1 + gamma (a - 1)): kept as z'_d = w'_d / G', G' = G (1 + gamma (a - 1)).
- */
-class RoundMix {
- public:
-  static constexpr std::size_t kRanges = 64;
-
-  explicit RoundMix(const ShardedSgd& sgd)
-      : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0), count_(D_, 0),
-        updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges) {
-    for (std::size_t r = 0; r <= kRanges; ++r) bounds_.push_back(D_ * r / kRanges);
-  }
-
-  // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
-  // Returns the step gamma.
-  double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
-             double& zz, int threads, Profile& profile) {
-    double a = 0.0, shares = 0.0;
-    for (const ShardUpdate& u : updates) {
-      a += u.share * u.decay;
-      shares += u.share;
-    }
-    if (shares == 0.0) {  // a round without instances (tiny data, many parts): nothing moved
-      for (std::vector<uint32_t>& range : updated_) range.clear();
-      return 1.0;
-    }
-    std::vector<double> cpu(kRanges, 0.0);
-    parallel_for(kRanges, threads, [&](std::size_t r) {
-      const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
-      accumulate(r, updates, z, G, a);
-      if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
-    });
-    double wd = 0.0, dd = 0.0;
-    for (std::size_t r = 0; r < kRanges; ++r) {
-      wd += wd_[r];
-      dd += dd_[r];
-    }
-    double step_cpu = 0.0;
-    const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
-                                         profile.on ? &step_cpu : nullptr);
-    const double G_new = G * (1.0 + gamma * (a - 1.0));
-    std::vector<double> cpu2(kRanges, 0.0);
-    parallel_for(kRanges, threads, [&](std::size_t r) {
-      const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
-      double dz = 0.0;
-      for (uint32_t d : updated_[r]) {
-        const double w = G * z[d];
-        const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
-        dz += moved * moved - z[d] * z[d];
-        z[d] = moved;
-        delta_[d] = 0.0;
-        count_[d] = 0;
-      }
-      dz_[r] = dz;
-      if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
-    });
-    for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
-    G = G_new;
-    if (profile.on) {
-      // The two range passes and the step search run on all threads: parallel work.
-      for (std::size_t r = 0; r < kRanges; ++r) profile.parallel += cpu[r] + cpu2[r];
-      profile.parallel += step_cpu;
-    }
-    return gamma;
-  }
-
-  // The weights the last mix changed, by range (for the workers' buffers).
-  const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
-
- private:
-  void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
-                  double G, double a) {
-    const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
-    std::vector<uint32_t>& updated = updated_[r];
-    updated.clear();
-    for (const ShardUpdate& u : updates) {
-      const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
-      for (auto it = first; it != u.index.end() && *it < hi; ++it) {
-        const uint32_t d = *it;
-        const double x = u.value[it - u.index.begin()], w = G * z[d];
-        if (count_[d]++ == 0) updated.push_back(d);
-        if (d < F_)
-          delta_[d] += x - w;
-        else
-          delta_[d] += u.share * (x - u.decay * w);
-      }
-    }
-    double wd = 0.0, dd = 0.0;
-    for (uint32_t d : updated) {
-      const double w = G * z[d];
-      if (d < F_) delta_[d] = delta_[d] / count_[d] - (a - 1.0) * w;
-      wd += w * delta_[d];
-      dd += delta_[d] * delta_[d];
-    }
-    wd_[r] = wd;
-    dd_[r] = dd;
-  }
-
-  std::size_t F_, D_;
-  std::vector<std::size_t> bounds_;               // [kRanges+1]
-  std::vector<double> delta_;                     // [D] delta', 0 off the updated weights
-  std::vector<uint16_t> count_;                   // [D] shards that updated the weight (S <= 4096)
-  std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
-  std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
-};
-
-// ||z||^2 in 64 fixed ranges added in order.
-double squared_norm(const std::vector<double>& z, int threads) {
-  constexpr std::size_t R = RoundMix::kRanges;
-  std::vector<double> part(R, 0.0);
-  const std::size_t D = z.size();
-  parallel_for(R, threads, [&](std::size_t r) {
-    double sum = 0.0;
-    for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];
-    part[r] = sum;
-  });
-  double sum = 0.0;
-  for (double x : part) sum += x;
-  return sum;
-}
 
 void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u) {
   out.u64(s);
@@ -649,7 +465,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
                                 const std::atomic<bool>* stop, int first_epoch,
                                 Communicator* ranks) {
   MinimizerResult result;
-  Profile profile;
+  SgdProfile profile;
   const double start = profile.on ? now_seconds() : 0.0;
   const std::size_t S = sgd.shards(), D = sgd.dimension(), M = sgd.mixes();
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
@@ -662,9 +478,9 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
   std::vector<double> sync_time(workers, 0.0);
-  RoundMix mixer(sgd);
+  ShardMix mixer(sgd);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
-  double zz = squared_norm(w, threads);
+  double zz = squared_norm_in_ranges(w, threads);
   result.stop_reason = "epochs done";
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     double loss = 0.0;
@@ -717,8 +533,11 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
       if (profile.on) profile.serial += now_seconds() - t0;
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile);
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
       if (profile.on) {
+        double round_loss = 0.0;
+        for (const ShardUpdate& u : updates) round_loss += u.loss;
+        std::fprintf(stderr, "round %d.%zu loss %.1f gamma %.2f G %.6f zz %.1f\n", epoch, round, round_loss, gamma, G, zz);
         profile.gammas.push_back(gamma);
         for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
       }
@@ -729,14 +548,14 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
     if (G != 1.0) {
       const double g = G;
-      parallel_for(RoundMix::kRanges, threads, [&](std::size_t r) {
-        for (std::size_t d = D * r / RoundMix::kRanges; d < D * (r + 1) / RoundMix::kRanges; ++d)
+      parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
+        for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d)
           w[d] *= g;
       });
       G = 1.0;
       std::fill(full_sync.begin(), full_sync.end(), 1);
     }
-    zz = squared_norm(w, threads);
+    zz = squared_norm_in_ranges(w, threads);
     // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
     if (profile.on) profile.parallel += thread_cpu_seconds() - f0;
     result.iterations = epoch;

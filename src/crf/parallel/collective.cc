@@ -1,6 +1,7 @@
 #include "crf/parallel/collective.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "crf/io/binary_io.h"
 #include "septa/error.h"
@@ -99,26 +100,55 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
   return s;
 }
 
+namespace {
+
+// The next vector (a u64 count, then the values) of `bytes` at `at`, appended to `out`.
+template <typename T>
+void append_vector(const std::string& bytes, std::size_t& at, std::vector<T>& out) {
+  uint64_t n;
+  SEPTA_CHECK(at + sizeof n <= bytes.size());
+  std::memcpy(&n, bytes.data() + at, sizeof n);
+  at += sizeof n;
+  SEPTA_CHECK(n <= (bytes.size() - at) / sizeof(T));
+  const std::size_t old = out.size();
+  out.resize(old + n);
+  if (n > 0) std::memcpy(out.data() + old, bytes.data() + at, n * sizeof(T));
+  at += n * sizeof(T);
+}
+
+// The same for offsets [count] whose first (0) is dropped and the rest shifted by `base`.
+void append_offsets(const std::string& bytes, std::size_t& at, std::size_t base,
+                    std::vector<std::size_t>& out) {
+  const std::size_t old = out.size();
+  append_vector(bytes, at, out);
+  SEPTA_CHECK(out.size() > old);
+  out.erase(out.begin() + static_cast<std::ptrdiff_t>(old));
+  for (std::size_t i = old; i < out.size(); ++i) out[i] += base;
+}
+
+}  // namespace
+
+/*
+ * The ranks' parts go out one at a time (rank r broadcasts its part, every rank appends it and
+ * frees it), into a dataset allocated once from the sizes exchanged first: a rank holds the
+ * whole corpus and one part at a time, not every part at once beside copies of them.
+ */
 Dataset gather_dataset(Dataset local, Communicator& comm,
                        std::pair<std::size_t, std::size_t>* own_items) {
-  ByteWriter out;
-  out.vec(local.sequence_offsets);
-  out.vec(local.item_offsets);
-  out.vec(local.attribute_ids);
-  out.vec(local.attribute_values);
-  out.vec(local.labels);
-  out.vec(local.weights);
-  out.vec(local.edge_offsets);
-  out.vec(local.edge_ids);
-  local = Dataset();
-  std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
-  // The sizes first, so that the whole corpus is allocated once.
-  std::size_t entries = 0, items = 0, sequences = 0;
-  for (std::size_t r = 0; r < parts.size(); ++r) {
-    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " data");
-    sequences += in.vec<std::size_t>().size() - 1;
-    items += in.vec<std::size_t>().size() - 1;
-    entries += in.vec<int32_t>().size();
+  const std::size_t N = static_cast<std::size_t>(comm.size());
+  const std::size_t me = static_cast<std::size_t>(comm.rank());
+  std::vector<uint64_t> sizes(4 * N, 0);  // [N][sequences, items, entries, edge entries]
+  sizes[4 * me] = local.size();
+  sizes[4 * me + 1] = local.items();
+  sizes[4 * me + 2] = local.attribute_ids.size();
+  sizes[4 * me + 3] = local.edge_ids.size();
+  comm.allreduce(sizes, Communicator::Op::kSum);
+  std::size_t sequences = 0, items = 0, entries = 0, edges = 0;
+  for (std::size_t r = 0; r < N; ++r) {
+    sequences += sizes[4 * r];
+    items += sizes[4 * r + 1];
+    entries += sizes[4 * r + 2];
+    edges += sizes[4 * r + 3];
   }
   Dataset all;
   all.sequence_offsets.reserve(sequences + 1);
@@ -126,32 +156,38 @@ Dataset gather_dataset(Dataset local, Communicator& comm,
   all.attribute_ids.reserve(entries);
   all.attribute_values.reserve(entries);
   all.labels.reserve(items);
-  for (std::size_t r = 0; r < parts.size(); ++r) {
-    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " data");
-    const auto sequence_offsets = in.vec<std::size_t>();
-    const auto item_offsets = in.vec<std::size_t>();
-    const auto ids = in.vec<int32_t>();
-    const auto values = in.vec<float>();
-    const auto labels = in.vec<int32_t>();
-    const auto weights = in.vec<double>();
-    const auto edge_offsets = in.vec<std::size_t>();
-    const auto edge_ids = in.vec<int32_t>();
-    std::string().swap(parts[r]);
+  all.weights.reserve(sequences);
+  all.edge_offsets.reserve(items + 1);
+  all.edge_ids.reserve(edges);
+  for (std::size_t r = 0; r < N; ++r) {
+    std::string bytes;
+    if (r == me) {
+      ByteWriter out;
+      out.vec(local.sequence_offsets);
+      out.vec(local.item_offsets);
+      out.vec(local.attribute_ids);
+      out.vec(local.attribute_values);
+      out.vec(local.labels);
+      out.vec(local.weights);
+      out.vec(local.edge_offsets);
+      out.vec(local.edge_ids);
+      local = Dataset();
+      bytes = std::move(out.bytes());
+    }
+    comm.broadcast(bytes, static_cast<int>(r));
     const std::size_t item_base = all.labels.size(), entry_base = all.attribute_ids.size();
     const std::size_t edge_base = all.edge_ids.size();
-    for (std::size_t i = 1; i < edge_offsets.size(); ++i)
-      all.edge_offsets.push_back(edge_base + edge_offsets[i]);
-    all.edge_ids.insert(all.edge_ids.end(), edge_ids.begin(), edge_ids.end());
-    for (std::size_t n = 1; n < sequence_offsets.size(); ++n)
-      all.sequence_offsets.push_back(item_base + sequence_offsets[n]);
-    for (std::size_t i = 1; i < item_offsets.size(); ++i)
-      all.item_offsets.push_back(entry_base + item_offsets[i]);
-    all.attribute_ids.insert(all.attribute_ids.end(), ids.begin(), ids.end());
-    all.attribute_values.insert(all.attribute_values.end(), values.begin(), values.end());
-    all.labels.insert(all.labels.end(), labels.begin(), labels.end());
-    all.weights.insert(all.weights.end(), weights.begin(), weights.end());
-    if (own_items && r == static_cast<std::size_t>(comm.rank()))
-      *own_items = {item_base, all.labels.size()};
+    std::size_t at = 0;
+    append_offsets(bytes, at, item_base, all.sequence_offsets);
+    append_offsets(bytes, at, entry_base, all.item_offsets);
+    append_vector(bytes, at, all.attribute_ids);
+    append_vector(bytes, at, all.attribute_values);
+    append_vector(bytes, at, all.labels);
+    append_vector(bytes, at, all.weights);
+    append_offsets(bytes, at, edge_base, all.edge_offsets);
+    append_vector(bytes, at, all.edge_ids);
+    SEPTA_CHECK(at == bytes.size());
+    if (own_items && r == me) *own_items = {item_base, all.labels.size()};
   }
   return all;
 }

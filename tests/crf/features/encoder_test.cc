@@ -26,12 +26,41 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
     EXPECT_EQ(b.item_offsets, a.item_offsets);
     EXPECT_EQ(b.sequence_offsets, a.sequence_offsets);
     EXPECT_EQ(b.labels, a.labels);
+    EXPECT_EQ(b.attribute_values, a.attribute_values);
+    EXPECT_EQ(b.weights, a.weights);
+    EXPECT_EQ(b.edge_offsets, a.edge_offsets);
+    EXPECT_EQ(b.edge_ids, a.edge_ids);
   }
   EXPECT_EQ(a.items(), a.labels.size());
   EXPECT_EQ(a.attribute_ids.size(), a.items() * 19);  // 19 unigram templates per token
   // Column data: every value 1, and the dataset says so (the kernels skip reading them).
   EXPECT_TRUE(a.unit_values);
   for (float v : a.attribute_values) ASSERT_EQ(v, 1.0f);
+}
+
+// The training dataset, written chunk by chunk in parallel, equals the sentences encoded one
+// at a time by the trained encoder (the tagging path), state and edge attributes alike.
+TEST(Encoder, TrainingDatasetEqualsSentenceBySentenceEncoding) {
+  std::istringstream in(testing::toy_chunking_corpus(300, 12));
+  const auto corpus = read_columns(in, "toy.txt");
+  const FeatureTemplate feature_template =
+      FeatureTemplate::parse("U00:%x[0,0]\nU01:%x[-1,1]/%x[0,1]\nB01:%x[0,1]\n", "t");
+  for (int threads : {1, 2, 3, 7}) {
+    Encoder encoder(feature_template);
+    Dataset trained;
+    encoder.encode_training(corpus, trained, threads);
+    Dataset one_by_one;
+    for (const ColumnSentence& sentence : corpus) encoder.encode(sentence, one_by_one);
+    EXPECT_TRUE(trained.has_edges());
+    EXPECT_EQ(trained.attribute_ids, one_by_one.attribute_ids) << threads;
+    EXPECT_EQ(trained.attribute_values, one_by_one.attribute_values);
+    EXPECT_EQ(trained.item_offsets, one_by_one.item_offsets);
+    EXPECT_EQ(trained.edge_ids, one_by_one.edge_ids);
+    EXPECT_EQ(trained.edge_offsets, one_by_one.edge_offsets);
+    EXPECT_EQ(trained.sequence_offsets, one_by_one.sequence_offsets);
+    EXPECT_EQ(trained.labels, one_by_one.labels);
+    EXPECT_EQ(trained.weights, one_by_one.weights);
+  }
 }
 
 TEST(Encoder, TaggingDropsUnknownAttributesAndMarksUnknownLabels) {

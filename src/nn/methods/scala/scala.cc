@@ -70,6 +70,9 @@ std::vector<OptionSpec> grid_options() {
        "is used instead when present"},
       {"no-teacher", OptionType::kInteger, "0", 0, 1, false,
        "1: no teacher; the full width's distillation head learns the labels"},
+      {"fused-qkv", OptionType::kInteger, "0", 0, 1, false,
+       "1: slice q, k, v as one fused [3D][D] matrix to [3d][d], as the official Scala code (the "
+       "rows acting as q, k and v shift with the width); 0: each [D][D] matrix to [d][d]"},
   };
 }
 
@@ -105,7 +108,9 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
 
   Vit net = nullptr;
   Stage stage;
-  stage.generator = seeded_build(r.seed, [&] { net = Vit(r.vit); });
+  VitConfig config = r.vit;
+  config.fused_qkv = o.integer("fused-qkv") != 0;
+  stage.generator = seeded_build(r.seed, [&] { net = Vit(config); });
   net->to(in.ctx.device);
   SlimmableVit model(net, grid, sw.isolated);
   torch::optim::AdamW optimizer(net->parameters(),

@@ -27,6 +27,32 @@ torch::Tensor sliced_linear(const torch::Tensor& x, torch::nn::Linear& layer, in
   return F::linear(x, w, take(layer->bias, 0, n_out, tail_out));
 }
 
+// The q, k and v weights [d][d] and biases [d] of a slice (VitConfig::fused_qkv):
+//   split   W_q[rows, cols], W_k[rows, cols], W_v[rows, cols]   (rows, cols: front or tail d)
+//   fused   W = [W_q; W_k; W_v] [3D][D];  W[R, cols] split in three blocks of d rows, in order,
+//           R = [0, 3d) front or [3D - 3d, 3D) tail   (Scala's code: qkv.weight[-3d:, -d:])
+struct QkvSlice {
+  torch::Tensor weight[3], bias[3];
+};
+QkvSlice qkv_slice(VitBlockImpl& b, const VitConfig& c, int64_t d, bool tail) {
+  QkvSlice out;
+  if (!c.fused_qkv) {
+    int i = 0;
+    for (torch::nn::Linear* layer : {&b.q, &b.k, &b.v}) {
+      out.weight[i] = take(take((*layer)->weight, 0, d, tail), 1, d, tail);
+      out.bias[i++] = take((*layer)->bias, 0, d, tail);
+    }
+    return out;
+  }
+  const torch::Tensor w = take(torch::cat({b.q->weight, b.k->weight, b.v->weight}, 0), 0, 3 * d, tail);
+  const torch::Tensor bias = take(torch::cat({b.q->bias, b.k->bias, b.v->bias}, 0), 0, 3 * d, tail);
+  for (int i = 0; i < 3; ++i) {  // [3d][D] -> three [d][d]
+    out.weight[i] = take(w.narrow(0, i * d, d), 1, d, tail);
+    out.bias[i] = bias.narrow(0, i * d, d).contiguous();
+  }
+  return out;
+}
+
 torch::Tensor sliced_norm(const torch::Tensor& x, torch::nn::LayerNorm& norm, int64_t d, bool tail) {
   return torch::layer_norm(x, {d}, take(norm->weight, 0, d, tail), take(norm->bias, 0, d, tail),
                            kLayerNormEps);
@@ -146,9 +172,10 @@ VitOutput VitImpl::forward_slice(const torch::Tensor& images, const Slice& s) {
                  /*dim=*/1) + take(pos_embed, 1, d, t);  // [N][T][d]
   for (auto& b : blocks) {
     const torch::Tensor h = sliced_norm(x, b->norm1, d, t);
+    const QkvSlice w = qkv_slice(*b, config_, d, t);
     const torch::Tensor mixed =
-        attention(sliced_linear(h, b->q, d, d, t, t), sliced_linear(h, b->k, d, d, t, t),
-                  sliced_linear(h, b->v, d, d, t, t), config_.heads, config_.scale());
+        attention(F::linear(h, w.weight[0], w.bias[0]), F::linear(h, w.weight[1], w.bias[1]),
+                  F::linear(h, w.weight[2], w.bias[2]), config_.heads, config_.scale());
     x = x + sliced_linear(mixed, b->proj, d, d, t, t);
     const torch::Tensor g = torch::gelu(sliced_linear(sliced_norm(x, b->norm2, d, t), b->fc1,
                                                       hidden, d, t, t));  // [N][T][4d]
@@ -176,6 +203,7 @@ Vit export_slice(VitImpl& full, const Slice& s) {
   VitConfig config = full.config();
   config.dim = s.d;
   config.attention_scale = full.config().scale();
+  config.fused_qkv = false;  // a dense ViT: both rules agree at full width
   Vit dense(config);
   const int64_t d = s.d;
   const bool t = s.tail;
@@ -201,8 +229,13 @@ Vit export_slice(VitImpl& full, const Slice& s) {
     auto& from = full.blocks[b];
     ln(to->norm1, from->norm1);
     ln(to->norm2, from->norm2);
-    for (auto [a, c] : {std::pair{&to->q, &from->q}, {&to->k, &from->k}, {&to->v, &from->v},
-                        {&to->proj, &from->proj}, {&to->fc1, &from->fc1}, {&to->fc2, &from->fc2}})
+    const QkvSlice w = qkv_slice(*from, full.config(), d, t);
+    int i = 0;
+    for (torch::nn::Linear* layer : {&to->q, &to->k, &to->v}) {
+      (*layer)->weight.copy_(w.weight[i]);
+      (*layer)->bias.copy_(w.bias[i++]);
+    }
+    for (auto [a, c] : {std::pair{&to->proj, &from->proj}, {&to->fc1, &from->fc1}, {&to->fc2, &from->fc2}})
       lin(*a, *c, true, true);
   }
   ln(dense->norm, full.norm);
@@ -247,7 +280,7 @@ void save_vit(SlimmableVit& model, const Metadata& run, const std::string& path)
        {std::pair<const char*, int64_t>{"channels", c.channels}, {"height", c.height},
         {"width", c.width}, {"patch", c.patch}, {"dim", c.dim}, {"depth", c.depth},
         {"heads", c.heads}, {"mlp_ratio", c.mlp_ratio}, {"classes", c.classes},
-        {"isolated", model.isolated() ? 1 : 0}})
+        {"isolated", model.isolated() ? 1 : 0}, {"fused_qkv", c.fused_qkv ? 1 : 0}})
     writer.set(key(name), std::to_string(value));
   writer.set(key("scale"), exact_text(c.scale()));
   writer.set(key("s"), ratio_text(model.grid().s()));
@@ -289,6 +322,7 @@ SlimmableVit load_vit(const std::string& path) {
   c.mlp_ratio = integer("mlp_ratio");
   c.classes = integer("classes");
   c.attention_scale = real("scale");
+  c.fused_qkv = file.metadata().count(key("fused_qkv")) != 0 && integer("fused_qkv") != 0;  // absent: split (older files)
   try {
     c.validate();
     Vit net(c);

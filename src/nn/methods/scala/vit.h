@@ -32,6 +32,12 @@ struct VitConfig {
   int64_t mlp_ratio = 4;
   int64_t classes = 10;
   double attention_scale = 0;  // 0: (dim / heads)^-1/2; a slice keeps its full model's scale
+  // How a slice of width d < D takes q, k and v. false: each of the three [D][D] matrices is
+  // sliced to [d][d] (a channel keeps its role and partner at every width). true: the official
+  // Scala code's rule, one fused qkv matrix [3D][D] = [W_q; W_k; W_v] sliced to [3d][d] and
+  // split in three, so which rows act as q, k and v shifts with d (front: rows [0, 3d), tail:
+  // rows [3D - 3d, 3D)); at d = D both rules are the dense ViT.
+  bool fused_qkv = false;
 
   int64_t patches() const { return (height / patch) * (width / patch); }
   int64_t tokens() const { return patches() + 2; }                  // T

@@ -144,6 +144,54 @@ TEST_F(VitTest, IsolatedActivationConfinesGradientsToEachNetsSlice) {
   EXPECT_NE(nested.net()->patch_embed->weight.grad().narrow(0, 0, 8).abs().sum().item<double>(), 0.0);
 }
 
+// The official code's rule (VitConfig::fused_qkv): a slice of width d takes rows [first,
+// first + 3d) of [W_q; W_k; W_v] (96 rows at D = 32), first = 0 (front) or 96 - 3d (tail), and
+// the front/tail d columns; the three blocks of d rows act as q, k and v. Checked through where
+// the gradient lands, worked out by hand for each case (the k block's bias is shift-invariant).
+TEST_F(VitTest, FusedQkvTakesItsRowsFromTheConcatenatedMatrix) {
+  VitConfig c = small_config();
+  c.fused_qkv = true;
+  Vit net = trained_like_net(c);
+  const torch::Tensor x = random_images(4);
+  EXPECT_TRUE(torch::equal(net->forward_slice(x, Slice{32, false}).cls, net->forward(x).cls));
+  VitConfig split_config = small_config();
+  Vit split(split_config);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < split->parameters().size(); ++i) split->parameters()[i].copy_(net->parameters()[i]);
+  }
+  EXPECT_FALSE(torch::allclose(net->forward_slice(x, Slice{16, true}).cls,
+                               split->forward_slice(x, Slice{16, true}).cls));
+  struct Case {
+    Slice s;
+    int64_t first;  // first row of [W_q; W_k; W_v]
+  };
+  // front 8: q rows 0..23 serve as q, k and v; tail 8: v rows 8..31; tail 16: k rows 16..31 as
+  // q, v rows 0..15 as k, v rows 16..31 as v; front 24: q rows 0..23 as q, q rows 24..31 and
+  // k rows 0..15 as k, k rows 16..31 and v rows 0..7 as v.
+  for (const Case& k : {Case{{8, false}, 0}, Case{{8, true}, 72}, Case{{16, true}, 48}, Case{{24, false}, 0}}) {
+    SCOPED_TRACE("d " + std::to_string(k.s.d) + " tail " + std::to_string(k.s.tail));
+    net->zero_grad();
+    probe_loss(net->forward_slice(x, k.s)).backward();
+    const int64_t d = k.s.d, col = k.s.tail ? 32 - d : 0;
+    for (auto& b : net->blocks) {
+      const torch::Tensor g = torch::cat({b->q->weight.grad(), b->k->weight.grad(), b->v->weight.grad()}, 0);
+      torch::Tensor expected = torch::zeros({96, 32}, torch::kBool);
+      expected.narrow(0, k.first, 3 * d).narrow(1, col, d).fill_(true);
+      EXPECT_TRUE(torch::equal(g.ne(0), expected));
+      const torch::Tensor gb = torch::cat({b->q->bias.grad(), b->k->bias.grad(), b->v->bias.grad()});
+      torch::Tensor bias_expected = torch::zeros({96}, torch::kBool);
+      bias_expected.narrow(0, k.first, d).fill_(true);           // acting as q
+      bias_expected.narrow(0, k.first + 2 * d, d).fill_(true);   // acting as v
+      EXPECT_TRUE(torch::equal(gb.ne(0).logical_and(bias_expected), bias_expected));
+      EXPECT_EQ(gb.ne(0).logical_and(bias_expected.logical_not()).narrow(0, 0, k.first).sum().item<int64_t>(), 0);
+      if (k.first + 3 * d < 96) {
+        EXPECT_EQ(gb.narrow(0, k.first + 3 * d, 96 - k.first - 3 * d).ne(0).sum().item<int64_t>(), 0);
+      }
+    }
+  }
+}
+
 TEST_F(VitTest, OffGridWidthIsRejectedNamingTheNearestGridWidths) {
   SlimmableVit model(trained_like_net(small_config()), WidthGrid(32, 0.25, 0.125, 4), true);
   const torch::Tensor x = random_images(2);
@@ -160,12 +208,14 @@ TEST_F(VitTest, OffGridWidthIsRejectedNamingTheNearestGridWidths) {
 }
 
 TEST_F(VitTest, ExportedWidthLoadsAsAPlainViTWithIdenticalLogits) {
-  const VitConfig c = small_config();
+ for (const bool fused : {false, true}) {
+  VitConfig c = small_config();
+  c.fused_qkv = fused;
   SlimmableVit model(trained_like_net(c), WidthGrid(32, 0.25, 0.125, 4), /*isolated=*/true);
   const torch::Tensor x = random_images(5);
   const std::string dir = testing::temp_dir("vit_export");
   for (const double r : {0.25, 0.5, 0.75, 1.0}) {
-    SCOPED_TRACE("r " + std::to_string(r));
+    SCOPED_TRACE("r " + std::to_string(r) + " fused " + std::to_string(fused));
     const std::string path = dir + "/w.safetensors";
     SlimmableVit dense_model(export_slice(*model.net(), model.slice(model.grid().width_of(r))),
                              WidthGrid(static_cast<int64_t>(32 * r), 1.0, 1.0, 4), false);
@@ -183,14 +233,21 @@ TEST_F(VitTest, ExportedWidthLoadsAsAPlainViTWithIdenticalLogits) {
       EXPECT_FALSE(torch::allclose(model.forward(x, 1.0).cls, b.cls));
     }
   }
+ }
 }
 
 TEST_F(VitTest, LoadRejectsAFileOfAnotherKindOrWithABrokenDescription) {
   const std::string dir = testing::temp_dir("vit_bad");
   SlimmableVit model(trained_like_net(small_config()), WidthGrid(32, 0.25, 0.125, 4), true);
   save_vit(model, {{kMethodKey, "scala"}}, dir + "/m.safetensors");
-  const SlimmableVit back = load_vit(dir + "/m.safetensors");
+  SlimmableVit back = load_vit(dir + "/m.safetensors");
   EXPECT_TRUE(back.isolated());
+  EXPECT_FALSE(back.net()->config().fused_qkv);
+  VitConfig fused_config = small_config();
+  fused_config.fused_qkv = true;
+  SlimmableVit fused(trained_like_net(fused_config), WidthGrid(32, 0.25, 0.125, 4), true);
+  save_vit(fused, {{kMethodKey, "scala"}}, dir + "/f.safetensors");
+  EXPECT_TRUE(load_vit(dir + "/f.safetensors").net()->config().fused_qkv);
   EXPECT_EQ(back.grid().size(), 7);
   std::string bytes = testing::read_file(dir + "/m.safetensors");
   const size_t at = bytes.find("\"septa.nn.vit.heads\":\"4\"");

@@ -1,0 +1,189 @@
+#include "crf/optim/shard_mix.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include "crf/io/binary_io.h"
+#include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
+  if (!on) return;
+  double work = 0.0;
+  for (const auto& round : part_cpu)
+    for (double x : round) work += x;
+  std::fprintf(stderr,
+               "sgd profile: D=%zu N=%zu S=%zu M=%zu eta0=%g rounds=%zu threads=%d wall %.3f s: "
+               "shard parts %.3f s CPU, worker sync %.3f s, mix+step %.3f s CPU, serial %.3f s; "
+               "%.0f updated weights per round\n",
+               sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), sgd.rate(), part_cpu.size(),
+               threads, total, work, sync, parallel, serial,
+               entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
+  std::fprintf(stderr, "sgd profile: gamma");
+  for (double g : gammas) std::fprintf(stderr, " %.2f", g);
+  std::fprintf(stderr, "\n");
+  const double one = work + sync + parallel + serial;
+  for (std::size_t T : {1, 2, 4, 8, 16}) {
+    double path = sync + serial + parallel / static_cast<double>(std::min<std::size_t>(T, 16));
+    for (const auto& round : part_cpu) {
+      double longest = 0.0;
+      for (std::size_t w = 0; w < std::min(T, round.size()); ++w) {
+        double sum = 0.0;
+        for (std::size_t s = w; s < round.size(); s += T) sum += round[s];
+        longest = std::max(longest, sum);
+      }
+      path += longest;
+    }
+    std::fprintf(stderr, "sgd profile:   T=%2zu critical path %.3f s, speed-up %.2f\n", T, path,
+                 one / path);
+  }
+}
+
+double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z,
+                     double& G, double& zz, int threads, SgdProfile& profile,
+                     Communicator* ranks) {
+  double a = 0.0, shares = 0.0;
+  for (const ShardUpdate& u : updates) {
+    a += u.share * u.decay;
+    shares += u.share;
+  }
+  if (shares == 0.0) {  // a round without instances (tiny data, many parts): nothing moved
+    for (std::vector<uint32_t>& range : updated_) range.clear();
+    return 1.0;
+  }
+  std::vector<double> cpu(kRanges, 0.0);
+  const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
+  parallel_for(r1 - r0, threads, [&](std::size_t i) {
+    const std::size_t r = r0 + i;
+    const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+    accumulate(r, updates, z, G, a);
+    if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
+  });
+  if (R > 1) share_ranges(*ranks, r0, r1);
+  double wd = 0.0, dd = 0.0;
+  for (std::size_t r = 0; r < kRanges; ++r) {
+    wd += wd_[r];
+    dd += dd_[r];
+  }
+  double step_cpu = 0.0;
+  const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
+                                       profile.on ? &step_cpu : nullptr);
+  const double G_new = G * (1.0 + gamma * (a - 1.0));
+  std::vector<double> cpu2(kRanges, 0.0);
+  parallel_for(kRanges, threads, [&](std::size_t r) {
+    const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+    double dz = 0.0;
+    for (uint32_t d : updated_[r]) {
+      const double w = G * z[d];
+      const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
+      dz += moved * moved - z[d] * z[d];
+      z[d] = moved;
+      delta_[d] = 0.0;
+      count_[d] = 0;
+    }
+    dz_[r] = dz;
+    if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
+  });
+  for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
+  G = G_new;
+  if (profile.on) {
+    // The two range passes and the step search run on all threads: parallel work.
+    for (std::size_t r = 0; r < kRanges; ++r) profile.parallel += cpu[r] + cpu2[r];
+    profile.parallel += step_cpu;
+  }
+  return gamma;
+}
+
+void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
+  ByteWriter out;
+  std::vector<double> values;
+  for (std::size_t r = r0; r < r1; ++r) {
+    values.clear();
+    for (uint32_t d : updated_[r]) values.push_back(delta_[d]);
+    out.vec(updated_[r]);
+    out.vec(values);
+    out.f64(wd_[r]);
+    out.f64(dd_[r]);
+  }
+  std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
+  const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
+  for (std::size_t q = 0; q < R; ++q) {
+    if (q == me) continue;
+    ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
+    for (std::size_t r = kRanges * q / R; r < kRanges * (q + 1) / R; ++r) {
+      updated_[r] = in.vec<uint32_t>();
+      const std::vector<double> delta = in.vec<double>();
+      SEPTA_CHECK(delta.size() == updated_[r].size());
+      for (std::size_t i = 0; i < delta.size(); ++i) {
+        SEPTA_CHECK(updated_[r][i] >= bounds_[r] && updated_[r][i] < bounds_[r + 1]);
+        delta_[updated_[r][i]] = delta[i];
+      }
+      wd_[r] = in.f64();
+      dd_[r] = in.f64();
+    }
+    SEPTA_CHECK(in.at_end());
+    std::string().swap(parts[q]);
+  }
+}
+
+void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,
+                          const double* z, double G, double a) {
+  const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
+  std::vector<uint32_t>& updated = updated_[r];
+  updated.clear();
+  for (const ShardUpdate& u : updates) {
+    const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+    for (auto it = first; it != u.index.end() && *it < hi; ++it) {
+      const uint32_t d = *it;
+      const double x = u.value[it - u.index.begin()], w = G * z[d];
+      if (count_[d]++ == 0) updated.push_back(d);
+      if (d < F_)
+        delta_[d] += x - w;
+      else
+        delta_[d] += u.share * (x - u.decay * w);
+    }
+  }
+  double wd = 0.0, dd = 0.0;
+  for (uint32_t d : updated) {
+    const double w = G * z[d];
+    if (d < F_) delta_[d] = delta_[d] / count_[d] - (a - 1.0) * w;
+    wd += w * delta_[d];
+    dd += delta_[d] * delta_[d];
+  }
+  wd_[r] = wd;
+  dd_[r] = dd;
+}
+
+// ||z||^2 in 64 fixed ranges added in order.
+double squared_norm_in_ranges(const std::vector<double>& z, int threads) {
+  constexpr std::size_t R = ShardMix::kRanges;
+  std::vector<double> part(R, 0.0);
+  const std::size_t D = z.size();
+  parallel_for(R, threads, [&](std::size_t r) {
+    double sum = 0.0;
+    for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];
+    part[r] = sum;
+  });
+  double sum = 0.0;
+  for (double x : part) sum += x;
+  return sum;
+}
+
+}  // namespace septa::crf

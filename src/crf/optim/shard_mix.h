@@ -1,0 +1,90 @@
+// The mix of one round of the sharded SGD (sgd.h): the shards' sparse updates added in shard
+// order, in fixed ranges of the weights on any number of threads; and the profile of a fit
+// (SEPTA_SGD_PROFILE).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "crf/optim/sgd.h"
+
+namespace septa::crf {
+
+double now_seconds();         // steady clock
+double thread_cpu_seconds();  // CPU time of the calling thread
+
+/*
+ * With SEPTA_SGD_PROFILE set, fit_sharded_sgd measures its stages and prints to stderr the
+ * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
+ * assigned as for_blocks_ordered assigns them (worker w takes parts w, w + T, ...; the thread
+ * CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
+ * buffer, in parallel), plus the parallel stages (mix passes and step search over fixed
+ * blocks) divided by min(T, blocks), plus the serial rest (wall time) in full.
+ */
+struct SgdProfile {
+  bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
+  std::vector<std::vector<double>> part_cpu;  // [rounds][S]
+  double sync = 0.0;      // summed per round: the slowest worker's buffer sync
+  double parallel = 0.0;  // CPU of the block-parallel stages, summed over blocks
+  double serial = 0.0;    // wall time of everything else between rounds
+  double total = 0.0;     // wall time of the whole fit
+  double entries = 0.0;   // weights in the shards' updates, summed over rounds
+  std::vector<double> gammas;
+
+  // Prints the measurements and the projected critical paths (when on).
+  void report(const ShardedSgd& sgd, int threads) const;
+};
+
+/*
+ * The mix of one round's shard updates (sgd.h), from w = G z. The dimension is cut into 64
+ * fixed ranges, mixed concurrently; within a range the shards are added in shard order, and
+ * per-range sums are added in range order, so nothing depends on the thread count.
+ *   accumulate: sparse d: sum_d += x_s,d - w_d, count_d += 1;
+ *               dense d:  sum_d += share_s (x_s,d - decay_s w_d);
+ *   delta'_d = sum_d / count_d - (a - 1) w_d (sparse), sum_d (dense): Delta = (a - 1) w + delta'
+ *   apply:   w'_d = w_d + gamma (delta'_d + (a - 1) w_d) on the updated weights, the others
+ *            w'_d = w_d (1 + gamma (a - 1)): kept as z'_d = w'_d / G', G' = G (1 + gamma (a - 1)).
+ */
+class ShardMix {
+ public:
+  static constexpr std::size_t kRanges = 64;
+
+  explicit ShardMix(const ShardedSgd& sgd)
+      : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0), count_(D_, 0),
+        updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges) {
+    for (std::size_t r = 0; r <= kRanges; ++r) bounds_.push_back(D_ * r / kRanges);
+  }
+
+  // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
+  // Returns the step gamma.
+  // Over `ranks` (every rank holding the same updates, z and G), rank q accumulates the ranges
+  // [64 q/R, 64 (q+1)/R) and the ranks allgather each range's updated weights, their delta'
+  // and its partial sums: every rank then holds what one process computes, bit for bit.
+  double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
+             double& zz, int threads, SgdProfile& profile, Communicator* ranks = nullptr);
+
+  // The weights the last mix changed, by range (for the workers' buffers).
+  const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
+
+ private:
+  // After each rank accumulated its ranges [r0, r1): every range's updated weights, their
+  // delta' and partial sums on every rank (an allgather; 12 bytes per updated weight).
+  void share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1);
+  // Range r of the mix: adds the updates, turns the sums into delta' and its partial sums.
+  void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
+                  double G, double a);
+
+  std::size_t F_, D_;
+  std::vector<std::size_t> bounds_;               // [kRanges+1]
+  std::vector<double> delta_;                     // [D] delta', 0 off the updated weights
+  std::vector<uint16_t> count_;                   // [D] shards that updated the weight (S <= 4096)
+  std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
+  std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
+};
+
+// ||z||^2 summed in ShardMix::kRanges fixed ranges added in order (any thread count).
+double squared_norm_in_ranges(const std::vector<double>& z, int threads);
+
+}  // namespace septa::crf
