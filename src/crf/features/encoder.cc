@@ -158,7 +158,7 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   parallel_for(chunks, threads, [&](std::size_t c) {
     const Chunk& part = parts[c];
     const std::vector<int32_t>& ids = global[c];
-    int32_t* attribute_ids = &out.attribute_ids[first_entry[c]];
+    int32_t* attribute_ids = out.attribute_ids.data() + first_entry[c];  // may be empty
     for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
     int32_t* edge_ids = out.edge_ids.data() + first_edge[c];
     for (std::size_t i = 0; i < part.edge_ids.size(); ++i) edge_ids[i] = ids[part.edge_ids[i]];
