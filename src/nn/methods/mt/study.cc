@@ -13,6 +13,7 @@
 #include "nn/checkpoint.h"
 #include "nn/loop.h"
 #include "nn/methods/mt/metrics.h"
+#include "nn/methods/mt/optimizer.h"
 #include "safetensors/safetensors.h"
 #include "septa/error.h"
 
@@ -259,9 +260,14 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   const double lr = options_.real(from_base ? "post-lr" : "lr");
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(lr).betas({0.9, 0.98}));
   const Encoded data = encoded(directions, from_base ? options_.integer("post-max-train") : 0);
-  const auto src_all = data.src.to(device_), tgt_all = data.tgt.to(device_);
-  const auto src_len = src_all.ne(kPadId).sum(1), tgt_len = tgt_all.ne(kPadId).sum(1);
-  const std::vector<torch::Tensor> batches = length_batches(data, options_.integer("batch"), options_.seed(), device_);
+  // Every batch gathered once, on the device, cut to its own longest source and target, so a step
+  // reads nothing back from the device but the gradient norm.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> batches;  // ([B][S], [B][T + 1])
+  for (const auto& ids : length_batches(data, options_.integer("batch"), options_.seed(), torch::kCPU)) {
+    const auto src = data.src.index_select(0, ids), tgt = data.tgt.index_select(0, ids);
+    const int64_t s = src.ne(kPadId).sum(1).max().item<int64_t>(), t = tgt.ne(kPadId).sum(1).max().item<int64_t>();
+    batches.emplace_back(src.slice(1, 0, s).contiguous().to(device_), tgt.slice(1, 0, t).contiguous().to(device_));
+  }
   Stage stage;
   stage.name = name;
   stage.epochs = static_cast<int>(options_.integer(from_base ? "post-epochs" : "pretrain-epochs"));
@@ -272,26 +278,28 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   const int64_t total_steps = steps_per_epoch * stage.epochs;
   const int64_t warmup = std::min<int64_t>(options_.integer("warmup"), total_steps / 2);
   const double smoothing = options_.real("smoothing");
+  // The epoch's losses summed on the device and read once, at its last step (the loop averages
+  // what the steps return, so the others return 0).
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  int64_t steps_in_epoch = 0;
+  std::vector<torch::Tensor> parameters = model->parameters();
   stage.step = [&](const torch::Tensor& which) {
-    const torch::Tensor& batch = batches[which.item<int64_t>()];
+    const auto& [src, tgt] = batches[which.item<int64_t>()];  // `which` is on the CPU (ctx.device)
     // The step count is Adam's (restored with its moments on --resume), so the schedule of a
     // resumed run equals an uninterrupted one's.
-    const torch::Tensor p0 = model->parameters().front();
-    const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(p0));
+    const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
     const int64_t done =
         it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamParamState&>(*it->second).step();
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr * schedule(done, warmup, total_steps));
-    const int64_t s = src_len.index_select(0, batch).max().item<int64_t>();
-    const int64_t t = tgt_len.index_select(0, batch).max().item<int64_t>();
-    const auto src = src_all.index_select(0, batch).slice(1, 0, s);
-    const auto tgt = tgt_all.index_select(0, batch).slice(1, 0, t);
-    optimizer.zero_grad();
+    for (auto& p : parameters) p.mutable_grad() = torch::Tensor();  // none, not zeros: no kernel per tensor
     const auto loss = translation_loss(model, src, tgt, smoothing);
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), /*max_norm=*/1.0);
-    optimizer.step();
-    return std::vector<double>{loss.item<double>()};
+    clipped_adam_step(optimizer, lr * schedule(done, warmup, total_steps), /*max_norm=*/1.0);
+    loss_sum += loss.detach().to(torch::kFloat64);
+    if (++steps_in_epoch < steps_per_epoch) return std::vector<double>{0.0};
+    const double sum = loss_sum.item<double>();
+    loss_sum.zero_();
+    steps_in_epoch = 0;
+    return std::vector<double>{sum};
   };
   const int64_t dev_sample = options_.integer("dev-sample");
   if (dev_sample > 0)
@@ -310,7 +318,7 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   stage.modules = {model.get()};
   stage.optimizers = {&optimizer};
   RunContext ctx;
-  ctx.device = device_;
+  ctx.device = torch::kCPU;  // of each epoch's batch order only: the step reads its batch number without a sync
   ctx.progress = progress;
   ctx.state_dir = path("state");
   ctx.resume = config_.resume;
