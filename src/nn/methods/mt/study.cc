@@ -224,7 +224,8 @@ Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit) 
 }
 
 const Study::DevSet& Study::dev_set(const Direction& d, int64_t limit) {
-  auto it = dev_.find(d.name());
+  const std::string key = d.name() + "/" + std::to_string(limit);
+  auto it = dev_.find(key);
   if (it != dev_.end()) return it->second;
   const bool into_english = d.target == "en";
   DevSet set;
@@ -234,7 +235,7 @@ const Study::DevSet& Study::dev_set(const Direction& d, int64_t limit) {
     set.references.push_back(into_english ? p.source : p.target);
   }
   set.sources = encode(set.source_text);
-  return dev_.emplace(d.name(), std::move(set)).first->second;
+  return dev_.emplace(key, std::move(set)).first->second;
 }
 
 Translator Study::new_model(torch::Generator* generator) {
@@ -301,19 +302,70 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
     steps_in_epoch = 0;
     return std::vector<double>{sum};
   };
+  // Mean greedy chrF of the model over `limit` dev messages of each of its directions.
+  auto dev_chrf = [&](int64_t limit) {
+    double sum = 0;
+    for (const auto& d : directions) {
+      const auto& dev = dev_set(d, limit);
+      const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
+                                 options_.integer("decode-batch"), device_);
+      sum += chrf(tokenizer().decode(ids), dev.references);
+    }
+    return sum / static_cast<double>(directions.size());
+  };
+  // Post-training's epoch chosen on dev (--post-select N): the base (epoch 0) and every epoch are
+  // scored on N dev messages per direction; the best (the earliest of equals) is kept in
+  // state/<name>.best.safetensors, so a resumed run chooses as an uninterrupted one, and becomes
+  // the model. So no post-trained model scores below its base on those messages.
+  const int64_t select = from_base ? options_.integer("post-select") : 0;
+  const std::string best_file = path("state/" + name + ".best.safetensors");
+  double best = 0;
+  int64_t best_epoch = 0;
+  auto keep_best = [&](double score, int64_t epoch) {
+    best = score, best_epoch = epoch;
+    CheckpointWriter writer;
+    writer.add_module("", *model);
+    for (const auto& [k, v] : metadata()) writer.set(k, v);
+    writer.set(kKindKey, "mt-model");
+    writer.set("septa.nn.mt.dev_chrF", std::to_string(score));
+    writer.set("septa.nn.mt.epoch", std::to_string(epoch));
+    writer.write(best_file);
+  };
+  if (select > 0) {
+    if (config_.resume && exists(best_file)) {
+      const Checkpoint saved = Checkpoint::open(best_file, "mt-model");
+      best = std::stod(saved.get("septa.nn.mt.dev_chrF"));
+      best_epoch = std::stoll(saved.get("septa.nn.mt.epoch"));
+    } else {
+      keep_best(dev_chrf(select), 0);
+      char line[160];
+      std::snprintf(line, sizeof line, "[%s] base: dev_select_chrF %.2f on %lld dev messages per direction", name.c_str(),
+                    best, static_cast<long long>(select));
+      log_to(progress, line);
+    }
+  }
   const int64_t dev_sample = options_.integer("dev-sample");
-  if (dev_sample > 0)
+  if (dev_sample > 0 || select > 0)
     stage.evaluate = [&, dev_sample] {
-      double model_sum = 0, copy_sum = 0;
-      for (const auto& d : directions) {
-        const auto& dev = dev_set(d, dev_sample);
-        const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
-                                  options_.integer("decode-batch"), device_);
-        model_sum += chrf(tokenizer().decode(ids), dev.references);
-        copy_sum += chrf(dev.source_text, dev.references);
+      Metrics metrics;
+      if (dev_sample > 0) {
+        double copy_sum = 0;
+        for (const auto& d : directions) {
+          const auto& dev = dev_set(d, dev_sample);
+          copy_sum += chrf(dev.source_text, dev.references);
+        }
+        metrics["dev_chrF"] = dev_chrf(dev_sample);
+        metrics["dev_copy_chrF"] = copy_sum / static_cast<double>(directions.size());
       }
-      const double n = static_cast<double>(directions.size());
-      return Metrics{{"dev_chrF", model_sum / n}, {"dev_copy_chrF", copy_sum / n}};
+      if (select > 0) {
+        const double score = select == dev_sample ? metrics["dev_chrF"] : dev_chrf(select);
+        const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
+        const int64_t epoch = static_cast<torch::optim::AdamParamState&>(*it->second).step() / steps_per_epoch;
+        if (score > best) keep_best(score, epoch);
+        metrics["dev_select_chrF"] = score;
+        metrics["best_epoch"] = static_cast<double>(best_epoch);
+      }
+      return metrics;
     };
   stage.modules = {model.get()};
   stage.optimizers = {&optimizer};
@@ -325,6 +377,7 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   ctx.metadata = metadata();
   const StageOutcome outcome = run_stage(stage, ctx);
   if (!outcome.complete) return false;
+  if (select > 0) Checkpoint::open(best_file, "mt-model").load_module("", *model);
   CheckpointWriter writer;
   writer.add_module("", *model);
   for (const auto& [k, v] : metadata()) writer.set(k, v);
@@ -333,7 +386,12 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   for (const auto& d : directions) names += (names.empty() ? "" : ",") + d.name();
   writer.set("septa.nn.mt.directions", names);
   writer.set("septa.nn.mt.examples", std::to_string(data.size()));
+  if (select > 0) {
+    writer.set("septa.nn.mt.epoch", std::to_string(best_epoch));
+    writer.set("septa.nn.mt.dev_chrF", std::to_string(best));
+  }
   writer.write(out);
+  if (select > 0) std::remove(best_file.c_str());
   return !outcome.stopped;
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "nn/data/mo.h"
+#include "nn/methods/mt/metrics.h"
 #include "nn/methods/mt/optimizer.h"
 #include "nn/methods/mt/study.h"
 #include "nn/methods/mt/tokenizer.h"
@@ -375,6 +376,47 @@ std::string file_bytes(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+TEST(StudyTest, PostSelectKeepsTheDevBestEpochAndTheBaseWhenPostTrainingOnlyHurts) {
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "150"}, {"dim", "32"},         {"heads", "2"},          {"ff", "64"},
+                    {"layers", "1"},  {"max-len", "24"},     {"pretrain-epochs", "6"}, {"post-epochs", "2"},
+                    {"batch", "32"},  {"lr", "0.003"},       {"max-train", "400"},    {"post-max-train", "100"},
+                    {"post-select", "20"}, {"post-lr", "0.5"}};  // a rate that wrecks the model
+  ASSERT_TRUE(train(config, {}));
+  Study study(config);
+  const auto base = study.load("models/pretrain.safetensors");
+  for (const char* name : {"multi", "sep.de-en", "sep.en-de", "group0", "dat.en-g0"}) {
+    const std::string file = "models/" + std::string(name) + ".safetensors";
+    const auto reader = safetensors::Reader::open(config.dir + "/" + file);
+    EXPECT_EQ(reader.metadata().at("septa.nn.mt.epoch"), "0") << name;
+    auto model = study.load(file);
+    const auto a = model->parameters(), b = base->parameters();
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(torch::equal(a[i], b[i])) << name << " tensor " << i;
+    struct stat st;
+    EXPECT_NE(::stat((config.dir + "/state/" + name + ".best.safetensors").c_str(), &st), 0) << name;
+  }
+  // At a sane rate the kept model is the one whose dev chrF the file records (whichever epoch won).
+  config.dir = f.root + "/study2";
+  config.options["post-lr"] = "0.001";
+  ASSERT_TRUE(train(config, {}));
+  Study study2(config);
+  for (const auto& d : std::vector<Direction>{{"de", "en"}, {"en", "de"}}) {
+    const std::string file = "models/sep." + d.name() + ".safetensors";
+    const auto reader = safetensors::Reader::open(config.dir + "/" + file);
+    auto model = study2.load(file);
+    const auto& dev = study2.dev_set(d, 20);
+    const auto ids = translate(model, dev.sources, study2.tokenizer().tag(d.target), 1, 100, torch::kCPU);
+    EXPECT_NEAR(chrf(study2.tokenizer().decode(ids), dev.references),
+                std::stod(reader.metadata().at("septa.nn.mt.dev_chrF")), 1e-4)
+        << d.name() << " epoch " << reader.metadata().at("septa.nn.mt.epoch");
+  }
 }
 
 TEST(StudyTest, TokenizerTrainedAheadIsTheOneTrainWouldTrainAndIsUsedAsGiven) {
