@@ -26,8 +26,8 @@ double clipped_adam_step(torch::optim::Adam& optimizer, double lr, double max_no
     if (states.find(key) == states.end()) {
       auto state = std::make_unique<torch::optim::AdamParamState>();
       state->step(0);
-      state->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      state->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      state->exp_avg(torch::zeros_like(p));
+      state->exp_avg_sq(torch::zeros_like(p));
       states[key] = std::move(state);
     }
     auto& state = static_cast<torch::optim::AdamParamState&>(*states.find(key)->second);
