@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -51,7 +52,7 @@ class SlotPool {
     slot(0);
     in_pool_job = false;
     // The caller is done: it waits for the others (spinning briefly when each has a core).
-    for (int i = 0; spin_ && i < 20000 && pending_.load() != 0; ++i) std::this_thread::yield();
+    if (spin_) spin_until([&] { return pending_.load() == 0; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_.load() == 0; });
     slot_ = nullptr;
@@ -65,8 +66,7 @@ class SlotPool {
     for (;;) {
       // Wait for a new job: spin a little (the next stage of a round follows within
       // microseconds), then sleep.
-      for (int i = 0; spin_ && i < 4000 && generation_.load() == seen; ++i)
-        std::this_thread::yield();
+      if (spin_) spin_until([&] { return generation_.load() != seen; });
       const std::function<void(std::size_t)>* slot;
       std::size_t slots;
       {
@@ -82,6 +82,16 @@ class SlotPool {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
       }
+    }
+  }
+
+  // Yields until ready() or for about 50 microseconds (a wake-up from sleep costs about as much).
+  template <typename Ready>
+  static void spin_until(Ready ready) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (int i = 1; !ready(); ++i) {
+      std::this_thread::yield();
+      if (i % 16 == 0 && std::chrono::steady_clock::now() > end) return;
     }
   }
 
