@@ -27,9 +27,20 @@ bool only_gold(const SoftmaxModelShape& shape, const LocalInstance& instance) {
          lists.classes[lists.offsets[c]] == instance.gold;
 }
 
-// Marks weights [first, last) in a bitset.
+// Marks weights [first, last) in a bitset, a word at a time (bit by bit, each read-modify-write
+// of a word waited for the previous one: 7% of a unary fit).
 void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
-  for (std::size_t d = first; d < last; ++d) bits[d >> 6] |= uint64_t{1} << (d & 63);
+  if (first >= last) return;
+  const std::size_t w0 = first >> 6, w1 = (last - 1) >> 6;
+  const uint64_t head = ~uint64_t{0} << (first & 63);
+  const uint64_t tail = ~uint64_t{0} >> (63 - ((last - 1) & 63));
+  if (w0 == w1) {
+    bits[w0] |= head & tail;
+    return;
+  }
+  bits[w0] |= head;
+  for (std::size_t w = w0 + 1; w < w1; ++w) bits[w] = ~uint64_t{0};
+  bits[w1] |= tail;
 }
 
 /*
@@ -325,19 +336,31 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
     round_size += m * (round + 1) / mixes() - m * round / mixes();
   }
   out.share = round_size ? static_cast<double>(size) / static_cast<double>(round_size) : 0.0;
-  // The updated weights in increasing order, their values, and v restored from z there.
+  // The updated weights in increasing order, their values, and v restored from z there: the
+  // ids first, then the values with v and z prefetched 16 weights ahead (z is not in cache).
   const double final_scale = state.scale();
   for (std::size_t word = 0; word < touched.size(); ++word) {
     uint64_t bits = touched[word];
     if (!bits) continue;
     touched[word] = 0;
     while (bits) {
-      const std::size_t d = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+      out.index.push_back(static_cast<uint32_t>(word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits))));
       bits &= bits - 1;
-      out.index.push_back(static_cast<uint32_t>(d));
-      out.value.push_back(final_scale * v[d]);
-      v[d] = z[d];
     }
+  }
+  const std::size_t n_updated = out.index.size();
+  out.value.resize(n_updated);
+  const uint32_t* index = out.index.data();
+  double* value = out.value.data();
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < n_updated; ++i) {
+    if (i + kAhead < n_updated) {
+      __builtin_prefetch(z + index[i + kAhead]);
+      __builtin_prefetch(v + index[i + kAhead], 1);
+    }
+    const uint32_t d = index[i];
+    value[i] = final_scale * v[d];
+    v[d] = z[d];
   }
   if (state.rescaled()) std::copy(z, z + dimension(), v);
 }
