@@ -235,11 +235,15 @@ uint64_t stream_seed(uint64_t seed, uint64_t shard, uint64_t epoch) {
 
 // Runs SGD over the instances `visit` (step count of the first: t0) with `state`.
 double run_steps(const Dataset& data, const std::vector<LocalInstance>& instances,
-                 const CandidateLists* lists, const std::size_t* visit, std::size_t n,
+                 const SoftmaxModelShape& shape, const std::size_t* visit, std::size_t n,
                  std::size_t t0, double eta0, double lambda, std::size_t horizon,
                  SgdState& state, const std::atomic<bool>* stop) {
   double loss = 0.0;
   std::size_t t = t0;
+  const CandidateLists* lists = shape.candidates;
+  const uint32_t* offsets = shape.features->offsets.data();
+  const int32_t* ids = data.attribute_ids.data();
+  const std::size_t* item_offsets = data.item_offsets.data();
   // Without L2 the rate decays over one pass of the shard's slice.
   const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(horizon, 1));
   for (std::size_t j = 0; j < n; ++j, ++t) {
@@ -262,6 +266,14 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
         const std::size_t at = lists->offsets[ahead.candidates];
         __builtin_prefetch(&lists->classes[at]);
         if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
+      }
+    }
+    if (j + 1 < n) {  // the next instance's feature offsets (its attribute ids are in cache)
+      const LocalInstance& next = instances[visit[j + 1]];
+      for (int32_t k = 0; k < next.span; ++k) {
+        const std::size_t shift = static_cast<std::size_t>(k) * shape.A;
+        for (std::size_t e = item_offsets[next.item + k]; e < item_offsets[next.item + k + 1]; ++e)
+          __builtin_prefetch(offsets + ids[e] + shift);
       }
     }
     loss += state.step(instances[visit[j]], eta);
@@ -327,7 +339,7 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   const std::size_t n = shard_bounds_[s + 1] - shard_bounds_[s];
   out.clear();
   SgdState state(data_, shape_, v, lambda_, scale, touched.data());
-  out.loss = run_steps(data_, instances_, shape_.candidates, visit, size, t0, eta0_, lambda_, n,
+  out.loss = run_steps(data_, instances_, shape_, visit, size, t0, eta0_, lambda_, n,
                        state, stop);
   out.decay = state.decay();
   std::size_t round_size = 0;  // instances of this round over all shards
@@ -372,7 +384,7 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
   std::shuffle(visit.begin(), visit.end(), rng);
   SgdState state(data_, shape_, w, lambda_);
-  const double loss = run_steps(data_, instances_, shape_.candidates, visit.data(), n,
+  const double loss = run_steps(data_, instances_, shape_, visit.data(), n,
                                 static_cast<std::size_t>(epoch - 1) * n, eta0_, lambda_, n,
                                 state, stop);
   state.rescale();
