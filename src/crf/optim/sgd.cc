@@ -403,7 +403,8 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
  * b = (a - 1) ww + wd, c = (a - 1)^2 ww + 2 (a - 1) wd + dd. Ties and failures keep gamma = 1.
  */
 double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
-                               double ww, double wd, double dd, int threads, double* cpu) const {
+                               double ww, double wd, double dd, int threads,
+                               std::vector<double>* cpu) const {
   const std::size_t S = shards(), N = order_.size(), K = shape_.K;
   if (S < 2) return 1.0;
   std::vector<double> grid;
@@ -463,7 +464,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     }
     if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
   });
-  if (cpu) *cpu = std::accumulate(block_cpu.begin(), block_cpu.end(), 0.0);
+  if (cpu) *cpu = block_cpu;
   const double b = (a - 1.0) * ww + wd, c = (a - 1.0) * (a - 1.0) * ww + 2.0 * (a - 1.0) * wd + dd;
   double best = 1.0, best_objective = INFINITY;
   for (std::size_t g = 0; g < grid.size(); ++g) {
@@ -592,7 +593,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     }
     zz = squared_norm_in_ranges(w, threads);
     // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
-    if (profile.on) profile.parallel += thread_cpu_seconds() - f0;
+    if (profile.on) {
+      profile.folds += thread_cpu_seconds() - f0;
+      profile.parallel += thread_cpu_seconds() - f0;
+    }
     result.iterations = epoch;
     result.objective = loss + c2 * zz;
     if (stop && stop->load()) {
