@@ -168,9 +168,15 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
+  constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   for (const ShardUpdate& u : updates) {
     const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+    const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
     for (auto it = first; it != u.index.end() && *it < hi; ++it) {
+      if (it < prefetch_end) {
+        __builtin_prefetch(z + it[kAhead]);
+        __builtin_prefetch(&delta_[it[kAhead]], 1);
+      }
       const uint32_t d = *it;
       const double x = u.value[it - u.index.begin()], w = G * z[d];
       if (count_[d]++ == 0) updated.push_back(d);
