@@ -483,5 +483,39 @@ TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) 
   }
 }
 
+TEST(StudyTest, ResumedPostSelectChoosesAsAnUninterruptedRun) {
+  // Stopped after the second of three post-training epochs of "multi" (its best so far kept in
+  // state/multi.best.safetensors), then resumed: the same chosen epoch and weights.
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"},        {"heads", "2"},       {"ff", "16"},
+                    {"layers", "1"},  {"batch", "16"},      {"pretrain-epochs", "2"}, {"max-train", "60"},
+                    {"warmup", "5"},  {"lr", "0.01"},       {"post-epochs", "3"}, {"post-lr", "0.003"},
+                    {"post-select", "10"}};
+  config.dir = f.root + "/whole";
+  ASSERT_TRUE(train(config, {}));
+  config.dir = f.root + "/resumed";
+  EXPECT_FALSE(train(config, [&](const Progress& p) { return !(p.stage == "multi" && p.epoch == 2); }));
+  struct stat st;
+  EXPECT_EQ(::stat((config.dir + "/state/multi.best.safetensors").c_str(), &st), 0);
+  config.resume = true;
+  int multi_base_scored = 0;  // the resumed run reads the kept score back instead of scoring the base again
+  ASSERT_TRUE(train(config, [&](const Progress& p) {
+    multi_base_scored += p.stage.rfind("[multi] base:", 0) == 0;
+    return true;
+  }));
+  EXPECT_EQ(multi_base_scored, 0);
+  for (const char* model : {"multi", "sep.de-en", "group0"}) {
+    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
+    const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
+    EXPECT_EQ(a.metadata().at("septa.nn.mt.epoch"), b.metadata().at("septa.nn.mt.epoch")) << model;
+    EXPECT_EQ(a.metadata().at("septa.nn.mt.dev_chrF"), b.metadata().at("septa.nn.mt.dev_chrF")) << model;
+    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+  }
+}
+
 }  // namespace
 }  // namespace septa::nn::mt
