@@ -34,6 +34,8 @@ std::vector<OptionSpec> vit_recipe_options(int default_epochs) {
        "random-crop padding in pixels (0: no cropping)"},
       {"flip", OptionType::kInteger, "1", 0, 1, false, "random horizontal flips (1) or none (0)"},
       seed_option(),
+      {"tf32", OptionType::kInteger, "0", 0, 1, false,
+       "1: on CUDA, float32 matrix products on TF32 tensor cores (no effect on the CPU)"},
   };
 }
 
@@ -65,7 +67,13 @@ Recipe recipe(const Options& o, const Dataset& data) {
   r.pad = o.integer("pad");
   r.flip = o.integer("flip") != 0;
   r.seed = o.seed();
+  r.tf32 = o.integer("tf32") != 0;
   return r;
+}
+
+void set_matmul_precision(const Recipe& r, const torch::Device& device) {
+  if (device.is_cuda())
+    at::globalContext().setFloat32MatmulPrecision(std::string(r.tf32 ? "high" : "highest"));
 }
 
 // out[b][c][i][j] = padded[b][c][oy_b + i][ox_b + (flip_b ? W - 1 - j : j)], padded = x with
@@ -152,6 +160,7 @@ DenseRun train_dense_vit(const std::string& name, const VitConfig& config, const
     return run;
   }
   const Dataset& train = in.data.train;
+  set_matmul_precision(r, in.ctx.device);
   Stage stage;
   stage.generator = seeded_build(seed, [&] { run.net = Vit(config); });
   Vit net = run.net;

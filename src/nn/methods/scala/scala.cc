@@ -88,6 +88,7 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
                       " widths; the sandwich rule needs at least 4");
   RunResult result;
   result.method = method;
+  set_matmul_precision(r, in.ctx.device);
 
   // The separately trained full-width teacher (DeiT's hard distillation).
   Vit teacher = nullptr;
