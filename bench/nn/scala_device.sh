@@ -46,17 +46,19 @@ LIMIT=${LIMIT:-0}               # training images (0: all 60000)
 TEST_LIMIT=${TEST_LIMIT:-0}     # test images (0: all 10000)
 OFFGRID=${OFFGRID:-1}           # 1: also train scala with eps = 1/8 for the off-grid check
 OFFGRID_OPTIONS=${OFFGRID_OPTIONS:---fused-qkv 1}  # the eps = 1/8 run's slicing (the paper's)
-THREADS=${THREADS:-2}           # torch CPU threads per process
-JOBS=${JOBS:-2}                 # trainings at once on the GPU (lanes; give each THREADS cores)
+THREADS=${THREADS:-4}           # CPU cores given to this script (device_run.sh: 4); each lane's process gets THREADS / JOBS
+JOBS=${JOBS:-2}                 # trainings at once on the GPU (lanes)
 CONTENTION=${CONTENTION:-auto}  # slow-down of each lane when JOBS lanes share the GPU (auto: 1.1 for one, 1.4 for two)
 EVAL_S=${EVAL_S:-1}             # seconds per training epoch for its test evaluation (not in the epoch times)
 CAL_BATCHES=${CAL_BATCHES:-30}  # batches per calibration epoch
 SEED=${SEED:-1}
 if [ "${TINY:-0}" = 1 ]; then   # CPU smoke test of every step at toy size
   DEVICE=${TINY_DEVICE:-cpu} DIM=32 DEPTH=1 HEADS=2 PATCH=7 BATCH=64 LIMIT=1024 TEST_LIMIT=300
-  BUDGET_S=${TINY_BUDGET_S:-150} REPORT_S=${TINY_REPORT_S:-40} CAL_BATCHES=4 THREADS=1 LR=0.003
+  BUDGET_S=${TINY_BUDGET_S:-150} REPORT_S=${TINY_REPORT_S:-40} CAL_BATCHES=4 THREADS=2 LR=0.003
   EVAL_S=0.2
 fi
+
+THREADS=$(( THREADS / JOBS )); [ "$THREADS" -ge 1 ] || THREADS=1   # per process
 
 if [ $# -ne 3 ]; then
   echo "usage: bench/nn/scala_device.sh BUILD_DIR DATA_DIR OUT_DIR   (knobs: see the script's head)" >&2
