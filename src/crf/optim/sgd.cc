@@ -368,7 +368,8 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
  * b = (a - 1) ww + wd, c = (a - 1)^2 ww + 2 (a - 1) wd + dd. Ties and failures keep gamma = 1.
  */
 double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
-                               double ww, double wd, double dd, int threads, double* cpu) const {
+                               double ww, double wd, double dd, int threads, double* cpu,
+                               Communicator* ranks) const {
   const std::size_t S = shards(), N = order_.size(), K = shape_.K;
   if (S < 2) return 1.0;
   std::vector<double> grid;
@@ -378,7 +379,13 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
   std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
   const ItemArrays items = ItemArrays::of(data_);
   std::vector<double> block_cpu(B, 0.0);
-  parallel_for(B, threads, [&](std::size_t block) {
+  // Over ranks, rank q scores the blocks [B q/P, B (q+1)/P) and the block losses are
+  // allgathered: the sums below then add the same numbers in the same order as one process.
+  const std::size_t P = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  const std::size_t b0 = B * me / P, b1 = B * (me + 1) / P;
+  parallel_for(b1 - b0, threads, [&](std::size_t i) {
+    const std::size_t block = b0 + i;
     const double c0 = cpu ? thread_cpu_seconds() : 0.0;
     std::vector<double>& loss = block_loss[block];
     std::vector<double> s0(K), sd(K), s(K), all(K);
@@ -429,6 +436,21 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
   });
   if (cpu) *cpu = std::accumulate(block_cpu.begin(), block_cpu.end(), 0.0);
+  if (P > 1) {
+    std::string mine;
+    for (std::size_t block = b0; block < b1; ++block)
+      mine.append(reinterpret_cast<const char*>(block_loss[block].data()),
+                  sizeof(double) * grid.size());
+    const std::vector<std::string> parts = ranks->allgather(std::move(mine));
+    for (std::size_t q = 0; q < P; ++q) {
+      const std::size_t q0 = B * q / P, q1 = B * (q + 1) / P;
+      SEPTA_CHECK(parts[q].size() == sizeof(double) * grid.size() * (q1 - q0));
+      for (std::size_t block = q0; block < q1; ++block)
+        std::memcpy(block_loss[block].data(),
+                    parts[q].data() + sizeof(double) * grid.size() * (block - q0),
+                    sizeof(double) * grid.size());
+    }
+  }
   const double b = (a - 1.0) * ww + wd, c = (a - 1.0) * (a - 1.0) * ww + 2.0 * (a - 1.0) * wd + dd;
   double best = 1.0, best_objective = INFINITY;
   for (std::size_t g = 0; g < grid.size(); ++g) {
@@ -449,13 +471,22 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
 
 namespace {
 
-void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u) {
+// Shard s's update restricted to the weights [lo, hi) (its scalars whole).
+void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u, uint32_t lo, uint32_t hi) {
   out.u64(s);
   out.f64(u.loss);
   out.f64(u.decay);
   out.f64(u.share);
-  out.vec(u.index);
-  out.vec(u.value);
+  const std::size_t first = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin(), u.index.end(), lo) - u.index.begin());
+  const std::size_t end = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin() + first, u.index.end(), hi) - u.index.begin());
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.index.data() + first),
+                     sizeof(uint32_t) * (end - first));
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.value.data() + first),
+                     sizeof(double) * (end - first));
 }
 
 }  // namespace
@@ -509,12 +540,23 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       const double t0 = profile.on ? now_seconds() : 0.0;
       if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
       if (R > 1) {
-        // Every rank gets every shard's update and mixes all of them, in shard order.
-        ByteWriter bytes;
-        for (std::size_t s : mine) write_update(bytes, s, updates[s]);
-        std::vector<std::string> parts = ranks->allgather(std::move(bytes.bytes()));
+        // Rank q accumulates the mix's weight ranges [64 q/R, 64 (q+1)/R) (ShardMix::mix): it
+        // gets every shard's scalars and the part of its update in those ranges (an alltoall);
+        // its own shards' updates stay here whole.
+        std::vector<std::string> to(R);
+        for (std::size_t q = 0; q < R; ++q) {
+          if (q == me) continue;
+          ByteWriter bytes;
+          const uint32_t lo = static_cast<uint32_t>(D * (ShardMix::kRanges * q / R) / ShardMix::kRanges);
+          const uint32_t hi = static_cast<uint32_t>(D * (ShardMix::kRanges * (q + 1) / R) / ShardMix::kRanges);
+          for (std::size_t s : mine) write_update(bytes, s, updates[s], lo, hi);
+          to[q] = std::move(bytes.bytes());
+        }
+        std::vector<std::string> parts = ranks->alltoall(to);
+        to.clear();
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
+          if (q == me) continue;
           ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " shard updates");
           for (std::size_t s = q; s < S; s += R) {
             const uint64_t id = in.u64();
