@@ -191,7 +191,10 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
                                                        options.min_freq, false));
   };
   profile_stage("instances");
-  run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  if (ranks)  // spread over ranks: the pairwise features and weights are built when needed
+    unary_features();
+  else
+    run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
   release_free_memory();  // the counting's buffers, before the SGD's are allocated
   profile_stage("features");
   // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
@@ -204,6 +207,11 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;
+  if (ranks) {  // (also when stopped: the model has both factors)
+    pair_features();
+    release_free_memory();
+    profile_stage("pair features");
+  }
   if (has_edges && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
     if (options.pair_beam > 0.0 || scorer->stacked()) {

@@ -158,6 +158,9 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     if (options.algorithm == "separate") {
       own_items = {0, encoded.items()};
       spread_data = &encoded;
+      // Column data: every value is 1 (unit_values below), and the kernels then never read
+      // the values (ItemArrays), so they go.
+      std::vector<float>().swap(encoded.attribute_values);
     } else {
       encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
     }
