@@ -3,9 +3,12 @@
 #   1. the neural modules built against that machine's CUDA libtorch (PyTorch's), with the
 #      Debian libraries they need carried in .dev/deps;
 #   2. the GPU-size Scala bench and translation study on CUDA (bench/nn/scala_device.sh,
-#      bench/mt/device_study.sh), side by side on cores 12-15, while the CRF thread-scaling
-#      table runs its 1-8 thread cells on cores 0-11;
-#   3. the 16-thread CRF cells, alone on the machine.
+#      bench/mt/device_study.sh), side by side on the GPU with cores 8-11 and 12-15, while the
+#      CRF thread-scaling table runs its 1-8 thread cells on cores 0-7;
+#   3. the 16-thread CRF cells and separate training's 1-thread cells, alone on the machine,
+#      and a stage profile of `septa train -a separate` at 16 threads.
+# Knobs: DEVICE_BUDGET_S (whole script, default 560), DEVICE_GPU_S (the neural runs' share, at
+# most; default 330), DEVICE_CRF_RESERVE_S (kept for step 3, default 120).
 # Never part of the test suite. Prepared here by bench/device_prepare.sh, run on the device as
 #   bash bench/device_run.sh "$OUT"
 # Results (at most 8 files, as the device tool returns them): OUT/log.txt (environment, build,
@@ -68,45 +71,57 @@ fi
 # --- 2. GPU runs beside the 1-8 thread CRF cells --------------------------------------------
 gpu_pids=()
 if [ $built = 1 ]; then
-  export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-  gpu_limit=$(( $(left) - ${DEVICE_CRF_RESERVE_S:-120} )); [ $gpu_limit -gt 300 ] && gpu_limit=300
+  export OMP_NUM_THREADS=4 OMP_WAIT_POLICY=passive THREADS=4
+  gpu_limit=$(( $(left) - ${DEVICE_CRF_RESERVE_S:-120} ))
+  [ $gpu_limit -gt "${DEVICE_GPU_S:-330}" ] && gpu_limit=${DEVICE_GPU_S:-330}
   if [ -x bench/nn/scala_device.sh ]; then
     mkdir -p /tmp/scala
-    ( export BUDGET_S=$((gpu_limit - 25)); taskset -c 12,13 timeout "$gpu_limit" bash bench/nn/scala_device.sh build-gpu "$dev/data/fashion-mnist" /tmp/scala \
+    ( export BUDGET_S=$((gpu_limit - 25)); taskset -c 8-11 timeout "$gpu_limit" bash bench/nn/scala_device.sh build-gpu "$dev/data/fashion-mnist" /tmp/scala \
         > /tmp/scala/run.log 2>&1; echo "scala exit $?" >> /tmp/scala/run.log ) &
     gpu_pids+=($!); say "scala started (limit ${gpu_limit}s)"
   fi
   if [ -x bench/mt/device_study.sh ] && [ -d "$dev/mt-corpus" ]; then
     mkdir -p /tmp/mt
-    ( [ "$gpu_limit" -ge 230 ] || export MAX_TRAIN=6000; taskset -c 14,15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
+    ( [ "$gpu_limit" -ge 230 ] || export MAX_TRAIN=6000; taskset -c 12-15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
         > /tmp/mt/run.log 2>&1; echo "mt exit $?" >> /tmp/mt/run.log ) &
     gpu_pids+=($!); say "mt started (limit ${gpu_limit}s)"
   fi
 fi
-unset OMP_NUM_THREADS
+unset OMP_NUM_THREADS THREADS
+gpu_end=$((SECONDS + ${gpu_limit:-0}))
 bench="$dev/bin/crf_bench --data /tmp/data --runs 1"
 crf() {  # limit, then crf_bench arguments
   local limit=$1; shift
   [ -z "${DEVICE_SKIP_CRF:-}" ] || return 0
   [ "$(left)" -gt 30 ] || { say "skipped (time): $*"; return; }
   [ "$limit" -lt "$(left)" ] || limit=$(( $(left) - 10 ))
+  if [ -n "${until:-}" ]; then  # a cell beside the GPU runs ends with them
+    [ $((until - SECONDS)) -gt 20 ] || { say "skipped (GPU window over): $*"; return; }
+    [ "$limit" -lt $((until - SECONDS)) ] || limit=$((until - SECONDS))
+  fi
   say "crf_bench $*"
   timeout "$limit" $bench "$@" >> "$log" 2>&1 || say "exit $? (timeout $limit s?)"
 }
-pin="taskset -c 0-11"
-if [ ${#gpu_pids[@]} -eq 0 ]; then pin=""; fi
+pin="taskset -c 0-7" until=$gpu_end
+if [ ${#gpu_pids[@]} -eq 0 ]; then pin="" until=""; fi
 bench="$pin $bench"
-crf 150 --tasks chunk --algorithms separate,lbfgs --threads 1,2,4,8
-crf 120 --tasks ner --algorithms separate,lbfgs --threads 1,2,4,8
-crf 60 --tasks pos --algorithms separate --threads 1,2,4,8
-crf 80 --tasks pos --algorithms lbfgs --threads 2,8
+crf 90 --tasks chunk,ner,pos --algorithms separate --threads 1,2,4,8
+crf 170 --tasks chunk --algorithms lbfgs --threads 1,2,4,8
+crf 120 --tasks ner --algorithms lbfgs --threads 2,4,8
+crf 100 --tasks pos --algorithms lbfgs --threads 4,8
 for p in "${gpu_pids[@]}"; do wait "$p"; done
 say "GPU runs done"
 
-# --- 3. 16 threads, alone -------------------------------------------------------------------
+# --- 3. alone on the machine ----------------------------------------------------------------
+until=""
 bench="$dev/bin/crf_bench --data /tmp/data --runs 1"
-crf 60 --tasks chunk,ner --algorithms separate,lbfgs --threads 16
-crf 60 --tasks pos --algorithms separate,lbfgs --threads 16
+crf 100 --tasks chunk,ner,pos --algorithms separate,lbfgs --threads 16
+crf 45 --tasks chunk,ner,pos --algorithms separate --threads 1
+if [ "$(left)" -gt 20 ]; then
+  say "stage profile, septa train -a separate --threads 16 (chunk)"
+  SEPTA_SGD_PROFILE=1 timeout 15 "$dev/bin/septa" train -q -a separate --threads 16 -m /tmp/sep16.model \
+    /tmp/data/conll2000/train.txt 2>&1 | grep -E '^(stage|sgd profile: D|trained)' >> "$log"
+fi
 
 for d in scala mt; do
   [ -d /tmp/$d ] && tar czf "$out/$d.tar.gz" --exclude='*.safetensors' --exclude='*.pt' -C /tmp "$d"

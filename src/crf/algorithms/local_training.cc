@@ -2,6 +2,7 @@
 
 #include "crf/io/binary_io.h"
 #include "crf/optim/sgd.h"
+#include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
 #include <algorithm>
@@ -82,6 +83,104 @@ LabelPairs observed_pairs_across(const Dataset& data, std::size_t L, Communicato
  */
 namespace {
 
+/*
+ * instance_features on `threads` threads, as a radix pass: P fixed ranges of the attributes.
+ *   1. per block of instances, its occurrences per range (count [B][P]);
+ *   2. each block writes its occurrences into their range's segment (range major, block order
+ *      within a range), each as one 32-bit word: (attribute - range start) << bits | class;
+ *   3. each range groups its segment by attribute (counting sort over the range's attributes)
+ *      and builds its features (features_from_buckets);
+ * then the ranges' features are concatenated in range order. An attribute's features depend
+ * only on the multiset of its classes, so the result is the serial one for any thread count,
+ * in the serial build's memory (4 bytes per occurrence). Returns false, building nothing, when
+ * a range's attributes and the classes do not fit in 32 bits.
+ */
+bool instance_features_parallel(const Dataset& data, const std::vector<LocalInstance>& instances,
+                                std::size_t A, std::size_t K, int max_span, int min_freq,
+                                bool all_classes, int threads, SparseFeatures& out) {
+  const std::size_t A_span = A * static_cast<std::size_t>(max_span), N = instances.size();
+  constexpr std::size_t P = 256, B = 64;  // attribute ranges, instance blocks
+  const auto bits_of = [](std::size_t n) {  // bits that hold 0..n-1
+    int bits = 0;
+    while (bits < 64 && (std::size_t{1} << bits) < n) ++bits;
+    return bits;
+  };
+  const int class_bits = bits_of(K), attribute_bits = bits_of((A_span + P - 1) / P);
+  if (class_bits + attribute_bits > 32) return false;
+  // attribute a lies in range a P / A_span: range p holds [first[p], first[p+1])
+  std::vector<std::size_t> first(P + 1);
+  for (std::size_t p = 0; p <= P; ++p) first[p] = (p * A_span + P - 1) / P;
+  const auto range_of = [&](std::size_t a) { return a * P / A_span; };
+  const auto each_occurrence = [&](std::size_t b, auto&& visit) {
+    for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i) {
+      const LocalInstance& instance = instances[i];
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * A;
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+          visit(data.attribute_ids[e] + shift, instance.gold);
+      }
+    }
+  };
+  std::vector<std::size_t> at(B * P, 0);  // [B][P] counts, then write positions
+  parallel_for(B, threads, [&](std::size_t b) {
+    std::size_t* count = &at[b * P];
+    each_occurrence(b, [&](std::size_t a, int32_t) { ++count[range_of(a)]; });
+  });
+  std::vector<std::size_t> segment(P + 1, 0);  // [P+1] range segments of the occurrences
+  for (std::size_t p = 0, total = 0; p < P; ++p) {
+    segment[p] = total;
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t n = at[b * P + p];
+      at[b * P + p] = total;
+      total += n;
+    }
+    segment[p + 1] = total;
+  }
+  std::vector<uint32_t> packed(segment[P]);  // [occurrences] grouped by range
+  parallel_for(B, threads, [&](std::size_t b) {
+    std::size_t* next = &at[b * P];
+    each_occurrence(b, [&](std::size_t a, int32_t gold) {
+      const std::size_t p = range_of(a);
+      packed[next[p]++] = static_cast<uint32_t>(((a - first[p]) << class_bits) |
+                                                static_cast<std::size_t>(gold));
+    });
+  });
+  const uint32_t class_mask = static_cast<uint32_t>((uint64_t{1} << class_bits) - 1);
+  std::vector<SparseFeatures> parts(P);
+  parallel_for(P, threads, [&](std::size_t p) {
+    const std::size_t n = first[p + 1] - first[p];
+    std::vector<std::size_t> start(n + 1, 0);  // [n+1] bucket boundaries in the range
+    for (std::size_t j = segment[p]; j < segment[p + 1]; ++j)
+      ++start[(packed[j] >> class_bits) + 1];
+    for (std::size_t a = 0; a < n; ++a) start[a + 1] += start[a];
+    std::vector<int32_t> bucketed(start[n]);
+    {
+      std::vector<std::size_t> next(start.begin(), start.end() - 1);
+      for (std::size_t j = segment[p]; j < segment[p + 1]; ++j)
+        bucketed[next[packed[j] >> class_bits]++] = static_cast<int32_t>(packed[j] & class_mask);
+    }
+    parts[p] = features_from_buckets(n, K, start, bucketed, min_freq, all_classes);
+  });
+  std::vector<uint32_t>().swap(packed);
+  out = SparseFeatures();
+  out.A = A_span;
+  out.K = K;
+  out.offsets.assign(A_span + 1, 0);
+  std::size_t F = 0;
+  for (const SparseFeatures& part : parts) F += part.classes.size();
+  out.classes.reserve(F);
+  for (std::size_t p = 0; p < P; ++p) {
+    SparseFeatures& part = parts[p];
+    const uint32_t base = static_cast<uint32_t>(out.classes.size());
+    for (std::size_t a = 1; a < part.offsets.size(); ++a)
+      out.offsets[first[p] + a] = base + part.offsets[a];
+    out.classes.insert(out.classes.end(), part.classes.begin(), part.classes.end());
+    part = SparseFeatures();
+  }
+  return true;
+}
+
+// The serial build over instances [first, end), with each feature's count when asked.
 SparseFeatures bucketed_features(const Dataset& data, const LocalInstance* first,
                                  const LocalInstance* end, std::size_t A, std::size_t K,
                                  int max_span, int min_freq, bool all_classes,
@@ -112,7 +211,12 @@ SparseFeatures bucketed_features(const Dataset& data, const LocalInstance* first
 
 SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
-                                 bool all_classes) {
+                                 bool all_classes, int threads) {
+  SparseFeatures built;
+  if (threads > 1 && A > 0 &&
+      instance_features_parallel(data, instances, A, K, max_span, min_freq, all_classes, threads,
+                                 built))
+    return built;
   return bucketed_features(data, instances.data(), instances.data() + instances.size(), A, K,
                            max_span, min_freq, all_classes, nullptr);
 }
@@ -120,9 +224,10 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
 SparseFeatures instance_features_across(const TrainingContext& context,
                                         const std::vector<LocalInstance>& instances,
                                         std::size_t A, std::size_t K, int max_span, int min_freq,
-                                        bool all_classes) {
+                                        bool all_classes, int threads) {
   if (!context.sgd_ranks || context.sgd_ranks->size() == 1)
-    return instance_features(context.data, instances, A, K, max_span, min_freq, all_classes);
+    return instance_features(context.data, instances, A, K, max_span, min_freq, all_classes,
+                             threads);
   const auto by_item = [](const LocalInstance& instance, std::size_t item) {
     return instance.item < item;
   };

@@ -32,19 +32,20 @@ LabelPairs observed_pairs(const Dataset& data, std::size_t L);
 // first-seen order of one process on the whole corpus); every rank gets the same pairs.
 LabelPairs observed_pairs_across(const Dataset& data, std::size_t L, Communicator& comm);
 
-// Features (attribute, class) seen in `instances` (attributes of the k-th item shifted by k*A).
+// Features (attribute, class) seen in `instances` (attributes of the k-th item shifted by k*A),
+// built on `threads` threads (the same features for any count).
 SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
-                                 bool all_classes);
+                                 bool all_classes, int threads = 1);
 
 // instance_features over ranks (context.sgd_ranks): the features of all `instances` (of the
 // whole corpus, in item order), counted by each rank on the instances of its own items only
 // and merged (build_features_across): the same features as one process, with the counting
-// divided. Without ranks, instance_features.
+// divided. Without ranks, instance_features on `threads` threads.
 SparseFeatures instance_features_across(const TrainingContext& context,
                                         const std::vector<LocalInstance>& instances,
                                         std::size_t A, std::size_t K, int max_span, int min_freq,
-                                        bool all_classes);
+                                        bool all_classes, int threads = 1);
 
 // Reports progress of concurrently trained parts one line at a time, and stops them all once
 // the callback asks to stop.

@@ -21,7 +21,7 @@ std::unique_ptr<Scorer> train_memm(const TrainingContext& context, TrainResult& 
   auto scorer = std::make_unique<MemmScorer>(
       A, L,
       instance_features(data, instances, A, L, 1, context.options.min_freq,
-                        context.options.all_possible_states),
+                        context.options.all_possible_states, context.options.threads),
       std::move(successors), context.options.floor);
   SharedProgress shared;
   const MinimizerResult fitted = fit_local(context, "memm", instances, scorer->shape(),

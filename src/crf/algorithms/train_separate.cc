@@ -178,17 +178,19 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor,
                                                  options.pair_beam, options.stacked_pairs);
 
-  // The two factors' features are built concurrently (one after the other over ranks: each
-  // build is a collective, counted on each rank's own items); then each factor trains on all
-  // threads (the results do not depend on the thread count).
+  // The two factors' features are built concurrently, each on half of the threads (one after
+  // the other over ranks: each build is a collective, counted on each rank's own items); then
+  // each factor trains on all threads (the results do not depend on the thread count).
   SharedProgress shared;
+  const int build_threads = std::max(1, options.threads / 2);
   auto unary_features = [&] {
     scorer->set_unary_features(instance_features_across(context, nodes, A, L, 1, options.min_freq,
-                                                        options.all_possible_states));
+                                                        options.all_possible_states,
+                                                        build_threads));
   };
   auto pair_features = [&] {
     scorer->set_pair_features(instance_features_across(context, edges, A, pairs.first.size(), 2,
-                                                       options.min_freq, false));
+                                                       options.min_freq, false, build_threads));
   };
   profile_stage("instances");
   if (ranks)  // spread over ranks: the pairwise features and weights are built when needed

@@ -125,6 +125,19 @@ class Dictionary {
     append_packed(packed);
   }
   const std::vector<std::string>& names() const { return names_; }
+  // Moves the strings out and empties the dictionary.
+  std::vector<std::string> take_names() {
+    std::vector<std::string> names = std::move(names_);
+    *this = Dictionary();
+    return names;
+  }
+  // Replaces the contents by `names` [n], distinct, in id order, with hashes [n] their hash().
+  void assign_distinct(std::vector<std::string>&& names, std::vector<uint64_t>&& hashes) {
+    names_ = std::move(names);
+    hashes_ = std::move(hashes);
+    released_ = 0;
+    rehash(names_.size());
+  }
   void reserve(std::size_t n) {
     names_.reserve(n);
     hashes_.reserve(n);

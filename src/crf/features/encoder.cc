@@ -48,6 +48,95 @@ struct SentenceStrings {
   }
 };
 
+/*
+ * The chunk dictionaries [C] merged in chunk order, in parallel: every string gets the id that
+ * adding the chunks' strings one after the other to an empty dictionary gives it (first seen,
+ * first numbered). The strings are split by hash into P parts; each part, on its own, walks the
+ * chunks in order and finds each string's first occurrence (chunk, local id); the first
+ * occurrences are numbered chunk by chunk (each chunk's new strings in its local order, after
+ * the earlier chunks' ones), every other string takes its first occurrence's id, and the new
+ * strings move into `into` in id order. `into` must be empty; global [C][local id] -> id.
+ * The serial merge costs a lookup per string of every chunk on one thread: at 16 threads it
+ * was most of the encoding's wall time.
+ */
+void merge_in_order(std::vector<Dictionary*>& chunks, Dictionary& into,
+                    std::vector<std::vector<int32_t>>& global, int threads) {
+  const std::size_t C = chunks.size();
+  constexpr std::size_t P = 64;
+  constexpr int kPartShift = 58;  // part of a string: the top 6 bits of its hash
+  std::vector<std::vector<uint64_t>> hashes(C);                  // [C][local id]
+  std::vector<std::vector<std::vector<uint32_t>>> by_part(C);    // [C][P] local ids, in order
+  parallel_for(C, threads, [&](std::size_t c) {
+    const std::vector<std::string>& names = chunks[c]->names();
+    hashes[c].resize(names.size());
+    by_part[c].assign(P, {});
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const uint64_t h = Dictionary::hash(names[i]);
+      hashes[c][i] = h;
+      by_part[c][h >> kPartShift].push_back(static_cast<uint32_t>(i));
+    }
+  });
+  const auto ref = [](std::size_t c, std::size_t i) { return (uint64_t{c} << 32) | i; };
+  std::vector<std::vector<uint64_t>> first(C);  // [C][local id] ref of the first occurrence
+  for (std::size_t c = 0; c < C; ++c) first[c].resize(hashes[c].size());
+  parallel_for(P, threads, [&](std::size_t p) {
+    std::size_t n = 0;
+    for (std::size_t c = 0; c < C; ++c) n += by_part[c][p].size();
+    std::size_t size = 16;
+    while (size < 2 * n) size *= 2;
+    std::vector<uint64_t> table(size, 0);  // [size] ref + 1 of a first occurrence, 0 empty
+    const std::size_t mask = size - 1;
+    for (std::size_t c = 0; c < C; ++c) {
+      const std::vector<std::string>& names = chunks[c]->names();
+      for (uint32_t i : by_part[c][p]) {
+        const uint64_t h = hashes[c][i];
+        std::size_t slot = h & mask;
+        for (;; slot = (slot + 1) & mask) {
+          const uint64_t entry = table[slot];
+          if (entry == 0) {
+            table[slot] = ref(c, i) + 1;
+            first[c][i] = ref(c, i);
+            break;
+          }
+          const std::size_t c2 = (entry - 1) >> 32, i2 = (entry - 1) & 0xffffffffu;
+          if (hashes[c2][i2] == h && chunks[c2]->names()[i2] == names[i]) {
+            first[c][i] = entry - 1;
+            break;
+          }
+        }
+      }
+    }
+  });
+  std::vector<std::size_t> base(C + 1, 0);  // [C+1] first id of each chunk's new strings
+  parallel_for(C, threads, [&](std::size_t c) {
+    std::size_t fresh = 0;
+    for (std::size_t i = 0; i < first[c].size(); ++i) fresh += first[c][i] == ref(c, i);
+    base[c + 1] = fresh;
+  });
+  for (std::size_t c = 0; c < C; ++c) base[c + 1] += base[c];
+  parallel_for(C, threads, [&](std::size_t c) {
+    global[c].resize(first[c].size());
+    int32_t id = static_cast<int32_t>(base[c]);
+    for (std::size_t i = 0; i < first[c].size(); ++i)
+      if (first[c][i] == ref(c, i)) global[c][i] = id++;
+  });
+  std::vector<std::string> names(base[C]);
+  std::vector<uint64_t> name_hashes(base[C]);
+  parallel_for(C, threads, [&](std::size_t c) {
+    for (std::size_t i = 0; i < first[c].size(); ++i) {
+      const uint64_t f = first[c][i];
+      if (f != ref(c, i)) global[c][i] = global[f >> 32][f & 0xffffffffu];  // an earlier chunk
+    }
+    std::vector<std::string> taken = chunks[c]->take_names();
+    for (std::size_t i = 0; i < taken.size(); ++i)
+      if (first[c][i] == ref(c, i)) {
+        names[static_cast<std::size_t>(global[c][i])] = std::move(taken[i]);
+        name_hashes[static_cast<std::size_t>(global[c][i])] = hashes[c][i];
+      }
+  });
+  into.assign_distinct(std::move(names), std::move(name_hashes));
+}
+
 }  // namespace
 
 Encoder::Encoder(FeatureTemplate feature_template)
@@ -126,22 +215,31 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
                     edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
   std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
       first_item(chunks + 1, items0);  // [chunks+1] where each chunk's slices start
+  // From 4 chunks on (and into an empty dictionary), the dictionaries merge in parallel.
+  const bool merged = chunks >= 4 && attributes_.size() == 0;
+  if (merged) {
+    std::vector<Dictionary*> dictionaries;
+    for (Chunk& part : parts) dictionaries.push_back(&part.attributes);
+    merge_in_order(dictionaries, attributes_, global, threads);
+  }
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
-    global[c].resize(part.attributes.size());
-    if (attributes_.size() == 0) {
-      // Into an empty dictionary the merge would give every string its chunk-local id: take
-      // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing it.
-      for (std::size_t i = 0; i < global[c].size(); ++i) global[c][i] = static_cast<int32_t>(i);
-      attributes_ = std::move(part.attributes);
-    } else {
-      std::vector<uint64_t> hashes(global[c].size());  // scratch
-      const std::vector<std::string>& names = part.attributes.names();
-      attributes_.add_all(
-          global[c].size(), [&](std::size_t i) { return std::string_view(names[i]); },
-          hashes.data(), global[c].data());
+    if (!merged) {
+      global[c].resize(part.attributes.size());
+      if (attributes_.size() == 0) {
+        // Into an empty dictionary the merge would give every string its chunk-local id: take
+        // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing.
+        for (std::size_t i = 0; i < global[c].size(); ++i) global[c][i] = static_cast<int32_t>(i);
+        attributes_ = std::move(part.attributes);
+      } else {
+        std::vector<uint64_t> hashes(global[c].size());  // scratch
+        const std::vector<std::string>& names = part.attributes.names();
+        attributes_.add_all(
+            global[c].size(), [&](std::size_t i) { return std::string_view(names[i]); },
+            hashes.data(), global[c].data());
+      }
+      part.attributes = Dictionary();
     }
-    part.attributes = Dictionary();
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n)
       for (const auto& columns : corpus[n].columns) out.labels.push_back(labels_.add(columns.back()));
     first_entry[c + 1] = first_entry[c] + part.ids.size();

@@ -114,11 +114,11 @@ class ShardedSgd {
   // The step gamma in w + gamma Delta, w = G z [dimension], Delta = (a - 1) w + delta
   // [dimension] (delta 0 off the updated weights), ww = ||w||^2, wd = w . delta,
   // dd = ||delta||^2. The sample is scored in fixed blocks on `threads` threads; cpu, when
-  // given, gets the CPU seconds they took. With `ranks` (every rank holding the same z,
-  // delta and sample) the blocks are spread over the ranks and their losses allgathered: the
-  // step of one process on every rank.
+  // given, gets the CPU seconds each block took. With `ranks` (every rank holding the same
+  // z, delta and sample) the blocks are spread over the ranks and their losses allgathered:
+  // the step of one process on every rank (cpu: this rank's blocks, the others 0).
   double mixing_step(const double* z, double G, double a, const double* delta, double ww,
-                     double wd, double dd, int threads, double* cpu = nullptr,
+                     double wd, double dd, int threads, std::vector<double>* cpu = nullptr,
                      Communicator* ranks = nullptr) const;
 
   const SoftmaxModelShape& shape() const { return shape_; }

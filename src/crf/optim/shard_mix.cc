@@ -22,6 +22,23 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+void SgdProfile::add_pass(const std::vector<double>& task_cpu) {
+  passes.push_back(task_cpu);
+  for (double x : task_cpu) parallel += x;
+}
+
+namespace {
+
+// The wall time of tasks [n] run by parallel_for on T threads: each task, in order, goes to the
+// thread that is free first.
+double list_schedule(const std::vector<double>& tasks, std::size_t T) {
+  std::vector<double> free_at(std::max<std::size_t>(1, std::min(T, tasks.size())), 0.0);
+  for (double x : tasks) *std::min_element(free_at.begin(), free_at.end()) += x;
+  return free_at.empty() ? 0.0 : *std::max_element(free_at.begin(), free_at.end());
+}
+
+}  // namespace
+
 void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
   if (!on) return;
   double work = 0.0;
@@ -39,7 +56,9 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
   std::fprintf(stderr, "\n");
   const double one = work + sync + parallel + serial;
   for (std::size_t T : {1, 2, 4, 8, 16}) {
-    double path = sync + serial + parallel / static_cast<double>(std::min<std::size_t>(T, 16));
+    double path = sync + serial + folds / static_cast<double>(T), mix = 0.0;
+    for (const std::vector<double>& pass : passes) mix += list_schedule(pass, T);
+    path += mix;
     for (const auto& round : part_cpu) {
       double longest = 0.0;
       for (std::size_t w = 0; w < std::min(T, round.size()); ++w) {
@@ -49,8 +68,9 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
       }
       path += longest;
     }
-    std::fprintf(stderr, "sgd profile:   T=%2zu critical path %.3f s, speed-up %.2f\n", T, path,
-                 one / path);
+    std::fprintf(stderr,
+                 "sgd profile:   T=%2zu critical path %.3f s (mix passes %.3f s), speed-up %.2f\n",
+                 T, path, mix, one / path);
   }
 }
 
@@ -82,7 +102,7 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     wd += wd_[r];
     dd += dd_[r];
   }
-  double step_cpu = 0.0;
+  std::vector<double> step_cpu;  // [blocks]
   const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
                                        profile.on ? &step_cpu : nullptr,
                                        R > 1 ? ranks : nullptr);
@@ -104,10 +124,10 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   });
   for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
   G = G_new;
-  if (profile.on) {
-    // The two range passes and the step search run on all threads: parallel work.
-    for (std::size_t r = 0; r < kRanges; ++r) profile.parallel += cpu[r] + cpu2[r];
-    profile.parallel += step_cpu;
+  if (profile.on) {  // the two range passes and the step search run on all threads
+    profile.add_pass(cpu);
+    profile.add_pass(step_cpu);
+    profile.add_pass(cpu2);
   }
   return gamma;
 }
@@ -149,9 +169,15 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
+  constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   for (const ShardUpdate& u : updates) {
     const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+    const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
     for (auto it = first; it != u.index.end() && *it < hi; ++it) {
+      if (it < prefetch_end) {
+        __builtin_prefetch(z + it[kAhead]);
+        __builtin_prefetch(&delta_[it[kAhead]], 1);
+      }
       const uint32_t d = *it;
       const double x = u.value[it - u.index.begin()], w = G * z[d];
       if (count_[d]++ == 0) updated.push_back(d);

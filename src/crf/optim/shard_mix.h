@@ -20,19 +20,25 @@ double thread_cpu_seconds();  // CPU time of the calling thread
  * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
  * assigned as for_blocks_ordered assigns them (worker w takes parts w, w + T, ...; the thread
  * CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
- * buffer, in parallel), plus the parallel stages (mix passes and step search over fixed
- * blocks) divided by min(T, blocks), plus the serial rest (wall time) in full.
+ * buffer, in parallel), plus each parallel pass of the mix (the two range passes and the step
+ * search's blocks) as parallel_for runs it on T threads (each task, in order, to the thread
+ * that is free first; the CPU time of each task measured: uneven ranges show), plus the fold
+ * after each epoch divided by T, plus the serial rest (wall time) in full.
  */
 struct SgdProfile {
   bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
   std::vector<std::vector<double>> part_cpu;  // [rounds][S]
   double sync = 0.0;      // summed per round: the slowest worker's buffer sync
   double parallel = 0.0;  // CPU of the block-parallel stages, summed over blocks
+  std::vector<std::vector<double>> passes;  // [passes][tasks] CPU of each mix pass's tasks
+  double folds = 0.0;     // CPU of the folds after the epochs (64 even ranges)
   double serial = 0.0;    // wall time of everything else between rounds
   double total = 0.0;     // wall time of the whole fit
   double entries = 0.0;   // weights in the shards' updates, summed over rounds
   std::vector<double> gammas;
 
+  // Records one parallel pass: the CPU time of each of its tasks, in task order.
+  void add_pass(const std::vector<double>& task_cpu);
   // Prints the measurements and the projected critical paths (when on).
   void report(const ShardedSgd& sgd, int threads) const;
 };

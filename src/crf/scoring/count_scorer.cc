@@ -15,20 +15,42 @@ CountScorer::CountScorer(std::size_t A, std::size_t L, SparseFeatures unary,
       pair_ratio_(std::move(pair_log_ratio)), pair_prior_(std::move(pair_log_prior)) {
   unary_ = std::move(unary);
   pairwise_ = std::move(pairwise);
+  index_pairs();
 }
 
+// Memory-latency bound (random attributes, long random feature ranges: the pair factor's
+// arrays exceed the caches): three passes so that the misses of one pass overlap instead of
+// queueing: the attributes' offsets prefetched, then their ranges looked up with the first
+// lines of their classes and ratios prefetched, then the sums, in the same order as one pass.
 void CountScorer::expert_scores(const SequenceView& sequence, std::size_t t, int span,
                                 const SparseFeatures& features, const std::vector<double>& ratio,
                                 const std::vector<double>& log_prior, double* scores) const {
+  struct Range {
+    uint32_t first, last;
+  };
+  thread_local std::vector<Range> ranges;
   const std::size_t K = log_prior.size();
   std::fill(scores, scores + K, 0.0);
-  std::size_t experts = 0;
+  const uint32_t* offsets = features.offsets.data();
+  const int32_t* classes = features.classes.data();
+  const double* r = ratio.data();
+  const std::size_t e0 = sequence.item_offsets[t], e1 = sequence.item_offsets[t + span];
+  for (int k = 0; k < span; ++k)
+    for (std::size_t e = sequence.item_offsets[t + k]; e < sequence.item_offsets[t + k + 1]; ++e)
+      __builtin_prefetch(offsets + sequence.attribute_ids[e] + k * A_);
+  ranges.clear();
   for (int k = 0; k < span; ++k)
     for (std::size_t e = sequence.item_offsets[t + k]; e < sequence.item_offsets[t + k + 1]; ++e) {
-      features.add_scores(sequence.attribute_ids[e] + static_cast<int32_t>(k * A_), 1.0,
-                          ratio.data(), scores);
-      ++experts;
+      const std::size_t a = static_cast<std::size_t>(sequence.attribute_ids[e]) + k * A_;
+      const uint32_t first = offsets[a], last = offsets[a + 1];
+      if (first == last) continue;
+      __builtin_prefetch(classes + first);
+      __builtin_prefetch(r + first);
+      ranges.push_back(Range{first, last});
     }
+  for (const Range& range : ranges)
+    for (uint32_t f = range.first; f < range.last; ++f) scores[classes[f]] += r[f];
+  const std::size_t experts = e1 - e0;
   const double inv = experts > 0 ? 1.0 / static_cast<double>(experts) : 0.0;
   for (std::size_t c = 0; c < K; ++c) scores[c] = log_prior[c] + inv * scores[c];
 }
@@ -41,18 +63,48 @@ void CountScorer::unary_probabilities(const SequenceView& sequence, double* out)
   }
 }
 
-void CountScorer::pair_probabilities(const SequenceView& sequence, const double*, std::size_t t,
-                                     std::vector<uint32_t>& cells,
+void CountScorer::index_pairs() {
+  pair_class_.assign(L_ * L_, -1);
+  for (std::size_t k = 0; k < pair_first_.size(); ++k)
+    pair_class_[pair_first_[k] * L_ + pair_second_[k]] = static_cast<int32_t>(k);
+}
+
+void CountScorer::pair_probabilities(const SequenceView& sequence, const double* unary,
+                                     std::size_t t, std::vector<uint32_t>& cells,
                                      std::vector<double>& probabilities) const {
-  const std::size_t K = pair_prior_.size();
-  thread_local std::vector<double> scores;  // [K]
+  const std::size_t K = pair_prior_.size(), L = L_;
+  thread_local std::vector<double> scores;   // [K]
+  thread_local std::vector<int32_t> allowed;  // candidate pair classes of the position
   scores.resize(K);
-  expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
-  softmax_normalize(scores.data(), K);
-  for (std::size_t k = 0; k < K; ++k) {
-    cells.push_back(static_cast<uint32_t>(pair_first_[k] * L_ + pair_second_[k]));
-    probabilities.push_back(scores[k]);
+  allowed.clear();
+  const double* ut = unary + t * L;
+  const double* un = unary + (t + 1) * L;
+  const double cut_t = kPairBeam * *std::max_element(ut, ut + L);
+  const double cut_next = kPairBeam * *std::max_element(un, un + L);
+  for (std::size_t a = 0; a < L; ++a) {
+    if (ut[a] < cut_t) continue;
+    for (std::size_t b = 0; b < L; ++b)
+      if (un[b] >= cut_next && pair_class_[a * L + b] >= 0) allowed.push_back(pair_class_[a * L + b]);
   }
+  const auto emit = [&](int32_t k, double p) {
+    cells.push_back(static_cast<uint32_t>(pair_first_[k] * L + pair_second_[k]));
+    probabilities.push_back(p);
+  };
+  if (allowed.size() == 1) {
+    emit(allowed[0], 1.0);
+    return;
+  }
+  if (allowed.empty()) {
+    expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
+    softmax_normalize(scores.data(), K);
+    for (std::size_t k = 0; k < K; ++k) emit(static_cast<int32_t>(k), scores[k]);
+    return;
+  }
+  // The full scatter (a branch per feature to skip unlisted classes costs more than adding
+  // them), then the listed classes' softmax.
+  expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
+  softmax_normalize_listed(scores.data(), allowed.data(), allowed.size());
+  for (int32_t k : allowed) emit(k, scores[k]);
 }
 
 void CountScorer::write(ByteWriter& out) const {
@@ -89,6 +141,7 @@ std::unique_ptr<CountScorer> CountScorer::read(ByteReader& in) {
       s->pair_second_.size() != K || !(s->floor_ > 0.0 && s->floor_ < 1.0))
     in.fail("count factors do not match their sizes");
   check_label_pairs(s->pair_first_, s->pair_second_, s->L_, in);
+  s->index_pairs();
   return s;
 }
 

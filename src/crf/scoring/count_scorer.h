@@ -24,6 +24,10 @@ class CountScorer : public FactorScorer {
               std::vector<int32_t> pair_first, std::vector<int32_t> pair_second, double floor);
 
   static constexpr double kBeta = 1.0;  // back-off mass of the class prior
+  // The pairwise factor at a position normalises over the label pairs seen in training whose
+  // labels both have unary probability >= kPairBeam times the best (the pairs -a separate's
+  // default --pair-beam lists; every pair when none is left); the other cells are at the floor.
+  static constexpr double kPairBeam = 0.01;
 
   bool finite() const override {
     return all_finite(unary_ratio_) && all_finite(label_prior_) && all_finite(pair_ratio_) &&
@@ -54,6 +58,9 @@ class CountScorer : public FactorScorer {
   std::vector<double> label_prior_;    // [L] log P(label)
   std::vector<double> pair_ratio_;     // [F_pair] r(a, k)
   std::vector<double> pair_prior_;     // [K] log P(pair)
+  std::vector<int32_t> pair_class_;    // [L][L] class of (a, b), -1 unseen
+
+  void index_pairs();
 };
 
 }  // namespace septa::crf

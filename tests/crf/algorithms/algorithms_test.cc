@@ -102,13 +102,15 @@ int process_threads() {
 }
 
 // Trains with `threads` while a monitor thread samples the process's thread count; returns
-// the most threads seen besides the monitor.
+// the most threads seen besides the monitor and those that existed before (the idle workers
+// that an earlier many-thread training in this process keeps, ordered_parallel.cc).
 int most_training_threads(const std::vector<ColumnSentence>& data, const TrainOptions& options) {
   std::atomic<bool> done{false};
   std::atomic<int> most{0};
+  const int before = process_threads() - 1;  // besides the calling thread
   std::thread monitor([&] {
     while (!done) {
-      most = std::max(most.load(), process_threads() - 1);
+      most = std::max(most.load(), process_threads() - 1 - before);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   });

@@ -16,11 +16,15 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   Encoder one(FeatureTemplate::default_chunking());
   Dataset a;
   one.encode_training(corpus, a, 1);
-  for (int threads : {2, 3, 7}) {
+  for (int threads : {2, 3, 4, 7, 16}) {  // from 4 chunks on the dictionaries merge in parallel
     Encoder many(FeatureTemplate::default_chunking());
     Dataset b;
     many.encode_training(corpus, b, threads);
     EXPECT_EQ(many.attributes().names(), one.attributes().names()) << threads;
+    const std::vector<std::string>& names = many.attributes().names();
+    for (std::size_t id = 0; id < names.size(); ++id)  // the merged index finds every string
+      ASSERT_EQ(many.attributes().find(names[id]), static_cast<int32_t>(id)) << threads;
+    EXPECT_EQ(many.attributes().find("no such attribute"), -1);
     EXPECT_EQ(many.labels().names(), one.labels().names());
     EXPECT_EQ(b.attribute_ids, a.attribute_ids);
     EXPECT_EQ(b.item_offsets, a.item_offsets);
@@ -45,7 +49,7 @@ TEST(Encoder, TrainingDatasetEqualsSentenceBySentenceEncoding) {
   const auto corpus = read_columns(in, "toy.txt");
   const FeatureTemplate feature_template =
       FeatureTemplate::parse("U00:%x[0,0]\nU01:%x[-1,1]/%x[0,1]\nB01:%x[0,1]\n", "t");
-  for (int threads : {1, 2, 3, 7}) {
+  for (int threads : {1, 2, 3, 7, 16}) {
     Encoder encoder(feature_template);
     Dataset trained;
     encoder.encode_training(corpus, trained, threads);

@@ -93,30 +93,37 @@ TEST(SparseFeatures, LongAndShortBucketsGiveTheCountedFeatures) {
     }
 }
 
-// instance_features (two passes over the instances) gives what a builder fed every
-// (attribute + k A, gold) occurrence gives, for nodes and edges.
+// instance_features (two passes over the instances, or the parallel radix build) gives what a
+// builder fed every (attribute + k A, gold) occurrence gives, for nodes and edges, with fewer
+// and with more attributes than the parallel build has ranges.
 TEST(SparseFeatures, InstanceFeaturesEqualTheBuildersFeatures) {
-  const std::size_t A = 12, L = 4;
-  const Dataset data = testing::random_dataset(300, 8, A, L, 9);
-  const LabelPairs pairs = observed_pairs(data, L);
-  for (int span : {1, 2}) {
-    const std::vector<LocalInstance> instances =
-        span == 1 ? node_instances(data) : edge_instances(data, pairs.pair_class, L);
-    const std::size_t K = span == 1 ? L : pairs.first.size();
-    for (int min_freq : {1, 3})
-      for (bool all_classes : {false, true}) {
-        SparseFeaturesBuilder builder(A * span, K);
-        for (const LocalInstance& instance : instances)
-          for (int32_t k = 0; k < instance.span; ++k)
-            for (std::size_t e = data.item_offsets[instance.item + k];
-                 e < data.item_offsets[instance.item + k + 1]; ++e)
-              builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
-        const SparseFeatures expected = builder.build(min_freq, all_classes);
-        const SparseFeatures f =
-            instance_features(data, instances, A, K, span, min_freq, all_classes);
-        EXPECT_EQ(f.offsets, expected.offsets) << span << " " << min_freq << " " << all_classes;
-        EXPECT_EQ(f.classes, expected.classes) << span << " " << min_freq << " " << all_classes;
-      }
+  for (const std::size_t A : {12, 500}) {
+    const std::size_t L = 4;
+    const Dataset data = testing::random_dataset(300, 8, A, L, 9);
+    const LabelPairs pairs = observed_pairs(data, L);
+    for (int span : {1, 2}) {
+      const std::vector<LocalInstance> instances =
+          span == 1 ? node_instances(data) : edge_instances(data, pairs.pair_class, L);
+      const std::size_t K = span == 1 ? L : pairs.first.size();
+      for (int min_freq : {1, 3})
+        for (bool all_classes : {false, true}) {
+          SparseFeaturesBuilder builder(A * span, K);
+          for (const LocalInstance& instance : instances)
+            for (int32_t k = 0; k < instance.span; ++k)
+              for (std::size_t e = data.item_offsets[instance.item + k];
+                   e < data.item_offsets[instance.item + k + 1]; ++e)
+                builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance.gold);
+          const SparseFeatures expected = builder.build(min_freq, all_classes);
+          for (int threads : {1, 2, 3, 8}) {  // the parallel build (64 attribute ranges) too
+            const SparseFeatures f =
+                instance_features(data, instances, A, K, span, min_freq, all_classes, threads);
+            EXPECT_EQ(f.offsets, expected.offsets)
+                << span << " " << min_freq << " " << all_classes << " " << threads;
+            EXPECT_EQ(f.classes, expected.classes)
+                << span << " " << min_freq << " " << all_classes << " " << threads;
+          }
+        }
+    }
   }
 }
 

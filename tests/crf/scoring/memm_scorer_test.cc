@@ -64,5 +64,34 @@ TEST(MemmScorer, PotentialsAreFlooredLogSoftmaxOverSuccessors) {
   EXPECT_TRUE(floored) << "the weights should push some allowed successor below the floor";
 }
 
+// The scorer factors each row's normaliser through exp(s_t(j) - max s_t) exp(W[i][j] - max W[i]);
+// state scores and transition weights pulling 1,000 nats apart underflow that product, and the
+// row must then be normalised directly: here every allowed cell has the same score, -1,000.
+TEST(MemmScorer, RowsWhoseFactoredNormaliserUnderflowsAreExact) {
+  constexpr std::size_t A = 1, L = 2;
+  Dataset data;
+  for (std::size_t t = 0; t < 3; ++t) {
+    data.add_attribute(0, 1.0f);
+    data.end_item(0);
+  }
+  data.end_sequence(1.0);
+  SparseFeaturesBuilder builder(A, L);
+  builder.add(0, 1);
+  const SparseFeatures states = builder.build(1, false);
+  MemmScorer scorer(A, L, states, std::vector<char>((L + 1) * L, 1), 1e-6);
+  std::vector<double>& w = scorer.weights();
+  w[0] = -1000.0;  // s_t = (0, -1000)
+  for (std::size_t i = 0; i <= L; ++i) {
+    w[states.size() + i * L + 0] = -1000.0;  // W[i] = (-1000, 0)
+    w[states.size() + i * L + 1] = 0.0;
+  }
+  Lattice lattice;
+  scorer.potentials(data.sequence(0), lattice);
+  for (std::size_t j = 0; j < L; ++j) EXPECT_NEAR(lattice.state(0)[j], std::log(0.5), 1e-12);
+  for (std::size_t t = 1; t < 3; ++t)
+    for (std::size_t cell = 0; cell < L * L; ++cell)
+      EXPECT_NEAR(lattice.transition(t)[cell], std::log(0.5), 1e-12) << "t " << t << " cell " << cell;
+}
+
 }  // namespace
 }  // namespace septa::crf

@@ -1,0 +1,70 @@
+#include "crf/parallel/ordered_parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace septa::crf {
+namespace {
+
+// The kept workers serve one call after another: every index runs exactly once per call, and
+// an ordered commit sees the blocks in order, for thread counts that grow and shrink.
+TEST(OrderedParallel, RepeatedCallsRunEveryIndexOnceAndCommitInOrder) {
+  for (int round = 0; round < 50; ++round) {
+    const int threads = 1 + round % 9;
+    std::vector<std::atomic<int>> hits(97);
+    parallel_for(hits.size(), threads, [&](std::size_t i) { ++hits[i]; });
+    for (const auto& h : hits) ASSERT_EQ(h.load(), 1);
+    std::vector<std::size_t> committed, worker_of(40, 99);
+    for_blocks_ordered(
+        40, threads, [&](std::size_t b, std::size_t w) { worker_of[b] = w; },
+        [&](std::size_t b, std::size_t w) {
+          EXPECT_EQ(worker_of[b], w);
+          committed.push_back(b);
+        });
+    std::vector<std::size_t> expected(40);
+    std::iota(expected.begin(), expected.end(), 0);
+    ASSERT_EQ(committed, expected);
+    // worker w takes blocks w, w + W, ... (the SGD's per-worker buffers rely on it)
+    const std::size_t W = static_cast<std::size_t>(std::min(threads, 40));
+    for (std::size_t b = 0; b < 40; ++b) EXPECT_EQ(worker_of[b], b % W);
+  }
+}
+
+// A call from inside a call, and two calls from two threads at once, all complete (the busy
+// pool is never waited for), and errors reach the caller.
+TEST(OrderedParallel, NestedAndConcurrentCallsCompleteAndErrorsPropagate) {
+  std::atomic<int> inner{0};
+  parallel_for(8, 4, [&](std::size_t) { parallel_for(5, 3, [&](std::size_t) { ++inner; }); });
+  EXPECT_EQ(inner.load(), 40);
+  std::atomic<int> a{0}, b{0};
+  std::thread other([&] {
+    for (int k = 0; k < 20; ++k) parallel_for(16, 4, [&](std::size_t) { ++a; });
+  });
+  for (int k = 0; k < 20; ++k) for_blocks_ordered(16, 4, [&](std::size_t, std::size_t) { ++b; },
+                                                  [](std::size_t, std::size_t) {});
+  other.join();
+  EXPECT_EQ(a.load(), 320);
+  EXPECT_EQ(b.load(), 320);
+  EXPECT_THROW(parallel_for(10, 4,
+                            [](std::size_t i) {
+                              if (i == 7) throw std::runtime_error("seven");
+                            }),
+               std::runtime_error);
+  EXPECT_THROW(for_blocks_ordered(
+                   10, 3, [](std::size_t b, std::size_t) {
+                     if (b == 4) throw std::runtime_error("four");
+                   },
+                   [](std::size_t, std::size_t) {}),
+               std::runtime_error);
+  std::atomic<int> after{0};  // the pool still works after the errors
+  parallel_for(10, 4, [&](std::size_t) { ++after; });
+  EXPECT_EQ(after.load(), 10);
+}
+
+}  // namespace
+}  // namespace septa::crf
