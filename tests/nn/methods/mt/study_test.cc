@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "nn/data/mo.h"
@@ -369,6 +370,37 @@ TEST(StudyTest, PostMaxTrainLimitsThePairsOfEveryPostTraining) {
   EXPECT_EQ(examples("sep.en-de"), 20);
   EXPECT_EQ(examples("group0"), 2 * 20);
   EXPECT_EQ(examples("dat.en-g0"), 20);
+}
+
+TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
+                    {"pretrain-epochs", "1"}, {"max-train", "50"}, {"post-max-train", "20"}, {"post-fresh", "1"}};
+  ASSERT_TRUE(train(config, {}));
+  const auto reader = safetensors::Reader::open(config.dir + "/models/sep.de-en.safetensors");
+  EXPECT_EQ(reader.metadata().at("septa.nn.mt.examples"), "20");
+  Study study(config);
+  const Direction de_en{"de", "en"};
+  const auto seen = study.encoded({de_en}, 0), fresh = study.encoded({de_en}, 20);
+  ASSERT_EQ(seen.size(), 50);
+  ASSERT_EQ(fresh.size(), 20);
+  std::set<std::vector<int64_t>> english;  // target rows (tag, English tokens, eos), padding dropped
+  auto row = [](const torch::Tensor& t, int64_t i) {
+    std::vector<int64_t> out;
+    for (int64_t j = 0; j < t.size(1) && t[i][j].item<int64_t>() != kPadId; ++j) out.push_back(t[i][j].item<int64_t>());
+    return out;
+  };
+  for (int64_t i = 0; i < seen.size(); ++i) english.insert(row(seen.tgt, i));
+  for (int64_t i = 0; i < fresh.size(); ++i) EXPECT_EQ(english.count(row(fresh.tgt, i)), 0u) << i;
+  // Nothing left beyond --max-train: refused, naming the option.
+  config.dir = f.root + "/study2";
+  config.options["max-train"] = "100000";
+  EXPECT_THROW(train(config, {}), OptionError);
 }
 
 std::string file_bytes(const std::string& path) {
