@@ -414,13 +414,46 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
   std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
   const ItemArrays items = ItemArrays::of(data_);
   std::vector<double> block_cpu(B, 0.0);
+  // Each block keeps its sample's s0 and sDelta over the scored classes (per instance: its
+  // scored classes cls [n] in `sampled`, then s0 [n] and sDelta [n] in `scores`), so that a
+  // grid point costs the normalisers only.
+  struct Sampled {
+    std::size_t instance;
+    const int32_t* cls;
+    std::size_t n;
+    std::size_t at;  // s0 at scores[at..at+n), sDelta at scores[at+n..at+2n)
+  };
+  std::vector<std::vector<Sampled>> sampled(B);
+  std::vector<std::vector<double>> cached(B);
+  std::vector<int32_t> every(K);
+  for (std::size_t c = 0; c < K; ++c) every[c] = static_cast<int32_t>(c);
+  // The losses at grid points [g0, g1) of every block, from the cached scores.
+  const auto score_grid = [&](std::size_t block, std::size_t g0, std::size_t g1) {
+    std::vector<double>& loss = block_loss[block];
+    thread_local std::vector<double> s;
+    s.resize(K);
+    for (const Sampled& x : sampled[block]) {
+      const LocalInstance& instance = instances_[x.instance];
+      const double* s0 = &cached[block][x.at];
+      const double* sd = s0 + x.n;
+      for (std::size_t g = g0; g < g1; ++g) {
+        for (std::size_t i = 0; i < x.n; ++i) {
+          const int32_t c = x.cls[i];
+          s[c] = std::isinf(s0[i]) ? s0[i] : s0[i] + grid[g] * sd[i];
+        }
+        const double gold = s[instance.gold];
+        loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
+      }
+    }
+  };
+  constexpr std::size_t kFirst = 2;  // grid points scored with the sample (most steps stop there)
+  std::size_t scored = std::min(kFirst, grid.size());
   parallel_for(B, threads, [&](std::size_t block) {
     const double c0 = cpu ? thread_cpu_seconds() : 0.0;
-    std::vector<double>& loss = block_loss[block];
-    std::vector<double> s0(K), sd(K), s(K), all(K);
-    std::vector<int32_t> every;
+    std::vector<double> s0(K), sd(K), all(K);
     for (std::size_t j = M * block / B; j < M * (block + 1) / B; ++j) {
-      const LocalInstance& instance = instances_[order_[j * N / M]];
+      const std::size_t index = order_[j * N / M];
+      const LocalInstance& instance = instances_[index];
       if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
       const int32_t* cls;
       std::size_t n;
@@ -432,8 +465,6 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
         n = lists.offsets[instance.candidates + 1] - at;
         if (!lists.base.empty()) base = &lists.base[at];
       } else {
-        if (every.empty())
-          for (std::size_t c = 0; c < K; ++c) every.push_back(static_cast<int32_t>(c));
         cls = every.data();
         n = K;
         if (shape_.candidates && instance.candidates >= 0 && !shape_.candidates->base.empty()) {
@@ -448,29 +479,43 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       }
       softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
       softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
+      std::vector<double>& out = cached[block];
+      const std::size_t at = out.size();
+      out.resize(at + 2 * n);
       for (std::size_t i = 0; i < n; ++i) {
         const int32_t c = cls[i];
         if (!std::isinf(s0[c])) sd[c] += (a - 1.0) * s0[c];
         if (base) s0[c] += base == all.data() ? all[c] : base[i];
+        out[at + i] = s0[c];
+        out[at + n + i] = sd[c];
       }
-      for (std::size_t g = 0; g < grid.size(); ++g) {
-        for (std::size_t i = 0; i < n; ++i) {
-          const int32_t c = cls[i];
-          s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
-        }
-        const double gold = s[instance.gold];
-        loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
-      }
+      sampled[block].push_back(Sampled{index, cls, n, at});
     }
+    score_grid(block, 0, scored);
     if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
   });
-  if (cpu) *cpu = block_cpu;
+  /*
+   * J(gamma) is convex (the losses are convex in the scores, the scores linear in gamma, the
+   * penalty a convex quadratic), so along the increasing grid the first point above the best
+   * so far ends the search: the later points are higher still. The grid points are scored a
+   * few at a time from the cached scores until then (the same sums as scoring all of them).
+   */
   const double b = (a - 1.0) * ww + wd, c = (a - 1.0) * (a - 1.0) * ww + 2.0 * (a - 1.0) * wd + dd;
   double best = 1.0, best_objective = INFINITY;
   for (std::size_t g = 0; g < grid.size(); ++g) {
     // A step that would shrink the weights no shard updated by more than half (a strong
-    // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0).
-    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
+    // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0). (The
+    // shrink grows with gamma: every later point is left out too.)
+    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) break;
+    if (g == scored) {
+      const std::size_t g1 = std::min(grid.size(), scored + 2);
+      parallel_for(B, threads, [&](std::size_t block) {
+        const double c0 = cpu ? thread_cpu_seconds() : 0.0;
+        score_grid(block, scored, g1);
+        if (cpu) block_cpu[block] += thread_cpu_seconds() - c0;
+      });
+      scored = g1;
+    }
     double loss = 0.0;
     for (std::size_t block = 0; block < B; ++block) loss += block_loss[block][g];
     const double objective = static_cast<double>(N) / static_cast<double>(M) * loss +
@@ -478,8 +523,11 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     if (std::isfinite(objective) && objective < best_objective) {
       best_objective = objective;
       best = grid[g];
+    } else if (std::isfinite(objective) && objective > best_objective) {
+      break;
     }
   }
+  if (cpu) *cpu = block_cpu;
   return best;
 }
 
