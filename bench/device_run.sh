@@ -82,7 +82,7 @@ if [ $built = 1 ]; then
   fi
   if [ -x bench/mt/device_study.sh ] && [ -d "$dev/mt-corpus" ]; then
     mkdir -p /tmp/mt
-    ( [ "$gpu_limit" -ge 230 ] || export MAX_TRAIN=6000; taskset -c 12-15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
+    ( export BUDGET_S=$((gpu_limit - 15)); taskset -c 12-15 timeout "$gpu_limit" bash bench/mt/device_study.sh build-gpu "$dev/mt-corpus" /tmp/mt \
         > /tmp/mt/run.log 2>&1; echo "mt exit $?" >> /tmp/mt/run.log ) &
     gpu_pids+=($!); say "mt started (limit ${gpu_limit}s)"
   fi

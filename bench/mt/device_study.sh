@@ -15,8 +15,12 @@
 # sacrebleu.tsv (our chrF / BLEU against sacreBLEU's on the same hypotheses). The models stay in
 # $WORK (default /tmp/septa-mt-device).
 #
-# Sized to finish within 240 s on one H100 (see docs/mt.md, "GPU study"). Every knob below can be
-# overridden from the environment; MT_TINY=1 shrinks the run to a CPU smoke test of a minute.
+# Sized from a time budget: BUDGET_S (default 300) is the wall time this script may take (the
+# caller's timeout less a margin). Unless PRETRAIN_EPOCHS is given, the script picks the training
+# pairs per direction and the pre-training epochs so that its time model (below; STEP_MS per
+# training step, per-model, dev-decoding, merging and evaluation costs) stays under 75% of it;
+# the plan and its estimate are on the log. Every knob below can be overridden from the
+# environment; MT_TINY=1 shrinks the run to a CPU smoke test of a minute.
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 BUILD_DIR CORPUS_DIR OUT_DIR" >&2; exit 2; }
 build=$1 corpus=$2 out=$3
@@ -25,29 +29,35 @@ build=$1 corpus=$2 out=$3
 if [ "${MT_TINY:-0}" = 1 ]; then  # smoke test: seconds per model on a CPU
   : "${DEVICE:=cpu}" "${DIM:=32}" "${FF:=64}" "${HEADS:=2}" "${LAYERS:=1}" "${MAX_TRAIN:=200}"
   : "${PRETRAIN_EPOCHS:=1}" "${POST_EPOCHS:=1}" "${BATCH:=64}" "${WARMUP:=10}" "${TEST_LIMIT:=40}"
-  : "${DEV_SAMPLE:=10}" "${THREADS:=2}"
+  : "${DEV_SAMPLE:=10}" "${THREADS:=2}" "${POST_MAX_TRAIN:=0}"
 fi
 DEVICE=${DEVICE:-cuda}
-DIM=${DIM:-256}                       # transformer width (the CPU study: 128)
-FF=${FF:-1024}                        # feed-forward width (CPU: 256)
-HEADS=${HEADS:-4}
+BUDGET_S=${BUDGET_S:-300}             # wall seconds this script may take
+STEP_MS=${STEP_MS:-30}                # assumed milliseconds per training step: 27 Nov, H100 beside the Scala
+                                      # bench, 10-12 s per epoch of 282 steps (about 40 ms) at d256 with
+                                      # per-step device reads and per-tensor clipping and Adam (about 1,900
+                                      # launches a step); now about 950 launches and one read a step
+DIM=${DIM:-384}                       # transformer width (the CPU study: 128)
+FF=${FF:-1536}                        # feed-forward width (CPU: 512)
+HEADS=${HEADS:-6}
 LAYERS=${LAYERS:-3}                   # encoder layers = decoder layers (CPU: 2)
 MAX_LEN=${MAX_LEN:-48}                # tokens per message (longer ones are cut)
-MAX_TRAIN=${MAX_TRAIN:-12000}         # training pairs per direction (12 directions; the CPU study: 2500)
-PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5} # on all 12 x MAX_TRAIN pairs (CPU: 3)
-POST_EPOCHS=${POST_EPOCHS:-1}         # each post-training (multi 12, separate 12 x 1, group 12, DAT 6 x MAX_TRAIN)
-POST_MAX_TRAIN=${POST_MAX_TRAIN:-0}   # pairs per direction of each post-training (0: all MAX_TRAIN; the CPU study: 1000)
+POST_EPOCHS=${POST_EPOCHS:-1}         # each post-training (multi 12, separate 12 x 1, group 12, DAT 6 directions)
+POST_MAX_TRAIN=${POST_MAX_TRAIN:-4000} # pairs per direction of each post-training (0: all MAX_TRAIN; the CPU study: 1000)
 BATCH=${BATCH:-256}                   # (CPU: 64)
-LR=${LR:-0.002}
-POST_LR=${POST_LR:-0.001}
-WARMUP=${WARMUP:-200}
-TEST_LIMIT=${TEST_LIMIT:-600}         # n-way test messages per direction (0: all)
+LR=${LR:-0.0015}
+POST_SELECT=${POST_SELECT:-100}       # dev messages per direction choosing each post-training's epoch (the base,
+                                      # epoch 0, included; 0: keep the last epoch)
+POST_LR=${POST_LR:-0.0003}            # the CPU study: 0.001 left every post-training below its base, 0.0002 less so
+WARMUP=${WARMUP:-300}
+TEST_LIMIT=${TEST_LIMIT:-0}           # n-way test messages per direction (0: all 779 of the capped corpus)
 DEV_SAMPLE=${DEV_SAMPLE:-100}         # dev messages per direction decoded after each epoch
-DECODE_BATCH=${DECODE_BATCH:-300}     # messages decoded together
+DECODE_BATCH=${DECODE_BATCH:-800}     # messages decoded together (one batch per direction)
 DENSITY=${DENSITY:-0.5}               # TIES
 TF32=${TF32:-1}                       # TF32 matrix products on CUDA
 TA_LAMBDA=${TA_LAMBDA:-0.5}           # task arithmetic
-THREADS=${THREADS:-2}                 # CPU threads (bench/device_run.sh gives this script 2 cores)
+cores=$(nproc 2>/dev/null || echo 2)  # the cores this process may use (taskset)
+THREADS=${THREADS:-$(( cores < 4 ? cores : 4 ))}  # CPU threads of libtorch's CPU ops
 SEED=${SEED:-1}
 WORK=${WORK:-/tmp/septa-mt-device}
 # -----------------------------------------------------------------------------------------------
@@ -60,8 +70,6 @@ for f in groups.txt test.nway.tsv stats.tsv spm.model; do
 done
 vocab=$(sed -n 's/^vocab=//p' "$corpus/spm.options" 2>/dev/null || true)
 mkdir -p "$out"
-rm -rf "$WORK"
-mkdir -p "$WORK"
 study=$WORK/study
 log=$out/study.log
 export OMP_WAIT_POLICY=passive
@@ -71,21 +79,62 @@ since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }';
 say() { echo "[device_study +$(since)s] $*" | tee -a "$log"; }
 : > "$log"
 
-# Planned work, from the corpus's training pair counts (stats.tsv's train column).
-plan=$(awk -F'\t' -v m="$MAX_TRAIN" -v b="$BATCH" -v pe="$PRETRAIN_EPOCHS" -v po="$POST_EPOCHS" '
+# The plan: pairs per direction P and pre-training epochs E from the time model
+#   t(P, E) = 15 s (start, tokenizer, encoding) + 1.5 s per trained model (set-up, checkpoints)
+#           + STEP_MS x (E x pre-training steps per epoch + post-training steps)
+#           + 0.15 s per dev decoding of a direction (after every epoch of every model, and of
+#             each post-training's base with POST_SELECT)
+#           + 2 s per merge + 0.5 s per evaluated model + 0.25 s per decoded test direction,
+# step counts from the corpus (stats.tsv's train column, at most the trimmed corpus's max-train,
+# groups.txt); the largest P of 12000, 10000, 8000, 6000, 4000, 3000, 2000 whose largest E
+# (at most EPOCHS_MAX) with t <= 0.75 BUDGET_S is at least EPOCHS_MIN, or 2000 and the largest E
+# that fits. Given MAX_TRAIN fixes P; given PRETRAIN_EPOCHS fixes E (and then P = MAX_TRAIN or 8000).
+EPOCHS_MIN=${EPOCHS_MIN:-6} EPOCHS_MAX=${EPOCHS_MAX:-10}
+trim=$(sed -n 's/^max-train=//p' "$corpus/spm.options" 2>/dev/null || true)
+plan=$(awk -F'\t' -v groups="$(cat "$corpus/groups.txt")" -v trim="${trim:-0}" -v b="$BATCH" \
+    -v fixed_p="${MAX_TRAIN:-0}" -v fixed_e="${PRETRAIN_EPOCHS:-0}" -v po="$POST_EPOCHS" -v post="$POST_MAX_TRAIN" \
+    -v dev="$DEV_SAMPLE" -v select="$POST_SELECT" -v step_ms="$STEP_MS" -v budget="$BUDGET_S" -v emin="$EPOCHS_MIN" -v emax="$EPOCHS_MAX" '
+  function up(x) { return int((x + b - 1) / b) }
+  function seconds(P, E,   l, g, n, pp, pre, st, pairs, gp, L, G, models, decodes) {
+    pairs = 0; st = 0; L = 0
+    for (l in avail) { n[l] = (avail[l] < P) ? avail[l] : P; pp[l] = (post > 0 && post < n[l]) ? post : n[l]
+                       pairs += 2 * n[l]; L++ }
+    pre = E * up(pairs)
+    gp = 0; for (l in pp) gp += 2 * pp[l]; st += up(gp)                    # multilingual
+    for (l in pp) st += 2 * up(pp[l])                                      # separate, one per direction
+    for (g = 0; g < G_count; ++g) { gp = 0; for (l in pp) if (group[l] == g) gp += pp[l]
+                                    st += up(2 * gp) + up(gp) }            # group-wise, DAT En->X
+    st *= po
+    G = G_count; models = 2 + 2 * L + 2 * G
+    decodes = (dev > 0) ? E * 2 * L + po * 7 * L : 0
+    if (select > 0) decodes += 7 * L + (select != dev ? po * 7 * L : 0)  # each base, then each epoch
+    return 15 + 1.5 * models + step_ms / 1000 * (pre + st) + 0.15 * decodes + 2 * 3 * G + 0.5 * (models + 3 * G) + 0.25 * 12 * L
+  }
   NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "train") col = i; next }
-  $col ~ /^[0-9]+$/ { n = (m > 0 && $col > m) ? m : $col; pairs += 2 * n; into_en += n; langs++ }
+  $col ~ /^[0-9]+$/ { avail[$1] = (trim > 0 && $col > trim) ? trim : $col }
   END {
-    steps = pe * int((pairs + b - 1) / b)                                    # pre-training
-    post = po * (3 * pairs + into_en) / b                                     # multi, group, separate, DAT (about)
-    printf "%d languages, %d training pairs over all directions; about %d pre-training and %d post-training steps", langs, pairs, steps, post
+    G_count = split(groups, gs, ";")
+    for (g = 1; g <= G_count; ++g) { k = split(gs[g], ls, ","); for (j = 1; j <= k; ++j) group[ls[j]] = g - 1 }
+    limit = 0.75 * budget
+    np = split(fixed_p > 0 ? fixed_p : "12000 10000 8000 6000 4000 3000 2000", ps, " ")
+    if (fixed_e > 0) { P = fixed_p > 0 ? fixed_p : 8000; E = fixed_e }
+    else for (i = 1; i <= np; ++i) {
+      P = ps[i]; E = 0
+      for (e = 1; e <= emax; ++e) if (seconds(P, e) <= limit) E = e
+      if (E >= emin) break
+    }
+    if (E < 1) E = 1
+    printf "%d %d %.0f %.1f\n", P, E, seconds(P, E), (seconds(P, E) - seconds(P, 0)) / E
   }' "$corpus/stats.tsv")
-say "device $DEVICE: dim $DIM ff $FF heads $HEADS layers $LAYERS batch $BATCH max-train $MAX_TRAIN epochs $PRETRAIN_EPOCHS+$POST_EPOCHS"
-say "$plan"
+read -r MAX_TRAIN PRETRAIN_EPOCHS estimate per_epoch <<< "$plan"
+say "device $DEVICE, budget ${BUDGET_S}s: dim $DIM ff $FF heads $HEADS layers $LAYERS batch $BATCH; $MAX_TRAIN pairs per direction, $PRETRAIN_EPOCHS pre-training epochs (about ${per_epoch}s each), post-training $POST_EPOCHS epoch(s) on at most ${POST_MAX_TRAIN} (0: all) pairs per direction; estimated ${estimate}s at ${STEP_MS} ms per step"
+[ "${PLAN_ONLY:-0}" = 1 ] && exit 0
+rm -rf "$WORK"
+mkdir -p "$WORK"
 
 options=(--vocab "${vocab:-8000}" --dim "$DIM" --ff "$FF" --heads "$HEADS" --layers "$LAYERS" --max-len "$MAX_LEN"
   --max-train "$MAX_TRAIN" --pretrain-epochs "$PRETRAIN_EPOCHS" --post-epochs "$POST_EPOCHS"
-  --post-max-train "$POST_MAX_TRAIN" --batch "$BATCH"
+  --post-max-train "$POST_MAX_TRAIN" --post-select "$POST_SELECT" --batch "$BATCH"
   --lr "$LR" --post-lr "$POST_LR" --warmup "$WARMUP" --test-limit "$TEST_LIMIT" --dev-sample "$DEV_SAMPLE"
   --decode-batch "$DECODE_BATCH" --tf32 "$TF32" --density "$DENSITY" --ta-lambda "$TA_LAMBDA" --seed "$SEED")
 say "septa-nn mt all --corpus $corpus --dir $study --tokenizer $corpus/spm.model --device $DEVICE --threads $THREADS ${options[*]}"

@@ -98,6 +98,9 @@ const MethodInfo& study_options() {
         integer("max-train", "5000", 0, 100000000, "training pairs per direction (0: all)"),
         integer("post-max-train", "1000", 0, 100000000,
                 "training pairs per direction of each post-training, the first of pre-training's (0: all of them)"),
+        integer("post-select", "0", 0, 100000,
+                "dev messages per direction that choose each post-training's epoch, the base (epoch 0) included "
+                "(0: the last epoch)"),
         integer("test-limit", "200", 0, 100000000, "n-way test messages evaluated (0: all)"),
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),
         real("density", "0.5", 0, 1, "TIES: fraction of each task vector kept"),

@@ -13,6 +13,7 @@
 #include "nn/checkpoint.h"
 #include "nn/loop.h"
 #include "nn/methods/mt/metrics.h"
+#include "nn/methods/mt/optimizer.h"
 #include "safetensors/safetensors.h"
 #include "septa/error.h"
 
@@ -223,7 +224,8 @@ Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit) 
 }
 
 const Study::DevSet& Study::dev_set(const Direction& d, int64_t limit) {
-  auto it = dev_.find(d.name());
+  const std::string key = d.name() + "/" + std::to_string(limit);
+  auto it = dev_.find(key);
   if (it != dev_.end()) return it->second;
   const bool into_english = d.target == "en";
   DevSet set;
@@ -233,7 +235,7 @@ const Study::DevSet& Study::dev_set(const Direction& d, int64_t limit) {
     set.references.push_back(into_english ? p.source : p.target);
   }
   set.sources = encode(set.source_text);
-  return dev_.emplace(d.name(), std::move(set)).first->second;
+  return dev_.emplace(key, std::move(set)).first->second;
 }
 
 Translator Study::new_model(torch::Generator* generator) {
@@ -259,9 +261,14 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   const double lr = options_.real(from_base ? "post-lr" : "lr");
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(lr).betas({0.9, 0.98}));
   const Encoded data = encoded(directions, from_base ? options_.integer("post-max-train") : 0);
-  const auto src_all = data.src.to(device_), tgt_all = data.tgt.to(device_);
-  const auto src_len = src_all.ne(kPadId).sum(1), tgt_len = tgt_all.ne(kPadId).sum(1);
-  const std::vector<torch::Tensor> batches = length_batches(data, options_.integer("batch"), options_.seed(), device_);
+  // Every batch gathered once, on the device, cut to its own longest source and target, so a step
+  // reads nothing back from the device but the gradient norm.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> batches;  // ([B][S], [B][T + 1])
+  for (const auto& ids : length_batches(data, options_.integer("batch"), options_.seed(), torch::kCPU)) {
+    const auto src = data.src.index_select(0, ids), tgt = data.tgt.index_select(0, ids);
+    const int64_t s = src.ne(kPadId).sum(1).max().item<int64_t>(), t = tgt.ne(kPadId).sum(1).max().item<int64_t>();
+    batches.emplace_back(src.slice(1, 0, s).contiguous().to(device_), tgt.slice(1, 0, t).contiguous().to(device_));
+  }
   Stage stage;
   stage.name = name;
   stage.epochs = static_cast<int>(options_.integer(from_base ? "post-epochs" : "pretrain-epochs"));
@@ -272,51 +279,105 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   const int64_t total_steps = steps_per_epoch * stage.epochs;
   const int64_t warmup = std::min<int64_t>(options_.integer("warmup"), total_steps / 2);
   const double smoothing = options_.real("smoothing");
+  // The epoch's losses summed on the device and read once, at its last step (the loop averages
+  // what the steps return, so the others return 0).
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  int64_t steps_in_epoch = 0;
+  std::vector<torch::Tensor> parameters = model->parameters();
   stage.step = [&](const torch::Tensor& which) {
-    const torch::Tensor& batch = batches[which.item<int64_t>()];
+    const auto& [src, tgt] = batches[which.item<int64_t>()];  // `which` is on the CPU (ctx.device)
     // The step count is Adam's (restored with its moments on --resume), so the schedule of a
     // resumed run equals an uninterrupted one's.
-    const torch::Tensor p0 = model->parameters().front();
-    const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(p0));
+    const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
     const int64_t done =
         it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamParamState&>(*it->second).step();
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr * schedule(done, warmup, total_steps));
-    const int64_t s = src_len.index_select(0, batch).max().item<int64_t>();
-    const int64_t t = tgt_len.index_select(0, batch).max().item<int64_t>();
-    const auto src = src_all.index_select(0, batch).slice(1, 0, s);
-    const auto tgt = tgt_all.index_select(0, batch).slice(1, 0, t);
-    optimizer.zero_grad();
+    for (auto& p : parameters) p.mutable_grad() = torch::Tensor();  // none, not zeros: no kernel per tensor
     const auto loss = translation_loss(model, src, tgt, smoothing);
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(model->parameters(), /*max_norm=*/1.0);
-    optimizer.step();
-    return std::vector<double>{loss.item<double>()};
+    clipped_adam_step(optimizer, lr * schedule(done, warmup, total_steps), /*max_norm=*/1.0);
+    loss_sum += loss.detach().to(torch::kFloat64);
+    if (++steps_in_epoch < steps_per_epoch) return std::vector<double>{0.0};
+    const double sum = loss_sum.item<double>();
+    loss_sum.zero_();
+    steps_in_epoch = 0;
+    return std::vector<double>{sum};
   };
+  // Mean greedy chrF of the model over `limit` dev messages of each of its directions.
+  auto dev_chrf = [&](int64_t limit) {
+    double sum = 0;
+    for (const auto& d : directions) {
+      const auto& dev = dev_set(d, limit);
+      const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
+                                 options_.integer("decode-batch"), device_);
+      sum += chrf(tokenizer().decode(ids), dev.references);
+    }
+    return sum / static_cast<double>(directions.size());
+  };
+  // Post-training's epoch chosen on dev (--post-select N): the base (epoch 0) and every epoch are
+  // scored on N dev messages per direction; the best (the earliest of equals) is kept in
+  // state/<name>.best.safetensors, so a resumed run chooses as an uninterrupted one, and becomes
+  // the model. So no post-trained model scores below its base on those messages.
+  const int64_t select = from_base ? options_.integer("post-select") : 0;
+  const std::string best_file = path("state/" + name + ".best.safetensors");
+  double best = 0;
+  int64_t best_epoch = 0;
+  auto keep_best = [&](double score, int64_t epoch) {
+    best = score, best_epoch = epoch;
+    CheckpointWriter writer;
+    writer.add_module("", *model);
+    for (const auto& [k, v] : metadata()) writer.set(k, v);
+    writer.set(kKindKey, "mt-model");
+    writer.set("septa.nn.mt.dev_chrF", std::to_string(score));
+    writer.set("septa.nn.mt.epoch", std::to_string(epoch));
+    writer.write(best_file);
+  };
+  if (select > 0) {
+    if (config_.resume && exists(best_file)) {
+      const Checkpoint saved = Checkpoint::open(best_file, "mt-model");
+      best = std::stod(saved.get("septa.nn.mt.dev_chrF"));
+      best_epoch = std::stoll(saved.get("septa.nn.mt.epoch"));
+    } else {
+      keep_best(dev_chrf(select), 0);
+      char line[160];
+      std::snprintf(line, sizeof line, "[%s] base: dev_select_chrF %.2f on %lld dev messages per direction", name.c_str(),
+                    best, static_cast<long long>(select));
+      log_to(progress, line);
+    }
+  }
   const int64_t dev_sample = options_.integer("dev-sample");
-  if (dev_sample > 0)
+  if (dev_sample > 0 || select > 0)
     stage.evaluate = [&, dev_sample] {
-      double model_sum = 0, copy_sum = 0;
-      for (const auto& d : directions) {
-        const auto& dev = dev_set(d, dev_sample);
-        const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
-                                  options_.integer("decode-batch"), device_);
-        model_sum += chrf(tokenizer().decode(ids), dev.references);
-        copy_sum += chrf(dev.source_text, dev.references);
+      Metrics metrics;
+      if (dev_sample > 0) {
+        double copy_sum = 0;
+        for (const auto& d : directions) {
+          const auto& dev = dev_set(d, dev_sample);
+          copy_sum += chrf(dev.source_text, dev.references);
+        }
+        metrics["dev_chrF"] = dev_chrf(dev_sample);
+        metrics["dev_copy_chrF"] = copy_sum / static_cast<double>(directions.size());
       }
-      const double n = static_cast<double>(directions.size());
-      return Metrics{{"dev_chrF", model_sum / n}, {"dev_copy_chrF", copy_sum / n}};
+      if (select > 0) {
+        const double score = select == dev_sample ? metrics["dev_chrF"] : dev_chrf(select);
+        const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
+        const int64_t epoch = static_cast<torch::optim::AdamParamState&>(*it->second).step() / steps_per_epoch;
+        if (score > best) keep_best(score, epoch);
+        metrics["dev_select_chrF"] = score;
+        metrics["best_epoch"] = static_cast<double>(best_epoch);
+      }
+      return metrics;
     };
   stage.modules = {model.get()};
   stage.optimizers = {&optimizer};
   RunContext ctx;
-  ctx.device = device_;
+  ctx.device = torch::kCPU;  // of each epoch's batch order only: the step reads its batch number without a sync
   ctx.progress = progress;
   ctx.state_dir = path("state");
   ctx.resume = config_.resume;
   ctx.metadata = metadata();
   const StageOutcome outcome = run_stage(stage, ctx);
   if (!outcome.complete) return false;
+  if (select > 0) Checkpoint::open(best_file, "mt-model").load_module("", *model);
   CheckpointWriter writer;
   writer.add_module("", *model);
   for (const auto& [k, v] : metadata()) writer.set(k, v);
@@ -325,7 +386,12 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   for (const auto& d : directions) names += (names.empty() ? "" : ",") + d.name();
   writer.set("septa.nn.mt.directions", names);
   writer.set("septa.nn.mt.examples", std::to_string(data.size()));
+  if (select > 0) {
+    writer.set("septa.nn.mt.epoch", std::to_string(best_epoch));
+    writer.set("septa.nn.mt.dev_chrF", std::to_string(best));
+  }
   writer.write(out);
+  if (select > 0) std::remove(best_file.c_str());
   return !outcome.stopped;
 }
 

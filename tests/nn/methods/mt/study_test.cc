@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "nn/data/mo.h"
+#include "nn/methods/mt/metrics.h"
+#include "nn/methods/mt/optimizer.h"
 #include "nn/methods/mt/study.h"
 #include "nn/methods/mt/tokenizer.h"
 #include "nn/methods/mt/transformer.h"
@@ -98,6 +100,60 @@ TEST(TranslatorTest, PaddingDoesNotChangeTheLoss) {
   const auto alone = model->forward(pad_batch({{4, 5, 2}}, 8), pad_batch({{3, 6}}, 9));
   const auto batch = model->forward(pad_batch({{4, 5, 2}, {4, 5, 6, 7, 2}}, 8), pad_batch({{3, 6}, {3, 6, 7}}, 9));
   EXPECT_TRUE(torch::allclose(alone[0], batch[0].slice(0, 0, 2), 1e-4, 1e-5));
+}
+
+TEST(TranslatorTest, ClippedAdamStepEqualsClipGradNormThenTorchAdam) {
+  // The multi-tensor step against libtorch's clip_grad_norm_ + Adam::step on twin models, over
+  // steps where the clipping bites (max_norm 0.05) and where it does not (max_norm 1e6), with a
+  // learning rate that changes every step. Before each step the twin takes the reference's
+  // weights, so both see the same gradients (entries whose gradient is rounding noise, such as
+  // the attention's key bias, would otherwise get different full-size Adam updates) while the
+  // moments stay each optimizer's own.
+  TranslatorOptions o;
+  o.vocab = 14, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 8;
+  const auto s = pad_batch({{4, 5, 2}, {6, 7, 8, 9, 2}}, o.max_len);
+  const auto t = pad_batch({{3, 10, 11, 2}, {3, 12, 2}}, o.max_len + 1);
+  for (const double max_norm : {0.05, 1e6}) {
+    torch::manual_seed(7);
+    Translator a(o);
+    torch::manual_seed(7);
+    Translator b(o);
+    const auto options = torch::optim::AdamOptions(1e-2).betas({0.9, 0.98});
+    torch::optim::Adam reference(a->parameters(), options), fused(b->parameters(), options);
+    for (int step = 0; step < 6; ++step) {
+      const double lr = 1e-2 * (step + 1) / 6.0;
+      {
+        torch::NoGradGuard no_grad;
+        const auto pa = a->parameters(), pb = b->parameters();
+        for (size_t i = 0; i < pa.size(); ++i) pb[i].copy_(pa[i]);
+      }
+      reference.zero_grad();
+      translation_loss(a, s, t, 0.1).backward();
+      const double norm_a = torch::nn::utils::clip_grad_norm_(a->parameters(), max_norm);
+      for (auto& group : reference.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      reference.step();
+      for (auto& p : b->parameters()) p.mutable_grad() = torch::Tensor();
+      translation_loss(b, s, t, 0.1).backward();
+      const double norm_b = clipped_adam_step(fused, lr, max_norm);
+      EXPECT_NEAR(norm_a, norm_b, 1e-5 * norm_a);
+      if (max_norm < 1) {
+        EXPECT_GT(norm_a, max_norm);  // the clipping is exercised
+      }
+      const auto pa = a->parameters(), pb = b->parameters();
+      for (size_t i = 0; i < pa.size(); ++i)
+        ASSERT_TRUE(torch::allclose(pa[i], pb[i], 1e-4, 1e-6)) << "step " << step << " tensor " << i;
+    }
+    // The state is torch's: the step count and the moments.
+    const auto pa = a->parameters(), pb = b->parameters();
+    auto& sa = static_cast<torch::optim::AdamParamState&>(
+        *reference.state().at(state_key<decltype(reference.state())>(pa.back())));
+    auto& sb = static_cast<torch::optim::AdamParamState&>(
+        *fused.state().at(state_key<decltype(fused.state())>(pb.back())));
+    EXPECT_EQ(sb.step(), 6);
+    EXPECT_EQ(sa.step(), sb.step());
+    EXPECT_TRUE(torch::allclose(sa.exp_avg_sq(), sb.exp_avg_sq(), 1e-4, 1e-10));
+  }
 }
 
 // Synthetic languages: every English word has a fixed foreign word per language (a letter
@@ -320,6 +376,47 @@ std::string file_bytes(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+TEST(StudyTest, PostSelectKeepsTheDevBestEpochAndTheBaseWhenPostTrainingOnlyHurts) {
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "150"}, {"dim", "32"},         {"heads", "2"},          {"ff", "64"},
+                    {"layers", "1"},  {"max-len", "24"},     {"pretrain-epochs", "6"}, {"post-epochs", "2"},
+                    {"batch", "32"},  {"lr", "0.003"},       {"max-train", "400"},    {"post-max-train", "100"},
+                    {"post-select", "20"}, {"post-lr", "0.5"}};  // a rate that wrecks the model
+  ASSERT_TRUE(train(config, {}));
+  Study study(config);
+  const auto base = study.load("models/pretrain.safetensors");
+  for (const char* name : {"multi", "sep.de-en", "sep.en-de", "group0", "dat.en-g0"}) {
+    const std::string file = "models/" + std::string(name) + ".safetensors";
+    const auto reader = safetensors::Reader::open(config.dir + "/" + file);
+    EXPECT_EQ(reader.metadata().at("septa.nn.mt.epoch"), "0") << name;
+    auto model = study.load(file);
+    const auto a = model->parameters(), b = base->parameters();
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_TRUE(torch::equal(a[i], b[i])) << name << " tensor " << i;
+    struct stat st;
+    EXPECT_NE(::stat((config.dir + "/state/" + name + ".best.safetensors").c_str(), &st), 0) << name;
+  }
+  // At a sane rate the kept model is the one whose dev chrF the file records (whichever epoch won).
+  config.dir = f.root + "/study2";
+  config.options["post-lr"] = "0.001";
+  ASSERT_TRUE(train(config, {}));
+  Study study2(config);
+  for (const auto& d : std::vector<Direction>{{"de", "en"}, {"en", "de"}}) {
+    const std::string file = "models/sep." + d.name() + ".safetensors";
+    const auto reader = safetensors::Reader::open(config.dir + "/" + file);
+    auto model = study2.load(file);
+    const auto& dev = study2.dev_set(d, 20);
+    const auto ids = translate(model, dev.sources, study2.tokenizer().tag(d.target), 1, 100, torch::kCPU);
+    EXPECT_NEAR(chrf(study2.tokenizer().decode(ids), dev.references),
+                std::stod(reader.metadata().at("septa.nn.mt.dev_chrF")), 1e-4)
+        << d.name() << " epoch " << reader.metadata().at("septa.nn.mt.epoch");
+  }
 }
 
 TEST(StudyTest, TokenizerTrainedAheadIsTheOneTrainWouldTrainAndIsUsedAsGiven) {
