@@ -34,6 +34,7 @@ add_library(septa_nn STATIC
   src/nn/api.cc
   src/nn/checkpoint.cc
   src/nn/data/dataset.cc
+  src/nn/foreach_adamw.cc
   src/nn/loop.cc
   src/nn/options.cc
   src/nn/registry.cc
@@ -79,6 +80,7 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/cli_test.cc
     tests/nn/data/dataset_test.cc
     tests/nn/data/idx_test.cc
+    tests/nn/foreach_adamw_test.cc
     tests/nn/loop_test.cc
     tests/nn/methods/ff/forward_forward_test.cc
     tests/nn/methods/scala/grid_test.cc

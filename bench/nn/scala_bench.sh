@@ -16,6 +16,9 @@
 #                           [--slim-options "--warmup-epochs 0 ..."]  (scala and usnet only)
 #                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
+#                           [--latency 0|1]   (0: the width reports skip the latency measurement)
+#                           [--deadline T]   (Unix seconds: a report starting within 15 s of T
+#                             skips the latency measurement)
 #                           [--jobs J]   (1: one training at a time; 2: two at once, logs in --out)
 #                           [--teacher 0|1]   (1: scala distils its full width from separate's
 #                             r = 1 ViT; default 0, see docs/scala.md)
@@ -29,7 +32,7 @@
 # The reports run afterwards, one at a time (latency wants a quiet machine).
 set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
-offgrid=1 options="" slim_options="" data="" train=1 teacher=0 usnet_teacher=1
+offgrid=1 options="" slim_options="" data="" train=1 teacher=0 usnet_teacher=1 latency=1 deadline=0
 offgrid_options="" offgrid_widths=0.3125,0.4375,0.5625,0.6875,0.8125,0.9375
 usnet_options="--warmup-epochs 1"
 while [ $# -gt 0 ]; do
@@ -54,6 +57,8 @@ while [ $# -gt 0 ]; do
     --slim-options) slim_options=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --report-only) train=0; shift ;;
+    --latency) latency=$2; shift 2 ;;
+    --deadline) deadline=$2; shift 2 ;;
     *) echo "scala_bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -82,7 +87,9 @@ run() {  # name, then septa nn train arguments
 report() {  # name [extra widths options]
   local name=$1; shift
   echo "== $(stamp) widths of $name"
-  "$septa" widths --save-dir "$out/$name" --threads 1 --device $device $data_option --test-limit $test_limit "$@" | tee "$out/$name.widths"
+  local no_latency=""; [ "$latency" = 1 ] || no_latency=--no-latency
+  if [ "$deadline" != 0 ] && [ $(( $(date +%s) + 15 )) -ge "$deadline" ]; then no_latency=--no-latency; fi
+  "$septa" widths --save-dir "$out/$name" --threads 1 --device $device $data_option --test-limit $test_limit $no_latency "$@" | tee "$out/$name.widths"
 }
 
 lane() {  # jobs one after the other: "name args..." ...
@@ -123,7 +130,7 @@ fi
 report separate || true
 report scala || true
 report usnet || true
-if [ "$offgrid" = 1 ]; then report scala_eps8 --off-grid "$offgrid_widths" --no-latency || true; fi
+if [ "$offgrid" = 1 ]; then latency=0 report scala_eps8 --off-grid "$offgrid_widths" || true; fi
 
 python3 - "$out" <<'PY'
 import sys, os

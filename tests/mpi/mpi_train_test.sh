@@ -3,7 +3,7 @@
 #   lbfgs     1, 2 and 4 ranks give the model bytes of one process (no mpirun), also with
 #             observation-conditioned B templates
 #   separate  -a separate and -a memm: 1, 2 and 4 ranks give the model bytes of one process
-#             (and 3 ranks with --min-freq 2 --all-possible-states);
+#             (and 3 ranks with --min-freq 2 --all-possible-states; 4 ranks on 2 sentences);
 #             piecewise over 2 ranks is refused with a clear message and leaves no model
 #   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
 set -euo pipefail
@@ -57,6 +57,14 @@ case "$case_name" in
     cmp "$work/one_rules.model" "$work/rules3.model" ||
       fail "separate --min-freq 2 --all-possible-states: 3 ranks differ from one process"
     echo "separate with feature rules: 3 ranks == one process"
+    # Two sentences over 4 ranks: some ranks read nothing and hold instances of the others.
+    python3 "$here/make_corpus.py" "$work/tiny.txt" 2 4
+    "$septa" train -q -a separate --shards 5 -m "$work/one_tiny.model" "$work/tiny.txt"
+    "$mpiexec" "${flags[@]}" -n 4 "$septa" train -q -a separate --shards 5 \
+      -m "$work/tiny4.model" "$work/tiny.txt"
+    cmp "$work/one_tiny.model" "$work/tiny4.model" ||
+      fail "separate on 2 sentences: 4 ranks differ from one process"
+    echo "separate with ranks that read nothing: 4 ranks == one process"
     if "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a piecewise -m "$work/piecewise.model" \
         "$work/train.txt" 2> "$work/err.txt"; then
       fail "piecewise over 2 ranks should be refused"

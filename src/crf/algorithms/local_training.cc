@@ -1,7 +1,9 @@
 #include "crf/algorithms/local_training.h"
 
+#include "crf/io/binary_io.h"
 #include "crf/optim/sgd.h"
 #include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +47,32 @@ LabelPairs observed_pairs(const Dataset& data, std::size_t L) {
         pairs.second.push_back(data.labels[i + 1]);
       }
     }
+  return pairs;
+}
+
+LabelPairs observed_pairs_across(const Dataset& data, std::size_t L, Communicator& comm) {
+  const LabelPairs mine = observed_pairs(data, L);
+  ByteWriter out;
+  out.vec(mine.first);
+  out.vec(mine.second);
+  const std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
+  LabelPairs pairs;
+  pairs.pair_class.assign(L * L, -1);
+  for (std::size_t q = 0; q < parts.size(); ++q) {
+    ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " label pairs");
+    const std::vector<int32_t> first = in.vec<int32_t>(), second = in.vec<int32_t>();
+    SEPTA_CHECK(in.at_end() && first.size() == second.size());
+    for (std::size_t i = 0; i < first.size(); ++i) {
+      SEPTA_CHECK(first[i] >= 0 && second[i] >= 0 && static_cast<std::size_t>(first[i]) < L &&
+                  static_cast<std::size_t>(second[i]) < L);
+      int32_t& k = pairs.pair_class[static_cast<std::size_t>(first[i]) * L + second[i]];
+      if (k < 0) {
+        k = static_cast<int32_t>(pairs.first.size());
+        pairs.first.push_back(first[i]);
+        pairs.second.push_back(second[i]);
+      }
+    }
+  }
   return pairs;
 }
 
@@ -152,6 +180,33 @@ bool instance_features_parallel(const Dataset& data, const std::vector<LocalInst
   return true;
 }
 
+// The serial build over instances [first, end), with each feature's count when asked.
+SparseFeatures bucketed_features(const Dataset& data, const LocalInstance* first,
+                                 const LocalInstance* end, std::size_t A, std::size_t K,
+                                 int max_span, int min_freq, bool all_classes,
+                                 std::vector<uint32_t>* counts) {
+  const std::size_t A_span = A * static_cast<std::size_t>(max_span);
+  std::vector<std::size_t> start(A_span + 1, 0);  // [A span + 1] bucket boundaries
+  for (const LocalInstance* instance = first; instance != end; ++instance)
+    for (int32_t k = 0; k < instance->span; ++k) {
+      const std::size_t item = instance->item + k, shift = k * A;
+      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+        ++start[data.attribute_ids[e] + shift + 1];
+    }
+  for (std::size_t a = 0; a < A_span; ++a) start[a + 1] += start[a];
+  std::vector<int32_t> bucketed(start[A_span]);  // [occurrences] classes grouped by attribute
+  {
+    std::vector<std::size_t> next(start.begin(), start.end() - 1);  // [A span]
+    for (const LocalInstance* instance = first; instance != end; ++instance)
+      for (int32_t k = 0; k < instance->span; ++k) {
+        const std::size_t item = instance->item + k, shift = k * A;
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
+          bucketed[next[data.attribute_ids[e] + shift]++] = instance->gold;
+      }
+  }
+  return features_from_buckets(A_span, K, start, bucketed, min_freq, all_classes, counts);
+}
+
 }  // namespace
 
 SparseFeatures instance_features(const Dataset& data, const std::vector<LocalInstance>& instances,
@@ -162,26 +217,8 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
       instance_features_parallel(data, instances, A, K, max_span, min_freq, all_classes, threads,
                                  built))
     return built;
-  const std::size_t A_span = A * static_cast<std::size_t>(max_span);
-  std::vector<std::size_t> start(A_span + 1, 0);  // [A span + 1] bucket boundaries
-  for (const LocalInstance& instance : instances)
-    for (int32_t k = 0; k < instance.span; ++k) {
-      const std::size_t item = instance.item + k, shift = k * A;
-      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
-        ++start[data.attribute_ids[e] + shift + 1];
-    }
-  for (std::size_t a = 0; a < A_span; ++a) start[a + 1] += start[a];
-  std::vector<int32_t> bucketed(start[A_span]);  // [occurrences] classes grouped by attribute
-  {
-    std::vector<std::size_t> next(start.begin(), start.end() - 1);  // [A span]
-    for (const LocalInstance& instance : instances)
-      for (int32_t k = 0; k < instance.span; ++k) {
-        const std::size_t item = instance.item + k, shift = k * A;
-        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
-          bucketed[next[data.attribute_ids[e] + shift]++] = instance.gold;
-      }
-  }
-  return features_from_buckets(A_span, K, start, bucketed, min_freq, all_classes);
+  return bucketed_features(data, instances.data(), instances.data() + instances.size(), A, K,
+                           max_span, min_freq, all_classes, nullptr);
 }
 
 SparseFeatures instance_features_across(const TrainingContext& context,
@@ -191,22 +228,18 @@ SparseFeatures instance_features_across(const TrainingContext& context,
   if (!context.sgd_ranks || context.sgd_ranks->size() == 1)
     return instance_features(context.data, instances, A, K, max_span, min_freq, all_classes,
                              threads);
-  const Dataset& data = context.data;
   const auto by_item = [](const LocalInstance& instance, std::size_t item) {
     return instance.item < item;
   };
   const auto first = std::lower_bound(instances.begin(), instances.end(),
                                       context.own_items.first, by_item);
   const auto end = std::lower_bound(first, instances.end(), context.own_items.second, by_item);
-  SparseFeaturesBuilder builder(A * max_span, K);
-  for (auto instance = first; instance != end; ++instance)
-    for (int32_t k = 0; k < instance->span; ++k) {
-      const std::size_t item = instance->item + k;
-      for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e)
-        builder.add(data.attribute_ids[e] + static_cast<int32_t>(k * A), instance->gold);
-    }
-  return build_features_across(builder, A * max_span, K, min_freq, all_classes,
-                               *context.sgd_ranks);
+  std::vector<uint32_t> counts;
+  SparseFeatures local = bucketed_features(context.data, instances.data() + (first - instances.begin()),
+                                           instances.data() + (end - instances.begin()), A, K,
+                                           max_span, 1, false, &counts);
+  return merge_features_across(std::move(local), std::move(counts), A * max_span, K, min_freq,
+                               all_classes, *context.sgd_ranks);
 }
 
 void run_both(const std::function<void()>& here, const std::function<void()>& there,
@@ -258,7 +291,10 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                         SharedProgress& shared, double c2, int epochs) {
-  if (instances.empty()) {
+  const bool spread = context.spread_data && context.sgd_ranks && context.sgd_ranks->size() > 1;
+  std::vector<uint64_t> count{instances.size()};  // over all ranks when spread
+  if (spread) context.sgd_ranks->allreduce(count, Communicator::Op::kSum);
+  if (count[0] == 0) {
     MinimizerResult result;
     result.stop_reason = "no instances";
     return result;
@@ -270,7 +306,12 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.mixes = static_cast<std::size_t>(context.options.mixes);
   options.seed = context.options.seed;
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
-  const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks);
+  if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
+  const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks,
+                       spread);
+  if (spread && context.released) context.released();
+  if (spread) release_free_memory();  // the exchange's buffers and the own instances
+  profile_stage("SGD set-up");
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {
     MinimizerResult result;
@@ -328,8 +369,17 @@ void profile_stage(const char* stage) {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   if (last_wall < 0.0) last_wall = wall;
-  std::fprintf(stderr, "stage %-16s cpu %.3f s  wall %.3f s\n", stage, cpu - last_cpu,
-               wall - last_wall);
+  long rss = -1, peak = -1;  // KB (Linux; -1 elsewhere)
+  if (FILE* status = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status)) {
+      std::sscanf(line, "VmHWM: %ld", &peak);
+      std::sscanf(line, "VmRSS: %ld", &rss);
+    }
+    std::fclose(status);
+  }
+  std::fprintf(stderr, "stage %-16s cpu %.3f s  wall %.3f s  rss %ld KB  peak %ld KB\n", stage,
+               cpu - last_cpu, wall - last_wall, rss, peak);
   last_cpu = cpu;
   last_wall = wall;
 }

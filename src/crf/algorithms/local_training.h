@@ -28,6 +28,9 @@ struct LabelPairs {
   std::vector<int32_t> second;      // [K]
 };
 LabelPairs observed_pairs(const Dataset& data, std::size_t L);
+// observed_pairs of the corpus whose consecutive parts the ranks hold, in rank order (the
+// first-seen order of one process on the whole corpus); every rank gets the same pairs.
+LabelPairs observed_pairs_across(const Dataset& data, std::size_t L, Communicator& comm);
 
 // Features (attribute, class) seen in `instances` (attributes of the k-th item shifted by k*A),
 // built on `threads` threads (the same features for any count).
@@ -93,7 +96,8 @@ MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::strin
 double factor_c2(double c2, std::size_t sequences, std::size_t instances);
 
 // With SEPTA_SGD_PROFILE set: prints to stderr the process CPU time and the wall time since the
-// previous call (the first call: since the process started), labelled `stage`; else nothing.
+// previous call (the first call: since the process started), labelled `stage`, and the resident
+// memory now and at its peak so far; else nothing.
 // Run with --threads 1 for the CPU time of each stage.
 void profile_stage(const char* stage);
 

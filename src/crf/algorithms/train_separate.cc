@@ -93,13 +93,14 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
 /*
  * Over ranks each rank lists the edges of the sequences it read (context.own_items) and the
  * ranks allgather the lists, concatenated in rank order: the lists of one process, with the
- * work divided. Every edge has one list, so edge e's list is list e.
+ * work divided. Every edge has one list, so edge e's list is list e. With spread data the
+ * rank's own edges are all it has, and their lists travel with them (ShardedSgd).
  */
 CandidateLists pair_candidates(const TrainingContext& context, const SeparateScorer& scorer,
                                std::vector<LocalInstance>& edges, int threads) {
   const Dataset& data = context.data;
   CandidateLists out;
-  if (!context.sgd_ranks || context.sgd_ranks->size() == 1) {
+  if (!context.sgd_ranks || context.sgd_ranks->size() == 1 || context.spread_data) {
     pair_candidates_of(data, scorer, edges, 0, data.size(), 0, threads, out);
     return out;
   }
@@ -159,15 +160,21 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
 
 }  // namespace
 
-std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResult& result) {
+std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult& result) {
+  TrainingContext context = given;  // with its own `released` hooks
   const Dataset& data = context.data;
   const std::size_t A = context.encoder.attributes().size();
   const std::size_t L = context.encoder.labels().size();
   const TrainOptions& options = context.options;
+  // Spread over ranks, `data` is this rank's part: the label pairs and the counts are merged.
+  Communicator* ranks = context.spread_data ? context.sgd_ranks : nullptr;
 
-  const LabelPairs pairs = observed_pairs(data, L);
-  const std::vector<LocalInstance> nodes = node_instances(data);
+  const LabelPairs pairs = ranks ? observed_pairs_across(data, L, *ranks) : observed_pairs(data, L);
+  std::vector<LocalInstance> nodes = node_instances(data);
   std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
+  std::vector<uint64_t> counts{data.size(), nodes.size(), edges.size()};  // N, nodes, edges
+  if (ranks) ranks->allreduce(counts, Communicator::Op::kSum);
+  const bool has_edges = counts[2] > 0;
   auto scorer = std::make_unique<SeparateScorer>(A, L, pairs.first, pairs.second, options.floor,
                                                  options.pair_beam, options.stacked_pairs);
 
@@ -186,17 +193,28 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
                                                        options.min_freq, false, build_threads));
   };
   profile_stage("instances");
-  run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  if (ranks)  // spread over ranks: the pairwise features and weights are built when needed
+    unary_features();
+  else
+    run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  release_free_memory();  // the counting's buffers, before the SGD's are allocated
   profile_stage("features");
   // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
-  // makes --unary-epochs passes, the pairwise one --epochs.
+  // makes --unary-epochs passes, the pairwise one --epochs. Spread over ranks, the own node
+  // instances go once the SGD holds its own.
+  context.released = [&] { std::vector<LocalInstance>().swap(nodes); };
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
-      shared, factor_c2(options.c2, data.size(), nodes.size()), options.unary_epochs);
+      shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs);
   profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;
-  if (!edges.empty() && !shared.stop) {
+  if (ranks) {  // (also when stopped: the model has both factors)
+    pair_features();
+    release_free_memory();
+    profile_stage("pair features");
+  }
+  if (has_edges && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
     if (options.pair_beam > 0.0 || scorer->stacked()) {
       candidates = pair_candidates(context, *scorer, edges, options.threads);
@@ -209,14 +227,21 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& context, TrainResu
                    candidates.size() ? static_cast<double>(candidates.classes.size()) /
                                            static_cast<double>(candidates.size())
                                      : static_cast<double>(pairs.first.size()));
+    // Spread over ranks, the own edges, their lists and this rank's part of the corpus go
+    // once the SGD holds the instances it trains: nothing after this reads them.
+    context.released = [&] {
+      std::vector<LocalInstance>().swap(edges);
+      candidates = CandidateLists();
+      if (context.releasable_data) *context.releasable_data = Dataset();
+    };
     pair_result =
         fit_local(context, "pairwise", edges, pair_shape, options.threads, scorer->pair_weights(),
-                  shared, factor_c2(options.c2, data.size(), edges.size()));
+                  shared, factor_c2(options.c2, counts[0], counts[2]));
     profile_stage("pairwise SGD");
   }
   if (shared.stop) pair_result.cancelled = true;
 
-  record_two_parts("unary", unary_result, "pairwise", pair_result, !edges.empty(), result);
+  record_two_parts("unary", unary_result, "pairwise", pair_result, has_edges, result);
   report_final(context, "separate", result.iterations, *scorer);
   profile_stage("final report");
   return scorer;

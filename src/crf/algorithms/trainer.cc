@@ -29,9 +29,10 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
                    std::chrono::steady_clock::time_point start, const std::string& name,
                    const BlockLayout* layout = nullptr, Communicator* sgd_ranks = nullptr,
                    std::pair<std::size_t, std::size_t> own_items = {0, 0},
-                   std::string names_slice = std::string()) {
+                   std::string names_slice = std::string(), Dataset* spread_data = nullptr) {
   std::vector<uint64_t> items{data.items()};
   if (layout) layout->comm->allreduce(items, Communicator::Op::kSum);
+  if (spread_data) sgd_ranks->allreduce(items, Communicator::Op::kSum);
   if (items[0] == 0) throw FormatError(name + ": the training data has no items");
   const std::string& a = options.algorithm;
   const bool chain = a == "lbfgs" || a == "ap" || a == "pa" || a == "arow" || a == "l2sgd";
@@ -70,6 +71,8 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   TrainingContext context{data,   encoder, options,          dev,      dev_gold,
                           progress, start,   layout, checkpoint.get(), sgd_ranks,
                           own_items};
+  context.spread_data = spread_data != nullptr;
+  context.releasable_data = spread_data;
   TrainResult result;
   std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
   if (spread) {
@@ -143,12 +146,24 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   }
   std::string names_slice;  // over ranks: this rank's share of the attribute strings
   if (layout) encoder.merge_across(*layout->comm, encoded, name, &names_slice);
-  // SGD training over several ranks: every rank takes the whole encoded corpus (ids, not
-  // text) and trains its share of the SGD shards.
+  if (layout) profile_stage("merge");
+  // SGD training over several ranks: -a separate keeps this rank's part of the encoded
+  // corpus and moves each factor's instances to the ranks that train them (ShardedSgd);
+  // memm takes the whole encoded corpus (ids, not text). Each rank trains its share of the
+  // SGD shards.
   Communicator* sgd_ranks = nullptr;
   std::pair<std::size_t, std::size_t> own_items{0, 0};
+  Dataset* spread_data = nullptr;
   if (layout && layout->comm->size() > 1 && options.algorithm != "lbfgs") {
-    encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
+    if (options.algorithm == "separate") {
+      own_items = {0, encoded.items()};
+      spread_data = &encoded;
+      // Column data: every value is 1 (unit_values below), and the kernels then never read
+      // the values (ItemArrays), so they go.
+      std::vector<float>().swap(encoded.attribute_values);
+    } else {
+      encoded = gather_dataset(std::move(encoded), *layout->comm, &own_items);
+    }
     encoded.unit_values = true;  // every rank's part is column data: value 1 everywhere
     sgd_ranks = layout->comm;
     layout = nullptr;
@@ -167,7 +182,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
     dev_gold.push_back(std::move(gold));
   }
   return finish(std::move(encoder), encoded, dev_encoded, dev_gold, options, progress, start,
-                name, layout, sgd_ranks, own_items, std::move(names_slice));
+                name, layout, sgd_ranks, own_items, std::move(names_slice), spread_data);
 }
 
 }  // namespace

@@ -41,6 +41,15 @@ struct TrainingContext {
   // With sgd_ranks: the items [first, end) of `data` that this rank read (its own shard, whole
   // sequences); collective steps such as feature counting use only these.
   std::pair<std::size_t, std::size_t> own_items{0, 0};
+  // With sgd_ranks: `data` is this rank's own part only (own_items is all of it), and the SGD
+  // moves each factor's instances to the ranks that train them (ShardedSgd's spread mode).
+  // Only -a separate trains so; memm and piecewise read the whole corpus.
+  bool spread_data = false;
+  // With spread_data: `data` itself, which the algorithm may empty once no step needs it.
+  Dataset* releasable_data = nullptr;
+  // Called by fit_local once a spread factor's instances were exchanged (the caller's own
+  // copies may go then).
+  std::function<void()> released = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.

@@ -10,6 +10,7 @@
 
 #include "crf/io/binary_io.h"
 #include "crf/optim/shard_mix.h"
+#include "crf/parallel/instance_exchange.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
@@ -285,9 +286,16 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
 
 ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-                       const std::vector<double>& w0, int threads, Communicator* ranks)
-    : data_(data), instances_(instances), shape_(shape), options_(options) {
-  const std::size_t N = instances.size();
+                       const std::vector<double>& w0, int threads, Communicator* ranks,
+                       bool spread)
+    : data_(&data), instances_(&instances), shape_(shape), options_(options) {
+  spread = spread && ranks && ranks->size() > 1;
+  std::size_t N = instances.size();
+  if (spread) {
+    std::vector<uint64_t> total{N};
+    ranks->allreduce(total, Communicator::Op::kSum);
+    N = static_cast<std::size_t>(total[0]);
+  }
   // At most 4,096 shards (--shards' range; the mix counts them in 16 bits).
   const std::size_t S = std::max<std::size_t>(
       1, std::min({options.shards, std::max<std::size_t>(N, 1), std::size_t{4096}}));
@@ -306,10 +314,106 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   // mostly such instances, as the stacked pairwise factor has, scores too few steps and picked
   // 2x the rate that keeps its passes stable).
   std::vector<std::size_t> sample;
-  for (std::size_t j = 0; j < N && sample.size() < 1000; ++j)
-    if (!only_gold(shape, instances[order_[j]])) sample.push_back(order_[j]);
-  if (sample.empty()) sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
-  eta0_ = calibrate_rate(data, instances, sample, shape, w0, options.c2, N, threads, ranks);
+  if (spread) {
+    sample = spread_instances(data, instances, *ranks);
+  } else {
+    for (std::size_t j = 0; j < N && sample.size() < 1000; ++j)
+      if (!only_gold(shape, instances[order_[j]])) sample.push_back(order_[j]);
+    if (sample.empty())
+      sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
+  }
+  eta0_ = calibrate_rate(*data_, *instances_, sample, shape_, w0, options.c2, N, threads, ranks);
+}
+
+ShardedSgd::~ShardedSgd() = default;
+
+/*
+ * Which rank needs which instance: the instance at position j of the permutation belongs to
+ * the shard s whose slice holds j, trained by rank s mod R; the instances of the calibration
+ * sample (the first 1,000 positions whose instance has a loss, read from the allgathered
+ * only-gold flags) and of the step search's sample (positions j N / M) go to every rank.
+ * Each rank marks its own instances, the ranks exchange them (exchange_instances), and order_
+ * is rewritten into held indices where this rank reads it.
+ */
+std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
+                                                      const std::vector<LocalInstance>& own,
+                                                      Communicator& ranks) {
+  const std::size_t N = order_.size(), S = shards();
+  const std::size_t R = static_cast<std::size_t>(ranks.size());
+  const std::size_t me = static_cast<std::size_t>(ranks.rank());
+  if (R > 64) throw OptionError("SGD over ranks: at most 64 ranks (got " + std::to_string(R) + ")");
+  std::vector<uint64_t> first{static_cast<uint64_t>(own.size())};  // this rank's first global id
+  {
+    const std::vector<std::string> counts = ranks.allgather(
+        std::string(reinterpret_cast<const char*>(first.data()), sizeof(uint64_t)));
+    first[0] = 0;
+    for (std::size_t q = 0; q < me; ++q) {
+      uint64_t n;
+      SEPTA_CHECK(counts[q].size() == sizeof n);
+      std::memcpy(&n, counts[q].data(), sizeof n);
+      first[0] += n;
+    }
+  }
+  const std::size_t g0 = static_cast<std::size_t>(first[0]), g1 = g0 + own.size();
+  // Calibration sample: positions [0, calibrated) whose instance is not only-gold.
+  std::vector<char> gold_only;  // [N] (empty: no instance is)
+  if (shape_.candidates && !shape_.mask) {
+    std::string mine(own.size(), '\0');
+    for (std::size_t i = 0; i < own.size(); ++i) mine[i] = only_gold(shape_, own[i]) ? 1 : 0;
+    const std::vector<std::string> parts = ranks.allgather(std::move(mine));
+    gold_only.reserve(N);
+    for (const std::string& part : parts) gold_only.insert(gold_only.end(), part.begin(), part.end());
+    SEPTA_CHECK(gold_only.size() == N);
+  }
+  std::size_t calibrated = 0, sampled = 0;
+  for (; calibrated < N && sampled < 1000; ++calibrated)
+    if (gold_only.empty() || !gold_only[order_[calibrated]]) ++sampled;
+  const bool fallback = sampled == 0;  // every instance only-gold: the first 1,000 positions
+  if (fallback) calibrated = std::min<std::size_t>(N, 1000);
+  std::vector<char>().swap(gold_only);
+  const std::size_t M = step_sample_size();
+  const uint64_t everyone = R == 64 ? ~uint64_t{0} : (uint64_t{1} << R) - 1;
+  std::vector<uint64_t> dest(own.size(), 0);
+  for (std::size_t s = 0, k = 0; s < S; ++s)
+    for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
+      const std::size_t g = order_[j];
+      while (k < M && k * N / M < j) ++k;
+      const bool in_sample = j < calibrated || (k < M && k * N / M == j);
+      if (g >= g0 && g < g1) dest[g - g0] |= in_sample ? everyone : uint64_t{1} << (s % R);
+    }
+  held_ = std::make_unique<HeldInstances>(exchange_instances(
+      own_data, own, shape_.candidates, first[0], dest, ranks));
+  std::vector<uint64_t>().swap(dest);
+  data_ = &held_->data;
+  instances_ = &held_->instances;
+  if (shape_.candidates) shape_.candidates = &held_->candidates;
+  // order_ in held indices where this rank reads it (the held instances in arrival order:
+  // looked up through their indices sorted by global id).
+  const std::vector<uint64_t>& global = held_->global;
+  std::vector<uint32_t> by_id(global.size());  // [held] held indices by increasing global id
+  std::iota(by_id.begin(), by_id.end(), 0u);
+  std::sort(by_id.begin(), by_id.end(), [&](uint32_t a, uint32_t b) { return global[a] < global[b]; });
+  const auto held_index = [&](std::size_t g) {
+    const auto it = std::lower_bound(by_id.begin(), by_id.end(), static_cast<uint64_t>(g),
+                                     [&](uint32_t i, uint64_t id) { return global[i] < id; });
+    if (it == by_id.end() || global[*it] != g)
+      throw InternalError("SGD over ranks: instance " + std::to_string(g) + " not held by rank " +
+                          std::to_string(me));
+    return static_cast<std::size_t>(*it);
+  };
+  std::vector<std::size_t> sample;
+  for (std::size_t j = 0; j < calibrated; ++j) {
+    const std::size_t local = held_index(order_[j]);
+    if (fallback || !only_gold(shape_, held_->instances[local])) sample.push_back(local);
+  }
+  for (std::size_t s = 0, k = 0; s < S; ++s)
+    for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
+      while (k < M && k * N / M < j) ++k;
+      const bool in_sample = j < calibrated || (k < M && k * N / M == j);
+      order_[j] = in_sample || s % R == me ? held_index(order_[j]) : kNotHeld;
+    }
+  std::vector<uint64_t>().swap(held_->global);
+  return sample;
 }
 
 const std::size_t* ShardedSgd::part(std::size_t s, int epoch, std::size_t round,
@@ -338,8 +442,8 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   const std::size_t* visit = part(s, epoch, round, size, t0);
   const std::size_t n = shard_bounds_[s + 1] - shard_bounds_[s];
   out.clear();
-  SgdState state(data_, shape_, v, lambda_, scale, touched.data());
-  out.loss = run_steps(data_, instances_, shape_, visit, size, t0, eta0_, lambda_, n,
+  SgdState state(*data_, shape_, v, lambda_, scale, touched.data());
+  out.loss = run_steps(*data_, *instances_, shape_, visit, size, t0, eta0_, lambda_, n,
                        state, stop);
   out.decay = state.decay();
   std::size_t round_size = 0;  // instances of this round over all shards
@@ -383,8 +487,8 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
   std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
   std::shuffle(visit.begin(), visit.end(), rng);
-  SgdState state(data_, shape_, w, lambda_);
-  const double loss = run_steps(data_, instances_, shape_, visit.data(), n,
+  SgdState state(*data_, shape_, w, lambda_);
+  const double loss = run_steps(*data_, *instances_, shape_, visit.data(), n,
                                 static_cast<std::size_t>(epoch - 1) * n, eta0_, lambda_, n,
                                 state, stop);
   state.rescale();
@@ -397,30 +501,81 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
  * estimated on a fixed strided sample of M instances (M = 4,000 / mixes, at least 1,000):
  *   J(gamma) = (N/M) sum_{i in sample} w_i loss_i(w + gamma Delta) + c2 ||w + gamma Delta||^2
  * Scores are linear in gamma (s = s0 + gamma sDelta, sDelta = (a - 1) s0' + s(delta) with s0'
- * the scores of w without base offsets), so one pass over the sample scores every grid point,
+ * the scores of w without base offsets), so one pass over the sample gives every grid point,
  * over the instance's candidate classes only; the sample is cut into 16 fixed blocks whose
  * losses are added in block order. ||w + gamma Delta||^2 = ww + 2 gamma b + gamma^2 c with
  * b = (a - 1) ww + wd, c = (a - 1)^2 ww + 2 (a - 1) wd + dd. Ties and failures keep gamma = 1.
  */
 double ShardedSgd::mixing_step(const double* z, double G, double a, const double* delta,
                                double ww, double wd, double dd, int threads,
-                               std::vector<double>* cpu) const {
+                               std::vector<double>* cpu, Communicator* ranks) const {
   const std::size_t S = shards(), N = order_.size(), K = shape_.K;
   if (S < 2) return 1.0;
   std::vector<double> grid;
   for (double g = 1.0; g <= static_cast<double>(S) + 1e-9; g *= 1.41421356237) grid.push_back(g);
-  // 4,000 instances per epoch: 4,000 / mixes per mix, at least 1,000
-  const std::size_t M = std::min<std::size_t>(N, std::max<std::size_t>(1000, 4000 / mixes())), B = 16;
+  const std::size_t M = step_sample_size(), B = 16;
   std::vector<std::vector<double>> block_loss(B, std::vector<double>(grid.size(), 0.0));
-  const ItemArrays items = ItemArrays::of(data_);
+  const ItemArrays items = ItemArrays::of(*data_);
   std::vector<double> block_cpu(B, 0.0);
-  parallel_for(B, threads, [&](std::size_t block) {
-    const double c0 = cpu ? thread_cpu_seconds() : 0.0;
+  // Over ranks, rank q scores the blocks [B q/P, B (q+1)/P) and the block losses are
+  // allgathered: the sums below then add the same numbers in the same order as one process.
+  const std::size_t P = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  const std::size_t b0 = B * me / P, b1 = B * (me + 1) / P;
+  // Each block keeps its sample's s0 and sDelta over the scored classes (per instance: its
+  // classes cls [n], then s0 [n] and sDelta [n] at cached[at..at+2n)), so that a further grid
+  // point costs the normalisers only.
+  struct Sampled {
+    const LocalInstance* instance;
+    const int32_t* cls;
+    std::size_t n;
+    std::size_t at;
+  };
+  std::vector<std::vector<Sampled>> sampled(B);
+  std::vector<std::vector<double>> cached(B);
+  std::vector<int32_t> every(K);
+  for (std::size_t c = 0; c < K; ++c) every[c] = static_cast<int32_t>(c);
+  // The losses at grid points [g0, g1) of a block, from its cached scores.
+  const auto score_grid = [&](std::size_t block, std::size_t g0, std::size_t g1) {
     std::vector<double>& loss = block_loss[block];
-    std::vector<double> s0(K), sd(K), s(K), all(K);
-    std::vector<int32_t> every;
+    thread_local std::vector<double> s;
+    s.resize(K);
+    for (const Sampled& x : sampled[block]) {
+      const LocalInstance& instance = *x.instance;
+      const double* s0 = &cached[block][x.at];
+      const double* sd = s0 + x.n;
+      for (std::size_t g = g0; g < g1; ++g) {
+        for (std::size_t i = 0; i < x.n; ++i)
+          s[x.cls[i]] = std::isinf(s0[i]) ? s0[i] : s0[i] + grid[g] * sd[i];
+        const double gold = s[instance.gold];
+        loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
+      }
+    }
+  };
+  // Over ranks, every rank's block losses at [g0, g1) to every rank.
+  const auto share = [&](std::size_t g0, std::size_t g1) {
+    if (P == 1) return;
+    const std::size_t n = g1 - g0;
+    std::string mine;
+    for (std::size_t block = b0; block < b1; ++block)
+      mine.append(reinterpret_cast<const char*>(block_loss[block].data() + g0), sizeof(double) * n);
+    const std::vector<std::string> parts = ranks->allgather(std::move(mine));
+    for (std::size_t q = 0; q < P; ++q) {
+      const std::size_t q0 = B * q / P, q1 = B * (q + 1) / P;
+      SEPTA_CHECK(parts[q].size() == sizeof(double) * n * (q1 - q0));
+      for (std::size_t block = q0; block < q1; ++block)
+        std::memcpy(block_loss[block].data() + g0, parts[q].data() + sizeof(double) * n * (block - q0),
+                    sizeof(double) * n);
+    }
+  };
+  constexpr std::size_t kFirst = 2;  // grid points scored with the sample (most steps stop there)
+  std::size_t scored = std::min(kFirst, grid.size());
+  parallel_for(b1 - b0, threads, [&](std::size_t i) {
+    const std::size_t block = b0 + i;
+    const double c0 = cpu ? thread_cpu_seconds() : 0.0;
+    std::vector<double> s0(K), sd(K), all(K);
     for (std::size_t j = M * block / B; j < M * (block + 1) / B; ++j) {
-      const LocalInstance& instance = instances_[order_[j * N / M]];
+      const LocalInstance& instance = (*instances_)[order_[j * N / M]];
       if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
       const int32_t* cls;
       std::size_t n;
@@ -432,8 +587,6 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
         n = lists.offsets[instance.candidates + 1] - at;
         if (!lists.base.empty()) base = &lists.base[at];
       } else {
-        if (every.empty())
-          for (std::size_t c = 0; c < K; ++c) every.push_back(static_cast<int32_t>(c));
         cls = every.data();
         n = K;
         if (shape_.candidates && instance.candidates >= 0 && !shape_.candidates->base.empty()) {
@@ -448,29 +601,46 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       }
       softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
       softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
+      std::vector<double>& out = cached[block];
+      const std::size_t at = out.size();
+      out.resize(at + 2 * n);
       for (std::size_t i = 0; i < n; ++i) {
         const int32_t c = cls[i];
         if (!std::isinf(s0[c])) sd[c] += (a - 1.0) * s0[c];
         if (base) s0[c] += base == all.data() ? all[c] : base[i];
+        out[at + i] = s0[c];
+        out[at + n + i] = sd[c];
       }
-      for (std::size_t g = 0; g < grid.size(); ++g) {
-        for (std::size_t i = 0; i < n; ++i) {
-          const int32_t c = cls[i];
-          s[c] = std::isinf(s0[c]) ? s0[c] : s0[c] + grid[g] * sd[c];
-        }
-        const double gold = s[instance.gold];
-        loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
-      }
+      sampled[block].push_back(Sampled{&instance, cls, n, at});
     }
+    score_grid(block, 0, scored);
     if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
   });
-  if (cpu) *cpu = block_cpu;
+  share(0, scored);
+  /*
+   * J(gamma) is convex (the losses are convex in the scores, the scores linear in gamma, the
+   * penalty a convex quadratic), so along the increasing grid the first point above the best
+   * so far ends the search: the later points are higher still. Further grid points are scored
+   * two at a time from the cached scores until then (the same sums as scoring all of them;
+   * every rank takes the same decisions from the same losses).
+   */
   const double b = (a - 1.0) * ww + wd, c = (a - 1.0) * (a - 1.0) * ww + 2.0 * (a - 1.0) * wd + dd;
   double best = 1.0, best_objective = INFINITY;
   for (std::size_t g = 0; g < grid.size(); ++g) {
     // A step that would shrink the weights no shard updated by more than half (a strong
-    // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0).
-    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) continue;
+    // penalty extrapolated) is not tried; gamma = 1 is always allowed (G' = G a > 0). The
+    // shrink grows with gamma: the later points are left out too.
+    if (grid[g] > 1.0 && 1.0 + grid[g] * (a - 1.0) < 0.5) break;
+    if (g == scored) {
+      const std::size_t g1 = std::min(grid.size(), scored + 2);
+      parallel_for(b1 - b0, threads, [&](std::size_t i) {
+        const double c0 = cpu ? thread_cpu_seconds() : 0.0;
+        score_grid(b0 + i, scored, g1);
+        if (cpu) block_cpu[b0 + i] += thread_cpu_seconds() - c0;
+      });
+      share(scored, g1);
+      scored = g1;
+    }
     double loss = 0.0;
     for (std::size_t block = 0; block < B; ++block) loss += block_loss[block][g];
     const double objective = static_cast<double>(N) / static_cast<double>(M) * loss +
@@ -478,20 +648,32 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     if (std::isfinite(objective) && objective < best_objective) {
       best_objective = objective;
       best = grid[g];
+    } else if (std::isfinite(objective) && objective > best_objective) {
+      break;
     }
   }
+  if (cpu) *cpu = block_cpu;
   return best;
 }
 
 namespace {
 
-void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u) {
+// Shard s's update restricted to the weights [lo, hi) (its scalars whole).
+void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u, uint32_t lo, uint32_t hi) {
   out.u64(s);
   out.f64(u.loss);
   out.f64(u.decay);
   out.f64(u.share);
-  out.vec(u.index);
-  out.vec(u.value);
+  const std::size_t first = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin(), u.index.end(), lo) - u.index.begin());
+  const std::size_t end = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin() + first, u.index.end(), hi) - u.index.begin());
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.index.data() + first),
+                     sizeof(uint32_t) * (end - first));
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.value.data() + first),
+                     sizeof(double) * (end - first));
 }
 
 }  // namespace
@@ -545,12 +727,23 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       const double t0 = profile.on ? now_seconds() : 0.0;
       if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
       if (R > 1) {
-        // Every rank gets every shard's update and mixes all of them, in shard order.
-        ByteWriter bytes;
-        for (std::size_t s : mine) write_update(bytes, s, updates[s]);
-        std::vector<std::string> parts = ranks->allgather(std::move(bytes.bytes()));
+        // Rank q accumulates the mix's weight ranges [64 q/R, 64 (q+1)/R) (ShardMix::mix): it
+        // gets every shard's scalars and the part of its update in those ranges (an alltoall);
+        // its own shards' updates stay here whole.
+        std::vector<std::string> to(R);
+        for (std::size_t q = 0; q < R; ++q) {
+          if (q == me) continue;
+          ByteWriter bytes;
+          const uint32_t lo = static_cast<uint32_t>(D * (ShardMix::kRanges * q / R) / ShardMix::kRanges);
+          const uint32_t hi = static_cast<uint32_t>(D * (ShardMix::kRanges * (q + 1) / R) / ShardMix::kRanges);
+          for (std::size_t s : mine) write_update(bytes, s, updates[s], lo, hi);
+          to[q] = std::move(bytes.bytes());
+        }
+        std::vector<std::string> parts = ranks->alltoall(to);
+        to.clear();
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
+          if (q == me) continue;
           ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " shard updates");
           for (std::size_t s = q; s < S; s += R) {
             const uint64_t id = in.u64();

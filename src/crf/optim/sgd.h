@@ -13,9 +13,11 @@
 // (`--shards`, default 16), not capped by a dense mix.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
@@ -23,6 +25,8 @@
 #include "septa/communicator.h"
 
 namespace septa::crf {
+
+struct HeldInstances;
 
 struct ShardedSgdOptions {
   double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
@@ -73,9 +77,17 @@ class ShardedSgd {
   // The rate calibration's candidate rates are scored on `threads` threads, and with `ranks`
   // (every rank holding the same data and w0) spread over the ranks; the rate is the one of one
   // process.
+  // With `spread` (and ranks), `data` and `instances` are this rank's own part of the
+  // factor: the instances of the items it read, in item order (global id: the instances of
+  // the ranks before it, then these), with their candidate lists in shape.candidates. The
+  // ranks then exchange the instances (exchange_instances) so that each holds only those of
+  // the shards it trains (rank r: s = r, r + R, ...; fit_sharded_sgd) and of the fixed
+  // samples (rate calibration, step search); the caller may free its own part afterwards.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
-             const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr);
+             const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr,
+             bool spread = false);
+  ~ShardedSgd();
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
   std::size_t mixes() const { return options_.mixes; }
@@ -102,24 +114,43 @@ class ShardedSgd {
   // The step gamma in w + gamma Delta, w = G z [dimension], Delta = (a - 1) w + delta
   // [dimension] (delta 0 off the updated weights), ww = ||w||^2, wd = w . delta,
   // dd = ||delta||^2. The sample is scored in fixed blocks on `threads` threads; cpu, when
-  // given, gets the CPU seconds each block took.
+  // given, gets the CPU seconds each block took. With `ranks` (every rank holding the same
+  // z, delta and sample) the blocks are spread over the ranks and their losses allgathered:
+  // the step of one process on every rank (cpu: this rank's blocks, the others 0).
   double mixing_step(const double* z, double G, double a, const double* delta, double ww,
-                     double wd, double dd, int threads,
-                     std::vector<double>* cpu = nullptr) const;
+                     double wd, double dd, int threads, std::vector<double>* cpu = nullptr,
+                     Communicator* ranks = nullptr) const;
 
   const SoftmaxModelShape& shape() const { return shape_; }
 
+  // Instances in the step search's sample: positions j N / M of the permutation, j < M;
+  // 4,000 per epoch, i.e. 4,000 / mixes per mix, at least 1,000 (at most N).
+  std::size_t step_sample_size() const {
+    return std::min<std::size_t>(order_.size(), std::max<std::size_t>(1000, 4000 / mixes()));
+  }
+
  private:
+  static constexpr std::size_t kNotHeld = ~std::size_t{0};
+
   // The instances [size] of shard s's part `round` in epoch `epoch`, and the step count of
   // the first.
   const std::size_t* part(std::size_t s, int epoch, std::size_t round, std::size_t& size,
                           std::size_t& first_step) const;
 
-  const Dataset& data_;
-  const std::vector<LocalInstance>& instances_;
+  // Spread over ranks: exchanges the own instances; sets held_, data_, instances_, shape_'s
+  // lists and translates order_ (returns the calibration sample, held indices).
+  std::vector<std::size_t> spread_instances(const Dataset& own_data,
+                                            const std::vector<LocalInstance>& own,
+                                            Communicator& ranks);
+
+  std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
+  const Dataset* data_;
+  const std::vector<LocalInstance>* instances_;
   SoftmaxModelShape shape_;
   ShardedSgdOptions options_;
-  std::vector<std::size_t> order_;         // [N] seeded permutation of instance indices
+  // [N] seeded permutation of instance indices (spread over ranks: the held index of the
+  // instance at the positions of this rank's shards and of the samples, kNotHeld elsewhere)
+  std::vector<std::size_t> order_;
   std::vector<std::size_t> shard_bounds_;  // [S+1] slices of order_
   double lambda_ = 0.0;
   double eta0_ = 0.1;

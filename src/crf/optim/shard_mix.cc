@@ -104,7 +104,8 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   }
   std::vector<double> step_cpu;  // [blocks]
   const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
-                                       profile.on ? &step_cpu : nullptr);
+                                       profile.on ? &step_cpu : nullptr,
+                                       R > 1 ? ranks : nullptr);
   const double G_new = G * (1.0 + gamma * (a - 1.0));
   std::vector<double> cpu2(kRanges, 0.0);
   parallel_for(kRanges, threads, [&](std::size_t r) {

@@ -53,23 +53,51 @@ std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm
 SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t A, std::size_t K,
                                      int min_freq, bool all_classes, Communicator& comm) {
   std::vector<uint32_t> counts;
-  const SparseFeatures local = builder.build(1, false, &counts);
+  SparseFeatures local = builder.build(1, false, &counts);
+  return merge_features_across(std::move(local), std::move(counts), A, K, min_freq, all_classes,
+                               comm);
+}
+
+SparseFeatures merge_features_across(SparseFeatures local, std::vector<uint32_t> counts,
+                                     std::size_t A, std::size_t K, int min_freq,
+                                     bool all_classes, Communicator& comm) {
   ByteWriter out;
   out.vec(local.offsets);
   out.vec(local.classes);
   out.vec(counts);
+  local = SparseFeatures();
+  std::vector<uint32_t>().swap(counts);
   const std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
+  // Each part read in place: its three arrays are views into the received bytes.
   struct Part {
-    std::vector<uint32_t> offsets, counts;
-    std::vector<int32_t> classes;
+    const uint32_t* offsets;
+    const int32_t* classes;
+    const uint32_t* counts;
   };
   std::vector<Part> ranks(parts.size());
   for (std::size_t r = 0; r < parts.size(); ++r) {
-    ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " features");
-    ranks[r].offsets = in.vec<uint32_t>();
-    ranks[r].classes = in.vec<int32_t>();
-    ranks[r].counts = in.vec<uint32_t>();
-    SEPTA_CHECK(ranks[r].offsets.size() == A + 1);
+    const std::string& bytes = parts[r];
+    std::size_t at = 0;
+    const auto view = [&](std::size_t value_bytes, std::size_t& n) {
+      uint64_t count;
+      SEPTA_CHECK(at + sizeof count <= bytes.size());
+      std::memcpy(&count, bytes.data() + at, sizeof count);
+      at += sizeof count;
+      SEPTA_CHECK(count <= (bytes.size() - at) / value_bytes);
+      const char* values = bytes.data() + at;
+      at += count * value_bytes;
+      n = static_cast<std::size_t>(count);
+      return values;
+    };
+    std::size_t n_offsets, n_classes, n_counts;
+    // The values sit at offsets 8 + 8 k + 4 j from the string's start (allocated with at least
+    // 8-byte alignment), so 4-byte reads are aligned.
+    ranks[r].offsets = reinterpret_cast<const uint32_t*>(view(sizeof(uint32_t), n_offsets));
+    ranks[r].classes = reinterpret_cast<const int32_t*>(view(sizeof(int32_t), n_classes));
+    ranks[r].counts = reinterpret_cast<const uint32_t*>(view(sizeof(uint32_t), n_counts));
+    SEPTA_CHECK(at == bytes.size() && n_offsets == A + 1 && n_classes == n_counts &&
+                ranks[r].offsets[A] == n_classes);
+    for (std::size_t a = 0; a < A; ++a) SEPTA_CHECK(ranks[r].offsets[a] <= ranks[r].offsets[a + 1]);
   }
   SparseFeatures s;
   s.A = A;
@@ -82,6 +110,7 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
     uint64_t total = 0;
     for (const Part& part : ranks)
       for (uint32_t f = part.offsets[a]; f < part.offsets[a + 1]; ++f) {
+        SEPTA_CHECK(part.classes[f] >= 0 && static_cast<std::size_t>(part.classes[f]) < K);
         if (class_count[part.classes[f]] == 0) seen.push_back(part.classes[f]);
         class_count[part.classes[f]] += part.counts[f];
         total += part.counts[f];
@@ -97,6 +126,7 @@ SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t
     for (int32_t k : seen) class_count[k] = 0;
     s.offsets[a + 1] = static_cast<uint32_t>(s.classes.size());
   }
+  s.classes.shrink_to_fit();
   return s;
 }
 

@@ -34,6 +34,11 @@ inline std::pair<std::size_t, std::size_t> name_slice(std::size_t size, int r, i
 // features, in the same order, as one builder fed the whole corpus.
 SparseFeatures build_features_across(SparseFeaturesBuilder& builder, std::size_t A, std::size_t K,
                                      int min_freq, bool all_classes, Communicator& comm);
+// The same from this rank's features (every pair seen, i.e. min_freq 1 and not all_classes)
+// and their occurrence counts [F], which it frees once sent.
+SparseFeatures merge_features_across(SparseFeatures local, std::vector<uint32_t> counts,
+                                     std::size_t A, std::size_t K, int min_freq,
+                                     bool all_classes, Communicator& comm);
 
 // The datasets of all ranks concatenated in rank order, on every rank (the whole corpus for
 // shards that are consecutive parts of it; ids must already be global). `local` is released

@@ -4,17 +4,23 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include "crf/algorithms/local_training.h"
 #include "crf/optim/minimizer.h"
 #include "crf/random_data.h"
+#include "crf/thread_communicator.h"
 
 namespace septa::crf {
 namespace {
+
+using test_support::ThreadCommunicator;
+using test_support::ThreadGroup;
 
 constexpr std::size_t kA = 8, kL = 3;
 
@@ -137,6 +143,63 @@ TEST(ShardedSgd, SparseMixEqualsTheDenseFormula) {
     ASSERT_NEAR(w[d], w0[d] + gamma * Delta[d], 1e-12 * (1.0 + std::fabs(w[d]))) << d;
 }
 
+// The step search stops at the first grid point above the best so far (J is convex): its step
+// must reach the minimum over the whole grid gamma = sqrt(2)^k in [1, S], J computed here
+// densely on all the instances (one mix per epoch and N < 4,000: the sample is all of them),
+// for directions whose minimum falls at the first, a middle and the last grid points, with
+// and without decay.
+TEST(ShardedSgd, MixingStepIsTheMinimumOverTheGrid) {
+  const Problem p;
+  ShardedSgdOptions options;
+  options.shards = 16;
+  options.c2 = 2.0;
+  const std::size_t D = p.shape.dimension();
+  const ShardedSgd sgd(p.data, p.instances, p.shape, options, std::vector<double>(D, 0.0));
+  ASSERT_LT(p.instances.size(), 4000u);
+  SoftmaxObjective f(p.data, p.instances, p.shape, 1);
+  const auto J = [&](const std::vector<double>& w) {
+    std::vector<double> g(D);
+    double penalty = 0.0;
+    for (double x : w) penalty += x * x;
+    return f.evaluate(w.data(), g.data()) + options.c2 * penalty;
+  };
+  const std::vector<double> w = testing::random_weights(D, 0.3, 7);
+  std::vector<double> grad(D);
+  f.evaluate(w.data(), grad.data());
+  for (std::size_t d = 0; d < D; ++d) grad[d] += 2.0 * options.c2 * w[d];
+  std::vector<double> gammas;
+  for (double a : {1.0, 0.97}) {
+    for (double length : {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2}) {
+      std::vector<double> delta(D), Delta(D);  // descent direction; Delta = (a - 1) w + delta
+      double ww = 0.0, wd = 0.0, dd = 0.0;
+      for (std::size_t d = 0; d < D; ++d) {
+        delta[d] = -length * grad[d] - (a - 1.0) * w[d];
+        Delta[d] = (a - 1.0) * w[d] + delta[d];
+        ww += w[d] * w[d];
+        wd += w[d] * delta[d];
+        dd += delta[d] * delta[d];
+      }
+      const double gamma = sgd.mixing_step(w.data(), 1.0, a, delta.data(), ww, wd, dd, 1);
+      double best = INFINITY;
+      for (double g = 1.0; g <= 16.0 + 1e-9; g *= 1.41421356237) {
+        if (g > 1.0 && 1.0 + g * (a - 1.0) < 0.5) continue;
+        std::vector<double> x(D);
+        for (std::size_t d = 0; d < D; ++d) x[d] = w[d] + g * Delta[d];
+        const double j = J(x);
+        best = std::min(best, j);
+      }
+      std::vector<double> x(D);
+      for (std::size_t d = 0; d < D; ++d) x[d] = w[d] + gamma * Delta[d];
+      EXPECT_LE(J(x), best + 1e-9 * std::fabs(best)) << "a " << a << " length " << length << " gamma " << gamma;
+      gammas.push_back(gamma);
+    }
+  }
+  std::sort(gammas.begin(), gammas.end());
+  EXPECT_EQ(gammas.front(), 1.0);
+  EXPECT_GT(gammas.back(), 4.0) << "no direction whose minimum lies past the first grid points";
+  EXPECT_GT(std::unique(gammas.begin(), gammas.end()) - gammas.begin(), 3);
+}
+
 // The mixed SGD solution against the optimum of the same regularised objective found by
 // L-BFGS to convergence: the objective must come within 0.5% of the optimum (and SGD can never
 // go below it by more than rounding).
@@ -203,6 +266,108 @@ TEST(ShardedSgd, GoldOnlyCandidateListsOnlyDecayTheWeights) {
   EXPECT_LT(factor, 1.0);
   EXPECT_GT(factor, 0.0);
   for (std::size_t d = 0; d < w.size(); ++d) EXPECT_NEAR(w[d], factor * w0[d], 1e-15) << d;
+}
+
+// Sequences [n0, n1) of `data` as a dataset of their own, every value 1.
+Dataset unit_slice(const Dataset& data, std::size_t n0, std::size_t n1) {
+  Dataset out;
+  out.unit_values = true;
+  for (std::size_t n = n0; n < n1; ++n) {
+    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
+      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
+        out.add_attribute(data.attribute_ids[e], 1.0f);
+      out.end_item(data.labels[i]);
+    }
+    out.end_sequence(data.weights[n]);
+  }
+  return out;
+}
+
+// Candidate lists of `instances` over K classes as a function of the global id (first + i):
+// the gold class alone for about a third of them, else it and one or two others, each with a
+// base offset.
+CandidateLists lists_of(std::vector<LocalInstance>& instances, std::size_t first, int32_t K) {
+  CandidateLists lists;
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    const uint32_t g = static_cast<uint32_t>(first + i);
+    const int32_t n = static_cast<int32_t>(g * 2654435761u >> 30) % 3 + 1;
+    instances[i].candidates = static_cast<int64_t>(lists.size());
+    for (int32_t k = 0; k < n; ++k) {
+      lists.classes.push_back((instances[i].gold + k) % K);
+      lists.base.push_back(0.25 * static_cast<double>((g + 7 * static_cast<uint32_t>(k)) % 5) - 0.5);
+    }
+    lists.offsets.push_back(lists.classes.size());
+  }
+  return lists;
+}
+
+// SGD over ranks (threads as ranks) with each rank holding only the instances of the sequences
+// it read (ShardedSgd's spread mode: the instances move to the ranks that train their shards)
+// gives the weights of one process bit for bit: node instances without lists, and edge
+// instances with candidate lists (some the gold class alone) and base offsets; 1 and 2 threads
+// per rank.
+TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
+  constexpr std::size_t A = 30, L = 3, K = L * L;
+  Dataset whole = testing::random_dataset(700, 6, A, L, 31);
+  whole = unit_slice(whole, 0, whole.size());
+  std::vector<int32_t> pair_class(L * L);
+  std::iota(pair_class.begin(), pair_class.end(), 0);
+  for (int span = 1; span <= 2; ++span) {
+    const auto instances_of = [&](const Dataset& d) {
+      return span == 1 ? node_instances(d) : edge_instances(d, pair_class, L);
+    };
+    std::vector<LocalInstance> all = instances_of(whole);
+    const std::size_t classes = span == 1 ? L : K;
+    CandidateLists all_lists;
+    if (span == 2) all_lists = lists_of(all, 0, static_cast<int32_t>(K));
+    const SparseFeatures features =
+        instance_features(whole, all, A, classes, span, 1, false);
+    SoftmaxModelShape shape{&features, A, classes, 1, nullptr};
+    if (span == 2) shape.candidates = &all_lists;
+    ShardedSgdOptions options;
+    options.shards = 7;
+    options.mixes = 3;
+    options.epochs = 3;
+    options.c2 = 0.5;
+    const std::vector<double> w0 = testing::random_weights(shape.dimension(), 0.1, 5);
+    std::vector<double> one = w0;
+    {
+      const ShardedSgd sgd(whole, all, shape, options, w0);
+      fit_sharded_sgd(sgd, options.epochs, options.c2, 1, one, {});
+    }
+    for (int ranks = 2; ranks <= 4; ++ranks)
+      for (int threads : {1, 2}) {
+        if (threads == 2 && ranks != 3) continue;
+        ThreadGroup group(ranks);
+        std::vector<std::vector<double>> w(static_cast<std::size_t>(ranks), w0);
+        std::vector<std::thread> workers;
+        for (int r = 0; r < ranks; ++r)
+          workers.emplace_back([&, r] {
+            const std::size_t n0 = whole.size() * static_cast<std::size_t>(r) / static_cast<std::size_t>(ranks);
+            const std::size_t n1 = whole.size() * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(ranks);
+            const Dataset own = unit_slice(whole, n0, n1);
+            std::vector<LocalInstance> instances = instances_of(own);
+            std::size_t first = 0;  // this rank's first global id
+            for (std::size_t n = 0; n < n0; ++n)
+              first += span == 1 ? whole.sequence_offsets[n + 1] - whole.sequence_offsets[n]
+                                 : whole.sequence_offsets[n + 1] - whole.sequence_offsets[n] - 1;
+            CandidateLists lists;
+            SoftmaxModelShape own_shape = shape;
+            if (span == 2) {
+              lists = lists_of(instances, first, static_cast<int32_t>(K));
+              own_shape.candidates = &lists;
+            }
+            ThreadCommunicator comm(group, r);
+            const ShardedSgd sgd(own, instances, own_shape, options, w0, threads, &comm, true);
+            fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w[static_cast<std::size_t>(r)],
+                            {}, nullptr, 1, &comm);
+          });
+        for (std::thread& t : workers) t.join();
+        for (int r = 0; r < ranks; ++r)
+          EXPECT_EQ(w[static_cast<std::size_t>(r)], one)  // bit-identical
+              << "span " << span << ", " << ranks << " ranks x " << threads << " threads, rank " << r;
+      }
+  }
 }
 
 }  // namespace

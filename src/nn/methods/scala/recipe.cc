@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "nn/foreach_adamw.h"
 #include "septa/error.h"
 
 namespace septa::nn {
@@ -33,6 +34,8 @@ std::vector<OptionSpec> vit_recipe_options(int default_epochs) {
        "random-crop padding in pixels (0: no cropping)"},
       {"flip", OptionType::kInteger, "1", 0, 1, false, "random horizontal flips (1) or none (0)"},
       seed_option(),
+      {"tf32", OptionType::kInteger, "0", 0, 1, false,
+       "1: on CUDA, float32 matrix products on TF32 tensor cores (no effect on the CPU)"},
   };
 }
 
@@ -64,7 +67,13 @@ Recipe recipe(const Options& o, const Dataset& data) {
   r.pad = o.integer("pad");
   r.flip = o.integer("flip") != 0;
   r.seed = o.seed();
+  r.tf32 = o.integer("tf32") != 0;
   return r;
+}
+
+void set_matmul_precision(const Recipe& r, const torch::Device& device) {
+  if (device.is_cuda())
+    at::globalContext().setFloat32MatmulPrecision(std::string(r.tf32 ? "high" : "highest"));
 }
 
 // out[b][c][i][j] = padded[b][c][oy_b + i][ox_b + (flip_b ? W - 1 - j : j)], padded = x with
@@ -82,12 +91,16 @@ torch::Tensor augment(const torch::Tensor& images, const VitConfig& c, int64_t p
   const torch::Tensor rows = oy + torch::arange(h, cpu).unsqueeze(0);                  // [B][H]
   const torch::Tensor cols = ox + torch::where(mirror.to(torch::kBool), w - 1 - j, j);  // [B][W]
   const torch::Device device = images.device();
+  // The indices are drawn on the CPU (the same draws on every device) and copied in one piece.
+  const torch::Tensor index = torch::cat({rows, cols}, /*dim=*/1).to(device);  // [B][H+W]
   const torch::Tensor padded =
       torch::constant_pad_nd(images.reshape({b, c.channels, h, w}), {pad, pad, pad, pad}, 0)
           .permute({0, 2, 3, 1});  // [B][H+2p][W+2p][C]
-  const torch::Tensor out = padded.index({torch::arange(b, cpu).view({b, 1, 1}).to(device),
-                                          rows.view({b, h, 1}).to(device),
-                                          cols.view({b, 1, w}).to(device)});  // [B][H][W][C]
+  const torch::Tensor out =
+      padded.index({torch::arange(b, torch::TensorOptions().dtype(torch::kInt64).device(device))
+                        .view({b, 1, 1}),
+                    index.narrow(1, 0, h).view({b, h, 1}),
+                    index.narrow(1, h, w).view({b, 1, w})});  // [B][H][W][C]
   return out.permute({0, 3, 1, 2}).reshape({b, -1});
 }
 
@@ -147,12 +160,13 @@ DenseRun train_dense_vit(const std::string& name, const VitConfig& config, const
     return run;
   }
   const Dataset& train = in.data.train;
+  set_matmul_precision(r, in.ctx.device);
   Stage stage;
   stage.generator = seeded_build(seed, [&] { run.net = Vit(config); });
   Vit net = run.net;
   net->to(in.ctx.device);
-  torch::optim::AdamW optimizer(net->parameters(),
-                                torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
+  ForeachAdamW optimizer(net->parameters(),
+                         torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
   const int64_t per_epoch = r.steps_per_epoch(train.size());
   Schedule schedule(r.lr, std::llround(r.lr_warmup_epochs * static_cast<double>(per_epoch)),
                     per_epoch * r.epochs);

@@ -54,9 +54,15 @@ struct Recipe {
   int64_t pad = 2;
   bool flip = true;
   uint64_t seed = 1;
+  bool tf32 = false;  // CUDA: float32 matrix products on TF32 tensor cores
   int64_t steps_per_epoch(int64_t examples) const { return (examples + batch - 1) / batch; }
 };
 Recipe recipe(const Options& options, const Dataset& data);
+
+// On a CUDA device, float32 matrix products in TF32 when r.tf32 (torch's "high" float32 matmul
+// precision: 10-bit mantissas in the products, float32 sums), else in full float32; nothing on
+// the CPU. Process-wide, like torch's own setting.
+void set_matmul_precision(const Recipe& r, const torch::Device& device);
 
 // Test accuracy of `forward` ([n][F] images -> logits) over `test`, in chunks of 500, no grad.
 double test_accuracy(const std::function<torch::Tensor(const torch::Tensor&)>& forward,

@@ -14,6 +14,7 @@
 // slices, uniform widths, in-place distillation from the full net, soft targets only.
 #include "nn/methods/scala/scala.h"
 
+#include "nn/foreach_adamw.h"
 #include "nn/methods/scala/recipe.h"
 #include "septa/error.h"
 
@@ -87,6 +88,7 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
                       " widths; the sandwich rule needs at least 4");
   RunResult result;
   result.method = method;
+  set_matmul_precision(r, in.ctx.device);
 
   // The separately trained full-width teacher (DeiT's hard distillation).
   Vit teacher = nullptr;
@@ -113,8 +115,8 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
   stage.generator = seeded_build(r.seed, [&] { net = Vit(config); });
   net->to(in.ctx.device);
   SlimmableVit model(net, grid, sw.isolated);
-  torch::optim::AdamW optimizer(net->parameters(),
-                                torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
+  ForeachAdamW optimizer(net->parameters(),
+                         torch::optim::AdamWOptions(r.lr).weight_decay(r.weight_decay));
   const int64_t per_epoch = r.steps_per_epoch(train.size());
   Schedule schedule(r.lr, std::llround(r.lr_warmup_epochs * static_cast<double>(per_epoch)),
                     per_epoch * r.epochs);
@@ -143,7 +145,7 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
     const VitOutput full = net->forward(x);
     const torch::Tensor full_loss = full_width_loss(full, y, dist_labels);
     full_loss.backward();
-    double smallest_loss = 0.0;
+    torch::Tensor smallest_loss;  // read after the optimiser step: one device sync per step
     if (schedule->step() >= warmup_steps) {
       const auto [m1, m2] = sw.stable ? grid.stable_pair(uniform) : grid.uniform_pair(uniform);
       const torch::Tensor full_guide = full.dist.detach();
@@ -154,12 +156,13 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
             sub_network_loss(out, sw.progressive ? guide : full_guide, y, sw.calibrated);
         loss.backward();
         guide = out.dist.detach();
-        if (d == grid.smallest()) smallest_loss = loss.item<double>();
+        if (d == grid.smallest()) smallest_loss = loss.detach();
       }
     }
     schedule->apply(optimizer);
     optimizer.step();
-    return std::vector<double>{full_loss.item<double>(), smallest_loss};
+    return std::vector<double>{full_loss.item<double>(),
+                               smallest_loss.defined() ? smallest_loss.item<double>() : 0.0};
   };
   stage.evaluate = [&] {
     Metrics m;

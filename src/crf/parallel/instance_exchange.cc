@@ -1,0 +1,222 @@
+#include "crf/parallel/instance_exchange.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "crf/io/binary_io.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+// One instance on the wire, followed by its `fresh` items not sent before in this message
+// (each a u32 entry count and its int32 attribute ids) and its `listed` candidate classes
+// (int32), then their base offsets (double) when `based`. `item` is the place of its first
+// item among the message's items.
+struct Record {
+  uint64_t global;
+  uint32_t item;
+  int32_t span;
+  int32_t gold;
+  int32_t context;
+  float weight;
+  uint32_t listed;  // classes in its candidate list; kNoList: none
+  uint32_t fresh;
+  uint32_t based;   // 1: the list's base offsets follow its classes
+};
+static_assert(sizeof(Record) == 40 && std::is_trivially_copyable_v<Record>,
+              "Record goes over the wire as bytes, without padding");
+constexpr uint32_t kNoList = 0xffffffffu;
+
+// The exchange runs in this many rounds, each moving the instances of one part of every
+// rank's own list: the messages and received bytes held at once are a fraction of the total.
+constexpr std::size_t kRounds = 8;
+
+// What one rank sends to one other (counted before the exchange, so that the receiver
+// allocates its arrays once).
+struct Totals {
+  uint64_t instances = 0, items = 0, entries = 0, listed = 0, based = 0;
+};
+
+template <typename T>
+void append_raw(std::string& out, const T* values, std::size_t n) {
+  out.append(reinterpret_cast<const char*>(values), n * sizeof(T));
+}
+
+// Reads n values of T at `at` of `bytes` (any alignment) into out [n].
+template <typename T>
+void read_raw(const std::string& bytes, std::size_t& at, T* out, std::size_t n) {
+  SEPTA_CHECK(n <= (bytes.size() - at) / sizeof(T));
+  if (n > 0) std::memcpy(out, bytes.data() + at, n * sizeof(T));
+  at += n * sizeof(T);
+}
+
+}  // namespace
+
+HeldInstances exchange_instances(const Dataset& own_data, const std::vector<LocalInstance>& own,
+                                 const CandidateLists* own_lists, uint64_t first,
+                                 const std::vector<uint64_t>& dest, Communicator& comm) {
+  const std::size_t R = static_cast<std::size_t>(comm.size());
+  const std::size_t me = static_cast<std::size_t>(comm.rank());
+  SEPTA_CHECK(dest.size() == own.size() && R <= 64);
+  const bool with_base = own_lists && !own_lists->base.empty();
+  const std::size_t n_own = own.size();
+  const auto list_size = [&](const LocalInstance& instance) -> std::size_t {
+    if (!own_lists || instance.candidates < 0) return 0;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates);
+    return own_lists->offsets[c + 1] - own_lists->offsets[c];
+  };
+
+  // What each rank receives in all, to allocate once.
+  Totals in_total;
+  {
+    std::vector<Totals> out(R);
+    std::vector<int64_t> last(R, -1);  // last item counted per destination
+    for (std::size_t c = 0; c < kRounds; ++c) {
+      std::fill(last.begin(), last.end(), -1);  // every round's messages start afresh
+      for (std::size_t i = n_own * c / kRounds; i < n_own * (c + 1) / kRounds; ++i) {
+        const LocalInstance& instance = own[i];
+        const int64_t item = static_cast<int64_t>(instance.item);
+        for (uint64_t bits = dest[i]; bits; bits &= bits - 1) {
+          const std::size_t q = static_cast<std::size_t>(__builtin_ctzll(bits));
+          Totals& t = out[q];
+          ++t.instances;
+          t.listed += list_size(instance);
+          if (with_base) t.based += list_size(instance);
+          for (int64_t k = std::max(item, last[q] + 1); k < item + instance.span; ++k) {
+            ++t.items;
+            t.entries += own_data.item_offsets[static_cast<std::size_t>(k) + 1] -
+                         own_data.item_offsets[static_cast<std::size_t>(k)];
+            last[q] = k;
+          }
+        }
+      }
+    }
+    std::vector<std::string> to(R);
+    for (std::size_t q = 0; q < R; ++q) to[q].assign(reinterpret_cast<const char*>(&out[q]), sizeof(Totals));
+    const std::vector<std::string> got = comm.alltoall(to);
+    for (std::size_t q = 0; q < R; ++q) {
+      Totals t;
+      SEPTA_CHECK(got[q].size() == sizeof t);
+      std::memcpy(&t, got[q].data(), sizeof t);
+      in_total.instances += t.instances;
+      in_total.items += t.items;
+      in_total.entries += t.entries;
+      in_total.listed += t.listed;
+      in_total.based += t.based;
+    }
+  }
+  HeldInstances held;
+  held.data.unit_values = true;
+  held.data.edge_offsets.clear();
+  held.data.item_offsets.reserve(in_total.items + 1);
+  held.data.attribute_ids.reserve(in_total.entries);
+  held.instances.reserve(in_total.instances);
+  held.global.reserve(in_total.instances);
+  held.candidates.offsets.reserve(in_total.instances + 1);
+  held.candidates.classes.reserve(in_total.listed);
+  held.candidates.base.reserve(in_total.based);
+
+  std::vector<std::string> to(R);
+  std::vector<int64_t> last(R);         // own index of the last item put in each message
+  std::vector<uint32_t> sent(R);        // items in each message
+  for (std::size_t c = 0; c < kRounds; ++c) {
+    for (std::size_t q = 0; q < R; ++q) to[q].clear();
+    std::fill(last.begin(), last.end(), -1);
+    std::fill(sent.begin(), sent.end(), 0);
+    for (std::size_t i = n_own * c / kRounds; i < n_own * (c + 1) / kRounds; ++i) {
+      const LocalInstance& instance = own[i];
+      const int64_t item = static_cast<int64_t>(instance.item);
+      const std::size_t listed = list_size(instance);
+      for (uint64_t bits = dest[i]; bits; bits &= bits - 1) {
+        const std::size_t q = static_cast<std::size_t>(__builtin_ctzll(bits));
+        std::string& m = to[q];
+        // Instances come in item order, so the items of this one already in the message are
+        // the last ones put there, consecutively.
+        SEPTA_CHECK(item + instance.span - 1 >= last[q]);
+        const int64_t from = std::max(item, last[q] + 1);
+        Record r{};
+        r.global = first + i;
+        r.fresh = static_cast<uint32_t>(item + instance.span - from);
+        r.item = sent[q] + r.fresh - static_cast<uint32_t>(instance.span);
+        r.span = instance.span;
+        r.gold = instance.gold;
+        r.context = instance.context;
+        r.weight = instance.weight;
+        r.listed = own_lists && instance.candidates >= 0 ? static_cast<uint32_t>(listed) : kNoList;
+        r.based = r.listed != kNoList && with_base ? 1 : 0;
+        append_raw(m, &r, 1);
+        for (int64_t k = from; k < item + instance.span; ++k) {
+          const std::size_t at = own_data.item_offsets[static_cast<std::size_t>(k)];
+          const uint32_t n = static_cast<uint32_t>(own_data.item_offsets[static_cast<std::size_t>(k) + 1] - at);
+          append_raw(m, &n, 1);
+          append_raw(m, own_data.attribute_ids.data() + at, n);
+        }
+        last[q] = item + instance.span - 1;
+        sent[q] += r.fresh;
+        if (r.listed != kNoList) {
+          const std::size_t at = own_lists->offsets[static_cast<std::size_t>(instance.candidates)];
+          append_raw(m, own_lists->classes.data() + at, listed);
+          if (r.based) append_raw(m, own_lists->base.data() + at, listed);
+        }
+      }
+    }
+    std::string mine = std::move(to[me]);  // this rank's own part does not travel
+    to[me].clear();
+    std::vector<std::string> parts = comm.alltoall(to);
+    parts[me] = std::move(mine);
+    for (std::size_t q = 0; q < R; ++q) {
+      const std::string& bytes = parts[q];
+      const std::size_t item_base = held.data.item_offsets.size() - 1;
+      std::size_t at = 0;
+      while (at < bytes.size()) {
+        Record r;
+        read_raw(bytes, at, &r, 1);
+        SEPTA_CHECK(r.span >= 1 && r.fresh <= static_cast<uint32_t>(r.span) && r.based <= 1);
+        for (uint32_t k = 0; k < r.fresh; ++k) {
+          uint32_t n;
+          read_raw(bytes, at, &n, 1);
+          std::vector<int32_t>& ids = held.data.attribute_ids;
+          const std::size_t old = ids.size();
+          SEPTA_CHECK(n <= (bytes.size() - at) / sizeof(int32_t));
+          ids.resize(old + n);
+          read_raw(bytes, at, ids.data() + old, n);
+          held.data.item_offsets.push_back(ids.size());
+        }
+        SEPTA_CHECK(item_base + r.item + static_cast<std::size_t>(r.span) <=
+                    held.data.item_offsets.size() - 1);
+        LocalInstance instance;
+        instance.item = item_base + r.item;
+        instance.span = r.span;
+        instance.gold = r.gold;
+        instance.context = r.context;
+        instance.weight = r.weight;
+        if (r.listed != kNoList) {
+          CandidateLists& lists = held.candidates;
+          instance.candidates = static_cast<int64_t>(lists.size());
+          const std::size_t old = lists.classes.size();
+          SEPTA_CHECK(r.listed <= (bytes.size() - at) / sizeof(int32_t));
+          lists.classes.resize(old + r.listed);
+          read_raw(bytes, at, lists.classes.data() + old, r.listed);
+          // every list of a factor has base offsets, or none has
+          SEPTA_CHECK(old == 0 || (lists.base.size() == old) == (r.based == 1));
+          if (r.based) {
+            lists.base.resize(old + r.listed);
+            read_raw(bytes, at, lists.base.data() + old, r.listed);
+          }
+          lists.offsets.push_back(lists.classes.size());
+        }
+        held.instances.push_back(instance);
+        held.global.push_back(r.global);
+      }
+      std::string().swap(parts[q]);
+    }
+  }
+  SEPTA_CHECK(held.instances.size() == in_total.instances &&
+              held.data.attribute_ids.size() == in_total.entries);
+  return held;
+}
+
+}  // namespace septa::crf
