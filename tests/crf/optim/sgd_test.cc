@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -140,6 +141,63 @@ TEST(ShardedSgd, SparseMixEqualsTheDenseFormula) {
   fit_sharded_sgd(sgd, 1, options.c2, 2, w, {});
   for (std::size_t d = 0; d < D; ++d)
     ASSERT_NEAR(w[d], w0[d] + gamma * Delta[d], 1e-12 * (1.0 + std::fabs(w[d]))) << d;
+}
+
+// The step search stops at the first grid point above the best so far (J is convex): its step
+// must reach the minimum over the whole grid gamma = sqrt(2)^k in [1, S], J computed here
+// densely on all the instances (one mix per epoch and N < 4,000: the sample is all of them),
+// for directions whose minimum falls at the first, a middle and the last grid points, with
+// and without decay.
+TEST(ShardedSgd, MixingStepIsTheMinimumOverTheGrid) {
+  const Problem p;
+  ShardedSgdOptions options;
+  options.shards = 16;
+  options.c2 = 2.0;
+  const std::size_t D = p.shape.dimension();
+  const ShardedSgd sgd(p.data, p.instances, p.shape, options, std::vector<double>(D, 0.0));
+  ASSERT_LT(p.instances.size(), 4000u);
+  SoftmaxObjective f(p.data, p.instances, p.shape, 1);
+  const auto J = [&](const std::vector<double>& w) {
+    std::vector<double> g(D);
+    double penalty = 0.0;
+    for (double x : w) penalty += x * x;
+    return f.evaluate(w.data(), g.data()) + options.c2 * penalty;
+  };
+  const std::vector<double> w = testing::random_weights(D, 0.3, 7);
+  std::vector<double> grad(D);
+  f.evaluate(w.data(), grad.data());
+  for (std::size_t d = 0; d < D; ++d) grad[d] += 2.0 * options.c2 * w[d];
+  std::vector<double> gammas;
+  for (double a : {1.0, 0.97}) {
+    for (double length : {1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2}) {
+      std::vector<double> delta(D), Delta(D);  // descent direction; Delta = (a - 1) w + delta
+      double ww = 0.0, wd = 0.0, dd = 0.0;
+      for (std::size_t d = 0; d < D; ++d) {
+        delta[d] = -length * grad[d] - (a - 1.0) * w[d];
+        Delta[d] = (a - 1.0) * w[d] + delta[d];
+        ww += w[d] * w[d];
+        wd += w[d] * delta[d];
+        dd += delta[d] * delta[d];
+      }
+      const double gamma = sgd.mixing_step(w.data(), 1.0, a, delta.data(), ww, wd, dd, 1);
+      double best = INFINITY;
+      for (double g = 1.0; g <= 16.0 + 1e-9; g *= 1.41421356237) {
+        if (g > 1.0 && 1.0 + g * (a - 1.0) < 0.5) continue;
+        std::vector<double> x(D);
+        for (std::size_t d = 0; d < D; ++d) x[d] = w[d] + g * Delta[d];
+        const double j = J(x);
+        best = std::min(best, j);
+      }
+      std::vector<double> x(D);
+      for (std::size_t d = 0; d < D; ++d) x[d] = w[d] + gamma * Delta[d];
+      EXPECT_LE(J(x), best + 1e-9 * std::fabs(best)) << "a " << a << " length " << length << " gamma " << gamma;
+      gammas.push_back(gamma);
+    }
+  }
+  std::sort(gammas.begin(), gammas.end());
+  EXPECT_EQ(gammas.front(), 1.0);
+  EXPECT_GT(gammas.back(), 4.0) << "no direction whose minimum lies past the first grid points";
+  EXPECT_GT(std::unique(gammas.begin(), gammas.end()) - gammas.begin(), 3);
 }
 
 // The mixed SGD solution against the optimum of the same regularised objective found by
