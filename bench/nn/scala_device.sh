@@ -8,8 +8,9 @@
 # DATA_DIR the four Fashion-MNIST .gz files, OUT_DIR receives the runs, the per-width reports
 # (*.widths), summary.txt, accuracy_vs_macs.png and device.log.
 #
-# Steps: (1) a calibration run (a few batches of the teacher and of a Scala step) measures the
-# seconds per epoch and per process start-up; (2) the number of epochs is the largest for which
+# Steps: (1) a calibration run (a few batches of the teacher and of a Scala step; JOBS copies at
+# once, so that it sees the lanes' sharing of the GPU) measures the seconds per epoch and per
+# process start-up; (2) the number of epochs is the largest for which
 # the trainings, start-ups, width reports and plot fit BUDGET_S (EPOCHS=auto); (3) scala_bench.sh
 # trains vit-separate, scala, usnet and scala with eps = 1/8 (the off-grid check, by default with
 # the official code's fused q/k/v slicing), in JOBS lanes at once on the one GPU, then writes the
@@ -48,7 +49,7 @@ OFFGRID=${OFFGRID:-1}           # 1: also train scala with eps = 1/8 for the off
 OFFGRID_OPTIONS=${OFFGRID_OPTIONS:---fused-qkv 1}  # the eps = 1/8 run's slicing (the paper's)
 THREADS=${THREADS:-4}           # CPU cores given to this script (device_run.sh: 4); each lane's process gets THREADS / JOBS
 JOBS=${JOBS:-2}                 # trainings at once on the GPU (lanes)
-CONTENTION=${CONTENTION:-auto}  # slow-down of each lane when JOBS lanes share the GPU (auto: 1.1 for one, 1.4 for two)
+CONTENTION=${CONTENTION:-auto}  # margin on the calibrated times (auto: 1.15; the calibration already runs JOBS copies at once)
 EVAL_S=${EVAL_S:-1}             # seconds per training epoch for its test evaluation (not in the epoch times)
 CAL_BATCHES=${CAL_BATCHES:-30}  # batches per calibration epoch
 SEED=${SEED:-1}
@@ -84,7 +85,7 @@ say "scala_device: D=$DIM depth=$DEPTH heads=$HEADS patch=$PATCH batch=$BATCH lr
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 
 recipe="--heads $HEADS --patch $PATCH --batch $BATCH --lr $LR --pad $PAD --flip $FLIP --tf32 $TF32 --seed $SEED"
-[ "$CONTENTION" = auto ] && { CONTENTION=1.1; [ "$JOBS" -gt 1 ] && CONTENTION=1.4; }
+[ "$CONTENTION" = auto ] && CONTENTION=1.15
 
 # (1) Calibration: teacher epochs time a dense full-width step; Scala's second epoch (the first
 # is its full-width warm-up) times a sandwich step with the teacher's forward. The process's wall
@@ -92,24 +93,30 @@ recipe="--heads $HEADS --patch $PATCH --batch $BATCH --lr $LR --pad $PAD --flip 
 n_train=$LIMIT; [ "$n_train" = 0 ] && n_train=60000
 if [ "$EPOCHS" = auto ]; then
   cal_n=$(( CAL_BATCHES * BATCH )); [ $cal_n -gt $n_train ] && cal_n=$n_train
-  say "calibration: $cal_n images, 2 teacher epochs and 2 scala epochs"
+  say "calibration: $cal_n images, 2 teacher epochs and 2 scala epochs, $JOBS at once (as the lanes will run)"
   cal_start=$(date +%s.%N)
-  "$septa" train --method scala --dim $DIM --depth $DEPTH $recipe --lr-warmup 0.5 --epochs 2 --teacher-epochs 2 \
-      --warmup-epochs 1 --limit $cal_n --test-limit 500 --data "$data" --device "$DEVICE" --threads $THREADS \
-      > "$out/calibration.log" 2>&1
-  rc=$?
+  cal_pids=()
+  for k in $(seq 1 "$JOBS"); do
+    "$septa" train --method scala --dim $DIM --depth $DEPTH $recipe --lr-warmup 0.5 --epochs 2 --teacher-epochs 2 \
+        --warmup-epochs 1 --limit $cal_n --test-limit 500 --data "$data" --device "$DEVICE" --threads $THREADS \
+        > "$out/calibration$k.log" 2>&1 &
+    cal_pids+=($!)
+  done
+  rc=0; for p in "${cal_pids[@]}"; do wait "$p" || rc=$?; done
   cal_wall=$(python3 -c "import time; print('%.1f' % (time.time() - $cal_start))")
-  cat "$out/calibration.log"
-  if [ $rc -ne 0 ]; then say "calibration failed (exit $rc): see $out/calibration.log"; exit 1; fi
-  EPOCHS=$(python3 - "$out/calibration.log" $cal_n $n_train $OFFGRID $BUDGET_S $REPORT_S $(elapsed) $EPOCHS_MIN $EPOCHS_MAX \
-           $cal_wall $JOBS $CONTENTION $EVAL_S <<'PY'
+  cat "$out"/calibration*.log
+  if [ $rc -ne 0 ]; then say "calibration failed (exit $rc): see $out/calibration*.log"; exit 1; fi
+  EPOCHS=$(python3 - $cal_n $n_train $OFFGRID $BUDGET_S $REPORT_S $(elapsed) $EPOCHS_MIN $EPOCHS_MAX \
+           $cal_wall $JOBS $CONTENTION $EVAL_S "$out"/calibration*.log <<'PY'
 import re, sys
-log = sys.argv[1]
-cal_n, n, offgrid, budget, report, spent, lo, hi, cal_wall, jobs, contention, eval_s = map(float, sys.argv[2:])
-t = {}
-for line in open(log):
-    m = re.match(r"\[(\w+)\] epoch (\d+)/\d+ .* ([0-9.]+)s$", line.strip())
-    if m: t[(m.group(1), int(m.group(2)))] = float(m.group(3))
+cal_n, n, offgrid, budget, report, spent, lo, hi, cal_wall, jobs, contention, eval_s = map(float, sys.argv[1:13])
+t = {}  # the slowest of the concurrent calibrations, per stage and epoch
+for log in sys.argv[13:]:
+    for line in open(log):
+        m = re.match(r"\[(\w+)\] epoch (\d+)/\d+ .* ([0-9.]+)s$", line.strip())
+        if m:
+            key = (m.group(1), int(m.group(2)))
+            t[key] = max(t.get(key, 0.0), float(m.group(3)))
 # Epoch times are printed to 0.1 s: floor them (a sandwich step holds a full-width step, and
 # costs at most about 4 of them).
 scala = max(t[("scala", 2)], 0.1) * n / cal_n              # one sandwich epoch (+ teacher forward)
@@ -129,7 +136,7 @@ e = int(max(lo, min(hi, e)))
 lanes = [a_fixed + e * a_epoch, b_fixed + e * b_epoch]
 train = contention * (max(lanes) if jobs > 1 else sum(lanes))
 print("calibration: full-width epoch %.1fs, scala epoch %.1fs, start-up %.1fs; %d lane(s), contention %.2f; "
-      "%.0fs left for training -> %d epochs (about %.0fs of training, lanes %.0fs and %.0fs alone)"
+      "%.0fs left for training -> %d epochs (about %.0fs of training with the margin; lanes %.0fs and %.0fs)"
       % (full, scala, startup, jobs, contention, left, e, train, lanes[0], lanes[1]), file=sys.stderr)
 print(e)
 PY

@@ -1,4 +1,5 @@
 #include "util/atomic_file.h"
+#include "util/atomic_stream.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -48,22 +49,33 @@ void remove_stale_temporaries(const std::string& path) {
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically_streamed(path, [&](const ByteSink& out) { out(bytes.data(), bytes.size()); });
+}
+
+void write_file_atomically_streamed(const std::string& path,
+                                    const std::function<void(const ByteSink&)>& produce) {
   remove_stale_temporaries(path);
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw IoError(path + ": cannot create: " + std::strerror(errno));
   ::flock(fd, LOCK_EX);  // released when the file closes or the process dies
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      throw IoError(path + ": write failed: " + reason);
+  const ByteSink out = [&](const char* data, std::size_t size) {
+    std::size_t written = 0;
+    while (written < size) {
+      const ssize_t n = ::write(fd, data + written, size - written);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw IoError(path + ": write failed: " + std::strerror(errno));
+      }
+      written += static_cast<std::size_t>(n);
     }
-    written += static_cast<std::size_t>(n);
+  };
+  try {
+    produce(out);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    throw;
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const std::string reason = std::strerror(errno);

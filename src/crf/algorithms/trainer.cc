@@ -83,6 +83,7 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
     to[0] = std::move(names_slice);
     const std::vector<std::string> slices = ranks->alltoall(to);
     if (ranks->rank() == 0) encoder.attributes().unpack(slices);
+    profile_stage("gather names");
   }
   if (!scorer->finite())
     throw NumericalError(name + ": training produced non-finite weights (attribute values too "

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,13 +15,20 @@ namespace septa::crf {
 
 class ByteWriter {
  public:
-  void u8(uint8_t v) { bytes_.push_back(static_cast<char>(v)); }
+  ByteWriter() = default;
+  // A writer that passes its bytes on to `sink`, in order, instead of keeping them (a piece
+  // whenever about `chunk` bytes are pending, one for each large vector, and the rest at
+  // flush()): it holds at most about `chunk` bytes, whatever it writes.
+  explicit ByteWriter(std::function<void(const char*, std::size_t)> sink,
+                      std::size_t chunk = std::size_t{1} << 20)
+      : sink_(std::move(sink)), chunk_(chunk) {}
+  void u8(uint8_t v) { raw(&v, 1); }
   void u32(uint32_t v) { raw(&v, sizeof v); }
   void u64(uint64_t v) { raw(&v, sizeof v); }
   void f64(double v) { raw(&v, sizeof v); }
   void str(const std::string& s) {
     u64(s.size());
-    bytes_.append(s);
+    raw(s.data(), s.size());
   }
   template <typename T>
   void vec(const std::vector<T>& v) {
@@ -31,12 +39,35 @@ class ByteWriter {
     u64(v.size());
     for (const std::string& s : v) str(s);
   }
+  // The bytes written and not passed on (all of them without a sink).
   const std::string& bytes() const { return bytes_; }
   std::string& bytes() { return bytes_; }
+  // With a sink: passes the pending bytes on.
+  void flush() {
+    if (!sink_ || bytes_.empty()) return;
+    sink_(bytes_.data(), bytes_.size());
+    passed_ += bytes_.size();
+    bytes_.clear();
+  }
+  // Bytes written so far (passed on or pending).
+  uint64_t size() const { return passed_ + bytes_.size(); }
 
  private:
-  void raw(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+  void raw(const void* p, std::size_t n) {
+    if (sink_ && bytes_.size() + n >= chunk_) {
+      flush();
+      if (n >= chunk_) {  // a large piece goes straight through, uncopied
+        sink_(static_cast<const char*>(p), n);
+        passed_ += n;
+        return;
+      }
+    }
+    bytes_.append(static_cast<const char*>(p), n);
+  }
   std::string bytes_;
+  std::function<void(const char*, std::size_t)> sink_;
+  std::size_t chunk_ = 0;
+  uint64_t passed_ = 0;
 };
 
 class ByteReader {
@@ -152,5 +183,46 @@ inline uint64_t checksum64(const char* data, std::size_t size) {
   for (uint64_t x : lane) h = (h ^ x) * kPrime;
   return h;
 }
+
+// checksum64 of bytes that arrive in pieces of any size: value() after update(a), update(b)
+// is checksum64 of a then b.
+class Checksum64 {
+ public:
+  void update(const char* data, std::size_t size) {
+    while (size > 0 && pending_ > 0) {  // complete the word begun by the previous piece
+      word_[pending_++] = data[0];
+      ++data;
+      --size;
+      if (pending_ == 8) {
+        add(word_);
+        pending_ = 0;
+      }
+    }
+    for (; size >= 8; data += 8, size -= 8) add(data);
+    for (; size > 0; ++data, --size) word_[pending_++] = data[0];
+  }
+  uint64_t value() const {
+    uint64_t lane[4] = {lane_[0], lane_[1], lane_[2], lane_[3]};
+    for (std::size_t b = 0; b < pending_; ++b)
+      lane[0] = (lane[0] ^ static_cast<unsigned char>(word_[b])) * kPrime;
+    uint64_t h = 1469598103934665603ULL;
+    for (uint64_t x : lane) h = (h ^ x) * kPrime;
+    return h;
+  }
+
+ private:
+  static constexpr uint64_t kPrime = 1099511628211ULL;
+  void add(const char* bytes) {
+    uint64_t word;
+    std::memcpy(&word, bytes, 8);
+    uint64_t& lane = lane_[words_++ % 4];
+    lane = (lane ^ word) * kPrime;
+  }
+  uint64_t lane_[4] = {1469598103934665603ULL, 0x84222325CBF29CE4ULL, 0x9E3779B97F4A7C15ULL,
+                       0xC2B2AE3D27D4EB4FULL};
+  uint64_t words_ = 0;
+  char word_[8] = {};
+  std::size_t pending_ = 0;
+};
 
 }  // namespace septa::crf

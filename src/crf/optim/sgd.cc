@@ -696,7 +696,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
   std::vector<double> sync_time(workers, 0.0);
-  ShardMix mixer(sgd);
+  ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
   double zz = squared_norm_in_ranges(w, threads);
   result.stop_reason = "epochs done";

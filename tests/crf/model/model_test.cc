@@ -42,6 +42,8 @@ TEST_F(ModelFile, RoundTripGivesIdenticalTagsAndBytes) {
   const Model loaded = Model::load(path_);
   EXPECT_EQ(tag_all(loaded), tag_all(model_));
   EXPECT_EQ(loaded.to_bytes(), model_.to_bytes());
+  // save() streams the file in pieces (checksum computed on the way): the bytes of to_bytes().
+  EXPECT_EQ(testing::read_text(path_), model_.to_bytes());
   EXPECT_EQ(loaded.labels(), model_.labels());
   EXPECT_EQ(loaded.algorithm(), "lbfgs");
   // The model learnt the toy grammar.

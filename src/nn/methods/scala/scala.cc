@@ -8,6 +8,7 @@
 //   m2,m1,s  0.5 KL(softmax(g) || softmax(dist_k)) + 0.5 CE(cls_k, y)    (noise calibration)
 //            g = dist logits of the next larger active net, detached      (progressive transfer)
 //   slices   s and l the front of every matrix, m1 and m2 the tail       (isolated activation)
+// --smallest-weight w scales s's loss by w (1: the paper's equal weights).
 // During the first warmup-epochs only l is trained. The ablations: no IA (every slice the
 // front), no SS (m1 < m2 uniform over the interior widths), no PKT (g = dist_l for every net),
 // no NC (0.5 KL(g || cls_k) instead of the CE). US-Net is all four ablations at once: nested
@@ -28,6 +29,7 @@ struct Switches {
   bool stable = true;       // SS
   bool progressive = true;  // PKT
   bool calibrated = true;   // NC
+  double smallest_weight = 1;  // the smallest net's loss weight in the sum of the four
 };
 
 // KL(softmax(target) || softmax(logits)), batch mean, temperature 1.
@@ -154,7 +156,8 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
         const VitOutput out = net->forward_slice(x, model.slice(d));
         const torch::Tensor loss =
             sub_network_loss(out, sw.progressive ? guide : full_guide, y, sw.calibrated);
-        loss.backward();
+        if (d == grid.smallest() && sw.smallest_weight != 1) (sw.smallest_weight * loss).backward();
+        else loss.backward();
         guide = out.dist.detach();
         if (d == grid.smallest()) smallest_loss = loss.detach();
       }
@@ -192,6 +195,7 @@ RunResult train_scala(const RunInputs& in) {
   sw.stable = o.integer("no-ss") == 0;
   sw.progressive = o.integer("no-pkt") == 0;
   sw.calibrated = o.integer("no-nc") == 0;
+  sw.smallest_weight = o.real("smallest-weight");
   return train_slimmable(in, "scala", sw);
 }
 
@@ -254,6 +258,8 @@ MethodEntry scala_method() {
                                        : name[3] == 'p' ? "progressive knowledge transfer"
                                        : name[3] == 's' ? "stable sampling"
                                                         : "noise calibration")});
+  entry.info.options.push_back({"smallest-weight", OptionType::kReal, "1", 0, 16, false,
+                                "weight of the smallest net's loss in the sandwich's sum (1: the paper's)"});
   entry.train = train_scala;
   entry.widths = {slimmable_report, slimmable_export};
   return entry;
