@@ -51,7 +51,8 @@ POST_FRESH=${POST_FRESH:-1}           # 1: post-training on pairs after pre-trai
                                       # trimmed corpus holds 12,000 per language, so MAX_TRAIN <= 12,000 - POST_MAX_TRAIN)
 POST_SELECT=${POST_SELECT:-100}       # dev messages per direction choosing each post-training's epoch (the base,
                                       # epoch 0, included; 0: keep the last epoch)
-POST_LR=${POST_LR:-0.0003}            # the CPU study: 0.001 left every post-training below its base, 0.0002 less so
+POST_LR=${POST_LR:-0.00015}           # a tenth of LR, as in the CPU runs with --post-lr 0.0002 (0.001 left every
+                                      # post-training below its base)
 WARMUP=${WARMUP:-300}
 TEST_LIMIT=${TEST_LIMIT:-0}           # n-way test messages per direction (0: all 779 of the capped corpus)
 DEV_SAMPLE=${DEV_SAMPLE:-100}         # dev messages per direction decoded after each epoch
