@@ -51,6 +51,11 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
                sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), sgd.rate(), part_cpu.size(),
                threads, total, work, sync, parallel, serial,
                entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
+  double pass_sum[3] = {0.0, 0.0, 0.0};  // the mix's passes come in threes (ShardMix::mix)
+  for (std::size_t i = 0; i < passes.size(); ++i)
+    for (double x : passes[i]) pass_sum[i % 3] += x;
+  std::fprintf(stderr, "sgd profile: mix passes: accumulate %.3f s, step search %.3f s, apply %.3f s CPU; rank exchanges %.3f s CPU\n",
+               pass_sum[0], pass_sum[1], pass_sum[2], comm);
   std::fprintf(stderr, "sgd profile: gamma");
   for (double g : gammas) std::fprintf(stderr, " %.2f", g);
   std::fprintf(stderr, "\n");
@@ -88,16 +93,19 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   }
   std::vector<double> cpu(kRanges, 0.0);
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
-  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
-  const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
-  SEPTA_CHECK(r0 == r0_ && r1 == r1_);  // the ranks the mix was made for
+  SEPTA_CHECK(R + 1 == cut_.size());  // the ranks the mix was made for
+  const std::size_t r0 = r0_, r1 = r1_;
   parallel_for(r1 - r0, threads, [&](std::size_t i) {
     const std::size_t r = r0 + i;
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
     accumulate(r, updates, z, G, a);
     if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
   });
-  if (R > 1) share_ranges(*ranks, r0, r1);
+  if (R > 1) {
+    const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+    share_ranges(*ranks, r0, r1);
+    if (profile.on) profile.comm += thread_cpu_seconds() - c0;
+  }
   double wd = 0.0, dd = 0.0;
   for (std::size_t r = 0; r < kRanges; ++r) {
     wd += wd_[r];
@@ -126,6 +134,7 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   });
   for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
   G = G_new;
+  if (R > 1) rebalance();
   if (profile.on) {  // the two range passes and the step search run on all threads
     profile.add_pass(cpu);
     profile.add_pass(step_cpu);
@@ -150,7 +159,7 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
   for (std::size_t q = 0; q < R; ++q) {
     if (q == me) continue;
     ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
-    for (std::size_t r = kRanges * q / R; r < kRanges * (q + 1) / R; ++r) {
+    for (std::size_t r = cut_[q]; r < cut_[q + 1]; ++r) {
       updated_[r] = in.vec<uint32_t>();
       const std::vector<double> delta = in.vec<double>();
       SEPTA_CHECK(delta.size() == updated_[r].size());
@@ -164,6 +173,24 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
     SEPTA_CHECK(in.at_end());
     std::string().swap(parts[q]);
   }
+}
+
+void ShardMix::rebalance() {
+  const std::size_t R = cut_.size() - 1;
+  // A range costs its updated weights plus a little for the shards' searches in it.
+  std::vector<std::size_t> prefix(kRanges + 1, 0);  // [kRanges+1] cost of ranges [0, r)
+  for (std::size_t r = 0; r < kRanges; ++r) prefix[r + 1] = prefix[r] + updated_[r].size() + 64;
+  for (std::size_t q = 1; q < R; ++q) {
+    const std::size_t target = prefix[kRanges] * q / R;
+    std::size_t r = cut_[q - 1];
+    while (r < kRanges && prefix[r] < target) ++r;
+    cut_[q] = r;
+  }
+  if (cut_[me_] == r0_ && cut_[me_ + 1] == r1_) return;
+  r0_ = cut_[me_];
+  r1_ = cut_[me_ + 1];
+  // count_ is all zero after the apply pass: only its extent changes.
+  count_.assign(bounds_[r1_] - bounds_[r0_], 0);
 }
 
 void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,
