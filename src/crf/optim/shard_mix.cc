@@ -120,7 +120,16 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   parallel_for(kRanges, threads, [&](std::size_t r) {
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
     double dz = 0.0;
-    for (uint32_t d : updated_[r]) {
+    // z and delta' prefetched: the updated weights are scattered over z (out of cache), and
+    // this pass runs on every rank whole (it was 7% of a rank's CPU on CoNLL-2000).
+    constexpr std::size_t kAhead = 16;
+    const std::vector<uint32_t>& updated = updated_[r];
+    for (std::size_t i = 0; i < updated.size(); ++i) {
+      if (i + kAhead < updated.size()) {
+        __builtin_prefetch(z + updated[i + kAhead], 1);
+        __builtin_prefetch(&delta_[updated[i + kAhead]], 1);
+      }
+      const uint32_t d = updated[i];
       const double w = G * z[d];
       const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
       dz += moved * moved - z[d] * z[d];
