@@ -136,8 +136,6 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
       z[d] = moved;
       delta_[d] = 0.0;
     }
-    if (r >= r0_ && r < r1_)
-      for (uint32_t d : updated_[r]) count_[d - bounds_[r0_]] = 0;
     dz_[r] = dz;
     if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
   });
@@ -162,6 +160,7 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
     out.vec(values);
     out.f64(wd_[r]);
     out.f64(dd_[r]);
+    out.u64(entries_[r]);
   }
   std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
   const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
@@ -178,6 +177,7 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
       }
       wd_[r] = in.f64();
       dd_[r] = in.f64();
+      entries_[r] = in.u64();
     }
     SEPTA_CHECK(in.at_end());
     std::string().swap(parts[q]);
@@ -186,20 +186,19 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
 
 void ShardMix::rebalance() {
   const std::size_t R = cut_.size() - 1;
-  // A range costs its updated weights plus a little for the shards' searches in it.
+  // A range costs its shards' entries (accumulated, and sent to its rank), its updated
+  // weights (sent to every rank) and a little for the shards' searches in it.
   std::vector<std::size_t> prefix(kRanges + 1, 0);  // [kRanges+1] cost of ranges [0, r)
-  for (std::size_t r = 0; r < kRanges; ++r) prefix[r + 1] = prefix[r] + updated_[r].size() + 64;
+  for (std::size_t r = 0; r < kRanges; ++r)
+    prefix[r + 1] = prefix[r] + entries_[r] / 4 + updated_[r].size() + 64;
   for (std::size_t q = 1; q < R; ++q) {
     const std::size_t target = prefix[kRanges] * q / R;
     std::size_t r = cut_[q - 1];
     while (r < kRanges && prefix[r] < target) ++r;
     cut_[q] = r;
   }
-  if (cut_[me_] == r0_ && cut_[me_ + 1] == r1_) return;
   r0_ = cut_[me_];
   r1_ = cut_[me_ + 1];
-  // count_ is all zero after the apply pass: only its extent changes.
-  count_.assign(bounds_[r1_] - bounds_[r0_], 0);
 }
 
 void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,
@@ -208,10 +207,17 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
   SEPTA_CHECK(r >= r0_ && r < r1_);
-  const std::size_t base = bounds_[r0_];  // count_[d - base]: weight d's count
+  // [hi - lo] shards that updated weight lo + i (S <= 4096): the thread's scratch for one range
+  // at a time, all zero between calls (a count per weight of the rank's ranges had cost up to
+  // 2 bytes x D of resident memory).
+  thread_local std::vector<uint16_t> count;
+  if (count.size() < hi - lo) count.assign(hi - lo, 0);
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
+  uint64_t entries = 0;
   for (const ShardUpdate& u : updates) {
     const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+    entries += static_cast<uint64_t>(
+        std::lower_bound(first, u.index.end(), hi) - first);
     const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
     for (auto it = first; it != u.index.end() && *it < hi; ++it) {
       if (it < prefetch_end) {
@@ -220,7 +226,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
       }
       const uint32_t d = *it;
       const double x = u.value[it - u.index.begin()], w = G * z[d];
-      if (count_[d - base]++ == 0) updated.push_back(d);
+      if (count[d - lo]++ == 0) updated.push_back(d);
       if (d < F_)
         delta_[d] += x - w;
       else
@@ -230,12 +236,14 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   double wd = 0.0, dd = 0.0;
   for (uint32_t d : updated) {
     const double w = G * z[d];
-    if (d < F_) delta_[d] = delta_[d] / count_[d - base] - (a - 1.0) * w;
+    if (d < F_) delta_[d] = delta_[d] / count[d - lo] - (a - 1.0) * w;
+    count[d - lo] = 0;
     wd += w * delta_[d];
     dd += delta_[d] * delta_[d];
   }
   wd_[r] = wd;
   dd_[r] = dd;
+  entries_[r] = entries;
 }
 
 // ||z||^2 in 64 fixed ranges added in order.

@@ -63,14 +63,13 @@ class ShardMix {
   // gets about the same number of updated weights (rebalance()).
   explicit ShardMix(const ShardedSgd& sgd, const Communicator* ranks = nullptr)
       : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0),
-        updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges) {
+        updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges), entries_(kRanges) {
     for (std::size_t r = 0; r <= kRanges; ++r) bounds_.push_back(D_ * r / kRanges);
     const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
     me_ = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
     for (std::size_t q = 0; q <= R; ++q) cut_.push_back(kRanges * q / R);
     r0_ = cut_[me_];
     r1_ = cut_[me_ + 1];
-    count_.assign(bounds_[r1_] - bounds_[r0_], 0);
   }
 
   // The weights [lo, hi) that rank q accumulates in the next mix.
@@ -93,7 +92,7 @@ class ShardMix {
   // delta' and partial sums on every rank (an allgather; 12 bytes per updated weight).
   void share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1);
   // Over ranks, after a mix: moves the cut so that each rank's ranges hold about 1/R of the
-  // updated weights of this mix (every rank holds the same updated_, so every rank computes the
+  // shard entries and updated weights of this mix (every rank holds the same updated_, so every rank computes the
   // same cut). The updates crowd into the low weight ids (the frequent attributes come first):
   // the even cut gave rank 0 of 2 about 90% of the accumulation and of the range exchange.
   void rebalance();
@@ -107,10 +106,9 @@ class ShardMix {
   std::size_t me_ = 0;                            // this rank
   std::vector<std::size_t> cut_;                  // [R+1] rank q's ranges: [cut_[q], cut_[q+1])
   std::size_t r0_ = 0, r1_ = kRanges;             // the ranges this rank accumulates
-  // [bounds_[r1_] - bounds_[r0_]] shards that updated weight bounds_[r0_] + i (S <= 4096)
-  std::vector<uint16_t> count_;
   std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
   std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
+  std::vector<uint64_t> entries_;                 // [kRanges] shard entries the mix added
 };
 
 // ||z||^2 summed in ShardMix::kRanges fixed ranges added in order (any thread count).
