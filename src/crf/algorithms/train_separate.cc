@@ -234,9 +234,34 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
       candidates = CandidateLists();
       if (context.releasable_data) *context.releasable_data = Dataset();
     };
+    // The pairwise SGD reads no unary weights (the lists hold their offsets), and only rank 0
+    // writes the model: while it trains, rank 0 keeps the unary features, rank 1 the unary
+    // weights (sent back to rank 0 after), the other ranks neither.
+    const int me = ranks ? ranks->rank() : 0;
+    const bool hand_off = ranks && ranks->size() > 1;
+    if (hand_off) {
+      if (me != 0) scorer->unary_features() = SparseFeatures();
+      if (me != 1) std::vector<double>().swap(scorer->unary_weights());
+    }
     pair_result =
         fit_local(context, "pairwise", edges, pair_shape, options.threads, scorer->pair_weights(),
                   shared, factor_c2(options.c2, counts[0], counts[2]));
+    if (hand_off) {
+      std::vector<std::string> to(static_cast<std::size_t>(ranks->size()));
+      if (me == 1) {
+        ByteWriter out;
+        out.vec(scorer->unary_weights());
+        std::vector<double>().swap(scorer->unary_weights());
+        to[0] = std::move(out.bytes());
+      }
+      std::vector<std::string> parts = ranks->alltoall(to);
+      if (me == 0) {
+        ByteReader in(parts[1].data(), parts[1].size(), "rank 1 unary weights");
+        scorer->unary_weights() = in.vec<double>();
+        SEPTA_CHECK(in.at_end() &&
+                    scorer->unary_weights().size() == scorer->unary_features().size() + L);
+      }
+    }
     profile_stage("pairwise SGD");
   }
   if (shared.stop) pair_result.cancelled = true;

@@ -90,6 +90,7 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
   const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
   const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
+  SEPTA_CHECK(r0 == r0_ && r1 == r1_);  // the ranks the mix was made for
   parallel_for(r1 - r0, threads, [&](std::size_t i) {
     const std::size_t r = r0 + i;
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
@@ -117,8 +118,9 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
       dz += moved * moved - z[d] * z[d];
       z[d] = moved;
       delta_[d] = 0.0;
-      count_[d] = 0;
     }
+    if (r >= r0_ && r < r1_)
+      for (uint32_t d : updated_[r]) count_[d - bounds_[r0_]] = 0;
     dz_[r] = dz;
     if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
   });
@@ -169,6 +171,8 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
+  SEPTA_CHECK(r >= r0_ && r < r1_);
+  const std::size_t base = bounds_[r0_];  // count_[d - base]: weight d's count
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   for (const ShardUpdate& u : updates) {
     const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
@@ -180,7 +184,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
       }
       const uint32_t d = *it;
       const double x = u.value[it - u.index.begin()], w = G * z[d];
-      if (count_[d]++ == 0) updated.push_back(d);
+      if (count_[d - base]++ == 0) updated.push_back(d);
       if (d < F_)
         delta_[d] += x - w;
       else
@@ -190,7 +194,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   double wd = 0.0, dd = 0.0;
   for (uint32_t d : updated) {
     const double w = G * z[d];
-    if (d < F_) delta_[d] = delta_[d] / count_[d] - (a - 1.0) * w;
+    if (d < F_) delta_[d] = delta_[d] / count_[d - base] - (a - 1.0) * w;
     wd += w * delta_[d];
     dd += delta_[d] * delta_[d];
   }

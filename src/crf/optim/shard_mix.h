@@ -57,10 +57,17 @@ class ShardMix {
  public:
   static constexpr std::size_t kRanges = 64;
 
-  explicit ShardMix(const ShardedSgd& sgd)
-      : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0), count_(D_, 0),
+  // With `ranks` (those of mix()), this rank accumulates the ranges [r0, r1) = [64 q/R,
+  // 64 (q+1)/R) only, and counts only there.
+  explicit ShardMix(const ShardedSgd& sgd, const Communicator* ranks = nullptr)
+      : F_(sgd.shape().features->size()), D_(sgd.dimension()), delta_(D_, 0.0),
         updated_(kRanges), wd_(kRanges), dd_(kRanges), dz_(kRanges) {
     for (std::size_t r = 0; r <= kRanges; ++r) bounds_.push_back(D_ * r / kRanges);
+    const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+    const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+    r0_ = kRanges * me / R;
+    r1_ = kRanges * (me + 1) / R;
+    count_.assign(bounds_[r1_] - bounds_[r0_], 0);
   }
 
   // Mixes `updates` [S] (shard order) into z [D] and G; zz = ||z||^2 is kept up to date.
@@ -85,7 +92,9 @@ class ShardMix {
   std::size_t F_, D_;
   std::vector<std::size_t> bounds_;               // [kRanges+1]
   std::vector<double> delta_;                     // [D] delta', 0 off the updated weights
-  std::vector<uint16_t> count_;                   // [D] shards that updated the weight (S <= 4096)
+  std::size_t r0_ = 0, r1_ = kRanges;             // the ranges this rank accumulates
+  // [bounds_[r1_] - bounds_[r0_]] shards that updated weight bounds_[r0_] + i (S <= 4096)
+  std::vector<uint16_t> count_;
   std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
   std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
 };

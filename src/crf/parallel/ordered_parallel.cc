@@ -39,7 +39,7 @@ class SlotPool {
       const std::size_t id = threads_.size() + 1;
       threads_.emplace_back([this, id] { serve(id); });
     }
-    spin_ = W <= std::max(1u, std::thread::hardware_concurrency());
+    spin_ = W <= cores_;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       slot_ = &slot;
@@ -96,6 +96,7 @@ class SlotPool {
   }
 
   const pid_t pid_ = getpid();
+  const std::size_t cores_ = std::max(1u, std::thread::hardware_concurrency());
   std::mutex busy_;                  // held by the job in progress
   std::vector<std::thread> threads_; // pool thread i serves slot i + 1
   std::mutex mutex_;

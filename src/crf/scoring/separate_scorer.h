@@ -72,6 +72,9 @@ class SeparateScorer : public FactorScorer {
   SoftmaxModelShape unary_shape() const;
   SoftmaxModelShape pair_shape() const;
   std::vector<double>& unary_weights() { return unary_weights_; }
+  // The unary factor's features, for a caller that moves them out and back (over ranks, a rank
+  // that does not write the model need not hold them while the pairwise factor trains).
+  SparseFeatures& unary_features() { return unary_; }
   std::vector<double>& pair_weights() { return pair_weights_; }
   double beam() const { return beam_; }
   // The pair classes (a, b) seen in training with P(a) >= beam max P at t and P(b) >= beam

@@ -98,6 +98,9 @@ const MethodInfo& study_options() {
         integer("max-train", "5000", 0, 100000000, "training pairs per direction (0: all)"),
         integer("post-max-train", "1000", 0, 100000000,
                 "training pairs per direction of each post-training, the first of pre-training's (0: all of them)"),
+        integer("post-fresh", "0", 0, 1,
+                "1: post-training takes its --post-max-train pairs per direction from those after pre-training's "
+                "--max-train (unseen by the base); 0: the first of pre-training's"),
         integer("post-select", "0", 0, 100000,
                 "dev messages per direction that choose each post-training's epoch, the base (epoch 0) included "
                 "(0: the last epoch)"),

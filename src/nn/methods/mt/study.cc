@@ -40,10 +40,8 @@ TranslatorOptions model_options(const Options& o, int64_t vocab) {
   return t;
 }
 
-// Deterministic subset: the `limit` pairs with the smallest seeded hash of their source.
-std::vector<Pair> subset(std::vector<Pair> pairs, int64_t limit, uint64_t seed) {
-  if (limit <= 0 || static_cast<int64_t>(pairs.size()) <= limit) return pairs;
-  std::vector<std::pair<char, size_t>> keys;
+// The pairs ordered by a seeded hash of their source (FNV-1a over its bytes).
+std::vector<size_t> hash_order(const std::vector<Pair>& pairs, uint64_t seed) {
   std::vector<std::pair<uint64_t, size_t>> order;
   for (size_t i = 0; i < pairs.size(); ++i) {
     uint64_t h = 1469598103934665603ull ^ seed;
@@ -51,8 +49,18 @@ std::vector<Pair> subset(std::vector<Pair> pairs, int64_t limit, uint64_t seed) 
     order.emplace_back(h, i);
   }
   std::sort(order.begin(), order.end());
+  std::vector<size_t> out;
+  for (const auto& entry : order) out.push_back(entry.second);
+  return out;
+}
+
+// Deterministic subset: the `limit` pairs with the smallest seeded hash of their source (all of
+// them, in file order, when there are at most `limit`).
+std::vector<Pair> subset(std::vector<Pair> pairs, int64_t limit, uint64_t seed) {
+  if (limit <= 0 || static_cast<int64_t>(pairs.size()) <= limit) return pairs;
+  const auto order = hash_order(pairs, seed);
   std::vector<Pair> out;
-  for (int64_t i = 0; i < limit; ++i) out.push_back(pairs[order[i].second]);
+  for (int64_t i = 0; i < limit; ++i) out.push_back(pairs[order[i]]);
   return out;
 }
 
@@ -200,13 +208,30 @@ std::vector<std::vector<int>> Study::encode(const std::vector<std::string>& text
   return ids;
 }
 
+// With --post-fresh 1, a post-training (limit > 0) takes the `limit` pairs that follow pre-training's
+// --max-train in the seeded order: pairs the base never saw (cached as "<language>#fresh").
 Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit) {
+  const bool fresh = limit > 0 && options_.integer("post-fresh") == 1;
+  const int64_t max_train = options_.integer("max-train");
+  if (fresh && max_train <= 0) throw OptionError("--post-fresh 1 needs --max-train > 0 (pairs left for post-training)");
   std::vector<std::vector<int>> src, tgt;
   for (const auto& d : directions) {
     const bool into_english = d.target == "en";
     const int tag = tokenizer().tag(d.target);
     std::vector<std::string> from, to;
-    const auto& pairs = train_pairs(into_english ? d.source : d.target);
+    const std::string language = into_english ? d.source : d.target;
+    if (fresh && pairs_.find(language + "#fresh") == pairs_.end()) {
+      const auto all = read_pairs(config_.corpus_dir, language, "train");
+      if (static_cast<int64_t>(all.size()) <= max_train)
+        throw OptionError("--post-fresh 1: " + config_.corpus_dir + "/" + language + ".train.tsv has " +
+                          std::to_string(all.size()) + " pairs, none beyond --max-train " + std::to_string(max_train));
+      const auto order = hash_order(all, options_.seed());  // pre-training's subset is its first max_train
+      std::vector<Pair> pool;
+      for (size_t i = static_cast<size_t>(max_train); i < order.size() && static_cast<int64_t>(pool.size()) < limit; ++i)
+        pool.push_back(all[order[i]]);
+      pairs_.emplace(language + "#fresh", std::move(pool));
+    }
+    const auto& pairs = fresh ? pairs_.at(language + "#fresh") : train_pairs(language);
     const size_t n = limit > 0 ? std::min<size_t>(limit, pairs.size()) : pairs.size();
     for (size_t i = 0; i < n; ++i) {
       const Pair& p = pairs[i];

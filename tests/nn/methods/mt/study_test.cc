@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "nn/data/mo.h"
@@ -371,6 +372,37 @@ TEST(StudyTest, PostMaxTrainLimitsThePairsOfEveryPostTraining) {
   EXPECT_EQ(examples("dat.en-g0"), 20);
 }
 
+TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
+                    {"pretrain-epochs", "1"}, {"max-train", "50"}, {"post-max-train", "20"}, {"post-fresh", "1"}};
+  ASSERT_TRUE(train(config, {}));
+  const auto reader = safetensors::Reader::open(config.dir + "/models/sep.de-en.safetensors");
+  EXPECT_EQ(reader.metadata().at("septa.nn.mt.examples"), "20");
+  Study study(config);
+  const Direction de_en{"de", "en"};
+  const auto seen = study.encoded({de_en}, 0), fresh = study.encoded({de_en}, 20);
+  ASSERT_EQ(seen.size(), 50);
+  ASSERT_EQ(fresh.size(), 20);
+  std::set<std::vector<int64_t>> english;  // target rows (tag, English tokens, eos), padding dropped
+  auto row = [](const torch::Tensor& t, int64_t i) {
+    std::vector<int64_t> out;
+    for (int64_t j = 0; j < t.size(1) && t[i][j].item<int64_t>() != kPadId; ++j) out.push_back(t[i][j].item<int64_t>());
+    return out;
+  };
+  for (int64_t i = 0; i < seen.size(); ++i) english.insert(row(seen.tgt, i));
+  for (int64_t i = 0; i < fresh.size(); ++i) EXPECT_EQ(english.count(row(fresh.tgt, i)), 0u) << i;
+  // Nothing left beyond --max-train: refused, naming the option.
+  config.dir = f.root + "/study2";
+  config.options["max-train"] = "100000";
+  EXPECT_THROW(train(config, {}), OptionError);
+}
+
 std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -479,6 +511,40 @@ TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) 
   for (const char* model : {"pretrain", "multi", "sep.de-en"}) {
     const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
     const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
+    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+  }
+}
+
+TEST(StudyTest, ResumedPostSelectChoosesAsAnUninterruptedRun) {
+  // Stopped after the second of three post-training epochs of "multi" (its best so far kept in
+  // state/multi.best.safetensors), then resumed: the same chosen epoch and weights.
+  StudyFixture f;
+  f.build_corpus("de");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"},        {"heads", "2"},       {"ff", "16"},
+                    {"layers", "1"},  {"batch", "16"},      {"pretrain-epochs", "2"}, {"max-train", "60"},
+                    {"warmup", "5"},  {"lr", "0.01"},       {"post-epochs", "3"}, {"post-lr", "0.003"},
+                    {"post-select", "10"}};
+  config.dir = f.root + "/whole";
+  ASSERT_TRUE(train(config, {}));
+  config.dir = f.root + "/resumed";
+  EXPECT_FALSE(train(config, [&](const Progress& p) { return !(p.stage == "multi" && p.epoch == 2); }));
+  struct stat st;
+  EXPECT_EQ(::stat((config.dir + "/state/multi.best.safetensors").c_str(), &st), 0);
+  config.resume = true;
+  int multi_base_scored = 0;  // the resumed run reads the kept score back instead of scoring the base again
+  ASSERT_TRUE(train(config, [&](const Progress& p) {
+    multi_base_scored += p.stage.rfind("[multi] base:", 0) == 0;
+    return true;
+  }));
+  EXPECT_EQ(multi_base_scored, 0);
+  for (const char* model : {"multi", "sep.de-en", "group0"}) {
+    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
+    const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
+    EXPECT_EQ(a.metadata().at("septa.nn.mt.epoch"), b.metadata().at("septa.nn.mt.epoch")) << model;
+    EXPECT_EQ(a.metadata().at("septa.nn.mt.dev_chrF"), b.metadata().at("septa.nn.mt.dev_chrF")) << model;
     for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
   }
 }
