@@ -134,6 +134,17 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   return gamma;
 }
 
+void ShardMix::sync(double* v, const double* z) const {
+  for (std::size_t r = 0; r < kRanges; ++r) {
+    const std::vector<uint32_t>& range = updated_[r];
+    const std::size_t lo = bounds_[r], hi = bounds_[r + 1];
+    if (range.size() * 8 >= hi - lo)
+      std::copy(z + lo, z + hi, v + lo);
+    else
+      for (uint32_t d : range) v[d] = z[d];
+  }
+}
+
 void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
   ByteWriter out;
   std::vector<double> values;
