@@ -717,8 +717,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
             v.assign(w.begin(), w.end());
             full_sync[worker] = 0;
           } else {
-            for (const std::vector<uint32_t>& range : mixer.updated())
-              for (uint32_t d : range) v[d] = w[d];
+            mixer.sync(v.data(), w.data());
           }
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
         }

@@ -84,8 +84,13 @@ class ShardMix {
   double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
              double& zz, int threads, SgdProfile& profile, Communicator* ranks = nullptr);
 
-  // The weights the last mix changed, by range (for the workers' buffers).
+  // The weights the last mix changed, by range.
   const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
+
+  // Brings v [D], equal to z [D] before the last mix, to z after it: the weights the mix
+  // changed, range by range; a range where they are at least 1/8 of its weights (then they
+  // cover most of its cache lines) is copied whole, a contiguous stream.
+  void sync(double* v, const double* z) const;
 
  private:
   // After each rank accumulated its ranges [r0, r1): every range's updated weights, their
