@@ -51,6 +51,33 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
                sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), sgd.rate(), part_cpu.size(),
                threads, total, work, sync, parallel, serial,
                entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
+  // The spread of the parts within a round (one part per thread at S threads: the slowest
+  // sets the round's time), split by the round's place in its epoch (the first round's parts
+  // also shuffle their shard's order for the epoch).
+  double ratio_first = 0.0, ratio_rest = 0.0, lost = 0.0;
+  std::size_t n_first = 0, n_rest = 0;
+  for (std::size_t k = 0; k < part_cpu.size(); ++k) {
+    const std::vector<double>& round = part_cpu[k];
+    if (round.empty()) continue;
+    double sum = 0.0;
+    for (double x : round) sum += x;
+    const double mean = sum / static_cast<double>(round.size());
+    const double slowest = *std::max_element(round.begin(), round.end());
+    if (mean <= 0.0) continue;
+    lost += slowest - mean;
+    if (k % sgd.mixes() == 0) {
+      ratio_first += slowest / mean;
+      ++n_first;
+    } else {
+      ratio_rest += slowest / mean;
+      ++n_rest;
+    }
+  }
+  std::fprintf(stderr,
+               "sgd profile: parts: slowest / mean part per round %.3f (first round of an epoch) "
+               "%.3f (others); slowest - mean summed over rounds %.3f s\n",
+               n_first ? ratio_first / static_cast<double>(n_first) : 0.0,
+               n_rest ? ratio_rest / static_cast<double>(n_rest) : 0.0, lost);
   std::fprintf(stderr, "sgd profile: gamma");
   for (double g : gammas) std::fprintf(stderr, " %.2f", g);
   std::fprintf(stderr, "\n");
