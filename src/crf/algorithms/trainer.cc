@@ -136,6 +136,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
                           std::vector<ColumnSentence>* consumed = nullptr) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
+  limit_heap_retention();
   Encoder encoder(feature_template);
   Dataset encoded;
   profile_stage("before training");
@@ -227,6 +228,7 @@ TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions
                   const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
+  limit_heap_retention();
   Encoder encoder;
   Dataset encoded;
   encoder.encode_training(data, encoded);
