@@ -747,19 +747,20 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
           if (q == me) continue;
-          ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " shard updates");
+          RoundReader in(parts[q]);
           for (std::size_t s = q; s < S; s += R) {
-            const uint64_t id = in.u64();
+            const uint64_t id = in.get<uint64_t>();
             SEPTA_CHECK(id == s && !seen[s]);
             seen[s] = 1;
             ShardUpdate& u = updates[s];
-            u.loss = in.f64();
-            u.decay = in.f64();
-            u.share = in.f64();
-            u.index = in.vec<uint32_t>();
-            u.value = in.vec<double>();
+            u.loss = in.get<double>();
+            u.decay = in.get<double>();
+            u.share = in.get<double>();
+            in.vec(u.index);
+            in.vec(u.value);
             SEPTA_CHECK(u.index.size() == u.value.size());
           }
+          SEPTA_CHECK(in.at_end());
           std::string().swap(parts[q]);
         }
       }
