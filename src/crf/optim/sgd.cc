@@ -730,17 +730,16 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
                          [](std::size_t, std::size_t) {});
       const double t0 = profile.on ? now_seconds() : 0.0;
       if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
+      const double c_comm = profile.on ? thread_cpu_seconds() : 0.0;
       if (R > 1) {
-        // Rank q accumulates the mix's weight ranges [64 q/R, 64 (q+1)/R) (ShardMix::mix): it
+        // Rank q accumulates the mix's weight ranges [cut_q, cut_q+1) (ShardMix::mix): it
         // gets every shard's scalars and the part of its update in those ranges (an alltoall);
         // its own shards' updates stay here whole.
         std::vector<std::string> to(R);
         for (std::size_t q = 0; q < R; ++q) {
           if (q == me) continue;
           ByteWriter bytes;
-          const uint32_t lo = static_cast<uint32_t>(D * (ShardMix::kRanges * q / R) / ShardMix::kRanges);
-          const uint32_t hi = static_cast<uint32_t>(D * (ShardMix::kRanges * (q + 1) / R) / ShardMix::kRanges);
-          for (std::size_t s : mine) write_update(bytes, s, updates[s], lo, hi);
+          for (std::size_t s : mine) write_update(bytes, s, updates[s], mixer.rank_lo(q), mixer.rank_hi(q));
           to[q] = std::move(bytes.bytes());
         }
         std::vector<std::string> parts = ranks->alltoall(to);
@@ -765,7 +764,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         }
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
-      if (profile.on) profile.serial += now_seconds() - t0;
+      if (profile.on) {
+        profile.serial += now_seconds() - t0;
+        profile.comm += thread_cpu_seconds() - c_comm;
+      }
       const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
