@@ -203,6 +203,14 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
 }
 
+TrainResult train(std::vector<ColumnSentence>&& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
+  return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr,
+                       &data);
+}
+
 TrainResult train_sharded(ColumnShard shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
