@@ -49,7 +49,7 @@ OFFGRID=${OFFGRID:-1}           # 1: also train scala with eps = 1/8 for the off
 OFFGRID_OPTIONS=${OFFGRID_OPTIONS:---fused-qkv 1}  # the eps = 1/8 run's slicing (the paper's)
 THREADS=${THREADS:-4}           # CPU cores given to this script (device_run.sh: 4); each lane's process gets THREADS / JOBS
 JOBS=${JOBS:-2}                 # trainings at once on the GPU (lanes)
-CONTENTION=${CONTENTION:-auto}  # margin on the calibrated times (auto: 1.15; the calibration already runs JOBS copies at once)
+CONTENTION=${CONTENTION:-auto}  # margin on the calibrated times (auto: 1.3; the calibration runs JOBS copies at once, but before the MT study beside it loads the GPU)
 EVAL_S=${EVAL_S:-1}             # seconds per training epoch for its test evaluation (not in the epoch times)
 CAL_BATCHES=${CAL_BATCHES:-30}  # batches per calibration epoch
 SEED=${SEED:-1}
@@ -85,7 +85,7 @@ say "scala_device: D=$DIM depth=$DEPTH heads=$HEADS patch=$PATCH batch=$BATCH lr
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 
 recipe="--heads $HEADS --patch $PATCH --batch $BATCH --lr $LR --pad $PAD --flip $FLIP --tf32 $TF32 --seed $SEED"
-[ "$CONTENTION" = auto ] && CONTENTION=1.15
+[ "$CONTENTION" = auto ] && CONTENTION=1.3
 
 # (1) Calibration: teacher epochs time a dense full-width step; Scala's second epoch (the first
 # is its full-width warm-up) times a sandwich step with the teacher's forward. The process's wall

@@ -180,6 +180,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     std::vector<uint32_t> per_item;    // [items] entries of each item
     std::vector<int32_t> edge_ids;     // [edge entries] chunk-local ids of edge attributes
     std::vector<uint32_t> edges_per_item;  // [items] edge entries of each item
+    Dictionary labels;                 // chunk-local, first-seen order
+    std::vector<int32_t> label_ids;    // [items] chunk-local label ids
   };
   const std::size_t N = corpus.size();
   const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(threads, N / 64 + 1));
@@ -196,6 +198,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
                               strings.ids.data());
       const std::vector<int32_t>& ids = strings.ids;
+      for (const auto& columns : sentence.columns)
+        part.label_ids.push_back(part.labels.add(columns.back()));
       for (std::size_t t = 0, i = 0; t < T; ++t) {
         const std::size_t state_end = strings.split[2 * t], edge_end = strings.split[2 * t + 1];
         part.per_item.push_back(static_cast<uint32_t>(state_end - i));
@@ -207,10 +211,11 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   });
   // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
   if (out.attribute_values.empty()) out.unit_values = true;
-  // The merge in chunk order is serial: each chunk's strings into the attribute dictionary
-  // (chunk-local ids -> ids) and the labels in item order. The chunks' entries are then written
-  // into their own slices of the dataset in parallel.
+  // The dictionaries merge in chunk order (chunk-local ids -> ids): the attributes' serially
+  // or in parallel (merge_in_order), the few labels' serially. The chunks' entries and labels
+  // are then written into their own slices of the dataset in parallel.
   std::vector<std::vector<int32_t>> global(chunks);  // [chunks][chunk-local id] -> id
+  std::vector<std::vector<int32_t>> label_global(chunks);  // [chunks][chunk-local label] -> id
   const std::size_t items0 = out.labels.size(), entries0 = out.attribute_ids.size(),
                     edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
   std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
@@ -221,6 +226,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     std::vector<Dictionary*> dictionaries;
     for (Chunk& part : parts) dictionaries.push_back(&part.attributes);
     merge_in_order(dictionaries, attributes_, global, threads);
+    // The chunks' indexes go before the dataset's arrays are allocated (a lower peak).
+    parallel_for(chunks, threads, [&](std::size_t c) { parts[c].attributes = Dictionary(); });
   }
   for (std::size_t c = 0; c < chunks; ++c) {
     Chunk& part = parts[c];
@@ -240,8 +247,8 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       }
       part.attributes = Dictionary();
     }
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n)
-      for (const auto& columns : corpus[n].columns) out.labels.push_back(labels_.add(columns.back()));
+    for (const std::string& label : part.labels.names())
+      label_global[c].push_back(labels_.add(label));
     first_entry[c + 1] = first_entry[c] + part.ids.size();
     first_edge[c + 1] = first_edge[c] + part.edge_ids.size();
     first_item[c + 1] = first_item[c] + part.per_item.size();
@@ -249,6 +256,7 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   out.attribute_ids.resize(first_entry[chunks]);
   out.attribute_values.resize(first_entry[chunks], 1.0f);
   out.edge_ids.resize(first_edge[chunks]);
+  out.labels.resize(first_item[chunks]);
   out.item_offsets.resize(first_item[chunks] + 1);
   out.edge_offsets.resize(first_item[chunks] + 1);
   out.weights.resize(sequences0 + N, 1.0);
@@ -260,6 +268,9 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
     int32_t* edge_ids = out.edge_ids.data() + first_edge[c];
     for (std::size_t i = 0; i < part.edge_ids.size(); ++i) edge_ids[i] = ids[part.edge_ids[i]];
+    int32_t* labels = out.labels.data() + first_item[c];
+    for (std::size_t i = 0; i < part.label_ids.size(); ++i)
+      labels[i] = label_global[c][part.label_ids[i]];
     std::size_t entry = first_entry[c], edge = first_edge[c], item = first_item[c];
     for (std::size_t i = 0; i < part.per_item.size(); ++i) {
       entry += part.per_item[i];

@@ -49,7 +49,13 @@ class CrfObjective {
   int threads_;
   std::vector<std::size_t> block_bounds_;      // [kBlocks+1] sequence ranges
   std::vector<double> empirical_;              // [owned] observed counts of this rank's range
-  std::vector<std::vector<double>> partial_;   // [workers][F] expected counts of one block
+  // One process: each block's expected counts go to its worker's compact buffer, holding only
+  // the state features of the block's attributes, then transitions and edge features:
+  // [block_states_[b] + F - transition_offset]. With a layout: a dense [F] per worker.
+  std::vector<std::vector<double>> partial_;       // [workers][*] expected counts of one block
+  std::vector<std::vector<int32_t>> block_attrs_;  // [B][*] the block's attributes, ascending
+  std::vector<std::size_t> block_states_;          // [B] state features of those attributes
+  std::vector<std::vector<uint32_t>> slot_;        // [workers][A] attribute -> buffer offset
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
   // Distributed (a block-order reduce-scatter): rank q owns the features of range_;

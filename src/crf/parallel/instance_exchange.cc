@@ -71,8 +71,9 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
     return own_lists->offsets[c + 1] - own_lists->offsets[c];
   };
 
-  // What each rank receives in all, to allocate once.
+  // What each rank receives in all, to allocate once; the bytes of each round's messages.
   Totals in_total;
+  std::vector<std::size_t> round_bytes(kRounds * R, 0);  // [round][destination]
   {
     std::vector<Totals> out(R);
     std::vector<int64_t> last(R, -1);  // last item counted per destination
@@ -84,13 +85,18 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
         for (uint64_t bits = dest[i]; bits; bits &= bits - 1) {
           const std::size_t q = static_cast<std::size_t>(__builtin_ctzll(bits));
           Totals& t = out[q];
+          std::size_t& bytes = round_bytes[c * R + q];
+          const std::size_t listed = list_size(instance);
           ++t.instances;
-          t.listed += list_size(instance);
-          if (with_base) t.based += list_size(instance);
+          t.listed += listed;
+          if (with_base) t.based += listed;
+          bytes += sizeof(Record) + listed * (sizeof(int32_t) + (with_base ? sizeof(double) : 0));
           for (int64_t k = std::max(item, last[q] + 1); k < item + instance.span; ++k) {
+            const std::size_t entries = own_data.item_offsets[static_cast<std::size_t>(k) + 1] -
+                                        own_data.item_offsets[static_cast<std::size_t>(k)];
             ++t.items;
-            t.entries += own_data.item_offsets[static_cast<std::size_t>(k) + 1] -
-                         own_data.item_offsets[static_cast<std::size_t>(k)];
+            t.entries += entries;
+            bytes += sizeof(uint32_t) + entries * sizeof(int32_t);
             last[q] = k;
           }
         }
@@ -126,7 +132,10 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
   std::vector<int64_t> last(R);         // own index of the last item put in each message
   std::vector<uint32_t> sent(R);        // items in each message
   for (std::size_t c = 0; c < kRounds; ++c) {
-    for (std::size_t q = 0; q < R; ++q) to[q].clear();
+    for (std::size_t q = 0; q < R; ++q) {
+      to[q].clear();
+      to[q].reserve(round_bytes[c * R + q]);
+    }
     std::fill(last.begin(), last.end(), -1);
     std::fill(sent.begin(), sent.end(), 0);
     for (std::size_t i = n_own * c / kRounds; i < n_own * (c + 1) / kRounds; ++i) {
@@ -166,8 +175,10 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
         }
       }
     }
-    for (std::size_t q = 0; q < R; ++q)
+    for (std::size_t q = 0; q < R; ++q) {
+      SEPTA_CHECK(to[q].size() == round_bytes[c * R + q]);
       if (q != me) sent_bytes += to[q].size();
+    }
     std::string mine = std::move(to[me]);  // this rank's own part does not travel
     to[me].clear();
     std::vector<std::string> parts = comm.alltoall(to);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "crf/fixtures.h"
@@ -40,6 +41,34 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   // Column data: every value 1, and the dataset says so (the kernels skip reading them).
   EXPECT_TRUE(a.unit_values);
   for (float v : a.attribute_values) ASSERT_EQ(v, 1.0f);
+}
+
+// Labels first seen in later chunks, in an order unlike their names': each chunk interns its
+// labels and the chunks merge in order, giving every label its first-seen id.
+TEST(Encoder, ParallelLabelIdsAreFirstSeenIds) {
+  std::istringstream in(testing::toy_chunking_corpus(700, 12));
+  auto corpus = read_columns(in, "toy.txt");
+  std::vector<std::string> first_seen;  // the labels in first-seen order
+  std::vector<int32_t> expected;        // [items] their first-seen ids
+  for (std::size_t n = 0; n < corpus.size(); ++n)
+    for (std::size_t t = 0; t < corpus[n].columns.size(); ++t) {
+      // New labels keep appearing up to the last sentences (700 sentences: 11 chunks at 16
+      // threads), numbered backwards.
+      const std::size_t k = (n * 31 + t * 7) % (n / 50 + 2);
+      std::string label = "L" + std::to_string(99 - k);
+      corpus[n].columns[t].back() = label;
+      const auto at = std::find(first_seen.begin(), first_seen.end(), label);
+      expected.push_back(static_cast<int32_t>(at - first_seen.begin()));
+      if (at == first_seen.end()) first_seen.push_back(label);
+    }
+  ASSERT_GT(first_seen.size(), 10u);
+  for (int threads : {1, 2, 3, 4, 7, 16}) {
+    Encoder encoder(FeatureTemplate::default_chunking());
+    Dataset data;
+    encoder.encode_training(corpus, data, threads);
+    EXPECT_EQ(encoder.labels().names(), first_seen) << threads;
+    EXPECT_EQ(data.labels, expected) << threads;
+  }
 }
 
 // The training dataset, written chunk by chunk in parallel, equals the sentences encoded one
