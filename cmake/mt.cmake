@@ -31,7 +31,6 @@ install(TARGETS septa-spm RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 target_sources(septa_nn PRIVATE
   src/nn/methods/mt/evaluation.cc
   src/nn/methods/mt/merging.cc
-  src/nn/methods/mt/optimizer.cc
   src/nn/methods/mt/settings.cc
   src/nn/methods/mt/study.cc
   src/nn/methods/mt/transformer.cc)

@@ -35,6 +35,7 @@ add_library(septa_nn STATIC
   src/nn/checkpoint.cc
   src/nn/data/dataset.cc
   src/nn/foreach_adamw.cc
+  src/nn/foreach_clip.cc
   src/nn/loop.cc
   src/nn/options.cc
   src/nn/registry.cc
@@ -81,6 +82,7 @@ if(SEPTA_BUILD_TESTS)
     tests/nn/data/dataset_test.cc
     tests/nn/data/idx_test.cc
     tests/nn/foreach_adamw_test.cc
+    tests/nn/foreach_clip_test.cc
     tests/nn/loop_test.cc
     tests/nn/methods/ff/forward_forward_test.cc
     tests/nn/methods/scala/grid_test.cc

@@ -12,12 +12,17 @@
 namespace septa::nn {
 
 torch::Tensor ForeachAdamW::step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  step_scaled(1.0);
+  return loss;
+}
+
+void ForeachAdamW::step_scaled(double s) {
+  torch::NoGradGuard no_grad;
   auto& states = state();
   using Key = typename std::decay_t<decltype(states)>::key_type;
   for (auto& group : param_groups()) {
@@ -54,9 +59,9 @@ torch::Tensor ForeachAdamW::step(LossClosure closure) {
     for (auto& [t, l] : buckets) {
       if (wd != 0) at::_foreach_mul_(l.params, 1 - lr * wd);
       at::_foreach_mul_(l.exp_avg, beta1);
-      at::_foreach_add_(l.exp_avg, l.grads, 1 - beta1);
+      at::_foreach_add_(l.exp_avg, l.grads, (1 - beta1) * s);
       at::_foreach_mul_(l.exp_avg_sq, beta2);
-      at::_foreach_addcmul_(l.exp_avg_sq, l.grads, l.grads, 1 - beta2);
+      at::_foreach_addcmul_(l.exp_avg_sq, l.grads, l.grads, (1 - beta2) * s * s);
       const double correction1 = 1 - std::pow(beta1, t);
       const double correction2 = 1 - std::pow(beta2, t);
       std::vector<torch::Tensor> denom = at::_foreach_sqrt(l.exp_avg_sq);
@@ -65,7 +70,6 @@ torch::Tensor ForeachAdamW::step(LossClosure closure) {
       at::_foreach_addcdiv_(l.params, l.exp_avg, denom, -lr / correction1);
     }
   }
-  return loss;
 }
 
 }  // namespace septa::nn

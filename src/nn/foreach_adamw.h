@@ -21,6 +21,10 @@ class ForeachAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // The step on every gradient taken as s g, s folded into the moment updates
+  // (m = beta1 m + (1 - beta1) s g, v = beta2 v + (1 - beta2) s^2 g^2) so the gradients are not
+  // rewritten; step() is step_scaled(1) bit for bit. Used by clipping (nn/foreach_clip.h).
+  void step_scaled(double s);
 };
 
 }  // namespace septa::nn

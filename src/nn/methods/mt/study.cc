@@ -11,9 +11,9 @@
 #include <tuple>
 
 #include "nn/checkpoint.h"
+#include "nn/foreach_clip.h"
 #include "nn/loop.h"
 #include "nn/methods/mt/metrics.h"
-#include "nn/methods/mt/optimizer.h"
 #include "safetensors/safetensors.h"
 #include "septa/error.h"
 
@@ -284,7 +284,8 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   if (from_base) Checkpoint::open(path(model_file("pretrain")), "mt-model").load_module("", *model);
   model->to(device_);
   const double lr = options_.real(from_base ? "post-lr" : "lr");
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(lr).betas({0.9, 0.98}));
+  // Adam: AdamW without weight decay (the arithmetic of torch::optim::Adam with none).
+  ForeachAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(lr).betas({0.9, 0.98}).weight_decay(0));
   const Encoded data = encoded(directions, from_base ? options_.integer("post-max-train") : 0);
   // Every batch gathered once, on the device, cut to its own longest source and target, so a step
   // reads nothing back from the device but the gradient norm.
@@ -315,11 +316,12 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
     // resumed run equals an uninterrupted one's.
     const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
     const int64_t done =
-        it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamParamState&>(*it->second).step();
+        it == optimizer.state().end() ? 0 : static_cast<torch::optim::AdamWParamState&>(*it->second).step();
     for (auto& p : parameters) p.mutable_grad() = torch::Tensor();  // none, not zeros: no kernel per tensor
     const auto loss = translation_loss(model, src, tgt, smoothing);
     loss.backward();
-    clipped_adam_step(optimizer, lr * schedule(done, warmup, total_steps), /*max_norm=*/1.0);
+    optimizer.param_groups().front().options().set_lr(lr * schedule(done, warmup, total_steps));
+    clipped_step(optimizer, /*max_norm=*/1.0);
     loss_sum += loss.detach().to(torch::kFloat64);
     if (++steps_in_epoch < steps_per_epoch) return std::vector<double>{0.0};
     const double sum = loss_sum.item<double>();
@@ -385,7 +387,7 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
       if (select > 0) {
         const double score = select == dev_sample ? metrics["dev_chrF"] : dev_chrf(select);
         const auto it = optimizer.state().find(state_key<decltype(optimizer.state())>(parameters.front()));
-        const int64_t epoch = static_cast<torch::optim::AdamParamState&>(*it->second).step() / steps_per_epoch;
+        const int64_t epoch = static_cast<torch::optim::AdamWParamState&>(*it->second).step() / steps_per_epoch;
         if (score > best) keep_best(score, epoch);
         metrics["dev_select_chrF"] = score;
         metrics["best_epoch"] = static_cast<double>(best_epoch);

@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "nn/data/mo.h"
+#include "nn/foreach_clip.h"
 #include "nn/methods/mt/metrics.h"
-#include "nn/methods/mt/optimizer.h"
 #include "nn/methods/mt/study.h"
 #include "nn/methods/mt/tokenizer.h"
 #include "nn/methods/mt/transformer.h"
@@ -119,8 +119,8 @@ TEST(TranslatorTest, ClippedAdamStepEqualsClipGradNormThenTorchAdam) {
     Translator a(o);
     torch::manual_seed(7);
     Translator b(o);
-    const auto options = torch::optim::AdamOptions(1e-2).betas({0.9, 0.98});
-    torch::optim::Adam reference(a->parameters(), options), fused(b->parameters(), options);
+    torch::optim::Adam reference(a->parameters(), torch::optim::AdamOptions(1e-2).betas({0.9, 0.98}));
+    ForeachAdamW fused(b->parameters(), torch::optim::AdamWOptions(1e-2).betas({0.9, 0.98}).weight_decay(0));
     for (int step = 0; step < 6; ++step) {
       const double lr = 1e-2 * (step + 1) / 6.0;
       {
@@ -136,7 +136,8 @@ TEST(TranslatorTest, ClippedAdamStepEqualsClipGradNormThenTorchAdam) {
       reference.step();
       for (auto& p : b->parameters()) p.mutable_grad() = torch::Tensor();
       translation_loss(b, s, t, 0.1).backward();
-      const double norm_b = clipped_adam_step(fused, lr, max_norm);
+      fused.param_groups().front().options().set_lr(lr);
+      const double norm_b = clipped_step(fused, max_norm);
       EXPECT_NEAR(norm_a, norm_b, 1e-5 * norm_a);
       if (max_norm < 1) {
         EXPECT_GT(norm_a, max_norm);  // the clipping is exercised
@@ -149,7 +150,7 @@ TEST(TranslatorTest, ClippedAdamStepEqualsClipGradNormThenTorchAdam) {
     const auto pa = a->parameters(), pb = b->parameters();
     auto& sa = static_cast<torch::optim::AdamParamState&>(
         *reference.state().at(state_key<decltype(reference.state())>(pa.back())));
-    auto& sb = static_cast<torch::optim::AdamParamState&>(
+    auto& sb = static_cast<torch::optim::AdamWParamState&>(
         *fused.state().at(state_key<decltype(fused.state())>(pb.back())));
     EXPECT_EQ(sb.step(), 6);
     EXPECT_EQ(sa.step(), sb.step());
