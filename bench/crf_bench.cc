@@ -22,6 +22,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "septa/crf/corpus.h"
@@ -126,7 +127,9 @@ int single_run(const Task& task, const std::string& algorithm, int threads, int 
     set_train_option(options, setting.substr(0, eq), eq == std::string::npos ? "" : setting.substr(eq + 1));
   }
   const auto t1 = Clock::now();
-  const TrainResult result = train(train_data, task.train_path, feature_template, options);
+  // The sentences go once encoded (as `septa train` reads them): rss_mb is training's.
+  const TrainResult result =
+      train(std::move(train_data), task.train_path, feature_template, options);
   const auto t2 = Clock::now();
   ChunkEvaluator evaluator;
   std::size_t tokens = 0;

@@ -136,6 +136,7 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
                           std::vector<ColumnSentence>* consumed = nullptr) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
+  limit_heap_retention();
   Encoder encoder(feature_template);
   Dataset encoded;
   profile_stage("before training");
@@ -202,6 +203,14 @@ TrainResult train(const std::vector<ColumnSentence>& data, const std::string& na
   return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr);
 }
 
+TrainResult train(std::vector<ColumnSentence>&& data, const std::string& name,
+                  const FeatureTemplate& feature_template, const TrainOptions& options,
+                  const std::vector<ColumnSentence>& dev, const ProgressCallback& progress,
+                  const std::string& dev_name) {
+  return train_columns(data, name, feature_template, options, dev, progress, dev_name, nullptr,
+                       &data);
+}
+
 TrainResult train_sharded(ColumnShard shard, const std::string& name,
                           const FeatureTemplate& feature_template, const TrainOptions& options,
                           Communicator& comm, const std::vector<ColumnSentence>& dev,
@@ -227,6 +236,7 @@ TrainResult train(const std::vector<AttributeSequence>& data, const TrainOptions
                   const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   validate(options);
+  limit_heap_retention();
   Encoder encoder;
   Dataset encoded;
   encoder.encode_training(data, encoded);

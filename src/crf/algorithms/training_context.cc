@@ -117,6 +117,19 @@ void release_free_memory() {
 #endif
 }
 
+/*
+ * A fixed trim threshold of 1 MiB (mallopt M_TRIM_THRESHOLD; it also fixes the mapping
+ * threshold at its default, 128 KiB). CoNLL-2000, -a lbfgs --threads 16 on 2 cores: 15 thread
+ * heaps kept about 5 MB resident each with 0.3 MB in use (malloc_stats); peak resident memory
+ * 230 -> 198 MB, the same with 131072; -a separate and one thread unchanged within noise.
+ */
+void limit_heap_retention() {
+#ifdef __GLIBC__
+  static const bool set = mallopt(M_TRIM_THRESHOLD, 1 << 20) != 0;
+  (void)set;
+#endif
+}
+
 void record(const MinimizerResult& minimized, TrainResult& result) {
   result.cancelled = minimized.cancelled;
   result.iterations = minimized.iterations;

@@ -103,6 +103,11 @@ bool has_transitions(const Encoder& encoder);
 // chunk raises its threshold for mapping large blocks separately), so without it the set-up's
 // temporaries stay resident and the training buffers allocated after them add to the peak.
 void release_free_memory();
+// Makes the threads' heaps return their free tops to the system (glibc, once per process):
+// malloc_trim (above) trims only the main heap's top, and a thread heap shrinks only when a
+// free leaves its top above the trim threshold, which glibc raises to twice the largest block
+// it has unmapped (megabytes here). Call before the threads allocate.
+void limit_heap_retention();
 
 // Records the optimiser's outcome in `result`.
 void record(const MinimizerResult& minimized, TrainResult& result);

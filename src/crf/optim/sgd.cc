@@ -730,17 +730,16 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
                          [](std::size_t, std::size_t) {});
       const double t0 = profile.on ? now_seconds() : 0.0;
       if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
+      const double c_comm = profile.on ? thread_cpu_seconds() : 0.0;
       if (R > 1) {
-        // Rank q accumulates the mix's weight ranges [64 q/R, 64 (q+1)/R) (ShardMix::mix): it
+        // Rank q accumulates the mix's weight ranges [cut_q, cut_q+1) (ShardMix::mix): it
         // gets every shard's scalars and the part of its update in those ranges (an alltoall);
         // its own shards' updates stay here whole.
         std::vector<std::string> to(R);
         for (std::size_t q = 0; q < R; ++q) {
           if (q == me) continue;
           ByteWriter bytes;
-          const uint32_t lo = static_cast<uint32_t>(D * (ShardMix::kRanges * q / R) / ShardMix::kRanges);
-          const uint32_t hi = static_cast<uint32_t>(D * (ShardMix::kRanges * (q + 1) / R) / ShardMix::kRanges);
-          for (std::size_t s : mine) write_update(bytes, s, updates[s], lo, hi);
+          for (std::size_t s : mine) write_update(bytes, s, updates[s], mixer.rank_lo(q), mixer.rank_hi(q));
           to[q] = std::move(bytes.bytes());
         }
         std::vector<std::string> parts = ranks->alltoall(to);
@@ -748,24 +747,28 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
           if (q == me) continue;
-          ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " shard updates");
+          RoundReader in(parts[q]);
           for (std::size_t s = q; s < S; s += R) {
-            const uint64_t id = in.u64();
+            const uint64_t id = in.get<uint64_t>();
             SEPTA_CHECK(id == s && !seen[s]);
             seen[s] = 1;
             ShardUpdate& u = updates[s];
-            u.loss = in.f64();
-            u.decay = in.f64();
-            u.share = in.f64();
-            u.index = in.vec<uint32_t>();
-            u.value = in.vec<double>();
+            u.loss = in.get<double>();
+            u.decay = in.get<double>();
+            u.share = in.get<double>();
+            in.vec(u.index);
+            in.vec(u.value);
             SEPTA_CHECK(u.index.size() == u.value.size());
           }
+          SEPTA_CHECK(in.at_end());
           std::string().swap(parts[q]);
         }
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
-      if (profile.on) profile.serial += now_seconds() - t0;
+      if (profile.on) {
+        profile.serial += now_seconds() - t0;
+        profile.comm += thread_cpu_seconds() - c_comm;
+      }
       const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;

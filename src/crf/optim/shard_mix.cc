@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -51,6 +52,11 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
                sgd.dimension(), sgd.instances(), sgd.shards(), sgd.mixes(), sgd.rate(), part_cpu.size(),
                threads, total, work, sync, parallel, serial,
                entries / static_cast<double>(std::max<std::size_t>(part_cpu.size(), 1)));
+  double pass_sum[3] = {0.0, 0.0, 0.0};  // the mix's passes come in threes (ShardMix::mix)
+  for (std::size_t i = 0; i < passes.size(); ++i)
+    for (double x : passes[i]) pass_sum[i % 3] += x;
+  std::fprintf(stderr, "sgd profile: mix passes: accumulate %.3f s, step search %.3f s, apply %.3f s CPU; rank exchanges %.3f s CPU\n",
+               pass_sum[0], pass_sum[1], pass_sum[2], comm);
   // The spread of the parts within a round (one part per thread at S threads: the slowest
   // sets the round's time), split by the round's place in its epoch (the first round's parts
   // also shuffle their shard's order for the epoch).
@@ -115,16 +121,19 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   }
   std::vector<double> cpu(kRanges, 0.0);
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
-  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
-  const std::size_t r0 = kRanges * me / R, r1 = kRanges * (me + 1) / R;
-  SEPTA_CHECK(r0 == r0_ && r1 == r1_);  // the ranks the mix was made for
+  SEPTA_CHECK(R + 1 == cut_.size());  // the ranks the mix was made for
+  const std::size_t r0 = r0_, r1 = r1_;
   parallel_for(r1 - r0, threads, [&](std::size_t i) {
     const std::size_t r = r0 + i;
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
     accumulate(r, updates, z, G, a);
     if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
   });
-  if (R > 1) share_ranges(*ranks, r0, r1);
+  if (R > 1) {
+    const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+    share_ranges(*ranks, r0, r1);
+    if (profile.on) profile.comm += thread_cpu_seconds() - c0;
+  }
   double wd = 0.0, dd = 0.0;
   for (std::size_t r = 0; r < kRanges; ++r) {
     wd += wd_[r];
@@ -139,20 +148,28 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
   parallel_for(kRanges, threads, [&](std::size_t r) {
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
     double dz = 0.0;
-    for (uint32_t d : updated_[r]) {
+    // z and delta' prefetched: the updated weights are scattered over z (out of cache), and
+    // this pass runs on every rank whole (it was 7% of a rank's CPU on CoNLL-2000).
+    constexpr std::size_t kAhead = 16;
+    const std::vector<uint32_t>& updated = updated_[r];
+    for (std::size_t i = 0; i < updated.size(); ++i) {
+      if (i + kAhead < updated.size()) {
+        __builtin_prefetch(z + updated[i + kAhead], 1);
+        __builtin_prefetch(&delta_[updated[i + kAhead]], 1);
+      }
+      const uint32_t d = updated[i];
       const double w = G * z[d];
       const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
       dz += moved * moved - z[d] * z[d];
       z[d] = moved;
       delta_[d] = 0.0;
     }
-    if (r >= r0_ && r < r1_)
-      for (uint32_t d : updated_[r]) count_[d - bounds_[r0_]] = 0;
     dz_[r] = dz;
     if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
   });
   for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
   G = G_new;
+  if (R > 1) rebalance();
   if (profile.on) {  // the two range passes and the step search run on all threads
     profile.add_pass(cpu);
     profile.add_pass(step_cpu);
@@ -174,34 +191,56 @@ void ShardMix::sync(double* v, const double* z) const {
 
 void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
   ByteWriter out;
-  std::vector<double> values;
+  std::size_t size = 0;
+  for (std::size_t r = r0; r < r1; ++r) size += 40 + 12 * updated_[r].size();
+  out.bytes().reserve(size);
   for (std::size_t r = r0; r < r1; ++r) {
-    values.clear();
-    for (uint32_t d : updated_[r]) values.push_back(delta_[d]);
     out.vec(updated_[r]);
-    out.vec(values);
+    out.u64(updated_[r].size());
+    for (uint32_t d : updated_[r]) out.f64(delta_[d]);
     out.f64(wd_[r]);
     out.f64(dd_[r]);
+    out.u64(entries_[r]);
   }
   std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
   const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
   for (std::size_t q = 0; q < R; ++q) {
     if (q == me) continue;
-    ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
-    for (std::size_t r = kRanges * q / R; r < kRanges * (q + 1) / R; ++r) {
-      updated_[r] = in.vec<uint32_t>();
-      const std::vector<double> delta = in.vec<double>();
-      SEPTA_CHECK(delta.size() == updated_[r].size());
-      for (std::size_t i = 0; i < delta.size(); ++i) {
-        SEPTA_CHECK(updated_[r][i] >= bounds_[r] && updated_[r][i] < bounds_[r + 1]);
-        delta_[updated_[r][i]] = delta[i];
+    RoundReader in(parts[q]);
+    for (std::size_t r = cut_[q]; r < cut_[q + 1]; ++r) {
+      std::vector<uint32_t>& updated = updated_[r];
+      in.vec(updated);
+      std::size_t n;
+      const char* delta = in.array<double>(n);
+      SEPTA_CHECK(n == updated.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        SEPTA_CHECK(updated[i] >= bounds_[r] && updated[i] < bounds_[r + 1]);
+        std::memcpy(&delta_[updated[i]], delta + sizeof(double) * i, sizeof(double));
       }
-      wd_[r] = in.f64();
-      dd_[r] = in.f64();
+      wd_[r] = in.get<double>();
+      dd_[r] = in.get<double>();
+      entries_[r] = in.get<uint64_t>();
     }
     SEPTA_CHECK(in.at_end());
     std::string().swap(parts[q]);
   }
+}
+
+void ShardMix::rebalance() {
+  const std::size_t R = cut_.size() - 1;
+  // A range costs its shards' entries (accumulated, and sent to its rank), its updated
+  // weights (sent to every rank) and a little for the shards' searches in it.
+  std::vector<std::size_t> prefix(kRanges + 1, 0);  // [kRanges+1] cost of ranges [0, r)
+  for (std::size_t r = 0; r < kRanges; ++r)
+    prefix[r + 1] = prefix[r] + entries_[r] / 4 + updated_[r].size() + 64;
+  for (std::size_t q = 1; q < R; ++q) {
+    const std::size_t target = prefix[kRanges] * q / R;
+    std::size_t r = cut_[q - 1];
+    while (r < kRanges && prefix[r] < target) ++r;
+    cut_[q] = r;
+  }
+  r0_ = cut_[me_];
+  r1_ = cut_[me_ + 1];
 }
 
 void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,
@@ -210,10 +249,17 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
   SEPTA_CHECK(r >= r0_ && r < r1_);
-  const std::size_t base = bounds_[r0_];  // count_[d - base]: weight d's count
+  // [hi - lo] shards that updated weight lo + i (S <= 4096): the thread's scratch for one range
+  // at a time, all zero between calls (a count per weight of the rank's ranges had cost up to
+  // 2 bytes x D of resident memory).
+  thread_local std::vector<uint16_t> count;
+  if (count.size() < hi - lo) count.assign(hi - lo, 0);
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
+  uint64_t entries = 0;
   for (const ShardUpdate& u : updates) {
     const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
+    entries += static_cast<uint64_t>(
+        std::lower_bound(first, u.index.end(), hi) - first);
     const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
     for (auto it = first; it != u.index.end() && *it < hi; ++it) {
       if (it < prefetch_end) {
@@ -222,7 +268,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
       }
       const uint32_t d = *it;
       const double x = u.value[it - u.index.begin()], w = G * z[d];
-      if (count_[d - base]++ == 0) updated.push_back(d);
+      if (count[d - lo]++ == 0) updated.push_back(d);
       if (d < F_)
         delta_[d] += x - w;
       else
@@ -232,12 +278,14 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   double wd = 0.0, dd = 0.0;
   for (uint32_t d : updated) {
     const double w = G * z[d];
-    if (d < F_) delta_[d] = delta_[d] / count_[d - base] - (a - 1.0) * w;
+    if (d < F_) delta_[d] = delta_[d] / count[d - lo] - (a - 1.0) * w;
+    count[d - lo] = 0;
     wd += w * delta_[d];
     dd += delta_[d] * delta_[d];
   }
   wd_[r] = wd;
   dd_[r] = dd;
+  entries_[r] = entries;
 }
 
 // ||z||^2 in 64 fixed ranges added in order.

@@ -24,14 +24,16 @@ std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm
   Dictionary merged;
   merged.reserve(std::min(total, 2 * largest));
   std::vector<int32_t> local_to_global;
+  std::vector<uint64_t> hashes;  // [names of the part] add_all's scratch
+  std::vector<int32_t> ids;      // [names of the part] their merged ids (other ranks' parts)
   for (int r = 0; r < comm.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " dictionary");
     const std::vector<std::string_view> names = in.string_views();
-    if (r == comm.rank()) local_to_global.reserve(names.size());
-    for (const std::string_view name : names) {
-      const int32_t id = merged.add(name);
-      if (r == comm.rank()) local_to_global.push_back(id);
-    }
+    // Batched (pipelined lookups): the same ids as adding the names one at a time, in order.
+    std::vector<int32_t>& out = r == comm.rank() ? local_to_global : ids;
+    hashes.resize(names.size());
+    out.resize(names.size());
+    merged.add_all(names.size(), [&](std::size_t i) { return names[i]; }, hashes.data(), out.data());
     std::string().swap(parts[r]);
   }
   if (slice && comm.rank() != 0) {
