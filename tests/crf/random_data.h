@@ -37,4 +37,19 @@ inline std::vector<double> random_weights(std::size_t F, double scale, unsigned 
   return w;
 }
 
+// Sequences [n0, n1) of `data` as a dataset of their own, every value 1 (column data).
+inline Dataset unit_slice(const Dataset& data, std::size_t n0, std::size_t n1) {
+  Dataset out;
+  out.unit_values = true;
+  for (std::size_t n = n0; n < n1; ++n) {
+    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
+      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
+        out.add_attribute(data.attribute_ids[e], 1.0f);
+      out.end_item(data.labels[i]);
+    }
+    out.end_sequence(data.weights[n]);
+  }
+  return out;
+}
+
 }  // namespace septa::crf::testing

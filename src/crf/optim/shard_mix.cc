@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -190,12 +191,13 @@ void ShardMix::sync(double* v, const double* z) const {
 
 void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
   ByteWriter out;
-  std::vector<double> values;
+  std::size_t size = 0;
+  for (std::size_t r = r0; r < r1; ++r) size += 40 + 12 * updated_[r].size();
+  out.bytes().reserve(size);
   for (std::size_t r = r0; r < r1; ++r) {
-    values.clear();
-    for (uint32_t d : updated_[r]) values.push_back(delta_[d]);
     out.vec(updated_[r]);
-    out.vec(values);
+    out.u64(updated_[r].size());
+    for (uint32_t d : updated_[r]) out.f64(delta_[d]);
     out.f64(wd_[r]);
     out.f64(dd_[r]);
     out.u64(entries_[r]);
@@ -204,18 +206,20 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
   const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
   for (std::size_t q = 0; q < R; ++q) {
     if (q == me) continue;
-    ByteReader in(parts[q].data(), parts[q].size(), "rank " + std::to_string(q) + " mix ranges");
+    RoundReader in(parts[q]);
     for (std::size_t r = cut_[q]; r < cut_[q + 1]; ++r) {
-      updated_[r] = in.vec<uint32_t>();
-      const std::vector<double> delta = in.vec<double>();
-      SEPTA_CHECK(delta.size() == updated_[r].size());
-      for (std::size_t i = 0; i < delta.size(); ++i) {
-        SEPTA_CHECK(updated_[r][i] >= bounds_[r] && updated_[r][i] < bounds_[r + 1]);
-        delta_[updated_[r][i]] = delta[i];
+      std::vector<uint32_t>& updated = updated_[r];
+      in.vec(updated);
+      std::size_t n;
+      const char* delta = in.array<double>(n);
+      SEPTA_CHECK(n == updated.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        SEPTA_CHECK(updated[i] >= bounds_[r] && updated[i] < bounds_[r + 1]);
+        std::memcpy(&delta_[updated[i]], delta + sizeof(double) * i, sizeof(double));
       }
-      wd_[r] = in.f64();
-      dd_[r] = in.f64();
-      entries_[r] = in.u64();
+      wd_[r] = in.get<double>();
+      dd_[r] = in.get<double>();
+      entries_[r] = in.get<uint64_t>();
     }
     SEPTA_CHECK(in.at_end());
     std::string().swap(parts[q]);

@@ -6,9 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "crf/optim/sgd.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 
@@ -114,6 +117,43 @@ class ShardMix {
   std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
   std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
   std::vector<uint64_t> entries_;                 // [kRanges] shard entries the mix added
+};
+
+// Reads the rounds' messages between ranks in place, into vectors that keep their capacity
+// from round to round (ByteReader::vec allocates, zero-fills and copies each array).
+class RoundReader {
+ public:
+  explicit RoundReader(const std::string& bytes) : at_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  template <typename T>
+  T get() {
+    SEPTA_CHECK(static_cast<std::size_t>(end_ - at_) >= sizeof(T));
+    T v;
+    std::memcpy(&v, at_, sizeof v);
+    at_ += sizeof v;
+    return v;
+  }
+  // A u64 count n, then n values of T (ByteWriter::vec's layout); returns where they are.
+  template <typename T>
+  const char* array(std::size_t& n) {
+    const uint64_t count = get<uint64_t>();
+    SEPTA_CHECK(count <= static_cast<std::size_t>(end_ - at_) / sizeof(T));
+    const char* values = at_;
+    at_ += count * sizeof(T);
+    n = static_cast<std::size_t>(count);
+    return values;
+  }
+  template <typename T>
+  void vec(std::vector<T>& v) {
+    std::size_t n;
+    const char* values = array<T>(n);
+    v.resize(n);
+    if (n > 0) std::memcpy(v.data(), values, n * sizeof(T));
+  }
+  bool at_end() const { return at_ == end_; }
+
+ private:
+  const char* at_;
+  const char* end_;
 };
 
 // ||z||^2 summed in ShardMix::kRanges fixed ranges added in order (any thread count).

@@ -11,6 +11,18 @@
 namespace septa::crf {
 namespace {
 
+// Every array of `got` equals that of `want` (the datasets encoded with `threads` threads).
+void expect_same_data(const Dataset& got, const Dataset& want, int threads) {
+  EXPECT_EQ(got.attribute_ids, want.attribute_ids) << threads;
+  EXPECT_EQ(got.attribute_values, want.attribute_values) << threads;
+  EXPECT_EQ(got.item_offsets, want.item_offsets) << threads;
+  EXPECT_EQ(got.edge_ids, want.edge_ids) << threads;
+  EXPECT_EQ(got.edge_offsets, want.edge_offsets) << threads;
+  EXPECT_EQ(got.sequence_offsets, want.sequence_offsets) << threads;
+  EXPECT_EQ(got.labels, want.labels) << threads;
+  EXPECT_EQ(got.weights, want.weights) << threads;
+}
+
 TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   std::istringstream in(testing::toy_chunking_corpus(700, 12));
   const auto corpus = read_columns(in, "toy.txt");
@@ -27,14 +39,7 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
       ASSERT_EQ(many.attributes().find(names[id]), static_cast<int32_t>(id)) << threads;
     EXPECT_EQ(many.attributes().find("no such attribute"), -1);
     EXPECT_EQ(many.labels().names(), one.labels().names());
-    EXPECT_EQ(b.attribute_ids, a.attribute_ids);
-    EXPECT_EQ(b.item_offsets, a.item_offsets);
-    EXPECT_EQ(b.sequence_offsets, a.sequence_offsets);
-    EXPECT_EQ(b.labels, a.labels);
-    EXPECT_EQ(b.attribute_values, a.attribute_values);
-    EXPECT_EQ(b.weights, a.weights);
-    EXPECT_EQ(b.edge_offsets, a.edge_offsets);
-    EXPECT_EQ(b.edge_ids, a.edge_ids);
+    expect_same_data(b, a, threads);
   }
   EXPECT_EQ(a.items(), a.labels.size());
   EXPECT_EQ(a.attribute_ids.size(), a.items() * 19);  // 19 unigram templates per token
@@ -85,14 +90,7 @@ TEST(Encoder, TrainingDatasetEqualsSentenceBySentenceEncoding) {
     Dataset one_by_one;
     for (const ColumnSentence& sentence : corpus) encoder.encode(sentence, one_by_one);
     EXPECT_TRUE(trained.has_edges());
-    EXPECT_EQ(trained.attribute_ids, one_by_one.attribute_ids) << threads;
-    EXPECT_EQ(trained.attribute_values, one_by_one.attribute_values);
-    EXPECT_EQ(trained.item_offsets, one_by_one.item_offsets);
-    EXPECT_EQ(trained.edge_ids, one_by_one.edge_ids);
-    EXPECT_EQ(trained.edge_offsets, one_by_one.edge_offsets);
-    EXPECT_EQ(trained.sequence_offsets, one_by_one.sequence_offsets);
-    EXPECT_EQ(trained.labels, one_by_one.labels);
-    EXPECT_EQ(trained.weights, one_by_one.weights);
+    expect_same_data(trained, one_by_one, threads);
   }
 }
 

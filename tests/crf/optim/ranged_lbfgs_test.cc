@@ -219,6 +219,16 @@ TEST(RangedLbfgs, IdenticalAcrossRankCounts) {
   }
 }
 
+// Rank bounds b [N + 1] cover [0, F) in order, every inner bound on a chunk boundary.
+void expect_chunk_aligned_cover(const std::vector<std::size_t>& b, std::size_t F) {
+  EXPECT_EQ(b.front(), 0u);
+  EXPECT_EQ(b.back(), F);
+  for (std::size_t q = 0; q + 1 < b.size(); ++q) {
+    EXPECT_LE(b[q], b[q + 1]) << "F " << F << " rank " << q;
+    EXPECT_TRUE(b[q] % FeatureRanges::kChunk == 0 || b[q] == F) << "F " << F << " rank " << q;
+  }
+}
+
 TEST(FeatureRanges, BalancedBoundsCoverAndSplitTheCostEvenly) {
   std::mt19937 rng(5);
   for (std::size_t F : {0u, 1u, 1023u, 5000u, 100000u})
@@ -233,11 +243,8 @@ TEST(FeatureRanges, BalancedBoundsCoverAndSplitTheCostEvenly) {
       }
       const std::vector<std::size_t> b = FeatureRanges::balanced(F, N, cost);
       ASSERT_EQ(b.size(), N + 1);
-      EXPECT_EQ(b.front(), 0u);
-      EXPECT_EQ(b.back(), F);
+      expect_chunk_aligned_cover(b, F);
       for (std::size_t q = 0; q < N; ++q) {
-        EXPECT_LE(b[q], b[q + 1]);
-        EXPECT_TRUE(b[q] % FeatureRanges::kChunk == 0 || b[q] == F);
         uint64_t share = 0;
         for (std::size_t c = b[q] / FeatureRanges::kChunk;
              c < (b[q + 1] + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk; ++c)
@@ -252,12 +259,7 @@ TEST(FeatureRanges, ChunkAlignedCover) {
     for (std::size_t N = 1; N <= 5; ++N) {
       const std::vector<std::size_t> b = FeatureRanges::bounds(F, N);
       ASSERT_EQ(b.size(), N + 1);
-      EXPECT_EQ(b.front(), 0u);
-      EXPECT_EQ(b.back(), F);
-      for (std::size_t q = 0; q < N; ++q) {
-        EXPECT_LE(b[q], b[q + 1]);
-        EXPECT_TRUE(b[q] % FeatureRanges::kChunk == 0 || b[q] == F);
-      }
+      expect_chunk_aligned_cover(b, F);
     }
 }
 

@@ -268,21 +268,6 @@ TEST(ShardedSgd, GoldOnlyCandidateListsOnlyDecayTheWeights) {
   for (std::size_t d = 0; d < w.size(); ++d) EXPECT_NEAR(w[d], factor * w0[d], 1e-15) << d;
 }
 
-// Sequences [n0, n1) of `data` as a dataset of their own, every value 1.
-Dataset unit_slice(const Dataset& data, std::size_t n0, std::size_t n1) {
-  Dataset out;
-  out.unit_values = true;
-  for (std::size_t n = n0; n < n1; ++n) {
-    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
-      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
-        out.add_attribute(data.attribute_ids[e], 1.0f);
-      out.end_item(data.labels[i]);
-    }
-    out.end_sequence(data.weights[n]);
-  }
-  return out;
-}
-
 // Candidate lists of `instances` over K classes as a function of the global id (first + i):
 // the gold class alone for about a third of them, else it and one or two others, each with a
 // base offset.
@@ -309,7 +294,7 @@ CandidateLists lists_of(std::vector<LocalInstance>& instances, std::size_t first
 TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
   constexpr std::size_t A = 30, L = 3, K = L * L;
   Dataset whole = testing::random_dataset(700, 6, A, L, 31);
-  whole = unit_slice(whole, 0, whole.size());
+  whole = testing::unit_slice(whole, 0, whole.size());
   std::vector<int32_t> pair_class(L * L);
   std::iota(pair_class.begin(), pair_class.end(), 0);
   for (int span = 1; span <= 2; ++span) {
@@ -345,7 +330,7 @@ TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
           workers.emplace_back([&, r] {
             const std::size_t n0 = whole.size() * static_cast<std::size_t>(r) / static_cast<std::size_t>(ranks);
             const std::size_t n1 = whole.size() * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(ranks);
-            const Dataset own = unit_slice(whole, n0, n1);
+            const Dataset own = testing::unit_slice(whole, n0, n1);
             std::vector<LocalInstance> instances = instances_of(own);
             std::size_t first = 0;  // this rank's first global id
             for (std::size_t n = 0; n < n0; ++n)

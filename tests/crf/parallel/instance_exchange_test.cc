@@ -18,21 +18,6 @@ namespace {
 using test_support::ThreadCommunicator;
 using test_support::ThreadGroup;
 
-// Sequences [n0, n1) of `data` as a dataset of their own (column data: every value 1).
-Dataset slice(const Dataset& data, std::size_t n0, std::size_t n1) {
-  Dataset out;
-  out.unit_values = true;
-  for (std::size_t n = n0; n < n1; ++n) {
-    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
-      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
-        out.add_attribute(data.attribute_ids[e], 1.0f);
-      out.end_item(data.labels[i]);
-    }
-    out.end_sequence(data.weights[n]);
-  }
-  return out;
-}
-
 // Candidate lists for `instances`: 1-3 classes (some lists the gold class alone), with base
 // offsets, a function of the global id only.
 CandidateLists lists_for(std::vector<LocalInstance>& instances, uint64_t first, bool with_base) {
@@ -82,7 +67,7 @@ TEST(InstanceExchange, EveryRankGetsExactlyItsInstancesWithTheirItemsAndLists) {
           const std::size_t q = std::min(static_cast<std::size_t>(r), parts_n);
           const std::size_t n0 = whole.size() * q / parts_n;
           const std::size_t n1 = whole.size() * std::min(q + 1, parts_n) / parts_n;
-          parts.push_back(slice(whole, n0, n1));
+          parts.push_back(testing::unit_slice(whole, n0, n1));
           own[static_cast<std::size_t>(r)] =
               span == 1 ? node_instances(parts.back()) : edge_instances(parts.back(), pair_class, 4);
           firsts[static_cast<std::size_t>(r) + 1] = firsts[static_cast<std::size_t>(r)] + own[static_cast<std::size_t>(r)].size();
