@@ -1,0 +1,211 @@
+// fit_sharded_sgd: the rounds of local SGD over shards and their mixing (the scheme is described
+// in sgd.h and shard_mix.h), in one process or over MPI ranks.
+#include "crf/optim/sgd.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "crf/io/binary_io.h"
+#include "crf/optim/shard_mix.h"
+#include "crf/parallel/instance_exchange.h"
+#include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
+
+namespace septa::crf {
+namespace {
+
+// Shard s's update restricted to the weights [lo, hi) (its scalars whole).
+void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u, uint32_t lo, uint32_t hi) {
+  out.u64(s);
+  out.f64(u.loss);
+  out.f64(u.decay);
+  out.f64(u.share);
+  const std::size_t first = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin(), u.index.end(), lo) - u.index.begin());
+  const std::size_t end = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin() + first, u.index.end(), hi) - u.index.begin());
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.index.data() + first),
+                     sizeof(uint32_t) * (end - first));
+  out.u64(end - first);
+  out.bytes().append(reinterpret_cast<const char*>(u.value.data() + first),
+                     sizeof(double) * (end - first));
+}
+
+/*
+ * Over ranks every round allocates and frees message buffers of megabytes (the updates to
+ * each rank, the received parts, the mix ranges). Under the fixed thresholds that training
+ * sets (limit_heap_retention: trim 1 MiB, mapping 128 KiB) each buffer was a fresh mapping,
+ * faulted in page by page every round: 0.2-0.3 s of system time per rank on CoNLL-2000 at 2
+ * ranks (0.34-0.55 s against 0.19-0.26 s without the thresholds). For the fit the buffers stay
+ * in the heap; the thresholds go back to training's after it.
+ */
+class KeepRoundBuffers {
+ public:
+  explicit KeepRoundBuffers(bool on) : on_(on) {
+#ifdef __GLIBC__
+    if (on_) {
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    }
+#endif
+  }
+  ~KeepRoundBuffers() {
+#ifdef __GLIBC__
+    if (on_) {
+      mallopt(M_TRIM_THRESHOLD, 1 << 20);  // limit_heap_retention's
+      mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's default, fixed by the call above
+    }
+#endif
+  }
+  KeepRoundBuffers(const KeepRoundBuffers&) = delete;
+  KeepRoundBuffers& operator=(const KeepRoundBuffers&) = delete;
+
+ private:
+  bool on_;
+};
+
+}  // namespace
+
+MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,
+                                std::vector<double>& w, const EpochCallback& on_epoch,
+                                const std::atomic<bool>* stop, int first_epoch,
+                                Communicator* ranks) {
+  MinimizerResult result;
+  SgdProfile profile;
+  const double start = profile.on ? now_seconds() : 0.0;
+  const std::size_t S = sgd.shards(), D = sgd.dimension(), M = sgd.mixes();
+  const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
+  const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
+  const KeepRoundBuffers keep_buffers(R > 1);
+  std::vector<std::size_t> mine;  // shards trained here (over ranks: s = me, me + R, ...)
+  for (std::size_t s = me; s < S; s += R) mine.push_back(s);
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, mine.size()));
+  std::vector<std::vector<double>> buffer(workers);    // [workers][D] = z between rounds
+  std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
+  std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
+  std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
+  std::vector<double> sync_time(workers, 0.0);
+  ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
+  double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
+  double zz = squared_norm_in_ranges(w, threads);
+  result.stop_reason = "epochs done";
+  for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
+    double loss = 0.0;
+    for (std::size_t round = 0; round < M; ++round) {
+      if (profile.on) profile.part_cpu.emplace_back(S, 0.0);
+      auto work = [&](std::size_t i, std::size_t worker) {
+        std::vector<double>& v = buffer[worker];
+        if (i < workers) {  // the worker's first part this round: bring its buffer to z
+          const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+          if (full_sync[worker]) {
+            v.assign(w.begin(), w.end());
+            full_sync[worker] = 0;
+          } else {
+            mixer.sync(v.data(), w.data());
+          }
+          if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
+        }
+        const std::size_t s = mine[i];
+        const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+        sgd.train_part(s, epoch, round, v.data(), w.data(), G, touched[worker], updates[s], stop);
+        if (profile.on) profile.part_cpu.back()[s] = thread_cpu_seconds() - c0;
+      };
+      for_blocks_ordered(mine.size(), static_cast<int>(workers), work,
+                         [](std::size_t, std::size_t) {});
+      const double t0 = profile.on ? now_seconds() : 0.0;
+      if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
+      const double c_comm = profile.on ? thread_cpu_seconds() : 0.0;
+      if (R > 1) {
+        // Rank q accumulates the mix's weight ranges [cut_q, cut_q+1) (ShardMix::mix): it
+        // gets every shard's scalars and the part of its update in those ranges (an alltoall);
+        // its own shards' updates stay here whole.
+        std::vector<std::string> to(R);
+        for (std::size_t q = 0; q < R; ++q) {
+          if (q == me) continue;
+          ByteWriter bytes;
+          for (std::size_t s : mine) write_update(bytes, s, updates[s], mixer.rank_lo(q), mixer.rank_hi(q));
+          to[q] = std::move(bytes.bytes());
+        }
+        std::vector<std::string> parts = ranks->alltoall(to);
+        to.clear();
+        std::vector<char> seen(S, 0);
+        for (std::size_t q = 0; q < parts.size(); ++q) {
+          if (q == me) continue;
+          RoundReader in(parts[q]);
+          for (std::size_t s = q; s < S; s += R) {
+            const uint64_t id = in.get<uint64_t>();
+            SEPTA_CHECK(id == s && !seen[s]);
+            seen[s] = 1;
+            ShardUpdate& u = updates[s];
+            u.loss = in.get<double>();
+            u.decay = in.get<double>();
+            u.share = in.get<double>();
+            in.vec(u.index);
+            in.vec(u.value);
+            SEPTA_CHECK(u.index.size() == u.value.size());
+          }
+          SEPTA_CHECK(in.at_end());
+          std::string().swap(parts[q]);
+        }
+      }
+      for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
+      if (profile.on) {
+        profile.serial += now_seconds() - t0;
+        profile.comm += thread_cpu_seconds() - c_comm;
+      }
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
+      if (profile.on) {
+        double round_loss = 0.0;
+        for (const ShardUpdate& u : updates) round_loss += u.loss;
+        std::fprintf(stderr, "round %d.%zu loss %.1f gamma %.2f G %.6f zz %.1f\n", epoch, round, round_loss, gamma, G, zz);
+        profile.gammas.push_back(gamma);
+        for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
+      }
+      if (stop && stop->load()) break;
+    }
+    // Fold G into z so that the weights after the epoch are w itself (a resumed run starts
+    // from them bit for bit), and the workers copy them.
+    const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
+    if (G != 1.0) {
+      const double g = G;
+      parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
+        for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d)
+          w[d] *= g;
+      });
+      G = 1.0;
+      std::fill(full_sync.begin(), full_sync.end(), 1);
+    }
+    zz = squared_norm_in_ranges(w, threads);
+    // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
+    if (profile.on) {
+      profile.folds += thread_cpu_seconds() - f0;
+      profile.parallel += thread_cpu_seconds() - f0;
+    }
+    result.iterations = epoch;
+    result.objective = loss + c2 * zz;
+    if (stop && stop->load()) {
+      result.cancelled = true;
+      result.stop_reason = "cancelled";
+      break;
+    }
+    if (on_epoch && !on_epoch(epoch, result.objective)) {
+      result.cancelled = true;
+      result.stop_reason = "cancelled";
+      break;
+    }
+  }
+  if (profile.on) {
+    profile.total = now_seconds() - start;
+    profile.report(sgd, threads);
+  }
+  return result;
+}
+
+}  // namespace septa::crf
