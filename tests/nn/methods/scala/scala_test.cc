@@ -43,6 +43,30 @@ TEST(ScalaReducedRunTest, OrdersWidthsAndBeatsChanceByFar) {
   EXPECT_GE(full, 0.50);
 }
 
+// --smallest-weight scales the smallest net's loss in the sandwich sum: the same run with the
+// explicit default equals the default bit for bit (CPU training is deterministic), and a weight
+// of 0 (the smallest net gets no gradient of its own) gives another model.
+TEST(ScalaReducedRunTest, SmallestWeightChangesTrainingAndItsDefaultDoesNot) {
+  testing::setup_torch();
+  const std::string dir = testing::temp_dir("scalasw");
+  testing::write_dataset(dir, 200, 50);
+  const Split data = load_idx_split(dir);
+  const MethodEntry& entry = find_method("scala");
+  auto train = [&](const char* weight) {
+    OptionValues values = {{"dim", "32"}, {"depth", "1"}, {"heads", "4"}, {"epochs", "1"},
+                           {"batch", "32"}, {"eps", "0.125"}, {"warmup-epochs", "0"},
+                           {"no-teacher", "1"}};
+    if (weight) values["smallest-weight"] = weight;
+    const Options options(entry.info, values);
+    RunContext ctx;
+    ctx.metadata = run_metadata(options);
+    return entry.train(RunInputs{options, data, ctx, ""}).metrics;
+  };
+  const Metrics standard = train(nullptr);
+  EXPECT_EQ(train("1"), standard);
+  EXPECT_NE(train("0"), standard);
+}
+
 class ScalaCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
