@@ -26,7 +26,9 @@ out="$root/build/main"
 mkdir -p "$out"
 septa="$root/build/septa"
 algorithms=(lbfgs)
-if "$septa" train --help | grep -q separate; then algorithms+=(separate); fi
+# grep reads all of the help (no -q): an early exit would end septa by SIGPIPE, and pipefail would
+# then skip separate training at random.
+if "$septa" train --help | grep separate > /dev/null; then algorithms+=(separate); fi
 for algorithm in "${algorithms[@]}"; do
   echo
   echo "== septa train -a $algorithm (default chunking template, c2=1, 2 threads)"
