@@ -96,6 +96,8 @@ const MethodInfo& study_options() {
         integer("warmup", "200", 0, 1000000, "steps of linear learning-rate warm-up (then linear decay to 0)"),
         closed(real("smoothing", "0.1", 0, 1, "label smoothing of the cross-entropy (0: none)")),
         integer("max-train", "5000", 0, 100000000, "training pairs per direction (0: all)"),
+        integer("copy-pairs", "0", 0, 100000000,
+                "English messages of pre-training added to it as en->en copies (copied-target augmentation; 0: none)"),
         integer("post-max-train", "1000", 0, 100000000,
                 "training pairs per direction of each post-training, the first of pre-training's (0: all of them)"),
         integer("post-fresh", "0", 0, 1,
