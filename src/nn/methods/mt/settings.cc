@@ -108,6 +108,11 @@ const MethodInfo& study_options() {
                 "(0: the last epoch)"),
         integer("test-limit", "200", 0, 100000000, "n-way test messages evaluated (0: all)"),
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),
+        closed(real("eos-penalty", "0", 0, 20,
+                    "decoding: subtracted from log p(eos) at every step (> 0: longer outputs; chrF favours recall)")),
+        integer("eval-dev", "0", 0, 100000,
+                "eval: 0 scores the n-way test set (results.tsv); N > 0 scores N dev messages per direction, the "
+                "seeded sample of --dev-sample (dev_results.tsv), to choose decoding options on dev"),
         real("density", "0.5", 0, 1, "TIES: fraction of each task vector kept"),
         real("ta-lambda", "0.5", 0, 10, "task arithmetic: scale of the summed task vectors"),
         integer("decode-batch", "100", 1, 65536, "messages decoded together (dev and test)"),
