@@ -58,6 +58,15 @@ TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
   EXPECT_LT(loss, 0.05);
   EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU), out);
   EXPECT_EQ(translate(model, src, 3, /*beam=*/3, /*batch=*/3, torch::kCPU), out);
+  // --eos-penalty: a small one keeps these confident outputs; the largest (20) makes eos never the
+  // argmax, so greedy runs to max_len and its output begins with the unpenalised one.
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU, /*eos_penalty=*/0.1), out);
+  const auto longest = translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU, /*eos_penalty=*/20);
+  ASSERT_EQ(longest.size(), out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(static_cast<int64_t>(longest[i].size()), o.max_len) << i;
+    EXPECT_TRUE(std::equal(out[i].begin(), out[i].end(), longest[i].begin())) << i;
+  }
 }
 
 TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
@@ -371,6 +380,32 @@ TEST(StudyTest, PostMaxTrainLimitsThePairsOfEveryPostTraining) {
   EXPECT_EQ(examples("sep.en-de"), 20);
   EXPECT_EQ(examples("group0"), 2 * 20);
   EXPECT_EQ(examples("dat.en-g0"), 20);
+
+  // --eval-dev 7 scores 7 dev messages per direction into dev_results.tsv (not results.tsv); its
+  // copy rows are the chrF of the dev sources against their references.
+  merge(config, [](const std::string&) {});
+  config.options["eval-dev"] = "7";
+  const std::string table = evaluate(config, [](const std::string&) {});
+  struct stat st;
+  EXPECT_NE(::stat((config.dir + "/results.tsv").c_str(), &st), 0);
+  std::ifstream saved(config.dir + "/dev_results.tsv");
+  std::stringstream text;
+  text << saved.rdbuf();
+  EXPECT_EQ(text.str(), table);
+  Study study(config);
+  int copy_rows = 0;
+  std::istringstream rows(table);
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("copy\t", 0) != 0) continue;
+    const bool into_english = line.find("de-en") != std::string::npos;
+    const auto& dev = study.dev_set(into_english ? Direction{"de", "en"} : Direction{"en", "de"}, 7);
+    ASSERT_EQ(dev.references.size(), 7u);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "\t%.2f\t", chrf(dev.source_text, dev.references));
+    EXPECT_NE(line.find(expected), std::string::npos) << line << " vs " << expected;
+    ++copy_rows;
+  }
+  EXPECT_EQ(copy_rows, 2);
 }
 
 TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
