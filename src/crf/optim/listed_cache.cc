@@ -14,8 +14,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
   blocks_.resize(B);
-  first_.assign(N, nullptr);
-  count_.assign(N, kNone);
+  index_.assign(N, Index{nullptr, kNone});
   const ItemArrays items = ItemArrays::of(data);
   const int32_t* classes = shape.features->classes.data();
   const CandidateLists& lists = *shape.candidates;
@@ -31,7 +30,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
       if (n > ListedEntry::kSlots) continue;
       listed_feature_visits(shape, items, instance, visits);
       offsets[i] = block.size();
-      count_[i] = static_cast<uint32_t>(visits.size());
+      index_[i].count = static_cast<uint32_t>(visits.size());
       for (const FeatureVisit& v : visits) {
         uint32_t slot = 0;
         while (lists.classes[at + slot] != classes[v.f]) ++slot;
@@ -43,7 +42,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
   for (std::size_t b = 0; b < B; ++b) {
     entries_ += blocks_[b].size();
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i)
-      if (count_[i] != kNone) first_[i] = blocks_[b].data() + offsets[i];
+      if (index_[i].count != kNone) index_[i].first = blocks_[b].data() + offsets[i];
   }
 }
 
