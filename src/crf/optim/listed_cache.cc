@@ -48,12 +48,12 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
 
 void cached_listed_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const ListedEntry* entries, std::size_t n_entries, const double* w,
-                          double scale, double* scores) {
+                          double scale, double* scores, bool with_base) {
   const CandidateLists& lists = *shape.candidates;
   const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
   const std::size_t n = lists.offsets[c + 1] - at;
   const int32_t* cls = &lists.classes[at];
-  const double* base = lists.base.empty() ? nullptr : &lists.base[at];
+  const double* base = lists.base.empty() || !with_base ? nullptr : &lists.base[at];
   const double* dense =
       shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * shape.K
                   : nullptr;

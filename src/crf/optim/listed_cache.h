@@ -58,10 +58,10 @@ class ListedFeatureCache {
 };
 
 // Scores of a cached instance over its listed classes, as softmax_listed_scores computes them
-// (dense row or 0, the entries' weights in order, then scale and base), bit for bit.
+// (dense row or 0, the entries' weights in order, then scale and, with_base, base), bit for bit.
 void cached_listed_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const ListedEntry* entries, std::size_t n_entries, const double* w,
-                          double scale, double* scores);
+                          double scale, double* scores, bool with_base = true);
 // add_listed_gradient of a cached instance, bit for bit.
 void add_cached_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const ListedEntry* entries, std::size_t n_entries,
