@@ -28,6 +28,7 @@ namespace septa::crf {
 
 struct HeldInstances;
 class ListedFeatureCache;
+class RangeCache;
 
 struct ShardedSgdOptions {
   double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
@@ -145,11 +146,12 @@ class ShardedSgd {
   std::vector<std::size_t> spread_instances(const Dataset& own_data,
                                             const std::vector<LocalInstance>& own,
                                             Communicator& ranks);
-  // Spread over ranks, with the listed features cached: cuts the held items to those still read.
+  // Spread over ranks, with the features cached: cuts the held items to those still read.
   void keep_read_items();
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
   std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
+  std::unique_ptr<RangeCache> range_cache_;    // unlisted instances' feature ranges, or null
   const Dataset* data_;
   const std::vector<LocalInstance>* instances_;
   SoftmaxModelShape shape_;
