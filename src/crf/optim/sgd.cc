@@ -13,6 +13,7 @@
 #include <random>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/listed_cache.h"
 #include "crf/optim/only_gold.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/instance_exchange.h"
@@ -49,12 +50,18 @@ void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
 class SgdState {
  public:
   SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda,
-           double scale = 1.0, uint64_t* touched = nullptr)
+           double scale = 1.0, uint64_t* touched = nullptr,
+           const ListedFeatureCache* cache = nullptr)
       : items_(ItemArrays::of(data)), shape_(shape), v_(v), scale_(scale), lambda_(lambda),
-        touched_(touched), scores_(shape.K) {}
+        touched_(touched), cache_(cache), scores_(shape.K) {}
 
-  // One step on `instance`; returns its weighted loss before the step.
-  double step(const LocalInstance& instance, double eta) {
+  // The cached entries of instance i (ListedFeatureCache), or null.
+  const ListedFeatureCache* cache() const { return cache_; }
+  const double* weights() const { return v_; }
+
+  // One step on `instance` (index i of the instances: its cached features, when cached);
+  // returns its weighted loss before the step.
+  double step(const LocalInstance& instance, double eta, std::size_t i = ~std::size_t{0}) {
     const std::size_t K = shape_.K;
     const double factor = 1.0 - eta * lambda_;
     decay_ *= factor;
@@ -69,6 +76,7 @@ class SgdState {
     // One without a list keeps its feature ranges for the gradient (ranged).
     const bool has_list = shape_.candidates && instance.candidates >= 0;
     const bool listed = has_list && !shape_.mask, ranged = !has_list;
+    if (listed && cache_ && cache_->has(i)) return cached_step(instance, eta, i);
     if (listed)
       softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
     else if (ranged)
@@ -95,6 +103,37 @@ class SgdState {
     else
       add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (touched_) mark(instance, listed, ranged);
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // step() of a listed instance from its cached features: the same arithmetic in the same
+  // order (see ListedFeatureCache).
+  double cached_step(const LocalInstance& instance, double eta, std::size_t i) {
+    const double factor = 1.0 - eta * lambda_;
+    const ListedEntry* entries = cache_->begin(i);
+    const std::size_t n_entries = cache_->size(i);
+    cached_listed_scores(shape_, instance, entries, n_entries, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    const CandidateLists& lists = *shape_.candidates;
+    const std::size_t first = lists.offsets[instance.candidates];
+    const std::size_t last = lists.offsets[instance.candidates + 1];
+    for (std::size_t c = first; c < last; ++c) scores_[lists.classes[c]] *= rate;
+    add_cached_gradient(shape_, instance, entries, n_entries, scores_.data(), v_);
+    if (touched_) {
+      for (std::size_t e = 0; e < n_entries; ++e)
+        touched_[entries[e].f() >> 6] |= uint64_t{1} << (entries[e].f() & 63);
+      if (shape_.R > 0) {
+        const std::size_t dense =
+            shape_.features->size() + static_cast<std::size_t>(instance.context) * shape_.K;
+        for (std::size_t c = first; c < last; ++c)
+          mark_range(touched_, dense + lists.classes[c], dense + lists.classes[c] + 1);
+      }
+    }
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -150,6 +189,7 @@ class SgdState {
   bool rescaled_ = false;
   double lambda_;
   uint64_t* touched_;  // [dimension / 64 + 1] or null
+  const ListedFeatureCache* cache_;  // features of the listed instances, or null
   std::vector<double> scores_;  // [K]
   std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
   std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
@@ -263,7 +303,21 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
         if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
       }
     }
-    if (j + 1 < n) {  // the next instance's feature offsets (its attribute ids are in cache)
+    const ListedFeatureCache* cache = state.cache();
+    if (cache) {
+      // Cached listed features: the entries of the instance 2 steps ahead, and the weights of
+      // the next one's (its entries are in cache).
+      if (j + 2 < n && cache->has(visit[j + 2])) {
+        const char* at = reinterpret_cast<const char*>(cache->begin(visit[j + 2]));
+        const char* end = reinterpret_cast<const char*>(cache->begin(visit[j + 2]) + cache->size(visit[j + 2]));
+        for (; at < end; at += 64) __builtin_prefetch(at);
+      }
+      if (j + 1 < n && cache->has(visit[j + 1])) {
+        const ListedEntry* e = cache->begin(visit[j + 1]);
+        const double* w = state.weights();
+        for (std::size_t k = 0, m = cache->size(visit[j + 1]); k < m; ++k) __builtin_prefetch(w + e[k].f());
+      }
+    } else if (j + 1 < n) {  // the next instance's feature offsets (its attribute ids are in cache)
       const LocalInstance& next = instances[visit[j + 1]];
       for (int32_t k = 0; k < next.span; ++k) {
         const std::size_t shift = static_cast<std::size_t>(k) * shape.A;
@@ -271,7 +325,7 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
           __builtin_prefetch(offsets + ids[e] + shift);
       }
     }
-    loss += state.step(instances[visit[j]], eta);
+    loss += state.step(instances[visit[j]], eta, visit[j]);
   }
   return loss;
 }
@@ -317,6 +371,8 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
       sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
   }
   eta0_ = calibrate_rate(*data_, *instances_, sample, shape_, w0, options.c2, N, threads, ranks);
+  if (shape_.candidates && !shape_.mask && data_->unit_values)
+    cache_ = std::make_unique<ListedFeatureCache>(*data_, *instances_, shape_, threads);
 }
 
 ShardedSgd::~ShardedSgd() = default;
@@ -441,7 +497,7 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   const std::size_t* visit = part(s, epoch, round, size, t0);
   const std::size_t n = shard_bounds_[s + 1] - shard_bounds_[s];
   out.clear();
-  SgdState state(*data_, shape_, v, lambda_, scale, touched.data());
+  SgdState state(*data_, shape_, v, lambda_, scale, touched.data(), cache_.get());
   out.loss = run_steps(*data_, *instances_, shape_, visit, size, t0, eta0_, lambda_, n,
                        state, stop);
   out.decay = state.decay();
@@ -486,7 +542,7 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
   std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
   std::shuffle(visit.begin(), visit.end(), rng);
-  SgdState state(*data_, shape_, w, lambda_);
+  SgdState state(*data_, shape_, w, lambda_, 1.0, nullptr, cache_.get());
   const double loss = run_steps(*data_, *instances_, shape_, visit.data(), n,
                                 static_cast<std::size_t>(epoch - 1) * n, eta0_, lambda_, n,
                                 state, stop);
