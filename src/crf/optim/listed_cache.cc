@@ -14,8 +14,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
   blocks_.resize(B);
-  first_.assign(N, nullptr);
-  count_.assign(N, kNone);
+  index_.assign(N, Index{nullptr, kNone});
   const ItemArrays items = ItemArrays::of(data);
   const int32_t* classes = shape.features->classes.data();
   const CandidateLists& lists = *shape.candidates;
@@ -31,7 +30,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
       if (n > ListedEntry::kSlots) continue;
       listed_feature_visits(shape, items, instance, visits);
       offsets[i] = block.size();
-      count_[i] = static_cast<uint32_t>(visits.size());
+      index_[i].count = static_cast<uint32_t>(visits.size());
       for (const FeatureVisit& v : visits) {
         uint32_t slot = 0;
         while (lists.classes[at + slot] != classes[v.f]) ++slot;
@@ -43,18 +42,18 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
   for (std::size_t b = 0; b < B; ++b) {
     entries_ += blocks_[b].size();
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i)
-      if (count_[i] != kNone) first_[i] = blocks_[b].data() + offsets[i];
+      if (index_[i].count != kNone) index_[i].first = blocks_[b].data() + offsets[i];
   }
 }
 
 void cached_listed_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const ListedEntry* entries, std::size_t n_entries, const double* w,
-                          double scale, double* scores) {
+                          double scale, double* scores, bool with_base) {
   const CandidateLists& lists = *shape.candidates;
   const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
   const std::size_t n = lists.offsets[c + 1] - at;
   const int32_t* cls = &lists.classes[at];
-  const double* base = lists.base.empty() ? nullptr : &lists.base[at];
+  const double* base = lists.base.empty() || !with_base ? nullptr : &lists.base[at];
   const double* dense =
       shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * shape.K
                   : nullptr;

@@ -38,24 +38,30 @@ class ListedFeatureCache {
   ListedFeatureCache(const Dataset& data, const std::vector<LocalInstance>& instances,
                      const SoftmaxModelShape& shape, int threads);
 
-  bool has(std::size_t i) const { return i < count_.size() && count_[i] != kNone; }
-  const ListedEntry* begin(std::size_t i) const { return first_[i]; }
-  std::size_t size(std::size_t i) const { return count_[i]; }
+  bool has(std::size_t i) const { return i < index_.size() && index_[i].count != kNone; }
+  const ListedEntry* begin(std::size_t i) const { return index_[i].first; }
+  std::size_t size(std::size_t i) const { return index_[i].count; }
   std::size_t entries() const { return entries_; }
+  void prefetch_index(std::size_t i) const {
+    if (i < index_.size()) __builtin_prefetch(&index_[i]);
+  }
 
  private:
   static constexpr uint32_t kNone = ~uint32_t{0};
+  struct Index {
+    const ListedEntry* first;  // first entry of the instance
+    uint32_t count;            // its entries, kNone: not cached
+  };
   std::vector<std::vector<ListedEntry>> blocks_;  // [64][entries of the block's instances]
-  std::vector<const ListedEntry*> first_;         // [N] first entry of instance i
-  std::vector<uint32_t> count_;                   // [N] its entries, kNone: not cached
+  std::vector<Index> index_;                      // [N]
   std::size_t entries_ = 0;
 };
 
 // Scores of a cached instance over its listed classes, as softmax_listed_scores computes them
-// (dense row or 0, the entries' weights in order, then scale and base), bit for bit.
+// (dense row or 0, the entries' weights in order, then scale and, with_base, base), bit for bit.
 void cached_listed_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const ListedEntry* entries, std::size_t n_entries, const double* w,
-                          double scale, double* scores);
+                          double scale, double* scores, bool with_base = true);
 // add_listed_gradient of a cached instance, bit for bit.
 void add_cached_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const ListedEntry* entries, std::size_t n_entries,

@@ -28,6 +28,7 @@ namespace septa::crf {
 
 struct HeldInstances;
 class ListedFeatureCache;
+class RangeCache;
 
 struct ShardedSgdOptions {
   double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
@@ -146,6 +147,7 @@ class ShardedSgd {
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
   std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
+  std::unique_ptr<RangeCache> range_cache_;    // unlisted instances' feature ranges, or null
   const Dataset* data_;
   const std::vector<LocalInstance>* instances_;
   SoftmaxModelShape shape_;
