@@ -28,6 +28,7 @@ namespace {
 void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shape,
                    const ItemArrays& items, const LocalInstance& instance, const int32_t* cls,
                    std::size_t n, const double* w, std::vector<FeatureVisit>& visits) {
+  // w (null: nothing prefetched) is only prefetched.
   struct Range {
     uint32_t first, last;
     int32_t attribute;
@@ -58,14 +59,14 @@ void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shap
     if (r.last - r.first <= longest_scan) {
       for (uint32_t f = r.first; f < r.last; ++f)
         if (is_listed[classes[f]]) {
-          __builtin_prefetch(w + f);
+          if (w) __builtin_prefetch(w + f);
           visits.push_back(FeatureVisit{f, r.value});
         }
     } else {
       for (std::size_t i = 0; i < n; ++i) {
         const int64_t f = features.find_sorted(r.attribute, cls[i]);
         if (f < 0) continue;
-        __builtin_prefetch(w + f);
+        if (w) __builtin_prefetch(w + f);
         visits.push_back(FeatureVisit{static_cast<uint32_t>(f), r.value});
       }
     }
@@ -121,6 +122,12 @@ void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& ite
   const Listed l = listed_of(shape, instance);
   listed_visits(*shape.features, shape, items, instance, l.cls, l.n, w, visits);
   scores_from_visits(shape, instance, w, scale, l.cls, l.n, l.base, visits, scores);
+}
+
+void listed_feature_visits(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, std::vector<FeatureVisit>& visits) {
+  const Listed l = listed_of(shape, instance);
+  listed_visits(*shape.features, shape, items, instance, l.cls, l.n, nullptr, visits);
 }
 
 void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,

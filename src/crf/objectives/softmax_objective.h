@@ -83,6 +83,9 @@ struct FeatureVisit {
 void softmax_listed_scores(const SoftmaxModelShape& shape, const ItemArrays& items,
                            const LocalInstance& instance, const double* w, double scale,
                            double* scores, std::vector<FeatureVisit>& visits);
+// The visits that softmax_listed_scores finds for such an instance (they do not depend on w).
+void listed_feature_visits(const SoftmaxModelShape& shape, const ItemArrays& items,
+                           const LocalInstance& instance, std::vector<FeatureVisit>& visits);
 // add_instance_gradient of that instance from its visits: bit for bit the same sums.
 void add_listed_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const std::vector<FeatureVisit>& visits, const double* class_gradient,

@@ -13,7 +13,9 @@
 #include <random>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/listed_cache.h"
 #include "crf/optim/only_gold.h"
+#include "crf/optim/range_cache.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/instance_exchange.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -49,12 +51,22 @@ void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
 class SgdState {
  public:
   SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda,
-           double scale = 1.0, uint64_t* touched = nullptr)
+           double scale = 1.0, uint64_t* touched = nullptr,
+           const ListedFeatureCache* cache = nullptr, const RangeCache* range_cache = nullptr)
       : items_(ItemArrays::of(data)), shape_(shape), v_(v), scale_(scale), lambda_(lambda),
-        touched_(touched), scores_(shape.K) {}
+        touched_(touched), cache_(cache),
+        range_cache_(range_cache && !range_cache->empty() ? range_cache : nullptr),
+        scores_(shape.K) {}
 
-  // One step on `instance`; returns its weighted loss before the step.
-  double step(const LocalInstance& instance, double eta) {
+  // The cached features of the listed instances (ListedFeatureCache) and the cached ranges of
+  // the others (RangeCache), or null.
+  const ListedFeatureCache* cache() const { return cache_; }
+  const RangeCache* range_cache() const { return range_cache_; }
+  const double* weights() const { return v_; }
+
+  // One step on `instance` (index i of the instances: its cached features, when cached);
+  // returns its weighted loss before the step.
+  double step(const LocalInstance& instance, double eta, std::size_t i = ~std::size_t{0}) {
     const std::size_t K = shape_.K;
     const double factor = 1.0 - eta * lambda_;
     decay_ *= factor;
@@ -69,6 +81,8 @@ class SgdState {
     // One without a list keeps its feature ranges for the gradient (ranged).
     const bool has_list = shape_.candidates && instance.candidates >= 0;
     const bool listed = has_list && !shape_.mask, ranged = !has_list;
+    if (listed && cache_ && cache_->has(i)) return cached_step(instance, eta, i);
+    if (ranged && range_cache_ && i != ~std::size_t{0}) return cached_ranged_step(instance, eta, i);
     if (listed)
       softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
     else if (ranged)
@@ -95,6 +109,64 @@ class SgdState {
     else
       add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
     if (touched_) mark(instance, listed, ranged);
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // step() of a listed instance from its cached features: the same arithmetic in the same
+  // order (see ListedFeatureCache).
+  double cached_step(const LocalInstance& instance, double eta, std::size_t i) {
+    const double factor = 1.0 - eta * lambda_;
+    const ListedEntry* entries = cache_->begin(i);
+    const std::size_t n_entries = cache_->size(i);
+    cached_listed_scores(shape_, instance, entries, n_entries, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    const CandidateLists& lists = *shape_.candidates;
+    const std::size_t first = lists.offsets[instance.candidates];
+    const std::size_t last = lists.offsets[instance.candidates + 1];
+    for (std::size_t c = first; c < last; ++c) scores_[lists.classes[c]] *= rate;
+    add_cached_gradient(shape_, instance, entries, n_entries, scores_.data(), v_);
+    if (touched_) {
+      for (std::size_t e = 0; e < n_entries; ++e)
+        touched_[entries[e].f() >> 6] |= uint64_t{1} << (entries[e].f() & 63);
+      if (shape_.R > 0) {
+        const std::size_t dense =
+            shape_.features->size() + static_cast<std::size_t>(instance.context) * shape_.K;
+        for (std::size_t c = first; c < last; ++c)
+          mark_range(touched_, dense + lists.classes[c], dense + lists.classes[c] + 1);
+      }
+    }
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // step() of an unlisted instance from its cached ranges (RangeCache): the same arithmetic in
+  // the same order.
+  double cached_ranged_step(const LocalInstance& instance, double eta, std::size_t i) {
+    const std::size_t K = shape_.K;
+    const double factor = 1.0 - eta * lambda_;
+    const CachedRange* first = range_cache_->begin(i);
+    const CachedRange* last = range_cache_->end(i);
+    cached_ranged_scores(shape_, instance, first, last, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize(scores_.data(), K) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
+    add_cached_ranged_gradient(shape_, instance, first, last, scores_.data(), v_);
+    if (touched_) {
+      for (const CachedRange* r = first; r != last; ++r) mark_range(touched_, r->first, r->last);
+      if (shape_.R > 0) {
+        const std::size_t dense =
+            shape_.features->size() + static_cast<std::size_t>(instance.context) * K;
+        mark_range(touched_, dense, dense + K);
+      }
+    }
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }
@@ -150,6 +222,8 @@ class SgdState {
   bool rescaled_ = false;
   double lambda_;
   uint64_t* touched_;  // [dimension / 64 + 1] or null
+  const ListedFeatureCache* cache_;  // features of the listed instances, or null
+  const RangeCache* range_cache_;    // ranges of the unlisted instances, or null
   std::vector<double> scores_;  // [K]
   std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
   std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
@@ -241,6 +315,9 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
   const std::size_t* item_offsets = data.item_offsets.data();
   // Without L2 the rate decays over one pass of the shard's slice.
   const double no_l2_horizon = static_cast<double>(std::max<std::size_t>(horizon, 1));
+  const ListedFeatureCache* cache = state.cache();
+  const RangeCache* ranges = state.range_cache();
+  const bool looked_up = !cache && !ranges;  // the items' attributes read every step
   for (std::size_t j = 0; j < n; ++j, ++t) {
     if (stop && (j & 4095) == 0 && stop->load(std::memory_order_relaxed)) break;
     const double eta = lambda > 0.0 ? eta0 / (1.0 + lambda * eta0 * static_cast<double>(t))
@@ -251,19 +328,53 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
     if (j + 8 < n) __builtin_prefetch(&instances[visit[j + 8]]);
     if (j + 4 < n) {
       const LocalInstance& ahead = instances[visit[j + 4]];
-      __builtin_prefetch(&data.item_offsets[ahead.item]);
+      if (looked_up) __builtin_prefetch(&data.item_offsets[ahead.item]);
       if (lists && ahead.candidates >= 0) __builtin_prefetch(&lists->offsets[ahead.candidates]);
+      if (cache) cache->prefetch_index(visit[j + 4]);
+      if (ranges) __builtin_prefetch(ranges->offset_of(visit[j + 4]));
     }
     if (j + 2 < n) {
       const LocalInstance& ahead = instances[visit[j + 2]];
-      __builtin_prefetch(&data.attribute_ids[data.item_offsets[ahead.item]]);
+      if (looked_up) __builtin_prefetch(&data.attribute_ids[data.item_offsets[ahead.item]]);
       if (lists && ahead.candidates >= 0) {
         const std::size_t at = lists->offsets[ahead.candidates];
         __builtin_prefetch(&lists->classes[at]);
         if (!lists->base.empty()) __builtin_prefetch(&lists->base[at]);
       }
     }
-    if (j + 1 < n) {  // the next instance's feature offsets (its attribute ids are in cache)
+    if (ranges) {
+      // Cached ranges: the ranges of the instance 2 steps ahead, and the classes and weights of
+      // the next one's (its ranges are in cache; a range spans up to K weights).
+      if (j + 2 < n) {
+        const char* at = reinterpret_cast<const char*>(ranges->begin(visit[j + 2]));
+        const char* end = reinterpret_cast<const char*>(ranges->end(visit[j + 2]));
+        for (; at < end; at += 64) __builtin_prefetch(at);
+      }
+      if (j + 1 < n) {
+        const double* w = state.weights();
+        const int32_t* classes = shape.features->classes.data();
+        for (const CachedRange* r = ranges->begin(visit[j + 1]), *e = ranges->end(visit[j + 1]);
+             r != e; ++r) {
+          __builtin_prefetch(w + r->first);
+          __builtin_prefetch(w + r->last - 1);
+          __builtin_prefetch(classes + r->first);
+          __builtin_prefetch(classes + r->last - 1);
+        }
+      }
+    } else if (cache) {
+      // Cached listed features: the entries of the instance 2 steps ahead, and the weights of
+      // the next one's (its entries are in cache).
+      if (j + 2 < n && cache->has(visit[j + 2])) {
+        const char* at = reinterpret_cast<const char*>(cache->begin(visit[j + 2]));
+        const char* end = reinterpret_cast<const char*>(cache->begin(visit[j + 2]) + cache->size(visit[j + 2]));
+        for (; at < end; at += 64) __builtin_prefetch(at);
+      }
+      if (j + 1 < n && cache->has(visit[j + 1])) {
+        const ListedEntry* e = cache->begin(visit[j + 1]);
+        const double* w = state.weights();
+        for (std::size_t k = 0, m = cache->size(visit[j + 1]); k < m; ++k) __builtin_prefetch(w + e[k].f());
+      }
+    } else if (j + 1 < n) {  // the next instance's feature offsets (its attribute ids are in cache)
       const LocalInstance& next = instances[visit[j + 1]];
       for (int32_t k = 0; k < next.span; ++k) {
         const std::size_t shift = static_cast<std::size_t>(k) * shape.A;
@@ -271,7 +382,7 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
           __builtin_prefetch(offsets + ids[e] + shift);
       }
     }
-    loss += state.step(instances[visit[j]], eta);
+    loss += state.step(instances[visit[j]], eta, visit[j]);
   }
   return loss;
 }
@@ -317,6 +428,10 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
       sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
   }
   eta0_ = calibrate_rate(*data_, *instances_, sample, shape_, w0, options.c2, N, threads, ranks);
+  if (shape_.candidates && !shape_.mask && data_->unit_values)
+    cache_ = std::make_unique<ListedFeatureCache>(*data_, *instances_, shape_, threads);
+  if (!shape_.candidates && !shape_.mask && data_->unit_values)
+    range_cache_ = std::make_unique<RangeCache>(*data_, *instances_, shape_, threads);
 }
 
 ShardedSgd::~ShardedSgd() = default;
@@ -441,7 +556,8 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   const std::size_t* visit = part(s, epoch, round, size, t0);
   const std::size_t n = shard_bounds_[s + 1] - shard_bounds_[s];
   out.clear();
-  SgdState state(*data_, shape_, v, lambda_, scale, touched.data());
+  SgdState state(*data_, shape_, v, lambda_, scale, touched.data(), cache_.get(),
+                 range_cache_.get());
   out.loss = run_steps(*data_, *instances_, shape_, visit, size, t0, eta0_, lambda_, n,
                        state, stop);
   out.decay = state.decay();
@@ -486,7 +602,7 @@ double ShardedSgd::train_shard(std::size_t s, int epoch, double* w,
   std::vector<std::size_t> visit(order_.begin() + begin, order_.begin() + begin + n);
   std::mt19937_64 rng(stream_seed(options_.seed, s, static_cast<uint64_t>(epoch)));
   std::shuffle(visit.begin(), visit.end(), rng);
-  SgdState state(*data_, shape_, w, lambda_);
+  SgdState state(*data_, shape_, w, lambda_, 1.0, nullptr, cache_.get(), range_cache_.get());
   const double loss = run_steps(*data_, *instances_, shape_, visit.data(), n,
                                 static_cast<std::size_t>(epoch - 1) * n, eta0_, lambda_, n,
                                 state, stop);

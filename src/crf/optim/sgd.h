@@ -27,6 +27,8 @@
 namespace septa::crf {
 
 struct HeldInstances;
+class ListedFeatureCache;
+class RangeCache;
 
 struct ShardedSgdOptions {
   double c2 = 1.0;           // L2 penalty c2 ||w||^2 of the whole objective
@@ -144,6 +146,8 @@ class ShardedSgd {
                                             Communicator& ranks);
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
+  std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
+  std::unique_ptr<RangeCache> range_cache_;    // unlisted instances' feature ranges, or null
   const Dataset* data_;
   const std::vector<LocalInstance>* instances_;
   SoftmaxModelShape shape_;

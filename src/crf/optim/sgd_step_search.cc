@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "crf/optim/listed_cache.h"
 #include "crf/optim/only_gold.h"
+#include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -93,7 +95,8 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     const double c0 = cpu ? thread_cpu_seconds() : 0.0;
     std::vector<double> s0(K), sd(K), all(K);
     for (std::size_t j = M * block / B; j < M * (block + 1) / B; ++j) {
-      const LocalInstance& instance = (*instances_)[order_[j * N / M]];
+      const std::size_t index = order_[j * N / M];
+      const LocalInstance& instance = (*instances_)[index];
       if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
       const int32_t* cls;
       std::size_t n;
@@ -117,8 +120,21 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
           base = all.data();
         }
       }
-      softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
-      softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
+      // The SGD's caches of the instance's features give the same sums bit for bit.
+      if (range_cache_ && !shape_.candidates) {
+        const CachedRange* r0 = range_cache_->begin(index);
+        const CachedRange* r1 = range_cache_->end(index);
+        cached_ranged_scores(shape_, instance, r0, r1, z, G, s0.data());
+        cached_ranged_scores(shape_, instance, r0, r1, delta, 1.0, sd.data());
+      } else if (cache_ && cache_->has(index)) {
+        const ListedEntry* e = cache_->begin(index);
+        const std::size_t ne = cache_->size(index);
+        cached_listed_scores(shape_, instance, e, ne, z, G, s0.data(), /*with_base=*/false);
+        cached_listed_scores(shape_, instance, e, ne, delta, 1.0, sd.data(), /*with_base=*/false);
+      } else {
+        softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
+        softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
+      }
       std::vector<double>& out = cached[block];
       const std::size_t at = out.size();
       out.resize(at + 2 * n);

@@ -1,0 +1,87 @@
+// The unlisted instances' cached feature ranges give the scores, gradients and SGD weights of
+// the looked-up path bit for bit.
+#include "crf/optim/range_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "crf/algorithms/local_training.h"
+#include "crf/optim/sgd.h"
+#include "crf/random_data.h"
+
+namespace septa::crf {
+namespace {
+
+constexpr std::size_t kA = 40, kL = 5;
+
+// Node instances over 40 attributes with a bias row; the features come from the first 15
+// instances only, so that many attributes have an empty range.
+struct Problem {
+  Dataset data;
+  std::vector<LocalInstance> instances;
+  SparseFeatures features;
+  SoftmaxModelShape shape;
+  explicit Problem(bool unit) {
+    data = testing::unit_slice(testing::random_dataset(300, 6, kA, kL, 17), 0, 300);
+    data.unit_values = unit;  // the stored values are all 1 either way
+    instances = node_instances(data);
+    const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 15);
+    features = instance_features(data, seen, kA, kL, 1, 1, false);
+    shape = SoftmaxModelShape{&features, kA, kL, 1, nullptr};
+  }
+};
+
+TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
+  const Problem p(true);
+  const RangeCache cache(p.data, p.instances, p.shape, 3);
+  ASSERT_FALSE(cache.empty());
+  const std::vector<double> w = testing::random_weights(p.shape.dimension(), 1.0, 8);
+  const std::vector<double> g = testing::random_weights(kL, 1.0, 9);
+  const ItemArrays items = ItemArrays::of(p.data);
+  std::vector<FeatureRange> ranges;
+  std::size_t empty = 0;
+  for (std::size_t i = 0; i < p.instances.size(); ++i) {
+    const LocalInstance& instance = p.instances[i];
+    std::vector<double> expected(kL), got(kL);
+    softmax_ranged_scores(p.shape, items, instance, w.data(), 0.7, expected.data(), ranges);
+    ASSERT_EQ(static_cast<std::size_t>(cache.end(i) - cache.begin(i)), ranges.size()) << i;
+    for (std::size_t r = 0; r < ranges.size(); ++r) {
+      EXPECT_EQ(cache.begin(i)[r].first, ranges[r].first);
+      EXPECT_EQ(cache.begin(i)[r].last, ranges[r].last);
+    }
+    for (std::size_t e = p.data.item_offsets[instance.item]; e < p.data.item_offsets[instance.item + 1]; ++e)
+      if (p.features.offsets[p.data.attribute_ids[e]] == p.features.offsets[p.data.attribute_ids[e] + 1]) ++empty;
+    cached_ranged_scores(p.shape, instance, cache.begin(i), cache.end(i), w.data(), 0.7, got.data());
+    EXPECT_EQ(got, expected) << i;  // bit for bit
+    std::vector<double> grad_expected(p.shape.dimension(), 0.0), grad_got(p.shape.dimension(), 0.0);
+    add_ranged_gradient(p.shape, instance, ranges, g.data(), grad_expected.data());
+    add_cached_ranged_gradient(p.shape, instance, cache.begin(i), cache.end(i), g.data(), grad_got.data());
+    EXPECT_EQ(grad_got, grad_expected) << i;
+  }
+  EXPECT_GT(empty, 0u);  // attributes without features are left out of both
+  const Problem q(false);  // values other than 1 possible: nothing cached
+  EXPECT_TRUE(RangeCache(q.data, q.instances, q.shape, 1).empty());
+}
+
+// The sharded SGD over the cached ranges (unit values) and over the looked-up ones (the same
+// values stored, not flagged as unit) gives the same weights bit for bit, on 1 and 3 threads.
+TEST(RangeCache, ShardedSgdGivesTheWeightsOfTheLookedUpPath) {
+  const Problem unit(true), plain(false);
+  ShardedSgdOptions options;
+  options.shards = 5;
+  options.mixes = 3;
+  options.epochs = 3;
+  options.c2 = 0.5;
+  const std::vector<double> w0 = testing::random_weights(unit.shape.dimension(), 0.1, 5);
+  for (int threads : {1, 3}) {
+    std::vector<double> cached = w0, looked_up = w0;
+    const ShardedSgd a(unit.data, unit.instances, unit.shape, options, w0, threads);
+    fit_sharded_sgd(a, options.epochs, options.c2, threads, cached, {});
+    const ShardedSgd b(plain.data, plain.instances, plain.shape, options, w0, threads);
+    fit_sharded_sgd(b, options.epochs, options.c2, threads, looked_up, {});
+    EXPECT_EQ(cached, looked_up) << threads << " threads";
+    EXPECT_NE(cached, w0);
+  }
+}
+
+}  // namespace
+}  // namespace septa::crf
