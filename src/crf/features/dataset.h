@@ -12,7 +12,7 @@ struct SequenceView {
   std::size_t T = 0;                   // items
   const std::size_t* item_offsets;     // [T+1] absolute offsets into ids/values
   const int32_t* attribute_ids;        // indexed by item_offsets
-  const float* attribute_values;       // indexed by item_offsets
+  const float* attribute_values;       // indexed by item_offsets; null: every value is 1
   const int32_t* labels;               // [T] gold label ids, -1 when unknown
   // Attributes of the edge (t-1, t) into item t, from observation-conditioned B templates:
   // edge_ids[edge_offsets[t] .. edge_offsets[t+1]) (absolute offsets; none for t = 0).
@@ -58,7 +58,8 @@ struct Dataset {
     v.T = sequence_offsets[n + 1] - first;
     v.item_offsets = &item_offsets[first];
     v.attribute_ids = attribute_ids.data();
-    v.attribute_values = attribute_values.data();
+    // Unit-valued data may drop its values (training, see unit_values): null then.
+    v.attribute_values = attribute_values.empty() ? nullptr : attribute_values.data();
     v.labels = labels.data() + first;
     v.edge_offsets = &edge_offsets[first];
     v.edge_ids = edge_ids.data();

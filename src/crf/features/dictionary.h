@@ -125,6 +125,11 @@ class Dictionary {
     append_packed(packed);
   }
   const std::vector<std::string>& names() const { return names_; }
+  // [size] hash() of each name, by id.
+  const std::vector<uint64_t>& hashes() const { return hashes_; }
+  // Frees the index (find() then finds nothing) and keeps the names and their hashes: for a
+  // dictionary that is only read by id from then on (the chunks of a parallel merge).
+  void drop_index() { std::vector<uint32_t>().swap(slots_); }
   // Moves the strings out and empties the dictionary.
   std::vector<std::string> take_names() {
     std::vector<std::string> names = std::move(names_);

@@ -8,9 +8,23 @@
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace septa::crf {
 
 namespace {
+
+// Sentences of an owned corpus freed between trims of the heaps (trim_heaps).
+constexpr std::size_t kTrimEvery = 512;
+
+// Returns the free pages of every heap (glibc's arenas) to the system.
+void trim_heaps() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 /*
  * The expanded attribute strings of one sentence, item by item (item t's state strings, then
@@ -64,21 +78,20 @@ void merge_in_order(std::vector<Dictionary*>& chunks, Dictionary& into,
   const std::size_t C = chunks.size();
   constexpr std::size_t P = 64;
   constexpr int kPartShift = 58;  // part of a string: the top 6 bits of its hash
-  std::vector<std::vector<uint64_t>> hashes(C);                  // [C][local id]
+  // The chunks' hashes, by local id (their indexes are not needed: freed first).
+  std::vector<const std::vector<uint64_t>*> hashes(C);          // [C] -> [local id]
   std::vector<std::vector<std::vector<uint32_t>>> by_part(C);    // [C][P] local ids, in order
   parallel_for(C, threads, [&](std::size_t c) {
-    const std::vector<std::string>& names = chunks[c]->names();
-    hashes[c].resize(names.size());
+    chunks[c]->drop_index();
+    const std::vector<uint64_t>& h = chunks[c]->hashes();
+    hashes[c] = &h;
     by_part[c].assign(P, {});
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const uint64_t h = Dictionary::hash(names[i]);
-      hashes[c][i] = h;
-      by_part[c][h >> kPartShift].push_back(static_cast<uint32_t>(i));
-    }
+    for (std::size_t i = 0; i < h.size(); ++i)
+      by_part[c][h[i] >> kPartShift].push_back(static_cast<uint32_t>(i));
   });
   const auto ref = [](std::size_t c, std::size_t i) { return (uint64_t{c} << 32) | i; };
   std::vector<std::vector<uint64_t>> first(C);  // [C][local id] ref of the first occurrence
-  for (std::size_t c = 0; c < C; ++c) first[c].resize(hashes[c].size());
+  for (std::size_t c = 0; c < C; ++c) first[c].resize(hashes[c]->size());
   parallel_for(P, threads, [&](std::size_t p) {
     std::size_t n = 0;
     for (std::size_t c = 0; c < C; ++c) n += by_part[c][p].size();
@@ -89,7 +102,7 @@ void merge_in_order(std::vector<Dictionary*>& chunks, Dictionary& into,
     for (std::size_t c = 0; c < C; ++c) {
       const std::vector<std::string>& names = chunks[c]->names();
       for (uint32_t i : by_part[c][p]) {
-        const uint64_t h = hashes[c][i];
+        const uint64_t h = (*hashes[c])[i];
         std::size_t slot = h & mask;
         for (;; slot = (slot + 1) & mask) {
           const uint64_t entry = table[slot];
@@ -99,7 +112,7 @@ void merge_in_order(std::vector<Dictionary*>& chunks, Dictionary& into,
             break;
           }
           const std::size_t c2 = (entry - 1) >> 32, i2 = (entry - 1) & 0xffffffffu;
-          if (hashes[c2][i2] == h && chunks[c2]->names()[i2] == names[i]) {
+          if ((*hashes[c2])[i2] == h && chunks[c2]->names()[i2] == names[i]) {
             first[c][i] = entry - 1;
             break;
           }
@@ -127,12 +140,13 @@ void merge_in_order(std::vector<Dictionary*>& chunks, Dictionary& into,
       const uint64_t f = first[c][i];
       if (f != ref(c, i)) global[c][i] = global[f >> 32][f & 0xffffffffu];  // an earlier chunk
     }
+    for (std::size_t i = 0; i < first[c].size(); ++i)
+      if (first[c][i] == ref(c, i))
+        name_hashes[static_cast<std::size_t>(global[c][i])] = (*hashes[c])[i];
     std::vector<std::string> taken = chunks[c]->take_names();
     for (std::size_t i = 0; i < taken.size(); ++i)
-      if (first[c][i] == ref(c, i)) {
+      if (first[c][i] == ref(c, i))
         names[static_cast<std::size_t>(global[c][i])] = std::move(taken[i]);
-        name_hashes[static_cast<std::size_t>(global[c][i])] = hashes[c][i];
-      }
   });
   into.assign_distinct(std::move(names), std::move(name_hashes));
 }
@@ -160,6 +174,16 @@ Encoder Encoder::restore(InputFormat format, const std::string& template_text,
  */
 void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset& out,
                               int threads) {
+  encode_columns(corpus, nullptr, out, threads);
+}
+
+void Encoder::encode_training(std::vector<ColumnSentence>&& corpus, Dataset& out, int threads) {
+  encode_columns(corpus, &corpus, out, threads);
+  std::vector<ColumnSentence>().swap(corpus);
+}
+
+void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
+                             std::vector<ColumnSentence>* owned, Dataset& out, int threads) {
   SEPTA_CHECK(format_ == InputFormat::kColumns);
   for (const ColumnSentence& sentence : corpus) {
     const std::size_t C = sentence.columns.front().size();
@@ -182,6 +206,7 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     std::vector<uint32_t> edges_per_item;  // [items] edge entries of each item
     Dictionary labels;                 // chunk-local, first-seen order
     std::vector<int32_t> label_ids;    // [items] chunk-local label ids
+    std::vector<uint32_t> lengths;     // [sentences] items of each sentence
   };
   const std::size_t N = corpus.size();
   const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(threads, N / 64 + 1));
@@ -191,9 +216,22 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     // The strings of a sentence, interned as one batch (Dictionary::add_all): ids in the same
     // first-seen order as one by one.
     SentenceStrings strings;
+    std::size_t freed = 0;  // sentences freed (owned corpus)
+    // Every template line gives one string per item (edge lines: per item after the first),
+    // so the entries are known: reserved, not grown by doubling (a peak of 1.5 copies).
+    std::size_t items = 0, sentences = 0;
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n, ++sentences)
+      items += corpus[n].columns.size();
+    part.ids.reserve(items * template_.unigram_count());
+    part.edge_ids.reserve((items - sentences) * template_.conditioned_bigram_count());
+    part.per_item.reserve(items);
+    part.edges_per_item.reserve(items);
+    part.label_ids.reserve(items);
+    part.lengths.reserve(sentences);
     for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
       const ColumnSentence& sentence = corpus[n];
       const std::size_t T = sentence.columns.size();
+      part.lengths.push_back(static_cast<uint32_t>(T));
       strings.expand(template_, sentence);
       part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
                               strings.ids.data());
@@ -207,6 +245,15 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
         part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
         for (; i < edge_end; ++i) part.edge_ids.push_back(ids[i]);
       }
+      if (!owned) continue;
+      // The text goes as it is encoded. The strings live in the reading thread's heap, which
+      // the workers do not allocate from, so that heap is trimmed now and then (its freed
+      // pages back to the system; CoNLL-2003 NER, 16 threads: the encoding's peak resident
+      // memory 199 MB untrimmed, 140 MB trimmed every 512 sentences).
+      ColumnSentence& done = (*owned)[n];
+      std::vector<std::vector<std::string>>().swap(done.columns);
+      std::string().swap(done.source);
+      if (++freed % kTrimEvery == 0) trim_heaps();
     }
   });
   // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`.
@@ -254,7 +301,6 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
     first_item[c + 1] = first_item[c] + part.per_item.size();
   }
   out.attribute_ids.resize(first_entry[chunks]);
-  out.attribute_values.resize(first_entry[chunks], 1.0f);
   out.edge_ids.resize(first_edge[chunks]);
   out.labels.resize(first_item[chunks]);
   out.item_offsets.resize(first_item[chunks] + 1);
@@ -262,7 +308,7 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
   out.weights.resize(sequences0 + N, 1.0);
   out.sequence_offsets.resize(sequences0 + N + 1);
   parallel_for(chunks, threads, [&](std::size_t c) {
-    const Chunk& part = parts[c];
+    Chunk& part = parts[c];
     const std::vector<int32_t>& ids = global[c];
     int32_t* attribute_ids = out.attribute_ids.data() + first_entry[c];  // may be empty
     for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
@@ -280,11 +326,15 @@ void Encoder::encode_training(const std::vector<ColumnSentence>& corpus, Dataset
       out.edge_offsets[item] = edge;
     }
     item = first_item[c];
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
-      item += corpus[n].columns.size();
+    for (std::size_t n = N * c / chunks, k = 0; n < N * (c + 1) / chunks; ++n, ++k) {
+      item += part.lengths[k];
       out.sequence_offsets[sequences0 + n + 1] = item;
     }
+    parts[c] = Chunk();
   });
+  // The values once the chunks' entries are gone: the peak holds one copy of the entries, not
+  // two (CoNLL-2003 NER, 4.7 M entries: 19 MB).
+  out.attribute_values.resize(first_entry[chunks], 1.0f);
 }
 
 namespace {

@@ -29,6 +29,9 @@ class Encoder {
   // not depend on it). Every sentence must have the same number of columns, more than the
   // template reads; errors name the place of the sentence (item_place).
   void encode_training(const std::vector<ColumnSentence>& corpus, Dataset& out, int threads = 1);
+  // The same, freeing each sentence's strings once it is encoded (the text then never sits
+  // beside the dictionaries at the peak); `corpus` is left empty.
+  void encode_training(std::vector<ColumnSentence>&& corpus, Dataset& out, int threads = 1);
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
   // After encode_training on each rank's consecutive part of one corpus: both dictionaries
   // become their union over the ranks of `comm` in the first-seen order of the whole corpus,
@@ -55,6 +58,11 @@ class Encoder {
                          std::size_t columns);
 
  private:
+  // encode_training over `corpus`; with `owned` (the same vector, owned by the caller) each
+  // sentence is emptied once encoded.
+  void encode_columns(const std::vector<ColumnSentence>& corpus,
+                      std::vector<ColumnSentence>* owned, Dataset& out, int threads);
+
   InputFormat format_ = InputFormat::kAttributes;
   FeatureTemplate template_;
   std::size_t columns_ = 0;

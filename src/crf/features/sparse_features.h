@@ -29,6 +29,11 @@ struct SparseFeatures {
     for (uint32_t f = offsets[attribute]; f < offsets[attribute + 1]; ++f)
       scores[classes[f]] += w[f] * value;
   }
+  // scores[k] += w[f] for every feature f = (attribute, k) (add_scores with value 1).
+  void add_weights(int32_t attribute, const double* w, double* scores) const {
+    for (uint32_t f = offsets[attribute]; f < offsets[attribute + 1]; ++f)
+      scores[classes[f]] += w[f];
+  }
   // grad[f] += value * probs[k] for every feature f = (attribute, k).
   void add_expectations(int32_t attribute, double value, const double* probs,
                         double* grad) const {

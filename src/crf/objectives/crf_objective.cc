@@ -39,7 +39,8 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
       SEPTA_CHECK(y >= 0 && static_cast<std::size_t>(y) < L);
       for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
         const int64_t f = states.find(s.attribute_ids[e], y);
-        if (f >= 0) empirical_[f] += s.weight * s.attribute_values[e];
+        const double value = s.attribute_values ? s.attribute_values[e] : 1.0;  // null: 1
+        if (f >= 0) empirical_[f] += s.weight * value;
       }
       if (t == 0) continue;
       const std::size_t pair = s.labels[t - 1] * L + y;
@@ -301,9 +302,14 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
             __builtin_prefetch(g.data() + slots[ahead]);
           }
           const int32_t a = s.attribute_ids[e];
-          const double value = s.attribute_values[e];
           const uint32_t lo = states.offsets[a], hi = states.offsets[a + 1];
           double* out = g.data() + slots[a];
+          // Without values (all 1): 1.0 * p is p, the same bits.
+          if (!s.attribute_values) {
+            for (uint32_t f = lo; f < hi; ++f) out[f - lo] += probs[states.classes[f]];
+            continue;
+          }
+          const double value = s.attribute_values[e];
           for (uint32_t f = lo; f < hi; ++f) out[f - lo] += value * probs[states.classes[f]];
         }
       }

@@ -32,14 +32,17 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
   // Attribute entries in order, with the feature range of entry e + D and the offsets of entry
   // e + 2D prefetched (D = kPrefetchAhead): random ranges of a large model cost cache misses, which
   // then overlap instead of queueing. The sums keep their order.
+  // Without values (all 1) the weights add as they are: w * 1.0 is w, the same bits.
   const std::size_t end = sequence.item_offsets[sequence.T];
   const int32_t* ids = sequence.attribute_ids;
+  const float* values = sequence.attribute_values;
   for (std::size_t t = 0; t < sequence.T; ++t) {
     double* scores = lattice.state(t);
     for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
       if (e + 2 * kPrefetchAhead < end) states_.prefetch_offsets(ids[e + 2 * kPrefetchAhead]);
       if (e + kPrefetchAhead < end) states_.prefetch_range(ids[e + kPrefetchAhead], w);
-      states_.add_scores(ids[e], sequence.attribute_values[e], w, scores);
+      if (values) states_.add_scores(ids[e], values[e], w, scores);
+      else states_.add_weights(ids[e], w, scores);
     }
   }
 }

@@ -48,6 +48,29 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
   for (float v : a.attribute_values) ASSERT_EQ(v, 1.0f);
 }
 
+// Encoding a corpus it owns (train(std::vector&&)) frees the text as it goes and trims the
+// heaps every 512 sentences: the same dictionaries and data as encoding a borrowed corpus.
+TEST(Encoder, ConsumingEncodingGivesTheSameDataAndEmptiesTheCorpus) {
+  std::istringstream in(testing::toy_chunking_corpus(1200, 12));
+  const auto corpus = read_columns(in, "toy.txt");
+  const FeatureTemplate feature_template =
+      FeatureTemplate::parse("U00:%x[0,0]\nU01:%x[-1,1]/%x[0,1]\nB01:%x[0,1]\nB\n", "t");
+  for (int threads : {1, 3, 16}) {
+    Encoder borrowed(feature_template), owner(feature_template);
+    Dataset a, b;
+    borrowed.encode_training(corpus, a, threads);
+    std::vector<ColumnSentence> copy = corpus;
+    owner.encode_training(std::move(copy), b, threads);
+    EXPECT_TRUE(copy.empty()) << threads;
+    EXPECT_EQ(owner.attributes().names(), borrowed.attributes().names()) << threads;
+    EXPECT_EQ(owner.labels().names(), borrowed.labels().names()) << threads;
+    EXPECT_EQ(owner.columns(), borrowed.columns()) << threads;
+    EXPECT_TRUE(b.unit_values) << threads;
+    EXPECT_TRUE(b.has_edges()) << threads;
+    expect_same_data(b, a, threads);
+  }
+}
+
 // Labels first seen in later chunks, in an order unlike their names': each chunk interns its
 // labels and the chunks merge in order, giving every label its first-seen id.
 TEST(Encoder, ParallelLabelIdsAreFirstSeenIds) {
