@@ -84,11 +84,13 @@ class ShardedSgd {
   // the ranks before it, then these), with their candidate lists in shape.candidates. The
   // ranks then exchange the instances (exchange_instances) so that each holds only those of
   // the shards it trains (rank r: s = r, r + R, ...; fit_sharded_sgd) and of the fixed
-  // samples (rate calibration, step search); the caller may free its own part afterwards.
+  // samples (rate calibration, step search); `released` (when set) is called as soon as the
+  // own part (data, instances and their candidate lists) is read no more, before the rate
+  // calibration, so that the caller frees it while the held part is set up.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
              const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr,
-             bool spread = false);
+             bool spread = false, const std::function<void()>& released = nullptr);
   ~ShardedSgd();
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
@@ -144,6 +146,8 @@ class ShardedSgd {
   std::vector<std::size_t> spread_instances(const Dataset& own_data,
                                             const std::vector<LocalInstance>& own,
                                             Communicator& ranks);
+  // Spread over ranks, with the features cached: cuts the held items to those still read.
+  void keep_read_items();
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
   std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
