@@ -347,8 +347,9 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
       // the next one's (its ranges are in cache; a range spans up to K weights).
       if (j + 2 < n) {
         const char* at = reinterpret_cast<const char*>(ranges->begin(visit[j + 2]));
-        const char* end = reinterpret_cast<const char*>(ranges->end(visit[j + 2]));
-        for (; at < end; at += 64) __builtin_prefetch(at);
+        const std::size_t bytes = sizeof(CachedRange) * static_cast<std::size_t>(
+            ranges->end(visit[j + 2]) - ranges->begin(visit[j + 2]));
+        for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(at + o);
       }
       if (j + 1 < n) {
         const double* w = state.weights();
@@ -366,8 +367,8 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
       // the next one's (its entries are in cache).
       if (j + 2 < n && cache->has(visit[j + 2])) {
         const char* at = reinterpret_cast<const char*>(cache->begin(visit[j + 2]));
-        const char* end = reinterpret_cast<const char*>(cache->begin(visit[j + 2]) + cache->size(visit[j + 2]));
-        for (; at < end; at += 64) __builtin_prefetch(at);
+        const std::size_t bytes = sizeof(ListedEntry) * cache->size(visit[j + 2]);
+        for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(at + o);
       }
       if (j + 1 < n && cache->has(visit[j + 1])) {
         const ListedEntry* e = cache->begin(visit[j + 1]);
