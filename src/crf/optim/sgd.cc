@@ -347,8 +347,9 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
       // the next one's (its ranges are in cache; a range spans up to K weights).
       if (j + 2 < n) {
         const char* at = reinterpret_cast<const char*>(ranges->begin(visit[j + 2]));
-        const char* end = reinterpret_cast<const char*>(ranges->end(visit[j + 2]));
-        for (; at < end; at += 64) __builtin_prefetch(at);
+        const std::size_t bytes = sizeof(CachedRange) * static_cast<std::size_t>(
+            ranges->end(visit[j + 2]) - ranges->begin(visit[j + 2]));
+        for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(at + o);
       }
       if (j + 1 < n) {
         const double* w = state.weights();
@@ -366,8 +367,8 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
       // the next one's (its entries are in cache).
       if (j + 2 < n && cache->has(visit[j + 2])) {
         const char* at = reinterpret_cast<const char*>(cache->begin(visit[j + 2]));
-        const char* end = reinterpret_cast<const char*>(cache->begin(visit[j + 2]) + cache->size(visit[j + 2]));
-        for (; at < end; at += 64) __builtin_prefetch(at);
+        const std::size_t bytes = sizeof(ListedEntry) * cache->size(visit[j + 2]);
+        for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(at + o);
       }
       if (j + 1 < n && cache->has(visit[j + 1])) {
         const ListedEntry* e = cache->begin(visit[j + 1]);
@@ -433,6 +434,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
     cache_ = std::make_unique<ListedFeatureCache>(*data_, *instances_, shape_, threads);
   if (!shape_.candidates && !shape_.mask && data_->unit_values)
     range_cache_ = std::make_unique<RangeCache>(*data_, *instances_, shape_, threads);
+  find_step_reads();
   if (spread && (cache_ || range_cache_)) keep_read_items();
 }
 
@@ -530,6 +532,38 @@ std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
       order_[j] = in_sample || s % R == me ? held_index(order_[j]) : kNotHeld;
     }
   return sample;
+}
+
+void ShardedSgd::find_step_reads() {
+  const std::size_t N = order_.size(), M = step_sample_size(), K = shape_.K;
+  const SparseFeatures& features = *shape_.features;
+  const ItemArrays items = ItemArrays::of(*data_);
+  std::vector<std::pair<std::size_t, std::size_t>> reads;
+  for (std::size_t j = 0; j < M; ++j) {
+    const LocalInstance& instance = (*instances_)[order_[j * N / M]];
+    if (only_gold(shape_, instance)) continue;  // (not scored)
+    for (int32_t k = 0; k < instance.span; ++k) {
+      const std::size_t item = instance.item + static_cast<std::size_t>(k);
+      for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+        const std::size_t a = static_cast<std::size_t>(items.ids[e]) + static_cast<std::size_t>(k) * shape_.A;
+        if (features.offsets[a] < features.offsets[a + 1])
+          reads.emplace_back(features.offsets[a], features.offsets[a + 1]);
+      }
+    }
+    if (shape_.R > 0) {
+      const std::size_t dense = features.size() + static_cast<std::size_t>(instance.context) * K;
+      reads.emplace_back(dense, dense + K);
+    }
+  }
+  std::sort(reads.begin(), reads.end());
+  step_reads_.clear();
+  for (const auto& r : reads) {
+    if (!step_reads_.empty() && r.first <= step_reads_.back().second)
+      step_reads_.back().second = std::max(step_reads_.back().second, r.second);
+    else
+      step_reads_.push_back(r);
+  }
+  step_reads_.shrink_to_fit();
 }
 
 /*

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
@@ -127,6 +128,10 @@ class ShardedSgd {
 
   const SoftmaxModelShape& shape() const { return shape_; }
 
+  // The weights mixing_step reads, as merged increasing ranges [first, last): every feature of
+  // the sample instances' attributes and their dense rows (a superset of what their scores read).
+  const std::vector<std::pair<std::size_t, std::size_t>>& step_reads() const { return step_reads_; }
+
   // Instances in the step search's sample: positions j N / M of the permutation, j < M;
   // 4,000 per epoch, i.e. 4,000 / mixes per mix, at least 1,000 (at most N).
   std::size_t step_sample_size() const {
@@ -148,6 +153,8 @@ class ShardedSgd {
                                             Communicator& ranks);
   // Spread over ranks, with the features cached: cuts the held items to those still read.
   void keep_read_items();
+  // Sets step_reads_ (from the sample instances' items).
+  void find_step_reads();
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
   std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
@@ -164,6 +171,7 @@ class ShardedSgd {
   double eta0_ = 0.1;
   mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
   mutable std::vector<int> visit_epoch_;                   // [S] epoch of visits_[s] (0: none)
+  std::vector<std::pair<std::size_t, std::size_t>> step_reads_;  // [ranges] see step_reads()
 };
 
 // Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns
