@@ -56,7 +56,9 @@ class Lattice {
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
   std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
-  std::vector<double> exp_trans_transposed_;  // same shape, each matrix transposed [cur][prev]
+  // Shared transitions only, rows padded with zeros to Lp = L rounded up to 4 (vector_matrix):
+  std::vector<double> exp_trans_padded_;      // [L][Lp] exp_trans_ [prev][cur]
+  std::vector<double> exp_trans_transposed_;  // [L][Lp] exp_trans_ transposed [cur][prev]
   std::vector<double> edge_sum_;  // [L][L] + [L] scratch for add_edge_marginal_sums
   std::vector<double> state_shift_;  // [T] max of state(t, .)
   std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
