@@ -59,7 +59,7 @@ class Lattice {
   // Shared transitions only, rows padded with zeros to Lp = L rounded up to 4 (vector_matrix):
   std::vector<double> exp_trans_padded_;      // [L][Lp] exp_trans_ [prev][cur]
   std::vector<double> exp_trans_transposed_;  // [L][Lp] exp_trans_ transposed [cur][prev]
-  std::vector<double> edge_sum_;  // [L][L] + [L] scratch for add_edge_marginal_sums
+  std::vector<double> edge_sum_;  // [L][L] + [T][Lp] + [T] scratch of add_edge_marginal_sums
   std::vector<double> state_shift_;  // [T] max of state(t, .)
   std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
   std::vector<double> alpha_;     // [T][L] forward scores, normalised to sum 1 per position

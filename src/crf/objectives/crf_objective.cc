@@ -278,6 +278,8 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     double* trans_g = &g[block_states_[block]];
     double* edge_g = trans_g + L * L;
     Lattice& lattice = lattices_[worker];
+    const uint8_t* classes8 =
+        structure_.classes8().empty() ? nullptr : structure_.classes8().data();
     std::vector<double> probs(L);
     std::vector<double> pair_probs(per_position ? L * L : 0);  // [L][L] of one edge
     double log_z = 0.0;
@@ -298,13 +300,18 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
           }
           if (e + D < end) {
             const int32_t ahead = s.attribute_ids[e + D];
-            __builtin_prefetch(states.classes.data() + states.offsets[ahead]);
+            if (classes8) __builtin_prefetch(classes8 + states.offsets[ahead]);
+            else __builtin_prefetch(states.classes.data() + states.offsets[ahead]);
             __builtin_prefetch(g.data() + slots[ahead]);
           }
           const int32_t a = s.attribute_ids[e];
           const uint32_t lo = states.offsets[a], hi = states.offsets[a + 1];
           double* out = g.data() + slots[a];
           // Without values (all 1): 1.0 * p is p, the same bits.
+          if (!s.attribute_values && classes8) {
+            for (uint32_t f = lo; f < hi; ++f) out[f - lo] += probs[classes8[f]];
+            continue;
+          }
           if (!s.attribute_values) {
             for (uint32_t f = lo; f < hi; ++f) out[f - lo] += probs[states.classes[f]];
             continue;
