@@ -86,9 +86,11 @@ void Lattice::resize(std::size_t T, std::size_t L, bool per_position_transitions
   exp_trans_stale_ = true;
 }
 
-void Lattice::set_shared_transitions(const double* trans) {
+void Lattice::set_shared_transitions(const double* trans, uint64_t key) {
   SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
   // The same weights for every sequence of an evaluation: keep their exponentials.
+  if (!exp_trans_stale_ && key != 0 && key == trans_key_) return;
+  trans_key_ = key;
   if (!exp_trans_stale_ && std::equal(trans, trans + L_ * L_, trans_.begin())) return;
   std::copy(trans, trans + L_ * L_, trans_.begin());
   exp_trans_stale_ = true;

@@ -301,6 +301,8 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
   if (!layout_) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
+  // One w for every sequence of this evaluation: the lattices compare the transitions once.
+  const uint64_t evaluation = ++evaluations_;
   // Expected counts of one block into g: the state features of attribute a at g + slot[a]
   // (slot_), transitions at trans_g, edge features at edge_g.
   auto work = [&](std::size_t block, std::size_t worker) {
@@ -321,7 +323,7 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     double log_z = 0.0;
     for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
-      structure_.fill(s, w, lattice);
+      structure_.fill(s, w, lattice, evaluation);
       log_z += s.weight * lattice.forward_backward();
       // The gradient entries of random attributes, prefetched a few entries ahead as in
       // LinearChainScorer::fill.

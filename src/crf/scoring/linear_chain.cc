@@ -13,12 +13,12 @@ namespace septa::crf {
  * observation-conditioned B templates expand (CRF++'s "B01:%x[0,0]"). Without edge features
  * trans is the same [L][L] matrix at every position.
  */
-void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
-                             Lattice& lattice) const {
+void LinearChainScorer::fill(const SequenceView& sequence, const double* w, Lattice& lattice,
+                             uint64_t weights_key) const {
   const bool per_pos = per_position();
   lattice.reset(sequence.T, L_, per_pos);
   if (!per_pos) {
-    lattice.set_shared_transitions(w + transition_offset());
+    lattice.set_shared_transitions(w + transition_offset(), weights_key);
   } else {
     const double* shared = w + transition_offset();
     const double* edge_w = w + edge_offset();

@@ -40,8 +40,11 @@ class LinearChainScorer : public Scorer {
   const std::vector<double>& weights() const { return weights_; }
 
   // Fills `lattice` from weights `w` (the scorer's own weights by default): per-position
-  // transitions when the scorer has edge features, else the shared matrix.
-  void fill(const SequenceView& sequence, const double* w, Lattice& lattice) const;
+  // transitions when the scorer has edge features, else the shared matrix. A nonzero
+  // `weights_key` names w for the lattice's cache of the shared transitions: equal keys, equal
+  // weights (Lattice::set_shared_transitions).
+  void fill(const SequenceView& sequence, const double* w, Lattice& lattice,
+            uint64_t weights_key = 0) const;
   // Whether fill() gives `lattice` per-position transitions.
   bool per_position() const { return edges_.size() > 0; }
 
