@@ -307,10 +307,11 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.seed = context.options.seed;
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
   if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
+  // Spread, the own instances and data go once exchanged (before the calibration and the
+  // listed-feature cache are built).
   const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks,
-                       spread);
-  if (spread && context.released) context.released();
-  if (spread) release_free_memory();  // the exchange's buffers and the own instances
+                       spread, spread ? context.released : nullptr);
+  if (spread) release_free_memory();  // the exchange's buffers
   profile_stage("SGD set-up");
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {

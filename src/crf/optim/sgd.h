@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
@@ -84,11 +85,13 @@ class ShardedSgd {
   // the ranks before it, then these), with their candidate lists in shape.candidates. The
   // ranks then exchange the instances (exchange_instances) so that each holds only those of
   // the shards it trains (rank r: s = r, r + R, ...; fit_sharded_sgd) and of the fixed
-  // samples (rate calibration, step search); the caller may free its own part afterwards.
+  // samples (rate calibration, step search); `released` (when set) is called as soon as the
+  // own part (data, instances and their candidate lists) is read no more, before the rate
+  // calibration, so that the caller frees it while the held part is set up.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, const ShardedSgdOptions& options,
              const std::vector<double>& w0, int threads = 1, Communicator* ranks = nullptr,
-             bool spread = false);
+             bool spread = false, const std::function<void()>& released = nullptr);
   ~ShardedSgd();
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
@@ -125,6 +128,10 @@ class ShardedSgd {
 
   const SoftmaxModelShape& shape() const { return shape_; }
 
+  // The weights mixing_step reads, as merged increasing ranges [first, last): every feature of
+  // the sample instances' attributes and their dense rows (a superset of what their scores read).
+  const std::vector<std::pair<std::size_t, std::size_t>>& step_reads() const { return step_reads_; }
+
   // Instances in the step search's sample: positions j N / M of the permutation, j < M;
   // 4,000 per epoch, i.e. 4,000 / mixes per mix, at least 1,000 (at most N).
   std::size_t step_sample_size() const {
@@ -144,6 +151,10 @@ class ShardedSgd {
   std::vector<std::size_t> spread_instances(const Dataset& own_data,
                                             const std::vector<LocalInstance>& own,
                                             Communicator& ranks);
+  // Spread over ranks, with the features cached: cuts the held items to those still read.
+  void keep_read_items();
+  // Sets step_reads_ (from the sample instances' items).
+  void find_step_reads();
 
   std::unique_ptr<HeldInstances> held_;  // spread over ranks: what this rank holds
   std::unique_ptr<ListedFeatureCache> cache_;  // listed instances' features, or null
@@ -160,6 +171,7 @@ class ShardedSgd {
   double eta0_ = 0.1;
   mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
   mutable std::vector<int> visit_epoch_;                   // [S] epoch of visits_[s] (0: none)
+  std::vector<std::pair<std::size_t, std::size_t>> step_reads_;  // [ranges] see step_reads()
 };
 
 // Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns

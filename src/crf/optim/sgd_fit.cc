@@ -160,7 +160,14 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         profile.serial += now_seconds() - t0;
         profile.comm += thread_cpu_seconds() - c_comm;
       }
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, threads, profile, ranks);
+      // The mix's scratch is worker 0's buffer, equal to z after the parts (a rank without
+      // shards of its own brings it to z here) and again after the mix.
+      if (full_sync[0]) {
+        buffer[0].assign(w.begin(), w.end());
+        full_sync[0] = 0;
+      }
+      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, buffer[0].data(), threads,
+                                     profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
         for (const ShardUpdate& u : updates) round_loss += u.loss;

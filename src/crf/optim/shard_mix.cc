@@ -108,7 +108,7 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
 }
 
 double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z,
-                     double& G, double& zz, int threads, SgdProfile& profile,
+                     double& G, double& zz, double* scratch, int threads, SgdProfile& profile,
                      Communicator* ranks) {
   double a = 0.0, shares = 0.0;
   for (const ShardUpdate& u : updates) {
@@ -119,6 +119,12 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     for (std::vector<uint32_t>& range : updated_) range.clear();
     return 1.0;
   }
+  // delta' lives in the scratch (equal to z): 0 where the step search reads a weight that no
+  // shard updated, delta' where one did (set at the first update in accumulate, or received
+  // from its rank), and z elsewhere (never read). Back to z after the apply pass.
+  delta_ = scratch;
+  const std::vector<std::pair<std::size_t, std::size_t>>& reads = sgd.step_reads();
+  for (const auto& [first, last] : reads) std::fill(delta_ + first, delta_ + last, 0.0);
   std::vector<double> cpu(kRanges, 0.0);
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
   SEPTA_CHECK(R + 1 == cut_.size());  // the ranks the mix was made for
@@ -140,7 +146,7 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     dd += dd_[r];
   }
   std::vector<double> step_cpu;  // [blocks]
-  const double gamma = sgd.mixing_step(z, G, a, delta_.data(), G * G * zz, wd, dd, threads,
+  const double gamma = sgd.mixing_step(z, G, a, delta_, G * G * zz, wd, dd, threads,
                                        profile.on ? &step_cpu : nullptr,
                                        R > 1 ? ranks : nullptr);
   const double G_new = G * (1.0 + gamma * (a - 1.0));
@@ -162,12 +168,15 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
       const double moved = (w + gamma * (delta_[d] + (a - 1.0) * w)) / G_new;
       dz += moved * moved - z[d] * z[d];
       z[d] = moved;
-      delta_[d] = 0.0;
+      delta_[d] = moved;
     }
     dz_[r] = dz;
     if (profile.on) cpu2[r] = thread_cpu_seconds() - c0;
   });
   for (std::size_t r = 0; r < kRanges; ++r) zz += dz_[r];
+  // the weights no shard updated kept their z
+  for (const auto& [first, last] : reads) std::copy(z + first, z + last, delta_ + first);
+  delta_ = nullptr;
   G = G_new;
   if (R > 1) rebalance();
   if (profile.on) {  // the two range passes and the step search run on all threads
@@ -256,23 +265,39 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   if (count.size() < hi - lo) count.assign(hi - lo, 0);
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   uint64_t entries = 0;
+  uint16_t* counts = count.data();  // counts[d - lo] for d in [lo, hi)
+  double* delta = delta_;
   for (const ShardUpdate& u : updates) {
-    const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
-    entries += static_cast<uint64_t>(
-        std::lower_bound(first, u.index.end(), hi) - first);
-    const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
-    for (auto it = first; it != u.index.end() && *it < hi; ++it) {
-      if (it < prefetch_end) {
-        __builtin_prefetch(z + it[kAhead]);
-        __builtin_prefetch(&delta_[it[kAhead]], 1);
+    // The shard's entries in [lo, hi): sparse weights [b, m), dense ones [m, e).
+    const uint32_t* index = u.index.data();
+    const double* value = u.value.data();
+    const std::size_t n = u.index.size();
+    const std::size_t b = static_cast<std::size_t>(std::lower_bound(index, index + n, lo) - index);
+    const std::size_t e = static_cast<std::size_t>(std::lower_bound(index + b, index + n, hi) - index);
+    const std::size_t m = hi <= F_ ? e
+                                   : static_cast<std::size_t>(
+                                         std::lower_bound(index + b, index + e, static_cast<uint32_t>(F_)) - index);
+    entries += e - b;
+    const std::size_t prefetch_end = e > static_cast<std::size_t>(kAhead) ? e - kAhead : 0;
+    for (std::size_t i = b; i < m; ++i) {
+      if (i < prefetch_end) {
+        __builtin_prefetch(z + index[i + kAhead]);
+        __builtin_prefetch(delta + index[i + kAhead], 1);
       }
-      const uint32_t d = *it;
-      const double x = u.value[it - u.index.begin()], w = G * z[d];
-      if (count[d - lo]++ == 0) updated.push_back(d);
-      if (d < F_)
-        delta_[d] += x - w;
-      else
-        delta_[d] += u.share * (x - u.decay * w);
+      const uint32_t d = index[i];
+      if (counts[d - lo]++ == 0) {
+        updated.push_back(d);
+        delta[d] = 0.0;
+      }
+      delta[d] += value[i] - G * z[d];
+    }
+    for (std::size_t i = m; i < e; ++i) {
+      const uint32_t d = index[i];
+      if (counts[d - lo]++ == 0) {
+        updated.push_back(d);
+        delta[d] = 0.0;
+      }
+      delta[d] += u.share * (value[i] - u.decay * (G * z[d]));
     }
   }
   double wd = 0.0, dd = 0.0;

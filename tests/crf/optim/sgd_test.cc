@@ -13,6 +13,7 @@
 
 #include "crf/algorithms/local_training.h"
 #include "crf/optim/minimizer.h"
+#include "crf/optim/only_gold.h"
 #include "crf/random_data.h"
 #include "crf/thread_communicator.h"
 
@@ -352,6 +353,67 @@ TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
           EXPECT_EQ(w[static_cast<std::size_t>(r)], one)  // bit-identical
               << "span " << span << ", " << ranks << " ranks x " << threads << " threads, rank " << r;
       }
+  }
+}
+
+// The mix keeps delta' in a worker's weight buffer and zeroes only the weights the step search
+// reads (step_reads); a weight it reads outside them would hold a weight, not 0. So: for every
+// instance of the step search's sample (positions j N / M of the shard permutation, M = 1,000 of
+// N = 1,700-2,400) the raw scores (every feature of its attributes and its dense row: what any scoring
+// path reads at most) from weights that are NaN outside step_reads equal those from the true
+// weights; nodes and edges (attribute ids shifted by A per item), 16 mixes. And the reads are
+// a proper subset (the test could fail the other way: instances outside the sample read more).
+TEST(ShardedSgd, StepReadsCoverTheStepSearchSample) {
+  constexpr std::size_t A = 3000, L = 3, K = L * L;  // rare attributes: some outside the sample
+  Dataset data = testing::random_dataset(700, 6, A, L, 41);
+  data = testing::unit_slice(data, 0, data.size());
+  std::vector<int32_t> pair_class(L * L);
+  std::iota(pair_class.begin(), pair_class.end(), 0);
+  for (int span = 1; span <= 2; ++span) {
+    std::vector<LocalInstance> instances =
+        span == 1 ? node_instances(data) : edge_instances(data, pair_class, L);
+    const std::size_t classes = span == 1 ? L : K;
+    CandidateLists lists;
+    if (span == 2) lists = lists_of(instances, 0, static_cast<int32_t>(K));
+    const SparseFeatures features = instance_features(data, instances, A, classes, span, 1, false);
+    SoftmaxModelShape shape{&features, A, classes, 1, nullptr};
+    if (span == 2) shape.candidates = &lists;
+    ShardedSgdOptions options;
+    options.shards = 5;
+    options.mixes = 16;
+    const std::size_t D = shape.dimension(), N = instances.size();
+    const std::vector<double> w = testing::random_weights(D, 0.5, 9);
+    const ShardedSgd sgd(data, instances, shape, options, w);
+    const std::size_t M = sgd.step_sample_size();
+    ASSERT_LT(M, N);
+    std::vector<double> outside(D, std::nan(""));
+    std::size_t covered = 0;
+    for (const auto& [first, last] : sgd.step_reads()) {
+      ASSERT_LE(last, D);
+      std::copy(w.begin() + static_cast<std::ptrdiff_t>(first),
+                w.begin() + static_cast<std::ptrdiff_t>(last),
+                outside.begin() + static_cast<std::ptrdiff_t>(first));
+      covered += last - first;
+    }
+    EXPECT_LT(covered, D) << "span " << span;
+    std::vector<std::size_t> order(N);  // the constructor's shard permutation
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(options.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    const ItemArrays items = ItemArrays::of(data);
+    SoftmaxModelShape raw = shape;
+    raw.candidates = nullptr;  // every class: the dense path reads every attribute feature
+    std::vector<double> expected(classes), got(classes);
+    std::size_t scored = 0;
+    for (std::size_t j = 0; j < M; ++j) {
+      const LocalInstance& instance = instances[order[j * N / M]];
+      if (only_gold(shape, instance)) continue;
+      softmax_raw_scores(raw, items, instance, w.data(), 1.0, expected.data(), false);
+      softmax_raw_scores(raw, items, instance, outside.data(), 1.0, got.data(), false);
+      for (std::size_t c = 0; c < classes; ++c) ASSERT_EQ(got[c], expected[c]) << j << " " << c;
+      ++scored;
+    }
+    EXPECT_GT(scored, M / 3);  // (a third of the edges are gold-only)
   }
 }
 

@@ -33,7 +33,14 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
     for (const auto& entry : order) out.push_back(column[entry.second]);
     return out;
   };
-  {  // the evaluated messages of each language, line by line as in hypotheses/*.txt (for other scorers)
+  // --eval-dev N: each direction's N dev messages (the seeded sample of --dev-sample) instead,
+  // scored into dev_results.tsv, no hypotheses written: for choosing decoding options on dev.
+  const int64_t dev = study.options().integer("eval-dev");
+  auto sources_of = [&](const Direction& d) { return dev > 0 ? study.dev_set(d, dev).source_text : text_of(d.source); };
+  auto references_of = [&](const Direction& d) {
+    return dev > 0 ? study.dev_set(d, dev).references : text_of(d.target);
+  };
+  if (dev == 0) {  // the evaluated messages of each language, line by line as in hypotheses/*.txt (for other scorers)
     auto all = languages(study.groups());
     all.insert(all.begin(), "en");
     for (const auto& language : all) {
@@ -56,18 +63,20 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
   int64_t parameters = 0;
   for (const auto& [model_name, directions] : needed) {
     if (model_name.empty()) {
-      for (const auto& d : directions) hypotheses[{model_name, d.name()}] = text_of(d.source);
+      for (const auto& d : directions) hypotheses[{model_name, d.name()}] = sources_of(d);
       continue;
     }
     Translator model = study.load(model_name);
     parameters = 0;
     for (const auto& p : model->parameters()) parameters += p.numel();
     for (const auto& d : directions) {
-      const auto sources = study.encode(text_of(d.source));
+      const auto sources = study.encode(sources_of(d));
       const auto ids = translate(model, sources, study.tokenizer().tag(d.target), beam,
-                                 study.options().integer("decode-batch"), study.device());
+                                 study.options().integer("decode-batch"), study.device(),
+                                 study.options().real("eos-penalty"));
       auto& out = hypotheses[{model_name, d.name()}];
       out = study.tokenizer().decode(ids);
+      if (dev > 0) continue;
       std::string file_name = model_name.substr(0, model_name.rfind('.'));
       for (char& c : file_name)
         if (c == '/') c = '_';
@@ -86,7 +95,7 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
       const std::string& model = models.at(d.name());
       if (!model.empty()) distinct.insert(model);
       const auto& hyp = hypotheses.at({model, d.name()});
-      const auto ref = text_of(d.target);
+      const auto ref = references_of(d);
       std::snprintf(line, sizeof line, "%s\t%s\t%s\t%.2f\t%.2f\n", setting.c_str(), d.name().c_str(),
                     model.empty() ? "-" : model.c_str(), chrf(hyp, ref), bleu(hyp, ref));
       table += line;
@@ -94,9 +103,16 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
     sizes += setting + "\t" + std::to_string(distinct.size()) + "\t" +
              std::to_string(static_cast<int64_t>(distinct.size()) * parameters) + "\n";
   }
+  char what[160];
+  std::snprintf(what, sizeof what, " (beam %d, eos penalty %g)", beam, study.options().real("eos-penalty"));
+  if (dev > 0) {
+    std::ofstream(study.path("dev_results.tsv")) << table;
+    log("evaluated at most " + std::to_string(dev) + " dev messages per direction" + what);
+    return table;
+  }
   std::ofstream(study.path("results.tsv")) << table;
   std::ofstream(study.path("models.tsv")) << sizes;
-  log("evaluated " + std::to_string(S) + " n-way test messages per direction (beam " + std::to_string(beam) + ")");
+  log("evaluated " + std::to_string(S) + " n-way test messages per direction" + what);
   return table;
 }
 

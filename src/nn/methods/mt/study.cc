@@ -210,7 +210,7 @@ std::vector<std::vector<int>> Study::encode(const std::vector<std::string>& text
 
 // With --post-fresh 1, a post-training (limit > 0) takes the `limit` pairs that follow pre-training's
 // --max-train in the seeded order: pairs the base never saw (cached as "<language>#fresh").
-Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit) {
+Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit, int64_t copies) {
   const bool fresh = limit > 0 && options_.integer("post-fresh") == 1;
   const int64_t max_train = options_.integer("max-train");
   if (fresh && max_train <= 0) throw OptionError("--post-fresh 1 needs --max-train > 0 (pairs left for post-training)");
@@ -244,8 +244,33 @@ Encoded Study::encoded(const std::vector<Direction>& directions, int64_t limit) 
       tgt.push_back(std::move(ids));
     }
   }
+  if (copies > 0) {
+    const auto english = copy_messages(copies);
+    const int tag = tokenizer().tag("en");
+    for (auto& ids : encode(english)) {
+      src.push_back(ids);
+      ids.insert(ids.begin(), tag);
+      tgt.push_back(std::move(ids));
+    }
+  }
   const int64_t max_len = options_.integer("max-len");
   return {pad_batch(src, max_len), pad_batch(tgt, max_len + 1)};
+}
+
+// Copied-target augmentation (Currey et al. 2017): the distinct English messages of pre-training's
+// pairs (languages in corpus order), ordered by a seeded hash, the first `n` of them.
+std::vector<std::string> Study::copy_messages(int64_t n) {
+  std::vector<Pair> english;
+  std::set<std::string> seen;
+  for (const auto& language : languages(groups_))
+    for (const auto& p : train_pairs(language))
+      if (seen.insert(p.source).second) english.push_back(p);
+  std::vector<std::string> out;
+  for (const size_t i : hash_order(english, options_.seed() ^ 0x636f7079ull)) {  // "copy"
+    if (static_cast<int64_t>(out.size()) >= n) break;
+    out.push_back(english[i].source);
+  }
+  return out;
 }
 
 const Study::DevSet& Study::dev_set(const Direction& d, int64_t limit) {
@@ -286,7 +311,8 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
   const double lr = options_.real(from_base ? "post-lr" : "lr");
   // Adam: AdamW without weight decay (the arithmetic of torch::optim::Adam with none).
   ForeachAdamW optimizer(model->parameters(), torch::optim::AdamWOptions(lr).betas({0.9, 0.98}).weight_decay(0));
-  const Encoded data = encoded(directions, from_base ? options_.integer("post-max-train") : 0);
+  const Encoded data = encoded(directions, from_base ? options_.integer("post-max-train") : 0,
+                               from_base ? 0 : options_.integer("copy-pairs"));
   // Every batch gathered once, on the device, cut to its own longest source and target, so a step
   // reads nothing back from the device but the gradient norm.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> batches;  // ([B][S], [B][T + 1])
@@ -329,15 +355,23 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
     steps_in_epoch = 0;
     return std::vector<double>{sum};
   };
-  // Mean greedy chrF of the model over `limit` dev messages of each of its directions.
-  auto dev_chrf = [&](int64_t limit) {
-    double sum = 0;
+  // Mean greedy chrF of the model over `limit` dev messages of each of its directions; with
+  // `detail`, also each direction's chrF ("dev_chrF.<dir>" when there are several) and the length
+  // ratio "dev_len" = characters of the hypotheses / of the references (all directions).
+  auto dev_chrf = [&](int64_t limit, Metrics* detail = nullptr) {
+    double sum = 0, hyp_chars = 0, ref_chars = 0;
     for (const auto& d : directions) {
       const auto& dev = dev_set(d, limit);
       const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
-                                 options_.integer("decode-batch"), device_);
-      sum += chrf(tokenizer().decode(ids), dev.references);
+                                 options_.integer("decode-batch"), device_, options_.real("eos-penalty"));
+      const auto hyp = tokenizer().decode(ids);
+      const double score = chrf(hyp, dev.references);
+      sum += score;
+      for (const auto& h : hyp) hyp_chars += static_cast<double>(h.size());
+      for (const auto& r : dev.references) ref_chars += static_cast<double>(r.size());
+      if (detail && directions.size() > 1) (*detail)["dev_chrF." + d.name()] = score;
     }
+    if (detail) (*detail)["dev_len"] = ref_chars > 0 ? hyp_chars / ref_chars : 0.0;
     return sum / static_cast<double>(directions.size());
   };
   // Post-training's epoch chosen on dev (--post-select N): the base (epoch 0) and every epoch are
@@ -379,9 +413,11 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
         double copy_sum = 0;
         for (const auto& d : directions) {
           const auto& dev = dev_set(d, dev_sample);
-          copy_sum += chrf(dev.source_text, dev.references);
+          const double copy = chrf(dev.source_text, dev.references);
+          copy_sum += copy;
+          if (directions.size() > 1) metrics["dev_copy_chrF." + d.name()] = copy;
         }
-        metrics["dev_chrF"] = dev_chrf(dev_sample);
+        metrics["dev_chrF"] = dev_chrf(dev_sample, &metrics);
         metrics["dev_copy_chrF"] = copy_sum / static_cast<double>(directions.size());
       }
       if (select > 0) {

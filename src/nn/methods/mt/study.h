@@ -58,8 +58,12 @@ class Study {
   // Token ids of each text followed by eos.
   std::vector<std::vector<int>> encode(const std::vector<std::string>& texts);
 
-  // The training pairs of `directions`, at most `limit` of each (0: all).
-  Encoded encoded(const std::vector<Direction>& directions, int64_t limit);
+  // The training pairs of `directions`, at most `limit` of each (0: all), then `copies` English
+  // messages of pre-training copied as en->en pairs (source = target, the English tag).
+  Encoded encoded(const std::vector<Direction>& directions, int64_t limit, int64_t copies = 0);
+
+  // The first `n` distinct English messages of pre-training's pairs in a seeded order.
+  std::vector<std::string> copy_messages(int64_t n);
 
   struct DevSet {
     std::vector<std::vector<int>> sources;  // token ids, eos last

@@ -72,13 +72,15 @@ torch::Tensor pad_batch(const std::vector<std::vector<int>>& sequences, int64_t 
 namespace {
 
 // Greedy: argmax at every step for the whole batch until every row has produced eos.
-std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag) {
+std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag, double eos_penalty) {
   const int64_t B = src.size(0), T = model->options.max_len;
   const auto memory = model->encode(src);
   auto tgt = torch::full({B, 1}, tag, torch::TensorOptions().dtype(torch::kLong).device(src.device()));
   auto done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(src.device()));
   for (int64_t t = 0; t < T; ++t) {
-    const auto logits = model->decode(tgt, memory, src).select(1, tgt.size(1) - 1);  // [B][V]
+    auto logits = model->decode(tgt, memory, src).select(1, tgt.size(1) - 1);  // [B][V]
+    // argmax of log p - penalty [v = eos]: log p and the logits differ by a constant per row
+    if (eos_penalty != 0) logits.select(/*dim=*/1, kEosId).sub_(eos_penalty);
     auto next = logits.argmax(/*dim=*/1);
     next = torch::where(done, torch::full_like(next, kPadId), next);
     tgt = torch::cat({tgt, next.unsqueeze(1)}, /*dim=*/1);
@@ -98,7 +100,7 @@ std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src
 
 // Beam search for one source [1][S]: keep the `beam` best prefixes by sum log p; a hypothesis ends
 // at eos; the result maximises sum log p / length over finished (or, at max_len, open) ones.
-std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam) {
+std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam, double eos_penalty) {
   const int64_t T = model->options.max_len;
   const auto memory1 = model->encode(src);  // [S][1][E]
   struct Hyp { std::vector<int64_t> tokens; double score; };
@@ -110,8 +112,9 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
       for (int64_t j = 0; j <= t; ++j) tgt[k][j] = open[k].tokens[j];
     tgt = tgt.to(src.device());
     const auto memory = memory1.expand({memory1.size(0), K, memory1.size(2)});
-    const auto logp = torch::log_softmax(model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t),
+    auto logp = torch::log_softmax(model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t),
                                          /*dim=*/1).cpu();  // [K][V]
+    if (eos_penalty != 0) logp.select(/*dim=*/1, kEosId).sub_(eos_penalty);
     const auto top = logp.topk(beam, /*dim=*/1);
     const auto values = std::get<0>(top), indices = std::get<1>(top);
     std::vector<Hyp> candidates;
@@ -150,7 +153,8 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
 }  // namespace
 
 std::vector<std::vector<int>> translate(Translator& model, const std::vector<std::vector<int>>& sources,
-                                        int tag, int beam, int64_t batch, const torch::Device& device) {
+                                        int tag, int beam, int64_t batch, const torch::Device& device,
+                                        double eos_penalty) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::vector<int>> out;
@@ -159,11 +163,11 @@ std::vector<std::vector<int>> translate(Translator& model, const std::vector<std
     const size_t end = std::min(sources.size(), start + static_cast<size_t>(batch));
     const std::vector<std::vector<int>> chunk(sources.begin() + start, sources.begin() + end);
     if (beam <= 1) {
-      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag);
+      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag, eos_penalty);
       out.insert(out.end(), result.begin(), result.end());
     } else {
       for (const auto& s : chunk)
-        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam));
+        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam, eos_penalty));
     }
   }
   model->train();

@@ -88,7 +88,7 @@ std::vector<WidthRow> slimmable_report(const RunInputs& in, const std::vector<do
     row.accuracy = test_accuracy([&](const torch::Tensor& x) {
       return model.net()->forward_slice(x, s).logits();
     }, in.data.test);
-    row.stored_parameters = vit_parameters(c, c.dim);
+    row.stored_parameters = stored_parameters(*model.net());
     row.active_parameters = vit_parameters(c, s.d);
     row.macs = vit_macs(c, s.d);
     if (latency) measure(row, export_slice(*model.net(), s), in.data.test);

@@ -8,7 +8,10 @@
 //   m2,m1,s  0.5 KL(softmax(g) || softmax(dist_k)) + 0.5 CE(cls_k, y)    (noise calibration)
 //            g = dist logits of the next larger active net, detached      (progressive transfer)
 //   slices   s and l the front of every matrix, m1 and m2 the tail       (isolated activation)
-// --smallest-weight w scales s's loss by w (1: the paper's equal weights).
+// --smallest-weight w scales s's loss by w (1: the paper's equal weights). --kd-temperature T
+// distils at temperature T: T^2 KL(softmax(g / T) || softmax(dist / T)) (Hinton et al. 2015;
+// T = 1 is the paper's). --smallest-ce 1 trains s on the labels alone, as a separately trained
+// ViT: 0.5 CE(cls_s, y) + 0.5 CE(dist_s, y).
 // During the first warmup-epochs only l is trained. The ablations: no IA (every slice the
 // front), no SS (m1 < m2 uniform over the interior widths), no PKT (g = dist_l for every net),
 // no NC (0.5 KL(g || cls_k) instead of the CE). US-Net is all four ablations at once: nested
@@ -30,18 +33,24 @@ struct Switches {
   bool progressive = true;  // PKT
   bool calibrated = true;   // NC
   double smallest_weight = 1;  // the smallest net's loss weight in the sum of the four
+  double temperature = 1;      // of every distillation term
+  bool smallest_ce = false;    // s learns the labels on both heads, no distillation
 };
 
-// KL(softmax(target) || softmax(logits)), batch mean, temperature 1.
-torch::Tensor distillation(const torch::Tensor& logits, const torch::Tensor& target) {
-  return F::kl_div(torch::log_softmax(logits, /*dim=*/1), torch::log_softmax(target, /*dim=*/1),
-                   F::KLDivFuncOptions().reduction(torch::kBatchMean).log_target(true));
+// T^2 KL(softmax(target / T) || softmax(logits / T)), batch mean.
+torch::Tensor distillation(const torch::Tensor& logits, const torch::Tensor& target, double t) {
+  const auto options = F::KLDivFuncOptions().reduction(torch::kBatchMean).log_target(true);
+  if (t == 1)
+    return F::kl_div(torch::log_softmax(logits, /*dim=*/1), torch::log_softmax(target, /*dim=*/1),
+                     options);
+  return t * t * F::kl_div(torch::log_softmax(logits / t, /*dim=*/1),
+                           torch::log_softmax(target / t, /*dim=*/1), options);
 }
 
 torch::Tensor sub_network_loss(const VitOutput& out, const torch::Tensor& guide,
-                               const torch::Tensor& labels, bool calibrated) {
-  return 0.5 * distillation(out.dist, guide) +
-         0.5 * (calibrated ? F::cross_entropy(out.cls, labels) : distillation(out.cls, guide));
+                               const torch::Tensor& labels, bool calibrated, double t) {
+  return 0.5 * distillation(out.dist, guide, t) +
+         0.5 * (calibrated ? F::cross_entropy(out.cls, labels) : distillation(out.cls, guide, t));
 }
 
 std::string accuracy_key(double r) { return "test accuracy r=" + ratio_text(r); }
@@ -76,6 +85,12 @@ std::vector<OptionSpec> grid_options() {
       {"fused-qkv", OptionType::kInteger, "0", 0, 1, false,
        "1: slice q, k, v as one fused [3D][D] matrix to [3d][d], as the official Scala code (the "
        "rows acting as q, k and v shift with the width); 0: each [D][D] matrix to [d][d]"},
+      {"width-scale", OptionType::kInteger, "0", 0, 1, false,
+       "1: a width d scores attention with its own head_dim, scale (d/heads)^-1/2, as a dense ViT "
+       "of width d; 0: the full width's scale at every width (the official code)"},
+      {"switchable-norms", OptionType::kInteger, "0", 0, 1, false,
+       "1: every grid width below 1 has its own LayerNorm weights and biases (switchable norms); "
+       "0: every width slices the shared ones"},
   };
 }
 
@@ -114,6 +129,10 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
   Stage stage;
   VitConfig config = r.vit;
   config.fused_qkv = o.integer("fused-qkv") != 0;
+  config.width_scale = o.integer("width-scale") != 0;
+  if (o.integer("switchable-norms") != 0)
+    for (const int64_t d : grid.widths())
+      if (d != grid.largest()) config.private_norms.push_back(d);
   stage.generator = seeded_build(r.seed, [&] { net = Vit(config); });
   net->to(in.ctx.device);
   SlimmableVit model(net, grid, sw.isolated);
@@ -155,7 +174,10 @@ RunResult train_slimmable(const RunInputs& in, const std::string& method, const 
       for (const int64_t d : {m2, m1, grid.smallest()}) {
         const VitOutput out = net->forward_slice(x, model.slice(d));
         const torch::Tensor loss =
-            sub_network_loss(out, sw.progressive ? guide : full_guide, y, sw.calibrated);
+            d == grid.smallest() && sw.smallest_ce
+                ? full_width_loss(out, y, y)
+                : sub_network_loss(out, sw.progressive ? guide : full_guide, y, sw.calibrated,
+                                   sw.temperature);
         if (d == grid.smallest() && sw.smallest_weight != 1) (sw.smallest_weight * loss).backward();
         else loss.backward();
         guide = out.dist.detach();
@@ -196,6 +218,8 @@ RunResult train_scala(const RunInputs& in) {
   sw.progressive = o.integer("no-pkt") == 0;
   sw.calibrated = o.integer("no-nc") == 0;
   sw.smallest_weight = o.real("smallest-weight");
+  sw.temperature = o.real("kd-temperature");
+  sw.smallest_ce = o.integer("smallest-ce") != 0;
   return train_slimmable(in, "scala", sw);
 }
 
@@ -260,6 +284,11 @@ MethodEntry scala_method() {
                                                         : "noise calibration")});
   entry.info.options.push_back({"smallest-weight", OptionType::kReal, "1", 0, 16, false,
                                 "weight of the smallest net's loss in the sandwich's sum (1: the paper's)"});
+  entry.info.options.push_back({"kd-temperature", OptionType::kReal, "1", 0, 100, true,
+                                "distillation temperature T: T^2 KL(softmax(g/T) || softmax(z/T)) "
+                                "(1: the paper's)"});
+  entry.info.options.push_back({"smallest-ce", OptionType::kInteger, "0", 0, 1, false,
+                                "1: the smallest net learns the labels on both heads, no distillation"});
   entry.train = train_scala;
   entry.widths = {slimmable_report, slimmable_export};
   return entry;

@@ -1,6 +1,7 @@
 // The slimmable ViT: dense and sliced forwards, export of a slice, checkpoints.
 #include "nn/methods/scala/vit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -93,6 +94,12 @@ double VitConfig::scale() const {
                              : 1.0 / std::sqrt(static_cast<double>(dim) / static_cast<double>(heads));
 }
 
+double VitConfig::scale_at(int64_t d) const {
+  return width_scale && d != dim
+             ? 1.0 / std::sqrt(static_cast<double>(d) / static_cast<double>(heads))
+             : scale();
+}
+
 void VitConfig::validate() const {
   if (channels < 1 || height < 1 || width < 1) throw OptionError("empty image shape");
   if (patch < 1 || height % patch != 0 || width % patch != 0)
@@ -101,6 +108,15 @@ void VitConfig::validate() const {
   if (dim < 1 || heads < 1 || dim % heads != 0)
     throw OptionError("--heads " + std::to_string(heads) + " must divide --dim " + std::to_string(dim));
   if (depth < 1 || mlp_ratio < 1 || classes < 2) throw OptionError("--depth and classes must be >= 1 and 2");
+  for (size_t i = 0; i < private_norms.size(); ++i)
+    if (private_norms[i] < 1 || private_norms[i] >= dim || (i > 0 && private_norms[i] <= private_norms[i - 1]))
+      throw OptionError("private LayerNorm widths must ascend within [1, D)");
+}
+
+NormSetImpl::NormSetImpl(int64_t d, int64_t depth) {
+  for (int64_t i = 0; i < 2 * depth + 1; ++i)
+    norms.push_back(register_module(
+        std::to_string(i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLayerNormEps))));
 }
 
 VitBlockImpl::VitBlockImpl(int64_t dim, int64_t hidden) {
@@ -137,6 +153,20 @@ VitImpl::VitImpl(const VitConfig& config) : config_(config) {
   head_dist = register_module("head_dist", torch::nn::Linear(d, config.classes));
   init_linear(head);
   init_linear(head_dist);
+  for (const int64_t w : config.private_norms)  // parameters "norms_<d>.<i>.weight"
+    norm_sets.emplace_back(w, register_module("norms_" + std::to_string(w), NormSet(w, config.depth)));
+}
+
+NormSetImpl* VitImpl::norm_set(int64_t d) {
+  for (auto& [w, set] : norm_sets)
+    if (w == d) return set.get();
+  return nullptr;
+}
+
+int64_t stored_parameters(VitImpl& net) {
+  int64_t n = 0;
+  for (const auto& p : net.parameters()) n += p.numel();
+  return n;
 }
 
 torch::Tensor to_patches(const torch::Tensor& images, const VitConfig& c) {
@@ -165,23 +195,29 @@ VitOutput VitImpl::forward_slice(const torch::Tensor& images, const Slice& s) {
   const int64_t d = s.d, hidden = config_.mlp_ratio * d, n = images.size(0);
   SEPTA_CHECK(d >= config_.heads && d <= config_.dim && d % config_.heads == 0);
   const bool t = s.tail;
+  NormSetImpl* own = norm_set(d);
+  // LN(x) with the width's private affine when it has one, else the shared one sliced.
+  auto norm_at = [&](const torch::Tensor& in, size_t i, torch::nn::LayerNorm& shared) {
+    return own ? own->norms[i]->forward(in) : sliced_norm(in, shared, d, t);
+  };
   torch::Tensor x = sliced_linear(to_patches(images, config_), patch_embed, d,
                                   config_.patch_features(), t, false);  // [N][patches][d]
   x = torch::cat({take(cls_token, 0, d, t).expand({n, 1, d}),
                   take(dist_token, 0, d, t).expand({n, 1, d}), x},
                  /*dim=*/1) + take(pos_embed, 1, d, t);  // [N][T][d]
-  for (auto& b : blocks) {
-    const torch::Tensor h = sliced_norm(x, b->norm1, d, t);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    auto& b = blocks[i];
+    const torch::Tensor h = norm_at(x, 2 * i, b->norm1);
     const QkvSlice w = qkv_slice(*b, config_, d, t);
     const torch::Tensor mixed =
         attention(F::linear(h, w.weight[0], w.bias[0]), F::linear(h, w.weight[1], w.bias[1]),
-                  F::linear(h, w.weight[2], w.bias[2]), config_.heads, config_.scale());
+                  F::linear(h, w.weight[2], w.bias[2]), config_.heads, config_.scale_at(d));
     x = x + sliced_linear(mixed, b->proj, d, d, t, t);
-    const torch::Tensor g = torch::gelu(sliced_linear(sliced_norm(x, b->norm2, d, t), b->fc1,
+    const torch::Tensor g = torch::gelu(sliced_linear(norm_at(x, 2 * i + 1, b->norm2), b->fc1,
                                                       hidden, d, t, t));  // [N][T][4d]
     x = x + sliced_linear(g, b->fc2, d, hidden, t, t);
   }
-  x = sliced_norm(x, norm, d, t);
+  x = norm_at(x, 2 * blocks.size(), norm);
   return {sliced_linear(x.select(1, 0), head, config_.classes, d, false, t),
           sliced_linear(x.select(1, 1), head_dist, config_.classes, d, false, t)};
 }
@@ -202,11 +238,14 @@ int64_t vit_macs(const VitConfig& c, int64_t d) {
 Vit export_slice(VitImpl& full, const Slice& s) {
   VitConfig config = full.config();
   config.dim = s.d;
-  config.attention_scale = full.config().scale();
+  config.attention_scale = full.config().scale_at(s.d);
   config.fused_qkv = false;  // a dense ViT: both rules agree at full width
+  config.width_scale = false;
+  config.private_norms.clear();  // the width's own norms become the dense net's
   Vit dense(config);
   const int64_t d = s.d;
   const bool t = s.tail;
+  NormSetImpl* own = full.norm_set(d);
   torch::NoGradGuard no_grad;
   // Each tensor of the dense net is the slice forward_slice reads (same rule as above).
   auto lin = [t](torch::nn::Linear& to, torch::nn::Linear& from, bool slice_out, bool slice_in) {
@@ -216,9 +255,10 @@ Vit export_slice(VitImpl& full, const Slice& s) {
     to->weight.copy_(w);
     to->bias.copy_(slice_out ? take(from->bias, 0, to->bias.size(0), t) : from->bias);
   };
-  auto ln = [t, d](torch::nn::LayerNorm& to, torch::nn::LayerNorm& from) {
-    to->weight.copy_(take(from->weight, 0, d, t));
-    to->bias.copy_(take(from->bias, 0, d, t));
+  auto ln = [t, d, own](torch::nn::LayerNorm& to, torch::nn::LayerNorm& shared, size_t i) {
+    torch::nn::LayerNorm& from = own ? own->norms[i] : shared;
+    to->weight.copy_(take(from->weight, 0, d, t && !own));
+    to->bias.copy_(take(from->bias, 0, d, t && !own));
   };
   lin(dense->patch_embed, full.patch_embed, true, false);
   dense->cls_token.copy_(take(full.cls_token, 0, d, t));
@@ -227,8 +267,8 @@ Vit export_slice(VitImpl& full, const Slice& s) {
   for (size_t b = 0; b < full.blocks.size(); ++b) {
     auto& to = dense->blocks[b];
     auto& from = full.blocks[b];
-    ln(to->norm1, from->norm1);
-    ln(to->norm2, from->norm2);
+    ln(to->norm1, from->norm1, 2 * b);
+    ln(to->norm2, from->norm2, 2 * b + 1);
     const QkvSlice w = qkv_slice(*from, full.config(), d, t);
     int i = 0;
     for (torch::nn::Linear* layer : {&to->q, &to->k, &to->v}) {
@@ -238,7 +278,7 @@ Vit export_slice(VitImpl& full, const Slice& s) {
     for (auto [a, c] : {std::pair{&to->proj, &from->proj}, {&to->fc1, &from->fc1}, {&to->fc2, &from->fc2}})
       lin(*a, *c, true, true);
   }
-  ln(dense->norm, full.norm);
+  ln(dense->norm, full.norm, 2 * full.blocks.size());
   lin(dense->head, full.head, false, true);
   lin(dense->head_dist, full.head_dist, false, true);
   return dense;
@@ -280,9 +320,15 @@ void save_vit(SlimmableVit& model, const Metadata& run, const std::string& path)
        {std::pair<const char*, int64_t>{"channels", c.channels}, {"height", c.height},
         {"width", c.width}, {"patch", c.patch}, {"dim", c.dim}, {"depth", c.depth},
         {"heads", c.heads}, {"mlp_ratio", c.mlp_ratio}, {"classes", c.classes},
-        {"isolated", model.isolated() ? 1 : 0}, {"fused_qkv", c.fused_qkv ? 1 : 0}})
+        {"isolated", model.isolated() ? 1 : 0}, {"fused_qkv", c.fused_qkv ? 1 : 0},
+        {"width_scale", c.width_scale ? 1 : 0}})
     writer.set(key(name), std::to_string(value));
   writer.set(key("scale"), exact_text(c.scale()));
+  if (!c.private_norms.empty()) {
+    std::string widths;
+    for (const int64_t w : c.private_norms) widths += (widths.empty() ? "" : ",") + std::to_string(w);
+    writer.set(key("private_norms"), widths);
+  }
   writer.set(key("s"), ratio_text(model.grid().s()));
   writer.set(key("eps"), ratio_text(model.grid().eps()));
   writer.add_module("", *model.net());
@@ -322,7 +368,28 @@ SlimmableVit load_vit(const std::string& path) {
   c.mlp_ratio = integer("mlp_ratio");
   c.classes = integer("classes");
   c.attention_scale = real("scale");
-  c.fused_qkv = file.metadata().count(key("fused_qkv")) != 0 && integer("fused_qkv") != 0;  // absent: split (older files)
+  auto flag = [&](const char* name) {  // absent in older files: 0
+    return file.metadata().count(key(name)) != 0 && integer(name) != 0;
+  };
+  c.fused_qkv = flag("fused_qkv");
+  c.width_scale = flag("width_scale");
+  if (file.metadata().count(key("private_norms")) != 0) {  // "16,20,24": absent in older files
+    const std::string& text = file.get(key("private_norms"));
+    for (size_t at = 0; at <= text.size();) {
+      const size_t end = std::min(text.find(',', at), text.size());
+      const std::string item = text.substr(at, end - at);
+      size_t used = 0;
+      int64_t w = -1;
+      try {
+        w = std::stoll(item, &used);
+      } catch (const std::exception&) {
+      }
+      if (item.empty() || used != item.size() || w < 1 || w > (int64_t{1} << 40))
+        throw ModelError(path + ": bad " + key("private_norms") + " '" + text + "'");
+      c.private_norms.push_back(w);
+      at = end + 1;
+    }
+  }
   try {
     c.validate();
     Vit net(c);

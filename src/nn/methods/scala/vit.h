@@ -38,11 +38,21 @@ struct VitConfig {
   // split in three, so which rows act as q, k and v shifts with d (front: rows [0, 3d), tail:
   // rows [3D - 3d, 3D)); at d = D both rules are the dense ViT.
   bool fused_qkv = false;
+  // true: a slice of width d < D scores attention with its own head_dim, scale (d/H)^-1/2, as
+  // a dense ViT of width d would; false: the full model's scale at every width (the official
+  // code). Equal at d = D.
+  bool width_scale = false;
+  // Switchable LayerNorms (slimmable networks' switchable BN, Yu et al. 2019, for LN affines):
+  // each width d listed (< D, ascending) has private LayerNorm weights and biases [d] for every
+  // norm (2 per block and the final one) instead of a slice of the shared ones; widths not
+  // listed, and D, slice the shared ones. Stored cost: (2 depth + 1) * 2 d per listed width.
+  std::vector<int64_t> private_norms;
 
   int64_t patches() const { return (height / patch) * (width / patch); }
   int64_t tokens() const { return patches() + 2; }                  // T
   int64_t patch_features() const { return channels * patch * patch; }  // P
   double scale() const;
+  double scale_at(int64_t d) const;  // the attention scale a slice of width d uses
   // OptionError naming the option for a patch that does not divide the image, heads not
   // dividing dim, non-positive sizes.
   void validate() const;
@@ -68,6 +78,14 @@ struct VitBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(VitBlock);
 
+// The private LayerNorms of one width d (VitConfig::private_norms): norms[2b], norms[2b + 1] =
+// block b's norm1 and norm2, norms[2 depth] = the final norm; each [d].
+struct NormSetImpl : torch::nn::Module {
+  NormSetImpl(int64_t d, int64_t depth);
+  std::vector<torch::nn::LayerNorm> norms;
+};
+TORCH_MODULE(NormSet);
+
 struct VitImpl : torch::nn::Module {
   explicit VitImpl(const VitConfig& config);
 
@@ -77,6 +95,8 @@ struct VitImpl : torch::nn::Module {
   VitOutput forward_slice(const torch::Tensor& images, const Slice& slice);
 
   const VitConfig& config() const { return config_; }
+  // The private norms of width d, or nullptr when d slices the shared ones.
+  NormSetImpl* norm_set(int64_t d);
 
   VitConfig config_;
   torch::nn::Linear patch_embed = nullptr;  // [D][P]
@@ -85,8 +105,12 @@ struct VitImpl : torch::nn::Module {
   std::vector<VitBlock> blocks;
   torch::nn::LayerNorm norm = nullptr;
   torch::nn::Linear head = nullptr, head_dist = nullptr;  // [classes][D]
+  std::vector<std::pair<int64_t, NormSet>> norm_sets;     // (d, norms of width d), as listed
 };
 TORCH_MODULE(Vit);
+
+// Parameters the ViT stores (every width's, the private norms included).
+int64_t stored_parameters(VitImpl& net);
 
 // [N][C*H*W] -> [N][patches][P], patches in row-major order, each flattened as [C][p][p].
 torch::Tensor to_patches(const torch::Tensor& images, const VitConfig& config);

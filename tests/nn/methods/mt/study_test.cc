@@ -58,6 +58,15 @@ TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
   EXPECT_LT(loss, 0.05);
   EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU), out);
   EXPECT_EQ(translate(model, src, 3, /*beam=*/3, /*batch=*/3, torch::kCPU), out);
+  // --eos-penalty: a small one keeps these confident outputs; the largest (20) makes eos never the
+  // argmax, so greedy runs to max_len and its output begins with the unpenalised one.
+  EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU, /*eos_penalty=*/0.1), out);
+  const auto longest = translate(model, src, 3, /*beam=*/1, /*batch=*/3, torch::kCPU, /*eos_penalty=*/20);
+  ASSERT_EQ(longest.size(), out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(static_cast<int64_t>(longest[i].size()), o.max_len) << i;
+    EXPECT_TRUE(std::equal(out[i].begin(), out[i].end(), longest[i].begin())) << i;
+  }
 }
 
 TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
@@ -371,6 +380,32 @@ TEST(StudyTest, PostMaxTrainLimitsThePairsOfEveryPostTraining) {
   EXPECT_EQ(examples("sep.en-de"), 20);
   EXPECT_EQ(examples("group0"), 2 * 20);
   EXPECT_EQ(examples("dat.en-g0"), 20);
+
+  // --eval-dev 7 scores 7 dev messages per direction into dev_results.tsv (not results.tsv); its
+  // copy rows are the chrF of the dev sources against their references.
+  merge(config, [](const std::string&) {});
+  config.options["eval-dev"] = "7";
+  const std::string table = evaluate(config, [](const std::string&) {});
+  struct stat st;
+  EXPECT_NE(::stat((config.dir + "/results.tsv").c_str(), &st), 0);
+  std::ifstream saved(config.dir + "/dev_results.tsv");
+  std::stringstream text;
+  text << saved.rdbuf();
+  EXPECT_EQ(text.str(), table);
+  Study study(config);
+  int copy_rows = 0;
+  std::istringstream rows(table);
+  for (std::string line; std::getline(rows, line);) {
+    if (line.rfind("copy\t", 0) != 0) continue;
+    const bool into_english = line.find("de-en") != std::string::npos;
+    const auto& dev = study.dev_set(into_english ? Direction{"de", "en"} : Direction{"en", "de"}, 7);
+    ASSERT_EQ(dev.references.size(), 7u);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "\t%.2f\t", chrf(dev.source_text, dev.references));
+    EXPECT_NE(line.find(expected), std::string::npos) << line << " vs " << expected;
+    ++copy_rows;
+  }
+  EXPECT_EQ(copy_rows, 2);
 }
 
 TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
@@ -402,6 +437,56 @@ TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
   config.dir = f.root + "/study2";
   config.options["max-train"] = "100000";
   EXPECT_THROW(train(config, {}), OptionError);
+}
+
+TEST(StudyTest, CopyPairsAddEnglishCopiesToPreTrainingOnly) {
+  StudyFixture f;
+  f.build_corpus("de,fr");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.dir = f.root + "/study";
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
+                    {"pretrain-epochs", "1"}, {"post-epochs", "1"}, {"max-train", "50"},
+                    {"post-max-train", "20"}, {"copy-pairs", "30"}};
+  Study study(config);
+  study.check_options_file();
+  study.train_tokenizer_if_needed([](const std::string&) {});
+  const auto all = all_directions(study.groups());
+  const Encoded plain = study.encoded(all, 0), augmented = study.encoded(all, 0, 30);
+  ASSERT_EQ(augmented.size(), plain.size() + 30);
+  std::set<std::string> english;
+  for (const char* language : {"de", "fr"})
+    for (const auto& p : study.train_pairs(language)) english.insert(p.source);
+  const auto copies = study.copy_messages(30);
+  ASSERT_EQ(copies.size(), 30u);
+  EXPECT_EQ(std::set<std::string>(copies.begin(), copies.end()).size(), 30u);  // distinct
+  for (const auto& c : copies) EXPECT_EQ(english.count(c), 1u) << c;  // pre-training's English
+  EXPECT_EQ(study.copy_messages(1000000).size(), english.size());
+  // The added rows are copies: target = the English tag, then the source's tokens (eos included).
+  const int en = study.tokenizer().tag("en");
+  const auto encoded_copies = study.encode(copies);
+  for (int64_t i = 0; i < 30; ++i) {
+    const int64_t n = plain.size() + i;
+    std::vector<int64_t> src, tgt;
+    for (int64_t j = 0; j < augmented.src.size(1) && augmented.src[n][j].item<int64_t>() != kPadId; ++j)
+      src.push_back(augmented.src[n][j].item<int64_t>());
+    for (int64_t j = 0; j < augmented.tgt.size(1) && augmented.tgt[n][j].item<int64_t>() != kPadId; ++j)
+      tgt.push_back(augmented.tgt[n][j].item<int64_t>());
+    ASSERT_FALSE(tgt.empty());
+    EXPECT_EQ(tgt.front(), en);
+    EXPECT_EQ(std::vector<int64_t>(tgt.begin() + 1, tgt.end()), src) << i;
+    EXPECT_EQ(src, std::vector<int64_t>(encoded_copies[i].begin(), encoded_copies[i].end())) << i;
+  }
+  // Pre-training gets them, post-training does not.
+  ASSERT_TRUE(train(config, {}));
+  auto examples = [&](const std::string& model) {
+    const auto reader = safetensors::Reader::open(config.dir + "/models/" + model + ".safetensors");
+    return std::stoi(reader.metadata().at("septa.nn.mt.examples"));
+  };
+  EXPECT_EQ(examples("pretrain"), plain.size() + 30);
+  EXPECT_EQ(examples("sep.de-en"), 20);
+  EXPECT_EQ(examples("multi"), 4 * 20);
 }
 
 std::string file_bytes(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <tuple>
 
 #include "nn/methods/scala/vit.h"
 #include "nn/registry.h"
@@ -43,28 +44,38 @@ TEST(ScalaReducedRunTest, OrdersWidthsAndBeatsChanceByFar) {
   EXPECT_GE(full, 0.50);
 }
 
-// --smallest-weight scales the smallest net's loss in the sandwich sum: the same run with the
-// explicit default equals the default bit for bit (CPU training is deterministic), and a weight
-// of 0 (the smallest net gets no gradient of its own) gives another model.
-TEST(ScalaReducedRunTest, SmallestWeightChangesTrainingAndItsDefaultDoesNot) {
+// Each training option for the smallest width: the same run with the option's explicit default
+// equals the default bit for bit (CPU training is deterministic), and another value gives another
+// model. --smallest-weight 0: the smallest net gets no gradient of its own; --kd-temperature 4:
+// softer targets; --smallest-ce 1: labels instead of m1's logits; --width-scale 1: attention
+// scale (d/H)^-1/2 below full width; --switchable-norms 1: private LayerNorms per width.
+TEST(ScalaReducedRunTest, SmallestWidthOptionsChangeTrainingAndTheirDefaultsDoNot) {
   testing::setup_torch();
   const std::string dir = testing::temp_dir("scalasw");
   testing::write_dataset(dir, 200, 50);
   const Split data = load_idx_split(dir);
   const MethodEntry& entry = find_method("scala");
-  auto train = [&](const char* weight) {
+  auto train = [&](const char* name, const char* value) {
     OptionValues values = {{"dim", "32"}, {"depth", "1"}, {"heads", "4"}, {"epochs", "1"},
                            {"batch", "32"}, {"eps", "0.125"}, {"warmup-epochs", "0"},
                            {"no-teacher", "1"}};
-    if (weight) values["smallest-weight"] = weight;
+    if (name) values[name] = value;
     const Options options(entry.info, values);
     RunContext ctx;
     ctx.metadata = run_metadata(options);
-    return entry.train(RunInputs{options, data, ctx, ""}).metrics;
+    const RunResult result = entry.train(RunInputs{options, data, ctx, ""});
+    Metrics out = result.metrics;
+    for (const auto& part : result.parts)  // the final losses: more digits than the accuracies
+      for (const auto& [key, value] : part.metrics) out[part.name + " " + key] = value;
+    return out;
   };
-  const Metrics standard = train(nullptr);
-  EXPECT_EQ(train("1"), standard);
-  EXPECT_NE(train("0"), standard);
+  const Metrics standard = train(nullptr, nullptr);
+  for (const auto& [name, fallback, other] :
+       {std::tuple{"smallest-weight", "1", "0"}, {"kd-temperature", "1", "4"}, {"smallest-ce", "0", "1"},
+        {"width-scale", "0", "1"}, {"switchable-norms", "0", "1"}}) {
+    EXPECT_EQ(train(name, fallback), standard) << name;
+    EXPECT_NE(train(name, other), standard) << name;
+  }
 }
 
 class ScalaCliTest : public ::testing::Test {

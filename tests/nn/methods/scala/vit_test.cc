@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "nn/test_util.h"
@@ -192,6 +193,72 @@ TEST_F(VitTest, FusedQkvTakesItsRowsFromTheConcatenatedMatrix) {
   }
 }
 
+// VitConfig::width_scale: a slice of width d < D scores attention with (d/H)^-1/2 instead of the
+// full width's (D/H)^-1/2; the full width is unchanged, and the export carries the width's scale
+// (identical logits, checked in the export test below).
+TEST_F(VitTest, WidthScaleChangesOnlyTheNarrowerWidths) {
+  VitConfig c = small_config();
+  Vit shared = trained_like_net(c);
+  c.width_scale = true;
+  Vit own(c);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < own->parameters().size(); ++i) own->parameters()[i].copy_(shared->parameters()[i]);
+  }
+  EXPECT_DOUBLE_EQ(c.scale_at(32), 0.5 / std::sqrt(2.0));  // (32/4)^-1/2
+  EXPECT_DOUBLE_EQ(c.scale_at(16), 0.5);                   // (16/4)^-1/2
+  EXPECT_DOUBLE_EQ(small_config().scale_at(16), 0.5 / std::sqrt(2.0));
+  const torch::Tensor x = random_images(3);
+  EXPECT_TRUE(torch::equal(own->forward_slice(x, Slice{32, false}).cls,
+                           shared->forward_slice(x, Slice{32, false}).cls));
+  EXPECT_FALSE(torch::allclose(own->forward_slice(x, Slice{16, true}).cls,
+                               shared->forward_slice(x, Slice{16, true}).cls));
+}
+
+// Switchable norms (VitConfig::private_norms): a listed width normalises with its own affines,
+// so its gradient reaches its own norm set and none of the shared norms or other sets, and it
+// still touches exactly the parameter count of a dense ViT of its width; an unlisted width and
+// D use the shared norms and leave every set untouched.
+TEST_F(VitTest, SwitchableNormsTakeTheGradientOfTheirWidthOnly) {
+  VitConfig c = small_config();
+  c.private_norms = {8, 16, 24};
+  Vit net = trained_like_net(c);
+  ASSERT_EQ(net->norm_sets.size(), 3u);
+  EXPECT_EQ(stored_parameters(*net), vit_parameters(c, 32) + (8 + 16 + 24) * 2 * (2 * 2 + 1));
+  const torch::Tensor x = random_images(4);
+  auto norm_gradient = [&](const std::string& prefix) {
+    double sum = 0;
+    for (const auto& p : net->named_parameters())
+      if (p.key().rfind(prefix, 0) == 0 && p.key().find("norm") != std::string::npos &&
+          p.value().grad().defined())
+        sum += p.value().grad().abs().sum().item<double>();
+    return sum;
+  };
+  for (const Slice s : {Slice{8, false}, Slice{16, true}, Slice{20, true}, Slice{32, false}}) {
+    SCOPED_TRACE("d " + std::to_string(s.d));
+    net->zero_grad();
+    probe_loss(net->forward_slice(x, s)).backward();
+    const bool listed = net->norm_set(s.d) != nullptr;
+    EXPECT_EQ(listed, s.d == 8 || s.d == 16);
+    for (const int64_t w : {8, 16, 24}) {
+      const double g = norm_gradient("norms_" + std::to_string(w) + ".");
+      EXPECT_EQ(g != 0, w == s.d) << "set " << w;
+    }
+    const double shared = norm_gradient("blocks.") + norm_gradient("norm.");
+    EXPECT_EQ(shared != 0, !listed);
+    int64_t touched = 0;
+    for (const auto& p : net->named_parameters())
+      if (p.value().grad().defined() && !shift_invariant(p.key()))
+        touched += p.value().grad().ne(0).sum().item<int64_t>();
+    EXPECT_EQ(touched, vit_parameters(c, s.d) - c.depth * s.d);
+  }
+  // Listed widths must ascend below D.
+  c.private_norms = {16, 8};
+  EXPECT_THROW(c.validate(), OptionError);
+  c.private_norms = {32};
+  EXPECT_THROW(c.validate(), OptionError);
+}
+
 TEST_F(VitTest, OffGridWidthIsRejectedNamingTheNearestGridWidths) {
   SlimmableVit model(trained_like_net(small_config()), WidthGrid(32, 0.25, 0.125, 4), true);
   const torch::Tensor x = random_images(2);
@@ -208,14 +275,20 @@ TEST_F(VitTest, OffGridWidthIsRejectedNamingTheNearestGridWidths) {
 }
 
 TEST_F(VitTest, ExportedWidthLoadsAsAPlainViTWithIdenticalLogits) {
- for (const bool fused : {false, true}) {
+ // Variants: 0 the default, 1 fused q/k/v, 2 width-own attention scale and switchable norms.
+ for (const int variant : {0, 1, 2}) {
+  const bool fused = variant == 1;
   VitConfig c = small_config();
   c.fused_qkv = fused;
+  if (variant == 2) {
+    c.width_scale = true;
+    c.private_norms = {8, 12, 16, 20, 24, 28};
+  }
   SlimmableVit model(trained_like_net(c), WidthGrid(32, 0.25, 0.125, 4), /*isolated=*/true);
   const torch::Tensor x = random_images(5);
   const std::string dir = testing::temp_dir("vit_export");
   for (const double r : {0.25, 0.5, 0.75, 1.0}) {
-    SCOPED_TRACE("r " + std::to_string(r) + " fused " + std::to_string(fused));
+    SCOPED_TRACE("r " + std::to_string(r) + " variant " + std::to_string(variant));
     const std::string path = dir + "/w.safetensors";
     SlimmableVit dense_model(export_slice(*model.net(), model.slice(model.grid().width_of(r))),
                              WidthGrid(static_cast<int64_t>(32 * r), 1.0, 1.0, 4), false);
@@ -224,6 +297,7 @@ TEST_F(VitTest, ExportedWidthLoadsAsAPlainViTWithIdenticalLogits) {
     EXPECT_EQ(loaded.net()->config().dim, static_cast<int64_t>(32 * r));
     EXPECT_EQ(loaded.widths(), std::vector<double>{1.0});
     EXPECT_EQ(numel(*loaded.net()), vit_parameters(c, static_cast<int64_t>(32 * r)));
+    EXPECT_TRUE(loaded.net()->config().private_norms.empty());
     const VitOutput a = model.forward(x, r);
     const VitOutput b = loaded.forward(x, 1.0);
     EXPECT_TRUE(torch::equal(a.cls, b.cls));
@@ -248,6 +322,32 @@ TEST_F(VitTest, LoadRejectsAFileOfAnotherKindOrWithABrokenDescription) {
   SlimmableVit fused(trained_like_net(fused_config), WidthGrid(32, 0.25, 0.125, 4), true);
   save_vit(fused, {{kMethodKey, "scala"}}, dir + "/f.safetensors");
   EXPECT_TRUE(load_vit(dir + "/f.safetensors").net()->config().fused_qkv);
+  VitConfig switchable_config = small_config();
+  switchable_config.width_scale = true;
+  switchable_config.private_norms = {8, 16};
+  SlimmableVit switchable(trained_like_net(switchable_config), WidthGrid(32, 0.25, 0.125, 4), true);
+  save_vit(switchable, {{kMethodKey, "scala"}}, dir + "/s.safetensors");
+  SlimmableVit switchable_back = load_vit(dir + "/s.safetensors");
+  EXPECT_TRUE(switchable_back.net()->config().width_scale);
+  EXPECT_EQ(switchable_back.net()->config().private_norms, (std::vector<int64_t>{8, 16}));
+  EXPECT_FALSE(back.net()->config().width_scale);
+  EXPECT_TRUE(back.net()->config().private_norms.empty());
+  {
+    const torch::Tensor x = random_images(2);
+    EXPECT_TRUE(torch::equal(switchable.forward(x, 0.25).cls, switchable_back.forward(x, 0.25).cls));
+  }
+  // A malformed list (written as run metadata, which save_vit leaves as given when the model has
+  // no private norms, so the file is otherwise intact) is a ModelError naming the key.
+  for (const char* broken : {"8,,16", "8,x", "16,8", "8,32", ""}) {
+    save_vit(model, {{kMethodKey, "scala"}, {"septa.nn.vit.private_norms", broken}},
+             dir + "/broken.safetensors");
+    try {
+      load_vit(dir + "/broken.safetensors");
+      ADD_FAILURE() << "no error for '" << broken << "'";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("private"), std::string::npos) << e.what();
+    }
+  }
   EXPECT_EQ(back.grid().size(), 7);
   std::string bytes = testing::read_file(dir + "/m.safetensors");
   const size_t at = bytes.find("\"septa.nn.vit.heads\":\"4\"");
