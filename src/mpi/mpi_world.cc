@@ -42,6 +42,10 @@ int checked_count(std::size_t bytes) {
  * overslept most of them: with kSpin 50 us and kMaxNap 1 ms the 2-rank CoNLL-2000 `-a separate`
  * bench had a wall speed-up of 1.02 (idle 2-core machine); with 2 ms and 200 us, 1.25, and the
  * MPI ctest cases (up to 4 ranks on 2 cores) ran in 8.4 s instead of 32.7 s.
+ * The spin yields between polls: on a loaded host the core goes to whatever else is runnable
+ * (often the rank being waited for) instead of the poll loop, and on an idle one the yield
+ * returns at once. Loaded 2-core machine (load 13), 2-rank CoNLL-2000 `-a separate`, 3
+ * alternating pairs: CPU per rank (user + system) about 3.0 -> 2.75 s, wall 19.2 -> 17.3 s.
  */
 constexpr auto kSpin = std::chrono::microseconds(2000);
 constexpr auto kMaxNap = std::chrono::microseconds(200);
@@ -64,6 +68,7 @@ void wait_for(int count, MPI_Request* requests) {
   const auto spin_end = start + kSpin;
   do {
     MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    if (!done) std::this_thread::yield();  // a runnable process (the awaited rank) goes first
   } while (!done && std::chrono::steady_clock::now() < spin_end);
   auto nap = std::chrono::microseconds(5);
   while (!done) {
