@@ -14,6 +14,8 @@
 #                           [--offgrid-widths R1,R2,...]  (default the six above; each r D a
 #                             whole number of heads)
 #                           [--slim-options "--warmup-epochs 0 ..."]  (scala and usnet only)
+#                           [--scala-options "..."]   (the scala run only; default
+#                             "--width-scale 1 --no-ia 1", its best setting on validation)
 #                           [--data DIR]   (Fashion-MNIST IDX files; default septa-nn's)
 #                           [--report-only]   (reports, summary and plot of runs already in --out)
 #                           [--latency 0|1]   (0: the width reports skip the latency measurement)
@@ -25,7 +27,8 @@
 #                           [--usnet-teacher 0|1] [--usnet-options "..."]   (US-Net: default
 #                             teacher 1 and "--warmup-epochs 1", its best measured setting)
 # Defaults: the full data, D = 64, depth 4, 10 epochs, 2 jobs of 1 thread each; scala without a
-# teacher and without warm-up, usnet with separate's r = 1 ViT as teacher and 1 warm-up epoch
+# teacher and without warm-up, with each width's own attention scale and without isolated
+# activation (the eps = 1/8 run keeps isolated activation and the full width's scale), usnet with separate's r = 1 ViT as teacher and 1 warm-up epoch
 # (each at its best measured setting, docs/scala.md). On 2 cores two 1-thread processes beat one
 # 2-thread process (libtorch's OpenMP overhead on small matrices): one lane trains separate's
 # r = 1 ViT, then usnet, then separate's smaller ViTs; the other scala, then scala eps = 1/8.
@@ -34,7 +37,7 @@ set -euo pipefail
 build=build out=scala_bench limit=0 test_limit=0 epochs=10 dim=64 depth=4 threads=1 jobs=2 device=auto
 offgrid=1 options="" slim_options="" data="" train=1 teacher=0 usnet_teacher=1 latency=1 deadline=0
 offgrid_options="" offgrid_widths=0.3125,0.4375,0.5625,0.6875,0.8125,0.9375
-usnet_options="--warmup-epochs 1"
+usnet_options="--warmup-epochs 1" scala_options="--width-scale 1 --no-ia 1"
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --offgrid-widths) offgrid_widths=$2; shift 2 ;;
     --options) options=$2; shift 2 ;;
     --slim-options) slim_options=$2; shift 2 ;;
+    --scala-options) scala_options=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --report-only) train=0; shift ;;
     --latency) latency=$2; shift 2 ;;
@@ -107,7 +111,7 @@ if [ "$train" = 1 ]; then
   mkdir -p "$out/separate" "$out/separate_small" "$out/scala" "$out/usnet" "$out/scala_eps8"
   distil="--no-teacher 1"; [ "$teacher" = 1 ] && distil=""
   usnet_distil="--no-teacher 1"; [ "$usnet_teacher" = 1 ] && usnet_distil=""
-  scala_job="scala --method scala $common $slim_options $distil"
+  scala_job="scala --method scala $common $slim_options $scala_options $distil"
   eps8_job=""; [ "$offgrid" = 1 ] && eps8_job="scala_eps8 --method scala --eps 0.125 $common $slim_options $distil $offgrid_options"
   usnet_job="usnet --method usnet $common $slim_options $usnet_options $usnet_distil"
   full_job="separate --method vit-separate --widths 16 $common"

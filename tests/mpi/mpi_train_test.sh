@@ -6,6 +6,7 @@
 #             (and 3 ranks with --min-freq 2 --all-possible-states; 4 ranks on 2 sentences);
 #             piecewise over 2 ranks is refused with a clear message and leaves no model
 #   kill      a rank killed mid-run: non-zero exit, no model file, no temporary file
+#   communicator  (SEPTA is then the communicator test program) its collectives on 1-4 ranks
 set -euo pipefail
 septa="$1"; mpiexec="$2"; case_name="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -92,6 +93,11 @@ case "$case_name" in
     [ ! -e "$work/killed.model" ] || fail "a model file was left behind"
     ! ls "$work"/killed.model.* > /dev/null 2>&1 || fail "a temporary model file was left behind"
     echo "kill: exit $status, no model file"; tail -n 5 "$work/log.txt"
+    ;;
+  communicator)
+    for n in 1 2 3 4; do
+      "$mpiexec" "${flags[@]}" -n "$n" "$septa" || fail "communicator: $n ranks"
+    done
     ;;
   *) fail "unknown case $case_name" ;;
 esac

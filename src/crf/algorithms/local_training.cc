@@ -308,9 +308,18 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
   if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
   // Spread, the own instances and data go once exchanged (before the calibration and the
-  // listed-feature cache are built).
+  // listed-feature cache are built), and the heap gives their memory back before the caches
+  // take theirs (on CoNLL-2000 x16 at 2 ranks the freed own node instances, 54 MB, had stayed
+  // resident through the unary factor's set-up).
+  std::function<void()> released;
+  if (spread && context.released) {
+    released = [&] {
+      context.released();
+      release_free_memory();
+    };
+  }
   const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks,
-                       spread, spread ? context.released : nullptr);
+                       spread, released);
   if (spread) release_free_memory();  // the exchange's buffers
   profile_stage("SGD set-up");
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;

@@ -7,6 +7,7 @@
 #include "crf/objectives/crf_objective.h"
 #include "crf/optim/minimizer.h"
 #include "crf/optim/ranged_lbfgs.h"
+#include "crf/parallel/keep_buffers.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -106,7 +107,11 @@ std::unique_ptr<Scorer> train_lbfgs(const TrainingContext& context, TrainResult&
     context.layout->comm->broadcast(go_on, 0);
     return go_on[0] == '1';
   };
-  const MinimizerResult minimized = minimize_ranged(f, w, ranges, options, callback);
+  MinimizerResult minimized;
+  {
+    const KeepRoundBuffers keep_buffers(context.layout && context.layout->comm->size() > 1);
+    minimized = minimize_ranged(f, w, ranges, options, callback);
+  }
 
   if (!best.empty() && (context.dev.size() > 0 || minimized.cancelled)) w = best.weights();
   if (context.dev.size() > 0) record_kept(best, result);

@@ -178,9 +178,9 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   // ranks above), so the 4 bytes per attribute entry go (16 MB on CoNLL-2000).
   if (!sgd_ranks && options.algorithm == "separate" && encoded.unit_values)
     std::vector<float>().swap(encoded.attribute_values);
-  // Likewise lbfgs in one process: its scorer and objective read a sequence without values as
-  // all 1 (SequenceView), with the same bits (CoNLL-2003 NER: 19 MB of peak memory).
-  if (!layout && options.algorithm == "lbfgs" && encoded.unit_values)
+  // Likewise lbfgs (one process or ranks): its scorer and objective read a sequence without
+  // values as all 1 (SequenceView), with the same bits (CoNLL-2003 NER: 19 MB of peak memory).
+  if (options.algorithm == "lbfgs" && encoded.unit_values)
     std::vector<float>().swap(encoded.attribute_values);
   check_label_count(encoder, options, name);
   Dataset dev_encoded;

@@ -29,8 +29,9 @@ class Encoder {
   // not depend on it). Every sentence must have the same number of columns, more than the
   // template reads; errors name the place of the sentence (item_place).
   void encode_training(const std::vector<ColumnSentence>& corpus, Dataset& out, int threads = 1);
-  // The same, freeing each sentence's strings once it is encoded (the text then never sits
-  // beside the dictionaries at the peak); `corpus` is left empty.
+  // The same, freeing the text as it goes (each sentence once encoded on one thread, each
+  // thread's part once encoded on several), so it never sits whole beside the dictionaries at
+  // the peak; `corpus` is left empty.
   void encode_training(std::vector<ColumnSentence>&& corpus, Dataset& out, int threads = 1);
   void encode_training(const std::vector<AttributeSequence>& corpus, Dataset& out);
   // After encode_training on each rank's consecutive part of one corpus: both dictionaries

@@ -2,12 +2,62 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "crf/lattice/fast_exp.h"
 #include "septa/error.h"
 
 namespace septa::crf {
+
+namespace {
+
+typedef double Vec4 __attribute__((vector_size(32)));  // 4 lanes (AVX2, or 2 x SSE2)
+
+inline std::size_t padded(std::size_t L) { return (L + 3) & ~std::size_t{3}; }
+
+// acc[k] += x[i] * m[i][4k .. 4k+3] for i < rows, k < K (m: rows of stride Lp).
+template <int K>
+__attribute__((always_inline)) inline void accumulate_rows(const double* x, const double* m,
+                                                           std::size_t rows, std::size_t Lp,
+                                                           Vec4* acc) {
+  for (std::size_t i = 0; i < rows; ++i, m += Lp) {
+    const Vec4 p = {x[i], x[i], x[i], x[i]};
+    for (int k = 0; k < K; ++k) {
+      Vec4 row;
+      std::memcpy(&row, m + 4 * k, sizeof row);
+      acc[k] += p * row;
+    }
+  }
+}
+
+/*
+ * out[j] = sum_i x[i] M[i][j] for j < L, i < rows, M [rows][Lp] with rows padded by zeros to
+ * Lp (L rounded up to 4). Up to 16 outputs at a time stay in registers while i runs over the
+ * rows, each summed in i order (out[j] = (((0 + x_0 M_0j) + x_1 M_1j) + ...), one multiply-add
+ * per term), so the bits are those of the plain loop `for i: for j: out[j] += x[i] * M[i][j]`
+ * compiled for the same target. The plain loop kept out[] in memory, and every row waited for
+ * the stores of the last.
+ */
+__attribute__((always_inline)) inline void vector_matrix(const double* x, const double* M,
+                                                         std::size_t rows, std::size_t L,
+                                                         std::size_t Lp, double* out) {
+  for (std::size_t j0 = 0; j0 < Lp; j0 += 16) {
+    Vec4 acc[4] = {};
+    const double* m = M + j0;
+    switch (std::min<std::size_t>(16, Lp - j0) / 4) {
+      case 4: accumulate_rows<4>(x, m, rows, Lp, acc); break;
+      case 3: accumulate_rows<3>(x, m, rows, Lp, acc); break;
+      case 2: accumulate_rows<2>(x, m, rows, Lp, acc); break;
+      default: accumulate_rows<1>(x, m, rows, Lp, acc); break;
+    }
+    double lanes[16];
+    std::memcpy(lanes, acc, sizeof lanes);
+    std::copy(lanes, lanes + std::min<std::size_t>(16, L - j0), out + j0);
+  }
+}
+
+}  // namespace
 
 void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions) {
   const bool keep_shared = !per_position_transitions && !per_position_ && L == L_ &&
@@ -36,9 +86,11 @@ void Lattice::resize(std::size_t T, std::size_t L, bool per_position_transitions
   exp_trans_stale_ = true;
 }
 
-void Lattice::set_shared_transitions(const double* trans) {
+void Lattice::set_shared_transitions(const double* trans, uint64_t key) {
   SEPTA_CHECK(!per_position_ && trans_.size() == L_ * L_);
   // The same weights for every sequence of an evaluation: keep their exponentials.
+  if (!exp_trans_stale_ && key != 0 && key == trans_key_) return;
+  trans_key_ = key;
   if (!exp_trans_stale_ && std::equal(trans, trans + L_ * L_, trans_.begin())) return;
   std::copy(trans, trans + L_ * L_, trans_.begin());
   exp_trans_stale_ = true;
@@ -92,7 +144,10 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     // The shared matrix is also kept transposed (the backward pass then runs as axpy over
     // contiguous columns); per-position matrices are used once each, so the backward pass
     // reads their rows instead of paying for a transposed copy.
-    if (!per_position_) exp_trans_transposed_.resize(trans_.size());
+    if (!per_position_) {
+      exp_trans_padded_.assign(L * padded(L), 0.0);
+      exp_trans_transposed_.assign(L * padded(L), 0.0);
+    }
     trans_shift_.resize(matrices);
   }
   for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
@@ -120,9 +175,12 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     double* __restrict e = &exp_trans_[k * L * L];
     for (std::size_t r = 0; r < L * L; ++r) e[r] = fast_exp(w[r] - n);
     if (per_position_) continue;
-    double* et = &exp_trans_transposed_[k * L * L];
+    const std::size_t Lp = padded(L);
     for (std::size_t i = 0; i < L; ++i)
-      for (std::size_t j = 0; j < L; ++j) et[j * L + i] = e[i * L + j];
+      for (std::size_t j = 0; j < L; ++j) {
+        exp_trans_padded_[i * Lp + j] = e[i * L + j];
+        exp_trans_transposed_[j * Lp + i] = e[i * L + j];
+      }
   }
   exp_trans_stale_ = false;
   auto exp_trans_at = [&](std::size_t t) {
@@ -137,12 +195,16 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       std::copy(s, s + L, a);
     } else {
       const double* prev = &alpha_[(t - 1) * L];
-      const double* e = exp_trans_at(t);
-      std::fill(a, a + L, 0.0);
-      for (std::size_t i = 0; i < L; ++i) {
-        const double p = prev[i];
-        const double* row = &e[i * L];
-        for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
+      if (per_position_) {
+        const double* e = exp_trans_at(t);
+        std::fill(a, a + L, 0.0);
+        for (std::size_t i = 0; i < L; ++i) {
+          const double p = prev[i];
+          const double* row = &e[i * L];
+          for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
+        }
+      } else {
+        vector_matrix(prev, exp_trans_padded_.data(), L, L, padded(L), a);
       }
       for (std::size_t j = 0; j < L; ++j) a[j] *= s[j];
       log_z += trans_shift_[per_position_ ? t - 1 : 0];
@@ -179,14 +241,8 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       }
       continue;
     }
-    // b[i] = sum_j E[i][j] tmp[j], as axpy over the columns of E so it vectorises.
-    const double* et = exp_trans_transposed_.data();
-    std::fill(b, b + L, 0.0);
-    for (std::size_t j = 0; j < L; ++j) {
-      const double v = tmp[j];
-      const double* column = &et[j * L];
-      for (std::size_t i = 0; i < L; ++i) b[i] += column[i] * v;
-    }
+    // b[i] = sum_j E[i][j] tmp[j] = sum_j tmp[j] E^T[j][i], j ascending.
+    vector_matrix(tmp.data(), exp_trans_transposed_.data(), L, L, padded(L), b);
   }
 
   marginal_.resize(T * L);
@@ -280,19 +336,22 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
     for (std::size_t t = 1; t < T_; ++t) add_edge_marginals(t, scale, out);
     return;
   }
-  edge_sum_.assign(L * L + L, 0.0);
-  double* r = &edge_sum_[L * L];  // [L] S[t][j] b[t][j] / c_t
-  for (std::size_t t = 1; t < T_; ++t) {
+  // r [T][Lp]: r[t][j] = S[t][j] b[t][j] / c_t (rows padded by zeros); then each row i of the
+  // sum, m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order, is vector_matrix over the column
+  // a[.][i] (the same multiply-adds in the same order as accumulating m position by position).
+  const std::size_t Lp = padded(L), T = T_;
+  edge_sum_.assign(L * L + T * Lp + T, 0.0);
+  double* r = &edge_sum_[L * L];
+  double* column = r + T * Lp;  // [T-1] a[t-1][i] of one i
+  for (std::size_t t = 1; t < T; ++t) {
     const double* s = &exp_state_[t * L];
     const double* b = &beta_[t * L];
     const double inv = 1.0 / scale_[t];
-    for (std::size_t j = 0; j < L; ++j) r[j] = s[j] * b[j] * inv;
-    const double* prev = &alpha_[(t - 1) * L];
-    for (std::size_t i = 0; i < L; ++i) {
-      const double p = prev[i];
-      double* m = &edge_sum_[i * L];
-      for (std::size_t j = 0; j < L; ++j) m[j] += p * r[j];
-    }
+    for (std::size_t j = 0; j < L; ++j) r[(t - 1) * Lp + j] = s[j] * b[j] * inv;
+  }
+  for (std::size_t i = 0; i < L; ++i) {
+    for (std::size_t t = 1; t < T; ++t) column[t - 1] = alpha_[(t - 1) * L + i];
+    vector_matrix(column, r, T - 1, L, Lp, &edge_sum_[i * L]);
   }
   for (std::size_t q = 0; q < L * L; ++q) out[q] += scale * edge_sum_[q] * exp_trans_[q];
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace septa::crf {
@@ -19,8 +20,10 @@ class Lattice {
   // keep their capacity and old contents), for a caller that writes every one of them.
   void resize(std::size_t T, std::size_t L, bool per_position_transitions);
   // Sets the shared [L][L] transition log-potentials (after reset with per_position false);
-  // they stay across resets with the same L, so their exponentials are computed once.
-  void set_shared_transitions(const double* trans);
+  // they stay across resets with the same L, so their exponentials are computed once. A
+  // nonzero `key` equal to the last call's promises the same potentials (e.g. one evaluation's
+  // weights): the comparison that else detects them is skipped.
+  void set_shared_transitions(const double* trans, uint64_t key = 0);
 
   std::size_t length() const { return T_; }
   std::size_t labels() const { return L_; }
@@ -56,8 +59,10 @@ class Lattice {
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
   std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
-  std::vector<double> exp_trans_transposed_;  // same shape, each matrix transposed [cur][prev]
-  std::vector<double> edge_sum_;  // [L][L] + [L] scratch for add_edge_marginal_sums
+  // Shared transitions only, rows padded with zeros to Lp = L rounded up to 4 (vector_matrix):
+  std::vector<double> exp_trans_padded_;      // [L][Lp] exp_trans_ [prev][cur]
+  std::vector<double> exp_trans_transposed_;  // [L][Lp] exp_trans_ transposed [cur][prev]
+  std::vector<double> edge_sum_;  // [L][L] + [T][Lp] + [T] scratch of add_edge_marginal_sums
   std::vector<double> state_shift_;  // [T] max of state(t, .)
   std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
   std::vector<double> alpha_;     // [T][L] forward scores, normalised to sum 1 per position
@@ -66,6 +71,7 @@ class Lattice {
   std::vector<double> marginal_;  // [T][L] node marginals
   double log_z_ = 0.0;
   bool exp_trans_stale_ = true;
+  uint64_t trans_key_ = 0;        // key of the last set_shared_transitions
   bool log_domain_ = false;       // alpha_/beta_ hold log scores (fallback for extreme inputs)
 
   bool forward_backward_scaled();

@@ -246,6 +246,42 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
   }
 }
 
+namespace {
+
+/*
+ * The state features' expected counts of one sequence without values (every value 1, so
+ * value * p is p, the same bits) and with byte classes: g[slots[a] + f - lo] += c P(y_t = k)
+ * for every feature f = (a, k) of every attribute a of item t, c the sequence weight. The
+ * entries' offsets are prefetched 2D ahead and their classes and gradient rows D ahead
+ * (D = kPrefetchAhead), as in LinearChainScorer::fill.
+ */
+void add_unit_expectations(const SequenceView& s, const Lattice& lattice, const uint32_t* offsets,
+                           const uint8_t* classes, const uint32_t* slots, double* g,
+                           double* probs) {
+  const std::size_t L = lattice.labels(), end = s.item_offsets[s.T], D = kPrefetchAhead;
+  const int32_t* ids = s.attribute_ids;
+  for (std::size_t t = 0; t < s.T; ++t) {
+    for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
+    for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
+      if (e + 2 * D < end) {
+        __builtin_prefetch(offsets + ids[e + 2 * D]);
+        __builtin_prefetch(slots + ids[e + 2 * D]);
+      }
+      if (e + D < end) {
+        const int32_t ahead = ids[e + D];
+        __builtin_prefetch(classes + offsets[ahead]);
+        __builtin_prefetch(g + slots[ahead]);
+      }
+      const int32_t a = ids[e];
+      const uint32_t lo = offsets[a], hi = offsets[a + 1];
+      double* out = g + slots[a] - lo;
+      for (uint32_t f = lo; f < hi; ++f) out[f] += probs[classes[f]];
+    }
+  }
+}
+
+}  // namespace
+
 double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
 
 std::size_t CrfObjective::owned_begin() const { return ranges_.lo(); }
@@ -265,6 +301,8 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
   if (!layout_) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
+  // One w for every sequence of this evaluation: the lattices compare the transitions once.
+  const uint64_t evaluation = ++evaluations_;
   // Expected counts of one block into g: the state features of attribute a at g + slot[a]
   // (slot_), transitions at trans_g, edge features at edge_g.
   auto work = [&](std::size_t block, std::size_t worker) {
@@ -278,17 +316,22 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     double* trans_g = &g[block_states_[block]];
     double* edge_g = trans_g + L * L;
     Lattice& lattice = lattices_[worker];
+    const uint8_t* classes8 =
+        structure_.classes8().empty() ? nullptr : structure_.classes8().data();
     std::vector<double> probs(L);
     std::vector<double> pair_probs(per_position ? L * L : 0);  // [L][L] of one edge
     double log_z = 0.0;
     for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
-      structure_.fill(s, w, lattice);
+      structure_.fill(s, w, lattice, evaluation);
       log_z += s.weight * lattice.forward_backward();
       // The gradient entries of random attributes, prefetched a few entries ahead as in
       // LinearChainScorer::fill.
       const std::size_t end = s.item_offsets[s.T];
-      for (std::size_t t = 0; t < s.T; ++t) {
+      if (!s.attribute_values && classes8) {
+        add_unit_expectations(s, lattice, states.offsets.data(), classes8, slots, g.data(),
+                              probs.data());
+      } else for (std::size_t t = 0; t < s.T; ++t) {
         for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
         for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
           const std::size_t D = kPrefetchAhead;
@@ -298,7 +341,8 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
           }
           if (e + D < end) {
             const int32_t ahead = s.attribute_ids[e + D];
-            __builtin_prefetch(states.classes.data() + states.offsets[ahead]);
+            if (classes8) __builtin_prefetch(classes8 + states.offsets[ahead]);
+            else __builtin_prefetch(states.classes.data() + states.offsets[ahead]);
             __builtin_prefetch(g.data() + slots[ahead]);
           }
           const int32_t a = s.attribute_ids[e];

@@ -58,6 +58,7 @@ class CrfObjective {
   std::vector<std::vector<uint32_t>> slot_;        // [workers][A] attribute -> buffer offset
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
+  uint64_t evaluations_ = 0;                   // evaluate() calls: the weights' key for fill
   // Distributed (a block-order reduce-scatter): rank q owns the features of range_;
   // every block sends each owner its touched gradient entries in that range (the features of
   // its attributes, all transitions; fixed by the data), each owner adds all blocks in global

@@ -7,7 +7,8 @@
 namespace septa::crf {
 
 RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
-                       const SoftmaxModelShape& shape, int threads) {
+                       const SoftmaxModelShape& shape, int threads,
+                       const std::function<void(std::size_t)>& built) {
   if (shape.candidates || shape.mask || !data.unit_values) return;
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
@@ -33,6 +34,16 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
     }
   });
   for (std::size_t i = 0; i < N; ++i) offsets_[i + 1] += offsets_[i];
+  if (built) {  // in order, appended: reserve() leaves the pages untouched until written
+    constexpr std::size_t kEvery = std::size_t{1} << 12;
+    ranges_.reserve(offsets_[N]);
+    for (std::size_t i = 0; i < N; ++i) {
+      each_range(i, [&](const CachedRange& r) { ranges_.push_back(r); });
+      if ((i + 1) % kEvery == 0) built(i + 1);
+    }
+    built(N);
+    return;
+  }
   ranges_.resize(offsets_[N]);
   parallel_for(B, threads, [&](std::size_t b) {
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i) {

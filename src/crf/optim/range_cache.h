@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
@@ -27,9 +28,15 @@ struct CachedRange {
 class RangeCache {
  public:
   RangeCache() = default;
-  // Instances [N]; built in 64 fixed blocks on `threads` threads.
+  // Instances [N]; built in 64 fixed blocks on `threads` threads. With `built` set, the ranges
+  // are written in instance order on the calling thread instead, into storage whose pages are
+  // touched only as it fills, and built(i) is called now and then once instances [0, i) are
+  // written (and at the end with N): the caller may then free their items, so that the items
+  // and the cache need not be resident together (the sharded SGD over ranks). The ranges are
+  // the same either way.
   RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
-             const SoftmaxModelShape& shape, int threads);
+             const SoftmaxModelShape& shape, int threads,
+             const std::function<void(std::size_t)>& built = nullptr);
 
   bool empty() const { return offsets_.empty(); }
   const CachedRange* begin(std::size_t i) const { return ranges_.data() + offsets_[i]; }

@@ -2,10 +2,6 @@
 // in sgd.h and shard_mix.h), in one process or over MPI ranks.
 #include "crf/optim/sgd.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +10,7 @@
 #include "crf/io/binary_io.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/instance_exchange.h"
+#include "crf/parallel/keep_buffers.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
@@ -37,39 +34,6 @@ void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u, uint32_t
   out.bytes().append(reinterpret_cast<const char*>(u.value.data() + first),
                      sizeof(double) * (end - first));
 }
-
-/*
- * Over ranks every round allocates and frees message buffers of megabytes (the updates to
- * each rank, the received parts, the mix ranges). Under the fixed thresholds that training
- * sets (limit_heap_retention: trim 1 MiB, mapping 128 KiB) each buffer was a fresh mapping,
- * faulted in page by page every round: 0.2-0.3 s of system time per rank on CoNLL-2000 at 2
- * ranks (0.34-0.55 s against 0.19-0.26 s without the thresholds). For the fit the buffers stay
- * in the heap; the thresholds go back to training's after it.
- */
-class KeepRoundBuffers {
- public:
-  explicit KeepRoundBuffers(bool on) : on_(on) {
-#ifdef __GLIBC__
-    if (on_) {
-      mallopt(M_MMAP_THRESHOLD, 32 << 20);
-      mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    }
-#endif
-  }
-  ~KeepRoundBuffers() {
-#ifdef __GLIBC__
-    if (on_) {
-      mallopt(M_TRIM_THRESHOLD, 1 << 20);  // limit_heap_retention's
-      mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's default, fixed by the call above
-    }
-#endif
-  }
-  KeepRoundBuffers(const KeepRoundBuffers&) = delete;
-  KeepRoundBuffers& operator=(const KeepRoundBuffers&) = delete;
-
- private:
-  bool on_;
-};
 
 }  // namespace
 

@@ -94,7 +94,32 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     const std::size_t block = b0 + i;
     const double c0 = cpu ? thread_cpu_seconds() : 0.0;
     std::vector<double> s0(K), sd(K), all(K);
-    for (std::size_t j = M * block / B; j < M * (block + 1) / B; ++j) {
+    const std::size_t j1 = M * (block + 1) / B;
+    const int32_t* feature_classes = shape_.features->classes.data();
+    for (std::size_t j = M * block / B; j < j1; ++j) {
+      // The sample is spread over the data: the cached features of the instance 2 ahead, and
+      // the weights, steps and classes of the next one's, prefetched (every line a miss).
+      if (j + 2 < j1) {
+        const std::size_t ahead = order_[(j + 2) * N / M];
+        if (range_cache_) __builtin_prefetch(range_cache_->begin(ahead));
+        if (cache_ && cache_->has(ahead)) __builtin_prefetch(cache_->begin(ahead));
+      }
+      if (j + 1 < j1) {
+        const std::size_t next = order_[(j + 1) * N / M];
+        if (range_cache_ && !shape_.candidates) {
+          for (const CachedRange* r = range_cache_->begin(next), *e = range_cache_->end(next); r != e; ++r) {
+            __builtin_prefetch(z + r->first);
+            __builtin_prefetch(delta + r->first);
+            __builtin_prefetch(feature_classes + r->first);
+          }
+        } else if (cache_ && cache_->has(next)) {
+          const ListedEntry* e = cache_->begin(next);
+          for (std::size_t k = 0, m = cache_->size(next); k < m; ++k) {
+            __builtin_prefetch(z + e[k].f());
+            __builtin_prefetch(delta + e[k].f());
+          }
+        }
+      }
       const std::size_t index = order_[j * N / M];
       const LocalInstance& instance = (*instances_)[index];
       if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point

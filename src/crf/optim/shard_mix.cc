@@ -265,26 +265,39 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   if (count.size() < hi - lo) count.assign(hi - lo, 0);
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   uint64_t entries = 0;
+  uint16_t* counts = count.data();  // counts[d - lo] for d in [lo, hi)
+  double* delta = delta_;
   for (const ShardUpdate& u : updates) {
-    const auto first = std::lower_bound(u.index.begin(), u.index.end(), lo);
-    entries += static_cast<uint64_t>(
-        std::lower_bound(first, u.index.end(), hi) - first);
-    const auto prefetch_end = u.index.end() - std::min<std::ptrdiff_t>(kAhead, u.index.end() - u.index.begin());
-    for (auto it = first; it != u.index.end() && *it < hi; ++it) {
-      if (it < prefetch_end) {
-        __builtin_prefetch(z + it[kAhead]);
-        __builtin_prefetch(&delta_[it[kAhead]], 1);
+    // The shard's entries in [lo, hi): sparse weights [b, m), dense ones [m, e).
+    const uint32_t* index = u.index.data();
+    const double* value = u.value.data();
+    const std::size_t n = u.index.size();
+    const std::size_t b = static_cast<std::size_t>(std::lower_bound(index, index + n, lo) - index);
+    const std::size_t e = static_cast<std::size_t>(std::lower_bound(index + b, index + n, hi) - index);
+    const std::size_t m = hi <= F_ ? e
+                                   : static_cast<std::size_t>(
+                                         std::lower_bound(index + b, index + e, static_cast<uint32_t>(F_)) - index);
+    entries += e - b;
+    const std::size_t prefetch_end = e > static_cast<std::size_t>(kAhead) ? e - kAhead : 0;
+    for (std::size_t i = b; i < m; ++i) {
+      if (i < prefetch_end) {
+        __builtin_prefetch(z + index[i + kAhead]);
+        __builtin_prefetch(delta + index[i + kAhead], 1);
       }
-      const uint32_t d = *it;
-      const double x = u.value[it - u.index.begin()], w = G * z[d];
-      if (count[d - lo]++ == 0) {
+      const uint32_t d = index[i];
+      if (counts[d - lo]++ == 0) {
         updated.push_back(d);
-        delta_[d] = 0.0;
+        delta[d] = 0.0;
       }
-      if (d < F_)
-        delta_[d] += x - w;
-      else
-        delta_[d] += u.share * (x - u.decay * w);
+      delta[d] += value[i] - G * z[d];
+    }
+    for (std::size_t i = m; i < e; ++i) {
+      const uint32_t d = index[i];
+      if (counts[d - lo]++ == 0) {
+        updated.push_back(d);
+        delta[d] = 0.0;
+      }
+      delta[d] += u.share * (value[i] - u.decay * (G * z[d]));
     }
   }
   double wd = 0.0, dd = 0.0;

@@ -13,12 +13,12 @@ namespace septa::crf {
  * observation-conditioned B templates expand (CRF++'s "B01:%x[0,0]"). Without edge features
  * trans is the same [L][L] matrix at every position.
  */
-void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
-                             Lattice& lattice) const {
+void LinearChainScorer::fill(const SequenceView& sequence, const double* w, Lattice& lattice,
+                             uint64_t weights_key) const {
   const bool per_pos = per_position();
   lattice.reset(sequence.T, L_, per_pos);
   if (!per_pos) {
-    lattice.set_shared_transitions(w + transition_offset());
+    lattice.set_shared_transitions(w + transition_offset(), weights_key);
   } else {
     const double* shared = w + transition_offset();
     const double* edge_w = w + edge_offset();
@@ -36,6 +36,24 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
   const std::size_t end = sequence.item_offsets[sequence.T];
   const int32_t* ids = sequence.attribute_ids;
   const float* values = sequence.attribute_values;
+  if (!values && !classes8_.empty()) {
+    const uint32_t* offsets = states_.offsets.data();
+    const uint8_t* classes = classes8_.data();
+    for (std::size_t t = 0; t < sequence.T; ++t) {
+      double* scores = lattice.state(t);
+      for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
+        if (e + 2 * kPrefetchAhead < end) __builtin_prefetch(offsets + ids[e + 2 * kPrefetchAhead]);
+        if (e + kPrefetchAhead < end) {
+          const uint32_t ahead = offsets[ids[e + kPrefetchAhead]];
+          __builtin_prefetch(classes + ahead);
+          __builtin_prefetch(w + ahead);
+        }
+        const uint32_t lo = offsets[ids[e]], hi = offsets[ids[e] + 1];
+        for (uint32_t f = lo; f < hi; ++f) scores[classes[f]] += w[f];
+      }
+    }
+    return;
+  }
   for (std::size_t t = 0; t < sequence.T; ++t) {
     double* scores = lattice.state(t);
     for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
@@ -45,6 +63,12 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w,
       else states_.add_weights(ids[e], w, scores);
     }
   }
+}
+
+void LinearChainScorer::narrow_classes() {
+  classes8_.clear();
+  if (L_ > 256) return;
+  classes8_.assign(states_.classes.begin(), states_.classes.end());
 }
 
 // Formats 3 and 4: L, states, weights. Format 5 (conditioned transitions): L, states, edges,
@@ -67,6 +91,7 @@ std::unique_ptr<LinearChainScorer> LinearChainScorer::read(ByteReader& in) {
       in.fail("edge features do not match the label count");
   }
   scorer->weights_ = in.finite_doubles();
+  scorer->narrow_classes();
   if (scorer->states_.K != scorer->L_ ||
       scorer->weights_.size() !=
           scorer->states_.size() + scorer->L_ * scorer->L_ + scorer->edges_.size())

@@ -14,11 +14,18 @@ class LinearChainScorer : public Scorer {
  public:
   LinearChainScorer() = default;
   LinearChainScorer(SparseFeatures states, std::size_t L)
-      : states_(std::move(states)), L_(L), weights_(states_.size() + L * L, 0.0) {}
+      : states_(std::move(states)), L_(L), weights_(states_.size() + L * L, 0.0) {
+    narrow_classes();
+  }
   // With observation-conditioned transitions: `edges` has classes prev * L + cur.
   LinearChainScorer(SparseFeatures states, SparseFeatures edges, std::size_t L)
       : states_(std::move(states)), edges_(std::move(edges)), L_(L), conditioned_(true),
-        weights_(states_.size() + L * L + edges_.size(), 0.0) {}
+        weights_(states_.size() + L * L + edges_.size(), 0.0) {
+    narrow_classes();
+  }
+  // The state features' classes as bytes [F_state] (L <= 256; else empty): a quarter of the
+  // cache lines of states().classes for the loops over random attribute rows.
+  const std::vector<uint8_t>& classes8() const { return classes8_; }
 
   std::size_t labels() const { return L_; }
   const SparseFeatures& states() const { return states_; }
@@ -33,8 +40,11 @@ class LinearChainScorer : public Scorer {
   const std::vector<double>& weights() const { return weights_; }
 
   // Fills `lattice` from weights `w` (the scorer's own weights by default): per-position
-  // transitions when the scorer has edge features, else the shared matrix.
-  void fill(const SequenceView& sequence, const double* w, Lattice& lattice) const;
+  // transitions when the scorer has edge features, else the shared matrix. A nonzero
+  // `weights_key` names w for the lattice's cache of the shared transitions: equal keys, equal
+  // weights (Lattice::set_shared_transitions).
+  void fill(const SequenceView& sequence, const double* w, Lattice& lattice,
+            uint64_t weights_key = 0) const;
   // Whether fill() gives `lattice` per-position transitions.
   bool per_position() const { return edges_.size() > 0; }
 
@@ -63,6 +73,9 @@ class LinearChainScorer : public Scorer {
   bool conditioned_ = false;
   // [F_state + L*L + F_edge] state weights, transitions [prev][cur], edge features
   std::vector<double> weights_;
+  std::vector<uint8_t> classes8_;  // [F_state] states_.classes as bytes, or empty (L > 256)
+
+  void narrow_classes();
 };
 
 }  // namespace septa::crf

@@ -102,6 +102,43 @@ INSTANTIATE_TEST_SUITE_P(SmallChains, LatticeBruteForce,
                                             ::testing::Values(1, 2, 3),
                                             ::testing::Bool()));
 
+// Shared transitions run the register-blocked products over padded rows (16, 12, 8 or 4
+// outputs at a time); per-position transitions the plain loops. The same matrix at every
+// position gives the same results, for label counts around and above each block width.
+TEST(Lattice, SharedTransitionsMatchTheSameMatrixPerPosition) {
+  for (const std::size_t L : {1, 5, 13, 16, 22, 37})
+    for (const std::size_t T : {1, 2, 9}) {
+      std::mt19937 rng(static_cast<unsigned>(L * 100 + T));
+      std::uniform_real_distribution<double> u(-3.0, 3.0);
+      std::vector<double> trans(L * L), states(T * L);
+      for (double& v : trans) v = u(rng);
+      for (double& v : states) v = u(rng);
+      Lattice shared, each;
+      shared.reset(T, L, false);
+      shared.set_shared_transitions(trans.data());
+      each.reset(T, L, true);
+      for (std::size_t t = 0; t < T; ++t) {
+        std::copy(&states[t * L], &states[(t + 1) * L], shared.state(t));
+        std::copy(&states[t * L], &states[(t + 1) * L], each.state(t));
+        if (t > 0) std::copy(trans.begin(), trans.end(), each.transition(t));
+      }
+      const double log_z = shared.forward_backward();
+      EXPECT_NEAR(log_z, each.forward_backward(), 1e-12 * std::fabs(log_z)) << L << " " << T;
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t j = 0; j < L; ++j)
+          ASSERT_NEAR(shared.node_marginal(t, j), each.node_marginal(t, j), 1e-12) << L << T;
+      std::vector<double> a(L * L, 0.0), b(L * L, 0.0);
+      shared.add_edge_marginal_sums(0.5, a.data());
+      each.add_edge_marginal_sums(0.5, b.data());
+      double total = 0.0;
+      for (std::size_t q = 0; q < L * L; ++q) {
+        ASSERT_NEAR(a[q], b[q], 1e-12) << L << " " << T << " " << q;
+        total += a[q];
+      }
+      EXPECT_NEAR(total, 0.5 * static_cast<double>(T - 1), 1e-12);  // each edge sums to 1
+    }
+}
+
 TEST(Lattice, LongChainWithLargePotentialsStaysFinite) {
   // 5,000 positions with potentials up to +-800: exp() of these would overflow unshifted.
   Lattice lattice;
@@ -177,6 +214,27 @@ TEST(Lattice, NonFinitePotentialsAreANumericalError) {
     lattice.state(1)[0] = bad;
     EXPECT_THROW(lattice.forward_backward(), NumericalError) << bad;
   }
+}
+
+// A repeated nonzero key keeps the transitions without comparing them (the caller's promise);
+// a new key, or none, compares and takes changed ones.
+TEST(Lattice, TransitionKeysSkipTheComparisonOnlyWhenRepeated) {
+  const std::vector<double> first = {0.0, 1.0, -1.0, 2.0}, second = {3.0, -2.0, 0.5, 0.0};
+  auto log_z = [](const std::vector<double>& trans, uint64_t key, Lattice& lattice) {
+    lattice.reset(2, 2, false);
+    lattice.set_shared_transitions(trans.data(), key);
+    lattice.state(0)[0] = 0.3;
+    lattice.state(1)[1] = -0.7;
+    return lattice.forward_backward();
+  };
+  Lattice fresh, keyed;
+  const double z1 = log_z(first, 0, fresh), z2 = log_z(second, 0, fresh);
+  ASSERT_NE(z1, z2);
+  EXPECT_EQ(log_z(first, 7, keyed), z1);
+  EXPECT_EQ(log_z(first, 7, keyed), z1);
+  EXPECT_EQ(log_z(second, 7, keyed), z1);  // same key: the promise holds the first matrix
+  EXPECT_EQ(log_z(second, 8, keyed), z2);  // a new key compares and takes the new one
+  EXPECT_EQ(log_z(first, 0, keyed), z1);   // no key: always compared
 }
 
 TEST(Lattice, SharedTransitionsSurviveResetWithSameLabelCount) {

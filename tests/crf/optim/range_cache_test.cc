@@ -62,6 +62,35 @@ TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
   EXPECT_TRUE(RangeCache(q.data, q.instances, q.shape, 1).empty());
 }
 
+// Built in order with `built` (the sharded SGD over ranks frees the items behind it): the same
+// ranges as the parallel build, progress reported in order up to N, and no item read behind
+// what was reported (the callback scrambles those items: the ranges would change).
+TEST(RangeCache, BuiltInOrderReadsNoItemBehindWhatItReports) {
+  Dataset data = testing::unit_slice(testing::random_dataset(5000, 6, kA, kL, 23), 0, 5000);
+  const std::vector<LocalInstance> instances = node_instances(data);
+  ASSERT_GT(instances.size(), 3 * 4096u);  // several reports before the last
+  const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 15);
+  const SparseFeatures features = instance_features(data, seen, kA, kL, 1, 1, false);
+  const SoftmaxModelShape shape{&features, kA, kL, 1, nullptr};
+  const RangeCache expected(data, instances, shape, 3);
+  std::vector<std::size_t> reports;
+  const RangeCache got(data, instances, shape, 3, [&](std::size_t done) {
+    ASSERT_TRUE(reports.empty() || done >= reports.back());
+    reports.push_back(done);
+    const std::size_t item = done < instances.size() ? instances[done].item : data.items();
+    for (std::size_t e = 0; e < data.item_offsets[item]; ++e)
+      data.attribute_ids[e] = static_cast<int32_t>((data.attribute_ids[e] + 1) % kA);
+  });
+  ASSERT_GT(reports.size(), 3u);
+  EXPECT_EQ(reports.back(), instances.size());
+  ASSERT_EQ(got.ranges(), expected.ranges());
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    ASSERT_EQ(got.end(i) - got.begin(i), expected.end(i) - expected.begin(i)) << i;
+    for (const CachedRange *a = got.begin(i), *b = expected.begin(i); a != got.end(i); ++a, ++b)
+      ASSERT_TRUE(a->first == b->first && a->last == b->last) << i;
+  }
+}
+
 // The sharded SGD over the cached ranges (unit values) and over the looked-up ones (the same
 // values stored, not flagged as unit) gives the same weights bit for bit, on 1 and 3 threads.
 TEST(RangeCache, ShardedSgdGivesTheWeightsOfTheLookedUpPath) {

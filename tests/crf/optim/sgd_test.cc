@@ -356,6 +356,72 @@ TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
   }
 }
 
+// Spread over ranks, the held items are cut to those of the instances that still read them
+// (ShardedSgd::keep_read_items): here a third of the edges have lists of 70 classes, too long for
+// the listed-feature cache (64 at most), so their items must stay and every other instance's
+// go. The weights equal one process's bit for bit on 2 and 3 ranks.
+TEST(ShardedSgd, SpreadOverRanksKeepsTheItemsOfUncachedInstances) {
+  constexpr std::size_t A = 30, L = 9, K = L * L;
+  Dataset whole = testing::random_dataset(200, 6, A, L, 43);
+  whole = testing::unit_slice(whole, 0, whole.size());
+  std::vector<int32_t> pair_class(K);
+  std::iota(pair_class.begin(), pair_class.end(), 0);
+  // gold and 69 more classes for global ids divisible by 3, gold and one more for the others
+  const auto long_lists = [&](std::vector<LocalInstance>& instances, std::size_t first) {
+    CandidateLists lists;
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      const int32_t n = (first + i) % 3 == 0 ? 70 : 2;
+      instances[i].candidates = static_cast<int64_t>(lists.size());
+      for (int32_t k = 0; k < n; ++k) {
+        lists.classes.push_back((instances[i].gold + k) % static_cast<int32_t>(K));
+        lists.base.push_back(0.1 * static_cast<double>(k % 4));
+      }
+      lists.offsets.push_back(lists.classes.size());
+    }
+    return lists;
+  };
+  std::vector<LocalInstance> all = edge_instances(whole, pair_class, L);
+  CandidateLists all_lists = long_lists(all, 0);
+  const SparseFeatures features = instance_features(whole, all, A, K, 2, 1, false);
+  SoftmaxModelShape shape{&features, A, K, 1, nullptr};
+  shape.candidates = &all_lists;
+  ShardedSgdOptions options;
+  options.shards = 5;
+  options.mixes = 2;
+  options.epochs = 2;
+  const std::vector<double> w0 = testing::random_weights(shape.dimension(), 0.1, 7);
+  std::vector<double> one = w0;
+  {
+    const ShardedSgd sgd(whole, all, shape, options, w0);
+    fit_sharded_sgd(sgd, options.epochs, options.c2, 1, one, {});
+  }
+  for (int ranks = 2; ranks <= 3; ++ranks) {
+    ThreadGroup group(ranks);
+    std::vector<std::vector<double>> w(static_cast<std::size_t>(ranks), w0);
+    std::vector<std::thread> workers;
+    for (int r = 0; r < ranks; ++r)
+      workers.emplace_back([&, r] {
+        const std::size_t n0 = whole.size() * static_cast<std::size_t>(r) / static_cast<std::size_t>(ranks);
+        const std::size_t n1 = whole.size() * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(ranks);
+        const Dataset own = testing::unit_slice(whole, n0, n1);
+        std::vector<LocalInstance> instances = edge_instances(own, pair_class, L);
+        std::size_t first = 0;  // this rank's first global id
+        for (std::size_t n = 0; n < n0; ++n)
+          first += whole.sequence_offsets[n + 1] - whole.sequence_offsets[n] - 1;
+        CandidateLists lists = long_lists(instances, first);
+        SoftmaxModelShape own_shape = shape;
+        own_shape.candidates = &lists;
+        ThreadCommunicator comm(group, r);
+        const ShardedSgd sgd(own, instances, own_shape, options, w0, 1, &comm, true);
+        fit_sharded_sgd(sgd, options.epochs, options.c2, 1, w[static_cast<std::size_t>(r)], {},
+                        nullptr, 1, &comm);
+      });
+    for (std::thread& t : workers) t.join();
+    for (int r = 0; r < ranks; ++r)
+      EXPECT_EQ(w[static_cast<std::size_t>(r)], one) << ranks << " ranks, rank " << r;
+  }
+}
+
 // The mix keeps delta' in a worker's weight buffer and zeroes only the weights the step search
 // reads (step_reads); a weight it reads outside them would hold a weight, not 0. So: for every
 // instance of the step search's sample (positions j N / M of the shard permutation, M = 1,000 of
