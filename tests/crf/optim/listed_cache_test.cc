@@ -11,6 +11,7 @@
 #include "crf/optim/only_gold.h"
 #include "crf/optim/sgd.h"
 #include "crf/random_data.h"
+#include "crf/optim/sgd_cache_equality.h"
 
 namespace septa::crf {
 namespace {
@@ -111,21 +112,7 @@ TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
 // values stored, not flagged as unit) gives the same weights bit for bit, on 1 and 3 threads.
 TEST(ListedFeatureCache, ShardedSgdGivesTheWeightsOfTheListedPath) {
   const Problem unit(true), plain(false);
-  ShardedSgdOptions options;
-  options.shards = 5;
-  options.mixes = 3;
-  options.epochs = 3;
-  options.c2 = 0.5;
-  const std::vector<double> w0 = testing::random_weights(unit.shape.dimension(), 0.1, 5);
-  for (int threads : {1, 3}) {
-    std::vector<double> cached = w0, looked_up = w0;
-    const ShardedSgd a(unit.data, unit.instances, unit.shape, options, w0, threads);
-    fit_sharded_sgd(a, options.epochs, options.c2, threads, cached, {});
-    const ShardedSgd b(plain.data, plain.instances, plain.shape, options, w0, threads);
-    fit_sharded_sgd(b, options.epochs, options.c2, threads, looked_up, {});
-    EXPECT_EQ(cached, looked_up) << threads << " threads";
-    EXPECT_NE(cached, w0);
-  }
+  testing::expect_cached_sgd_equals_looked_up(unit, plain);
 }
 
 }  // namespace
