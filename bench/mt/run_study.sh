@@ -14,8 +14,9 @@
 # direction, one pre-training epoch of 94 steps, in OUT/calibrate) measures the wall seconds of a
 # pre-training step s on this machine as it is now. The rest of the study (post-training of the
 # 19 models with their dev selection, the merges, the test evaluation, the copy bonus's dev
-# evaluations and its second test evaluation) is taken as REST_STEPS steps' time (12,000: the
-# 27 Nov CPU run spent about 6,900 steps' time after pre-training, plus the dev choice). The
+# evaluations and its second test evaluation) is taken as REST_STEPS steps' time (9,000: the
+# 27 Nov CPU run spent about 2,300 steps' time on post-training and 1,600 on the test evaluation;
+# the dev choice adds about three test evaluations' worth). The
 # pre-training then gets E epochs of P pairs per direction (+ 2P English copies) with
 #   60 s + E x steps(P) x s + REST_STEPS x s <= BUDGET_S,
 # P the largest of 10000 8000 6000 5000 with E >= 8 (at most 16), or 5000 and the E that fits.
@@ -26,7 +27,7 @@ out=${1:-/tmp/septa-mt-study}
 shift || true
 groups=${GROUPS_SPEC:-"de,fr,es;ru;ja,zh_CN"}
 BUDGET_S=${BUDGET_S:-4800}             # wall seconds of the whole study (80 minutes)
-REST_STEPS=${REST_STEPS:-12000}        # the study after pre-training, in pre-training steps' time
+REST_STEPS=${REST_STEPS:-9000}         # the study after pre-training, in pre-training steps' time
 BATCH=64                               # septa nn mt's default batch
 POST_MAX_TRAIN=1000                    # pairs per direction of each post-training (below), fresh
 COPY_BONUS_GRID=${COPY_BONUS_GRID:-"0 0.5 1 2"}  # --copy-bonus values scored on dev ("": no choice)
