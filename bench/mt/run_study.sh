@@ -20,6 +20,11 @@
 # pre-training then gets E epochs of P pairs per direction (+ 2P English copies) with
 #   60 s + E x steps(P) x s + REST_STEPS x s <= BUDGET_S,
 # P the largest of 10000 8000 6000 5000 with E >= 8 (at most 16), or 5000 and the E that fits.
+# The calibration sees the machine as it is for half a minute: on 27 Nov it measured 0.298 s a
+# step at 17:31 and 0.146 s three minutes later, so the study of docs/mt.md fixed its plan by hand
+# (PRETRAIN_EPOCHS=8 MAX_TRAIN=8000). With sched_autogroup_enabled=1 (this machine) nice values
+# act only within a session: other sessions' nice-19 jobs still take an equal share per session;
+# `echo -15 > /proc/PID/autogroup` (root) gives the study's session the priority nice was meant to.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 septa=${SEPTA:-$here/build/septa}
