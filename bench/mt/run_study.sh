@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The translation study on this machine's translation catalogs (never part of the test suite):
 # builds the corpus, sizes the pre-training from a time budget, trains every setting, merges,
-# evaluates and analyses, chooses the decoding's copy bonus on dev and evaluates the test set
-# with it too, logging to OUT/study.log. Usage:
+# evaluates and analyses, chooses the decoding's copy bonus and EOS penalty on dev and evaluates
+# the test set with them too, logging to OUT/study.log. Usage:
 #   bench/mt/run_study.sh [OUT] [extra study options...]
 # e.g. GROUPS_SPEC="de,fr;ru" bench/mt/run_study.sh /tmp/mt-study --max-train 4000
 # Extra options override the sized ones and septa nn mt's defaults (the CPU study of docs/mt.md:
@@ -14,9 +14,9 @@
 # direction, one pre-training epoch of 94 steps, in OUT/calibrate) measures the wall seconds of a
 # pre-training step s on this machine as it is now. The rest of the study (post-training of the
 # 19 models with their dev selection, the merges, the test evaluation, the copy bonus's dev
-# evaluations and its second test evaluation) is taken as REST_STEPS steps' time (9,000: the
+# evaluations and its second test evaluation) is taken as REST_STEPS steps' time (10,000: the
 # 27 Nov CPU run spent about 2,300 steps' time on post-training and 1,600 on the test evaluation;
-# the dev choice adds about three test evaluations' worth). The
+# the dev choice adds five dev and one test evaluation, about 3.5 test evaluations' worth). The
 # pre-training then gets E epochs of P pairs per direction (+ 2P English copies) with
 #   60 s + E x steps(P) x s + REST_STEPS x s <= BUDGET_S,
 # P the largest of 10000 8000 6000 5000 with E >= 8 (at most 16), or 5000 and the E that fits.
@@ -27,10 +27,11 @@ out=${1:-/tmp/septa-mt-study}
 shift || true
 groups=${GROUPS_SPEC:-"de,fr,es;ru;ja,zh_CN"}
 BUDGET_S=${BUDGET_S:-4800}             # wall seconds of the whole study (80 minutes)
-REST_STEPS=${REST_STEPS:-9000}         # the study after pre-training, in pre-training steps' time
+REST_STEPS=${REST_STEPS:-10000}        # the study after pre-training, in pre-training steps' time
 BATCH=64                               # septa nn mt's default batch
 POST_MAX_TRAIN=1000                    # pairs per direction of each post-training (below), fresh
 COPY_BONUS_GRID=${COPY_BONUS_GRID:-"0 0.5 1 2"}  # --copy-bonus values scored on dev ("": no choice)
+EOS_GRID=${EOS_GRID:-"0.5"}              # then --eos-penalty values (besides 0) with the chosen bonus
 DEV_CHOICE=${DEV_CHOICE:-100}          # dev messages per direction of that choice
 TOKENIZER=${TOKENIZER:-}               # a shared spm.model to reuse (septa nn mt train --tokenizer)
 mkdir -p "$out"
@@ -75,24 +76,35 @@ echo "septa nn mt all --corpus $out/corpus --dir $out/study ${tok[*]} ${options[
   | tee -a "$log"
 echo "study wall time (training, merges, test evaluation): $((SECONDS - start)) s" | tee -a "$log"
 [ -n "$COPY_BONUS_GRID" ] || exit 0
-# The copy bonus, chosen on dev: the mean chrF of every setting (copy excluded) and direction on
-# DEV_CHOICE dev messages per direction; the smallest of the best. The test set is then scored
-# with it as well; results.tsv / analysis.md hold the chosen bonus's, *.bonus0.* those without.
+# The decoding options, chosen on dev: the mean chrF of every setting (copy excluded) and
+# direction on DEV_CHOICE dev messages per direction, the smallest of the best: first the copy
+# bonus (EOS penalty 0), then the EOS penalty with that bonus. The test set is then scored with
+# the chosen pair as well; results.tsv / analysis.md hold its scores, *.bonus0.* those without.
 study=$out/study
 cp "$study/results.tsv" "$study/results.bonus0.tsv"
 cp "$study/analysis.md" "$study/analysis.bonus0.md"
-best=0 best_chrf=-1
-for b in $COPY_BONUS_GRID; do
+best=0 best_eos=0 best_chrf=-1
+dev_score() {  # copy bonus, EOS penalty -> mean dev chrF on stdout
   "$septa" nn mt eval --corpus "$out/corpus" --dir "$study" "${options[@]}" --eval-dev "$DEV_CHOICE" \
-    --copy-bonus "$b" >> "$log" 2>&1
-  cp "$study/dev_results.tsv" "$study/dev_results.bonus$b.tsv"
-  chrf=$(awk -F'\t' 'NR > 1 && $1 != "copy" { s += $4; n++ } END { printf "%.3f", s / n }' "$study/dev_results.tsv")
-  echo "dev choice: --copy-bonus $b: mean dev chrF $chrf" | tee -a "$log"
-  if awk -v a="$chrf" -v b="$best_chrf" 'BEGIN { exit !(a > b) }'; then best=$b best_chrf=$chrf; fi
+    --copy-bonus "$1" --eos-penalty "$2" >> "$log" 2>&1
+  cp "$study/dev_results.tsv" "$study/dev_results.bonus$1.eos$2.tsv"
+  awk -F'\t' 'NR > 1 && $1 != "copy" { s += $4; n++ } END { printf "%.3f", s / n }' "$study/dev_results.tsv"
+}
+better() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+for b in $COPY_BONUS_GRID; do
+  chrf=$(dev_score "$b" 0)
+  echo "dev choice: --copy-bonus $b --eos-penalty 0: mean dev chrF $chrf" | tee -a "$log"
+  if better "$chrf" "$best_chrf"; then best=$b best_chrf=$chrf; fi
 done
-echo "dev choice: --copy-bonus $best (mean dev chrF $best_chrf)" | tee -a "$log"
-if [ "$best" != 0 ]; then
-  "$septa" nn mt eval --corpus "$out/corpus" --dir "$study" "${options[@]}" --copy-bonus "$best" >> "$log" 2>&1
+for e in $EOS_GRID; do
+  chrf=$(dev_score "$best" "$e")
+  echo "dev choice: --copy-bonus $best --eos-penalty $e: mean dev chrF $chrf" | tee -a "$log"
+  if better "$chrf" "$best_chrf"; then best_eos=$e best_chrf=$chrf; fi
+done
+echo "dev choice: --copy-bonus $best --eos-penalty $best_eos (mean dev chrF $best_chrf)" | tee -a "$log"
+if [ "$best" != 0 ] || [ "$best_eos" != 0 ]; then
+  "$septa" nn mt eval --corpus "$out/corpus" --dir "$study" "${options[@]}" --copy-bonus "$best" \
+    --eos-penalty "$best_eos" >> "$log" 2>&1
   "$septa" nn mt analyse --dir "$study" > /dev/null
 fi
 echo "study wall time (all, the dev choice included): $((SECONDS - start)) s" | tee -a "$log"

@@ -187,10 +187,12 @@ class Dictionary {
   void unpack(const std::vector<std::string>& parts) {
     restore_index();
     for (const std::string& packed : parts) append_packed(packed);
+    place_unpacked();
   }
   void unpack(const std::string& packed) {
     restore_index();
     append_packed(packed);
+    place_unpacked();
   }
   const std::vector<std::string>& names() const {
     materialize();
@@ -294,7 +296,22 @@ class Dictionary {
       std::memcpy(&length, packed.data() + at, 4);
       names_.emplace_back(packed, at + 4, length);
       at += 4 + length;
-      insert_last(hash(names_.back()));  // the strings are distinct: no lookup
+      hashes_.push_back(hash(names_.back()));
+    }
+  }
+  // unpack(): the index of the appended strings (distinct: no lookups), each one's home slot
+  // prefetched 8 strings ahead (a random line of a table of 2-4 x size slots; placed one at a
+  // time the misses queued: 0.05 s of the writing rank's CPU for CoNLL-2000's 0.34M strings).
+  void place_unpacked() {
+    if (names_.size() * 2 > slots_.size()) {
+      rehash(names_.size());
+      return;
+    }
+    constexpr std::size_t kAhead = 8;
+    const std::size_t mask = slots_.size() - 1, n = hashes_.size();
+    for (std::size_t id = 0; id < n; ++id) {
+      if (id + kAhead < n) __builtin_prefetch(slots_.data() + (hashes_[id + kAhead] & mask));
+      place(static_cast<uint32_t>(id), hashes_[id]);
     }
   }
   int32_t insert_last(uint64_t h) {
