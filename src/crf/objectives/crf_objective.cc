@@ -91,7 +91,9 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
         throw InternalError("distributed training needs integer feature counts");
     }
     layout->comm->allreduce(counts, Communicator::Op::kSum);
-    exchange_touched();  // sets the ranks' feature ranges
+    // One rank (the command line's single process) owns every feature: its blocks commit
+    // straight into the gradient, as without a layout (the same sums in the same block order).
+    if (exchanges()) exchange_touched();  // sets the ranks' feature ranges
     // Each rank keeps the counts of its feature range only.
     std::vector<double>(ranges_.owned(), 0.0).swap(empirical_);  // frees the whole-F one
     for (std::size_t f = ranges_.lo(); f < ranges_.hi(); ++f)
@@ -299,7 +301,7 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   const SparseFeatures& edges = structure_.edges();
   const bool per_position = structure_.per_position();
   // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
-  if (!layout_) std::fill(grad, grad + F, 0.0);
+  if (!exchanges()) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   // One w for every sequence of this evaluation: the lattices compare the transitions once.
   const uint64_t evaluation = ++evaluations_;
@@ -408,16 +410,16 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
       }
     }
   };
-  if (layout_) {
+  if (exchanges()) {
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
     reduce_blocks(grad, total_log_z, whole);
   } else {
-    for_blocks_ordered(kBlocks, threads_, work, commit);
+    for_blocks_ordered(block_bounds_.size() - 1, threads_, work, commit);
   }
 
   // w . empirical by fixed chunks in chunk order (FeatureRanges): the same bits for any N.
   const double observed = ranges_.dot(w + ranges_.lo(), empirical_.data());
-  if (!layout_)
+  if (!exchanges())
     for (std::size_t f = 0; f < F; ++f) grad[f] -= empirical_[f];
   return total_log_z - observed;
 }

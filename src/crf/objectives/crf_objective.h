@@ -40,6 +40,8 @@ class CrfObjective {
   std::size_t bytes_received() const { return received_bytes_; }
 
  private:
+  // Whether blocks' gradients go through the ranks' exchange (a layout over several ranks).
+  bool exchanges() const { return layout_ != nullptr && layout_->comm->size() > 1; }
   void exchange_touched();
   double evaluate(const double* w, double* grad, bool whole);
   void reduce_blocks(double* grad, double& total_log_z, bool gather);
