@@ -1,7 +1,10 @@
 // septa tag: echoes each input line with the predicted label appended as a last column.
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -107,56 +110,93 @@ struct Echo {
   const std::vector<std::string>& markers;  // "-DOCSTART-" lines before the sentence
 };
 
-std::string format(const char* pattern, const std::string& text, double value) {
-  char buffer[512];
-  std::snprintf(buffer, sizeof buffer, pattern, text.c_str(), value);
-  return buffer;
-}
+/*
+ * The tagged text, built in one string and written in blocks of about 64 KiB (or, with -o, kept
+ * whole for the atomic write): an ostream insertion per field (cout synchronised with stdio)
+ * cost about as much as reading the input.
+ */
+class Output {
+ public:
+  // `stream` null: keep everything (take() at the end); else flush to it block by block.
+  explicit Output(std::ostream* stream) : stream_(stream) {}
+  std::string& text() { return text_; }
+  Output& operator<<(const std::string& s) { text_ += s; return *this; }
+  Output& operator<<(const char* s) { text_ += s; return *this; }
+  Output& operator<<(char c) { text_ += c; return *this; }
+  Output& operator<<(std::size_t n) { text_ += std::to_string(n); return *this; }
+  // printf-style `pattern` with one %s (`text`) and one double.
+  void format(const char* pattern, const char* text, double value) {
+    char buffer[512];
+    const int n = std::snprintf(buffer, sizeof buffer, pattern, text, value);
+    if (n > 0) text_.append(buffer, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buffer - 1));
+  }
+  // Writes the pending text when a block is full; stops at the first lost write (full disk).
+  void maybe_flush() {
+    if (stream_ && text_.size() >= kBlock) flush();
+  }
+  void flush() {
+    if (!stream_) return;
+    errno = 0;
+    stream_->write(text_.data(), static_cast<std::streamsize>(text_.size()));
+    text_.clear();
+    if (!*stream_) {
+      const int error = errno;
+      throw IoError(std::string("standard output: write failed") +
+                    (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
+    }
+  }
+
+ private:
+  static constexpr std::size_t kBlock = std::size_t{1} << 16;
+  std::ostream* stream_;
+  std::string text_;
+};
 
 // Writes one sentence in `style`; returns its best labelling.
 template <typename Sentence>
 std::vector<std::string> write_sentence(const crf::Model& model, const Sentence& sentence,
                                         const Echo& echo, const OutputStyle& style,
-                                        const Decoding& decoding, std::ostream& out) {
+                                        const Decoding& decoding, Output& out) {
   for (const std::string& marker : echo.markers) out << marker << " O\n\n";
   if (style.nbest > 0) {
     const auto results =
         model.tag_nbest(sentence, style.nbest, sentence_constraints(decoding, model, sentence));
     for (std::size_t k = 0; k < results.size(); ++k) {
-      out << "# " << k << format(" %s%.6f\n", "", std::exp(results[k].log_probability));
+      out << "# " << k;
+      out.format(" %s%.6f\n", "", std::exp(results[k].log_probability));
       for (std::size_t t = 0; t < results[k].labels.size(); ++t)
         out << echo.items[t] << ' ' << results[k].labels[t] << '\n';
       out << '\n';
     }
     return results.empty() ? std::vector<std::string>() : results.front().labels;
   }
-  const crf::TagResult result = model.tag(sentence, style.needs_marginals(),
-                                          sentence_constraints(decoding, model, sentence));
+  crf::TagResult result = model.tag(sentence, style.needs_marginals(),
+                                    sentence_constraints(decoding, model, sentence));
   const std::vector<std::string>& labels = model.labels();
   const double probability = std::exp(result.log_probability);
-  if (style.probability) out << format("%s%.6f\n", "@probability\t", probability);
-  if (style.crfpp_verbose > 0) out << format("%s%.6f\n", "# ", probability);
-  if (style.all_marginals) out << format("%s%.6f\n", "# log P(y|x) = ", result.log_probability);
+  if (style.probability) out.format("%s%.6f\n", "@probability\t", probability);
+  if (style.crfpp_verbose > 0) out.format("%s%.6f\n", "# ", probability);
+  if (style.all_marginals) out.format("%s%.6f\n", "# log P(y|x) = ", result.log_probability);
   for (std::size_t t = 0; t < result.labels.size(); ++t) {
     const std::string& label = result.labels[t];
     out << echo.items[t] << ' ' << label;
     std::size_t predicted = 0;
     if (style.needs_marginals())
       while (predicted < labels.size() && labels[predicted] != label) ++predicted;
-    if (style.crfpp_verbose > 0) out << format("%s%.6f", "/", result.marginals[t][predicted]);
-    if (style.predicted_marginal) out << format("%s%.6f", "\t", result.marginals[t][predicted]);
+    if (style.crfpp_verbose > 0) out.format("%s%.6f", "/", result.marginals[t][predicted]);
+    if (style.predicted_marginal) out.format("%s%.6f", "\t", result.marginals[t][predicted]);
     if (style.crfpp_verbose > 1)
       for (std::size_t j = 0; j < labels.size(); ++j)
-        out << format(" %s/%.6f", labels[j], result.marginals[t][j]);
+        out.format(" %s/%.6f", labels[j].c_str(), result.marginals[t][j]);
     if (style.all_marginals) {
       out << '\t';
       for (std::size_t j = 0; j < labels.size(); ++j)
-        out << format(j ? " %s:%.6f" : "%s:%.6f", labels[j], result.marginals[t][j]);
+        out.format(j ? " %s:%.6f" : "%s:%.6f", labels[j].c_str(), result.marginals[t][j]);
     }
     out << '\n';
   }
   out << '\n';
-  return result.labels;
+  return std::move(result.labels);
 }
 
 // The gold labels of a sentence, for --evaluate and --test.
@@ -176,7 +216,7 @@ std::vector<std::string> gold_labels(const crf::Model&, const crf::AttributeSequ
 template <typename Sentence>
 void process_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
                       const OutputStyle& style, const Decoding& decoding, bool quiet,
-                      crf::ChunkEvaluator* evaluator, std::ostream& out) {
+                      crf::ChunkEvaluator* evaluator, Output& out) {
   std::vector<std::string> gold;
   if (evaluator) gold = gold_labels(model, sentence);  // before any output: fail early
   const std::vector<std::string> labels =
@@ -245,8 +285,7 @@ int run_tag(int argc, char** argv) {
         rules_path.empty() ? std::string() : read_file(rules_path), rules_path);
   }
   crf::ChunkEvaluator evaluator;
-  std::ostringstream buffered;
-  std::ostream& out = args.has("output") ? buffered : std::cout;
+  Output out(args.has("output") ? nullptr : &std::cout);
   if (model.input_format() == crf::InputFormat::kColumns) {
     std::vector<crf::ColumnEcho> echoes;  // [N]
     const auto sentences =
@@ -255,7 +294,7 @@ int run_tag(int argc, char** argv) {
     for (std::size_t n = 0; n < sentences.size(); ++n) {
       process_sentence(model, sentences[n], Echo{echoes[n].lines, echoes[n].markers_before},
                        style, decoding, quiet, evaluate ? &evaluator : nullptr, out);
-      if (!out) check_stdout();  // stop at the first lost write (full disk)
+      out.maybe_flush();
     }
   } else {
     static const std::vector<std::string> kNoMarkers;
@@ -266,11 +305,16 @@ int run_tag(int argc, char** argv) {
     for (const crf::AttributeSequence& sequence : sequences) {
       process_sentence(model, sequence, Echo{sequence.labels, kNoMarkers}, style, decoding, quiet,
                        evaluate ? &evaluator : nullptr, out);
-      if (!out) check_stdout();
+      out.maybe_flush();
     }
   }
-  if (evaluate) crf::write_conlleval_report(evaluator.result(), out);
-  if (args.has("output")) write_file_atomically(args.get("output"), buffered.str());
+  if (evaluate) {
+    std::ostringstream report;
+    crf::write_conlleval_report(evaluator.result(), report);
+    out << report.str();
+  }
+  if (args.has("output")) write_file_atomically(args.get("output"), out.text());
+  out.flush();
   check_stdout();
   return 0;
 }

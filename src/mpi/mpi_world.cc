@@ -1,6 +1,11 @@
 // The MPI implementation of septa::Communicator (MPI_COMM_WORLD), used when the process was
 // started by an MPI launcher; otherwise the job is this one process.
 #include <mpi.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -9,6 +14,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <limits>
+#include <string>
 #include <thread>
 
 #include "septa/communicator.h"
@@ -23,6 +29,83 @@ bool launched_by_mpi() {
   for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
     if (std::getenv(variable) != nullptr) return true;
   return false;
+}
+
+/*
+ * Open MPI's start-up on one host: MPI_Init probes every point-to-point layer (pml) it was built
+ * with, and on Debian's build the probe of the `cm` layer (its PSM and libfabric transports)
+ * takes 0.2-0.3 s per rank, after which it picks `ob1` (shared memory between the ranks of a
+ * host) anyway: measured on the project's 2-core machine, MPI_Init of 2 ranks 0.25-0.38 s by
+ * default and 0.02-0.07 s with `--mca pml ob1` (mpirun of a program that only initialises and
+ * finalises: 0.39-0.56 s -> 0.11-0.25 s), against a 2-rank CoNLL-2000 `-a separate` run of
+ * about 2 s. So when every rank of the job runs on this host (Open MPI's local size equals the
+ * world size) and neither the environment nor an MCA parameter file names a pml (an exclusion
+ * such as Debian's `pml = ^ucx` names none), septa asks for ob1 before MPI_Init. Jobs over
+ * several hosts keep Open MPI's own choice (UCX or PSM on a fast network).
+ */
+bool names_pml(const std::string& file) {
+  std::FILE* in = std::fopen(file.c_str(), "r");
+  if (in == nullptr) return false;
+  bool named = false;
+  char line[512];
+  while (!named && std::fgets(line, sizeof line, in) != nullptr) {
+    const char* at = line;
+    while (*at == ' ' || *at == '\t') ++at;
+    if (std::strncmp(at, "pml", 3) != 0) continue;
+    at += 3;
+    while (*at == ' ' || *at == '\t') ++at;
+    if (*at != '=') continue;
+    ++at;
+    while (*at == ' ' || *at == '\t') ++at;
+    named = *at != '^';
+  }
+  std::fclose(in);
+  return named;
+}
+
+void prefer_shared_memory_pml() {
+  const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (size == nullptr || local == nullptr || std::strcmp(size, local) != 0) return;
+  if (std::getenv("OMPI_MCA_pml") != nullptr) return;
+  std::string user_file;
+  if (const char* home = std::getenv("HOME")) user_file = std::string(home) + "/.openmpi/mca-params.conf";
+  for (const std::string& file : {std::string("/etc/openmpi/openmpi-mca-params.conf"), user_file})
+    if (!file.empty() && names_pml(file)) return;
+  setenv("OMPI_MCA_pml", "ob1", 0);
+}
+
+/*
+ * Open MPI's PMIx client talks to the launcher over a loopback TCP socket without TCP_NODELAY,
+ * and MPI_Finalize's fence sends a few small messages in a row: Nagle's algorithm holds the
+ * later ones until the launcher acknowledges the first, which it delays (Linux's delayed ACK,
+ * 40 ms). MPI_Finalize took 45-60 ms per job on the project machine (1 or 2 ranks, a program
+ * that only initialises and finalises), 4-10 ms with TCP_NODELAY set on the process's TCP
+ * sockets after MPI_Init. Open MPI's own TCP transport (btl tcp) sets it already; the flag
+ * changes only when small writes leave, never what arrives.
+ */
+void send_small_writes_at_once() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  const int own = dirfd(dir);
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == own) continue;
+    int type = 0;
+    socklen_t length = sizeof type;
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &length) != 0 ||
+        type != SOCK_STREAM)
+      continue;
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof address;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address), &address_length) != 0 ||
+        (address.ss_family != AF_INET && address.ss_family != AF_INET6))
+      continue;
+    const int one = 1;
+    setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  closedir(dir);
 }
 
 int checked_count(std::size_t bytes) {
@@ -46,9 +129,16 @@ int checked_count(std::size_t bytes) {
  * (often the rank being waited for) instead of the poll loop, and on an idle one the yield
  * returns at once. Loaded 2-core machine (load 13), 2-rank CoNLL-2000 `-a separate`, 3
  * alternating pairs: CPU per rank (user + system) about 3.0 -> 2.75 s, wall 19.2 -> 17.3 s.
+ * The naps are short and exact (27 Nov 17:00): Linux's default timer slack (50 us) made every
+ * nap of 5 us one of 55 us or more; the communicator sets the slack of the waiting thread to
+ * 1 us, so a nap of 10 us wakes after about 10 us, and the spin ends after 200 us instead of
+ * 2 ms (on a loaded host a spin of 2 ms was mostly sched_yield system calls: about 12% of a
+ * rank's CPU samples). At load 5-6, 3 alternating 2-rank runs, system time per rank
+ * 0.42-0.48 s -> 0.34-0.44 s.
  */
-constexpr auto kSpin = std::chrono::microseconds(2000);
-constexpr auto kMaxNap = std::chrono::microseconds(200);
+constexpr auto kSpin = std::chrono::microseconds(200);
+constexpr auto kFirstNap = std::chrono::microseconds(10);
+constexpr auto kMaxNap = std::chrono::microseconds(100);
 
 // With SEPTA_MPI_PROFILE set, each rank prints at the end how many collective steps it waited
 // for and how long in all (the waits for slower ranks and the transfers).
@@ -56,6 +146,10 @@ struct WaitProfile {
   bool on = std::getenv("SEPTA_MPI_PROFILE") != nullptr;
   long waits = 0;
   double seconds = 0.0;
+  double init_seconds = 0.0;  // MPI_Init's wall time
+  // waits by duration: < 20 us, < 100 us, < 500 us, < 2 ms, longer
+  long histogram[5] = {0, 0, 0, 0, 0};
+  double histogram_seconds[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
 };
 WaitProfile& wait_profile() {
   static WaitProfile profile;
@@ -70,7 +164,7 @@ void wait_for(int count, MPI_Request* requests) {
     MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
     if (!done) std::this_thread::yield();  // a runnable process (the awaited rank) goes first
   } while (!done && std::chrono::steady_clock::now() < spin_end);
-  auto nap = std::chrono::microseconds(5);
+  auto nap = kFirstNap;
   while (!done) {
     std::this_thread::sleep_for(nap);
     nap = std::min(nap * 2, kMaxNap);
@@ -79,7 +173,11 @@ void wait_for(int count, MPI_Request* requests) {
   WaitProfile& profile = wait_profile();
   if (profile.on) {
     ++profile.waits;
-    profile.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    profile.seconds += waited;
+    const int bucket = waited < 20e-6 ? 0 : waited < 100e-6 ? 1 : waited < 500e-6 ? 2 : waited < 2e-3 ? 3 : 4;
+    ++profile.histogram[bucket];
+    profile.histogram_seconds[bucket] += waited;
   }
 }
 
@@ -90,7 +188,16 @@ class MpiCommunicator : public Communicator {
   MpiCommunicator() {
     int initialized = 0;
     MPI_Initialized(&initialized);
-    if (!initialized) MPI_Init(nullptr, nullptr);
+    if (!initialized) {
+      prefer_shared_memory_pml();
+      const auto start = std::chrono::steady_clock::now();
+      MPI_Init(nullptr, nullptr);
+      wait_profile().init_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    // exact naps in wait_for (see kSpin); this thread only, and the threads it starts later
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    send_small_writes_at_once();
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
@@ -100,12 +207,24 @@ class MpiCommunicator : public Communicator {
     if (finalized) return;
     const WaitProfile& profile = wait_profile();
     if (profile.on)
-      std::fprintf(stderr, "mpi profile: rank %d waited %ld times, %.3f s\n", rank_, profile.waits,
-                   profile.seconds);
+      std::fprintf(stderr, "mpi profile: rank %d: MPI_Init %.3f s (pml %s); waited %ld times, %.3f s\n",
+                   rank_, profile.init_seconds,
+                   std::getenv("OMPI_MCA_pml") ? std::getenv("OMPI_MCA_pml") : "Open MPI's choice",
+                   profile.waits, profile.seconds);
+    if (profile.on) {
+      std::fprintf(stderr, "mpi profile: rank %d waits < 20 us / 100 us / 500 us / 2 ms / longer:", rank_);
+      for (int b = 0; b < 5; ++b)
+        std::fprintf(stderr, " %ld (%.3f s)", profile.histogram[b], profile.histogram_seconds[b]);
+      std::fprintf(stderr, "\n");
+    }
     // MPI_Finalize synchronises the ranks with a busy wait: arrive together (rank 0 may still
     // be writing the model).
     barrier();
+    const auto start = std::chrono::steady_clock::now();
     MPI_Finalize();
+    if (profile.on)
+      std::fprintf(stderr, "mpi profile: rank %d: MPI_Finalize %.3f s\n", rank_,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }

@@ -11,6 +11,10 @@
 
 #include "cli/run_command.h"
 #include "crf/fixtures.h"
+#include "septa/crf/corpus.h"
+#include "septa/crf/feature_template.h"
+#include "septa/crf/model.h"
+#include "septa/crf/trainer.h"
 
 namespace {
 
@@ -76,6 +80,53 @@ TEST_F(Cli, TrainTagEvalDump) {
   ASSERT_EQ(dump.code, 0) << dump.output;
   EXPECT_NE(dump.output.find("LABELS 5"), std::string::npos) << dump.output;
   EXPECT_NE(dump.output.find("TRANSITIONS"), std::string::npos);
+}
+
+// `septa tag` writes each input line, a space and the label that the library's in-memory model
+// (before saving and loading) gives it, blank lines between sentences, and the same bytes to
+// standard output and to -o; for every algorithm's model (each has its own scorer and file
+// layout), and on an output of more than one of the writer's 64 KiB blocks.
+TEST(CliTagOutput, IsTheLibrarysTagsOfTheTrainedModelForEveryAlgorithm) {
+  TempDir dir;
+  const std::string train_text = septa::crf::testing::toy_chunking_corpus(120, 3);
+  const std::string test_text = septa::crf::testing::toy_chunking_corpus(1200, 4);
+  ASSERT_GT(test_text.size(), std::size_t{1} << 16);
+  septa::crf::testing::write_text(dir.file("test.txt"), test_text);
+  std::istringstream train_in(train_text), test_in(test_text);
+  const auto train_data = septa::crf::read_columns(train_in, "train.txt");
+  const auto test_data = septa::crf::read_columns(test_in, "test.txt");
+  for (const std::string algorithm :
+       {"lbfgs", "separate", "separate-counts", "memm", "piecewise", "ap"}) {
+    septa::crf::TrainOptions options;
+    options.algorithm = algorithm;
+    options.max_iterations = 15;
+    const septa::crf::Model model =
+        septa::crf::train(train_data, "train.txt", septa::crf::FeatureTemplate::default_chunking(),
+                          options)
+            .model;
+    const std::string path = dir.file(algorithm + ".model");
+    model.save(path);
+    std::string expected;  // the input lines with the in-memory model's labels
+    std::size_t at = 0;
+    for (const auto& sentence : test_data) {
+      const std::vector<std::string> labels = model.tag(sentence).labels;
+      for (const std::string& label : labels) {
+        const std::size_t end = test_text.find('\n', at);
+        expected += test_text.substr(at, end - at) + " " + label + "\n";
+        at = end + 1;
+      }
+      expected += "\n";
+      ++at;  // the blank line
+    }
+    const CliRun tag = septa("tag -m " + path + " " + dir.file("test.txt"));
+    ASSERT_EQ(tag.code, 0) << algorithm << ": " << tag.output;
+    EXPECT_TRUE(tag.output == expected) << algorithm << ": standard output differs";
+    const CliRun to_file =
+        septa("tag -m " + path + " -o " + dir.file("out.txt") + " " + dir.file("test.txt"));
+    ASSERT_EQ(to_file.code, 0) << algorithm << ": " << to_file.output;
+    EXPECT_TRUE(septa::crf::testing::read_text(dir.file("out.txt")) == expected)
+        << algorithm << ": -o differs";
+  }
 }
 
 TEST_F(Cli, AttributeFormatTrainTagEval) {

@@ -22,13 +22,15 @@ namespace septa::crf {
  * rounding uses the 1.5 * 2^52 shifter trick, so no float-to-int conversion is needed.
  * Inputs are clamped to [-708, 709]: results below e^-708 come back as about 3e-308, not 0.
  * Relative error about 2e-16 against glibc's exp.
+ * fast_exp_of_clamped(x) is the same without the clamp, for x already in [-708, 709]: a loop
+ * that clamps in one pass and calls it in the next vectorises (gcc keeps the clamp's branch,
+ * whose taken side it folds to a constant, and then cannot vectorise a loop over fast_exp).
  */
-inline double fast_exp(double x) {
+inline double fast_exp_of_clamped(double x) {
   constexpr double kLog2e = 1.4426950408889634074;
   constexpr double kLn2High = 0.693147180369123816490;    // ln 2, leading 32 bits
   constexpr double kLn2Low = 1.90821492927058770002e-10;  // ln 2 - kLn2High
   constexpr double kShifter = 6755399441055744.0;         // 1.5 * 2^52
-  x = std::min(std::max(x, -708.0), 709.0);
   const double shifted = x * kLog2e + kShifter;
   const double n = shifted - kShifter;
   int64_t n_bits, shifter_bits;
@@ -56,5 +58,7 @@ inline double fast_exp(double x) {
   std::memcpy(&p, &bits, sizeof p);
   return p;
 }
+
+inline double fast_exp(double x) { return fast_exp_of_clamped(std::min(std::max(x, -708.0), 709.0)); }
 
 }  // namespace septa::crf

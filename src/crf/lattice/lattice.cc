@@ -386,7 +386,7 @@ double Lattice::path_score(const int* labels) const {
  *   d[t][j] = state[t][j] + max_i (d[t-1][i] + trans_t[i][j]),  back[t][j] = argmax_i
  * then follow back-pointers from argmax_j d[T-1][j].
  */
-double Lattice::viterbi(int* labels_out) const {
+SEPTA_VECTOR_CLONES double Lattice::viterbi(int* labels_out) const {
   const std::size_t T = T_, L = L_;
   if (T == 0) return 0.0;
   thread_local std::vector<double> delta;  // [T][L] best score ending in (t, j)
@@ -396,30 +396,51 @@ double Lattice::viterbi(int* labels_out) const {
     back.resize(T * L);
   }
   std::copy(&state_[0], &state_[L], &delta[0]);
-  // Previous labels in the outer loop, so that the inner loop runs over the current labels j
-  // with contiguous rows of w (vectorisable); ties still go to the lowest previous label.
+  // delta_t(j) = state_t(j) + max_i (delta_{t-1}(i) + w_t(i, j)), ties to the lowest i. Blocks
+  // of 4 current labels j keep their running max and argmax in registers while the previous
+  // labels i run in ascending order (the same comparisons, in the same order, as one label at a
+  // time); the argmax is held as doubles so that every lane of the compare-and-select is 64
+  // bits wide. The last L mod 4 labels go one at a time.
+  typedef long Mask4 __attribute__((vector_size(32)));
+  const std::size_t blocked = L & ~std::size_t{3};
   for (std::size_t t = 1; t < T; ++t) {
     const double* __restrict prev = &delta[(t - 1) * L];
     const double* __restrict w = transition(t);
     double* __restrict best = &delta[t * L];
     int* __restrict arg = &back[t * L];
-    for (std::size_t j = 0; j < L; ++j) {
-      best[j] = prev[0] + w[j];
-      arg[j] = 0;
-    }
-    for (std::size_t i = 1; i < L; ++i) {
-      const double p = prev[i];
-      const double* __restrict w_i = w + i * L;
-      const auto label = static_cast<int>(i);
-      for (std::size_t j = 0; j < L; ++j) {
-        const double v = p + w_i[j];
-        const double b = best[j];
-        const int a = arg[j];
-        best[j] = v > b ? v : b;
-        arg[j] = v > b ? label : a;
+    const double* state = &state_[t * L];
+    for (std::size_t j = 0; j < blocked; j += 4) {
+      Vec4 b, row;
+      std::memcpy(&b, w + j, sizeof b);
+      b += prev[0];
+      Vec4 a = {0.0, 0.0, 0.0, 0.0};
+      for (std::size_t i = 1; i < L; ++i) {
+        std::memcpy(&row, w + i * L + j, sizeof row);
+        const Vec4 v = row + prev[i];
+        const Mask4 better = v > b;
+        const double label = static_cast<double>(i);
+        b = better ? v : b;
+        a = better ? Vec4{label, label, label, label} : a;
       }
+      Vec4 s;
+      std::memcpy(&s, state + j, sizeof s);
+      b += s;
+      std::memcpy(best + j, &b, sizeof b);
+      for (int k = 0; k < 4; ++k) arg[j + k] = static_cast<int>(a[k]);
     }
-    for (std::size_t j = 0; j < L; ++j) best[j] += state_[t * L + j];
+    for (std::size_t j = blocked; j < L; ++j) {
+      double b = prev[0] + w[j];
+      int a = 0;
+      for (std::size_t i = 1; i < L; ++i) {
+        const double v = prev[i] + w[i * L + j];
+        if (v > b) {
+          b = v;
+          a = static_cast<int>(i);
+        }
+      }
+      best[j] = b + state[j];
+      arg[j] = a;
+    }
   }
   const double* last = &delta[(T - 1) * L];
   int arg = static_cast<int>(std::max_element(last, last + L) - last);

@@ -398,9 +398,9 @@ Model parse_model(const char* bytes_data, std::size_t bytes_size, const std::str
   for (const std::string& label : in.strings()) data->encoder.labels().add(label);
   {
     const std::vector<std::string_view> attributes = in.string_views();
-    std::vector<uint64_t> hashes(attributes.size());  // [A] scratch
-    data->encoder.attributes().add_all(
-        attributes.size(), [&](std::size_t i) { return attributes[i]; }, hashes.data(), nullptr);
+    if (!data->encoder.attributes().assign_distinct_pooled(
+            attributes.size(), [&](std::size_t i) { return attributes[i]; }))
+      in.fail("an attribute name occurs twice");
   }
   data->scorer = read_scorer(data->algorithm, in);
   // Observation-conditioned B templates need a scorer that reads their edge features; a file

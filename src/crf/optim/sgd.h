@@ -153,6 +153,9 @@ class ShardedSgd {
                                             Communicator& ranks);
   // Spread over ranks, with the features cached: cuts the held items to those still read.
   void keep_read_items();
+  // Builds cache_ or range_cache_ where the shape and data allow (spread: then cuts the held
+  // items to those still read).
+  void build_caches(bool spread, int threads);
   // Sets step_reads_ (from the sample instances' items).
   void find_step_reads();
 

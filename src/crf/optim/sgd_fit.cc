@@ -71,7 +71,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
           if (full_sync[worker]) {
             v.assign(w.begin(), w.end());
             full_sync[worker] = 0;
-          } else {
+          } else if (worker != 0) {  // worker 0's buffer was the mix's scratch: already z
             mixer.sync(v.data(), w.data());
           }
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;

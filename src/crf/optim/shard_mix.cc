@@ -203,10 +203,20 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
   std::size_t size = 0;
   for (std::size_t r = r0; r < r1; ++r) size += 40 + 12 * updated_[r].size();
   out.bytes().reserve(size);
+  // delta' is gathered from scattered weights (out of cache): read ahead, written in place.
+  constexpr std::size_t kAhead = 16;
   for (std::size_t r = r0; r < r1; ++r) {
-    out.vec(updated_[r]);
-    out.u64(updated_[r].size());
-    for (uint32_t d : updated_[r]) out.f64(delta_[d]);
+    const std::vector<uint32_t>& updated = updated_[r];
+    out.vec(updated);
+    out.u64(updated.size());
+    std::string& bytes = out.bytes();
+    const std::size_t at = bytes.size();
+    bytes.resize(at + sizeof(double) * updated.size());
+    char* values = &bytes[at];
+    for (std::size_t i = 0; i < updated.size(); ++i) {
+      if (i + kAhead < updated.size()) __builtin_prefetch(&delta_[updated[i + kAhead]]);
+      std::memcpy(values + sizeof(double) * i, &delta_[updated[i]], sizeof(double));
+    }
     out.f64(wd_[r]);
     out.f64(dd_[r]);
     out.u64(entries_[r]);
@@ -222,8 +232,13 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
       std::size_t n;
       const char* delta = in.array<double>(n);
       SEPTA_CHECK(n == updated.size());
+      const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
+      bool inside = true;
+      for (uint32_t d : updated) inside &= d >= lo && d < hi;
+      SEPTA_CHECK(inside);
+      // scattered writes over delta' (out of cache): written ahead
       for (std::size_t i = 0; i < n; ++i) {
-        SEPTA_CHECK(updated[i] >= bounds_[r] && updated[i] < bounds_[r + 1]);
+        if (i + kAhead < n) __builtin_prefetch(&delta_[updated[i + kAhead]], 1);
         std::memcpy(&delta_[updated[i]], delta + sizeof(double) * i, sizeof(double));
       }
       wd_[r] = in.get<double>();

@@ -107,6 +107,49 @@ TEST(Dictionary, MovedAndReservedAndCopiedDictionariesFindTheSameIds) {
   EXPECT_EQ(c.find(""), 3);
 }
 
+// A model's attribute list, pooled: the same ids, finds and names as one built by add(), for
+// present and absent strings; equal strings are refused; copies, and adding to it (it becomes an
+// ordinary dictionary first), keep every id.
+TEST(Dictionary, PooledDictionaryAgreesWithAddedOne) {
+  Dictionary added;
+  for (const std::string& s : random_strings(20000, 21)) added.add(s);
+  const std::vector<std::string> names = added.names();
+  Dictionary pooled;
+  pooled.add("stale");  // replaced
+  ASSERT_TRUE(pooled.assign_distinct_pooled(
+      names.size(), [&](std::size_t i) { return std::string_view(names[i]); }));
+  ASSERT_EQ(pooled.size(), names.size());
+  for (std::size_t id = 0; id < names.size(); ++id) {
+    ASSERT_EQ(pooled.find(names[id]), static_cast<int32_t>(id));
+    ASSERT_EQ(pooled.view(static_cast<uint32_t>(id)), names[id]);
+  }
+  std::vector<std::string> probes = random_strings(3000, 22);
+  for (const std::string& s : names) probes.push_back(s + "z");
+  std::vector<int32_t> found(probes.size());
+  std::vector<uint64_t> hashes(probes.size());
+  pooled.find_all(
+      probes.size(), [&](std::size_t i) { return std::string_view(probes[i]); }, hashes.data(),
+      found.data());
+  for (std::size_t i = 0; i < probes.size(); ++i) ASSERT_EQ(found[i], added.find(probes[i]));
+  EXPECT_EQ(pooled.find("stale"), added.find("stale"));
+  const Dictionary copy = pooled;
+  EXPECT_EQ(copy.names(), names);
+  EXPECT_EQ(pooled.name(7), names[7]);
+  EXPECT_EQ(pooled.add(names[3]), 3);
+  EXPECT_EQ(pooled.add("new string"), static_cast<int32_t>(names.size()));
+  EXPECT_EQ(pooled.find(names.back()), static_cast<int32_t>(names.size() - 1));
+  EXPECT_EQ(copy.find("new string"), -1);
+
+  const std::vector<std::string> twice = {"a", "bb", "", "c", "bb"};
+  Dictionary refused;
+  EXPECT_FALSE(refused.assign_distinct_pooled(
+      twice.size(), [&](std::size_t i) { return std::string_view(twice[i]); }));
+  EXPECT_EQ(refused.size(), 0u);
+  EXPECT_TRUE(refused.assign_distinct_pooled(
+      4, [&](std::size_t i) { return std::string_view(twice[i]); }));
+  EXPECT_EQ(refused.find(""), 2);
+}
+
 TEST(Dictionary, HashDependsOnEveryByteAndTheLength) {
   EXPECT_NE(Dictionary::hash(std::string_view("a\0", 2)), Dictionary::hash("a"));
   EXPECT_NE(Dictionary::hash("abcdefgh"), Dictionary::hash("abcdefgi"));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,6 +33,38 @@ TEST(BinaryIo, ChecksumInPiecesEqualsTheWholeChecksum) {
       ASSERT_EQ(sum.value(), checksum64(bytes.data(), n)) << n << " bytes, split " << split;
     }
   }
+}
+
+// Vectors read back exactly from any byte offset (the model's fields are not aligned), empty
+// ones included, and a length beyond the bytes is refused.
+TEST(BinaryIo, VectorsReadBackFromUnalignedOffsets) {
+  const std::vector<double> doubles = {0.1, -2.5e-300, 1e300, -0.0, 3.0};
+  const std::vector<int32_t> ints = {7, -1, 2147483647};
+  const std::vector<uint32_t> none;
+  for (std::size_t shift = 0; shift < 9; ++shift) {
+    ByteWriter out;
+    for (std::size_t i = 0; i < shift; ++i) out.u8(static_cast<uint8_t>(i));
+    out.vec(doubles);
+    out.u8(9);
+    out.vec(ints);
+    out.vec(none);
+    ByteReader in(out.bytes().data(), out.bytes().size(), "shifted");
+    for (std::size_t i = 0; i < shift; ++i) ASSERT_EQ(in.u8(), i);
+    const std::vector<double> d = in.vec<double>();
+    ASSERT_EQ(d.size(), doubles.size());
+    for (std::size_t i = 0; i < d.size(); ++i)
+      EXPECT_EQ(std::memcmp(&d[i], &doubles[i], sizeof(double)), 0) << shift << " " << i;
+    EXPECT_EQ(in.u8(), 9);
+    EXPECT_EQ(in.vec<int32_t>(), ints);
+    EXPECT_TRUE(in.vec<uint32_t>().empty());
+    EXPECT_TRUE(in.at_end());
+  }
+  ByteWriter out;
+  out.u64(3);
+  out.f64(1.0);
+  out.f64(2.0);
+  ByteReader in(out.bytes().data(), out.bytes().size(), "short");
+  EXPECT_THROW(in.vec<double>(), ModelError);
 }
 
 // A ByteWriter with a sink passes on exactly the bytes a plain one keeps, in order, whatever

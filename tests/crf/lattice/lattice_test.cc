@@ -139,6 +139,60 @@ TEST(Lattice, SharedTransitionsMatchTheSameMatrixPerPosition) {
     }
 }
 
+// Viterbi against the plain recursion, label by label: the same path (ties to the lowest
+// previous label, and to the lowest last label) and the bit-identical score, for label counts
+// around the 4-label blocks of the vectorised step (whole blocks, blocks and a remainder, a
+// remainder alone), shared and per-position transitions, and potentials of a few integer values
+// so that ties are everywhere.
+TEST(Lattice, ViterbiEqualsThePlainRecursionWithTies) {
+  for (std::size_t L : {1, 2, 3, 4, 5, 7, 8, 9, 22, 23}) {
+    for (bool per_position : {false, true}) {
+      for (bool ties : {false, true}) {
+        const std::size_t T = 17;
+        Lattice lattice;
+        fill_random(lattice, T, L, per_position, static_cast<unsigned>(L * 4 + per_position), 3.0);
+        if (ties) {
+          std::mt19937 rng(static_cast<unsigned>(L));
+          for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t j = 0; j < L; ++j) lattice.state(t)[j] = static_cast<double>(rng() % 3);
+          std::vector<double> shared(L * L);
+          for (std::size_t t = 1; t < (per_position ? T : 2); ++t) {
+            double* w = per_position ? lattice.transition(t) : shared.data();
+            for (std::size_t q = 0; q < L * L; ++q) w[q] = static_cast<double>(rng() % 3);
+          }
+          if (!per_position) lattice.set_shared_transitions(shared.data());
+        }
+        std::vector<double> d(lattice.state(0), lattice.state(0) + L), next(L);
+        std::vector<int> back(T * L, 0);
+        for (std::size_t t = 1; t < T; ++t) {
+          const double* w = static_cast<const Lattice&>(lattice).transition(t);
+          for (std::size_t j = 0; j < L; ++j) {
+            double best = d[0] + w[j];
+            for (std::size_t i = 1; i < L; ++i)
+              if (d[i] + w[i * L + j] > best) {
+                best = d[i] + w[i * L + j];
+                back[t * L + j] = static_cast<int>(i);
+              }
+            next[j] = best + lattice.state(t)[j];
+          }
+          d = next;
+        }
+        std::vector<int> expected(T);
+        int y = static_cast<int>(std::max_element(d.begin(), d.end()) - d.begin());
+        const double expected_score = d[y];
+        for (std::size_t t = T; t-- > 0;) {
+          expected[t] = y;
+          if (t > 0) y = back[t * L + y];
+        }
+        std::vector<int> got(T);
+        const double score = lattice.viterbi(got.data());
+        EXPECT_EQ(got, expected) << "L " << L << " per position " << per_position << " ties " << ties;
+        EXPECT_EQ(score, expected_score) << "L " << L;
+      }
+    }
+  }
+}
+
 TEST(Lattice, LongChainWithLargePotentialsStaysFinite) {
   // 5,000 positions with potentials up to +-800: exp() of these would overflow unshifted.
   Lattice lattice;

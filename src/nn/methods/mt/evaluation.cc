@@ -73,7 +73,7 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
       const auto sources = study.encode(sources_of(d));
       const auto ids = translate(model, sources, study.tokenizer().tag(d.target), beam,
                                  study.options().integer("decode-batch"), study.device(),
-                                 study.options().real("eos-penalty"));
+                                 study.options().real("eos-penalty"), study.options().real("copy-bonus"));
       auto& out = hypotheses[{model_name, d.name()}];
       out = study.tokenizer().decode(ids);
       if (dev > 0) continue;
@@ -104,7 +104,8 @@ std::string evaluate(const StudyConfig& config, const std::function<void(const s
              std::to_string(static_cast<int64_t>(distinct.size()) * parameters) + "\n";
   }
   char what[160];
-  std::snprintf(what, sizeof what, " (beam %d, eos penalty %g)", beam, study.options().real("eos-penalty"));
+  std::snprintf(what, sizeof what, " (beam %d, eos penalty %g, copy bonus %g)", beam,
+                study.options().real("eos-penalty"), study.options().real("copy-bonus"));
   if (dev > 0) {
     std::ofstream(study.path("dev_results.tsv")) << table;
     log("evaluated at most " + std::to_string(dev) + " dev messages per direction" + what);

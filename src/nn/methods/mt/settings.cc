@@ -110,6 +110,9 @@ const MethodInfo& study_options() {
         integer("beam", "1", 1, 64, "beam width of decoding (1: greedy)"),
         closed(real("eos-penalty", "0", 0, 20,
                     "decoding: subtracted from log p(eos) at every step (> 0: longer outputs; chrF favours recall)")),
+        closed(real("copy-bonus", "0", 0, 20,
+                    "decoding: added to log p of every piece that occurs in the source (> 0: identifiers and "
+                    "options passed through)")),
         integer("eval-dev", "0", 0, 100000,
                 "eval: 0 scores the n-way test set (results.tsv); N > 0 scores N dev messages per direction, the "
                 "seeded sample of --dev-sample (dev_results.tsv), to choose decoding options on dev"),

@@ -363,7 +363,8 @@ bool Study::train_model(const std::string& name, const std::vector<Direction>& d
     for (const auto& d : directions) {
       const auto& dev = dev_set(d, limit);
       const auto ids = translate(model, dev.sources, tokenizer().tag(d.target), /*beam=*/1,
-                                 options_.integer("decode-batch"), device_, options_.real("eos-penalty"));
+                                 options_.integer("decode-batch"), device_, options_.real("eos-penalty"),
+                                 options_.real("copy-bonus"));
       const auto hyp = tokenizer().decode(ids);
       const double score = chrf(hyp, dev.references);
       sum += score;

@@ -71,16 +71,33 @@ torch::Tensor pad_batch(const std::vector<std::vector<int>>& sequences, int64_t 
 
 namespace {
 
+// The decoding score of piece v after prefix y for source x (greedy and beam search):
+//   s(v) = log p(v | y, x) - eos_penalty [v = eos] + copy_bonus [v occurs in x, v != eos, pad]
+// copy_bonus favours passing source pieces through (identifiers, options, paths that a translation
+// keeps); both are chosen on dev (`eval --eval-dev`).
+// in_source: [B][V] floats, 1 where piece v occurs in source row b (pads and eos excluded).
+torch::Tensor source_pieces(const torch::Tensor& src, int64_t vocab) {
+  auto mask = torch::zeros({src.size(0), vocab}, src.options().dtype(torch::kFloat));
+  mask.scatter_(/*dim=*/1, src, 1.0);
+  mask.select(/*dim=*/1, kPadId).zero_();
+  mask.select(/*dim=*/1, kEosId).zero_();
+  return mask;
+}
+
 // Greedy: argmax at every step for the whole batch until every row has produced eos.
-std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag, double eos_penalty) {
+std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag, double eos_penalty,
+                                     double copy_bonus) {
   const int64_t B = src.size(0), T = model->options.max_len;
   const auto memory = model->encode(src);
+  torch::Tensor bonus;  // [B][V]
+  if (copy_bonus != 0) bonus = source_pieces(src, model->options.vocab).mul_(copy_bonus);
   auto tgt = torch::full({B, 1}, tag, torch::TensorOptions().dtype(torch::kLong).device(src.device()));
   auto done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(src.device()));
   for (int64_t t = 0; t < T; ++t) {
     auto logits = model->decode(tgt, memory, src).select(1, tgt.size(1) - 1);  // [B][V]
     // argmax of log p - penalty [v = eos]: log p and the logits differ by a constant per row
     if (eos_penalty != 0) logits.select(/*dim=*/1, kEosId).sub_(eos_penalty);
+    if (copy_bonus != 0) logits.add_(bonus);
     auto next = logits.argmax(/*dim=*/1);
     next = torch::where(done, torch::full_like(next, kPadId), next);
     tgt = torch::cat({tgt, next.unsqueeze(1)}, /*dim=*/1);
@@ -100,9 +117,12 @@ std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src
 
 // Beam search for one source [1][S]: keep the `beam` best prefixes by sum log p; a hypothesis ends
 // at eos; the result maximises sum log p / length over finished (or, at max_len, open) ones.
-std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam, double eos_penalty) {
+std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam, double eos_penalty,
+                             double copy_bonus) {
   const int64_t T = model->options.max_len;
   const auto memory1 = model->encode(src);  // [S][1][E]
+  torch::Tensor bonus;  // [1][V]
+  if (copy_bonus != 0) bonus = source_pieces(src, model->options.vocab).mul_(copy_bonus).cpu();
   struct Hyp { std::vector<int64_t> tokens; double score; };
   std::vector<Hyp> open = {{{tag}, 0.0}}, finished;
   for (int64_t t = 0; t < T && !open.empty(); ++t) {
@@ -115,6 +135,7 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
     auto logp = torch::log_softmax(model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t),
                                          /*dim=*/1).cpu();  // [K][V]
     if (eos_penalty != 0) logp.select(/*dim=*/1, kEosId).sub_(eos_penalty);
+    if (copy_bonus != 0) logp.add_(bonus);  // broadcast over the K open hypotheses
     const auto top = logp.topk(beam, /*dim=*/1);
     const auto values = std::get<0>(top), indices = std::get<1>(top);
     std::vector<Hyp> candidates;
@@ -154,7 +175,7 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
 
 std::vector<std::vector<int>> translate(Translator& model, const std::vector<std::vector<int>>& sources,
                                         int tag, int beam, int64_t batch, const torch::Device& device,
-                                        double eos_penalty) {
+                                        double eos_penalty, double copy_bonus) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::vector<int>> out;
@@ -163,11 +184,11 @@ std::vector<std::vector<int>> translate(Translator& model, const std::vector<std
     const size_t end = std::min(sources.size(), start + static_cast<size_t>(batch));
     const std::vector<std::vector<int>> chunk(sources.begin() + start, sources.begin() + end);
     if (beam <= 1) {
-      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag, eos_penalty);
+      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag, eos_penalty, copy_bonus);
       out.insert(out.end(), result.begin(), result.end());
     } else {
       for (const auto& s : chunk)
-        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam, eos_penalty));
+        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam, eos_penalty, copy_bonus));
     }
   }
   model->train();

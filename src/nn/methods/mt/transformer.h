@@ -48,10 +48,11 @@ torch::Tensor translation_loss(Translator& model, const torch::Tensor& src, cons
 // Decodes each source (token ids, no padding, eos included) into the language whose tag is
 // `tag`; beam = 1 is greedy (batched), beam > 1 is beam search with length-normalised scores
 // (sum log p / length). `eos_penalty` is subtracted from log p(eos) at every step (> 0: longer
-// outputs). Outputs exclude the tag and eos; at most max_len tokens.
+// outputs); `copy_bonus` is added to log p(v) of every piece v of the source except eos and pad
+// (> 0: source pieces passed through). Outputs exclude the tag and eos; at most max_len tokens.
 std::vector<std::vector<int>> translate(Translator& model, const std::vector<std::vector<int>>& sources,
                                         int tag, int beam, int64_t batch, const torch::Device& device,
-                                        double eos_penalty = 0.0);
+                                        double eos_penalty = 0.0, double copy_bonus = 0.0);
 
 // Sequences padded with kPadId into [N][L], L = longest (at most max_len; longer ones are cut
 // and keep their last token, eos).

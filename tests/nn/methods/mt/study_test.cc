@@ -69,6 +69,33 @@ TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
   }
 }
 
+TEST(TranslatorTest, CopyBonusPassesSourcePiecesThrough) {
+  // An untrained model's outputs are arbitrary pieces (run to max_len by the largest eos penalty);
+  // with the largest --copy-bonus (20, far above the spread of its log-probabilities) every piece it
+  // writes occurs in its source, by greedy and beam search alike.
+  torch::manual_seed(5);
+  TranslatorOptions o;
+  o.vocab = 40, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 6;
+  Translator model(o);
+  const std::vector<std::vector<int>> src = {{4, 5, 2}, {30, 31, 32, 2}, {17, 2}, {9, 38, 21, 2}};
+  auto outside = [&](const std::vector<std::vector<int>>& outputs) {
+    int n = 0;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      for (int v : outputs[i]) n += std::find(src[i].begin(), src[i].end() - 1, v) == src[i].end() - 1;
+    return n;
+  };
+  const auto plain = translate(model, src, 3, /*beam=*/1, /*batch=*/4, torch::kCPU, /*eos_penalty=*/20);
+  ASSERT_GT(outside(plain), 0);  // the precondition: without the bonus it writes other pieces
+  EXPECT_EQ(translate(model, src, 3, 1, 4, torch::kCPU, /*eos_penalty=*/20, /*copy_bonus=*/0), plain);
+  for (int beam : {1, 3}) {
+    const auto copied = translate(model, src, 3, beam, /*batch=*/4, torch::kCPU, /*eos_penalty=*/20,
+                                  /*copy_bonus=*/20);
+    ASSERT_EQ(copied.size(), src.size());
+    EXPECT_EQ(outside(copied), 0) << "beam " << beam;
+    for (size_t i = 0; i < copied.size(); ++i) EXPECT_EQ(static_cast<int64_t>(copied[i].size()), o.max_len) << i;
+  }
+}
+
 TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
   // A bug detector for masking, teacher forcing, positions and decoding: 20 random pairs, each
   // target the source reversed under a fixed substitution, learnt exactly by a tiny model.
