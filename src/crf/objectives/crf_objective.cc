@@ -304,15 +304,17 @@ SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const La
   uint32_t n = 0;
   for (std::size_t e = first; e < end; ++e) {
     if (e + kPrefetchAhead < end) __builtin_prefetch(slots + ids[e + kPrefetchAhead]);
-    const uint32_t slot = slots[ids[e]];
+    const uint32_t slot = slots[ids[e]], length = fired.lengths[e - first];
     __builtin_prefetch(g + slot);
+    __builtin_prefetch(g + slot + length - 1);
     write_consecutive(out + n, slot, blocks);
-    n += fired.lengths[e - first];
+    n += length;
   }
   const uint8_t* classes = fired.classes.data();
   for (std::size_t t = 0; t < s.T; ++t) {
     for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
-    for (uint32_t i = fired.starts[t]; i < fired.starts[t + 1]; ++i) g[out[i]] += probs[classes[i]];
+    for (uint32_t i = fired.starts[t], stop = fired.starts[t + 1]; i < stop; ++i)
+      g[out[i]] += probs[classes[i]];
   }
 }
 
