@@ -132,9 +132,24 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   state_shift_.resize(T);
   for (std::size_t t = 0; t < T; ++t) {
     const double* s = &state_[t * L];
-    const auto [low, high] = std::minmax_element(s, s + L);
-    const double m = *high;
-    if (m - *low > kMaxSpan) return false;
+    // Extremes in four lanes (branch-free, so the loop vectorises); max and min are exact, so
+    // any order gives the same values (a tie of +0 and -0 shifts by either: s - m and the
+    // exponentials keep their bits, fast_exp(+-0) = 1).
+    double high[4], low[4];
+    for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = s[0];
+    std::size_t j = 0;
+    for (; j + 4 <= L; j += 4)
+      for (std::size_t lane = 0; lane < 4; ++lane) {
+        high[lane] = s[j + lane] > high[lane] ? s[j + lane] : high[lane];
+        low[lane] = s[j + lane] < low[lane] ? s[j + lane] : low[lane];
+      }
+    for (; j < L; ++j) {
+      high[0] = s[j] > high[0] ? s[j] : high[0];
+      low[0] = s[j] < low[0] ? s[j] : low[0];
+    }
+    const double m = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
+    const double lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
+    if (m - lowest > kMaxSpan) return false;
     state_shift_[t] = m;
     for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = fast_exp(s[j] - m);
   }
@@ -219,7 +234,8 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   }
 
   std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
-  std::vector<double> tmp(L);
+  tmp_.resize(L);
+  double* tmp = tmp_.data();
   for (std::size_t t = T - 1; t-- > 0;) {
     const double* next = &beta_[(t + 1) * L];
     const double* s = &exp_state_[(t + 1) * L];
@@ -242,7 +258,7 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       continue;
     }
     // b[i] = sum_j E[i][j] tmp[j] = sum_j tmp[j] E^T[j][i], j ascending.
-    vector_matrix(tmp.data(), exp_trans_transposed_.data(), L, L, padded(L), b);
+    vector_matrix(tmp, exp_trans_transposed_.data(), L, L, padded(L), b);
   }
 
   marginal_.resize(T * L);
