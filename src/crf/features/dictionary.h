@@ -240,8 +240,22 @@ class Dictionary {
       h ^= h >> 29;
     }
     if (n > 0) {
-      uint64_t w = 0;
-      std::memcpy(&w, p, n);
+      // The last n < 8 bytes as a zero-padded little-endian word, without a byte loop (whose
+      // byte stores, read back as one word, stalled store forwarding): from the 8 bytes that
+      // end the string when it has them, else from overlapping loads of its few bytes.
+      uint64_t w;
+      if (s.size() >= 8) {
+        std::memcpy(&w, p + n - 8, 8);
+        w >>= 8 * (8 - n);
+      } else if (n >= 4) {
+        uint32_t lo, hi;
+        std::memcpy(&lo, p, 4);
+        std::memcpy(&hi, p + n - 4, 4);
+        w = lo | (uint64_t{hi} << (8 * (n - 4)));
+      } else {
+        const auto byte = [&](std::size_t i) { return uint64_t{static_cast<unsigned char>(p[i])}; };
+        w = byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+      }
       h = (h ^ w) * kMul;
       h ^= h >> 29;
     }
