@@ -304,15 +304,17 @@ SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const La
   uint32_t n = 0;
   for (std::size_t e = first; e < end; ++e) {
     if (e + kPrefetchAhead < end) __builtin_prefetch(slots + ids[e + kPrefetchAhead]);
-    const uint32_t slot = slots[ids[e]];
+    const uint32_t slot = slots[ids[e]], length = fired.lengths[e - first];
     __builtin_prefetch(g + slot);
+    __builtin_prefetch(g + slot + length - 1);
     write_consecutive(out + n, slot, blocks);
-    n += fired.lengths[e - first];
+    n += length;
   }
   const uint8_t* classes = fired.classes.data();
   for (std::size_t t = 0; t < s.T; ++t) {
     for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
-    for (uint32_t i = fired.starts[t]; i < fired.starts[t + 1]; ++i) g[out[i]] += probs[classes[i]];
+    for (uint32_t i = fired.starts[t], stop = fired.starts[t + 1]; i < stop; ++i)
+      g[out[i]] += probs[classes[i]];
   }
 }
 
@@ -421,11 +423,30 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   auto commit = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
     std::size_t at = 0;
-    for (const int32_t a : block_attrs_[block])
-      for (uint32_t f = states.offsets[a]; f < states.offsets[a + 1]; ++f, ++at) {
-        grad[f] += g[at];
-        g[at] = 0.0;
+    // The rows of attributes that follow each other in the features go as one run (the
+    // frequent attributes, in every block, have the lowest ids): one loop exit per run.
+    auto add_run = [&](uint32_t lo, uint32_t hi) {
+      double* __restrict out = grad + lo;
+      double* __restrict in = &g[at];
+      const uint32_t n = hi - lo;
+      for (uint32_t k = 0; k < n; ++k) {
+        out[k] += in[k];
+        in[k] = 0.0;
       }
+      at += n;
+    };
+    uint32_t run_lo = 0, run_hi = 0;
+    for (const int32_t a : block_attrs_[block]) {
+      const uint32_t lo = states.offsets[a], hi = states.offsets[a + 1];
+      if (lo == run_hi) {
+        run_hi = hi;
+        continue;
+      }
+      add_run(run_lo, run_hi);
+      run_lo = lo;
+      run_hi = hi;
+    }
+    add_run(run_lo, run_hi);
     for (std::size_t f = structure_.transition_offset(); f < F; ++f, ++at) {
       grad[f] += g[at];
       g[at] = 0.0;

@@ -103,6 +103,7 @@ SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequ
       const uint32_t lo = offsets[ids[e]], length = offsets[ids[e] + 1] - lo;
       __builtin_prefetch(classes + lo);
       __builtin_prefetch(w + lo);
+      __builtin_prefetch(w + lo + length - 1);  // a row of 8 weights mostly spans two lines
       lengths[e] = static_cast<uint16_t>(length);
       write_consecutive(out + n, lo, blocks);
       n += length;
@@ -114,7 +115,7 @@ SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequ
   uint8_t* listed_classes = fired.classes.data();
   for (std::size_t t = 0; t < T; ++t) {
     double* scores = lattice.state(t);
-    for (uint32_t i = fired.starts[t]; i < fired.starts[t + 1]; ++i) {
+    for (uint32_t i = fired.starts[t], stop = fired.starts[t + 1]; i < stop; ++i) {
       const uint32_t f = listed_ids[i];
       const uint8_t c = classes[f];
       listed_classes[i] = c;
