@@ -316,7 +316,7 @@ SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const La
     if (e + kPrefetchAhead < end) __builtin_prefetch(slots + ids[e + kPrefetchAhead]);
     const uint32_t slot = slots[ids[e]], length = fired.lengths[e - first];
     __builtin_prefetch(g + slot);
-    __builtin_prefetch(g + slot + length - 1);
+    __builtin_prefetch(g + slot + length - (length > 0));
     write_consecutive(out + n, slot, blocks);
     n += length;
   }

@@ -90,7 +90,7 @@ SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequ
   const int32_t* ids = sequence.attribute_ids;
   fired.starts.resize(T + 1);
   if (fired.lengths.size() < end - first) fired.lengths.resize(end - first);
-  uint16_t* lengths = fired.lengths.data() - first;
+  uint16_t* lengths = fired.lengths.data();
   uint32_t n = 0;
   for (std::size_t t = 0; t < T; ++t) {
     fired.starts[t] = n;
@@ -103,8 +103,8 @@ SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequ
       const uint32_t lo = offsets[ids[e]], length = offsets[ids[e] + 1] - lo;
       __builtin_prefetch(classes + lo);
       __builtin_prefetch(w + lo);
-      __builtin_prefetch(w + lo + length - 1);  // a row of 8 weights mostly spans two lines
-      lengths[e] = static_cast<uint16_t>(length);
+      __builtin_prefetch(w + lo + length - (length > 0));  // a row of 8 mostly spans two lines
+      lengths[e - first] = static_cast<uint16_t>(length);
       write_consecutive(out + n, lo, blocks);
       n += length;
     }

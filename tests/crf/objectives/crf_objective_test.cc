@@ -9,6 +9,7 @@
 #include "crf/optim/minimizer.h"
 #include "crf/features/sparse_features.h"
 #include "crf/random_data.h"
+#include "septa/communicator.h"
 
 namespace septa::crf {
 namespace {
@@ -119,6 +120,32 @@ TEST(CrfObjective, OneAndManyThreadsGiveBitIdenticalObjectiveAndGradient) {
     const double f = many.evaluate(w.data(), g.data());
     EXPECT_EQ(f, f1) << threads << " threads";  // bit-identical, not merely close
     EXPECT_EQ(g, g1) << threads << " threads";
+  }
+}
+
+// The command line trains through a one-rank layout, which commits its blocks directly instead
+// of through the ranks' exchange: the same objective and gradient bits as without a layout
+// over the same blocks (unit values and weights: a layout needs integer counts), for 1 and 3 threads.
+TEST(CrfObjective, OneRankLayoutGivesTheBitsOfNoLayout) {
+  Dataset data = testing::unit_slice(testing::random_dataset(300, 12, 40, 5, 17), 0, 300);
+  std::fill(data.weights.begin(), data.weights.end(), 1.0);  // integer counts
+  const LinearChainScorer structure = structure_for(data, 40, 5, false);
+  const std::vector<double> w = testing::random_weights(structure.feature_count(), 1.0, 4);
+  LocalCommunicator local;
+  BlockLayout layout;
+  layout.comm = &local;
+  layout.bounds = partition_by_items(data, CrfObjective::kBlocks);
+  layout.total = CrfObjective::kBlocks;
+  for (int threads : {1, 3}) {
+    CrfObjective plain(data, structure, threads), ranked(data, structure, threads, &layout);
+    ASSERT_EQ(ranked.owned_begin(), 0u);
+    ASSERT_EQ(ranked.owned_end(), w.size());
+    std::vector<double> g1(w.size()), g2(w.size(), 7.0);
+    const double f1 = plain.evaluate(w.data(), g1.data());
+    const double f2 = ranked.evaluate_owned(w.data(), g2.data());
+    EXPECT_EQ(std::memcmp(&f1, &f2, sizeof f1), 0) << threads;
+    EXPECT_EQ(std::memcmp(g1.data(), g2.data(), sizeof(double) * w.size()), 0) << threads;
+    EXPECT_EQ(ranked.bytes_sent(), 0u);
   }
 }
 
