@@ -200,6 +200,16 @@ void CrfObjective::exchange_touched() {
   }
   sent_bytes_ += sizeof(double) * (range_[me + 1] - range_[me]) * (N - 1);
   range_grad_.assign(range_[me + 1] - range_[me], 0.0);
+  // pack() reads the ids of a block's transition and edge entries only: its state entries,
+  // the features of its attributes in ascending order, sit at their own position in the
+  // block's gradient. The rest of each list goes (3.4 MB a rank on CoNLL-2000 at 2 ranks).
+  for (std::size_t b = 0; b < B; ++b) {
+    std::vector<uint32_t>& ids = touched_[b];
+    const std::size_t S = block_states_[b];
+    SEPTA_CHECK(S <= ids.size() && (S == ids.size() || ids[S] >= offset) &&
+                (S == 0 || ids[S - 1] < offset));
+    std::vector<uint32_t>(ids.begin() + static_cast<std::ptrdiff_t>(S), ids.end()).swap(ids);
+  }
 }
 
 /*
@@ -457,17 +467,16 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   // (untouched entries are exactly zero, and adding +0.0 changes nothing).
   auto pack = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
-    const std::vector<uint32_t>& ids = touched_[block];
+    const uint32_t* tail = touched_[block].data();  // ids of the entries S.. (exchange_touched)
     const std::size_t S = block_states_[block], offset = structure_.transition_offset();
-    SEPTA_CHECK(S <= ids.size() && (S == ids.size() || ids[S] >= offset) &&
-                (S == 0 || ids[S - 1] < offset));
+    SEPTA_CHECK(cut_[block].back() == S + touched_[block].size());
     for (std::size_t q = 0; q + 1 < cut_[block].size(); ++q) {
       char* p = &send_[q][send_at_[q][block]];
       std::memcpy(p, &block_log_z_[block], sizeof(double));
       p += sizeof(double);
       for (std::size_t i = cut_[block][q]; i < cut_[block][q + 1]; ++i) {
         // The block's state features lead its ascending ids, in the buffer's order.
-        const std::size_t at = i < S ? i : S + ids[i] - offset;
+        const std::size_t at = i < S ? i : S + tail[i - S] - offset;
         std::memcpy(p, &g[at], sizeof(double));
         g[at] = 0.0;
         p += sizeof(double);

@@ -75,7 +75,9 @@ class CrfObjective {
   const BlockLayout* layout_ = nullptr;
   FeatureRanges ranges_;                           // this rank's features; w . empirical by chunks
   std::vector<std::size_t> range_;                 // [N+1] feature ranges of the ranks
-  std::vector<std::vector<uint32_t>> touched_;     // [local blocks][*] feature ids, ascending
+  // [local blocks][*] feature ids, ascending (after exchange_touched: those of the entries
+  // block_states_[b].., the transitions and edge features)
+  std::vector<std::vector<uint32_t>> touched_;
   std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range
   std::vector<std::vector<uint32_t>> owned_;       // [total blocks][*] touched ids in my range
   std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
