@@ -362,7 +362,9 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
   // sum, m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order, is vector_matrix over the column
   // a[.][i] (the same multiply-adds in the same order as accumulating m position by position).
   const std::size_t Lp = padded(L), T = T_;
-  edge_sum_.assign(L * L + T * Lp + T, 0.0);
+  // Every entry read below is written first (the sums, the columns, r with its padding), so
+  // the scratch is not cleared per sequence.
+  edge_sum_.resize(L * L + T * Lp + T);
   double* r = &edge_sum_[L * L];
   double* column = r + T * Lp;  // [T-1] a[t-1][i] of one i
   for (std::size_t t = 1; t < T; ++t) {
@@ -370,6 +372,7 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
     const double* b = &beta_[t * L];
     const double inv = 1.0 / scale_[t];
     for (std::size_t j = 0; j < L; ++j) r[(t - 1) * Lp + j] = s[j] * b[j] * inv;
+    for (std::size_t j = L; j < Lp; ++j) r[(t - 1) * Lp + j] = 0.0;
   }
   for (std::size_t i = 0; i < L; ++i) {
     for (std::size_t t = 1; t < T; ++t) column[t - 1] = alpha_[(t - 1) * L + i];
