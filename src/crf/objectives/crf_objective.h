@@ -83,6 +83,7 @@ class CrfObjective {
   std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
   std::vector<std::vector<std::size_t>> send_at_;  // [N][local blocks] byte offsets in send_
   std::vector<double> range_grad_;                 // [my range] folded gradient
+  bool fold_own_ = false;  // rank 0: pack() folds its own blocks into range_grad_ directly
   std::size_t sent_bytes_ = 0;
   std::size_t received_bytes_ = 0;
 };
