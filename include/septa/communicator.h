@@ -3,6 +3,7 @@
 // MPI implementation lives in its own library (septa_world), linked only by the command line.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -29,6 +30,19 @@ class Communicator {
   virtual std::vector<std::string> alltoall(const std::vector<std::string>& to) = 0;
   // `bytes` of rank `root` on every rank.
   virtual void broadcast(std::string& bytes, int root) = 0;
+  // An allgather whose sizes every rank knows: rank r's counts[r] bytes land in out at offset
+  // counts[0] + ... + counts[r-1]; this rank's come from `mine` (which may already be their
+  // place in out). With MPI one step straight into out; by default through allgather().
+  virtual void allgather_sized(const char* mine, char* out, const std::vector<std::size_t>& counts) {
+    const std::size_t me = static_cast<std::size_t>(rank());
+    const std::vector<std::string> parts = allgather(std::string(mine, counts.at(me)));
+    std::size_t at = 0;
+    for (std::size_t r = 0; r < parts.size(); ++r) {
+      if (parts[r].size() != counts.at(r)) std::abort();  // every rank passes the same counts
+      if (r != me || out + at != mine) std::copy(parts[r].begin(), parts[r].end(), out + at);
+      at += counts[r];
+    }
+  }
   virtual void barrier() = 0;
   // Ends every rank of the job with `code` (a fatal error on one rank); never returns.
   [[noreturn]] virtual void abort(int code) = 0;

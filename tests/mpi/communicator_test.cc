@@ -2,9 +2,15 @@
 // what it receives against what the others must have sent, for buffer sizes around the slot
 // that carries small buffers whole (0, 1, slot - 9 .. slot + 1 bytes for 1-4 ranks, and
 // 100,000 bytes), different sizes from different ranks in the same call. Exit status 0: passed.
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -39,9 +45,42 @@ void expect(bool ok, const char* what, int rank, int peer, int call) {
 
 }  // namespace
 
+// Under MPI: the process's TCP stream sockets (Open MPI's PMIx client connection to the
+// launcher among them) that exist once the communicator is made; those without TCP_NODELAY.
+int tcp_sockets_without_nodelay(int& sockets) {
+  int without = 0;
+  sockets = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    int type = 0;
+    socklen_t length = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) continue;
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) != 0 ||
+        (address.ss_family != AF_INET && address.ss_family != AF_INET6))
+      continue;
+    ++sockets;
+    int nodelay = 0;
+    length = sizeof nodelay;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length) != 0 || nodelay == 0) ++without;
+  }
+  closedir(dir);
+  return without;
+}
+
 int main() {
   std::unique_ptr<septa::Communicator> comm = septa::make_world_communicator();
   const int me = comm->rank(), R = comm->size();
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) {
+    // MPI_Finalize's small messages to the launcher leave at once, not after a delayed ACK
+    int sockets = 0;
+    const int without = tcp_sockets_without_nodelay(sockets);
+    expect(without == 0, "TCP sockets without TCP_NODELAY after MPI_Init", me, without, sockets);
+  }
   for (int call = 0; call < 16; ++call) {
     // allgather: rank q's buffer on every rank
     const std::vector<std::string> gathered =
@@ -67,6 +106,31 @@ int main() {
     expect(sum[0] == static_cast<uint64_t>(R * (R + 1) / 2) &&
                sum[1] == static_cast<uint64_t>(call * R),
            "allreduce", me, -1, call);
+  }
+  // allgather_sized: every rank's bytes at their offsets, from a separate buffer (even calls)
+  // or from their place in the output (odd calls)
+  for (int call = 0; call < 8; ++call) {
+    std::vector<std::size_t> counts(static_cast<std::size_t>(R));
+    std::size_t total = 0, mine_at = 0;
+    for (int q = 0; q < R; ++q) {
+      counts[q] = size_of(q, -3, call);
+      if (q == me) mine_at = total;
+      total += counts[q];
+    }
+    std::string out(total, '\0');
+    const std::string mine = bytes_of(me, -3, call, counts[me]);
+    if (call % 2 == 1) {
+      std::copy(mine.begin(), mine.end(), out.begin() + static_cast<std::ptrdiff_t>(mine_at));
+      comm->allgather_sized(out.data() + mine_at, out.data(), counts);
+    } else {
+      comm->allgather_sized(mine.data(), out.data(), counts);
+    }
+    std::size_t at = 0;
+    for (int q = 0; q < R; ++q) {
+      expect(out.compare(at, counts[q], bytes_of(q, -3, call, counts[q])) == 0, "allgather_sized",
+             me, q, call);
+      at += counts[q];
+    }
   }
   if (failures == 0 && me == 0) std::printf("communicator: %d ranks, 16 calls each: ok\n", R);
   return failures == 0 ? 0 : 1;

@@ -63,6 +63,7 @@ struct TrainOptions {
   int shards = 16;              // SGD: fixed data shards trained in parallel (not the threads)
   int mixes = 16;               // SGD: parameter mixes of the shards per epoch (16 shards, 16
                                 // mixes, 5 + 4 epochs: chosen on development splits, docs/crf.md)
+  int unary_mixes = 0;          // separate: mixes per epoch of the unary factor (0: --mixes)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 

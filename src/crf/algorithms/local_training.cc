@@ -285,12 +285,12 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 
 namespace {
 
-// fit_sharded_sgd with the context's options (--shards, --mixes, --seed), penalty c2, `epochs` passes,
+// fit_sharded_sgd with the context's options (--shards, --seed), penalty c2, `epochs` passes, `mixes`,
 // and progress.
 MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                        SharedProgress& shared, double c2, int epochs) {
+                        SharedProgress& shared, double c2, int epochs, int mixes) {
   const bool spread = context.spread_data && context.sgd_ranks && context.sgd_ranks->size() > 1;
   std::vector<uint64_t> count{instances.size()};  // over all ranks when spread
   if (spread) context.sgd_ranks->allreduce(count, Communicator::Op::kSum);
@@ -303,7 +303,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.c2 = c2;
   options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
-  options.mixes = static_cast<std::size_t>(context.options.mixes);
+  options.mixes = static_cast<std::size_t>(mixes);
   options.seed = context.options.seed;
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
   if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
@@ -359,11 +359,12 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                          SharedProgress& shared, double c2, int epochs) {
+                          SharedProgress& shared, double c2, int epochs, int mixes) {
   if (std::isnan(c2)) c2 = context.options.c2;
   if (epochs <= 0) epochs = context.options.epochs;
+  if (mixes <= 0) mixes = context.options.mixes;
   if (context.options.local_sgd)
-    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs);
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes);
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }
 

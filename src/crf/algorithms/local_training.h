@@ -69,11 +69,12 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 // Fits `w` with the context's local optimiser, data-parallel over `threads` (the result does not
 // depend on them): SGD with iterative parameter mixing over fixed shards (sgd.h) or
 // L-BFGS/OWL-QN over fixed blocks. The L2 penalty is c2 ||w||^2 (NaN: --c2's value); SGD
-// makes `epochs` passes (0: --epochs).
+// makes `epochs` passes (0: --epochs) with `mixes` mixes per epoch (0: --mixes).
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                          SharedProgress& shared, double c2 = NAN, int epochs = 0);
+                          SharedProgress& shared, double c2 = NAN, int epochs = 0,
+                          int mixes = 0);
 // Fits `w` by L-BFGS/OWL-QN (data-parallel over `threads`) whatever the local optimiser option.
 MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
                                 const std::vector<LocalInstance>& instances,

@@ -205,7 +205,8 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   context.released = [&] { std::vector<LocalInstance>().swap(nodes); };
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
-      shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs);
+      shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs,
+      options.unary_mixes);
   profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crf/io/binary_io.h"
+
 namespace septa::crf {
 
 /*
@@ -104,9 +106,14 @@ class Dictionary {
     *this = Dictionary();
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < n; ++i) bytes += name_at(i).size();
+    // Tagging looks names up at random: huge pages spare most of those lookups a TLB miss.
+    pool_.reserve(bytes);
+    advise_huge_pages(pool_.data(), bytes);
     pool_.resize(bytes);
     pool_offsets_.reserve(n + 1);
+    advise_huge_pages(pool_offsets_.data(), (n + 1) * sizeof(std::size_t));
     hashes_.reserve(n);
+    advise_huge_pages(hashes_.data(), n * sizeof(uint64_t));
     pool_offsets_.push_back(0);
     for (std::size_t i = 0, at = 0; i < n; ++i) {
       const std::string_view name = name_at(i);
@@ -117,6 +124,8 @@ class Dictionary {
     }
     std::size_t size = 16;
     while (size < 2 * n) size *= 2;
+    slots_.reserve(size);
+    advise_huge_pages(slots_.data(), size * sizeof(uint32_t));
     slots_.assign(size, 0);
     const std::size_t mask = size - 1;
     constexpr std::size_t kAhead = 16;
@@ -240,8 +249,22 @@ class Dictionary {
       h ^= h >> 29;
     }
     if (n > 0) {
-      uint64_t w = 0;
-      std::memcpy(&w, p, n);
+      // The last n < 8 bytes as a zero-padded little-endian word, without a byte loop (whose
+      // byte stores, read back as one word, stalled store forwarding): from the 8 bytes that
+      // end the string when it has them, else from overlapping loads of its few bytes.
+      uint64_t w;
+      if (s.size() >= 8) {
+        std::memcpy(&w, p + n - 8, 8);
+        w >>= 8 * (8 - n);
+      } else if (n >= 4) {
+        uint32_t lo, hi;
+        std::memcpy(&lo, p, 4);
+        std::memcpy(&hi, p + n - 4, 4);
+        w = lo | (uint64_t{hi} << (8 * (n - 4)));
+      } else {
+        const auto byte = [&](std::size_t i) { return uint64_t{static_cast<unsigned char>(p[i])}; };
+        w = byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+      }
       h = (h ^ w) * kMul;
       h ^= h >> 29;
     }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "crf/io/binary_io.h"
@@ -15,6 +16,18 @@ namespace septa::crf {
 // (medians of 5, 5 of 5 pairs faster; 0.171 against 0.191 s per iteration past the set-up);
 // 32 gave 2.67; prefetching every line of a range instead was slower.
 constexpr std::size_t kPrefetchAhead = 16;
+
+// out[i] = first + i for i < 8 * blocks: a row of consecutive feature ids written in whole
+// blocks of 8, past the row's end (out has room). Loops that list rows of random lengths this
+// way take no branch per row (one mispredicted loop exit per row cost more than the stores).
+inline void write_consecutive(uint32_t* out, uint32_t first, std::size_t blocks) {
+  typedef uint32_t Ids8 __attribute__((vector_size(32)));
+  const Ids8 row = Ids8{0, 1, 2, 3, 4, 5, 6, 7} + first;
+  for (std::size_t q = 0; q < blocks; ++q) {
+    const Ids8 ids = row + static_cast<uint32_t>(8 * q);
+    std::memcpy(out + 8 * q, &ids, sizeof ids);
+  }
+}
 
 struct SparseFeatures {
   std::size_t A = 0;                // attributes

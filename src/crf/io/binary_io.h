@@ -13,7 +13,29 @@
 
 #include "septa/error.h"
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 namespace septa::crf {
+
+/*
+ * Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with transparent huge pages
+ * (this machine's THP mode is madvise): a tagging run reads a 30 MB model's arrays at random, and
+ * with 4 KiB pages most of those reads also missed the TLB; the copy at load takes one fault per
+ * 2 MiB instead of one per 4 KiB. Only for memory not yet touched; a no-op elsewhere.
+ */
+inline void advise_huge_pages(const void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHuge = std::uintptr_t{1} << 21;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
 
 class ByteWriter {
  public:
@@ -94,7 +116,11 @@ class ByteReader {
     const uint64_t n = count(sizeof(T));
     const char* first = data_ + pos_;
     pos_ += n * sizeof(T);
-    return std::vector<T>(Unaligned<T>{first}, Unaligned<T>{first + n * sizeof(T)});
+    std::vector<T> v;
+    v.reserve(n);
+    if (n * sizeof(T) >= kHugeAbove) advise_huge_pages(v.data(), n * sizeof(T));
+    v.insert(v.end(), Unaligned<T>{first}, Unaligned<T>{first + n * sizeof(T)});
+    return v;
   }
   std::vector<std::string> strings() {
     const uint64_t n = count(8);
@@ -141,6 +167,7 @@ class ByteReader {
   }
 
  private:
+  static constexpr std::size_t kHugeAbove = std::size_t{2} << 20;  // vectors of 2 MiB or more
   // A random-access iterator over the (possibly unaligned) elements of T stored at p.
   template <typename T>
   struct Unaligned {

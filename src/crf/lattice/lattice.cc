@@ -33,27 +33,33 @@ __attribute__((always_inline)) inline void accumulate_rows(const double* x, cons
 
 /*
  * out[j] = sum_i x[i] M[i][j] for j < L, i < rows, M [rows][Lp] with rows padded by zeros to
- * Lp (L rounded up to 4). Up to 16 outputs at a time stay in registers while i runs over the
+ * Lp (L rounded up to 4). Up to 32 outputs at a time stay in registers while i runs over the
  * rows, each summed in i order (out[j] = (((0 + x_0 M_0j) + x_1 M_1j) + ...), one multiply-add
  * per term), so the bits are those of the plain loop `for i: for j: out[j] += x[i] * M[i][j]`
  * compiled for the same target. The plain loop kept out[] in memory, and every row waited for
- * the stores of the last.
+ * the stores of the last. Each 4 outputs are one chain of multiply-adds, each waiting for the
+ * last (4 cycles): 8 chains side by side (L = 23: 6 in one pass instead of 4, then 2) keep
+ * more multiply-adds in flight.
  */
 __attribute__((always_inline)) inline void vector_matrix(const double* x, const double* M,
                                                          std::size_t rows, std::size_t L,
                                                          std::size_t Lp, double* out) {
-  for (std::size_t j0 = 0; j0 < Lp; j0 += 16) {
-    Vec4 acc[4] = {};
+  for (std::size_t j0 = 0; j0 < Lp; j0 += 32) {
+    Vec4 acc[8] = {};
     const double* m = M + j0;
-    switch (std::min<std::size_t>(16, Lp - j0) / 4) {
+    switch (std::min<std::size_t>(32, Lp - j0) / 4) {
+      case 8: accumulate_rows<8>(x, m, rows, Lp, acc); break;
+      case 7: accumulate_rows<7>(x, m, rows, Lp, acc); break;
+      case 6: accumulate_rows<6>(x, m, rows, Lp, acc); break;
+      case 5: accumulate_rows<5>(x, m, rows, Lp, acc); break;
       case 4: accumulate_rows<4>(x, m, rows, Lp, acc); break;
       case 3: accumulate_rows<3>(x, m, rows, Lp, acc); break;
       case 2: accumulate_rows<2>(x, m, rows, Lp, acc); break;
       default: accumulate_rows<1>(x, m, rows, Lp, acc); break;
     }
-    double lanes[16];
+    double lanes[32];
     std::memcpy(lanes, acc, sizeof lanes);
-    std::copy(lanes, lanes + std::min<std::size_t>(16, L - j0), out + j0);
+    std::copy(lanes, lanes + std::min<std::size_t>(32, L - j0), out + j0);
   }
 }
 
@@ -132,9 +138,24 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   state_shift_.resize(T);
   for (std::size_t t = 0; t < T; ++t) {
     const double* s = &state_[t * L];
-    const auto [low, high] = std::minmax_element(s, s + L);
-    const double m = *high;
-    if (m - *low > kMaxSpan) return false;
+    // Extremes in four lanes (branch-free, so the loop vectorises); max and min are exact, so
+    // any order gives the same values (a tie of +0 and -0 shifts by either: s - m and the
+    // exponentials keep their bits, fast_exp(+-0) = 1).
+    double high[4], low[4];
+    for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = s[0];
+    std::size_t j = 0;
+    for (; j + 4 <= L; j += 4)
+      for (std::size_t lane = 0; lane < 4; ++lane) {
+        high[lane] = s[j + lane] > high[lane] ? s[j + lane] : high[lane];
+        low[lane] = s[j + lane] < low[lane] ? s[j + lane] : low[lane];
+      }
+    for (; j < L; ++j) {
+      high[0] = s[j] > high[0] ? s[j] : high[0];
+      low[0] = s[j] < low[0] ? s[j] : low[0];
+    }
+    const double m = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
+    const double lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
+    if (m - lowest > kMaxSpan) return false;
     state_shift_[t] = m;
     for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = fast_exp(s[j] - m);
   }
@@ -219,7 +240,8 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
   }
 
   std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
-  std::vector<double> tmp(L);
+  tmp_.resize(L);
+  double* tmp = tmp_.data();
   for (std::size_t t = T - 1; t-- > 0;) {
     const double* next = &beta_[(t + 1) * L];
     const double* s = &exp_state_[(t + 1) * L];
@@ -242,7 +264,7 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       continue;
     }
     // b[i] = sum_j E[i][j] tmp[j] = sum_j tmp[j] E^T[j][i], j ascending.
-    vector_matrix(tmp.data(), exp_trans_transposed_.data(), L, L, padded(L), b);
+    vector_matrix(tmp, exp_trans_transposed_.data(), L, L, padded(L), b);
   }
 
   marginal_.resize(T * L);
@@ -340,7 +362,9 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
   // sum, m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order, is vector_matrix over the column
   // a[.][i] (the same multiply-adds in the same order as accumulating m position by position).
   const std::size_t Lp = padded(L), T = T_;
-  edge_sum_.assign(L * L + T * Lp + T, 0.0);
+  // Every entry read below is written first (the sums, the columns, r with its padding), so
+  // the scratch is not cleared per sequence.
+  edge_sum_.resize(L * L + T * Lp + T);
   double* r = &edge_sum_[L * L];
   double* column = r + T * Lp;  // [T-1] a[t-1][i] of one i
   for (std::size_t t = 1; t < T; ++t) {
@@ -348,6 +372,7 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
     const double* b = &beta_[t * L];
     const double inv = 1.0 / scale_[t];
     for (std::size_t j = 0; j < L; ++j) r[(t - 1) * Lp + j] = s[j] * b[j] * inv;
+    for (std::size_t j = L; j < Lp; ++j) r[(t - 1) * Lp + j] = 0.0;
   }
   for (std::size_t i = 0; i < L; ++i) {
     for (std::size_t t = 1; t < T; ++t) column[t - 1] = alpha_[(t - 1) * L + i];

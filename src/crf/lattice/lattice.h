@@ -69,6 +69,7 @@ class Lattice {
   std::vector<double> beta_;      // [T][L] backward scores, scaled by the same factors
   std::vector<double> scale_;     // [T] forward normalisers c_t
   std::vector<double> marginal_;  // [T][L] node marginals
+  std::vector<double> tmp_;       // [L] scratch of the backward pass
   double log_z_ = 0.0;
   bool exp_trans_stale_ = true;
   uint64_t trans_key_ = 0;        // key of the last set_shared_transitions

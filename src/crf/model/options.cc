@@ -206,6 +206,8 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "--threads gives the same model)"),
       SEPTA_NUMBER_OPTION("mixes", mixes, parse_int, 1, 1000, "1 to 1000",
                           "SGD: parameter mixes of the shards per epoch"),
+      SEPTA_NUMBER_OPTION("unary-mixes", unary_mixes, parse_int, 0, 1000, "0 to 1000",
+                          "separate: SGD mixes per epoch of the unary factor (0: --mixes)"),
       SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
                           "refuse training data with more distinct labels"),
   };
@@ -271,7 +273,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "floor") {
     applies = a == "separate" || a == "separate-counts" || a == "memm";
     where = "separate, separate-counts and memm";
-  } else if (name == "unary-epochs") {
+  } else if (name == "unary-epochs" || name == "unary-mixes") {
     applies = a == "separate" && options.local_sgd;
     where = "separate with --local-optimizer sgd";
   } else if (name == "pair-beam" || name == "stacked-pairs") {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "crf/io/binary_io.h"
+#include "crf/lattice/fast_exp.h"
 
 #include "crf/optim/feature_ranges.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -80,6 +81,7 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
     }
     partial_.assign(workers, std::vector<double>(largest + F - structure.transition_offset(), 0.0));
     slot_.assign(workers, std::vector<uint32_t>(states.offsets.size() - 1, 0));
+    listings_.assign(workers, Listing{});
   }
   block_log_z_.assign(B, 0.0);
   if (layout) {
@@ -91,7 +93,9 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
         throw InternalError("distributed training needs integer feature counts");
     }
     layout->comm->allreduce(counts, Communicator::Op::kSum);
-    exchange_touched();  // sets the ranks' feature ranges
+    // One rank (the command line's single process) owns every feature: its blocks commit
+    // straight into the gradient, as without a layout (the same sums in the same block order).
+    if (exchanges()) exchange_touched();  // sets the ranks' feature ranges
     // Each rank keeps the counts of its feature range only.
     std::vector<double>(ranges_.owned(), 0.0).swap(empirical_);  // frees the whole-F one
     for (std::size_t f = ranges_.lo(); f < ranges_.hi(); ++f)
@@ -151,9 +155,14 @@ void CrfObjective::exchange_touched() {
   }
   std::vector<uint32_t>().swap(stamp);
   const std::size_t C = (F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
-  std::vector<uint64_t> cost(C, 0);  // [chunks] bytes: 6 per touched entry, summed over ranks
+  // [chunks] bytes: 6 per touched entry, summed over ranks; rank 0's entries count 0, since
+  // rank 0 folds its own blocks without a buffer (fold_own_) and its blocks touch mostly the
+  // low features, its own range (CoNLL-2000, 2 ranks: 81.1 / 78.9 MB peak -> 75.5 / 78.9
+  // without the buffer at the old balance, and the balance shifted toward rank 0).
+  const uint64_t entry_cost = me == 0 ? 0 : 6;
+  std::vector<uint64_t> cost(C, 0);
   for (std::size_t b = 0; b < B; ++b)
-    for (uint32_t f : touched_[b]) cost[f / FeatureRanges::kChunk] += 6;
+    for (uint32_t f : touched_[b]) cost[f / FeatureRanges::kChunk] += entry_cost;
   layout_->comm->allreduce(cost, Communicator::Op::kSum);
   for (std::size_t c = 0; c < C; ++c)
     cost[c] += 128 * (std::min(F, (c + 1) * FeatureRanges::kChunk) - c * FeatureRanges::kChunk);
@@ -182,6 +191,7 @@ void CrfObjective::exchange_touched() {
   }
   SEPTA_CHECK(owned_.size() == layout_->total);
   received_bytes_ += sizeof(double) * (F - (range_[me + 1] - range_[me]));
+  fold_own_ = me == 0;
   send_.assign(N, std::string());
   send_at_.assign(N, {});
   sent_bytes_ = 0;
@@ -191,11 +201,22 @@ void CrfObjective::exchange_touched() {
       send_at_[q].push_back(bytes);
       bytes += sizeof(double) * (1 + cut_[b][q + 1] - cut_[b][q]);
     }
-    send_[q].assign(bytes, '\0');
+    // Rank 0 folds its own blocks straight into its range (fold_own_): no buffer for them.
+    send_[q].assign(fold_own_ && q == me ? 0 : bytes, '\0');
     if (q != me) sent_bytes_ += bytes;
   }
   sent_bytes_ += sizeof(double) * (range_[me + 1] - range_[me]) * (N - 1);
   range_grad_.assign(range_[me + 1] - range_[me], 0.0);
+  // pack() reads the ids of a block's transition and edge entries only: its state entries,
+  // the features of its attributes in ascending order, sit at their own position in the
+  // block's gradient. The rest of each list goes (3.4 MB a rank on CoNLL-2000 at 2 ranks).
+  for (std::size_t b = 0; b < B; ++b) {
+    std::vector<uint32_t>& ids = touched_[b];
+    const std::size_t S = block_states_[b];
+    SEPTA_CHECK(S <= ids.size() && (S == ids.size() || ids[S] >= offset) &&
+                (S == 0 || ids[S - 1] < offset));
+    std::vector<uint32_t>(ids.begin() + static_cast<std::ptrdiff_t>(S), ids.end()).swap(ids);
+  }
 }
 
 /*
@@ -212,8 +233,10 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
   std::vector<std::string> parts = layout_->comm->alltoall(send_);
   parts[me] = std::move(own);
   const std::size_t lo = range_[me];
-  std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
-  std::size_t block = 0;
+  // With fold_own_, pack() has already folded this rank's own blocks (the first blocks of the
+  // block order) into range_grad_ and their log Z into total_log_z; parts[me] is empty.
+  if (!fold_own_) std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
+  std::size_t block = fold_own_ ? touched_.size() : 0;
   for (const std::string& part : parts) {
     const char* p = part.data();
     const char* end = p + part.size();
@@ -280,6 +303,40 @@ void add_unit_expectations(const SequenceView& s, const Lattice& lattice, const 
   }
 }
 
+/*
+ * add_unit_expectations over the features that fill_listed listed: the entries' gradient rows
+ * are listed as targets in the same order (whole blocks of 8 past each row's end, as there),
+ * their first lines prefetched, then g[targets[i]] += c P(y_t = classes[i]) for the listed
+ * features of each item t in order: the same additions in the same order, without a loop
+ * exit per row.
+ */
+SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const Lattice& lattice,
+                                                 const FiredFeatures& fired,
+                                                 const uint32_t* slots, double* g,
+                                                 std::vector<uint32_t>& targets,
+                                                 double* probs) {
+  const std::size_t L = lattice.labels(), blocks = (L + 7) / 8;
+  const std::size_t first = s.item_offsets[0], end = s.item_offsets[s.T];
+  const int32_t* ids = s.attribute_ids;
+  if (targets.size() < fired.ids.size()) targets.resize(fired.ids.size());
+  uint32_t* out = targets.data();
+  uint32_t n = 0;
+  for (std::size_t e = first; e < end; ++e) {
+    if (e + kPrefetchAhead < end) __builtin_prefetch(slots + ids[e + kPrefetchAhead]);
+    const uint32_t slot = slots[ids[e]], length = fired.lengths[e - first];
+    __builtin_prefetch(g + slot);
+    __builtin_prefetch(g + slot + length - (length > 0));
+    write_consecutive(out + n, slot, blocks);
+    n += length;
+  }
+  const uint8_t* classes = fired.classes.data();
+  for (std::size_t t = 0; t < s.T; ++t) {
+    for (std::size_t j = 0; j < L; ++j) probs[j] = s.weight * lattice.node_marginal(t, j);
+    for (uint32_t i = fired.starts[t], stop = fired.starts[t + 1]; i < stop; ++i)
+      g[out[i]] += probs[classes[i]];
+  }
+}
+
 }  // namespace
 
 double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
@@ -299,7 +356,7 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   const SparseFeatures& edges = structure_.edges();
   const bool per_position = structure_.per_position();
   // With a layout and !whole, grad is this rank's range [owned_begin, owned_end) only.
-  if (!layout_) std::fill(grad, grad + F, 0.0);
+  if (!exchanges()) std::fill(grad, grad + F, 0.0);
   double total_log_z = 0.0;
   // One w for every sequence of this evaluation: the lattices compare the transitions once.
   const uint64_t evaluation = ++evaluations_;
@@ -323,6 +380,15 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     double log_z = 0.0;
     for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
+      if (!s.attribute_values && structure_.listed()) {
+        Listing& listing = listings_[worker];
+        structure_.fill_listed(s, w, lattice, evaluation, listing.fired);
+        log_z += s.weight * lattice.forward_backward();
+        add_listed_expectations(s, lattice, listing.fired, slots, g.data(), listing.targets,
+                                probs.data());
+        lattice.add_edge_marginal_sums(s.weight, trans_g);
+        continue;
+      }
       structure_.fill(s, w, lattice, evaluation);
       log_z += s.weight * lattice.forward_backward();
       // The gradient entries of random attributes, prefetched a few entries ahead as in
@@ -376,11 +442,30 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   auto commit = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
     std::size_t at = 0;
-    for (const int32_t a : block_attrs_[block])
-      for (uint32_t f = states.offsets[a]; f < states.offsets[a + 1]; ++f, ++at) {
-        grad[f] += g[at];
-        g[at] = 0.0;
+    // The rows of attributes that follow each other in the features go as one run (the
+    // frequent attributes, in every block, have the lowest ids): one loop exit per run.
+    auto add_run = [&](uint32_t lo, uint32_t hi) {
+      double* __restrict out = grad + lo;
+      double* __restrict in = &g[at];
+      const uint32_t n = hi - lo;
+      for (uint32_t k = 0; k < n; ++k) {
+        out[k] += in[k];
+        in[k] = 0.0;
       }
+      at += n;
+    };
+    uint32_t run_lo = 0, run_hi = 0;
+    for (const int32_t a : block_attrs_[block]) {
+      const uint32_t lo = states.offsets[a], hi = states.offsets[a + 1];
+      if (lo == run_hi) {
+        run_hi = hi;
+        continue;
+      }
+      add_run(run_lo, run_hi);
+      run_lo = lo;
+      run_hi = hi;
+    }
+    add_run(run_lo, run_hi);
     for (std::size_t f = structure_.transition_offset(); f < F; ++f, ++at) {
       grad[f] += g[at];
       g[at] = 0.0;
@@ -391,33 +476,48 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   // (untouched entries are exactly zero, and adding +0.0 changes nothing).
   auto pack = [&](std::size_t block, std::size_t worker) {
     std::vector<double>& g = partial_[worker];
-    const std::vector<uint32_t>& ids = touched_[block];
+    const uint32_t* tail = touched_[block].data();  // ids of the entries S.. (exchange_touched)
     const std::size_t S = block_states_[block], offset = structure_.transition_offset();
-    SEPTA_CHECK(S <= ids.size() && (S == ids.size() || ids[S] >= offset) &&
-                (S == 0 || ids[S - 1] < offset));
-    for (std::size_t q = 0; q + 1 < cut_[block].size(); ++q) {
+    SEPTA_CHECK(cut_[block].back() == S + touched_[block].size());
+    std::size_t q = 0;
+    if (fold_own_) {
+      // Rank 0: blocks 0.. come first in block order, so folding them here, in order, adds
+      // the same floating-point sums as reduce_blocks would (range_grad_ zeroed per evaluation).
+      const std::vector<uint32_t>& ids = owned_[block];
+      const std::size_t lo = range_[0];
+      SEPTA_CHECK(cut_[block][0] == 0 && ids.size() == cut_[block][1]);
+      total_log_z += block_log_z_[block];
+      for (std::size_t i = 0; i < cut_[block][1]; ++i) {
+        const std::size_t at = i < S ? i : S + tail[i - S] - offset;
+        range_grad_[ids[i] - lo] += g[at];
+        g[at] = 0.0;
+      }
+      q = 1;
+    }
+    for (; q + 1 < cut_[block].size(); ++q) {
       char* p = &send_[q][send_at_[q][block]];
       std::memcpy(p, &block_log_z_[block], sizeof(double));
       p += sizeof(double);
       for (std::size_t i = cut_[block][q]; i < cut_[block][q + 1]; ++i) {
         // The block's state features lead its ascending ids, in the buffer's order.
-        const std::size_t at = i < S ? i : S + ids[i] - offset;
+        const std::size_t at = i < S ? i : S + tail[i - S] - offset;
         std::memcpy(p, &g[at], sizeof(double));
         g[at] = 0.0;
         p += sizeof(double);
       }
     }
   };
-  if (layout_) {
+  if (exchanges()) {
+    if (fold_own_) std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
     reduce_blocks(grad, total_log_z, whole);
   } else {
-    for_blocks_ordered(kBlocks, threads_, work, commit);
+    for_blocks_ordered(block_bounds_.size() - 1, threads_, work, commit);
   }
 
   // w . empirical by fixed chunks in chunk order (FeatureRanges): the same bits for any N.
   const double observed = ranges_.dot(w + ranges_.lo(), empirical_.data());
-  if (!layout_)
+  if (!exchanges())
     for (std::size_t f = 0; f < F; ++f) grad[f] -= empirical_[f];
   return total_log_z - observed;
 }

@@ -40,6 +40,8 @@ class CrfObjective {
   std::size_t bytes_received() const { return received_bytes_; }
 
  private:
+  // Whether blocks' gradients go through the ranks' exchange (a layout over several ranks).
+  bool exchanges() const { return layout_ != nullptr && layout_->comm->size() > 1; }
   void exchange_touched();
   double evaluate(const double* w, double* grad, bool whole);
   void reduce_blocks(double* grad, double& total_log_z, bool gather);
@@ -56,6 +58,13 @@ class CrfObjective {
   std::vector<std::vector<int32_t>> block_attrs_;  // [B][*] the block's attributes, ascending
   std::vector<std::size_t> block_states_;          // [B] state features of those attributes
   std::vector<std::vector<uint32_t>> slot_;        // [workers][A] attribute -> buffer offset
+  // Per worker: the features that fire in the current sequence and their gradient offsets
+  // (the scratch of fill_listed and of the expected counts over its list).
+  struct Listing {
+    FiredFeatures fired;
+    std::vector<uint32_t> targets;  // [fired.ids.size()] offsets in the block's buffer
+  };
+  std::vector<Listing> listings_;                  // [workers]
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
   uint64_t evaluations_ = 0;                   // evaluate() calls: the weights' key for fill
@@ -66,12 +75,15 @@ class CrfObjective {
   const BlockLayout* layout_ = nullptr;
   FeatureRanges ranges_;                           // this rank's features; w . empirical by chunks
   std::vector<std::size_t> range_;                 // [N+1] feature ranges of the ranks
-  std::vector<std::vector<uint32_t>> touched_;     // [local blocks][*] feature ids, ascending
+  // [local blocks][*] feature ids, ascending (after exchange_touched: those of the entries
+  // block_states_[b].., the transitions and edge features)
+  std::vector<std::vector<uint32_t>> touched_;
   std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range
   std::vector<std::vector<uint32_t>> owned_;       // [total blocks][*] touched ids in my range
   std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
   std::vector<std::vector<std::size_t>> send_at_;  // [N][local blocks] byte offsets in send_
   std::vector<double> range_grad_;                 // [my range] folded gradient
+  bool fold_own_ = false;  // rank 0: pack() folds its own blocks into range_grad_ directly
   std::size_t sent_bytes_ = 0;
   std::size_t received_bytes_ = 0;
 };

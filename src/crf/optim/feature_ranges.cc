@@ -65,7 +65,26 @@ std::vector<double> FeatureRanges::dots(
   const std::size_t K = pairs.size();
   const std::size_t mine = (owned() + kChunk - 1) / kChunk;
   std::vector<double> partial(mine * K, 0.0);  // [my chunks][K]
-  for (std::size_t c = 0; c < mine; ++c) {
+  // Four whole chunks at a time: their sums are independent, so four chains of additions run
+  // side by side instead of one waiting on each addition (each still in feature order).
+  std::size_t c = 0;
+  for (; (c + 4) * kChunk <= owned(); c += 4)
+    for (std::size_t k = 0; k < K; ++k) {
+      const double* a = pairs[k].first + c * kChunk;
+      const double* b = pairs[k].second + c * kChunk;
+      double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+      for (std::size_t f = 0; f < kChunk; ++f) {
+        s0 += a[f] * b[f];
+        s1 += a[kChunk + f] * b[kChunk + f];
+        s2 += a[2 * kChunk + f] * b[2 * kChunk + f];
+        s3 += a[3 * kChunk + f] * b[3 * kChunk + f];
+      }
+      partial[c * K + k] = s0;
+      partial[(c + 1) * K + k] = s1;
+      partial[(c + 2) * K + k] = s2;
+      partial[(c + 3) * K + k] = s3;
+    }
+  for (; c < mine; ++c) {
     const std::size_t from = c * kChunk, to = std::min(owned(), from + kChunk);
     for (std::size_t k = 0; k < K; ++k) {
       double s = 0.0;
@@ -101,12 +120,13 @@ void FeatureRanges::gather(const double* mine, double* full) const {
     if (mine != full) std::memcpy(full, mine, sizeof(double) * owned());
     return;
   }
-  const std::vector<std::string> parts = comm_->allgather(
-      std::string(reinterpret_cast<const char*>(mine), sizeof(double) * owned()));
-  for (std::size_t q = 0; q < parts.size(); ++q) {
-    SEPTA_CHECK(parts[q].size() == sizeof(double) * (bounds_[q + 1] - bounds_[q]));
-    std::memcpy(full + bounds_[q], parts[q].data(), parts[q].size());
-  }
+  // The ranges are known to every rank: one step straight into full, no received copies (the
+  // copy of this rank's range and the received ranges had been 3.7 MB of a rank's peak on
+  // CoNLL-2000 at 2 ranks).
+  std::vector<std::size_t> counts;
+  for (std::size_t q = 0; q + 1 < bounds_.size(); ++q)
+    counts.push_back(sizeof(double) * (bounds_[q + 1] - bounds_[q]));
+  comm_->allgather_sized(reinterpret_cast<const char*>(mine), reinterpret_cast<char*>(full), counts);
 }
 
 }  // namespace septa::crf

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "crf/lattice/fast_exp.h"
+#include "septa/error.h"
+
 namespace septa::crf {
 
 /*
@@ -61,6 +64,62 @@ void LinearChainScorer::fill(const SequenceView& sequence, const double* w, Latt
       if (e + kPrefetchAhead < end) states_.prefetch_range(ids[e + kPrefetchAhead], w);
       if (values) states_.add_scores(ids[e], values[e], w, scores);
       else states_.add_weights(ids[e], w, scores);
+    }
+  }
+}
+
+/*
+ * fill() without values, in two passes: the rows of the attribute entries are listed as feature
+ * ids item by item (whole blocks of 8 written past each row's end, write_consecutive), their
+ * classes and weights prefetched; then each item's listed features add their weights,
+ *   state(t, classes[f]) += w[f]   for f in the list of item t, in order,
+ * the additions of fill() in the same order. The listing replaces fill's loop over each row,
+ * whose exit (rows of 1 to L features) was mispredicted about once per entry.
+ */
+SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequence,
+                                                        const double* w, Lattice& lattice,
+                                                        uint64_t weights_key,
+                                                        FiredFeatures& fired) const {
+  SEPTA_CHECK(listed() && !sequence.attribute_values);
+  lattice.reset(sequence.T, L_, false);
+  lattice.set_shared_transitions(w + transition_offset(), weights_key);
+  const std::size_t T = sequence.T, blocks = (L_ + 7) / 8;
+  const std::size_t first = sequence.item_offsets[0], end = sequence.item_offsets[T];
+  const uint32_t* offsets = states_.offsets.data();
+  const uint8_t* classes = classes8_.data();
+  const int32_t* ids = sequence.attribute_ids;
+  fired.starts.resize(T + 1);
+  if (fired.lengths.size() < end - first) fired.lengths.resize(end - first);
+  uint16_t* lengths = fired.lengths.data();
+  uint32_t n = 0;
+  for (std::size_t t = 0; t < T; ++t) {
+    fired.starts[t] = n;
+    const std::size_t room =
+        n + (sequence.item_offsets[t + 1] - sequence.item_offsets[t]) * L_ + 8 * blocks;
+    if (fired.ids.size() < room) fired.ids.resize(2 * room);
+    uint32_t* out = fired.ids.data();
+    for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
+      if (e + kPrefetchAhead < end) __builtin_prefetch(offsets + ids[e + kPrefetchAhead]);
+      const uint32_t lo = offsets[ids[e]], length = offsets[ids[e] + 1] - lo;
+      __builtin_prefetch(classes + lo);
+      __builtin_prefetch(w + lo);
+      __builtin_prefetch(w + lo + length - (length > 0));  // a row of 8 mostly spans two lines
+      lengths[e - first] = static_cast<uint16_t>(length);
+      write_consecutive(out + n, lo, blocks);
+      n += length;
+    }
+  }
+  fired.starts[T] = n;
+  if (fired.classes.size() < n) fired.classes.resize(fired.ids.size());
+  const uint32_t* listed_ids = fired.ids.data();
+  uint8_t* listed_classes = fired.classes.data();
+  for (std::size_t t = 0; t < T; ++t) {
+    double* scores = lattice.state(t);
+    for (uint32_t i = fired.starts[t], stop = fired.starts[t + 1]; i < stop; ++i) {
+      const uint32_t f = listed_ids[i];
+      const uint8_t c = classes[f];
+      listed_classes[i] = c;
+      scores[c] += w[f];
     }
   }
 }

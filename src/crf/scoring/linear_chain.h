@@ -10,6 +10,15 @@
 
 namespace septa::crf {
 
+// The state features that fire in one sequence, item by item (LinearChainScorer::fill_listed);
+// scratch kept across sequences.
+struct FiredFeatures {
+  std::vector<uint32_t> ids;      // [n + padding] feature ids; item t's: [starts[t], starts[t+1])
+  std::vector<uint8_t> classes;   // [n] their classes
+  std::vector<uint32_t> starts;   // [T+1]
+  std::vector<uint16_t> lengths;  // [entries] features of each attribute entry, in entry order
+};
+
 class LinearChainScorer : public Scorer {
  public:
   LinearChainScorer() = default;
@@ -45,6 +54,12 @@ class LinearChainScorer : public Scorer {
   // weights (Lattice::set_shared_transitions).
   void fill(const SequenceView& sequence, const double* w, Lattice& lattice,
             uint64_t weights_key = 0) const;
+  // fill() for a sequence without values, when listed() holds, also listing the features that
+  // fire in `fired`, in the order their weights are added (the same sums, the same bits).
+  void fill_listed(const SequenceView& sequence, const double* w, Lattice& lattice,
+                   uint64_t weights_key, FiredFeatures& fired) const;
+  // Whether fill_listed() applies: shared transitions and byte classes (L <= 256).
+  bool listed() const { return !per_position() && !classes8_.empty(); }
   // Whether fill() gives `lattice` per-position transitions.
   bool per_position() const { return edges_.size() > 0; }
 

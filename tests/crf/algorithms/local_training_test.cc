@@ -117,5 +117,26 @@ TEST(SeparateEpochs, EachFactorMakesItsOwnPasses) {
   EXPECT_EQ(result.iterations, 6);
 }
 
+// --unary-mixes sets the unary factor's mixes per epoch (0: --mixes): 0 and the value of
+// --mixes give the same model bit for bit, another value another model, and that model is the
+// same for 1, 2, 3 and 8 threads.
+TEST(SeparateMixes, UnaryMixesDriveTheUnaryFactor) {
+  std::istringstream in(testing::toy_chunking_corpus(60, 5));
+  const std::vector<ColumnSentence> data = read_columns(in, "toy.txt");
+  const auto model = [&](int unary_mixes, int threads) {
+    TrainOptions options;
+    options.algorithm = "separate";
+    options.threads = threads;
+    options.mixes = 4;
+    options.unary_mixes = unary_mixes;
+    return train(data, "toy.txt", FeatureTemplate::default_chunking(), options).model.to_bytes();
+  };
+  const std::string by_default = model(0, 2);
+  EXPECT_EQ(model(4, 2), by_default);
+  const std::string two = model(2, 1);
+  EXPECT_NE(two, by_default);
+  for (int threads : {2, 3, 8}) EXPECT_EQ(model(2, threads), two) << threads << " threads";
+}
+
 }  // namespace
 }  // namespace septa::crf

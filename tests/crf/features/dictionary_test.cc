@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -155,6 +156,41 @@ TEST(Dictionary, HashDependsOnEveryByteAndTheLength) {
   EXPECT_NE(Dictionary::hash("abcdefgh"), Dictionary::hash("abcdefgi"));
   EXPECT_NE(Dictionary::hash("abcdefghX"), Dictionary::hash("abcdefghY"));
   EXPECT_EQ(Dictionary::hash(std::string("U00:word")), Dictionary::hash("U00:word"));
+}
+
+// hash() against its definition (8-byte words, the last partial word zero-padded byte by
+// byte), for every length 0..40 and views starting anywhere in a larger buffer: the tail's
+// overlapping loads read only the view's own bytes.
+TEST(Dictionary, HashEqualsItsWordwiseDefinition) {
+  const auto reference = [](std::string_view s) {
+    constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = 0x243F6A8885A308D3ULL ^ s.size();
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      h = (h ^ w) * kMul;
+      h ^= h >> 29;
+    }
+    if (i < s.size()) {
+      uint64_t w = 0;
+      for (std::size_t k = 0; i + k < s.size(); ++k)
+        w |= uint64_t{static_cast<unsigned char>(s[i + k])} << (8 * k);
+      h = (h ^ w) * kMul;
+      h ^= h >> 29;
+    }
+    h = (h ^ (h >> 32)) * kMul;
+    return h ^ (h >> 29);
+  };
+  std::mt19937 rng(5);
+  std::string buffer(64, '\0');
+  for (char& c : buffer) c = static_cast<char>(rng() & 0xff);
+  for (std::size_t length = 0; length <= 40; ++length)
+    for (std::size_t start = 0; start + length <= buffer.size(); start += 3) {
+      const std::string_view view(buffer.data() + start, length);
+      ASSERT_EQ(Dictionary::hash(view), reference(view)) << length << " at " << start;
+      ASSERT_EQ(Dictionary::hash(std::string(view)), reference(view));
+    }
 }
 
 TEST(Dictionary, PackAndUnpackKeepTheIdsAndReleaseKeepsTheSize) {

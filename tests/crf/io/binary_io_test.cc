@@ -59,6 +59,17 @@ TEST(BinaryIo, VectorsReadBackFromUnalignedOffsets) {
     EXPECT_TRUE(in.vec<uint32_t>().empty());
     EXPECT_TRUE(in.at_end());
   }
+  // A vector large enough for huge pages (advise_huge_pages), at an odd offset.
+  std::vector<double> large(400000);
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<double>(i) * 0.5 - 7.0;
+  ByteWriter big;
+  big.u8(1);
+  big.vec(large);
+  ByteReader big_in(big.bytes().data(), big.bytes().size(), "large");
+  EXPECT_EQ(big_in.u8(), 1);
+  EXPECT_EQ(big_in.vec<double>(), large);
+  EXPECT_TRUE(big_in.at_end());
+
   ByteWriter out;
   out.u64(3);
   out.f64(1.0);

@@ -9,6 +9,7 @@
 #include "crf/optim/minimizer.h"
 #include "crf/features/sparse_features.h"
 #include "crf/random_data.h"
+#include "septa/communicator.h"
 
 namespace septa::crf {
 namespace {
@@ -54,28 +55,34 @@ TEST(CrfObjective, GradientMatchesFiniteDifferences) {
 }
 
 // Unit-valued data may drop its values (lbfgs on column data): the objective and gradient
-// keep every bit, for 1 and 3 threads.
+// keep every bit, for 1 and 3 threads. Without values the state features go through
+// LinearChainScorer::fill_listed and the expected counts over its list, with them through fill
+// and the rows: 3 labels, and 23 with every state (rows of 23 features, three blocks of 8).
 TEST(CrfObjective, DroppedUnitValuesGiveTheSameBits) {
-  Dataset with = testing::random_dataset(40, 6, 9, 3, 17);
-  std::fill(with.attribute_values.begin(), with.attribute_values.end(), 1.0f);
-  Dataset without = with;
-  std::vector<float>().swap(without.attribute_values);
-  ASSERT_EQ(without.sequence(0).attribute_values, nullptr);
-  const LinearChainScorer structure = structure_for(with, 9, 3, false);
-  const std::vector<double> w = testing::random_weights(structure.feature_count(), 1.0, 4);
-  for (int threads : {1, 3}) {
-    CrfObjective a(with, structure, threads), b(without, structure, threads);
-    std::vector<double> ga(w.size()), gb(w.size());
-    const double fa = a.evaluate(w.data(), ga.data()), fb = b.evaluate(w.data(), gb.data());
-    EXPECT_EQ(std::memcmp(&fa, &fb, sizeof fa), 0) << threads;
-    EXPECT_EQ(std::memcmp(ga.data(), gb.data(), sizeof(double) * w.size()), 0) << threads;
+  for (const std::size_t L : {3, 23}) {
+    Dataset with = testing::random_dataset(40, 6, 9, L, 17);
+    std::fill(with.attribute_values.begin(), with.attribute_values.end(), 1.0f);
+    Dataset without = with;
+    std::vector<float>().swap(without.attribute_values);
+    ASSERT_EQ(without.sequence(0).attribute_values, nullptr);
+    const LinearChainScorer structure = structure_for(with, 9, L, L > 3);
+    ASSERT_TRUE(structure.listed());
+    const std::vector<double> w = testing::random_weights(structure.feature_count(), 1.0, 4);
+    for (int threads : {1, 3}) {
+      CrfObjective a(with, structure, threads), b(without, structure, threads);
+      std::vector<double> ga(w.size()), gb(w.size());
+      const double fa = a.evaluate(w.data(), ga.data()), fb = b.evaluate(w.data(), gb.data());
+      EXPECT_EQ(std::memcmp(&fa, &fb, sizeof fa), 0) << L << " " << threads;
+      EXPECT_EQ(std::memcmp(ga.data(), gb.data(), sizeof(double) * w.size()), 0)
+          << L << " " << threads;
+    }
+    // Not a vacuous comparison: other values change the objective.
+    Dataset other = with;
+    other.attribute_values[0] = 2.0f;
+    CrfObjective c(other, structure, 1), d(without, structure, 1);
+    std::vector<double> g(w.size());
+    EXPECT_NE(c.evaluate(w.data(), g.data()), d.evaluate(w.data(), g.data())) << L;
   }
-  // Not a vacuous comparison: other values change the objective.
-  Dataset other = with;
-  other.attribute_values[0] = 2.0f;
-  CrfObjective c(other, structure, 1), d(without, structure, 1);
-  std::vector<double> g(w.size());
-  EXPECT_NE(c.evaluate(w.data(), g.data()), d.evaluate(w.data(), g.data()));
 }
 
 TEST(CrfObjective, PenalizedGradientMatchesFiniteDifferencesWithL2AndL1OffTheKinks) {
@@ -113,6 +120,32 @@ TEST(CrfObjective, OneAndManyThreadsGiveBitIdenticalObjectiveAndGradient) {
     const double f = many.evaluate(w.data(), g.data());
     EXPECT_EQ(f, f1) << threads << " threads";  // bit-identical, not merely close
     EXPECT_EQ(g, g1) << threads << " threads";
+  }
+}
+
+// The command line trains through a one-rank layout, which commits its blocks directly instead
+// of through the ranks' exchange: the same objective and gradient bits as without a layout
+// over the same blocks (unit values and weights: a layout needs integer counts), for 1 and 3 threads.
+TEST(CrfObjective, OneRankLayoutGivesTheBitsOfNoLayout) {
+  Dataset data = testing::unit_slice(testing::random_dataset(300, 12, 40, 5, 17), 0, 300);
+  std::fill(data.weights.begin(), data.weights.end(), 1.0);  // integer counts
+  const LinearChainScorer structure = structure_for(data, 40, 5, false);
+  const std::vector<double> w = testing::random_weights(structure.feature_count(), 1.0, 4);
+  LocalCommunicator local;
+  BlockLayout layout;
+  layout.comm = &local;
+  layout.bounds = partition_by_items(data, CrfObjective::kBlocks);
+  layout.total = CrfObjective::kBlocks;
+  for (int threads : {1, 3}) {
+    CrfObjective plain(data, structure, threads), ranked(data, structure, threads, &layout);
+    ASSERT_EQ(ranked.owned_begin(), 0u);
+    ASSERT_EQ(ranked.owned_end(), w.size());
+    std::vector<double> g1(w.size()), g2(w.size(), 7.0);
+    const double f1 = plain.evaluate(w.data(), g1.data());
+    const double f2 = ranked.evaluate_owned(w.data(), g2.data());
+    EXPECT_EQ(std::memcmp(&f1, &f2, sizeof f1), 0) << threads;
+    EXPECT_EQ(std::memcmp(g1.data(), g2.data(), sizeof(double) * w.size()), 0) << threads;
+    EXPECT_EQ(ranked.bytes_sent(), 0u);
   }
 }
 
