@@ -1,0 +1,226 @@
+// Private to src/crf/optim: the state of SGD steps on one softmax factor (scaled weights, the
+// decay, the caches' fast paths), shared by ShardedSgd and the rate calibration.
+#ifndef SEPTA_CRF_OPTIM_SGD_STATE_H
+#define SEPTA_CRF_OPTIM_SGD_STATE_H
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "crf/optim/listed_cache.h"
+#include "crf/optim/only_gold.h"
+#include "crf/optim/range_cache.h"
+#include "crf/optim/sgd.h"
+
+namespace septa::crf {
+
+// Marks weights [first, last) in a bitset, a word at a time (bit by bit, each read-modify-write
+// of a word waited for the previous one: 7% of a unary fit).
+inline void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
+  if (first >= last) return;
+  const std::size_t w0 = first >> 6, w1 = (last - 1) >> 6;
+  const uint64_t head = ~uint64_t{0} << (first & 63);
+  const uint64_t tail = ~uint64_t{0} >> (63 - ((last - 1) & 63));
+  if (w0 == w1) {
+    bits[w0] |= head & tail;
+    return;
+  }
+  bits[w0] |= head;
+  for (std::size_t w = w0 + 1; w < w1; ++w) bits[w] = ~uint64_t{0};
+  bits[w1] |= tail;
+}
+
+/*
+ * One SGD step on loss_i(w) + (lambda / 2) ||w||^2:
+ *   w <- (1 - eta lambda) w - eta grad loss_i(w)
+ * The decay touches every weight; it is kept as a scalar: w = scale * v (Shalev-Shwartz et al.
+ * 2007), so each step costs only the features of the instance. `decay` keeps the product of
+ * the decay factors (through rescales), `touched` (when given) marks the weights whose
+ * gradient was applied.
+ */
+class SgdState {
+ public:
+  SgdState(const Dataset& data, const SoftmaxModelShape& shape, double* v, double lambda,
+           double scale = 1.0, uint64_t* touched = nullptr,
+           const ListedFeatureCache* cache = nullptr, const RangeCache* range_cache = nullptr)
+      : items_(ItemArrays::of(data)), shape_(shape), v_(v), scale_(scale), lambda_(lambda),
+        touched_(touched), cache_(cache),
+        range_cache_(range_cache && !range_cache->empty() ? range_cache : nullptr),
+        scores_(shape.K) {}
+
+  // The cached features of the listed instances (ListedFeatureCache) and the cached ranges of
+  // the others (RangeCache), or null.
+  const ListedFeatureCache* cache() const { return cache_; }
+  const RangeCache* range_cache() const { return range_cache_; }
+  const double* weights() const { return v_; }
+
+  // One step on `instance` (index i of the instances: its cached features, when cached);
+  // returns its weighted loss before the step.
+  double step(const LocalInstance& instance, double eta, std::size_t i = ~std::size_t{0}) {
+    const std::size_t K = shape_.K;
+    const double factor = 1.0 - eta * lambda_;
+    decay_ *= factor;
+    if (only_gold(shape_, instance)) {
+      // P(gold) = 1 exactly, so the loss is 0 and the gradient step adds v * (-0.0) to each of
+      // the instance's weights, which leaves them as they are: only the decay remains.
+      scale_ *= factor;
+      if (scale_ < 1e-9) rescale();
+      return instance.weight * 0.0;
+    }
+    // An instance with a candidate list looks its features up once, for scores and gradient.
+    // One without a list keeps its feature ranges for the gradient (ranged).
+    const bool has_list = shape_.candidates && instance.candidates >= 0;
+    const bool listed = has_list && !shape_.mask, ranged = !has_list;
+    if (listed && cache_ && cache_->has(i)) return cached_step(instance, eta, i);
+    if (ranged && range_cache_ && i != ~std::size_t{0}) return cached_ranged_step(instance, eta, i);
+    if (listed)
+      softmax_listed_scores(shape_, items_, instance, v_, scale_, scores_.data(), visits_);
+    else if (ranged)
+      softmax_ranged_scores(shape_, items_, instance, v_, scale_, scores_.data(), ranges_);
+    else
+      softmax_raw_scores(shape_, items_, instance, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    if (shape_.candidates && instance.candidates >= 0) {  // the others are 0
+      const CandidateLists& lists = *shape_.candidates;
+      for (std::size_t i = lists.offsets[instance.candidates];
+           i < lists.offsets[instance.candidates + 1]; ++i)
+        scores_[lists.classes[i]] *= rate;
+    } else {
+      for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
+    }
+    if (listed)
+      add_listed_gradient(shape_, instance, visits_, scores_.data(), v_);
+    else if (ranged)
+      add_ranged_gradient(shape_, instance, ranges_, scores_.data(), v_);
+    else
+      add_instance_gradient(shape_, items_, instance, scores_.data(), v_);
+    if (touched_) mark(instance, listed, ranged);
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // step() of a listed instance from its cached features: the same arithmetic in the same
+  // order (see ListedFeatureCache).
+  double cached_step(const LocalInstance& instance, double eta, std::size_t i) {
+    const double factor = 1.0 - eta * lambda_;
+    const ListedEntry* entries = cache_->begin(i);
+    const std::size_t n_entries = cache_->size(i);
+    cached_listed_scores(shape_, instance, entries, n_entries, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize_instance(shape_, instance, scores_.data()) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    const CandidateLists& lists = *shape_.candidates;
+    const std::size_t first = lists.offsets[instance.candidates];
+    const std::size_t last = lists.offsets[instance.candidates + 1];
+    for (std::size_t c = first; c < last; ++c) scores_[lists.classes[c]] *= rate;
+    add_cached_gradient(shape_, instance, entries, n_entries, scores_.data(), v_);
+    if (touched_) {
+      for (std::size_t e = 0; e < n_entries; ++e)
+        touched_[entries[e].f() >> 6] |= uint64_t{1} << (entries[e].f() & 63);
+      if (shape_.R > 0) {
+        const std::size_t dense =
+            shape_.features->size() + static_cast<std::size_t>(instance.context) * shape_.K;
+        for (std::size_t c = first; c < last; ++c)
+          mark_range(touched_, dense + lists.classes[c], dense + lists.classes[c] + 1);
+      }
+    }
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // step() of an unlisted instance from its cached ranges (RangeCache): the same arithmetic in
+  // the same order.
+  double cached_ranged_step(const LocalInstance& instance, double eta, std::size_t i) {
+    const std::size_t K = shape_.K;
+    const double factor = 1.0 - eta * lambda_;
+    const CachedRange* first = range_cache_->begin(i);
+    const CachedRange* last = range_cache_->end(i);
+    cached_ranged_scores(shape_, instance, first, last, v_, scale_, scores_.data());
+    const double gold_score = scores_[instance.gold];
+    const double loss = softmax_normalize(scores_.data(), K) - gold_score;
+    scores_[instance.gold] -= 1.0;  // P - onehot
+    scale_ *= factor;
+    const double rate = -eta * instance.weight / scale_;
+    for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
+    add_cached_ranged_gradient(shape_, instance, first, last, scores_.data(), v_);
+    if (touched_) {
+      for (const CachedRange* r = first; r != last; ++r) mark_range(touched_, r->first, r->last);
+      if (shape_.R > 0) {
+        const std::size_t dense =
+            shape_.features->size() + static_cast<std::size_t>(instance.context) * K;
+        mark_range(touched_, dense, dense + K);
+      }
+    }
+    if (scale_ < 1e-9) rescale();
+    return instance.weight * loss;
+  }
+
+  // Folds the scale into the weights (v becomes w).
+  void rescale() {
+    const std::size_t D = shape_.dimension();
+    for (std::size_t d = 0; d < D; ++d) v_[d] *= scale_;
+    scale_ = 1.0;
+    rescaled_ = true;
+  }
+
+  double scale() const { return scale_; }
+  double decay() const { return decay_; }
+  bool rescaled() const { return rescaled_; }
+
+ private:
+  // Marks the weights the instance's gradient changed: its listed features and dense cells, or
+  // every feature of its attributes and its whole dense row.
+  void mark(const LocalInstance& instance, bool listed, bool ranged) {
+    const SparseFeatures& features = *shape_.features;
+    const std::size_t dense = features.size() + static_cast<std::size_t>(instance.context) * shape_.K;
+    if (listed) {
+      for (const FeatureVisit& visit : visits_)
+        touched_[visit.f >> 6] |= uint64_t{1} << (visit.f & 63);
+      if (shape_.R > 0) {
+        const CandidateLists& lists = *shape_.candidates;
+        for (std::size_t i = lists.offsets[instance.candidates];
+             i < lists.offsets[instance.candidates + 1]; ++i)
+          mark_range(touched_, dense + lists.classes[i], dense + lists.classes[i] + 1);
+      }
+      return;
+    }
+    if (ranged) {
+      for (const FeatureRange& range : ranges_) mark_range(touched_, range.first, range.last);
+    } else {
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * shape_.A;
+        for (std::size_t e = items_.item_offsets[item]; e < items_.item_offsets[item + 1]; ++e) {
+          const std::size_t a = items_.ids[e] + shift;
+          mark_range(touched_, features.offsets[a], features.offsets[a + 1]);
+        }
+      }
+    }
+    if (shape_.R > 0) mark_range(touched_, dense, dense + shape_.K);
+  }
+
+  ItemArrays items_;
+  const SoftmaxModelShape& shape_;
+  double* v_;  // [dimension] weights / scale_
+  double scale_ = 1.0;
+  double decay_ = 1.0;
+  bool rescaled_ = false;
+  double lambda_;
+  uint64_t* touched_;  // [dimension / 64 + 1] or null
+  const ListedFeatureCache* cache_;  // features of the listed instances, or null
+  const RangeCache* range_cache_;    // ranges of the unlisted instances, or null
+  std::vector<double> scores_;  // [K]
+  std::vector<FeatureVisit> visits_;  // features of the current instance's listed classes
+  std::vector<FeatureRange> ranges_;  // feature ranges of the current unlisted instance
+};
+
+}  // namespace septa::crf
+
+#endif  // SEPTA_CRF_OPTIM_SGD_STATE_H
