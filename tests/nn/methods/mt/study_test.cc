@@ -30,10 +30,16 @@ void mkdirs(const std::string& path) {
   }
 }
 
+// A small translator's options: vocabulary, width, heads, feed-forward width, layers, max length.
+TranslatorOptions translator_options(int vocab, int dim, int heads, int ff, int layers, int max_len) {
+  TranslatorOptions o;
+  o.vocab = vocab, o.dim = dim, o.heads = heads, o.ff = ff, o.layers = layers, o.max_len = max_len;
+  return o;
+}
+
 TEST(TranslatorTest, LearnsAFewPairsAndGreedyAndBeamDecodeThem) {
   torch::manual_seed(3);
-  TranslatorOptions o;
-  o.vocab = 12, o.dim = 32, o.heads = 2, o.ff = 64, o.layers = 1, o.max_len = 8;
+  const TranslatorOptions o = translator_options(/*vocab=*/12, /*dim=*/32, /*heads=*/2, /*ff=*/64, /*layers=*/1, /*max_len=*/8);
   Translator model(o);
   // sources -> targets over ids 4..11 (0 unk, 1 pad, 2 eos, 3 the tag)
   const std::vector<std::vector<int>> src = {{4, 5, 2}, {6, 7, 8, 2}, {9, 2}, {10, 11, 4, 2}};
@@ -74,8 +80,7 @@ TEST(TranslatorTest, CopyBonusPassesSourcePiecesThrough) {
   // with the largest --copy-bonus (20, far above the spread of its log-probabilities) every piece it
   // writes occurs in its source, by greedy and beam search alike.
   torch::manual_seed(5);
-  TranslatorOptions o;
-  o.vocab = 40, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 6;
+  const TranslatorOptions o = translator_options(/*vocab=*/40, /*dim=*/16, /*heads=*/2, /*ff=*/32, /*layers=*/1, /*max_len=*/6);
   Translator model(o);
   const std::vector<std::vector<int>> src = {{4, 5, 2}, {30, 31, 32, 2}, {17, 2}, {9, 38, 21, 2}};
   auto outside = [&](const std::vector<std::vector<int>>& outputs) {
@@ -100,8 +105,7 @@ TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
   // A bug detector for masking, teacher forcing, positions and decoding: 20 random pairs, each
   // target the source reversed under a fixed substitution, learnt exactly by a tiny model.
   torch::manual_seed(11);
-  TranslatorOptions o;
-  o.vocab = 24, o.dim = 64, o.heads = 4, o.ff = 128, o.layers = 2, o.max_len = 10;
+  const TranslatorOptions o = translator_options(/*vocab=*/24, /*dim=*/64, /*heads=*/4, /*ff=*/128, /*layers=*/2, /*max_len=*/10);
   Translator model(o);
   std::mt19937 rng(4);
   std::vector<std::vector<int>> src, out, tgt;
@@ -130,8 +134,7 @@ TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
 TEST(TranslatorTest, PaddingDoesNotChangeTheLoss) {
   // A pair alone and the same pair padded inside a batch with a longer one give the same logits.
   torch::manual_seed(1);
-  TranslatorOptions o;
-  o.vocab = 10, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 8;
+  const TranslatorOptions o = translator_options(/*vocab=*/10, /*dim=*/16, /*heads=*/2, /*ff=*/32, /*layers=*/1, /*max_len=*/8);
   Translator model(o);
   model->eval();
   const auto alone = model->forward(pad_batch({{4, 5, 2}}, 8), pad_batch({{3, 6}}, 9));
@@ -146,8 +149,7 @@ TEST(TranslatorTest, ClippedAdamStepEqualsClipGradNormThenTorchAdam) {
   // weights, so both see the same gradients (entries whose gradient is rounding noise, such as
   // the attention's key bias, would otherwise get different full-size Adam updates) while the
   // moments stay each optimizer's own.
-  TranslatorOptions o;
-  o.vocab = 14, o.dim = 16, o.heads = 2, o.ff = 32, o.layers = 1, o.max_len = 8;
+  const TranslatorOptions o = translator_options(/*vocab=*/14, /*dim=*/16, /*heads=*/2, /*ff=*/32, /*layers=*/1, /*max_len=*/8);
   const auto s = pad_batch({{4, 5, 2}, {6, 7, 8, 9, 2}}, o.max_len);
   const auto t = pad_batch({{3, 10, 11, 2}, {3, 12, 2}}, o.max_len + 1);
   for (const double max_norm : {0.05, 1e6}) {
