@@ -121,39 +121,42 @@ void CrfObjective::exchange_touched() {
   const std::size_t N = static_cast<std::size_t>(layout_->comm->size());
   const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
   const SparseFeatures& states = structure_.states();
-  std::vector<uint32_t> stamp(F, UINT32_MAX);  // [F] last local block that touched f
+  const SparseFeatures& edges = structure_.edges();
+  // A block's ids in ascending order without a sort: its state features are the rows of its
+  // attributes (block_attrs_, ascending; row a is [offsets[a], offsets[a+1])), then all
+  // transitions, then its edge features (only these need the stamp and a sort; CoNLL-2000's
+  // chunking has none). Building them item by item and sorting took 0.07 s per rank at 2 ranks.
+  const std::size_t edge_ids = F - structure_.edge_offset();
+  std::vector<uint32_t> stamp(edge_ids, UINT32_MAX);  // [edge features] last block that touched
+  std::vector<uint32_t> block_edges;                  // the block's edge feature ids
   touched_.assign(B, {});
   cut_.assign(B, {});
   for (std::size_t b = 0; b < B; ++b) {
     std::vector<uint32_t>& ids = touched_[b];
-    for (std::size_t n = block_bounds_[b]; n < block_bounds_[b + 1]; ++n) {
-      const SequenceView s = data_.sequence(n);
-      for (std::size_t e = s.item_offsets[0]; e < s.item_offsets[s.T]; ++e) {
-        const int32_t a = s.attribute_ids[e];
-        for (uint32_t f = states.offsets[a]; f < states.offsets[a + 1]; ++f)
-          if (stamp[f] != b) {
-            stamp[f] = static_cast<uint32_t>(b);
-            ids.push_back(f);
-          }
-      }
-      const SparseFeatures& edges = structure_.edges();
-      for (std::size_t e = s.edge_offsets[0]; e < s.edge_offsets[s.T]; ++e) {
-        const int32_t a = s.edge_ids[e];
-        for (uint32_t f = edges.offsets[a]; f < edges.offsets[a + 1]; ++f) {
-          const std::size_t id = structure_.edge_offset() + f;
-          if (stamp[id] != b) {
-            stamp[id] = static_cast<uint32_t>(b);
-            ids.push_back(static_cast<uint32_t>(id));
-          }
+    block_edges.clear();
+    if (edge_ids > 0)
+      for (std::size_t n = block_bounds_[b]; n < block_bounds_[b + 1]; ++n) {
+        const SequenceView s = data_.sequence(n);
+        for (std::size_t e = s.edge_offsets[0]; e < s.edge_offsets[s.T]; ++e) {
+          const int32_t a = s.edge_ids[e];
+          for (uint32_t f = edges.offsets[a]; f < edges.offsets[a + 1]; ++f)
+            if (stamp[f] != b) {
+              stamp[f] = static_cast<uint32_t>(b);
+              block_edges.push_back(static_cast<uint32_t>(structure_.edge_offset() + f));
+            }
         }
       }
-    }
-    if (block_bounds_[b + 1] > block_bounds_[b])
+    std::sort(block_edges.begin(), block_edges.end());
+    const bool transitions = block_bounds_[b + 1] > block_bounds_[b];
+    ids.reserve(block_states_[b] + (transitions ? L * L : 0) + block_edges.size());
+    for (const int32_t a : block_attrs_[b])
+      for (uint32_t f = states.offsets[a]; f < states.offsets[a + 1]; ++f) ids.push_back(f);
+    if (transitions)
       for (std::size_t q = 0; q < L * L; ++q) ids.push_back(static_cast<uint32_t>(offset + q));
-    std::sort(ids.begin(), ids.end());
-    ids.shrink_to_fit();
+    ids.insert(ids.end(), block_edges.begin(), block_edges.end());
   }
   std::vector<uint32_t>().swap(stamp);
+  std::vector<uint32_t>().swap(block_edges);
   const std::size_t C = (F + FeatureRanges::kChunk - 1) / FeatureRanges::kChunk;
   // [chunks] bytes: 6 per touched entry, summed over ranks; rank 0's entries count 0, since
   // rank 0 folds its own blocks without a buffer (fold_own_) and its blocks touch mostly the
