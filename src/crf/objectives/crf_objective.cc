@@ -220,6 +220,16 @@ void CrfObjective::exchange_touched() {
                 (S == 0 || ids[S - 1] < offset));
     std::vector<uint32_t>(ids.begin() + static_cast<std::ptrdiff_t>(S), ids.end()).swap(ids);
   }
+  // Entry i of a block sits at g[i] for i < S (its state features) and at S + id - offset
+  // after them: the transitions follow the states, so the leading run where that is i again
+  // (the block's transitions) needs no id either.
+  in_place_.assign(B, 0);
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::vector<uint32_t>& tail = touched_[b];
+    std::size_t k = 0;
+    while (k < tail.size() && tail[k] == offset + k) ++k;
+    in_place_[b] = block_states_[b] + k;
+  }
 }
 
 /*
@@ -481,6 +491,7 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     std::vector<double>& g = partial_[worker];
     const uint32_t* tail = touched_[block].data();  // ids of the entries S.. (exchange_touched)
     const std::size_t S = block_states_[block], offset = structure_.transition_offset();
+    const std::size_t P = in_place_[block];  // entries [0, P) sit at their own index in g
     SEPTA_CHECK(cut_[block].back() == S + touched_[block].size());
     std::size_t q = 0;
     if (fold_own_) {
@@ -490,9 +501,13 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
       const std::size_t lo = range_[0];
       SEPTA_CHECK(cut_[block][0] == 0 && ids.size() == cut_[block][1]);
       total_log_z += block_log_z_[block];
-      for (std::size_t i = 0; i < cut_[block][1]; ++i) {
-        const std::size_t at = i < S ? i : S + tail[i - S] - offset;
-        range_grad_[ids[i] - lo] += g[at];
+      const std::size_t end = cut_[block][1], lead = std::min(end, P);
+      double* __restrict out = range_grad_.data();
+      for (std::size_t i = 0; i < lead; ++i) out[ids[i] - lo] += g[i];
+      std::fill(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(lead), 0.0);
+      for (std::size_t i = lead; i < end; ++i) {
+        const std::size_t at = S + tail[i - S] - offset;
+        out[ids[i] - lo] += g[at];
         g[at] = 0.0;
       }
       q = 1;
@@ -501,9 +516,18 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
       char* p = &send_[q][send_at_[q][block]];
       std::memcpy(p, &block_log_z_[block], sizeof(double));
       p += sizeof(double);
-      for (std::size_t i = cut_[block][q]; i < cut_[block][q + 1]; ++i) {
-        // The block's state features lead its ascending ids, in the buffer's order.
-        const std::size_t at = i < S ? i : S + tail[i - S] - offset;
+      // The block's entries below P sit at their own index (one copy); the others (edge
+      // features) at S + id - offset.
+      const std::size_t begin = cut_[block][q], end = cut_[block][q + 1];
+      const std::size_t lead_end = std::max(begin, std::min(end, P));
+      if (lead_end > begin) {
+        std::memcpy(p, &g[begin], sizeof(double) * (lead_end - begin));
+        std::fill(g.begin() + static_cast<std::ptrdiff_t>(begin),
+                  g.begin() + static_cast<std::ptrdiff_t>(lead_end), 0.0);
+        p += sizeof(double) * (lead_end - begin);
+      }
+      for (std::size_t i = lead_end; i < end; ++i) {
+        const std::size_t at = S + tail[i - S] - offset;
         std::memcpy(p, &g[at], sizeof(double));
         g[at] = 0.0;
         p += sizeof(double);
