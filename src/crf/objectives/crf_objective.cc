@@ -185,11 +185,19 @@ void CrfObjective::exchange_touched() {
   const std::vector<std::string> parts = layout_->comm->alltoall(to);
   owned_.clear();
   received_bytes_ = 0;
+  // Each evaluation's parts from the other ranks arrive in these (alltoall_sized): per block
+  // of rank r, its log Z and its entries in this rank's range.
+  recv_.assign(N, std::string());
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " blocks");
+    std::size_t bytes = 0;
     while (!in.at_end()) {
       owned_.push_back(in.vec<uint32_t>());
-      if (r != me) received_bytes_ += sizeof(double) * (1 + owned_.back().size());
+      bytes += sizeof(double) * (1 + owned_.back().size());
+    }
+    if (r != me) {
+      received_bytes_ += bytes;
+      recv_[r].assign(bytes, '\0');
     }
   }
   SEPTA_CHECK(owned_.size() == layout_->total);
@@ -239,18 +247,17 @@ void CrfObjective::exchange_touched() {
  * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
  */
 void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather) {
-  // This rank's own part stays here (not copied by the alltoall).
+  // The other ranks' parts arrive in recv_ (sizes fixed by the data: one step, no allocation);
+  // this rank's own part stays in send_[me].
   const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
-  std::string own = std::move(send_[me]);
-  send_[me] = std::string();
-  std::vector<std::string> parts = layout_->comm->alltoall(send_);
-  parts[me] = std::move(own);
+  layout_->comm->alltoall_sized(send_, recv_);
   const std::size_t lo = range_[me];
   // With fold_own_, pack() has already folded this rank's own blocks (the first blocks of the
   // block order) into range_grad_ and their log Z into total_log_z; parts[me] is empty.
   if (!fold_own_) std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
   std::size_t block = fold_own_ ? touched_.size() : 0;
-  for (const std::string& part : parts) {
+  for (std::size_t r = 0; r < recv_.size(); ++r) {
+    const std::string& part = r == me ? send_[me] : recv_[r];
     const char* p = part.data();
     const char* end = p + part.size();
     while (p < end) {
@@ -267,7 +274,6 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
     }
   }
   SEPTA_CHECK(block == owned_.size());
-  send_[me] = std::move(parts[me]);
   for (std::size_t i = 0; i < range_grad_.size(); ++i) range_grad_[i] -= empirical_[i];
   if (!gather) {
     std::copy(range_grad_.begin(), range_grad_.end(), grad);
