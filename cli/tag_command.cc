@@ -1,13 +1,16 @@
 // septa tag: echoes each input line with the predicted label appended as a last column.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arguments.h"
@@ -16,6 +19,7 @@
 #include "septa/crf/corpus.h"
 #include "septa/crf/evaluation.h"
 #include "septa/crf/model.h"
+#include "septa/crf/options.h"
 #include "septa/error.h"
 #include "util/atomic_file.h"
 #include "util/parse_int.h"
@@ -26,7 +30,7 @@ namespace {
 void print_help() {
   std::cout << "usage: septa tag -m MODEL [-n K] [-p] [-i] [-v1|-v2] [--marginals] [-t|-q|-qt]\n"
                "                 [--iob-constraints] [--constraints RULES] [--force] [-o OUT]\n"
-               "                 FILE|-\n\n"
+               "                 [--threads N] FILE|-\n\n"
                "Writes each input line followed by the predicted label as a last column (blank\n"
                "lines kept), so the output feeds 'septa eval' and conlleval directly. FILE is in\n"
                "the model's input format, with or without the gold label column. For CRFsuite\n"
@@ -58,6 +62,8 @@ void print_help() {
                "  --force             keep the labels given in the input's last column (Wapiti's\n"
                "                      --force); '_' there marks the items to predict\n"
                "  -o, --output FILE   write there (atomically) instead of standard output\n"
+               "  --threads N         sentences tagged on N threads (1 to 256, default the\n"
+               "                      cores); the output does not depend on it\n"
                "  --max-line-bytes N  refuse longer input lines (default 16 MiB)\n"
                "  --max-model-bytes N refuse larger model files (default 4 GiB)\n"
                "Output with -p, -i, -v1, -v2 or --marginals is for inspection, not for eval.\n";
@@ -212,17 +218,70 @@ std::vector<std::string> gold_labels(const crf::Model&, const crf::AttributeSequ
   return sequence.labels;
 }
 
-// Tags one sentence: writes it unless `quiet`, and adds it to `evaluator` when given.
+// What tagging one sentence gives: its text (unless quiet) and, for the report, its gold and
+// predicted labels.
+struct Tagged {
+  std::string text;
+  std::vector<std::string> gold, labels;
+  std::exception_ptr error;  // set instead of the rest when tagging the sentence failed
+};
+
+// Tags one sentence into `tagged`: its text unless `quiet`, its labels when `evaluate`.
 template <typename Sentence>
-void process_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
-                      const OutputStyle& style, const Decoding& decoding, bool quiet,
-                      crf::ChunkEvaluator* evaluator, Output& out) {
-  std::vector<std::string> gold;
-  if (evaluator) gold = gold_labels(model, sentence);  // before any output: fail early
-  const std::vector<std::string> labels =
+void tag_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
+                  const OutputStyle& style, const Decoding& decoding, bool quiet, bool evaluate,
+                  Tagged& tagged) {
+  if (evaluate) tagged.gold = gold_labels(model, sentence);  // before any output: fail early
+  Output out(nullptr);
+  out.text().swap(tagged.text);
+  out.text().clear();
+  tagged.labels =
       quiet ? model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels
             : write_sentence(model, sentence, echo, style, decoding, out);
-  if (evaluator) evaluator->add_sentence(gold, labels);
+  out.text().swap(tagged.text);
+}
+
+/*
+ * Tags the sentences on `threads` threads, a batch at a time: the threads take the batch's
+ * sentences in turn, each into its own text, and the texts are appended to `out` (and the
+ * labels given to `evaluator`) in input order, so the output is the same for any thread count.
+ * A sentence that fails stops the run after the sentences before it, with its own error, as
+ * one thread would. The model's tagging keeps its scratch per thread.
+ */
+template <typename Sentence, typename EchoOf>
+void tag_all(const crf::Model& model, const std::vector<Sentence>& sentences, EchoOf echo_of,
+             const OutputStyle& style, const Decoding& decoding, bool quiet,
+             crf::ChunkEvaluator* evaluator, int threads, Output& out) {
+  constexpr std::size_t kBatch = 1024;  // sentences whose texts are held at once
+  const std::size_t N = sentences.size();
+  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(threads), N);
+  std::vector<Tagged> batch(std::min(N, kBatch));
+  for (std::size_t begin = 0; begin < N; begin += kBatch) {
+    const std::size_t end = std::min(N, begin + kBatch);
+    std::atomic<std::size_t> next{begin};
+    const auto work = [&] {
+      for (std::size_t n = next++; n < end; n = next++) {
+        Tagged& tagged = batch[n - begin];
+        try {
+          tag_sentence(model, sentences[n], echo_of(n), style, decoding, quiet,
+                       evaluator != nullptr, tagged);
+        } catch (...) {
+          tagged.error = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    work();
+    for (std::thread& helper : helpers) helper.join();
+    for (std::size_t n = begin; n < end; ++n) {
+      Tagged& tagged = batch[n - begin];
+      if (tagged.error) std::rethrow_exception(tagged.error);
+      out.text() += tagged.text;
+      if (evaluator) evaluator->add_sentence(tagged.gold, tagged.labels);
+      out.maybe_flush();
+    }
+  }
 }
 
 // A column file read as attribute format has no tab-separated attributes at all: every line is
@@ -243,7 +302,7 @@ void reject_column_input(const std::vector<crf::AttributeSequence>& sequences) {
 int run_tag(int argc, char** argv) {
   const Arguments args(argc, argv,
                        {"model", "output", "constraints", "max-line-bytes", "max-model-bytes",
-                        "nbest"},
+                        "nbest", "threads"},
                        {"help", "marginals", "probability", "marginal", "v1", "v2", "evaluate",
                         "iob-constraints", "force", "test", "quiet", "reference"},
                        {{"-m", "model"}, {"-o", "output"}, {"-h", "help"}, {"-p", "probability"},
@@ -268,6 +327,14 @@ int run_tag(int argc, char** argv) {
       throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
     style.nbest = static_cast<std::size_t>(value);
   }
+  int threads = crf::default_threads();
+  if (args.has("threads")) {
+    const std::string n = args.get("threads");
+    long long value = 0;
+    if (!util::parse_int(n, 1, 256, value))
+      throw OptionError("option --threads: invalid value '" + n + "' (allowed: 1 to 256)");
+    threads = static_cast<int>(value);
+  }
   style.probability = args.has("probability");
   style.predicted_marginal = args.has("marginal");
   style.crfpp_verbose = args.has("v2") ? 2 : args.has("v1") ? 1 : 0;
@@ -291,22 +358,19 @@ int run_tag(int argc, char** argv) {
     const auto sentences =
         path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line, &echoes)
                     : crf::read_columns_file(path, 1, max_line, &echoes);
-    for (std::size_t n = 0; n < sentences.size(); ++n) {
-      process_sentence(model, sentences[n], Echo{echoes[n].lines, echoes[n].markers_before},
-                       style, decoding, quiet, evaluate ? &evaluator : nullptr, out);
-      out.maybe_flush();
-    }
+    tag_all(
+        model, sentences,
+        [&](std::size_t n) { return Echo{echoes[n].lines, echoes[n].markers_before}; }, style,
+        decoding, quiet, evaluate ? &evaluator : nullptr, threads, out);
   } else {
     static const std::vector<std::string> kNoMarkers;
     const auto sequences =
         path == "-" ? crf::read_attributes(std::cin, name, max_line)
                     : crf::read_attributes_file(path, max_line);
     reject_column_input(sequences);
-    for (const crf::AttributeSequence& sequence : sequences) {
-      process_sentence(model, sequence, Echo{sequence.labels, kNoMarkers}, style, decoding, quiet,
-                       evaluate ? &evaluator : nullptr, out);
-      out.maybe_flush();
-    }
+    tag_all(
+        model, sequences, [&](std::size_t n) { return Echo{sequences[n].labels, kNoMarkers}; },
+        style, decoding, quiet, evaluate ? &evaluator : nullptr, threads, out);
   }
   if (evaluate) {
     std::ostringstream report;

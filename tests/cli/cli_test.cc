@@ -118,15 +118,48 @@ TEST(CliTagOutput, IsTheLibrarysTagsOfTheTrainedModelForEveryAlgorithm) {
       expected += "\n";
       ++at;  // the blank line
     }
-    const CliRun tag = septa("tag -m " + path + " " + dir.file("test.txt"));
-    ASSERT_EQ(tag.code, 0) << algorithm << ": " << tag.output;
-    EXPECT_TRUE(tag.output == expected) << algorithm << ": standard output differs";
+    // The default (the cores), one thread and more threads than this machine has cores.
+    for (const std::string threads : {"", "--threads 1 ", "--threads 3 "}) {
+      const CliRun tag = septa("tag " + threads + "-m " + path + " " + dir.file("test.txt"));
+      ASSERT_EQ(tag.code, 0) << algorithm << ": " << threads << tag.output;
+      EXPECT_TRUE(tag.output == expected) << algorithm << ": " << threads << "standard output differs";
+    }
     const CliRun to_file =
         septa("tag -m " + path + " -o " + dir.file("out.txt") + " " + dir.file("test.txt"));
     ASSERT_EQ(to_file.code, 0) << algorithm << ": " << to_file.output;
     EXPECT_TRUE(septa::crf::testing::read_text(dir.file("out.txt")) == expected)
         << algorithm << ": -o differs";
   }
+}
+
+// Tagged on several threads, sentences keep their input order in every output style, the
+// report counts the same, and the first failing sentence in input order stops the run with its
+// own message after the sentences before it, as on one thread.
+TEST_F(Cli, TagOnThreadsIsTagOnOneThread) {
+  const std::string model = dir_.file("m.model");
+  ASSERT_EQ(septa("train -q -a separate-counts -m " + model + " " + dir_.file("train.txt")).code, 0);
+  for (const std::string style : {"", "-n 2 ", "-v2 ", "--marginals ", "-p -i ", "-t ", "-qt "}) {
+    const CliRun one = septa("tag --threads 1 " + style + "-m " + model + " " + dir_.file("test.txt"));
+    ASSERT_EQ(one.code, 0) << style << one.output;
+    const CliRun three = septa("tag --threads 3 " + style + "-m " + model + " " + dir_.file("test.txt"));
+    ASSERT_EQ(three.code, 0) << style << three.output;
+    EXPECT_TRUE(one.output == three.output) << style;
+  }
+  // Sentence 15 of 20 has a column too many: the same error, the same sentences before it.
+  std::string text = septa::crf::testing::read_text(dir_.file("test.txt"));
+  std::size_t at = 0;
+  for (int blank = 0; blank < 14; ++blank) at = text.find("\n\n", at) + 2;
+  text.insert(text.find('\n', at), " extra");
+  septa::crf::testing::write_text(dir_.file("bad.txt"), text);
+  const CliRun one = septa("tag --threads 1 -m " + model + " " + dir_.file("bad.txt"));
+  const CliRun three = septa("tag --threads 3 -m " + model + " " + dir_.file("bad.txt"));
+  EXPECT_EQ(one.code, 1) << one.output;
+  EXPECT_EQ(three.code, 1) << three.output;
+  EXPECT_NE(one.output.find("columns"), std::string::npos) << one.output;
+  EXPECT_TRUE(one.output == three.output) << one.output << "\n----\n" << three.output;
+  const CliRun zero = septa("tag --threads 0 -m " + model + " " + dir_.file("test.txt"));
+  EXPECT_EQ(zero.code, 2) << zero.output;
+  EXPECT_NE(zero.output.find("--threads"), std::string::npos) << zero.output;
 }
 
 TEST_F(Cli, AttributeFormatTrainTagEval) {

@@ -22,20 +22,51 @@ void cooccurrence_transitions(const uint32_t* cells, const double* probabilities
                               const double* unary_t, const double* unary_next, std::size_t L,
                               double floor, double* cr, const double* log_unary_t,
                               const double* log_unary_next) {
-  thread_local std::vector<double> left, right;  // [L] margins
-  thread_local std::vector<char> listed_left, listed_right;  // [L] label has a cell above the floor
-  left.assign(L, 0.0);
-  right.assign(L, 0.0);
-  listed_left.assign(L, 0);
-  listed_right.assign(L, 0);
+  // Per-thread scratch, grown to the largest L and n seen (no allocation per position).
+  struct Scratch {
+    std::vector<double> left, right;                // [L] margins
+    std::vector<char> listed_left, listed_right;    // [L] label has a cell above the floor
+    std::vector<uint32_t> first, second;            // [n] labels of the cells above the floor
+    std::vector<double> above;                      // [n] their probabilities
+  };
+  thread_local Scratch s;
+  if (s.left.size() < L) {
+    s.left.resize(L);
+    s.right.resize(L);
+    s.listed_left.resize(L);
+    s.listed_right.resize(L);
+  }
+  if (s.first.size() < n) {
+    s.first.resize(n);
+    s.second.resize(n);
+    s.above.resize(n);
+  }
+  double* left = s.left.data();
+  double* right = s.right.data();
+  char* listed_left = s.listed_left.data();
+  char* listed_right = s.listed_right.data();
+  std::fill_n(left, L, 0.0);
+  std::fill_n(right, L, 0.0);
+  std::fill_n(listed_left, L, 0);
+  std::fill_n(listed_right, L, 0);
+  // Cell q = a L + b split by a multiplication (Lemire, Kaser & Kurz 2019, "Faster remainder by
+  // direct computation": floor(q / L) = floor(M q / 2^64) with M = floor((2^64 - 1) / L) + 1,
+  // exact for every 32-bit q and L); a hardware division per cell cost more than the rest.
+  const uint64_t M = UINT64_MAX / L + 1;
+  std::size_t m = 0;  // cells above the floor
   double excess = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     if (!(probabilities[i] > floor)) continue;
     const double e = probabilities[i] - floor;
+    const auto a = static_cast<uint32_t>((static_cast<unsigned __int128>(M) * cells[i]) >> 64);
+    const auto b = static_cast<uint32_t>(cells[i] - a * L);
     excess += e;
-    left[cells[i] / L] += e;
-    right[cells[i] % L] += e;
-    listed_left[cells[i] / L] = listed_right[cells[i] % L] = 1;
+    left[a] += e;
+    right[b] += e;
+    listed_left[a] = listed_right[b] = 1;
+    s.first[m] = a;
+    s.second[m] = b;
+    s.above[m++] = probabilities[i];
   }
   const double L_floor = static_cast<double>(L) * floor;
   const double inv_total = 1.0 / (static_cast<double>(L) * L_floor + excess);
@@ -58,16 +89,15 @@ void cooccurrence_transitions(const uint32_t* cells, const double* probabilities
   for (std::size_t b = 0; b < L; ++b)
     right[b] = bounded_log(listed_right[b], right[b], unary_next[b], log_unary_next, b);
   const double log_floor = std::log(floor * inv_total);
-  const double* r = right.data();
   for (std::size_t a = 0; a < L; ++a) {
     const double row = log_floor - left[a];
     double* cr_a = cr + a * L;
-    for (std::size_t b = 0; b < L; ++b) cr_a[b] = row - r[b];
+    for (std::size_t b = 0; b < L; ++b) cr_a[b] = row - right[b];
   }
-  for (std::size_t i = 0; i < n; ++i)
-    if (probabilities[i] > floor)
-      cr[cells[i]] = std::log(probabilities[i] * inv_total) - left[cells[i] / L] -
-                     right[cells[i] % L];
+  for (std::size_t i = 0; i < m; ++i) {
+    const uint32_t a = s.first[i], b = s.second[i];
+    cr[a * L + b] = std::log(s.above[i] * inv_total) - left[a] - right[b];
+  }
 }
 
 void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,

@@ -9,8 +9,12 @@
 // ThreadSanitizer builds go without: gcc runs the clones' resolver before the TSan runtime is up.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SEPTA_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// AVX2 without FMA: the same roundings as the default clone (gcc contracts a * b + c into an
+// FMA where the target has one), for loops whose results must not depend on the machine.
+#define SEPTA_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define SEPTA_VECTOR_CLONES
+#define SEPTA_AVX2_CLONES
 #endif
 
 namespace septa::crf {

@@ -18,58 +18,93 @@ CountScorer::CountScorer(std::size_t A, std::size_t L, SparseFeatures unary,
   index_pairs();
 }
 
-// Memory-latency bound (random attributes, long random feature ranges: the pair factor's
-// arrays exceed the caches): three passes so that the misses of one pass overlap instead of
-// queueing: the attributes' offsets prefetched, then their ranges looked up with the first
-// lines of their classes and ratios prefetched, then the sums, in the same order as one pass.
-void CountScorer::expert_scores(const SequenceView& sequence, std::size_t t, int span,
-                                const SparseFeatures& features, const std::vector<double>& ratio,
-                                const std::vector<double>& log_prior, double* scores) const {
-  struct Range {
-    uint32_t first, last;
-  };
-  thread_local std::vector<Range> ranges;
-  const std::size_t K = log_prior.size();
-  std::fill(scores, scores + K, 0.0);
+namespace {
+
+struct Range {
+  uint32_t first, last;
+};
+
+// The feature ranges of a sequence's positions for one factor: position p's experts are the
+// attributes of items [p, p + span), item p + k's shifted by k A.
+struct PositionRanges {
+  std::vector<Range> ranges;      // the non-empty ranges of every position, in position order
+  std::vector<uint32_t> starts;   // [positions + 1] into ranges
+  std::vector<uint32_t> experts;  // [positions] attributes of the position (n of the mean)
+};
+
+thread_local PositionRanges unary_ranges, pair_ranges;
+
+/*
+ * Memory-latency bound (random attributes, long random feature ranges: the pair factor's
+ * arrays exceed the caches), so the whole sequence's lookups come first and its sums after:
+ * every attribute's offsets prefetched, then the ranges looked up with the first lines of
+ * their classes and ratios prefetched. A position's misses overlap with those of the positions
+ * around it instead of queueing before its own sums (three such passes per position before).
+ */
+void collect_ranges(const SequenceView& sequence, std::size_t positions, int span,
+                    std::size_t A, const SparseFeatures& features, const double* r,
+                    PositionRanges& out) {
   const uint32_t* offsets = features.offsets.data();
   const int32_t* classes = features.classes.data();
+  for (std::size_t p = 0; p < positions; ++p)
+    for (int k = 0; k < span; ++k)
+      for (std::size_t e = sequence.item_offsets[p + k]; e < sequence.item_offsets[p + k + 1]; ++e)
+        __builtin_prefetch(offsets + sequence.attribute_ids[e] + k * A);
+  out.ranges.clear();
+  out.starts.resize(positions + 1);
+  out.experts.resize(positions);
+  out.starts[0] = 0;
+  for (std::size_t p = 0; p < positions; ++p) {
+    for (int k = 0; k < span; ++k)
+      for (std::size_t e = sequence.item_offsets[p + k]; e < sequence.item_offsets[p + k + 1];
+           ++e) {
+        const std::size_t a = static_cast<std::size_t>(sequence.attribute_ids[e]) + k * A;
+        const uint32_t first = offsets[a], last = offsets[a + 1];
+        if (first == last) continue;
+        __builtin_prefetch(classes + first);
+        __builtin_prefetch(r + first);
+        out.ranges.push_back(Range{first, last});
+      }
+    out.starts[p + 1] = static_cast<uint32_t>(out.ranges.size());
+    out.experts[p] = static_cast<uint32_t>(sequence.item_offsets[p + span] -
+                                           sequence.item_offsets[p]);
+  }
+}
+
+// log P(k|x) up to a constant for position p of the collected ranges, into scores [K]: the
+// ratios summed range by range in attribute order, then scaled by 1/n and offset by the prior.
+void expert_scores(const PositionRanges& position, std::size_t p, const SparseFeatures& features,
+                   const std::vector<double>& ratio, const std::vector<double>& log_prior,
+                   double* scores) {
+  const std::size_t K = log_prior.size();
+  std::fill(scores, scores + K, 0.0);
+  const int32_t* classes = features.classes.data();
   const double* r = ratio.data();
-  const std::size_t e0 = sequence.item_offsets[t], e1 = sequence.item_offsets[t + span];
-  for (int k = 0; k < span; ++k)
-    for (std::size_t e = sequence.item_offsets[t + k]; e < sequence.item_offsets[t + k + 1]; ++e)
-      __builtin_prefetch(offsets + sequence.attribute_ids[e] + k * A_);
-  ranges.clear();
-  for (int k = 0; k < span; ++k)
-    for (std::size_t e = sequence.item_offsets[t + k]; e < sequence.item_offsets[t + k + 1]; ++e) {
-      const std::size_t a = static_cast<std::size_t>(sequence.attribute_ids[e]) + k * A_;
-      const uint32_t first = offsets[a], last = offsets[a + 1];
-      if (first == last) continue;
-      __builtin_prefetch(classes + first);
-      __builtin_prefetch(r + first);
-      ranges.push_back(Range{first, last});
-    }
-  for (const Range& range : ranges)
-    for (uint32_t f = range.first; f < range.last; ++f) scores[classes[f]] += r[f];
-  const std::size_t experts = e1 - e0;
+  for (uint32_t i = position.starts[p]; i < position.starts[p + 1]; ++i)
+    for (uint32_t f = position.ranges[i].first; f < position.ranges[i].last; ++f)
+      scores[classes[f]] += r[f];
+  const std::size_t experts = position.experts[p];
   const double inv = experts > 0 ? 1.0 / static_cast<double>(experts) : 0.0;
   for (std::size_t c = 0; c < K; ++c) scores[c] = log_prior[c] + inv * scores[c];
 }
 
+}  // namespace
+
 void CountScorer::unary_probabilities(const SequenceView& sequence, double* out) const {
+  collect_ranges(sequence, sequence.T, 1, A_, unary_, unary_ratio_.data(), unary_ranges);
   for (std::size_t t = 0; t < sequence.T; ++t) {
     double* p = out + t * L_;
-    expert_scores(sequence, t, 1, unary_, unary_ratio_, label_prior_, p);
+    expert_scores(unary_ranges, t, unary_, unary_ratio_, label_prior_, p);
     softmax_normalize(p, L_);
   }
 }
 
-void CountScorer::index_pairs() {
-  pair_class_.assign(L_ * L_, -1);
-  for (std::size_t k = 0; k < pair_first_.size(); ++k)
-    pair_class_[pair_first_[k] * L_ + pair_second_[k]] = static_cast<int32_t>(k);
+void CountScorer::prepare_pairs(const SequenceView& sequence) const {
+  if (sequence.T >= 2)
+    collect_ranges(sequence, sequence.T - 1, 2, A_, pairwise_, pair_ratio_.data(), pair_ranges);
 }
 
-void CountScorer::pair_probabilities(const SequenceView& sequence, const double* unary,
+void CountScorer::pair_probabilities(const SequenceView& /*sequence*/, const double* unary,
                                      std::size_t t, std::vector<uint32_t>& cells,
                                      std::vector<double>& probabilities) const {
   const std::size_t K = pair_prior_.size(), L = L_;
@@ -77,15 +112,7 @@ void CountScorer::pair_probabilities(const SequenceView& sequence, const double*
   thread_local std::vector<int32_t> allowed;  // candidate pair classes of the position
   scores.resize(K);
   allowed.clear();
-  const double* ut = unary + t * L;
-  const double* un = unary + (t + 1) * L;
-  const double cut_t = kPairBeam * *std::max_element(ut, ut + L);
-  const double cut_next = kPairBeam * *std::max_element(un, un + L);
-  for (std::size_t a = 0; a < L; ++a) {
-    if (ut[a] < cut_t) continue;
-    for (std::size_t b = 0; b < L; ++b)
-      if (un[b] >= cut_next && pair_class_[a * L + b] >= 0) allowed.push_back(pair_class_[a * L + b]);
-  }
+  beam_pairs(unary + t * L, unary + (t + 1) * L, kPairBeam, allowed);
   const auto emit = [&](int32_t k, double p) {
     cells.push_back(static_cast<uint32_t>(pair_first_[k] * L + pair_second_[k]));
     probabilities.push_back(p);
@@ -95,14 +122,14 @@ void CountScorer::pair_probabilities(const SequenceView& sequence, const double*
     return;
   }
   if (allowed.empty()) {
-    expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
+    expert_scores(pair_ranges, t, pairwise_, pair_ratio_, pair_prior_, scores.data());
     softmax_normalize(scores.data(), K);
     for (std::size_t k = 0; k < K; ++k) emit(static_cast<int32_t>(k), scores[k]);
     return;
   }
   // The full scatter (a branch per feature to skip unlisted classes costs more than adding
   // them), then the listed classes' softmax.
-  expert_scores(sequence, t, 2, pairwise_, pair_ratio_, pair_prior_, scores.data());
+  expert_scores(pair_ranges, t, pairwise_, pair_ratio_, pair_prior_, scores.data());
   softmax_normalize_listed(scores.data(), allowed.data(), allowed.size());
   for (int32_t k : allowed) emit(k, scores[k]);
 }

@@ -44,23 +44,17 @@ class CountScorer : public FactorScorer {
 
  protected:
   void unary_probabilities(const SequenceView& sequence, double* out) const override;
+  void prepare_pairs(const SequenceView& sequence) const override;
   void pair_probabilities(const SequenceView& sequence, const double* unary, std::size_t t,
                           std::vector<uint32_t>& cells,
                           std::vector<double>& probabilities) const override;
 
  private:
-  // log P(k|x) up to a constant, for the items [t, t+span) of the sequence, into scores [K].
-  void expert_scores(const SequenceView& sequence, std::size_t t, int span,
-                     const SparseFeatures& features, const std::vector<double>& ratio,
-                     const std::vector<double>& log_prior, double* scores) const;
 
   std::vector<double> unary_ratio_;    // [F_unary] r(a, k)
   std::vector<double> label_prior_;    // [L] log P(label)
   std::vector<double> pair_ratio_;     // [F_pair] r(a, k)
   std::vector<double> pair_prior_;     // [K] log P(pair)
-  std::vector<int32_t> pair_class_;    // [L][L] class of (a, b), -1 unseen
-
-  void index_pairs();
 };
 
 }  // namespace septa::crf

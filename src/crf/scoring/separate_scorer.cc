@@ -16,6 +16,7 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
   if (unary.size() < T * L) unary.resize(T * L);
   unary_probabilities(sequence, unary.data());
   cooccurrence_states(unary.data(), T, L, floor_, lattice);
+  prepare_pairs(sequence);
   for (std::size_t t = 0; t + 1 < T; ++t) {
     cells.clear();
     probabilities.clear();
@@ -34,23 +35,45 @@ SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t
   index_pairs();
 }
 
-void SeparateScorer::index_pairs() {
+void FactorScorer::index_pairs() {
   pair_class_.assign(L_ * L_, -1);
   for (std::size_t k = 0; k < pair_first_.size(); ++k)
     pair_class_[pair_first_[k] * L_ + pair_second_[k]] = static_cast<int32_t>(k);
+  next_seen_.clear();
+  if (L_ > 64) return;
+  next_seen_.assign(L_, 0);
+  for (std::size_t k = 0; k < pair_first_.size(); ++k)
+    next_seen_[pair_first_[k]] |= uint64_t{1} << pair_second_[k];
 }
 
-void SeparateScorer::candidate_pairs(const double* unary_t, const double* unary_next,
-                                     std::vector<int32_t>& out) const {
+// Up to 64 labels, the labels within the beam at t+1 as a bit set, intersected with each
+// passing row's seen pairs: no mispredicted branch per (a, b) cell.
+void FactorScorer::beam_pairs(const double* unary_t, const double* unary_next, double beam,
+                              std::vector<int32_t>& out) const {
   const std::size_t L = L_;
-  const double cut_t = beam_ * *std::max_element(unary_t, unary_t + L);
-  const double cut_next = beam_ * *std::max_element(unary_next, unary_next + L);
+  const double cut_t = beam * *std::max_element(unary_t, unary_t + L);
+  const double cut_next = beam * *std::max_element(unary_next, unary_next + L);
+  if (!next_seen_.empty()) {
+    uint64_t next = 0;
+    for (std::size_t b = 0; b < L; ++b) next |= uint64_t{unary_next[b] >= cut_next} << b;
+    for (std::size_t a = 0; a < L; ++a) {
+      if (unary_t[a] < cut_t) continue;
+      for (uint64_t bits = next_seen_[a] & next; bits != 0; bits &= bits - 1)
+        out.push_back(pair_class_[a * L + static_cast<std::size_t>(__builtin_ctzll(bits))]);
+    }
+    return;
+  }
   for (std::size_t a = 0; a < L; ++a) {
     if (unary_t[a] < cut_t) continue;
     for (std::size_t b = 0; b < L; ++b)
       if (unary_next[b] >= cut_next && pair_class_[a * L + b] >= 0)
         out.push_back(pair_class_[a * L + b]);
   }
+}
+
+void SeparateScorer::candidate_pairs(const double* unary_t, const double* unary_next,
+                                     std::vector<int32_t>& out) const {
+  beam_pairs(unary_t, unary_next, beam_, out);
 }
 
 void SeparateScorer::set_unary_features(SparseFeatures unary) {

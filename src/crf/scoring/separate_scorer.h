@@ -34,12 +34,24 @@ class FactorScorer : public Scorer {
 
   // P(y_t | x) into out [T][L].
   virtual void unary_probabilities(const SequenceView& sequence, double* out) const = 0;
+  // Called once per sequence after unary_probabilities and before pair_probabilities, which
+  // potentials() then calls for t = 0, 1, ..., T-2 in order (a scorer may look up all
+  // positions' features here, so that their cache misses overlap).
+  virtual void prepare_pairs(const SequenceView& /*sequence*/) const {}
   // P(y_t = a, y_{t+1} = b | x) of position t < T-1, given the unary probabilities unary
   // [T][L]: appends each cell a L + b that gets a probability to `cells` and the probability
   // to `probabilities` (each cell at most once; unlisted cells have probability 0).
   virtual void pair_probabilities(const SequenceView& sequence, const double* unary,
                                   std::size_t t, std::vector<uint32_t>& cells,
                                   std::vector<double>& probabilities) const = 0;
+
+  // Builds pair_class_ (and next_seen_) from pair_first_ and pair_second_.
+  void index_pairs();
+  // The pair classes (a, b) with P(a) >= beam max P at t and P(b) >= beam max P at t+1, from
+  // the unary probabilities unary_t and unary_next ([L] each), appended to out in the order of
+  // a, then b.
+  void beam_pairs(const double* unary_t, const double* unary_next, double beam,
+                  std::vector<int32_t>& out) const;
 
   std::size_t A_ = 0;
   std::size_t L_ = 0;
@@ -48,6 +60,8 @@ class FactorScorer : public Scorer {
   SparseFeatures pairwise_;              // (attribute, pair class), attributes [0, 2A)
   std::vector<int32_t> pair_first_;      // [K] label at t of pair class k
   std::vector<int32_t> pair_second_;     // [K] label at t+1 of pair class k
+  std::vector<int32_t> pair_class_;      // [L][L] class of (a, b), -1 unseen
+  std::vector<uint64_t> next_seen_;      // [L] for L <= 64: bit b of a set when (a, b) is a class
 };
 
 // -a separate: two multinomial logistic-regression factors on sparse template features.
@@ -111,8 +125,6 @@ class SeparateScorer : public FactorScorer {
                           std::vector<double>& probabilities) const override;
 
  private:
-  void index_pairs();
-  std::vector<int32_t> pair_class_;      // [L][L] class of (a, b), -1 unseen
   double beam_ = 0.0;                    // unary beam of the pairwise softmax, 0: all pairs
   bool stacked_ = false;                 // pair scores offset by the unary log-probabilities
   std::vector<double> unary_weights_;    // [F_unary + L] sparse weights, then label bias

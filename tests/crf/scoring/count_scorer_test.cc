@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include "crf/lattice/cooccurrence.h"
 #include "crf/lattice/lattice.h"
@@ -41,16 +43,14 @@ std::vector<double> softmax(const std::vector<double>& s) {
   return p;
 }
 
-TEST(CountScorer, PotentialsFollowTheDefinitionWithThePairBeam) {
-  constexpr std::size_t A = 6, L = 4, T = 12;
-  std::mt19937 rng(5);
-  Dataset data;
-  for (std::size_t t = 0; t < T; ++t) {
-    for (std::size_t e = 0; e < 1 + rng() % 3; ++e) data.add_attribute(static_cast<int32_t>(rng() % A), 1.0f);
-    data.end_item(0);
-  }
-  data.end_sequence(1.0);
-  // Pair classes: every (a, b) except (3, 0) and (1, 1).
+// A random count scorer over A attributes and L labels, its pair classes every (a, b) but
+// (3, 0) and (1, 1), checked against the definition on the sequences of `data`, scored one
+// after the other with the same scorer (its per-thread scratch reused across lengths).
+// Returns the positions that kept a lone pair and those that kept several.
+std::pair<std::size_t, std::size_t> check_against_definition(std::size_t A, std::size_t L,
+                                                             const Dataset& data,
+                                                             unsigned seed) {
+  std::mt19937 rng(seed);
   std::vector<int32_t> first, second;
   for (int32_t a = 0; a < static_cast<int32_t>(L); ++a)
     for (int32_t b = 0; b < static_cast<int32_t>(L); ++b)
@@ -78,43 +78,86 @@ TEST(CountScorer, PotentialsFollowTheDefinitionWithThePairBeam) {
   constexpr double kFloor = 1e-6;
   CountScorer scorer(A, L, unary, unary_ratio, label_prior, pairwise, pair_ratio, pair_prior,
                      first, second, kFloor);
-  const SequenceView s = data.sequence(0);
-  Lattice got;
-  scorer.potentials(s, got);
-
-  std::vector<double> u(T * L), table((T - 1) * L * L, 0.0);
-  for (std::size_t t = 0; t < T; ++t) {
-    const std::vector<double> p = softmax(expert_scores(s, t, 1, A, unary, unary_ratio, label_prior));
-    std::copy(p.begin(), p.end(), &u[t * L]);
-  }
   std::size_t lone = 0, several = 0;
-  for (std::size_t t = 0; t + 1 < T; ++t) {
-    const double* ut = &u[t * L];
-    const double* un = &u[(t + 1) * L];
-    const double cut_t = CountScorer::kPairBeam * *std::max_element(ut, ut + L);
-    const double cut_n = CountScorer::kPairBeam * *std::max_element(un, un + L);
-    std::vector<std::size_t> allowed;
-    for (std::size_t k = 0; k < K; ++k)
-      if (ut[first[k]] >= cut_t && un[second[k]] >= cut_n) allowed.push_back(k);
-    if (allowed.empty())
-      for (std::size_t k = 0; k < K; ++k) allowed.push_back(k);
-    (allowed.size() == 1 ? lone : several) += 1;
-    const std::vector<double> scores = expert_scores(s, t, 2, A, pairwise, pair_ratio, pair_prior);
-    std::vector<double> listed;
-    for (std::size_t k : allowed) listed.push_back(scores[k]);
-    const std::vector<double> p = softmax(listed);
-    for (std::size_t i = 0; i < allowed.size(); ++i)
-      table[t * L * L + first[allowed[i]] * L + second[allowed[i]]] = p[i];
+  for (std::size_t n = 0; n < data.size(); ++n) {
+    const SequenceView s = data.sequence(n);
+    const std::size_t T = s.T;
+    Lattice got;
+    scorer.potentials(s, got);
+
+    std::vector<double> u(T * L), table((T > 0 ? T - 1 : 0) * L * L, 0.0);
+    for (std::size_t t = 0; t < T; ++t) {
+      const std::vector<double> p =
+          softmax(expert_scores(s, t, 1, A, unary, unary_ratio, label_prior));
+      std::copy(p.begin(), p.end(), &u[t * L]);
+    }
+    for (std::size_t t = 0; t + 1 < T; ++t) {
+      const double* ut = &u[t * L];
+      const double* un = &u[(t + 1) * L];
+      const double cut_t = CountScorer::kPairBeam * *std::max_element(ut, ut + L);
+      const double cut_n = CountScorer::kPairBeam * *std::max_element(un, un + L);
+      std::vector<std::size_t> allowed;
+      for (std::size_t k = 0; k < K; ++k)
+        if (ut[first[k]] >= cut_t && un[second[k]] >= cut_n) allowed.push_back(k);
+      if (allowed.empty())
+        for (std::size_t k = 0; k < K; ++k) allowed.push_back(k);
+      (allowed.size() == 1 ? lone : several) += 1;
+      const std::vector<double> scores =
+          expert_scores(s, t, 2, A, pairwise, pair_ratio, pair_prior);
+      std::vector<double> listed;
+      for (std::size_t k : allowed) listed.push_back(scores[k]);
+      const std::vector<double> p = softmax(listed);
+      for (std::size_t i = 0; i < allowed.size(); ++i)
+        table[t * L * L + first[allowed[i]] * L + second[allowed[i]]] = p[i];
+    }
+    Lattice want;
+    fill_cooccurrence_lattice(u.data(), table.data(), T, L, kFloor, want);
+    for (std::size_t t = 0; t < T; ++t)
+      for (std::size_t j = 0; j < L; ++j)
+        EXPECT_NEAR(got.state(t)[j], want.state(t)[j], 1e-9)
+            << "L " << L << " sequence " << n << " t " << t << " j " << j;
+    for (std::size_t t = 1; t < T; ++t)
+      for (std::size_t c = 0; c < L * L; ++c)
+        EXPECT_NEAR(got.transition(t)[c], want.transition(t)[c], 1e-9)
+            << "L " << L << " sequence " << n << " t " << t << " cell " << c;
   }
-  Lattice want;
-  fill_cooccurrence_lattice(u.data(), table.data(), T, L, kFloor, want);
-  for (std::size_t t = 0; t < T; ++t)
-    for (std::size_t j = 0; j < L; ++j)
-      EXPECT_NEAR(got.state(t)[j], want.state(t)[j], 1e-9) << "t " << t << " j " << j;
-  for (std::size_t t = 1; t < T; ++t)
-    for (std::size_t c = 0; c < L * L; ++c)
-      EXPECT_NEAR(got.transition(t)[c], want.transition(t)[c], 1e-9) << "t " << t << " cell " << c;
+  return {lone, several};
+}
+
+// Sequences of the given lengths, 1-3 random attributes per item.
+Dataset random_sequences(std::size_t A, const std::vector<std::size_t>& lengths, unsigned seed) {
+  std::mt19937 rng(seed);
+  Dataset data;
+  for (std::size_t T : lengths) {
+    for (std::size_t t = 0; t < T; ++t) {
+      for (std::size_t e = 0; e < 1 + rng() % 3; ++e)
+        data.add_attribute(static_cast<int32_t>(rng() % A), 1.0f);
+      data.end_item(0);
+    }
+    data.end_sequence(1.0);
+  }
+  return data;
+}
+
+TEST(CountScorer, PotentialsFollowTheDefinitionWithThePairBeam) {
+  constexpr std::size_t A = 6, L = 4;
+  const auto [lone, several] = check_against_definition(A, L, random_sequences(A, {12}, 5), 5);
   EXPECT_GT(several, 0u);
+  (void)lone;
+}
+
+// The features of all positions are looked up before the sums (per-thread ranges): sequences
+// of different lengths scored in turn, a long one after short ones and the other way round,
+// each against the definition; with 70 labels the beam's pairs come from the per-cell loop
+// instead of the 64-bit label sets.
+TEST(CountScorer, SequencesInTurnAndMoreThan64LabelsFollowTheDefinition) {
+  constexpr std::size_t A = 6;
+  const Dataset data = random_sequences(A, {1, 2, 30, 3, 1, 17, 2}, 9);
+  for (const std::size_t L : {4, 5, 70}) {
+    const auto [lone, several] = check_against_definition(A, L, data, 11 + L);
+    EXPECT_GT(several, 0u) << L;
+    EXPECT_GT(lone + several, 40u) << L;
+  }
 }
 
 }  // namespace
