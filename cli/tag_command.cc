@@ -228,19 +228,16 @@ struct Tagged {
   std::exception_ptr error;  // set instead of the rest when tagging the sentence failed
 };
 
-// Tags one sentence into `tagged`: its text unless `quiet`, its labels when `evaluate`.
+// Tags one sentence: its text into `out` unless `quiet`, its labels into `tagged` (with the
+// gold labels when `evaluate`).
 template <typename Sentence>
 void tag_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
                   const OutputStyle& style, const Decoding& decoding, bool quiet, bool evaluate,
-                  Tagged& tagged) {
+                  Output& out, Tagged& tagged) {
   if (evaluate) tagged.gold = gold_labels(model, sentence);  // before any output: fail early
-  Output out(nullptr);
-  out.text().swap(tagged.text);
-  out.text().clear();
   tagged.labels =
       quiet ? model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels
             : write_sentence(model, sentence, echo, style, decoding, out);
-  out.text().swap(tagged.text);
 }
 
 /*
@@ -257,19 +254,33 @@ void tag_all(const crf::Model& model, const std::vector<Sentence>& sentences, Ec
   constexpr std::size_t kBatch = 1024;  // sentences whose texts are held at once
   const std::size_t N = sentences.size();
   const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(threads), N);
+  if (workers <= 1) {  // straight into `out`
+    Tagged tagged;
+    for (std::size_t n = 0; n < N; ++n) {
+      tag_sentence(model, sentences[n], echo_of(n), style, decoding, quiet, evaluator != nullptr,
+                   out, tagged);
+      if (evaluator) evaluator->add_sentence(tagged.gold, tagged.labels);
+      out.maybe_flush();
+    }
+    return;
+  }
   std::vector<Tagged> batch(std::min(N, kBatch));
   for (std::size_t begin = 0; begin < N; begin += kBatch) {
     const std::size_t end = std::min(N, begin + kBatch);
     std::atomic<std::size_t> next{begin};
     const auto work = [&] {
+      Output text(nullptr);
       for (std::size_t n = next++; n < end; n = next++) {
         Tagged& tagged = batch[n - begin];
+        text.text().swap(tagged.text);  // reuses the slot's buffer
+        text.text().clear();
         try {
           tag_sentence(model, sentences[n], echo_of(n), style, decoding, quiet,
-                       evaluator != nullptr, tagged);
+                       evaluator != nullptr, text, tagged);
         } catch (...) {
           tagged.error = std::current_exception();
         }
+        text.text().swap(tagged.text);
       }
     };
     std::vector<std::thread> helpers;
