@@ -1,19 +1,63 @@
 #include "crf/optim/range_cache.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SEPTA_MASKED_RANGES 1
+#endif
+
 #include <algorithm>
 
 #include "crf/parallel/ordered_parallel.h"
 
 namespace septa::crf {
 
+namespace {
+
+bool have_avx512() {
+#ifdef SEPTA_MASKED_RANGES
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+// [attributes] the class mask of each attribute's features, or empty when some attribute's
+// classes do not increase (or K > 32).
+std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_t K,
+                                      std::size_t attributes) {
+  std::vector<uint32_t> masks;
+  if (K > 32) return masks;
+  masks.assign(attributes, 0);
+  const uint32_t* offsets = features.offsets.data();
+  const int32_t* classes = features.classes.data();
+  for (std::size_t a = 0; a < attributes; ++a) {
+    uint32_t m = 0;
+    for (uint32_t f = offsets[a]; f < offsets[a + 1]; ++f) {
+      const uint32_t c = static_cast<uint32_t>(classes[f]);
+      if (c >= 32 || (m >> c) != 0) return {};  // not increasing
+      m |= uint32_t{1} << c;
+    }
+    masks[a] = m;
+  }
+  return masks;
+}
+
+}  // namespace
+
 RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, int threads,
-                       const std::function<void(std::size_t)>& built) {
+                       const std::function<void(std::size_t)>& built, bool masks) {
   if (shape.candidates || shape.mask || !data.unit_values) return;
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
   const uint32_t* offsets = shape.features->offsets.data();
-  // The non-empty ranges of instance i, in softmax_ranged_scores' order, to `out`.
+  const std::vector<uint32_t> class_masks =
+      masks && have_avx512() ? attribute_masks(*shape.features, shape.K, shape.features->offsets.size() - 1)
+                             : std::vector<uint32_t>();
+  masked_ = !class_masks.empty();
+  // The non-empty ranges of instance i, in softmax_ranged_scores' order, to `out` (its
+  // attribute and range).
   const auto each_range = [&](std::size_t i, auto&& out) {
     const LocalInstance& instance = instances[i];
     for (int32_t k = 0; k < instance.span; ++k) {
@@ -21,34 +65,52 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
       const int32_t shift = static_cast<int32_t>(static_cast<std::size_t>(k) * shape.A);
       for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
         const int32_t a = data.attribute_ids[e] + shift;
-        if (offsets[a] != offsets[a + 1]) out(CachedRange{offsets[a], offsets[a + 1]});
+        if (offsets[a] != offsets[a + 1]) out(a, CachedRange{offsets[a], offsets[a + 1]});
       }
     }
+  };
+  // Range r of attribute a written at `at`, in the cache's kind.
+  const auto put = [&](std::size_t at, int32_t a, const CachedRange& r) {
+    if (masked_)
+      masked_ranges_[at] = MaskedRange{r.first, class_masks[static_cast<std::size_t>(a)]};
+    else
+      ranges_[at] = r;
   };
   offsets_.assign(N + 1, 0);
   parallel_for(B, threads, [&](std::size_t b) {
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i) {
       std::size_t n = 0;
-      each_range(i, [&](const CachedRange&) { ++n; });
+      each_range(i, [&](int32_t, const CachedRange&) { ++n; });
       offsets_[i + 1] = n;
     }
   });
   for (std::size_t i = 0; i < N; ++i) offsets_[i + 1] += offsets_[i];
   if (built) {  // in order, appended: reserve() leaves the pages untouched until written
     constexpr std::size_t kEvery = std::size_t{1} << 12;
-    ranges_.reserve(offsets_[N]);
+    if (masked_)
+      masked_ranges_.reserve(offsets_[N]);
+    else
+      ranges_.reserve(offsets_[N]);
     for (std::size_t i = 0; i < N; ++i) {
-      each_range(i, [&](const CachedRange& r) { ranges_.push_back(r); });
+      each_range(i, [&](int32_t a, const CachedRange& r) {
+        if (masked_)
+          masked_ranges_.push_back(MaskedRange{r.first, class_masks[static_cast<std::size_t>(a)]});
+        else
+          ranges_.push_back(r);
+      });
       if ((i + 1) % kEvery == 0) built(i + 1);
     }
     built(N);
     return;
   }
-  ranges_.resize(offsets_[N]);
+  if (masked_)
+    masked_ranges_.resize(offsets_[N]);
+  else
+    ranges_.resize(offsets_[N]);
   parallel_for(B, threads, [&](std::size_t b) {
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i) {
-      CachedRange* at = ranges_.data() + offsets_[i];
-      each_range(i, [&](const CachedRange& r) { *at++ = r; });
+      std::size_t at = offsets_[i];
+      each_range(i, [&](int32_t a, const CachedRange& r) { put(at++, a, r); });
     }
   });
 }
@@ -80,6 +142,120 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
     double* dense = out + shape.features->size() + static_cast<std::size_t>(instance.context) * shape.K;
     for (std::size_t c = 0; c < shape.K; ++c) dense[c] += class_gradient[c];
   }
+}
+
+namespace {
+
+#ifdef SEPTA_MASKED_RANGES
+/*
+ * cached_ranged_scores over masked ranges with the K <= 8 C classes in C vector registers:
+ * a range adds its weights to the lanes of its classes (its weights expanded into those lanes
+ * in order; the other lanes are left as they are), so every class gets the same additions in
+ * the same order as the scalar loop, then the same multiplication by scale.
+ */
+template <int C>
+__attribute__((target("avx512f,popcnt"))) void masked_scores(
+    std::size_t K, const double* init, const MaskedRange* first, const MaskedRange* last,
+    const double* w, double scale, double* scores) {
+  __m512d acc[C];
+  __mmask8 lanes[C];
+  for (int j = 0; j < C; ++j) {
+    const std::size_t here = K > 8u * j ? std::min<std::size_t>(8, K - 8u * j) : 0;
+    lanes[j] = static_cast<__mmask8>((1u << here) - 1);
+    acc[j] = init ? _mm512_maskz_loadu_pd(lanes[j], init + 8 * j) : _mm512_setzero_pd();
+  }
+  for (const MaskedRange* r = first; r != last; ++r) {
+    const uint32_t m = r->mask;
+    const double* p = w + r->first;
+    for (int j = 0; j < C; ++j) {
+      const __mmask8 k = static_cast<__mmask8>(m >> (8 * j));
+      const int before = j == 0 ? 0 : _mm_popcnt_u32(m & ((1u << (8 * j)) - 1));
+      acc[j] = _mm512_mask_add_pd(acc[j], k, acc[j], _mm512_maskz_expandloadu_pd(k, p + before));
+    }
+  }
+  if (scale != 1.0) {
+    const __m512d s = _mm512_set1_pd(scale);
+    for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
+  }
+  for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(scores + 8 * j, lanes[j], acc[j]);
+}
+
+// add_cached_ranged_gradient's ranges, masked: each range's class gradients compressed into
+// its features' order and added to its weights (one addition per weight, as the scalar loop).
+template <int C>
+__attribute__((target("avx512f,popcnt"))) void masked_gradient(
+    std::size_t K, const MaskedRange* first, const MaskedRange* last, const double* g,
+    double* out) {
+  __m512d gv[C];
+  for (int j = 0; j < C; ++j) {
+    const std::size_t here = K > 8u * j ? std::min<std::size_t>(8, K - 8u * j) : 0;
+    gv[j] = _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << here) - 1), g + 8 * j);
+  }
+  for (const MaskedRange* r = first; r != last; ++r) {
+    const uint32_t m = r->mask;
+    double* o = out + r->first;
+    // All loads before the stores: a masked store keeps a later load of its 64 bytes (the
+    // next lanes' weights follow) waiting until it is written (no forwarding).
+    __m512d sum[C];
+    __mmask8 store[C];
+    int before[C];
+    for (int j = 0; j < C; ++j) {
+      const uint32_t k = (m >> (8 * j)) & 0xffu;
+      before[j] = j == 0 ? 0 : _mm_popcnt_u32(m & ((1u << (8 * j)) - 1));
+      store[j] = static_cast<__mmask8>((1u << _mm_popcnt_u32(k)) - 1);
+      sum[j] = _mm512_add_pd(_mm512_maskz_loadu_pd(store[j], o + before[j]),
+                             _mm512_maskz_compress_pd(static_cast<__mmask8>(k), gv[j]));
+    }
+    for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(o + before[j], store[j], sum[j]);
+  }
+}
+#endif
+
+}  // namespace
+
+void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const RangeCache& cache, std::size_t i, const double* w, double scale,
+                          double* scores) {
+#ifdef SEPTA_MASKED_RANGES
+  if (cache.masked()) {
+    const std::size_t K = shape.K;
+    const double* init =
+        shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
+                    : nullptr;
+    const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
+    switch ((K + 7) / 8) {
+      case 1: masked_scores<1>(K, init, first, last, w, scale, scores); break;
+      case 2: masked_scores<2>(K, init, first, last, w, scale, scores); break;
+      case 3: masked_scores<3>(K, init, first, last, w, scale, scores); break;
+      default: masked_scores<4>(K, init, first, last, w, scale, scores); break;
+    }
+    return;
+  }
+#endif
+  cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
+}
+
+void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                const RangeCache& cache, std::size_t i,
+                                const double* class_gradient, double* out) {
+#ifdef SEPTA_MASKED_RANGES
+  if (cache.masked()) {
+    const std::size_t K = shape.K;
+    const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
+    switch ((K + 7) / 8) {
+      case 1: masked_gradient<1>(K, first, last, class_gradient, out); break;
+      case 2: masked_gradient<2>(K, first, last, class_gradient, out); break;
+      case 3: masked_gradient<3>(K, first, last, class_gradient, out); break;
+      default: masked_gradient<4>(K, first, last, class_gradient, out); break;
+    }
+    if (shape.R > 0) {
+      double* dense = out + shape.features->size() + static_cast<std::size_t>(instance.context) * K;
+      for (std::size_t c = 0; c < K; ++c) dense[c] += class_gradient[c];
+    }
+    return;
+  }
+#endif
+  add_cached_ranged_gradient(shape, instance, cache.begin(i), cache.end(i), class_gradient, out);
 }
 
 }  // namespace septa::crf

@@ -16,6 +16,14 @@ struct CachedRange {
   uint32_t first, last;
 };
 
+// The same range as its first feature and its features' classes (bit c: class c; the classes
+// of an attribute's features increase, so its features are first, first + 1, ... in the order
+// of the set bits).
+struct MaskedRange {
+  uint32_t first, mask;
+  uint32_t last() const { return first + static_cast<uint32_t>(__builtin_popcount(mask)); }
+};
+
 /*
  * For every instance without a candidate list, its non-empty feature ranges in the order
  * softmax_ranged_scores finds them: a step reads one contiguous run of ranges instead of the
@@ -34,19 +42,44 @@ class RangeCache {
   // written (and at the end with N): the caller may then free their items, so that the items
   // and the cache need not be resident together (the sharded SGD over ranks). The ranges are
   // the same either way.
+  // With `masks` (and K <= 32, the classes of every attribute's features increasing, and a
+  // processor with AVX-512), the ranges are kept as MaskedRange: the steps then add a range's
+  // weights to the class scores as a vector, without reading the features' classes.
   RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, int threads,
-             const std::function<void(std::size_t)>& built = nullptr);
+             const std::function<void(std::size_t)>& built = nullptr, bool masks = true);
 
   bool empty() const { return offsets_.empty(); }
+  // Kept as MaskedRange (masked_begin / masked_end), else as CachedRange (begin / end).
+  bool masked() const { return masked_; }
   const CachedRange* begin(std::size_t i) const { return ranges_.data() + offsets_[i]; }
   const CachedRange* end(std::size_t i) const { return ranges_.data() + offsets_[i + 1]; }
+  const MaskedRange* masked_begin(std::size_t i) const { return masked_ranges_.data() + offsets_[i]; }
+  const MaskedRange* masked_end(std::size_t i) const { return masked_ranges_.data() + offsets_[i + 1]; }
+  // The ranges of instance i start at this byte (either kind).
+  const void* data_of(std::size_t i) const {
+    return masked_ ? static_cast<const void*>(masked_begin(i)) : static_cast<const void*>(begin(i));
+  }
+  std::size_t bytes_of(std::size_t i) const {
+    return (offsets_[i + 1] - offsets_[i]) * (masked_ ? sizeof(MaskedRange) : sizeof(CachedRange));
+  }
   const std::size_t* offset_of(std::size_t i) const { return &offsets_[i]; }
-  std::size_t ranges() const { return ranges_.size(); }
+  std::size_t ranges() const { return offsets_.empty() ? 0 : offsets_.back(); }
+  // f(first, last) for every range of instance i, in order.
+  template <class F>
+  void each(std::size_t i, F&& f) const {
+    if (masked_) {
+      for (const MaskedRange* r = masked_begin(i), *e = masked_end(i); r != e; ++r) f(r->first, r->last());
+    } else {
+      for (const CachedRange* r = begin(i), *e = end(i); r != e; ++r) f(r->first, r->last);
+    }
+  }
 
  private:
-  std::vector<std::size_t> offsets_;  // [N+1] first range of instance i
-  std::vector<CachedRange> ranges_;   // [ranges]
+  std::vector<std::size_t> offsets_;        // [N+1] first range of instance i
+  std::vector<CachedRange> ranges_;         // [ranges] or empty (masked_)
+  std::vector<MaskedRange> masked_ranges_;  // [ranges] or empty (!masked_)
+  bool masked_ = false;
 };
 
 // Scores [K] of an instance from its cached ranges, as softmax_ranged_scores computes them (the
@@ -57,6 +90,14 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
 // add_ranged_gradient of that instance from its cached ranges, bit for bit.
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const CachedRange* first, const CachedRange* last,
+                                const double* class_gradient, double* out);
+
+// The two above for instance i of `cache`, either kind of range: the same sums, bit for bit.
+void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const RangeCache& cache, std::size_t i, const double* w, double scale,
+                          double* scores);
+void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                const RangeCache& cache, std::size_t i,
                                 const double* class_gradient, double* out);
 
 }  // namespace septa::crf

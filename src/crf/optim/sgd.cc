@@ -81,20 +81,28 @@ double run_steps(const Dataset& data, const std::vector<LocalInstance>& instance
       // Cached ranges: the ranges of the instance 2 steps ahead, and the classes and weights of
       // the next one's (its ranges are in cache; a range spans up to K weights).
       if (j + 2 < n) {
-        const char* at = reinterpret_cast<const char*>(ranges->begin(visit[j + 2]));
-        const std::size_t bytes = sizeof(CachedRange) * static_cast<std::size_t>(
-            ranges->end(visit[j + 2]) - ranges->begin(visit[j + 2]));
+        const char* at = static_cast<const char*>(ranges->data_of(visit[j + 2]));
+        const std::size_t bytes = ranges->bytes_of(visit[j + 2]);
         for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(at + o);
       }
       if (j + 1 < n) {
         const double* w = state.weights();
         const int32_t* classes = shape.features->classes.data();
-        for (const CachedRange* r = ranges->begin(visit[j + 1]), *e = ranges->end(visit[j + 1]);
-             r != e; ++r) {
-          __builtin_prefetch(w + r->first);
-          __builtin_prefetch(w + r->last - 1);
-          __builtin_prefetch(classes + r->first);
-          __builtin_prefetch(classes + r->last - 1);
+        if (ranges->masked()) {  // (the classes are not read)
+          for (const MaskedRange* r = ranges->masked_begin(visit[j + 1]),
+                                  *e = ranges->masked_end(visit[j + 1]);
+               r != e; ++r) {
+            __builtin_prefetch(w + r->first);
+            __builtin_prefetch(w + r->last() - 1);
+          }
+        } else {
+          for (const CachedRange* r = ranges->begin(visit[j + 1]), *e = ranges->end(visit[j + 1]);
+               r != e; ++r) {
+            __builtin_prefetch(w + r->first);
+            __builtin_prefetch(w + r->last - 1);
+            __builtin_prefetch(classes + r->first);
+            __builtin_prefetch(classes + r->last - 1);
+          }
         }
       }
     } else if (cache) {

@@ -94,8 +94,7 @@ double calibrate_rate(const Dataset& data, const std::vector<LocalInstance>& ins
         cached_listed_scores(shape, instance, cache->begin(i), cache->size(i), w, 1.0,
                              probs.data());
       else if (state.range_cache() && !(shape.candidates && instance.candidates >= 0))
-        cached_ranged_scores(shape, instance, range_cache->begin(i), range_cache->end(i), w,
-                             1.0, probs.data());
+        cached_ranged_scores(shape, instance, *range_cache, i, w, 1.0, probs.data());
       else
         softmax_raw_scores(shape, ItemArrays::of(data), instance, w, 1.0, probs.data());
       const double gold = probs[instance.gold];

@@ -141,18 +141,16 @@ class SgdState {
   double cached_ranged_step(const LocalInstance& instance, double eta, std::size_t i) {
     const std::size_t K = shape_.K;
     const double factor = 1.0 - eta * lambda_;
-    const CachedRange* first = range_cache_->begin(i);
-    const CachedRange* last = range_cache_->end(i);
-    cached_ranged_scores(shape_, instance, first, last, v_, scale_, scores_.data());
+    cached_ranged_scores(shape_, instance, *range_cache_, i, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize(scores_.data(), K) - gold_score;
     scores_[instance.gold] -= 1.0;  // P - onehot
     scale_ *= factor;
     const double rate = -eta * instance.weight / scale_;
     for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
-    add_cached_ranged_gradient(shape_, instance, first, last, scores_.data(), v_);
+    add_cached_ranged_gradient(shape_, instance, *range_cache_, i, scores_.data(), v_);
     if (touched_) {
-      for (const CachedRange* r = first; r != last; ++r) mark_range(touched_, r->first, r->last);
+      range_cache_->each(i, [&](uint32_t first, uint32_t last) { mark_range(touched_, first, last); });
       if (shape_.R > 0) {
         const std::size_t dense =
             shape_.features->size() + static_cast<std::size_t>(instance.context) * K;

@@ -101,17 +101,18 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       // the weights, steps and classes of the next one's, prefetched (every line a miss).
       if (j + 2 < j1) {
         const std::size_t ahead = order_[(j + 2) * N / M];
-        if (range_cache_) __builtin_prefetch(range_cache_->begin(ahead));
+        if (range_cache_) __builtin_prefetch(range_cache_->data_of(ahead));
         if (cache_ && cache_->has(ahead)) __builtin_prefetch(cache_->begin(ahead));
       }
       if (j + 1 < j1) {
         const std::size_t next = order_[(j + 1) * N / M];
         if (range_cache_ && !shape_.candidates) {
-          for (const CachedRange* r = range_cache_->begin(next), *e = range_cache_->end(next); r != e; ++r) {
-            __builtin_prefetch(z + r->first);
-            __builtin_prefetch(delta + r->first);
-            __builtin_prefetch(feature_classes + r->first);
-          }
+          const bool masked = range_cache_->masked();  // (then no class is read)
+          range_cache_->each(next, [&](uint32_t first, uint32_t) {
+            __builtin_prefetch(z + first);
+            __builtin_prefetch(delta + first);
+            if (!masked) __builtin_prefetch(feature_classes + first);
+          });
         } else if (cache_ && cache_->has(next)) {
           const ListedEntry* e = cache_->begin(next);
           for (std::size_t k = 0, m = cache_->size(next); k < m; ++k) {
@@ -147,10 +148,8 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       }
       // The SGD's caches of the instance's features give the same sums bit for bit.
       if (range_cache_ && !shape_.candidates) {
-        const CachedRange* r0 = range_cache_->begin(index);
-        const CachedRange* r1 = range_cache_->end(index);
-        cached_ranged_scores(shape_, instance, r0, r1, z, G, s0.data());
-        cached_ranged_scores(shape_, instance, r0, r1, delta, 1.0, sd.data());
+        cached_ranged_scores(shape_, instance, *range_cache_, index, z, G, s0.data());
+        cached_ranged_scores(shape_, instance, *range_cache_, index, delta, 1.0, sd.data());
       } else if (cache_ && cache_->has(index)) {
         const ListedEntry* e = cache_->begin(index);
         const std::size_t ne = cache_->size(index);

@@ -31,33 +31,61 @@ struct Problem {
   }
 };
 
-TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
-  const Problem p(true);
-  const RangeCache cache(p.data, p.instances, p.shape, 3);
+// Both kinds of cache (class masks: AVX-512 and K <= 32; plain ranges) against the looked-up
+// path, for L = 5 (one register of class lanes), 22 (three) and 32 (four, every bit used).
+void expect_cache_equals_looked_up(std::size_t L, bool masks, std::size_t& empty) {
+  const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
+  const std::vector<LocalInstance> instances = node_instances(data);
+  const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 15);
+  const SparseFeatures features = instance_features(data, seen, kA, L, 1, 1, false);
+  const SoftmaxModelShape shape{&features, kA, L, 1, nullptr};
+  const RangeCache cache(data, instances, shape, 3, nullptr, masks);
   ASSERT_FALSE(cache.empty());
-  const std::vector<double> w = testing::random_weights(p.shape.dimension(), 1.0, 8);
-  const std::vector<double> g = testing::random_weights(kL, 1.0, 9);
-  const ItemArrays items = ItemArrays::of(p.data);
+  if (!masks) {
+    EXPECT_FALSE(cache.masked());
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  // (an attribute's features are built in class order, so only the processor decides)
+  if (masks) {
+    EXPECT_EQ(cache.masked(), __builtin_cpu_supports("avx512f") != 0);
+  }
+#endif
+  const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 8);
+  const std::vector<double> g = testing::random_weights(L, 1.0, 9);
+  const ItemArrays items = ItemArrays::of(data);
   std::vector<FeatureRange> ranges;
-  std::size_t empty = 0;
-  for (std::size_t i = 0; i < p.instances.size(); ++i) {
-    const LocalInstance& instance = p.instances[i];
-    std::vector<double> expected(kL), got(kL);
-    softmax_ranged_scores(p.shape, items, instance, w.data(), 0.7, expected.data(), ranges);
-    ASSERT_EQ(static_cast<std::size_t>(cache.end(i) - cache.begin(i)), ranges.size()) << i;
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    const LocalInstance& instance = instances[i];
+    std::vector<double> expected(L), got(L);
+    softmax_ranged_scores(shape, items, instance, w.data(), 0.7, expected.data(), ranges);
+    std::vector<FeatureRange> cached;
+    cache.each(i, [&](uint32_t first, uint32_t last) { cached.push_back(FeatureRange{first, last, 1.0f}); });
+    ASSERT_EQ(cached.size(), ranges.size()) << i;
     for (std::size_t r = 0; r < ranges.size(); ++r) {
-      EXPECT_EQ(cache.begin(i)[r].first, ranges[r].first);
-      EXPECT_EQ(cache.begin(i)[r].last, ranges[r].last);
+      EXPECT_EQ(cached[r].first, ranges[r].first);
+      EXPECT_EQ(cached[r].last, ranges[r].last);
     }
-    for (std::size_t e = p.data.item_offsets[instance.item]; e < p.data.item_offsets[instance.item + 1]; ++e)
-      if (p.features.offsets[p.data.attribute_ids[e]] == p.features.offsets[p.data.attribute_ids[e] + 1]) ++empty;
-    cached_ranged_scores(p.shape, instance, cache.begin(i), cache.end(i), w.data(), 0.7, got.data());
+    for (std::size_t e = data.item_offsets[instance.item]; e < data.item_offsets[instance.item + 1]; ++e)
+      if (features.offsets[data.attribute_ids[e]] == features.offsets[data.attribute_ids[e] + 1]) ++empty;
+    cached_ranged_scores(shape, instance, cache, i, w.data(), 0.7, got.data());
     EXPECT_EQ(got, expected) << i;  // bit for bit
-    std::vector<double> grad_expected(p.shape.dimension(), 0.0), grad_got(p.shape.dimension(), 0.0);
-    add_ranged_gradient(p.shape, instance, ranges, g.data(), grad_expected.data());
-    add_cached_ranged_gradient(p.shape, instance, cache.begin(i), cache.end(i), g.data(), grad_got.data());
+    cached_ranged_scores(shape, instance, cache, i, w.data(), 1.0, got.data());
+    softmax_ranged_scores(shape, items, instance, w.data(), 1.0, expected.data(), ranges);
+    EXPECT_EQ(got, expected) << i;
+    std::vector<double> grad_expected(shape.dimension(), 0.0), grad_got(shape.dimension(), 0.0);
+    add_ranged_gradient(shape, instance, ranges, g.data(), grad_expected.data());
+    add_cached_ranged_gradient(shape, instance, cache, i, g.data(), grad_got.data());
     EXPECT_EQ(grad_got, grad_expected) << i;
   }
+}
+
+TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
+  std::size_t empty = 0;
+  for (std::size_t L : {5, 22, 32})
+    for (bool masks : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "L " << L << " masks " << masks);
+      expect_cache_equals_looked_up(L, masks, empty);
+    }
   EXPECT_GT(empty, 0u);  // attributes without features are left out of both
   const Problem q(false);  // values other than 1 possible: nothing cached
   EXPECT_TRUE(RangeCache(q.data, q.instances, q.shape, 1).empty());
@@ -85,10 +113,12 @@ TEST(RangeCache, BuiltInOrderReadsNoItemBehindWhatItReports) {
   ASSERT_GT(reports.size(), 3u);
   EXPECT_EQ(reports.back(), instances.size());
   ASSERT_EQ(got.ranges(), expected.ranges());
+  EXPECT_EQ(got.masked(), expected.masked());
   for (std::size_t i = 0; i < instances.size(); ++i) {
-    ASSERT_EQ(got.end(i) - got.begin(i), expected.end(i) - expected.begin(i)) << i;
-    for (const CachedRange *a = got.begin(i), *b = expected.begin(i); a != got.end(i); ++a, ++b)
-      ASSERT_TRUE(a->first == b->first && a->last == b->last) << i;
+    std::vector<std::pair<uint32_t, uint32_t>> a, b;
+    got.each(i, [&](uint32_t first, uint32_t last) { a.emplace_back(first, last); });
+    expected.each(i, [&](uint32_t first, uint32_t last) { b.emplace_back(first, last); });
+    ASSERT_EQ(a, b) << i;
   }
 }
 
