@@ -43,6 +43,20 @@ class Communicator {
       at += counts[r];
     }
   }
+  // An alltoall whose sizes both sides know: to[q] goes to rank q into from[r] of rank q (r
+  // this rank), which the caller has sized already (from[r] of this rank is left as it is;
+  // equal sizes on both sides, empty ones move nothing). With MPI one step of point-to-point
+  // transfers straight into the kept buffers (no size slot, no allocation, no zero fill); by
+  // default through alltoall().
+  virtual void alltoall_sized(const std::vector<std::string>& to, std::vector<std::string>& from) {
+    const std::size_t me = static_cast<std::size_t>(rank());
+    std::vector<std::string> parts = alltoall(to);
+    for (std::size_t r = 0; r < parts.size(); ++r) {
+      if (r == me) continue;
+      if (parts[r].size() != from.at(r).size()) std::abort();  // both sides pass the same sizes
+      from[r] = std::move(parts[r]);
+    }
+  }
   virtual void barrier() = 0;
   // Ends every rank of the job with `code` (a fatal error on one rank); never returns.
   [[noreturn]] virtual void abort(int code) = 0;

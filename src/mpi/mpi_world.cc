@@ -330,6 +330,31 @@ class MpiCommunicator : public Communicator {
     wait_for(request);
   }
 
+  // The sizes are known on both sides: point to point straight into the kept buffers.
+  void alltoall_sized(const std::vector<std::string>& to, std::vector<std::string>& from) override {
+    if (to.size() != static_cast<std::size_t>(size_) || from.size() != to.size())
+      throw InternalError("alltoall_sized: " + std::to_string(to.size()) + " and " +
+                          std::to_string(from.size()) + " buffers for " + std::to_string(size_) +
+                          " ranks");
+    constexpr int kTag = 7202;
+    std::vector<MPI_Request> requests;
+    requests.reserve(2 * to.size());
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_ || from[r].empty()) continue;
+      requests.emplace_back();
+      MPI_Irecv(from[r].data(), checked_count(from[r].size()), MPI_BYTE, r, kTag, MPI_COMM_WORLD,
+                &requests.back());
+    }
+    for (int q = 0; q < size_; ++q) {
+      if (q == rank_ || to[q].empty()) continue;
+      requests.emplace_back();
+      // MPI only reads a send buffer.
+      MPI_Isend(const_cast<char*>(to[q].data()), checked_count(to[q].size()), MPI_BYTE, q, kTag,
+                MPI_COMM_WORLD, &requests.back());
+    }
+    if (!requests.empty()) wait_for(static_cast<int>(requests.size()), requests.data());
+  }
+
   // The size and the first bytes in one slot; the rest, if any, in a second broadcast.
   void broadcast(std::string& bytes, int root) override {
     const std::size_t slot = slot_bytes(), inline_bytes = slot - sizeof(uint64_t);

@@ -79,8 +79,10 @@ class CrfObjective {
   // block_states_[b].., the transitions and edge features)
   std::vector<std::vector<uint32_t>> touched_;
   std::vector<std::vector<std::size_t>> cut_;      // [local blocks][N+1] touched_ split by range
+  std::vector<std::size_t> in_place_;              // [local blocks] entries [0, P) at g[i]
   std::vector<std::vector<uint32_t>> owned_;       // [total blocks][*] touched ids in my range
   std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
+  std::vector<std::string> recv_;                  // [N] from each rank (not this one): the same
   std::vector<std::vector<std::size_t>> send_at_;  // [N][local blocks] byte offsets in send_
   std::vector<double> range_grad_;                 // [my range] folded gradient
   bool fold_own_ = false;  // rank 0: pack() folds its own blocks into range_grad_ directly
