@@ -26,6 +26,8 @@ void print_help(std::ostream& out) {
          "               the shared sentencepiece model that train would train (for --tokenizer)\n"
          "  train   --corpus DIR --dir STUDY [--resume] [--tokenizer FILE.model]\n"
          "               tokenizer (or the given one), pre-training, every post-training\n"
+         "          [--part I/N]  0/N: tokenizer and pre-training only; I/N (1..N): the post-trained\n"
+         "               models of part I (balanced), so N processes post-train side by side\n"
          "  merge   --corpus DIR --dir STUDY              group-wise X->en merges (ties, linear, task arithmetic)\n"
          "  eval    --corpus DIR --dir STUDY              chrF / BLEU per setting and direction -> results.tsv\n"
          "  analyse --dir STUDY                           tables, deltas and plot -> analysis.md, deltas.png\n"
@@ -78,6 +80,15 @@ int dispatch(int argc, char** argv) {
     else if (arg == "--out") out = value;
     else if (arg == "--device") study.device = value;
     else if (arg == "--threads") study.threads = static_cast<int>(parse_integer_option(arg, value));
+    else if (arg == "--part") {
+      const size_t slash = value.find('/');
+      if (slash == std::string::npos) throw OptionError("--part expects I/N (0 <= I <= N, N >= 1), got '" + value + "'");
+      study.part = static_cast<int>(parse_integer_option(arg, value.substr(0, slash)));
+      study.parts = static_cast<int>(parse_integer_option(arg, value.substr(slash + 1)));
+      if (study.parts < 1 || study.part < 0 || study.part > study.parts)
+        throw OptionError("--part expects I/N with 0 <= I <= N and N >= 1, got '" + value + "'");
+      if (command != "train") throw OptionError("--part is an option of train only");
+    }
     else {
       if (arg == "--seed") corpus.seed = static_cast<uint64_t>(parse_integer_option(arg, value));
       study.options[arg.substr(2)] = value;  // validated against the study's option table

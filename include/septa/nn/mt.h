@@ -47,6 +47,10 @@ struct StudyConfig {
   int threads = 1;
   bool resume = false;          // continue an interrupted train
   std::string tokenizer;        // a trained spm model to use instead of training one ("": train)
+  // train --part I/N (parts N > 0): I = 0 trains the tokenizer and the base only; I = 1..N the
+  // post-trained models of part I (balanced by direction counts), from the base, so N processes
+  // can post-train side by side. parts 0: everything (the default).
+  int part = 0, parts = 0;
 };
 
 // Trains the study's shared sentencepiece model on the training pairs of the corpus (each
@@ -59,7 +63,9 @@ void train_tokenizer(const std::string& corpus_dir, const OptionValues& options,
 // Trains the tokenizer (or copies StudyConfig::tokenizer to spm.model) and the base model on all directions, then every post-trained model
 // (multilingual, separate, group-wise, DAT's En->X group models). Finished models are kept and
 // skipped on --resume; an interrupted model continues from its last epoch. False when stopped
-// by `progress`.
+// by `progress`. With config.parts > 0 only part config.part of that work (StudyConfig::part).
+// Every model is trained from its own seeded generator, so a model does not depend on which
+// part or process trains it (only on the options and the thread count).
 bool train(const StudyConfig& config, const ProgressCallback& progress);
 
 // Merges the X->En experts of every group with TIES, linear averaging and task arithmetic into

@@ -143,11 +143,11 @@ void Study::check_options_file() {
     std::ifstream in(file);
     std::stringstream saved;
     saved << in.rdbuf();
-    if (config_.resume && saved.str() != text)
+    if ((config_.resume || config_.part > 0) && saved.str() != text)
       throw OptionError(file + ": the study was started with other options:\n" + saved.str() +
-                        "(--resume needs the same options)");
+                        "(--resume and --part I/N with I >= 1 need the same options)");
   }
-  std::ofstream(file) << text;
+  if (config_.part == 0) std::ofstream(file) << text;  // parts 1..N run side by side: they only read it
 }
 
 Tokenizer& Study::tokenizer() {
@@ -480,20 +480,58 @@ Translator Study::load(const std::string& relative) {
   return model;
 }
 
+std::vector<std::pair<std::string, std::vector<Direction>>> post_trained_models(const Groups& groups) {
+  const auto all = all_directions(groups);
+  std::vector<std::pair<std::string, std::vector<Direction>>> out = {{"multi", all}};
+  for (const auto& d : all) out.push_back({"sep." + d.name(), {d}});
+  for (size_t g = 0; g < groups.size(); ++g) {
+    out.push_back({"group" + std::to_string(g), all_directions({groups[g]})});
+    out.push_back({"dat.en-g" + std::to_string(g), from_english(groups, g)});
+  }
+  return out;
+}
+
+std::vector<int> part_of_models(const std::vector<std::pair<std::string, std::vector<Direction>>>& models, int parts) {
+  // Longest processing time first (Graham 1969): the models by falling direction count (their
+  // post-training data and dev scoring grow with it; ties in train order), each to the part with
+  // the smallest load so far (ties: the lowest part).
+  std::vector<size_t> order(models.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return models[a].second.size() > models[b].second.size(); });
+  std::vector<size_t> load(static_cast<size_t>(parts), 0);
+  std::vector<int> out(models.size(), 1);
+  for (size_t i : order) {
+    const auto least = std::min_element(load.begin(), load.end()) - load.begin();
+    out[i] = static_cast<int>(least) + 1;
+    load[least] += models[i].second.size();
+  }
+  return out;
+}
+
 bool train(const StudyConfig& config, const ProgressCallback& progress) {
+  if (config.parts < 0 || (config.parts > 0 && (config.part < 0 || config.part > config.parts)))
+    throw OptionError("--part must be I/N with 0 <= I <= N, got " + std::to_string(config.part) + "/" +
+                      std::to_string(config.parts));
   Study study(config);
   study.check_options_file();
-  study.train_tokenizer_if_needed([&](const std::string& line) { log_to(progress, line); });
   const Groups& groups = study.groups();
-  const auto all = all_directions(groups);
-  if (!study.train_model("pretrain", all, false, progress)) return false;
-  if (!study.train_model("multi", all, true, progress)) return false;
-  for (const auto& d : all)
-    if (!study.train_model("sep." + d.name(), {d}, true, progress)) return false;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    if (!study.train_model("group" + std::to_string(g), all_directions({groups[g]}), true, progress)) return false;
-    if (!study.train_model("dat.en-g" + std::to_string(g), from_english(groups, g), true, progress)) return false;
+  if (config.parts == 0 || config.part == 0) {
+    study.train_tokenizer_if_needed([&](const std::string& line) { log_to(progress, line); });
+    if (!study.train_model("pretrain", all_directions(groups), false, progress)) return false;
+    if (config.parts > 0) return true;
+  } else {
+    for (const std::string& file : {std::string("spm.model"), model_file("pretrain")})
+      if (!exists(study.path(file)))
+        throw ModelError(study.path(file) + ": missing; --part " + std::to_string(config.part) + "/" +
+                         std::to_string(config.parts) + " post-trains from the base: run --part 0/" +
+                         std::to_string(config.parts) + " first");
   }
+  const auto models = post_trained_models(groups);
+  const auto part = part_of_models(models, std::max(config.parts, 1));
+  for (size_t i = 0; i < models.size(); ++i)
+    if (config.parts == 0 || part[i] == config.part)
+      if (!study.train_model(models[i].first, models[i].second, true, progress)) return false;
   return true;
 }
 

@@ -34,6 +34,12 @@ struct Encoded {
 std::vector<torch::Tensor> length_batches(const Encoded& data, int64_t batch, uint64_t seed,
                                           const torch::Device& device);
 
+// The post-trained models in train order with their directions: multi, sep.<d> per direction,
+// then group<g> and dat.en-g<g> per group.
+std::vector<std::pair<std::string, std::vector<Direction>>> post_trained_models(const Groups& groups);
+// Each model's part (1..parts) for `train --part I/N`, balanced by direction counts.
+std::vector<int> part_of_models(const std::vector<std::pair<std::string, std::vector<Direction>>>& models, int parts);
+
 class Study {
  public:
   explicit Study(const StudyConfig& config);

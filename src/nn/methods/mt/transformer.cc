@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "nn/methods/mt/tokenizer.h"
 
@@ -45,6 +46,79 @@ torch::Tensor TranslatorImpl::decode(const torch::Tensor& tgt_in, const torch::T
   return torch::matmul(h, embed->weight.t());  // [B][T][V]
 }
 
+namespace {
+// x [B][n][E] -> [B][H][n][d]
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
+  return x.reshape({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
+}
+// x [B][H][n][d] -> [B][n][E]
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+// Scaled dot-product attention of one query per row (Vaswani et al. 2017, eq. 1), q already
+// scaled by 1/sqrt(d) as libtorch's multi_head_attention_forward does:
+//   attention(q, K, V) = softmax(q K^T [-inf at masked keys]) V
+// q [B][H][1][d], k and v [B or 1][H][n][d], mask [B or 1][1][1][n] or undefined -> [B][H][1][d]
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& mask) {
+  auto scores = torch::matmul(q, k.transpose(-2, -1));
+  if (mask.defined()) scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, /*dim=*/-1), v);
+}
+}  // namespace
+
+void DecoderCache::select(const torch::Tensor& rows) {
+  for (auto* cached : {&self_k, &self_v})
+    for (auto& x : *cached) x = x.index_select(/*dim=*/0, rows);
+}
+
+DecoderCache TranslatorImpl::start_decoding(const torch::Tensor& memory, const torch::Tensor& src) {
+  DecoderCache cache;
+  const int64_t E = options.dim, H = options.heads;
+  const auto m = memory.transpose(0, 1);  // [B][S][E]
+  for (const auto& module : *decoder->layers) {
+    auto& attention = module->as<torch::nn::TransformerDecoderLayerImpl>()->multihead_attn;
+    // libtorch packs the projections as in_proj_weight [3E][E] = (W_q; W_k; W_v)
+    const auto kv = torch::linear(m, attention->in_proj_weight.slice(0, E), attention->in_proj_bias.slice(0, E))
+                        .chunk(2, /*dim=*/-1);
+    cache.cross_k.push_back(split_heads(kv[0], H));
+    cache.cross_v.push_back(split_heads(kv[1], H));
+    cache.self_k.emplace_back();
+    cache.self_v.emplace_back();
+  }
+  cache.memory_pad = src.eq(kPadId).view({src.size(0), 1, 1, src.size(1)});
+  return cache;
+}
+
+// One post-norm decoder layer (libtorch's TransformerDecoderLayer, ReLU, no dropout) on the
+// newest position x only, its keys and values appended to the cache:
+//   x = norm1(x + SelfAttention(x, prefix)); x = norm2(x + CrossAttention(x, memory));
+//   x = norm3(x + W2 relu(W1 x + b1) + b2)
+torch::Tensor TranslatorImpl::decode_step(const torch::Tensor& tokens, DecoderCache& cache) {
+  const int64_t E = options.dim, H = options.heads;
+  const double scaling = std::pow(static_cast<double>(E / H), -0.5);
+  auto x = (embed(tokens) * std::sqrt(static_cast<double>(E)) + positions->weight[cache.length]).unsqueeze(1);
+  size_t i = 0;
+  for (const auto& module : *decoder->layers) {  // x [B][1][E]
+    auto* layer = module->as<torch::nn::TransformerDecoderLayerImpl>();
+    auto& self = layer->self_attn;
+    const auto qkv = torch::linear(x, self->in_proj_weight, self->in_proj_bias).chunk(3, /*dim=*/-1);
+    const auto k = split_heads(qkv[1], H), v = split_heads(qkv[2], H);
+    cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, /*dim=*/2) : k;
+    cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, /*dim=*/2) : v;
+    auto a = attend(split_heads(qkv[0], H) * scaling, cache.self_k[i], cache.self_v[i], torch::Tensor());
+    x = layer->norm1(x + self->out_proj(merge_heads(a)));
+    auto& cross = layer->multihead_attn;
+    const auto q = torch::linear(x, cross->in_proj_weight.slice(0, 0, E), cross->in_proj_bias.slice(0, 0, E));
+    a = attend(split_heads(q, H) * scaling, cache.cross_k[i], cache.cross_v[i], cache.memory_pad);
+    x = layer->norm2(x + cross->out_proj(merge_heads(a)));
+    x = layer->norm3(x + layer->linear2(torch::relu(layer->linear1(x))));
+    ++i;
+  }
+  ++cache.length;
+  return torch::matmul(final_norm(x.squeeze(1)), embed->weight.t());  // [B][V]
+}
+
 torch::Tensor translation_loss(Translator& model, const torch::Tensor& src, const torch::Tensor& tgt,
                                double smoothing) {
   const auto tgt_in = tgt.slice(/*dim=*/1, 0, tgt.size(1) - 1);
@@ -86,15 +160,19 @@ torch::Tensor source_pieces(const torch::Tensor& src, int64_t vocab) {
 
 // Greedy: argmax at every step for the whole batch until every row has produced eos.
 std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src, int tag, double eos_penalty,
-                                     double copy_bonus) {
+                                     double copy_bonus, bool use_cache) {
   const int64_t B = src.size(0), T = model->options.max_len;
   const auto memory = model->encode(src);
   torch::Tensor bonus;  // [B][V]
   if (copy_bonus != 0) bonus = source_pieces(src, model->options.vocab).mul_(copy_bonus);
   auto tgt = torch::full({B, 1}, tag, torch::TensorOptions().dtype(torch::kLong).device(src.device()));
   auto done = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).device(src.device()));
+  DecoderCache cache;
+  if (use_cache) cache = model->start_decoding(memory, src);
   for (int64_t t = 0; t < T; ++t) {
-    auto logits = model->decode(tgt, memory, src).select(1, tgt.size(1) - 1);  // [B][V]
+    // [B][V]; a finished row's pads are fed on (its outputs are ignored)
+    auto logits = use_cache ? model->decode_step(tgt.select(/*dim=*/1, t), cache)
+                            : model->decode(tgt, memory, src).select(1, t);
     // argmax of log p - penalty [v = eos]: log p and the logits differ by a constant per row
     if (eos_penalty != 0) logits.select(/*dim=*/1, kEosId).sub_(eos_penalty);
     if (copy_bonus != 0) logits.add_(bonus);
@@ -118,22 +196,31 @@ std::vector<std::vector<int>> greedy(Translator& model, const torch::Tensor& src
 // Beam search for one source [1][S]: keep the `beam` best prefixes by sum log p; a hypothesis ends
 // at eos; the result maximises sum log p / length over finished (or, at max_len, open) ones.
 std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int tag, int beam, double eos_penalty,
-                             double copy_bonus) {
+                             double copy_bonus, bool use_cache) {
   const int64_t T = model->options.max_len;
   const auto memory1 = model->encode(src);  // [S][1][E]
   torch::Tensor bonus;  // [1][V]
   if (copy_bonus != 0) bonus = source_pieces(src, model->options.vocab).mul_(copy_bonus).cpu();
-  struct Hyp { std::vector<int64_t> tokens; double score; };
-  std::vector<Hyp> open = {{{tag}, 0.0}}, finished;
+  struct Hyp { std::vector<int64_t> tokens; double score; int64_t parent; };
+  std::vector<Hyp> open = {{{tag}, 0.0, 0}}, finished;
+  DecoderCache cache;  // rows: the open hypotheses; cross-attention rows 1 (broadcast)
+  if (use_cache) cache = model->start_decoding(memory1, src);
   for (int64_t t = 0; t < T && !open.empty(); ++t) {
     const int64_t K = static_cast<int64_t>(open.size());
-    auto tgt = torch::empty({K, t + 1}, torch::kLong);
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t j = 0; j <= t; ++j) tgt[k][j] = open[k].tokens[j];
-    tgt = tgt.to(src.device());
-    const auto memory = memory1.expand({memory1.size(0), K, memory1.size(2)});
-    auto logp = torch::log_softmax(model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t),
-                                         /*dim=*/1).cpu();  // [K][V]
+    torch::Tensor logits;  // [K][V]
+    if (use_cache) {
+      auto last = torch::empty({K}, torch::kLong);
+      for (int64_t k = 0; k < K; ++k) last[k] = open[k].tokens.back();
+      logits = model->decode_step(last.to(src.device()), cache);
+    } else {
+      auto tgt = torch::empty({K, t + 1}, torch::kLong);
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j <= t; ++j) tgt[k][j] = open[k].tokens[j];
+      tgt = tgt.to(src.device());
+      const auto memory = memory1.expand({memory1.size(0), K, memory1.size(2)});
+      logits = model->decode(tgt, memory, src.expand({K, src.size(1)})).select(1, t);
+    }
+    auto logp = torch::log_softmax(logits, /*dim=*/1).cpu();  // [K][V]
     if (eos_penalty != 0) logp.select(/*dim=*/1, kEosId).sub_(eos_penalty);
     if (copy_bonus != 0) logp.add_(bonus);  // broadcast over the K open hypotheses
     const auto top = logp.topk(beam, /*dim=*/1);
@@ -142,6 +229,7 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
     for (int64_t k = 0; k < K; ++k)
       for (int b = 0; b < beam; ++b) {
         Hyp h = open[k];
+        h.parent = k;
         h.tokens.push_back(indices[k][b].item<int64_t>());
         h.score += values[k][b].item<double>();
         candidates.push_back(std::move(h));
@@ -155,6 +243,11 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
       else open.push_back(std::move(h));
     }
     if (static_cast<int>(finished.size()) >= beam) break;
+    if (use_cache && !open.empty()) {
+      auto rows = torch::empty({static_cast<int64_t>(open.size())}, torch::kLong);
+      for (size_t k = 0; k < open.size(); ++k) rows[k] = open[k].parent;
+      cache.select(rows.to(src.device()));
+    }
   }
   finished.insert(finished.end(), open.begin(), open.end());
   const Hyp* best = nullptr;
@@ -175,7 +268,7 @@ std::vector<int> beam_search(Translator& model, const torch::Tensor& src, int ta
 
 std::vector<std::vector<int>> translate(Translator& model, const std::vector<std::vector<int>>& sources,
                                         int tag, int beam, int64_t batch, const torch::Device& device,
-                                        double eos_penalty, double copy_bonus) {
+                                        double eos_penalty, double copy_bonus, bool cache) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<std::vector<int>> out;
@@ -184,11 +277,11 @@ std::vector<std::vector<int>> translate(Translator& model, const std::vector<std
     const size_t end = std::min(sources.size(), start + static_cast<size_t>(batch));
     const std::vector<std::vector<int>> chunk(sources.begin() + start, sources.begin() + end);
     if (beam <= 1) {
-      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag, eos_penalty, copy_bonus);
+      const auto result = greedy(model, pad_batch(chunk, model->options.max_len).to(device), tag, eos_penalty, copy_bonus, cache);
       out.insert(out.end(), result.begin(), result.end());
     } else {
       for (const auto& s : chunk)
-        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam, eos_penalty, copy_bonus));
+        out.push_back(beam_search(model, pad_batch({s}, model->options.max_len).to(device), tag, beam, eos_penalty, copy_bonus, cache));
     }
   }
   model->train();

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "nn/data/mo.h"
 #include "nn/foreach_clip.h"
@@ -129,6 +130,60 @@ TEST(TranslatorTest, OverfitsTwentyPairsToExactReproduction) {
   }
   EXPECT_EQ(translate(model, src, 3, /*beam=*/1, /*batch=*/7, torch::kCPU), out);
   EXPECT_EQ(translate(model, src, 3, /*beam=*/4, /*batch=*/7, torch::kCPU), out);
+}
+
+TEST(TranslatorTest, CachedDecodingEqualsRecomputingEveryPrefix) {
+  // The key/value cache against the full recomputation, on a model trained briefly (so its
+  // outputs are neither uniform nor trivially eos): (a) decode_step's logits equal decode()'s last
+  // position at every step of a padded batch of sources of different lengths; (b) greedy (two
+  // batches, padded) and beam search give the same tokens with and without the cache, also with
+  // an EOS penalty and a copy bonus (20: outputs run to max_len, or only of source pieces).
+  torch::manual_seed(13);
+  const TranslatorOptions o = translator_options(/*vocab=*/30, /*dim=*/32, /*heads=*/4, /*ff=*/64, /*layers=*/2, /*max_len=*/12);
+  Translator model(o);
+  std::mt19937 rng(9);
+  std::vector<std::vector<int>> src, tgt;
+  for (int i = 0; i < 11; ++i) {
+    std::vector<int> s, t = {3};
+    const int n = 1 + static_cast<int>(rng() % 8);
+    for (int j = 0; j < n; ++j) s.push_back(4 + static_cast<int>(rng() % 26));
+    for (int j = n - 1; j >= 0; j -= 2) t.push_back(4 + (s[j] + 3) % 26);
+    s.push_back(kEosId), t.push_back(kEosId);
+    src.push_back(s), tgt.push_back(t);
+  }
+  const auto s = pad_batch(src, o.max_len), t = pad_batch(tgt, o.max_len + 1);
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-3));
+  for (int step = 0; step < 60; ++step) {
+    adam.zero_grad();
+    translation_loss(model, s, t, /*smoothing=*/0.1).backward();
+    adam.step();
+  }
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const auto memory = model->encode(s);
+    auto cache = model->start_decoding(memory, s);
+    auto prefix = torch::full({s.size(0), 1}, 3, torch::kLong);
+    for (int64_t step = 0; step < o.max_len; ++step) {
+      const auto full = model->decode(prefix, memory, s).select(1, step);
+      const auto cached = model->decode_step(prefix.select(1, step), cache);
+      ASSERT_TRUE(torch::allclose(full, cached, 1e-4, 1e-5)) << "step " << step;
+      prefix = torch::cat({prefix, full.argmax(1, /*keepdim=*/true)}, 1);
+    }
+    model->train();
+  }
+  int differ = 0;
+  for (const auto& [eos_penalty, copy_bonus] : std::vector<std::pair<double, double>>{{0, 0}, {20, 0}, {0, 20}, {2, 1}})
+    for (int beam : {1, 3}) {
+      const auto cached = translate(model, src, 3, beam, /*batch=*/6, torch::kCPU, eos_penalty, copy_bonus, true);
+      const auto full = translate(model, src, 3, beam, /*batch=*/6, torch::kCPU, eos_penalty, copy_bonus, false);
+      EXPECT_EQ(cached, full) << "beam " << beam << " eos penalty " << eos_penalty << " copy bonus " << copy_bonus;
+      differ += cached != translate(model, src, 3, beam, 6, torch::kCPU);
+    }
+  EXPECT_GT(differ, 0);  // the options change some outputs: the comparison covers them
+  size_t tokens = 0;
+  for (const auto& o : translate(model, src, 3, 1, 6, torch::kCPU)) tokens += o.size();
+  EXPECT_GT(tokens, 2 * src.size());  // and the plain outputs are not just eos
 }
 
 TEST(TranslatorTest, PaddingDoesNotChangeTheLoss) {
@@ -662,6 +717,53 @@ TEST(StudyTest, ResumedPostSelectChoosesAsAnUninterruptedRun) {
     EXPECT_EQ(a.metadata().at("septa.nn.mt.dev_chrF"), b.metadata().at("septa.nn.mt.dev_chrF")) << model;
     for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
   }
+}
+
+TEST(StudyTest, PartsSideBySideTrainTheSameModelsAsOneRun) {
+  // train --part 0/2 (tokenizer and base), then parts 1/2 and 2/2 in two threads at once: the
+  // same models, byte for byte, as one uninterrupted run; every model in exactly one part.
+  StudyFixture f;
+  f.build_corpus("de,fr");
+  StudyConfig config;
+  config.corpus_dir = f.corpus_dir();
+  config.device = "cpu";
+  config.options = {{"vocab", "120"}, {"dim", "16"},     {"heads", "2"},       {"ff", "16"},
+                    {"layers", "1"},  {"batch", "16"},   {"pretrain-epochs", "2"}, {"max-train", "60"},
+                    {"warmup", "5"},  {"lr", "0.01"},    {"post-epochs", "2"}, {"post-select", "10"}};
+  config.dir = f.root + "/whole";
+  ASSERT_TRUE(train(config, {}));
+  config.dir = f.root + "/parts";
+  config.parts = 2;
+  config.part = 1;
+  EXPECT_THROW(train(config, {}), ModelError);  // no base yet
+  config.part = 0;
+  ASSERT_TRUE(train(config, {}));
+  struct stat st;
+  EXPECT_NE(::stat((config.dir + "/models/multi.safetensors").c_str(), &st), 0);  // part 0: the base only
+  std::vector<std::thread> workers;
+  std::vector<int> ok(2, 0);
+  for (int part : {1, 2})
+    workers.emplace_back([&, part] {
+      StudyConfig c = config;
+      c.part = part;
+      ok[part - 1] = train(c, {});
+    });
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(ok, std::vector<int>({1, 1}));
+  const auto models = post_trained_models(read_groups(f.corpus_dir()));
+  ASSERT_EQ(models.size(), 1u + 4 + 2);
+  const auto part = part_of_models(models, 2);
+  EXPECT_NE(std::count(part.begin(), part.end(), 1), 0);
+  EXPECT_NE(std::count(part.begin(), part.end(), 2), 0);
+  EXPECT_EQ(models.front().first, "multi");
+  EXPECT_EQ(part.front(), 1);  // 4 directions: the largest goes first, to part 1
+  for (const auto& [model, directions] : models) {
+    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
+    const auto b = safetensors::Reader::open(f.root + "/parts/models/" + model + ".safetensors");
+    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+  }
+  config.part = 3;
+  EXPECT_THROW(train(config, {}), OptionError);
 }
 
 }  // namespace
