@@ -303,7 +303,7 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
     }
   }
   const std::size_t n_updated = out.index.size();
-  out.value.resize(n_updated);
+  if (out.value.size() < n_updated) out.value.resize(n_updated);  // (every entry written below)
   const uint32_t* index = out.index.data();
   double* value = out.value.data();
   constexpr std::size_t kAhead = 16;
