@@ -360,7 +360,8 @@ int run_tag(int argc, char** argv) {
   crf::Model model;
   try {
     model = crf::Model::load(args.require("model"),
-                             args.limit("max-model-bytes", crf::kDefaultMaxModelBytes));
+                             args.limit("max-model-bytes", crf::kDefaultMaxModelBytes),
+                             std::min(threads, 2));
   } catch (...) {
     if (early.joinable()) early.join();
     throw;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
+#include "crf/optim/huge_pages.h"
 #include "crf/optim/minimizer.h"
 #include "septa/communicator.h"
 
@@ -189,6 +190,9 @@ class ShardedSgd {
   mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
   mutable std::vector<int> visit_epoch_;                   // [S] epoch of visits_[s] (0: none)
   std::vector<std::pair<std::size_t, std::size_t>> step_reads_;  // [ranges] see step_reads()
+  // [N] with a cache: a copy of *instances_ on huge pages, what the steps read (else empty)
+  std::vector<LocalInstance, HugePageAllocator<LocalInstance>> step_instances_;
+  const LocalInstance* step_instances() const;  // step_instances_ or *instances_
 };
 
 // Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/huge_pages.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/instance_exchange.h"
 #include "crf/parallel/keep_buffers.h"
@@ -63,7 +64,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<std::size_t> mine;  // shards trained here (over ranks: s = me, me + R, ...)
   for (std::size_t s = me; s < S; s += R) mine.push_back(s);
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, mine.size()));
-  std::vector<std::vector<double>> buffer(workers);    // [workers][D] = z between rounds
+  std::vector<std::vector<double, HugePageAllocator<double>>> buffer(workers);  // [workers][D] = z between rounds
   std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
   std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
@@ -71,27 +72,30 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<double> sync_time(workers, 0.0);
   ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
-  double zz = squared_norm_in_ranges(w, threads);
+  // The steps, the mix and the workers' sync read z and the buffers at random: both on huge
+  // pages (z is w's copy, written back after every epoch).
+  std::vector<double, HugePageAllocator<double>> z(w.begin(), w.end());
+  double zz = squared_norm_in_ranges(z.data(), D, threads);
   result.stop_reason = "epochs done";
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     double loss = 0.0;
     for (std::size_t round = 0; round < M; ++round) {
       if (profile.on) profile.part_cpu.emplace_back(S, 0.0);
       auto work = [&](std::size_t i, std::size_t worker) {
-        std::vector<double>& v = buffer[worker];
+        auto& v = buffer[worker];
         if (i < workers) {  // the worker's first part this round: bring its buffer to z
           const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
           if (full_sync[worker]) {
-            v.assign(w.begin(), w.end());
+            v.assign(z.begin(), z.end());
             full_sync[worker] = 0;
           } else if (worker != 0) {  // worker 0's buffer was the mix's scratch: already z
-            mixer.sync(v.data(), w.data());
+            mixer.sync(v.data(), z.data());
           }
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
         }
         const std::size_t s = mine[i];
         const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
-        sgd.train_part(s, epoch, round, v.data(), w.data(), G, touched[worker], updates[s], stop);
+        sgd.train_part(s, epoch, round, v.data(), z.data(), G, touched[worker], updates[s], stop);
         if (profile.on) profile.part_cpu.back()[s] = thread_cpu_seconds() - c0;
       };
       for_blocks_ordered(mine.size(), static_cast<int>(workers), work,
@@ -150,10 +154,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       // The mix's scratch is worker 0's buffer, equal to z after the parts (a rank without
       // shards of its own brings it to z here) and again after the mix.
       if (full_sync[0]) {
-        buffer[0].assign(w.begin(), w.end());
+        buffer[0].assign(z.begin(), z.end());
         full_sync[0] = 0;
       }
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, buffer[0].data(), threads,
+      const double gamma = mixer.mix(sgd, updates, z.data(), G, zz, buffer[0].data(), threads,
                                      profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
@@ -171,12 +175,13 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       const double g = G;
       parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
         for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d)
-          w[d] *= g;
+          z[d] *= g;
       });
       G = 1.0;
       std::fill(full_sync.begin(), full_sync.end(), 1);
     }
-    zz = squared_norm_in_ranges(w, threads);
+    zz = squared_norm_in_ranges(z.data(), D, threads);
+    std::copy(z.begin(), z.end(), w.begin());
     // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
     if (profile.on) {
       profile.folds += thread_cpu_seconds() - f0;

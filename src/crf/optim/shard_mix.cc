@@ -334,10 +334,9 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
 }
 
 // ||z||^2 in 64 fixed ranges added in order.
-double squared_norm_in_ranges(const std::vector<double>& z, int threads) {
+double squared_norm_in_ranges(const double* z, std::size_t D, int threads) {
   constexpr std::size_t R = ShardMix::kRanges;
   std::vector<double> part(R, 0.0);
-  const std::size_t D = z.size();
   parallel_for(R, threads, [&](std::size_t r) {
     double sum = 0.0;
     for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];
