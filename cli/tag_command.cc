@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "arguments.h"
 #include "commands.h"
 #include "interrupt.h"
@@ -226,19 +228,16 @@ struct Tagged {
   std::exception_ptr error;  // set instead of the rest when tagging the sentence failed
 };
 
-// Tags one sentence into `tagged`: its text unless `quiet`, its labels when `evaluate`.
+// Tags one sentence: its text into `out` unless `quiet`, its labels into `tagged` (with the
+// gold labels when `evaluate`).
 template <typename Sentence>
 void tag_sentence(const crf::Model& model, const Sentence& sentence, const Echo& echo,
                   const OutputStyle& style, const Decoding& decoding, bool quiet, bool evaluate,
-                  Tagged& tagged) {
+                  Output& out, Tagged& tagged) {
   if (evaluate) tagged.gold = gold_labels(model, sentence);  // before any output: fail early
-  Output out(nullptr);
-  out.text().swap(tagged.text);
-  out.text().clear();
   tagged.labels =
       quiet ? model.tag(sentence, false, sentence_constraints(decoding, model, sentence)).labels
             : write_sentence(model, sentence, echo, style, decoding, out);
-  out.text().swap(tagged.text);
 }
 
 /*
@@ -255,19 +254,33 @@ void tag_all(const crf::Model& model, const std::vector<Sentence>& sentences, Ec
   constexpr std::size_t kBatch = 1024;  // sentences whose texts are held at once
   const std::size_t N = sentences.size();
   const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(threads), N);
+  if (workers <= 1) {  // straight into `out`
+    Tagged tagged;
+    for (std::size_t n = 0; n < N; ++n) {
+      tag_sentence(model, sentences[n], echo_of(n), style, decoding, quiet, evaluator != nullptr,
+                   out, tagged);
+      if (evaluator) evaluator->add_sentence(tagged.gold, tagged.labels);
+      out.maybe_flush();
+    }
+    return;
+  }
   std::vector<Tagged> batch(std::min(N, kBatch));
   for (std::size_t begin = 0; begin < N; begin += kBatch) {
     const std::size_t end = std::min(N, begin + kBatch);
     std::atomic<std::size_t> next{begin};
     const auto work = [&] {
+      Output text(nullptr);
       for (std::size_t n = next++; n < end; n = next++) {
         Tagged& tagged = batch[n - begin];
+        text.text().swap(tagged.text);  // reuses the slot's buffer
+        text.text().clear();
         try {
           tag_sentence(model, sentences[n], echo_of(n), style, decoding, quiet,
-                       evaluator != nullptr, tagged);
+                       evaluator != nullptr, text, tagged);
         } catch (...) {
           tagged.error = std::current_exception();
         }
+        text.text().swap(tagged.text);
       }
     };
     std::vector<std::thread> helpers;
@@ -314,19 +327,6 @@ int run_tag(int argc, char** argv) {
     return 0;
   }
   if (args.positional().size() != 1) throw UsageError("expected one input FILE");
-  const crf::Model model = crf::Model::load(
-      args.require("model"), args.limit("max-model-bytes", crf::kDefaultMaxModelBytes));
-  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
-  const std::string path = args.positional()[0];
-  const std::string name = path == "-" ? "<stdin>" : path;
-  OutputStyle style;
-  if (args.has("nbest")) {
-    const std::string k = args.get("nbest");
-    long long value = 0;
-    if (!util::parse_int(k, 1, 100000, value))
-      throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
-    style.nbest = static_cast<std::size_t>(value);
-  }
   int threads = crf::default_threads();
   if (args.has("threads")) {
     const std::string n = args.get("threads");
@@ -334,6 +334,46 @@ int run_tag(int argc, char** argv) {
     if (!util::parse_int(n, 1, 256, value))
       throw OptionError("option --threads: invalid value '" + n + "' (allowed: 1 to 256)");
     threads = static_cast<int>(value);
+  }
+  const std::size_t max_line = args.limit("max-line-bytes", crf::kDefaultMaxLineBytes);
+  const std::string path = args.positional()[0];
+  const std::string name = path == "-" ? "<stdin>" : path;
+  // With more than one thread, a regular file is read as columns while the model loads (most
+  // models read columns; an attribute-format model reads the file again once loaded). Standard
+  // input, pipes and devices are read once, after loading, as before; so is everything with
+  // one thread.
+  std::vector<crf::ColumnEcho> early_echoes;          // [N]
+  std::vector<crf::ColumnSentence> early_sentences;  // [N]
+  std::exception_ptr early_error;
+  struct stat input_info {};
+  const bool read_early = threads > 1 && path != "-" && stat(path.c_str(), &input_info) == 0 &&
+                          S_ISREG(input_info.st_mode);
+  std::thread early;
+  if (read_early)
+    early = std::thread([&] {
+      try {
+        early_sentences = crf::read_columns_file(path, 1, max_line, &early_echoes);
+      } catch (...) {
+        early_error = std::current_exception();
+      }
+    });
+  crf::Model model;
+  try {
+    model = crf::Model::load(args.require("model"),
+                             args.limit("max-model-bytes", crf::kDefaultMaxModelBytes),
+                             std::min(threads, 2));
+  } catch (...) {
+    if (early.joinable()) early.join();
+    throw;
+  }
+  if (early.joinable()) early.join();
+  OutputStyle style;
+  if (args.has("nbest")) {
+    const std::string k = args.get("nbest");
+    long long value = 0;
+    if (!util::parse_int(k, 1, 100000, value))
+      throw OptionError("option --nbest: invalid value '" + k + "' (allowed: 1 to 100000)");
+    style.nbest = static_cast<std::size_t>(value);
   }
   style.probability = args.has("probability");
   style.predicted_marginal = args.has("marginal");
@@ -354,10 +394,12 @@ int run_tag(int argc, char** argv) {
   crf::ChunkEvaluator evaluator;
   Output out(args.has("output") ? nullptr : &std::cout);
   if (model.input_format() == crf::InputFormat::kColumns) {
-    std::vector<crf::ColumnEcho> echoes;  // [N]
+    if (early_error) std::rethrow_exception(early_error);
+    std::vector<crf::ColumnEcho> echoes = std::move(early_echoes);  // [N]
     const auto sentences =
-        path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line, &echoes)
-                    : crf::read_columns_file(path, 1, max_line, &echoes);
+        read_early ? std::move(early_sentences)
+        : path == "-" ? crf::read_columns(std::cin, name, 1, 1, max_line, &echoes)
+                      : crf::read_columns_file(path, 1, max_line, &echoes);
     tag_all(
         model, sentences,
         [&](std::size_t n) { return Echo{echoes[n].lines, echoes[n].markers_before}; }, style,

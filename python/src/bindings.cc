@@ -342,7 +342,11 @@ PYBIND11_MODULE(_septa, m) {
   });
 
   py::class_<crf::Model>(m, "Model")
-      .def_static("load", &crf::Model::load, py::arg("path"),
+      .def_static("load",
+                  [](const std::string& path, std::size_t max_bytes) {
+                    return crf::Model::load(path, max_bytes);
+                  },
+                  py::arg("path"),
                   py::arg("max_bytes") = crf::kDefaultMaxModelBytes,
                   py::call_guard<py::gil_scoped_release>())
       .def("save", &crf::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())

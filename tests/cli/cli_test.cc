@@ -187,6 +187,13 @@ TEST_F(Cli, AttributeFormatTrainTagEval) {
   CliRun eval = septa("eval " + dir_.file("a.out"));
   ASSERT_EQ(eval.code, 0) << eval.output;
   EXPECT_NE(eval.output.find("FB1: 100.00"), std::string::npos) << eval.output;
+  // On several threads the file is first read as columns while the model loads, then again as
+  // attributes: the same output as one thread's.
+  const CliRun one = septa("tag --threads 1 -m " + model + " " + dir_.file("train.attr"));
+  const CliRun three = septa("tag --threads 3 -m " + model + " " + dir_.file("train.attr"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_TRUE(one.output == three.output);
+  EXPECT_TRUE(one.output == septa::crf::testing::read_text(dir_.file("a.out")));
   CliRun dump = septa("dump -m " + model);
   // "pos\:DT" in the file is the attribute "pos:DT" (escape removed).
   EXPECT_NE(dump.output.find("pos:DT ->"), std::string::npos) << dump.output.substr(0, 2000);

@@ -52,8 +52,11 @@ class Model {
   Model& operator=(Model&&) noexcept;
 
   // Reads a model file; throws IoError if unreadable, ModelError if corrupt or foreign,
-  // FormatError if larger than `max_bytes` (--max-model-bytes).
-  static Model load(const std::string& path, std::size_t max_bytes = kDefaultMaxModelBytes);
+  // FormatError if larger than `max_bytes` (--max-model-bytes). With `threads` > 1 the
+  // attribute index and the checksum are computed on a second thread while the weights are
+  // read (the same model and the same errors as one thread).
+  static Model load(const std::string& path, std::size_t max_bytes = kDefaultMaxModelBytes,
+                    int threads = 1);
   // Writes the model atomically (temporary file, then rename).
   void save(const std::string& path) const;
   // The model as bytes (the file's content) and back.

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "crf/lattice/fast_exp.h"
+
 namespace septa::crf {
 
 /*
@@ -18,7 +20,8 @@ namespace septa::crf {
  * where log p_ab = log(floor / total) off S. Cost per position: one scan of the table for S,
  * O(|S|) sums and logs, and the L^2 subtractions that fill the transition matrix.
  */
-void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
+// (An AVX2 clone for the [L][L] fill; without FMA, so every value is the default clone's.)
+SEPTA_AVX2_CLONES void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
                               const double* unary_t, const double* unary_next, std::size_t L,
                               double floor, double* cr, const double* log_unary_t,
                               const double* log_unary_next) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
+#include "crf/optim/huge_pages.h"
 
 namespace septa::crf {
 
@@ -53,7 +54,7 @@ class ListedFeatureCache {
     uint32_t count;            // its entries, kNone: not cached
   };
   std::vector<std::vector<ListedEntry>> blocks_;  // [64][entries of the block's instances]
-  std::vector<Index> index_;                      // [N]
+  std::vector<Index, HugePageAllocator<Index>> index_;  // [N] (read at random: huge pages)
   std::size_t entries_ = 0;
 };
 

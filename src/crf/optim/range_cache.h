@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
+#include "crf/optim/huge_pages.h"
 
 namespace septa::crf {
 
@@ -76,9 +77,10 @@ class RangeCache {
   }
 
  private:
-  std::vector<std::size_t> offsets_;        // [N+1] first range of instance i
-  std::vector<CachedRange> ranges_;         // [ranges] or empty (masked_)
-  std::vector<MaskedRange> masked_ranges_;  // [ranges] or empty (!masked_)
+  // (read at random by the steps: on huge pages)
+  std::vector<std::size_t, HugePageAllocator<std::size_t>> offsets_;  // [N+1] first range of i
+  std::vector<CachedRange, HugePageAllocator<CachedRange>> ranges_;   // [ranges] or empty (masked_)
+  std::vector<MaskedRange, HugePageAllocator<MaskedRange>> masked_ranges_;  // [ranges] or empty
   bool masked_ = false;
 };
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "crf/objectives/softmax_objective.h"
+#include "crf/optim/huge_pages.h"
 #include "crf/optim/minimizer.h"
 #include "septa/communicator.h"
 
@@ -47,13 +48,27 @@ struct ShardUpdate {
   double decay = 1.0;
   double share = 0.0;
   std::vector<uint32_t> index;  // [updated] weight ids, increasing
-  std::vector<double> value;    // [updated]
+  std::vector<double> value;    // [>= updated] the first index.size() are the values (kept
+                                // between rounds: a zero fill per round cost 1% of a rank)
+  // Received from another rank (training spread over ranks): the entries are read in place in
+  // its message, `received` of them at index_at (aligned) and value_at (8 bytes each, any
+  // alignment); index and value are then unused. Null: the vectors.
+  const uint32_t* index_at = nullptr;
+  const char* value_at = nullptr;
+  std::size_t received = 0;
+  std::size_t size() const { return index_at ? received : index.size(); }
+  const uint32_t* ids() const { return index_at ? index_at : index.data(); }
+  const char* value_bytes() const {
+    return index_at ? value_at : reinterpret_cast<const char*>(value.data());
+  }
   void clear() {
     loss = 0.0;
     decay = 1.0;
     share = 0.0;
     index.clear();
-    value.clear();
+    index_at = nullptr;
+    value_at = nullptr;
+    received = 0;
   }
 };
 
@@ -175,6 +190,9 @@ class ShardedSgd {
   mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
   mutable std::vector<int> visit_epoch_;                   // [S] epoch of visits_[s] (0: none)
   std::vector<std::pair<std::size_t, std::size_t>> step_reads_;  // [ranges] see step_reads()
+  // [N] with a cache: a copy of *instances_ on huge pages, what the steps read (else empty)
+  std::vector<LocalInstance, HugePageAllocator<LocalInstance>> step_instances_;
+  const LocalInstance* step_instances() const;  // step_instances_ or *instances_
 };
 
 // Per-epoch report: epoch, objective estimate (summed shard losses + c2 ||w||^2); returns

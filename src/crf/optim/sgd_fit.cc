@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/huge_pages.h"
 #include "crf/optim/shard_mix.h"
 #include "crf/parallel/instance_exchange.h"
 #include "crf/parallel/keep_buffers.h"
@@ -17,16 +19,27 @@
 namespace septa::crf {
 namespace {
 
+// The entries [first, end) of update u in the weights [lo, hi).
+std::pair<std::size_t, std::size_t> entries_in(const ShardUpdate& u, uint32_t lo, uint32_t hi) {
+  const std::size_t first = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin(), u.index.end(), lo) - u.index.begin());
+  const std::size_t end = static_cast<std::size_t>(
+      std::lower_bound(u.index.begin() + first, u.index.end(), hi) - u.index.begin());
+  return {first, end};
+}
+
+// Bytes write_update writes for n entries.
+constexpr std::size_t update_bytes(std::size_t n) {
+  return 6 * sizeof(uint64_t) + n * (sizeof(uint32_t) + sizeof(double));
+}
+
 // Shard s's update restricted to the weights [lo, hi) (its scalars whole).
 void write_update(ByteWriter& out, std::size_t s, const ShardUpdate& u, uint32_t lo, uint32_t hi) {
   out.u64(s);
   out.f64(u.loss);
   out.f64(u.decay);
   out.f64(u.share);
-  const std::size_t first = static_cast<std::size_t>(
-      std::lower_bound(u.index.begin(), u.index.end(), lo) - u.index.begin());
-  const std::size_t end = static_cast<std::size_t>(
-      std::lower_bound(u.index.begin() + first, u.index.end(), hi) - u.index.begin());
+  const auto [first, end] = entries_in(u, lo, hi);
   out.u64(end - first);
   out.bytes().append(reinterpret_cast<const char*>(u.index.data() + first),
                      sizeof(uint32_t) * (end - first));
@@ -51,34 +64,38 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<std::size_t> mine;  // shards trained here (over ranks: s = me, me + R, ...)
   for (std::size_t s = me; s < S; s += R) mine.push_back(s);
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, mine.size()));
-  std::vector<std::vector<double>> buffer(workers);    // [workers][D] = z between rounds
+  std::vector<std::vector<double, HugePageAllocator<double>>> buffer(workers);  // [workers][D] = z between rounds
   std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
   std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
+  std::vector<std::string> parts;  // over ranks: this round's messages, read in place by the mix
   std::vector<double> sync_time(workers, 0.0);
   ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
-  double zz = squared_norm_in_ranges(w, threads);
+  // The steps, the mix and the workers' sync read z and the buffers at random: both on huge
+  // pages (z is w's copy, written back after every epoch).
+  std::vector<double, HugePageAllocator<double>> z(w.begin(), w.end());
+  double zz = squared_norm_in_ranges(z.data(), D, threads);
   result.stop_reason = "epochs done";
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     double loss = 0.0;
     for (std::size_t round = 0; round < M; ++round) {
       if (profile.on) profile.part_cpu.emplace_back(S, 0.0);
       auto work = [&](std::size_t i, std::size_t worker) {
-        std::vector<double>& v = buffer[worker];
+        auto& v = buffer[worker];
         if (i < workers) {  // the worker's first part this round: bring its buffer to z
           const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
           if (full_sync[worker]) {
-            v.assign(w.begin(), w.end());
+            v.assign(z.begin(), z.end());
             full_sync[worker] = 0;
           } else if (worker != 0) {  // worker 0's buffer was the mix's scratch: already z
-            mixer.sync(v.data(), w.data());
+            mixer.sync(v.data(), z.data());
           }
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
         }
         const std::size_t s = mine[i];
         const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
-        sgd.train_part(s, epoch, round, v.data(), w.data(), G, touched[worker], updates[s], stop);
+        sgd.train_part(s, epoch, round, v.data(), z.data(), G, touched[worker], updates[s], stop);
         if (profile.on) profile.part_cpu.back()[s] = thread_cpu_seconds() - c0;
       };
       for_blocks_ordered(mine.size(), static_cast<int>(workers), work,
@@ -94,10 +111,18 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         for (std::size_t q = 0; q < R; ++q) {
           if (q == me) continue;
           ByteWriter bytes;
+          // sized first: appended piece by piece, the message was copied as it grew
+          std::size_t size = 0;
+          for (std::size_t s : mine) {
+            const auto [first, end] = entries_in(updates[s], mixer.rank_lo(q), mixer.rank_hi(q));
+            size += update_bytes(end - first);
+          }
+          bytes.bytes().reserve(size);
           for (std::size_t s : mine) write_update(bytes, s, updates[s], mixer.rank_lo(q), mixer.rank_hi(q));
+          SEPTA_CHECK(bytes.bytes().size() == size);
           to[q] = std::move(bytes.bytes());
         }
-        std::vector<std::string> parts = ranks->alltoall(to);
+        parts = ranks->alltoall(to);
         to.clear();
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
@@ -111,12 +136,14 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
             u.loss = in.get<double>();
             u.decay = in.get<double>();
             u.share = in.get<double>();
-            in.vec(u.index);
-            in.vec(u.value);
-            SEPTA_CHECK(u.index.size() == u.value.size());
+            // read in place by the mix (parts lives until after it): no copy into the vectors
+            std::size_t n_index, n_values;
+            u.index_at = reinterpret_cast<const uint32_t*>(in.array<uint32_t>(n_index));
+            u.value_at = in.array<double>(n_values);
+            u.received = n_index;
+            SEPTA_CHECK(n_index == n_values);
           }
           SEPTA_CHECK(in.at_end());
-          std::string().swap(parts[q]);
         }
       }
       for (std::size_t s = 0; s < S; ++s) loss += updates[s].loss;
@@ -127,17 +154,17 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       // The mix's scratch is worker 0's buffer, equal to z after the parts (a rank without
       // shards of its own brings it to z here) and again after the mix.
       if (full_sync[0]) {
-        buffer[0].assign(w.begin(), w.end());
+        buffer[0].assign(z.begin(), z.end());
         full_sync[0] = 0;
       }
-      const double gamma = mixer.mix(sgd, updates, w.data(), G, zz, buffer[0].data(), threads,
+      const double gamma = mixer.mix(sgd, updates, z.data(), G, zz, buffer[0].data(), threads,
                                      profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
         for (const ShardUpdate& u : updates) round_loss += u.loss;
         std::fprintf(stderr, "round %d.%zu loss %.1f gamma %.2f G %.6f zz %.1f\n", epoch, round, round_loss, gamma, G, zz);
         profile.gammas.push_back(gamma);
-        for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.index.size());
+        for (const ShardUpdate& u : updates) profile.entries += static_cast<double>(u.size());
       }
       if (stop && stop->load()) break;
     }
@@ -148,12 +175,13 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
       const double g = G;
       parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
         for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d)
-          w[d] *= g;
+          z[d] *= g;
       });
       G = 1.0;
       std::fill(full_sync.begin(), full_sync.end(), 1);
     }
-    zz = squared_norm_in_ranges(w, threads);
+    zz = squared_norm_in_ranges(z.data(), D, threads);
+    std::copy(z.begin(), z.end(), w.begin());
     // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
     if (profile.on) {
       profile.folds += thread_cpu_seconds() - f0;

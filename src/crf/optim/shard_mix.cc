@@ -284,9 +284,14 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   double* delta = delta_;
   for (const ShardUpdate& u : updates) {
     // The shard's entries in [lo, hi): sparse weights [b, m), dense ones [m, e).
-    const uint32_t* index = u.index.data();
-    const double* value = u.value.data();
-    const std::size_t n = u.index.size();
+    const uint32_t* index = u.ids();
+    const char* values = u.value_bytes();  // [n] doubles, read with memcpy (any alignment)
+    const auto value = [values](std::size_t i) {
+      double v;
+      std::memcpy(&v, values + sizeof(double) * i, sizeof v);
+      return v;
+    };
+    const std::size_t n = u.size();
     const std::size_t b = static_cast<std::size_t>(std::lower_bound(index, index + n, lo) - index);
     const std::size_t e = static_cast<std::size_t>(std::lower_bound(index + b, index + n, hi) - index);
     const std::size_t m = hi <= F_ ? e
@@ -304,7 +309,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
         updated.push_back(d);
         delta[d] = 0.0;
       }
-      delta[d] += value[i] - G * z[d];
+      delta[d] += value(i) - G * z[d];
     }
     for (std::size_t i = m; i < e; ++i) {
       const uint32_t d = index[i];
@@ -312,7 +317,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
         updated.push_back(d);
         delta[d] = 0.0;
       }
-      delta[d] += u.share * (value[i] - u.decay * (G * z[d]));
+      delta[d] += u.share * (value(i) - u.decay * (G * z[d]));
     }
   }
   double wd = 0.0, dd = 0.0;
@@ -329,10 +334,9 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
 }
 
 // ||z||^2 in 64 fixed ranges added in order.
-double squared_norm_in_ranges(const std::vector<double>& z, int threads) {
+double squared_norm_in_ranges(const double* z, std::size_t D, int threads) {
   constexpr std::size_t R = ShardMix::kRanges;
   std::vector<double> part(R, 0.0);
-  const std::size_t D = z.size();
   parallel_for(R, threads, [&](std::size_t r) {
     double sum = 0.0;
     for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];

@@ -161,6 +161,6 @@ class RoundReader {
 };
 
 // ||z||^2 summed in ShardMix::kRanges fixed ranges added in order (any thread count).
-double squared_norm_in_ranges(const std::vector<double>& z, int threads);
+double squared_norm_in_ranges(const double* z, std::size_t D, int threads);
 
 }  // namespace septa::crf

@@ -11,6 +11,7 @@
 #include <streambuf>
 
 #include "crf/fixtures.h"
+#include "crf/forged_model.h"
 #include "crf/io/binary_io.h"
 #include "crf/model/model_file.h"
 #include "septa/crf/corpus.h"
@@ -81,21 +82,9 @@ TEST(ForgedModel, AttributeCountOfTwoToThe64IsRejectedNotACrash) {
 
 TEST(ForgedModel, AnAttributeNamedTwiceIsRejected) {
   // Two ids for one name would leave one of them unreachable: the file was not written by septa.
-  ByteWriter out;
-  out.str("lbfgs");
-  out.u8(1);
-  out.u64(0);
-  out.str("");
-  out.strings({"A"});
-  out.strings({"x", "y", "x"});
-  out.u64(1);  // L
-  out.u64(3);  // A
-  out.u64(1);  // K
-  out.vec(std::vector<uint32_t>{0, 1, 2, 3});
-  out.vec(std::vector<int32_t>{0, 0, 0});
-  out.vec(std::vector<double>{0.5, 0.25, 0.125, 0.0});
   try {
-    Model::from_bytes(frame_model_payload(out.bytes()), "twice.model");
+    Model::from_bytes(testing::model_with_an_attribute_named_twice({0.5, 0.25, 0.125, 0.0}),
+                      "twice.model");
     ADD_FAILURE() << "accepted a repeated attribute";
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("twice.model: corrupt model: an attribute name occurs twice"),

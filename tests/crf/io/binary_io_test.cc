@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,6 +77,48 @@ TEST(BinaryIo, VectorsReadBackFromUnalignedOffsets) {
   out.f64(2.0);
   ByteReader in(out.bytes().data(), out.bytes().size(), "short");
   EXPECT_THROW(in.vec<double>(), ModelError);
+}
+
+// finite_doubles copies blocks of 2,048 and checks each: a vector of every length around the
+// block size reads back exactly (denormals, -0 and the largest finite values are finite), and
+// one non-finite value anywhere (first, a block's last or first, the very last) is refused.
+TEST(BinaryIo, FiniteDoublesReadBackAndRefuseANonFiniteValueInAnyBlock) {
+  const double kBad[] = {std::numeric_limits<double>::quiet_NaN(),
+                         std::numeric_limits<double>::infinity(),
+                         -std::numeric_limits<double>::infinity()};
+  for (const std::size_t n : {0, 1, 2047, 2048, 2049, 6000}) {
+    std::vector<double> v(n);
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = i % 4 == 0 ? std::numeric_limits<double>::max() * (i % 8 ? 1 : -1)
+             : i % 4 == 1 ? std::numeric_limits<double>::denorm_min()
+             : i % 4 == 2 ? -0.0 : static_cast<double>(i) * 0.25;
+    ByteWriter out;
+    out.u8(1);  // unaligned
+    out.vec(v);
+    ByteReader in(out.bytes().data(), out.bytes().size(), "finite");
+    in.u8();
+    const std::vector<double> got = in.finite_doubles();
+    ASSERT_EQ(got.size(), n);
+    EXPECT_EQ(std::memcmp(got.data(), v.data(), n * sizeof(double)), 0) << n;
+    for (const std::size_t at : {std::size_t{0}, std::size_t{2047}, std::size_t{2048}, n - 1}) {
+      if (at >= n) continue;
+      for (const double bad : kBad) {
+        std::vector<double> w = v;
+        w[at] = bad;
+        ByteWriter o;
+        o.vec(w);
+        ByteReader r(o.bytes().data(), o.bytes().size(), "bad.model");
+        try {
+          r.finite_doubles();
+          ADD_FAILURE() << "accepted " << bad << " at " << at << " of " << n;
+        } catch (const ModelError& e) {
+          EXPECT_NE(std::string(e.what()).find("bad.model: corrupt model: non-finite weight"),
+                    std::string::npos)
+              << e.what();
+        }
+      }
+    }
+  }
 }
 
 // A ByteWriter with a sink passes on exactly the bytes a plain one keeps, in order, whatever

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "crf/fixtures.h"
+#include "crf/forged_model.h"
+#include "crf/model/model_file.h"
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
 
@@ -237,6 +240,79 @@ TEST(Training, DevScoresAreReportedAndBadOptionsNamed) {
   } catch (const OptionError& e) {
     EXPECT_NE(std::string(e.what()).find("--c2"), std::string::npos) << e.what();
   }
+}
+
+
+// What loading `path` on `threads` threads gives: the model's bytes, or the error's type and
+// message.
+std::string load_outcome(const std::string& path, int threads) {
+  try {
+    return "model " + Model::load(path, kDefaultMaxModelBytes, threads).to_bytes();
+  } catch (const ModelError& e) {
+    return std::string("ModelError ") + e.what();
+  } catch (const FormatError& e) {
+    return std::string("FormatError ") + e.what();
+  } catch (const IoError& e) {
+    return std::string("IoError ") + e.what();
+  }
+}
+
+// Loading on two threads (the attribute index and the checksum on a helper while the weights
+// are read) gives the same model as one thread, and the same error for every corruption: a
+// byte changed anywhere in the file (mostly a checksum mismatch, which must win over whatever
+// the parse trips on), anywhere in the payload with the checksum made right again (every
+// kind of parse error, a repeated attribute name before an error in the weights), and
+// truncations; for a separate-counts and an lbfgs model.
+TEST_F(ModelFile, LoadingOnTwoThreadsGivesTheSameModelAndTheSameErrors) {
+  TrainOptions counts_options;
+  counts_options.algorithm = "separate-counts";
+  const Model counts =
+      train(data_, "toy.txt", FeatureTemplate::default_chunking(), counts_options).model;
+  counts.save(dir_.file("counts.model"));
+  for (const std::string& file : {path_, dir_.file("counts.model")}) {
+    const std::string good = testing::read_text(file);
+    ASSERT_EQ(load_outcome(file, 2), load_outcome(file, 1));
+    ASSERT_EQ(load_outcome(file, 2).substr(0, 6), "model ");
+    const Model two = Model::load(file, kDefaultMaxModelBytes, 2);
+    EXPECT_EQ(tag_all(two), tag_all(Model::load(file)));
+    uint32_t version = 0;
+    std::memcpy(&version, good.data() + 8, 4);
+    const std::string payload = good.substr(20, good.size() - 28);
+    const std::string bad = dir_.file("bad.model");
+    std::size_t checked = 0, parse_errors = 0;
+    for (std::size_t at = 0; at < good.size(); at += 1 + good.size() / 150) {
+      std::string flipped = good;
+      flipped[at] = static_cast<char>(flipped[at] ^ 0x5a);
+      testing::write_text(bad, flipped);
+      EXPECT_EQ(load_outcome(bad, 2), load_outcome(bad, 1)) << "byte " << at;
+      if (at < payload.size()) {
+        std::string forged = payload;
+        forged[at] = static_cast<char>(forged[at] ^ 0x5a);
+        testing::write_text(bad, frame_model_payload(forged, version));
+        const std::string one = load_outcome(bad, 1);
+        EXPECT_EQ(load_outcome(bad, 2), one) << "payload byte " << at;
+        parse_errors += one.rfind("model ", 0) != 0;
+      }
+      testing::write_text(bad, good.substr(0, at));
+      EXPECT_EQ(load_outcome(bad, 2), load_outcome(bad, 1)) << "truncated at " << at;
+      ++checked;
+    }
+    EXPECT_GT(checked, 120u);
+    EXPECT_GT(parse_errors, 20u) << file;
+  }
+  // A repeated attribute name and a bad weight after it: the name is reported, on both; with a
+  // wrong checksum as well, the checksum.
+  const std::string twice =
+      testing::model_with_an_attribute_named_twice({0.5, std::nan(""), 0.125, 0.0});
+  const std::string path = dir_.file("twice.model");
+  testing::write_text(path, twice);
+  EXPECT_NE(load_outcome(path, 1).find("an attribute name occurs twice"), std::string::npos);
+  EXPECT_EQ(load_outcome(path, 2), load_outcome(path, 1));
+  std::string wrong_sum = twice;
+  wrong_sum.back() = static_cast<char>(wrong_sum.back() ^ 1);
+  testing::write_text(path, wrong_sum);
+  EXPECT_NE(load_outcome(path, 1).find("checksum mismatch"), std::string::npos);
+  EXPECT_EQ(load_outcome(path, 2), load_outcome(path, 1));
 }
 
 }  // namespace
