@@ -322,6 +322,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
                        spread, released);
   if (spread) release_free_memory();  // the exchange's buffers
   profile_stage("SGD set-up");
+  if (context.set_up) context.set_up();
   const int done = context.checkpoint ? context.checkpoint->restore(phase, w) : 0;
   if (done >= options.epochs) {
     MinimizerResult result;
@@ -365,6 +366,7 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
   if (mixes <= 0) mixes = context.options.mixes;
   if (context.options.local_sgd)
     return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes);
+  if (context.set_up) context.set_up();
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }
 
