@@ -56,7 +56,18 @@ void listed_visits(const SparseFeatures& features, const SoftmaxModelShape& shap
   const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
   const char* is_listed = listed.data();
   for (const Range& r : ranges) {
-    if (r.last - r.first <= longest_scan) {
+    if (r.last - r.first <= longest_scan && !w) {
+      // Without weights to prefetch, each feature is written and kept when listed: no
+      // mispredicted branch per listed feature (the listed feature cache's build).
+      std::size_t at = visits.size();
+      visits.resize(at + (r.last - r.first));
+      FeatureVisit* out = visits.data();
+      for (uint32_t f = r.first; f < r.last; ++f) {
+        out[at] = FeatureVisit{f, r.value};
+        at += is_listed[classes[f]];
+      }
+      visits.resize(at);
+    } else if (r.last - r.first <= longest_scan) {
       for (uint32_t f = r.first; f < r.last; ++f)
         if (is_listed[classes[f]]) {
           if (w) __builtin_prefetch(w + f);

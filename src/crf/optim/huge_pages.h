@@ -15,8 +15,9 @@ namespace septa::crf {
  * stay small.
  */
 
-// Memory of at least `bytes` for an array not yet written: from 1 MB on, 2 MB aligned, its size
-// rounded up to 2 MB pages and advised before the first write, so that it faults in huge pages.
+// Memory of at least `bytes` for an array not yet written: from 1 MB on, a mapping of its own,
+// 2 MB aligned, its size rounded up to 2 MB pages and advised before the first write, so that
+// it faults in huge pages (below 1 MB: malloc). free_huge takes the same `bytes`.
 void* allocate_huge(std::size_t bytes);
 void free_huge(void* p, std::size_t bytes);
 

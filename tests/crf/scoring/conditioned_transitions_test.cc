@@ -5,13 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <thread>
 
 #include "crf/lattice/nbest.h"
 #include "crf/objectives/crf_objective.h"
 #include "crf/optim/minimizer.h"
 #include "crf/random_data.h"
 #include "crf/scoring/linear_chain.h"
+#include "crf/thread_communicator.h"
 
 namespace septa::crf {
 namespace {
@@ -214,6 +217,75 @@ TEST(ConditionedTransitions, ZeroEdgeWeightsScoreLikeThePlainChain) {
     conditioned.fill(data.sequence(n), w.data(), a);
     plain.fill(data.sequence(n), w.data(), b);
     EXPECT_NEAR(a.forward_backward(), b.forward_backward(), 1e-10);
+  }
+}
+
+// Sequences [n0, n1) of `data` with every value 1 and integer weights 1 or 2 (a corpus spread
+// over ranks needs integer observed counts).
+Dataset unit_counts(const Dataset& data, std::size_t n0, std::size_t n1) {
+  Dataset out;
+  out.unit_values = true;
+  for (std::size_t n = n0; n < n1; ++n) {
+    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
+      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
+        out.add_attribute(data.attribute_ids[e], 1.0f);
+      for (std::size_t e = data.edge_offsets[i]; e < data.edge_offsets[i + 1]; ++e)
+        out.add_edge_attribute(data.edge_ids[e]);
+      out.end_item(data.labels[i]);
+    }
+    out.end_sequence(1.0 + static_cast<double>(n % 2));
+  }
+  return out;
+}
+
+// The reduce-scatter over ranks (ranks as threads; each holds the consecutive blocks of its
+// part): with edge features beside the states and transitions, the objective on every rank and
+// the ranks' feature ranges put together carry the bits of one process over the same 16
+// blocks, for 2, 3 and 4 ranks (1 or 2 threads each).
+TEST(ConditionedTransitions, RanksGiveTheBitsOfOneProcess) {
+  const Dataset raw = random_edge_dataset(240, 10, 4, 31);
+  const Dataset data = unit_counts(raw, 0, raw.size());
+  ASSERT_TRUE(data.has_edges());
+  const std::size_t B = CrfObjective::kBlocks;
+  const std::vector<std::size_t> blocks = partition_by_items(data, B);
+  const LinearChainScorer structure = structure_for(data, 4, false);
+  ASSERT_GT(structure.feature_count(), structure.edge_offset());
+  const std::vector<double> w = testing::random_weights(structure.feature_count(), 1.0, 5);
+  CrfObjective one(data, structure, 1);  // kBlocks blocks by items: `blocks`
+  std::vector<double> g1(w.size());
+  const double f1 = one.evaluate(w.data(), g1.data());
+  for (int R : {2, 3, 4}) {
+    test_support::ThreadGroup group(R);
+    std::vector<double> f(static_cast<std::size_t>(R)), g(w.size(), 7.0);
+    std::vector<std::size_t> covered(static_cast<std::size_t>(R), 0);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < R; ++r)
+      ranks.emplace_back([&, r] {
+        test_support::ThreadCommunicator comm(group, r);
+        const std::size_t first = B * static_cast<std::size_t>(r) / static_cast<std::size_t>(R);
+        const std::size_t end = B * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(R);
+        const Dataset part = unit_counts(raw, blocks[first], blocks[end]);
+        BlockLayout layout;
+        layout.comm = &comm;
+        layout.first = first;
+        layout.total = B;
+        for (std::size_t b = first; b <= end; ++b) layout.bounds.push_back(blocks[b] - blocks[first]);
+        const LinearChainScorer mine = structure_for(data, 4, false);
+        CrfObjective objective(part, mine, 1 + r % 2, &layout);
+        std::vector<double> range(objective.owned_end() - objective.owned_begin());
+        f[static_cast<std::size_t>(r)] = objective.evaluate_owned(w.data(), range.data());
+        std::copy(range.begin(), range.end(),
+                  g.begin() + static_cast<std::ptrdiff_t>(objective.owned_begin()));
+        covered[static_cast<std::size_t>(r)] = range.size();
+      });
+    for (std::thread& rank : ranks) rank.join();
+    std::size_t total = 0;
+    for (int r = 0; r < R; ++r) {
+      EXPECT_EQ(std::memcmp(&f[static_cast<std::size_t>(r)], &f1, sizeof f1), 0) << R << " ranks, rank " << r;
+      total += covered[static_cast<std::size_t>(r)];
+    }
+    EXPECT_EQ(total, w.size()) << R;
+    EXPECT_EQ(std::memcmp(g.data(), g1.data(), sizeof(double) * w.size()), 0) << R << " ranks";
   }
 }
 
