@@ -15,8 +15,9 @@
 # English copies, PRETRAIN_EPOCHS pre-training epochs. The defaults (10,000 pairs, 10 epochs:
 # 2,188 steps an epoch, 21,880 in all) are sized from the 27 Nov study's measured rate, 0.146 s
 # a step at --threads 2 with the study's session given priority: about 53 min of pre-training,
-# and about 15 min for the rest (post-training side by side, merges, the test evaluations and the
-# dev choice with the key/value cache), leaving 20 min of the 90 for a slower machine.
+# and about 16 min for the rest (post-training side by side on 6,000 fresh pairs per direction,
+# 2 epochs: 626 s measured on 27 Nov; merges, the test evaluations and the dev choice with the
+# key/value cache: about 5 min), about 70 min in all, leaving 20 min of the 90 for a slower machine.
 #
 # Both cores, reproducibly: every step runs with a fixed thread count, so its results do not
 # depend on how the jobs are scheduled (libtorch's reductions differ between 1 and 2 threads,
@@ -37,7 +38,7 @@ groups=${GROUPS_SPEC:-"de,fr,es;ru;ja,zh_CN"}
 MAX_TRAIN=${MAX_TRAIN:-10000}          # pre-training pairs per direction
 PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-10}
 COPY_PAIRS=${COPY_PAIRS:-$((2 * MAX_TRAIN))}
-POST_MAX_TRAIN=1000                    # pairs per direction of each post-training (below), fresh
+POST_MAX_TRAIN=6000                    # pairs per direction of each post-training (below), fresh
 COPY_BONUS_GRID=${COPY_BONUS_GRID:-"0 0.5 1 2"}  # --copy-bonus values scored on dev ("": no choice)
 EOS_GRID=${EOS_GRID:-"0.5 1"}          # then --eos-penalty values (besides 0) with the chosen bonus
 DEV_CHOICE=${DEV_CHOICE:-100}          # dev messages per direction of that choice
