@@ -101,8 +101,9 @@ MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::strin
 double factor_c2(double c2, std::size_t sequences, std::size_t instances);
 
 // With SEPTA_SGD_PROFILE set: prints to stderr the process CPU time and the wall time since the
-// previous call (the first call: since the process started), labelled `stage`, and the resident
-// memory now and at its peak so far; else nothing.
+// previous call (the first call: since the process started), labelled `stage`, the calling
+// thread's own CPU time (a stage that runs on one thread only has it near the process's, under
+// any load), and the resident memory now and at its peak so far; else nothing.
 // Run with --threads 1 for the CPU time of each stage.
 void profile_stage(const char* stage);
 

@@ -9,6 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
 
 #include "crf/io/binary_io.h"
 #include "crf/optim/range_cache.h"
@@ -177,6 +182,34 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
   return out;
 }
 
+// Runs `task` on a thread of its own from construction; join() waits for it and rethrows its
+// error, once. An error also sets shared.stop (the work running meanwhile stops early).
+class Background {
+ public:
+  Background(std::function<void()> task, SharedProgress& shared)
+      : thread_([this, task = std::move(task), &shared] {
+          try {
+            task();
+          } catch (...) {
+            error_ = std::current_exception();
+            shared.stop = true;
+          }
+        }) {}
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  ~Background() {
+    if (thread_.joinable()) thread_.join();
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  std::exception_ptr error_;  // (before thread_: set up before the thread starts)
+  std::thread thread_;
+};
+
 }  // namespace
 
 std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult& result) {
@@ -212,22 +245,40 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
                                                        options.min_freq, false, build_threads));
   };
   profile_stage("instances");
-  if (ranks)  // spread over ranks: the pairwise features and weights are built when needed
+  // On several threads in one process the pairwise features are built on a thread of their
+  // own while this one builds the unary features and sets up the unary SGD, whose set-up runs
+  // mostly on one thread: the pairwise build (twice the unary one's occurrences: each edge
+  // reads two items) had kept the other thread busy alone for as long again.
+  std::unique_ptr<Background> pair_build;
+  if (ranks) {  // spread over ranks: the pairwise features and weights are built when needed
     unary_features();
-  else
-    run_both(unary_features, pair_features, shared, context.sgd_ranks ? 1 : options.threads);
+  } else if (context.sgd_ranks || options.threads <= 1) {
+    run_both(unary_features, pair_features, shared, 1);
+  } else {
+    pair_build = std::make_unique<Background>(pair_features, shared);
+    unary_features();
+    context.set_up = [&] {
+      pair_build->join();
+      profile_stage("pair features");
+    };
+  }
   release_free_memory();  // the counting's buffers, before the SGD's are allocated
   profile_stage("features");
   // Each factor's penalty is set from its own instance count (factor_c2); the unary factor
   // makes --unary-epochs passes, the pairwise one --epochs. Spread over ranks, the own node
   // instances go once the SGD holds its own.
-  // In one process, the unary SGD's feature ranges are kept for the pair candidates.
   context.released = [&] { std::vector<LocalInstance>().swap(nodes); };
+  // In one process, the unary SGD's feature ranges are kept for the pair candidates.
   std::unique_ptr<RangeCache> unary_ranges;
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
       shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs,
       options.unary_mixes, context.sgd_ranks ? nullptr : &unary_ranges);
+  if (pair_build) {  // (fit_local returns without its set-up when there are no instances)
+    pair_build->join();
+    release_free_memory();  // the pairwise build's buffers
+    context.set_up = nullptr;
+  }
   profile_stage("unary SGD");
   MinimizerResult pair_result;
   CandidateLists candidates;

@@ -50,6 +50,9 @@ struct TrainingContext {
   // Called by fit_local once a spread factor's instances were exchanged (the caller's own
   // copies may go then).
   std::function<void()> released = nullptr;
+  // Called by fit_local once its optimiser is set up, before the first step (separate training:
+  // the pairwise features, built meanwhile on another thread, are waited for there).
+  std::function<void()> set_up = nullptr;
 
   double seconds() const;
   // Decodes the dev set with `potentials`; fills progress.dev_accuracy and dev_f1.
