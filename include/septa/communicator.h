@@ -57,6 +57,14 @@ class Communicator {
       from[r] = std::move(parts[r]);
     }
   }
+  // Nonblocking point-to-point, to overlap transfers with work: send_start / recv_start begin
+  // moving `bytes` bytes to / from rank `peer` (not this one) and return a ticket; finish(ticket)
+  // returns once that send buffer may be changed again / the bytes have arrived. Between two
+  // ranks, receives match sends in the order both were started (equal sizes on both sides);
+  // tickets may be finished in any order, each once, and a buffer is left alone until then.
+  virtual std::size_t send_start(const char* data, std::size_t bytes, int peer) = 0;
+  virtual std::size_t recv_start(char* data, std::size_t bytes, int peer) = 0;
+  virtual void finish(std::size_t ticket) = 0;
   virtual void barrier() = 0;
   // Ends every rank of the job with `code` (a fatal error on one rank); never returns.
   [[noreturn]] virtual void abort(int code) = 0;
@@ -75,6 +83,10 @@ class LocalCommunicator : public Communicator {
   }
   std::vector<std::string> alltoall(const std::vector<std::string>& to) override { return {to.at(0)}; }
   void broadcast(std::string&, int) override {}
+  // No other rank to send to or receive from.
+  std::size_t send_start(const char*, std::size_t, int) override { std::abort(); }
+  std::size_t recv_start(char*, std::size_t, int) override { std::abort(); }
+  void finish(std::size_t) override { std::abort(); }
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 };

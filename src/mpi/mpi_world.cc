@@ -355,6 +355,30 @@ class MpiCommunicator : public Communicator {
     if (!requests.empty()) wait_for(static_cast<int>(requests.size()), requests.data());
   }
 
+  // Requests in start order; a ticket is its request's index (the list restarts once every
+  // request has finished).
+  std::size_t send_start(const char* data, std::size_t bytes, int peer) override {
+    requests_.emplace_back();
+    // MPI only reads a send buffer.
+    MPI_Isend(const_cast<char*>(data), checked_count(bytes), MPI_BYTE, checked_peer(peer), kPointTag,
+              MPI_COMM_WORLD, &requests_.back());
+    ++open_;
+    return requests_.size() - 1;
+  }
+  std::size_t recv_start(char* data, std::size_t bytes, int peer) override {
+    requests_.emplace_back();
+    MPI_Irecv(data, checked_count(bytes), MPI_BYTE, checked_peer(peer), kPointTag, MPI_COMM_WORLD,
+              &requests_.back());
+    ++open_;
+    return requests_.size() - 1;
+  }
+  void finish(std::size_t ticket) override {
+    if (ticket >= requests_.size() || requests_[ticket] == MPI_REQUEST_NULL)
+      throw InternalError("finish: ticket " + std::to_string(ticket) + " is not open");
+    wait_for(requests_[ticket]);  // sets it to MPI_REQUEST_NULL
+    if (--open_ == 0) requests_.clear();
+  }
+
   // The size and the first bytes in one slot; the rest, if any, in a second broadcast.
   void broadcast(std::string& bytes, int root) override {
     const std::size_t slot = slot_bytes(), inline_bytes = slot - sizeof(uint64_t);
@@ -412,6 +436,15 @@ class MpiCommunicator : public Communicator {
     std::memcpy(bytes.data(), slot + sizeof count, std::min<std::size_t>(bytes.size(), room));
     return bytes;
   }
+  int checked_peer(int peer) const {
+    if (peer < 0 || peer >= size_ || peer == rank_)
+      throw InternalError("point-to-point with rank " + std::to_string(peer) + " from rank " +
+                          std::to_string(rank_) + " of " + std::to_string(size_));
+    return peer;
+  }
+  static constexpr int kPointTag = 7203;  // send_start / recv_start (alltoall_sized: 7202)
+  std::vector<MPI_Request> requests_;     // [started] point-to-point requests, NULL once finished
+  std::size_t open_ = 0;                  // of them not finished
   int rank_ = 0;
   int size_ = 1;
 };

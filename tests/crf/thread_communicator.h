@@ -5,9 +5,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "septa/communicator.h"
@@ -30,7 +32,40 @@ class ThreadGroup {
     return all;
   }
 
+  // Point-to-point as a rendezvous: a send leaves its buffer here, the receiver copies from
+  // it when it finishes its receive, and the send finishes only after that (so a sender that
+  // changes its buffer too early, or waits in the wrong order, shows).
+  using Key = std::tuple<int, int, uint64_t>;  // from, to, number of the message between them
+  void post(const Key& key, const char* data, std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mail_mutex_);
+    mail_[key] = Letter{data, bytes, false};
+    mail_ready_.notify_all();
+  }
+  void take(const Key& key, char* data, std::size_t bytes) {
+    std::unique_lock<std::mutex> lock(mail_mutex_);
+    mail_ready_.wait(lock, [&] { return mail_.count(key) != 0; });
+    Letter& letter = mail_[key];
+    if (letter.bytes != bytes) throw std::logic_error("point-to-point sizes differ");
+    if (bytes > 0) std::memcpy(data, letter.data, bytes);
+    letter.taken = true;
+    mail_ready_.notify_all();
+  }
+  void wait_taken(const Key& key) {
+    std::unique_lock<std::mutex> lock(mail_mutex_);
+    mail_ready_.wait(lock, [&] { return mail_[key].taken; });
+    mail_.erase(key);
+  }
+
  private:
+  struct Letter {
+    const char* data;
+    std::size_t bytes;
+    bool taken;
+  };
+  std::map<Key, Letter> mail_;
+  std::mutex mail_mutex_;
+  std::condition_variable mail_ready_;
+
   void sync() {
     std::unique_lock<std::mutex> lock(mutex_);
     const unsigned long generation = generation_;
@@ -95,12 +130,48 @@ class ThreadCommunicator : public Communicator {
   void broadcast(std::string& bytes, int root) override {
     bytes = group_.exchange(rank_, bytes)[static_cast<std::size_t>(root)];
   }
+  std::size_t send_start(const char* data, std::size_t bytes, int peer) override {
+    check_peer(peer);
+    const ThreadGroup::Key key{rank_, peer, sent_[static_cast<std::size_t>(peer)]++};
+    group_.post(key, data, bytes);
+    tickets_.push_back(Ticket{true, key, nullptr, 0, false});
+    return tickets_.size() - 1;
+  }
+  std::size_t recv_start(char* data, std::size_t bytes, int peer) override {
+    check_peer(peer);
+    const ThreadGroup::Key key{peer, rank_, received_[static_cast<std::size_t>(peer)]++};
+    tickets_.push_back(Ticket{false, key, data, bytes, false});
+    return tickets_.size() - 1;
+  }
+  void finish(std::size_t ticket) override {
+    if (ticket >= tickets_.size() || tickets_[ticket].done)
+      throw std::logic_error("finish: ticket not open");
+    Ticket& t = tickets_[ticket];
+    if (t.send)
+      group_.wait_taken(t.key);
+    else
+      group_.take(t.key, t.data, t.bytes);
+    t.done = true;
+  }
   void barrier() override { group_.exchange(rank_, std::string()); }
   [[noreturn]] void abort(int) override { throw std::logic_error("abort"); }
 
  private:
+  struct Ticket {
+    bool send;
+    ThreadGroup::Key key;
+    char* data;  // receives: where the bytes go
+    std::size_t bytes;
+    bool done;
+  };
+  void check_peer(int peer) const {
+    if (peer < 0 || peer >= size() || peer == rank_) throw std::logic_error("bad peer");
+  }
   ThreadGroup& group_;
   int rank_;
+  std::vector<uint64_t> sent_ = std::vector<uint64_t>(static_cast<std::size_t>(group_.size()), 0);
+  std::vector<uint64_t> received_ = std::vector<uint64_t>(static_cast<std::size_t>(group_.size()), 0);
+  std::vector<Ticket> tickets_;
 };
 
 }  // namespace septa::crf::test_support

@@ -147,6 +147,51 @@ int main() {
       expect(q == me ? from[q] == "own" : from[q] == bytes_of(q, me, call + 100, size_of(q, me, call)),
              "alltoall_sized", me, q, call);
   }
-  if (failures == 0 && me == 0) std::printf("communicator: %d ranks, 24 calls each: ok\n", R);
+  // send_start / recv_start / finish: 9 messages each way between every two ranks, sizes
+  // around the shared-memory and TCP eager limits (4 KiB, 64 KiB) and 1 MiB; in even rounds the
+  // receives start before the sends, in odd rounds after them (messages arrive unexpected); the
+  // receives finish in reverse order, or odd messages first, and the sends after them.
+  static const std::size_t p2p_sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537, 1 << 20};
+  constexpr int kMessages = 9;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::vector<std::string>> in(static_cast<std::size_t>(R)), out(in.size());
+    std::vector<std::vector<std::size_t>> recv_tickets(in.size());
+    std::vector<std::size_t> send_tickets;
+    auto size_for = [&](int from, int to, int m) {
+      return p2p_sizes[static_cast<std::size_t>(m + from + 2 * to + round) % kMessages];
+    };
+    auto start_receives = [&] {
+      for (int q = 0; q < R; ++q)
+        if (q != me) {
+          in[q].resize(kMessages);
+          for (int m = 0; m < kMessages; ++m) {
+            in[q][m].assign(size_for(q, me, m), 'x');
+            recv_tickets[q].push_back(comm->recv_start(&in[q][m][0], in[q][m].size(), q));
+          }
+        }
+    };
+    if (round % 2 == 0) start_receives();
+    for (int q = 0; q < R; ++q)
+      if (q != me)
+        for (int m = 0; m < kMessages; ++m) {
+          out[q].push_back(bytes_of(me, q, 200 + 10 * round + m, size_for(me, q, m)));
+          send_tickets.push_back(comm->send_start(out[q].back().data(), out[q].back().size(), q));
+        }
+    if (round % 2 == 1) start_receives();
+    for (int q = R - 1; q >= 0; --q) {
+      if (q == me) continue;
+      std::vector<int> order;
+      for (int m = 0; m < kMessages; ++m) order.push_back(round < 2 ? kMessages - 1 - m : m);
+      if (round >= 2) std::stable_partition(order.begin(), order.end(), [](int m) { return m % 2 == 1; });
+      for (int m : order) {
+        comm->finish(recv_tickets[q][m]);
+        expect(in[q][m] == bytes_of(q, me, 200 + 10 * round + m, size_for(q, me, m)),
+               "send_start / recv_start", me, q, round * 100 + m);
+      }
+    }
+    for (std::size_t t = send_tickets.size(); t-- > 0;) comm->finish(send_tickets[t]);
+  }
+  if (failures == 0 && me == 0)
+    std::printf("communicator: %d ranks, 24 calls and 4 rounds of point-to-point each: ok\n", R);
   return failures == 0 ? 0 : 1;
 }

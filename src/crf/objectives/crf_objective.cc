@@ -185,9 +185,10 @@ void CrfObjective::exchange_touched() {
   const std::vector<std::string> parts = layout_->comm->alltoall(to);
   owned_.clear();
   received_bytes_ = 0;
-  // Each evaluation's parts from the other ranks arrive in these (alltoall_sized): per block
-  // of rank r, its log Z and its entries in this rank's range.
+  // Each evaluation's parts from the other ranks arrive in these (one message per block):
+  // per block of rank r, its log Z and its entries in this rank's range.
   recv_.assign(N, std::string());
+  rank_blocks_.assign(1, 0);
   for (std::size_t r = 0; r < parts.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " blocks");
     std::size_t bytes = 0;
@@ -199,8 +200,10 @@ void CrfObjective::exchange_touched() {
       received_bytes_ += bytes;
       recv_[r].assign(bytes, '\0');
     }
+    rank_blocks_.push_back(owned_.size());
   }
   SEPTA_CHECK(owned_.size() == layout_->total);
+  recv_tickets_.assign(owned_.size(), 0);
   received_bytes_ += sizeof(double) * (F - (range_[me + 1] - range_[me]));
   fold_own_ = me == 0;
   send_.assign(N, std::string());
@@ -240,17 +243,46 @@ void CrfObjective::exchange_touched() {
   }
 }
 
+// Every other rank's part of each of its blocks, received into its place in recv_ (sizes
+// fixed by the data: no allocation), one message per block, before this rank's own work, so
+// that parts arrive while it works and reduce_blocks folds each as soon as it is there.
+void CrfObjective::start_receives() {
+  Communicator& comm = *layout_->comm;
+  const std::size_t me = static_cast<std::size_t>(comm.rank());
+  for (std::size_t r = 0; r + 1 < rank_blocks_.size(); ++r) {
+    if (r == me) continue;
+    char* p = &recv_[r][0];
+    for (std::size_t k = rank_blocks_[r]; k < rank_blocks_[r + 1]; ++k) {
+      const std::size_t bytes = sizeof(double) * (1 + owned_[k].size());
+      recv_tickets_[k] = comm.recv_start(p, bytes, static_cast<int>(r));
+      p += bytes;
+    }
+  }
+}
+
+// Local block `block`'s parts, once packed, to their owners (the other ranks).
+void CrfObjective::start_sends(std::size_t block) {
+  Communicator& comm = *layout_->comm;
+  const std::size_t me = static_cast<std::size_t>(comm.rank());
+  for (std::size_t q = 0; q + 1 < cut_[block].size(); ++q) {
+    if (q == me) continue;
+    const std::size_t bytes = sizeof(double) * (1 + cut_[block][q + 1] - cut_[block][q]);
+    send_tickets_.push_back(
+        comm.send_start(&send_[q][send_at_[q][block]], bytes, static_cast<int>(q)));
+  }
+}
+
 /*
  * grad = sum of all ranks' blocks in global block order (ranks own consecutive blocks), as one
  * process adds them: each owner folds its feature range, grad[f] = ((0 + g_0f) + g_1f) + ...
  * over the blocks that touch f (an untouched entry is exactly 0, and x + 0.0 = x), then the
  * ranges are allgathered. log Z of every block reaches every rank, summed in block order.
+ * Each other rank's block is folded as soon as its part has arrived (start_receives).
  */
 void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather) {
-  // The other ranks' parts arrive in recv_ (sizes fixed by the data: one step, no allocation);
-  // this rank's own part stays in send_[me].
-  const std::size_t me = static_cast<std::size_t>(layout_->comm->rank());
-  layout_->comm->alltoall_sized(send_, recv_);
+  // This rank's own part stays in send_[me].
+  Communicator& comm = *layout_->comm;
+  const std::size_t me = static_cast<std::size_t>(comm.rank());
   const std::size_t lo = range_[me];
   // With fold_own_, pack() has already folded this rank's own blocks (the first blocks of the
   // block order) into range_grad_ and their log Z into total_log_z; parts[me] is empty.
@@ -261,6 +293,7 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
     const char* p = part.data();
     const char* end = p + part.size();
     while (p < end) {
+      if (r != me) comm.finish(recv_tickets_[block]);
       const std::vector<uint32_t>& ids = owned_[block++];
       double value;
       std::memcpy(&value, p, sizeof value);
@@ -274,6 +307,9 @@ void CrfObjective::reduce_blocks(double* grad, double& total_log_z, bool gather)
     }
   }
   SEPTA_CHECK(block == owned_.size());
+  // send_ is packed again in the next evaluation
+  for (const std::size_t ticket : send_tickets_) comm.finish(ticket);
+  send_tickets_.clear();
   for (std::size_t i = 0; i < range_grad_.size(); ++i) range_grad_[i] -= empirical_[i];
   if (!gather) {
     std::copy(range_grad_.begin(), range_grad_.end(), grad);
@@ -542,7 +578,19 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
   };
   if (exchanges()) {
     if (fold_own_) std::fill(range_grad_.begin(), range_grad_.end(), 0.0);
-    for_blocks_ordered(block_bounds_.size() - 1, threads_, work, pack);
+    start_receives();
+    const std::size_t B = block_bounds_.size() - 1;
+    if (threads_ == 1) {
+      // Each block's parts leave as soon as they are packed (with more threads pack() runs on
+      // the workers, and the communicator is the calling thread's: they leave after the loop).
+      for_blocks_ordered(B, threads_, work, [&](std::size_t block, std::size_t worker) {
+        pack(block, worker);
+        start_sends(block);
+      });
+    } else {
+      for_blocks_ordered(B, threads_, work, pack);
+      for (std::size_t block = 0; block < B; ++block) start_sends(block);
+    }
     reduce_blocks(grad, total_log_z, whole);
   } else {
     for_blocks_ordered(block_bounds_.size() - 1, threads_, work, commit);

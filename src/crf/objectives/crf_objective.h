@@ -45,6 +45,8 @@ class CrfObjective {
   void exchange_touched();
   double evaluate(const double* w, double* grad, bool whole);
   void reduce_blocks(double* grad, double& total_log_z, bool gather);
+  void start_receives();
+  void start_sends(std::size_t block);
 
   const Dataset& data_;
   const LinearChainScorer& structure_;
@@ -84,6 +86,9 @@ class CrfObjective {
   std::vector<std::string> send_;                  // [N] per owner: per local block log Z, values
   std::vector<std::string> recv_;                  // [N] from each rank (not this one): the same
   std::vector<std::vector<std::size_t>> send_at_;  // [N][local blocks] byte offsets in send_
+  std::vector<std::size_t> rank_blocks_;           // [N+1] first owned_ entry of each rank
+  std::vector<std::size_t> recv_tickets_;          // [total blocks] receive of each block's part
+  std::vector<std::size_t> send_tickets_;          // this evaluation's sends, in start order
   std::vector<double> range_grad_;                 // [my range] folded gradient
   bool fold_own_ = false;  // rank 0: pack() folds its own blocks into range_grad_ directly
   std::size_t sent_bytes_ = 0;
