@@ -126,7 +126,7 @@ static int train_with(Communicator& world, int argc, char** argv) {
             : crf::FeatureTemplate::default_chunking();
     // Each rank reads only its blocks of the file (one process reads them all).
     crf::ColumnShard shard =
-        crf::read_column_shard(train_path, crf::kShardBlocks, world, max_line);
+        crf::read_column_shard(train_path, crf::kShardBlocks, world, max_line, options.threads);
     std::vector<crf::ColumnSentence> dev;
     if (args.has("dev") && root) dev = crf::read_columns_file(args.get("dev"), 1, max_line);
     std::vector<uint64_t> sequences{shard.sentences.size()};

@@ -98,8 +98,9 @@ struct ColumnShard {
 constexpr std::size_t kShardBlocks = 16;
 
 // Reads only this rank's bytes of `path` (B = `blocks`); line numbers in errors are the
-// file's (the ranks exchange their newline counts). Every rank of `comm` calls it.
+// file's (the ranks exchange their newline counts). Every rank of `comm` calls it. The blocks
+// parse on up to `threads` threads (the same sentences for any count).
 ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm,
-                              std::size_t max_line_bytes = kDefaultMaxLineBytes);
+                              std::size_t max_line_bytes = kDefaultMaxLineBytes, int threads = 1);
 
 }  // namespace septa::crf

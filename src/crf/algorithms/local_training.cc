@@ -1,6 +1,7 @@
 #include "crf/algorithms/local_training.h"
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
@@ -290,7 +291,8 @@ namespace {
 MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase,
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                        SharedProgress& shared, double c2, int epochs, int mixes) {
+                        SharedProgress& shared, double c2, int epochs, int mixes,
+                        std::unique_ptr<RangeCache>* ranges) {
   const bool spread = context.spread_data && context.sgd_ranks && context.sgd_ranks->size() > 1;
   std::vector<uint64_t> count{instances.size()};  // over all ranks when spread
   if (spread) context.sgd_ranks->allreduce(count, Communicator::Op::kSum);
@@ -318,7 +320,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
       release_free_memory();
     };
   }
-  const ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks,
+  ShardedSgd sgd(context.data, instances, shape, options, w, threads, context.sgd_ranks,
                        spread, released);
   if (spread) release_free_memory();  // the exchange's buffers
   profile_stage("SGD set-up");
@@ -351,8 +353,10 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
       if (go_on[0] == '0') shared.stop = true;
       return go_on[0] == '1';
     };
-  return fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w, agreed, &shared.stop,
-                         done + 1, context.sgd_ranks);
+  const MinimizerResult result = fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w,
+                                                 agreed, &shared.stop, done + 1, context.sgd_ranks);
+  if (ranges) *ranges = sgd.take_range_cache();
+  return result;
 }
 
 }  // namespace
@@ -360,12 +364,13 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
-                          SharedProgress& shared, double c2, int epochs, int mixes) {
+                          SharedProgress& shared, double c2, int epochs, int mixes,
+                          std::unique_ptr<RangeCache>* ranges) {
   if (std::isnan(c2)) c2 = context.options.c2;
   if (epochs <= 0) epochs = context.options.epochs;
   if (mixes <= 0) mixes = context.options.mixes;
   if (context.options.local_sgd)
-    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes);
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes, ranges);
   if (context.set_up) context.set_up();
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }

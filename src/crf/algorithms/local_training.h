@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "crf/algorithms/training_context.h"
 
 namespace septa::crf {
+
+class RangeCache;
 
 // Node instances (one per item, class = gold label) and edge instances (one per adjacent pair,
 // class = pair_class[y_t][y_{t+1}], span 2).
@@ -69,12 +72,13 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 // Fits `w` with the context's local optimiser, data-parallel over `threads` (the result does not
 // depend on them): SGD with iterative parameter mixing over fixed shards (sgd.h) or
 // L-BFGS/OWL-QN over fixed blocks. The L2 penalty is c2 ||w||^2 (NaN: --c2's value); SGD
-// makes `epochs` passes (0: --epochs) with `mixes` mixes per epoch (0: --mixes).
+// makes `epochs` passes (0: --epochs) with `mixes` mixes per epoch (0: --mixes). With
+// `ranges`, the SGD's RangeCache of the instances (when it built one) is moved there.
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared, double c2 = NAN, int epochs = 0,
-                          int mixes = 0);
+                          int mixes = 0, std::unique_ptr<RangeCache>* ranges = nullptr);
 // Fits `w` by L-BFGS/OWL-QN (data-parallel over `threads`) whatever the local optimiser option.
 MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
                                 const std::vector<LocalInstance>& instances,

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/range_cache.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "crf/scoring/separate_scorer.h"
 
@@ -29,8 +30,12 @@ namespace {
  * Sequences are independent: fixed blocks of sequences list their edges into block-local
  * arrays (no allocation per sequence once a block's arrays have grown), which are then
  * concatenated in block order, so any thread count gives the same lists.
+ * With `ranges` (the unary SGD's RangeCache of the node instances, one per item in order), the
+ * unary probabilities are scored from its ranges, as the SGD scored them (the same sums bit for
+ * bit as SeparateScorer::unary_probabilities), instead of looking the features up again.
  */
 void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
+                        const RangeCache* ranges, const double* unary_w,
                         std::vector<LocalInstance>& edges, std::size_t n0, std::size_t n1,
                         std::size_t e0, int threads, CandidateLists& out) {
   const std::size_t N = n1 - n0, L = scorer.labels();
@@ -53,6 +58,8 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
     }
   }
   const bool stacked = scorer.stacked();
+  if (ranges && ranges->size() != data.items()) ranges = nullptr;
+  const SoftmaxModelShape unary_shape = scorer.unary_shape();
   parallel_for(B, threads, [&](std::size_t b) {
     Block& block = blocks[b];
     std::vector<double> unary;  // [T][L] of one sequence
@@ -61,7 +68,16 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
       const SequenceView s = data.sequence(n);
       if (s.T < 2) continue;
       if (unary.size() < s.T * L) unary.resize(s.T * L);
-      scorer.unary_probabilities(s, unary.data());
+      if (ranges) {
+        const std::size_t first = data.sequence_offsets[n];
+        const LocalInstance node;  // (its dense row: context 0, as unary_probabilities)
+        for (std::size_t t = 0; t < s.T; ++t) {
+          cached_ranged_scores(unary_shape, node, *ranges, first + t, unary_w, 1.0, &unary[t * L]);
+          softmax_normalize(&unary[t * L], L);
+        }
+      } else {
+        scorer.unary_probabilities(s, unary.data());
+      }
       for (std::size_t t = 0; t + 1 < s.T; ++t, ++e) {
         const double* ut = &unary[t * L];
         const double* un = &unary[(t + 1) * L];
@@ -102,11 +118,13 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
  * rank's own edges are all it has, and their lists travel with them (ShardedSgd).
  */
 CandidateLists pair_candidates(const TrainingContext& context, const SeparateScorer& scorer,
+                               const RangeCache* ranges, const double* unary_w,
                                std::vector<LocalInstance>& edges, int threads) {
   const Dataset& data = context.data;
   CandidateLists out;
   if (!context.sgd_ranks || context.sgd_ranks->size() == 1 || context.spread_data) {
-    pair_candidates_of(data, scorer, edges, 0, data.size(), 0, threads, out);
+    pair_candidates_of(data, scorer, context.sgd_ranks ? nullptr : ranges, unary_w, edges, 0,
+                       data.size(), 0, threads, out);
     return out;
   }
   const std::vector<std::size_t>& starts = data.sequence_offsets;  // [N+1]
@@ -118,7 +136,8 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
   std::size_t e0 = 0;  // edges before sequence n0
   for (std::size_t n = 0; n < n0; ++n) e0 += std::max<std::size_t>(starts[n + 1] - starts[n], 1) - 1;
   CandidateLists mine;
-  pair_candidates_of(data, scorer, edges, n0, std::min(n1, data.size()), e0, threads, mine);
+  pair_candidates_of(data, scorer, nullptr, unary_w, edges, n0, std::min(n1, data.size()), e0,
+                     threads, mine);
   ByteWriter bytes;
   bytes.vec(mine.offsets);
   bytes.vec(mine.classes);
@@ -249,10 +268,12 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   // makes --unary-epochs passes, the pairwise one --epochs. Spread over ranks, the own node
   // instances go once the SGD holds its own.
   context.released = [&] { std::vector<LocalInstance>().swap(nodes); };
+  // In one process, the unary SGD's feature ranges are kept for the pair candidates.
+  std::unique_ptr<RangeCache> unary_ranges;
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
       shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs,
-      options.unary_mixes);
+      options.unary_mixes, context.sgd_ranks ? nullptr : &unary_ranges);
   if (pair_build) {  // (fit_local returns without its set-up when there are no instances)
     pair_build->join();
     release_free_memory();  // the pairwise build's buffers
@@ -269,9 +290,11 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   if (has_edges && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
     if (options.pair_beam > 0.0 || scorer->stacked()) {
-      candidates = pair_candidates(context, *scorer, edges, options.threads);
+      candidates = pair_candidates(context, *scorer, unary_ranges.get(),
+                                   scorer->unary_weights().data(), edges, options.threads);
       pair_shape.candidates = &candidates;
     }
+    unary_ranges.reset();
     profile_stage("pair candidates");
     if (std::getenv("SEPTA_SGD_PROFILE"))
       std::fprintf(stderr, "pairwise factor: %zu pair classes, %zu edges, %.2f listed pairs per edge\n",

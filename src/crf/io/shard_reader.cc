@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <sstream>
 
+#include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -93,37 +95,61 @@ RawShard read_raw_shard(const std::string& path, std::size_t first, std::size_t 
   return raw;
 }
 
+/*
+ * The blocks parse independently (each from its own first line number: the newlines before it
+ * counted first), on up to `threads` threads, and join in block order: the same sentences for
+ * any thread count. An error is the one the first failing block in file order gives, as when
+ * they are parsed one after the other.
+ */
 ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std::size_t first,
                                std::size_t blocks, std::size_t first_line,
-                               std::size_t max_line_bytes) {
+                               std::size_t max_line_bytes, int threads) {
   ColumnShard shard;
   shard.first_block = first;
   shard.total_blocks = blocks;
   shard.block_bounds.push_back(0);
   const uint64_t base = raw.block_offsets.front();
-  std::size_t line = first_line;
-  for (std::size_t k = 0; k + 1 < raw.block_offsets.size(); ++k) {
-    const std::size_t begin = raw.block_offsets[k] - base;
-    const std::size_t length = raw.block_offsets[k + 1] - raw.block_offsets[k];
-    std::istringstream in(raw.text.substr(begin, length));
-    std::vector<ColumnSentence> sentences = read_columns(in, name, 1, line, max_line_bytes);
+  const std::size_t K = raw.block_offsets.size() - 1;  // blocks of this shard
+  std::vector<std::size_t> line(K, first_line);       // [K] first line of each block
+  for (std::size_t k = 1; k < K; ++k)
+    line[k] = line[k - 1] + static_cast<std::size_t>(std::count(
+                                raw.text.begin() + (raw.block_offsets[k - 1] - base),
+                                raw.text.begin() + (raw.block_offsets[k] - base), '\n'));
+  std::vector<std::vector<ColumnSentence>> parsed(K);  // [K] sentences of each block
+  std::vector<std::exception_ptr> errors(K);
+  parallel_for(K, threads, [&](std::size_t k) {
+    try {
+      const std::size_t begin = raw.block_offsets[k] - base;
+      const std::size_t length = raw.block_offsets[k + 1] - raw.block_offsets[k];
+      std::istringstream in(raw.text.substr(begin, length));
+      parsed[k] = read_columns(in, name, 1, line[k], max_line_bytes);
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  });
+  for (const std::exception_ptr& error : errors)
+    if (error) std::rethrow_exception(error);
+  std::size_t N = 0;
+  for (const auto& sentences : parsed) N += sentences.size();
+  shard.sentences.reserve(N);
+  for (std::vector<ColumnSentence>& sentences : parsed) {
     for (ColumnSentence& sentence : sentences) shard.sentences.push_back(std::move(sentence));
+    std::vector<ColumnSentence>().swap(sentences);
     shard.block_bounds.push_back(shard.sentences.size());
-    line += static_cast<std::size_t>(
-        std::count(raw.text.begin() + begin, raw.text.begin() + begin + length, '\n'));
   }
   return shard;
 }
 
 ColumnShard read_column_shard(const std::string& path, std::size_t blocks, Communicator& comm,
-                              std::size_t max_line_bytes) {
+                              std::size_t max_line_bytes, int threads) {
   std::size_t first = 0, end = 0;
   rank_blocks(comm.rank(), comm.size(), blocks, first, end);
   RawShard raw = read_raw_shard(path, first, end, blocks);
   const std::vector<std::string> counts = comm.allgather(std::to_string(raw.newlines));
   std::size_t first_line = 1;
   for (int r = 0; r < comm.rank(); ++r) first_line += std::stoull(counts[r]);
-  ColumnShard shard = parse_column_shard(raw, path, first, blocks, first_line, max_line_bytes);
+  ColumnShard shard =
+      parse_column_shard(raw, path, first, blocks, first_line, max_line_bytes, threads);
   return shard;
 }
 

@@ -30,9 +30,11 @@ struct RawShard {
 RawShard read_raw_shard(const std::string& path, std::size_t first, std::size_t end,
                         std::size_t blocks);
 
-// Parses a raw shard whose first byte lies on line `first_line` of the file named `name`.
+// Parses a raw shard whose first byte lies on line `first_line` of the file named `name`, its
+// blocks on up to `threads` threads (the same result for any count).
 ColumnShard parse_column_shard(const RawShard& raw, const std::string& name, std::size_t first,
                                std::size_t blocks, std::size_t first_line,
-                               std::size_t max_line_bytes = kDefaultMaxLineBytes);
+                               std::size_t max_line_bytes = kDefaultMaxLineBytes,
+                               int threads = 1);
 
 }  // namespace septa::crf

@@ -51,6 +51,7 @@ class RangeCache {
              const std::function<void(std::size_t)>& built = nullptr, bool masks = true);
 
   bool empty() const { return offsets_.empty(); }
+  std::size_t size() const { return offsets_.empty() ? 0 : offsets_.size() - 1; }  // instances
   // Kept as MaskedRange (masked_begin / masked_end), else as CachedRange (begin / end).
   bool masked() const { return masked_; }
   const CachedRange* begin(std::size_t i) const { return ranges_.data() + offsets_[i]; }

@@ -253,6 +253,8 @@ const LocalInstance* ShardedSgd::step_instances() const {
 
 ShardedSgd::~ShardedSgd() = default;
 
+std::unique_ptr<RangeCache> ShardedSgd::take_range_cache() { return std::move(range_cache_); }
+
 const std::size_t* ShardedSgd::part(std::size_t s, int epoch, std::size_t round,
                                     std::size_t& size, std::size_t& first_step) const {
   const std::size_t begin = shard_bounds_[s], n = shard_bounds_[s + 1] - begin;

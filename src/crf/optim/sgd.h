@@ -142,6 +142,9 @@ class ShardedSgd {
                      Communicator* ranks = nullptr) const;
 
   const SoftmaxModelShape& shape() const { return shape_; }
+  // The feature ranges of the instances (RangeCache; null when none was built), handed to a
+  // caller that scores the instances again once trained; the SGD reads them no more.
+  std::unique_ptr<RangeCache> take_range_cache();
 
   // The weights mixing_step reads, as merged increasing ranges [first, last): every feature of
   // the sample instances' attributes and their dense rows (a superset of what their scores read).
