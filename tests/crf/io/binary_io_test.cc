@@ -99,7 +99,9 @@ TEST(BinaryIo, FiniteDoublesReadBackAndRefuseANonFiniteValueInAnyBlock) {
     in.u8();
     const std::vector<double> got = in.finite_doubles();
     ASSERT_EQ(got.size(), n);
-    if (n > 0) EXPECT_EQ(std::memcmp(got.data(), v.data(), n * sizeof(double)), 0) << n;
+    if (n > 0) {
+      EXPECT_EQ(std::memcmp(got.data(), v.data(), n * sizeof(double)), 0) << n;
+    }
     for (const std::size_t at : {std::size_t{0}, std::size_t{2047}, std::size_t{2048}, n - 1}) {
       if (at >= n) continue;
       for (const double bad : kBad) {
