@@ -262,6 +262,14 @@ std::string substitute(const std::string& word, int shift) {
   return out;
 }
 
+// Every tensor of models/<model>.safetensors bit-equal in two study directories.
+void expect_same_weights(const std::string& dir_a, const std::string& dir_b, const std::string& model) {
+  const auto a = safetensors::Reader::open(dir_a + "/models/" + model + ".safetensors");
+  const auto b = safetensors::Reader::open(dir_b + "/models/" + model + ".safetensors");
+  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << model;
+  for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+}
+
 struct StudyFixture {
   std::string root;
   StudyFixture() {
@@ -679,9 +687,7 @@ TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) 
   config.resume = true;
   ASSERT_TRUE(train(config, {}));
   for (const char* model : {"pretrain", "multi", "sep.de-en"}) {
-    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
-    const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
-    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+    expect_same_weights(f.root + "/whole", f.root + "/resumed", model);
   }
 }
 
@@ -715,7 +721,7 @@ TEST(StudyTest, ResumedPostSelectChoosesAsAnUninterruptedRun) {
     const auto b = safetensors::Reader::open(f.root + "/resumed/models/" + model + ".safetensors");
     EXPECT_EQ(a.metadata().at("septa.nn.mt.epoch"), b.metadata().at("septa.nn.mt.epoch")) << model;
     EXPECT_EQ(a.metadata().at("septa.nn.mt.dev_chrF"), b.metadata().at("septa.nn.mt.dev_chrF")) << model;
-    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
+    expect_same_weights(f.root + "/whole", f.root + "/resumed", model);
   }
 }
 
@@ -757,11 +763,7 @@ TEST(StudyTest, PartsSideBySideTrainTheSameModelsAsOneRun) {
   EXPECT_NE(std::count(part.begin(), part.end(), 2), 0);
   EXPECT_EQ(models.front().first, "multi");
   EXPECT_EQ(part.front(), 1);  // 4 directions: the largest goes first, to part 1
-  for (const auto& [model, directions] : models) {
-    const auto a = safetensors::Reader::open(f.root + "/whole/models/" + model + ".safetensors");
-    const auto b = safetensors::Reader::open(f.root + "/parts/models/" + model + ".safetensors");
-    for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
-  }
+  for (const auto& [model, directions] : models) expect_same_weights(f.root + "/whole", f.root + "/parts", model);
   config.part = 3;
   EXPECT_THROW(train(config, {}), OptionError);
 }
