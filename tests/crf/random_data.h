@@ -37,7 +37,8 @@ inline std::vector<double> random_weights(std::size_t F, double scale, unsigned 
   return w;
 }
 
-// Sequences [n0, n1) of `data` as a dataset of their own, every value 1 (column data).
+// Sequences [n0, n1) of `data` as a dataset of their own, every value 1 (column data), edge
+// attributes included.
 inline Dataset unit_slice(const Dataset& data, std::size_t n0, std::size_t n1) {
   Dataset out;
   out.unit_values = true;
@@ -45,6 +46,8 @@ inline Dataset unit_slice(const Dataset& data, std::size_t n0, std::size_t n1) {
     for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
       for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
         out.add_attribute(data.attribute_ids[e], 1.0f);
+      for (std::size_t e = data.edge_offsets[i]; e < data.edge_offsets[i + 1]; ++e)
+        out.add_edge_attribute(data.edge_ids[e]);
       out.end_item(data.labels[i]);
     }
     out.end_sequence(data.weights[n]);

@@ -223,18 +223,8 @@ TEST(ConditionedTransitions, ZeroEdgeWeightsScoreLikeThePlainChain) {
 // Sequences [n0, n1) of `data` with every value 1 and integer weights 1 or 2 (a corpus spread
 // over ranks needs integer observed counts).
 Dataset unit_counts(const Dataset& data, std::size_t n0, std::size_t n1) {
-  Dataset out;
-  out.unit_values = true;
-  for (std::size_t n = n0; n < n1; ++n) {
-    for (std::size_t i = data.sequence_offsets[n]; i < data.sequence_offsets[n + 1]; ++i) {
-      for (std::size_t e = data.item_offsets[i]; e < data.item_offsets[i + 1]; ++e)
-        out.add_attribute(data.attribute_ids[e], 1.0f);
-      for (std::size_t e = data.edge_offsets[i]; e < data.edge_offsets[i + 1]; ++e)
-        out.add_edge_attribute(data.edge_ids[e]);
-      out.end_item(data.labels[i]);
-    }
-    out.end_sequence(1.0 + static_cast<double>(n % 2));
-  }
+  Dataset out = testing::unit_slice(data, n0, n1);
+  for (std::size_t n = n0; n < n1; ++n) out.weights[n - n0] = 1.0 + static_cast<double>(n % 2);
   return out;
 }
 
