@@ -109,17 +109,26 @@ class ByteReader {
     pos_ += n;
     return s;
   }
+  // The n elements of T that a length field announces: `first` at their bytes, the position
+  // moved past them, and an empty vector with room for them (huge pages from kHugeAbove bytes).
+  template <typename T>
+  std::vector<T> take_room(uint64_t& n, const char*& first) {
+    n = count(sizeof(T));
+    first = data_ + pos_;
+    pos_ += n * sizeof(T);
+    std::vector<T> v;
+    v.reserve(n);
+    if (n * sizeof(T) >= kHugeAbove) advise_huge_pages(v.data(), n * sizeof(T));
+    return v;
+  }
   // Copied straight from the bytes (no zero fill first: for a 30 MB model the fill touched
   // every page once more than the copy).
   template <typename T>
   std::vector<T> vec() {
     static_assert(std::is_trivially_copyable_v<T>);
-    const uint64_t n = count(sizeof(T));
-    const char* first = data_ + pos_;
-    pos_ += n * sizeof(T);
-    std::vector<T> v;
-    v.reserve(n);
-    if (n * sizeof(T) >= kHugeAbove) advise_huge_pages(v.data(), n * sizeof(T));
+    uint64_t n;
+    const char* first;
+    std::vector<T> v = take_room<T>(n, first);
     v.insert(v.end(), Unaligned<T>{first}, Unaligned<T>{first + n * sizeof(T)});
     return v;
   }
@@ -153,12 +162,9 @@ class ByteReader {
   // A vector of doubles that must all be finite (weights): copied and checked a block at a
   // time while the block is in the cache, the check a branch-free exponent test that vectorises.
   std::vector<double> finite_doubles() {
-    const uint64_t n = count(sizeof(double));
-    const char* first = data_ + pos_;
-    pos_ += n * sizeof(double);
-    std::vector<double> v;
-    v.reserve(n);
-    if (n * sizeof(double) >= kHugeAbove) advise_huge_pages(v.data(), n * sizeof(double));
+    uint64_t n;
+    const char* first;
+    std::vector<double> v = take_room<double>(n, first);
     constexpr uint64_t kBlock = 2048;  // doubles (16 KiB)
     constexpr uint64_t kExponent = 0x7ff0000000000000ULL;  // all ones: infinity or NaN
     for (uint64_t at = 0; at < n; at += kBlock) {
