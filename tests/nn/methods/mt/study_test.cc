@@ -270,6 +270,14 @@ void expect_same_weights(const std::string& dir_a, const std::string& dir_b, con
   for (const auto& t : a.tensors()) EXPECT_EQ(a.read_f32(t.name), b.read_f32(t.name)) << model << " " << t.name;
 }
 
+// The tiny translator of the study tests (vocab 120, dim 16, 2 heads, ff 16, one layer) with a
+// test's own options added.
+OptionValues tiny_study(std::initializer_list<OptionValues::value_type> own) {
+  OptionValues options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"}};
+  for (const auto& [name, value] : own) options[name] = value;
+  return options;
+}
+
 struct StudyFixture {
   std::string root;
   StudyFixture() {
@@ -397,8 +405,7 @@ TEST(StudyTest, ResumeRefusesOtherOptions) {
   config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
-                    {"pretrain-epochs", "1"}, {"max-train", "50"}};
+  config.options = tiny_study({{"pretrain-epochs", "1"}, {"max-train", "50"}});
   // Stop after the first epoch of pre-training, then resume with other options: refused.
   EXPECT_FALSE(train(config, [](const Progress& p) { return p.epochs == 0; }));
   config.resume = true;
@@ -459,8 +466,8 @@ TEST(StudyTest, PostMaxTrainLimitsThePairsOfEveryPostTraining) {
   config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"},       {"heads", "2"},          {"ff", "16"},
-                    {"layers", "1"},  {"pretrain-epochs", "1"}, {"max-train", "50"}, {"post-max-train", "20"}};
+  config.options = tiny_study({{"pretrain-epochs", "1"}, {"max-train", "50"},
+                               {"post-max-train", "20"}});
   ASSERT_TRUE(train(config, {}));
   auto examples = [&](const std::string& model) {
     const auto reader = safetensors::Reader::open(config.dir + "/models/" + model + ".safetensors");
@@ -507,8 +514,8 @@ TEST(StudyTest, PostFreshTakesPairsThePreTrainingNeverSaw) {
   config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
-                    {"pretrain-epochs", "1"}, {"max-train", "50"}, {"post-max-train", "20"}, {"post-fresh", "1"}};
+  config.options = tiny_study({{"pretrain-epochs", "1"}, {"max-train", "50"},
+                               {"post-max-train", "20"}, {"post-fresh", "1"}});
   ASSERT_TRUE(train(config, {}));
   const auto reader = safetensors::Reader::open(config.dir + "/models/sep.de-en.safetensors");
   EXPECT_EQ(reader.metadata().at("septa.nn.mt.examples"), "20");
@@ -538,9 +545,8 @@ TEST(StudyTest, CopyPairsAddEnglishCopiesToPreTrainingOnly) {
   config.corpus_dir = f.corpus_dir();
   config.dir = f.root + "/study";
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
-                    {"pretrain-epochs", "1"}, {"post-epochs", "1"}, {"max-train", "50"},
-                    {"post-max-train", "20"}, {"copy-pairs", "30"}};
+  config.options = tiny_study({{"pretrain-epochs", "1"}, {"post-epochs", "1"}, {"max-train", "50"},
+                               {"post-max-train", "20"}, {"copy-pairs", "30"}});
   Study study(config);
   study.check_options_file();
   study.train_tokenizer_if_needed([](const std::string&) {});
@@ -635,8 +641,7 @@ TEST(StudyTest, TokenizerTrainedAheadIsTheOneTrainWouldTrainAndIsUsedAsGiven) {
   StudyConfig config;
   config.corpus_dir = f.corpus_dir();
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"}, {"heads", "2"}, {"ff", "16"}, {"layers", "1"},
-                    {"pretrain-epochs", "1"}, {"max-train", "50"}};
+  config.options = tiny_study({{"pretrain-epochs", "1"}, {"max-train", "50"}});
   const std::string ahead = f.root + "/ahead.model";
   train_tokenizer(config.corpus_dir, config.options, ahead, [](const std::string&) {});
   EXPECT_THROW(train_tokenizer(config.corpus_dir, config.options, f.root + "/x.bin", [](const std::string&) {}),
@@ -675,9 +680,8 @@ TEST(StudyTest, ResumedRunEqualsAnUninterruptedOneLearningRateScheduleIncluded) 
   StudyConfig config;
   config.corpus_dir = f.corpus_dir();
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"},     {"heads", "2"},       {"ff", "16"},
-                    {"layers", "1"},  {"batch", "16"},   {"pretrain-epochs", "3"}, {"max-train", "60"},
-                    {"warmup", "5"},  {"lr", "0.01"}};
+  config.options = tiny_study({{"batch", "16"}, {"pretrain-epochs", "3"}, {"max-train", "60"},
+                               {"warmup", "5"}, {"lr", "0.01"}});
   config.dir = f.root + "/whole";
   ASSERT_TRUE(train(config, {}));
   // Stopped after the first pre-training epoch (mid warm-up-and-decay), then resumed.
@@ -699,10 +703,9 @@ TEST(StudyTest, ResumedPostSelectChoosesAsAnUninterruptedRun) {
   StudyConfig config;
   config.corpus_dir = f.corpus_dir();
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"},        {"heads", "2"},       {"ff", "16"},
-                    {"layers", "1"},  {"batch", "16"},      {"pretrain-epochs", "2"}, {"max-train", "60"},
-                    {"warmup", "5"},  {"lr", "0.01"},       {"post-epochs", "3"}, {"post-lr", "0.003"},
-                    {"post-select", "10"}};
+  config.options = tiny_study({{"batch", "16"}, {"pretrain-epochs", "2"}, {"max-train", "60"},
+                               {"warmup", "5"}, {"lr", "0.01"}, {"post-epochs", "3"},
+                               {"post-lr", "0.003"}, {"post-select", "10"}});
   config.dir = f.root + "/whole";
   ASSERT_TRUE(train(config, {}));
   config.dir = f.root + "/resumed";
@@ -733,9 +736,9 @@ TEST(StudyTest, PartsSideBySideTrainTheSameModelsAsOneRun) {
   StudyConfig config;
   config.corpus_dir = f.corpus_dir();
   config.device = "cpu";
-  config.options = {{"vocab", "120"}, {"dim", "16"},     {"heads", "2"},       {"ff", "16"},
-                    {"layers", "1"},  {"batch", "16"},   {"pretrain-epochs", "2"}, {"max-train", "60"},
-                    {"warmup", "5"},  {"lr", "0.01"},    {"post-epochs", "2"}, {"post-select", "10"}};
+  config.options = tiny_study({{"batch", "16"}, {"pretrain-epochs", "2"}, {"max-train", "60"},
+                               {"warmup", "5"}, {"lr", "0.01"}, {"post-epochs", "2"},
+                               {"post-select", "10"}});
   config.dir = f.root + "/whole";
   ASSERT_TRUE(train(config, {}));
   config.dir = f.root + "/parts";
