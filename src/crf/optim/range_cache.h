@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "crf/features/bit_count.h"
 #include "crf/objectives/softmax_objective.h"
 #include "crf/optim/huge_pages.h"
 
@@ -22,7 +23,7 @@ struct CachedRange {
 // of the set bits).
 struct MaskedRange {
   uint32_t first, mask;
-  uint32_t last() const { return first + static_cast<uint32_t>(__builtin_popcount(mask)); }
+  uint32_t last() const { return first + bit_count(mask); }
 };
 
 /*
