@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "crf/optim/touched_bits.h"
 #include "crf/parallel/ordered_parallel.h"
 
 namespace septa::crf {
@@ -181,11 +182,12 @@ __attribute__((target("avx512f,popcnt"))) void masked_scores(
 }
 
 // add_cached_ranged_gradient's ranges, masked: each range's class gradients compressed into
-// its features' order and added to its weights (one addition per weight, as the scalar loop).
+// its features' order and added to its weights (one addition per weight, as the scalar loop);
+// with `touched`, each range's weights marked there.
 template <int C>
 __attribute__((target("avx512f,popcnt"))) void masked_gradient(
     std::size_t K, const MaskedRange* first, const MaskedRange* last, const double* g,
-    double* out) {
+    double* out, uint64_t* touched) {
   __m512d gv[C];
   for (int j = 0; j < C; ++j) {
     const std::size_t here = K > 8u * j ? std::min<std::size_t>(8, K - 8u * j) : 0;
@@ -207,6 +209,7 @@ __attribute__((target("avx512f,popcnt"))) void masked_gradient(
                              _mm512_maskz_compress_pd(static_cast<__mmask8>(k), gv[j]));
     }
     for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(o + before[j], store[j], sum[j]);
+    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(m)));
   }
 }
 #endif
@@ -237,25 +240,30 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
 
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const RangeCache& cache, std::size_t i,
-                                const double* class_gradient, double* out) {
+                                const double* class_gradient, double* out, uint64_t* touched) {
+  const std::size_t K = shape.K;
+  const std::size_t dense = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
 #ifdef SEPTA_MASKED_RANGES
   if (cache.masked()) {
-    const std::size_t K = shape.K;
     const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
     switch ((K + 7) / 8) {
-      case 1: masked_gradient<1>(K, first, last, class_gradient, out); break;
-      case 2: masked_gradient<2>(K, first, last, class_gradient, out); break;
-      case 3: masked_gradient<3>(K, first, last, class_gradient, out); break;
-      default: masked_gradient<4>(K, first, last, class_gradient, out); break;
+      case 1: masked_gradient<1>(K, first, last, class_gradient, out, touched); break;
+      case 2: masked_gradient<2>(K, first, last, class_gradient, out, touched); break;
+      case 3: masked_gradient<3>(K, first, last, class_gradient, out, touched); break;
+      default: masked_gradient<4>(K, first, last, class_gradient, out, touched); break;
     }
     if (shape.R > 0) {
-      double* dense = out + shape.features->size() + static_cast<std::size_t>(instance.context) * K;
-      for (std::size_t c = 0; c < K; ++c) dense[c] += class_gradient[c];
+      for (std::size_t c = 0; c < K; ++c) out[dense + c] += class_gradient[c];
+      if (touched) mark_range(touched, dense, dense + K);
     }
     return;
   }
 #endif
   add_cached_ranged_gradient(shape, instance, cache.begin(i), cache.end(i), class_gradient, out);
+  if (!touched) return;
+  for (const CachedRange* r = cache.begin(i), *e = cache.end(i); r != e; ++r)
+    mark_range(touched, r->first, r->last);
+  if (shape.R > 0) mark_range(touched, dense, dense + K);
 }
 
 }  // namespace septa::crf
