@@ -76,6 +76,17 @@ struct Decoding {
   bool force = false;
 };
 
+// A forced label the model does not know is an error of the input file, named by its place.
+template <typename Place>
+void check_forced_labels(const crf::Model& model, const std::vector<std::string>& forced,
+                         Place place) {
+  const std::vector<std::string>& labels = model.labels();
+  for (std::size_t t = 0; t < forced.size(); ++t)
+    if (!forced[t].empty() && std::find(labels.begin(), labels.end(), forced[t]) == labels.end())
+      throw FormatError(place(t) + ": forced label '" + forced[t] +
+                        "' is not a label of the model");
+}
+
 // The constraints of one sentence: the transition rules plus, with --force, its given labels.
 crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model& model,
                                             const crf::ColumnSentence& sentence) {
@@ -86,14 +97,16 @@ crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf:
                       ": --force needs a label column ('_' for the items to predict)");
   for (const auto& columns : sentence.columns)
     c.forced.push_back(columns.back() == "_" ? std::string() : columns.back());
+  check_forced_labels(model, c.forced, [&](std::size_t t) { return crf::item_place(sentence, t); });
   return c;
 }
-crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model&,
+crf::DecodeConstraints sentence_constraints(const Decoding& decoding, const crf::Model& model,
                                             const crf::AttributeSequence& sequence) {
   crf::DecodeConstraints c = decoding.constraints;
   if (!decoding.force) return c;
   for (const std::string& label : sequence.labels)
     c.forced.push_back(label == "_" ? std::string() : label);
+  check_forced_labels(model, c.forced, [&](std::size_t t) { return crf::item_place(sequence, t); });
   return c;
 }
 

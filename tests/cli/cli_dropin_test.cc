@@ -251,6 +251,17 @@ TEST_F(CliDropIn, ForcedDecodingKeepsGivenLabelsAndConstraintsHold) {
       EXPECT_EQ(out.substr(out.rfind(' ') + 1), "B-VP") << out;
     }
   }
+  // A forced label the model lacks names the file and line of its item (the second sentence's).
+  std::string unknown_input = forced_input;
+  unknown_input.replace(unknown_input.find("B-VP", unknown_input.find("\n\n")), 4, "B-NOPE");
+  const std::size_t line_no =
+      std::count(unknown_input.begin(), unknown_input.begin() + unknown_input.find("B-NOPE"),
+                 '\n') + 1;
+  write_text(dir_.file("unknown.txt"), unknown_input);
+  const CliRun unknown = septa_cli("tag --force -m " + model + " " + dir_.file("unknown.txt"));
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_TRUE(contains(unknown.output, "unknown.txt:" + std::to_string(line_no) +
+                                           ": forced label 'B-NOPE'")) << unknown.output;
   write_text(dir_.file("rules.txt"), "forbid B-NP I-NP\n");
   const CliRun constrained = septa_cli("tag --constraints " + dir_.file("rules.txt") + " -m " +
                                        model + " " + test_);

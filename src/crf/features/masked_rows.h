@@ -15,6 +15,7 @@
 #define SEPTA_AVX512 __attribute__((target("avx512f,popcnt")))
 #endif
 
+#include "crf/features/bit_count.h"
 #include "crf/features/sparse_features.h"
 
 namespace septa::crf {
@@ -23,7 +24,7 @@ namespace septa::crf {
 // (bit c: class c; the classes of a row increase).
 struct MaskedRange {
   uint32_t first, mask;
-  uint32_t last() const { return first + static_cast<uint32_t>(__builtin_popcount(mask)); }
+  uint32_t last() const { return first + bit_count(mask); }
 };
 
 // Whether the processor runs the AVX-512 kernels below (false where they are not compiled).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "crf/optim/touched_bits.h"
 #include "crf/parallel/ordered_parallel.h"
 
 namespace septa::crf {
@@ -130,13 +131,18 @@ SEPTA_AVX512 void masked_scores(std::size_t K, const double* init, const MaskedR
 }
 
 // add_cached_ranged_gradient's ranges, masked: each range's class gradients compressed into
-// its features' order and added to its weights (one addition per weight, as the scalar loop).
+// its features' order and added to its weights (one addition per weight, as the scalar loop);
+// with `touched`, each range's weights marked there.
 template <int C>
 SEPTA_AVX512 void masked_gradient(std::size_t K, const MaskedRange* first,
-                                  const MaskedRange* last, const double* g, double* out) {
+                                  const MaskedRange* last, const double* g, double* out,
+                                  uint64_t* touched) {
   __m512d gv[C];
   for (int j = 0; j < C; ++j) gv[j] = _mm512_maskz_loadu_pd(class_lanes(K, j), g + 8 * j);
-  for (const MaskedRange* r = first; r != last; ++r) add_lanes_to_row<C>(gv, r->mask, out + r->first);
+  for (const MaskedRange* r = first; r != last; ++r) {
+    add_lanes_to_row<C>(gv, r->mask, out + r->first);
+    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
+  }
 }
 #endif
 
@@ -166,25 +172,30 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
 
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const RangeCache& cache, std::size_t i,
-                                const double* class_gradient, double* out) {
+                                const double* class_gradient, double* out, uint64_t* touched) {
+  const std::size_t K = shape.K;
+  const std::size_t dense = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
 #ifdef SEPTA_MASKED_ROWS
   if (cache.masked()) {
-    const std::size_t K = shape.K;
     const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
     switch ((K + 7) / 8) {
-      case 1: masked_gradient<1>(K, first, last, class_gradient, out); break;
-      case 2: masked_gradient<2>(K, first, last, class_gradient, out); break;
-      case 3: masked_gradient<3>(K, first, last, class_gradient, out); break;
-      default: masked_gradient<4>(K, first, last, class_gradient, out); break;
+      case 1: masked_gradient<1>(K, first, last, class_gradient, out, touched); break;
+      case 2: masked_gradient<2>(K, first, last, class_gradient, out, touched); break;
+      case 3: masked_gradient<3>(K, first, last, class_gradient, out, touched); break;
+      default: masked_gradient<4>(K, first, last, class_gradient, out, touched); break;
     }
     if (shape.R > 0) {
-      double* dense = out + shape.features->size() + static_cast<std::size_t>(instance.context) * K;
-      for (std::size_t c = 0; c < K; ++c) dense[c] += class_gradient[c];
+      for (std::size_t c = 0; c < K; ++c) out[dense + c] += class_gradient[c];
+      if (touched) mark_range(touched, dense, dense + K);
     }
     return;
   }
 #endif
   add_cached_ranged_gradient(shape, instance, cache.begin(i), cache.end(i), class_gradient, out);
+  if (!touched) return;
+  for (const CachedRange* r = cache.begin(i), *e = cache.end(i); r != e; ++r)
+    mark_range(touched, r->first, r->last);
+  if (shape.R > 0) mark_range(touched, dense, dense + K);
 }
 
 }  // namespace septa::crf

@@ -92,8 +92,11 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
 void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const RangeCache& cache, std::size_t i, const double* w, double scale,
                           double* scores);
+// The gradient also marks the weights it changed (the ranges and the dense row) in `touched`
+// [dimension / 64 + 1] when given (masked: in the same pass, with the processor's popcount).
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const RangeCache& cache, std::size_t i,
-                                const double* class_gradient, double* out);
+                                const double* class_gradient, double* out,
+                                uint64_t* touched = nullptr);
 
 }  // namespace septa::crf

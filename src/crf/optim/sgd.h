@@ -171,9 +171,11 @@ class ShardedSgd {
                                             Communicator& ranks);
   // Spread over ranks, with the features cached: cuts the held items to those still read.
   void keep_read_items();
-  // Builds cache_ or range_cache_ where the shape and data allow (spread: then cuts the held
-  // items to those still read).
+  // Builds cache_ or range_cache_ where the shape and data allow.
   void build_caches(bool spread, int threads);
+  // After build_caches, the calibration and find_step_reads: spread, cuts the held items to
+  // those still read; copies the instance records the steps read (with a cache).
+  void finish_caches(bool spread);
   // Sets step_reads_ (from the sample instances' items).
   void find_step_reads();
 
