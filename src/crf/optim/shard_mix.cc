@@ -282,6 +282,10 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   // 2 bytes x D of resident memory).
   thread_local std::vector<uint16_t> count;
   if (count.size() < hi - lo) count.assign(hi - lo, 0);
+  thread_local std::vector<uint32_t> first_updated;  // [hi - lo] the updated ids, in add order
+  if (first_updated.size() < hi - lo + 1) first_updated.resize(hi - lo + 1);  // (+1: written before kept)
+  uint32_t* fresh = first_updated.data();
+  std::size_t n_fresh = 0;
   constexpr std::ptrdiff_t kAhead = 16;  // z and delta' prefetched (z is out of cache)
   uint64_t entries = 0;
   uint16_t* counts = count.data();  // counts[d - lo] for d in [lo, hi)
@@ -308,22 +312,30 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
         __builtin_prefetch(z + index[i + kAhead]);
         __builtin_prefetch(delta + index[i + kAhead], 1);
       }
+      // Without a branch on the first update (it mispredicts): the id always written, kept
+      // when first; the stale delta' masked to +0.0 then (0.0 + x as before).
       const uint32_t d = index[i];
-      if (counts[d - lo]++ == 0) {
-        updated.push_back(d);
-        delta[d] = 0.0;
-      }
-      delta[d] += value(i) - G * z[d];
+      const uint16_t c = counts[d - lo];
+      counts[d - lo] = static_cast<uint16_t>(c + 1);
+      fresh[n_fresh] = d;
+      n_fresh += c == 0;
+      uint64_t bits;
+      std::memcpy(&bits, delta + d, sizeof bits);
+      bits &= uint64_t{0} - static_cast<uint64_t>(c != 0);
+      double before;
+      std::memcpy(&before, &bits, sizeof before);
+      delta[d] = before + (value(i) - G * z[d]);
     }
     for (std::size_t i = m; i < e; ++i) {
       const uint32_t d = index[i];
       if (counts[d - lo]++ == 0) {
-        updated.push_back(d);
+        fresh[n_fresh++] = d;
         delta[d] = 0.0;
       }
       delta[d] += u.share * (value(i) - u.decay * (G * z[d]));
     }
   }
+  updated.assign(fresh, fresh + n_fresh);
   double wd = 0.0, dd = 0.0;
   for (uint32_t d : updated) {
     const double w = G * z[d];
