@@ -7,7 +7,7 @@
 #include <functional>
 #include <vector>
 
-#include "crf/features/bit_count.h"
+#include "crf/features/masked_rows.h"
 #include "crf/objectives/softmax_objective.h"
 #include "crf/optim/huge_pages.h"
 
@@ -16,14 +16,6 @@ namespace septa::crf {
 // The features [first, last) of one attribute of an instance.
 struct CachedRange {
   uint32_t first, last;
-};
-
-// The same range as its first feature and its features' classes (bit c: class c; the classes
-// of an attribute's features increase, so its features are first, first + 1, ... in the order
-// of the set bits).
-struct MaskedRange {
-  uint32_t first, mask;
-  uint32_t last() const { return first + bit_count(mask); }
 };
 
 /*
