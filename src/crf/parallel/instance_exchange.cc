@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "crf/io/binary_io.h"
+#include "crf/parallel/keep_buffers.h"
 #include "septa/error.h"
 
 namespace septa::crf {
@@ -166,6 +167,10 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
       held.global.push_back(first + i);
     }
   };
+  // The rounds' messages and received parts (megabytes each on large data) come from the heap
+  // and go back to it, so that each round reuses the pages of the one before instead of
+  // faulting in fresh mappings (the held arrays above are allocated before, as usual).
+  const KeepRoundBuffers keep_buffers(R > 1);
   std::vector<std::string> to(R);
   std::vector<std::size_t> kept;        // [kept this round] own instances this rank keeps
   uint64_t sent_bytes = 0;              // to the other ranks (SEPTA_SGD_PROFILE)
