@@ -1,5 +1,6 @@
 #include "crf/algorithms/local_training.h"
 
+#include "crf/features/bit_count.h"
 #include "crf/io/binary_io.h"
 #include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
@@ -181,6 +182,82 @@ bool instance_features_parallel(const Dataset& data, const std::vector<LocalInst
   return true;
 }
 
+/*
+ * instance_features for min_freq <= 1 (no counts needed) and K <= 64 W: each attribute's
+ * classes as a bit set [A span][W], set in one pass over the occurrences (on several threads
+ * the bits are set with atomic ORs: the sets do not depend on the order), then each attribute's
+ * features are its set bits in class order; with all_classes, all K classes of every attribute
+ * that occurs. The same features as the counting build, which groups the occurrences by
+ * attribute (a count pass, a bucket pass, a sort per bucket) to count them.
+ */
+template <int W>
+SparseFeatures class_set_features(const Dataset& data, const std::vector<LocalInstance>& instances,
+                                  std::size_t A, std::size_t K, int max_span, bool all_classes,
+                                  int threads) {
+  const std::size_t A_span = A * static_cast<std::size_t>(max_span), N = instances.size();
+  std::vector<uint64_t> sets(A_span * W, 0);  // [A span][W] class bits
+  constexpr std::size_t B = 64;                // instance blocks
+  const bool atomic = threads > 1;
+  parallel_for(atomic ? B : 1, threads, [&](std::size_t b) {
+    const std::size_t begin = atomic ? N * b / B : 0, end = atomic ? N * (b + 1) / B : N;
+    for (std::size_t i = begin; i < end; ++i) {
+      const LocalInstance& instance = instances[i];
+      const std::size_t word = static_cast<std::size_t>(instance.gold) >> 6;
+      const uint64_t bit = uint64_t{1} << (instance.gold & 63);
+      for (int32_t k = 0; k < instance.span; ++k) {
+        const std::size_t item = instance.item + k, shift = k * A;
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
+          uint64_t& set = sets[(data.attribute_ids[e] + shift) * W + word];
+          if (atomic)
+            __atomic_fetch_or(&set, bit, __ATOMIC_RELAXED);
+          else
+            set |= bit;
+        }
+      }
+    }
+  });
+  SparseFeatures out;
+  out.A = A_span;
+  out.K = K;
+  out.offsets.assign(A_span + 1, 0);
+  const auto features_of = [&](std::size_t a) {
+    std::size_t n = 0;
+    for (int j = 0; j < W; ++j) n += bit_count(sets[a * W + j]);
+    return all_classes && n > 0 ? K : n;
+  };
+  for (std::size_t a = 0; a < A_span; ++a)
+    out.offsets[a + 1] = out.offsets[a] + static_cast<uint32_t>(features_of(a));
+  out.classes.resize(out.offsets[A_span]);
+  parallel_for(B, threads, [&](std::size_t b) {
+    for (std::size_t a = A_span * b / B; a < A_span * (b + 1) / B; ++a) {
+      int32_t* classes = out.classes.data() + out.offsets[a];
+      if (all_classes) {
+        if (out.offsets[a + 1] != out.offsets[a])
+          for (std::size_t k = 0; k < K; ++k) classes[k] = static_cast<int32_t>(k);
+        continue;
+      }
+      for (int j = 0; j < W; ++j)
+        for (uint64_t bits = sets[a * W + j]; bits != 0; bits &= bits - 1)
+          *classes++ = 64 * j + __builtin_ctzll(bits);
+    }
+  });
+  return out;
+}
+
+// class_set_features where it applies (min_freq <= 1, K <= 256); false otherwise.
+bool class_set_build(const Dataset& data, const std::vector<LocalInstance>& instances,
+                     std::size_t A, std::size_t K, int max_span, int min_freq, bool all_classes,
+                     int threads, SparseFeatures& out) {
+  if (min_freq > 1 || A == 0) return false;
+  switch ((K + 63) / 64) {
+    case 1: out = class_set_features<1>(data, instances, A, K, max_span, all_classes, threads); return true;
+    case 2: out = class_set_features<2>(data, instances, A, K, max_span, all_classes, threads); return true;
+    case 3: out = class_set_features<3>(data, instances, A, K, max_span, all_classes, threads); return true;
+    case 4: out = class_set_features<4>(data, instances, A, K, max_span, all_classes, threads); return true;
+    default: return false;
+  }
+}
+
 // The serial build over instances [first, end), with each feature's count when asked.
 SparseFeatures bucketed_features(const Dataset& data, const LocalInstance* first,
                                  const LocalInstance* end, std::size_t A, std::size_t K,
@@ -214,6 +291,8 @@ SparseFeatures instance_features(const Dataset& data, const std::vector<LocalIns
                                  std::size_t A, std::size_t K, int max_span, int min_freq,
                                  bool all_classes, int threads) {
   SparseFeatures built;
+  if (class_set_build(data, instances, A, K, max_span, min_freq, all_classes, threads, built))
+    return built;
   if (threads > 1 && A > 0 &&
       instance_features_parallel(data, instances, A, K, max_span, min_freq, all_classes, threads,
                                  built))

@@ -13,55 +13,124 @@ namespace septa::crf {
 namespace {
 
 typedef double Vec4 __attribute__((vector_size(32)));  // 4 lanes (AVX2, or 2 x SSE2)
+typedef double Vec8 __attribute__((vector_size(64)));  // 8 lanes (AVX-512)
+template <int W> struct Lanes;
+template <> struct Lanes<4> { typedef Vec4 V; };
+template <> struct Lanes<8> { typedef Vec8 V; };
 
-inline std::size_t padded(std::size_t L) { return (L + 3) & ~std::size_t{3}; }
+// L rounded up to a multiple of W (the rows of the matrices vector_matrix reads).
+template <int W = 4>
+inline std::size_t padded(std::size_t L) { return (L + W - 1) & ~std::size_t{W - 1}; }
 
-// acc[k] += x[i] * m[i][4k .. 4k+3] for i < rows, k < K (m: rows of stride Lp).
-template <int K>
+// Whether the processor runs the 8-lane (AVX-512) kernels.
+bool wide_lanes() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+// acc[k] += x[i] * m[i][W k .. W k + W - 1] for i < rows, k < K (m: rows of stride Lp).
+template <int K, int W>
 __attribute__((always_inline)) inline void accumulate_rows(const double* x, const double* m,
                                                            std::size_t rows, std::size_t Lp,
-                                                           Vec4* acc) {
+                                                           typename Lanes<W>::V* acc) {
+  typedef typename Lanes<W>::V V;
   for (std::size_t i = 0; i < rows; ++i, m += Lp) {
-    const Vec4 p = {x[i], x[i], x[i], x[i]};
+    const double v = x[i];
+    V p;
+    if constexpr (W == 4)
+      p = V{v, v, v, v};
+    else
+      p = V{v, v, v, v, v, v, v, v};
     for (int k = 0; k < K; ++k) {
-      Vec4 row;
-      std::memcpy(&row, m + 4 * k, sizeof row);
+      V row;
+      std::memcpy(&row, m + W * k, sizeof row);
       acc[k] += p * row;
     }
   }
 }
 
+// accumulate_rows into K fresh registers, then their first `count` lanes to out.
+template <int K, int W>
+__attribute__((always_inline)) inline void rows_to(const double* x, const double* m,
+                                                   std::size_t rows, std::size_t Lp,
+                                                   std::size_t count, double* out) {
+  typename Lanes<W>::V acc[K] = {};
+  accumulate_rows<K, W>(x, m, rows, Lp, acc);
+  double lanes[K * W];
+  std::memcpy(lanes, acc, sizeof lanes);
+  std::copy(lanes, lanes + count, out);
+}
+
 /*
  * out[j] = sum_i x[i] M[i][j] for j < L, i < rows, M [rows][Lp] with rows padded by zeros to
- * Lp (L rounded up to 4). Up to 32 outputs at a time stay in registers while i runs over the
- * rows, each summed in i order (out[j] = (((0 + x_0 M_0j) + x_1 M_1j) + ...), one multiply-add
- * per term), so the bits are those of the plain loop `for i: for j: out[j] += x[i] * M[i][j]`
- * compiled for the same target. The plain loop kept out[] in memory, and every row waited for
- * the stores of the last. Each 4 outputs are one chain of multiply-adds, each waiting for the
- * last (4 cycles): 8 chains side by side (L = 23: 6 in one pass instead of 4, then 2) keep
- * more multiply-adds in flight.
+ * Lp (L rounded up to W lanes). Up to 8 W outputs at a time stay in registers while i runs
+ * over the rows, each summed in i order (out[j] = (((0 + x_0 M_0j) + x_1 M_1j) + ...), one
+ * multiply-add per term), so the bits are those of the plain loop
+ * `for i: for j: out[j] += x[i] * M[i][j]` compiled for the same target, whatever W. The plain
+ * loop kept out[] in memory, and every row waited for the stores of the last. Each W outputs
+ * are one chain of multiply-adds, each waiting for the last (4 cycles): 8 chains side by side
+ * keep more multiply-adds in flight.
  */
+template <int W>
 __attribute__((always_inline)) inline void vector_matrix(const double* x, const double* M,
                                                          std::size_t rows, std::size_t L,
                                                          std::size_t Lp, double* out) {
-  for (std::size_t j0 = 0; j0 < Lp; j0 += 32) {
-    Vec4 acc[8] = {};
+  for (std::size_t j0 = 0; j0 < Lp; j0 += 8 * W) {
     const double* m = M + j0;
-    switch (std::min<std::size_t>(32, Lp - j0) / 4) {
-      case 8: accumulate_rows<8>(x, m, rows, Lp, acc); break;
-      case 7: accumulate_rows<7>(x, m, rows, Lp, acc); break;
-      case 6: accumulate_rows<6>(x, m, rows, Lp, acc); break;
-      case 5: accumulate_rows<5>(x, m, rows, Lp, acc); break;
-      case 4: accumulate_rows<4>(x, m, rows, Lp, acc); break;
-      case 3: accumulate_rows<3>(x, m, rows, Lp, acc); break;
-      case 2: accumulate_rows<2>(x, m, rows, Lp, acc); break;
-      default: accumulate_rows<1>(x, m, rows, Lp, acc); break;
+    const std::size_t count = std::min<std::size_t>(8 * W, L - j0);
+    switch (std::min<std::size_t>(8 * W, Lp - j0) / W) {
+      case 8: rows_to<8, W>(x, m, rows, Lp, count, out + j0); break;
+      case 7: rows_to<7, W>(x, m, rows, Lp, count, out + j0); break;
+      case 6: rows_to<6, W>(x, m, rows, Lp, count, out + j0); break;
+      case 5: rows_to<5, W>(x, m, rows, Lp, count, out + j0); break;
+      case 4: rows_to<4, W>(x, m, rows, Lp, count, out + j0); break;
+      case 3: rows_to<3, W>(x, m, rows, Lp, count, out + j0); break;
+      case 2: rows_to<2, W>(x, m, rows, Lp, count, out + j0); break;
+      default: rows_to<1, W>(x, m, rows, Lp, count, out + j0); break;
     }
-    double lanes[32];
-    std::memcpy(lanes, acc, sizeof lanes);
-    std::copy(lanes, lanes + std::min<std::size_t>(32, L - j0), out + j0);
   }
 }
+
+// The extremes of s[0..n) (a position's states, a transition matrix) in four branch-free lanes
+// (so the loop vectorises); max and min are exact, so any order gives the same values (a tie of +0 and -0 gives either: s - m and the
+// exponentials keep their bits, fast_exp(+-0) = 1).
+__attribute__((always_inline)) inline void extremes(const double* s, std::size_t n,
+                                                    double& highest, double& lowest) {
+  double high[4], low[4];
+  for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = s[0];
+  std::size_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (std::size_t lane = 0; lane < 4; ++lane) {
+      high[lane] = s[j + lane] > high[lane] ? s[j + lane] : high[lane];
+      low[lane] = s[j + lane] < low[lane] ? s[j + lane] : low[lane];
+    }
+  for (; j < n; ++j) {
+    high[0] = s[j] > high[0] ? s[j] : high[0];
+    low[0] = s[j] < low[0] ? s[j] : low[0];
+  }
+  highest = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
+  lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
+}
+
+// c = sum_j a[j] (j ascending), then a[j] *= 1 / c; false when c is not positive and finite.
+__attribute__((always_inline)) inline bool normalise(double* a, std::size_t L, double& c) {
+  c = 0.0;
+  for (std::size_t j = 0; j < L; ++j) c += a[j];
+  if (!(c > 0.0) || !std::isfinite(c)) return false;
+  const double inv = 1.0 / c;
+  for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
+  return true;
+}
+
+// Potentials of one position (or matrix) may span at most this many nats for the scaled
+// forward-backward (see forward_backward_scaled).
+constexpr double kMaxSpan = 200.0;
 
 }  // namespace
 
@@ -120,93 +189,155 @@ double Lattice::forward_backward() {
     log_z_ = 0.0;
     return 0.0;
   }
-  log_domain_ = !forward_backward_scaled();
+  bool scaled;
+  if (per_position_)
+    scaled = forward_backward_scaled();
+  else
+    scaled = wide_lanes() ? shared_scaled_wide() : shared_scaled();
+  log_domain_ = !scaled;
   if (log_domain_) forward_backward_log();
   return log_z_;
 }
 
-// Returns false, leaving the work to the log-domain pass, when the potentials of one position
-// span more than kMaxSpan nats: exp() of the shifted values could then underflow and silently
-// drop the dominant paths (scaled forward-backward is exact only while nothing underflows).
-SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
-  constexpr double kMaxSpan = 200.0;
+// The scaled passes return false, leaving the work to the log-domain pass, when the potentials
+// of one position span more than kMaxSpan nats: exp() of the shifted values could then
+// underflow and silently drop the dominant paths (scaled forward-backward is exact only while
+// nothing underflows).
+
+// The exponentials of the shared transitions E = exp(trans - n) (n their maximum), kept until
+// the transitions change, also as [L][Lp] rows padded to W lanes and transposed (the backward
+// pass then runs as vector_matrix over contiguous columns).
+template <int W>
+__attribute__((always_inline)) inline bool Lattice::shared_transition_exponentials() {
+  if (!exp_trans_stale_) return true;
+  const std::size_t L = L_;
+  const double* __restrict w = trans_.data();
+  double n, lowest;
+  extremes(w, L * L, n, lowest);
+  if (n - lowest > kMaxSpan) return false;
+  trans_shift_.assign(1, n);
+  exp_trans_.resize(L * L);
+  double* __restrict e = exp_trans_.data();
+  for (std::size_t r = 0; r < L * L; ++r) e[r] = fast_exp(w[r] - n);
+  const std::size_t Lp = padded<W>(L);
+  exp_trans_padded_.assign(L * Lp, 0.0);
+  exp_trans_transposed_.assign(L * Lp, 0.0);
+  for (std::size_t i = 0; i < L; ++i)
+    for (std::size_t j = 0; j < L; ++j) {
+      exp_trans_padded_[i * Lp + j] = e[i * L + j];
+      exp_trans_transposed_[j * Lp + i] = e[i * L + j];
+    }
+  exp_trans_stale_ = false;
+  return true;
+}
+
+// Forward step t with shared transitions: S[t] = exp(state[t] - m_t), then a[t] (formulas
+// above), log Z's terms of t added to log_z. The exponentials of t come first: they do not
+// wait for a[t-1], so they run while the chain of multiply-adds of the last step finishes.
+template <int W>
+__attribute__((always_inline)) inline bool Lattice::forward_step(std::size_t t, double& log_z) {
+  const std::size_t L = L_;
+  const double* s = &state_[t * L];
+  double m, lowest;
+  extremes(s, L, m, lowest);
+  if (m - lowest > kMaxSpan) return false;
+  state_shift_[t] = m;
+  double* __restrict es = &exp_state_[t * L];
+  for (std::size_t j = 0; j < L; ++j) es[j] = fast_exp(s[j] - m);
+  double* a = &alpha_[t * L];
+  if (t == 0) {
+    std::copy(es, es + L, a);
+  } else {
+    vector_matrix<W>(&alpha_[(t - 1) * L], exp_trans_padded_.data(), L, L, padded<W>(L), a);
+    for (std::size_t j = 0; j < L; ++j) a[j] *= es[j];
+    log_z += trans_shift_[0];
+  }
+  double c;
+  if (!normalise(a, L, c)) return false;
+  scale_[t] = c;
+  log_z += state_shift_[t] + std::log(c);
+  return true;
+}
+
+// Backward step t < T - 1 with shared transitions: b[t][i] = sum_j E[i][j] tmp[j] (j
+// ascending, over the transposed rows), tmp[j] = S[t+1][j] b[t+1][j] / c_{t+1}; then the node
+// marginals of t + 1, whose b is final.
+template <int W>
+__attribute__((always_inline)) inline void Lattice::backward_step(std::size_t t) {
+  const std::size_t L = L_;
+  const double* next = &beta_[(t + 1) * L];
+  const double* s = &exp_state_[(t + 1) * L];
+  const double inv = 1.0 / scale_[t + 1];
+  double* tmp = tmp_.data();
+  for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
+  vector_matrix<W>(tmp, exp_trans_transposed_.data(), L, L, padded<W>(L), &beta_[t * L]);
+  const double* a = &alpha_[(t + 1) * L];
+  double* p = &marginal_[(t + 1) * L];
+  for (std::size_t j = 0; j < L; ++j) p[j] = a[j] * next[j];
+}
+
+void Lattice::size_passes() {
+  alpha_.resize(T_ * L_);
+  beta_.resize(T_ * L_);
+  scale_.resize(T_);
+  exp_state_.resize(T_ * L_);
+  state_shift_.resize(T_);
+  marginal_.resize(T_ * L_);
+  tmp_.resize(L_);
+}
+
+// Scaled forward-backward with shared transitions, W lanes per vector (the same bits for 4 and
+// 8: every output keeps its operations and their order).
+template <int W>
+__attribute__((always_inline)) inline bool Lattice::shared_scaled_lanes() {
   const std::size_t T = T_, L = L_;
-  alpha_.resize(T * L);
-  beta_.resize(T * L);
-  scale_.resize(T);
-  exp_state_.resize(T * L);
-  state_shift_.resize(T);
+  size_passes();
+  if (!shared_transition_exponentials<W>()) return false;
+  double log_z = 0.0;
+  for (std::size_t t = 0; t < T; ++t)
+    if (!forward_step<W>(t, log_z)) return false;
+  std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
+  for (std::size_t t = T - 1; t-- > 0;) backward_step<W>(t);
+  for (std::size_t j = 0; j < L; ++j) marginal_[j] = alpha_[j] * beta_[j];
+  log_z_ = log_z;
+  return true;
+}
+
+SEPTA_VECTOR_CLONES bool Lattice::shared_scaled() { return shared_scaled_lanes<4>(); }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+__attribute__((target("arch=x86-64-v4"))) bool Lattice::shared_scaled_wide() {
+  return shared_scaled_lanes<8>();
+}
+#else
+bool Lattice::shared_scaled_wide() { return shared_scaled_lanes<4>(); }
+#endif
+
+// Scaled forward-backward with per-position transitions (each matrix used once: no padded or
+// transposed copies).
+SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
+  const std::size_t T = T_, L = L_;
+  size_passes();
   for (std::size_t t = 0; t < T; ++t) {
     const double* s = &state_[t * L];
-    // Extremes in four lanes (branch-free, so the loop vectorises); max and min are exact, so
-    // any order gives the same values (a tie of +0 and -0 shifts by either: s - m and the
-    // exponentials keep their bits, fast_exp(+-0) = 1).
-    double high[4], low[4];
-    for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = s[0];
-    std::size_t j = 0;
-    for (; j + 4 <= L; j += 4)
-      for (std::size_t lane = 0; lane < 4; ++lane) {
-        high[lane] = s[j + lane] > high[lane] ? s[j + lane] : high[lane];
-        low[lane] = s[j + lane] < low[lane] ? s[j + lane] : low[lane];
-      }
-    for (; j < L; ++j) {
-      high[0] = s[j] > high[0] ? s[j] : high[0];
-      low[0] = s[j] < low[0] ? s[j] : low[0];
-    }
-    const double m = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
-    const double lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
+    double m, lowest;
+    extremes(s, L, m, lowest);
     if (m - lowest > kMaxSpan) return false;
     state_shift_[t] = m;
     for (std::size_t j = 0; j < L; ++j) exp_state_[t * L + j] = fast_exp(s[j] - m);
   }
   const std::size_t matrices = trans_.size() / (L * L);
-  if (exp_trans_stale_ || per_position_) {
-    exp_trans_.resize(trans_.size());
-    // The shared matrix is also kept transposed (the backward pass then runs as axpy over
-    // contiguous columns); per-position matrices are used once each, so the backward pass
-    // reads their rows instead of paying for a transposed copy.
-    if (!per_position_) {
-      exp_trans_padded_.assign(L * padded(L), 0.0);
-      exp_trans_transposed_.assign(L * padded(L), 0.0);
-    }
-    trans_shift_.resize(matrices);
-  }
-  for (std::size_t k = 0; k < matrices && (exp_trans_stale_ || per_position_); ++k) {
+  exp_trans_.resize(trans_.size());
+  trans_shift_.resize(matrices);
+  for (std::size_t k = 0; k < matrices; ++k) {
     const double* __restrict w = &trans_[k * L * L];
-    // Extremes in four lanes (branch-free, so the loop vectorises).
-    double high[4], low[4];
-    for (std::size_t lane = 0; lane < 4; ++lane) high[lane] = low[lane] = w[0];
-    std::size_t q = 0;
-    for (; q + 4 <= L * L; q += 4)
-      for (std::size_t lane = 0; lane < 4; ++lane) {
-        high[lane] = w[q + lane] > high[lane] ? w[q + lane] : high[lane];
-        low[lane] = w[q + lane] < low[lane] ? w[q + lane] : low[lane];
-      }
-    for (; q < L * L; ++q) {
-      high[0] = std::max(high[0], w[q]);
-      low[0] = std::min(low[0], w[q]);
-    }
-    const double n = std::max(std::max(high[0], high[1]), std::max(high[2], high[3]));
-    const double lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
-    if (n - lowest > kMaxSpan) {
-      exp_trans_stale_ = true;
-      return false;
-    }
+    double n, lowest;
+    extremes(w, L * L, n, lowest);
+    if (n - lowest > kMaxSpan) return false;
     trans_shift_[k] = n;
     double* __restrict e = &exp_trans_[k * L * L];
     for (std::size_t r = 0; r < L * L; ++r) e[r] = fast_exp(w[r] - n);
-    if (per_position_) continue;
-    const std::size_t Lp = padded(L);
-    for (std::size_t i = 0; i < L; ++i)
-      for (std::size_t j = 0; j < L; ++j) {
-        exp_trans_padded_[i * Lp + j] = e[i * L + j];
-        exp_trans_transposed_[j * Lp + i] = e[i * L + j];
-      }
   }
-  exp_trans_stale_ = false;
-  auto exp_trans_at = [&](std::size_t t) {
-    return &exp_trans_[per_position_ ? (t - 1) * L * L : 0];
-  };
 
   double log_z = 0.0;
   for (std::size_t t = 0; t < T; ++t) {
@@ -216,31 +347,23 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       std::copy(s, s + L, a);
     } else {
       const double* prev = &alpha_[(t - 1) * L];
-      if (per_position_) {
-        const double* e = exp_trans_at(t);
-        std::fill(a, a + L, 0.0);
-        for (std::size_t i = 0; i < L; ++i) {
-          const double p = prev[i];
-          const double* row = &e[i * L];
-          for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
-        }
-      } else {
-        vector_matrix(prev, exp_trans_padded_.data(), L, L, padded(L), a);
+      const double* e = &exp_trans_[(t - 1) * L * L];
+      std::fill(a, a + L, 0.0);
+      for (std::size_t i = 0; i < L; ++i) {
+        const double p = prev[i];
+        const double* row = &e[i * L];
+        for (std::size_t j = 0; j < L; ++j) a[j] += p * row[j];
       }
       for (std::size_t j = 0; j < L; ++j) a[j] *= s[j];
-      log_z += trans_shift_[per_position_ ? t - 1 : 0];
+      log_z += trans_shift_[t - 1];
     }
-    double c = 0.0;
-    for (std::size_t j = 0; j < L; ++j) c += a[j];
-    if (!(c > 0.0) || !std::isfinite(c)) return false;
-    const double inv = 1.0 / c;
-    for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
+    double c;
+    if (!normalise(a, L, c)) return false;
     scale_[t] = c;
     log_z += state_shift_[t] + std::log(c);
   }
 
   std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
-  tmp_.resize(L);
   double* tmp = tmp_.data();
   for (std::size_t t = T - 1; t-- > 0;) {
     const double* next = &beta_[(t + 1) * L];
@@ -248,26 +371,20 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
     const double inv = 1.0 / scale_[t + 1];
     for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
     double* b = &beta_[t * L];
-    if (per_position_) {
-      // b[i] = sum_j E_{t+1}[i][j] tmp[j]: one dot product per row, in four independent
-      // partial sums (a fixed order, so the result does not depend on the machine).
-      const double* e = &exp_trans_[t * L * L];
-      for (std::size_t i = 0; i < L; ++i) {
-        const double* row = &e[i * L];
-        double part[4] = {0.0, 0.0, 0.0, 0.0};
-        std::size_t j = 0;
-        for (; j + 4 <= L; j += 4)
-          for (std::size_t k = 0; k < 4; ++k) part[k] += row[j + k] * tmp[j + k];
-        for (; j < L; ++j) part[0] += row[j] * tmp[j];
-        b[i] = (part[0] + part[1]) + (part[2] + part[3]);
-      }
-      continue;
+    // b[i] = sum_j E_{t+1}[i][j] tmp[j]: one dot product per row, in four independent
+    // partial sums (a fixed order, so the result does not depend on the machine).
+    const double* e = &exp_trans_[t * L * L];
+    for (std::size_t i = 0; i < L; ++i) {
+      const double* row = &e[i * L];
+      double part[4] = {0.0, 0.0, 0.0, 0.0};
+      std::size_t j = 0;
+      for (; j + 4 <= L; j += 4)
+        for (std::size_t k = 0; k < 4; ++k) part[k] += row[j + k] * tmp[j + k];
+      for (; j < L; ++j) part[0] += row[j] * tmp[j];
+      b[i] = (part[0] + part[1]) + (part[2] + part[3]);
     }
-    // b[i] = sum_j E[i][j] tmp[j] = sum_j tmp[j] E^T[j][i], j ascending.
-    vector_matrix(tmp, exp_trans_transposed_.data(), L, L, padded(L), b);
   }
 
-  marginal_.resize(T * L);
   for (std::size_t q = 0; q < T * L; ++q) marginal_[q] = alpha_[q] * beta_[q];
   log_z_ = log_z;
   return true;
@@ -352,16 +469,13 @@ void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const
  *   sum_t P(y_{t-1}=i, y_t=j) = E[i][j] * sum_t a[t-1][i] (S[t][j] b[t][j] / c_t),
  * so one outer-product accumulation per position and one multiply by E per sequence suffice.
  */
-SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* out) {
+template <int W>
+__attribute__((always_inline)) inline void Lattice::shared_edge_sums(double scale, double* out) {
   const std::size_t L = L_;
-  if (per_position_ || log_domain_) {
-    for (std::size_t t = 1; t < T_; ++t) add_edge_marginals(t, scale, out);
-    return;
-  }
   // r [T][Lp]: r[t][j] = S[t][j] b[t][j] / c_t (rows padded by zeros); then each row i of the
   // sum, m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order, is vector_matrix over the column
   // a[.][i] (the same multiply-adds in the same order as accumulating m position by position).
-  const std::size_t Lp = padded(L), T = T_;
+  const std::size_t Lp = padded<W>(L), T = T_;
   // Every entry read below is written first (the sums, the columns, r with its padding), so
   // the scratch is not cleared per sequence.
   edge_sum_.resize(L * L + T * Lp + T);
@@ -376,9 +490,33 @@ SEPTA_VECTOR_CLONES void Lattice::add_edge_marginal_sums(double scale, double* o
   }
   for (std::size_t i = 0; i < L; ++i) {
     for (std::size_t t = 1; t < T; ++t) column[t - 1] = alpha_[(t - 1) * L + i];
-    vector_matrix(column, r, T - 1, L, Lp, &edge_sum_[i * L]);
+    vector_matrix<W>(column, r, T - 1, L, Lp, &edge_sum_[i * L]);
   }
   for (std::size_t q = 0; q < L * L; ++q) out[q] += scale * edge_sum_[q] * exp_trans_[q];
+}
+
+SEPTA_VECTOR_CLONES void Lattice::shared_edge_sums_narrow(double scale, double* out) {
+  shared_edge_sums<4>(scale, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+__attribute__((target("arch=x86-64-v4"))) void Lattice::shared_edge_sums_wide(double scale,
+                                                                              double* out) {
+  shared_edge_sums<8>(scale, out);
+}
+#else
+void Lattice::shared_edge_sums_wide(double scale, double* out) { shared_edge_sums<4>(scale, out); }
+#endif
+
+void Lattice::add_edge_marginal_sums(double scale, double* out) {
+  if (per_position_ || log_domain_) {
+    for (std::size_t t = 1; t < T_; ++t) add_edge_marginals(t, scale, out);
+    return;
+  }
+  if (wide_lanes())
+    shared_edge_sums_wide(scale, out);
+  else
+    shared_edge_sums_narrow(scale, out);
 }
 
 double Lattice::path_score(const int* labels) const {

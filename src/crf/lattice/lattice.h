@@ -42,6 +42,8 @@ class Lattice {
   double forward_backward();
   // Node marginal P(y_t = j | x) after forward_backward().
   double node_marginal(std::size_t t, std::size_t j) const { return marginal_[t * L_ + j]; }
+  // [L] of position t: node_marginal(t, j) for every j.
+  const double* node_marginals(std::size_t t) const { return &marginal_[t * L_]; }
   // Adds into `out` [L][L] the edge marginals P(y_{t-1}=i, y_t=j | x) of position t >= 1.
   void add_edge_marginals(std::size_t t, double scale, double* out) const;
   // Adds scale * sum_{t>=1} P(y_{t-1}=i, y_t=j | x) into `out` [L][L] (faster than per position).
@@ -59,7 +61,8 @@ class Lattice {
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
   std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
-  // Shared transitions only, rows padded with zeros to Lp = L rounded up to 4 (vector_matrix):
+  // Shared transitions only, rows padded with zeros to Lp = L rounded up to the lanes (4 or 8)
+  // of vector_matrix:
   std::vector<double> exp_trans_padded_;      // [L][Lp] exp_trans_ [prev][cur]
   std::vector<double> exp_trans_transposed_;  // [L][Lp] exp_trans_ transposed [cur][prev]
   std::vector<double> edge_sum_;  // [L][L] + [T][Lp] + [T] scratch of add_edge_marginal_sums
@@ -75,8 +78,19 @@ class Lattice {
   uint64_t trans_key_ = 0;        // key of the last set_shared_transitions
   bool log_domain_ = false;       // alpha_/beta_ hold log scores (fallback for extreme inputs)
 
-  bool forward_backward_scaled();
+  void size_passes();  // the buffers of the scaled passes for T_, L_
+  bool forward_backward_scaled();  // per-position transitions
   void forward_backward_log();
+  // Shared transitions: 4 lanes (target clones) or 8 (AVX-512), the same bits.
+  bool shared_scaled();
+  bool shared_scaled_wide();
+  template <int W> bool shared_scaled_lanes();
+  template <int W> bool shared_transition_exponentials();
+  template <int W> bool forward_step(std::size_t t, double& log_z);
+  template <int W> void backward_step(std::size_t t);
+  void shared_edge_sums_narrow(double scale, double* out);
+  void shared_edge_sums_wide(double scale, double* out);
+  template <int W> void shared_edge_sums(double scale, double* out);
 };
 
 }  // namespace septa::crf

@@ -26,9 +26,10 @@ namespace septa::crf {
  * attributes e_t hold b, so its expected count is sum_t [b in e_t] P(y_{t-1}=i, y_t=j | x).
  */
 CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
-                           const BlockLayout* layout)
+                           const BlockLayout* layout, bool masked)
     : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout),
       ranges_(structure.feature_count(), layout ? layout->comm : nullptr) {
+  if (masked) rows_ = structure.masked_rows();
   const std::size_t F = structure.feature_count();
   const std::size_t L = structure.labels();
   const SparseFeatures& states = structure.states();
@@ -172,6 +173,49 @@ SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const La
   }
 }
 
+#ifdef SEPTA_MASKED_ROWS
+/*
+ * add_unit_expectations over masked rows, with the probabilities c P(y_t = k) of an item's
+ * L <= 8C labels in C registers: each entry's row gets them in its features' order
+ * (add_lanes_to_row), g[slots[a] + f - first] += c P(y_t = class of f), the same additions in
+ * the same order, without a loop over the row or a read of its classes. Rows, slots and
+ * gradient rows prefetched as there.
+ */
+template <int C>
+SEPTA_AVX512 void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
+                                          const MaskedRange* rows, const uint32_t* slots,
+                                          double* g) {
+  const std::size_t L = lattice.labels(), end = s.item_offsets[s.T], D = kPrefetchAhead;
+  const int32_t* ids = s.attribute_ids;
+  const __m512d weight = _mm512_set1_pd(s.weight);
+  for (std::size_t t = 0; t < s.T; ++t) {
+    __m512d probs[C];
+    for (int j = 0; j < C; ++j)
+      probs[j] = _mm512_mul_pd(weight, _mm512_maskz_loadu_pd(class_lanes(L, j),
+                                                             lattice.node_marginals(t) + 8 * j));
+    for (std::size_t e = s.item_offsets[t]; e < s.item_offsets[t + 1]; ++e) {
+      if (e + 2 * D < end) {
+        __builtin_prefetch(rows + ids[e + 2 * D]);
+        __builtin_prefetch(slots + ids[e + 2 * D]);
+      }
+      if (e + D < end) __builtin_prefetch(g + slots[ids[e + D]]);
+      const int32_t a = ids[e];
+      add_lanes_to_row<C>(probs, rows[a].mask, g + slots[a]);
+    }
+  }
+}
+
+void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
+                             const MaskedRange* rows, const uint32_t* slots, double* g) {
+  switch ((lattice.labels() + 7) / 8) {
+    case 1: add_masked_expectations<1>(s, lattice, rows, slots, g); break;
+    case 2: add_masked_expectations<2>(s, lattice, rows, slots, g); break;
+    case 3: add_masked_expectations<3>(s, lattice, rows, slots, g); break;
+    default: add_masked_expectations<4>(s, lattice, rows, slots, g); break;
+  }
+}
+#endif
+
 }  // namespace
 
 double CrfObjective::evaluate(const double* w, double* grad) { return evaluate(w, grad, true); }
@@ -215,6 +259,15 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     double log_z = 0.0;
     for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
       const SequenceView s = data_.sequence(n);
+#ifdef SEPTA_MASKED_ROWS
+      if (!s.attribute_values && !rows_.empty()) {
+        structure_.fill_masked(s, w, rows_.data(), lattice, evaluation);
+        log_z += s.weight * lattice.forward_backward();
+        add_masked_expectations(s, lattice, rows_.data(), slots, g.data());
+        lattice.add_edge_marginal_sums(s.weight, trans_g);
+        continue;
+      }
+#endif
       if (!s.attribute_values && structure_.listed()) {
         Listing& listing = listings_[worker];
         structure_.fill_listed(s, w, lattice, evaluation, listing.fired);

@@ -17,8 +17,12 @@ class CrfObjective {
   // With `layout`, `data` is this rank's part of a corpus spread over ranks, cut into the
   // layout's blocks; every rank then gets the objective and gradient of the whole corpus, bit
   // for bit as one process with the same blocks. Without it, kBlocks blocks by item count.
+  // `masked` lets sequences without values go through the masked rows of the state features
+  // where they apply (LinearChainScorer::masked_rows; the same bits as without).
   CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
-               const BlockLayout* layout = nullptr);
+               const BlockLayout* layout = nullptr, bool masked = true);
+  // Whether the masked rows are in use.
+  bool masked() const { return !rows_.empty(); }
 
   std::size_t dimension() const { return structure_.feature_count(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
@@ -67,6 +71,7 @@ class CrfObjective {
     std::vector<uint32_t> targets;  // [fired.ids.size()] offsets in the block's buffer
   };
   std::vector<Listing> listings_;                  // [workers]
+  std::vector<MaskedRange> rows_;  // [A] masked rows of the state features, or empty
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [workers]
   uint64_t evaluations_ = 0;                   // evaluate() calls: the weights' key for fill

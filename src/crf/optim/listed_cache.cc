@@ -1,9 +1,132 @@
 #include "crf/optim/listed_cache.h"
 
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "crf/features/bit_count.h"
 #include "crf/optim/only_gold.h"
 #include "crf/parallel/ordered_parallel.h"
 
 namespace septa::crf {
+
+namespace {
+
+/*
+ * Each attribute's features as a bit set over the K classes (K <= 64 W) with the attribute's
+ * first feature: the feature of class c is first + (the set bits below c), found with no scan
+ * or search of the attribute's range (which listed_visits does, reading offsets[a],
+ * offsets[a + 1] and the range's classes: two or three cache misses per attribute, one here).
+ * Needs each range's classes strictly increasing (SparseFeatures' order).
+ */
+template <int W>
+struct ClassBits {
+  uint32_t first;
+  uint32_t count;  // features of the attribute (the range's length)
+  uint64_t bits[W];
+};
+
+template <int W>
+bool class_bits(const SparseFeatures& features, std::vector<ClassBits<W>>& out, int threads) {
+  const std::size_t attributes = features.offsets.size() - 1;
+  out.resize(attributes);
+  const uint32_t* offsets = features.offsets.data();
+  const int32_t* classes = features.classes.data();
+  constexpr std::size_t B = 64;
+  std::atomic<bool> sorted{true};
+  parallel_for(B, threads, [&](std::size_t b) {
+    for (std::size_t a = attributes * b / B; a < attributes * (b + 1) / B; ++a) {
+      ClassBits<W>& m = out[a];
+      m.first = offsets[a];
+      m.count = offsets[a + 1] - offsets[a];
+      for (int j = 0; j < W; ++j) m.bits[j] = 0;
+      int32_t last = -1;
+      for (uint32_t f = offsets[a]; f < offsets[a + 1]; ++f) {
+        const int32_t c = classes[f];
+        if (c <= last || c >= 64 * W) {
+          sorted = false;
+          return;
+        }
+        last = c;
+        m.bits[c >> 6] |= uint64_t{1} << (c & 63);
+      }
+    }
+  });
+  return sorted;
+}
+
+// The feature of class c in m, or -1.
+template <int W>
+inline int64_t class_feature(const ClassBits<W>& m, uint32_t c) {
+  const uint32_t word = c >> 6;
+  const uint64_t bit = uint64_t{1} << (c & 63);
+  if (!(m.bits[word] & bit)) return -1;
+  uint32_t rank = bit_count(m.bits[word] & (bit - 1));
+  for (uint32_t j = 0; j < word; ++j) rank += bit_count(m.bits[j]);
+  return m.first + rank;
+}
+
+/*
+ * The entries of instances [i0, i1) into `block` (offsets[i], index[i].count), those
+ * listed_feature_visits would give, in its order: per attribute of the instance's items, a
+ * range of at most 16 n features in class order (its scan), a longer one in list order (its
+ * searches). Each entry's slot is the place of its class in the list.
+ */
+template <int W>
+void listed_entries(const std::vector<ClassBits<W>>& bits, const SoftmaxModelShape& shape,
+                    const ItemArrays& items, const std::vector<LocalInstance>& instances,
+                    std::size_t i0, std::size_t i1, std::vector<ListedEntry>& block,
+                    std::size_t* offsets, uint32_t* counts, uint32_t none) {
+  const CandidateLists& lists = *shape.candidates;
+  std::pair<uint32_t, uint32_t> by_class[ListedEntry::kSlots];  // (class, slot), by class
+  std::vector<const ClassBits<W>*> sets;  // [attributes of an instance]
+  for (std::size_t i = i0; i < i1; ++i) {
+    const LocalInstance& instance = instances[i];
+    counts[i] = none;
+    if (instance.candidates < 0 || only_gold(shape, instance)) continue;
+    const std::size_t c = static_cast<std::size_t>(instance.candidates), at = lists.offsets[c];
+    const std::size_t n = lists.offsets[c + 1] - at;
+    if (n > ListedEntry::kSlots) continue;
+    const int32_t* cls = &lists.classes[at];
+    for (std::size_t s = 0; s < n; ++s)
+      by_class[s] = {static_cast<uint32_t>(cls[s]), static_cast<uint32_t>(s)};
+    std::sort(by_class, by_class + n);
+    const uint32_t longest_scan = static_cast<uint32_t>(16 * n);
+    const std::size_t start = block.size();
+    offsets[i] = start;
+    // The attributes' bit sets first, prefetched (their cache misses overlap), then read.
+    sets.clear();
+    for (int32_t k = 0; k < instance.span; ++k) {
+      const std::size_t item = instance.item + static_cast<std::size_t>(k);
+      const int32_t shift = static_cast<int32_t>(static_cast<std::size_t>(k) * shape.A);
+      for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+        const ClassBits<W>* m = &bits[static_cast<std::size_t>(items.ids[e] + shift)];
+        __builtin_prefetch(m);
+        sets.push_back(m);
+      }
+    }
+    {
+      for (const ClassBits<W>* set : sets) {
+        const ClassBits<W>& m = *set;
+        if (m.count == 0) continue;
+        if (m.count <= longest_scan) {
+          for (std::size_t s = 0; s < n; ++s) {
+            const int64_t f = class_feature(m, by_class[s].first);
+            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 6 | by_class[s].second});
+          }
+        } else {
+          for (std::size_t s = 0; s < n; ++s) {
+            const int64_t f = class_feature(m, static_cast<uint32_t>(cls[s]));
+            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 6 | static_cast<uint32_t>(s)});
+          }
+        }
+      }
+    }
+    counts[i] = static_cast<uint32_t>(block.size() - start);
+  }
+}
+
+}  // namespace
 
 ListedFeatureCache::ListedFeatureCache(const Dataset& data,
                                        const std::vector<LocalInstance>& instances,
@@ -19,6 +142,10 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
   const int32_t* classes = shape.features->classes.data();
   const CandidateLists& lists = *shape.candidates;
   std::vector<std::size_t> offsets(N, 0);  // [N] first entry within the block
+  if (build_from_bits(shape, items, instances, offsets, threads)) {
+    finish(offsets);
+    return;
+  }
   parallel_for(B, threads, [&](std::size_t b) {
     std::vector<FeatureVisit> visits;
     std::vector<ListedEntry>& block = blocks_[b];
@@ -39,6 +166,40 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
     }
     block.shrink_to_fit();
   });
+  finish(offsets);
+}
+
+template <int W>
+bool ListedFeatureCache::build_words(const SoftmaxModelShape& shape, const ItemArrays& items,
+                                     const std::vector<LocalInstance>& instances,
+                                     std::vector<std::size_t>& offsets, int threads) {
+  std::vector<ClassBits<W>> bits;
+  if (!class_bits(*shape.features, bits, threads)) return false;
+  const std::size_t N = instances.size(), B = blocks_.size();
+  std::vector<uint32_t> counts(N);
+  parallel_for(B, threads, [&](std::size_t b) {
+    listed_entries(bits, shape, items, instances, N * b / B, N * (b + 1) / B, blocks_[b],
+                   offsets.data(), counts.data(), kNone);
+    blocks_[b].shrink_to_fit();
+  });
+  for (std::size_t i = 0; i < N; ++i) index_[i].count = counts[i];
+  return true;
+}
+
+bool ListedFeatureCache::build_from_bits(const SoftmaxModelShape& shape, const ItemArrays& items,
+                                         const std::vector<LocalInstance>& instances,
+                                         std::vector<std::size_t>& offsets, int threads) {
+  switch ((shape.K + 63) / 64) {
+    case 1: return build_words<1>(shape, items, instances, offsets, threads);
+    case 2: return build_words<2>(shape, items, instances, offsets, threads);
+    case 3: return build_words<3>(shape, items, instances, offsets, threads);
+    case 4: return build_words<4>(shape, items, instances, offsets, threads);
+    default: return false;
+  }
+}
+
+void ListedFeatureCache::finish(const std::vector<std::size_t>& offsets) {
+  const std::size_t N = index_.size(), B = blocks_.size();
   for (std::size_t b = 0; b < B; ++b) {
     entries_ += blocks_[b].size();
     for (std::size_t i = N * b / B; i < N * (b + 1) / B; ++i)

@@ -48,6 +48,17 @@ class ListedFeatureCache {
   }
 
  private:
+  // The entries from per-attribute class bit sets (K <= 256, classes sorted in each range;
+  // false: not built, nothing written), then the index's first pointers (finish).
+  bool build_from_bits(const SoftmaxModelShape& shape, const ItemArrays& items,
+                       const std::vector<LocalInstance>& instances,
+                       std::vector<std::size_t>& offsets, int threads);
+  template <int W>
+  bool build_words(const SoftmaxModelShape& shape, const ItemArrays& items,
+                   const std::vector<LocalInstance>& instances,
+                   std::vector<std::size_t>& offsets, int threads);
+  void finish(const std::vector<std::size_t>& offsets);
+
   static constexpr uint32_t kNone = ~uint32_t{0};
   struct Index {
     const ListedEntry* first;  // first entry of the instance

@@ -1,49 +1,11 @@
 #include "crf/optim/range_cache.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define SEPTA_MASKED_RANGES 1
-#endif
-
 #include <algorithm>
 
+#include "crf/optim/touched_bits.h"
 #include "crf/parallel/ordered_parallel.h"
 
 namespace septa::crf {
-
-namespace {
-
-bool have_avx512() {
-#ifdef SEPTA_MASKED_RANGES
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
-  return ok;
-#else
-  return false;
-#endif
-}
-
-// [attributes] the class mask of each attribute's features, or empty when some attribute's
-// classes do not increase (or K > 32).
-std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_t K,
-                                      std::size_t attributes) {
-  std::vector<uint32_t> masks;
-  if (K > 32) return masks;
-  masks.assign(attributes, 0);
-  const uint32_t* offsets = features.offsets.data();
-  const int32_t* classes = features.classes.data();
-  for (std::size_t a = 0; a < attributes; ++a) {
-    uint32_t m = 0;
-    for (uint32_t f = offsets[a]; f < offsets[a + 1]; ++f) {
-      const uint32_t c = static_cast<uint32_t>(classes[f]);
-      if (c >= 32 || (m >> c) != 0) return {};  // not increasing
-      m |= uint32_t{1} << c;
-    }
-    masks[a] = m;
-  }
-  return masks;
-}
-
-}  // namespace
 
 RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, int threads,
@@ -146,7 +108,7 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
 
 namespace {
 
-#ifdef SEPTA_MASKED_RANGES
+#ifdef SEPTA_MASKED_ROWS
 /*
  * cached_ranged_scores over masked ranges with the K <= 8 C classes in C vector registers:
  * a range adds its weights to the lanes of its classes (its weights expanded into those lanes
@@ -154,59 +116,32 @@ namespace {
  * the same order as the scalar loop, then the same multiplication by scale.
  */
 template <int C>
-__attribute__((target("avx512f,popcnt"))) void masked_scores(
-    std::size_t K, const double* init, const MaskedRange* first, const MaskedRange* last,
-    const double* w, double scale, double* scores) {
+SEPTA_AVX512 void masked_scores(std::size_t K, const double* init, const MaskedRange* first,
+                                const MaskedRange* last, const double* w, double scale,
+                                double* scores) {
   __m512d acc[C];
-  __mmask8 lanes[C];
-  for (int j = 0; j < C; ++j) {
-    const std::size_t here = K > 8u * j ? std::min<std::size_t>(8, K - 8u * j) : 0;
-    lanes[j] = static_cast<__mmask8>((1u << here) - 1);
-    acc[j] = init ? _mm512_maskz_loadu_pd(lanes[j], init + 8 * j) : _mm512_setzero_pd();
-  }
-  for (const MaskedRange* r = first; r != last; ++r) {
-    const uint32_t m = r->mask;
-    const double* p = w + r->first;
-    for (int j = 0; j < C; ++j) {
-      const __mmask8 k = static_cast<__mmask8>(m >> (8 * j));
-      const int before = j == 0 ? 0 : _mm_popcnt_u32(m & ((1u << (8 * j)) - 1));
-      acc[j] = _mm512_mask_add_pd(acc[j], k, acc[j], _mm512_maskz_expandloadu_pd(k, p + before));
-    }
-  }
+  for (int j = 0; j < C; ++j)
+    acc[j] = init ? _mm512_maskz_loadu_pd(class_lanes(K, j), init + 8 * j) : _mm512_setzero_pd();
+  for (const MaskedRange* r = first; r != last; ++r) add_row_to_lanes<C>(acc, r->mask, w + r->first);
   if (scale != 1.0) {
     const __m512d s = _mm512_set1_pd(scale);
     for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
   }
-  for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(scores + 8 * j, lanes[j], acc[j]);
+  for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(scores + 8 * j, class_lanes(K, j), acc[j]);
 }
 
 // add_cached_ranged_gradient's ranges, masked: each range's class gradients compressed into
-// its features' order and added to its weights (one addition per weight, as the scalar loop).
+// its features' order and added to its weights (one addition per weight, as the scalar loop);
+// with `touched`, each range's weights marked there.
 template <int C>
-__attribute__((target("avx512f,popcnt"))) void masked_gradient(
-    std::size_t K, const MaskedRange* first, const MaskedRange* last, const double* g,
-    double* out) {
+SEPTA_AVX512 void masked_gradient(std::size_t K, const MaskedRange* first,
+                                  const MaskedRange* last, const double* g, double* out,
+                                  uint64_t* touched) {
   __m512d gv[C];
-  for (int j = 0; j < C; ++j) {
-    const std::size_t here = K > 8u * j ? std::min<std::size_t>(8, K - 8u * j) : 0;
-    gv[j] = _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << here) - 1), g + 8 * j);
-  }
+  for (int j = 0; j < C; ++j) gv[j] = _mm512_maskz_loadu_pd(class_lanes(K, j), g + 8 * j);
   for (const MaskedRange* r = first; r != last; ++r) {
-    const uint32_t m = r->mask;
-    double* o = out + r->first;
-    // All loads before the stores: a masked store keeps a later load of its 64 bytes (the
-    // next lanes' weights follow) waiting until it is written (no forwarding).
-    __m512d sum[C];
-    __mmask8 store[C];
-    int before[C];
-    for (int j = 0; j < C; ++j) {
-      const uint32_t k = (m >> (8 * j)) & 0xffu;
-      before[j] = j == 0 ? 0 : _mm_popcnt_u32(m & ((1u << (8 * j)) - 1));
-      store[j] = static_cast<__mmask8>((1u << _mm_popcnt_u32(k)) - 1);
-      sum[j] = _mm512_add_pd(_mm512_maskz_loadu_pd(store[j], o + before[j]),
-                             _mm512_maskz_compress_pd(static_cast<__mmask8>(k), gv[j]));
-    }
-    for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(o + before[j], store[j], sum[j]);
+    add_lanes_to_row<C>(gv, r->mask, out + r->first);
+    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
   }
 }
 #endif
@@ -216,7 +151,7 @@ __attribute__((target("avx512f,popcnt"))) void masked_gradient(
 void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const RangeCache& cache, std::size_t i, const double* w, double scale,
                           double* scores) {
-#ifdef SEPTA_MASKED_RANGES
+#ifdef SEPTA_MASKED_ROWS
   if (cache.masked()) {
     const std::size_t K = shape.K;
     const double* init =
@@ -237,25 +172,30 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
 
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const RangeCache& cache, std::size_t i,
-                                const double* class_gradient, double* out) {
-#ifdef SEPTA_MASKED_RANGES
+                                const double* class_gradient, double* out, uint64_t* touched) {
+  const std::size_t K = shape.K;
+  const std::size_t dense = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
+#ifdef SEPTA_MASKED_ROWS
   if (cache.masked()) {
-    const std::size_t K = shape.K;
     const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
     switch ((K + 7) / 8) {
-      case 1: masked_gradient<1>(K, first, last, class_gradient, out); break;
-      case 2: masked_gradient<2>(K, first, last, class_gradient, out); break;
-      case 3: masked_gradient<3>(K, first, last, class_gradient, out); break;
-      default: masked_gradient<4>(K, first, last, class_gradient, out); break;
+      case 1: masked_gradient<1>(K, first, last, class_gradient, out, touched); break;
+      case 2: masked_gradient<2>(K, first, last, class_gradient, out, touched); break;
+      case 3: masked_gradient<3>(K, first, last, class_gradient, out, touched); break;
+      default: masked_gradient<4>(K, first, last, class_gradient, out, touched); break;
     }
     if (shape.R > 0) {
-      double* dense = out + shape.features->size() + static_cast<std::size_t>(instance.context) * K;
-      for (std::size_t c = 0; c < K; ++c) dense[c] += class_gradient[c];
+      for (std::size_t c = 0; c < K; ++c) out[dense + c] += class_gradient[c];
+      if (touched) mark_range(touched, dense, dense + K);
     }
     return;
   }
 #endif
   add_cached_ranged_gradient(shape, instance, cache.begin(i), cache.end(i), class_gradient, out);
+  if (!touched) return;
+  for (const CachedRange* r = cache.begin(i), *e = cache.end(i); r != e; ++r)
+    mark_range(touched, r->first, r->last);
+  if (shape.R > 0) mark_range(touched, dense, dense + K);
 }
 
 }  // namespace septa::crf

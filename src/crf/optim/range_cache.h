@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "crf/features/masked_rows.h"
 #include "crf/objectives/softmax_objective.h"
 #include "crf/optim/huge_pages.h"
 
@@ -15,14 +16,6 @@ namespace septa::crf {
 // The features [first, last) of one attribute of an instance.
 struct CachedRange {
   uint32_t first, last;
-};
-
-// The same range as its first feature and its features' classes (bit c: class c; the classes
-// of an attribute's features increase, so its features are first, first + 1, ... in the order
-// of the set bits).
-struct MaskedRange {
-  uint32_t first, mask;
-  uint32_t last() const { return first + static_cast<uint32_t>(__builtin_popcount(mask)); }
 };
 
 /*
@@ -99,8 +92,11 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
 void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const RangeCache& cache, std::size_t i, const double* w, double scale,
                           double* scores);
+// The gradient also marks the weights it changed (the ranges and the dense row) in `touched`
+// [dimension / 64 + 1] when given (masked: in the same pass, with the processor's popcount).
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                 const RangeCache& cache, std::size_t i,
-                                const double* class_gradient, double* out);
+                                const double* class_gradient, double* out,
+                                uint64_t* touched = nullptr);
 
 }  // namespace septa::crf

@@ -299,31 +299,43 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
     round_size += m * (round + 1) / mixes() - m * round / mixes();
   }
   out.share = round_size ? static_cast<double>(size) / static_cast<double>(round_size) : 0.0;
-  // The updated weights in increasing order, their values, and v restored from z there: the
-  // ids first, then the values with v and z prefetched 16 weights ahead (z is not in cache).
+  // The updated weights in increasing order, their values, and v restored from z there, a
+  // chunk of up to kChunk ids at a time: the ids from the bitset into a local array (appended
+  // to the vector, the compiler kept reloading its end and the bitset's size), then the values
+  // with v and z prefetched 16 weights ahead (z is not in cache).
   const double final_scale = state.scale();
-  for (std::size_t word = 0; word < touched.size(); ++word) {
-    uint64_t bits = touched[word];
-    if (!bits) continue;
-    touched[word] = 0;
-    while (bits) {
-      out.index.push_back(static_cast<uint32_t>(word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits))));
-      bits &= bits - 1;
+  constexpr std::size_t kChunk = 1024, kAhead = 16;
+  uint32_t chunk[kChunk];  // [k] ids of this chunk
+  uint64_t* bits_of = touched.data();
+  const std::size_t words = touched.size();
+  std::size_t n_updated = 0;
+  for (std::size_t word = 0; word < words;) {
+    std::size_t k = 0;
+    for (; word < words && k + 64 <= kChunk; ++word) {
+      uint64_t bits = bits_of[word];
+      if (!bits) continue;
+      bits_of[word] = 0;
+      const uint32_t base = static_cast<uint32_t>(word * 64);
+      do {
+        chunk[k++] = base + static_cast<uint32_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+      } while (bits);
     }
-  }
-  const std::size_t n_updated = out.index.size();
-  if (out.value.size() < n_updated) out.value.resize(n_updated);  // (every entry written below)
-  const uint32_t* index = out.index.data();
-  double* value = out.value.data();
-  constexpr std::size_t kAhead = 16;
-  for (std::size_t i = 0; i < n_updated; ++i) {
-    if (i + kAhead < n_updated) {
-      __builtin_prefetch(z + index[i + kAhead]);
-      __builtin_prefetch(v + index[i + kAhead], 1);
+    if (k == 0) break;
+    // (kept between rounds; every entry written below)
+    if (out.value.size() < n_updated + k) out.value.resize(std::max(n_updated + k, 2 * out.value.size()));
+    double* value = out.value.data() + n_updated;
+    for (std::size_t i = 0; i < k; ++i) {
+      if (i + kAhead < k) {
+        __builtin_prefetch(z + chunk[i + kAhead]);
+        __builtin_prefetch(v + chunk[i + kAhead], 1);
+      }
+      const uint32_t d = chunk[i];
+      value[i] = final_scale * v[d];
+      v[d] = z[d];
     }
-    const uint32_t d = index[i];
-    value[i] = final_scale * v[d];
-    v[d] = z[d];
+    out.index.insert(out.index.end(), chunk, chunk + k);
+    n_updated += k;
   }
   if (state.rescaled()) std::copy(z, z + dimension(), v);
 }

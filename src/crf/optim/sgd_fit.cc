@@ -67,6 +67,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<std::vector<double, HugePageAllocator<double>>> buffer(workers);  // [workers][D] = z between rounds
   std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
   std::vector<char> full_sync(workers, 1);             // buffer must be copied from z
+  std::vector<char> synced(workers, 0);                // buffer brought to z this round
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
   std::vector<std::string> parts;  // over ranks: this round's messages, read in place by the mix
   std::vector<double> sync_time(workers, 0.0);
@@ -81,9 +82,13 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     double loss = 0.0;
     for (std::size_t round = 0; round < M; ++round) {
       if (profile.on) profile.part_cpu.emplace_back(S, 0.0);
+      // The parts go to the workers as they come free (their results do not depend on the
+      // worker: each starts from z): at 2 threads a fixed assignment, each worker a step
+      // behind the other, left a core idle on every uneven pair of parts.
+      std::fill(synced.begin(), synced.end(), 0);
       auto work = [&](std::size_t i, std::size_t worker) {
         auto& v = buffer[worker];
-        if (i < workers) {  // the worker's first part this round: bring its buffer to z
+        if (!synced[worker]) {  // the worker's first part this round: bring its buffer to z
           const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
           if (full_sync[worker]) {
             v.assign(z.begin(), z.end());
@@ -91,6 +96,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
           } else if (worker != 0) {  // worker 0's buffer was the mix's scratch: already z
             mixer.sync(v.data(), z.data());
           }
+          synced[worker] = 1;
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
         }
         const std::size_t s = mine[i];
@@ -98,8 +104,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         sgd.train_part(s, epoch, round, v.data(), z.data(), G, touched[worker], updates[s], stop);
         if (profile.on) profile.part_cpu.back()[s] = thread_cpu_seconds() - c0;
       };
-      for_blocks_ordered(mine.size(), static_cast<int>(workers), work,
-                         [](std::size_t, std::size_t) {});
+      parallel_for_workers(mine.size(), static_cast<int>(workers), work);
+      // A worker that got no part this round misses this mix's changes: a whole copy next time.
+      for (std::size_t worker = 1; worker < workers; ++worker)
+        if (!synced[worker]) full_sync[worker] = 1;
       const double t0 = profile.on ? now_seconds() : 0.0;
       if (profile.on) profile.sync += *std::max_element(sync_time.begin(), sync_time.end());
       const double c_comm = profile.on ? thread_cpu_seconds() : 0.0;

@@ -13,24 +13,9 @@
 #include "crf/optim/only_gold.h"
 #include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
+#include "crf/optim/touched_bits.h"
 
 namespace septa::crf {
-
-// Marks weights [first, last) in a bitset, a word at a time (bit by bit, each read-modify-write
-// of a word waited for the previous one: 7% of a unary fit).
-inline void mark_range(uint64_t* bits, std::size_t first, std::size_t last) {
-  if (first >= last) return;
-  const std::size_t w0 = first >> 6, w1 = (last - 1) >> 6;
-  const uint64_t head = ~uint64_t{0} << (first & 63);
-  const uint64_t tail = ~uint64_t{0} >> (63 - ((last - 1) & 63));
-  if (w0 == w1) {
-    bits[w0] |= head & tail;
-    return;
-  }
-  bits[w0] |= head;
-  for (std::size_t w = w0 + 1; w < w1; ++w) bits[w] = ~uint64_t{0};
-  bits[w1] |= tail;
-}
 
 /*
  * One SGD step on loss_i(w) + (lambda / 2) ||w||^2:
@@ -148,15 +133,7 @@ class SgdState {
     scale_ *= factor;
     const double rate = -eta * instance.weight / scale_;
     for (std::size_t c = 0; c < K; ++c) scores_[c] *= rate;
-    add_cached_ranged_gradient(shape_, instance, *range_cache_, i, scores_.data(), v_);
-    if (touched_) {
-      range_cache_->each(i, [&](uint32_t first, uint32_t last) { mark_range(touched_, first, last); });
-      if (shape_.R > 0) {
-        const std::size_t dense =
-            shape_.features->size() + static_cast<std::size_t>(instance.context) * K;
-        mark_range(touched_, dense, dense + K);
-      }
-    }
+    add_cached_ranged_gradient(shape_, instance, *range_cache_, i, scores_.data(), v_, touched_);
     if (scale_ < 1e-9) rescale();
     return instance.weight * loss;
   }

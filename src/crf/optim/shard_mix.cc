@@ -92,15 +92,7 @@ void SgdProfile::report(const ShardedSgd& sgd, int threads) const {
     double path = sync + serial + folds / static_cast<double>(T), mix = 0.0;
     for (const std::vector<double>& pass : passes) mix += list_schedule(pass, T);
     path += mix;
-    for (const auto& round : part_cpu) {
-      double longest = 0.0;
-      for (std::size_t w = 0; w < std::min(T, round.size()); ++w) {
-        double sum = 0.0;
-        for (std::size_t s = w; s < round.size(); s += T) sum += round[s];
-        longest = std::max(longest, sum);
-      }
-      path += longest;
-    }
+    for (const auto& round : part_cpu) path += list_schedule(round, T);
     std::fprintf(stderr,
                  "sgd profile:   T=%2zu critical path %.3f s (mix passes %.3f s), speed-up %.2f\n",
                  T, path, mix, one / path);

@@ -21,8 +21,8 @@ double thread_cpu_seconds();  // CPU time of the calling thread
 /*
  * With SEPTA_SGD_PROFILE set, fit_sharded_sgd measures its stages and prints to stderr the
  * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
- * assigned as for_blocks_ordered assigns them (worker w takes parts w, w + T, ...; the thread
- * CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
+ * assigned as parallel_for_workers assigns them (each, in shard order, to the worker that is
+ * free first; the thread CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
  * buffer, in parallel), plus each parallel pass of the mix (the two range passes and the step
  * search's blocks) as parallel_for runs it on T threads (each task, in order, to the thread
  * that is free first; the CPU time of each task measured: uneven ranges show), plus the fold

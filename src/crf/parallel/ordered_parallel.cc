@@ -163,14 +163,19 @@ void for_blocks_ordered(std::size_t B, int threads,
 }
 
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& task) {
+  parallel_for_workers(n, threads, [&task](std::size_t i, std::size_t) { task(i); });
+}
+
+void parallel_for_workers(std::size_t n, int threads,
+                          const std::function<void(std::size_t, std::size_t)>& task) {
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, n));
   std::atomic<std::size_t> next{0};
   std::mutex mutex;
   std::exception_ptr error;
-  run_slots(workers, [&](std::size_t) {
+  run_slots(workers, [&](std::size_t worker) {
     for (std::size_t i; (i = next.fetch_add(1)) < n;) {
       try {
-        task(i);
+        task(i, worker);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!error) error = std::current_exception();

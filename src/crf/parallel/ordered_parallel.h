@@ -17,4 +17,10 @@ void for_blocks_ordered(std::size_t B, int threads,
 // Runs task(i) for i in [0, n) on up to `threads` threads (any order); rethrows the first error.
 void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& task);
 
+// parallel_for that also names the worker running each task: task(i, worker), worker in
+// [0, min(threads, n)), worker 0 the calling thread. Each worker takes the next task in index
+// order when it is free (a worker may get none); no two tasks of one worker run at once.
+void parallel_for_workers(std::size_t n, int threads,
+                          const std::function<void(std::size_t, std::size_t)>& task);
+
 }  // namespace septa::crf

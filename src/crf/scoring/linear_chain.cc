@@ -124,6 +124,70 @@ SEPTA_VECTOR_CLONES void LinearChainScorer::fill_listed(const SequenceView& sequ
   }
 }
 
+std::vector<MaskedRange> LinearChainScorer::masked_rows() const {
+  std::vector<MaskedRange> rows;
+  if (per_position() || L_ == 0 || L_ > 32 || !have_avx512()) return rows;
+  const std::vector<uint32_t> masks = attribute_masks(states_, L_, states_.A);
+  if (masks.empty()) return rows;
+  rows.resize(states_.A);
+  for (std::size_t a = 0; a < states_.A; ++a) rows[a] = MaskedRange{states_.offsets[a], masks[a]};
+  return rows;
+}
+
+#ifdef SEPTA_MASKED_ROWS
+namespace {
+
+/*
+ * fill()'s state scores with the L <= 8C labels of an item in C registers: each attribute
+ * entry in order adds its row's weights to the lanes of their classes (add_row_to_lanes), so
+ * every label gets fill()'s additions in fill()'s order, from +0 (reset), without a loop over
+ * the row or a read of its classes. Rows and weights prefetched as in fill().
+ */
+template <int C>
+SEPTA_AVX512 void masked_state_scores(const SequenceView& sequence, const double* w,
+                                      const MaskedRange* rows, std::size_t L, Lattice& lattice) {
+  const std::size_t end = sequence.item_offsets[sequence.T], D = kPrefetchAhead;
+  const int32_t* ids = sequence.attribute_ids;
+  for (std::size_t t = 0; t < sequence.T; ++t) {
+    __m512d acc[C];
+    for (int j = 0; j < C; ++j) acc[j] = _mm512_setzero_pd();
+    for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
+      if (e + 2 * D < end) __builtin_prefetch(rows + ids[e + 2 * D]);
+      if (e + D < end) {
+        const MaskedRange ahead = rows[ids[e + D]];
+        __builtin_prefetch(w + ahead.first);
+        __builtin_prefetch(w + ahead.last() - (ahead.mask != 0));
+      }
+      const MaskedRange row = rows[ids[e]];
+      add_row_to_lanes<C>(acc, row.mask, w + row.first);
+    }
+    double* scores = lattice.state(t);
+    for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(scores + 8 * j, class_lanes(L, j), acc[j]);
+  }
+}
+
+}  // namespace
+#endif
+
+void LinearChainScorer::fill_masked(const SequenceView& sequence, const double* w,
+                                    const MaskedRange* rows, Lattice& lattice,
+                                    uint64_t weights_key) const {
+  SEPTA_CHECK(!per_position() && L_ <= 32 && !sequence.attribute_values);
+  lattice.reset(sequence.T, L_, false);
+  lattice.set_shared_transitions(w + transition_offset(), weights_key);
+#ifdef SEPTA_MASKED_ROWS
+  switch ((L_ + 7) / 8) {
+    case 1: masked_state_scores<1>(sequence, w, rows, L_, lattice); break;
+    case 2: masked_state_scores<2>(sequence, w, rows, L_, lattice); break;
+    case 3: masked_state_scores<3>(sequence, w, rows, L_, lattice); break;
+    default: masked_state_scores<4>(sequence, w, rows, L_, lattice); break;
+  }
+#else
+  (void)rows;
+  throw InternalError("fill_masked without AVX-512 kernels");
+#endif
+}
+
 void LinearChainScorer::narrow_classes() {
   classes8_.clear();
   if (L_ > 256) return;

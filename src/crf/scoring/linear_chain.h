@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "crf/features/masked_rows.h"
 #include "crf/scoring/scorer.h"
 #include "crf/features/sparse_features.h"
 
@@ -58,6 +59,14 @@ class LinearChainScorer : public Scorer {
   // fire in `fired`, in the order their weights are added (the same sums, the same bits).
   void fill_listed(const SequenceView& sequence, const double* w, Lattice& lattice,
                    uint64_t weights_key, FiredFeatures& fired) const;
+  // The state features' rows [A] as (first feature, class mask) for fill_masked(), where it
+  // applies: shared transitions, L <= 32, a processor with AVX-512, the classes of every row
+  // increasing; else empty.
+  std::vector<MaskedRange> masked_rows() const;
+  // fill() for a sequence without values from `rows` = masked_rows(): the same sums, the same
+  // bits.
+  void fill_masked(const SequenceView& sequence, const double* w, const MaskedRange* rows,
+                   Lattice& lattice, uint64_t weights_key) const;
   // Whether fill_listed() applies: shared transitions and byte classes (L <= 256).
   bool listed() const { return !per_position() && !classes8_.empty(); }
   // Whether fill() gives `lattice` per-position transitions.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <utility>
 #include <random>
 
 #include "crf/algorithms/local_training.h"
@@ -93,12 +94,14 @@ TEST(SparseFeatures, LongAndShortBucketsGiveTheCountedFeatures) {
     }
 }
 
-// instance_features (two passes over the instances, or the parallel radix build) gives what a
-// builder fed every (attribute + k A, gold) occurrence gives, for nodes and edges, with fewer
-// and with more attributes than the parallel build has ranges.
+// instance_features (the class bit sets at min_freq 1, two passes over the instances, or the
+// parallel radix build) gives what a builder fed every (attribute + k A, gold) occurrence
+// gives, for nodes and edges, with fewer and with more attributes than the parallel build has
+// ranges, and with up to 16, 144 and 289 pair classes (bit sets of 1 and 3 words; none past 256).
 TEST(SparseFeatures, InstanceFeaturesEqualTheBuildersFeatures) {
-  for (const std::size_t A : {12, 500}) {
-    const std::size_t L = 4;
+  const std::pair<std::size_t, std::size_t> sizes[] = {{12, 4},  {500, 4},  {12, 12},
+                                                        {500, 12}, {12, 17}, {500, 17}};  // A, L
+  for (const auto& [A, L] : sizes) {
     const Dataset data = testing::random_dataset(300, 8, A, L, 9);
     const LabelPairs pairs = observed_pairs(data, L);
     for (int span : {1, 2}) {

@@ -16,24 +16,25 @@
 namespace septa::crf {
 namespace {
 
-constexpr std::size_t kA = 6, kL = 6, kK = kL * kL;
+constexpr std::size_t kA = 6, kL = 6;
 
-// Edge instances over 36 pair classes and 6 attributes (so that many attributes carry more
-// than 16 n classes: both the scan and the search of listed_visits run), with candidate lists
-// of 1-5 classes (the gold one first or last; a third of them the gold class alone) and base
-// offsets.
+// Edge instances over L^2 pair classes (36 by default) and 6 attributes (so that many
+// attributes carry more than 16 n classes: both the scan and the search of listed_visits run),
+// with candidate lists of 1-5 classes (the gold one first or last; a third of them the gold
+// class alone) and base offsets.
 struct Problem {
   Dataset data;
   std::vector<LocalInstance> instances;
   CandidateLists lists;
   SparseFeatures features;
   SoftmaxModelShape shape;
-  explicit Problem(bool unit) {
-    data = testing::unit_slice(testing::random_dataset(400, 6, kA, kL, 41), 0, 400);
+  explicit Problem(bool unit, std::size_t L = kL) {
+    const std::size_t K = L * L;
+    data = testing::unit_slice(testing::random_dataset(400, 6, kA, L, 41), 0, 400);
     data.unit_values = unit;  // the stored values are all 1 either way
-    std::vector<int32_t> pair_class(kK);
+    std::vector<int32_t> pair_class(K);
     std::iota(pair_class.begin(), pair_class.end(), 0);
-    instances = edge_instances(data, pair_class, kL);
+    instances = edge_instances(data, pair_class, L);
     std::mt19937 rng(3);
     for (LocalInstance& instance : instances) {
       const int32_t n = rng() % 3 == 0 ? 1 : 2 + static_cast<int32_t>(rng() % 4);
@@ -41,22 +42,26 @@ struct Problem {
       const bool gold_last = rng() % 2 == 1;
       for (int32_t k = 0; k < n; ++k) {
         const int32_t shift = gold_last ? n - 1 - k : k;
-        lists.classes.push_back((instance.gold + 7 * shift) % static_cast<int32_t>(kK));
+        lists.classes.push_back((instance.gold + 7 * shift) % static_cast<int32_t>(K));
         lists.base.push_back(0.125 * static_cast<double>(rng() % 9) - 0.5);
       }
       lists.offsets.push_back(lists.classes.size());
     }
-    features = instance_features(data, instances, kA, kK, 2, 1, false);
-    shape = SoftmaxModelShape{&features, kA, kK, 1, nullptr};
+    features = instance_features(data, instances, kA, K, 2, 1, false);
+    shape = SoftmaxModelShape{&features, kA, K, 1, nullptr};
     shape.candidates = &lists;
   }
 };
 
-TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
-  const Problem p(true);
+// With 36, 144 and 289 pair classes: the cache is built from the attributes' class bit sets
+// (one or three 64-bit words) or, past 256 classes, from listed_visits.
+void expect_cache_equals_listed_path(std::size_t L) {
+  SCOPED_TRACE(L);
+  const std::size_t K = L * L;
+  const Problem p(true, L);
   const ListedFeatureCache cache(p.data, p.instances, p.shape, 3);
   const std::vector<double> w = testing::random_weights(p.shape.dimension(), 1.0, 8);
-  const std::vector<double> g = testing::random_weights(kK, 1.0, 9);  // class gradient [K]
+  const std::vector<double> g = testing::random_weights(K, 1.0, 9);  // class gradient [K]
   const ItemArrays items = ItemArrays::of(p.data);
   std::size_t cached = 0, searched = 0;
   std::vector<FeatureVisit> visits;
@@ -68,7 +73,7 @@ TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
     }
     ASSERT_TRUE(cache.has(i)) << i;
     ++cached;
-    std::vector<double> expected(kK, 0.0), got(kK, 0.0);
+    std::vector<double> expected(K, 0.0), got(K, 0.0);
     softmax_listed_scores(p.shape, items, instance, w.data(), 0.7, expected.data(), visits);
     ASSERT_EQ(cache.size(i), visits.size()) << i;
     const ListedEntry* entries = cache.begin(i);
@@ -82,7 +87,7 @@ TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
          c < p.lists.offsets[instance.candidates + 1]; ++c)
       EXPECT_EQ(got[p.lists.classes[c]], expected[p.lists.classes[c]]) << i;  // bit for bit
     std::vector<double> grad_expected(p.shape.dimension(), 0.0), grad_got(p.shape.dimension(), 0.0);
-    std::vector<double> class_gradient(kK, 0.0);  // 0 outside the list
+    std::vector<double> class_gradient(K, 0.0);  // 0 outside the list
     for (std::size_t c = p.lists.offsets[instance.candidates];
          c < p.lists.offsets[instance.candidates + 1]; ++c)
       class_gradient[p.lists.classes[c]] = g[p.lists.classes[c]];
@@ -101,6 +106,11 @@ TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
   EXPECT_GT(cached, 100u);
   EXPECT_GT(searched, 100u);  // long ranges searched class by class, not scanned
   EXPECT_GT(cache.entries(), 0u);
+}
+
+TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
+  for (const std::size_t L : {kL, std::size_t{12}, std::size_t{17}})
+    expect_cache_equals_listed_path(L);
   // Values other than 1: nothing cached.
   const Problem q(false);
   const ListedFeatureCache none(q.data, q.instances, q.shape, 1);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <numeric>
 #include <stdexcept>
@@ -29,10 +30,44 @@ TEST(OrderedParallel, RepeatedCallsRunEveryIndexOnceAndCommitInOrder) {
     std::vector<std::size_t> expected(40);
     std::iota(expected.begin(), expected.end(), 0);
     ASSERT_EQ(committed, expected);
-    // worker w takes blocks w, w + W, ... (the SGD's per-worker buffers rely on it)
+    // worker w takes blocks w, w + W, ...
     const std::size_t W = static_cast<std::size_t>(std::min(threads, 40));
     for (std::size_t b = 0; b < 40; ++b) EXPECT_EQ(worker_of[b], b % W);
   }
+}
+
+// parallel_for_workers runs every index once, names workers in [0, min(threads, n)), runs
+// worker 0's tasks on the calling thread and never two tasks of one worker at once (the
+// sharded SGD gives each worker one weight buffer).
+TEST(OrderedParallel, WorkersRunEveryIndexOnceOneTaskAtATime) {
+  for (int round = 0; round < 50; ++round) {
+    const int threads = 1 + round % 9;
+    const std::size_t n = 1 + static_cast<std::size_t>(round) % 23;
+    const std::size_t W = std::min<std::size_t>(static_cast<std::size_t>(threads), n);
+    std::vector<std::atomic<int>> hits(n), busy(W);
+    std::atomic<int> overlaps{0}, bad_worker{0}, foreign_zero{0};
+    const std::thread::id caller = std::this_thread::get_id();
+    parallel_for_workers(n, threads, [&](std::size_t i, std::size_t w) {
+      ++hits[i];
+      if (w >= W) {
+        ++bad_worker;
+        return;
+      }
+      if (w == 0 && std::this_thread::get_id() != caller) ++foreign_zero;
+      if (busy[w].fetch_add(1) != 0) ++overlaps;
+      std::this_thread::yield();
+      busy[w].fetch_sub(1);
+    });
+    for (const auto& h : hits) ASSERT_EQ(h.load(), 1);
+    EXPECT_EQ(bad_worker.load(), 0);
+    EXPECT_EQ(overlaps.load(), 0);
+    EXPECT_EQ(foreign_zero.load(), 0);
+  }
+  EXPECT_THROW(parallel_for_workers(10, 4,
+                                    [](std::size_t i, std::size_t) {
+                                      if (i == 3) throw std::runtime_error("three");
+                                    }),
+               std::runtime_error);
 }
 
 // A call from inside a call, and two calls from two threads at once, all complete (the busy
