@@ -156,19 +156,22 @@ WaitProfile& wait_profile() {
   return profile;
 }
 
-void wait_for(int count, MPI_Request* requests) {
-  int done = 0;
+// Polls `poll` (true: done) as described above: spinning with yields for up to kSpin, then
+// with naps; one wait of the profile.
+template <typename Poll>
+void wait_until(Poll poll) {
   const auto start = std::chrono::steady_clock::now();
   const auto spin_end = start + kSpin;
-  do {
-    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
-    if (!done) std::this_thread::yield();  // a runnable process (the awaited rank) goes first
-  } while (!done && std::chrono::steady_clock::now() < spin_end);
+  bool done = poll();
+  while (!done && std::chrono::steady_clock::now() < spin_end) {
+    std::this_thread::yield();  // a runnable process (the awaited rank) goes first
+    done = poll();
+  }
   auto nap = kFirstNap;
   while (!done) {
     std::this_thread::sleep_for(nap);
     nap = std::min(nap * 2, kMaxNap);
-    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    done = poll();
   }
   WaitProfile& profile = wait_profile();
   if (profile.on) {
@@ -181,7 +184,67 @@ void wait_for(int count, MPI_Request* requests) {
   }
 }
 
+void wait_for(int count, MPI_Request* requests) {
+  wait_until([&] {
+    int done = 0;
+    MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    return done != 0;
+  });
+}
+
 void wait_for(MPI_Request& request) { wait_for(1, &request); }
+
+/*
+ * One-step exchange of buffers whose sizes the receivers do not know (alltoall, allgather):
+ * every buffer goes out at once point to point (tag kProbedTag), and each receiver matches the
+ * message from each peer with MPI_Improbe, sizes its part from the match and receives it
+ * straight into it (MPI_Imrecv). Messages between two ranks with one tag match in the order
+ * they were sent, and every rank runs the collectives in the same order, so the k-th such
+ * exchange on a rank matches the k-th message of each peer. The waiting follows wait_for
+ * (spin with yields, then short naps). Before (27 Nov), each collective first moved a
+ * fixed-size slot (the size and the first bytes) and a larger buffer followed in a second
+ * step: two waits for each of the round messages of -a separate's mix.
+ */
+constexpr int kProbedTag = 7204;
+void exchange_probed(const std::vector<std::pair<const char*, std::size_t>>& to,
+                     std::vector<std::string>& from, int me) {
+  const int R = static_cast<int>(to.size());
+  std::vector<MPI_Request> requests;
+  requests.reserve(2 * static_cast<std::size_t>(R));
+  for (int q = 0; q < R; ++q) {
+    if (q == me) continue;
+    requests.emplace_back();
+    // MPI only reads a send buffer.
+    MPI_Isend(const_cast<char*>(to[q].first), checked_count(to[q].second), MPI_BYTE, q,
+              kProbedTag, MPI_COMM_WORLD, &requests.back());
+  }
+  int unmatched = R - 1;
+  std::vector<char> matched(static_cast<std::size_t>(R), 0);
+  matched[static_cast<std::size_t>(me)] = 1;
+  // Matches what has arrived and starts its receive; true once everything is matched and done.
+  const auto progress = [&]() {
+    for (int r = 0; r < R && unmatched > 0; ++r) {
+      if (matched[static_cast<std::size_t>(r)]) continue;
+      int flag = 0;
+      MPI_Message message;
+      MPI_Status status;
+      MPI_Improbe(r, kProbedTag, MPI_COMM_WORLD, &flag, &message, &status);
+      if (!flag) continue;
+      int count = 0;
+      MPI_Get_count(&status, MPI_BYTE, &count);
+      std::string& part = from[static_cast<std::size_t>(r)];
+      part.resize(static_cast<std::size_t>(count));
+      requests.emplace_back();
+      MPI_Imrecv(part.data(), count, MPI_BYTE, &message, &requests.back());
+      matched[static_cast<std::size_t>(r)] = 1;
+      --unmatched;
+    }
+    int done = 0;
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    return done && unmatched == 0;
+  };
+  wait_until(progress);
+}
 
 class MpiCommunicator : public Communicator {
  public:
@@ -237,74 +300,27 @@ class MpiCommunicator : public Communicator {
     wait_for(request);
   }
 
-  // One fixed-size slot per rank (its size and its first bytes) in one MPI_Iallgather: a small
-  // buffer arrives whole in it. The rest of a larger one follows in one broadcast from its
-  // rank, straight into that rank's part: no gathered copy beside the parts.
+  // Every rank's buffer to every other, point to point in one step (exchange_probed).
   std::vector<std::string> allgather(std::string mine) override {
-    const std::size_t slot = slot_bytes(), inline_bytes = slot - sizeof(uint64_t);
-    std::string slots(slot * static_cast<std::size_t>(size_), '\0');
-    fill_slot(&slots[slot * static_cast<std::size_t>(rank_)], mine);
-    MPI_Request request;
-    MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, slots.data(), static_cast<int>(slot),
-                   MPI_BYTE, MPI_COMM_WORLD, &request);
-    wait_for(request);
-    std::vector<std::string> parts(size_);
-    std::vector<MPI_Request> requests;
-    for (int r = 0; r < size_; ++r) {
-      const char* at = &slots[slot * static_cast<std::size_t>(r)];
-      const uint64_t count = slot_size(at);
-      if (r != rank_) parts[r] = slot_payload(at, count, inline_bytes);
-      if (count <= inline_bytes) continue;
-      char* rest = (r == rank_ ? mine.data() : parts[r].data()) + inline_bytes;
-      requests.emplace_back();
-      MPI_Ibcast(rest, checked_count(count - inline_bytes), MPI_BYTE, r, MPI_COMM_WORLD,
-                 &requests.back());
-    }
-    if (!requests.empty()) wait_for(static_cast<int>(requests.size()), requests.data());
-    parts[rank_] = std::move(mine);
+    std::vector<std::pair<const char*, std::size_t>> to(
+        static_cast<std::size_t>(size_), {mine.data(), mine.size()});
+    std::vector<std::string> parts(static_cast<std::size_t>(size_));
+    exchange_probed(to, parts, rank_);
+    parts[static_cast<std::size_t>(rank_)] = std::move(mine);
     return parts;
   }
 
-  // One fixed-size slot per pair of ranks (the size and the first bytes) in one MPI_Ialltoall:
-  // small buffers arrive whole in it. The rest of larger ones follows point to point, straight
-  // into each rank's part: no concatenated copies.
+  // to[q] to rank q, point to point in one step (exchange_probed).
   std::vector<std::string> alltoall(const std::vector<std::string>& to) override {
     if (to.size() != static_cast<std::size_t>(size_))
       throw InternalError("alltoall: " + std::to_string(to.size()) + " buffers for " +
                           std::to_string(size_) + " ranks");
-    const std::size_t slot = slot_bytes(), inline_bytes = slot - sizeof(uint64_t);
-    const std::size_t R = static_cast<std::size_t>(size_);
-    std::string out(slot * R, '\0'), in(slot * R, '\0');
-    for (std::size_t q = 0; q < R; ++q)
-      if (q != static_cast<std::size_t>(rank_)) fill_slot(&out[slot * q], to[q]);
-    MPI_Request request;
-    MPI_Ialltoall(out.data(), static_cast<int>(slot), MPI_BYTE, in.data(), static_cast<int>(slot),
-                  MPI_BYTE, MPI_COMM_WORLD, &request);
-    wait_for(request);
-    constexpr int kTag = 7201;
-    std::vector<std::string> parts(R);
-    std::vector<MPI_Request> requests;
-    requests.reserve(2 * R);
-    for (int r = 0; r < size_; ++r) {
-      if (r == rank_) continue;
-      const char* at = &in[slot * static_cast<std::size_t>(r)];
-      const uint64_t count = slot_size(at);
-      parts[r] = slot_payload(at, count, inline_bytes);
-      if (count <= inline_bytes) continue;
-      requests.emplace_back();
-      MPI_Irecv(parts[r].data() + inline_bytes, checked_count(count - inline_bytes), MPI_BYTE, r,
-                kTag, MPI_COMM_WORLD, &requests.back());
-    }
-    for (int q = 0; q < size_; ++q) {
-      if (q == rank_ || to[q].size() <= inline_bytes) continue;
-      requests.emplace_back();
-      // MPI only reads a send buffer.
-      MPI_Isend(const_cast<char*>(to[q].data()) + inline_bytes,
-                checked_count(to[q].size() - inline_bytes), MPI_BYTE, q, kTag, MPI_COMM_WORLD,
-                &requests.back());
-    }
-    if (!requests.empty()) wait_for(static_cast<int>(requests.size()), requests.data());
-    parts[rank_] = to[rank_];
+    std::vector<std::pair<const char*, std::size_t>> out;
+    out.reserve(to.size());
+    for (const std::string& bytes : to) out.emplace_back(bytes.data(), bytes.size());
+    std::vector<std::string> parts(to.size());
+    exchange_probed(out, parts, rank_);
+    parts[static_cast<std::size_t>(rank_)] = to[static_cast<std::size_t>(rank_)];
     return parts;
   }
 
@@ -408,12 +424,10 @@ class MpiCommunicator : public Communicator {
 
  private:
   /*
-   * Every collective first moves one fixed-size slot per rank (or pair of ranks): the buffer's
-   * size and its first slot - 8 bytes. A buffer that fits arrives in that one step; before,
-   * every collective exchanged the sizes first and the bytes in a second step, so each of the
-   * many small ones (L-BFGS's dot products, the step search's losses, the go-on flags) waited
-   * twice. The slot shrinks with the rank count (at most 64 KiB per slot exchange, 64 bytes at
-   * least): larger buffers pay one extra slot of bytes, not an extra step.
+   * A broadcast first moves one fixed-size slot: the buffer's size and its first slot - 8
+   * bytes. A buffer that fits arrives in that one step; a larger one follows in a second.
+   * (allgather and alltoall moved such slots too until 28 Nov; now exchange_probed.) The slot
+   * shrinks with the rank count (64 bytes at least, 4 KiB at most).
    */
   std::size_t slot_bytes() const {
     return std::clamp<std::size_t>(65536 / static_cast<std::size_t>(size_), 64, 4096);

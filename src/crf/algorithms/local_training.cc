@@ -2,6 +2,7 @@
 
 #include "crf/features/bit_count.h"
 #include "crf/io/binary_io.h"
+#include "crf/optim/huge_pages.h"
 #include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -195,7 +196,8 @@ SparseFeatures class_set_features(const Dataset& data, const std::vector<LocalIn
                                   std::size_t A, std::size_t K, int max_span, bool all_classes,
                                   int threads) {
   const std::size_t A_span = A * static_cast<std::size_t>(max_span), N = instances.size();
-  std::vector<uint64_t> sets(A_span * W, 0);  // [A span][W] class bits
+  // [A span][W] class bits, set at random: on huge pages (fewer TLB misses, as the SGD's arrays)
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> sets(A_span * W, 0);
   constexpr std::size_t B = 64;                // instance blocks
   const bool atomic = threads > 1;
   parallel_for(atomic ? B : 1, threads, [&](std::size_t b) {
@@ -315,9 +317,26 @@ SparseFeatures instance_features_across(const TrainingContext& context,
                                       context.own_items.first, by_item);
   const auto end = std::lower_bound(first, instances.end(), context.own_items.second, by_item);
   std::vector<uint32_t> counts;
-  SparseFeatures local = bucketed_features(context.data, instances.data() + (first - instances.begin()),
-                                           instances.data() + (end - instances.begin()), A, K,
-                                           max_span, 1, false, &counts);
+  SparseFeatures local;
+  // At min_freq <= 1 the merged rule needs no counts (a class is kept, and with all_classes an
+  // attribute, if any rank saw it), so each rank builds its classes as one process does
+  // (class_set_build) and sends a count of 1 for each: the same merged features as the counts.
+  // CoNLL-2000, 2 ranks (load 7): the unary features 0.040 -> 0.019 s of CPU per rank, the
+  // pairwise ones 0.097-0.103 -> 0.072-0.077 s.
+  bool built = false;
+  if (min_freq <= 1) {
+    if (first == instances.begin() && end == instances.end()) {
+      built = class_set_build(context.data, instances, A, K, max_span, 1, false, threads, local);
+    } else {
+      const std::vector<LocalInstance> own(first, end);
+      built = class_set_build(context.data, own, A, K, max_span, 1, false, threads, local);
+    }
+    if (built) counts.assign(local.classes.size(), 1);
+  }
+  if (!built)
+    local = bucketed_features(context.data, instances.data() + (first - instances.begin()),
+                              instances.data() + (end - instances.begin()), A, K, max_span, 1,
+                              false, &counts);
   return merge_features_across(std::move(local), std::move(counts), A * max_span, K, min_freq,
                                all_classes, *context.sgd_ranks);
 }

@@ -1,6 +1,7 @@
 #include "crf/optim/range_cache.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "crf/optim/touched_bits.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -10,7 +11,7 @@ namespace septa::crf {
 RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
                        const SoftmaxModelShape& shape, int threads,
                        const std::function<void(std::size_t)>& built, bool masks) {
-  if (shape.candidates || shape.mask || !data.unit_values) return;
+  if (shape.candidates || !data.unit_values) return;
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
   const uint32_t* offsets = shape.features->offsets.data();
@@ -164,10 +165,17 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
       case 3: masked_scores<3>(K, init, first, last, w, scale, scores); break;
       default: masked_scores<4>(K, init, first, last, w, scale, scores); break;
     }
-    return;
+  } else {
+    cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
   }
-#endif
+#else
   cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
+#endif
+  if (shape.mask) {  // as softmax_ranged_scores: the classes the context disallows at -inf
+    const char* allowed = &(*shape.mask)[static_cast<std::size_t>(instance.context) * shape.K];
+    for (std::size_t c = 0; c < shape.K; ++c)
+      if (!allowed[c]) scores[c] = -std::numeric_limits<double>::infinity();
+  }
 }
 
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,

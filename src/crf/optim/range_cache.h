@@ -24,8 +24,10 @@ struct CachedRange {
  * chain item offsets -> attribute ids -> feature offsets (each a cache miss after the last),
  * and the SGD can prefetch the next instance's weights a whole step ahead. Built only for
  * unit-valued data (Dataset::unit_values: w * 1 = w, so the sums are the same bit for bit)
- * without a mask or candidate lists; empty otherwise. 8 bytes per range (CoNLL-2000's unary
- * factor: about 4 million ranges, 32 MB).
+ * without candidate lists; empty otherwise. With a mask (the MEMM's allowed successors) the
+ * scores of instance i (cached_ranged_scores below) set the disallowed classes to -inf, as
+ * softmax_ranged_scores does. 8 bytes per range (CoNLL-2000's unary factor: about 4 million
+ * ranges, 32 MB).
  */
 class RangeCache {
  public:
@@ -88,7 +90,8 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
                                 const CachedRange* first, const CachedRange* last,
                                 const double* class_gradient, double* out);
 
-// The two above for instance i of `cache`, either kind of range: the same sums, bit for bit.
+// The two above for instance i of `cache`, either kind of range: the same sums, bit for bit
+// (the scores then masked as softmax_ranged_scores masks them).
 void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const RangeCache& cache, std::size_t i, const double* w, double scale,
                           double* scores);

@@ -235,7 +235,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
 void ShardedSgd::build_caches(bool spread, int threads) {
   if (shape_.candidates && !shape_.mask && data_->unit_values)
     cache_ = std::make_unique<ListedFeatureCache>(*data_, *instances_, shape_, threads);
-  if (!shape_.candidates && !shape_.mask && data_->unit_values) {
+  if (!shape_.candidates && data_->unit_values) {
     // Over ranks, no step reads an instance's items once its ranges are cached (every one is:
     // keep_read_items keeps none), so the held items are freed behind the build.
     std::function<void(std::size_t)> built;

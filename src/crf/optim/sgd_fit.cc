@@ -178,19 +178,27 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     }
     // Fold G into z so that the weights after the epoch are w itself (a resumed run starts
     // from them bit for bit), and the workers copy them.
+    // One pass over 64 ranges: the fold, ||z||^2 (the ranges' sums added in range order, as
+    // squared_norm_in_ranges adds them) and the copy to w (a serial pass before).
     const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
+    const double g = G;
+    std::vector<double> norm_part(ShardMix::kRanges, 0.0);  // [kRanges]
+    parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
+      double sum = 0.0;
+      for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d) {
+        if (g != 1.0) z[d] *= g;
+        sum += z[d] * z[d];
+        w[d] = z[d];
+      }
+      norm_part[r] = sum;
+    });
+    zz = 0.0;
+    for (double part : norm_part) zz += part;
     if (G != 1.0) {
-      const double g = G;
-      parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
-        for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d)
-          z[d] *= g;
-      });
       G = 1.0;
       std::fill(full_sync.begin(), full_sync.end(), 1);
     }
-    zz = squared_norm_in_ranges(z.data(), D, threads);
-    std::copy(z.begin(), z.end(), w.begin());
-    // (measured on the calling thread at one thread; the two passes are split in 64 ranges)
+    // (measured on the calling thread at one thread)
     if (profile.on) {
       profile.folds += thread_cpu_seconds() - f0;
       profile.parallel += thread_cpu_seconds() - f0;

@@ -65,9 +65,17 @@ std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
   const std::size_t M = step_sample_size();
   const uint64_t everyone = R == 64 ? ~uint64_t{0} : (uint64_t{1} << R) - 1;
   std::vector<uint64_t> dest(own.size(), 0);
+  // (dest and, below, held_of are read at random, out of cache on large data: prefetched
+  // kAhead positions ahead; CoNLL-2000 x16 at 2 ranks, one run under load: this function's CPU
+  // outside the exchange 0.09-0.11 -> 0.08-0.10 s per factor and rank)
+  constexpr std::size_t kAhead = 16;
   for (std::size_t s = 0, k = 0; s < S; ++s)
     for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
       const std::size_t g = order_[j];
+      if (j + kAhead < N) {
+        const std::size_t ahead = order_[j + kAhead];
+        if (ahead >= g0 && ahead < g1) __builtin_prefetch(&dest[ahead - g0], 1);
+      }
       while (k < M && k * N / M < j) ++k;
       const bool in_sample = j < calibrated || (k < M && k * N / M == j);
       if (g >= g0 && g < g1) dest[g - g0] |= in_sample ? everyone : uint64_t{1} << (s % R);
@@ -103,6 +111,7 @@ std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
     for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
       while (k < M && k * N / M < j) ++k;
       const bool in_sample = j < calibrated || (k < M && k * N / M == j);
+      if (j + kAhead < N) __builtin_prefetch(&held_of[order_[j + kAhead]]);
       order_[j] = in_sample || s % R == me ? held_index(order_[j]) : kNotHeld;
     }
   return sample;

@@ -12,7 +12,11 @@ std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm
                                       std::string* slice) {
   ByteWriter out;
   out.strings(dictionary.names());
-  dictionary = Dictionary();  // its strings are in `out` now
+  // Rank 0's names are the merged dictionary's first ids, in its order: rank 0 keeps its
+  // dictionary and adds the other ranks' names to it (it had rebuilt its own part from the
+  // received copy, 1/R of the merge on every rank). The other ranks' strings are in `out` now.
+  const bool keep_own = comm.rank() == 0;
+  if (!keep_own) dictionary = Dictionary();
   std::vector<std::string> parts = comm.allgather(std::move(out.bytes()));
   std::size_t total = 0, largest = 0;  // strings over all ranks (repeats included), of one
   for (std::size_t r = 0; r < parts.size(); ++r) {
@@ -22,11 +26,18 @@ std::vector<int32_t> merge_dictionary(Dictionary& dictionary, Communicator& comm
     largest = std::max(largest, n);
   }
   Dictionary merged;
-  merged.reserve(std::min(total, 2 * largest));
   std::vector<int32_t> local_to_global;
+  if (keep_own) {
+    std::string().swap(parts[0]);
+    merged = std::move(dictionary);
+    dictionary = Dictionary();
+    local_to_global.resize(merged.size());
+    for (std::size_t i = 0; i < local_to_global.size(); ++i) local_to_global[i] = static_cast<int32_t>(i);
+  }
+  merged.reserve(std::min(total, 2 * largest));
   std::vector<uint64_t> hashes;  // [names of the part] add_all's scratch
   std::vector<int32_t> ids;      // [names of the part] their merged ids (other ranks' parts)
-  for (int r = 0; r < comm.size(); ++r) {
+  for (int r = keep_own ? 1 : 0; r < comm.size(); ++r) {
     ByteReader in(parts[r].data(), parts[r].size(), "rank " + std::to_string(r) + " dictionary");
     const std::vector<std::string_view> names = in.string_views();
     // Batched (pipelined lookups): the same ids as adding the names one at a time, in order.

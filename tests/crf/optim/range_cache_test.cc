@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "crf/algorithms/local_training.h"
 #include "crf/optim/sgd.h"
 #include "crf/random_data.h"
@@ -31,14 +34,34 @@ struct Problem {
   }
 };
 
+// A MEMM-like shape's context rows and mask: R = L + 1 rows (the previous label, or none),
+// about a third of the classes disallowed in each row but the last, each instance in a random
+// row that allows its gold class (the next one that does).
+std::vector<char> context_mask(std::vector<LocalInstance>& instances, std::size_t L, unsigned seed) {
+  const std::size_t R = L + 1;
+  std::vector<char> mask(R * L, 1);
+  const std::vector<double> u = testing::random_weights(R * L + instances.size(), 1.0, seed);
+  for (std::size_t j = 0; j < (R - 1) * L; ++j) mask[j] = u[j] > -0.35;
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    const double x = (u[R * L + i] + 1.0) / 2.0;  // in [0, 1]
+    std::size_t r = std::min(R - 1, static_cast<std::size_t>(x * static_cast<double>(R)));
+    while (!mask[r * L + static_cast<std::size_t>(instances[i].gold)]) r = (r + 1) % R;
+    instances[i].context = static_cast<int32_t>(r);
+  }
+  return mask;
+}
+
 // Both kinds of cache (class masks: AVX-512 and K <= 32; plain ranges) against the looked-up
-// path, for L = 5 (one register of class lanes), 22 (three) and 32 (four, every bit used).
-void expect_cache_equals_looked_up(std::size_t L, bool masks, std::size_t& empty) {
+// path, for L = 5 (one register of class lanes), 22 (three) and 32 (four, every bit used);
+// with `disallowed`, over context rows with a mask of allowed classes (-a memm).
+void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, std::size_t& empty) {
   const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
-  const std::vector<LocalInstance> instances = node_instances(data);
+  std::vector<LocalInstance> instances = node_instances(data);
   const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 15);
   const SparseFeatures features = instance_features(data, seen, kA, L, 1, 1, false);
-  const SoftmaxModelShape shape{&features, kA, L, 1, nullptr};
+  const std::vector<char> mask = disallowed ? context_mask(instances, L, 31) : std::vector<char>();
+  const SoftmaxModelShape shape{&features, kA, L, disallowed ? L + 1 : 1,
+                                disallowed ? &mask : nullptr};
   const RangeCache cache(data, instances, shape, 3, nullptr, masks);
   ASSERT_FALSE(cache.empty());
   if (!masks) {
@@ -82,10 +105,11 @@ void expect_cache_equals_looked_up(std::size_t L, bool masks, std::size_t& empty
 TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
   std::size_t empty = 0;
   for (std::size_t L : {5, 22, 32})
-    for (bool masks : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "L " << L << " masks " << masks);
-      expect_cache_equals_looked_up(L, masks, empty);
-    }
+    for (bool masks : {false, true})
+      for (bool disallowed : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "L " << L << " masks " << masks << " disallowed " << disallowed);
+        expect_cache_equals_looked_up(L, masks, disallowed, empty);
+      }
   EXPECT_GT(empty, 0u);  // attributes without features are left out of both
   const Problem q(false);  // values other than 1 possible: nothing cached
   EXPECT_TRUE(RangeCache(q.data, q.instances, q.shape, 1).empty());
@@ -126,6 +150,22 @@ TEST(RangeCache, BuiltInOrderReadsNoItemBehindWhatItReports) {
 // values stored, not flagged as unit) gives the same weights bit for bit, on 1 and 3 threads.
 TEST(RangeCache, ShardedSgdGivesTheWeightsOfTheLookedUpPath) {
   const Problem unit(true), plain(false);
+  testing::expect_cached_sgd_equals_looked_up(unit, plain);
+}
+
+// The same over context rows with a mask of allowed classes (-a memm's shape): the cache is
+// built and its fit equals the looked-up one bit for bit.
+TEST(RangeCache, ShardedSgdWithAMaskGivesTheWeightsOfTheLookedUpPath) {
+  struct Masked : Problem {
+    std::vector<char> mask;
+    explicit Masked(bool unit) : Problem(unit) {
+      mask = context_mask(instances, kL, 41);
+      shape = SoftmaxModelShape{&features, kA, kL, kL + 1, &mask};
+    }
+  };
+  const Masked unit(true), plain(false);
+  ASSERT_FALSE(RangeCache(unit.data, unit.instances, unit.shape, 1).empty());
+  ASSERT_TRUE(RangeCache(plain.data, plain.instances, plain.shape, 1).empty());
   testing::expect_cached_sgd_equals_looked_up(unit, plain);
 }
 
