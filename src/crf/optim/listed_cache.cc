@@ -26,8 +26,13 @@ struct ClassBits {
   uint64_t bits[W];
 };
 
+// (Read at random, one per attribute of every listed instance: on huge pages, as the SGD's
+// random-access arrays; on 4 KB pages most of the reads also missed the TLB.)
 template <int W>
-bool class_bits(const SparseFeatures& features, std::vector<ClassBits<W>>& out, int threads) {
+using ClassBitsArray = std::vector<ClassBits<W>, HugePageAllocator<ClassBits<W>>>;
+
+template <int W>
+bool class_bits(const SparseFeatures& features, ClassBitsArray<W>& out, int threads) {
   const std::size_t attributes = features.offsets.size() - 1;
   out.resize(attributes);
   const uint32_t* offsets = features.offsets.data();
@@ -73,7 +78,7 @@ inline int64_t class_feature(const ClassBits<W>& m, uint32_t c) {
  * searches). Each entry's slot is the place of its class in the list.
  */
 template <int W>
-void listed_entries(const std::vector<ClassBits<W>>& bits, const SoftmaxModelShape& shape,
+void listed_entries(const ClassBitsArray<W>& bits, const SoftmaxModelShape& shape,
                     const ItemArrays& items, const std::vector<LocalInstance>& instances,
                     std::size_t i0, std::size_t i1, std::vector<ListedEntry>& block,
                     std::size_t* offsets, uint32_t* counts, uint32_t none) {
@@ -173,7 +178,7 @@ template <int W>
 bool ListedFeatureCache::build_words(const SoftmaxModelShape& shape, const ItemArrays& items,
                                      const std::vector<LocalInstance>& instances,
                                      std::vector<std::size_t>& offsets, int threads) {
-  std::vector<ClassBits<W>> bits;
+  ClassBitsArray<W> bits;
   if (!class_bits(*shape.features, bits, threads)) return false;
   const std::size_t N = instances.size(), B = blocks_.size();
   std::vector<uint32_t> counts(N);
