@@ -22,6 +22,10 @@ template <> struct Lanes<8> { typedef Vec8 V; };
 template <int W = 4>
 inline std::size_t padded(std::size_t L) { return (L + W - 1) & ~std::size_t{W - 1}; }
 
+// Elements past the last row of the state potentials and their exponentials
+// (state_exponentials computes whole vectors of 8).
+constexpr std::size_t kRowPadding = 8;
+
 // Whether the processor runs the 8-lane (AVX-512) kernels.
 bool wide_lanes() {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
@@ -34,6 +38,18 @@ bool wide_lanes() {
 #endif
 }
 
+// out[0 .. count) = the first count lanes of acc[0 .. K) (count <= K W): whole vectors stored
+// as they are, the lanes of a last partial one one by one.
+template <int K, int W>
+__attribute__((always_inline)) inline void store_lanes(const typename Lanes<W>::V* acc,
+                                                       std::size_t count, double* out) {
+  int k = 0;
+  for (; k < K && static_cast<std::size_t>(W * (k + 1)) <= count; ++k)
+    std::memcpy(out + W * k, &acc[k], sizeof acc[k]);
+  if (k < K)
+    for (std::size_t l = 0; W * k + l < count; ++l) out[W * k + l] = acc[k][l];
+}
+
 // acc[k] += x[i] * m[i][W k .. W k + W - 1] for i < rows, k < K (m: rows of stride Lp).
 template <int K, int W>
 __attribute__((always_inline)) inline void accumulate_rows(const double* x, const double* m,
@@ -41,12 +57,7 @@ __attribute__((always_inline)) inline void accumulate_rows(const double* x, cons
                                                            typename Lanes<W>::V* acc) {
   typedef typename Lanes<W>::V V;
   for (std::size_t i = 0; i < rows; ++i, m += Lp) {
-    const double v = x[i];
-    V p;
-    if constexpr (W == 4)
-      p = V{v, v, v, v};
-    else
-      p = V{v, v, v, v, v, v, v, v};
+    const V p = x[i] - V{};  // x[i] in every lane (v - +0 is v, -0 too)
     for (int k = 0; k < K; ++k) {
       V row;
       std::memcpy(&row, m + W * k, sizeof row);
@@ -62,9 +73,7 @@ __attribute__((always_inline)) inline void rows_to(const double* x, const double
                                                    std::size_t count, double* out) {
   typename Lanes<W>::V acc[K] = {};
   accumulate_rows<K, W>(x, m, rows, Lp, acc);
-  double lanes[K * W];
-  std::memcpy(lanes, acc, sizeof lanes);
-  std::copy(lanes, lanes + count, out);
+  store_lanes<K, W>(acc, count, out);
 }
 
 /*
@@ -97,6 +106,94 @@ __attribute__((always_inline)) inline void vector_matrix(const double* x, const 
   }
 }
 
+// vector_matrix of two vectors x1, x2 over the same M at once, K vectors of W outputs each: one
+// load of each row of M for both, and two independent chains per output vector.
+template <int K, int W>
+__attribute__((always_inline)) inline void rows_to_pair(const double* x1, const double* x2,
+                                                        const double* m, std::size_t rows,
+                                                        std::size_t Lp, std::size_t count,
+                                                        double* out1, double* out2) {
+  typedef typename Lanes<W>::V V;
+  V acc1[K] = {}, acc2[K] = {};
+  for (std::size_t i = 0; i < rows; ++i, m += Lp) {
+    const V p1 = x1[i] - V{}, p2 = x2[i] - V{};
+    for (int k = 0; k < K; ++k) {
+      V row;
+      std::memcpy(&row, m + W * k, sizeof row);
+      acc1[k] += p1 * row;
+      acc2[k] += p2 * row;
+    }
+  }
+  store_lanes<K, W>(acc1, count, out1);
+  store_lanes<K, W>(acc2, count, out2);
+}
+
+// out1 = x1 M and out2 = x2 M as vector_matrix computes each (the same bits), 4 W outputs of
+// both at a time.
+template <int W>
+__attribute__((always_inline)) inline void vector_matrix_pair(const double* x1, const double* x2,
+                                                              const double* M, std::size_t rows,
+                                                              std::size_t L, std::size_t Lp,
+                                                              double* out1, double* out2) {
+  for (std::size_t j0 = 0; j0 < Lp; j0 += 4 * W) {
+    const double* m = M + j0;
+    const std::size_t count = std::min<std::size_t>(4 * W, L - j0);
+    switch (std::min<std::size_t>(4 * W, Lp - j0) / W) {
+      case 4: rows_to_pair<4, W>(x1, x2, m, rows, Lp, count, out1 + j0, out2 + j0); break;
+      case 3: rows_to_pair<3, W>(x1, x2, m, rows, Lp, count, out1 + j0, out2 + j0); break;
+      case 2: rows_to_pair<2, W>(x1, x2, m, rows, Lp, count, out1 + j0, out2 + j0); break;
+      default: rows_to_pair<1, W>(x1, x2, m, rows, Lp, count, out1 + j0, out2 + j0); break;
+    }
+  }
+}
+
+/*
+ * m[i][j] = sum_t x[t][i] r[t][j] for i < L, j < L, t < rows (x [rows][L], r [rows][Lp] with
+ * rows padded by zeros), each output summed in t order with one multiply-add per term: the bits
+ * of vector_matrix over the column x[.][i]. Blocks of R rows i by KJ vectors of W outputs j stay
+ * in registers while t runs (R KJ independent chains), x read along its rows; the rows i of a
+ * last partial block repeat row L - 1 and are not stored.
+ */
+template <int R, int KJ, int W>
+__attribute__((always_inline)) inline void outer_block(const double* x, const double* r,
+                                                       std::size_t rows, std::size_t L,
+                                                       std::size_t Lp, std::size_t i0,
+                                                       std::size_t j0, double* m) {
+  typedef typename Lanes<W>::V V;
+  V acc[R][KJ] = {};
+  std::size_t col[R];
+  for (int q = 0; q < R; ++q) col[q] = std::min(i0 + q, L - 1);
+  for (std::size_t t = 0; t < rows; ++t, x += L, r += Lp) {
+    V row[KJ];
+    for (int k = 0; k < KJ; ++k) std::memcpy(&row[k], r + j0 + W * k, sizeof(V));
+    for (int q = 0; q < R; ++q) {
+      const V p = x[col[q]] - V{};
+      for (int k = 0; k < KJ; ++k) acc[q][k] += p * row[k];
+    }
+  }
+  const std::size_t count = std::min<std::size_t>(KJ * W, L - j0);
+  for (int q = 0; q < R && i0 + q < L; ++q) store_lanes<KJ, W>(acc[q], count, m + (i0 + q) * L + j0);
+}
+
+// outer_block over all of m [L][L]: R rows (8 for 8 lanes, 4 for 4) by up to 3 vectors.
+template <int W>
+__attribute__((always_inline)) inline void outer_sums(const double* x, const double* r,
+                                                      std::size_t rows, std::size_t L,
+                                                      std::size_t Lp, double* m) {
+  constexpr int R = W == 8 ? 8 : 4;
+  for (std::size_t j0 = 0; j0 < Lp; j0 += 3 * W) {
+    const std::size_t vectors = std::min<std::size_t>(3, (Lp - j0) / W);
+    for (std::size_t i0 = 0; i0 < L; i0 += R) {
+      if (vectors == 3)
+        outer_block<R, 3, W>(x, r, rows, L, Lp, i0, j0, m);
+      else if (vectors == 2)
+        outer_block<R, 2, W>(x, r, rows, L, Lp, i0, j0, m);
+      else
+        outer_block<R, 1, W>(x, r, rows, L, Lp, i0, j0, m);
+    }
+  }
+}
+
 // The extremes of s[0..n) (a position's states, a transition matrix) in four branch-free lanes
 // (so the loop vectorises); max and min are exact, so any order gives the same values (a tie of +0 and -0 gives either: s - m and the
 // exponentials keep their bits, fast_exp(+-0) = 1).
@@ -118,16 +215,6 @@ __attribute__((always_inline)) inline void extremes(const double* s, std::size_t
   lowest = std::min(std::min(low[0], low[1]), std::min(low[2], low[3]));
 }
 
-// c = sum_j a[j] (j ascending), then a[j] *= 1 / c; false when c is not positive and finite.
-__attribute__((always_inline)) inline bool normalise(double* a, std::size_t L, double& c) {
-  c = 0.0;
-  for (std::size_t j = 0; j < L; ++j) c += a[j];
-  if (!(c > 0.0) || !std::isfinite(c)) return false;
-  const double inv = 1.0 / c;
-  for (std::size_t j = 0; j < L; ++j) a[j] *= inv;
-  return true;
-}
-
 // Potentials of one position (or matrix) may span at most this many nats for the scaled
 // forward-backward (see forward_backward_scaled).
 constexpr double kMaxSpan = 200.0;
@@ -140,7 +227,7 @@ void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions)
   T_ = T;
   L_ = L;
   per_position_ = per_position_transitions;
-  state_.assign(T * L, 0.0);
+  state_.assign(T * L + kRowPadding, 0.0);
   if (!keep_shared) {
     const std::size_t trans_count = per_position_ ? (T > 0 ? T - 1 : 0) : 1;
     trans_.assign(trans_count * L * L, 0.0);
@@ -156,7 +243,7 @@ void Lattice::resize(std::size_t T, std::size_t L, bool per_position_transitions
   T_ = T;
   L_ = L;
   per_position_ = true;
-  state_.resize(T * L);
+  state_.resize(T * L + kRowPadding);
   trans_.resize((T > 0 ? T - 1 : 0) * L * L);
   exp_trans_stale_ = true;
 }
@@ -231,19 +318,44 @@ __attribute__((always_inline)) inline bool Lattice::shared_transition_exponentia
   return true;
 }
 
-// Forward step t with shared transitions: S[t] = exp(state[t] - m_t), then a[t] (formulas
-// above), log Z's terms of t added to log_z. The exponentials of t come first: they do not
-// wait for a[t-1], so they run while the chain of multiply-adds of the last step finishes.
-template <int W>
-__attribute__((always_inline)) inline bool Lattice::forward_step(std::size_t t, double& log_z) {
+// S[t] = exp(state[t] - m_t) (m_t its maximum); false when the states of t span too much.
+__attribute__((always_inline)) inline bool Lattice::state_exponentials(std::size_t t) {
   const std::size_t L = L_;
   const double* s = &state_[t * L];
   double m, lowest;
   extremes(s, L, m, lowest);
   if (m - lowest > kMaxSpan) return false;
   state_shift_[t] = m;
+  // Whole vectors of 8 (no scalar tail of L mod 8 exponentials): the lanes past L read the
+  // next row's states (or the padding) and write the next row's exponentials, which that row
+  // then overwrites.
   double* __restrict es = &exp_state_[t * L];
-  for (std::size_t j = 0; j < L; ++j) es[j] = fast_exp(s[j] - m);
+  const std::size_t Lp = padded<8>(L);
+  for (std::size_t j = 0; j < Lp; ++j) es[j] = fast_exp(s[j] - m);
+  return true;
+}
+
+// a[t] /= c_t (as a[t][j] * (1 / c_t)) for c_t = sum_j a[t][j] (j ascending, the caller's),
+// and log Z's terms of t added to log_z; false when c_t is not positive and finite.
+__attribute__((always_inline)) inline bool Lattice::rescale(std::size_t t, double c,
+                                                            double& log_z) {
+  if (!(c > 0.0) || !std::isfinite(c)) return false;
+  double* a = &alpha_[t * L_];
+  const double inv = 1.0 / c;
+  for (std::size_t j = 0; j < L_; ++j) a[j] *= inv;
+  scale_[t] = c;
+  log_z += state_shift_[t] + std::log(c);
+  return true;
+}
+
+// Forward step t with shared transitions: S[t], then a[t] (formulas above), log Z's terms of t
+// added to log_z. The exponentials of t come first: they do not wait for a[t-1], so they run
+// while the chain of multiply-adds of the last step finishes.
+template <int W>
+__attribute__((always_inline)) inline bool Lattice::forward_step(std::size_t t, double& log_z) {
+  const std::size_t L = L_;
+  if (!state_exponentials(t)) return false;
+  const double* es = &exp_state_[t * L];
   double* a = &alpha_[t * L];
   if (t == 0) {
     std::copy(es, es + L, a);
@@ -252,35 +364,42 @@ __attribute__((always_inline)) inline bool Lattice::forward_step(std::size_t t, 
     for (std::size_t j = 0; j < L; ++j) a[j] *= es[j];
     log_z += trans_shift_[0];
   }
-  double c;
-  if (!normalise(a, L, c)) return false;
-  scale_[t] = c;
-  log_z += state_shift_[t] + std::log(c);
-  return true;
+  double c = 0.0;
+  for (std::size_t j = 0; j < L; ++j) c += a[j];
+  return rescale(t, c, log_z);
+}
+
+// tmp[j] = S[t+1][j] b[t+1][j] / c_{t+1}, the right factor of backward step t.
+__attribute__((always_inline)) inline void Lattice::backward_right(std::size_t t) {
+  const double* next = &beta_[(t + 1) * L_];
+  const double* s = &exp_state_[(t + 1) * L_];
+  const double inv = 1.0 / scale_[t + 1];
+  for (std::size_t j = 0; j < L_; ++j) tmp_[j] = s[j] * next[j] * inv;
+}
+
+// The node marginals of position t, once b[t] is final.
+__attribute__((always_inline)) inline void Lattice::node_marginals_of(std::size_t t) {
+  const double* a = &alpha_[t * L_];
+  const double* b = &beta_[t * L_];
+  double* p = &marginal_[t * L_];
+  for (std::size_t j = 0; j < L_; ++j) p[j] = a[j] * b[j];
 }
 
 // Backward step t < T - 1 with shared transitions: b[t][i] = sum_j E[i][j] tmp[j] (j
-// ascending, over the transposed rows), tmp[j] = S[t+1][j] b[t+1][j] / c_{t+1}; then the node
-// marginals of t + 1, whose b is final.
+// ascending, over the transposed rows); then the node marginals of t + 1, whose b is final.
 template <int W>
 __attribute__((always_inline)) inline void Lattice::backward_step(std::size_t t) {
-  const std::size_t L = L_;
-  const double* next = &beta_[(t + 1) * L];
-  const double* s = &exp_state_[(t + 1) * L];
-  const double inv = 1.0 / scale_[t + 1];
-  double* tmp = tmp_.data();
-  for (std::size_t j = 0; j < L; ++j) tmp[j] = s[j] * next[j] * inv;
-  vector_matrix<W>(tmp, exp_trans_transposed_.data(), L, L, padded<W>(L), &beta_[t * L]);
-  const double* a = &alpha_[(t + 1) * L];
-  double* p = &marginal_[(t + 1) * L];
-  for (std::size_t j = 0; j < L; ++j) p[j] = a[j] * next[j];
+  backward_right(t);
+  vector_matrix<W>(tmp_.data(), exp_trans_transposed_.data(), L_, L_, padded<W>(L_),
+                   &beta_[t * L_]);
+  node_marginals_of(t + 1);
 }
 
 void Lattice::size_passes() {
   alpha_.resize(T_ * L_);
   beta_.resize(T_ * L_);
   scale_.resize(T_);
-  exp_state_.resize(T_ * L_);
+  exp_state_.resize(T_ * L_ + kRowPadding);
   state_shift_.resize(T_);
   marginal_.resize(T_ * L_);
   tmp_.resize(L_);
@@ -298,7 +417,7 @@ __attribute__((always_inline)) inline bool Lattice::shared_scaled_lanes() {
     if (!forward_step<W>(t, log_z)) return false;
   std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
   for (std::size_t t = T - 1; t-- > 0;) backward_step<W>(t);
-  for (std::size_t j = 0; j < L; ++j) marginal_[j] = alpha_[j] * beta_[j];
+  node_marginals_of(0);
   log_z_ = log_z;
   return true;
 }
@@ -312,6 +431,118 @@ __attribute__((target("arch=x86-64-v4"))) bool Lattice::shared_scaled_wide() {
 #else
 bool Lattice::shared_scaled_wide() { return shared_scaled_lanes<4>(); }
 #endif
+
+/*
+ * Two lattices with the same shared transitions, their recursions interleaved: while both are
+ * at a step, x's and y's vector-matrix products share the loads of E and run as two
+ * independent chains of multiply-adds, and so do their sums c_t (each a chain of additions);
+ * a forward step alone is a chain of about L multiply-adds and L additions whose latency the
+ * other lattice's step now fills. Each lattice's steps keep their order and operations, so
+ * each gets the bits of shared_scaled_lanes. ok_x / ok_y: whether each one's scaled pass held
+ * (else it is left to the log-domain pass).
+ */
+template <int W>
+__attribute__((always_inline)) inline void Lattice::shared_pair_lanes(Lattice& x, Lattice& y,
+                                                                      bool& ok_x, bool& ok_y) {
+  const std::size_t L = x.L_, Lp = padded<W>(L);
+  x.size_passes();
+  y.size_passes();
+  ok_x = x.shared_transition_exponentials<W>();
+  ok_y = y.shared_transition_exponentials<W>();
+  double zx = 0.0, zy = 0.0;
+  std::size_t t = 0;
+  for (const std::size_t common = std::min(x.T_, y.T_); t < common && ok_x && ok_y; ++t) {
+    ok_x = x.state_exponentials(t);
+    ok_y = y.state_exponentials(t);
+    if (t == 0 || !ok_x || !ok_y) {  // each alone (its exponentials again: the same values)
+      if (ok_x) ok_x = x.forward_step<W>(t, zx);
+      if (ok_y) ok_y = y.forward_step<W>(t, zy);
+      continue;
+    }
+    double* ax = &x.alpha_[t * L];
+    double* ay = &y.alpha_[t * L];
+    vector_matrix_pair<W>(ax - L, ay - L, x.exp_trans_padded_.data(), L, L, Lp, ax, ay);
+    const double* sx = &x.exp_state_[t * L];
+    const double* sy = &y.exp_state_[t * L];
+    for (std::size_t j = 0; j < L; ++j) {
+      ax[j] *= sx[j];
+      ay[j] *= sy[j];
+    }
+    zx += x.trans_shift_[0];
+    zy += y.trans_shift_[0];
+    double cx = 0.0, cy = 0.0;
+    for (std::size_t j = 0; j < L; ++j) {
+      cx += ax[j];
+      cy += ay[j];
+    }
+    ok_x = x.rescale(t, cx, zx);
+    ok_y = y.rescale(t, cy, zy);
+  }
+  for (std::size_t u = t; ok_x && u < x.T_; ++u) ok_x = x.forward_step<W>(u, zx);
+  for (std::size_t u = t; ok_y && u < y.T_; ++u) ok_y = y.forward_step<W>(u, zy);
+  // Backward: step k is position T - 2 - k of each.
+  const std::size_t bx = ok_x ? x.T_ - 1 : 0, by = ok_y ? y.T_ - 1 : 0;
+  if (ok_x) std::fill(&x.beta_[(x.T_ - 1) * L], &x.beta_[x.T_ * L], 1.0);
+  if (ok_y) std::fill(&y.beta_[(y.T_ - 1) * L], &y.beta_[y.T_ * L], 1.0);
+  std::size_t k = 0;
+  for (; k < std::min(bx, by); ++k) {
+    const std::size_t tx = x.T_ - 2 - k, ty = y.T_ - 2 - k;
+    x.backward_right(tx);
+    y.backward_right(ty);
+    vector_matrix_pair<W>(x.tmp_.data(), y.tmp_.data(), x.exp_trans_transposed_.data(), L, L,
+                          Lp, &x.beta_[tx * L], &y.beta_[ty * L]);
+    x.node_marginals_of(tx + 1);
+    y.node_marginals_of(ty + 1);
+  }
+  for (std::size_t u = k; u < bx; ++u) x.backward_step<W>(x.T_ - 2 - u);
+  for (std::size_t u = k; u < by; ++u) y.backward_step<W>(y.T_ - 2 - u);
+  if (ok_x) {
+    x.node_marginals_of(0);
+    x.log_z_ = zx;
+  }
+  if (ok_y) {
+    y.node_marginals_of(0);
+    y.log_z_ = zy;
+  }
+}
+
+SEPTA_VECTOR_CLONES void Lattice::shared_pair(Lattice& x, Lattice& y, bool& ok_x, bool& ok_y) {
+  shared_pair_lanes<4>(x, y, ok_x, ok_y);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+__attribute__((target("arch=x86-64-v4"))) void Lattice::shared_pair_wide(Lattice& x, Lattice& y,
+                                                                         bool& ok_x, bool& ok_y) {
+  shared_pair_lanes<8>(x, y, ok_x, ok_y);
+}
+#else
+void Lattice::shared_pair_wide(Lattice& x, Lattice& y, bool& ok_x, bool& ok_y) {
+  shared_pair_lanes<4>(x, y, ok_x, ok_y);
+}
+#endif
+
+std::pair<double, double> Lattice::forward_backward_pair(Lattice& x, Lattice& y) {
+  // The same transitions bit for bit: their exponentials are then the same too.
+  const bool shared = !x.per_position_ && !y.per_position_ && x.T_ > 0 && y.T_ > 0 &&
+                      x.L_ == y.L_ && x.trans_.size() == x.L_ * x.L_ &&
+                      y.trans_.size() == x.trans_.size() &&
+                      std::memcmp(x.trans_.data(), y.trans_.data(),
+                                  sizeof(double) * x.trans_.size()) == 0;
+  if (!shared || &x == &y) {
+    const double zx = x.forward_backward();
+    return {zx, y.forward_backward()};
+  }
+  bool ok_x, ok_y;
+  if (wide_lanes())
+    shared_pair_wide(x, y, ok_x, ok_y);
+  else
+    shared_pair(x, y, ok_x, ok_y);
+  x.log_domain_ = !ok_x;
+  if (!ok_x) x.forward_backward_log();
+  y.log_domain_ = !ok_y;
+  if (!ok_y) y.forward_backward_log();
+  return {x.log_z_, y.log_z_};
+}
 
 // Scaled forward-backward with per-position transitions (each matrix used once: no padded or
 // transposed copies).
@@ -357,10 +588,9 @@ SEPTA_VECTOR_CLONES bool Lattice::forward_backward_scaled() {
       for (std::size_t j = 0; j < L; ++j) a[j] *= s[j];
       log_z += trans_shift_[t - 1];
     }
-    double c;
-    if (!normalise(a, L, c)) return false;
-    scale_[t] = c;
-    log_z += state_shift_[t] + std::log(c);
+    double c = 0.0;
+    for (std::size_t j = 0; j < L; ++j) c += a[j];
+    if (!rescale(t, c, log_z)) return false;
   }
 
   std::fill(&beta_[(T - 1) * L], &beta_[T * L], 1.0);
@@ -472,15 +702,14 @@ void Lattice::add_edge_marginals(std::size_t t, double scale, double* out) const
 template <int W>
 __attribute__((always_inline)) inline void Lattice::shared_edge_sums(double scale, double* out) {
   const std::size_t L = L_;
-  // r [T][Lp]: r[t][j] = S[t][j] b[t][j] / c_t (rows padded by zeros); then each row i of the
-  // sum, m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order, is vector_matrix over the column
-  // a[.][i] (the same multiply-adds in the same order as accumulating m position by position).
+  // r [T][Lp]: r[t][j] = S[t][j] b[t][j] / c_t (rows padded by zeros); then the sum
+  // m[i][j] = sum_{t>=1} a[t-1][i] r[t][j] in t order (outer_sums: the same multiply-adds in
+  // the same order as accumulating m position by position).
   const std::size_t Lp = padded<W>(L), T = T_;
-  // Every entry read below is written first (the sums, the columns, r with its padding), so
-  // the scratch is not cleared per sequence.
-  edge_sum_.resize(L * L + T * Lp + T);
+  // Every entry read below is written first (the sums, r with its padding), so the scratch is
+  // not cleared per sequence.
+  edge_sum_.resize(L * L + T * Lp);
   double* r = &edge_sum_[L * L];
-  double* column = r + T * Lp;  // [T-1] a[t-1][i] of one i
   for (std::size_t t = 1; t < T; ++t) {
     const double* s = &exp_state_[t * L];
     const double* b = &beta_[t * L];
@@ -488,10 +717,7 @@ __attribute__((always_inline)) inline void Lattice::shared_edge_sums(double scal
     for (std::size_t j = 0; j < L; ++j) r[(t - 1) * Lp + j] = s[j] * b[j] * inv;
     for (std::size_t j = L; j < Lp; ++j) r[(t - 1) * Lp + j] = 0.0;
   }
-  for (std::size_t i = 0; i < L; ++i) {
-    for (std::size_t t = 1; t < T; ++t) column[t - 1] = alpha_[(t - 1) * L + i];
-    vector_matrix<W>(column, r, T - 1, L, Lp, &edge_sum_[i * L]);
-  }
+  outer_sums<W>(alpha_.data(), r, T - 1, L, Lp, edge_sum_.data());
   for (std::size_t q = 0; q < L * L; ++q) out[q] += scale * edge_sum_[q] * exp_trans_[q];
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace septa::crf {
@@ -40,6 +41,10 @@ class Lattice {
 
   // Runs forward-backward; returns log Z. Afterwards node_marginal / edge marginals are valid.
   double forward_backward();
+  // forward_backward() of two lattices (each gets its own results bit for bit), their
+  // recursions interleaved where they share their transitions, so that one's chains of
+  // dependent multiply-adds fill the other's waits. Returns their log Z.
+  static std::pair<double, double> forward_backward_pair(Lattice& x, Lattice& y);
   // Node marginal P(y_t = j | x) after forward_backward().
   double node_marginal(std::size_t t, std::size_t j) const { return marginal_[t * L_ + j]; }
   // [L] of position t: node_marginal(t, j) for every j.
@@ -57,15 +62,15 @@ class Lattice {
   std::size_t T_ = 0;
   std::size_t L_ = 0;
   bool per_position_ = false;
-  std::vector<double> state_;     // [T][L] state log-potentials (input)
+  std::vector<double> state_;     // [T][L] state log-potentials (input), then 8 of padding
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
-  std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
+  std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t]), then 8 of padding
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
   // Shared transitions only, rows padded with zeros to Lp = L rounded up to the lanes (4 or 8)
   // of vector_matrix:
   std::vector<double> exp_trans_padded_;      // [L][Lp] exp_trans_ [prev][cur]
   std::vector<double> exp_trans_transposed_;  // [L][Lp] exp_trans_ transposed [cur][prev]
-  std::vector<double> edge_sum_;  // [L][L] + [T][Lp] + [T] scratch of add_edge_marginal_sums
+  std::vector<double> edge_sum_;  // [L][L] + [T][Lp] scratch of add_edge_marginal_sums
   std::vector<double> state_shift_;  // [T] max of state(t, .)
   std::vector<double> trans_shift_;  // [1] or [T-1] max of each transition matrix
   std::vector<double> alpha_;     // [T][L] forward scores, normalised to sum 1 per position
@@ -86,8 +91,15 @@ class Lattice {
   bool shared_scaled_wide();
   template <int W> bool shared_scaled_lanes();
   template <int W> bool shared_transition_exponentials();
+  bool state_exponentials(std::size_t t);
+  bool rescale(std::size_t t, double c, double& log_z);
   template <int W> bool forward_step(std::size_t t, double& log_z);
+  void backward_right(std::size_t t);
+  void node_marginals_of(std::size_t t);
   template <int W> void backward_step(std::size_t t);
+  static void shared_pair(Lattice& x, Lattice& y, bool& ok_x, bool& ok_y);
+  static void shared_pair_wide(Lattice& x, Lattice& y, bool& ok_x, bool& ok_y);
+  template <int W> static void shared_pair_lanes(Lattice& x, Lattice& y, bool& ok_x, bool& ok_y);
   void shared_edge_sums_narrow(double scale, double* out);
   void shared_edge_sums_wide(double scale, double* out);
   template <int W> void shared_edge_sums(double scale, double* out);

@@ -56,7 +56,7 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
   block_bounds_ = layout ? layout->bounds : partition_by_items(data, kBlocks);
   const std::size_t B = block_bounds_.size() - 1;
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads_, B));
-  lattices_.resize(workers);
+  lattices_.resize(2 * workers);
   {
     // Each block's attributes; a worker's buffer fits the largest block (a dense [F] per
     // worker cost 3.7 MB each on CoNLL-2000, 55 MB of peak memory at 16 threads).
@@ -82,7 +82,7 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
     }
     partial_.assign(workers, std::vector<double>(largest + F - structure.transition_offset(), 0.0));
     slot_.assign(workers, std::vector<uint32_t>(states.offsets.size() - 1, 0));
-    listings_.assign(workers, Listing{});
+    listings_.assign(2 * workers, Listing{});
   }
   block_log_z_.assign(B, 0.0);
   if (layout) {
@@ -251,30 +251,57 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     }
     double* trans_g = &g[block_states_[block]];
     double* edge_g = trans_g + L * L;
-    Lattice& lattice = lattices_[worker];
+    Lattice& lattice = lattices_[2 * worker];
     const uint8_t* classes8 =
         structure_.classes8().empty() ? nullptr : structure_.classes8().data();
     std::vector<double> probs(L);
     std::vector<double> pair_probs(per_position ? L * L : 0);  // [L][L] of one edge
     double log_z = 0.0;
-    for (std::size_t n = block_bounds_[block]; n < block_bounds_[block + 1]; ++n) {
-      const SequenceView s = data_.sequence(n);
+    // Sequences without values go through the masked rows or the listed features (k: the
+    // worker's lattice and listing 0 or 1); two that follow each other have their
+    // forward-backward passes interleaved (Lattice::forward_backward_pair, each with its own
+    // bits), then each one's counts are added in sequence order.
+    const bool fast = !rows_.empty() || structure_.listed();
+    auto fill_fast = [&](const SequenceView& s, std::size_t k) {
+      Lattice& lk = lattices_[2 * worker + k];
 #ifdef SEPTA_MASKED_ROWS
-      if (!s.attribute_values && !rows_.empty()) {
-        structure_.fill_masked(s, w, rows_.data(), lattice, evaluation);
-        log_z += s.weight * lattice.forward_backward();
-        add_masked_expectations(s, lattice, rows_.data(), slots, g.data());
-        lattice.add_edge_marginal_sums(s.weight, trans_g);
-        continue;
-      }
+      if (!rows_.empty())
+        structure_.fill_masked(s, w, rows_.data(), lk, evaluation);
+      else
 #endif
-      if (!s.attribute_values && structure_.listed()) {
-        Listing& listing = listings_[worker];
-        structure_.fill_listed(s, w, lattice, evaluation, listing.fired);
-        log_z += s.weight * lattice.forward_backward();
-        add_listed_expectations(s, lattice, listing.fired, slots, g.data(), listing.targets,
+        structure_.fill_listed(s, w, lk, evaluation, listings_[2 * worker + k].fired);
+    };
+    auto add_fast = [&](const SequenceView& s, std::size_t k) {
+      Lattice& lk = lattices_[2 * worker + k];
+      Listing& listing = listings_[2 * worker + k];
+#ifdef SEPTA_MASKED_ROWS
+      if (!rows_.empty())
+        add_masked_expectations(s, lk, rows_.data(), slots, g.data());
+      else
+#endif
+        add_listed_expectations(s, lk, listing.fired, slots, g.data(), listing.targets,
                                 probs.data());
-        lattice.add_edge_marginal_sums(s.weight, trans_g);
+      lk.add_edge_marginal_sums(s.weight, trans_g);
+    };
+    const std::size_t last = block_bounds_[block + 1];
+    for (std::size_t n = block_bounds_[block]; n < last; ++n) {
+      const SequenceView s = data_.sequence(n);
+      if (!s.attribute_values && fast) {
+        fill_fast(s, 0);
+        if (n + 1 == last || data_.sequence(n + 1).attribute_values) {
+          log_z += s.weight * lattice.forward_backward();
+          add_fast(s, 0);
+          continue;
+        }
+        const SequenceView next = data_.sequence(n + 1);
+        fill_fast(next, 1);
+        const std::pair<double, double> z =
+            Lattice::forward_backward_pair(lattice, lattices_[2 * worker + 1]);
+        log_z += s.weight * z.first;
+        add_fast(s, 0);
+        log_z += next.weight * z.second;
+        add_fast(next, 1);
+        ++n;
         continue;
       }
       structure_.fill(s, w, lattice, evaluation);

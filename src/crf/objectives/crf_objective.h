@@ -70,10 +70,10 @@ class CrfObjective {
     FiredFeatures fired;
     std::vector<uint32_t> targets;  // [fired.ids.size()] offsets in the block's buffer
   };
-  std::vector<Listing> listings_;                  // [workers]
+  std::vector<Listing> listings_;                  // [2 workers] (two sequences at a time)
   std::vector<MaskedRange> rows_;  // [A] masked rows of the state features, or empty
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
-  std::vector<Lattice> lattices_;              // [workers]
+  std::vector<Lattice> lattices_;              // [2 workers] (two sequences at a time)
   uint64_t evaluations_ = 0;                   // evaluate() calls: the weights' key for fill
   // Distributed (a block-order reduce-scatter): rank q owns the features of range_;
   // every block sends each owner its touched gradient entries in that range (the features of

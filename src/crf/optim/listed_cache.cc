@@ -21,6 +21,9 @@ namespace {
  */
 template <int W>
 struct ClassBits {
+  // Left unwritten on construction: class_bits writes every field of every set on the build
+  // threads, so the array is not zeroed (and faulted in) first on the calling thread alone.
+  ClassBits() {}
   uint32_t first;
   uint32_t count;  // features of the attribute (the range's length)
   uint64_t bits[W];

@@ -40,6 +40,12 @@ SparseFeatures merge_features_across(SparseFeatures local, std::vector<uint32_t>
                                      std::size_t A, std::size_t K, int min_freq,
                                      bool all_classes, Communicator& comm);
 
+// The same at min_freq <= 1 with K <= 256 classes, where no count is needed: a class is kept
+// (with all_classes: every class of an attribute) if any rank has it. `local` holds each
+// attribute's classes in increasing order; it is freed once sent.
+SparseFeatures union_features_across(SparseFeatures local, std::size_t A, std::size_t K,
+                                     bool all_classes, Communicator& comm);
+
 // The datasets of all ranks concatenated in rank order, on every rank (the whole corpus for
 // shards that are consecutive parts of it; ids must already be global). `local` is released
 // once serialised, and each received part once appended. `own_items`, when given, receives the

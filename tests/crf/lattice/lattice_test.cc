@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -259,6 +260,60 @@ TEST(Lattice, ExtremePotentialsFallBackToLogDomainAndStayExact) {
       for (std::size_t q = 0; q < L * L; ++q) EXPECT_NEAR(summed[q], expected_sum[q], 1e-9);
     }
   }
+}
+
+// A lattice of T positions with states from `state_seed` (one position spanning 1800 nats when
+// `extreme`: the log-domain pass) and shared transitions from `trans_seed`.
+Lattice chain(std::size_t T, std::size_t L, unsigned state_seed, unsigned trans_seed,
+              bool extreme = false) {
+  Lattice lattice;
+  fill_random(lattice, T, L, false, trans_seed);
+  std::mt19937 rng(state_seed);
+  std::uniform_real_distribution<double> u(-3.0, 3.0);
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t j = 0; j < L; ++j) lattice.state(t)[j] = u(rng);
+  if (extreme) lattice.state(T / 2)[0] = 1800.0;
+  return lattice;
+}
+
+// forward_backward_pair gives each lattice the bits of forward_backward alone: log Z, node
+// marginals and edge-marginal sums, for label counts around the vector widths, lengths equal
+// and not, one of the two in the log domain, and transitions that differ (no interleaving).
+TEST(Lattice, ForwardBackwardPairGivesTheBitsOfEachAlone) {
+  auto same_bits = [](const double* a, const double* b, std::size_t n) {
+    return std::memcmp(a, b, sizeof(double) * n) == 0;
+  };
+  const std::pair<std::size_t, std::size_t> lengths[] = {{1, 1}, {1, 5}, {7, 3}, {12, 12}, {2, 9}};
+  int cases = 0;
+  for (const std::size_t L : {1, 3, 8, 9, 23, 40}) {
+    for (const auto& [Tx, Ty] : lengths) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool extreme_x = variant == 1, extreme_y = variant == 2;
+        const unsigned trans_y = variant == 3 ? 99 : 7;  // 3: other transitions
+        Lattice x = chain(Tx, L, 1 + static_cast<unsigned>(L), 7, extreme_x && Tx > 1);
+        Lattice y = chain(Ty, L, 2 + static_cast<unsigned>(L), trans_y, extreme_y && Ty > 1);
+        Lattice x_alone = x, y_alone = y;
+        const double zx = x_alone.forward_backward(), zy = y_alone.forward_backward();
+        const std::pair<double, double> z = Lattice::forward_backward_pair(x, y);
+        EXPECT_TRUE(same_bits(&z.first, &zx, 1)) << L << " " << Tx << " " << variant;
+        EXPECT_TRUE(same_bits(&z.second, &zy, 1)) << L << " " << Ty << " " << variant;
+        for (std::size_t t = 0; t < Tx; ++t)
+          EXPECT_TRUE(same_bits(x.node_marginals(t), x_alone.node_marginals(t), L)) << L << " " << t;
+        for (std::size_t t = 0; t < Ty; ++t)
+          EXPECT_TRUE(same_bits(y.node_marginals(t), y_alone.node_marginals(t), L)) << L << " " << t;
+        std::vector<double> sums[4];
+        for (auto& v : sums) v.assign(L * L, 0.0);
+        x.add_edge_marginal_sums(0.5, sums[0].data());
+        x_alone.add_edge_marginal_sums(0.5, sums[1].data());
+        y.add_edge_marginal_sums(0.5, sums[2].data());
+        y_alone.add_edge_marginal_sums(0.5, sums[3].data());
+        EXPECT_TRUE(same_bits(sums[0].data(), sums[1].data(), L * L)) << L << " " << variant;
+        EXPECT_TRUE(same_bits(sums[2].data(), sums[3].data(), L * L)) << L << " " << variant;
+        ++cases;
+      }
+    }
+  }
+  EXPECT_EQ(cases, 6 * 5 * 4);
 }
 
 TEST(Lattice, NonFinitePotentialsAreANumericalError) {
