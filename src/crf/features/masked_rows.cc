@@ -11,23 +11,38 @@ bool have_avx512() {
 #endif
 }
 
-std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_t K,
-                                      std::size_t attributes) {
-  std::vector<uint32_t> masks;
-  if (K > 32) return masks;
-  masks.assign(attributes, 0);
+namespace {
+
+template <typename Mask>
+std::vector<Mask> class_masks(const SparseFeatures& features, std::size_t attributes) {
+  constexpr uint32_t kBits = 8 * sizeof(Mask);
+  std::vector<Mask> masks(attributes, 0);
   const uint32_t* offsets = features.offsets.data();
   const int32_t* classes = features.classes.data();
   for (std::size_t a = 0; a < attributes; ++a) {
-    uint32_t m = 0;
+    Mask m = 0;
     for (uint32_t f = offsets[a]; f < offsets[a + 1]; ++f) {
       const uint32_t c = static_cast<uint32_t>(classes[f]);
-      if (c >= 32 || (m >> c) != 0) return {};  // not increasing
-      m |= uint32_t{1} << c;
+      if (c >= kBits || (m >> c) != 0) return {};  // not increasing
+      m |= Mask{1} << c;
     }
     masks[a] = m;
   }
   return masks;
+}
+
+}  // namespace
+
+std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_t K,
+                                      std::size_t attributes) {
+  if (K > 32) return {};
+  return class_masks<uint32_t>(features, attributes);
+}
+
+std::vector<uint64_t> wide_attribute_masks(const SparseFeatures& features, std::size_t K,
+                                           std::size_t attributes) {
+  if (K <= 32 || K > 64) return {};
+  return class_masks<uint64_t>(features, attributes);
 }
 
 }  // namespace septa::crf

@@ -1,5 +1,5 @@
 // An attribute's row of (attribute, class) features as its first feature and a mask of its
-// classes (K <= 32): on AVX-512 a row's weights go into the lanes of its classes in one
+// classes (K <= 32; WideMaskedRange: K <= 64): on AVX-512 a row's weights go into the lanes of its classes in one
 // masked expand-load, and class values into the row's feature order in one compress, with
 // no loop over the row and no read of its classes.
 #pragma once
@@ -27,6 +27,15 @@ struct MaskedRange {
   uint32_t last() const { return first + bit_count(mask); }
 };
 
+// A MaskedRange of 33..64 classes: mask bits 0-31 in low, 32-63 in high (12 bytes, not 16).
+struct WideMaskedRange {
+  uint32_t first, low, high;
+  uint64_t mask() const { return uint64_t{high} << 32 | low; }
+};
+
+inline uint32_t row_mask(const MaskedRange& r) { return r.mask; }
+inline uint64_t row_mask(const WideMaskedRange& r) { return r.mask(); }
+
 // Whether the processor runs the AVX-512 kernels below (false where they are not compiled).
 bool have_avx512();
 
@@ -34,18 +43,33 @@ bool have_avx512();
 // classes do not increase (or K > 32).
 std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_t K,
                                       std::size_t attributes);
+// attribute_masks for 32 < K <= 64 (empty otherwise or when some attribute's classes do not
+// increase).
+std::vector<uint64_t> wide_attribute_masks(const SparseFeatures& features, std::size_t K,
+                                           std::size_t attributes);
 
 #ifdef SEPTA_MASKED_ROWS
+// The set bits of mask below bit 8j (the row's features of classes < 8j), 0 <= j < 8 * sizeof.
+template <typename Mask>
+SEPTA_AVX512 __attribute__((always_inline)) inline int bits_before(Mask mask, int j) {
+  if (j == 0) return 0;
+  if constexpr (sizeof(Mask) == 8)
+    return static_cast<int>(_mm_popcnt_u64(mask & ((uint64_t{1} << (8 * j)) - 1)));
+  else
+    return _mm_popcnt_u32(mask & ((1u << (8 * j)) - 1));
+}
+
 // Class lanes [C][8] (class c in lane c % 8 of register c / 8): acc[c] += w[f] for the features
 // f = first + k of row (first, mask), each class's one addition; the other lanes keep their
-// bits.
-template <int C>
+// bits. Mask: uint32_t (C <= 4) or uint64_t (C <= 8).
+template <int C, typename Mask>
 SEPTA_AVX512 __attribute__((always_inline)) inline void add_row_to_lanes(__m512d* acc,
-                                                                         uint32_t mask,
+                                                                         Mask mask,
                                                                          const double* row) {
+  static_assert(C <= 2 * static_cast<int>(sizeof(Mask)), "a register of 8 classes per byte");
   for (int j = 0; j < C; ++j) {
     const __mmask8 k = static_cast<__mmask8>(mask >> (8 * j));
-    const int before = j == 0 ? 0 : _mm_popcnt_u32(mask & ((1u << (8 * j)) - 1));
+    const int before = bits_before(mask, j);
     acc[j] = _mm512_mask_add_pd(acc[j], k, acc[j], _mm512_maskz_expandloadu_pd(k, row + before));
   }
 }
@@ -53,16 +77,17 @@ SEPTA_AVX512 __attribute__((always_inline)) inline void add_row_to_lanes(__m512d
 // out[k] += lanes[class of feature first + k] for the row's features (out: the row's values),
 // one addition each. All loads come before the stores: a masked store keeps a later load of
 // its 64 bytes waiting until it is written (no forwarding).
-template <int C>
+template <int C, typename Mask>
 SEPTA_AVX512 __attribute__((always_inline)) inline void add_lanes_to_row(const __m512d* lanes,
-                                                                         uint32_t mask,
+                                                                         Mask mask,
                                                                          double* out) {
+  static_assert(C <= 2 * static_cast<int>(sizeof(Mask)), "a register of 8 classes per byte");
   __m512d sum[C];
   __mmask8 store[C];
   int before[C];
   for (int j = 0; j < C; ++j) {
-    const uint32_t k = (mask >> (8 * j)) & 0xffu;
-    before[j] = j == 0 ? 0 : _mm_popcnt_u32(mask & ((1u << (8 * j)) - 1));
+    const uint32_t k = static_cast<uint32_t>(mask >> (8 * j)) & 0xffu;
+    before[j] = bits_before(mask, j);
     store[j] = static_cast<__mmask8>((1u << _mm_popcnt_u32(k)) - 1);
     sum[j] = _mm512_add_pd(_mm512_maskz_loadu_pd(store[j], out + before[j]),
                            _mm512_maskz_compress_pd(static_cast<__mmask8>(k), lanes[j]));

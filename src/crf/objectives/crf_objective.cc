@@ -29,7 +29,10 @@ CrfObjective::CrfObjective(const Dataset& data, const LinearChainScorer& structu
                            const BlockLayout* layout, bool masked)
     : data_(data), structure_(structure), threads_(std::max(1, threads)), layout_(layout),
       ranges_(structure.feature_count(), layout ? layout->comm : nullptr) {
-  if (masked) rows_ = structure.masked_rows();
+  if (masked) {
+    rows_ = structure.masked_rows();
+    if (rows_.empty()) wide_rows_ = structure.wide_masked_rows();
+  }
   const std::size_t F = structure.feature_count();
   const std::size_t L = structure.labels();
   const SparseFeatures& states = structure.states();
@@ -181,9 +184,9 @@ SEPTA_VECTOR_CLONES void add_listed_expectations(const SequenceView& s, const La
  * the same order, without a loop over the row or a read of its classes. Rows, slots and
  * gradient rows prefetched as there.
  */
-template <int C>
+template <int C, typename Row>
 SEPTA_AVX512 void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
-                                          const MaskedRange* rows, const uint32_t* slots,
+                                          const Row* rows, const uint32_t* slots,
                                           double* g) {
   const std::size_t L = lattice.labels(), end = s.item_offsets[s.T], D = kPrefetchAhead;
   const int32_t* ids = s.attribute_ids;
@@ -200,7 +203,7 @@ SEPTA_AVX512 void add_masked_expectations(const SequenceView& s, const Lattice& 
       }
       if (e + D < end) __builtin_prefetch(g + slots[ids[e + D]]);
       const int32_t a = ids[e];
-      add_lanes_to_row<C>(probs, rows[a].mask, g + slots[a]);
+      add_lanes_to_row<C>(probs, row_mask(rows[a]), g + slots[a]);
     }
   }
 }
@@ -212,6 +215,16 @@ void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
     case 2: add_masked_expectations<2>(s, lattice, rows, slots, g); break;
     case 3: add_masked_expectations<3>(s, lattice, rows, slots, g); break;
     default: add_masked_expectations<4>(s, lattice, rows, slots, g); break;
+  }
+}
+
+void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
+                             const WideMaskedRange* rows, const uint32_t* slots, double* g) {
+  switch ((lattice.labels() + 7) / 8) {
+    case 5: add_masked_expectations<5>(s, lattice, rows, slots, g); break;
+    case 6: add_masked_expectations<6>(s, lattice, rows, slots, g); break;
+    case 7: add_masked_expectations<7>(s, lattice, rows, slots, g); break;
+    default: add_masked_expectations<8>(s, lattice, rows, slots, g); break;
   }
 }
 #endif
@@ -261,12 +274,14 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
     // worker's lattice and listing 0 or 1); two that follow each other have their
     // forward-backward passes interleaved (Lattice::forward_backward_pair, each with its own
     // bits), then each one's counts are added in sequence order.
-    const bool fast = !rows_.empty() || structure_.listed();
+    const bool fast = masked() || structure_.listed();
     auto fill_fast = [&](const SequenceView& s, std::size_t k) {
       Lattice& lk = lattices_[2 * worker + k];
 #ifdef SEPTA_MASKED_ROWS
       if (!rows_.empty())
         structure_.fill_masked(s, w, rows_.data(), lk, evaluation);
+      else if (!wide_rows_.empty())
+        structure_.fill_masked(s, w, wide_rows_.data(), lk, evaluation);
       else
 #endif
         structure_.fill_listed(s, w, lk, evaluation, listings_[2 * worker + k].fired);
@@ -277,6 +292,8 @@ double CrfObjective::evaluate(const double* w, double* grad, bool whole) {
 #ifdef SEPTA_MASKED_ROWS
       if (!rows_.empty())
         add_masked_expectations(s, lk, rows_.data(), slots, g.data());
+      else if (!wide_rows_.empty())
+        add_masked_expectations(s, lk, wide_rows_.data(), slots, g.data());
       else
 #endif
         add_listed_expectations(s, lk, listing.fired, slots, g.data(), listing.targets,

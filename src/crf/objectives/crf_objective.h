@@ -22,7 +22,7 @@ class CrfObjective {
   CrfObjective(const Dataset& data, const LinearChainScorer& structure, int threads,
                const BlockLayout* layout = nullptr, bool masked = true);
   // Whether the masked rows are in use.
-  bool masked() const { return !rows_.empty(); }
+  bool masked() const { return !rows_.empty() || !wide_rows_.empty(); }
 
   std::size_t dimension() const { return structure_.feature_count(); }
   // Returns -sum_n weight_n log P(y_n | x_n; w) and writes its gradient to grad [F].
@@ -72,6 +72,7 @@ class CrfObjective {
   };
   std::vector<Listing> listings_;                  // [2 workers] (two sequences at a time)
   std::vector<MaskedRange> rows_;  // [A] masked rows of the state features, or empty
+  std::vector<WideMaskedRange> wide_rows_;  // [A] the same for 32 < L <= 64, or empty
   std::vector<double> block_log_z_;            // [kBlocks] sum of weight * log Z
   std::vector<Lattice> lattices_;              // [2 workers] (two sequences at a time)
   uint64_t evaluations_ = 0;                   // evaluate() calls: the weights' key for fill

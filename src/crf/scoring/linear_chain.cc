@@ -134,6 +134,18 @@ std::vector<MaskedRange> LinearChainScorer::masked_rows() const {
   return rows;
 }
 
+std::vector<WideMaskedRange> LinearChainScorer::wide_masked_rows() const {
+  std::vector<WideMaskedRange> rows;
+  if (per_position() || L_ <= 32 || L_ > 64 || !have_avx512()) return rows;
+  const std::vector<uint64_t> masks = wide_attribute_masks(states_, L_, states_.A);
+  if (masks.empty()) return rows;
+  rows.resize(states_.A);
+  for (std::size_t a = 0; a < states_.A; ++a)
+    rows[a] = WideMaskedRange{states_.offsets[a], static_cast<uint32_t>(masks[a]),
+                              static_cast<uint32_t>(masks[a] >> 32)};
+  return rows;
+}
+
 #ifdef SEPTA_MASKED_ROWS
 namespace {
 
@@ -143,9 +155,9 @@ namespace {
  * every label gets fill()'s additions in fill()'s order, from +0 (reset), without a loop over
  * the row or a read of its classes. Rows and weights prefetched as in fill().
  */
-template <int C>
+template <int C, typename Row>
 SEPTA_AVX512 void masked_state_scores(const SequenceView& sequence, const double* w,
-                                      const MaskedRange* rows, std::size_t L, Lattice& lattice) {
+                                      const Row* rows, std::size_t L, Lattice& lattice) {
   const std::size_t end = sequence.item_offsets[sequence.T], D = kPrefetchAhead;
   const int32_t* ids = sequence.attribute_ids;
   for (std::size_t t = 0; t < sequence.T; ++t) {
@@ -154,8 +166,8 @@ SEPTA_AVX512 void masked_state_scores(const SequenceView& sequence, const double
     for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
       if (e + 2 * D < end) __builtin_prefetch(rows + ids[e + 2 * D]);
       if (e + D < end) __builtin_prefetch(w + rows[ids[e + D]].first);
-      const MaskedRange row = rows[ids[e]];
-      add_row_to_lanes<C>(acc, row.mask, w + row.first);
+      const Row row = rows[ids[e]];
+      add_row_to_lanes<C>(acc, row_mask(row), w + row.first);
     }
     double* scores = lattice.state(t);
     for (int j = 0; j < C; ++j) _mm512_mask_storeu_pd(scores + 8 * j, class_lanes(L, j), acc[j]);
@@ -177,6 +189,25 @@ void LinearChainScorer::fill_masked(const SequenceView& sequence, const double* 
     case 2: masked_state_scores<2>(sequence, w, rows, L_, lattice); break;
     case 3: masked_state_scores<3>(sequence, w, rows, L_, lattice); break;
     default: masked_state_scores<4>(sequence, w, rows, L_, lattice); break;
+  }
+#else
+  (void)rows;
+  throw InternalError("fill_masked without AVX-512 kernels");
+#endif
+}
+
+void LinearChainScorer::fill_masked(const SequenceView& sequence, const double* w,
+                                    const WideMaskedRange* rows, Lattice& lattice,
+                                    uint64_t weights_key) const {
+  SEPTA_CHECK(!per_position() && L_ > 32 && L_ <= 64 && !sequence.attribute_values);
+  lattice.reset(sequence.T, L_, false);
+  lattice.set_shared_transitions(w + transition_offset(), weights_key);
+#ifdef SEPTA_MASKED_ROWS
+  switch ((L_ + 7) / 8) {
+    case 5: masked_state_scores<5>(sequence, w, rows, L_, lattice); break;
+    case 6: masked_state_scores<6>(sequence, w, rows, L_, lattice); break;
+    case 7: masked_state_scores<7>(sequence, w, rows, L_, lattice); break;
+    default: masked_state_scores<8>(sequence, w, rows, L_, lattice); break;
   }
 #else
   (void)rows;

@@ -60,12 +60,16 @@ class LinearChainScorer : public Scorer {
   void fill_listed(const SequenceView& sequence, const double* w, Lattice& lattice,
                    uint64_t weights_key, FiredFeatures& fired) const;
   // The state features' rows [A] as (first feature, class mask) for fill_masked(), where it
-  // applies: shared transitions, L <= 32, a processor with AVX-512, the classes of every row
+  // applies: shared transitions, L <= 32 (wide_masked_rows: 33..64), a processor with AVX-512, the classes of every row
   // increasing; else empty.
   std::vector<MaskedRange> masked_rows() const;
   // fill() for a sequence without values from `rows` = masked_rows(): the same sums, the same
   // bits.
   void fill_masked(const SequenceView& sequence, const double* w, const MaskedRange* rows,
+                   Lattice& lattice, uint64_t weights_key) const;
+  // masked_rows() and fill_masked() for 32 < L <= 64 (the same conditions otherwise).
+  std::vector<WideMaskedRange> wide_masked_rows() const;
+  void fill_masked(const SequenceView& sequence, const double* w, const WideMaskedRange* rows,
                    Lattice& lattice, uint64_t weights_key) const;
   // Whether fill_listed() applies: shared transitions and byte classes (L <= 256).
   bool listed() const { return !per_position() && !classes8_.empty(); }

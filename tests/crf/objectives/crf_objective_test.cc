@@ -85,10 +85,11 @@ TEST(CrfObjective, DroppedUnitValuesGiveTheSameBits) {
   }
 }
 
-// The masked rows (AVX-512, L <= 32) give the objective and gradient of the listed features
-// bit for bit, for 1 and 3 threads, around the registers of 8 labels.
+// The masked rows (AVX-512, L <= 64: 32-bit masks, 64-bit ones over 32) give the objective and
+// gradient of the listed features bit for bit, for 1 and 3 threads, around the registers of 8
+// labels.
 TEST(CrfObjective, MaskedRowsGiveTheBitsOfListedFeatures) {
-  for (const std::size_t L : {3, 9, 23, 32}) {
+  for (const std::size_t L : {3, 9, 23, 32, 33, 44, 64}) {
     const Dataset data = [&] {
       Dataset d = testing::random_dataset(40, 6, 9, L, 23);
       std::vector<float>().swap(d.attribute_values);

@@ -79,27 +79,44 @@ TEST(LinearChainScorer, FillListedEqualsFillAndListsTheRowsInOrder) {
 }
 
 // fill_masked gives the potentials of fill bit for bit (label counts around the registers of 8
-// classes it keeps); on a processor without AVX-512 there are no masked rows.
+// classes it keeps; 32-bit masks up to 32 labels, 64-bit ones for 33..64); on a processor
+// without AVX-512 there are no masked rows.
+template <typename Row>
+void expect_masked_fill(const Chain& chain, std::size_t L, const std::vector<Row>& rows) {
+  const LinearChainScorer& scorer = chain.scorer;
+  ASSERT_EQ(rows.size(), scorer.states().A) << L;
+  const std::vector<double> w = testing::random_weights(scorer.feature_count(), 2.0, 7);
+  Lattice plain, masked;
+  for (std::size_t n = 0; n < chain.data.size(); ++n) {
+    const SequenceView s = chain.data.sequence(n);
+    scorer.fill(s, w.data(), plain);
+    scorer.fill_masked(s, w.data(), rows.data(), masked, n + 1);
+    for (std::size_t t = 0; t < s.T; ++t)
+      EXPECT_EQ(std::memcmp(plain.state(t), masked.state(t), sizeof(double) * L), 0) << L;
+    EXPECT_EQ(std::memcmp(plain.transition(1), masked.transition(1), sizeof(double) * L * L), 0);
+  }
+}
+
 TEST(LinearChainScorer, FillMaskedEqualsFill) {
-  for (const std::size_t L : {1, 3, 8, 9, 16, 23, 32, 33}) {
+  for (const std::size_t L : {1, 3, 8, 9, 16, 23, 32, 33, 40, 44, 57, 64, 65}) {
     const Chain chain = random_chain(50, L, 30, static_cast<unsigned>(L));
     const LinearChainScorer& scorer = chain.scorer;
     const std::vector<MaskedRange> rows = scorer.masked_rows();
-    if (L > 32 || !have_avx512()) {
+    const std::vector<WideMaskedRange> wide = scorer.wide_masked_rows();
+    if (L > 32) {
       EXPECT_TRUE(rows.empty()) << L;
+    }
+    if (L <= 32 || L > 64) {
+      EXPECT_TRUE(wide.empty()) << L;
+    }
+    if (!have_avx512()) {
+      EXPECT_TRUE(rows.empty() && wide.empty()) << L;
       continue;
     }
-    ASSERT_EQ(rows.size(), scorer.states().A) << L;
-    const std::vector<double> w = testing::random_weights(scorer.feature_count(), 2.0, 7);
-    Lattice plain, masked;
-    for (std::size_t n = 0; n < chain.data.size(); ++n) {
-      const SequenceView s = chain.data.sequence(n);
-      scorer.fill(s, w.data(), plain);
-      scorer.fill_masked(s, w.data(), rows.data(), masked, n + 1);
-      for (std::size_t t = 0; t < s.T; ++t)
-        EXPECT_EQ(std::memcmp(plain.state(t), masked.state(t), sizeof(double) * L), 0) << L;
-      EXPECT_EQ(std::memcmp(plain.transition(1), masked.transition(1), sizeof(double) * L * L), 0);
-    }
+    if (L <= 32)
+      expect_masked_fill(chain, L, rows);
+    else if (L <= 64)
+      expect_masked_fill(chain, L, wide);
   }
   if (!have_avx512()) GTEST_SKIP() << "no AVX-512: no masked rows to compare";
 }
