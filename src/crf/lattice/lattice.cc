@@ -22,6 +22,10 @@ template <> struct Lanes<8> { typedef Vec8 V; };
 template <int W = 4>
 inline std::size_t padded(std::size_t L) { return (L + W - 1) & ~std::size_t{W - 1}; }
 
+// Elements past the last row of the state potentials and their exponentials
+// (state_exponentials computes whole vectors of 8).
+constexpr std::size_t kRowPadding = 8;
+
 // Whether the processor runs the 8-lane (AVX-512) kernels.
 bool wide_lanes() {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
@@ -223,7 +227,7 @@ void Lattice::reset(std::size_t T, std::size_t L, bool per_position_transitions)
   T_ = T;
   L_ = L;
   per_position_ = per_position_transitions;
-  state_.assign(T * L, 0.0);
+  state_.assign(T * L + kRowPadding, 0.0);
   if (!keep_shared) {
     const std::size_t trans_count = per_position_ ? (T > 0 ? T - 1 : 0) : 1;
     trans_.assign(trans_count * L * L, 0.0);
@@ -239,7 +243,7 @@ void Lattice::resize(std::size_t T, std::size_t L, bool per_position_transitions
   T_ = T;
   L_ = L;
   per_position_ = true;
-  state_.resize(T * L);
+  state_.resize(T * L + kRowPadding);
   trans_.resize((T > 0 ? T - 1 : 0) * L * L);
   exp_trans_stale_ = true;
 }
@@ -322,8 +326,12 @@ __attribute__((always_inline)) inline bool Lattice::state_exponentials(std::size
   extremes(s, L, m, lowest);
   if (m - lowest > kMaxSpan) return false;
   state_shift_[t] = m;
+  // Whole vectors of 8 (no scalar tail of L mod 8 exponentials): the lanes past L read the
+  // next row's states (or the padding) and write the next row's exponentials, which that row
+  // then overwrites.
   double* __restrict es = &exp_state_[t * L];
-  for (std::size_t j = 0; j < L; ++j) es[j] = fast_exp(s[j] - m);
+  const std::size_t Lp = padded<8>(L);
+  for (std::size_t j = 0; j < Lp; ++j) es[j] = fast_exp(s[j] - m);
   return true;
 }
 
@@ -391,7 +399,7 @@ void Lattice::size_passes() {
   alpha_.resize(T_ * L_);
   beta_.resize(T_ * L_);
   scale_.resize(T_);
-  exp_state_.resize(T_ * L_);
+  exp_state_.resize(T_ * L_ + kRowPadding);
   state_shift_.resize(T_);
   marginal_.resize(T_ * L_);
   tmp_.resize(L_);

@@ -62,9 +62,9 @@ class Lattice {
   std::size_t T_ = 0;
   std::size_t L_ = 0;
   bool per_position_ = false;
-  std::vector<double> state_;     // [T][L] state log-potentials (input)
+  std::vector<double> state_;     // [T][L] state log-potentials (input), then 8 of padding
   std::vector<double> trans_;     // [L][L] shared or [T-1][L][L] per position (input)
-  std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t])
+  std::vector<double> exp_state_; // [T][L] exp(state - state_shift_[t]), then 8 of padding
   std::vector<double> exp_trans_; // same shape as trans_: exp(trans - trans_shift_)
   // Shared transitions only, rows padded with zeros to Lp = L rounded up to the lanes (4 or 8)
   // of vector_matrix:

@@ -71,9 +71,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<ShardUpdate> updates(S);                 // [S] this round's updates
   std::vector<std::string> parts;  // over ranks: this round's messages, read in place by the mix
   std::vector<double> sync_time(workers, 0.0);
+  std::vector<double*> copies;  // the mix's: the buffers of workers 1.. that take its changes
   ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
-  // The steps, the mix and the workers' sync read z and the buffers at random: both on huge
+  // The steps and the mix read z and the buffers at random: both on huge
   // pages (z is w's copy, written back after every epoch).
   std::vector<double, HugePageAllocator<double>> z(w.begin(), w.end());
   double zz = squared_norm_in_ranges(z.data(), D, threads);
@@ -90,11 +91,10 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         auto& v = buffer[worker];
         if (!synced[worker]) {  // the worker's first part this round: bring its buffer to z
           const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
+          // (otherwise the last mix wrote its changes to the buffer: already z)
           if (full_sync[worker]) {
             v.assign(z.begin(), z.end());
             full_sync[worker] = 0;
-          } else if (worker != 0) {  // worker 0's buffer was the mix's scratch: already z
-            mixer.sync(v.data(), z.data());
           }
           synced[worker] = 1;
           if (profile.on) sync_time[worker] = thread_cpu_seconds() - c0;
@@ -165,8 +165,19 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         buffer[0].assign(z.begin(), z.end());
         full_sync[0] = 0;
       }
-      const double gamma = mixer.mix(sgd, updates, z.data(), G, zz, buffer[0].data(), threads,
-                                     profile, ranks);
+      // The other workers' buffers (equal to z unless they wait for a whole copy) take the
+      // mix's changes in its apply pass; not after the epoch's last round (G folds into z, and
+      // every buffer is copied whole).
+      copies.clear();
+      for (std::size_t worker = 1; worker < workers; ++worker) {
+        if (full_sync[worker]) continue;
+        if (round + 1 < M)
+          copies.push_back(buffer[worker].data());
+        else
+          full_sync[worker] = 1;
+      }
+      const double gamma = mixer.mix(sgd, updates, z.data(), G, zz, buffer[0].data(), copies,
+                                     threads, profile, ranks);
       if (profile.on) {
         double round_loss = 0.0;
         for (const ShardUpdate& u : updates) round_loss += u.loss;
@@ -183,7 +194,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
     const double g = G;
     std::vector<double> norm_part(ShardMix::kRanges, 0.0);  // [kRanges]
-    parallel_for(ShardMix::kRanges, threads, [&](std::size_t r) {
+    parallel_for_owned(ShardMix::kRanges, threads, [&](std::size_t r) {
       double sum = 0.0;
       for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d) {
         if (g != 1.0) z[d] *= g;

@@ -57,9 +57,12 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
   for (std::size_t c = 0; c < K; ++c) every[c] = static_cast<int32_t>(c);
   // The losses at grid points [g0, g1) of a block, from its cached scores.
   const auto score_grid = [&](std::size_t block, std::size_t g0, std::size_t g1) {
-    std::vector<double>& loss = block_loss[block];
-    thread_local std::vector<double> s;
+    // The sums kept in a local array and stored once (the blocks' loss vectors are neighbours
+    // on the heap: blocks on two threads wrote the same cache lines at every instance).
+    thread_local std::vector<double> s, sum;
     s.resize(K);
+    sum.assign(block_loss[block].begin() + g0, block_loss[block].begin() + g1);
+    double* loss = sum.data() - g0;  // loss[g] for g in [g0, g1)
     for (const Sampled& x : sampled[block]) {
       const LocalInstance& instance = *x.instance;
       const double* s0 = &cached[block][x.at];
@@ -71,6 +74,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
         loss[g] += instance.weight * (softmax_normalize_instance(shape_, instance, s.data()) - gold);
       }
     }
+    std::copy(sum.begin(), sum.end(), block_loss[block].begin() + g0);
   };
   // Over ranks, every rank's block losses at [g0, g1) to every rank.
   const auto share = [&](std::size_t g0, std::size_t g1) {
@@ -94,6 +98,10 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
     const std::size_t block = b0 + i;
     const double c0 = cpu ? thread_cpu_seconds() : 0.0;
     std::vector<double> s0(K), sd(K), all(K);
+    // The block's sample built in local vectors and moved into place (their neighbours' ends
+    // were written at every instance by the other thread: the same cache lines).
+    std::vector<double> out;
+    std::vector<Sampled> mine;
     const std::size_t j1 = M * (block + 1) / B;
     const int32_t* feature_classes = shape_.features->classes.data();
     for (std::size_t j = M * block / B; j < j1; ++j) {
@@ -159,7 +167,6 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
         softmax_raw_scores(shape_, items, instance, z, G, s0.data(), /*with_base=*/false);
         softmax_raw_scores(shape_, items, instance, delta, 1.0, sd.data(), /*with_base=*/false);
       }
-      std::vector<double>& out = cached[block];
       const std::size_t at = out.size();
       out.resize(at + 2 * n);
       for (std::size_t i = 0; i < n; ++i) {
@@ -169,8 +176,10 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
         out[at + i] = s0[c];
         out[at + n + i] = sd[c];
       }
-      sampled[block].push_back(Sampled{&instance, cls, n, at});
+      mine.push_back(Sampled{&instance, cls, n, at});
     }
+    cached[block] = std::move(out);
+    sampled[block] = std::move(mine);
     score_grid(block, 0, scored);
     if (cpu) block_cpu[block] = thread_cpu_seconds() - c0;
   });

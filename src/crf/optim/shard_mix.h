@@ -22,16 +22,18 @@ double thread_cpu_seconds();  // CPU time of the calling thread
  * With SEPTA_SGD_PROFILE set, fit_sharded_sgd measures its stages and prints to stderr the
  * critical path it would have on T threads (T = 1, 2, 4, 8, 16): per round, the shard parts
  * assigned as parallel_for_workers assigns them (each, in shard order, to the worker that is
- * free first; the thread CPU time of each part measured), plus the worker-buffer sync (each worker syncs its own
- * buffer, in parallel), plus each parallel pass of the mix (the two range passes and the step
- * search's blocks) as parallel_for runs it on T threads (each task, in order, to the thread
- * that is free first; the CPU time of each task measured: uneven ranges show), plus the fold
+ * free first; the thread CPU time of each part measured), plus the workers' whole copies of z
+ * (each into its own buffer, in parallel; the mix writes its changes to the buffers otherwise),
+ * plus each parallel pass of the mix (the two range passes and the step search's blocks) as if
+ * on T threads each task, in order, went to the thread that is free first (the CPU time of
+ * each task measured: uneven ranges show; the range passes run each thread's own ranges
+ * first, parallel_for_owned), plus the fold
  * after each epoch divided by T, plus the serial rest (wall time) in full.
  */
 struct SgdProfile {
   bool on = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
   std::vector<std::vector<double>> part_cpu;  // [rounds][S]
-  double sync = 0.0;      // summed per round: the slowest worker's buffer sync
+  double sync = 0.0;      // summed per round: the slowest worker's whole copy of z
   double parallel = 0.0;  // CPU of the block-parallel stages, summed over blocks
   std::vector<std::vector<double>> passes;  // [passes][tasks] CPU of each mix pass's tasks
   double folds = 0.0;     // CPU of the folds after the epochs (64 even ranges)
@@ -87,17 +89,15 @@ class ShardMix {
   // Over `ranks` (every rank holding the same updates, z and G), rank q accumulates the ranges
   // its ranges (the cut, rebalanced after each mix) and the ranks allgather each range's updated weights, their delta'
   // and its partial sums: every rank then holds what one process computes, bit for bit.
+  // The weights the mix changes are also written to each of `copies` (the other workers'
+  // buffers [D], equal to z on entry), which then equal z too: the apply pass writes them where
+  // a separate pass over the changed weights had read z and the ranges' lists again.
   double mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& updates, double* z, double& G,
-             double& zz, double* scratch, int threads, SgdProfile& profile,
-             Communicator* ranks = nullptr);
+             double& zz, double* scratch, const std::vector<double*>& copies, int threads,
+             SgdProfile& profile, Communicator* ranks = nullptr);
 
   // The weights the last mix changed, by range.
   const std::vector<std::vector<uint32_t>>& updated() const { return updated_; }
-
-  // Brings v [D], equal to z [D] before the last mix, to z after it: the weights the mix
-  // changed, range by range; a range where they are at least 1/8 of its weights (then they
-  // cover most of its cache lines) is copied whole, a contiguous stream.
-  void sync(double* v, const double* z) const;
 
  private:
   // After each rank accumulated its ranges [r0, r1): every range's updated weights, their

@@ -186,4 +186,39 @@ void parallel_for_workers(std::size_t n, int threads,
   if (error) std::rethrow_exception(error);
 }
 
+void parallel_for_owned(std::size_t n, int threads, const std::function<void(std::size_t)>& task) {
+  const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, n));
+  if (workers == 1) {
+    for (std::size_t i = 0; i < n; ++i) task(i);
+    return;
+  }
+  // [workers] the next task of each worker's block, a cache line each (taken by the owner and
+  // by helpers alike)
+  struct alignas(64) Next {
+    std::atomic<std::size_t> at{0};
+  };
+  std::vector<Next> next(workers);
+  for (std::size_t w = 0; w < workers; ++w) next[w].at.store(n * w / workers);
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  std::exception_ptr error;
+  run_slots(workers, [&](std::size_t worker) {
+    for (std::size_t k = 0; k < workers && !failed.load(std::memory_order_relaxed); ++k) {
+      const std::size_t w = (worker + k) % workers, end = n * (w + 1) / workers;
+      for (std::size_t i; (i = next[w].at.fetch_add(1)) < end;) {
+        try {
+          task(i);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (!error) error = std::current_exception();
+          failed = true;
+          break;
+        }
+        if (failed.load(std::memory_order_relaxed)) break;
+      }
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
 }  // namespace septa::crf

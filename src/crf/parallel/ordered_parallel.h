@@ -23,4 +23,9 @@ void parallel_for(std::size_t n, int threads, const std::function<void(std::size
 void parallel_for_workers(std::size_t n, int threads,
                           const std::function<void(std::size_t, std::size_t)>& task);
 
+// parallel_for whose worker w first runs the tasks [n w/W, n (w+1)/W) in order (W workers),
+// then helps with the others' remaining tasks: passes over the same index ranges run each range
+// on the same thread (its cache lines stay in that core's cache) unless a worker falls behind.
+void parallel_for_owned(std::size_t n, int threads, const std::function<void(std::size_t)>& task);
+
 }  // namespace septa::crf

@@ -153,11 +153,7 @@ SEPTA_AVX512 void masked_state_scores(const SequenceView& sequence, const double
     for (int j = 0; j < C; ++j) acc[j] = _mm512_setzero_pd();
     for (std::size_t e = sequence.item_offsets[t]; e < sequence.item_offsets[t + 1]; ++e) {
       if (e + 2 * D < end) __builtin_prefetch(rows + ids[e + 2 * D]);
-      if (e + D < end) {
-        const MaskedRange ahead = rows[ids[e + D]];
-        __builtin_prefetch(w + ahead.first);
-        __builtin_prefetch(w + ahead.last() - (ahead.mask != 0));
-      }
+      if (e + D < end) __builtin_prefetch(w + rows[ids[e + D]].first);
       const MaskedRange row = rows[ids[e]];
       add_row_to_lanes<C>(acc, row.mask, w + row.first);
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -67,6 +68,49 @@ TEST(OrderedParallel, WorkersRunEveryIndexOnceOneTaskAtATime) {
                                     [](std::size_t i, std::size_t) {
                                       if (i == 3) throw std::runtime_error("three");
                                     }),
+               std::runtime_error);
+}
+
+// parallel_for_owned runs every index once, each thread its own block's tasks first, in
+// increasing order.
+TEST(OrderedParallel, OwnedRunsEveryIndexOnceOwnBlocksFirst) {
+  for (int round = 0; round < 50; ++round) {
+    const int threads = 1 + round % 9;
+    const std::size_t n = 1 + static_cast<std::size_t>(round) % 70;
+    std::vector<std::atomic<int>> hits(n);
+    std::mutex mutex;
+    std::vector<std::size_t> caller_tasks;
+    const std::thread::id caller = std::this_thread::get_id();
+    const std::size_t W = std::min<std::size_t>(static_cast<std::size_t>(threads), n);
+    // At two workers the caller holds its first task until the other thread has taken one:
+    // that one is then the first of the other's block, n / 2.
+    std::atomic<std::size_t> other_first{n};
+    parallel_for_owned(n, threads, [&](std::size_t i) {
+      ++hits[i];
+      if (std::this_thread::get_id() == caller) {
+        if (W == 2 && i == 0)
+          while (other_first.load() == n) std::this_thread::yield();
+        std::lock_guard<std::mutex> lock(mutex);
+        caller_tasks.push_back(i);
+      } else {
+        std::size_t none = n;
+        other_first.compare_exchange_strong(none, i);
+      }
+      std::this_thread::yield();
+    });
+    if (W == 2) {
+      EXPECT_EQ(other_first.load(), n / 2);
+    }
+    for (const auto& h : hits) ASSERT_EQ(h.load(), 1);
+    // the caller's tasks of its own block [0, n / W) come first, in increasing order (a
+    // helper done with its own block may take some of them, or all when the caller starts late)
+    for (std::size_t k = 1; k < caller_tasks.size() && caller_tasks[k] < n / W; ++k)
+      EXPECT_GT(caller_tasks[k], caller_tasks[k - 1]);
+  }
+  EXPECT_THROW(parallel_for_owned(10, 4,
+                                  [](std::size_t i) {
+                                    if (i == 3) throw std::runtime_error("three");
+                                  }),
                std::runtime_error);
 }
 
