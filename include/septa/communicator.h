@@ -28,6 +28,12 @@ class Communicator {
   // Personalised exchange: to[q] (one buffer per rank) goes to rank q; returns the buffers the
   // ranks sent to this one, in rank order.
   virtual std::vector<std::string> alltoall(const std::vector<std::string>& to) = 0;
+  // alltoall into `from` (resized to one buffer per rank), whose buffers the caller keeps from
+  // one exchange to the next: with MPI a buffer is only grown, and zero-filled, by as much as
+  // its message is longer than the last one (-a separate's round messages, every round).
+  virtual void alltoall_into(const std::vector<std::string>& to, std::vector<std::string>& from) {
+    from = alltoall(to);
+  }
   // `bytes` of rank `root` on every rank.
   virtual void broadcast(std::string& bytes, int root) = 0;
   // An allgather whose sizes every rank knows: rank r's counts[r] bytes land in out at offset

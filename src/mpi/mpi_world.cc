@@ -324,6 +324,19 @@ class MpiCommunicator : public Communicator {
     return parts;
   }
 
+  // The kept buffers are overwritten in place (exchange_probed resizes each to its message).
+  void alltoall_into(const std::vector<std::string>& to, std::vector<std::string>& from) override {
+    if (to.size() != static_cast<std::size_t>(size_))
+      throw InternalError("alltoall_into: " + std::to_string(to.size()) + " buffers for " +
+                          std::to_string(size_) + " ranks");
+    std::vector<std::pair<const char*, std::size_t>> out;
+    out.reserve(to.size());
+    for (const std::string& bytes : to) out.emplace_back(bytes.data(), bytes.size());
+    from.resize(to.size());
+    exchange_probed(out, from, rank_);
+    from[static_cast<std::size_t>(rank_)] = to[static_cast<std::size_t>(rank_)];
+  }
+
   // The sizes are known: one MPI_Iallgatherv straight into out (the weights' ranges of the
   // range-split L-BFGS after every trial point: no slot step, no received copies).
   void allgather_sized(const char* mine, char* out, const std::vector<std::size_t>& counts) override {

@@ -81,6 +81,7 @@ int main() {
     const int without = tcp_sockets_without_nodelay(sockets);
     expect(without == 0, "TCP sockets without TCP_NODELAY after MPI_Init", me, without, sockets);
   }
+  std::vector<std::string> kept;  // alltoall_into's buffers, kept over the calls
   for (int call = 0; call < 16; ++call) {
     // allgather: rank q's buffer on every rank
     const std::vector<std::string> gathered =
@@ -95,6 +96,9 @@ int main() {
     expect(got.size() == static_cast<std::size_t>(R), "alltoall count", me, -1, call);
     for (int q = 0; q < R && q < static_cast<int>(got.size()); ++q)
       expect(got[q] == bytes_of(q, me, call, size_of(q, me, call)), "alltoall", me, q, call);
+    // alltoall_into: the same into buffers that held the last call's (longer or shorter) ones
+    comm->alltoall_into(to, kept);
+    expect(kept == got, "alltoall_into", me, -1, call);
     // broadcast from each root in turn
     const int root = call % R;
     std::string b = me == root ? bytes_of(root, -2, call, size_of(root, -2, call)) : "stale";

@@ -95,20 +95,30 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
       }
     }
   });
-  std::size_t entries = out.classes.size(), lists = out.size();
-  for (const Block& block : blocks) entries += block.classes.size();
-  out.classes.reserve(entries);
-  if (stacked) out.base.reserve(entries);
-  for (Block& block : blocks) {
-    const std::size_t at = out.classes.size();
-    for (std::size_t i = 0; i < block.ends.size(); ++i) {
-      edges[block.first_edge + i].candidates = static_cast<int64_t>(lists++);
-      out.offsets.push_back(at + block.ends[i]);
-    }
-    out.classes.insert(out.classes.end(), block.classes.begin(), block.classes.end());
-    out.base.insert(out.base.end(), block.base.begin(), block.base.end());
-    block = Block();
+  // The blocks' lists go into their places in parallel (the arrays sized one a task): on the
+  // calling thread alone the concatenation was a few ms at 2 threads on CoNLL-2000.
+  std::vector<std::size_t> list_at(B + 1, out.size()), entry_at(B + 1, out.classes.size()),
+      base_at(B + 1, out.base.size());  // [B+1] where each block's lists, classes, bases go
+  for (std::size_t b = 0; b < B; ++b) {
+    list_at[b + 1] = list_at[b] + blocks[b].ends.size();
+    entry_at[b + 1] = entry_at[b] + blocks[b].classes.size();
+    base_at[b + 1] = base_at[b] + blocks[b].base.size();
   }
+  parallel_for(3, threads, [&](std::size_t k) {
+    if (k == 0) out.offsets.resize(list_at[B] + 1);
+    if (k == 1) out.classes.resize(entry_at[B]);
+    if (k == 2) out.base.resize(base_at[B]);
+  });
+  parallel_for(B, threads, [&](std::size_t b) {
+    Block& block = blocks[b];
+    for (std::size_t i = 0; i < block.ends.size(); ++i) {
+      edges[block.first_edge + i].candidates = static_cast<int64_t>(list_at[b] + i);
+      out.offsets[list_at[b] + i + 1] = entry_at[b] + block.ends[i];
+    }
+    std::copy(block.classes.begin(), block.classes.end(), out.classes.begin() + entry_at[b]);
+    std::copy(block.base.begin(), block.base.end(), out.base.begin() + base_at[b]);
+    block = Block();
+  });
 }
 
 /*
@@ -222,8 +232,15 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   Communicator* ranks = context.spread_data ? context.sgd_ranks : nullptr;
 
   const LabelPairs pairs = ranks ? observed_pairs_across(data, L, *ranks) : observed_pairs(data, L);
-  std::vector<LocalInstance> nodes = node_instances(data);
-  std::vector<LocalInstance> edges = edge_instances(data, pairs.pair_class, L);
+  // The two instance lists are built concurrently (one pass each over the items: on the calling
+  // thread alone 0.008 s at 2 threads on CoNLL-2000).
+  std::vector<LocalInstance> nodes, edges;
+  parallel_for(2, options.threads, [&](std::size_t k) {
+    if (k == 0)
+      nodes = node_instances(data);
+    else
+      edges = edge_instances(data, pairs.pair_class, L);
+  });
   std::vector<uint64_t> counts{data.size(), nodes.size(), edges.size()};  // N, nodes, edges
   if (ranks) ranks->allreduce(counts, Communicator::Op::kSum);
   const bool has_edges = counts[2] > 0;

@@ -77,6 +77,31 @@ class Dictionary {
     for (std::size_t i = 0; i < n; ++i) hashes[i] = hash(name_at(i));
     pipeline(n, hashes, [&](std::size_t i) { out[i] = find(name_at(i), hashes[i]); });
   }
+  // find_all of strings whose hashes [n] (their hash()) are known: no hashing, the same ids.
+  template <typename NameAt>
+  void find_all_hashed(std::size_t n, NameAt name_at, const uint64_t* hashes, int32_t* out) const {
+    if (slots_.empty()) {
+      std::fill(out, out + n, -1);
+      return;
+    }
+    pipeline(n, hashes, [&](std::size_t i) { out[i] = find(name_at(i), hashes[i]); });
+  }
+  // Appends names[i] (moved) for i in `which`, in order: strings known absent and distinct,
+  // with hashes[i] their hash(); ids size(), size() + 1, ... as add() would give them.
+  void append_absent(std::vector<std::string>& names, const std::vector<uint64_t>& hashes,
+                     const std::vector<uint32_t>& which) {
+    thaw();
+    reserve(names_.size() + which.size());  // no growth below
+    constexpr std::size_t kAhead = 8;
+    const std::size_t mask = slots_.size() - 1, m = which.size();
+    for (std::size_t k = 0; k < m; ++k) {
+      if (k + kAhead < m) __builtin_prefetch(slots_.data() + (hashes[which[k + kAhead]] & mask));
+      const uint32_t i = which[k];
+      names_.push_back(std::move(names[i]));
+      hashes_.push_back(hashes[i]);
+      place(static_cast<uint32_t>(names_.size() - 1), hashes[i]);
+    }
+  }
   // add(name_at(i)) for i in [0, n), in order, each id into out [n] when out is not null.
   template <typename NameAt>
   void add_all(std::size_t n, NameAt name_at, uint64_t* hashes, int32_t* out) {

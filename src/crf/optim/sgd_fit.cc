@@ -130,7 +130,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
           SEPTA_CHECK(bytes.bytes().size() == size);
           to[q] = std::move(bytes.bytes());
         }
-        parts = ranks->alltoall(to);
+        ranks->alltoall_into(to, parts);  // (parts' buffers kept from round to round)
         to.clear();
         std::vector<char> seen(S, 0);
         for (std::size_t q = 0; q < parts.size(); ++q) {
