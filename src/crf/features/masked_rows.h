@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,6 +49,18 @@ std::vector<uint32_t> attribute_masks(const SparseFeatures& features, std::size_
 // increase).
 std::vector<uint64_t> wide_attribute_masks(const SparseFeatures& features, std::size_t K,
                                            std::size_t attributes);
+
+// f(std::integral_constant<int, C>{}) for the C registers of 8 lanes that L labels take,
+// clamped to [Lo, Hi]: the masked kernels are templates over C.
+template <int Lo, int Hi, typename F>
+inline void with_registers(std::size_t L, F&& f) {
+  if constexpr (Lo == Hi)
+    f(std::integral_constant<int, Lo>{});
+  else if ((L + 7) / 8 <= Lo)
+    f(std::integral_constant<int, Lo>{});
+  else
+    with_registers<Lo + 1, Hi>(L, std::forward<F>(f));
+}
 
 #ifdef SEPTA_MASKED_ROWS
 // The set bits of mask below bit 8j (the row's features of classes < 8j), 0 <= j < 8 * sizeof.

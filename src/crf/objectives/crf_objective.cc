@@ -210,22 +210,16 @@ SEPTA_AVX512 void add_masked_expectations(const SequenceView& s, const Lattice& 
 
 void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
                              const MaskedRange* rows, const uint32_t* slots, double* g) {
-  switch ((lattice.labels() + 7) / 8) {
-    case 1: add_masked_expectations<1>(s, lattice, rows, slots, g); break;
-    case 2: add_masked_expectations<2>(s, lattice, rows, slots, g); break;
-    case 3: add_masked_expectations<3>(s, lattice, rows, slots, g); break;
-    default: add_masked_expectations<4>(s, lattice, rows, slots, g); break;
-  }
+  with_registers<1, 4>(lattice.labels(), [&](auto C) {
+    add_masked_expectations<C>(s, lattice, rows, slots, g);
+  });
 }
 
 void add_masked_expectations(const SequenceView& s, const Lattice& lattice,
                              const WideMaskedRange* rows, const uint32_t* slots, double* g) {
-  switch ((lattice.labels() + 7) / 8) {
-    case 5: add_masked_expectations<5>(s, lattice, rows, slots, g); break;
-    case 6: add_masked_expectations<6>(s, lattice, rows, slots, g); break;
-    case 7: add_masked_expectations<7>(s, lattice, rows, slots, g); break;
-    default: add_masked_expectations<8>(s, lattice, rows, slots, g); break;
-  }
+  with_registers<5, 8>(lattice.labels(), [&](auto C) {
+    add_masked_expectations<C>(s, lattice, rows, slots, g);
+  });
 }
 #endif
 

@@ -177,42 +177,37 @@ SEPTA_AVX512 void masked_state_scores(const SequenceView& sequence, const double
 }  // namespace
 #endif
 
+namespace {
+
+// fill_masked with rows of C in [Lo, Hi] registers of labels; trans: the shared transitions.
+template <int Lo, int Hi, typename Row>
+void fill_masked_rows(const SequenceView& sequence, const double* w, const double* trans,
+                      uint64_t weights_key, std::size_t L, const Row* rows, Lattice& lattice) {
+  lattice.reset(sequence.T, L, false);
+  lattice.set_shared_transitions(trans, weights_key);
+#ifdef SEPTA_MASKED_ROWS
+  with_registers<Lo, Hi>(
+      L, [&](auto C) { masked_state_scores<C>(sequence, w, rows, L, lattice); });
+#else
+  (void)w, (void)rows;
+  throw InternalError("fill_masked without AVX-512 kernels");
+#endif
+}
+
+}  // namespace
+
 void LinearChainScorer::fill_masked(const SequenceView& sequence, const double* w,
                                     const MaskedRange* rows, Lattice& lattice,
                                     uint64_t weights_key) const {
   SEPTA_CHECK(!per_position() && L_ <= 32 && !sequence.attribute_values);
-  lattice.reset(sequence.T, L_, false);
-  lattice.set_shared_transitions(w + transition_offset(), weights_key);
-#ifdef SEPTA_MASKED_ROWS
-  switch ((L_ + 7) / 8) {
-    case 1: masked_state_scores<1>(sequence, w, rows, L_, lattice); break;
-    case 2: masked_state_scores<2>(sequence, w, rows, L_, lattice); break;
-    case 3: masked_state_scores<3>(sequence, w, rows, L_, lattice); break;
-    default: masked_state_scores<4>(sequence, w, rows, L_, lattice); break;
-  }
-#else
-  (void)rows;
-  throw InternalError("fill_masked without AVX-512 kernels");
-#endif
+  fill_masked_rows<1, 4>(sequence, w, w + transition_offset(), weights_key, L_, rows, lattice);
 }
 
 void LinearChainScorer::fill_masked(const SequenceView& sequence, const double* w,
                                     const WideMaskedRange* rows, Lattice& lattice,
                                     uint64_t weights_key) const {
   SEPTA_CHECK(!per_position() && L_ > 32 && L_ <= 64 && !sequence.attribute_values);
-  lattice.reset(sequence.T, L_, false);
-  lattice.set_shared_transitions(w + transition_offset(), weights_key);
-#ifdef SEPTA_MASKED_ROWS
-  switch ((L_ + 7) / 8) {
-    case 5: masked_state_scores<5>(sequence, w, rows, L_, lattice); break;
-    case 6: masked_state_scores<6>(sequence, w, rows, L_, lattice); break;
-    case 7: masked_state_scores<7>(sequence, w, rows, L_, lattice); break;
-    default: masked_state_scores<8>(sequence, w, rows, L_, lattice); break;
-  }
-#else
-  (void)rows;
-  throw InternalError("fill_masked without AVX-512 kernels");
-#endif
+  fill_masked_rows<5, 8>(sequence, w, w + transition_offset(), weights_key, L_, rows, lattice);
 }
 
 void LinearChainScorer::narrow_classes() {
