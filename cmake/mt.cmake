@@ -51,7 +51,7 @@ endif()
 
 if(SEPTA_BUILD_TESTS)
   # The translation model and the tiny end-to-end study (torch); septa merge is run as a process.
-  add_executable(mt_tests tests/nn/methods/mt/study_test.cc)
+  add_executable(mt_tests tests/nn/methods/mt/study_test.cc tests/nn/methods/mt/transformer_test.cc)
   target_include_directories(mt_tests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(mt_tests PRIVATE septa_nn septa_mt_text septa_safetensors GTest::gtest_main Threads::Threads)
   gtest_discover_tests(mt_tests DISCOVERY_TIMEOUT 120
