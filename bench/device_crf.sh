@@ -16,6 +16,7 @@ say "env: $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); 
 mkdir -p /tmp/data && tar xJf "$dev/data/conll.tar.xz" -C /tmp/data
 bench="$dev/bin/crf_bench --data /tmp/data"
 septa=$dev/bin/septa
+export LD_LIBRARY_PATH=$dev/deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 crf() {  # limit, then crf_bench arguments
   local limit=$1; shift
   [ "$(left)" -gt 20 ] || { say "skipped (time): $*"; return; }
