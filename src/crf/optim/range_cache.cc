@@ -1,6 +1,7 @@
 #include "crf/optim/range_cache.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "crf/optim/touched_bits.h"
@@ -145,6 +146,82 @@ SEPTA_AVX512 void masked_gradient(std::size_t K, const MaskedRange* first,
     if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
   }
 }
+/*
+ * One SGD step of an instance over masked ranges in the C registers of its classes, from the
+ * scores to the gradient without leaving them (fused_ranged_step): the scores, their maximum m,
+ * x_c = max(s_c - m, -708), e_c = exp(x_c) as fast_exp_of_clamped computes it in the
+ * x86-64-v3 clone of softmax_normalize (each p r + c, x log2e + shifter and the two reductions
+ * by ln 2 one fused multiply-add, as gcc contracts them there), the sum of e_c in class order,
+ * p_c = e_c / sum (times 1 / sum), g_c = (p_c - [c = gold]) rate, then g added to the ranges
+ * (and the dense row). Every value is the one the unfused path computes, bit for bit; what
+ * goes is the scores' and gradients' round trips through memory (a masked store keeps the
+ * loads after it waiting: perf had a fifth of softmax_normalize on its first load).
+ */
+template <int C>
+SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
+    std::size_t K, int32_t gold, const double* init, const MaskedRange* first,
+    const MaskedRange* last, double* w, double scale, double rate, double* dense,
+    uint64_t* touched, std::size_t dense_id) {
+  __m512d acc[C];
+  for (int j = 0; j < C; ++j)
+    acc[j] = init ? _mm512_maskz_loadu_pd(class_lanes(K, j), init + 8 * j) : _mm512_setzero_pd();
+  for (const MaskedRange* r = first; r != last; ++r) add_row_to_lanes<C>(acc, r->mask, w + r->first);
+  if (scale != 1.0) {
+    const __m512d s = _mm512_set1_pd(scale);
+    for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
+  }
+  alignas(64) double e[8 * C];  // [K] the scores, then their exponentials
+  for (int j = 0; j < C; ++j) _mm512_store_pd(e + 8 * j, acc[j]);
+  const double gold_score = e[gold];
+  double m = e[0];  // (the value std::max_element finds)
+  for (std::size_t c = 1; c < K; ++c) m = e[c] > m ? e[c] : m;
+  const __m512d vm = _mm512_set1_pd(m), floor = _mm512_set1_pd(-708.0);
+  const __m512d log2e = _mm512_set1_pd(1.4426950408889634074);
+  const __m512d shifter = _mm512_set1_pd(6755399441055744.0);  // 1.5 * 2^52
+  const __m512d ln2_high = _mm512_set1_pd(0.693147180369123816490);
+  const __m512d ln2_low = _mm512_set1_pd(1.90821492927058770002e-10);
+  const __m512i shifter_bits = _mm512_set1_epi64(0x4338000000000000LL);
+  static constexpr double kTerms[13] = {
+      1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
+      1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,     1.0 / 6.0,
+      0.5,               1.0,              1.0};
+  for (int j = 0; j < C; ++j) {
+    // (std::max(s - m, -708): the first operand unless it is below -708)
+    const __m512d d = _mm512_sub_pd(acc[j], vm);
+    const __m512d x = _mm512_mask_max_pd(d, 0xff, d, floor);
+    const __m512d shifted = _mm512_fmadd_pd(x, log2e, shifter);
+    const __m512d n = _mm512_sub_pd(shifted, shifter);
+    const __m512i exponent = _mm512_sub_epi64(_mm512_castpd_si512(shifted), shifter_bits);
+    const __m512d r = _mm512_fnmadd_pd(n, ln2_low, _mm512_fnmadd_pd(n, ln2_high, x));
+    __m512d p = _mm512_set1_pd(1.0 / 6227020800.0);  // 1/13!
+    for (double term : kTerms) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(term));
+    acc[j] = _mm512_castsi512_pd(
+        _mm512_add_epi64(_mm512_castpd_si512(p), _mm512_mask_slli_epi64(exponent, 0xff, exponent, 52)));
+    _mm512_store_pd(e + 8 * j, acc[j]);
+  }
+  double sum = 0.0;
+  for (std::size_t c = 0; c < K; ++c) sum += e[c];
+  const __m512d inv = _mm512_set1_pd(1.0 / sum), vrate = _mm512_set1_pd(rate);
+  const __m512d one = _mm512_set1_pd(1.0);
+  for (int j = 0; j < C; ++j) {
+    __m512d g = _mm512_mul_pd(acc[j], inv);
+    if (gold / 8 == j) g = _mm512_mask_sub_pd(g, static_cast<__mmask8>(1u << (gold % 8)), g, one);
+    acc[j] = _mm512_maskz_mul_pd(class_lanes(K, j), g, vrate);
+  }
+  for (const MaskedRange* r = first; r != last; ++r) {
+    add_lanes_to_row<C>(acc, r->mask, w + r->first);
+    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
+  }
+  if (dense) {
+    for (int j = 0; j < C; ++j) {
+      const __mmask8 k = class_lanes(K, j);
+      _mm512_mask_storeu_pd(dense + 8 * j, k,
+                            _mm512_add_pd(_mm512_maskz_loadu_pd(k, dense + 8 * j), acc[j]));
+    }
+    if (touched) mark_range(touched, dense_id, dense_id + K);
+  }
+  return (m + std::log(sum)) - gold_score;
+}
 #endif
 
 }  // namespace
@@ -176,6 +253,30 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
     for (std::size_t c = 0; c < shape.K; ++c)
       if (!allowed[c]) scores[c] = -std::numeric_limits<double>::infinity();
   }
+}
+
+bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                       const RangeCache& cache, std::size_t i, double* w, double scale,
+                       double rate, uint64_t* touched, double& loss) {
+#ifdef SEPTA_MASKED_ROWS
+  static const bool v3 = __builtin_cpu_supports("x86-64-v3");
+  const std::size_t K = shape.K;
+  if (!cache.masked() || shape.mask || !v3 || K == 0) return false;
+  const std::size_t dense_id = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
+  double* dense = shape.R > 0 ? w + dense_id : nullptr;
+  const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
+  switch ((K + 7) / 8) {
+    case 1: loss = fused_step<1>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
+    case 2: loss = fused_step<2>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
+    case 3: loss = fused_step<3>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
+    default: loss = fused_step<4>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
+  }
+  return true;
+#else
+  (void)shape, (void)instance, (void)cache, (void)i, (void)w, (void)scale, (void)rate,
+      (void)touched, (void)loss;
+  return false;
+#endif
 }
 
 void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,

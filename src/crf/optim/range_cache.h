@@ -102,4 +102,14 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
                                 const double* class_gradient, double* out,
                                 uint64_t* touched = nullptr);
 
+// One SGD step of instance i of `cache` in one pass where the processor and the cache allow it
+// (masked ranges, K <= 32, no shape mask, AVX-512 with the x86-64-v3 level): the scores of w
+// times `scale`, their softmax, the gradient (P - onehot(gold)) times `rate` added to w (and
+// marked in `touched` when given); loss = log-sum-exp - the gold score. The same values, bit
+// for bit, as cached_ranged_scores, softmax_normalize and add_cached_ranged_gradient in turn.
+// Returns false, changing nothing, where it does not apply.
+bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                       const RangeCache& cache, std::size_t i, double* w, double scale,
+                       double rate, uint64_t* touched, double& loss);
+
 }  // namespace septa::crf

@@ -169,5 +169,52 @@ TEST(RangeCache, ShardedSgdWithAMaskGivesTheWeightsOfTheLookedUpPath) {
   testing::expect_cached_sgd_equals_looked_up(unit, plain);
 }
 
+// The fused step (AVX-512: scores, softmax and gradient in registers) against the three kernels
+// it replaces, bit for bit: the weights after the step, its loss and the marked weights; for
+// 1 to 4 registers of classes, with and without a dense row, at weights large enough that some
+// exponents are clamped at -708.
+TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
+  std::size_t fused = 0;
+  for (std::size_t L : {5, 9, 22, 32})
+    for (std::size_t R : {0, 1})
+      for (double size : {1.0, 400.0}) {
+        SCOPED_TRACE(::testing::Message() << "L " << L << " R " << R << " size " << size);
+        const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
+        const std::vector<LocalInstance> instances = node_instances(data);
+        const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 40);
+        const SparseFeatures features = instance_features(data, seen, kA, L, 1, 1, false);
+        const SoftmaxModelShape shape{&features, kA, L, R, nullptr};
+        const RangeCache cache(data, instances, shape, 1);
+        std::vector<double> w_fused = testing::random_weights(shape.dimension(), size, 8);
+        std::vector<double> w_plain = w_fused;
+        const std::size_t words = shape.dimension() / 64 + 1;
+        std::vector<uint64_t> touched_fused(words, 0), touched_plain(words, 0);
+        std::vector<double> scores(L);
+        for (std::size_t i = 0; i < instances.size(); ++i) {
+          const LocalInstance& instance = instances[i];
+          const double scale = 0.9 + 0.001 * static_cast<double>(i % 7);
+          const double rate = -0.3 / (scale * 0.999);
+          double loss = 0.0;
+          if (!fused_ranged_step(shape, instance, cache, i, w_fused.data(), scale, rate,
+                                 touched_fused.data(), loss)) {
+            EXPECT_FALSE(cache.masked() && __builtin_cpu_supports("x86-64-v3"));
+            break;
+          }
+          ++fused;
+          cached_ranged_scores(shape, instance, cache, i, w_plain.data(), scale, scores.data());
+          const double gold = scores[instance.gold];
+          const double expected = softmax_normalize(scores.data(), L) - gold;
+          scores[instance.gold] -= 1.0;
+          for (double& x : scores) x *= rate;
+          add_cached_ranged_gradient(shape, instance, cache, i, scores.data(), w_plain.data(),
+                                     touched_plain.data());
+          ASSERT_EQ(loss, expected) << i;
+          ASSERT_EQ(w_fused, w_plain) << i;
+          ASSERT_EQ(touched_fused, touched_plain) << i;
+        }
+      }
+  if (fused == 0) GTEST_SKIP() << "no AVX-512: the fused step does not run here";
+}
+
 }  // namespace
 }  // namespace septa::crf
