@@ -26,7 +26,7 @@ crf() {  # limit, then crf_bench arguments
 }
 crf 100 --tasks chunk,ner,pos --algorithms separate --threads 1,2,4,8,16 --runs 1
 crf 80 --tasks chunk,ner,pos --algorithms lbfgs --threads 16 --runs 1
-crf 40 --tasks chunk --algorithms separate --threads 1,16 --runs 3
+crf 60 --tasks chunk,ner,pos --algorithms separate --threads 1,16 --runs 3
 for t in 16 1; do  # where the time goes (chunk)
   [ "$(left)" -gt 20 ] || break
   say "stage profile, septa train -a separate --threads $t (chunk)"

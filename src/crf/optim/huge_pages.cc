@@ -38,6 +38,14 @@ void* allocate_huge(std::size_t bytes) {
   throw std::bad_alloc();
 }
 
+void* allocate_zeroed_huge(std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes >= kSmallest) return allocate_huge(bytes);  // a fresh anonymous mapping: zero
+#endif
+  if (void* p = std::calloc(bytes ? bytes : 1, 1)) return p;
+  throw std::bad_alloc();
+}
+
 void free_huge(void* p, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes >= kSmallest) {

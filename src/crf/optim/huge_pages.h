@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <new>
+#include <utility>
 
 namespace septa::crf {
 
@@ -20,6 +21,51 @@ namespace septa::crf {
 // it faults in huge pages (below 1 MB: malloc). free_huge takes the same `bytes`.
 void* allocate_huge(std::size_t bytes);
 void free_huge(void* p, std::size_t bytes);
+
+// allocate_huge's memory, all zero bits: a mapping of its own is zero when fresh, so it is not
+// written here (its pages fault in where the array is first written, on the threads that write
+// it, instead of all on the caller's before); a smaller array is cleared.
+void* allocate_zeroed_huge(std::size_t bytes);
+
+/*
+ * [n] T (integers, floating point: all zero bits read as 0) on huge pages, zero from the start
+ * without a pass that writes the zeros (allocate_zeroed_huge). For the arrays set at random
+ * from zero on several threads: a std::vector(n, 0) wrote, and faulted in, all of it on the
+ * constructing thread alone first.
+ */
+template <class T>
+class ZeroedHugeArray {
+ public:
+  ZeroedHugeArray() = default;
+  explicit ZeroedHugeArray(std::size_t n)
+      : data_(n ? static_cast<T*>(allocate_zeroed_huge(n * sizeof(T))) : nullptr), size_(n) {}
+  ZeroedHugeArray(ZeroedHugeArray&& other) noexcept { swap(other); }
+  ZeroedHugeArray& operator=(ZeroedHugeArray&& other) noexcept {
+    ZeroedHugeArray(std::move(other)).swap(*this);
+    return *this;
+  }
+  ZeroedHugeArray(const ZeroedHugeArray&) = delete;
+  ZeroedHugeArray& operator=(const ZeroedHugeArray&) = delete;
+  ~ZeroedHugeArray() {
+    if (data_) free_huge(data_, size_ * sizeof(T));
+  }
+  void swap(ZeroedHugeArray& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+  }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 // std::allocator with allocate_huge: for the arrays the steps read at random.
 template <class T>

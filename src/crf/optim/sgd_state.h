@@ -126,6 +126,16 @@ class SgdState {
   double cached_ranged_step(const LocalInstance& instance, double eta, std::size_t i) {
     const std::size_t K = shape_.K;
     const double factor = 1.0 - eta * lambda_;
+    {
+      const double next_scale = scale_ * factor;
+      double loss;
+      if (fused_ranged_step(shape_, instance, *range_cache_, i, v_, scale_,
+                            -eta * instance.weight / next_scale, touched_, loss)) {
+        scale_ = next_scale;
+        if (scale_ < 1e-9) rescale();
+        return instance.weight * loss;
+      }
+    }
     cached_ranged_scores(shape_, instance, *range_cache_, i, v_, scale_, scores_.data());
     const double gold_score = scores_[instance.gold];
     const double loss = softmax_normalize(scores_.data(), K) - gold_score;

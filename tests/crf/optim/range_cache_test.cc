@@ -51,8 +51,9 @@ std::vector<char> context_mask(std::vector<LocalInstance>& instances, std::size_
   return mask;
 }
 
-// Both kinds of cache (class masks: AVX-512 and K <= 32; plain ranges) against the looked-up
-// path, for L = 5 (one register of class lanes), 22 (three) and 32 (four, every bit used);
+// Every kind of cache (class masks: AVX-512 and K <= 32, wide ones for K <= 64; plain ranges)
+// against the looked-up path, for L = 5 (one register of class lanes), 22 (three), 32 (four,
+// every bit used), 44 (six: CoNLL-2000 POS) and 64 (eight, every bit used);
 // with `disallowed`, over context rows with a mask of allowed classes (-a memm).
 void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, std::size_t& empty) {
   const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
@@ -70,7 +71,11 @@ void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, s
 #if defined(__x86_64__) && defined(__GNUC__)
   // (an attribute's features are built in class order, so only the processor decides)
   if (masks) {
-    EXPECT_EQ(cache.masked(), __builtin_cpu_supports("avx512f") != 0);
+    EXPECT_EQ(cache.masked() || cache.wide(), __builtin_cpu_supports("avx512f") != 0);
+    EXPECT_FALSE(cache.masked() && cache.wide());
+    if (cache.wide()) {
+      EXPECT_GT(L, 32u);
+    }
   }
 #endif
   const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 8);
@@ -104,7 +109,7 @@ void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, s
 
 TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
   std::size_t empty = 0;
-  for (std::size_t L : {5, 22, 32})
+  for (std::size_t L : {5, 22, 32, 44, 64})
     for (bool masks : {false, true})
       for (bool disallowed : {false, true}) {
         SCOPED_TRACE(::testing::Message() << "L " << L << " masks " << masks << " disallowed " << disallowed);
@@ -167,6 +172,53 @@ TEST(RangeCache, ShardedSgdWithAMaskGivesTheWeightsOfTheLookedUpPath) {
   ASSERT_FALSE(RangeCache(unit.data, unit.instances, unit.shape, 1).empty());
   ASSERT_TRUE(RangeCache(plain.data, plain.instances, plain.shape, 1).empty());
   testing::expect_cached_sgd_equals_looked_up(unit, plain);
+}
+
+// The fused step (AVX-512: scores, softmax and gradient in registers) against the three kernels
+// it replaces, bit for bit: the weights after the step, its loss and the marked weights; for
+// 1 to 8 registers of classes (masked and wide ranges), with and without a dense row, at weights large enough that some
+// exponents are clamped at -708.
+TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
+  std::size_t fused = 0;
+  for (std::size_t L : {5, 9, 22, 32, 44, 64})
+    for (std::size_t R : {0, 1})
+      for (double size : {1.0, 400.0}) {
+        SCOPED_TRACE(::testing::Message() << "L " << L << " R " << R << " size " << size);
+        const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
+        const std::vector<LocalInstance> instances = node_instances(data);
+        const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 40);
+        const SparseFeatures features = instance_features(data, seen, kA, L, 1, 1, false);
+        const SoftmaxModelShape shape{&features, kA, L, R, nullptr};
+        const RangeCache cache(data, instances, shape, 1);
+        std::vector<double> w_fused = testing::random_weights(shape.dimension(), size, 8);
+        std::vector<double> w_plain = w_fused;
+        const std::size_t words = shape.dimension() / 64 + 1;
+        std::vector<uint64_t> touched_fused(words, 0), touched_plain(words, 0);
+        std::vector<double> scores(L);
+        for (std::size_t i = 0; i < instances.size(); ++i) {
+          const LocalInstance& instance = instances[i];
+          const double scale = 0.9 + 0.001 * static_cast<double>(i % 7);
+          const double rate = -0.3 / (scale * 0.999);
+          double loss = 0.0;
+          if (!fused_ranged_step(shape, instance, cache, i, w_fused.data(), scale, rate,
+                                 touched_fused.data(), loss)) {
+            EXPECT_FALSE((cache.masked() || cache.wide()) && __builtin_cpu_supports("x86-64-v3"));
+            break;
+          }
+          ++fused;
+          cached_ranged_scores(shape, instance, cache, i, w_plain.data(), scale, scores.data());
+          const double gold = scores[instance.gold];
+          const double expected = softmax_normalize(scores.data(), L) - gold;
+          scores[instance.gold] -= 1.0;
+          for (double& x : scores) x *= rate;
+          add_cached_ranged_gradient(shape, instance, cache, i, scores.data(), w_plain.data(),
+                                     touched_plain.data());
+          ASSERT_EQ(loss, expected) << i;
+          ASSERT_EQ(w_fused, w_plain) << i;
+          ASSERT_EQ(touched_fused, touched_plain) << i;
+        }
+      }
+  if (fused == 0) GTEST_SKIP() << "no AVX-512: the fused step does not run here";
 }
 
 }  // namespace
