@@ -16,10 +16,16 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
   const std::size_t N = instances.size();
   constexpr std::size_t B = 64;
   const uint32_t* offsets = shape.features->offsets.data();
+  const std::size_t A_span = shape.features->offsets.size() - 1;
   const std::vector<uint32_t> class_masks =
-      masks && have_avx512() ? attribute_masks(*shape.features, shape.K, shape.features->offsets.size() - 1)
+      masks && have_avx512() ? attribute_masks(*shape.features, shape.K, A_span)
                              : std::vector<uint32_t>();
   masked_ = !class_masks.empty();
+  const std::vector<uint64_t> wide_masks =
+      masks && !masked_ && shape.K > 32 && have_avx512()
+          ? wide_attribute_masks(*shape.features, shape.K, A_span)
+          : std::vector<uint64_t>();
+  wide_ = !wide_masks.empty();
   // The non-empty ranges of instance i, in softmax_ranged_scores' order, to `out` (its
   // attribute and range).
   const auto each_range = [&](std::size_t i, auto&& out) {
@@ -34,9 +40,15 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
     }
   };
   // Range r of attribute a written at `at`, in the cache's kind.
+  const auto wide_range = [&](int32_t a, const CachedRange& r) {
+    const uint64_t mask = wide_masks[static_cast<std::size_t>(a)];
+    return WideMaskedRange{r.first, static_cast<uint32_t>(mask), static_cast<uint32_t>(mask >> 32)};
+  };
   const auto put = [&](std::size_t at, int32_t a, const CachedRange& r) {
     if (masked_)
       masked_ranges_[at] = MaskedRange{r.first, class_masks[static_cast<std::size_t>(a)]};
+    else if (wide_)
+      wide_ranges_[at] = wide_range(a, r);
     else
       ranges_[at] = r;
   };
@@ -53,12 +65,16 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
     constexpr std::size_t kEvery = std::size_t{1} << 12;
     if (masked_)
       masked_ranges_.reserve(offsets_[N]);
+    else if (wide_)
+      wide_ranges_.reserve(offsets_[N]);
     else
       ranges_.reserve(offsets_[N]);
     for (std::size_t i = 0; i < N; ++i) {
       each_range(i, [&](int32_t a, const CachedRange& r) {
         if (masked_)
           masked_ranges_.push_back(MaskedRange{r.first, class_masks[static_cast<std::size_t>(a)]});
+        else if (wide_)
+          wide_ranges_.push_back(wide_range(a, r));
         else
           ranges_.push_back(r);
       });
@@ -69,6 +85,8 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
   }
   if (masked_)
     masked_ranges_.resize(offsets_[N]);
+  else if (wide_)
+    wide_ranges_.resize(offsets_[N]);
   else
     ranges_.resize(offsets_[N]);
   parallel_for(B, threads, [&](std::size_t b) {
@@ -117,14 +135,14 @@ namespace {
  * in order; the other lanes are left as they are), so every class gets the same additions in
  * the same order as the scalar loop, then the same multiplication by scale.
  */
-template <int C>
-SEPTA_AVX512 void masked_scores(std::size_t K, const double* init, const MaskedRange* first,
-                                const MaskedRange* last, const double* w, double scale,
+template <int C, typename Range>
+SEPTA_AVX512 void masked_scores(std::size_t K, const double* init, const Range* first,
+                                const Range* last, const double* w, double scale,
                                 double* scores) {
   __m512d acc[C];
   for (int j = 0; j < C; ++j)
     acc[j] = init ? _mm512_maskz_loadu_pd(class_lanes(K, j), init + 8 * j) : _mm512_setzero_pd();
-  for (const MaskedRange* r = first; r != last; ++r) add_row_to_lanes<C>(acc, r->mask, w + r->first);
+  for (const Range* r = first; r != last; ++r) add_row_to_lanes<C>(acc, row_mask(*r), w + r->first);
   if (scale != 1.0) {
     const __m512d s = _mm512_set1_pd(scale);
     for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
@@ -135,15 +153,22 @@ SEPTA_AVX512 void masked_scores(std::size_t K, const double* init, const MaskedR
 // add_cached_ranged_gradient's ranges, masked: each range's class gradients compressed into
 // its features' order and added to its weights (one addition per weight, as the scalar loop);
 // with `touched`, each range's weights marked there.
-template <int C>
-SEPTA_AVX512 void masked_gradient(std::size_t K, const MaskedRange* first,
-                                  const MaskedRange* last, const double* g, double* out,
-                                  uint64_t* touched) {
+// The features of a masked row.
+SEPTA_AVX512 __attribute__((always_inline)) inline uint32_t row_size(const MaskedRange& r) {
+  return static_cast<uint32_t>(_mm_popcnt_u32(r.mask));
+}
+SEPTA_AVX512 __attribute__((always_inline)) inline uint32_t row_size(const WideMaskedRange& r) {
+  return static_cast<uint32_t>(_mm_popcnt_u64(r.mask()));
+}
+
+template <int C, typename Range>
+SEPTA_AVX512 void masked_gradient(std::size_t K, const Range* first, const Range* last,
+                                  const double* g, double* out, uint64_t* touched) {
   __m512d gv[C];
   for (int j = 0; j < C; ++j) gv[j] = _mm512_maskz_loadu_pd(class_lanes(K, j), g + 8 * j);
-  for (const MaskedRange* r = first; r != last; ++r) {
-    add_lanes_to_row<C>(gv, r->mask, out + r->first);
-    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
+  for (const Range* r = first; r != last; ++r) {
+    add_lanes_to_row<C>(gv, row_mask(*r), out + r->first);
+    if (touched) mark_range(touched, r->first, r->first + row_size(*r));
   }
 }
 /*
@@ -157,15 +182,15 @@ SEPTA_AVX512 void masked_gradient(std::size_t K, const MaskedRange* first,
  * goes is the scores' and gradients' round trips through memory (a masked store keeps the
  * loads after it waiting: perf had a fifth of softmax_normalize on its first load).
  */
-template <int C>
+template <int C, typename Range>
 SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
-    std::size_t K, int32_t gold, const double* init, const MaskedRange* first,
-    const MaskedRange* last, double* w, double scale, double rate, double* dense,
+    std::size_t K, int32_t gold, const double* init, const Range* first,
+    const Range* last, double* w, double scale, double rate, double* dense,
     uint64_t* touched, std::size_t dense_id) {
   __m512d acc[C];
   for (int j = 0; j < C; ++j)
     acc[j] = init ? _mm512_maskz_loadu_pd(class_lanes(K, j), init + 8 * j) : _mm512_setzero_pd();
-  for (const MaskedRange* r = first; r != last; ++r) add_row_to_lanes<C>(acc, r->mask, w + r->first);
+  for (const Range* r = first; r != last; ++r) add_row_to_lanes<C>(acc, row_mask(*r), w + r->first);
   if (scale != 1.0) {
     const __m512d s = _mm512_set1_pd(scale);
     for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
@@ -208,9 +233,9 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
     if (gold / 8 == j) g = _mm512_mask_sub_pd(g, static_cast<__mmask8>(1u << (gold % 8)), g, one);
     acc[j] = _mm512_maskz_mul_pd(class_lanes(K, j), g, vrate);
   }
-  for (const MaskedRange* r = first; r != last; ++r) {
-    add_lanes_to_row<C>(acc, r->mask, w + r->first);
-    if (touched) mark_range(touched, r->first, r->first + static_cast<uint32_t>(_mm_popcnt_u32(r->mask)));
+  for (const Range* r = first; r != last; ++r) {
+    add_lanes_to_row<C>(acc, row_mask(*r), w + r->first);
+    if (touched) mark_range(touched, r->first, r->first + row_size(*r));
   }
   if (dense) {
     for (int j = 0; j < C; ++j) {
@@ -222,6 +247,21 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
   }
   return (m + std::log(sum)) - gold_score;
 }
+
+// f(std::integral_constant<int, C>{}, first, last) over instance i's masked ranges of either
+// width, C the registers of K classes; false (nothing called) when the cache is not masked.
+template <typename F>
+bool with_masked_ranges(const RangeCache& cache, std::size_t i, std::size_t K, F&& f) {
+  if (cache.masked()) {
+    with_registers<1, 4>(K, [&](auto c) { f(c, cache.masked_begin(i), cache.masked_end(i)); });
+    return true;
+  }
+  if (cache.wide()) {
+    with_registers<5, 8>(K, [&](auto c) { f(c, cache.wide_begin(i), cache.wide_end(i)); });
+    return true;
+  }
+  return false;
+}
 #endif
 
 }  // namespace
@@ -230,21 +270,14 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
                           const RangeCache& cache, std::size_t i, const double* w, double scale,
                           double* scores) {
 #ifdef SEPTA_MASKED_ROWS
-  if (cache.masked()) {
-    const std::size_t K = shape.K;
-    const double* init =
-        shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
-                    : nullptr;
-    const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
-    switch ((K + 7) / 8) {
-      case 1: masked_scores<1>(K, init, first, last, w, scale, scores); break;
-      case 2: masked_scores<2>(K, init, first, last, w, scale, scores); break;
-      case 3: masked_scores<3>(K, init, first, last, w, scale, scores); break;
-      default: masked_scores<4>(K, init, first, last, w, scale, scores); break;
-    }
-  } else {
-    cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
-  }
+  const std::size_t K = shape.K;
+  const double* init =
+      shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
+                  : nullptr;
+  const bool masked = with_masked_ranges(cache, i, K, [&](auto c, auto first, auto last) {
+    masked_scores<decltype(c)::value>(K, init, first, last, w, scale, scores);
+  });
+  if (!masked) cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
 #else
   cached_ranged_scores(shape, instance, cache.begin(i), cache.end(i), w, scale, scores);
 #endif
@@ -261,17 +294,13 @@ bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& inst
 #ifdef SEPTA_MASKED_ROWS
   static const bool v3 = __builtin_cpu_supports("x86-64-v3");
   const std::size_t K = shape.K;
-  if (!cache.masked() || shape.mask || !v3 || K == 0) return false;
+  if (shape.mask || !v3 || K == 0) return false;
   const std::size_t dense_id = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
   double* dense = shape.R > 0 ? w + dense_id : nullptr;
-  const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
-  switch ((K + 7) / 8) {
-    case 1: loss = fused_step<1>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
-    case 2: loss = fused_step<2>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
-    case 3: loss = fused_step<3>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
-    default: loss = fused_step<4>(K, instance.gold, dense, first, last, w, scale, rate, dense, touched, dense_id); break;
-  }
-  return true;
+  return with_masked_ranges(cache, i, K, [&](auto c, auto first, auto last) {
+    loss = fused_step<decltype(c)::value>(K, instance.gold, dense, first, last, w, scale, rate,
+                                          dense, touched, dense_id);
+  });
 #else
   (void)shape, (void)instance, (void)cache, (void)i, (void)w, (void)scale, (void)rate,
       (void)touched, (void)loss;
@@ -285,14 +314,10 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
   const std::size_t K = shape.K;
   const std::size_t dense = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
 #ifdef SEPTA_MASKED_ROWS
-  if (cache.masked()) {
-    const MaskedRange *first = cache.masked_begin(i), *last = cache.masked_end(i);
-    switch ((K + 7) / 8) {
-      case 1: masked_gradient<1>(K, first, last, class_gradient, out, touched); break;
-      case 2: masked_gradient<2>(K, first, last, class_gradient, out, touched); break;
-      case 3: masked_gradient<3>(K, first, last, class_gradient, out, touched); break;
-      default: masked_gradient<4>(K, first, last, class_gradient, out, touched); break;
-    }
+  const bool masked = with_masked_ranges(cache, i, K, [&](auto c, auto first, auto last) {
+    masked_gradient<decltype(c)::value>(K, first, last, class_gradient, out, touched);
+  });
+  if (masked) {
     if (shape.R > 0) {
       for (std::size_t c = 0; c < K; ++c) out[dense + c] += class_gradient[c];
       if (touched) mark_range(touched, dense, dense + K);

@@ -40,25 +40,32 @@ class RangeCache {
   // the same either way.
   // With `masks` (and K <= 32, the classes of every attribute's features increasing, and a
   // processor with AVX-512), the ranges are kept as MaskedRange: the steps then add a range's
-  // weights to the class scores as a vector, without reading the features' classes.
+  // weights to the class scores as a vector, without reading the features' classes; for
+  // 32 < K <= 64 (CoNLL-2000 POS: 44 labels) as WideMaskedRange, likewise.
   RangeCache(const Dataset& data, const std::vector<LocalInstance>& instances,
              const SoftmaxModelShape& shape, int threads,
              const std::function<void(std::size_t)>& built = nullptr, bool masks = true);
 
   bool empty() const { return offsets_.empty(); }
   std::size_t size() const { return offsets_.empty() ? 0 : offsets_.size() - 1; }  // instances
-  // Kept as MaskedRange (masked_begin / masked_end), else as CachedRange (begin / end).
+  // Kept as MaskedRange (masked_begin / masked_end), as WideMaskedRange (wide(): wide_begin /
+  // wide_end), else as CachedRange (begin / end).
   bool masked() const { return masked_; }
+  bool wide() const { return wide_; }
   const CachedRange* begin(std::size_t i) const { return ranges_.data() + offsets_[i]; }
   const CachedRange* end(std::size_t i) const { return ranges_.data() + offsets_[i + 1]; }
   const MaskedRange* masked_begin(std::size_t i) const { return masked_ranges_.data() + offsets_[i]; }
   const MaskedRange* masked_end(std::size_t i) const { return masked_ranges_.data() + offsets_[i + 1]; }
-  // The ranges of instance i start at this byte (either kind).
+  const WideMaskedRange* wide_begin(std::size_t i) const { return wide_ranges_.data() + offsets_[i]; }
+  const WideMaskedRange* wide_end(std::size_t i) const { return wide_ranges_.data() + offsets_[i + 1]; }
+  // The ranges of instance i start at this byte (any kind).
   const void* data_of(std::size_t i) const {
+    if (wide_) return wide_begin(i);
     return masked_ ? static_cast<const void*>(masked_begin(i)) : static_cast<const void*>(begin(i));
   }
   std::size_t bytes_of(std::size_t i) const {
-    return (offsets_[i + 1] - offsets_[i]) * (masked_ ? sizeof(MaskedRange) : sizeof(CachedRange));
+    return (offsets_[i + 1] - offsets_[i]) *
+           (wide_ ? sizeof(WideMaskedRange) : masked_ ? sizeof(MaskedRange) : sizeof(CachedRange));
   }
   const std::size_t* offset_of(std::size_t i) const { return &offsets_[i]; }
   std::size_t ranges() const { return offsets_.empty() ? 0 : offsets_.back(); }
@@ -67,6 +74,9 @@ class RangeCache {
   void each(std::size_t i, F&& f) const {
     if (masked_) {
       for (const MaskedRange* r = masked_begin(i), *e = masked_end(i); r != e; ++r) f(r->first, r->last());
+    } else if (wide_) {
+      for (const WideMaskedRange* r = wide_begin(i), *e = wide_end(i); r != e; ++r)
+        f(r->first, r->first + static_cast<uint32_t>(bit_count(r->mask())));
     } else {
       for (const CachedRange* r = begin(i), *e = end(i); r != e; ++r) f(r->first, r->last);
     }
@@ -77,7 +87,8 @@ class RangeCache {
   std::vector<std::size_t, HugePageAllocator<std::size_t>> offsets_;  // [N+1] first range of i
   std::vector<CachedRange, HugePageAllocator<CachedRange>> ranges_;   // [ranges] or empty (masked_)
   std::vector<MaskedRange, HugePageAllocator<MaskedRange>> masked_ranges_;  // [ranges] or empty
-  bool masked_ = false;
+  std::vector<WideMaskedRange, HugePageAllocator<WideMaskedRange>> wide_ranges_;  // [ranges] or empty
+  bool masked_ = false, wide_ = false;
 };
 
 // Scores [K] of an instance from its cached ranges, as softmax_ranged_scores computes them (the
@@ -103,7 +114,7 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
                                 uint64_t* touched = nullptr);
 
 // One SGD step of instance i of `cache` in one pass where the processor and the cache allow it
-// (masked ranges, K <= 32, no shape mask, AVX-512 with the x86-64-v3 level): the scores of w
+// (masked ranges of either width, K <= 64, no shape mask, AVX-512 with the x86-64-v3 level): the scores of w
 // times `scale`, their softmax, the gradient (P - onehot(gold)) times `rate` added to w (and
 // marked in `touched` when given); loss = log-sum-exp - the gold score. The same values, bit
 // for bit, as cached_ranged_scores, softmax_normalize and add_cached_ranged_gradient in turn.

@@ -97,6 +97,11 @@ double run_steps(const Dataset& data, const LocalInstance* instances,
                                   *e = ranges->masked_end(visit[j + 1]);
                r != e; ++r)
             __builtin_prefetch(w + r->first);
+        } else if (ranges->wide()) {
+          for (const WideMaskedRange* r = ranges->wide_begin(visit[j + 1]),
+                                      *e = ranges->wide_end(visit[j + 1]);
+               r != e; ++r)
+            __builtin_prefetch(w + r->first);
         } else {
           for (const CachedRange* r = ranges->begin(visit[j + 1]), *e = ranges->end(visit[j + 1]);
                r != e; ++r) {

@@ -115,7 +115,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       if (j + 1 < j1) {
         const std::size_t next = order_[(j + 1) * N / M];
         if (range_cache_ && !shape_.candidates) {
-          const bool masked = range_cache_->masked();  // (then no class is read)
+          const bool masked = range_cache_->masked() || range_cache_->wide();  // (no class read)
           range_cache_->each(next, [&](uint32_t first, uint32_t) {
             __builtin_prefetch(z + first);
             __builtin_prefetch(delta + first);

@@ -51,8 +51,9 @@ std::vector<char> context_mask(std::vector<LocalInstance>& instances, std::size_
   return mask;
 }
 
-// Both kinds of cache (class masks: AVX-512 and K <= 32; plain ranges) against the looked-up
-// path, for L = 5 (one register of class lanes), 22 (three) and 32 (four, every bit used);
+// Every kind of cache (class masks: AVX-512 and K <= 32, wide ones for K <= 64; plain ranges)
+// against the looked-up path, for L = 5 (one register of class lanes), 22 (three), 32 (four,
+// every bit used), 44 (six: CoNLL-2000 POS) and 64 (eight, every bit used);
 // with `disallowed`, over context rows with a mask of allowed classes (-a memm).
 void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, std::size_t& empty) {
   const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 17), 0, 300);
@@ -70,7 +71,11 @@ void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, s
 #if defined(__x86_64__) && defined(__GNUC__)
   // (an attribute's features are built in class order, so only the processor decides)
   if (masks) {
-    EXPECT_EQ(cache.masked(), __builtin_cpu_supports("avx512f") != 0);
+    EXPECT_EQ(cache.masked() || cache.wide(), __builtin_cpu_supports("avx512f") != 0);
+    EXPECT_FALSE(cache.masked() && cache.wide());
+    if (cache.wide()) {
+      EXPECT_GT(L, 32u);
+    }
   }
 #endif
   const std::vector<double> w = testing::random_weights(shape.dimension(), 1.0, 8);
@@ -104,7 +109,7 @@ void expect_cache_equals_looked_up(std::size_t L, bool masks, bool disallowed, s
 
 TEST(RangeCache, ScoresAndGradientsEqualTheLookedUpPath) {
   std::size_t empty = 0;
-  for (std::size_t L : {5, 22, 32})
+  for (std::size_t L : {5, 22, 32, 44, 64})
     for (bool masks : {false, true})
       for (bool disallowed : {false, true}) {
         SCOPED_TRACE(::testing::Message() << "L " << L << " masks " << masks << " disallowed " << disallowed);
@@ -171,11 +176,11 @@ TEST(RangeCache, ShardedSgdWithAMaskGivesTheWeightsOfTheLookedUpPath) {
 
 // The fused step (AVX-512: scores, softmax and gradient in registers) against the three kernels
 // it replaces, bit for bit: the weights after the step, its loss and the marked weights; for
-// 1 to 4 registers of classes, with and without a dense row, at weights large enough that some
+// 1 to 8 registers of classes (masked and wide ranges), with and without a dense row, at weights large enough that some
 // exponents are clamped at -708.
 TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
   std::size_t fused = 0;
-  for (std::size_t L : {5, 9, 22, 32})
+  for (std::size_t L : {5, 9, 22, 32, 44, 64})
     for (std::size_t R : {0, 1})
       for (double size : {1.0, 400.0}) {
         SCOPED_TRACE(::testing::Message() << "L " << L << " R " << R << " size " << size);
@@ -197,7 +202,7 @@ TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
           double loss = 0.0;
           if (!fused_ranged_step(shape, instance, cache, i, w_fused.data(), scale, rate,
                                  touched_fused.data(), loss)) {
-            EXPECT_FALSE(cache.masked() && __builtin_cpu_supports("x86-64-v3"));
+            EXPECT_FALSE((cache.masked() || cache.wide()) && __builtin_cpu_supports("x86-64-v3"));
             break;
           }
           ++fused;
