@@ -121,6 +121,8 @@ class ShardMix {
   std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
   std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
   std::vector<uint64_t> entries_;                 // [kRanges] shard entries the mix added
+  std::string sent_;                              // share_ranges' message, kept (grown only)
+  std::vector<std::string> received_;             // [R] the other ranks' messages, kept
 };
 
 // Reads the rounds' messages between ranks in place, into vectors that keep their capacity
