@@ -34,6 +34,15 @@ class Communicator {
   virtual void alltoall_into(const std::vector<std::string>& to, std::vector<std::string>& from) {
     from = alltoall(to);
   }
+  // allgather of the `bytes` bytes at `mine` into `from` (resized to one buffer per rank; this
+  // rank's left as it is), whose buffers the caller keeps from one call to the next, as
+  // alltoall_into's: with MPI each is only grown, and zero-filled, by what its message adds.
+  virtual void allgather_into(const char* mine, std::size_t bytes, std::vector<std::string>& from) {
+    std::vector<std::string> parts = allgather(std::string(mine, bytes));
+    from.resize(parts.size());
+    for (std::size_t q = 0; q < parts.size(); ++q)
+      if (q != static_cast<std::size_t>(rank())) from[q] = std::move(parts[q]);
+  }
   // `bytes` of rank `root` on every rank.
   virtual void broadcast(std::string& bytes, int root) = 0;
   // An allgather whose sizes every rank knows: rank r's counts[r] bytes land in out at offset

@@ -337,6 +337,14 @@ class MpiCommunicator : public Communicator {
     from[static_cast<std::size_t>(rank_)] = to[static_cast<std::size_t>(rank_)];
   }
 
+  // The same bytes to every other rank, into the kept buffers (exchange_probed).
+  void allgather_into(const char* mine, std::size_t bytes, std::vector<std::string>& from) override {
+    const std::vector<std::pair<const char*, std::size_t>> to(static_cast<std::size_t>(size_),
+                                                              {mine, bytes});
+    from.resize(to.size());
+    exchange_probed(to, from, rank_);
+  }
+
   // The sizes are known: one MPI_Iallgatherv straight into out (the weights' ranges of the
   // range-split L-BFGS after every trial point: no slot step, no received copies).
   void allgather_sized(const char* mine, char* out, const std::vector<std::size_t>& counts) override {

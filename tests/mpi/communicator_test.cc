@@ -82,6 +82,7 @@ int main() {
     expect(without == 0, "TCP sockets without TCP_NODELAY after MPI_Init", me, without, sockets);
   }
   std::vector<std::string> kept;  // alltoall_into's buffers, kept over the calls
+  std::vector<std::string> kept_gathered;  // allgather_into's, kept over the calls
   for (int call = 0; call < 16; ++call) {
     // allgather: rank q's buffer on every rank
     const std::vector<std::string> gathered =
@@ -89,6 +90,17 @@ int main() {
     expect(gathered.size() == static_cast<std::size_t>(R), "allgather count", me, -1, call);
     for (int q = 0; q < R && q < static_cast<int>(gathered.size()); ++q)
       expect(gathered[q] == bytes_of(q, -1, call, size_of(q, -1, call)), "allgather", me, q, call);
+    // allgather_into: the same into buffers that held the last call's (longer or shorter)
+    // ones; this rank's left as it was
+    const std::string mine = bytes_of(me, -1, call, size_of(me, -1, call));
+    if (kept_gathered.size() == static_cast<std::size_t>(R)) kept_gathered[me] = "own";
+    comm->allgather_into(mine.data(), mine.size(), kept_gathered);
+    expect(kept_gathered.size() == static_cast<std::size_t>(R), "allgather_into count", me, -1, call);
+    for (int q = 0; q < R && q < static_cast<int>(kept_gathered.size()); ++q)
+      if (q != me)
+        expect(kept_gathered[q] == gathered[q], "allgather_into", me, q, call);
+      else if (call > 0)
+        expect(kept_gathered[q] == "own", "allgather_into left this rank's buffer", me, q, call);
     // alltoall: rank q's buffer for this rank
     std::vector<std::string> to(static_cast<std::size_t>(R));
     for (int q = 0; q < R; ++q) to[q] = bytes_of(me, q, call, size_of(me, q, call));

@@ -140,8 +140,10 @@ TrainResult train_columns(const std::vector<ColumnSentence>& data, const std::st
   Encoder encoder(feature_template);
   Dataset encoded;
   profile_stage("before training");
+  // -a separate and lbfgs drop the values of column data (all 1) below, unread: not written.
+  const bool values = options.algorithm != "separate" && options.algorithm != "lbfgs";
   if (consumed) {
-    encoder.encode_training(std::move(*consumed), encoded, options.threads);  // frees the text
+    encoder.encode_training(std::move(*consumed), encoded, options.threads, values);  // frees the text
     shrink(encoded);
   } else {
     encoder.encode_training(data, encoded, options.threads);

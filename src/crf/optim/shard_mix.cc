@@ -9,7 +9,6 @@
 #include <memory>
 #include <string>
 
-#include "crf/io/binary_io.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
 
@@ -232,29 +231,39 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
 }
 
 void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1) {
-  ByteWriter out;
+  // The message (ByteWriter's layout: for each range a u64 count and the ids, a u64 count and
+  // delta', then wd, dd and the entries) is written into a buffer kept from mix to mix and
+  // only grown, and the other ranks' messages arrive into kept buffers: fresh ones were
+  // zero-filled every round (the send buffer by its resize, the received ones by the
+  // allgather), about 3.5 MB per round and rank for CoNLL-2000's unary factor at 2 ranks.
   std::size_t size = 0;
   for (std::size_t r = r0; r < r1; ++r) size += 40 + 12 * updated_[r].size();
-  out.bytes().reserve(size);
+  if (sent_.size() < size) sent_.resize(size);
+  char* at = sent_.data();
+  const auto put = [&at](const void* from, std::size_t bytes) {
+    if (bytes > 0) std::memcpy(at, from, bytes);
+    at += bytes;
+  };
   // delta' is gathered from scattered weights (out of cache): read ahead, written in place.
   constexpr std::size_t kAhead = 16;
   for (std::size_t r = r0; r < r1; ++r) {
     const std::vector<uint32_t>& updated = updated_[r];
-    out.vec(updated);
-    out.u64(updated.size());
-    std::string& bytes = out.bytes();
-    const std::size_t at = bytes.size();
-    bytes.resize(at + sizeof(double) * updated.size());
-    char* values = &bytes[at];
+    const uint64_t n = updated.size();
+    put(&n, sizeof n);
+    put(updated.data(), sizeof(uint32_t) * updated.size());
+    put(&n, sizeof n);
     for (std::size_t i = 0; i < updated.size(); ++i) {
       if (i + kAhead < updated.size()) __builtin_prefetch(&delta_[updated[i + kAhead]]);
-      std::memcpy(values + sizeof(double) * i, &delta_[updated[i]], sizeof(double));
+      std::memcpy(at + sizeof(double) * i, &delta_[updated[i]], sizeof(double));
     }
-    out.f64(wd_[r]);
-    out.f64(dd_[r]);
-    out.u64(entries_[r]);
+    at += sizeof(double) * updated.size();
+    put(&wd_[r], sizeof(double));
+    put(&dd_[r], sizeof(double));
+    put(&entries_[r], sizeof(uint64_t));
   }
-  std::vector<std::string> parts = ranks.allgather(std::move(out.bytes()));
+  SEPTA_CHECK(at == sent_.data() + size);
+  ranks.allgather_into(sent_.data(), size, received_);
+  std::vector<std::string>& parts = received_;
   const std::size_t R = parts.size(), me = static_cast<std::size_t>(ranks.rank());
   for (std::size_t q = 0; q < R; ++q) {
     if (q == me) continue;
@@ -279,7 +288,6 @@ void ShardMix::share_ranges(Communicator& ranks, std::size_t r0, std::size_t r1)
       entries_[r] = in.get<uint64_t>();
     }
     SEPTA_CHECK(in.at_end());
-    std::string().swap(parts[q]);
   }
 }
 

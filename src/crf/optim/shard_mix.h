@@ -145,6 +145,8 @@ class ShardMix {
   std::vector<std::vector<uint32_t>> piece_fresh_;     // [pieces] a piece's updated weights
   std::vector<std::vector<uint32_t>> piece_segments_;  // [pieces][S] their count after shard s
   std::vector<uint64_t> piece_entries_;           // [pieces] shard entries a piece added
+  std::string sent_;                              // share_ranges' message, kept (grown only)
+  std::vector<std::string> received_;             // [R] the other ranks' messages, kept
 };
 
 // Reads the rounds' messages between ranks in place, into vectors that keep their capacity

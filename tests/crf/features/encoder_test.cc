@@ -49,9 +49,10 @@ TEST(Encoder, ParallelEncodingGivesTheSequentialIdsAndData) {
 }
 
 // Encoding a corpus it owns (train(std::vector&&)) frees the text as it goes and trims the
-// heaps every 512 sentences: the same dictionaries and data as encoding a borrowed corpus.
+// heaps every 2048 sentences: the same dictionaries and data as encoding a borrowed corpus;
+// without values, the same but for the values, left empty (all 1).
 TEST(Encoder, ConsumingEncodingGivesTheSameDataAndEmptiesTheCorpus) {
-  std::istringstream in(testing::toy_chunking_corpus(1200, 12));
+  std::istringstream in(testing::toy_chunking_corpus(2500, 12));
   const auto corpus = read_columns(in, "toy.txt");
   const FeatureTemplate feature_template =
       FeatureTemplate::parse("U00:%x[0,0]\nU01:%x[-1,1]/%x[0,1]\nB01:%x[0,1]\nB\n", "t");
@@ -68,6 +69,17 @@ TEST(Encoder, ConsumingEncodingGivesTheSameDataAndEmptiesTheCorpus) {
     EXPECT_TRUE(b.unit_values) << threads;
     EXPECT_TRUE(b.has_edges()) << threads;
     expect_same_data(b, a, threads);
+    Encoder bare(feature_template);
+    Dataset c;
+    copy = corpus;
+    bare.encode_training(std::move(copy), c, threads, /*values=*/false);
+    EXPECT_TRUE(copy.empty()) << threads;
+    EXPECT_EQ(bare.attributes().names(), borrowed.attributes().names()) << threads;
+    EXPECT_TRUE(c.unit_values) << threads;
+    EXPECT_TRUE(c.attribute_values.empty()) << threads;
+    EXPECT_EQ(c.sequence(0).attribute_values, nullptr) << threads;  // read as all 1
+    c.attribute_values = a.attribute_values;
+    expect_same_data(c, a, threads);
   }
 }
 

@@ -85,53 +85,53 @@ TEST(Collective, MergedDictionarySlicesRestoreTheOneProcessDictionary) {
 TEST(Collective, UnitedFeaturesAreTheClassesAnyRankHas) {
   for (const std::size_t K : {5u, 64u, 70u, 200u, 256u})
     for (int ranks = 1; ranks <= 4; ++ranks)
-      for (const bool all_classes : {false, true}) {
-        const std::size_t A = 300;
-        std::mt19937 rng(static_cast<uint32_t>(K * 10 + ranks));
-        std::vector<SparseFeatures> local(static_cast<std::size_t>(ranks));
-        std::vector<std::vector<char>> any(A, std::vector<char>(K, 0));  // [A][K] brute force
-        for (SparseFeatures& f : local) {
-          f.A = A;
-          f.K = K;
-          f.offsets.assign(1, 0);
-          for (std::size_t a = 0; a < A; ++a) {
-            const std::size_t n = a % 7 == 0 ? 0 : rng() % 4;  // some attributes on no rank
-            std::vector<int32_t> classes;
-            for (std::size_t i = 0; i < n; ++i) classes.push_back(static_cast<int32_t>(rng() % K));
-            std::sort(classes.begin(), classes.end());
-            classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
-            for (int32_t k : classes) {
-              f.classes.push_back(k);
-              any[a][static_cast<std::size_t>(k)] = 1;
+      for (const bool all_classes : {false, true})
+        for (const std::size_t A : {300u, 3u, 0u}) {  // (fewer attributes than chunks or ranks)
+          std::mt19937 rng(static_cast<uint32_t>(K * 10 + ranks));
+          std::vector<SparseFeatures> local(static_cast<std::size_t>(ranks));
+          std::vector<std::vector<char>> any(A, std::vector<char>(K, 0));  // [A][K] brute force
+          for (SparseFeatures& f : local) {
+            f.A = A;
+            f.K = K;
+            f.offsets.assign(1, 0);
+            for (std::size_t a = 0; a < A; ++a) {
+              const std::size_t n = a % 7 == 0 ? 0 : rng() % 4;  // some attributes on no rank
+              std::vector<int32_t> classes;
+              for (std::size_t i = 0; i < n; ++i) classes.push_back(static_cast<int32_t>(rng() % K));
+              std::sort(classes.begin(), classes.end());
+              classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+              for (int32_t k : classes) {
+                f.classes.push_back(k);
+                any[a][static_cast<std::size_t>(k)] = 1;
+              }
+              f.offsets.push_back(static_cast<uint32_t>(f.classes.size()));
             }
-            f.offsets.push_back(static_cast<uint32_t>(f.classes.size()));
+          }
+          SparseFeatures expected;
+          expected.offsets.assign(1, 0);
+          for (std::size_t a = 0; a < A; ++a) {
+            const bool seen = std::find(any[a].begin(), any[a].end(), 1) != any[a].end();
+            for (std::size_t k = 0; k < K; ++k)
+              if (any[a][k] || (all_classes && seen)) expected.classes.push_back(static_cast<int32_t>(k));
+            expected.offsets.push_back(static_cast<uint32_t>(expected.classes.size()));
+          }
+          ThreadGroup group(ranks);
+          std::vector<SparseFeatures> united(static_cast<std::size_t>(ranks));
+          std::vector<std::thread> threads;
+          for (int r = 0; r < ranks; ++r)
+            threads.emplace_back([&, r] {
+              ThreadCommunicator comm(group, r);
+              const auto q = static_cast<std::size_t>(r);
+              united[q] = union_features_across(std::move(local[q]), A, K, all_classes, comm);
+            });
+          for (std::thread& t : threads) t.join();
+          for (const SparseFeatures& u : united) {
+            EXPECT_EQ(u.A, A);
+            EXPECT_EQ(u.K, K);
+            EXPECT_EQ(u.offsets, expected.offsets) << K << " classes, " << ranks << " ranks";
+            EXPECT_EQ(u.classes, expected.classes) << K << " classes, " << ranks << " ranks";
           }
         }
-        SparseFeatures expected;
-        expected.offsets.assign(1, 0);
-        for (std::size_t a = 0; a < A; ++a) {
-          const bool seen = std::find(any[a].begin(), any[a].end(), 1) != any[a].end();
-          for (std::size_t k = 0; k < K; ++k)
-            if (any[a][k] || (all_classes && seen)) expected.classes.push_back(static_cast<int32_t>(k));
-          expected.offsets.push_back(static_cast<uint32_t>(expected.classes.size()));
-        }
-        ThreadGroup group(ranks);
-        std::vector<SparseFeatures> united(static_cast<std::size_t>(ranks));
-        std::vector<std::thread> threads;
-        for (int r = 0; r < ranks; ++r)
-          threads.emplace_back([&, r] {
-            ThreadCommunicator comm(group, r);
-            const auto q = static_cast<std::size_t>(r);
-            united[q] = union_features_across(std::move(local[q]), A, K, all_classes, comm);
-          });
-        for (std::thread& t : threads) t.join();
-        for (const SparseFeatures& u : united) {
-          EXPECT_EQ(u.A, A);
-          EXPECT_EQ(u.K, K);
-          EXPECT_EQ(u.offsets, expected.offsets) << K << " classes, " << ranks << " ranks";
-          EXPECT_EQ(u.classes, expected.classes) << K << " classes, " << ranks << " ranks";
-        }
-      }
 }
 
 }  // namespace
