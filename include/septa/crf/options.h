@@ -59,10 +59,10 @@ struct TrainOptions {
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
   std::string resume;           // continue from this checkpoint: the same final model
   int epochs = 4;               // SGD passes over the data (4: chosen on development splits)
-  int unary_epochs = 5;         // separate: SGD passes of the unary factor (5: chosen on dev splits)
+  int unary_epochs = 4;         // separate: SGD passes of the unary factor (4: chosen on dev splits)
   int shards = 16;              // SGD: fixed data shards trained in parallel (not the threads)
   int mixes = 16;               // SGD: parameter mixes of the shards per epoch (16 shards, 16
-                                // mixes, 5 + 4 epochs: chosen on development splits, docs/crf.md)
+                                // mixes, 4 + 4 epochs: chosen on development splits, docs/crf.md)
   int unary_mixes = 0;          // separate: mixes per epoch of the unary factor (0: --mixes)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
