@@ -1,10 +1,12 @@
 #include "crf/optim/shard_mix.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 
 #include "crf/parallel/ordered_parallel.h"
@@ -126,20 +128,41 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
                                });
     for (; it != reads.end() && it->first < hi; ++it) f(std::max(it->first, lo), std::min(it->second, hi));
   };
-  std::vector<double> cpu(kRanges, 0.0);
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
   SEPTA_CHECK(R + 1 == cut_.size());  // the ranks the mix was made for
   const std::size_t r0 = r0_, r1 = r1_;
+  plan_pieces(threads, updates.size());
+  const std::size_t P = pieces_.size();
+  std::vector<double> cpu(P, 0.0);
+  // [kRanges] pieces of the range still running: the last one to finish merges the range
+  std::unique_ptr<std::atomic<uint32_t>[]> running(new std::atomic<uint32_t>[kRanges]);
+  for (std::size_t r = 0; r < kRanges; ++r) running[r].store(static_cast<uint32_t>(first_piece_[r + 1] - first_piece_[r]));
   // (every range zeroed, its own ranges accumulated: over ranks the others' delta' arrives in
   // share_ranges). Both range passes run each thread's own ranges first (parallel_for_owned):
   // a range's delta' and z stay in one core's cache from the accumulate to the apply (taken
   // as they came, the two threads' ranges interleaved: at 2 threads the accumulate and apply
-  // passes cost 5-10% more CPU on CoNLL-2000).
-  parallel_for_owned(kRanges, threads, [&](std::size_t r) {
+  // passes cost 5-10% more CPU on CoNLL-2000). A heavy range is accumulated in pieces
+  // (plan_pieces), merged by the last of them to finish.
+  parallel_for_owned(P, threads, [&](std::size_t p) {
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
-    reads_in(r, [&](std::size_t first, std::size_t last) { std::fill(delta_ + first, delta_ + last, 0.0); });
-    if (r >= r0 && r < r1) accumulate(r, updates, z, G, a);
-    if (profile.on) cpu[r] = thread_cpu_seconds() - c0;
+    const Piece& piece = pieces_[p];
+    const std::size_t r = piece.range;
+    reads_in(r, [&](std::size_t first, std::size_t last) {
+      first = std::max<std::size_t>(first, piece.lo);
+      last = std::min<std::size_t>(last, piece.hi);
+      if (first < last) std::fill(delta_ + first, delta_ + last, 0.0);
+    });
+    if (r >= r0 && r < r1) {
+      if (first_piece_[r + 1] - first_piece_[r] == 1) {
+        entries_[r] = accumulate(piece.lo, piece.hi, updates, z, G, a, updated_[r], nullptr,
+                                 &wd_[r], &dd_[r]);
+      } else {
+        piece_entries_[p] = accumulate(piece.lo, piece.hi, updates, z, G, a, piece_fresh_[p],
+                                       piece_segments_[p].data(), nullptr, nullptr);
+        if (running[r].fetch_sub(1, std::memory_order_acq_rel) == 1) merge_pieces(r, z, G);
+      }
+    }
+    if (profile.on) cpu[p] = thread_cpu_seconds() - c0;
   });
   if (R > 1) {
     const double c0 = profile.on ? thread_cpu_seconds() : 0.0;
@@ -285,12 +308,67 @@ void ShardMix::rebalance() {
   r1_ = cut_[me_ + 1];
 }
 
-void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates,
-                          const double* z, double G, double a) {
-  const uint32_t lo = static_cast<uint32_t>(bounds_[r]), hi = static_cast<uint32_t>(bounds_[r + 1]);
+void ShardMix::plan_pieces(int threads, std::size_t S) {
+  // A range whose shard entries in the last mix exceeded a thread's share is cut into pieces
+  // of about that size (at most 16): the range's result does not depend on it. (Cut at half a
+  // thread's share, the many more pieces cost 15% more CPU than they saved on the unary
+  // factor.)
+  uint64_t total = 0;
+  for (uint64_t e : entries_) total += e;
+  pieces_.clear();
+  first_piece_.assign(1, 0);
+  for (std::size_t r = 0; r < kRanges; ++r) {
+    std::size_t n = 1;
+    if (threads > 1 && total > 0)
+      n = std::min<std::size_t>(16, 1 + entries_[r] * static_cast<uint64_t>(threads) / total);
+    const std::size_t lo = bounds_[r], hi = bounds_[r + 1];
+    n = std::max<std::size_t>(1, std::min(n, hi - lo));
+    for (std::size_t k = 0; k < n; ++k)
+      pieces_.push_back({r, static_cast<uint32_t>(lo + (hi - lo) * k / n),
+                         static_cast<uint32_t>(lo + (hi - lo) * (k + 1) / n)});
+    first_piece_.push_back(pieces_.size());
+  }
+  const std::size_t P = pieces_.size();
+  if (piece_fresh_.size() < P) {
+    piece_fresh_.resize(P);
+    piece_segments_.resize(P);
+    piece_entries_.resize(P);
+  }
+  for (std::size_t p = 0; p < P; ++p) piece_segments_[p].resize(S);
+}
+
+void ShardMix::merge_pieces(std::size_t r, const double* z, double G) {
+  // The order one piece would have added them in: shard by shard, within a shard by weight.
   std::vector<uint32_t>& updated = updated_[r];
   updated.clear();
-  SEPTA_CHECK(r >= r0_ && r < r1_);
+  uint64_t entries = 0;
+  const std::size_t p0 = first_piece_[r], p1 = first_piece_[r + 1];
+  for (std::size_t p = p0; p < p1; ++p) entries += piece_entries_[p];
+  const std::size_t S = piece_segments_[p0].size();
+  for (std::size_t u = 0; u < S; ++u)
+    for (std::size_t p = p0; p < p1; ++p) {
+      const uint32_t* fresh = piece_fresh_[p].data();
+      updated.insert(updated.end(), fresh + (u ? piece_segments_[p][u - 1] : 0),
+                     fresh + piece_segments_[p][u]);
+    }
+  entries_[r] = entries;
+  range_sums(r, z, G);
+}
+
+void ShardMix::range_sums(std::size_t r, const double* z, double G) {
+  double wd = 0.0, dd = 0.0;
+  for (uint32_t d : updated_[r]) {
+    const double w = G * z[d];
+    wd += w * delta_[d];
+    dd += delta_[d] * delta_[d];
+  }
+  wd_[r] = wd;
+  dd_[r] = dd;
+}
+
+uint64_t ShardMix::accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
+                              const double* z, double G, double a, std::vector<uint32_t>& updated,
+                              uint32_t* segments, double* wd_out, double* dd_out) {
   // [hi - lo] shards that updated weight lo + i (S <= 4096): the thread's scratch for one range
   // at a time, all zero between calls (a count per weight of the rank's ranges had cost up to
   // 2 bytes x D of resident memory).
@@ -304,7 +382,8 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
   uint64_t entries = 0;
   uint16_t* counts = count.data();  // counts[d - lo] for d in [lo, hi)
   double* delta = delta_;
-  for (const ShardUpdate& u : updates) {
+  for (std::size_t s = 0; s < updates.size(); ++s) {
+    const ShardUpdate& u = updates[s];
     // The shard's entries in [lo, hi): sparse weights [b, m), dense ones [m, e).
     const uint32_t* index = u.ids();
     const char* values = u.value_bytes();  // [n] doubles, read with memcpy (any alignment)
@@ -348,6 +427,7 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
       }
       delta[d] += u.share * (value(i) - u.decay * (G * z[d]));
     }
+    if (segments) segments[s] = static_cast<uint32_t>(n_fresh);
   }
   updated.assign(fresh, fresh + n_fresh);
   double wd = 0.0, dd = 0.0;
@@ -358,9 +438,11 @@ void ShardMix::accumulate(std::size_t r, const std::vector<ShardUpdate>& updates
     wd += w * delta_[d];
     dd += delta_[d] * delta_[d];
   }
-  wd_[r] = wd;
-  dd_[r] = dd;
-  entries_[r] = entries;
+  if (wd_out) {
+    *wd_out = wd;
+    *dd_out = dd;
+  }
+  return entries;
 }
 
 // ||z||^2 in 64 fixed ranges added in order.

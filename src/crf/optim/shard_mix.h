@@ -108,9 +108,28 @@ class ShardMix {
   // same cut). The updates crowd into the low weight ids (the frequent attributes come first):
   // the even cut gave rank 0 of 2 about 90% of the accumulation and of the range exchange.
   void rebalance();
-  // Range r of the mix: adds the updates, turns the sums into delta' and its partial sums.
-  void accumulate(std::size_t r, const std::vector<ShardUpdate>& updates, const double* z,
-                  double G, double a);
+  // Cuts the ranges into the first pass's tasks for `threads` threads and S shards: a range
+  // whose shard entries in the last mix exceeded a thread's share, in several pieces (the
+  // heaviest range, of the most frequent attributes, held 1/8 of the entries on CoNLL-2000's
+  // unary factor: at 16 threads the first pass waited for it, 2x the mean thread's work).
+  void plan_pieces(int threads, std::size_t S);
+  // The weights [lo, hi) (a range or a piece of one): adds the updates and turns the sums into
+  // delta'; `updated` gets the weights updated, in add order (shard by shard, by weight within
+  // a shard), segments [S] (when given) the count of them after each shard, and wd, dd (when
+  // given, for a whole range) its partial sums (range_sums). Returns the shard entries added.
+  uint64_t accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
+                      const double* z, double G, double a, std::vector<uint32_t>& updated,
+                      uint32_t* segments, double* wd, double* dd);
+  // Range r from its pieces: its updated weights in the order one accumulate over the whole
+  // range adds them, its entries, and its partial sums.
+  void merge_pieces(std::size_t r, const double* z, double G);
+  // Range r's partial sums w . delta' and ||delta'||^2 over its updated weights, in order.
+  void range_sums(std::size_t r, const double* z, double G);
+
+  struct Piece {
+    std::size_t range;
+    uint32_t lo, hi;  // weights [lo, hi) of the range
+  };
 
   std::size_t F_, D_;
   std::vector<std::size_t> bounds_;               // [kRanges+1]
@@ -121,6 +140,11 @@ class ShardMix {
   std::vector<std::vector<uint32_t>> updated_;    // [kRanges] updated weights, in add order
   std::vector<double> wd_, dd_, dz_;              // [kRanges] partial sums
   std::vector<uint64_t> entries_;                 // [kRanges] shard entries the mix added
+  std::vector<Piece> pieces_;                     // [pieces] the first pass's tasks, by range
+  std::vector<std::size_t> first_piece_;          // [kRanges+1] range r's pieces
+  std::vector<std::vector<uint32_t>> piece_fresh_;     // [pieces] a piece's updated weights
+  std::vector<std::vector<uint32_t>> piece_segments_;  // [pieces][S] their count after shard s
+  std::vector<uint64_t> piece_entries_;           // [pieces] shard entries a piece added
   std::string sent_;                              // share_ranges' message, kept (grown only)
   std::vector<std::string> received_;             // [R] the other ranks' messages, kept
 };
