@@ -72,8 +72,11 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
         const std::size_t first = data.sequence_offsets[n];
         const LocalInstance node;  // (its dense row: context 0, as unary_probabilities)
         for (std::size_t t = 0; t < s.T; ++t) {
-          cached_ranged_scores(unary_shape, node, *ranges, first + t, unary_w, 1.0, &unary[t * L]);
-          softmax_normalize(&unary[t * L], L);
+          double* p = &unary[t * L];
+          if (!cached_ranged_probabilities(unary_shape, node, *ranges, first + t, unary_w, 1.0, p)) {
+            cached_ranged_scores(unary_shape, node, *ranges, first + t, unary_w, 1.0, p);
+            softmax_normalize(p, L);
+          }
         }
       } else {
         scorer.unary_probabilities(s, unary.data());

@@ -182,12 +182,12 @@ SEPTA_AVX512 void masked_gradient(std::size_t K, const Range* first, const Range
  * goes is the scores' and gradients' round trips through memory (a masked store keeps the
  * loads after it waiting: perf had a fifth of softmax_normalize on its first load).
  */
+// The scores of a masked instance in its class lanes acc [C] (the dense row or 0, the ranges'
+// weights, times scale), as masked_scores adds them; e [8 C] gets them too.
 template <int C, typename Range>
-SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
-    std::size_t K, int32_t gold, const double* init, const Range* first,
-    const Range* last, double* w, double scale, double rate, double* dense,
-    uint64_t* touched, std::size_t dense_id) {
-  __m512d acc[C];
+SEPTA_AVX512 __attribute__((always_inline)) inline void lane_scores(
+    std::size_t K, const double* init, const Range* first, const Range* last, const double* w,
+    double scale, __m512d* acc, double* e) {
   for (int j = 0; j < C; ++j)
     acc[j] = init ? _mm512_maskz_loadu_pd(class_lanes(K, j), init + 8 * j) : _mm512_setzero_pd();
   for (const Range* r = first; r != last; ++r) add_row_to_lanes<C>(acc, row_mask(*r), w + r->first);
@@ -195,10 +195,15 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
     const __m512d s = _mm512_set1_pd(scale);
     for (int j = 0; j < C; ++j) acc[j] = _mm512_mul_pd(acc[j], s);
   }
-  alignas(64) double e[8 * C];  // [K] the scores, then their exponentials
   for (int j = 0; j < C; ++j) _mm512_store_pd(e + 8 * j, acc[j]);
-  const double gold_score = e[gold];
-  double m = e[0];  // (the value std::max_element finds)
+}
+
+// softmax_normalize's exponentials in the lanes: acc [C] and e [8 C] (the scores on entry) get
+// exp(max(s - m, -708)); returns their sum in class order, m the maximum.
+template <int C>
+SEPTA_AVX512 __attribute__((target("fma"), always_inline)) inline double lane_exponentials(
+    std::size_t K, __m512d* acc, double* e, double& m) {
+  m = e[0];  // (the value std::max_element finds)
   for (std::size_t c = 1; c < K; ++c) m = e[c] > m ? e[c] : m;
   const __m512d vm = _mm512_set1_pd(m), floor = _mm512_set1_pd(-708.0);
   const __m512d log2e = _mm512_set1_pd(1.4426950408889634074);
@@ -211,7 +216,8 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
       1.0 / 5040.0,      1.0 / 720.0,      1.0 / 120.0,     1.0 / 24.0,     1.0 / 6.0,
       0.5,               1.0,              1.0};
   for (int j = 0; j < C; ++j) {
-    // (std::max(s - m, -708): the first operand unless it is below -708)
+    // (std::max(s - m, -708): the first operand unless it is below -708; gcc 12 warns of
+    // _mm512_undefined_pd in the unmasked forms: the masked ones with all lanes)
     const __m512d d = _mm512_sub_pd(acc[j], vm);
     const __m512d x = _mm512_mask_max_pd(d, 0xff, d, floor);
     const __m512d shifted = _mm512_fmadd_pd(x, log2e, shifter);
@@ -220,12 +226,26 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
     const __m512d r = _mm512_fnmadd_pd(n, ln2_low, _mm512_fnmadd_pd(n, ln2_high, x));
     __m512d p = _mm512_set1_pd(1.0 / 6227020800.0);  // 1/13!
     for (double term : kTerms) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(term));
-    acc[j] = _mm512_castsi512_pd(
-        _mm512_add_epi64(_mm512_castpd_si512(p), _mm512_mask_slli_epi64(exponent, 0xff, exponent, 52)));
+    acc[j] = _mm512_castsi512_pd(_mm512_add_epi64(
+        _mm512_castpd_si512(p), _mm512_mask_slli_epi64(exponent, 0xff, exponent, 52)));
     _mm512_store_pd(e + 8 * j, acc[j]);
   }
   double sum = 0.0;
   for (std::size_t c = 0; c < K; ++c) sum += e[c];
+  return sum;
+}
+
+template <int C, typename Range>
+SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
+    std::size_t K, int32_t gold, const double* init, const Range* first,
+    const Range* last, double* w, double scale, double rate, double* dense,
+    uint64_t* touched, std::size_t dense_id) {
+  __m512d acc[C];
+  alignas(64) double e[8 * C];  // [K] the scores, then their exponentials
+  lane_scores<C>(K, init, first, last, w, scale, acc, e);
+  const double gold_score = e[gold];
+  double m;
+  const double sum = lane_exponentials<C>(K, acc, e, m);
   const __m512d inv = _mm512_set1_pd(1.0 / sum), vrate = _mm512_set1_pd(rate);
   const __m512d one = _mm512_set1_pd(1.0);
   for (int j = 0; j < C; ++j) {
@@ -246,6 +266,20 @@ SEPTA_AVX512 __attribute__((target("fma"))) double fused_step(
     if (touched) mark_range(touched, dense_id, dense_id + K);
   }
   return (m + std::log(sum)) - gold_score;
+}
+
+// cached_ranged_probabilities' kernel: the scores' softmax (p = e / sum) to out [K].
+template <int C, typename Range>
+SEPTA_AVX512 __attribute__((target("fma"))) void fused_probabilities(
+    std::size_t K, const double* init, const Range* first, const Range* last, const double* w,
+    double scale, double* out) {
+  __m512d acc[C];
+  alignas(64) double e[8 * C];
+  lane_scores<C>(K, init, first, last, w, scale, acc, e);
+  double m;
+  const __m512d inv = _mm512_set1_pd(1.0 / lane_exponentials<C>(K, acc, e, m));
+  for (int j = 0; j < C; ++j)
+    _mm512_mask_storeu_pd(out + 8 * j, class_lanes(K, j), _mm512_mul_pd(acc[j], inv));
 }
 
 // f(std::integral_constant<int, C>{}, first, last) over instance i's masked ranges of either
@@ -286,6 +320,25 @@ void cached_ranged_scores(const SoftmaxModelShape& shape, const LocalInstance& i
     for (std::size_t c = 0; c < shape.K; ++c)
       if (!allowed[c]) scores[c] = -std::numeric_limits<double>::infinity();
   }
+}
+
+bool cached_ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                 const RangeCache& cache, std::size_t i, const double* w,
+                                 double scale, double* out) {
+#ifdef SEPTA_MASKED_ROWS
+  static const bool v3 = __builtin_cpu_supports("x86-64-v3");
+  const std::size_t K = shape.K;
+  if (shape.mask || !v3 || K == 0) return false;
+  const double* init =
+      shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
+                  : nullptr;
+  return with_masked_ranges(cache, i, K, [&](auto c, auto first, auto last) {
+    fused_probabilities<decltype(c)::value>(K, init, first, last, w, scale, out);
+  });
+#else
+  (void)shape, (void)instance, (void)cache, (void)i, (void)w, (void)scale, (void)out;
+  return false;
+#endif
 }
 
 bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& instance,

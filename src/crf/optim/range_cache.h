@@ -113,6 +113,12 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
                                 const double* class_gradient, double* out,
                                 uint64_t* touched = nullptr);
 
+// The softmax of instance i's scores (cached_ranged_scores, then softmax_normalize) to out [K]
+// in one pass where fused_ranged_step would run; the same values bit for bit. Returns false,
+// writing nothing, elsewhere.
+bool cached_ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                                 const RangeCache& cache, std::size_t i, const double* w,
+                                 double scale, double* out);
 // One SGD step of instance i of `cache` in one pass where the processor and the cache allow it
 // (masked ranges of either width, K <= 64, no shape mask, AVX-512 with the x86-64-v3 level): the scores of w
 // times `scale`, their softmax, the gradient (P - onehot(gold)) times `rate` added to w (and

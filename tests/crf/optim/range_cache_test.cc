@@ -175,7 +175,7 @@ TEST(RangeCache, ShardedSgdWithAMaskGivesTheWeightsOfTheLookedUpPath) {
 }
 
 // The fused step (AVX-512: scores, softmax and gradient in registers) against the three kernels
-// it replaces, bit for bit: the weights after the step, its loss and the marked weights; for
+// it replaces, bit for bit (and the fused probabilities against the scores' softmax): the weights after the step, its loss and the marked weights; for
 // 1 to 8 registers of classes (masked and wide ranges), with and without a dense row, at weights large enough that some
 // exponents are clamped at -708.
 TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
@@ -199,6 +199,13 @@ TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
           const LocalInstance& instance = instances[i];
           const double scale = 0.9 + 0.001 * static_cast<double>(i % 7);
           const double rate = -0.3 / (scale * 0.999);
+          std::vector<double> p_fused(L, -1.0);
+          if (cached_ranged_probabilities(shape, instance, cache, i, w_fused.data(), scale,
+                                          p_fused.data())) {
+            cached_ranged_scores(shape, instance, cache, i, w_plain.data(), scale, scores.data());
+            softmax_normalize(scores.data(), L);
+            ASSERT_EQ(p_fused, scores) << i;  // the pair candidates' probabilities
+          }
           double loss = 0.0;
           if (!fused_ranged_step(shape, instance, cache, i, w_fused.data(), scale, rate,
                                  touched_fused.data(), loss)) {
