@@ -208,7 +208,6 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
   }
   struct Chunk {
     Dictionary attributes;             // chunk-local, first-seen order
-    std::vector<int32_t> ids;          // [entries] chunk-local attribute ids
     std::vector<uint32_t> per_item;    // [items] entries of each item
     std::vector<int32_t> edge_ids;     // [edge entries] chunk-local ids of edge attributes
     std::vector<uint32_t> edges_per_item;  // [items] edge entries of each item
@@ -219,62 +218,84 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
   const std::size_t N = corpus.size();
   const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(threads, N / 64 + 1));
   std::vector<Chunk> parts(chunks);
-  parallel_for(chunks, threads, [&](std::size_t c) {
-    Chunk& part = parts[c];
-    // The strings of a sentence, interned as one batch (Dictionary::add_all): ids in the same
-    // first-seen order as one by one.
-    SentenceStrings strings;
-    std::size_t freed = 0;  // sentences freed (owned corpus)
-    // Every template line gives one string per item (edge lines: per item after the first),
-    // so the entries are known: reserved, not grown by doubling (a peak of 1.5 copies).
-    std::size_t items = 0, sentences = 0;
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n, ++sentences)
+  // Every template line gives one string per item (edge lines: per item after the first), so
+  // each chunk's entries are known before it runs: the chunks write their chunk-local ids
+  // straight into the dataset's entries, renumbered there once the dictionaries are merged
+  // (an array of the chunk's own, copied over and freed, had faulted in and written every
+  // entry twice: 16 MB on CoNLL-2000).
+  const std::size_t items0 = out.labels.size(), entries0 = out.attribute_ids.size(),
+                    edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
+  std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
+      first_item(chunks + 1, items0);  // [chunks+1] where each chunk's slices start
+  for (std::size_t c = 0; c < chunks; ++c) {
+    std::size_t items = 0;
+    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n)
       items += corpus[n].columns.size();
-    part.ids.reserve(items * template_.unigram_count());
-    part.edge_ids.reserve((items - sentences) * template_.conditioned_bigram_count());
-    part.per_item.reserve(items);
-    part.edges_per_item.reserve(items);
-    part.label_ids.reserve(items);
-    part.lengths.reserve(sentences);
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
-      const ColumnSentence& sentence = corpus[n];
-      const std::size_t T = sentence.columns.size();
-      part.lengths.push_back(static_cast<uint32_t>(T));
-      strings.expand(template_, sentence);
-      part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
-                              strings.ids.data());
-      const std::vector<int32_t>& ids = strings.ids;
-      for (const auto& columns : sentence.columns)
-        part.label_ids.push_back(part.labels.add(columns.back()));
-      for (std::size_t t = 0, i = 0; t < T; ++t) {
-        const std::size_t state_end = strings.split[2 * t], edge_end = strings.split[2 * t + 1];
-        part.per_item.push_back(static_cast<uint32_t>(state_end - i));
-        for (; i < state_end; ++i) part.ids.push_back(ids[i]);
-        part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
-        for (; i < edge_end; ++i) part.edge_ids.push_back(ids[i]);
+    first_entry[c + 1] = first_entry[c] + items * template_.unigram_count();
+  }
+  out.attribute_ids.resize(first_entry[chunks]);
+  int32_t* const entries = out.attribute_ids.data();
+  try {
+    parallel_for(chunks, threads, [&](std::size_t c) {
+      Chunk& part = parts[c];
+      int32_t* entry = entries + first_entry[c];  // the chunk's next entry
+      // The strings of a sentence, interned as one batch (Dictionary::add_all): ids in the same
+      // first-seen order as one by one.
+      SentenceStrings strings;
+      std::size_t freed = 0;  // sentences freed (owned corpus)
+      // The arrays' sizes are known: reserved, not grown by doubling (a peak of 1.5 copies).
+      std::size_t items = 0, sentences = 0;
+      for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n, ++sentences)
+        items += corpus[n].columns.size();
+      part.edge_ids.reserve((items - sentences) * template_.conditioned_bigram_count());
+      part.per_item.reserve(items);
+      part.edges_per_item.reserve(items);
+      part.label_ids.reserve(items);
+      part.lengths.reserve(sentences);
+      for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+        const ColumnSentence& sentence = corpus[n];
+        const std::size_t T = sentence.columns.size();
+        part.lengths.push_back(static_cast<uint32_t>(T));
+        strings.expand(template_, sentence);
+        part.attributes.add_all(strings.size(), strings.at(), strings.hashes.data(),
+                                strings.ids.data());
+        const std::vector<int32_t>& ids = strings.ids;
+        for (const auto& columns : sentence.columns)
+          part.label_ids.push_back(part.labels.add(columns.back()));
+        for (std::size_t t = 0, i = 0; t < T; ++t) {
+          const std::size_t state_end = strings.split[2 * t], edge_end = strings.split[2 * t + 1];
+          part.per_item.push_back(static_cast<uint32_t>(state_end - i));
+          for (; i < state_end; ++i) *entry++ = ids[i];
+          part.edges_per_item.push_back(static_cast<uint32_t>(edge_end - i));
+          for (; i < edge_end; ++i) part.edge_ids.push_back(ids[i]);
+        }
+        if (!owned || chunks > 1) continue;
+        // One chunk (one thread): the text goes as it is encoded, and the reading thread's heap
+        // is trimmed now and then (its freed pages back to the system). CoNLL-2003 NER, one
+        // thread: crf_bench's peak resident memory 195 -> 149 MB, with the rest of 22f9d58.
+        ColumnSentence& done = (*owned)[n];
+        std::vector<std::vector<std::string>>().swap(done.columns);
+        std::string().swap(done.source);
+        if (++freed % kTrimEvery == 0) trim_heaps();
       }
-      if (!owned || chunks > 1) continue;
-      // One chunk (one thread): the text goes as it is encoded, and the reading thread's heap
-      // is trimmed now and then (its freed pages back to the system). CoNLL-2003 NER, one
-      // thread: crf_bench's peak resident memory 195 -> 149 MB, with the rest of 22f9d58.
-      ColumnSentence& done = (*owned)[n];
-      std::vector<std::vector<std::string>>().swap(done.columns);
-      std::string().swap(done.source);
-      if (++freed % kTrimEvery == 0) trim_heaps();
-    }
-    // Several chunks: each chunk's text goes when the chunk is done. Freed as it is encoded,
-    // the text left holes in the reading thread's heap that the chunk run on that thread
-    // filled with its dictionary's strings, and the heap then could not give the pages back
-    // (CoNLL-2000 at 16 threads: 20 MB more resident after encoding; peak 173 against 155 MB
-    // in crf_bench, POS 195 against 187, NER 177 against 182).
-    if (!owned || chunks == 1) return;
-    for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
-      ColumnSentence& done = (*owned)[n];
-      std::vector<std::vector<std::string>>().swap(done.columns);
-      std::string().swap(done.source);
-    }
-    trim_heaps();
-  });
+      SEPTA_CHECK(entry == entries + first_entry[c + 1]);
+      // Several chunks: each chunk's text goes when the chunk is done. Freed as it is encoded,
+      // the text left holes in the reading thread's heap that the chunk run on that thread
+      // filled with its dictionary's strings, and the heap then could not give the pages back
+      // (CoNLL-2000 at 16 threads: 20 MB more resident after encoding; peak 173 against 155 MB
+      // in crf_bench, POS 195 against 187, NER 177 against 182).
+      if (!owned || chunks == 1) return;
+      for (std::size_t n = N * c / chunks; n < N * (c + 1) / chunks; ++n) {
+        ColumnSentence& done = (*owned)[n];
+        std::vector<std::vector<std::string>>().swap(done.columns);
+        std::string().swap(done.source);
+      }
+      trim_heaps();
+    });
+  } catch (...) {
+    out.attribute_ids.resize(entries0);
+    throw;
+  }
   // Column data has value 1 everywhere: known unit-valued when nothing else was in `out`
   // (and then, without `values`, the values stay empty: all 1).
   if (out.attribute_values.empty()) out.unit_values = true;
@@ -284,10 +305,7 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
   // are then written into their own slices of the dataset in parallel.
   std::vector<std::vector<int32_t>> global(chunks);  // [chunks][chunk-local id] -> id
   std::vector<std::vector<int32_t>> label_global(chunks);  // [chunks][chunk-local label] -> id
-  const std::size_t items0 = out.labels.size(), entries0 = out.attribute_ids.size(),
-                    edges0 = out.edge_ids.size(), sequences0 = out.weights.size();
-  std::vector<std::size_t> first_entry(chunks + 1, entries0), first_edge(chunks + 1, edges0),
-      first_item(chunks + 1, items0);  // [chunks+1] where each chunk's slices start
+  std::vector<char> identity(chunks, 0);  // [chunks] 1: the chunk's local ids are its ids
   // From 4 chunks on (and into an empty dictionary), the dictionaries merge in parallel.
   const bool merged = chunks >= 4 && attributes_.size() == 0;
   if (merged) {
@@ -315,6 +333,7 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
         // Into an empty dictionary the merge would give every string its chunk-local id: take
         // the chunk's dictionary as it is (one thread: the whole corpus) instead of rehashing.
         for (std::size_t i = 0; i < global[c].size(); ++i) global[c][i] = static_cast<int32_t>(i);
+        identity[c] = 1;
         attributes_ = std::move(part.attributes);
       } else {
         std::vector<uint64_t> hashes = part.attributes.hashes();
@@ -349,19 +368,16 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
     }
     for (const std::string& label : part.labels.names())
       label_global[c].push_back(labels_.add(label));
-    first_entry[c + 1] = first_entry[c] + part.ids.size();
     first_edge[c + 1] = first_edge[c] + part.edge_ids.size();
     first_item[c + 1] = first_item[c] + part.per_item.size();
   }
-  // The arrays are sized (zeroed, their pages faulted in) on all threads, one array a task:
-  // on the calling thread alone 0.008 s at 2 threads on CoNLL-2000, most of it the entries'.
-  parallel_for(4, threads, [&](std::size_t k) {
+  // The other arrays are sized (zeroed, their pages faulted in) on all threads, one array a
+  // task (the entries were sized before the chunks ran).
+  parallel_for(3, threads, [&](std::size_t k) {
     if (k == 0) {
-      out.attribute_ids.resize(first_entry[chunks]);
-    } else if (k == 1) {
       out.edge_ids.resize(first_edge[chunks]);
       out.labels.resize(first_item[chunks]);
-    } else if (k == 2) {
+    } else if (k == 1) {
       out.item_offsets.resize(first_item[chunks] + 1);
       out.edge_offsets.resize(first_item[chunks] + 1);
     } else {
@@ -389,7 +405,9 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
     Chunk& part = parts[c];
     const std::vector<int32_t>& ids = global[c];
     int32_t* attribute_ids = out.attribute_ids.data() + first_entry[c];  // may be empty
-    for (std::size_t i = 0; i < part.ids.size(); ++i) attribute_ids[i] = ids[part.ids[i]];
+    if (!identity[c])  // chunk-local ids -> ids, in place
+      for (std::size_t i = 0; i < first_entry[c + 1] - first_entry[c]; ++i)
+        attribute_ids[i] = ids[attribute_ids[i]];
     int32_t* edge_ids = out.edge_ids.data() + first_edge[c];
     for (std::size_t i = 0; i < part.edge_ids.size(); ++i) edge_ids[i] = ids[part.edge_ids[i]];
     int32_t* labels = out.labels.data() + first_item[c];
