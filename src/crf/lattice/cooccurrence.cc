@@ -24,7 +24,7 @@ namespace septa::crf {
 SEPTA_AVX2_CLONES void cooccurrence_transitions(const uint32_t* cells, const double* probabilities, std::size_t n,
                               const double* unary_t, const double* unary_next, std::size_t L,
                               double floor, double* cr, const double* log_unary_t,
-                              const double* log_unary_next) {
+                              const double* log_unary_next, FactoredTransitions* factored) {
   // Per-thread scratch, grown to the largest L and n seen (no allocation per position).
   struct Scratch {
     std::vector<double> left, right;                // [L] margins
@@ -92,6 +92,24 @@ SEPTA_AVX2_CLONES void cooccurrence_transitions(const uint32_t* cells, const dou
   for (std::size_t b = 0; b < L; ++b)
     right[b] = bounded_log(listed_right[b], right[b], unary_next[b], log_unary_next, b);
   const double log_floor = std::log(floor * inv_total);
+  if (factored) {  // the same values, factored (FactoredTransitions)
+    const std::size_t at = factored->row.size(), c = factored->cells.size();
+    factored->row.resize(at + L);
+    factored->right.resize(at + L);
+    factored->cells.resize(c + m);
+    factored->values.resize(c + m);
+    for (std::size_t a = 0; a < L; ++a) {
+      factored->row[at + a] = log_floor - left[a];
+      factored->right[at + a] = right[a];
+    }
+    for (std::size_t i = 0; i < m; ++i) {
+      const uint32_t a = s.first[i], b = s.second[i];
+      factored->cells[c + i] = a * static_cast<uint32_t>(L) + b;
+      factored->values[c + i] = std::log(s.above[i] * inv_total) - left[a] - right[b];
+    }
+    factored->starts.push_back(static_cast<uint32_t>(c + m));
+    return;
+  }
   for (std::size_t a = 0; a < L; ++a) {
     const double row = log_floor - left[a];
     double* cr_a = cr + a * L;
@@ -106,12 +124,13 @@ SEPTA_AVX2_CLONES void cooccurrence_transitions(const uint32_t* cells, const dou
 void cooccurrence_states(const double* unary, std::size_t T, std::size_t L, double floor,
                          Lattice& lattice) {
   lattice.resize(T, L, /*per_position_transitions=*/true);  // every potential is written
+  if (T > 0) cooccurrence_state_logs(unary, T, L, floor, lattice.state(0));
+}
+
+void cooccurrence_state_logs(const double* unary, std::size_t T, std::size_t L, double floor,
+                             double* out) {
   const double log_floor = std::log(floor);
-  for (std::size_t t = 0; t < T; ++t)
-    for (std::size_t j = 0; j < L; ++j) {
-      const double u = unary[t * L + j];
-      lattice.state(t)[j] = u > floor ? std::log(u) : log_floor;
-    }
+  for (std::size_t q = 0; q < T * L; ++q) out[q] = unary[q] > floor ? std::log(unary[q]) : log_floor;
 }
 
 void fill_cooccurrence_lattice(const double* unary, const double* pairwise, std::size_t T,

@@ -84,11 +84,19 @@ TagResult decode(const ModelData& data, const Dataset& encoded, bool marginals,
   const SequenceView sequence = encoded.sequence(0);
   if (sequence.T == 0) return result;
   thread_local Lattice lattice;  // reused: no allocation per sentence once grown
-  data.scorer->potentials(sequence, lattice);
-  if (constraints) constrain(data, *constraints, lattice);
   thread_local std::vector<int> best;  // [T]
   best.resize(sequence.T);
-  lattice.viterbi(best.data());
+  // The best labels straight from the scorer where it can (the factored models), else from a
+  // filled lattice; the lattice also when marginals or constraints need it.
+  const bool constrained = constraints && (!constraints->allowed_transitions.empty() ||
+                                           !constraints->allowed_first.empty() ||
+                                           !constraints->forced.empty());
+  const bool direct = !marginals && !constrained && data.scorer->best_labels(sequence, best.data());
+  if (!direct) {
+    data.scorer->potentials(sequence, lattice);
+    if (constrained) constrain(data, *constraints, lattice);
+    lattice.viterbi(best.data());
+  }
   result.labels.reserve(sequence.T);
   for (std::size_t t = 0; t < sequence.T; ++t)
     result.labels.push_back(data.encoder.labels().name(best[t]));

@@ -21,6 +21,12 @@ class Scorer {
   virtual ~Scorer() = default;
   // Fills `lattice` (reset inside) with the log-potentials of `sequence`.
   virtual void potentials(const SequenceView& sequence, Lattice& lattice) const = 0;
+  // The labelling Lattice::viterbi finds on the potentials of `sequence`, into labels_out [T],
+  // computed without filling a lattice where the scorer has a faster way (false: none; the
+  // caller fills a lattice).
+  virtual bool best_labels(const SequenceView& /*sequence*/, int* /*labels_out*/) const {
+    return false;
+  }
   // Whether the scorer was built for A attributes and L labels (model-file consistency).
   virtual bool fits(std::size_t A, std::size_t L) const = 0;
   // Number of weights the model holds.

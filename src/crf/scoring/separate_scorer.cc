@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "crf/lattice/cooccurrence.h"
+#include "crf/lattice/factored_viterbi.h"
 
 namespace septa::crf {
 
@@ -25,6 +26,34 @@ void FactorScorer::potentials(const SequenceView& sequence, Lattice& lattice) co
                              &unary[(t + 1) * L], L, floor_, lattice.transition(t + 1),
                              lattice.state(t), lattice.state(t + 1));
   }
+}
+
+bool FactorScorer::best_labels(const SequenceView& sequence, int* labels_out) const {
+  const std::size_t T = sequence.T, L = L_;
+  if (L == 0 || L > 64) return false;
+  thread_local std::vector<double> unary;          // [T][L]
+  thread_local std::vector<double> states;         // [T][L] log max(P(y_t|x), floor)
+  thread_local std::vector<uint32_t> cells;        // pair-table cells a L + b of one position
+  thread_local std::vector<double> probabilities;  // their probabilities
+  thread_local FactoredTransitions transitions;
+  if (unary.size() < T * L) {
+    unary.resize(T * L);
+    states.resize(T * L);
+  }
+  unary_probabilities(sequence, unary.data());
+  cooccurrence_state_logs(unary.data(), T, L, floor_, states.data());
+  prepare_pairs(sequence);
+  transitions.reset(L);
+  for (std::size_t t = 0; t + 1 < T; ++t) {
+    cells.clear();
+    probabilities.clear();
+    pair_probabilities(sequence, unary.data(), t, cells, probabilities);
+    cooccurrence_transitions(cells.data(), probabilities.data(), cells.size(), &unary[t * L],
+                             &unary[(t + 1) * L], L, floor_, nullptr, &states[t * L],
+                             &states[(t + 1) * L], &transitions);
+  }
+  double score = 0.0;
+  return factored_viterbi(states.data(), T, L, transitions, labels_out, &score);
 }
 
 SeparateScorer::SeparateScorer(std::size_t A, std::size_t L, std::vector<int32_t> pair_first,

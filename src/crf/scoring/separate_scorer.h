@@ -21,6 +21,8 @@ namespace septa::crf {
 class FactorScorer : public Scorer {
  public:
   void potentials(const SequenceView& sequence, Lattice& lattice) const override;
+  // Up to 64 labels: the transitions factored (FactoredTransitions), O(L + cells) per position.
+  bool best_labels(const SequenceView& sequence, int* labels_out) const override;
   bool fits(std::size_t A, std::size_t L) const override { return A == A_ && L == L_; }
   std::size_t labels() const { return L_; }
 
