@@ -203,18 +203,23 @@ class Dictionary {
     released_ = size;
   }
   std::string pack(std::size_t lo, std::size_t hi) {
-    thaw();
-    hi = std::min(hi, names_.size());
+    std::string out = packed(lo, hi);
+    release();
+    return out;
+  }
+  // The same bytes, leaving the dictionary as it is (not after release()).
+  std::string packed(std::size_t lo, std::size_t hi) const {
+    hi = std::min(hi, released_ != 0 ? std::size_t{0} : size());
     std::size_t bytes = 0;
-    for (std::size_t id = lo; id < hi; ++id) bytes += 4 + names_[id].size();
+    for (std::size_t id = lo; id < hi; ++id) bytes += 4 + view(static_cast<uint32_t>(id)).size();
     std::string out;
     out.reserve(bytes);
     for (std::size_t id = lo; id < hi; ++id) {
-      const auto n = static_cast<uint32_t>(names_[id].size());
+      const std::string_view name = view(static_cast<uint32_t>(id));
+      const auto n = static_cast<uint32_t>(name.size());
       out.append(reinterpret_cast<const char*>(&n), 4);
-      out.append(names_[id]);
+      out.append(name);
     }
-    release();
     return out;
   }
   std::string pack() { return pack(0, size()); }

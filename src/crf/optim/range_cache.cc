@@ -39,11 +39,12 @@ RangeCache::RangeCache(const Dataset& data, const std::vector<LocalInstance>& in
       }
     }
   };
-  // Range r of attribute a written at `at`, in the cache's kind.
+  // Range r of attribute a as a wide masked range.
   const auto wide_range = [&](int32_t a, const CachedRange& r) {
     const uint64_t mask = wide_masks[static_cast<std::size_t>(a)];
     return WideMaskedRange{r.first, static_cast<uint32_t>(mask), static_cast<uint32_t>(mask >> 32)};
   };
+  // Range r of attribute a written at `at`, in the cache's kind.
   const auto put = [&](std::size_t at, int32_t a, const CachedRange& r) {
     if (masked_)
       masked_ranges_[at] = MaskedRange{r.first, class_masks[static_cast<std::size_t>(a)]};
@@ -181,7 +182,9 @@ SEPTA_AVX512 void masked_gradient(std::size_t K, const Range* first, const Range
  * (and the dense row). Every value is the one the unfused path computes, bit for bit; what
  * goes is the scores' and gradients' round trips through memory (a masked store keeps the
  * loads after it waiting: perf had a fifth of softmax_normalize on its first load).
+ * lane_scores and lane_exponentials are its two first steps, shared with fused_probabilities.
  */
+
 // The scores of a masked instance in its class lanes acc [C] (the dense row or 0, the ranges'
 // weights, times scale), as masked_scores adds them; e [8 C] gets them too.
 template <int C, typename Range>

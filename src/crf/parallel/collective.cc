@@ -10,22 +10,6 @@ namespace septa::crf {
 
 namespace {
 
-// The strings of ids [lo, hi) in Dictionary::pack's format (each a 4-byte length, then its
-// bytes), leaving the dictionary as it is.
-std::string packed_names(const Dictionary& dictionary, std::size_t lo, std::size_t hi) {
-  std::size_t bytes = 0;
-  for (std::size_t id = lo; id < hi; ++id) bytes += 4 + dictionary.view(static_cast<uint32_t>(id)).size();
-  std::string out;
-  out.reserve(bytes);
-  for (std::size_t id = lo; id < hi; ++id) {
-    const std::string_view name = dictionary.view(static_cast<uint32_t>(id));
-    const auto n = static_cast<uint32_t>(name.size());
-    out.append(reinterpret_cast<const char*>(&n), 4);
-    out.append(name);
-  }
-  return out;
-}
-
 /*
  * With slices: rank 0 alone merges. The other ranks send it their names (an alltoall in which
  * only the buffers to rank 0 are non-empty); rank 0 keeps its own dictionary (its names are the
@@ -76,7 +60,7 @@ std::vector<int32_t> merge_at_rank0(Dictionary& dictionary, Communicator& comm, 
       out.u64(dictionary.size());
       out.vec(ids[r]);
       std::vector<int32_t>().swap(ids[r]);
-      out.bytes().append(packed_names(dictionary, lo, hi));
+      out.bytes().append(dictionary.packed(lo, hi));
       to[r] = std::move(out.bytes());
     }
   } else {
