@@ -12,12 +12,22 @@
 // AVX2 without FMA: the same roundings as the default clone (gcc contracts a * b + c into an
 // FMA where the target has one), for loops whose results must not depend on the machine.
 #define SEPTA_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#define SEPTA_VECTOR_CLONE_V3 __builtin_cpu_supports("x86-64-v3")
 #else
 #define SEPTA_VECTOR_CLONES
 #define SEPTA_AVX2_CLONES
+#define SEPTA_VECTOR_CLONE_V3 false
 #endif
 
 namespace septa::crf {
+
+// Whether SEPTA_VECTOR_CLONES functions run their x86-64-v3 clone on this machine: code that must
+// round as they do (e.g. the fused SGD step against softmax_normalize) asks this. Always false
+// where there are no clones (clang: its __builtin_cpu_supports has no "x86-64-v3"; TSan).
+inline bool vector_clone_v3() {
+  static const bool v3 = SEPTA_VECTOR_CLONE_V3;
+  return v3;
+}
 
 /*
  * exp(x) = 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2]

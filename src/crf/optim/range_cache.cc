@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "crf/lattice/fast_exp.h"
 #include "crf/optim/touched_bits.h"
 #include "crf/parallel/ordered_parallel.h"
 
@@ -329,9 +330,8 @@ bool cached_ranged_probabilities(const SoftmaxModelShape& shape, const LocalInst
                                  const RangeCache& cache, std::size_t i, const double* w,
                                  double scale, double* out) {
 #ifdef SEPTA_MASKED_ROWS
-  static const bool v3 = __builtin_cpu_supports("x86-64-v3");
   const std::size_t K = shape.K;
-  if (shape.mask || !v3 || K == 0) return false;
+  if (shape.mask || !vector_clone_v3() || K == 0) return false;
   const double* init =
       shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
                   : nullptr;
@@ -348,9 +348,8 @@ bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& inst
                        const RangeCache& cache, std::size_t i, double* w, double scale,
                        double rate, uint64_t* touched, double& loss) {
 #ifdef SEPTA_MASKED_ROWS
-  static const bool v3 = __builtin_cpu_supports("x86-64-v3");
   const std::size_t K = shape.K;
-  if (shape.mask || !v3 || K == 0) return false;
+  if (shape.mask || !vector_clone_v3() || K == 0) return false;
   const std::size_t dense_id = shape.features->size() + static_cast<std::size_t>(instance.context) * K;
   double* dense = shape.R > 0 ? w + dense_id : nullptr;
   return with_masked_ranges(cache, i, K, [&](auto c, auto first, auto last) {
