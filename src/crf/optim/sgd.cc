@@ -24,6 +24,7 @@
 #include "crf/optim/sgd_calibrate.h"
 #include "crf/optim/sgd_state.h"
 #include "crf/optim/shard_mix.h"
+#include "crf/optim/touched_bits.h"
 #include "crf/parallel/instance_exchange.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "septa/error.h"
@@ -345,27 +346,20 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   }
   out.share = round_size ? static_cast<double>(size) / static_cast<double>(round_size) : 0.0;
   // The updated weights in increasing order, their values, and v restored from z there, a
-  // chunk of up to kChunk ids at a time: the ids from the bitset into a local array (appended
-  // to the vector, the compiler kept reloading its end and the bitset's size), then the values
+  // chunk of up to kChunk ids at a time: the ids from the bitset into a local array
+  // (take_touched, with AVX-512 where there is; appended to the vector, the compiler kept
+  // reloading its end and the bitset's size), then the values
   // with v and z prefetched 16 weights ahead (z is not in cache).
   const double final_scale = state.scale();
-  constexpr std::size_t kChunk = 1024, kAhead = 16;
+  constexpr std::size_t kChunk = 2048, kAhead = 16;
   uint32_t chunk[kChunk];  // [k] ids of this chunk
   uint64_t* bits_of = touched.data();
   const std::size_t words = touched.size();
   std::size_t n_updated = 0;
+  static const bool vector_ids = have_vector_take_touched();
   for (std::size_t word = 0; word < words;) {
-    std::size_t k = 0;
-    for (; word < words && k + 64 <= kChunk; ++word) {
-      uint64_t bits = bits_of[word];
-      if (!bits) continue;
-      bits_of[word] = 0;
-      const uint32_t base = static_cast<uint32_t>(word * 64);
-      do {
-        chunk[k++] = base + static_cast<uint32_t>(__builtin_ctzll(bits));
-        bits &= bits - 1;
-      } while (bits);
-    }
+    const std::size_t k = vector_ids ? take_touched_vector(bits_of, word, words, chunk, kChunk)
+                                     : take_touched(bits_of, word, words, chunk, kChunk);
     if (k == 0) break;
     // (kept between rounds; every entry written below)
     if (out.value.size() < n_updated + k) out.value.resize(std::max(n_updated + k, 2 * out.value.size()));
