@@ -54,6 +54,8 @@ struct TrainOptions {
   double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool stacked_pairs = true;    // separate: pairwise factor offset by the unary log-probabilities
+  bool pair_ties = true;        // separate: the pair features that equal others trained as one
+                                // weight (the same model up to rounding; see pair_ties.h)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)

@@ -16,6 +16,8 @@
 #include <ctime>
 #include <thread>
 
+#include <sys/resource.h>
+
 namespace septa::crf {
 
 std::vector<LocalInstance> node_instances(const Dataset& data) {
@@ -524,9 +526,22 @@ void profile_stage(const char* stage) {
     }
     std::fclose(status);
   }
+  // The process's page faults and system time in the stage: first touches of new memory
+  // (and frees back to the kernel) are most of a run's system time.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const long faults = usage.ru_minflt + usage.ru_majflt;
+  const double sys = static_cast<double>(usage.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(usage.ru_stime.tv_usec);
+  static long last_faults = 0;
+  static double last_sys = 0.0;
   std::fprintf(stderr,
-               "stage %-16s cpu %.3f s  this thread %.3f s  wall %.3f s  rss %ld KB  peak %ld KB\n",
-               stage, cpu - last_cpu, main - last_main, wall - last_wall, rss, peak);
+               "stage %-16s cpu %.3f s  this thread %.3f s  wall %.3f s  rss %ld KB  peak %ld KB"
+               "  faults %ld  sys %.3f s\n",
+               stage, cpu - last_cpu, main - last_main, wall - last_wall, rss, peak,
+               faults - last_faults, sys - last_sys);
+  last_faults = faults;
+  last_sys = sys;
   last_cpu = cpu;
   last_main = main;
   last_wall = wall;

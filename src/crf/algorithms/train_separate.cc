@@ -4,6 +4,7 @@
 // blocks); no chain inference. By default (--stacked-pairs) the pairwise factor is trained after
 // the unary one, on top of its log-probabilities (see SeparateScorer).
 #include "crf/algorithms/local_training.h"
+#include "crf/algorithms/pair_ties.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "crf/io/binary_io.h"
+#include "crf/optim/listed_cache.h"
 #include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
 #include "crf/parallel/ordered_parallel.h"
@@ -348,6 +350,35 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
       candidates = CandidateLists();
       if (context.releasable_data) *context.releasable_data = Dataset();
     };
+    // Tied pair features (pair_ties.h) where the listed-feature cache takes every instance
+    // with a loss: SGD, candidate lists of at most 256 classes, column data. Over spread ranks
+    // the conditions are agreed (each rank holds its own lists).
+    SparseFeatures untied;
+    PairTies ties;
+    {
+      std::size_t longest = 0;
+      for (std::size_t c = 0; c < candidates.size(); ++c)
+        longest = std::max<std::size_t>(longest, candidates.offsets[c + 1] - candidates.offsets[c]);
+      std::vector<uint64_t> eligible{options.pair_ties && options.local_sgd &&
+                                     pair_shape.candidates && !pair_shape.mask &&
+                                     data.unit_values &&
+                                     longest <= ListedEntry::kSlots &&
+                                     scorer->pair_features().size() < ListedEntry::kFeatures};
+      if (ranks) ranks->allreduce(eligible, Communicator::Op::kMin);
+      if (eligible[0])
+        ties = find_pair_ties(data, context.encoder.feature_template(), A,
+                              scorer->pair_features(), ranks, options.threads);
+      if (ties.count > 0) {
+        untied = std::move(scorer->pair_features());
+        scorer->set_pair_features(without_tied(untied, ties.tied, options.threads));
+        pair_shape.tied = &ties.tied;
+      }
+      profile_stage("pair ties");
+      if (std::getenv("SEPTA_SGD_PROFILE"))
+        std::fprintf(stderr, "pairwise factor: %zu tied attributes, %zu -> %zu features\n",
+                     ties.count, ties.count ? untied.size() : scorer->pair_features().size(),
+                     scorer->pair_features().size());
+    }
     // The pairwise SGD reads no unary weights (the lists hold their offsets), and only rank 0
     // writes the model: while it trains, rank 0 keeps the unary features, rank 1 the unary
     // weights (sent back to rank 0 after), the other ranks neither.
@@ -375,6 +406,12 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
         SEPTA_CHECK(in.at_end() &&
                     scorer->unary_weights().size() == scorer->unary_features().size() + L);
       }
+    }
+    if (ties.count > 0) {  // the model's features, each tied one with its partner's weights
+      std::vector<double> w = untied_weights(untied, scorer->pair_features(), ties.tied,
+                                             scorer->pair_weights(), options.threads);
+      scorer->set_pair_features(std::move(untied));
+      scorer->pair_weights() = std::move(w);
     }
     profile_stage("pairwise SGD");
   }

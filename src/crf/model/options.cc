@@ -180,6 +180,10 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_BOOL_OPTION("stacked-pairs", stacked_pairs,
                         "separate: the pairwise factor learns only the label interaction on top "
                         "of the unary predictions (false: a plain pair classifier)"),
+      SEPTA_BOOL_OPTION("pair-ties", pair_ties,
+                        "separate: pair features that equal others (a template at t+1 reading "
+                        "what another reads at t) train as one weight: the same model up to "
+                        "rounding, faster"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
@@ -281,7 +285,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "unary-epochs" || name == "unary-mixes") {
     applies = a == "separate" && options.local_sgd;
     where = "separate with --local-optimizer sgd";
-  } else if (name == "pair-beam" || name == "stacked-pairs") {
+  } else if (name == "pair-beam" || name == "stacked-pairs" || name == "pair-ties") {
     applies = a == "separate";
     where = "separate";
   } else if (name == "local-optimizer") {

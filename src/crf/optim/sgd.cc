@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <numeric>
 #include <random>
@@ -37,6 +38,34 @@ uint64_t stream_seed(uint64_t seed, uint64_t shard, uint64_t epoch) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
+
+// With SEPTA_SGD_PROFILE set, the set-up's parts (ShardedSgd's constructor), one line each:
+// wall time, the calling thread's CPU and the process's CPU (all threads) since the last one.
+class SetUpProfile {
+ public:
+  SetUpProfile() { mark(wall_, own_, all_); }
+  void stage(const char* name) {
+    if (!on_) return;
+    double wall, own, all;
+    mark(wall, own, all);
+    std::fprintf(stderr, "sgd set-up: %-11s wall %.4f s  this thread %.4f s  cpu %.4f s\n", name,
+                 wall - wall_, own - own_, all - all_);
+    wall_ = wall;
+    own_ = own;
+    all_ = all;
+  }
+
+ private:
+  static void mark(double& wall, double& own, double& all) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    all = static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+    own = thread_cpu_seconds();
+    wall = now_seconds();
+  }
+  bool on_ = std::getenv("SEPTA_SGD_PROFILE") != nullptr;
+  double wall_ = 0.0, own_ = 0.0, all_ = 0.0;
+};
 
 // Runs SGD over the instances `visit` (step count of the first: t0) with `state`.
 double run_steps(const Dataset& data, const LocalInstance* instances,
@@ -188,6 +217,7 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
                        const std::vector<double>& w0, int threads, Communicator* ranks,
                        bool spread, const std::function<void()>& released)
     : data_(&data), instances_(&instances), shape_(shape), options_(options) {
+  SetUpProfile profile;
   spread = spread && ranks && ranks->size() > 1;
   std::size_t N = instances.size();
   if (spread) {
@@ -260,12 +290,22 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   // cached). Over ranks the range cache frees the held items behind its build, so there the
   // calibration and find_step_reads read them before it.
   const bool cached_calibration = !spread || (shape_.candidates && !shape_.mask);
-  if (cached_calibration) build_caches(spread, threads);
+  profile.stage("order");  // (and the exchange, spread over ranks)
+  if (cached_calibration) {
+    build_caches(spread, threads);
+    profile.stage("caches");
+  }
   eta0_ = calibrate_rate(*data_, *instances_, sample, shape_, w0, options.c2, N, threads, ranks,
                          cache_.get(), range_cache_.get());
+  profile.stage("calibrate");
   find_step_reads();  // (reads the sample's items: before they go below)
-  if (!cached_calibration) build_caches(spread, threads);
+  profile.stage("step reads");
+  if (!cached_calibration) {
+    build_caches(spread, threads);
+    profile.stage("caches");
+  }
   finish_caches(spread);
+  profile.stage("finish");
 }
 
 void ShardedSgd::build_caches(bool spread, int threads) {
