@@ -332,8 +332,8 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
       if (context.releasable_data) *context.releasable_data = Dataset();
     };
     // Tied pair features (pair_ties.h) where the listed-feature cache takes every instance
-    // with a loss: SGD, candidate lists of at most 256 classes, class sets (K <= 256), column
-    // data. Over spread ranks the conditions are agreed (each rank holds its own lists).
+    // with a loss: SGD, candidate lists of at most 256 classes, column data. Over spread ranks
+    // the conditions are agreed (each rank holds its own lists).
     SparseFeatures untied;
     PairTies ties;
     {
@@ -342,7 +342,7 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
         longest = std::max<std::size_t>(longest, candidates.offsets[c + 1] - candidates.offsets[c]);
       std::vector<uint64_t> eligible{options.pair_ties && options.local_sgd &&
                                      pair_shape.candidates && !pair_shape.mask &&
-                                     data.unit_values && pairs.first.size() <= 256 &&
+                                     data.unit_values &&
                                      longest <= ListedEntry::kSlots &&
                                      scorer->pair_features().size() < ListedEntry::kFeatures};
       if (ranks) ranks->allreduce(eligible, Communicator::Op::kMin);

@@ -169,7 +169,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
     for (const std::vector<ListedEntry>& block : blocks_) entries_ += block.size();
     return;
   }
-  if (shape.tied) throw InternalError("tied pair features need per-attribute class sets (K <= 256)");
+  const SparseFeatures& features = *shape.features;
   parallel_for(B, threads, [&](std::size_t b) {
     std::vector<FeatureVisit> visits;
     std::vector<ListedEntry>& block = blocks_[b];
@@ -181,12 +181,27 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
       if (n > ListedEntry::kSlots) continue;
       listed_feature_visits(shape, items, instance, visits);
       offsets[i] = block.size();
-      index_[i].count = index_[i].stepped = static_cast<uint32_t>(visits.size());
       for (const FeatureVisit& v : visits) {
         uint32_t slot = 0;
         while (lists.classes[at + slot] != classes[v.f]) ++slot;
         block.push_back(ListedEntry{v.f << 8 | slot});
       }
+      index_[i].stepped = static_cast<uint32_t>(visits.size());
+      if (shape.tied) {  // the tied attributes' copies of their partners' features, after
+        for (int32_t k = 0; k < instance.span; ++k) {
+          const std::size_t item = instance.item + static_cast<std::size_t>(k);
+          for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+            const int32_t p = (*shape.tied)[static_cast<std::size_t>(items.ids[e]) +
+                                             static_cast<std::size_t>(k) * shape.A];
+            if (p < 0) continue;
+            for (std::size_t slot = 0; slot < n; ++slot) {
+              const int64_t f = features.find_sorted(p, lists.classes[at + slot]);
+              if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 8 | static_cast<uint32_t>(slot)});
+            }
+          }
+        }
+      }
+      index_[i].count = static_cast<uint32_t>(block.size() - offsets[i]);
     }
     block.shrink_to_fit();
   });
