@@ -168,6 +168,12 @@ static int train_with(Communicator& world, int argc, char** argv) {
                  util::format_kept_iteration(result.kept_iteration, result.kept_metric,
                                              result.kept_score)
                      .c_str());
+  // The process ends right after: the model's memory goes back with it. Freed here, its
+  // attribute strings (one allocation each) and weights cost the exit about 8 ms of CPU on
+  // CoNLL-2000 (0.34M strings, 1.6M weights). Held by a pointer that is never deleted, the
+  // model stays reachable for leak checkers.
+  static crf::Model* const kept = new crf::Model(std::move(result.model));
+  (void)kept;
   if (result.cancelled) {
     std::cerr << "interrupted: the best model so far was saved\n";
     return 130;

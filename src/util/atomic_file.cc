@@ -54,11 +54,24 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 
 void write_file_atomically_streamed(const std::string& path,
                                     const std::function<void(const ByteSink&)>& produce) {
+  write_file_atomically_patched(path, [&](const ByteSink& out, const BytePatch&) { produce(out); });
+}
+
+/*
+ * The written bytes' writeback to the disk starts every kWriteback bytes (sync_file_range), so
+ * it runs while the rest is produced and the fsync before the rename waits only for the last
+ * piece: saving a 31 MB model, the fsync had waited 10-20 ms for all of it (Linux only; the
+ * fsync alone makes the file durable, as before).
+ */
+void write_file_atomically_patched(
+    const std::string& path, const std::function<void(const ByteSink&, const BytePatch&)>& produce) {
+  constexpr std::size_t kWriteback = std::size_t{4} << 20;
   remove_stale_temporaries(path);
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw IoError(path + ": cannot create: " + std::strerror(errno));
   ::flock(fd, LOCK_EX);  // released when the file closes or the process dies
+  std::size_t end = 0, flushed = 0;  // bytes written; bytes whose writeback has started
   const ByteSink out = [&](const char* data, std::size_t size) {
     std::size_t written = 0;
     while (written < size) {
@@ -69,9 +82,34 @@ void write_file_atomically_streamed(const std::string& path,
       }
       written += static_cast<std::size_t>(n);
     }
+    end += size;
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (end - flushed >= kWriteback) {
+      ::sync_file_range(fd, static_cast<off_t>(flushed), static_cast<off_t>(end - flushed),
+                        SYNC_FILE_RANGE_WRITE);
+      flushed = end;
+    }
+#else
+    (void)flushed;
+    (void)kWriteback;
+#endif
+  };
+  const BytePatch patch = [&](std::size_t offset, const char* data, std::size_t size) {
+    if (offset > end || size > end - offset)
+      throw InternalError(path + ": patch beyond the bytes written");
+    std::size_t written = 0;
+    while (written < size) {
+      const ssize_t n = ::pwrite(fd, data + written, size - written,
+                                 static_cast<off_t>(offset + written));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw IoError(path + ": write failed: " + std::strerror(errno));
+      }
+      written += static_cast<std::size_t>(n);
+    }
   };
   try {
-    produce(out);
+    produce(out, patch);
   } catch (...) {
     ::close(fd);
     ::unlink(temporary.c_str());

@@ -15,5 +15,11 @@ using ByteSink = std::function<void(const char* data, std::size_t size)>;
 // file at `path` is then as it was.
 void write_file_atomically_streamed(const std::string& path,
                                     const std::function<void(const ByteSink&)>& produce);
+// Overwrites `size` bytes already passed to the sink, from `offset` bytes into the file: a
+// field that counts or sums later bytes, written first as a placeholder.
+using BytePatch = std::function<void(std::size_t offset, const char* data, std::size_t size)>;
+// write_file_atomically_streamed whose `produce` may also patch what it has written.
+void write_file_atomically_patched(
+    const std::string& path, const std::function<void(const ByteSink&, const BytePatch&)>& produce);
 
 }  // namespace septa

@@ -66,6 +66,10 @@ class FeatureTemplate {
   std::size_t unigram_count() const;
   // The source line of unigram template `i` (e.g. "U05:%x[-1,0]/%x[0,0]").
   const std::string& unigram_text(std::size_t i) const;
+  // For each unigram template u, a template v that reads at token t what u reads at token t+1:
+  // the same macros with every row one higher, the same literals after the first (the id);
+  // -1 where there is none. ("U00:%x[-2,0]" at t+1 and "U01:%x[-1,0]" at t read one token.)
+  std::vector<int> unigram_shift_partners() const;
 
  private:
   std::string text_;

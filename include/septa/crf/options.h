@@ -54,6 +54,8 @@ struct TrainOptions {
   double pair_beam = 0.01;      // separate: pairwise softmax over pairs of labels within this
                                 // ratio of the best unary probability (0: all pairs)
   bool stacked_pairs = true;    // separate: pairwise factor offset by the unary log-probabilities
+  bool pair_ties = true;        // separate: the pair features that equal others trained as one
+                                // weight (the same model up to rounding; see pair_ties.h)
   bool local_sgd = true;        // local factors (separate, piecewise, memm) by SGD, else L-BFGS
   std::string checkpoint;       // SGD-trained algorithms: optimiser state written here ...
   int checkpoint_every = 1;     // ... every this many epochs (and after each factor's last)
@@ -64,6 +66,9 @@ struct TrainOptions {
   int mixes = 16;               // SGD: parameter mixes of the shards per epoch (16 shards, 16
                                 // mixes, 4 + 4 epochs: chosen on development splits, docs/crf.md)
   int unary_mixes = 0;          // separate: mixes per epoch of the unary factor (0: --mixes)
+  int shard_parts = 1;          // SGD: the shards spread the instances within this many
+                                // contiguous parts of the data (1: all of it; a multiple of
+                                // the MPI rank count: no instance moves between ranks)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 

@@ -16,6 +16,8 @@
 #include <ctime>
 #include <thread>
 
+#include <sys/resource.h>
+
 namespace septa::crf {
 
 std::vector<LocalInstance> node_instances(const Dataset& data) {
@@ -411,7 +413,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                         SharedProgress& shared, double c2, int epochs, int mixes,
-                        std::unique_ptr<RangeCache>* ranges) {
+                        std::unique_ptr<RangeCache>* ranges, std::vector<uint32_t>* cached) {
   const bool spread = context.spread_data && context.sgd_ranks && context.sgd_ranks->size() > 1;
   std::vector<uint64_t> count{instances.size()};  // over all ranks when spread
   if (spread) context.sgd_ranks->allreduce(count, Communicator::Op::kSum);
@@ -425,6 +427,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.mixes = static_cast<std::size_t>(mixes);
+  options.parts = static_cast<std::size_t>(context.options.shard_parts);
   options.seed = context.options.seed;
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
   if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
@@ -475,6 +478,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   const MinimizerResult result = fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w,
                                                  agreed, &shared.stop, done + 1, context.sgd_ranks);
   if (ranges) *ranges = sgd.take_range_cache();
+  if (ranges && cached) *cached = sgd.take_own_cached();
   return result;
 }
 
@@ -484,12 +488,13 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared, double c2, int epochs, int mixes,
-                          std::unique_ptr<RangeCache>* ranges) {
+                          std::unique_ptr<RangeCache>* ranges, std::vector<uint32_t>* cached) {
   if (std::isnan(c2)) c2 = context.options.c2;
   if (epochs <= 0) epochs = context.options.epochs;
   if (mixes <= 0) mixes = context.options.mixes;
   if (context.options.local_sgd)
-    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes, ranges);
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes, ranges,
+                   cached);
   if (context.set_up) context.set_up();
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }
@@ -521,9 +526,22 @@ void profile_stage(const char* stage) {
     }
     std::fclose(status);
   }
+  // The process's page faults and system time in the stage: first touches of new memory
+  // (and frees back to the kernel) are most of a run's system time.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const long faults = usage.ru_minflt + usage.ru_majflt;
+  const double sys = static_cast<double>(usage.ru_stime.tv_sec) +
+                     1e-6 * static_cast<double>(usage.ru_stime.tv_usec);
+  static long last_faults = 0;
+  static double last_sys = 0.0;
   std::fprintf(stderr,
-               "stage %-16s cpu %.3f s  this thread %.3f s  wall %.3f s  rss %ld KB  peak %ld KB\n",
-               stage, cpu - last_cpu, main - last_main, wall - last_wall, rss, peak);
+               "stage %-16s cpu %.3f s  this thread %.3f s  wall %.3f s  rss %ld KB  peak %ld KB"
+               "  faults %ld  sys %.3f s\n",
+               stage, cpu - last_cpu, main - last_main, wall - last_wall, rss, peak,
+               faults - last_faults, sys - last_sys);
+  last_faults = faults;
+  last_sys = sys;
   last_cpu = cpu;
   last_main = main;
   last_wall = wall;

@@ -351,4 +351,25 @@ const std::string& FeatureTemplate::unigram_text(std::size_t i) const {
   return (*unigrams_)[i].text;
 }
 
+std::vector<int> FeatureTemplate::unigram_shift_partners() const {
+  const std::size_t U = unigram_count();
+  std::vector<int> partner(U, -1);
+  const auto reads_shifted = [](const TemplateLine& u, const TemplateLine& v) {
+    if (u.pieces.size() != v.pieces.size()) return false;
+    bool any_macro = false;
+    for (std::size_t i = 0; i < u.pieces.size(); ++i) {
+      const TemplateLine::Piece &a = u.pieces[i], &b = v.pieces[i];
+      if (a.has_macro != b.has_macro || (i > 0 && a.literal != b.literal)) return false;
+      if (!a.has_macro) continue;
+      if (a.macro.col != b.macro.col || a.macro.row + 1 != b.macro.row) return false;
+      any_macro = true;
+    }
+    return any_macro;
+  };
+  for (std::size_t u = 0; u < U; ++u)
+    for (std::size_t v = 0; v < U && partner[u] < 0; ++v)
+      if (v != u && reads_shifted((*unigrams_)[u], (*unigrams_)[v])) partner[u] = static_cast<int>(v);
+  return partner;
+}
+
 }  // namespace septa::crf

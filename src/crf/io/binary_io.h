@@ -288,6 +288,20 @@ class Checksum64 {
         pending_ = 0;
       }
     }
+    // Whole words: one at a time up to a lane-0 word, then blocks of 4 words on the lanes kept
+    // in registers (one word at a time through lane_[words_ % 4], each multiply waited for the
+    // store of the previous one: saving a 31 MB model spent 8 ms here), then the rest.
+    for (; size >= 8 && words_ % 4 != 0; data += 8, size -= 8) add(data);
+    if (size >= 32) {
+      uint64_t lane[4] = {lane_[0], lane_[1], lane_[2], lane_[3]};
+      for (; size >= 32; data += 32, size -= 32, words_ += 4)
+        for (int k = 0; k < 4; ++k) {
+          uint64_t word;
+          std::memcpy(&word, data + 8 * k, 8);
+          lane[k] = (lane[k] ^ word) * kPrime;
+        }
+      for (int k = 0; k < 4; ++k) lane_[k] = lane[k];
+    }
     for (; size >= 8; data += 8, size -= 8) add(data);
     for (; size > 0; ++data, --size) word_[pending_++] = data[0];
   }

@@ -1,6 +1,7 @@
 #include "crf/io/line_reader.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -75,7 +76,17 @@ bool LineReader::next(std::string_view& line) {
 bool is_text(std::string_view text, const char** why) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
   while (p < end) {
+    // 8 ASCII bytes, none of them NUL, at a time (no high bit set, no zero byte).
+    if (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (((w | ((w - kOnes) & ~w)) & kHighs) == 0) {
+        p += 8;
+        continue;
+      }
+    }
     const unsigned char c = *p;
     if (c == 0) {
       *why = "NUL byte";
@@ -123,8 +134,13 @@ bool is_text(std::string_view text, const char** why) {
 
 void split_whitespace(std::string_view line, std::vector<std::string_view>& fields) {
   fields.clear();
+  // One test per byte: a space, TAB, CR, VT or FF is at most ' ' and has its bit set in the
+  // mask (five comparisons per byte had made this a quarter of reading a column file).
+  constexpr uint64_t kSpaces = (uint64_t{1} << ' ') | (uint64_t{1} << '\t') |
+                               (uint64_t{1} << '\r') | (uint64_t{1} << '\v') | (uint64_t{1} << '\f');
   const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    const auto u = static_cast<unsigned char>(c);
+    return u <= ' ' && ((kSpaces >> u) & 1) != 0;
   };
   std::size_t i = 0;
   const std::size_t n = line.size();

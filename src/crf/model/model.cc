@@ -330,21 +330,19 @@ std::string frame_model_payload(const std::string& payload, uint32_t version) {
 }
 
 /*
- * The bytes of to_bytes(), streamed to the file: a first pass over the payload counts its
- * bytes (the frame stores the size before it), the second writes it in pieces of about 1 MB
- * with its checksum computed on the way, so saving holds no image of the model (a 31 MB
- * model's image, grown by appending, peaked at about 1.5 times its size).
+ * The bytes of to_bytes(), streamed to the file in pieces of about 1 MB with the checksum
+ * computed on the way, so saving holds no image of the model (a 31 MB model's image, grown by
+ * appending, peaked at about 1.5 times its size). The frame stores the payload's size before
+ * it: written as 0 and patched once the payload is out (a first pass that only counted the
+ * bytes cost 5 ms of a 31 MB model's 30 ms save).
  */
 void Model::save(const std::string& path) const {
-  ByteWriter counter([](const char*, std::size_t) {});
-  write_payload(data(), counter);
-  counter.flush();
-  const uint64_t size = counter.size();
-  write_file_atomically_streamed(path, [&](const ByteSink& out) {
+  write_file_atomically_patched(path, [&](const ByteSink& out, const BytePatch& patch) {
     ByteWriter head;
     head.bytes().append(kMagic, sizeof kMagic);
     head.u32(data().scorer->format_version());
-    head.u64(size);
+    const std::size_t size_at = head.bytes().size();
+    head.u64(0);  // the payload's size, patched below
     out(head.bytes().data(), head.bytes().size());
     Checksum64 sum;
     ByteWriter payload([&](const char* bytes, std::size_t n) {
@@ -353,10 +351,10 @@ void Model::save(const std::string& path) const {
     });
     write_payload(data(), payload);
     payload.flush();
-    if (payload.size() != size)
-      throw InternalError(path + ": the model's payload changed size while being written");
+    const uint64_t size = payload.size();
     const uint64_t checksum = sum.value();
     out(reinterpret_cast<const char*>(&checksum), sizeof checksum);
+    patch(size_at, reinterpret_cast<const char*>(&size), sizeof size);
   });
 }
 

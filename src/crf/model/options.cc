@@ -180,6 +180,10 @@ const std::vector<OptionSpec>& train_option_specs() {
       SEPTA_BOOL_OPTION("stacked-pairs", stacked_pairs,
                         "separate: the pairwise factor learns only the label interaction on top "
                         "of the unary predictions (false: a plain pair classifier)"),
+      SEPTA_BOOL_OPTION("pair-ties", pair_ties,
+                        "separate: pair features that equal others (a template at t+1 reading "
+                        "what another reads at t) train as one weight: the same model up to "
+                        "rounding, faster"),
       OptionSpec{"local-optimizer",
                  "optimiser of locally normalised factors (separate, piecewise, memm): sgd, lbfgs",
                  [](const TrainOptions& o) { return std::string(o.local_sgd ? "sgd" : "lbfgs"); },
@@ -208,6 +212,11 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "SGD: parameter mixes of the shards per epoch"),
       SEPTA_NUMBER_OPTION("unary-mixes", unary_mixes, parse_int, 0, 1000, "0 to 1000",
                           "separate: SGD mixes per epoch of the unary factor (0: --mixes)"),
+      SEPTA_NUMBER_OPTION("shard-parts", shard_parts, parse_int, 1, 64, "1 to 64",
+                          "SGD: each shard draws its instances from one of this many contiguous "
+                          "parts of the training data (1: from all of it); with a multiple of "
+                          "the mpirun rank count each rank trains the part it read and no "
+                          "instance moves between ranks (docs/mpi.md)"),
       SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
                           "refuse training data with more distinct labels"),
   };
@@ -267,7 +276,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "c2") {
     applies = uses_lbfgs || uses_sgd;
     where = "every algorithm but separate-counts";
-  } else if (name == "epochs" || name == "seed") {
+  } else if (name == "epochs" || name == "seed" || name == "shard-parts") {
     applies = uses_sgd;
     where = "separate, piecewise and memm with --local-optimizer sgd";
   } else if (name == "floor") {
@@ -276,7 +285,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "unary-epochs" || name == "unary-mixes") {
     applies = a == "separate" && options.local_sgd;
     where = "separate with --local-optimizer sgd";
-  } else if (name == "pair-beam" || name == "stacked-pairs") {
+  } else if (name == "pair-beam" || name == "stacked-pairs" || name == "pair-ties") {
     applies = a == "separate";
     where = "separate";
   } else if (name == "local-optimizer") {

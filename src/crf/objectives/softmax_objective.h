@@ -39,6 +39,11 @@ struct SoftmaxModelShape {
   std::size_t R = 0;                         // context rows (0: no dense weights)
   const std::vector<char>* mask = nullptr;   // [R][K] allowed classes, or null (all allowed)
   const CandidateLists* candidates = nullptr;  // per-instance class subsets, or null
+  // [A * max_span] or null: tied[a] >= 0 when attribute a scores the features of attribute
+  // tied[a] as its own, their gradient applied once, through tied[a] (a then has no features
+  // of its own; see pair_ties.h). Only the listed-feature cache reads it: with it, every
+  // instance with a loss must be cached (ListedFeatureCache checks).
+  const std::vector<int32_t>* tied = nullptr;
   std::size_t dimension() const { return features->size() + R * K; }
 };
 

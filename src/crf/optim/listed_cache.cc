@@ -7,6 +7,7 @@
 #include "crf/features/bit_count.h"
 #include "crf/optim/only_gold.h"
 #include "crf/parallel/ordered_parallel.h"
+#include "septa/error.h"
 
 namespace septa::crf {
 
@@ -19,13 +20,15 @@ namespace {
  * offsets[a + 1] and the range's classes: two or three cache misses per attribute, one here).
  * Needs each range's classes strictly increasing (SparseFeatures' order).
  */
+constexpr uint32_t kTiedSet = 1u << 31;  // ClassBits::count of a tied attribute's copy
+
 template <int W>
 struct ClassBits {
   // Left unwritten on construction: class_bits writes every field of every set on the build
   // threads, so the array is not zeroed (and faulted in) first on the calling thread alone.
   ClassBits() {}
   uint32_t first;
-  uint32_t count;  // features of the attribute (the range's length)
+  uint32_t count;  // features of the attribute (the range's length), kTiedSet: tied
   uint64_t bits[W];
 };
 
@@ -84,7 +87,7 @@ template <int W>
 void listed_entries(const ClassBitsArray<W>& bits, const SoftmaxModelShape& shape,
                     const ItemArrays& items, const std::vector<LocalInstance>& instances,
                     std::size_t i0, std::size_t i1, std::vector<ListedEntry>& block,
-                    std::size_t* offsets, uint32_t* counts, uint32_t none) {
+                    std::size_t* offsets, uint32_t* counts, uint32_t* stepped, uint32_t none) {
   const CandidateLists& lists = *shape.candidates;
   std::pair<uint32_t, uint32_t> by_class[ListedEntry::kSlots];  // (class, slot), by class
   std::vector<const ClassBits<W>*> sets;  // [attributes of an instance]
@@ -113,19 +116,23 @@ void listed_entries(const ClassBitsArray<W>& bits, const SoftmaxModelShape& shap
         sets.push_back(m);
       }
     }
-    {
+    // The tied attributes' copies after all the others (pass 1): they take no gradient.
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) stepped[i] = static_cast<uint32_t>(block.size() - start);
       for (const ClassBits<W>* set : sets) {
         const ClassBits<W>& m = *set;
-        if (m.count == 0) continue;
-        if (m.count <= longest_scan) {
+        if (((m.count & kTiedSet) != 0) != (pass == 1)) continue;
+        const uint32_t count = m.count & ~kTiedSet;
+        if (count == 0) continue;
+        if (count <= longest_scan) {
           for (std::size_t s = 0; s < n; ++s) {
             const int64_t f = class_feature(m, by_class[s].first);
-            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 6 | by_class[s].second});
+            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 8 | by_class[s].second});
           }
         } else {
           for (std::size_t s = 0; s < n; ++s) {
             const int64_t f = class_feature(m, static_cast<uint32_t>(cls[s]));
-            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 6 | static_cast<uint32_t>(s)});
+            if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 8 | static_cast<uint32_t>(s)});
           }
         }
       }
@@ -140,12 +147,20 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
                                        const std::vector<LocalInstance>& instances,
                                        const SoftmaxModelShape& shape, int threads) {
   if (!shape.candidates || shape.mask || !data.unit_values ||
-      shape.features->size() >= ListedEntry::kFeatures)
+      shape.features->size() >= ListedEntry::kFeatures) {
+    if (shape.tied) throw InternalError("tied pair features without the listed-feature cache");
     return;
+  }
   const std::size_t N = instances.size();
+  if (shape.tied)  // every instance with a loss must be cached
+    for (const LocalInstance& instance : instances)
+      if (instance.candidates >= 0 && !only_gold(shape, instance) &&
+          shape.candidates->offsets[instance.candidates + 1] -
+                  shape.candidates->offsets[instance.candidates] > ListedEntry::kSlots)
+        throw InternalError("tied pair features with a candidate list longer than 256");
   constexpr std::size_t B = 64;
   blocks_.resize(B);
-  index_.assign(N, Index{nullptr, kNone});
+  index_.assign(N, Index{nullptr, kNone, 0});
   const ItemArrays items = ItemArrays::of(data);
   const int32_t* classes = shape.features->classes.data();
   const CandidateLists& lists = *shape.candidates;
@@ -154,6 +169,7 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
     for (const std::vector<ListedEntry>& block : blocks_) entries_ += block.size();
     return;
   }
+  const SparseFeatures& features = *shape.features;
   parallel_for(B, threads, [&](std::size_t b) {
     std::vector<FeatureVisit> visits;
     std::vector<ListedEntry>& block = blocks_[b];
@@ -165,12 +181,27 @@ ListedFeatureCache::ListedFeatureCache(const Dataset& data,
       if (n > ListedEntry::kSlots) continue;
       listed_feature_visits(shape, items, instance, visits);
       offsets[i] = block.size();
-      index_[i].count = static_cast<uint32_t>(visits.size());
       for (const FeatureVisit& v : visits) {
         uint32_t slot = 0;
         while (lists.classes[at + slot] != classes[v.f]) ++slot;
-        block.push_back(ListedEntry{v.f << 6 | slot});
+        block.push_back(ListedEntry{v.f << 8 | slot});
       }
+      index_[i].stepped = static_cast<uint32_t>(visits.size());
+      if (shape.tied) {  // the tied attributes' copies of their partners' features, after
+        for (int32_t k = 0; k < instance.span; ++k) {
+          const std::size_t item = instance.item + static_cast<std::size_t>(k);
+          for (std::size_t e = items.item_offsets[item]; e < items.item_offsets[item + 1]; ++e) {
+            const int32_t p = (*shape.tied)[static_cast<std::size_t>(items.ids[e]) +
+                                             static_cast<std::size_t>(k) * shape.A];
+            if (p < 0) continue;
+            for (std::size_t slot = 0; slot < n; ++slot) {
+              const int64_t f = features.find_sorted(p, lists.classes[at + slot]);
+              if (f >= 0) block.push_back(ListedEntry{static_cast<uint32_t>(f) << 8 | static_cast<uint32_t>(slot)});
+            }
+          }
+        }
+      }
+      index_[i].count = static_cast<uint32_t>(block.size() - offsets[i]);
     }
     block.shrink_to_fit();
   });
@@ -183,8 +214,18 @@ bool ListedFeatureCache::build_words(const SoftmaxModelShape& shape, const ItemA
                                      std::vector<std::size_t>& offsets, int threads) {
   ClassBitsArray<W> bits;
   if (!class_bits(*shape.features, bits, threads)) return false;
+  if (shape.tied) {  // a tied attribute's set: its partner's, marked score-only
+    const std::vector<int32_t>& tied = *shape.tied;
+    SEPTA_CHECK(tied.size() == bits.size());
+    for (std::size_t a = 0; a < bits.size(); ++a) {
+      if (tied[a] < 0) continue;
+      SEPTA_CHECK(bits[a].count == 0 && tied[static_cast<std::size_t>(tied[a])] < 0);
+      bits[a] = bits[static_cast<std::size_t>(tied[a])];
+      bits[a].count |= kTiedSet;
+    }
+  }
   const std::size_t N = instances.size(), B = blocks_.size();
-  std::vector<uint32_t> counts(N);
+  std::vector<uint32_t> counts(N), stepped(N);
   // Each block's entries go into its worker's scratch (grown once to the largest block it
   // builds), then into a block of their exact size, whose instances' index entries are set on
   // the same thread: one copy per entry, where the block's growth by doubling and its
@@ -197,11 +238,12 @@ bool ListedFeatureCache::build_words(const SoftmaxModelShape& shape, const ItemA
     scratch.clear();
     const std::size_t i0 = N * b / B, i1 = N * (b + 1) / B;
     listed_entries(bits, shape, items, instances, i0, i1, scratch, offsets.data(), counts.data(),
-                   kNone);
+                   stepped.data(), kNone);
     blocks_[b].assign(scratch.begin(), scratch.end());
     const ListedEntry* first = blocks_[b].data();
     for (std::size_t i = i0; i < i1; ++i) {
       index_[i].count = counts[i];
+      index_[i].stepped = stepped[i];
       if (counts[i] != kNone) index_[i].first = first + offsets[i];
     }
   });

@@ -12,13 +12,13 @@
 namespace septa::crf {
 
 // One feature of a listed class: feature id f and the place of its class in the instance's
-// candidate list, packed as f * 64 + slot.
+// candidate list, packed as f * 256 + slot.
 struct ListedEntry {
-  static constexpr uint32_t kSlots = 64;          // longest list cached
-  static constexpr uint32_t kFeatures = 1u << 26;  // F at most this
+  static constexpr uint32_t kSlots = 256;          // longest list cached
+  static constexpr uint32_t kFeatures = 1u << 24;  // F below this
   uint32_t packed;
-  uint32_t f() const { return packed >> 6; }
-  uint32_t slot() const { return packed & 63; }
+  uint32_t f() const { return packed >> 8; }
+  uint32_t slot() const { return packed & 255; }
 };
 
 /*
@@ -28,8 +28,11 @@ struct ListedEntry {
  * or searches (each a cache miss after the last; 17% of a one-thread run of -a separate on
  * CoNLL-2000 went to finding them again every step). Built only for unit-valued data
  * (Dataset::unit_values: every visit's value is 1, so w * 1 = w and the sums are the same bit
- * for bit) with F < 2^26, and for lists of at most 64 classes; empty otherwise. 4 bytes per
- * entry (CoNLL-2000's pairwise factor: 5.3 million entries, 21 MB).
+ * for bit) with F < 2^24, and for lists of at most 256 classes; empty otherwise. 4 bytes per
+ * entry (CoNLL-2000's pairwise factor: 5.3 million entries, 21 MB). With shape.tied, a tied
+ * attribute's entries are its partner's, after all others: they are scored (size) but take no
+ * gradient (stepped: the entries before them); every instance with a loss must then be cached
+ * (InternalError otherwise: the looked-up paths know no ties).
  */
 class ListedFeatureCache {
  public:
@@ -42,6 +45,7 @@ class ListedFeatureCache {
   bool has(std::size_t i) const { return i < index_.size() && index_[i].count != kNone; }
   const ListedEntry* begin(std::size_t i) const { return index_[i].first; }
   std::size_t size(std::size_t i) const { return index_[i].count; }
+  std::size_t stepped(std::size_t i) const { return index_[i].stepped; }
   std::size_t entries() const { return entries_; }
   void prefetch_index(std::size_t i) const {
     if (i < index_.size()) __builtin_prefetch(&index_[i]);
@@ -63,6 +67,7 @@ class ListedFeatureCache {
   struct Index {
     const ListedEntry* first;  // first entry of the instance
     uint32_t count;            // its entries, kNone: not cached
+    uint32_t stepped;          // the first ones, that take the gradient (not tied copies)
   };
   std::vector<std::vector<ListedEntry>> blocks_;  // [64][entries of the block's instances]
   std::vector<Index, HugePageAllocator<Index>> index_;  // [N] (read at random: huge pages)
@@ -74,7 +79,7 @@ class ListedFeatureCache {
 void cached_listed_scores(const SoftmaxModelShape& shape, const LocalInstance& instance,
                           const ListedEntry* entries, std::size_t n_entries, const double* w,
                           double scale, double* scores, bool with_base = true);
-// add_listed_gradient of a cached instance, bit for bit.
+// add_listed_gradient of a cached instance, bit for bit (its first `stepped` entries).
 void add_cached_gradient(const SoftmaxModelShape& shape, const LocalInstance& instance,
                          const ListedEntry* entries, std::size_t n_entries,
                          const double* class_gradient, double* out);

@@ -106,9 +106,10 @@ class SgdState {
     const std::size_t first = lists.offsets[instance.candidates];
     const std::size_t last = lists.offsets[instance.candidates + 1];
     for (std::size_t c = first; c < last; ++c) scores_[lists.classes[c]] *= rate;
-    add_cached_gradient(shape_, instance, entries, n_entries, scores_.data(), v_);
+    const std::size_t stepped = cache_->stepped(i);  // (the others: tied copies)
+    add_cached_gradient(shape_, instance, entries, stepped, scores_.data(), v_);
     if (touched_) {
-      for (std::size_t e = 0; e < n_entries; ++e)
+      for (std::size_t e = 0; e < stepped; ++e)
         touched_[entries[e].f() >> 6] |= uint64_t{1} << (entries[e].f() & 63);
       if (shape_.R > 0) {
         const std::size_t dense =

@@ -92,6 +92,9 @@ class SeparateScorer : public FactorScorer {
   // that does not write the model need not hold them while the pairwise factor trains).
   SparseFeatures& unary_features() { return unary_; }
   std::vector<double>& pair_weights() { return pair_weights_; }
+  // The pairwise factor's features, for a caller that trains them tied (pair_ties.h) and puts
+  // them back.
+  SparseFeatures& pair_features() { return pairwise_; }
   double beam() const { return beam_; }
   // The pair classes (a, b) seen in training with P(a) >= beam max P at t and P(b) >= beam
   // max P at t+1, from the unary probabilities at t and t+1 ([L] each), appended to out.

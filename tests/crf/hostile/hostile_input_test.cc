@@ -21,6 +21,7 @@
 #include "septa/crf/trainer.h"
 #include "septa/error.h"
 #include "util/atomic_file.h"
+#include "util/atomic_stream.h"
 
 namespace septa::crf {
 namespace {
@@ -288,6 +289,33 @@ TEST(AtomicFile, StaleTemporaryOfAKilledWriterIsRemovedOnTheNextSave) {
   EXPECT_NE(::access(stale.c_str(), F_OK), 0) << "stale temporary left behind";
   EXPECT_EQ(::access(live.c_str(), F_OK), 0) << "removed a running writer's temporary";
   EXPECT_EQ(::access(other.c_str(), F_OK), 0) << "removed another target's temporary";
+}
+
+// A patched write: the file holds the streamed bytes with the patch over them (also across
+// the sink's pieces and beyond the 4 MB at which writeback starts); a patch past the bytes
+// written fails the write, and the file at the path stays as it was, no temporary left.
+TEST(AtomicFile, PatchedWriteOverwritesOnlyThePatchedBytes) {
+  TempDir dir;
+  const std::string target = dir.file("p.bin");
+  std::string expected(std::size_t{9} << 20, '\0');
+  for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<char>('a' + i % 23);
+  write_file_atomically_patched(target, [&](const ByteSink& out, const BytePatch& patch) {
+    for (std::size_t at = 0; at < expected.size(); at += 1000003)
+      out(expected.data() + at, std::min<std::size_t>(1000003, expected.size() - at));
+    patch(2, "XYZ", 3);
+    patch(1000001, "12345", 5);  // over two pieces
+  });
+  expected.replace(2, 3, "XYZ");
+  expected.replace(1000001, 5, "12345");
+  EXPECT_TRUE(testing::read_text(target) == expected);
+  EXPECT_THROW(write_file_atomically_patched(target,
+                                             [&](const ByteSink& out, const BytePatch& patch) {
+                                               out("abc", 3);
+                                               patch(2, "xy", 2);
+                                             }),
+               InternalError);
+  EXPECT_TRUE(testing::read_text(target) == expected);
+  EXPECT_NE(::access((target + ".tmp." + std::to_string(::getpid())).c_str(), F_OK), 0);
 }
 
 }  // namespace

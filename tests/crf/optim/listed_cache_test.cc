@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <random>
 
 #include "crf/algorithms/local_training.h"
+#include "crf/algorithms/pair_ties.h"
 #include "crf/optim/only_gold.h"
 #include "crf/optim/sgd.h"
 #include "crf/random_data.h"
@@ -123,6 +125,57 @@ TEST(ListedFeatureCache, ScoresAndGradientsEqualTheListedPath) {
 TEST(ListedFeatureCache, ShardedSgdGivesTheWeightsOfTheListedPath) {
   const Problem unit(true), plain(false);
   testing::expect_cached_sgd_equals_looked_up(unit, plain);
+}
+
+
+// Tied attributes (SoftmaxModelShape::tied): after the entries of the instance's own features
+// (its first `stepped`, those of the listed path), each tied attribute of its items adds its
+// partner's feature of every listed class, as score-only entries; from the class bit sets
+// (36 classes) and from listed_visits (289).
+TEST(ListedFeatureCache, TiedAttributesAddTheirPartnersFeaturesAfterTheOthers) {
+  for (std::size_t L : {6, 17}) {
+    SCOPED_TRACE(L);
+    Problem p(true, L);
+    std::vector<int32_t> tied(2 * kA, -1);
+    tied[kA + 1] = 0;  // attribute 1 at t+1 scores attribute 0's features (at t)
+    tied[kA + 4] = 2;
+    tied[kA + 5] = 2;
+    const SparseFeatures reduced = without_tied(p.features, tied, 2);
+    SoftmaxModelShape shape = p.shape;
+    shape.features = &reduced;
+    const ListedFeatureCache untied(p.data, p.instances, shape, 3);
+    shape.tied = &tied;
+    const ListedFeatureCache cache(p.data, p.instances, shape, 3);
+    std::size_t copies = 0;
+    for (std::size_t i = 0; i < p.instances.size(); ++i) {
+      const LocalInstance& instance = p.instances[i];
+      ASSERT_EQ(cache.has(i), untied.has(i));
+      if (!cache.has(i)) continue;
+      ASSERT_EQ(cache.stepped(i), untied.size(i));
+      for (std::size_t e = 0; e < untied.size(i); ++e)
+        ASSERT_EQ(cache.begin(i)[e].packed, untied.begin(i)[e].packed);
+      const std::size_t at = p.lists.offsets[instance.candidates];
+      const std::size_t n = p.lists.offsets[instance.candidates + 1] - at;
+      std::vector<uint32_t> expected, got;  // (f, slot) packed
+      for (int32_t k = 0; k < instance.span; ++k)
+        for (std::size_t e = p.data.item_offsets[instance.item + k];
+             e < p.data.item_offsets[instance.item + k + 1]; ++e) {
+          const int32_t partner = tied[p.data.attribute_ids[e] + k * kA];
+          if (partner < 0) continue;
+          for (std::size_t slot = 0; slot < n; ++slot) {
+            const int64_t f = reduced.find(partner, p.lists.classes[at + slot]);
+            if (f >= 0) expected.push_back(static_cast<uint32_t>(f) << 8 | static_cast<uint32_t>(slot));
+          }
+        }
+      for (std::size_t e = cache.stepped(i); e < cache.size(i); ++e)
+        got.push_back(cache.begin(i)[e].packed);
+      std::sort(expected.begin(), expected.end());
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, expected) << i;
+      copies += got.size();
+    }
+    EXPECT_GT(copies, 100u);
+  }
 }
 
 }  // namespace
