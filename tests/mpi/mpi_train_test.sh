@@ -49,6 +49,22 @@ case "$case_name" in
         echo "$algorithm: $n ranks == one process"
       done
     done
+    # Shards aligned with the ranks' parts of the file (--shard-parts): the same model for any
+    # rank and thread count, and with the default 16 shards.
+    "$septa" train -q -a separate --shard-parts 16 -m "$work/one_parts.model" "$work/train.txt"
+    for n in 2 3 4; do
+      "$mpiexec" "${flags[@]}" -n "$n" "$septa" train -q -a separate --shard-parts 16 \
+        -m "$work/parts$n.model" "$work/train.txt"
+      cmp "$work/one_parts.model" "$work/parts$n.model" ||
+        fail "separate --shard-parts 16: $n ranks differ from one process"
+      echo "separate --shard-parts 16: $n ranks == one process"
+    done
+    "$mpiexec" "${flags[@]}" -n 2 "$septa" train -q -a separate --shard-parts 2 --threads 2 \
+      -m "$work/parts2x2.model" "$work/train.txt"
+    "$septa" train -q -a separate --shard-parts 2 -m "$work/one_parts2.model" "$work/train.txt"
+    cmp "$work/one_parts2.model" "$work/parts2x2.model" ||
+      fail "separate --shard-parts 2: 2 ranks x 2 threads differ from one process"
+    echo "separate --shard-parts 2: 2 ranks x 2 threads == one process"
     # Feature counting is divided over the ranks and merged: the --min-freq and
     # --all-possible-states rules must give the features of one process.
     "$septa" train -q -a separate --min-freq 2 --all-possible-states -m "$work/one_rules.model" \

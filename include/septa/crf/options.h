@@ -66,6 +66,9 @@ struct TrainOptions {
   int mixes = 16;               // SGD: parameter mixes of the shards per epoch (16 shards, 16
                                 // mixes, 4 + 4 epochs: chosen on development splits, docs/crf.md)
   int unary_mixes = 0;          // separate: mixes per epoch of the unary factor (0: --mixes)
+  int shard_parts = 1;          // SGD: the shards spread the instances within this many
+                                // contiguous parts of the data (1: all of it; a multiple of
+                                // the MPI rank count: no instance moves between ranks)
   int max_labels = static_cast<int>(kDefaultMaxLabels);  // refuse data with more labels
 };
 

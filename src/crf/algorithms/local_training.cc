@@ -413,7 +413,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
                         const std::vector<LocalInstance>& instances,
                         const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                         SharedProgress& shared, double c2, int epochs, int mixes,
-                        std::unique_ptr<RangeCache>* ranges) {
+                        std::unique_ptr<RangeCache>* ranges, std::vector<uint32_t>* cached) {
   const bool spread = context.spread_data && context.sgd_ranks && context.sgd_ranks->size() > 1;
   std::vector<uint64_t> count{instances.size()};  // over all ranks when spread
   if (spread) context.sgd_ranks->allreduce(count, Communicator::Op::kSum);
@@ -427,6 +427,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   options.epochs = epochs;
   options.shards = static_cast<std::size_t>(context.options.shards);
   options.mixes = static_cast<std::size_t>(mixes);
+  options.parts = static_cast<std::size_t>(context.options.shard_parts);
   options.seed = context.options.seed;
   // rate calibrated from w0 (its candidate rates spread over threads and ranks)
   if (spread) release_free_memory();  // before the exchange: e.g. the previous factor's buffers
@@ -477,6 +478,7 @@ MinimizerResult fit_sgd(const TrainingContext& context, const std::string& phase
   const MinimizerResult result = fit_sharded_sgd(sgd, options.epochs, options.c2, threads, w,
                                                  agreed, &shared.stop, done + 1, context.sgd_ranks);
   if (ranges) *ranges = sgd.take_range_cache();
+  if (ranges && cached) *cached = sgd.take_own_cached();
   return result;
 }
 
@@ -486,12 +488,13 @@ MinimizerResult fit_local(const TrainingContext& context, const std::string& pha
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared, double c2, int epochs, int mixes,
-                          std::unique_ptr<RangeCache>* ranges) {
+                          std::unique_ptr<RangeCache>* ranges, std::vector<uint32_t>* cached) {
   if (std::isnan(c2)) c2 = context.options.c2;
   if (epochs <= 0) epochs = context.options.epochs;
   if (mixes <= 0) mixes = context.options.mixes;
   if (context.options.local_sgd)
-    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes, ranges);
+    return fit_sgd(context, phase, instances, shape, threads, w, shared, c2, epochs, mixes, ranges,
+                   cached);
   if (context.set_up) context.set_up();
   return fit_local_lbfgs(context, phase, instances, shape, threads, w, shared, c2);
 }

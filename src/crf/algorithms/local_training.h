@@ -73,12 +73,15 @@ void record_two_parts(const std::string& first_name, const MinimizerResult& firs
 // depend on them): SGD with iterative parameter mixing over fixed shards (sgd.h) or
 // L-BFGS/OWL-QN over fixed blocks. The L2 penalty is c2 ||w||^2 (NaN: --c2's value); SGD
 // makes `epochs` passes (0: --epochs) with `mixes` mixes per epoch (0: --mixes). With
-// `ranges`, the SGD's RangeCache of the instances (when it built one) is moved there.
+// `ranges`, the SGD's RangeCache of the instances (when it built one) is moved there; spread
+// over ranks, `cached` then gets the cache index of each of `instances` (ShardedSgd::
+// take_own_cached; empty in one process: instance i is entry i).
 MinimizerResult fit_local(const TrainingContext& context, const std::string& phase,
                           const std::vector<LocalInstance>& instances,
                           const SoftmaxModelShape& shape, int threads, std::vector<double>& w,
                           SharedProgress& shared, double c2 = NAN, int epochs = 0,
-                          int mixes = 0, std::unique_ptr<RangeCache>* ranges = nullptr);
+                          int mixes = 0, std::unique_ptr<RangeCache>* ranges = nullptr,
+                          std::vector<uint32_t>* cached = nullptr);
 // Fits `w` by L-BFGS/OWL-QN (data-parallel over `threads`) whatever the local optimiser option.
 MinimizerResult fit_local_lbfgs(const TrainingContext& context, const std::string& phase,
                                 const std::vector<LocalInstance>& instances,

@@ -19,6 +19,7 @@
 #include "crf/io/binary_io.h"
 #include "crf/optim/listed_cache.h"
 #include "crf/optim/range_cache.h"
+#include "crf/optim/sgd.h"
 #include "crf/parallel/ordered_parallel.h"
 #include "crf/scoring/separate_scorer.h"
 
@@ -32,14 +33,17 @@ namespace {
  * Sequences are independent: fixed blocks of sequences list their edges into block-local
  * arrays (no allocation per sequence once a block's arrays have grown), which are then
  * concatenated in block order, so any thread count gives the same lists.
- * With `ranges` (the unary SGD's RangeCache of the node instances, one per item in order), the
- * unary probabilities are scored from its ranges, as the SGD scored them (the same sums bit for
- * bit as SeparateScorer::unary_probabilities), instead of looking the features up again.
+ * With `ranges` (the unary SGD's RangeCache of the node instances, one per item in order; with
+ * `cached` [items], item i's is entry cached[i]), the unary probabilities are scored from its
+ * ranges, as the SGD scored them (the same sums bit for bit as
+ * SeparateScorer::unary_probabilities), instead of looking the features up again; a sequence
+ * with an item not in the cache (spread over ranks: the few at the shard cuts) looks them up.
  */
 void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
-                        const RangeCache* ranges, const double* unary_w,
-                        std::vector<LocalInstance>& edges, std::size_t n0, std::size_t n1,
-                        std::size_t e0, int threads, CandidateLists& out) {
+                        const RangeCache* ranges, const std::vector<uint32_t>* cached,
+                        const double* unary_w, std::vector<LocalInstance>& edges,
+                        std::size_t n0, std::size_t n1, std::size_t e0, int threads,
+                        CandidateLists& out) {
   const std::size_t N = n1 - n0, L = scorer.labels();
   const std::size_t B = std::min<std::size_t>(N, 64);  // blocks of sequences
   struct Block {
@@ -60,7 +64,8 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
     }
   }
   const bool stacked = scorer.stacked();
-  if (ranges && ranges->size() != data.items()) ranges = nullptr;
+  if (cached && cached->empty()) cached = nullptr;
+  if (ranges && (cached ? cached->size() : ranges->size()) != data.items()) ranges = nullptr;
   const SoftmaxModelShape unary_shape = scorer.unary_shape();
   parallel_for(B, threads, [&](std::size_t b) {
     Block& block = blocks[b];
@@ -70,13 +75,18 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
       const SequenceView s = data.sequence(n);
       if (s.T < 2) continue;
       if (unary.size() < s.T * L) unary.resize(s.T * L);
-      if (ranges) {
-        const std::size_t first = data.sequence_offsets[n];
+      const std::size_t first = data.sequence_offsets[n];
+      bool in_cache = ranges != nullptr;
+      if (in_cache && cached)
+        for (std::size_t t = 0; t < s.T && in_cache; ++t)
+          in_cache = (*cached)[first + t] != ShardedSgd::kNotCached;
+      if (in_cache) {
         const LocalInstance node;  // (its dense row: context 0, as unary_probabilities)
         for (std::size_t t = 0; t < s.T; ++t) {
           double* p = &unary[t * L];
-          if (!cached_ranged_probabilities(unary_shape, node, *ranges, first + t, unary_w, 1.0, p)) {
-            cached_ranged_scores(unary_shape, node, *ranges, first + t, unary_w, 1.0, p);
+          const std::size_t i = cached ? (*cached)[first + t] : first + t;
+          if (!cached_ranged_probabilities(unary_shape, node, *ranges, i, unary_w, 1.0, p)) {
+            cached_ranged_scores(unary_shape, node, *ranges, i, unary_w, 1.0, p);
             softmax_normalize(p, L);
           }
         }
@@ -133,12 +143,15 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
  * rank's own edges are all it has, and their lists travel with them (ShardedSgd).
  */
 CandidateLists pair_candidates(const TrainingContext& context, const SeparateScorer& scorer,
-                               const RangeCache* ranges, const double* unary_w,
-                               std::vector<LocalInstance>& edges, int threads) {
+                               const RangeCache* ranges, const std::vector<uint32_t>* cached,
+                               const double* unary_w, std::vector<LocalInstance>& edges,
+                               int threads) {
   const Dataset& data = context.data;
   CandidateLists out;
   if (!context.sgd_ranks || context.sgd_ranks->size() == 1 || context.spread_data) {
-    pair_candidates_of(data, scorer, context.sgd_ranks ? nullptr : ranges, unary_w, edges, 0,
+    // (spread over ranks, the cache holds this rank's shards: `cached` maps its items there)
+    const bool usable = !context.sgd_ranks || (cached && !cached->empty());
+    pair_candidates_of(data, scorer, usable ? ranges : nullptr, cached, unary_w, edges, 0,
                        data.size(), 0, threads, out);
     return out;
   }
@@ -151,8 +164,8 @@ CandidateLists pair_candidates(const TrainingContext& context, const SeparateSco
   std::size_t e0 = 0;  // edges before sequence n0
   for (std::size_t n = 0; n < n0; ++n) e0 += std::max<std::size_t>(starts[n + 1] - starts[n], 1) - 1;
   CandidateLists mine;
-  pair_candidates_of(data, scorer, nullptr, unary_w, edges, n0, std::min(n1, data.size()), e0,
-                     threads, mine);
+  pair_candidates_of(data, scorer, nullptr, nullptr, unary_w, edges, n0, std::min(n1, data.size()),
+                     e0, threads, mine);
   ByteWriter bytes;
   bytes.vec(mine.offsets);
   bytes.vec(mine.classes);
@@ -290,12 +303,17 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   // makes --unary-epochs passes, the pairwise one --epochs. Spread over ranks, the own node
   // instances go once the SGD holds its own.
   context.released = [&] { std::vector<LocalInstance>().swap(nodes); };
-  // In one process, the unary SGD's feature ranges are kept for the pair candidates.
+  // The unary SGD's feature ranges are kept for the pair candidates (in one process and spread
+  // over ranks, where the cache holds the rank's shards, nearly all the nodes it read, and
+  // unary_cached maps its items there).
   std::unique_ptr<RangeCache> unary_ranges;
+  std::vector<uint32_t> unary_cached;
+  const bool keep_ranges = !context.sgd_ranks || ranks;
   const MinimizerResult unary_result = fit_local(
       context, "unary", nodes, scorer->unary_shape(), options.threads, scorer->unary_weights(),
       shared, factor_c2(options.c2, counts[0], counts[1]), options.unary_epochs,
-      options.unary_mixes, context.sgd_ranks ? nullptr : &unary_ranges);
+      options.unary_mixes, keep_ranges ? &unary_ranges : nullptr, &unary_cached);
+  if (ranks && unary_cached.empty()) unary_ranges.reset();  // (its own nodes mostly not held)
   if (pair_build) {  // (fit_local returns without its set-up when there are no instances)
     pair_build->join();
     release_free_memory();  // the pairwise build's buffers
@@ -312,11 +330,12 @@ std::unique_ptr<Scorer> train_separate(const TrainingContext& given, TrainResult
   if (has_edges && !shared.stop) {
     SoftmaxModelShape pair_shape = scorer->pair_shape();
     if (options.pair_beam > 0.0 || scorer->stacked()) {
-      candidates = pair_candidates(context, *scorer, unary_ranges.get(),
+      candidates = pair_candidates(context, *scorer, unary_ranges.get(), &unary_cached,
                                    scorer->unary_weights().data(), edges, options.threads);
       pair_shape.candidates = &candidates;
     }
     unary_ranges.reset();
+    std::vector<uint32_t>().swap(unary_cached);
     profile_stage("pair candidates");
     if (std::getenv("SEPTA_SGD_PROFILE"))
       std::fprintf(stderr, "pairwise factor: %zu pair classes, %zu edges, %.2f listed pairs per edge\n",

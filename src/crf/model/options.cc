@@ -212,6 +212,11 @@ const std::vector<OptionSpec>& train_option_specs() {
                           "SGD: parameter mixes of the shards per epoch"),
       SEPTA_NUMBER_OPTION("unary-mixes", unary_mixes, parse_int, 0, 1000, "0 to 1000",
                           "separate: SGD mixes per epoch of the unary factor (0: --mixes)"),
+      SEPTA_NUMBER_OPTION("shard-parts", shard_parts, parse_int, 1, 64, "1 to 64",
+                          "SGD: each shard draws its instances from one of this many contiguous "
+                          "parts of the training data (1: from all of it); with a multiple of "
+                          "the mpirun rank count each rank trains the part it read and no "
+                          "instance moves between ranks (docs/mpi.md)"),
       SEPTA_NUMBER_OPTION("max-labels", max_labels, parse_int, 1, 1000000, "1 to 1000000",
                           "refuse training data with more distinct labels"),
   };
@@ -271,7 +276,7 @@ std::string inapplicable_reason(const TrainOptions& options, const std::string& 
   } else if (name == "c2") {
     applies = uses_lbfgs || uses_sgd;
     where = "every algorithm but separate-counts";
-  } else if (name == "epochs" || name == "seed") {
+  } else if (name == "epochs" || name == "seed" || name == "shard-parts") {
     applies = uses_sgd;
     where = "separate, piecewise and memm with --local-optimizer sgd";
   } else if (name == "floor") {

@@ -229,10 +229,38 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   const std::size_t S = std::max<std::size_t>(
       1, std::min({options.shards, std::max<std::size_t>(N, 1), std::size_t{4096}}));
   options_.mixes = std::max<std::size_t>(1, options.mixes);
+  /*
+   * The shards: order_ holds the instances of each of the P = options.parts contiguous parts of
+   * the data ([N p / P, N (p+1) / P), in the training data's order) in a seeded random order,
+   * part after part, and shard s is the slice [N s / S, N (s+1) / S) of order_: with S a
+   * multiple of P, a random spread of the instances of one part. Over R ranks, rank q trains
+   * the shards [S q / R, S (q+1) / R): when R divides P, those of the part(s) it read (the
+   * file's blocks and the parts both cut it in equal shares, of bytes and of instances), so
+   * that only the remainder at the cuts moves (with the default P = 1, the shards spread over
+   * all the data: half of the instances move at 2 ranks, 102 and 143 MB per rank on CoNLL-2000
+   * x16). A part's order is its instances' order in one seeded permutation of all of them
+   * (which also gives the samples, spread over the whole data): P = 1 is that permutation.
+   * P > 1 costs accuracy where the data's order groups related sentences (docs/mpi.md:
+   * CoNLL-2003 NER dev F1 -0.12 at P = 2 or 16, chunking and POS unchanged).
+   */
+  std::vector<std::size_t> permutation(N);  // [N]
+  std::iota(permutation.begin(), permutation.end(), 0);
+  {
+    std::mt19937_64 rng(options.seed);
+    std::shuffle(permutation.begin(), permutation.end(), rng);
+  }
   order_.resize(N);
-  std::iota(order_.begin(), order_.end(), 0);
-  std::mt19937_64 rng(options.seed);
-  std::shuffle(order_.begin(), order_.end(), rng);
+  {
+    const std::size_t P = std::max<std::size_t>(1, std::min(options.parts, std::max<std::size_t>(N, 1)));
+    std::vector<std::size_t> at(P + 1);  // [P+1] next place of each part in order_, then the end
+    for (std::size_t p = 0; p <= P; ++p) at[p] = N * p / P;
+    for (std::size_t g : permutation) {
+      std::size_t p = g * P / N;  // the part whose [at[p], N (p+1) / P) holds g
+      while (p + 1 < P && N * (p + 1) / P <= g) ++p;
+      while (p > 0 && N * p / P > g) --p;
+      order_[at[p]++] = g;
+    }
+  }
   for (std::size_t s = 0; s <= S; ++s) shard_bounds_.push_back(N * s / S);
   visits_.resize(S);
   visit_epoch_.assign(S, 0);
@@ -244,14 +272,17 @@ ShardedSgd::ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& in
   // 2x the rate that keeps its passes stable).
   std::vector<std::size_t> sample;
   if (spread) {
-    sample = spread_instances(data, instances, *ranks);
+    sample = spread_instances(data, instances, permutation, *ranks);
     if (released) released();  // `data`, `instances` and `shape`'s lists are not read below
   } else {
     for (std::size_t j = 0; j < N && sample.size() < 1000; ++j)
-      if (!only_gold(shape, instances[order_[j]])) sample.push_back(order_[j]);
+      if (!only_gold(shape, instances[permutation[j]])) sample.push_back(permutation[j]);
     if (sample.empty())
-      sample.assign(order_.begin(), order_.begin() + std::min<std::size_t>(N, 1000));
+      sample.assign(permutation.begin(), permutation.begin() + std::min<std::size_t>(N, 1000));
+    const std::size_t M = step_sample_size();
+    for (std::size_t j = 0; j < M; ++j) step_sample_.push_back(permutation[j * N / M]);
   }
+  std::vector<std::size_t>().swap(permutation);
   // The caches are built first and the calibration steps and scores its sample from them (the
   // same sums, bit for bit): in one process, and over ranks for the listed cache (the stacked
   // pairwise factor), which leaves the held items in place until finish_caches (CoNLL-2000, 2
@@ -290,6 +321,7 @@ void ShardedSgd::build_caches(bool spread, int threads) {
 }
 
 void ShardedSgd::finish_caches(bool spread) {
+  if (!range_cache_) std::vector<uint32_t>().swap(own_held_);
   if (spread && (cache_ || range_cache_)) keep_read_items();
   // The records of the instances the steps visit in random order.
   // The steps read the instance records at random: a copy on huge pages (+32 bytes per

@@ -38,6 +38,7 @@ struct ShardedSgdOptions {
   std::size_t shards = 4;    // fixed shard count S (1: plain sequential SGD)
   std::size_t mixes = 1;     // rounds per epoch M: the shards mix after each
   uint64_t seed = 1;         // shard assignment and visiting order
+  std::size_t parts = 1;     // P: contiguous parts of the data the shards spread within
 };
 
 // What one shard's SGD over one part of its slice changed: the weights it updated (sorted) and
@@ -76,9 +77,11 @@ struct ShardUpdate {
  * Objective: sum_i w_i loss_i(w) + c2 ||w||^2 over N instances, i.e. per instance
  * loss_i(w) + (lambda / 2) ||w||^2 with lambda = 2 c2 / N.
  *
- * Shards: a seeded permutation of the instances cut into S contiguous slices of n_s items.
- * Epoch e (1-based): shard s shuffles its slice (seeded by seed, s, e) and cuts the result into
- * M consecutive parts. Round r = 0..M-1, from the mixed weights w:
+ * Shards: the instances of each of P = options.parts contiguous parts of the data in a seeded
+ * random order, part after part, cut into S contiguous slices of n_s items (with P | S, shard
+ * s spreads over part s P / S only; P = 1: a seeded permutation of all the instances). Epoch e (1-based): shard s shuffles its slice (seeded by
+ * seed, s, e) and cuts the result into M consecutive parts. (Over R ranks, rank q trains the
+ * shards [S q / R, S (q+1) / R): when R divides P, the part it read, so few instances move.) Round r = 0..M-1, from the mixed weights w:
  *   each shard s runs SGD over its part r from w, with the rate eta_t = eta0 / (1 + lambda
  *   eta0 t), t = (e-1) n_s + (steps of its earlier parts) + j its own step count, giving w_s;
  *   mix (added in shard order s = 0..S-1), with a = sum_s share_s decay_s the shares' mean
@@ -88,10 +91,13 @@ struct ShardUpdate {
  *        weight only decays, Delta_d = (a - 1) w_d;
  *   w <- w + gamma Delta, gamma from mixing_step (a grid in [1, S] scored on a fixed sample).
  * eta0 is calibrated once on a 1,000-instance sample (Bottou's calibration; each candidate
- * rate a sequential pass, the rates spread over threads and ranks).
+ * rate a sequential pass, the rates spread over threads and ranks). The samples (this one and
+ * the step search's) are drawn from a seeded permutation of the instances, spread over the
+ * data.
  */
 class ShardedSgd {
  public:
+
   // The rate calibration's candidate rates are scored on `threads` threads, and with `ranks`
   // (every rank holding the same data and w0) spread over the ranks; the rate is the one of one
   // process.
@@ -99,8 +105,9 @@ class ShardedSgd {
   // factor: the instances of the items it read, in item order (global id: the instances of
   // the ranks before it, then these), with their candidate lists in shape.candidates. The
   // ranks then exchange the instances (exchange_instances) so that each holds only those of
-  // the shards it trains (rank r: s = r, r + R, ...; fit_sharded_sgd) and of the fixed
-  // samples (rate calibration, step search); `released` (when set) is called as soon as the
+  // the shards it trains (shards_of; fit_sharded_sgd) and of the fixed samples (rate
+  // calibration, step search): since shards are contiguous and rank q trains the q-th R-th of
+  // them, a rank keeps nearly all it read and receives the remainder and the samples; `released` (when set) is called as soon as the
   // own part (data, instances and their candidate lists) is read no more, before the rate
   // calibration, so that the caller frees it while the held part is set up.
   ShardedSgd(const Dataset& data, const std::vector<LocalInstance>& instances,
@@ -110,9 +117,17 @@ class ShardedSgd {
   ~ShardedSgd();
 
   std::size_t shards() const { return shard_bounds_.size() - 1; }
+  // The shards [first, end) that rank q of R trains: [S q / R, S (q+1) / R) (contiguous, as
+  // the ranks' parts of the training file are).
+  std::pair<std::size_t, std::size_t> shards_of(std::size_t q, std::size_t R) const {
+    return {shards() * q / R, shards() * (q + 1) / R};
+  }
   std::size_t mixes() const { return options_.mixes; }
   std::size_t dimension() const { return shape_.dimension(); }
   std::size_t instances() const { return order_.size(); }
+  // Spread over ranks: how many of the instances this rank holds came from other ranks (the
+  // remainder of its shards at the cuts, and the samples); 0 otherwise.
+  std::size_t received() const { return received_; }
   double rate() const { return eta0_; }
   double c2() const { return options_.c2; }
 
@@ -145,12 +160,18 @@ class ShardedSgd {
   // The feature ranges of the instances (RangeCache; null when none was built), handed to a
   // caller that scores the instances again once trained; the SGD reads them no more.
   std::unique_ptr<RangeCache> take_range_cache();
+  // Spread over ranks, with a RangeCache and options.parts a multiple of the rank count:
+  // [own instances] the cache index (held index) of each of this rank's own instances (the
+  // ones it read), kNotCached where it holds none; empty otherwise. Handed over with the
+  // cache, so that the own items can be scored from it.
+  static constexpr uint32_t kNotCached = ~uint32_t{0};
+  std::vector<uint32_t> take_own_cached() { return std::move(own_held_); }
 
   // The weights mixing_step reads, as merged increasing ranges [first, last): every feature of
   // the sample instances' attributes and their dense rows (a superset of what their scores read).
   const std::vector<std::pair<std::size_t, std::size_t>>& step_reads() const { return step_reads_; }
 
-  // Instances in the step search's sample: positions j N / M of the permutation, j < M;
+  // Instances in the step search's sample: positions j N / M of a seeded permutation, j < M;
   // 4,000 per epoch, i.e. 4,000 / mixes per mix, at least 1,000 (at most N).
   std::size_t step_sample_size() const {
     return std::min<std::size_t>(order_.size(), std::max<std::size_t>(1000, 4000 / mixes()));
@@ -159,15 +180,18 @@ class ShardedSgd {
  private:
   static constexpr std::size_t kNotHeld = ~std::size_t{0};
 
+
   // The instances [size] of shard s's part `round` in epoch `epoch`, and the step count of
   // the first.
   const std::size_t* part(std::size_t s, int epoch, std::size_t round, std::size_t& size,
                           std::size_t& first_step) const;
 
   // Spread over ranks: exchanges the own instances; sets held_, data_, instances_, shape_'s
-  // lists and translates order_ (returns the calibration sample, held indices).
+  // lists and translates order_ and step_sample_ into held indices (returns the calibration
+  // sample, held indices). `permutation` [N]: the samples' seeded permutation.
   std::vector<std::size_t> spread_instances(const Dataset& own_data,
                                             const std::vector<LocalInstance>& own,
+                                            const std::vector<std::size_t>& permutation,
                                             Communicator& ranks);
   // Spread over ranks, with the features cached: cuts the held items to those still read.
   void keep_read_items();
@@ -186,10 +210,15 @@ class ShardedSgd {
   const std::vector<LocalInstance>* instances_;
   SoftmaxModelShape shape_;
   ShardedSgdOptions options_;
-  // [N] seeded permutation of instance indices (spread over ranks: the held index of the
-  // instance at the positions of this rank's shards and of the samples, kNotHeld elsewhere)
+  // [N] the instance at each position: j in one process (spread over ranks: the held index
+  // of instance j in this rank's shards, kNotHeld elsewhere)
   std::vector<std::size_t> order_;
   std::vector<std::size_t> shard_bounds_;  // [S+1] slices of order_
+  // [step_sample_size()] the step search's sample: the instances at positions j N / M of a
+  // seeded permutation (spread over ranks: held indices)
+  std::vector<std::size_t> step_sample_;
+  std::size_t received_ = 0;
+  std::vector<uint32_t> own_held_;  // [own instances] see take_own_cached (spread, range cache)
   double lambda_ = 0.0;
   double eta0_ = 0.1;
   mutable std::vector<std::vector<std::size_t>> visits_;  // [S][n_s] shard's order this epoch
@@ -207,7 +236,7 @@ using EpochCallback = std::function<bool(int epoch, double objective)>;
 // Runs epochs first_epoch..epochs of `sgd` (w: the weights after epoch first_epoch - 1) on
 // `threads` threads (the shards of each round on any worker, mixed in shard order) and leaves
 // the mixed weights in w [dimension]. The result never depends on `threads`. With `ranks`
-// (every rank holding the same data and weights), rank r trains the shards s = r, r + R, ...,
+// (every rank holding the same data and weights), rank r trains the shards sgd.shards_of(r, R),
 // the ranks allgather the shards' sparse updates and every rank mixes all of them in shard
 // order: the same weights on every rank, bit for bit those of one process.
 MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, int threads,

@@ -61,8 +61,9 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   const std::size_t R = ranks ? static_cast<std::size_t>(ranks->size()) : 1;
   const std::size_t me = ranks ? static_cast<std::size_t>(ranks->rank()) : 0;
   const KeepRoundBuffers keep_buffers(R > 1);
-  std::vector<std::size_t> mine;  // shards trained here (over ranks: s = me, me + R, ...)
-  for (std::size_t s = me; s < S; s += R) mine.push_back(s);
+  std::vector<std::size_t> mine;  // shards trained here (over ranks: sgd.shards_of(me, R))
+  for (std::size_t s = sgd.shards_of(me, R).first; s < sgd.shards_of(me, R).second; ++s)
+    mine.push_back(s);
   const std::size_t workers = std::max<std::size_t>(1, std::min<std::size_t>(threads, mine.size()));
   std::vector<std::vector<double, HugePageAllocator<double>>> buffer(workers);  // [workers][D] = z between rounds
   std::vector<std::vector<uint64_t>> touched(workers, std::vector<uint64_t>(D / 64 + 1, 0));
@@ -136,7 +137,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
         for (std::size_t q = 0; q < parts.size(); ++q) {
           if (q == me) continue;
           RoundReader in(parts[q]);
-          for (std::size_t s = q; s < S; s += R) {
+          for (std::size_t s = sgd.shards_of(q, R).first; s < sgd.shards_of(q, R).second; ++s) {
             const uint64_t id = in.get<uint64_t>();
             SEPTA_CHECK(id == s && !seen[s]);
             seen[s] = 1;

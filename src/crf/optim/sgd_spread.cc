@@ -15,17 +15,23 @@
 namespace septa::crf {
 
 /*
- * Which rank needs which instance: the instance at position j of the permutation belongs to
- * the shard s whose slice holds j, trained by rank s mod R; the instances of the calibration
- * sample (the first 1,000 positions whose instance has a loss, read from the allgathered
- * only-gold flags) and of the step search's sample (positions j N / M) go to every rank.
- * Each rank marks its own instances, the ranks exchange them (exchange_instances), and order_
- * is rewritten into held indices where this rank reads it.
+ * Which rank needs which instance: the instance at position j of order_ belongs to the shard
+ * s whose slice holds j, trained by the rank q with s in shards_of(q, R); the instances of the
+ * calibration sample (the first 1,000 positions of the permutation whose instance has a loss,
+ * read from the allgathered only-gold flags) and of the step search's sample (positions
+ * j N / M of the permutation) go to every rank. With options.parts = P a multiple of R, rank
+ * q's shards spread over the parts [P q / R, P (q+1) / R) of the data, which is about the part
+ * of the file it read (the file's blocks cut it into equal shares of bytes, the parts into
+ * equal shares of instances), so a rank keeps nearly all of its own instances and only the
+ * remainder at the cuts and the samples move; with P = 1 about (R - 1) / R of them move. Each
+ * rank marks its own instances, the ranks exchange them (exchange_instances), and order_ and
+ * the samples are rewritten into held indices.
  */
 std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
                                                       const std::vector<LocalInstance>& own,
+                                                      const std::vector<std::size_t>& permutation,
                                                       Communicator& ranks) {
-  const std::size_t N = order_.size(), S = shards();
+  const std::size_t N = order_.size();
   const std::size_t R = static_cast<std::size_t>(ranks.size());
   const std::size_t me = static_cast<std::size_t>(ranks.rank());
   if (R > 64) throw OptionError("SGD over ranks: at most 64 ranks (got " + std::to_string(R) + ")");
@@ -58,44 +64,54 @@ std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
   }
   std::size_t calibrated = 0, sampled = 0;
   for (; calibrated < N && sampled < 1000; ++calibrated)
-    if (gold_only.empty() || !gold_only[order_[calibrated]]) ++sampled;
+    if (gold_only.empty() || !gold_only[permutation[calibrated]]) ++sampled;
   const bool fallback = sampled == 0;  // every instance only-gold: the first 1,000 positions
   if (fallback) calibrated = std::min<std::size_t>(N, 1000);
   std::vector<char>().swap(gold_only);
   const std::size_t M = step_sample_size();
   const uint64_t everyone = R == 64 ? ~uint64_t{0} : (uint64_t{1} << R) - 1;
   std::vector<uint64_t> dest(own.size(), 0);
-  // (dest and, below, held_of are read at random, out of cache on large data: prefetched
-  // kAhead positions ahead; CoNLL-2000 x16 at 2 ranks, one run under load: this function's CPU
-  // outside the exchange 0.09-0.11 -> 0.08-0.10 s per factor and rank)
+  // (dest and, below, held_of are read at random where the shards spread over much of the
+  // data, out of cache on large data: prefetched kAhead positions ahead; CoNLL-2000 x16 at 2
+  // ranks, one run under load: this function's CPU outside the exchange 0.09-0.11 -> 0.08-0.10
+  // s per factor and rank)
   constexpr std::size_t kAhead = 16;
-  for (std::size_t s = 0, k = 0; s < S; ++s)
-    for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
-      const std::size_t g = order_[j];
+  for (std::size_t q = 0; q < R; ++q) {
+    const auto [s0, s1] = shards_of(q, R);
+    for (std::size_t j = shard_bounds_[s0]; j < shard_bounds_[s1]; ++j) {
       if (j + kAhead < N) {
         const std::size_t ahead = order_[j + kAhead];
         if (ahead >= g0 && ahead < g1) __builtin_prefetch(&dest[ahead - g0], 1);
       }
-      while (k < M && k * N / M < j) ++k;
-      const bool in_sample = j < calibrated || (k < M && k * N / M == j);
-      if (g >= g0 && g < g1) dest[g - g0] |= in_sample ? everyone : uint64_t{1} << (s % R);
+      const std::size_t g = order_[j];
+      if (g >= g0 && g < g1) dest[g - g0] = uint64_t{1} << q;
     }
+  }
+  const auto to_everyone = [&](std::size_t g) {
+    if (g >= g0 && g < g1) dest[g - g0] = everyone;
+  };
+  for (std::size_t j = 0; j < calibrated; ++j) to_everyone(permutation[j]);
+  for (std::size_t k = 0; k < M; ++k) to_everyone(permutation[k * N / M]);
   held_ = std::make_unique<HeldInstances>(exchange_instances(
       own_data, own, shape_.candidates, first[0], dest, ranks));
   std::vector<uint64_t>().swap(dest);
   data_ = &held_->data;
   instances_ = &held_->instances;
   if (shape_.candidates) shape_.candidates = &held_->candidates;
-  // order_ in held indices where this rank reads it (the held instances come in arrival
-  // order), through a map global id -> held index: 4 bytes per instance of the factor, half
-  // of what order_ itself takes, for the few moments of the rewrite (a binary search per
-  // position cost about 1.5 s per factor on CoNLL-2000 x16).
+  // Global id -> held index (the held instances come in arrival order): 4 bytes per instance
+  // of the factor, for the few moments of the rewrite.
   std::vector<uint32_t> held_of(N, kNoHeld);  // [N]
   for (std::size_t h = 0; h < held_->global.size(); ++h) {
     SEPTA_CHECK(held_->global[h] < N && held_of[held_->global[h]] == kNoHeld);
     held_of[held_->global[h]] = static_cast<uint32_t>(h);
+    if (held_->global[h] < g0 || held_->global[h] >= g1) ++received_;
   }
   std::vector<uint64_t>().swap(held_->global);
+  // (with P a multiple of R this rank holds nearly all it read; else about 1/R of it, and
+  // take_own_cached hands nothing over)
+  if (options_.parts % R == 0)
+    own_held_.assign(held_of.begin() + static_cast<std::ptrdiff_t>(g0),
+                     held_of.begin() + static_cast<std::ptrdiff_t>(g1));  // (kNoHeld = kNotCached)
   const auto held_index = [&](std::size_t g) {
     if (held_of[g] == kNoHeld)
       throw InternalError("SGD over ranks: instance " + std::to_string(g) + " not held by rank " +
@@ -104,26 +120,29 @@ std::vector<std::size_t> ShardedSgd::spread_instances(const Dataset& own_data,
   };
   std::vector<std::size_t> sample;
   for (std::size_t j = 0; j < calibrated; ++j) {
-    const std::size_t local = held_index(order_[j]);
+    const std::size_t local = held_index(permutation[j]);
     if (fallback || !only_gold(shape_, held_->instances[local])) sample.push_back(local);
   }
-  for (std::size_t s = 0, k = 0; s < S; ++s)
-    for (std::size_t j = shard_bounds_[s]; j < shard_bounds_[s + 1]; ++j) {
-      while (k < M && k * N / M < j) ++k;
-      const bool in_sample = j < calibrated || (k < M && k * N / M == j);
-      if (j + kAhead < N) __builtin_prefetch(&held_of[order_[j + kAhead]]);
-      order_[j] = in_sample || s % R == me ? held_index(order_[j]) : kNotHeld;
-    }
+  step_sample_.resize(M);
+  for (std::size_t k = 0; k < M; ++k) step_sample_[k] = held_index(permutation[k * N / M]);
+  const auto [s0, s1] = shards_of(me, R);
+  const std::size_t j0 = shard_bounds_[s0], j1 = shard_bounds_[s1];
+  std::fill(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(j0), kNotHeld);
+  for (std::size_t j = j0; j < j1; ++j) {
+    if (j + kAhead < j1) __builtin_prefetch(&held_of[order_[j + kAhead]]);
+    order_[j] = held_index(order_[j]);
+  }
+  std::fill(order_.begin() + static_cast<std::ptrdiff_t>(j1), order_.end(), kNotHeld);
   return sample;
 }
 
 void ShardedSgd::find_step_reads() {
-  const std::size_t N = order_.size(), M = step_sample_size(), K = shape_.K;
+  const std::size_t M = step_sample_size(), K = shape_.K;
   const SparseFeatures& features = *shape_.features;
   const ItemArrays items = ItemArrays::of(*data_);
   std::vector<std::pair<std::size_t, std::size_t>> reads;
   for (std::size_t j = 0; j < M; ++j) {
-    const LocalInstance& instance = (*instances_)[order_[j * N / M]];
+    const LocalInstance& instance = (*instances_)[step_sample_[j]];
     if (only_gold(shape_, instance)) continue;  // (not scored)
     for (int32_t k = 0; k < instance.span; ++k) {
       const std::size_t item = instance.item + static_cast<std::size_t>(k);

@@ -108,12 +108,12 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
       // The sample is spread over the data: the cached features of the instance 2 ahead, and
       // the weights, steps and classes of the next one's, prefetched (every line a miss).
       if (j + 2 < j1) {
-        const std::size_t ahead = order_[(j + 2) * N / M];
+        const std::size_t ahead = step_sample_[j + 2];
         if (range_cache_) __builtin_prefetch(range_cache_->data_of(ahead));
         if (cache_ && cache_->has(ahead)) __builtin_prefetch(cache_->begin(ahead));
       }
       if (j + 1 < j1) {
-        const std::size_t next = order_[(j + 1) * N / M];
+        const std::size_t next = step_sample_[j + 1];
         if (range_cache_ && !shape_.candidates) {
           const bool masked = range_cache_->masked() || range_cache_->wide();  // (no class read)
           range_cache_->each(next, [&](uint32_t first, uint32_t) {
@@ -129,7 +129,7 @@ double ShardedSgd::mixing_step(const double* z, double G, double a, const double
           }
         }
       }
-      const std::size_t index = order_[j * N / M];
+      const std::size_t index = step_sample_[j];
       const LocalInstance& instance = (*instances_)[index];
       if (only_gold(shape_, instance)) continue;  // loss exactly 0 at every grid point
       const int32_t* cls;

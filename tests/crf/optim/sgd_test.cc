@@ -117,15 +117,22 @@ TEST(ShardedSgd, SparseMixEqualsTheDenseFormula) {
   const SoftmaxModelShape shape{&features, A, kL, 1, nullptr};
   ShardedSgdOptions options;
   options.shards = 4;
+  options.parts = 2;  // shard 0 and 1 spread over the first half of the data, 2 and 3 the second
   options.c2 = 30.0;  // a visible decay
   const std::vector<double> w0 = testing::random_weights(shape.dimension(), 0.5, 5);
   const ShardedSgd sgd(data, instances, shape, options, w0);
   const std::size_t D = w0.size(), F = features.size(), S = sgd.shards(), N = instances.size();
   ASSERT_EQ(S, 4u);
-  std::vector<std::size_t> order(N);  // the constructor's shard assignment
-  std::iota(order.begin(), order.end(), 0);
+  // The constructor's shard assignment: the seeded permutation's instances of each of the P
+  // contiguous parts of the data, part after part, cut into S slices.
+  std::vector<std::size_t> permutation(N), order;
+  std::iota(permutation.begin(), permutation.end(), 0);
   std::mt19937_64 rng(options.seed);
-  std::shuffle(order.begin(), order.end(), rng);
+  std::shuffle(permutation.begin(), permutation.end(), rng);
+  const std::size_t P = options.parts;
+  for (std::size_t p = 0; p < P; ++p)
+    for (std::size_t g : permutation)
+      if (g >= N * p / P && g < N * (p + 1) / P) order.push_back(g);
   std::vector<std::vector<double>> ws(S, w0);
   std::vector<std::vector<char>> updated(S, std::vector<char>(D, 0));
   std::vector<double> share(S), decay(S, 0.0);
@@ -387,6 +394,64 @@ TEST(ShardedSgd, SpreadOverRanksGivesTheOneProcessWeights) {
           EXPECT_EQ(w[static_cast<std::size_t>(r)], one)  // bit-identical
               << "span " << span << ", " << ranks << " ranks x " << threads << " threads, rank " << r;
       }
+  }
+}
+
+// Spread over ranks, the shards line up with the parts the ranks read (shards spread within
+// P contiguous parts of the data, rank q training shards [S q / R, S (q+1) / R)): where R
+// divides P, a rank receives only the instances of its shards that another rank read (at the
+// cuts) and the fixed samples (rate calibration: 1,000; step search: 1,000 at 16 mixes), not
+// the half or more of its shards that a random spread of the instances over all the data
+// moved. 16 shards, 2-4 ranks, each reading an equal share of the sequences; the weights
+// equal one process's for every rank count.
+TEST(ShardedSgd, SpreadOverRanksReceivesOnlyTheCutsAndTheSamples) {
+  constexpr std::size_t A = 30, L = 3;
+  Dataset whole = testing::random_dataset(6000, 6, A, L, 17);
+  whole = testing::unit_slice(whole, 0, whole.size());
+  const std::vector<LocalInstance> all = node_instances(whole);
+  const std::size_t N = all.size();
+  ASSERT_GT(N, 15000u);
+  const SparseFeatures features = instance_features(whole, all, A, L, 1, 1, false);
+  const SoftmaxModelShape shape{&features, A, L, 1, nullptr};
+  ShardedSgdOptions options;
+  options.shards = 16;
+  options.mixes = 16;
+  options.epochs = 1;
+  options.parts = 2;  // (aligned with 1 and 2 ranks)
+  const std::vector<double> w0 = testing::random_weights(shape.dimension(), 0.1, 5);
+  std::vector<double> one = w0;
+  {
+    const ShardedSgd sgd(whole, all, shape, options, w0);
+    fit_sharded_sgd(sgd, options.epochs, options.c2, 1, one, {});
+  }
+  for (int ranks = 2; ranks <= 4; ++ranks) {
+    const std::size_t R = static_cast<std::size_t>(ranks);
+    ThreadGroup group(ranks);
+    std::vector<std::vector<double>> w(R, w0);
+    std::vector<std::size_t> received(R), bound(R);
+    std::vector<std::thread> workers;
+    for (std::size_t r = 0; r < R; ++r)
+      workers.emplace_back([&, r] {
+        const std::size_t n0 = whole.size() * r / R, n1 = whole.size() * (r + 1) / R;
+        const Dataset own = testing::unit_slice(whole, n0, n1);
+        const std::vector<LocalInstance> instances = node_instances(own);
+        const std::size_t g0 = whole.sequence_offsets[n0], g1 = whole.sequence_offsets[n1];
+        ThreadCommunicator comm(group, static_cast<int>(r));
+        const ShardedSgd sgd(own, instances, shape, options, w0, 1, &comm, true);
+        // its shards' instances that another rank read, and the samples
+        const std::size_t lo = N * (16 * r / R) / 16, hi = N * (16 * (r + 1) / R) / 16;
+        bound[r] = (g0 > lo ? g0 - lo : 0) + (hi > g1 ? hi - g1 : 0) + 2000;
+        received[r] = sgd.received();
+        fit_sharded_sgd(sgd, options.epochs, options.c2, 1, w[r], {}, nullptr, 1, &comm);
+      });
+    for (std::thread& t : workers) t.join();
+    for (std::size_t r = 0; r < R; ++r) {
+      if (options.parts % R == 0) {
+        EXPECT_LE(received[r], bound[r]) << ranks << " ranks, rank " << r;
+        EXPECT_LT(received[r], N / 5) << ranks << " ranks, rank " << r;
+      }
+      EXPECT_EQ(w[r], one) << ranks << " ranks, rank " << r;  // bit-identical
+    }
   }
 }
 
