@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "crf/io/binary_io.h"
+#include "crf/lattice/fast_exp.h"
 #include "crf/optim/listed_cache.h"
 #include "crf/optim/range_cache.h"
 #include "crf/optim/sgd.h"
@@ -67,9 +68,52 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
   if (cached && cached->empty()) cached = nullptr;
   if (ranges && (cached ? cached->size() : ranges->size()) != data.items()) ranges = nullptr;
   const SoftmaxModelShape unary_shape = scorer.unary_shape();
+  // Items no cache holds (over ranks: all, or those at the shard cuts) get their masked ranges
+  // found here as RangeCache finds them (the non-empty feature ranges of the item's attributes
+  // in order, each with its attribute's class mask) and their probabilities from the cache's
+  // kernel: the same values bit for bit as the cache's and as unary_probabilities', without
+  // the scalar scatter of the scores (on CoNLL-2000 x16, 0.5 s of a rank's 0.7 s here).
+  std::vector<uint32_t> masks;      // [A] (K <= 32) or empty
+  std::vector<uint64_t> wide_masks;  // [A] (32 < K <= 64) or empty
+  const SparseFeatures& unary_features = *unary_shape.features;
+  if ((!ranges || cached) && data.unit_values && !unary_shape.mask && have_avx512() &&
+      vector_clone_v3()) {
+    const std::size_t A = unary_features.offsets.size() - 1;
+    masks = attribute_masks(unary_features, L, A);
+    if (masks.empty() && L > 32) wide_masks = wide_attribute_masks(unary_features, L, A);
+  }
   parallel_for(B, threads, [&](std::size_t b) {
     Block& block = blocks[b];
     std::vector<double> unary;  // [T][L] of one sequence
+    std::vector<MaskedRange> item_ranges;  // [ranges of one item]
+    std::vector<WideMaskedRange> wide_ranges;
+    // The probabilities of item `item` from its ranges found here to p [L]; false where the
+    // masks are not set (nothing written).
+    const auto found_probabilities = [&](std::size_t item, double* p) {
+      const uint32_t* offsets = unary_features.offsets.data();
+      const LocalInstance node;
+      if (!masks.empty()) {
+        item_ranges.clear();
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
+          const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
+          if (offsets[a] != offsets[a + 1]) item_ranges.push_back(MaskedRange{offsets[a], masks[a]});
+        }
+        return ranged_probabilities(unary_shape, node, item_ranges.data(),
+                                    item_ranges.data() + item_ranges.size(), unary_w, 1.0, p);
+      }
+      if (!wide_masks.empty()) {
+        wide_ranges.clear();
+        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
+          const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
+          if (offsets[a] != offsets[a + 1])
+            wide_ranges.push_back(WideMaskedRange{offsets[a], static_cast<uint32_t>(wide_masks[a]),
+                                                  static_cast<uint32_t>(wide_masks[a] >> 32)});
+        }
+        return ranged_probabilities(unary_shape, node, wide_ranges.data(),
+                                    wide_ranges.data() + wide_ranges.size(), unary_w, 1.0, p);
+      }
+      return false;
+    };
     std::size_t e = block.first_edge;
     for (std::size_t n = n0 + N * b / B; n < n0 + N * (b + 1) / B; ++n) {
       const SequenceView s = data.sequence(n);
@@ -91,7 +135,10 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
           }
         }
       } else {
-        scorer.unary_probabilities(s, unary.data());
+        bool found = true;
+        for (std::size_t t = 0; t < s.T && found; ++t)
+          found = found_probabilities(first + t, &unary[t * L]);
+        if (!found) scorer.unary_probabilities(s, unary.data());
       }
       for (std::size_t t = 0; t + 1 < s.T; ++t, ++e) {
         const double* ut = &unary[t * L];

@@ -355,6 +355,43 @@ bool cached_ranged_probabilities(const SoftmaxModelShape& shape, const LocalInst
 #endif
 }
 
+namespace {
+// ranged_probabilities of either width (C from K: 1-4 registers masked, 5-8 wide).
+template <int Lo, int Hi, typename Range>
+bool probabilities_of_ranges(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                             const Range* first, const Range* last, const double* w,
+                             double scale, double* out) {
+#ifdef SEPTA_MASKED_ROWS
+  const std::size_t K = shape.K;
+  if (shape.mask || !vector_clone_v3() || K == 0 || K > 8 * Hi || K <= 8 * (Lo - 1) ||
+      !have_avx512())
+    return false;
+  const double* init =
+      shape.R > 0 ? w + shape.features->size() + static_cast<std::size_t>(instance.context) * K
+                  : nullptr;
+  with_registers<Lo, Hi>(K, [&](auto c) {
+    fused_probabilities<decltype(c)::value>(K, init, first, last, w, scale, out);
+  });
+  return true;
+#else
+  (void)shape, (void)instance, (void)first, (void)last, (void)w, (void)scale, (void)out;
+  return false;
+#endif
+}
+}  // namespace
+
+bool ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const MaskedRange* first, const MaskedRange* last, const double* w,
+                          double scale, double* out) {
+  return probabilities_of_ranges<1, 4>(shape, instance, first, last, w, scale, out);
+}
+
+bool ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const WideMaskedRange* first, const WideMaskedRange* last,
+                          const double* w, double scale, double* out) {
+  return probabilities_of_ranges<5, 8>(shape, instance, first, last, w, scale, out);
+}
+
 bool fused_ranged_step(const SoftmaxModelShape& shape, const LocalInstance& instance,
                        const RangeCache& cache, std::size_t i, double* w, double scale,
                        double rate, uint64_t* touched, double& loss) {

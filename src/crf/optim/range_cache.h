@@ -119,6 +119,15 @@ void add_cached_ranged_gradient(const SoftmaxModelShape& shape, const LocalInsta
 bool cached_ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
                                  const RangeCache& cache, std::size_t i, const double* w,
                                  double scale, double* out);
+// cached_ranged_probabilities over masked ranges the caller found (those a RangeCache of the
+// instance would hold, e.g. one item's, found on the fly where no cache holds it): the same
+// values bit for bit. Returns false, writing nothing, where cached_ranged_probabilities would.
+bool ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const MaskedRange* first, const MaskedRange* last, const double* w,
+                          double scale, double* out);
+bool ranged_probabilities(const SoftmaxModelShape& shape, const LocalInstance& instance,
+                          const WideMaskedRange* first, const WideMaskedRange* last,
+                          const double* w, double scale, double* out);
 // One SGD step of instance i of `cache` in one pass where the processor and the cache allow it
 // (masked ranges of either width, K <= 64, no shape mask, AVX-512 with the x86-64-v3 level): the scores of w
 // times `scale`, their softmax, the gradient (P - onehot(gold)) times `rate` added to w (and

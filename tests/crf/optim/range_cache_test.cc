@@ -247,5 +247,57 @@ TEST(RangeCache, FusedStepEqualsScoresSoftmaxAndGradient) {
   if (fused == 0) GTEST_SKIP() << "no AVX-512, or no x86-64-v3 clones in this build: the fused step does not run";
 }
 
+// ranged_probabilities over ranges found from the data as the pair candidates find them (each
+// item's non-empty attribute ranges in order, with the attribute's class mask; no cache): the
+// probabilities of the looked-up path (softmax_probabilities) bit for bit, masked (K <= 32) and
+// wide (32 < K <= 64), with and without a dense row.
+TEST(RangeCache, RangedProbabilitiesEqualTheLookedUpOnes) {
+  std::size_t compared = 0;
+  for (std::size_t L : {5, 9, 22, 32, 44, 64})
+    for (std::size_t R : {0, 1}) {
+      SCOPED_TRACE(::testing::Message() << "L " << L << " R " << R);
+      const Dataset data = testing::unit_slice(testing::random_dataset(300, 6, kA, L, 23), 0, 300);
+      const std::vector<LocalInstance> instances = node_instances(data);
+      const std::vector<LocalInstance> seen(instances.begin(), instances.begin() + 40);
+      const SparseFeatures features = instance_features(data, seen, kA, L, 1, 1, false);
+      const SoftmaxModelShape shape{&features, kA, L, R, nullptr};
+      const std::vector<double> w = testing::random_weights(shape.dimension(), 30.0, 3);
+      const std::vector<uint32_t> masks = attribute_masks(features, L, kA);
+      const std::vector<uint64_t> wide = L > 32 ? wide_attribute_masks(features, L, kA)
+                                                : std::vector<uint64_t>();
+      const ItemArrays items = ItemArrays::of(data);
+      const uint32_t* offsets = features.offsets.data();
+      std::vector<double> got(L), expected(L);
+      for (const LocalInstance& instance : instances) {
+        std::vector<MaskedRange> masked;
+        std::vector<WideMaskedRange> wide_ranges;
+        for (std::size_t e = data.item_offsets[instance.item];
+             e < data.item_offsets[instance.item + 1]; ++e) {
+          const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
+          if (offsets[a] == offsets[a + 1]) continue;
+          if (!masks.empty()) masked.push_back(MaskedRange{offsets[a], masks[a]});
+          if (!wide.empty())
+            wide_ranges.push_back(WideMaskedRange{offsets[a], static_cast<uint32_t>(wide[a]),
+                                                  static_cast<uint32_t>(wide[a] >> 32)});
+        }
+        std::fill(got.begin(), got.end(), -1.0);
+        const bool done =
+            !masks.empty()
+                ? ranged_probabilities(shape, instance, masked.data(),
+                                       masked.data() + masked.size(), w.data(), 1.0, got.data())
+            : !wide.empty()
+                ? ranged_probabilities(shape, instance, wide_ranges.data(),
+                                       wide_ranges.data() + wide_ranges.size(), w.data(), 1.0,
+                                       got.data())
+                : false;
+        if (!done) continue;
+        softmax_probabilities(shape, items, instance, w.data(), expected.data());
+        ASSERT_TRUE(same_bits(got, expected)) << instance.item;
+        ++compared;
+      }
+    }
+  if (compared == 0) GTEST_SKIP() << "no AVX-512, or no x86-64-v3 clones in this build";
+}
+
 }  // namespace
 }  // namespace septa::crf
