@@ -85,33 +85,40 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
   parallel_for(B, threads, [&](std::size_t b) {
     Block& block = blocks[b];
     std::vector<double> unary;  // [T][L] of one sequence
-    std::vector<MaskedRange> item_ranges;  // [ranges of one item]
+    std::vector<MaskedRange> seq_ranges;  // [ranges of one sequence's items]
     std::vector<WideMaskedRange> wide_ranges;
-    // The probabilities of item `item` from its ranges found here to p [L]; false where the
-    // masks are not set (nothing written).
-    const auto found_probabilities = [&](std::size_t item, double* p) {
+    std::vector<std::size_t> starts;  // [T+1] each item's first range there
+    // The probabilities of sequence s's items (from item `first` on) from their ranges found
+    // here to unary [T][L]: all the sequence's ranges first (their weights prefetched), then
+    // the kernel per item. False where the masks are not set (nothing written).
+    const auto found_probabilities = [&](const SequenceView& s, std::size_t first) {
       const uint32_t* offsets = unary_features.offsets.data();
-      const LocalInstance node;
-      if (!masks.empty()) {
-        item_ranges.clear();
-        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
-          const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
-          if (offsets[a] != offsets[a + 1]) item_ranges.push_back(MaskedRange{offsets[a], masks[a]});
+      const auto found = [&](auto& ranges, auto range_of) {
+        ranges.clear();
+        starts.assign(1, 0);
+        for (std::size_t item = first; item < first + s.T; ++item) {
+          for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
+            const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
+            if (offsets[a] == offsets[a + 1]) continue;
+            __builtin_prefetch(unary_w + offsets[a]);
+            ranges.push_back(range_of(a, offsets[a]));
+          }
+          starts.push_back(ranges.size());
         }
-        return ranged_probabilities(unary_shape, node, item_ranges.data(),
-                                    item_ranges.data() + item_ranges.size(), unary_w, 1.0, p);
-      }
-      if (!wide_masks.empty()) {
-        wide_ranges.clear();
-        for (std::size_t e = data.item_offsets[item]; e < data.item_offsets[item + 1]; ++e) {
-          const auto a = static_cast<std::size_t>(data.attribute_ids[e]);
-          if (offsets[a] != offsets[a + 1])
-            wide_ranges.push_back(WideMaskedRange{offsets[a], static_cast<uint32_t>(wide_masks[a]),
-                                                  static_cast<uint32_t>(wide_masks[a] >> 32)});
-        }
-        return ranged_probabilities(unary_shape, node, wide_ranges.data(),
-                                    wide_ranges.data() + wide_ranges.size(), unary_w, 1.0, p);
-      }
+        const LocalInstance node;
+        for (std::size_t t = 0; t < s.T; ++t)
+          if (!ranged_probabilities(unary_shape, node, ranges.data() + starts[t],
+                                    ranges.data() + starts[t + 1], unary_w, 1.0, &unary[t * L]))
+            return false;
+        return true;
+      };
+      if (!masks.empty())
+        return found(seq_ranges, [&](std::size_t a, uint32_t at) { return MaskedRange{at, masks[a]}; });
+      if (!wide_masks.empty())
+        return found(wide_ranges, [&](std::size_t a, uint32_t at) {
+          return WideMaskedRange{at, static_cast<uint32_t>(wide_masks[a]),
+                                 static_cast<uint32_t>(wide_masks[a] >> 32)};
+        });
       return false;
     };
     std::size_t e = block.first_edge;
@@ -135,10 +142,7 @@ void pair_candidates_of(const Dataset& data, const SeparateScorer& scorer,
           }
         }
       } else {
-        bool found = true;
-        for (std::size_t t = 0; t < s.T && found; ++t)
-          found = found_probabilities(first + t, &unary[t * L]);
-        if (!found) scorer.unary_probabilities(s, unary.data());
+        if (!found_probabilities(s, first)) scorer.unary_probabilities(s, unary.data());
       }
       for (std::size_t t = 0; t + 1 < s.T; ++t, ++e) {
         const double* ut = &unary[t * L];
