@@ -210,8 +210,19 @@ SEPTA_AVX512 __attribute__((always_inline)) inline void lane_scores(
 template <int C>
 SEPTA_AVX512 __attribute__((target("fma"), always_inline)) inline double lane_exponentials(
     std::size_t K, __m512d* acc, double* e, double& m) {
-  m = e[0];  // (the value std::max_element finds)
-  for (std::size_t c = 1; c < K; ++c) m = e[c] > m ? e[c] : m;
+  // m as std::max_element finds it, from the lanes (a scalar pass over e was a chain of K
+  // dependent maxima, 8% of the fused step). Ties of +0 and -0 may give m the other zero's
+  // sign: x - m, the exponentials and m + log(sum) are the same for either.
+  {
+    __m512d top = _mm512_set1_pd(-std::numeric_limits<double>::infinity());
+    for (int j = 0; j < C; ++j) top = _mm512_mask_max_pd(top, class_lanes(K, j), top, acc[j]);
+    // (halved down to one lane; the zeroing forms: gcc 12 warns of the unmasked ones'
+    // undefined operands, _mm512_reduce_max_pd included)
+    const __m256d half = _mm256_max_pd(_mm512_maskz_extractf64x4_pd(0xff, top, 0),
+                                       _mm512_maskz_extractf64x4_pd(0xff, top, 1));
+    const __m128d quarter = _mm_max_pd(_mm256_castpd256_pd128(half), _mm256_extractf128_pd(half, 1));
+    m = _mm_cvtsd_f64(_mm_max_sd(quarter, _mm_unpackhi_pd(quarter, quarter)));
+  }
   const __m512d vm = _mm512_set1_pd(m), floor = _mm512_set1_pd(-708.0);
   const __m512d log2e = _mm512_set1_pd(1.4426950408889634074);
   const __m512d shifter = _mm512_set1_pd(6755399441055744.0);  // 1.5 * 2^52

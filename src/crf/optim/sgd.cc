@@ -389,10 +389,21 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
   const std::size_t words = touched.size();
   std::size_t n_updated = 0;
   static const bool vector_ids = have_vector_take_touched();
+  // The mix's range starts (ShardUpdate::starts): range r's, once a chunk reaches its first
+  // weight, from a search in that chunk (the earlier chunks' ids are all below it).
+  constexpr std::size_t kRanges = ShardMix::kRanges;
+  const std::size_t D = dimension();
+  out.starts.resize(kRanges + 1);
+  uint32_t* starts = out.starts.data();
+  std::size_t next_range = 0;
   for (std::size_t word = 0; word < words;) {
     const std::size_t k = vector_ids ? take_touched_vector(bits_of, word, words, chunk, kChunk)
                                      : take_touched(bits_of, word, words, chunk, kChunk);
     if (k == 0) break;
+    for (; next_range < kRanges && D * next_range / kRanges <= chunk[k - 1]; ++next_range) {
+      const uint32_t first = static_cast<uint32_t>(D * next_range / kRanges);
+      starts[next_range] = static_cast<uint32_t>(n_updated + (std::lower_bound(chunk, chunk + k, first) - chunk));
+    }
     // (kept between rounds; every entry written below)
     if (out.value.size() < n_updated + k) out.value.resize(std::max(n_updated + k, 2 * out.value.size()));
     double* value = out.value.data() + n_updated;
@@ -408,6 +419,7 @@ void ShardedSgd::train_part(std::size_t s, int epoch, std::size_t round, double*
     out.index.insert(out.index.end(), chunk, chunk + k);
     n_updated += k;
   }
+  for (; next_range <= kRanges; ++next_range) starts[next_range] = static_cast<uint32_t>(n_updated);
   if (state.rescaled()) std::copy(z, z + dimension(), v);
 }
 

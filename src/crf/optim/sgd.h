@@ -57,6 +57,11 @@ struct ShardUpdate {
   const uint32_t* index_at = nullptr;
   const char* value_at = nullptr;
   std::size_t received = 0;
+  // [65] (own shards; empty when received): starts[r] is the first entry whose id is at least
+  // D r / 64, the first weight of the mix's range r (ShardMix::kRanges), starts[64] the entries:
+  // the mix finds a range's entries without a binary search in each update (they had been 15%
+  // of its accumulate pass on CoNLL-2000).
+  std::vector<uint32_t> starts;
   std::size_t size() const { return index_at ? received : index.size(); }
   const uint32_t* ids() const { return index_at ? index_at : index.data(); }
   const char* value_bytes() const {
@@ -67,6 +72,7 @@ struct ShardUpdate {
     decay = 1.0;
     share = 0.0;
     index.clear();
+    starts.clear();
     index_at = nullptr;
     value_at = nullptr;
     received = 0;

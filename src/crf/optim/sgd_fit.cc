@@ -75,10 +75,25 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   std::vector<double*> copies;  // the mix's: the buffers of workers 1.. that take its changes
   ShardMix mixer(sgd, R > 1 ? ranks : nullptr);
   double G = 1.0;  // the weights are G z, z = w; G folds into z after each epoch
-  // The steps and the mix read z and the buffers at random: both on huge
-  // pages (z is w's copy, written back after every epoch).
-  std::vector<double, HugePageAllocator<double>> z(w.begin(), w.end());
-  double zz = squared_norm_in_ranges(z.data(), D, threads);
+  // The steps and the mix read z and the buffers at random: both on huge pages (z is w's copy,
+  // written back after every epoch). z is copied from w and ||z||^2 taken (the ranges' sums
+  // added in range order, as the fold adds them) range by range on all threads, not on the
+  // calling thread alone: on the project's VM a process's first huge pages cost 1.9-2.4 ms per
+  // MB on their first write (0.13 ms per MB for pages the process freed and took again).
+  ZeroedHugeArray<double> z(D);  // [D]
+  double zz = 0.0;
+  {
+    std::vector<double> norm_part(ShardMix::kRanges, 0.0);  // [kRanges]
+    parallel_for_owned(ShardMix::kRanges, threads, [&](std::size_t r) {
+      double sum = 0.0;
+      for (std::size_t d = D * r / ShardMix::kRanges; d < D * (r + 1) / ShardMix::kRanges; ++d) {
+        z[d] = w[d];
+        sum += z[d] * z[d];
+      }
+      norm_part[r] = sum;
+    });
+    for (double part : norm_part) zz += part;
+  }
   result.stop_reason = "epochs done";
   for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
     double loss = 0.0;
@@ -190,8 +205,8 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
     }
     // Fold G into z so that the weights after the epoch are w itself (a resumed run starts
     // from them bit for bit), and the workers copy them.
-    // One pass over 64 ranges: the fold, ||z||^2 (the ranges' sums added in range order, as
-    // squared_norm_in_ranges adds them) and the copy to w (a serial pass before).
+    // One pass over 64 ranges: the fold, ||z||^2 (the ranges' sums added in range order) and
+    // the copy to w (a serial pass before).
     const double f0 = profile.on ? thread_cpu_seconds() : 0.0;
     const double g = G;
     std::vector<double> norm_part(ShardMix::kRanges, 0.0);  // [kRanges]

@@ -154,10 +154,10 @@ double ShardMix::mix(const ShardedSgd& sgd, const std::vector<ShardUpdate>& upda
     });
     if (r >= r0 && r < r1) {
       if (first_piece_[r + 1] - first_piece_[r] == 1) {
-        entries_[r] = accumulate(piece.lo, piece.hi, updates, z, G, a, updated_[r], nullptr,
+        entries_[r] = accumulate(r, piece.lo, piece.hi, updates, z, G, a, updated_[r], nullptr,
                                  &wd_[r], &dd_[r]);
       } else {
-        piece_entries_[p] = accumulate(piece.lo, piece.hi, updates, z, G, a, piece_fresh_[p],
+        piece_entries_[p] = accumulate(r, piece.lo, piece.hi, updates, z, G, a, piece_fresh_[p],
                                        piece_segments_[p].data(), nullptr, nullptr);
         if (running[r].fetch_sub(1, std::memory_order_acq_rel) == 1) merge_pieces(r, z, G);
       }
@@ -366,7 +366,7 @@ void ShardMix::range_sums(std::size_t r, const double* z, double G) {
   dd_[r] = dd;
 }
 
-uint64_t ShardMix::accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
+uint64_t ShardMix::accumulate(std::size_t r, uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
                               const double* z, double G, double a, std::vector<uint32_t>& updated,
                               uint32_t* segments, double* wd_out, double* dd_out) {
   // [hi - lo] shards that updated weight lo + i (S <= 4096): the thread's scratch for one range
@@ -393,8 +393,16 @@ uint64_t ShardMix::accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardU
       return v;
     };
     const std::size_t n = u.size();
-    const std::size_t b = static_cast<std::size_t>(std::lower_bound(index, index + n, lo) - index);
-    const std::size_t e = static_cast<std::size_t>(std::lower_bound(index + b, index + n, hi) - index);
+    // The range's entries from the update's starts where it has them (own shards), and no
+    // search at all for a whole range.
+    const bool started = !u.index_at && u.starts.size() == kRanges + 1;
+    const std::size_t rb = started ? u.starts[r] : 0, re = started ? u.starts[r + 1] : n;
+    const std::size_t b = started && lo == bounds_[r]
+                              ? rb
+                              : static_cast<std::size_t>(std::lower_bound(index + rb, index + re, lo) - index);
+    const std::size_t e = started && hi == bounds_[r + 1]
+                              ? re
+                              : static_cast<std::size_t>(std::lower_bound(index + b, index + re, hi) - index);
     const std::size_t m = hi <= F_ ? e
                                    : static_cast<std::size_t>(
                                          std::lower_bound(index + b, index + e, static_cast<uint32_t>(F_)) - index);
@@ -443,20 +451,6 @@ uint64_t ShardMix::accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardU
     *dd_out = dd;
   }
   return entries;
-}
-
-// ||z||^2 in 64 fixed ranges added in order.
-double squared_norm_in_ranges(const double* z, std::size_t D, int threads) {
-  constexpr std::size_t R = ShardMix::kRanges;
-  std::vector<double> part(R, 0.0);
-  parallel_for_owned(R, threads, [&](std::size_t r) {
-    double sum = 0.0;
-    for (std::size_t d = D * r / R; d < D * (r + 1) / R; ++d) sum += z[d] * z[d];
-    part[r] = sum;
-  });
-  double sum = 0.0;
-  for (double x : part) sum += x;
-  return sum;
 }
 
 }  // namespace septa::crf

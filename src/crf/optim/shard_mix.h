@@ -113,11 +113,11 @@ class ShardMix {
   // heaviest range, of the most frequent attributes, held 1/8 of the entries on CoNLL-2000's
   // unary factor: at 16 threads the first pass waited for it, 2x the mean thread's work).
   void plan_pieces(int threads, std::size_t S);
-  // The weights [lo, hi) (a range or a piece of one): adds the updates and turns the sums into
+  // The weights [lo, hi) (range r or a piece of it): adds the updates and turns the sums into
   // delta'; `updated` gets the weights updated, in add order (shard by shard, by weight within
   // a shard), segments [S] (when given) the count of them after each shard, and wd, dd (when
   // given, for a whole range) its partial sums (range_sums). Returns the shard entries added.
-  uint64_t accumulate(uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
+  uint64_t accumulate(std::size_t r, uint32_t lo, uint32_t hi, const std::vector<ShardUpdate>& updates,
                       const double* z, double G, double a, std::vector<uint32_t>& updated,
                       uint32_t* segments, double* wd, double* dd);
   // Range r from its pieces: its updated weights in the order one accumulate over the whole
@@ -185,8 +185,5 @@ class RoundReader {
   const char* at_;
   const char* end_;
 };
-
-// ||z||^2 summed in ShardMix::kRanges fixed ranges added in order (any thread count).
-double squared_norm_in_ranges(const double* z, std::size_t D, int threads);
 
 }  // namespace septa::crf
