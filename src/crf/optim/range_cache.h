@@ -85,9 +85,10 @@ class RangeCache {
  private:
   // (read at random by the steps: on huge pages)
   std::vector<std::size_t, HugePageAllocator<std::size_t>> offsets_;  // [N+1] first range of i
-  std::vector<CachedRange, HugePageAllocator<CachedRange>> ranges_;   // [ranges] or empty (masked_)
-  std::vector<MaskedRange, HugePageAllocator<MaskedRange>> masked_ranges_;  // [ranges] or empty
-  std::vector<WideMaskedRange, HugePageAllocator<WideMaskedRange>> wide_ranges_;  // [ranges] or empty
+  // (sized unzeroed: the build's parallel pass writes every range)
+  std::vector<CachedRange, UnzeroedHugePageAllocator<CachedRange>> ranges_;  // [ranges] or empty
+  std::vector<MaskedRange, UnzeroedHugePageAllocator<MaskedRange>> masked_ranges_;  // [ranges]/{}
+  std::vector<WideMaskedRange, UnzeroedHugePageAllocator<WideMaskedRange>> wide_ranges_;  // or {}
   bool masked_ = false, wide_ = false;
 };
 
