@@ -8,6 +8,7 @@
 #include "crf/algorithms/local_training.h"
 #include "crf/features/encoder.h"
 #include "crf/model/model_access.h"
+#include "crf/optim/huge_pages.h"
 #include "septa/error.h"
 #include "util/progress_line.h"
 
@@ -74,7 +75,11 @@ TrainResult finish(Encoder encoder, const Dataset& data, const Dataset& dev,
   context.spread_data = spread_data != nullptr;
   context.releasable_data = spread_data;
   TrainResult result;
-  std::unique_ptr<Scorer> scorer = algorithm->train(context, result);
+  std::unique_ptr<Scorer> scorer;
+  {
+    const HugePagePool pool;  // the factors' freed huge mappings reused, unmapped at the end
+    scorer = algorithm->train(context, result);
+  }
   if (spread) {
     // The training buffers are free now; give their pages back before rank 0 builds the
     // strings and the model image (else they count twice in its peak resident memory).

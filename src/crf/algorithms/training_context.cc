@@ -1,4 +1,5 @@
 #include "crf/algorithms/training_context.h"
+#include "crf/optim/huge_pages.h"
 
 #include <algorithm>
 #include <cmath>
@@ -112,6 +113,7 @@ void report_final(const TrainingContext& context, const std::string& phase, int 
 }
 
 void release_free_memory() {
+  trim_huge_pool();
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif

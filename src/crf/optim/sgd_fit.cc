@@ -80,7 +80,7 @@ MinimizerResult fit_sharded_sgd(const ShardedSgd& sgd, int epochs, double c2, in
   // added in range order, as the fold adds them) range by range on all threads, not on the
   // calling thread alone: on the project's VM a process's first huge pages cost 1.9-2.4 ms per
   // MB on their first write (0.13 ms per MB for pages the process freed and took again).
-  ZeroedHugeArray<double> z(D);  // [D]
+  HugeArray<double> z(D);  // [D] (written in full below: not cleared first)
   double zz = 0.0;
   {
     std::vector<double> norm_part(ShardMix::kRanges, 0.0);  // [kRanges]
