@@ -233,6 +233,8 @@ void Encoder::encode_columns(const std::vector<ColumnSentence>& corpus,
       items += corpus[n].columns.size();
     first_entry[c + 1] = first_entry[c] + items * template_.unigram_count();
   }
+  // Sized unwritten (UnzeroedAllocator): the chunks write every entry, and its pages fault in
+  // on their threads.
   out.attribute_ids.resize(first_entry[chunks]);
   int32_t* const entries = out.attribute_ids.data();
   try {

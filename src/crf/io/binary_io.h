@@ -55,8 +55,8 @@ class ByteWriter {
     u64(s.size());
     raw(s.data(), s.size());
   }
-  template <typename T>
-  void vec(const std::vector<T>& v) {
+  template <typename T, typename A>
+  void vec(const std::vector<T, A>& v) {
     u64(v.size());
     raw(v.data(), v.size() * sizeof(T));
   }

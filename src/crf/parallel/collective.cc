@@ -359,8 +359,8 @@ SparseFeatures union_features_across(SparseFeatures local, std::size_t A, std::s
 namespace {
 
 // The next vector (a u64 count, then the values) of `bytes` at `at`, appended to `out`.
-template <typename T>
-void append_vector(const std::string& bytes, std::size_t& at, std::vector<T>& out) {
+template <typename T, typename A>
+void append_vector(const std::string& bytes, std::size_t& at, std::vector<T, A>& out) {
   uint64_t n;
   SEPTA_CHECK(at + sizeof n <= bytes.size());
   std::memcpy(&n, bytes.data() + at, sizeof n);

@@ -251,7 +251,7 @@ HeldInstances exchange_instances(const Dataset& own_data, const std::vector<Loca
         for (uint32_t k = 0; k < r.fresh; ++k) {
           uint32_t n;
           read_raw(bytes, at, &n, 1);
-          std::vector<int32_t>& ids = held.data.attribute_ids;
+          auto& ids = held.data.attribute_ids;
           const std::size_t old = ids.size();
           SEPTA_CHECK(n <= (bytes.size() - at) / sizeof(int32_t));
           ids.resize(old + n);
