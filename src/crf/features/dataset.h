@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/default_init.h"
+
 namespace septa::crf {
 
 /*
@@ -16,7 +18,7 @@ namespace septa::crf {
  * CoNLL-2003 NER, zeroed and faulted in on the calling thread alone before the chunks ran).
  */
 template <class T>
-struct UnzeroedAllocator : std::allocator<T> {
+struct UnzeroedAllocator : std::allocator<T>, util::DefaultInitConstruct {
   template <class U>
   struct rebind {
     using other = UnzeroedAllocator<U>;
@@ -24,14 +26,7 @@ struct UnzeroedAllocator : std::allocator<T> {
   UnzeroedAllocator() = default;
   template <class U>
   UnzeroedAllocator(const UnzeroedAllocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
+  using util::DefaultInitConstruct::construct;
 };
 
 // A read-only view of one sequence of a Dataset.

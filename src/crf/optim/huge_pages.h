@@ -5,6 +5,8 @@
 #include <new>
 #include <utility>
 
+#include "util/default_init.h"
+
 namespace septa::crf {
 
 /*
@@ -19,7 +21,7 @@ namespace septa::crf {
 // Memory of at least `bytes` for an array not yet written (its contents undefined): from 1 MB
 // on, a mapping of its own, 2 MB aligned, its size rounded up to 2 MB pages and advised before
 // the first write, so that it faults in huge pages (below 1 MB: malloc). free_huge takes the
-// same `bytes`. While a HugePagePool is open, freed mappings are pooled (up to 64 MB) for the
+// same `bytes`. While a HugePagePool is open, freed mappings are pooled for the
 // process's next requests, whose pages are then there already.
 void* allocate_huge(std::size_t bytes);
 void free_huge(void* p, std::size_t bytes);
@@ -116,24 +118,17 @@ struct HugePageAllocator {
 
 /*
  * HugePageAllocator whose elements are default-initialised: vector::resize(n) of a trivial T
- * leaves them unwritten (allocate_huge's mapping is fresh), where std::allocator's
- * value-initialisation zeroes, and faults in, the whole array on the resizing thread alone.
- * For the arrays that a parallel pass then writes in full (RangeCache's ranges: CoNLL-2003 NER,
- * 38 MB zeroed on one thread before the unary SGD).
+ * leaves them unwritten (their contents undefined, as allocate_huge's), where value-initialisation
+ * zeroes, and faults in, the whole array on the resizing thread alone. For the arrays that a
+ * parallel pass then writes in full (RangeCache's ranges: CoNLL-2003 NER, 38 MB zeroed on one
+ * thread before the unary SGD).
  */
 template <class T>
-struct UnzeroedHugePageAllocator : HugePageAllocator<T> {
+struct UnzeroedHugePageAllocator : HugePageAllocator<T>, util::DefaultInitConstruct {
   UnzeroedHugePageAllocator() = default;
   template <class U>
   UnzeroedHugePageAllocator(const UnzeroedHugePageAllocator<U>&) {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
+  using util::DefaultInitConstruct::construct;
 };
 
 }  // namespace septa::crf
